@@ -1,0 +1,147 @@
+"""Keras / SavedModel -> TFLite in five modes: float32, float16, dynamic, int8 (full integer), int16x8."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolchain.errors import ConversionError, InputFileError
+from toolchain.tfenv import keras, tf
+
+# One calibration example: arrays in the model's input order, or a dict keyed by signature input name.
+CalibrationItem = Sequence[np.ndarray] | dict[str, np.ndarray]
+Progress = Callable[[int, int], None]
+NEEDS_CALIBRATION = ("int8", "int16x8")
+
+
+def detect_format(path: Path) -> str:
+    """keras, savedmodel or onnx, from what is on disk."""
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+        raise InputFileError(f"{path} is a directory without saved_model.pb", hint="pass a SavedModel dir")
+    suffix = path.suffix.lower()
+    if suffix in (".keras", ".h5", ".hdf5"):
+        return "keras"
+    if suffix == ".onnx":
+        return "onnx"
+    raise InputFileError(
+        f"cannot tell the format of {path}", hint="use .keras/.h5, a SavedModel directory or .onnx"
+    )
+
+
+def load_keras_model(path: Path) -> Any:
+    """Load a Keras 2 model (.keras, .h5 or SavedModel dir) without its optimizer."""
+    if not path.exists():
+        raise InputFileError(f"model not found: {path}", hint="check the path, or train it first")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise InputFileError(
+            f"{path} is not a valid .keras file (not a zip archive)", hint="re-save it with model.save()"
+        )
+    try:
+        return keras().models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a corrupt file
+        raise InputFileError(
+            f"could not load Keras model {path}: {err.__class__.__name__}: {str(err).splitlines()[0][:160]}",
+            hint="the file is corrupt or was saved by an incompatible Keras; re-export it",
+        ) from None
+
+
+def _representative(items: Sequence[CalibrationItem], progress: Progress | None):
+    def gen():
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                yield {k: np.expand_dims(v, 0) for k, v in item.items()}
+            else:
+                yield [np.expand_dims(np.asarray(v), 0) for v in item]
+            if progress:
+                progress(i + 1, len(items))
+
+    return gen
+
+
+def _configure(converter: Any, mode: str, calibration: Sequence[CalibrationItem] | None,
+               progress: Progress | None, float_inputs: bool) -> None:
+    tflite = tf().lite
+    if mode == "float32":
+        return
+    converter.optimizations = [tflite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf().float16]
+        return
+    if mode == "dynamic":
+        return
+    if not calibration:
+        raise ConversionError(f"{mode} needs calibration data", hint="set data.calibration in the recipe")
+    converter.representative_dataset = _representative(calibration, progress)
+    if mode == "int8":
+        converter.target_spec.supported_ops = [tflite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_output_type = tf().int8
+        if float_inputs:
+            converter.inference_input_type = tf().int8
+    elif mode == "int16x8":
+        converter.target_spec.supported_ops = [
+            tflite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+    else:
+        raise ConversionError(f"unknown quantization mode {mode!r}", hint="one of float32, float16, dynamic, int8, int16x8")
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Native converter code prints to fd 1; keep stdout clean for `--json` by routing it to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _run(converter: Any, mode: str) -> bytes:
+    try:
+        with stdout_to_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bytes(converter.convert())
+    except Exception as err:
+        text = str(err)
+        first = next((ln.strip() for ln in text.splitlines() if "error" in ln.lower()), text.splitlines()[0] if text else "")
+        raise ConversionError(
+            f"TFLite conversion ({mode}) failed: {first[:240]}",
+            hint="an op may lack an int8 kernel: try --quantize dynamic or int16x8, or EDGECOMP_DEBUG=1",
+        ) from None
+
+
+def keras_to_tflite(model: Any, mode: str, calibration: Sequence[CalibrationItem] | None = None,
+                    progress: Progress | None = None) -> bytes:
+    """Convert an in-memory Keras model. Token-id (integer) inputs stay int32 in every mode."""
+    converter = tf().lite.TFLiteConverter.from_keras_model(model)
+    float_inputs = all(inp.dtype.is_floating for inp in model.inputs)
+    _configure(converter, mode, calibration, progress, float_inputs)
+    return _run(converter, mode)
+
+
+def saved_model_to_tflite(path: Path, mode: str, calibration: Sequence[CalibrationItem] | None = None,
+                          progress: Progress | None = None, signature: str = "serving_default") -> bytes:
+    """Convert a SavedModel directory (e.g. what onnx2tf writes)."""
+    loaded = tf().saved_model.load(str(path))
+    if signature not in loaded.signatures:
+        raise ConversionError(
+            f"{path} has no signature {signature!r}", hint=f"signatures: {', '.join(loaded.signatures)}"
+        )
+    spec = loaded.signatures[signature].structured_input_signature[1]
+    float_inputs = all(s.dtype.is_floating for s in spec.values())
+    converter = tf().lite.TFLiteConverter.from_saved_model(str(path), signature_keys=[signature])
+    _configure(converter, mode, calibration, progress, float_inputs)
+    return _run(converter, mode)

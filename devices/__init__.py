@@ -1,0 +1,1 @@
+"""Where models run: device profiles, isolated runtimes, validation and profiling."""

@@ -1,0 +1,104 @@
+"""Tiny models and data built in code: every test runs real TF, tfmot and LiteRT in seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+INTENTS = {
+    "order_status": ["where is my order", "track my package", "order status {n}", "has my parcel shipped",
+                     "when will my order {n} arrive", "tracking number for order {n}"],
+    "returns": ["return my {item}", "how do i return a {item}", "refund for {item}", "send back the {item}",
+                "i want a refund", "return policy for {item}"],
+    "product_search": ["{color} {item}", "cheap {item}", "{item} size {n}", "buy {color} {item} online",
+                       "best {item} for men", "{item} under {n} dollars"],
+    "out_of_scope": ["what's the weather today", "tell me a joke", "who won the game", "how tall is everest",
+                     "play some music", "what time is it in paris"],
+}
+ITEMS = ["shoes", "jacket", "phone", "laptop", "shirt", "dress", "backpack", "watch", "headphones", "lamp"]
+COLORS = ["red", "blue", "black", "white", "green"]
+
+
+def make_queries(n_per_intent: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for intent, templates in INTENTS.items():
+        for _ in range(n_per_intent):
+            text = rng.choice(templates).format(item=rng.choice(ITEMS), color=rng.choice(COLORS),
+                                                n=rng.randint(1, 999))
+            rows.append({"text": text, "intent": intent})
+    rng.shuffle(rows)
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def tiny_model(vocab_size: int, n_labels: int, seq_len: int = 16, width: int = 16):
+    """Embedding -> Conv1D -> max-pool -> Dense -> softmax: the teacher's shape at toy size."""
+    from toolchain.tfenv import keras
+
+    k = keras()
+    inp = k.Input((seq_len,), dtype="int32", name="input_ids")
+    x = k.layers.Embedding(vocab_size, width, name="embedding")(inp)
+    x = k.layers.Conv1D(width * 2, 3, padding="same", activation="relu", name="conv")(x)
+    x = k.layers.GlobalMaxPooling1D(name="pool")(x)
+    x = k.layers.Dense(width * 2, activation="relu", name="hidden")(x)
+    out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
+    return k.Model(inp, out)
+
+
+@dataclass(frozen=True)
+class TinyProject:
+    """A trained tiny model with its vocab, labels and splits on disk, laid out like the example."""
+
+    root: Path
+    model: Path
+    train: Path
+    val: Path
+    test: Path
+    vocab: Path
+    labels: Path
+    seq_len: int = 16
+
+    def recipe_dict(self, **extra) -> dict:
+        base = {"name": "tiny", "seed": 0, "source": {"path": str(self.model)},
+                "data": {"train": str(self.train), "val": str(self.val), "test": str(self.test),
+                         "vocab": str(self.vocab), "labels": str(self.labels)},
+                "quantization": {"mode": "int8", "calibration_samples": 100, "min_calibration_samples": 50},
+                "output": {"dir": str(self.root / "build")}}
+        base.update(extra)
+        return base
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory) -> TinyProject:
+    from toolchain import data as d
+    from toolchain.tfenv import seed_everything
+
+    root = tmp_path_factory.mktemp("tiny")
+    labels = list(INTENTS)
+    (root / "labels.txt").write_text("\n".join(labels) + "\n")
+    train = write_jsonl(root / "data" / "train.jsonl", make_queries(100, 1))
+    val = write_jsonl(root / "data" / "val.jsonl", make_queries(20, 2))
+    test = write_jsonl(root / "data" / "test.jsonl", make_queries(30, 3))
+    train_q = d.load_queries(train)
+    tok = d.Tokenizer(d.build_vocab(train_q.texts), 16)
+    tok.save_vocab(root / "vocab.txt")
+    seed_everything(0)
+    model = tiny_model(tok.vocab_size, len(labels))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(tok.encode_batch(train_q.texts), train_q.label_ids(labels), epochs=6, batch_size=32, verbose=0)
+    model.save(root / "model.keras")
+    return TinyProject(root, root / "model.keras", train, val, test, root / "vocab.txt", root / "labels.txt")

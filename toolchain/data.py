@@ -1,0 +1,189 @@
+"""Query datasets, the phone-reproducible tokenizer, and representative datasets for calibration.
+
+The tokenizer follows MediaPipe's RegexTokenizer (the one `TextClassifier` runs on Android): split on the
+delimiter regex `[^\\w']+` with RE2 semantics (ASCII `\\w`), `<START>` first when the vocab has it, unknown
+words as `<UNKNOWN>`, padded with `<PAD>` to a fixed length. MediaPipe does not lower-case: the app does
+(`query.lowercase()`), and so do we, before splitting.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.errors import DataError, InputFileError
+
+DELIM_REGEX = r"[^\w']+"
+PAD, START, UNKNOWN = "<PAD>", "<START>", "<UNKNOWN>"
+SPECIAL_TOKENS = (PAD, START, UNKNOWN)
+_DELIM = re.compile(DELIM_REGEX, re.ASCII)
+
+
+def split_words(text: str) -> list[str]:
+    """Lower-case and split exactly like the on-device regex tokenizer (empty pieces dropped)."""
+    return [t for t in _DELIM.split(text.lower()) if t]
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Word-level tokenizer with a fixed output length; ids as MediaPipe's regex preprocessor makes them."""
+
+    vocab: dict[str, int]
+    seq_len: int
+
+    def __post_init__(self) -> None:
+        for i, tok in enumerate(SPECIAL_TOKENS):
+            if self.vocab.get(tok) != i:
+                raise DataError(
+                    f"vocab must map {tok} to {i} (MediaPipe regex-tokenizer convention)",
+                    hint="rebuild the vocab with toolchain.data.build_vocab",
+                )
+        if self.seq_len < 2:
+            raise DataError(f"seq_len must be at least 2, got {self.seq_len}")
+
+    @property
+    def vocab_size(self) -> int:
+        return max(self.vocab.values()) + 1
+
+    def encode(self, text: str) -> np.ndarray:
+        ids = np.zeros(self.seq_len, dtype=np.int32)  # <PAD> is 0
+        ids[0] = self.vocab[START]
+        unk = self.vocab[UNKNOWN]
+        for i, word in enumerate(split_words(text)[: self.seq_len - 1], start=1):
+            ids[i] = self.vocab.get(word, unk)
+        return ids
+
+    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.seq_len), dtype=np.int32)
+        return np.stack([self.encode(t) for t in texts])
+
+    def save_vocab(self, path: Path) -> None:
+        from toolchain.atomic import write_text
+
+        lines = [f"{tok} {idx}" for tok, idx in sorted(self.vocab.items(), key=lambda kv: kv[1])]
+        write_text(path, "\n".join(lines) + "\n")
+
+
+def build_vocab(texts: Iterable[str], max_size: int = 8000, min_count: int = 1) -> dict[str, int]:
+    """Special tokens first, then words by descending frequency (ties alphabetical): deterministic."""
+    counts = Counter(w for t in texts for w in split_words(t))
+    words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for w in words[: max(0, max_size - len(SPECIAL_TOKENS))]:
+        vocab[w] = len(vocab)
+    return vocab
+
+
+def load_vocab(path: Path) -> dict[str, int]:
+    """Read 'token id' lines (MediaPipe's vocab format); a bare 'token' line takes its line number."""
+    _require_file(path, "vocab", "pass --vocab or put vocab.txt next to the model")
+    vocab: dict[str, int] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        parts = line.split(" ")
+        try:
+            vocab[parts[0]] = int(parts[1]) if len(parts) > 1 else n
+        except ValueError:
+            raise DataError(f"{path}:{n + 1}: expected 'token id', got {line!r}") from None
+    return vocab
+
+
+def load_labels(path: Path) -> list[str]:
+    _require_file(path, "labels", "pass --labels or put labels.txt next to the model")
+    labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if len(labels) < 2:
+        raise DataError(f"{path}: needs at least 2 labels, found {len(labels)}")
+    if len(set(labels)) != len(labels):
+        raise DataError(f"{path}: duplicate labels", hint="each label once, in output order")
+    return labels
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """Texts and (optional) labels of one split."""
+
+    texts: list[str]
+    labels: list[str] | None
+    source: Path
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def label_ids(self, labels: Sequence[str]) -> np.ndarray:
+        if self.labels is None:
+            raise DataError(f"{self.source}: has no labels", hint="a labelled split is needed here")
+        index = {name: i for i, name in enumerate(labels)}
+        unknown = sorted({lab for lab in self.labels if lab not in index})
+        if unknown:
+            raise DataError(
+                f"{self.source}: labels not in the model's label list: {', '.join(unknown[:5])}",
+                hint="check labels.txt matches the data",
+            )
+        return np.array([index[lab] for lab in self.labels], dtype=np.int32)
+
+
+def _require_file(path: Path | None, what: str, hint: str) -> Path:
+    if path is None:
+        raise DataError(f"no {what} file given", hint=hint)
+    if not Path(path).is_file():
+        raise InputFileError(f"{what} file not found: {path}", hint=hint)
+    return Path(path)
+
+
+def load_queries(path: Path, text_field: str = "text", label_field: str | None = "intent") -> QuerySet:
+    """Load a .jsonl (one object per line) or .csv split; labels are optional (unlabelled query logs)."""
+    path = _require_file(path, "query", "check the data paths in the recipe")
+    rows: list[dict[str, str]] = []
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise DataError(f"{path}:{n}: not valid JSON", hint="one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{n}: expected a JSON object with a '{text_field}' field")
+            rows.append(row)
+    texts, labels = [], []
+    for n, row in enumerate(rows, start=1):
+        text = row.get(text_field)
+        if not isinstance(text, str):
+            raise DataError(f"{path}: row {n} has no string field '{text_field}'", hint="set data.text_field")
+        texts.append(text)
+        labels.append(row.get(label_field) if label_field else None)
+    has_labels = bool(labels) and all(isinstance(lab, str) for lab in labels)
+    return QuerySet(texts=texts, labels=labels if has_labels else None, source=path)
+
+
+def representative_ids(
+    queries: QuerySet, tokenizer: Tokenizer, samples: int, minimum: int, seed: int
+) -> tuple[np.ndarray, list[str]]:
+    """Draw calibration queries (deterministic for a seed); too few usable ones is an error.
+
+    Returns the token ids (n, seq_len) and warnings to report.
+    """
+    usable = [t for t in queries.texts if split_words(t)]
+    warnings: list[str] = []
+    if len(usable) < minimum:
+        raise DataError(
+            f"too little calibration data: {len(usable)} usable queries in {queries.source}, need >= {minimum}",
+            hint="add real queries to the calibration file or lower quantization.min_calibration_samples",
+        )
+    if len(usable) < samples:
+        warnings.append(f"calibration: asked for {samples} queries, {queries.source} has {len(usable)}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(usable))[: min(samples, len(usable))]
+    return tokenizer.encode_batch([usable[i] for i in sorted(order)]), warnings

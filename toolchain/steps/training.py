@@ -1,0 +1,48 @@
+"""Shared fine-tuning helpers for the Keras compression steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from toolchain.progress import Progress
+from toolchain.tfenv import keras
+
+
+def outputs_probabilities(model: Any) -> bool:
+    """True when the model ends in a softmax (so losses must not apply one again)."""
+    last = model.layers[-1]
+    act = getattr(last, "activation", None)
+    name = getattr(act, "__name__", "") if act is not None else ""
+    return name == "softmax" or last.__class__.__name__ == "Softmax"
+
+
+def compile_for_finetune(model: Any, learning_rate: float, probabilities: bool) -> None:
+    k = keras()
+    model.compile(
+        optimizer=k.optimizers.Adam(learning_rate=learning_rate),
+        loss=k.losses.SparseCategoricalCrossentropy(from_logits=not probabilities),
+        metrics=["accuracy"],
+    )
+
+
+def progress_callback(progress_advance) -> Any:
+    """A Keras callback that advances a progress bar once per batch."""
+    k = keras()
+
+    class _Tick(k.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            progress_advance(1)
+
+    return _Tick()
+
+
+def fit(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, callbacks: list,
+        progress: Progress, description: str, validation: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Fit with a progress bar over all batches; returns the final epoch's metrics."""
+    steps = int(np.ceil(len(x) / batch_size)) * epochs
+    with progress.task(description, steps) as advance:
+        hist = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+                         validation_data=validation, callbacks=[*callbacks, progress_callback(advance)])
+    return {k: float(v[-1]) for k, v in hist.history.items()}
