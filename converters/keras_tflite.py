@@ -68,8 +68,13 @@ def _representative(items: Sequence[CalibrationItem], progress: Progress | None)
     return gen
 
 
-def _configure(converter: Any, mode: str, calibration: Sequence[CalibrationItem] | None,
-               progress: Progress | None, float_inputs: bool) -> None:
+def _configure(
+    converter: Any,
+    mode: str,
+    calibration: Sequence[CalibrationItem] | None,
+    progress: Progress | None,
+    float_inputs: bool,
+) -> None:
     tflite = tf().lite
     if mode == "float32":
         return
@@ -92,7 +97,9 @@ def _configure(converter: Any, mode: str, calibration: Sequence[CalibrationItem]
             tflite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         ]
     else:
-        raise ConversionError(f"unknown quantization mode {mode!r}", hint="one of float32, float16, dynamic, int8, int16x8")
+        raise ConversionError(
+            f"unknown quantization mode {mode!r}", hint="one of float32, float16, dynamic, int8, int16x8"
+        )
 
 
 @contextlib.contextmanager
@@ -116,15 +123,22 @@ def _run(converter: Any, mode: str) -> bytes:
             return bytes(converter.convert())
     except Exception as err:
         text = str(err)
-        first = next((ln.strip() for ln in text.splitlines() if "error" in ln.lower()), text.splitlines()[0] if text else "")
+        first = next(
+            (ln.strip() for ln in text.splitlines() if "error" in ln.lower()),
+            text.splitlines()[0] if text else "",
+        )
         raise ConversionError(
             f"TFLite conversion ({mode}) failed: {first[:240]}",
             hint="an op may lack an int8 kernel: try --quantize dynamic or int16x8, or EDGECOMP_DEBUG=1",
         ) from None
 
 
-def keras_to_tflite(model: Any, mode: str, calibration: Sequence[CalibrationItem] | None = None,
-                    progress: Progress | None = None) -> bytes:
+def keras_to_tflite(
+    model: Any,
+    mode: str,
+    calibration: Sequence[CalibrationItem] | None = None,
+    progress: Progress | None = None,
+) -> bytes:
     """Convert an in-memory Keras model. Token-id (integer) inputs stay int32 in every mode."""
     converter = tf().lite.TFLiteConverter.from_keras_model(model)
     float_inputs = all(inp.dtype.is_floating for inp in model.inputs)
@@ -132,8 +146,13 @@ def keras_to_tflite(model: Any, mode: str, calibration: Sequence[CalibrationItem
     return _run(converter, mode)
 
 
-def saved_model_to_tflite(path: Path, mode: str, calibration: Sequence[CalibrationItem] | None = None,
-                          progress: Progress | None = None, signature: str = "serving_default") -> bytes:
+def saved_model_to_tflite(
+    path: Path,
+    mode: str,
+    calibration: Sequence[CalibrationItem] | None = None,
+    progress: Progress | None = None,
+    signature: str = "serving_default",
+) -> bytes:
     """Convert a SavedModel directory (e.g. what onnx2tf writes)."""
     loaded = tf().saved_model.load(str(path))
     if signature not in loaded.signatures:

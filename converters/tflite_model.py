@@ -120,8 +120,9 @@ def _tensor(schema, t, idx: int, buffers) -> TensorInfo:
     shape = tuple(int(x) for x in t.ShapeAsNumpy()) if t.ShapeLength() else ()
     sig = tuple(int(x) for x in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else shape
     name = t.Name().decode("utf-8", "replace") if t.Name() else f"t{idx}"
-    return TensorInfo(idx, name, _TYPE_NAMES.get(t.Type(), str(t.Type())), shape, sig, nbytes > 0, nbytes,
-                      scales, zps)
+    return TensorInfo(
+        idx, name, _TYPE_NAMES.get(t.Type(), str(t.Type())), shape, sig, nbytes > 0, nbytes, scales, zps
+    )
 
 
 def parse_tflite(data: bytes, origin: str = "model") -> TFLiteModel:
@@ -152,15 +153,22 @@ def parse_tflite(data: bytes, origin: str = "model") -> TFLiteModel:
             opcodes[name] = max(version, opcodes.get(name, 0))
         meta = [model.Metadata(i).Name().decode() for i in range(model.MetadataLength())]
         return TFLiteModel(
-            size_bytes=len(data), gzip_bytes=gzip_size(data), tensors=tensors, ops=ops,
-            inputs=[int(x) for x in sg.InputsAsNumpy()], outputs=[int(x) for x in sg.OutputsAsNumpy()],
-            opcodes=opcodes, subgraphs=model.SubgraphsLength(), metadata_names=meta,
+            size_bytes=len(data),
+            gzip_bytes=gzip_size(data),
+            tensors=tensors,
+            ops=ops,
+            inputs=[int(x) for x in sg.InputsAsNumpy()],
+            outputs=[int(x) for x in sg.OutputsAsNumpy()],
+            opcodes=opcodes,
+            subgraphs=model.SubgraphsLength(),
+            metadata_names=meta,
         )
     except InputFileError:
         raise
     except Exception as err:
         raise InputFileError(
-            f"{origin} is a corrupt TFLite model ({err.__class__.__name__})", hint="re-convert or re-download it"
+            f"{origin} is a corrupt TFLite model ({err.__class__.__name__})",
+            hint="re-convert or re-download it",
         ) from None
 
 

@@ -14,14 +14,38 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 INTENTS = {
-    "order_status": ["where is my order", "track my package", "order status {n}", "has my parcel shipped",
-                     "when will my order {n} arrive", "tracking number for order {n}"],
-    "returns": ["return my {item}", "how do i return a {item}", "refund for {item}", "send back the {item}",
-                "i want a refund", "return policy for {item}"],
-    "product_search": ["{color} {item}", "cheap {item}", "{item} size {n}", "buy {color} {item} online",
-                       "best {item} for men", "{item} under {n} dollars"],
-    "out_of_scope": ["what's the weather today", "tell me a joke", "who won the game", "how tall is everest",
-                     "play some music", "what time is it in paris"],
+    "order_status": [
+        "where is my order",
+        "track my package",
+        "order status {n}",
+        "has my parcel shipped",
+        "when will my order {n} arrive",
+        "tracking number for order {n}",
+    ],
+    "returns": [
+        "return my {item}",
+        "how do i return a {item}",
+        "refund for {item}",
+        "send back the {item}",
+        "i want a refund",
+        "return policy for {item}",
+    ],
+    "product_search": [
+        "{color} {item}",
+        "cheap {item}",
+        "{item} size {n}",
+        "buy {color} {item} online",
+        "best {item} for men",
+        "{item} under {n} dollars",
+    ],
+    "out_of_scope": [
+        "what's the weather today",
+        "tell me a joke",
+        "who won the game",
+        "how tall is everest",
+        "play some music",
+        "what time is it in paris",
+    ],
 }
 ITEMS = ["shoes", "jacket", "phone", "laptop", "shirt", "dress", "backpack", "watch", "headphones", "lamp"]
 COLORS = ["red", "blue", "black", "white", "green"]
@@ -32,8 +56,9 @@ def make_queries(n_per_intent: int, seed: int) -> list[dict]:
     rows = []
     for intent, templates in INTENTS.items():
         for _ in range(n_per_intent):
-            text = rng.choice(templates).format(item=rng.choice(ITEMS), color=rng.choice(COLORS),
-                                                n=rng.randint(1, 999))
+            text = rng.choice(templates).format(
+                item=rng.choice(ITEMS), color=rng.choice(COLORS), n=rng.randint(1, 999)
+            )
             rows.append({"text": text, "intent": intent})
     rng.shuffle(rows)
     return rows
@@ -73,11 +98,20 @@ class TinyProject:
     seq_len: int = 16
 
     def recipe_dict(self, **extra) -> dict:
-        base = {"name": "tiny", "seed": 0, "source": {"path": str(self.model)},
-                "data": {"train": str(self.train), "val": str(self.val), "test": str(self.test),
-                         "vocab": str(self.vocab), "labels": str(self.labels)},
-                "quantization": {"mode": "int8", "calibration_samples": 100, "min_calibration_samples": 50},
-                "output": {"dir": str(self.root / "build")}}
+        base = {
+            "name": "tiny",
+            "seed": 0,
+            "source": {"path": str(self.model)},
+            "data": {
+                "train": str(self.train),
+                "val": str(self.val),
+                "test": str(self.test),
+                "vocab": str(self.vocab),
+                "labels": str(self.labels),
+            },
+            "quantization": {"mode": "int8", "calibration_samples": 100, "min_calibration_samples": 50},
+            "output": {"dir": str(self.root / "build")},
+        }
         base.update(extra)
         return base
 

@@ -29,9 +29,25 @@ def test_help_lists_commands():
 @pytest.mark.slow
 def test_convert_with_flags_prune_int8_json(tiny_project, tmp_path):
     out = tmp_path / "build" / "intent"
-    result = _invoke("convert", tiny_project.model, "--prune", "polynomial", "--target-sparsity", "0.5",
-                     "--prune-epochs", "2", "--quantize", "int8", "--calibration", tiny_project.train,
-                     "--calibration-samples", "100", "--out", out, "--json")
+    result = _invoke(
+        "convert",
+        tiny_project.model,
+        "--prune",
+        "polynomial",
+        "--target-sparsity",
+        "0.5",
+        "--prune-epochs",
+        "2",
+        "--quantize",
+        "int8",
+        "--calibration",
+        tiny_project.train,
+        "--calibration-samples",
+        "100",
+        "--out",
+        out,
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["quantization"]["mode"] == "int8"
@@ -45,8 +61,15 @@ def test_convert_with_flags_prune_int8_json(tiny_project, tmp_path):
 @pytest.mark.slow
 def test_convert_with_recipe_prints_a_table(tiny_project, tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(json.loads(json.dumps(tiny_project.recipe_dict(
-        name="table", output={"dir": str(tmp_path / "b")}), default=str))))
+    recipe.write_text(
+        yaml.safe_dump(
+            json.loads(
+                json.dumps(
+                    tiny_project.recipe_dict(name="table", output={"dir": str(tmp_path / "b")}), default=str
+                )
+            )
+        )
+    )
     result = _invoke("convert", "--recipe", recipe, "--quantize", "dynamic")
     assert result.exit_code == 0, result.output
     assert "top-1 agreement" in result.stdout and (tmp_path / "b" / "table" / "model.tflite").is_file()
@@ -69,7 +92,9 @@ def test_missing_model(tiny_project, tmp_path):
 def test_corrupt_keras_files(tiny_project, tmp_path):
     garbage = tmp_path / "garbage.keras"
     garbage.write_bytes(b"\x00not a model" * 10)
-    result, out = _bad(tiny_project, tmp_path, garbage, "--vocab", tiny_project.vocab, "--labels", tiny_project.labels)
+    result, out = _bad(
+        tiny_project, tmp_path, garbage, "--vocab", tiny_project.vocab, "--labels", tiny_project.labels
+    )
     assert result.exit_code == 2 and "not a valid .keras file" in result.stderr and _no_artifacts(out)
     zipped = tmp_path / "zipped.keras"
     with zipfile.ZipFile(zipped, "w") as z:
@@ -120,13 +145,26 @@ def test_wrong_input_length(tiny_project, tmp_path):
 @pytest.mark.slow
 def test_failed_gate_exits_1_and_writes_nothing(tiny_project, tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(json.loads(json.dumps(tiny_project.recipe_dict(
-        evaluation={"min_agreement": 1.01}), default=str))))
+    recipe.write_text(
+        yaml.safe_dump(
+            json.loads(json.dumps(tiny_project.recipe_dict(evaluation={"min_agreement": 1.01}), default=str))
+        )
+    )
     result, out = _bad(tiny_project, tmp_path, recipe=recipe)
     assert result.exit_code == 2 and "min_agreement" in result.stderr  # 1.01 is not a valid fraction
-    recipe.write_text(yaml.safe_dump(json.loads(json.dumps(tiny_project.recipe_dict(
-        steps=[{"kind": "prune", "target_sparsity": 0.97, "epochs": 1}],
-        evaluation={"max_accuracy_drop": 0.0}), default=str))))
+    recipe.write_text(
+        yaml.safe_dump(
+            json.loads(
+                json.dumps(
+                    tiny_project.recipe_dict(
+                        steps=[{"kind": "prune", "target_sparsity": 0.97, "epochs": 1}],
+                        evaluation={"max_accuracy_drop": 0.0},
+                    ),
+                    default=str,
+                )
+            )
+        )
+    )
     result, out = _bad(tiny_project, tmp_path, recipe=recipe)
     if result.exit_code == 0:  # the toy task may survive 97% sparsity; then the gate had nothing to catch
         pytest.skip("97% sparsity did not hurt the toy model")

@@ -18,8 +18,12 @@ def builds(tiny_project):
 
     out = {}
     for mode in ("float32", "float16", "dynamic", "int8", "int16x8"):
-        recipe = recipe_from_dict(tiny_project.recipe_dict(name=mode, quantization={
-            "mode": mode, "calibration_samples": 100, "min_calibration_samples": 50}))
+        recipe = recipe_from_dict(
+            tiny_project.recipe_dict(
+                name=mode,
+                quantization={"mode": mode, "calibration_samples": 100, "min_calibration_samples": 50},
+            )
+        )
         out[mode] = build(recipe)
     return out
 
@@ -62,8 +66,9 @@ def test_build_dir_holds_model_recipe_report(builds):
 def test_same_recipe_and_seed_give_identical_bytes(tiny_project):
     from toolchain.pipeline import build
 
-    recipe = recipe_from_dict(tiny_project.recipe_dict(
-        name="det", steps=[{"kind": "prune", "target_sparsity": 0.5, "epochs": 2}]))
+    recipe = recipe_from_dict(
+        tiny_project.recipe_dict(name="det", steps=[{"kind": "prune", "target_sparsity": 0.5, "epochs": 2}])
+    )
     first = hashlib.sha256(build(recipe).model_path.read_bytes()).hexdigest()
     second = hashlib.sha256(build(recipe).model_path.read_bytes()).hexdigest()
     assert first == second

@@ -38,9 +38,13 @@ def test_plan_warns_when_the_target_is_not_reached_and_fails_when_nothing_runs()
 def test_schedules_reach_requested_sparsity(tiny_project, schedule, target):
     from toolchain.pipeline import build
 
-    recipe = recipe_from_dict(tiny_project.recipe_dict(
-        name=f"prune-{schedule}", quantization={"mode": "float32"},
-        steps=[{"kind": "prune", "schedule": schedule, "target_sparsity": target, "epochs": 3}]))
+    recipe = recipe_from_dict(
+        tiny_project.recipe_dict(
+            name=f"prune-{schedule}",
+            quantization={"mode": "float32"},
+            steps=[{"kind": "prune", "schedule": schedule, "target_sparsity": target, "epochs": 3}],
+        )
+    )
     report = build(recipe).report
     step = report["steps"][0]
     assert abs(step["achieved_sparsity"] - target) <= 0.02
@@ -53,12 +57,17 @@ def test_schedules_reach_requested_sparsity(tiny_project, schedule, target):
 def test_excluded_layer_stays_dense_and_unknown_layer_is_an_error(tiny_project):
     from toolchain.pipeline import build
 
-    ok = recipe_from_dict(tiny_project.recipe_dict(
-        name="prune-exclude", quantization={"mode": "float32"},
-        steps=[{"kind": "prune", "target_sparsity": 0.6, "epochs": 2, "exclude": ["embedding"]}]))
+    ok = recipe_from_dict(
+        tiny_project.recipe_dict(
+            name="prune-exclude",
+            quantization={"mode": "float32"},
+            steps=[{"kind": "prune", "target_sparsity": 0.6, "epochs": 2, "exclude": ["embedding"]}],
+        )
+    )
     layers = build(ok).report["steps"][0]["layers"]
     assert "embedding" not in layers and abs(layers["conv"]["sparsity"] - 0.6) <= 0.02
-    bad = recipe_from_dict(tiny_project.recipe_dict(
-        name="prune-bad", steps=[{"kind": "prune", "exclude": ["nope"]}]))
+    bad = recipe_from_dict(
+        tiny_project.recipe_dict(name="prune-bad", steps=[{"kind": "prune", "exclude": ["nope"]}])
+    )
     with pytest.raises(StepError, match=r"unknown layers \['nope'\]"):
         build(bad)

@@ -19,17 +19,28 @@ def test_defaults_and_roundtrip(tmp_path):
     assert load_recipe(path).quantization == r.quantization
 
 
-@pytest.mark.parametrize("data, message, hint", [
-    ({**SRC, "quantisation": {}}, "unknown key 'quantisation'", "quantization"),
-    ({**SRC, "quantization": {"mode": "int4"}}, "quantization.mode", "'int16x8'"),
-    ({**SRC, "quantization": {"modee": "int8"}}, "unknown key 'quantization.modee'", "calibration_samples"),
-    ({**SRC, "steps": [{"kind": "prune", "sparsity": 0.5}]}, "unknown key", "target_sparsity"),
-    ({**SRC, "steps": [{"kind": "shrink"}]}, "unknown step kind", "prune"),
-    ({**SRC, "steps": [{"kind": "prune", "target_sparsity": 1.5}]}, "target_sparsity", "less than 1"),
-    ({**SRC, "steps": [{"kind": "prune", "initial_sparsity": 0.9, "target_sparsity": 0.5}]}, "initial_sparsity", ""),
-    ({"data": {}}, "source", ""),
-    ({**SRC, "version": 2}, "version", ""),
-])
+@pytest.mark.parametrize(
+    "data, message, hint",
+    [
+        ({**SRC, "quantisation": {}}, "unknown key 'quantisation'", "quantization"),
+        ({**SRC, "quantization": {"mode": "int4"}}, "quantization.mode", "'int16x8'"),
+        (
+            {**SRC, "quantization": {"modee": "int8"}},
+            "unknown key 'quantization.modee'",
+            "calibration_samples",
+        ),
+        ({**SRC, "steps": [{"kind": "prune", "sparsity": 0.5}]}, "unknown key", "target_sparsity"),
+        ({**SRC, "steps": [{"kind": "shrink"}]}, "unknown step kind", "prune"),
+        ({**SRC, "steps": [{"kind": "prune", "target_sparsity": 1.5}]}, "target_sparsity", "less than 1"),
+        (
+            {**SRC, "steps": [{"kind": "prune", "initial_sparsity": 0.9, "target_sparsity": 0.5}]},
+            "initial_sparsity",
+            "",
+        ),
+        ({"data": {}}, "source", ""),
+        ({**SRC, "version": 2}, "version", ""),
+    ],
+)
 def test_bad_recipes_name_the_key_and_choices(data, message, hint):
     with pytest.raises(RecipeError) as err:
         recipe_from_dict(data)
@@ -70,8 +81,12 @@ def test_overrides_are_validated_like_yaml():
 def test_compose_from_flags_adds_a_prune_step_and_discovers_data(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.jsonl").write_text("")
-    r = compose_recipe(None, tmp_path / "intent.keras", {"quantization.mode": "int8"},
-                       {"schedule": "constant", "target_sparsity": 0.5, "epochs": None, "exclude": None})
+    r = compose_recipe(
+        None,
+        tmp_path / "intent.keras",
+        {"quantization.mode": "int8"},
+        {"schedule": "constant", "target_sparsity": 0.5, "epochs": None, "exclude": None},
+    )
     assert r.name == "intent"
     assert r.steps[0].schedule == "constant" and r.steps[0].target_sparsity == 0.5
     assert r.data.train == tmp_path / "data" / "train.jsonl"

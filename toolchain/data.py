@@ -179,7 +179,8 @@ def representative_ids(
     warnings: list[str] = []
     if len(usable) < minimum:
         raise DataError(
-            f"too little calibration data: {len(usable)} usable queries in {queries.source}, need >= {minimum}",
+            f"too little calibration data: {len(usable)} usable queries in {queries.source}, "
+            f"need >= {minimum}",
             hint="add real queries to the calibration file or lower quantization.min_calibration_samples",
         )
     if len(usable) < samples:

@@ -53,7 +53,9 @@ class TFLiteRunner:
             return (out.astype(np.float32) - zero) * scale
         return out.astype(np.float32)
 
-    def predict(self, ids: np.ndarray, progress: Progress | None = None, description: str = "tflite") -> np.ndarray:
+    def predict(
+        self, ids: np.ndarray, progress: Progress | None = None, description: str = "tflite"
+    ) -> np.ndarray:
         progress = progress or SilentProgress()
         rows = []
         with progress.task(description, len(ids)) as advance:

@@ -62,8 +62,10 @@ def load_inputs(recipe: Recipe) -> Inputs:
     src = recipe.source.path
     fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(src)
     if fmt == "onnx":
-        raise ConversionError("ONNX sources are not supported by this version of edgecomp",
-                              hint="export a Keras model or SavedModel for now")
+        raise ConversionError(
+            "ONNX sources are not supported by this version of edgecomp",
+            hint="export a Keras model or SavedModel for now",
+        )
     model = load_keras_model(src)
     spec = recipe.data
     labels = d.load_labels(_sibling(spec.labels, src, "labels.txt"))
@@ -71,15 +73,19 @@ def load_inputs(recipe: Recipe) -> Inputs:
     shape = tuple(model.inputs[0].shape)
     model_len = int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
     if spec.seq_len is not None and model_len is not None and spec.seq_len != model_len:
-        raise DataError(f"wrong input length: the model takes {model_len} tokens, the recipe says {spec.seq_len}",
-                        hint=f"set data.seq_len to {model_len} or leave it unset")
+        raise DataError(
+            f"wrong input length: the model takes {model_len} tokens, the recipe says {spec.seq_len}",
+            hint=f"set data.seq_len to {model_len} or leave it unset",
+        )
     seq_len = spec.seq_len or model_len
     if seq_len is None:
         raise DataError("the model's input length is dynamic", hint="set data.seq_len (e.g. --seq-len 32)")
     n_out = int(model.outputs[0].shape[-1])
     if n_out != len(labels):
-        raise DataError(f"labels file has {len(labels)} labels but the model outputs {n_out} scores",
-                        hint="pass the labels.txt the model was trained with")
+        raise DataError(
+            f"labels file has {len(labels)} labels but the model outputs {n_out} scores",
+            hint="pass the labels.txt the model was trained with",
+        )
     inputs = Inputs(model, fmt, d.Tokenizer(vocab, seq_len), labels)
     for name in ("train", "val", "test", "calibration"):
         path = getattr(spec, name)
@@ -115,22 +121,37 @@ def run_steps(recipe: Recipe, inputs: Inputs, progress: Progress) -> tuple[Any, 
     """Apply the recipe's steps in order to a copy of the source model."""
     from toolchain.steps.base import StepContext, step_runner
 
-    ctx = StepContext(inputs.ids.get("train"), inputs.y.get("train"), inputs.ids.get("val"),
-                      inputs.y.get("val"), inputs.labels, recipe.seed, progress)
+    ctx = StepContext(
+        inputs.ids.get("train"),
+        inputs.y.get("train"),
+        inputs.ids.get("val"),
+        inputs.y.get("val"),
+        inputs.labels,
+        recipe.seed,
+        progress,
+    )
     model, reports, warnings = _clone(inputs.model), [], []
     for i, step in enumerate(recipe.steps):
         t0 = time.perf_counter()
         result = step_runner(step.kind)(step, model, ctx)
         model = result.model
         warnings += result.warnings
-        reports.append({"index": i, "kind": step.kind, **result.report,
-                        "float_test_accuracy": _accuracy(model, inputs),
-                        "parameters": int(model.count_params()),
-                        "seconds": round(time.perf_counter() - t0, 2)})
+        reports.append(
+            {
+                "index": i,
+                "kind": step.kind,
+                **result.report,
+                "float_test_accuracy": _accuracy(model, inputs),
+                "parameters": int(model.count_params()),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
     return model, reports, warnings
 
 
-def convert_model(recipe: Recipe, model: Any, inputs: Inputs, progress: Progress) -> tuple[bytes, dict, list[str]]:
+def convert_model(
+    recipe: Recipe, model: Any, inputs: Inputs, progress: Progress
+) -> tuple[bytes, dict, list[str]]:
     from converters.keras_tflite import NEEDS_CALIBRATION, keras_to_tflite
     from toolchain.data import representative_ids
 
@@ -139,13 +160,22 @@ def convert_model(recipe: Recipe, model: Any, inputs: Inputs, progress: Progress
     if q.mode in NEEDS_CALIBRATION:
         split = "calibration" if "calibration" in inputs.splits else "train"
         if split not in inputs.splits:
-            raise DataError(f"{q.mode} needs calibration queries", hint="set data.calibration or --calibration")
-        ids, warnings = representative_ids(inputs.splits[split], inputs.tokenizer, q.calibration_samples,
-                                           q.min_calibration_samples, recipe.seed)
+            raise DataError(
+                f"{q.mode} needs calibration queries", hint="set data.calibration or --calibration"
+            )
+        ids, warnings = representative_ids(
+            inputs.splits[split],
+            inputs.tokenizer,
+            q.calibration_samples,
+            q.min_calibration_samples,
+            recipe.seed,
+        )
         calibration = [[row] for row in ids]
         info.update(calibration_queries=len(ids), calibration_source=str(inputs.splits[split].source))
-    with progress.task(f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
-                       len(calibration) if calibration else None) as advance:
+    with progress.task(
+        f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
+        len(calibration) if calibration else None,
+    ) as advance:
         tflite = keras_to_tflite(model, q.mode, calibration, progress=lambda i, n: advance(1))
     return tflite, info, warnings
 
@@ -174,11 +204,15 @@ def _check_gates(recipe: Recipe, evaluation: dict) -> None:
     if cmp is None:
         return
     if gates.max_accuracy_drop is not None and cmp["accuracy_drop_points"] > gates.max_accuracy_drop:
-        raise GateFailed(f"accuracy dropped {cmp['accuracy_drop_points']} points (limit {gates.max_accuracy_drop})",
-                         hint="try a milder step or quantization mode; the report shows per-intent recall")
+        raise GateFailed(
+            f"accuracy dropped {cmp['accuracy_drop_points']} points (limit {gates.max_accuracy_drop})",
+            hint="try a milder step or quantization mode; the report shows per-intent recall",
+        )
     if gates.min_agreement is not None and cmp["top1_agreement"] < gates.min_agreement:
-        raise GateFailed(f"top-1 agreement {cmp['top1_agreement']:.2%} below {gates.min_agreement:.2%}",
-                         hint="inspect per-op error or use int16x8/dynamic")
+        raise GateFailed(
+            f"top-1 agreement {cmp['top1_agreement']:.2%} below {gates.min_agreement:.2%}",
+            hint="inspect per-op error or use int16x8/dynamic",
+        )
 
 
 def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
@@ -202,10 +236,15 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     if recipe.quantization.mode == "int8":
         quant_info["non_int8_weight_ops"] = non_int8_weight_ops(info)
         if quant_info["non_int8_weight_ops"]:
-            raise ConversionError(f"int8 model still has float kernels: {quant_info['non_int8_weight_ops'][:3]}",
-                                  hint="this op has no int8 kernel; use int16x8 or dynamic")
-    fp32 = tflite if recipe.quantization.mode == "float32" and not recipe.steps else keras_to_tflite(
-        inputs.model, "float32")
+            raise ConversionError(
+                f"int8 model still has float kernels: {quant_info['non_int8_weight_ops'][:3]}",
+                hint="this op has no int8 kernel; use int16x8 or dynamic",
+            )
+    fp32 = (
+        tflite
+        if recipe.quantization.mode == "float32" and not recipe.steps
+        else keras_to_tflite(inputs.model, "float32")
+    )
     timings["convert"] = time.perf_counter() - t0 - sum(timings.values())
     evaluation = evaluate(recipe, inputs, final_model, tflite, progress)
     timings["evaluate"] = time.perf_counter() - t0 - sum(timings.values())
@@ -213,17 +252,29 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     report = {
         "edgecomp_version": __version__,
         "name": recipe.name,
-        "source": {"path": str(recipe.source.path), "format": inputs.source_format,
-                   "sha256": sha256_file(recipe.source.path), "parameters": int(inputs.model.count_params()),
-                   "fp32_tflite_bytes": len(fp32), "fp32_tflite_gzip_bytes": gzip_size(fp32)},
-        "tokenizer": {"kind": "regex", "delimiter": r"[^\w']+", "lowercase": True,
-                      "seq_len": inputs.tokenizer.seq_len, "vocab_size": inputs.tokenizer.vocab_size},
+        "source": {
+            "path": str(recipe.source.path),
+            "format": inputs.source_format,
+            "sha256": sha256_file(recipe.source.path),
+            "parameters": int(inputs.model.count_params()),
+            "fp32_tflite_bytes": len(fp32),
+            "fp32_tflite_gzip_bytes": gzip_size(fp32),
+        },
+        "tokenizer": {
+            "kind": "regex",
+            "delimiter": r"[^\w']+",
+            "lowercase": True,
+            "seq_len": inputs.tokenizer.seq_len,
+            "vocab_size": inputs.tokenizer.vocab_size,
+        },
         "labels": inputs.labels,
         "steps": step_reports,
         "quantization": quant_info,
         "model": info.summary(),
-        "ratios_vs_fp32": {"size": round(len(fp32) / info.size_bytes, 2),
-                           "gzip": round(gzip_size(fp32) / info.gzip_bytes, 2)},
+        "ratios_vs_fp32": {
+            "size": round(len(fp32) / info.size_bytes, 2),
+            "gzip": round(gzip_size(fp32) / info.gzip_bytes, 2),
+        },
         "evaluation": evaluation,
         "warnings": warnings,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},

@@ -38,7 +38,9 @@ class DataSpec(Strict):
     labels: Path | None = Field(None, description="one label per line, in output order")
     text_field: str = "text"
     label_field: str = "intent"
-    seq_len: int | None = Field(None, gt=1, description="tokens per query (default: the model's input length)")
+    seq_len: int | None = Field(
+        None, gt=1, description="tokens per query (default: the model's input length)"
+    )
 
 
 class PruneStep(Strict):
@@ -179,7 +181,9 @@ def load_recipe(path: Path) -> Recipe:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise RecipeError(f"{path}: not valid YAML ({err.__class__.__name__})", hint="check indentation") from None
+        raise RecipeError(
+            f"{path}: not valid YAML ({err.__class__.__name__})", hint="check indentation"
+        ) from None
     if isinstance(data, dict):
         _resolve_paths(data, path.parent)
     return recipe_from_dict(data, origin=str(path))
@@ -210,8 +214,12 @@ def discover_data(source: Path) -> dict[str, str]:
     return found
 
 
-def compose_recipe(recipe_path: Path | None, source: Path | None, overrides: dict[str, Any],
-                   prune: dict[str, Any] | None = None) -> Recipe:
+def compose_recipe(
+    recipe_path: Path | None,
+    source: Path | None,
+    overrides: dict[str, Any],
+    prune: dict[str, Any] | None = None,
+) -> Recipe:
     """One recipe from a YAML file and/or flags: flags win. `prune` edits (or adds) the prune step."""
     if recipe_path is not None:
         recipe = load_recipe(recipe_path)
@@ -219,8 +227,14 @@ def compose_recipe(recipe_path: Path | None, source: Path | None, overrides: dic
             recipe = apply_overrides(recipe, {"source.path": str(source)})
     elif source is not None:
         data = discover_data(source)
-        recipe = recipe_from_dict({"name": source.stem if source.suffix else source.name,
-                                   "source": {"path": str(source)}, "data": data}, origin="flags")
+        recipe = recipe_from_dict(
+            {
+                "name": source.stem if source.suffix else source.name,
+                "source": {"path": str(source)},
+                "data": data,
+            },
+            origin="flags",
+        )
     else:
         raise RecipeError("no model given", hint="pass a model path, or --recipe with a source section")
     recipe = apply_overrides(recipe, overrides)

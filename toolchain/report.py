@@ -33,7 +33,9 @@ def write_build(recipe: Recipe, tflite: bytes, report: dict[str, Any], inputs: A
 def load_report(build_dir: Path) -> dict[str, Any]:
     path = Path(build_dir) / REPORT_FILE
     if not path.is_file():
-        raise InputFileError(f"no {REPORT_FILE} in {build_dir}", hint="run `edgecomp convert` to make a build")
+        raise InputFileError(
+            f"no {REPORT_FILE} in {build_dir}", hint="run `edgecomp convert` to make a build"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -52,21 +54,32 @@ def _kb(n: int) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """A short human-readable summary of report.json."""
     m, src = report["model"], report["source"]
-    lines = [f"# {report['name']}", "", f"- source: `{src['path']}` ({src['format']}, {src['parameters']:,} params)",
-             f"- quantization: {report['quantization']['mode']}",
-             f"- size: {_kb(m['size_bytes'])} (gzip {_kb(m['gzip_bytes'])}); fp32 {_kb(src['fp32_tflite_bytes'])}"
-             f" -> {report['ratios_vs_fp32']['size']}x smaller, gzip {report['ratios_vs_fp32']['gzip']}x",
-             f"- ops: {', '.join(f'{k} x{v}' for k, v in m['ops'].items())}"]
+    lines = [
+        f"# {report['name']}",
+        "",
+        f"- source: `{src['path']}` ({src['format']}, {src['parameters']:,} params)",
+        f"- quantization: {report['quantization']['mode']}",
+        f"- size: {_kb(m['size_bytes'])} (gzip {_kb(m['gzip_bytes'])}); fp32 {_kb(src['fp32_tflite_bytes'])}"
+        f" -> {report['ratios_vs_fp32']['size']}x smaller, gzip {report['ratios_vs_fp32']['gzip']}x",
+        f"- ops: {', '.join(f'{k} x{v}' for k, v in m['ops'].items())}",
+    ]
     for step in report.get("steps", []):
         extra = f", sparsity {step['achieved_sparsity']:.1%}" if "achieved_sparsity" in step else ""
-        lines.append(f"- step {step['index']} {step['kind']}: float test accuracy {step['float_test_accuracy']}{extra}")
+        lines.append(
+            f"- step {step['index']} {step['kind']}: float test accuracy {step['float_test_accuracy']}{extra}"
+        )
     ev = report.get("evaluation", {})
     if "vs_source_float" in ev:
         c = ev["vs_source_float"]
-        lines += ["", "| | accuracy | macro-F1 |", "|---|---|---|",
-                  f"| float source | {c['reference']['accuracy']:.4f} | {c['reference']['macro_f1']:.4f} |",
-                  f"| .tflite | {c['converted']['accuracy']:.4f} | {c['converted']['macro_f1']:.4f} |", "",
-                  f"top-1 agreement with float: {ev['vs_final_float']['top1_agreement']:.2%}"]
+        lines += [
+            "",
+            "| | accuracy | macro-F1 |",
+            "|---|---|---|",
+            f"| float source | {c['reference']['accuracy']:.4f} | {c['reference']['macro_f1']:.4f} |",
+            f"| .tflite | {c['converted']['accuracy']:.4f} | {c['converted']['macro_f1']:.4f} |",
+            "",
+            f"top-1 agreement with float: {ev['vs_final_float']['top1_agreement']:.2%}",
+        ]
     for w in report.get("warnings", []):
         lines.append(f"- warning: {w}")
     return "\n".join(lines) + "\n"

@@ -10,20 +10,32 @@ from toolchain.recipe import QUANT_MODES
 
 
 def convert(
-    source: Path | None = typer.Argument(None, help="Keras .keras/.h5, SavedModel dir (overrides the recipe's)"),
+    source: Path | None = typer.Argument(
+        None, help="Keras .keras/.h5, SavedModel dir (overrides the recipe's)"
+    ),
     recipe: Path | None = typer.Option(None, "--recipe", "-r", help="Recipe YAML; flags below override it."),
     quantize: str | None = typer.Option(None, "--quantize", "-q", help=f"One of: {', '.join(QUANT_MODES)}."),
-    prune: str | None = typer.Option(None, "--prune", help="Add/modify a prune step: polynomial or constant."),
+    prune: str | None = typer.Option(
+        None, "--prune", help="Add/modify a prune step: polynomial or constant."
+    ),
     target_sparsity: float | None = typer.Option(None, "--target-sparsity", help="Pruning target, e.g. 0.8."),
     prune_epochs: int | None = typer.Option(None, "--prune-epochs", help="Fine-tuning epochs while pruning."),
     prune_exclude: list[str] | None = typer.Option(None, "--prune-exclude", help="Layer name to keep dense."),
-    calibration: Path | None = typer.Option(None, "--calibration", help="Queries (jsonl/csv) for int8 calibration."),
-    calibration_samples: int | None = typer.Option(None, "--calibration-samples", help="Queries to calibrate on."),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="Queries (jsonl/csv) for int8 calibration."
+    ),
+    calibration_samples: int | None = typer.Option(
+        None, "--calibration-samples", help="Queries to calibrate on."
+    ),
     train: Path | None = typer.Option(None, "--train", help="Labelled training split (fine-tuning steps)."),
     val: Path | None = typer.Option(None, "--val", help="Labelled validation split."),
     test: Path | None = typer.Option(None, "--test", help="Labelled test split for the report."),
-    vocab: Path | None = typer.Option(None, "--vocab", help="Tokenizer vocab (default: vocab.txt by the model)."),
-    labels: Path | None = typer.Option(None, "--labels", help="Labels file (default: labels.txt by the model)."),
+    vocab: Path | None = typer.Option(
+        None, "--vocab", help="Tokenizer vocab (default: vocab.txt by the model)."
+    ),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Labels file (default: labels.txt by the model)."
+    ),
     seq_len: int | None = typer.Option(None, "--seq-len", help="Tokens per query (default: the model's)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Build directory (default: build/<name>)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed, same bytes)."),
@@ -36,16 +48,28 @@ def convert(
     from toolchain.recipe import compose_recipe
 
     overrides = {
-        "quantization.mode": quantize, "quantization.calibration_samples": calibration_samples,
-        "data.calibration": _s(calibration), "data.train": _s(train), "data.val": _s(val),
-        "data.test": _s(test), "data.vocab": _s(vocab), "data.labels": _s(labels), "data.seq_len": seq_len,
-        "seed": seed, "evaluation.max_accuracy_drop": max_accuracy_drop,
-        "output.dir": _s(out.parent) if out else None, "name": out.name if out else None,
+        "quantization.mode": quantize,
+        "quantization.calibration_samples": calibration_samples,
+        "data.calibration": _s(calibration),
+        "data.train": _s(train),
+        "data.val": _s(val),
+        "data.test": _s(test),
+        "data.vocab": _s(vocab),
+        "data.labels": _s(labels),
+        "data.seq_len": seq_len,
+        "seed": seed,
+        "evaluation.max_accuracy_drop": max_accuracy_drop,
+        "output.dir": _s(out.parent) if out else None,
+        "name": out.name if out else None,
     }
     prune_flags = None
     if any(v is not None for v in (prune, target_sparsity, prune_epochs)) or prune_exclude:
-        prune_flags = {"schedule": prune, "target_sparsity": target_sparsity, "epochs": prune_epochs,
-                       "exclude": prune_exclude or None}
+        prune_flags = {
+            "schedule": prune,
+            "target_sparsity": target_sparsity,
+            "epochs": prune_epochs,
+            "exclude": prune_exclude or None,
+        }
     spec = compose_recipe(recipe, source, overrides, prune_flags)
     result = build(spec, progress=render.RichProgress())
     render.warn(result.report.get("warnings", []))

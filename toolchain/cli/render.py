@@ -34,8 +34,13 @@ class RichProgress:
             stderr.print(f"[dim]… {description}[/dim]", highlight=False)
             yield lambda n=1: None
             return
-        cols = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn()]
+        cols = [
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        ]
         with Progress(*cols, console=stderr, transient=False) as bar:
             task_id = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task_id, n)

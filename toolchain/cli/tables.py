@@ -18,15 +18,25 @@ def build_table(report: dict[str, Any]) -> Table:
     t.add_column("fp32 source", justify="right")
     t.add_column("converted", justify="right")
     t.add_column("ratio", justify="right")
-    t.add_row("size", _kb(src["fp32_tflite_bytes"]), _kb(m["size_bytes"]), f"{report['ratios_vs_fp32']['size']}x")
-    t.add_row("size (gzip)", _kb(src["fp32_tflite_gzip_bytes"]), _kb(m["gzip_bytes"]),
-              f"{report['ratios_vs_fp32']['gzip']}x")
+    t.add_row(
+        "size", _kb(src["fp32_tflite_bytes"]), _kb(m["size_bytes"]), f"{report['ratios_vs_fp32']['size']}x"
+    )
+    t.add_row(
+        "size (gzip)",
+        _kb(src["fp32_tflite_gzip_bytes"]),
+        _kb(m["gzip_bytes"]),
+        f"{report['ratios_vs_fp32']['gzip']}x",
+    )
     t.add_row("parameters", f"{src['parameters']:,}", f"{m['parameters']:,}", "")
     ev = report.get("evaluation", {})
     if "vs_source_float" in ev:
         c = ev["vs_source_float"]
-        t.add_row("accuracy", f"{c['reference']['accuracy']:.2%}", f"{c['converted']['accuracy']:.2%}",
-                  f"{-c['accuracy_drop_points']:+.2f} pt")
+        t.add_row(
+            "accuracy",
+            f"{c['reference']['accuracy']:.2%}",
+            f"{c['converted']['accuracy']:.2%}",
+            f"{-c['accuracy_drop_points']:+.2f} pt",
+        )
         t.add_row("macro-F1", f"{c['reference']['macro_f1']:.4f}", f"{c['converted']['macro_f1']:.4f}", "")
         t.add_row("top-1 agreement", "", f"{ev['vs_final_float']['top1_agreement']:.2%}", "vs float")
         worst = c.get("worst_recall_change")
@@ -34,7 +44,11 @@ def build_table(report: dict[str, Any]) -> Table:
             t.add_row("worst recall change", "", f"{worst[0]}", f"{worst[1] * 100:+.1f} pt")
     for step in report.get("steps", []):
         if "achieved_sparsity" in step:
-            t.add_row(f"step {step['index']}: prune", "", f"{step['achieved_sparsity']:.1%} sparse",
-                      f"target {step['target_sparsity']:.0%}")
+            t.add_row(
+                f"step {step['index']}: prune",
+                "",
+                f"{step['achieved_sparsity']:.1%} sparse",
+                f"target {step['target_sparsity']:.0%}",
+            )
     t.add_row("ops", "", ", ".join(f"{k}x{v}" for k, v in m["ops"].items()), "")
     return t

@@ -26,8 +26,10 @@ class StepContext:
 
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self.train_x is None or self.train_y is None:
-            raise DataError("this step fine-tunes the model and needs labelled training data",
-                            hint="set data.train in the recipe or pass --train")
+            raise DataError(
+                "this step fine-tunes the model and needs labelled training data",
+                hint="set data.train in the recipe or pass --train",
+            )
         return self.train_x, self.train_y
 
     def val_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:

@@ -70,8 +70,8 @@ def plan_schedule(cfg: PruneStep, n_train: int) -> ScheduleSteps:
         )
     if final < cfg.target_sparsity - 0.005:
         warnings.append(
-            f"prune: the last pruning step ({event_steps[-1]}) reaches {final:.1%}, not {cfg.target_sparsity:.0%}"
-            f" ({where}); set end_step to a multiple of frequency within the run"
+            f"prune: the last pruning step ({event_steps[-1]}) reaches {final:.1%}, "
+            f"not {cfg.target_sparsity:.0%} ({where}); set end_step to a multiple of frequency within the run"
         )
     return ScheduleSteps(total, begin, end, freq, len(event_steps), final, warnings)
 
@@ -81,8 +81,9 @@ def _schedule(cfg: PruneStep, plan: ScheduleSteps) -> Any:
 
     if cfg.schedule == "constant":
         return sparsity.ConstantSparsity(cfg.target_sparsity, plan.begin_step, plan.end_step, plan.frequency)
-    return sparsity.PolynomialDecay(cfg.initial_sparsity, cfg.target_sparsity, plan.begin_step,
-                                    plan.end_step, frequency=plan.frequency)
+    return sparsity.PolynomialDecay(
+        cfg.initial_sparsity, cfg.target_sparsity, plan.begin_step, plan.end_step, frequency=plan.frequency
+    )
 
 
 def prunable_weight_names(layer: Any) -> list[str]:
@@ -129,13 +130,22 @@ def run(cfg: PruneStep, model: Any, ctx: StepContext) -> StepResult:
 
     wrapped = keras().models.clone_model(model, clone_function=wrap)
     if not pruned_names:
-        raise StepError("prune: no prunable layer (Dense, Conv, Embedding) left after exclude",
-                        hint="remove names from exclude")
+        raise StepError(
+            "prune: no prunable layer (Dense, Conv, Embedding) left after exclude",
+            hint="remove names from exclude",
+        )
     compile_for_finetune(wrapped, cfg.learning_rate, outputs_probabilities(model))
-    metrics = fit(wrapped, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                  callbacks=[sparsity.UpdatePruningStep()], progress=ctx.progress,
-                  description=f"prune ({cfg.schedule} -> {cfg.target_sparsity:.0%})",
-                  validation=ctx.val_arrays())
+    metrics = fit(
+        wrapped,
+        x,
+        y,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        callbacks=[sparsity.UpdatePruningStep()],
+        progress=ctx.progress,
+        description=f"prune ({cfg.schedule} -> {cfg.target_sparsity:.0%})",
+        validation=ctx.val_arrays(),
+    )
     stripped = sparsity.strip_pruning(wrapped)
     per_layer = layer_sparsity(stripped, pruned_names)
     total_w = sum(v["weights"] for v in per_layer.values())
@@ -144,8 +154,11 @@ def run(cfg: PruneStep, model: Any, ctx: StepContext) -> StepResult:
         "schedule": cfg.schedule,
         "target_sparsity": cfg.target_sparsity,
         "achieved_sparsity": round(overall, 4),
-        "begin_step": plan.begin_step, "end_step": plan.end_step, "frequency": plan.frequency,
-        "total_steps": plan.total_steps, "pruning_events": plan.events,
+        "begin_step": plan.begin_step,
+        "end_step": plan.end_step,
+        "frequency": plan.frequency,
+        "total_steps": plan.total_steps,
+        "pruning_events": plan.events,
         "excluded": list(cfg.exclude),
         "layers": per_layer,
         "train_metrics": {k: round(v, 4) for k, v in metrics.items()},

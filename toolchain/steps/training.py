@@ -38,11 +38,29 @@ def progress_callback(progress_advance) -> Any:
     return _Tick()
 
 
-def fit(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, callbacks: list,
-        progress: Progress, description: str, validation: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+def fit(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    callbacks: list,
+    progress: Progress,
+    description: str,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
     """Fit with a progress bar over all batches; returns the final epoch's metrics."""
     steps = int(np.ceil(len(x) / batch_size)) * epochs
     with progress.task(description, steps) as advance:
-        hist = model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
-                         validation_data=validation, callbacks=[*callbacks, progress_callback(advance)])
+        hist = model.fit(
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=0,
+            validation_data=validation,
+            callbacks=[*callbacks, progress_callback(advance)],
+        )
     return {k: float(v[-1]) for k, v in hist.history.items()}
