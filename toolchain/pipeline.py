@@ -101,6 +101,12 @@ def load_inputs(recipe: Recipe) -> Inputs:
     return inputs
 
 
+def retokenize(inputs: Inputs, tokenizer: Any) -> None:
+    inputs.tokenizer = tokenizer
+    for name, qs in inputs.splits.items():
+        inputs.ids[name] = tokenizer.encode_batch(qs.texts)
+
+
 def _clone(model: Any) -> Any:
     from toolchain.tfenv import keras
 
@@ -121,21 +127,28 @@ def run_steps(recipe: Recipe, inputs: Inputs, progress: Progress) -> tuple[Any, 
     """Apply the recipe's steps in order to a copy of the source model."""
     from toolchain.steps.base import StepContext, step_runner
 
-    ctx = StepContext(
-        inputs.ids.get("train"),
-        inputs.y.get("train"),
-        inputs.ids.get("val"),
-        inputs.y.get("val"),
-        inputs.labels,
-        recipe.seed,
-        progress,
-    )
+    def context() -> StepContext:
+        train = inputs.splits.get("train")
+        return StepContext(
+            inputs.ids.get("train"),
+            inputs.y.get("train"),
+            inputs.ids.get("val"),
+            inputs.y.get("val"),
+            inputs.labels,
+            recipe.seed,
+            progress,
+            tokenizer=inputs.tokenizer,
+            train_texts=train.texts if train else None,
+        )
+
     model, reports, warnings = _clone(inputs.model), [], []
     for i, step in enumerate(recipe.steps):
         t0 = time.perf_counter()
-        result = step_runner(step.kind)(step, model, ctx)
+        result = step_runner(step.kind)(step, model, context())
         model = result.model
         warnings += result.warnings
+        if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
+            retokenize(inputs, result.tokenizer)
         reports.append(
             {
                 "index": i,
@@ -180,13 +193,21 @@ def convert_model(
     return tflite, info, warnings
 
 
-def evaluate(recipe: Recipe, inputs: Inputs, final_model: Any, tflite: bytes, progress: Progress) -> dict:
+def source_test_scores(inputs: Inputs) -> Any:
+    """The source model's test scores, taken before any step can change the tokenizer."""
+    from toolchain.evaluate import predict_keras
+
+    return predict_keras(inputs.model, inputs.ids["test"]) if "test" in inputs.y else None
+
+
+def evaluate(
+    recipe: Recipe, inputs: Inputs, final_model: Any, tflite: bytes, progress: Progress, source_scores: Any
+) -> dict:
     from toolchain.evaluate import TFLiteRunner, compare, predict_keras
 
     if "test" not in inputs.y:
         return {"skipped": "no labelled test split (set data.test)"}
     ids, y = inputs.ids["test"], inputs.y["test"]
-    source_scores = predict_keras(inputs.model, ids)
     final_scores = predict_keras(final_model, ids)
     runner = TFLiteRunner(tflite, num_threads=1)
     tfl_scores = runner.predict(ids, progress, description="evaluate .tflite (ai_edge_litert)")
@@ -228,6 +249,7 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     seed_everything(recipe.seed)
     inputs = load_inputs(recipe)
     timings["load"] = time.perf_counter() - t0
+    source_scores = source_test_scores(inputs)
     final_model, step_reports, warnings = run_steps(recipe, inputs, progress)
     timings["steps"] = time.perf_counter() - t0 - sum(timings.values())
     tflite, quant_info, cal_warnings = convert_model(recipe, final_model, inputs, progress)
@@ -246,7 +268,7 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
         else keras_to_tflite(inputs.model, "float32")
     )
     timings["convert"] = time.perf_counter() - t0 - sum(timings.values())
-    evaluation = evaluate(recipe, inputs, final_model, tflite, progress)
+    evaluation = evaluate(recipe, inputs, final_model, tflite, progress, source_scores)
     timings["evaluate"] = time.perf_counter() - t0 - sum(timings.values())
     _check_gates(recipe, evaluation)
     report = {

@@ -23,6 +23,8 @@ class StepContext:
     labels: list[str]
     seed: int
     progress: Progress
+    tokenizer: Any = None
+    train_texts: list[str] | None = None
 
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self.train_x is None or self.train_y is None:
@@ -40,9 +42,12 @@ class StepContext:
 
 @dataclass
 class StepResult:
+    """A step's output model and report; `tokenizer` is set when the step rewrote the vocab."""
+
     model: Any
     report: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    tokenizer: Any = None
 
 
 StepRunner = Callable[[Any, Any, StepContext], StepResult]
