@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -14,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from toolchain.errors import ConversionError, InputFileError
+from toolchain.quiet import native_output_silenced
 from toolchain.tfenv import keras, tf
 
 # One calibration example: arrays in the model's input order, or a dict keyed by signature input name.
@@ -102,23 +100,9 @@ def _configure(
         )
 
 
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """Native converter code prints to fd 1; keep stdout clean for `--json` by routing it to stderr."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _run(converter: Any, mode: str) -> bytes:
     try:
-        with stdout_to_stderr(), warnings.catch_warnings():
+        with native_output_silenced(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return bytes(converter.convert())
     except Exception as err:

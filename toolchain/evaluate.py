@@ -23,8 +23,11 @@ class TFLiteRunner:
     def __init__(self, model_bytes: bytes, num_threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        from toolchain.quiet import native_output_silenced
+
+        with native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self.interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         seq = int(self.input["shape"][-1])

@@ -6,6 +6,8 @@ import os
 import sys
 from types import ModuleType
 
+from toolchain.quiet import native_output_silenced
+
 
 def tf() -> ModuleType:
     """Import TensorFlow with legacy Keras (tfmot needs Keras 2); refuse if it came in without it."""
@@ -18,7 +20,8 @@ def tf() -> ModuleType:
         )
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow
+    with native_output_silenced(stdout=False):  # CUDA/cuDNN registration chatter on every import
+        import tensorflow
 
     tensorflow.get_logger().setLevel("ERROR")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,10 @@ class RichProgress:
 
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = stderr.is_terminal if enabled is None else enabled
+        # A private copy of the terminal: native code may silence fd 2 while a bar is live.
+        self.console = stderr
+        if self.enabled:
+            self.console = Console(file=os.fdopen(os.dup(2), "w"), force_terminal=True)
 
     @contextlib.contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -41,7 +46,7 @@ class RichProgress:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         ]
-        with Progress(*cols, console=stderr, transient=False) as bar:
+        with Progress(*cols, console=self.console, transient=False) as bar:
             task_id = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task_id, n)
             if total:
