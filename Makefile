@@ -7,7 +7,7 @@ EXAMPLE := examples/shopping_intent
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test test-fast bench lint example clean
+.PHONY: install system-deps demo test test-fast bench lint example clean
 
 install: $(STAMP)
 
@@ -26,14 +26,30 @@ example: $(EXAMPLE)/model.keras
 demo: install example
 	$(BIN)/edgecomp convert $(EXAMPLE)/model.keras --recipe $(EXAMPLE)/recipe.yaml
 
-test: install
+# Debian packages for emulated ARM devices (edgecomp devices setup): quick no-op when already installed.
+SYSTEM_DEPS := qemu-user-static mmdebstrap zstd
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+system-deps:
+	@missing=$$(for p in $(SYSTEM_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || $(SUDO) apt-get update -qq; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+			|| { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends $$missing; }; \
+	fi
+
+test: install system-deps
 	$(BIN)/python -m pytest -q
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# Every benchmarks/bench_*.py, side by side tables; exits non-zero if any acceptance check fails.
 bench: install example
-	$(BIN)/python benchmarks/bench_convert.py
+	@status=0; for b in $(sort $(wildcard benchmarks/bench_*.py)); do \
+		echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from toolchain import __version__
-from toolchain.cli import convert
+from toolchain.cli import convert, devices, profile, validate
 from toolchain.errors import EdgecompError
 
 
@@ -55,6 +55,9 @@ def _root(
 
 
 app.command("convert")(convert.convert)
+app.command("validate")(validate.validate)
+app.add_typer(devices.app, name="devices")
+app.command("profile")(profile.profile)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

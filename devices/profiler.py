@@ -1,0 +1,430 @@
+"""`edgecomp profile`: where an on-device query spends its time, op by op, and which op loses accuracy.
+
+Two methods, each run in the runtime's own environment in child processes (a native crash never reaches
+edgecomp): `litert` reads LiteRT's per-op profiler through the C API of ai-edge-litert 2.3 (devices/
+profiler_child.py); `slice` times single-op slices fed the real intermediate tensors, on any runtime
+(devices/slicer.py + slice_child.py). Both repeat in separate processes and are compared with an
+unprofiled whole invoke of the same runtime and kernels.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from converters.tflite_model import TFLiteModel, read_tflite
+from devices import opcost, slicer
+from devices.profile_stats import MethodResult, merge_litert, merge_slicing
+from toolchain.errors import EdgecompError, InputFileError
+from toolchain.progress import Progress, SilentProgress
+
+HERE = Path(__file__).resolve().parent
+HOST_RUNTIME = ("litert", "2.3.0")
+CHILD_TIMEOUT_S = 600.0
+LIB_ENV = "EDGECOMP_LITERT_LIB"  # test hook: profile with another libLiteRt.so
+
+
+class ProfilerError(EdgecompError):
+    """Profiling could not run (the runtime crashed, lacks an op, or its interface changed)."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the numbers come from: always this host's CPU, with a device's runtime and threads."""
+
+    runtime: str
+    version: str
+    threads: int
+    xnnpack: bool = True
+    device: str = "host"
+    arch: str = "x86_64"
+
+    @property
+    def emulated(self) -> bool:
+        return self.arch != "x86_64"
+
+    @property
+    def note(self) -> str:
+        base = f"timed on this host's CPU with {self.runtime} {self.version}, {self.threads} thread(s)"
+        if self.emulated:
+            return (
+                f"device {self.device} is {self.arch} (emulated here): {base} as its profile says; "
+                "emulated time is 10-400x off and not proportional, so it is never shown as latency"
+            )
+        return base
+
+
+def resolve_target(device: str | None, threads: int | None = None) -> Target:
+    """The runtime/version/threads to profile with: a device profile's, or the host default."""
+    if device is None:
+        return Target(*HOST_RUNTIME, threads or 1)
+    from devices.profile import get_profile
+
+    p = get_profile(device)
+    return Target(p.runtime, p.runtime_version, threads or p.threads, p.xnnpack, p.name, p.arch)
+
+
+@dataclass
+class ProfileOptions:
+    method: str = "auto"  # auto | litert | slice | both
+    mode: str = "deployed"  # deployed (XNNPACK, as shipped) | per-node (builtin kernels, 1:1 TFLite nodes)
+    runs: int = 300
+    warmup: int = 30
+    processes: int = 3
+    queries: int = 16
+    seq_lens: tuple[int, ...] = ()
+    float_reference: Path | None = None
+    quant_error: bool = True
+
+
+@dataclass
+class ProfileResult:
+    model: str
+    target: dict
+    methods: list[MethodResult]
+    costs: list[dict]
+    quant_error: list[dict] = field(default_factory=list)
+    quant_reference: str | None = None
+    sweep: list[dict] = field(default_factory=list)
+    input_source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "methods": [m.to_dict() for m in self.methods]}
+
+
+# ---------------------------------------------------------------- inputs
+def model_and_queries(source: Path, n: int) -> tuple[Path, TFLiteModel, dict[str, np.ndarray], str]:
+    """The model, its parsed structure and real query inputs (a build dir) or seeded synthetic ones."""
+    source = Path(source)
+    path = source / "model.tflite" if source.is_dir() else source
+    if not path.is_file():
+        raise InputFileError(f"model not found: {path}", hint="pass a build dir (build/<name>) or a .tflite")
+    info = read_tflite(path)
+    if source.is_dir() and (source / "vocab.txt").is_file() and len(info.inputs) == 1:
+        arrays = _build_queries(source, info, n)
+        if arrays is not None:
+            return path, info, arrays[0], arrays[1]
+    return path, info, synthetic_inputs(info, n), f"{n} synthetic inputs (seed 0)"
+
+
+def _build_queries(build: Path, info: TFLiteModel, n: int):
+    from toolchain import data as d
+    from toolchain.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(build / "recipe.yaml")
+    except EdgecompError:
+        return None
+    split = next(
+        (p for p in (recipe.data.test, recipe.data.calibration, recipe.data.val) if p and p.is_file()), None
+    )
+    t = info.tensors[info.inputs[0]]
+    if split is None or len(t.shape) != 2:
+        return None
+    texts = d.load_queries(split, recipe.data.text_field, None).texts[:n]
+    ids = d.Tokenizer(d.load_vocab(build / "vocab.txt"), int(t.shape[1])).encode_batch(texts)
+    return {t.name: ids.astype(np.int32)}, f"{len(texts)} real queries from {split}"
+
+
+def synthetic_inputs(info: TFLiteModel, n: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = {}
+    for i in info.inputs:
+        t = info.tensors[i]
+        shape = (n, *[max(1, s) for s in t.shape[1:]]) if t.shape else (n,)
+        if t.dtype in ("INT32", "INT64"):
+            rows = [
+                info.tensors[o.inputs[0]].shape[0] for o in info.ops if o.op == "GATHER" and i in o.inputs[1:]
+            ]
+            arr = rng.integers(0, max(1, min(rows) if rows else 2), shape)
+        elif t.dtype in ("INT8", "UINT8", "INT16"):
+            arr = rng.integers(-100, 100, shape)
+        else:
+            arr = rng.standard_normal(shape)
+        out[t.name] = arr.astype(
+            {"INT32": np.int32, "INT64": np.int64, "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16}.get(
+                t.dtype, np.float32
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- child processes
+def runtime_python(target: Target) -> Path:
+    from devices.venvs import ensure_venv, runtime_venv_spec
+
+    return ensure_venv(runtime_venv_spec(target.runtime, target.version)).python
+
+
+def run_child(python: Path, script: str, request: dict, work: Path, what: str) -> dict:
+    """Run a child script over a JSON request/result pair; a crash or bad exit becomes a ProfilerError."""
+    req, res = work / f"{what}-req.json", work / f"{what}-res.json"
+    res.unlink(missing_ok=True)
+    req.write_text(json.dumps(request))
+    try:
+        proc = subprocess.run(
+            [str(python), str(HERE / script), str(req), str(res)],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT_S,
+            env=_child_env(),
+        )
+    except subprocess.TimeoutExpired:
+        raise ProfilerError(f"{what} timed out after {CHILD_TIMEOUT_S:.0f} s", hint="lower --runs") from None
+    if proc.returncode < 0:
+        sig = signal.Signals(-proc.returncode).name
+        raise ProfilerError(
+            f"the {what} child process crashed ({sig}) inside the runtime's native library",
+            hint="edgecomp is unaffected; try --method slice, or report the runtime version",
+        )
+    if proc.returncode != 0 or not res.is_file():
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:240]
+        raise ProfilerError(f"the {what} child failed: {tail}", hint="EDGECOMP_DEBUG=1 for details")
+    out = json.loads(res.read_text())
+    if "error" in out:
+        raise _child_error(out, proc.stderr, what)
+    return out
+
+
+def _child_env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+
+
+def _child_error(out: dict, stderr: str, what: str) -> ProfilerError:
+    missing = [
+        ln.strip()
+        for ln in stderr.splitlines()
+        if "Didn't find op" in ln or "unresolved custom op" in ln or "unsupported" in ln.lower()
+    ]
+    if missing or out["kind"] in ("compile", "load") and "op" in out["error"].lower():
+        detail = (missing or [out["error"]])[0][:200]
+        return ProfilerError(
+            f"the runtime cannot run this model: {detail}",
+            hint="re-convert with ops/versions this runtime supports, or pick another --device",
+        )
+    if out["kind"] == "interface":
+        return ProfilerError(
+            f"LiteRT C-API self-test failed: {out['error']}",
+            hint="this profiler needs ai-edge-litert 2.3.x; use --method slice meanwhile",
+        )
+    return ProfilerError(f"{what} failed: {out['error'][:240]}", hint="EDGECOMP_DEBUG=1 for details")
+
+
+# ---------------------------------------------------------------- the two methods
+def _kernels(target: Target, options: ProfileOptions) -> str:
+    return "builtin" if options.mode == "per-node" or not target.xnnpack else "default"
+
+
+def profile_litert(
+    python: Path,
+    target: Target,
+    model: Path,
+    inputs: Path,
+    options: ProfileOptions,
+    work: Path,
+    progress: Progress,
+) -> MethodResult:
+    import os
+
+    (work / "selftest.tflite").write_bytes(slicer.add_model(1))
+    mode = "per-node" if _kernels(target, options) == "builtin" else "deployed"
+    request = {
+        "model": str(model),
+        "selftest_model": str(work / "selftest.tflite"),
+        "inputs": str(inputs),
+        "mode": mode,
+        "threads": target.threads,
+        "warmup": options.warmup,
+        "runs": options.runs,
+        "lib": os.environ.get(LIB_ENV),
+    }
+    results = []
+    with progress.task(f"LiteRT profiler ({mode}) x{options.processes} processes", options.processes) as adv:
+        for p in range(options.processes):
+            results.append(run_child(python, "profiler_child.py", request, work, f"litert-profiler-{p}"))
+            adv(1)
+    return merge_litert(results, mode, target.threads, options.runs)
+
+
+def profile_slicing(
+    python: Path,
+    target: Target,
+    model: Path,
+    info: TFLiteModel,
+    inputs: Path,
+    options: ProfileOptions,
+    work: Path,
+    progress: Progress,
+) -> MethodResult:
+    slices = slicer.slice_model(model.read_bytes())
+    paths = slicer.write_slices(slices, work / "slices")
+    (work / "null.tflite").write_bytes(slicer.null_model())
+    kernels = _kernels(target, options)
+    request = {
+        "model": str(model),
+        "inputs": str(inputs),
+        "capture_out": str(work / "capture.npz"),
+        "null_model": str(work / "null.tflite"),
+        "kernels": kernels,
+        "threads": target.threads,
+        "warmup": options.warmup,
+        "runs": options.runs,
+        "tasks": ["capture", "time"],
+        "slices": [
+            {"index": s.op_index, "path": paths[s.op_index], "inputs": list(s.feeds)}
+            for s in slices
+            if s.op_index in paths
+        ],
+    }
+    results = []
+    with progress.task(
+        f"slice timing ({kernels} kernels) x{options.processes} processes", options.processes
+    ) as adv:
+        for p in range(options.processes):
+            results.append(run_child(python, "slice_child.py", request, work, f"slicing-{p}"))
+            adv(1)
+    unsliceable = [f"op {s.op_index} {s.op}: {s.reason}" for s in slices if s.model is None]
+    return merge_slicing(results, info, kernels, target.threads, options.runs, unsliceable)
+
+
+def capture(python: Path, model: Path, inputs: Path, out: Path, work: Path, n: int) -> dict[str, np.ndarray]:
+    request = {
+        "model": str(model),
+        "inputs": str(inputs),
+        "capture_out": str(out),
+        "tasks": ["capture"],
+        "capture_queries": n,
+    }
+    run_child(python, "slice_child.py", request, work, f"capture-{out.stem}")
+    data = np.load(out)
+    return {k: data[k] for k in data.files}
+
+
+def sweep(
+    python: Path, target: Target, model: Path, inputs: Path, options: ProfileOptions, work: Path
+) -> list:
+    request = {
+        "model": str(model),
+        "inputs": str(inputs),
+        "lengths": list(options.seq_lens),
+        "tasks": ["sweep"],
+        "threads": target.threads,
+        "warmup": options.warmup,
+        "runs": options.runs,
+        "kernels": _kernels(target, options),
+    }
+    out = run_child(python, "slice_child.py", request, work, "sweep")["sweep"]
+    rows = []
+    for r in out:
+        if "error" in r:
+            rows.append({"length": r["length"], "error": r["error"]})
+        else:
+            v = np.asarray(r["samples_us"])
+            rows.append(
+                {
+                    "length": r["length"],
+                    "median_us": round(float(np.median(v)), 2),
+                    "p90_us": round(float(np.percentile(v, 90)), 2),
+                }
+            )
+    return rows
+
+
+# ---------------------------------------------------------------- entry point
+def profile_model(
+    source: Path,
+    options: ProfileOptions | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> ProfileResult:
+    """Profile a build dir or .tflite; raises EdgecompError subclasses, never prints."""
+    from devices import quant_error
+
+    options, progress = options or ProfileOptions(), progress or SilentProgress()
+    if options.method not in ("auto", "litert", "slice", "both") or options.mode not in (
+        "deployed",
+        "per-node",
+    ):
+        raise EdgecompError(
+            "unknown --method/--mode", hint="method: auto|litert|slice|both; mode: deployed|per-node"
+        )
+    target = resolve_target(device, threads)
+    model, info, arrays, input_source = model_and_queries(source, options.queries)
+    has_capi = target.runtime == "litert" and tuple(int(x) for x in target.version.split(".")[:2]) >= (2, 3)
+    method = options.method if options.method != "auto" else ("litert" if has_capi else "slice")
+    if method in ("litert", "both") and not has_capi:
+        raise ProfilerError(
+            f"{target.runtime} {target.version} has no C-API profiler",
+            hint="use --method slice (works on every runtime)",
+        )
+    python = runtime_python(target)
+    notes = [target.note]
+    with tempfile.TemporaryDirectory(prefix="edgecomp-profile-") as tmp:
+        work = Path(tmp)
+        inputs = work / "inputs.npz"
+        np.savez(inputs, **arrays)
+        methods = []
+        if method in ("litert", "both"):
+            methods.append(profile_litert(python, target, model, inputs, options, work, progress))
+        if method in ("slice", "both"):
+            methods.append(profile_slicing(python, target, model, info, inputs, options, work, progress))
+        result = ProfileResult(
+            str(model),
+            {**asdict(target), "emulated": target.emulated},
+            methods,
+            [c.to_dict() for c in opcost.model_costs(info)],
+            input_source=input_source,
+            notes=notes,
+        )
+        if options.seq_lens:
+            result.sweep = sweep(python, target, model, inputs, options, work)
+        is_quant = any(info.tensors[o.outputs[0]].dtype in ("INT8", "INT16") for o in info.ops if o.outputs)
+        ref = options.float_reference or _default_reference(source)
+        if options.quant_error and is_quant and ref is not None:
+            ref_model = _float_tflite(ref, work)
+            n = min(options.queries, 8)
+            q = capture(python, model, inputs, work / "quant.npz", work, n)
+            f = capture(python, ref_model, inputs, work / "float.npz", work, n)
+            errors = quant_error.per_op_error(info, q, read_tflite(ref_model), f)
+            result.quant_error = [e.to_dict() for e in errors]
+            result.quant_reference = str(ref)
+        elif options.quant_error and is_quant:
+            result.notes.append("no float reference for quantization error: pass --float-reference")
+    return result
+
+
+def _default_reference(source: Path) -> Path | None:
+    """A build's float source model (its report names it)."""
+    report = Path(source) / "report.json"
+    if not report.is_file():
+        return None
+    src = Path(json.loads(report.read_text()).get("source", {}).get("path", ""))
+    return src if src.is_file() else None
+
+
+def _float_tflite(ref: Path, work: Path) -> Path:
+    if ref.suffix == ".tflite":
+        read_tflite(ref)
+        return ref
+    from converters.keras_tflite import keras_to_tflite, load_keras_model
+
+    out = work / "float-reference.tflite"
+    out.write_bytes(keras_to_tflite(load_keras_model(ref), "float32"))
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(profile_model(Path(sys.argv[1])).to_dict(), indent=1, default=str))

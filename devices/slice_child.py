@@ -1,0 +1,187 @@
+"""Per-op timing by slicing, run INSIDE a runtime environment (ai_edge_litert or tflite_runtime).
+
+stdlib + numpy + the runtime only (no edgecomp import):  python slice_child.py REQUEST.json RESULT.json
+Tasks, in order, as the request asks:
+  capture  run the whole model with builtin kernels and experimental_preserve_all_tensors, save every
+           tensor for the given queries (the intermediates that feed the slices; quantization-error data)
+  time     whole-model invoke, then each single-op slice fed its captured inputs; each timed slice invoke
+           follows one untimed whole-model invoke so caches are as warm as inside the model; a zero-op
+           model's invoke (the call's fixed cost) is measured the same way and subtracted by the host
+  sweep    whole-model invoke time with the sequence dimension resized to each length
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def runtime():
+    try:
+        from ai_edge_litert import interpreter as mod
+
+        return mod, "ai_edge_litert"
+    except ImportError:
+        from tflite_runtime import interpreter as mod
+
+        return mod, "tflite_runtime"
+
+
+class ChildError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def make(path: str, kernels: str, threads: int, preserve: bool = False):
+    mod, _ = runtime()
+    resolver = (
+        mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        if kernels == "builtin"
+        else (mod.OpResolverType.AUTO)
+    )
+    try:
+        it = mod.Interpreter(
+            model_path=path,
+            num_threads=threads,
+            experimental_op_resolver_type=resolver,
+            experimental_preserve_all_tensors=preserve,
+        )
+        it.allocate_tensors()
+    except (RuntimeError, ValueError) as err:
+        text = str(err).strip().splitlines()
+        raise ChildError("load", text[0] if text else err.__class__.__name__) from None
+    return it
+
+
+def feed(it, arrays: dict[str, np.ndarray], row: int) -> None:
+    for d in it.get_input_details():
+        arr = arrays[d["name"]]
+        it.set_tensor(d["index"], arr[row % len(arr)].reshape(d["shape"]).astype(d["dtype"]))
+
+
+def capture(req: dict) -> dict:
+    data = np.load(req["inputs"])
+    arrays = {k: data[k] for k in data.files}
+    it = make(req["model"], "builtin", 1, preserve=True)
+    n = min(int(req.get("capture_queries", 4)), len(next(iter(arrays.values()))))
+    saved: dict[str, np.ndarray] = {}
+    details = it.get_tensor_details()
+    for q in range(n):
+        feed(it, arrays, q)
+        it.invoke()
+        for d in details:
+            try:
+                value = it.get_tensor(d["index"])
+            except ValueError:  # tensors without data (optional, unallocated)
+                continue
+            saved.setdefault(str(d["index"]), []).append(np.array(value))  # type: ignore[arg-type]
+    np.savez(req["capture_out"], **{k: np.stack(v) for k, v in saved.items()})
+    return {"queries": n, "tensors": len(saved)}
+
+
+def timed(it, runs: int, before=None, rows: int = 1, arrays=None) -> list[float]:
+    out = []
+    for r in range(runs):
+        if before is not None:
+            before()
+        if arrays is not None:  # written last, as the op before it would have just written it
+            feed(it, arrays, r % rows)
+        t0 = time.perf_counter_ns()
+        it.invoke()
+        out.append((time.perf_counter_ns() - t0) / 1e3)
+    return out
+
+
+def time_slices(req: dict) -> dict:
+    kernels, threads, warmup, runs = req["kernels"], req["threads"], req["warmup"], req["runs"]
+    data = np.load(req["inputs"])
+    arrays = {k: data[k] for k in data.files}
+    captured = np.load(req["capture_out"])
+    whole = make(req["model"], kernels, threads)
+    rows = len(next(iter(arrays.values())))
+    timed(whole, warmup, rows=rows, arrays=arrays)
+    result: dict = {"whole_us": timed(whole, runs, rows=rows, arrays=arrays)}
+    null = make(req["null_model"], kernels, threads)
+    null.set_tensor(null.get_input_details()[0]["index"], np.zeros((1, 4), np.float32))
+    timed(null, warmup)
+    result["null_us"] = timed(null, runs)
+    result["null_interleaved_us"] = timed(null, runs, before=whole.invoke)
+    ops = []
+    for s in req["slices"]:
+        try:
+            it = make(s["path"], kernels, threads)
+        except ChildError as err:
+            ops.append({"index": s["index"], "error": str(err)})
+            continue
+        q = int(captured[str(s["inputs"][0])].shape[0]) if s["inputs"] else 1
+        per_row = []
+        for row in range(q):
+            values = {}
+            for d, t in zip(it.get_input_details(), s["inputs"], strict=False):
+                values[d["name"]] = captured[str(t)][row][None]
+            per_row.append(values)
+        merged = {k: np.concatenate([v[k] for v in per_row]) for k in per_row[0]} if per_row else {}
+        timed(it, warmup, before=whole.invoke, rows=q, arrays=merged)
+        ops.append(
+            {"index": s["index"], "samples_us": timed(it, runs, before=whole.invoke, rows=q, arrays=merged)}
+        )
+    result["ops"] = ops
+    return result
+
+
+def sweep(req: dict) -> dict:
+    mod, _ = runtime()
+    data = np.load(req["inputs"])
+    ids = data[data.files[0]]
+    out = []
+    for length in req["lengths"]:
+        try:
+            resolver = (
+                mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                if req["kernels"] == "builtin"
+                else (mod.OpResolverType.AUTO)
+            )
+            it = mod.Interpreter(
+                model_path=req["model"], num_threads=req["threads"], experimental_op_resolver_type=resolver
+            )
+            d = it.get_input_details()[0]
+            it.resize_tensor_input(d["index"], [1, int(length)], strict=False)
+            it.allocate_tensors()
+            row = np.zeros((1, int(length)), d["dtype"])
+            n = min(int(length), ids.shape[1])
+            row[0, :n] = ids[0, :n]
+            it.set_tensor(d["index"], row)
+            timed(it, req["warmup"])
+            out.append({"length": int(length), "samples_us": timed(it, req["runs"])})
+        except (RuntimeError, ValueError) as err:
+            out.append({"length": int(length), "error": str(err).strip().splitlines()[0][:200]})
+    return {"sweep": out}
+
+
+def main(argv: list[str]) -> int:
+    req = json.loads(Path(argv[1]).read_text())
+    _, name = runtime()
+    out: dict = {"runtime_module": name}
+    try:
+        for task in req["tasks"]:
+            if task == "capture":
+                out["capture"] = capture(req)
+            elif task == "time":
+                out.update(time_slices(req))
+            elif task == "sweep":
+                out.update(sweep(req))
+    except ChildError as err:
+        out = {"error": str(err), "kind": err.kind}
+    except Exception as err:  # reported to the host, never a traceback on its stdout
+        out = {"error": f"{err.__class__.__name__}: {err}", "kind": "internal"}
+    Path(argv[2]).write_text(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

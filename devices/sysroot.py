@@ -1,0 +1,238 @@
+"""ARM sysroots for QEMU user mode: Debian's arm64/armhf Python plus the runtime's ARM wheels.
+
+Built without emulation: `mmdebstrap --variant=extract` unpacks Debian packages (python3.11, libstdc++6,
+and for armv7 Debian's numpy, since PyPI has no armv7 numpy wheel), then the host's pip downloads the
+runtime's ARM wheels into <sysroot>/opt/rt. A base sysroot is shared by every profile with the same
+(arch, runtime, version); each CPU model gets a hard-linked view with its own /proc/cpuinfo, because
+QEMU's -L redirects the guest's /proc/cpuinfo there (ai-edge-litert 2.3 segfaults on the host's x86 one
+under QEMU 7.2, and XNNPACK picks kernels from it). Everything is built in a staging directory under a
+lock and renamed into place, like devices/venvs.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.venvs import EnvSetupError, _locked, cache_dir
+
+MARKER = "edgecomp-sysroot.json"
+SUITE = "bookworm"
+MIRROR = os.environ.get("EDGECOMP_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+GUEST_PYTHON = "usr/bin/python3.11"
+WHEEL_DIR = "opt/rt"
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    debian: str
+    qemu: str
+    platforms: tuple[str, ...]
+    packages: tuple[str, ...]
+
+
+_AARCH64_TAGS = ("manylinux2014_aarch64",) + tuple(
+    f"manylinux_2_{v}_aarch64" for v in (17, 27, 28, 31, 34, 35)
+)
+_ARMV7_TAGS = ("linux_armv7l", "manylinux2014_armv7l") + tuple(
+    f"manylinux_2_{v}_armv7l" for v in (17, 27, 28, 31, 34, 35)
+)
+ARCHES: dict[str, ArchInfo] = {
+    "aarch64": ArchInfo("arm64", "qemu-aarch64-static", _AARCH64_TAGS, ("python3.11", "libstdc++6")),
+    "armv7": ArchInfo("armhf", "qemu-arm-static", _ARMV7_TAGS, ("python3.11", "libstdc++6", "python3-numpy")),
+}
+# CPU part numbers and features for /proc/cpuinfo (what cpuinfo/XNNPACK read on a real board).
+_CPU_PARTS = {
+    "cortex-a53": "0xd03",
+    "cortex-a55": "0xd05",
+    "cortex-a57": "0xd07",
+    "cortex-a72": "0xd08",
+    "cortex-a76": "0xd0b",
+    "neoverse-n1": "0xd0c",
+    "cortex-a7": "0xc07",
+    "cortex-a9": "0xc09",
+    "cortex-a15": "0xc0f",
+}
+_V8_BASE = "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid"
+_V82 = _V8_BASE + " atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp"
+_V7 = "half thumb fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm"
+
+
+def _requirements(arch: str, runtime: str, version: str) -> tuple[str, ...]:
+    pkg = {"litert": "ai-edge-litert", "tflite-runtime": "tflite-runtime"}[runtime]
+    return (f"{pkg}=={version}",) if arch == "armv7" else (f"{pkg}=={version}", "numpy<2")
+
+
+def cpuinfo_text(arch: str, cpu: str, cores: int = 4) -> str:
+    part = _CPU_PARTS.get(cpu, "0xd03")
+    if arch == "armv7":
+        head = "model name\t: ARMv7 Processor rev 5 (v7l)\nBogoMIPS\t: 48.00\n"
+        feats, archno = _V7, "7"
+    else:
+        head = "BogoMIPS\t: 50.00\n"
+        feats, archno = (_V8_BASE if cpu in ("cortex-a53", "cortex-a57", "cortex-a72") else _V82), "8"
+    block = (
+        f"{head}Features\t: {feats}\nCPU implementer\t: 0x41\nCPU architecture: {archno}\n"
+        f"CPU variant\t: 0x0\nCPU part\t: {part}\nCPU revision\t: 1\n\n"
+    )
+    return "".join(f"processor\t: {i}\n{block}" for i in range(cores))
+
+
+@dataclass(frozen=True)
+class SysrootSpec:
+    arch: str
+    runtime: str
+    version: str
+
+    @property
+    def info(self) -> ArchInfo:
+        if self.arch not in ARCHES:
+            raise EnvSetupError(f"no sysroot for arch {self.arch!r}", hint=f"one of: {', '.join(ARCHES)}")
+        return ARCHES[self.arch]
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        return _requirements(self.arch, self.runtime, self.version)
+
+    @property
+    def key(self) -> str:
+        text = json.dumps([SUITE, self.info.packages, self.info.platforms, self.requirements, "v1"])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}-{self.runtime}-{self.version}-{self.key}"
+
+
+def sysroots_dir() -> Path:
+    return (cache_dir() / "sysroots").resolve()
+
+
+def _ready(path: Path, key: str) -> bool:
+    try:
+        return json.loads((path / MARKER).read_text()).get("key") == key and (path / GUEST_PYTHON).exists()
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def require_tool(tool: str, package: str) -> str:
+    found = shutil.which(tool)
+    if not found:
+        raise EnvSetupError(
+            f"{tool} not found: emulated ARM devices need the Debian package {package}",
+            hint=f"sudo apt-get install --no-install-recommends {package}  (or: make system-deps)",
+        )
+    return found
+
+
+def _run(cmd: list[str], what: str, hint: str) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        tail = " | ".join(lines[-2:]) or "(no output)"
+        raise EnvSetupError(f"{what} failed: {tail[:400]}", hint=hint)
+    return proc.stdout
+
+
+def _debootstrap(spec: SysrootSpec, stage: Path) -> None:
+    tool = require_tool("mmdebstrap", "mmdebstrap")
+    cmd = [tool, "--quiet", "--variant=extract", f"--arch={spec.info.debian}"]
+    cmd += [f"--include={','.join(spec.info.packages)}", SUITE, str(stage), MIRROR]
+    _run(cmd, f"mmdebstrap {spec.info.debian} sysroot", "check the network to deb.debian.org")
+    if spec.arch == "armv7":  # --variant=extract runs no maintainer scripts: add the alternatives links
+        libdir = stage / "usr/lib/arm-linux-gnueabihf"
+        for lib, sub in (("libblas.so.3", "blas"), ("liblapack.so.3", "lapack")):
+            target = libdir / sub / lib
+            if target.exists() and not (libdir / lib).exists():
+                (libdir / lib).symlink_to(target.relative_to(libdir))
+
+
+def _install_wheels(spec: SysrootSpec, stage: Path) -> dict[str, str]:
+    target = stage / WHEEL_DIR
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    cmd += ["--no-warn-conflicts", "--target", str(target), "--only-binary=:all:"]
+    for tag in spec.info.platforms:
+        cmd += ["--platform", tag]
+    cmd += ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
+    if spec.arch == "armv7":
+        cmd.append("--no-deps")  # numpy comes from Debian's python3-numpy:armhf
+    cmd += list(spec.requirements)
+    _run(
+        cmd,
+        f"pip download of {' '.join(spec.requirements)} for {spec.arch}",
+        f"check that {spec.requirements[0]} has {spec.arch} wheels for cp311 on PyPI",
+    )
+    versions = {}
+    for dist in sorted(target.glob("*.dist-info")):
+        name, _, ver = dist.name[: -len(".dist-info")].partition("-")
+        versions[name] = ver
+    return versions
+
+
+def ensure_sysroot(spec: SysrootSpec, advance=lambda n=1: None) -> Path:
+    """The base sysroot for `spec`, built once (~10 s, ~200 MB); calls advance() after each of 2 stages."""
+    root = sysroots_dir()
+    final = root / spec.name
+    if _ready(final, spec.key):
+        advance(2)
+        return final
+    with _locked(root / f".{spec.name}.lock"):
+        if _ready(final, spec.key):
+            advance(2)
+            return final
+        stage = root / f".{spec.name}.staging-{os.getpid()}"
+        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            _debootstrap(spec, stage)
+            advance(1)
+            versions = _install_wheels(spec, stage)
+            advance(1)
+            meta = {"key": spec.key, "arch": spec.arch, "suite": SUITE, "packages": spec.info.packages}
+            (stage / MARKER).write_text(json.dumps({**meta, "wheels": versions}, indent=1))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(stage, final)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    return final
+
+
+def ensure_cpu_view(base: Path, arch: str, cpu: str) -> Path:
+    """A hard-linked copy of `base` whose /proc/cpuinfo describes `cpu` (cheap: links, one new file)."""
+    final = base.with_name(f"{base.name}@{cpu}")
+    text = cpuinfo_text(arch, cpu)
+    key = hashlib.sha256((base.name + text).encode()).hexdigest()[:12]
+    if _ready(final, key):
+        return final
+    with _locked(base.parent / f".{final.name}.lock"):
+        if _ready(final, key):
+            return final
+        stage = base.with_name(f".{final.name}.staging-{os.getpid()}")
+        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            _run(["cp", "-al", str(base), str(stage)], "linking the sysroot", "check disk space")
+            (stage / MARKER).unlink()
+            (stage / "proc").mkdir(exist_ok=True)
+            (stage / "proc" / "cpuinfo").write_text(text)
+            (stage / MARKER).write_text(json.dumps({"key": key, "base": base.name, "cpu": cpu}))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(stage, final)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    return final
+
+
+def wheel_versions(sysroot: Path) -> dict[str, str]:
+    """Versions of the wheels installed in a base sysroot (from its marker)."""
+    base = sysroot.with_name(sysroot.name.split("@")[0])
+    try:
+        return json.loads((base / MARKER).read_text()).get("wheels", {})
+    except (OSError, json.JSONDecodeError):
+        return {}

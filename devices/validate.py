@@ -1,0 +1,356 @@
+"""`edgecomp validate`: run a build the way each device would and gate it against the host reference.
+
+Per device: the profile's op policy and size budget (static), op versions probed in the device runtime,
+the real load and a batch-1 run of the eval split inside the runtime (emulated ARM under QEMU), then
+accuracy, top-1 agreement, max abs diff (quantized units for integer outputs) and bit-exactness against
+the same .tflite in the toolchain's ai_edge_litert on the host, plus peak-memory and (x86 only) latency
+budgets. A crash or hang of the runtime is a failed row, never a crash of edgecomp.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters.tflite_model import TFLiteModel, parse_tflite
+from devices.evalset import EvalSet, load_target
+from devices.profile import DeviceProfile
+from toolchain.progress import Progress, SilentProgress
+
+PASS, FAIL, SKIP, INFO = "pass", "fail", "skip", "info"
+REFUSED_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64", "INT16": "int16"}
+
+
+@dataclass(frozen=True)
+class Gates:
+    max_accuracy_diff: float = 0.5  # points, |device - host|
+    min_agreement: float = 0.98  # top-1 agreement with the host run
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass
+class DeviceReport:
+    device: str
+    description: str
+    arch: str
+    cpu: str
+    runtime: str
+    emulated: bool
+    checks: list[Check] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if c.status == FAIL]
+
+    def add(self, name: str, status: str, detail: str) -> None:
+        self.checks.append(Check(name, status, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+@dataclass
+class HostReference:
+    """The same .tflite in the toolchain's ai_edge_litert (1 thread), on the eval set."""
+
+    raw: np.ndarray
+    quantized: bool
+    scale: float
+    zero_point: int
+    accuracy: float | None
+    runtime: str
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        if self.quantized:
+            return (raw.astype(np.float32) - self.zero_point) * self.scale
+        return raw.astype(np.float32)
+
+
+def host_reference(model_bytes: bytes, evalset: EvalSet) -> HostReference:
+    from importlib.metadata import version
+
+    from toolchain.evaluate import TFLiteRunner
+
+    runner = TFLiteRunner(model_bytes, num_threads=1)
+    raw = np.stack([runner.raw(row[None, :]) for row in evalset.ids])
+    scale, zero = runner.output["quantization"]
+    ref = HostReference(
+        raw, bool(scale), float(scale), int(zero), None, f"ai_edge_litert {version('ai-edge-litert')} (host)"
+    )
+    if evalset.y is not None:
+        ref.accuracy = float(np.mean(ref.scores(raw).argmax(1) == evalset.y))
+    return ref
+
+
+def first_refused_op(model: TFLiteModel, profile: DeviceProfile) -> str | None:
+    """The first op (execution order) the profile's op policy refuses, described; None if all allowed."""
+    policy = profile.ops
+    for op in model.ops:
+        where = f"{op.op} (op #{op.index})"
+        if op.custom and not policy.custom_ops:
+            return f"{where} is a custom op"
+        if policy.allowed is not None and not op.custom and op.op not in policy.allowed:
+            return f"{where} is not in the device's op list"
+        if policy.int8_only:
+            for kind, idx in [("input", i) for i in op.inputs] + [("output", i) for i in op.outputs]:
+                if idx < 0:
+                    continue
+                t = model.tensors[idx]
+                if t.dtype in REFUSED_DTYPES:
+                    return f"{where} has {REFUSED_DTYPES[t.dtype]} {kind} '{t.name}' (device is int8-only)"
+    return None
+
+
+def _parity(rep: DeviceReport, raw: np.ndarray, ref: HostReference, ev: EvalSet, gates: Gates) -> None:
+    m = rep.metrics
+    dev_scores = ref.scores(raw)
+    ref_pred, dev_pred = ref.scores(ref.raw).argmax(1), dev_scores.argmax(1)
+    exact = np.all(raw == ref.raw, axis=1)
+    m["bit_exact_fraction"] = round(float(np.mean(exact)), 4)
+    diff = np.abs(raw.astype(np.float64) - ref.raw.astype(np.float64))
+    m["max_abs_diff"] = float(diff.max()) if diff.size else 0.0
+    m["max_abs_diff_unit"] = "quantized units (LSB)" if ref.quantized else "float"
+    m["top1_agreement"] = round(float(np.mean(ref_pred == dev_pred)), 4)
+    rep.add(
+        "bit-exact vs host",
+        INFO,
+        f"{m['bit_exact_fraction']:.2%} of outputs identical, max diff {m['max_abs_diff']:g} "
+        f"{'LSB' if ref.quantized else ''}".strip(),
+    )
+    ok = m["top1_agreement"] >= gates.min_agreement
+    rep.add(
+        "top-1 agreement", PASS if ok else FAIL, f"{m['top1_agreement']:.2%} (min {gates.min_agreement:.0%})"
+    )
+    if ev.y is None or ref.accuracy is None:
+        rep.add("accuracy", SKIP, "no labelled eval split")
+        return
+    acc = float(np.mean(dev_pred == ev.y))
+    m["accuracy"], m["host_accuracy"] = round(acc, 4), round(ref.accuracy, 4)
+    m["accuracy_diff_points"] = round((acc - ref.accuracy) * 100, 2)
+    ok = abs(m["accuracy_diff_points"]) <= gates.max_accuracy_diff
+    rep.add(
+        "accuracy",
+        PASS if ok else FAIL,
+        f"{acc:.2%} vs host {ref.accuracy:.2%} ({m['accuracy_diff_points']:+.2f} pt, "
+        f"max ±{gates.max_accuracy_diff})",
+    )
+
+
+def _budget(
+    rep: DeviceReport, name: str, value: float | None, limit: float | None, unit: str, note: str = ""
+) -> None:
+    if limit is None:
+        return
+    if value is None:
+        rep.add(name, FAIL, f"not measured (budget {limit:g} {unit})")
+        return
+    status = PASS if value <= limit else FAIL
+    rep.add(name, status, f"{value:.3g} {unit}{note} (budget {limit:g} {unit})")
+
+
+def validate_device(
+    model_path: Path,
+    model: TFLiteModel,
+    profile: DeviceProfile,
+    evalset: EvalSet,
+    ref: HostReference,
+    gates: Gates = Gates(),
+    progress: Progress | None = None,
+    runner_script: Path | None = None,
+) -> DeviceReport:
+    """All checks of one device; never raises for a device-side failure (it becomes a failed check)."""
+    from devices.opsupport import check_op_versions
+    from devices.runner import RuntimeWorker, WorkerFailure
+    from devices.runtimes import provision
+    from devices.venvs import EnvSetupError
+
+    progress = progress or SilentProgress()
+    t0 = time.perf_counter()
+    rep = DeviceReport(
+        profile.name, profile.description, profile.arch, profile.cpu, profile.runtime_label, profile.emulated
+    )
+    b = profile.budgets
+    rep.metrics["size_kb"] = round(model.size_bytes / 1024, 1)
+    _budget(rep, "model size", rep.metrics["size_kb"], b.model_size_kb, "KB")
+    refused = first_refused_op(model, profile)
+    rep.add("op policy", FAIL if refused else PASS, refused or "every op allowed")
+    with progress.task(f"validate on {profile.name}", 4) as advance:
+        try:
+            env = provision(profile)
+        except EnvSetupError as err:
+            rep.add("runtime", FAIL, str(err))
+            return _done(rep, t0)
+        advance(1)
+        try:
+            with RuntimeWorker(env, profile.timeout_s, profile.memory_limit_mb, runner_script) as worker:
+                got = worker.hello.get("version")
+                if got != profile.runtime_version:
+                    rep.add(
+                        "runtime", FAIL, f"{env.module} {got} found, profile wants {profile.runtime_version}"
+                    )
+                advance(1)
+                key = f"{profile.runtime}-{profile.runtime_version}-{profile.arch}"
+                issues = check_op_versions(model, worker, key, worker.tmp)
+                if issues:
+                    rep.add("op versions", FAIL, "; ".join(i.describe(profile.runtime_label) for i in issues))
+                else:
+                    rep.add("op versions", PASS, f"{len(model.opcodes)} builtin ops supported")
+                advance(1)
+                if refused:
+                    rep.add("loads", SKIP, "not run: the device refuses the model's ops")
+                    return _done(rep, t0)
+                runs = 200 if not profile.emulated and b.latency_ms is not None else 0
+                res = worker.run(model_path, evalset.ids, profile.threads, profile.xnnpack, runs)
+                advance(1)
+        except WorkerFailure as err:
+            rep.add("runs", FAIL, err.message)
+            return _done(rep, t0)
+    if res.error:
+        rep.add("loads", FAIL, f"{res.stage} failed in {profile.runtime_label}: {res.error}")
+        return _done(rep, t0)
+    rep.add("loads", PASS, f"{len(evalset.ids)} queries run, batch 1, {profile.threads} thread(s)")
+    _parity(rep, res.raw, ref, evalset, gates)
+    if profile.emulated:
+        _same_runtime_on_x86(rep, profile, model_path, evalset, res.raw, ref.quantized, runner_script)
+    mem = res.peak_memory_kb / 1024 if res.peak_memory_kb is not None else None
+    rep.metrics["peak_memory_mb"] = round(mem, 2) if mem is not None else None
+    twin = rep.metrics.get("peak_memory_mb_x86_same_runtime")
+    note = f", same runtime on x86 {twin:.3g} MB: QEMU's code cache counts" if twin is not None else ""
+    _budget(rep, "peak memory", mem, b.peak_memory_mb, "MB", note)
+    if not profile.emulated:
+        rep.metrics["latency_ms"] = round(res.latency_ms, 4) if res.latency_ms is not None else None
+        _budget(rep, "latency", res.latency_ms, b.latency_ms, "ms", " host-measured median")
+    return _done(rep, t0)
+
+
+def _same_runtime_on_x86(
+    rep: DeviceReport,
+    profile: DeviceProfile,
+    model_path: Path,
+    evalset: EvalSet,
+    raw: np.ndarray,
+    quantized: bool,
+    runner_script: Path | None,
+) -> None:
+    """Bit-exactness of the emulated device against the same runtime version natively on x86 (info)."""
+    from devices.profile import Budgets
+    from devices.runner import RuntimeWorker, WorkerFailure
+    from devices.runtimes import provision
+    from devices.venvs import EnvSetupError
+
+    twin = profile.model_copy(update={"arch": "x86_64", "cpu": "host", "budgets": Budgets()})
+    try:
+        env = provision(twin)
+        with RuntimeWorker(env, profile.timeout_s, profile.memory_limit_mb, runner_script) as worker:
+            res = worker.run(model_path, evalset.ids, profile.threads, profile.xnnpack)
+    except (EnvSetupError, WorkerFailure) as err:
+        rep.add("bit-exact vs x86 twin", INFO, f"not measured: {err.message}")
+        return
+    if res.error or res.raw is None or res.raw.shape != raw.shape:
+        rep.add("bit-exact vs x86 twin", INFO, f"not measured: {res.error or 'output shape differs'}")
+        return
+    frac = float(np.mean(np.all(res.raw == raw, axis=1)))
+    diff = float(np.max(np.abs(res.raw.astype(np.float64) - raw.astype(np.float64)))) if raw.size else 0.0
+    rep.metrics["bit_exact_vs_x86_same_runtime"] = round(frac, 4)
+    rep.metrics["max_abs_diff_vs_x86_same_runtime"] = diff
+    if res.peak_memory_kb is not None:
+        rep.metrics["peak_memory_mb_x86_same_runtime"] = round(res.peak_memory_kb / 1024, 2)
+    unit = " LSB" if quantized else ""
+    rep.add(
+        "bit-exact vs x86 twin",
+        INFO,
+        f"{frac:.2%} identical to {profile.runtime_label} on x86_64, max diff {diff:g}{unit}",
+    )
+
+
+def _done(rep: DeviceReport, t0: float) -> DeviceReport:
+    rep.seconds = round(time.perf_counter() - t0, 2)
+    return rep
+
+
+@dataclass
+class ValidationReport:
+    target: str
+    build_dir: Path | None
+    reference: dict[str, Any]
+    gates: Gates
+    devices: list[DeviceReport]
+
+    @property
+    def passed(self) -> bool:
+        return all(d.passed for d in self.devices)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "passed": self.passed,
+            "gates": asdict(self.gates),
+            "reference": self.reference,
+            "devices": {d.device: d.as_dict() for d in self.devices},
+        }
+
+
+def validate(
+    target: Path,
+    profiles: list[DeviceProfile],
+    gates: Gates = Gates(),
+    progress: Progress | None = None,
+    runner_script: Path | None = None,
+    limit: int | None = None,
+    write_report: bool = True,
+) -> ValidationReport:
+    """Validate a build dir (or a bare .tflite) on each profile; adds `validation` to its report.json."""
+    from devices.opsupport import min_runtime_version
+
+    progress = progress or SilentProgress()
+    tgt = load_target(target)
+    data = tgt.model_path.read_bytes()
+    model = parse_tflite(data, origin=str(tgt.model_path))
+    evalset = tgt.eval_set(model, limit)
+    with progress.task("host reference (toolchain ai_edge_litert)", 1) as advance:
+        ref = host_reference(data, evalset)
+        advance(1)
+    reference = {
+        "runtime": ref.runtime,
+        "queries": int(len(evalset.ids)),
+        "eval_split": evalset.source,
+        "host_accuracy": round(ref.accuracy, 4) if ref.accuracy is not None else None,
+        "float_accuracy": tgt.float_accuracy,
+        "min_runtime_version": min_runtime_version(data),  # what the converter recorded
+        "op_versions": dict(sorted(model.opcodes.items())),
+    }
+    devices = [
+        validate_device(tgt.model_path, model, p, evalset, ref, gates, progress, runner_script)
+        for p in profiles
+    ]
+    report = ValidationReport(str(target), tgt.build_dir, reference, gates, devices)
+    if write_report and tgt.build_dir is not None and (tgt.build_dir / "report.json").is_file():
+        _merge_into_build(tgt.build_dir, report)
+    return report
+
+
+def _merge_into_build(build_dir: Path, report: ValidationReport) -> None:
+    from toolchain.report import load_report, update_report
+
+    previous = load_report(build_dir).get("validation") or {}
+    merged = report.as_dict()
+    devices = {**previous.get("devices", {}), **merged["devices"]}
+    merged["devices"] = devices
+    merged["passed"] = all(d.get("passed") for d in devices.values())
+    update_report(build_dir, "validation", merged)

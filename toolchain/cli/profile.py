@@ -1,0 +1,178 @@
+"""`edgecomp profile BUILD`: per-op latency (which op costs time) and quantization error (which hurts)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import typer
+
+
+def profile(
+    source: Path = typer.Argument(..., help="Build dir (build/<name>) or a .tflite file."),
+    device: str | None = typer.Option(
+        None, "--device", "-d", help="Device profile: its runtime and threads."
+    ),
+    method: str = typer.Option("auto", "--method", help="litert (C-API profiler), slice, both, auto."),
+    mode: str = typer.Option(
+        "deployed", "--mode", help="deployed (XNNPACK, as shipped) or per-node (builtin)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", help="Threads (default: the device's, else 1)."),
+    runs: int = typer.Option(300, "--runs", help="Measured runs per process."),
+    warmup: int = typer.Option(30, "--warmup", help="Warm-up runs per process (not measured)."),
+    processes: int = typer.Option(3, "--processes", help="Repeat in this many separate processes."),
+    seq_lens: str | None = typer.Option(None, "--seq-lens", help="Latency sweep, e.g. 8,16,32,64."),
+    float_reference: Path | None = typer.Option(
+        None, "--float-reference", help="Float .tflite/.keras for per-op quantization error."
+    ),
+    no_quant_error: bool = typer.Option(False, "--no-quant-error", help="Skip the quantization error."),
+    top: int = typer.Option(15, "--top", help="Ops shown in the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole profile as JSON."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per op to this CSV."),
+    png_path: Path | None = typer.Option(None, "--png", help="Write a bar chart of per-op time."),
+    explorer_path: Path | None = typer.Option(
+        None, "--model-explorer", help="Write Model Explorer node data (per-op time) JSON."
+    ),
+) -> None:
+    """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
+    from devices import profile_export
+    from devices.profiler import ProfileOptions, profile_model
+    from toolchain.cli import render
+    from toolchain.errors import EdgecompError
+
+    try:
+        lens = tuple(int(x) for x in seq_lens.split(",")) if seq_lens else ()
+    except ValueError:
+        raise EdgecompError(
+            f"bad --seq-lens {seq_lens!r}", hint="comma-separated token counts, e.g. 8,16,32"
+        ) from None
+    options = ProfileOptions(
+        method,
+        mode,
+        runs,
+        warmup,
+        processes,
+        seq_lens=lens,
+        float_reference=float_reference,
+        quant_error=not no_quant_error,
+    )
+    result = profile_model(source, options, device, threads, render.RichProgress())
+    if csv_path:
+        profile_export.write_csv(result, csv_path)
+    if png_path:
+        profile_export.write_png(result, png_path)
+    if explorer_path:
+        profile_export.write_model_explorer(result, explorer_path)
+    if source.is_dir() and (source / "report.json").is_file():
+        from toolchain.report import update_report
+
+        update_report(source, "profile", report_section(result))
+    if as_json:
+        render.print_json(result.to_dict())
+        return
+    for line in result.notes:
+        render.stderr.print(f"[dim]note:[/dim] {line}", highlight=False)
+    for table in tables(result, top):
+        render.stdout.print(table)
+    for m in result.methods:
+        render.stdout.print(
+            f"{m.method} ({m.mode}): sum of per-op times {m.sum_us:.2f} µs vs whole invoke "
+            f"{m.invoke_us:.2f} µs (median; ratio {m.ratio:.2f}; per-process invoke "
+            f"{', '.join(f'{v:.2f}' for v in m.invoke_spread)})"
+        )
+
+
+def report_section(result) -> dict:
+    """What report.json keeps: per method the totals and the top ops."""
+    return {
+        "target": result.target,
+        "methods": [
+            {
+                "method": m.method,
+                "mode": m.mode,
+                "sum_us": m.sum_us,
+                "invoke_us": m.invoke_us,
+                "ratio": m.ratio,
+                "top_ops": [o.to_dict() for o in sorted(m.ops, key=lambda o: -o.time_us)[:10]],
+            }
+            for m in result.methods
+        ],
+        "quant_error": result.quant_error,
+        "sweep": result.sweep,
+    }
+
+
+def tables(result, top: int) -> list:
+    from rich.table import Table
+
+    from devices.profile_export import merged_rows
+
+    out = []
+    for m in result.methods:
+        rows = sorted(
+            (r for r in merged_rows(result) if r["method"] == m.method), key=lambda r: -r["time_us"]
+        )
+        t = Table(
+            title=f"{m.method} · {m.mode} · {m.threads} thread(s) · {m.processes}x{m.runs_per_process} runs"
+        )
+        for col, just in [
+            ("#", "right"),
+            ("op", "left"),
+            ("output", "left"),
+            ("median µs", "right"),
+            ("p90 µs", "right"),
+            ("share", "right"),
+            ("MACs", "right"),
+            ("params", "right"),
+            ("SNR dB", "right"),
+            ("", "left"),
+        ]:
+            t.add_column(col, justify=just)
+        for r in rows[:top]:
+            flag = "< timer res. (mean)" if r["below_resolution"] else ""
+            t.add_row(
+                str(r["index"]),
+                r["name"][:40],
+                f"{r.get('output_dtype') or ''} {r.get('output_shape') or ''}",
+                f"{r['median_us']:.2f}",
+                f"{r['p90_us']:.2f}",
+                f"{r['share']:.1%}",
+                _si(r.get("macs")),
+                _si(r.get("param_bytes"), "B"),
+                "" if r.get("snr_db") is None else f"{r['snr_db']:.1f}",
+                flag,
+            )
+        out.append(t)
+        by_type: dict[str, list[float]] = defaultdict(list)
+        for r in rows:
+            by_type[r["name"] if r["kind"] == "node" else r["name"].split(" (")[0]].append(r["time_us"])
+        bt = Table(title=f"{m.method}: by op type")
+        for col in ("op type", "count", "time µs", "share"):
+            bt.add_column(col, justify="left" if col == "op type" else "right")
+        for name, vals in sorted(by_type.items(), key=lambda kv: -sum(kv[1])):
+            bt.add_row(name, str(len(vals)), f"{sum(vals):.2f}", f"{sum(vals) / max(m.sum_us, 1e-9):.1%}")
+        out.append(bt)
+    if result.sweep:
+        st = Table(title="latency by sequence length (whole invoke incl. the invoke() call)")
+        for col in ("tokens", "median µs", "p90 µs"):
+            st.add_column(col, justify="right")
+        for s in result.sweep:
+            st.add_row(
+                str(s["length"]),
+                *(
+                    ["n/a", s["error"][:60]]
+                    if "error" in s
+                    else [f"{s['median_us']:.2f}", f"{s['p90_us']:.2f}"]
+                ),
+            )
+        out.append(st)
+    return out
+
+
+def _si(n, unit: str = "") -> str:
+    if n is None:
+        return ""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.1f}{suffix}{unit}"
+    return f"{n}{unit}"

@@ -1,0 +1,112 @@
+"""`edgecomp validate BUILD --device NAME|all`: run the model as each device would; exit 1 if a gate fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def validate(
+    build: Path = typer.Argument(..., help="Build directory (build/<name>) or a .tflite file."),
+    device: list[str] = typer.Option(
+        ..., "--device", "-d", help="Device profile name (repeatable), or 'all'."
+    ),
+    profiles_dir: list[Path] | None = typer.Option(
+        None, "--profiles-dir", help="Extra directory of profile YAMLs (also: $EDGECOMP_PROFILES)."
+    ),
+    max_accuracy_diff: float = typer.Option(
+        0.5, "--max-accuracy-diff", help="Gate: |device - host| accuracy, in points."
+    ),
+    min_agreement: float = typer.Option(0.98, "--min-agreement", help="Gate: top-1 agreement with host."),
+    limit: int | None = typer.Option(None, "--limit", help="Use only the first N eval queries."),
+    as_json: bool = typer.Option(False, "--json", help="Print the validation report as JSON."),
+    runner_script: Path | None = typer.Option(None, "--runner-script", hidden=True),
+) -> None:
+    """Validate a build on emulated devices: op versions, op policy, parity with the host, budgets."""
+    from devices.profile import select_profiles
+    from devices.validate import Gates
+    from devices.validate import validate as run_validation
+    from toolchain.cli import render
+    from toolchain.errors import GateFailed
+
+    profiles = select_profiles(device, list(profiles_dir or []))
+    report = run_validation(
+        build,
+        profiles,
+        Gates(max_accuracy_diff, min_agreement),
+        render.RichProgress(),
+        runner_script=runner_script,
+        limit=limit,
+    )
+    if as_json:
+        render.print_json(report.as_dict())
+    else:
+        render.stdout.print(summary_table(report))
+        for dev in report.devices:
+            render.stdout.print(device_table(dev))
+    failed = [d for d in report.devices if not d.passed]
+    if failed:
+        first = failed[0]
+        raise GateFailed(
+            f"{len(failed)} of {len(report.devices)} devices failed; {first.device}: {first.failures[0]}",
+            hint="see the table (or --json) for every failed check",
+        )
+
+
+def _pct(v: float | None) -> str:
+    return f"{v:.2%}" if v is not None else "-"
+
+
+def summary_table(report):
+    from rich.table import Table
+
+    ref = report.reference
+    t = Table(
+        title=f"validation of {report.target}: {ref['queries']} queries, host reference {ref['runtime']} "
+        f"accuracy {_pct(ref['host_accuracy'])}"
+    )
+    for col in (
+        "device",
+        "result",
+        "runtime",
+        "accuracy",
+        "Δ vs host",
+        "top-1 agr.",
+        "bit-exact",
+        "max diff",
+    ):
+        t.add_column(col)
+    t.add_column("peak MB", justify="right")
+    for d in report.devices:
+        m = d.metrics
+        diff = m.get("accuracy_diff_points")
+        t.add_row(
+            d.device,
+            "[green]pass[/green]" if d.passed else "[red]FAIL[/red]",
+            f"{d.runtime} {d.arch}",
+            _pct(m.get("accuracy")),
+            f"{diff:+.2f} pt" if diff is not None else "-",
+            _pct(m.get("top1_agreement")),
+            _pct(m.get("bit_exact_fraction")),
+            f"{m['max_abs_diff']:g}" if "max_abs_diff" in m else "-",
+            f"{m['peak_memory_mb']:.1f}" if m.get("peak_memory_mb") is not None else "-",
+        )
+    return t
+
+
+_STYLE = {"pass": "green", "fail": "red", "skip": "dim", "info": "cyan"}
+
+
+def device_table(dev):
+    from rich.table import Table
+
+    emu = "emulated, QEMU" if dev.emulated else "native"
+    t = Table(title=f"{dev.device}: {dev.arch} {dev.cpu}, {dev.runtime} ({emu}, {dev.seconds:.1f} s)")
+    t.add_column("check")
+    t.add_column("status")
+    t.add_column("detail")
+    for c in dev.checks:
+        style = _STYLE.get(c.status, "")
+        t.add_row(c.name, f"[{style}]{c.status}[/{style}]", c.detail)
+    return t
