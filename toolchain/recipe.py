@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from toolchain.errors import InputFileError, RecipeError
+from toolchain.step_configs import (  # noqa: F401 - step configs are part of the recipe API
+    STEP_CLASSES,
+    STEP_KINDS,
+    STEP_PATH_FIELDS,
+    DistillStep,
+    LowRankStep,
+    PruneStep,
+    QATStep,
+    Step,
+    Strict,
+    StudentSpec,
+    VocabPruneStep,
+    check_step_order,
+)
 
 RECIPE_VERSION = 1
 QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8"]
 QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x8")
-
-
-class Strict(BaseModel):
-    """Base for every recipe section: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class SourceSpec(Strict):
@@ -43,35 +51,6 @@ class DataSpec(Strict):
     )
 
 
-class PruneStep(Strict):
-    """Magnitude pruning with a tfmot schedule, fine-tuned on the train split."""
-
-    kind: Literal["prune"] = "prune"
-    schedule: Literal["polynomial", "constant"] = "polynomial"
-    target_sparsity: float = Field(0.8, gt=0.0, lt=1.0)
-    initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
-    epochs: int = Field(4, ge=1)
-    batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(1e-3, gt=0.0)
-    begin_step: int | None = Field(None, ge=0)
-    end_step: int | None = Field(None, ge=1)
-    frequency: int | None = Field(None, ge=1, description="prune every N steps (default: derived)")
-    exclude: list[str] = Field(default_factory=list, description="layer names left dense")
-
-    @model_validator(mode="after")
-    def _check(self) -> PruneStep:
-        if self.schedule == "polynomial" and self.initial_sparsity >= self.target_sparsity:
-            raise ValueError("initial_sparsity must be below target_sparsity for the polynomial schedule")
-        if self.begin_step is not None and self.end_step is not None and self.end_step <= self.begin_step:
-            raise ValueError("end_step must be greater than begin_step")
-        return self
-
-
-Step = Annotated[PruneStep, Field(discriminator="kind")]
-STEP_CLASSES: dict[str, type[BaseModel]] = {"prune": PruneStep}
-STEP_KINDS: tuple[str, ...] = tuple(STEP_CLASSES)
-
-
 class QuantizationSpec(Strict):
     mode: QuantMode = "int8"
     calibration_samples: int = Field(500, ge=1, description="queries drawn for the representative dataset")
@@ -89,6 +68,20 @@ class OutputSpec(Strict):
     dir: Path = Path("build")
 
 
+class PackageSpec(Strict):
+    """What `edgecomp package` writes into the model's metadata and manifest (flags override)."""
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="default: recipe name")
+    version: str = Field("1.0.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
+    description: str = "Classifies a search query into an intent."
+    author: str = "edgecomp"
+    license: str = "Apache-2.0"
+    format: Literal["mediapipe", "android-assets", "edge"] = "mediapipe"
+    min_confidence_accuracy: float = Field(
+        0.98, gt=0.0, le=1.0, description="server fallback: on-device accuracy wanted above the threshold"
+    )
+
+
 class Recipe(Strict):
     """Everything that determines a build. Saved beside the artifact it produced."""
 
@@ -101,14 +94,32 @@ class Recipe(Strict):
     quantization: QuantizationSpec = Field(default_factory=QuantizationSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    package: PackageSpec = Field(default_factory=PackageSpec)
+
+    @model_validator(mode="after")
+    def _steps_fit_together(self) -> Recipe:
+        check_step_order(self.steps, self.quantization.mode)
+        return self
 
     @property
     def build_dir(self) -> Path:
         return self.output.dir / self.name
 
     def to_yaml(self) -> str:
-        data = self.model_dump(mode="json", exclude_none=True)
+        """YAML with every path absolute, so the saved recipe works from any directory."""
+        data = _absolute_paths(self.model_dump(mode="python", exclude_none=True))
+        data = Recipe.model_validate(data).model_dump(mode="json", exclude_none=True)
         return yaml.safe_dump(data, sort_keys=False)
+
+
+def _absolute_paths(node: Any) -> Any:
+    if isinstance(node, Path):
+        return node.resolve()
+    if isinstance(node, dict):
+        return {k: _absolute_paths(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_absolute_paths(v) for v in node]
+    return node
 
 
 def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -134,7 +145,7 @@ def describe_validation_error(err: ValidationError, origin: str) -> RecipeError:
     """Turn the first pydantic error into one line that names the key and the valid choices."""
     first = err.errors()[0]
     loc = tuple(first["loc"])
-    key = ".".join(str(p) for p in loc)
+    key = ".".join(str(p) for p in loc) or "steps"
     if first["type"] == "extra_forbidden":
         owner = _section_model(loc)
         valid = ", ".join(owner.model_fields) if owner else "see the recipe docs"
@@ -163,7 +174,7 @@ def recipe_from_dict(data: dict[str, Any], origin: str = "recipe") -> Recipe:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    """Make the recipe's relative file paths relative to the recipe file, not the cwd."""
+    """Make the recipe's relative paths (source, data, output dir) relative to the recipe file, not the cwd."""
     source = data.get("source")
     if isinstance(source, dict) and isinstance(source.get("path"), str):
         source["path"] = str(base / source["path"])
@@ -172,6 +183,13 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         for key in ("train", "val", "test", "calibration", "vocab", "labels"):
             if isinstance(section.get(key), str):
                 section[key] = str(base / section[key])
+    output = data.get("output")
+    if isinstance(output, dict) and isinstance(output.get("dir"), str):
+        output["dir"] = str(base / output["dir"])
+    for step in data.get("steps") or []:
+        for key in STEP_PATH_FIELDS:
+            if isinstance(step, dict) and isinstance(step.get(key), str):
+                step[key] = str(base / step[key])
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -185,7 +203,7 @@ def load_recipe(path: Path) -> Recipe:
             f"{path}: not valid YAML ({err.__class__.__name__})", hint="check indentation"
         ) from None
     if isinstance(data, dict):
-        _resolve_paths(data, path.parent)
+        _resolve_paths(data, path.resolve().parent)
     return recipe_from_dict(data, origin=str(path))
 
 
@@ -219,8 +237,13 @@ def compose_recipe(
     source: Path | None,
     overrides: dict[str, Any],
     prune: dict[str, Any] | None = None,
+    preset: str | None = None,
 ) -> Recipe:
-    """One recipe from a YAML file and/or flags: flags win. `prune` edits (or adds) the prune step."""
+    """One recipe from a YAML file and/or flags: flags win. `prune` edits (or adds) the prune step.
+
+    A `preset` (toolchain.presets) replaces the steps and quantization mode of the file/flag recipe and keeps
+    its source, data, evaluation and output; flags are applied after it, so they override the preset.
+    """
     if recipe_path is not None:
         recipe = load_recipe(recipe_path)
         if source is not None:
@@ -237,6 +260,10 @@ def compose_recipe(
         )
     else:
         raise RecipeError("no model given", hint="pass a model path, or --recipe with a source section")
+    if preset is not None:
+        from toolchain.presets import apply_preset
+
+        recipe = apply_preset(recipe, preset)
     recipe = apply_overrides(recipe, overrides)
     if prune:
         data = recipe.model_dump(mode="python")

@@ -14,6 +14,12 @@ def convert(
         None, help="Keras .keras/.h5, SavedModel dir (overrides the recipe's)"
     ),
     recipe: Path | None = typer.Option(None, "--recipe", "-r", help="Recipe YAML; flags below override it."),
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        help="Named compression plan (e.g. int8, prune80-int8, distill-prune-int8): replaces the recipe's "
+        "steps and quantization mode; other flags still override it.",
+    ),
     quantize: str | None = typer.Option(None, "--quantize", "-q", help=f"One of: {', '.join(QUANT_MODES)}."),
     prune: str | None = typer.Option(
         None, "--prune", help="Add/modify a prune step: polynomial or constant."
@@ -70,7 +76,7 @@ def convert(
             "epochs": prune_epochs,
             "exclude": prune_exclude or None,
         }
-    spec = compose_recipe(recipe, source, overrides, prune_flags)
+    spec = compose_recipe(recipe, source, overrides, prune_flags, preset=preset)
     result = build(spec, progress=render.RichProgress())
     render.warn(result.report.get("warnings", []))
     if as_json:

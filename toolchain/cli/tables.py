@@ -42,13 +42,9 @@ def build_table(report: dict[str, Any]) -> Table:
         worst = c.get("worst_recall_change")
         if worst:
             t.add_row("worst recall change", "", f"{worst[0]}", f"{worst[1] * 100:+.1f} pt")
+    from toolchain.steps.base import step_summary
+
     for step in report.get("steps", []):
-        if "achieved_sparsity" in step:
-            t.add_row(
-                f"step {step['index']}: prune",
-                "",
-                f"{step['achieved_sparsity']:.1%} sparse",
-                f"target {step['target_sparsity']:.0%}",
-            )
+        t.add_row(f"step {step['index']}: {step['kind']}", "", step_summary(step), "")
     t.add_row("ops", "", ", ".join(f"{k}x{v}" for k, v in m["ops"].items()), "")
     return t

@@ -55,9 +55,38 @@ StepRunner = Callable[[Any, Any, StepContext], StepResult]
 
 def step_runner(kind: str) -> StepRunner:
     """Look up a step implementation by its recipe `kind`."""
-    from toolchain.steps import prune
+    from toolchain.steps import distill, lowrank, prune, qat, vocab
 
-    runners: dict[str, StepRunner] = {"prune": prune.run}
+    runners: dict[str, StepRunner] = {
+        "prune": prune.run,
+        "distill": distill.run,
+        "lowrank": lowrank.run,
+        "qat": qat.run,
+        "vocab_prune": vocab.run,
+    }
     if kind not in runners:
         raise RecipeError(f"unknown step kind {kind!r}", hint=f"valid step kinds: {', '.join(runners)}")
     return runners[kind]
+
+
+def step_summary(step: dict[str, Any]) -> str:
+    """One line per step for tables: what the step did, then params and accuracy (pipeline-added keys)."""
+    kind = step.get("kind", "?")
+    if kind == "prune":
+        what = f"{step['achieved_sparsity']:.1%} sparse (target {step['target_sparsity']:.0%})"
+    elif kind == "distill":
+        what = f"student {step['student_parameters']:,} params ({step['parameter_ratio']}x fewer)"
+    elif kind == "lowrank":
+        ranks = ", ".join(f"{n} r{v['rank']}" for n, v in step["layers"].items() if v["rank"])
+        what = f"-{step['factorized_reduction']:.0%} factorized params ({ranks})"
+    elif kind == "qat":
+        what = f"{step['scheme'].split(' ')[0]}, float: {', '.join(step['float_during_qat']) or 'none'}"
+    elif kind == "vocab_prune":
+        what = f"vocab {step['vocab_before']} -> {step['vocab_after']}"
+    else:
+        what = kind
+    params = step.get("parameters")
+    acc = step.get("float_test_accuracy")
+    tail = f"; {params:,} params (~{params * 4 / 1024:.0f} KB fp32)" if params else ""
+    tail += f"; float acc {acc:.2%}" if acc is not None else ""
+    return what + tail

@@ -122,17 +122,23 @@ def run(cfg: PruneStep, model: Any, ctx: StepContext) -> StepResult:
     schedule = _schedule(cfg, plan)
     pruned_names: list[str] = []
 
+    structure, skipped = structured_options(cfg), []
+
     def wrap(layer: Any) -> Any:
         if layer.name in cfg.exclude or not prunable_weight_names(layer):
             return layer
+        if structure and not structured_ok(cfg, layer):
+            skipped.append(layer.name)
+            return layer
         pruned_names.append(layer.name)
-        return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return sparsity.prune_low_magnitude(layer, pruning_schedule=schedule, **structure)
 
     wrapped = keras().models.clone_model(model, clone_function=wrap)
     if not pruned_names:
         raise StepError(
-            "prune: no prunable layer (Dense, Conv, Embedding) left after exclude",
-            hint="remove names from exclude",
+            "prune: no prunable layer (Dense, Conv, Embedding) left after exclude"
+            + (f" ({_structure_name(cfg)} needs rank-2 weights: Dense, Embedding)" if structure else ""),
+            hint="remove names from exclude, or drop m_by_n/block",
         )
     compile_for_finetune(wrapped, cfg.learning_rate, outputs_probabilities(model))
     metrics = fit(
@@ -162,5 +168,103 @@ def run(cfg: PruneStep, model: Any, ctx: StepContext) -> StepResult:
         "excluded": list(cfg.exclude),
         "layers": per_layer,
         "train_metrics": {k: round(v, 4) for k, v in metrics.items()},
+        "sparsity_honesty": sparsity_honesty(stripped, pruned_names, cfg),
     }
-    return StepResult(model=stripped, report=report, warnings=list(plan.warnings))
+    warnings = list(plan.warnings)
+    if structure:
+        report["structure"] = _structure_name(cfg)
+        report["structured_skipped"] = skipped
+        if cfg.m_by_n:
+            report["m_by_n_verified"] = verify_m_by_n(stripped, pruned_names, cfg.m_by_n)
+        if skipped:
+            why = f"{_structure_name(cfg)} needs rank-2 weights"
+            warnings.append(f"prune: {', '.join(skipped)} left dense ({why})")
+    return StepResult(model=stripped, report=report, warnings=warnings)
+
+
+def _structure_name(cfg: PruneStep) -> str:
+    return f"{cfg.m_by_n} structured" if cfg.m_by_n else f"block {cfg.block[0]}x{cfg.block[1]}"
+
+
+def structured_options(cfg: PruneStep) -> dict[str, Any]:
+    """Extra prune_low_magnitude arguments for 2:4-style or block sparsity."""
+    if cfg.m_by_n:
+        m, n = (int(v) for v in cfg.m_by_n.split(":"))
+        return {"sparsity_m_by_n": (m, n)}
+    if cfg.block:
+        return {"block_size": tuple(cfg.block)}
+    return {}
+
+
+def structured_ok(cfg: PruneStep, layer: Any) -> bool:
+    """tfmot builds m-by-n and block masks for rank-2 weights only (Dense kernels, embedding tables)."""
+    wanted = set(prunable_weight_names(layer))
+    ranks = {len(w.shape) for w in layer.weights if w.name.split("/")[-1].split(":")[0] in wanted}
+    return ranks == {2}
+
+
+def verify_m_by_n(model: Any, names: list[str], m_by_n: str) -> dict[str, bool]:
+    """Every group of N consecutive weights along the input axis holds at least M zeros."""
+    m, n = (int(v) for v in m_by_n.split(":"))
+    out = {}
+    for name in names:
+        w = model.get_layer(name).get_weights()[0]
+        rows = w.T  # tfmot groups N consecutive rows of a rank-2 weight (the input axis of a Dense kernel)
+        cols = rows.shape[-1] - rows.shape[-1] % n
+        groups = rows[:, :cols].reshape(rows.shape[0], -1, n)
+        out[name] = bool(np.all(np.sum(groups == 0, axis=-1) >= m))
+    return out
+
+
+def sparsity_honesty(model: Any, names: list[str], cfg: PruneStep) -> str:
+    """Whether a runtime will run the pruned ops faster, or only the gzipped download shrinks."""
+    kinds = sorted({model.get_layer(n).__class__.__name__ for n in names})
+    layers = [model.get_layer(n) for n in names]
+    one_by_one = [
+        lay.name for lay in layers if lay.__class__.__name__ == "Conv2D" and tuple(lay.kernel_size) == (1, 1)
+    ]
+    if cfg.m_by_n:
+        return (
+            f"{cfg.m_by_n} structured sparsity in {', '.join(kinds)}: only hardware with sparse tensor "
+            "cores (some GPUs/NPUs) exploits it; LiteRT's CPU kernels and XNNPACK run these ops dense, so on "
+            "a phone CPU only the gzipped download is smaller"
+        )
+    if one_by_one:
+        return (
+            f"pruned 1x1 Conv2D layers ({', '.join(one_by_one)}) can use XNNPACK's sparse inference path, "
+            "but only in a float32/float16 model whose CNN subgraph qualifies; int8 models and the other "
+            f"pruned ops ({', '.join(kinds)}) run dense: latency and RAM unchanged, the gzipped download is "
+            "smaller"
+        )
+    return (
+        f"no speed-up: LiteRT runs the pruned {', '.join(kinds)} ops with dense kernels (XNNPACK's sparse "
+        "path covers only 1x1 Conv2D in float CNNs), so latency and RAM are unchanged; only the gzipped "
+        "download is smaller, because the zeros compress"
+    )
+
+
+def tflite_weight_sparsity(tflite: bytes) -> float:
+    """Share of weights equal to their zero point in the FC / conv / embedding weight tensors of a .tflite."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    interp.allocate_tensors()
+    details = {d["index"]: d for d in interp.get_tensor_details()}
+    weight_input = {"FULLY_CONNECTED": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "GATHER": 0}
+    zeros = total = 0
+    seen = set()
+    for op in interp._get_ops_details():  # noqa: SLF001 - the public API has no op list
+        pos = weight_input.get(op["op_name"])
+        if pos is None or op["inputs"][pos] in seen:
+            continue
+        idx = int(op["inputs"][pos])
+        seen.add(idx)
+        try:
+            w = interp.get_tensor(idx)
+        except ValueError:  # not a constant
+            continue
+        zp = details[idx]["quantization_parameters"]["zero_points"]
+        zero = int(zp[0]) if len(zp) and np.all(zp == zp[0]) else 0
+        zeros += int(np.sum(w == zero))
+        total += w.size
+    return round(zeros / max(total, 1), 4)

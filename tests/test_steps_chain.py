@@ -1,0 +1,51 @@
+"""Chained steps: `convert --preset` runs distill -> prune -> QAT -> int8; a longer chain is deterministic."""
+
+import hashlib
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from toolchain.recipe import recipe_from_dict
+
+pytestmark = pytest.mark.slow
+
+
+def test_cli_preset_runs_the_full_chain(tiny_project, tmp_path):
+    from toolchain.cli.main import app
+
+    out = tmp_path / "chain"
+    args = ["convert", str(tiny_project.model), "--preset", "distill-prune-int8", "--out", str(out), "--json"]
+    args += ["--calibration-samples", "100"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [s["kind"] for s in report["steps"]] == ["distill", "prune", "qat"]
+    assert report["steps"][2]["scheme"].startswith("Default8BitPrunePreserve")
+    assert report["quantization"]["mode"] == "int8"
+    assert report["ratios_vs_fp32"]["gzip"] > 4
+    assert (out / "recipe.yaml").read_text().count("kind:") == 3
+
+
+def test_five_step_chain_is_deterministic(tiny_project):
+    """vocab_prune -> lowrank -> distill -> prune -> qat: new tokenizer flows on; same seed, same bytes."""
+    from toolchain.pipeline import build
+    from toolchain.presets import apply_preset
+
+    digests, reports = [], []
+    for i in range(2):
+        plan = apply_preset(
+            recipe_from_dict(tiny_project.recipe_dict(name=f"chain{i}")), "distill-prune-int8"
+        )
+        data = plan.model_dump(mode="python")
+        data["steps"][:0] = [{"kind": "vocab_prune", "min_count": 2}, {"kind": "lowrank", "epochs": 1}]
+        res = build(recipe_from_dict(data))
+        digests.append(hashlib.sha256(res.model_path.read_bytes()).hexdigest())
+        reports.append(res.report)
+    assert digests[0] == digests[1]
+    steps = reports[0]["steps"]
+    assert [s["kind"] for s in steps] == ["vocab_prune", "lowrank", "distill", "prune", "qat"]
+    assert reports[0]["tokenizer"]["vocab_size"] == steps[0]["vocab_after"] < steps[0]["vocab_before"]
+    assert (
+        steps[2]["teacher_parameters"] == steps[1]["parameters"]
+    )  # the teacher is the chain's current model

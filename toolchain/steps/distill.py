@@ -1,0 +1,200 @@
+"""Knowledge distillation: train a small student on the teacher's softened outputs (and hard labels).
+
+loss = (1 - alpha) * CE(hard labels) + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+       [+ match_weight * MSE(teacher hidden, student hidden) for each matched layer pair]
+
+The teacher is the current model of the chain. Its logits (and matched hidden states) are computed once for
+the whole training set and cached. Unlabelled queries (real query logs) join the training set: the KL term
+uses them all, the CE term only where the teacher is confident (its top label as a pseudo-label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toolchain.errors import StepError
+from toolchain.step_configs import DistillStep
+from toolchain.steps.base import StepContext, StepResult
+from toolchain.steps.student import build_student, check_layer, load_student, logits_model, predict_logits
+from toolchain.steps.training import progress_callback
+from toolchain.tfenv import keras, tf
+
+
+@dataclass
+class DistillData:
+    """Training rows with the cached teacher outputs."""
+
+    x: np.ndarray
+    y: np.ndarray  # hard label (true, or the teacher's top label for unlabelled rows)
+    ce_weight: np.ndarray  # 1: use the hard label, 0: soft targets only
+    teacher_logits: np.ndarray
+    teacher_hidden: list[np.ndarray]
+    labelled: int
+    unlabelled: int
+    pseudo_labelled: int
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillData:
+    """Labelled train split + optional unlabelled queries, with teacher logits computed once."""
+    from toolchain.data import load_queries
+
+    x, y = ctx.train_arrays()
+    n_lab = len(x)
+    hidden = list(cfg.match_layers)
+    if cfg.unlabelled is not None:
+        queries = load_queries(cfg.unlabelled, label_field=None)
+        if ctx.tokenizer is None:
+            raise StepError("distill: no tokenizer to encode the unlabelled queries", hint="set data.vocab")
+        x = np.concatenate([x, ctx.tokenizer.encode_batch(queries.texts)])
+    with ctx.progress.task("distill: teacher logits (cached)", None):
+        outs = predict_logits(teacher, x, hidden)
+    logits = outs[0]
+    probs = _softmax(logits)
+    pseudo = probs.argmax(-1).astype(np.int32)
+    confident = probs.max(-1) >= cfg.pseudo_label_min_confidence
+    y_all = np.concatenate([y, pseudo[n_lab:]]).astype(np.int32)
+    w = np.concatenate([np.ones(n_lab, np.float32), confident[n_lab:].astype(np.float32)])
+    return DistillData(x, y_all, w, logits, outs[1:], n_lab, len(x) - n_lab, int(confident[n_lab:].sum()))
+
+
+def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
+    seq_len = int(teacher.inputs[0].shape[1]) if getattr(teacher, "inputs", None) else ctx.tokenizer.seq_len
+    n_labels = len(ctx.labels)
+    keras().utils.set_random_seed(ctx.seed)
+    if cfg.student_path is not None:
+        return load_student(cfg.student_path, seq_len, n_labels)
+    vocab = ctx.tokenizer.vocab_size if ctx.tokenizer is not None else None
+    if vocab is None:  # fall back to the teacher's embedding table
+        emb = [layer for layer in teacher.layers if layer.__class__.__name__ == "Embedding"]
+        if not emb:
+            raise StepError("distill: cannot tell the vocabulary size", hint="set data.vocab in the recipe")
+        vocab = int(emb[0].input_dim)
+    return build_student(cfg.student, vocab, seq_len, n_labels)
+
+
+def _check_matching(cfg: DistillStep, teacher: Any, student: Any) -> None:
+    for t_name, s_name in cfg.match_layers.items():
+        t_shape = tuple(check_layer(teacher, t_name, "teacher").output.shape[1:])
+        s_shape = tuple(check_layer(student, s_name, "student").output.shape[1:])
+        if t_shape != s_shape:
+            raise StepError(
+                f"distill: cannot match teacher {t_name} {t_shape} with student {s_name} {s_shape}",
+                hint="hidden-state matching needs equal shapes; pick layers of the same width or drop it",
+            )
+
+
+def _distiller(cfg: DistillStep, student: Any) -> Any:
+    """A Keras model whose train_step computes the distillation loss on the student's weights."""
+    k = keras()
+    T = float(cfg.temperature)  # noqa: N806 - the paper's name
+    core, to_logits = logits_model(student, list(cfg.match_layers.values()))
+
+    class Distiller(k.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.core = core
+
+        def call(self, x, training=False):
+            return to_logits(self.core(x, training=training)[0] if cfg.match_layers else self.core(x))
+
+        def train_step(self, data):
+            x, (y, w, t_logits, *t_hidden) = data
+            t = tf()
+            with t.GradientTape() as tape:
+                outs = self.core(x, training=True)
+                outs = outs if isinstance(outs, list) else [outs]
+                s_logits = to_logits(outs[0])
+                ce_rows = k.losses.sparse_categorical_crossentropy(y, s_logits, from_logits=True)
+                ce = t.reduce_sum(ce_rows * w) / t.maximum(t.reduce_sum(w), 1.0)
+                p_t = t.nn.softmax(t_logits / T)
+                log_p_s = t.nn.log_softmax(s_logits / T)
+                log_p_t = t.nn.log_softmax(t_logits / T)
+                kd = t.reduce_mean(t.reduce_sum(p_t * (log_p_t - log_p_s), -1)) * T * T
+                loss = (1.0 - cfg.alpha) * ce + cfg.alpha * kd
+                for s_h, t_h in zip(outs[1:], t_hidden, strict=True):
+                    loss += cfg.match_weight * t.reduce_mean(t.square(s_h - t_h))
+            variables = student.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+            return {"loss": loss, "ce": ce, "kd": kd}
+
+    return Distiller()
+
+
+def _best_val_callback(student: Any, val: tuple[np.ndarray, np.ndarray] | None) -> Any:
+    """Keep the student weights of the epoch with the best validation accuracy."""
+    k = keras()
+
+    class BestVal(k.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best, self.weights, self.history = -1.0, None, []
+
+        def on_epoch_end(self, epoch, logs=None):
+            if val is None:
+                return
+            acc = float(np.mean(student.predict(val[0], batch_size=512, verbose=0).argmax(1) == val[1]))
+            self.history.append(round(acc, 4))
+            if acc > self.best:
+                self.best, self.weights = acc, student.get_weights()
+
+    return BestVal()
+
+
+def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
+    """Distill the current model (teacher) into the recipe's student; returns the trained student."""
+    teacher = model
+    student = make_student(cfg, teacher, ctx)
+    _check_matching(cfg, teacher, student)
+    data = prepare_data(cfg, teacher, ctx)
+    k = keras()
+    steps = int(np.ceil(len(data.x) / cfg.batch_size)) * cfg.epochs
+    distiller = _distiller(cfg, student)
+    lr = k.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps, alpha=0.05)
+    distiller.compile(optimizer=k.optimizers.Adam(learning_rate=lr))
+    targets = (data.y, data.ce_weight, data.teacher_logits, *data.teacher_hidden)
+    ds = tf().data.Dataset.from_tensor_slices((data.x, targets))
+    ds = ds.shuffle(len(data.x), seed=ctx.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
+    best = _best_val_callback(student, ctx.val_arrays())
+    with ctx.progress.task(f"distill (alpha {cfg.alpha}, T {cfg.temperature})", steps) as advance:
+        hist = distiller.fit(ds, epochs=cfg.epochs, verbose=0, callbacks=[best, progress_callback(advance)])
+    if best.weights is not None:
+        student.set_weights(best.weights)
+    val = ctx.val_arrays()
+    teacher_val = None
+    if val is not None:
+        teacher_val = float(np.mean(predict_logits(teacher, val[0])[0].argmax(1) == val[1]))
+    t_params = int(teacher.count_params()) if hasattr(teacher, "count_params") else None
+    s_params = int(student.count_params())
+    report = {
+        "alpha": cfg.alpha,
+        "temperature": cfg.temperature,
+        "student": cfg.student.model_dump() if cfg.student else str(cfg.student_path),
+        "teacher_parameters": t_params,
+        "student_parameters": s_params,
+        "parameter_ratio": round(t_params / s_params, 2) if t_params else None,
+        "rows": {
+            "labelled": data.labelled,
+            "unlabelled": data.unlabelled,
+            "pseudo_labelled": data.pseudo_labelled,
+        },
+        "matched_layers": dict(cfg.match_layers),
+        "teacher_val_accuracy": round(teacher_val, 4) if teacher_val is not None else None,
+        "student_val_accuracy": round(best.best, 4) if best.weights is not None else None,
+        "val_accuracy_per_epoch": best.history,
+        "train_metrics": {k_: round(float(v[-1]), 4) for k_, v in hist.history.items()},
+    }
+    warnings = []
+    if teacher_val and best.weights is not None and best.best < 0.97 * teacher_val:
+        warnings.append(
+            f"distill: student keeps {best.best / teacher_val:.1%} of the teacher's val accuracy; "
+            "try a wider student, more epochs or unlabelled queries"
+        )
+    return StepResult(model=student, report=report, warnings=warnings)

@@ -1,0 +1,116 @@
+"""Student architectures for distillation, and getting logits out of models that end in a softmax."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolchain.errors import StepError
+from toolchain.step_configs import StudentSpec, parse_student_layer
+from toolchain.tfenv import keras, tf
+
+
+def build_student(spec: StudentSpec, vocab_size: int, seq_len: int, n_labels: int) -> Any:
+    """Embedding(vocab, embed_dim) -> the recipe's layers -> Dense(labels, softmax), teacher-style names."""
+    k = keras()
+    inp = k.Input((seq_len,), dtype="int32", name="input_ids")
+    x = k.layers.Embedding(vocab_size, spec.embed_dim, name="embedding")(inp)
+    counts: dict[str, int] = {}
+    for text in spec.layers:
+        kind, args = parse_student_layer(text)
+        counts[kind] = counts.get(kind, 0) + 1
+        name = kind if counts[kind] == 1 else f"{kind}_{counts[kind]}"
+        if kind == "conv1d":
+            size = int(args[1]) if len(args) > 1 else 3
+            x = k.layers.Conv1D(int(args[0]), size, padding="same", activation="relu", name=name)(x)
+        elif kind == "dense":
+            x = k.layers.Dense(int(args[0]), activation="relu", name=name)(x)
+        elif kind == "dropout":
+            x = k.layers.Dropout(args[0], name=name)(x)
+        elif kind == "max_pool":
+            x = k.layers.GlobalMaxPooling1D(name="pool")(x)
+        else:
+            x = k.layers.GlobalAveragePooling1D(name="pool")(x)
+    out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
+    return k.Model(inp, out, name="student")
+
+
+def load_student(path: Path, seq_len: int, n_labels: int) -> Any:
+    """A student model file: must take the same token ids and give one score per label."""
+    from converters.keras_tflite import load_keras_model
+
+    model = load_keras_model(path)
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 2 or shape[1] not in (None, seq_len):
+        raise StepError(
+            f"distill: student {path} takes input {shape}, the teacher takes (None, {seq_len})",
+            hint="build the student for the same token ids (seq_len) as the teacher",
+        )
+    if int(model.outputs[0].shape[-1]) != n_labels:
+        raise StepError(
+            f"distill: student {path} has {model.outputs[0].shape[-1]} outputs, expected {n_labels} labels",
+            hint="the student's last layer must score every label",
+        )
+    return model
+
+
+def _softmax_head(model: Any) -> tuple[str, Any]:
+    """How the model produces probabilities: ('dense', layer), ('layer', layer) or ('none', None)."""
+    layers = getattr(model, "layers", None)
+    if not layers:
+        return "none", None
+    last = layers[-1]
+    act = getattr(getattr(last, "activation", None), "__name__", "")
+    if last.__class__.__name__ == "Dense" and act == "softmax":
+        return "dense", last
+    if last.__class__.__name__ == "Softmax" or (last.__class__.__name__ == "Activation" and act == "softmax"):
+        return "layer", last
+    return "none", None
+
+
+def logits_model(model: Any, hidden: list[str] | None = None) -> tuple[Any, Any]:
+    """A model giving [pre-softmax features, *hidden states] and a function features -> logits.
+
+    Shares weights with `model`, so training it trains `model`.
+    """
+    k = keras()
+    head, last = _softmax_head(model)
+    if head == "none":
+        raise StepError(
+            "distill: the student must end in a softmax (Dense with softmax or a Softmax layer)",
+            hint="add activation='softmax' to the student's last layer",
+        )
+    extra = [model.get_layer(n).output for n in hidden or []]
+    core = k.Model(model.inputs, [last.input, *extra])
+    if head == "dense":
+        return core, lambda f: tf().matmul(f, last.kernel) + (last.bias if last.use_bias else 0.0)
+    return core, lambda f: f
+
+
+def predict_logits(model: Any, x: np.ndarray, hidden: list[str] | None = None) -> list[np.ndarray]:
+    """[logits, *hidden states] of any model on x, batched; probabilities are turned into log-probs."""
+    head, last = _softmax_head(model)
+    if head == "none":
+        if hasattr(model, "predict"):
+            out = np.asarray(model.predict(x, batch_size=512, verbose=0), dtype=np.float32)
+        else:  # a SavedModel signature / callable
+            out = np.concatenate([np.asarray(model(x[i : i + 512])) for i in range(0, len(x), 512)])
+        probs = bool(np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3))
+        logits = np.log(np.clip(out, 1e-12, 1.0)) if probs else out
+        if hidden:
+            raise StepError("distill: hidden-state matching needs a Keras teacher", hint="drop match_layers")
+        return [logits.astype(np.float32)]
+    core, to_logits = logits_model(model, hidden)
+    outs = core.predict(x, batch_size=512, verbose=0)
+    outs = outs if isinstance(outs, list) else [outs]
+    logits = np.asarray(to_logits(tf().constant(outs[0])), dtype=np.float32)
+    return [logits, *[np.asarray(h, dtype=np.float32) for h in outs[1:]]]
+
+
+def check_layer(model: Any, name: str, role: str) -> Any:
+    names = [layer.name for layer in getattr(model, "layers", [])]
+    if name not in names:
+        raise StepError(f"distill: {role} has no layer {name!r}", hint=f"{role} layers: {', '.join(names)}")
+    return model.get_layer(name)
