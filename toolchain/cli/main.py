@@ -10,6 +10,8 @@ from typer.core import TyperGroup
 
 from toolchain import __version__
 from toolchain.cli import convert, devices, profile, validate
+from toolchain.cli import inspect as inspect_cmd
+from toolchain.cli import package as package_cmd
 from toolchain.errors import EdgecompError
 
 
@@ -58,6 +60,8 @@ app.command("convert")(convert.convert)
 app.command("validate")(validate.validate)
 app.add_typer(devices.app, name="devices")
 app.command("profile")(profile.profile)
+app.command("package")(package_cmd.package)
+app.command("inspect")(inspect_cmd.inspect)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,89 @@
+"""Small, exact edits of a .tflite flatbuffer (no TensorFlow): float outputs for app runtimes.
+
+MediaPipe Tasks' classifiers accept UINT8, FLOAT32 or BOOL score tensors, not INT8. A full-integer model keeps
+its int8 graph and gets one DEQUANTIZE op per int8 output: `(q - zero_point) * scale` in float, the same
+numbers the toolchain reads from the int8 tensor, so predictions are unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toolchain.errors import InputFileError
+
+_QUANTIZED = ("INT8", "UINT8")
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema
+
+
+def _type_name(schema, code: int) -> str:
+    return next((k for k, v in vars(schema.TensorType).items() if v == code and not k.startswith("_")), "?")
+
+
+def _opcode_index(schema, model, builtin: int, version: int) -> int:
+    for i, oc in enumerate(model.operatorCodes or []):
+        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+        if code == builtin and oc.version == version and not oc.customCode:
+            return i
+    oc = schema.OperatorCodeT()
+    oc.builtinCode = builtin
+    oc.deprecatedBuiltinCode = min(builtin, 127)
+    oc.version = version
+    model.operatorCodes = [*(model.operatorCodes or []), oc]
+    return len(model.operatorCodes) - 1
+
+
+def dequantized_outputs(data: bytes) -> tuple[bytes, list[str]]:
+    """Return the model with each quantized output followed by DEQUANTIZE, and the outputs it changed.
+
+    A model whose outputs are already float is returned unchanged (same bytes).
+    """
+    schema = _schema()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise InputFileError("not a TFLite model (no TFL3 identifier)", hint="re-convert it")
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    sg = model.subgraphs[0]
+    changed: list[str] = []
+    for pos, out_idx in enumerate(list(sg.outputs)):
+        old = sg.tensors[out_idx]
+        if _type_name(schema, old.type) not in _QUANTIZED or old.quantization is None:
+            continue
+        if old.quantization.scale is None or len(old.quantization.scale) != 1:
+            continue  # per-axis quantized outputs do not occur for classifier scores
+        name = old.name.decode() if isinstance(old.name, bytes) else str(old.name)
+        new = schema.TensorT()
+        new.shape = None if old.shape is None else np.array(old.shape, dtype=np.int32)
+        new.shapeSignature = None if old.shapeSignature is None else np.array(old.shapeSignature, np.int32)
+        new.type = schema.TensorType.FLOAT32
+        new.name = name.encode()
+        old.name = f"{name}/quantized".encode()
+        buf = schema.BufferT()
+        model.buffers.append(buf)
+        new.buffer = len(model.buffers) - 1
+        sg.tensors.append(new)
+        new_idx = len(sg.tensors) - 1
+        # DEQUANTIZE v2 takes int8 inputs (v1: uint8 only), per TFLite's op versioning.
+        version = 2 if _type_name(schema, old.type) == "INT8" else 1
+        op = schema.OperatorT()
+        op.opcodeIndex = _opcode_index(schema, model, schema.BuiltinOperator.DEQUANTIZE, version)
+        op.inputs = np.array([out_idx], dtype=np.int32)
+        op.outputs = np.array([new_idx], dtype=np.int32)
+        op.builtinOptionsType = schema.BuiltinOptions.NONE
+        sg.operators.append(op)
+        sg.outputs[pos] = new_idx
+        for sig in model.signatureDefs or []:
+            for tmap in sig.outputs or []:
+                if sig.subgraphIndex == 0 and tmap.tensorIndex == out_idx:
+                    tmap.tensorIndex = new_idx
+        changed.append(name)
+    if not changed:
+        return data, []
+    import flatbuffers
+
+    builder = flatbuffers.Builder(len(data) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), changed

@@ -1,0 +1,205 @@
+"""`edgecomp package` end to end in the real app runtime: MediaPipe 0.10.21's TextClassifier in its own env.
+
+The first run installs mediapipe==0.10.21 into the edgecomp cache (~40 s); later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from toolchain.cli.main import app
+from toolchain.errors import GateFailed
+from toolchain.package import PackageOptions, package
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def int8_build(tiny_project, tmp_path_factory) -> Path:
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    out = tmp_path_factory.mktemp("package-builds")
+    spec = tiny_project.recipe_dict(
+        name="tiny-app", output={"dir": str(out)}, package={"version": "2.1.0", "author": "search team"}
+    )
+    return build(recipe_from_dict(spec)).build_dir
+
+
+@pytest.fixture(scope="module")
+def packaged(int8_build, tmp_path_factory):
+    dist = tmp_path_factory.mktemp("dist")
+    return package(int8_build, PackageOptions(out_dir=dist))
+
+
+def test_bundle_layout_and_manifest(packaged, int8_build):
+    root = packaged.bundle_dir
+    assert root.name == "tiny-app-2.1.0"
+    m = json.loads((root / "manifest.json").read_text())
+    asset = root / "android/app/src/main/assets/tiny-app.tflite"
+    for rel in ("tiny-app.tflite", "labels.txt", "vocab.txt", "metadata.json", "README.md"):
+        assert (root / rel).is_file(), rel
+    assert asset.read_bytes() == (root / "tiny-app.tflite").read_bytes()
+    assert m["metadata"] == {
+        "name": "tiny-app",
+        "version": "2.1.0",
+        "description": "Classifies a search query into an intent.",
+        "author": "search team",
+        "license": "Apache-2.0",
+    }
+    assert m["quantization"] == "int8" and m["validation"] == "not run"
+    assert m["model"]["inputs"][0]["dtype"] == "INT32" and m["model"]["inputs"][0]["shape"][-1] == 16
+    assert m["model"]["outputs"][0]["dtype"] == "FLOAT32"  # int8 scores + one exact DEQUANTIZE
+    assert m["runtime"]["op_versions"]["DEQUANTIZE"] == 2
+    assert m["labels"]["count"] == 4
+    from toolchain.manifest import sha256
+    from toolchain.package_bundle import report_digest
+
+    assert m["recipe_sha256"] == sha256((int8_build / "recipe.yaml").read_bytes())
+    assert m["report_sha256"] == report_digest(json.loads((int8_build / "report.json").read_text()))
+    for rel, entry in m["files"].items():
+        assert sha256((root / rel).read_bytes()) == entry["sha256"], rel
+    with zipfile.ZipFile(packaged.zip_path) as zf:
+        assert zf.read("tiny-app-2.1.0/manifest.json") == (root / "manifest.json").read_bytes()
+    readme = (root / "README.md").read_text()
+    assert "TextClassifier.createFromOptions" in readme and "query.lowercase()" in readme
+    assert 'setModelAssetPath("tiny-app.tflite")' in readme
+    section = json.loads((int8_build / "report.json").read_text())["package"]
+    assert section["model_sha256"] == m["model"]["sha256"] and section["zip"] == str(packaged.zip_path)
+
+
+def test_mediapipe_textclassifier_agrees_with_the_toolchain(packaged):
+    parity = packaged.manifest["parity"]
+    low = parity["lowercased"]
+    assert parity["runtime"] == "MediaPipe 0.10.21"
+    assert low["queries"] == 120
+    # Every disagreement must be an exact score tie (MediaPipe's order among equal scores is unspecified).
+    assert low["agreement_up_to_ties"] == 1.0, low["disagreements"]
+    assert all(d["tie"] for d in low["disagreements"])
+    assert low["max_abs_score_diff"] == 0.0
+    assert parity["raw"]["queries"] == 120  # measured too (the tiny split is lower-case already)
+
+
+def test_server_fallback_threshold(packaged):
+    fb = packaged.manifest["server_fallback"]
+    assert fb["split"].endswith("val.jsonl") and fb["queries"] == 80 and fb["target_accuracy"] == 0.98
+    if fb["threshold"] is not None:
+        assert fb["accuracy_above"] >= 0.98 and 0 < fb["coverage"] <= 1
+
+
+def test_inspect_round_trips_the_manifest(packaged):
+    from converters.metadata_reader import read_metadata
+    from toolchain.inspect_model import inspect_model
+
+    root = packaged.bundle_dir
+    for model in (root / "tiny-app.tflite", root / "android/app/src/main/assets/tiny-app.tflite"):
+        result = inspect_model(model)
+        assert result.manifest_path == root / "manifest.json"
+        assert result.ok and {c.name for c in result.checks} >= {"sha256", "labels", "tokenizer", "vocab"}
+    meta = read_metadata((root / "tiny-app.tflite").read_bytes())
+    written = json.loads((root / "metadata.json").read_text())  # MediaPipe's own JSON of what it wrote
+    assert meta.name == written["name"] == "tiny-app" and meta.version == written["version"]
+    assert meta.author == written["author"] and meta.license == written["license"]
+    unit = written["subgraph_metadata"][0]["input_tensor_metadata"][0]["process_units"][0]["options"]
+    assert meta.tokenizer.delim_regex == unit["delim_regex_pattern"] == r"[^\w']+"
+    assert meta.labels == (root / "labels.txt").read_text().split()
+    assert meta.files["vocab.txt"] == (root / "vocab.txt").read_bytes()
+
+
+def test_inspect_cli_detects_a_changed_model(packaged, tmp_path):
+    runner = CliRunner()
+    bundle = tmp_path / "bundle"
+    shutil.copytree(packaged.bundle_dir, bundle)
+    ok = runner.invoke(app, ["inspect", str(bundle / "tiny-app.tflite"), "--json"])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert data["ok"] and data["metadata"]["labels_count"] == 4 and data["metadata"]["version"] == "2.1.0"
+    model = bundle / "tiny-app.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one weight byte: still a valid model, no longer the packaged one
+    model.write_bytes(bytes(data))
+    bad = runner.invoke(app, ["inspect", str(model)])
+    assert bad.exit_code == 1
+    assert "does not match" in bad.output and "sha256 mismatch" in bad.output
+
+
+def test_packaging_is_deterministic(int8_build, packaged, tmp_path):
+    again = package(int8_build, PackageOptions(out_dir=tmp_path))
+    assert again.zip_path.read_bytes() == packaged.zip_path.read_bytes()
+
+
+def test_parity_gate_catches_a_tokenizer_mismatch(int8_build, tiny_project, tmp_path):
+    """A wrong delimiter in the metadata (whitespace only) makes MediaPipe see 'track,my,package' as one
+    unknown word while the toolchain splits it: the gate must refuse and name a query."""
+    build = tmp_path / "build"
+    shutil.copytree(int8_build, build)
+    report = json.loads((build / "report.json").read_text())
+    report["tokenizer"]["delimiter"] = r"\s+"
+    (build / "report.json").write_text(json.dumps(report))
+    rows = [json.loads(ln) for ln in tiny_project.test.read_text().splitlines()]
+    commas = tmp_path / "commas.jsonl"
+    commas.write_text("".join(json.dumps({**r, "text": r["text"].replace(" ", ",")}) + "\n" for r in rows))
+    recipe = yaml.safe_load((build / "recipe.yaml").read_text())
+    recipe["data"]["test"] = str(commas)
+    (build / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(
+        GateFailed, match=r"MediaPipe TextClassifier disagrees with the toolchain on \d+ of 120"
+    ):
+        package(build, PackageOptions(out_dir=tmp_path / "dist"))
+    assert not (tmp_path / "dist").exists()
+
+
+def test_cli_package_json_and_android_assets(int8_build, tmp_path):
+    res = CliRunner().invoke(
+        app, ["package", str(int8_build), "--format", "android-assets", "--version", "3.0.0", "--out",
+              str(tmp_path), "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)
+    root = tmp_path / "tiny-app-3.0.0"
+    assert (
+        m["format"] == "android-assets"
+        and m["model"]["file"] == "android/app/src/main/assets/tiny-app.tflite"
+    )
+    assert not (root / "tiny-app.tflite").exists() and (root / m["model"]["file"]).is_file()
+    assert (tmp_path / "tiny-app-3.0.0.zip").is_file()
+
+
+@pytest.fixture(scope="module")
+def embedding_build(int8_build, tiny_project, tmp_path_factory) -> Path:
+    """An int8 text-embedding model (the tiny classifier cut at its hidden layer) laid out as a build."""
+    from converters.keras_tflite import keras_to_tflite, load_keras_model
+    from toolchain.data import Tokenizer, load_queries, load_vocab
+    from toolchain.tfenv import keras
+
+    model = load_keras_model(tiny_project.model)
+    encoder = keras().Model(model.inputs, model.get_layer("hidden").output)
+    tok = Tokenizer(load_vocab(tiny_project.vocab), tiny_project.seq_len)
+    calibration = [[tok.encode(t)] for t in load_queries(tiny_project.train).texts[:100]]
+    build = tmp_path_factory.mktemp("embedding") / "tiny-embed"
+    shutil.copytree(int8_build, build, ignore=shutil.ignore_patterns("labels.txt", "model.tflite"))
+    (build / "model.tflite").write_bytes(keras_to_tflite(encoder, "int8", calibration))
+    return build
+
+
+def test_embedding_model_gets_text_embedder_metadata_and_exact_vectors(embedding_build, tmp_path):
+    from toolchain.inspect_model import inspect_model
+
+    res = package(embedding_build, PackageOptions(out_dir=tmp_path, name="tiny-embed"))
+    m = res.manifest
+    assert m["task"] == "embedder" and m["labels"] is None
+    assert m["parity"]["task"].startswith("TextEmbedder")
+    low = m["parity"]["lowercased"]
+    assert low["queries"] == 120 and low["identical"] == 120 and low["max_abs_diff"] == 0.0
+    assert "TextEmbedder.createFromOptions" in (res.bundle_dir / "README.md").read_text()
+    assert not (res.bundle_dir / "labels.txt").exists()
+    result = inspect_model(res.bundle_dir / "tiny-embed.tflite")
+    assert result.ok and result.metadata.labels is None and result.metadata.tokenizer.kind == "regex"
+    assert result.metadata.vocab_size == len((embedding_build / "vocab.txt").read_text().splitlines())

@@ -1,0 +1,100 @@
+"""Pieces of packaging without MediaPipe: the exact DEQUANTIZE edit, tie-aware parity, fallback threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from converters.tflite_edit import dequantized_outputs
+from converters.tflite_model import parse_tflite
+from toolchain.package_parity import compare_top1, server_fallback
+
+
+@pytest.mark.slow
+def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path):
+    from toolchain.evaluate import TFLiteRunner
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    res = build(recipe_from_dict(tiny_project.recipe_dict(name="deq", output={"dir": str(tmp_path)})))
+    int8 = res.model_path.read_bytes()
+    edited, changed = dequantized_outputs(int8)
+    model = parse_tflite(edited)
+    assert changed == [model.tensors[model.outputs[0]].name]
+    assert model.tensors[model.outputs[0]].dtype == "FLOAT32" and model.opcodes["DEQUANTIZE"] == 2
+    a, b = TFLiteRunner(int8), TFLiteRunner(edited)
+    ids = np.random.default_rng(0).integers(0, 60, (40, a.seq_len)).astype(np.int32)
+    for row in ids:
+        assert np.array_equal(a.scores(row[None]), b.raw(row[None]))
+    again, none = dequantized_outputs(edited)  # float outputs: untouched
+    assert again == edited and none == []
+
+
+def test_compare_top1_separates_ties_from_real_disagreements():
+    labels = ["a", "b", "c"]
+    tc = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1], [0.7, 0.2, 0.1]], dtype=np.float32)
+    mp = [
+        [(1, 0.5), (0, 0.5), (2, 0.0)],  # tie flipped: b first
+        [(1, 0.8), (0, 0.1), (2, 0.1)],  # agrees
+        [(1, 0.6), (0, 0.3), (2, 0.1)],  # real disagreement, different scores
+    ]
+    p = compare_top1("lowercased", ["q1", "q2", "q3"], tc, mp, labels)
+    assert p.agree == 1 and p.ties == 1
+    assert [(d.query, d.tie) for d in p.disagreements] == [("q1", True), ("q3", False)]
+    assert p.agreement_up_to_ties == pytest.approx(2 / 3)
+    assert p.max_abs_score_diff == pytest.approx(0.4)
+
+
+def test_server_fallback_picks_the_lowest_threshold_meeting_the_target():
+    # confidences 0.9 (right), 0.8 (right), 0.6 (wrong), 0.55 (right)
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.55, 0.45]], dtype=np.float32)
+    y = np.array([0, 1, 1, 0])
+    fb = server_fallback(scores, y, target=0.95, split="val")
+    assert fb.threshold == pytest.approx(0.8) and fb.coverage == 0.5 and fb.accuracy_above == 1.0
+    fb = server_fallback(scores, y, target=0.75, split="val")
+    assert fb.threshold == pytest.approx(0.55) and fb.coverage == 1.0
+    none = server_fallback(scores, np.array([1, 0, 1, 1]), target=0.99, split="val")
+    assert none.threshold is None and "no threshold reaches" in none.note
+
+
+HANGS = """
+import json, sys, time
+print(json.dumps({"event": "ready", "mediapipe": "fake"}), flush=True)
+for line in sys.stdin:
+    time.sleep(60)
+"""
+CRASHES = """
+import json, os, sys
+print(json.dumps({"event": "ready", "mediapipe": "fake"}), flush=True)
+sys.stdin.readline()
+sys.stderr.write("Check failed: something native\\n")
+sys.stderr.flush()
+os.abort()
+"""
+
+
+@pytest.mark.parametrize(("script", "message"), [(HANGS, "timed out after 2 s"), (CRASHES, "exited")])
+def test_a_hanging_or_crashing_mediapipe_child_is_a_clean_error(tmp_path, script, message):
+    """The session's failure handling (the real child needs the MediaPipe env; see test_package.py)."""
+    import sys
+    from pathlib import Path
+
+    from converters.metadata import MediaPipeError, MediaPipeSession, mediapipe_spec
+    from devices.venvs import Venv
+
+    child = tmp_path / "child.py"
+    child.write_text(script)
+    env = Venv(Path(sys.prefix), mediapipe_spec())  # any interpreter runs these stdlib-only children
+    with (
+        MediaPipeSession(env, timeout_s=2, script=child) as session,
+        pytest.raises(MediaPipeError, match=message),
+    ):
+        session.classify(tmp_path / "m.tflite", ["a query"])
+
+
+def test_tied_queries_always_go_to_the_server():
+    # query 2's top score is shared by two labels: never answered on device, whatever the threshold.
+    scores = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]], dtype=np.float32)
+    fb = server_fallback(scores, np.array([0, 0, 1]), target=0.99, split="val")
+    assert fb.tied_to_server == 1
+    assert fb.threshold == pytest.approx(0.8) and fb.coverage == pytest.approx(2 / 3, abs=1e-4)

@@ -1,0 +1,100 @@
+"""`edgecomp package BUILD --format mediapipe|android-assets|edge`: the bundle an app team drops in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def package(
+    build: Path = typer.Argument(..., help="Build directory (build/<name>) made by `edgecomp convert`."),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help="mediapipe | android-assets | edge (default: recipe package.format)."
+    ),
+    out: Path = typer.Option(Path("dist"), "--out", "-o", help="Where dist/<name>-<version>/ goes."),
+    name: str | None = typer.Option(None, "--name", help="Package name (default: recipe name)."),
+    version: str | None = typer.Option(None, "--version", help="Package version (default: 1.0.0)."),
+    description: str | None = typer.Option(None, "--description", help="Written into the model metadata."),
+    author: str | None = typer.Option(None, "--author", help="Written into the model metadata."),
+    license_: str | None = typer.Option(None, "--license", help="Written into the model metadata."),
+    min_confidence_accuracy: float | None = typer.Option(
+        None, "--min-confidence-accuracy", help="Server fallback: on-device accuracy wanted (default 0.98)."
+    ),
+    allow_failed_validation: bool = typer.Option(
+        False, "--allow-failed-validation", help="Package even though validation failed (recorded)."
+    ),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per MediaPipe request."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Package a validated build: MediaPipe metadata, parity in MediaPipe's TextClassifier, bundle + zip."""
+    from toolchain.cli import render
+    from toolchain.package import PackageOptions
+    from toolchain.package import package as run_package
+
+    opts = PackageOptions(
+        format=fmt,
+        name=name,
+        version=version,
+        description=description,
+        author=author,
+        license=license_,
+        min_confidence_accuracy=min_confidence_accuracy,
+        out_dir=out,
+        allow_failed_validation=allow_failed_validation,
+        timeout_s=timeout,
+    )
+    result = run_package(build, opts, render.RichProgress())
+    fallback_note = result.manifest["server_fallback"].get("note")
+    render.warn(result.warnings + ([f"server fallback: {fallback_note}"] if fallback_note else []))
+    if as_json:
+        render.print_json(result.manifest)
+        return
+    render.stdout.print(summary_table(result))
+    render.stdout.print(f"bundle: {result.bundle_dir}\nzip:    {result.zip_path}", highlight=False)
+
+
+def summary_table(result):
+    from rich.table import Table
+
+    m = result.manifest
+    t = Table(title=f"{m['name']} {m['version']} ({m['format']})", show_header=False)
+    t.add_column("", style="bold")
+    t.add_column("")
+    model = m["model"]
+    t.add_row("model", f"{model['file']}  {model['size_bytes']:,} B (gzip {model['gzip_bytes']:,} B)")
+    t.add_row("sha256", model["sha256"])
+    t.add_row("runtime", m["runtime"]["required"])
+    val = m["validation"]
+    t.add_row(
+        "validation",
+        val if isinstance(val, str) else val["status"] + (" (overridden)" if val.get("override") else ""),
+    )
+    parity = m.get("parity")
+    if parity and m.get("task") == "embedder":
+        low = parity["lowercased"]
+        t.add_row(
+            "MediaPipe parity",
+            f"{low['identical']}/{low['queries']} identical vectors (lower-cased), max diff "
+            f"{low['max_abs_diff']:g}, min cosine {low['min_cosine']:g}",
+        )
+    elif parity:
+        low, raw = parity["lowercased"], parity["raw"]
+        t.add_row(
+            "MediaPipe parity",
+            f"{low['agree']}/{low['queries']} top-1 agree (lower-cased; "
+            f"{low['tie_disagreements']} differ only on exact score ties: "
+            f"{low['agreement_up_to_ties']:.2%} up to ties), max score diff "
+            f"{low['max_abs_score_diff']:g}; raw (no lowercase()) {raw['agreement']:.2%}",
+        )
+    fb = m["server_fallback"]
+    if fb.get("threshold") is not None:
+        t.add_row(
+            "server fallback",
+            f"score >= {fb['threshold']:g}: {fb['coverage']:.1%} on device at {fb['accuracy_above']:.2%} "
+            f"(target {fb['target_accuracy']:.0%}, {Path(fb['split']).name})",
+        )
+    else:
+        t.add_row("server fallback", fb.get("note", "not computed"))
+    t.add_row("seconds", f"{result.seconds:g}")
+    return t
