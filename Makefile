@@ -23,8 +23,12 @@ $(EXAMPLE)/model.keras: $(STAMP) $(EXAMPLE)/data/train.jsonl
 
 example: $(EXAMPLE)/model.keras
 
-demo: install example
+# The main job end to end: prune + int8-convert the example, validate it on the host and on an emulated
+# Cortex-A76 phone runtime, and package it for Android (MediaPipe TextClassifier parity included).
+demo: install system-deps example
 	$(BIN)/edgecomp convert $(EXAMPLE)/model.keras --recipe $(EXAMPLE)/recipe.yaml
+	$(BIN)/edgecomp validate build/shopping_intent --device x86-host --device android-arm64-litert
+	$(BIN)/edgecomp package build/shopping_intent
 
 # Debian packages for emulated ARM devices (edgecomp devices setup): quick no-op when already installed.
 SYSTEM_DEPS := qemu-user-static mmdebstrap zstd

@@ -1,7 +1,7 @@
 """Side-by-side benchmark of the shopping-intent example: fp32, dynamic, int8, pruned-80% + int8.
 
 One run builds all four from the same teacher, evaluates them on the test split, and measures the median
-latency per query (ai_edge_litert, 1 thread, interleaved so that drift hits all models alike). Prints a markdown
+latency per query (ai_edge_litert, 1 thread, interleaved so drift hits all models alike). Prints a markdown
 table with ratios against fp32 and the issue's acceptance checks; writes benchmarks/results/convert.{json,md}.
 
     python benchmarks/bench_convert.py [--runs 300]
@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     test = d.load_queries(EXAMPLE / "data" / "test.jsonl")
     seq = built["fp32"]["report"]["tokenizer"]["seq_len"]
     tok = d.Tokenizer(d.load_vocab(EXAMPLE / "vocab.txt"), seq)
-    latency = measure_latency({k: v["model"] for k, v in built.items()}, tok.encode_batch(test.texts), args.runs)
+    latency = measure_latency(
+        {k: v["model"] for k, v in built.items()}, tok.encode_batch(test.texts), args.runs
+    )
 
     fp = built["fp32"]["report"]
     float_acc = fp["evaluation"]["vs_source_float"]["reference"]["accuracy"]
@@ -83,44 +85,57 @@ def main(argv: list[str] | None = None) -> int:
     for name, b in built.items():
         r, m = b["report"], b["report"]["model"]
         ev = r["evaluation"]["vs_source_float"]
-        rows.append({
-            "variant": name, "bytes": m["size_bytes"], "gzip_bytes": m["gzip_bytes"],
-            "size_ratio": fp["model"]["size_bytes"] / m["size_bytes"],
-            "gzip_ratio": fp["model"]["gzip_bytes"] / m["gzip_bytes"],
-            "accuracy": ev["converted"]["accuracy"], "macro_f1": ev["converted"]["macro_f1"],
-            "agreement": r["evaluation"]["vs_final_float"]["top1_agreement"],
-            "latency_ms": latency[name], "speedup": latency["fp32"] / latency[name],
-            "sparsity": r["steps"][0]["achieved_sparsity"] if r["steps"] else 0.0,
-        })
+        rows.append(
+            {
+                "variant": name,
+                "bytes": m["size_bytes"],
+                "gzip_bytes": m["gzip_bytes"],
+                "size_ratio": fp["model"]["size_bytes"] / m["size_bytes"],
+                "gzip_ratio": fp["model"]["gzip_bytes"] / m["gzip_bytes"],
+                "accuracy": ev["converted"]["accuracy"],
+                "macro_f1": ev["converted"]["macro_f1"],
+                "agreement": r["evaluation"]["vs_final_float"]["top1_agreement"],
+                "latency_ms": latency[name],
+                "speedup": latency["fp32"] / latency[name],
+                "sparsity": r["steps"][0]["achieved_sparsity"] if r["steps"] else 0.0,
+            }
+        )
     by = {row["variant"]: row for row in rows}
     checks = [
         ("int8 accuracy within 1.0 pt of float", (float_acc - by["int8"]["accuracy"]) * 100 <= 1.0),
         ("int8 top-1 agreement >= 98%", by["int8"]["agreement"] >= 0.98),
         ("int8 >= 3.5x smaller than fp32", by["int8"]["size_ratio"] >= 3.5),
         ("pruned80+int8 gzip >= 10x smaller than fp32 gzip", by["pruned80-int8"]["gzip_ratio"] >= 10),
-        ("pruned80+int8 accuracy within 1.5 pt of float",
-         (float_acc - by["pruned80-int8"]["accuracy"]) * 100 <= 1.5),
+        (
+            "pruned80+int8 accuracy within 1.5 pt of float",
+            (float_acc - by["pruned80-int8"]["accuracy"]) * 100 <= 1.5,
+        ),
     ]
     md = render(rows, float_acc, checks, test_n=len(test))
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "convert.json").write_text(json.dumps({"float_accuracy": float_acc, "rows": rows,
-                                                  "checks": dict(checks)}, indent=2))
+    (OUT / "convert.json").write_text(
+        json.dumps({"float_accuracy": float_acc, "rows": rows, "checks": dict(checks)}, indent=2)
+    )
     (OUT / "convert.md").write_text(md)
     print(md)
     return 0 if all(ok for _, ok in checks) else 1
 
 
 def render(rows: list[dict], float_acc: float, checks, test_n: int) -> str:
-    lines = [f"Shopping-intent example, test split ({test_n} queries); float teacher accuracy {float_acc:.2%}.",
-             "Latency: median per query, ai_edge_litert, 1 thread, host CPU, interleaved runs.", "",
-             "| variant | size | gzip | size vs fp32 | gzip vs fp32 | accuracy | macro-F1 | agreement "
-             "| latency | speed vs fp32 |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Shopping-intent example, test split ({test_n} queries); float teacher accuracy {float_acc:.2%}.",
+        "Latency: median per query, ai_edge_litert, 1 thread, host CPU, interleaved runs.",
+        "",
+        "| variant | size | gzip | size vs fp32 | gzip vs fp32 | accuracy | macro-F1 | agreement "
+        "| latency | speed vs fp32 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['bytes'] / 1024:.0f} KB | {r['gzip_bytes'] / 1024:.0f} KB "
             f"| {r['size_ratio']:.2f}x | {r['gzip_ratio']:.2f}x | {r['accuracy']:.2%} | {r['macro_f1']:.4f} "
-            f"| {r['agreement']:.2%} | {r['latency_ms'] * 1000:.0f} us | {r['speedup']:.2f}x |")
+            f"| {r['agreement']:.2%} | {r['latency_ms'] * 1000:.0f} us | {r['speedup']:.2f}x |"
+        )
     lines += ["", "| acceptance check | result |", "|---|---|"]
     lines += [f"| {name} | {'PASS' if ok else 'FAIL'} |" for name, ok in checks]
     return "\n".join(lines) + "\n"

@@ -30,7 +30,9 @@ def _rows(split):
 def test_committed_data_is_what_the_generator_makes(tmp_path):
     splits = _generator().generate()
     for split in ("train", "val", "test"):
-        assert [(r["text"], r["intent"]) for r in splits[split]] == [(r["text"], r["intent"]) for r in _rows(split)]
+        assert [(r["text"], r["intent"]) for r in splits[split]] == [
+            (r["text"], r["intent"]) for r in _rows(split)
+        ]
 
 
 def test_generator_is_byte_identical_across_processes(tmp_path):
@@ -42,7 +44,9 @@ def test_generator_is_byte_identical_across_processes(tmp_path):
         if (EXAMPLE / name).is_file():
             shutil.copy(EXAMPLE / name, tmp_path / name)
     env = {**os.environ, "PYTHONHASHSEED": "123"}
-    subprocess.run([sys.executable, str(tmp_path / "generate_data.py")], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [sys.executable, str(tmp_path / "generate_data.py")], check=True, capture_output=True, env=env
+    )
     for name in ("train.jsonl", "val.jsonl", "test.jsonl"):
         assert (tmp_path / "data" / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
     assert (tmp_path / "labels.txt").read_bytes() == (EXAMPLE / "labels.txt").read_bytes()

@@ -71,7 +71,9 @@ class OutputSpec(Strict):
 class PackageSpec(Strict):
     """What `edgecomp package` writes into the model's metadata and manifest (flags override)."""
 
-    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="default: recipe name")
+    name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="default: recipe name"
+    )
     version: str = Field("1.0.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
     description: str = "Classifies a search query into an intent."
     author: str = "edgecomp"
@@ -174,7 +176,7 @@ def recipe_from_dict(data: dict[str, Any], origin: str = "recipe") -> Recipe:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    """Make the recipe's relative paths (source, data, output dir) relative to the recipe file, not the cwd."""
+    """Resolve relative paths (source, data, output dir) against the recipe file, not the cwd."""
     source = data.get("source")
     if isinstance(source, dict) and isinstance(source.get("path"), str):
         source["path"] = str(base / source["path"])
