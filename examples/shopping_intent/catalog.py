@@ -121,7 +121,7 @@ DEPARTMENTS = {
             "perfume": ["chanel", "dior", "calvin klein", "versace"], "hair dryer": ["dyson", "revlon",
             "conair"],
         },
-        "materials": ["matte", "glossy", "natural", "organic"],
+        "materials": ["shea butter", "aloe", "argan oil", "natural"],
         "features": ["fragrance free", "spf 50", "vegan", "cruelty free", "waterproof", "sensitive skin"],
         "sizes": "cosmetic",
     },
@@ -249,11 +249,25 @@ FEATURE_OVERRIDES = {
     "fish tank": ["led", "starter kit"],
 }
 
+# Products whose materials differ from their department's ("oak pillow" never happens).
+MATERIAL_OVERRIDES = {
+    "pillow": ["cotton", "linen", "bamboo"], "duvet": ["cotton", "linen", "wool"],
+    "curtains": ["linen", "velvet", "cotton"], "bath towels": ["cotton", "bamboo"], "rug": ["wool", "jute"],
+    "mattress": ["memory foam", "latex"], "office chair": ["mesh", "leather"], "sofa": ["velvet", "leather"],
+    "stroller": ["aluminum"], "car seat": ["plastic"], "baby monitor": ["plastic"], "high chair": ["wooden"],
+    "treadmill": ["steel"], "exercise bike": ["steel"], "yoga mat": ["rubber", "cork"],
+    "soccer ball": ["synthetic leather"], "camping tent": ["nylon", "polyester"], "sleeping bag": ["down"],
+    "tennis racket": ["carbon fiber", "graphite"], "dumbbells": ["rubber", "cast iron"],
+    "coffee beans": ["arabica", "decaf"], "olive oil": ["extra virgin"], "protein powder": ["whey", "pea"],
+    "green tea": ["matcha", "loose leaf"], "pasta": ["whole wheat", "durum wheat"],
+    "almond milk": ["organic"], "cereal": ["whole grain", "oat"], "dark chocolate": ["70% cocoa", "organic"],
+}
+
 # Intents whose queries only make sense for some products; all other intents draw from every product.
 POOLS = {
-    "warranty_support": ["electronics", "kitchen", "desk lamp", "office chair", "mattress",
-                         "hair dryer", "treadmill", "exercise bike", "stroller", "car seat", "baby monitor",
-                         "rc car"],
+    "warranty_support": ["electronics", "blender", "coffee maker", "air fryer", "toaster", "kettle",
+                         "rice cooker", "stand mixer", "espresso machine", "slow cooker", "desk lamp",
+                         "hair dryer", "treadmill", "exercise bike", "baby monitor", "rc car"],
     "size_help": ["apparel", "shoes"],
 }
 
@@ -299,10 +313,10 @@ PEOPLE = ["my mom", "my dad", "my wife", "my husband", "my girlfriend", "my boyf
           "my best friend", "my son", "my daughter", "my teacher", "a 10 year old boy", "my in-laws",
           "a college student"]
 # {occasion} fits anyone in PEOPLE; {event} (any occasion) is used only in templates without a person.
-OCCASIONS = ["birthday", "christmas", "hanukkah", "graduation", "diwali", "eid", "easter", "thank you",
-             "get well soon", "holiday"]
-EVENTS = OCCASIONS + ["anniversary", "mother's day", "father's day", "valentine's day", "housewarming",
-                      "baby shower", "secret santa", "retirement", "wedding"]
+OCCASIONS = ["birthday", "christmas", "hanukkah", "graduation", "diwali", "eid", "easter"]
+EVENTS = OCCASIONS + ["thank you", "get well soon", "anniversary", "mother's day", "father's day",
+                      "valentine's day", "housewarming", "baby shower", "secret santa", "retirement",
+                      "wedding"]
 HOLIDAYS = ["christmas", "friday", "the weekend", "next tuesday", "mother's day", "the 24th", "tomorrow"]
 HOBBIES = ["cooking", "gaming", "running", "camping", "reading", "gardening", "yoga", "coffee", "music",
            "photography", "fishing", "skincare"]
@@ -552,7 +566,7 @@ TEMPLATES = {
         "back in stock alert", "{product} availability", "{be} the {product} available at the {city} store",
         "check stock {product}", "restock date for {brand} {product}", "any {products} left in {size}",
         "{product} sold out", "why {be} the {product} always sold out",
-        "how many {products} do you have left", "{be} the {brand} {product} available for pickup today",
+        "do you have any {products} left", "{be} the {brand} {product} available for pickup today",
         "when are you getting more {products}", "it says unavailable, will the {product} come back",
         "hi, the {color} {product} i wanted shows out of stock, do you know when it will be restocked",
         "do you still have the {color} {product} in stock",

@@ -164,7 +164,7 @@ class Slots(dict):
             "brand": lambda: rng.choice(item["brands"]),
             "brand2": lambda: rng.choice([b for b in item["brands"] if b != self["brand"]]),
             "color": lambda: rng.choice(c.COLORS),
-            "material": lambda: rng.choice(dept["materials"]),
+            "material": lambda: rng.choice(c.MATERIAL_OVERRIDES.get(name, dept["materials"])),
             "feature": lambda: rng.choice(c.FEATURE_OVERRIDES.get(name, dept["features"])),
             "size": lambda: rng.choice(c.SIZE_KINDS[item["sizes"]]),
             "category": lambda: rng.choice(c.CATEGORY_WORDS[dept_name]),
