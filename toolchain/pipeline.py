@@ -61,11 +61,6 @@ def load_inputs(recipe: Recipe) -> Inputs:
 
     src = recipe.source.path
     fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(src)
-    if fmt == "onnx":
-        raise ConversionError(
-            "ONNX sources are not supported by this version of edgecomp",
-            hint="export a Keras model or SavedModel for now",
-        )
     model = load_keras_model(src)
     spec = recipe.data
     labels = d.load_labels(_sibling(spec.labels, src, "labels.txt"))
@@ -189,7 +184,9 @@ def convert_model(
         f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
         len(calibration) if calibration else None,
     ) as advance:
-        tflite = keras_to_tflite(model, q.mode, calibration, progress=lambda i, n: advance(1))
+        tflite = keras_to_tflite(
+            model, q.mode, calibration, progress=lambda i, n: advance(1), float_ops=q.float_fallback_ops
+        )
     return tflite, info, warnings
 
 
@@ -238,12 +235,17 @@ def _check_gates(recipe: Recipe, evaluation: dict) -> None:
 
 def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     """The whole `edgecomp convert`: nothing is written unless every stage succeeds."""
-    from converters.keras_tflite import keras_to_tflite
+    from converters.keras_tflite import detect_format, keras_to_tflite
     from converters.tflite_model import gzip_size, non_int8_weight_ops, parse_tflite
     from toolchain.report import write_build
     from toolchain.tfenv import seed_everything
 
     progress = progress or SilentProgress()
+    fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(recipe.source.path)
+    if fmt == "onnx":
+        from toolchain.onnx_build import build_onnx
+
+        return build_onnx(recipe, progress)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     seed_everything(recipe.seed)
@@ -255,7 +257,9 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     tflite, quant_info, cal_warnings = convert_model(recipe, final_model, inputs, progress)
     warnings += cal_warnings
     info = parse_tflite(tflite)
-    if recipe.quantization.mode == "int8":
+    if recipe.quantization.float_fallback_ops:
+        quant_info.update(float_fallback_ops=list(recipe.quantization.float_fallback_ops), full_integer=False)
+    elif recipe.quantization.mode == "int8":
         quant_info["non_int8_weight_ops"] = non_int8_weight_ops(info)
         if quant_info["non_int8_weight_ops"]:
             raise ConversionError(

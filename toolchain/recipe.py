@@ -35,6 +35,9 @@ class SourceSpec(Strict):
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
+    task: Literal["classification", "embedding"] = Field(
+        "classification", description="ONNX models: logits over labels, or a query embedding vector"
+    )
 
 
 class DataSpec(Strict):
@@ -55,6 +58,10 @@ class QuantizationSpec(Strict):
     mode: QuantMode = "int8"
     calibration_samples: int = Field(500, ge=1, description="queries drawn for the representative dataset")
     min_calibration_samples: int = Field(100, ge=1, description="fewer usable queries than this is an error")
+    float_fallback_ops: list[str] = Field(
+        default_factory=list,
+        description="int8 only: TFLite op types kept in float (selective quantization for transformers)",
+    )
 
 
 class EvaluationSpec(Strict):
@@ -62,6 +69,12 @@ class EvaluationSpec(Strict):
         None, ge=0.0, description="fail the build if converted accuracy drops more (points)"
     )
     min_agreement: float | None = Field(None, ge=0.0, le=1.0, description="fail below this top-1 agreement")
+    min_cosine: float | None = Field(
+        None, ge=-1.0, le=1.0, description="ONNX sources: fail if mean output cosine vs onnxruntime is lower"
+    )
+    max_abs_error: float | None = Field(
+        None, gt=0.0, description="ONNX sources: fail if any output differs from onnxruntime by more"
+    )
 
 
 class OutputSpec(Strict):

@@ -25,7 +25,8 @@ def write_build(recipe: Recipe, tflite: bytes, report: dict[str, Any], inputs: A
         (stage / RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
         (stage / REPORT_FILE).write_text(_dumps(report), encoding="utf-8")
         (stage / "report.md").write_text(markdown(report), encoding="utf-8")
-        (stage / "labels.txt").write_text("\n".join(inputs.labels) + "\n", encoding="utf-8")
+        if inputs.labels:  # embedding models have none
+            (stage / "labels.txt").write_text("\n".join(inputs.labels) + "\n", encoding="utf-8")
         inputs.tokenizer.save_vocab(stage / "vocab.txt")
     return final.resolve(), final.resolve() / MODEL_FILE
 

@@ -42,6 +42,10 @@ def convert(
     labels: Path | None = typer.Option(
         None, "--labels", help="Labels file (default: labels.txt by the model)."
     ),
+    task: str | None = typer.Option(None, "--task", help="ONNX sources: classification or embedding."),
+    input_shape: list[str] | None = typer.Option(
+        None, "--input-shape", help="Fix a dynamic ONNX input, e.g. input_ids=1x32 (repeatable)."
+    ),
     seq_len: int | None = typer.Option(None, "--seq-len", help="Tokens per query (default: the model's)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Build directory (default: build/<name>)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed, same bytes)."),
@@ -63,6 +67,8 @@ def convert(
         "data.vocab": _s(vocab),
         "data.labels": _s(labels),
         "data.seq_len": seq_len,
+        "source.input_shapes": parse_input_shapes(input_shape),
+        "source.task": task,
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "output.dir": _s(out.parent) if out else None,
@@ -86,6 +92,26 @@ def convert(
 
         render.stdout.print(build_table(result.report))
         render.stdout.print(f"wrote {result.build_dir}/ (model.tflite, recipe.yaml, report.json)")
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]] | None:
+    """`name=1x32` flags -> {"name": [1, 32]}."""
+    from toolchain.errors import RecipeError
+
+    if not specs:
+        return None
+    shapes = {}
+    for spec in specs:
+        name, _, dims = spec.partition("=")
+        try:
+            shapes[name.strip()] = [int(x) for x in dims.lower().split("x")]
+        except ValueError:
+            raise RecipeError(
+                f"--input-shape {spec!r}: expected NAME=DIMxDIM", hint="e.g. input_ids=1x32"
+            ) from None
+        if not name.strip() or any(x <= 0 for x in shapes[name.strip()]):
+            raise RecipeError(f"--input-shape {spec!r}: expected NAME=DIMxDIM", hint="e.g. input_ids=1x32")
+    return shapes
 
 
 def _s(p: Path | None) -> str | None:

@@ -1,0 +1,260 @@
+"""ONNX (e.g. PyTorch-exported) -> float SavedModel with onnx2tf -> TFLite with edgecomp's own quantization.
+
+onnx2tf's own int8 path assumes float image inputs and rejects token ids, so it is used only for the float
+SavedModel; quantization goes through converters/keras_tflite.py with real queries. Before onnx2tf the model
+is simplified with onnxsim at fixed input shapes: from dynamic-shape transformer ONNX, onnx2tf can fail
+(constant Expand) or silently mis-lay-out a head-merge Reshape. onnx2tf runs in a child process so that its
+printing, logging and global TF settings never leak into edgecomp. Every result is checked against
+onnxruntime by the caller (toolchain/onnx_build.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.errors import ConversionError, DataError, InputFileError
+
+MIN_OPSET, MAX_OPSET = 10, 21
+# Erf (exact GELU in PyTorch BERTs) becomes FlexErf otherwise: a Select-TF op phones cannot run.
+PSEUDO_OPS = ("erf",)
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_ONNX_TO_NP = {1: "float32", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+
+
+@dataclass(frozen=True)
+class OnnxInput:
+    name: str
+    dtype: str  # numpy dtype name
+    dims: tuple[int | str, ...]  # ints, or the symbolic name of a dynamic axis
+
+
+@dataclass(frozen=True)
+class OnnxInfo:
+    path: Path
+    opset: int
+    inputs: tuple[OnnxInput, ...]
+    outputs: tuple[str, ...]
+    ops: dict[str, int]
+
+
+def _onnx2tf_ops() -> set[str]:
+    """The ONNX ops onnx2tf has a converter for (one module each), without importing it (it imports TF)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnx2tf")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConversionError(
+            "onnx2tf is not installed", hint="make install (it is pinned in pyproject.toml)"
+        )
+    ops_dir = Path(next(iter(spec.submodule_search_locations))) / "ops"
+    return {p.stem for p in ops_dir.glob("*.py") if not p.stem.startswith("_")}
+
+
+def inspect_onnx(path: Path) -> OnnxInfo:
+    """Load, check and describe an ONNX model; refuse what cannot convert, naming the op and node."""
+    import onnx
+
+    if not path.is_file():
+        raise InputFileError(f"model not found: {path}", hint="check the path to the .onnx file")
+    try:
+        onnx.checker.check_model(str(path))  # by path: works with external data and large models
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
+        raise InputFileError(f"{path} is not a valid ONNX model: {first}", hint="re-export it") from None
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < MIN_OPSET or opset > MAX_OPSET:
+        raise ConversionError(
+            f"{path.name} uses ONNX opset {opset}; edgecomp converts opsets {MIN_OPSET}-{MAX_OPSET}",
+            hint="re-export with opset_version=17 or convert it with onnx.version_converter",
+        )
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = []
+    for inp in model.graph.input:
+        if inp.name in initializers:
+            continue
+        ttype = inp.type.tensor_type
+        if ttype.elem_type == 8:
+            raise ConversionError(
+                f"input '{inp.name}' is a string tensor: TFLite text models take token ids",
+                hint="tokenize outside the model (edgecomp's tokenizer) and export with int64 input_ids",
+            )
+        dims = tuple(
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim
+        )
+        inputs.append(OnnxInput(inp.name, _ONNX_TO_NP.get(ttype.elem_type, str(ttype.elem_type)), dims))
+    supported = _onnx2tf_ops()
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in supported:
+            where = f" (domain {node.domain})" if node.domain not in ("", "ai.onnx") else ""
+            raise ConversionError(
+                f"ONNX op {node.op_type}{where} in node '{node.name or node.output[0]}' cannot be converted",
+                hint="replace it before export (onnx2tf has no converter for it)",
+            )
+    ops = dict(sorted(Counter(n.op_type for n in model.graph.node).items()))
+    return OnnxInfo(path, opset, tuple(inputs), tuple(o.name for o in model.graph.output), ops)
+
+
+def fixed_shapes(info: OnnxInfo, given: dict[str, list[int]], seq_len: int | None) -> dict[str, list[int]]:
+    """Every input's shape with dynamic axes fixed: from --input-shape, else batch 1 and data.seq_len."""
+    unknown = sorted(set(given) - {i.name for i in info.inputs})
+    if unknown:
+        raise DataError(
+            f"--input-shape names unknown inputs {unknown}",
+            hint=f"inputs: {', '.join(i.name for i in info.inputs)}",
+        )
+    shapes = {}
+    for inp in info.inputs:
+        if inp.name in given:
+            shape = list(given[inp.name])
+            if len(shape) != len(inp.dims) or any(
+                isinstance(d, int) and d > 0 and d != s for d, s in zip(inp.dims, shape, strict=False)
+            ):
+                raise DataError(
+                    f"--input-shape {inp.name}={'x'.join(map(str, shape))} does not fit {inp.dims}",
+                    hint="give one size per axis; fixed axes must keep their size",
+                )
+        else:
+            shape = []
+            for axis, d in enumerate(inp.dims):
+                if isinstance(d, int) and d > 0:
+                    shape.append(d)
+                elif axis == 0:
+                    shape.append(1)
+                elif axis == 1 and seq_len is not None and inp.name in TEXT_INPUTS:
+                    shape.append(seq_len)
+                else:
+                    raise DataError(
+                        f"input '{inp.name}' has dynamic shape {list(inp.dims)} that stays dynamic",
+                        hint=f"fix it with --input-shape {inp.name}=1x32 (or source.input_shapes)",
+                    )
+        shapes[inp.name] = shape
+    return shapes
+
+
+def simplify(path: Path, shapes: dict[str, list[int]], out: Path) -> Path:
+    """onnxsim at fixed shapes (folds the shape arithmetic that onnx2tf mis-converts)."""
+    import onnx
+    from onnxsim import simplify as onnxsim
+
+    try:
+        model, ok = onnxsim(onnx.load(str(path)), overwrite_input_shapes=shapes)
+    except Exception as err:
+        raise ConversionError(
+            f"onnxsim failed on {path.name}: {str(err).splitlines()[0][:200]}",
+            hint="check the input shapes (--input-shape)",
+        ) from None
+    if not ok:
+        raise ConversionError(
+            f"onnxsim could not validate the simplified {path.name}", hint="EDGECOMP_DEBUG=1"
+        )
+    onnx.save(model, str(out))
+    return out
+
+
+_CHILD = """
+import json, os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"; os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+args = json.loads(sys.argv[1])
+import onnx2tf
+onnx2tf.convert(input_onnx_file_path=args["onnx"], output_folder_path=args["out"], non_verbose=True,
+                replace_to_pseudo_operators=args["pseudo"], output_signaturedefs=True,
+                keep_shape_absolutely_input_names=args["inputs"])
+"""
+
+
+def onnx_to_saved_model(
+    onnx_path: Path,
+    out_dir: Path,
+    input_names: list[str],
+    pseudo_ops: tuple[str, ...] = PSEUDO_OPS,
+    timeout_s: float = 1800,
+) -> Path:
+    """Run onnx2tf in a child process; return the float SavedModel directory."""
+    args = {"onnx": str(onnx_path), "out": str(out_dir), "pseudo": list(pseudo_ops), "inputs": input_names}
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConversionError(
+            f"onnx2tf did not finish within {timeout_s:.0f} s", hint="EDGECOMP_DEBUG=1"
+        ) from None
+    if proc.returncode != 0 or not (out_dir / "saved_model.pb").is_file():
+        text = (proc.stderr + proc.stdout).strip().splitlines()
+        last = next((ln for ln in reversed(text) if "Error" in ln or "error" in ln), text[-1] if text else "")
+        raise ConversionError(
+            f"onnx2tf failed on {onnx_path.name}: {last.strip()[:240]}",
+            hint="EDGECOMP_DEBUG=1 keeps the work dir; see which node failed",
+        )
+    return out_dir
+
+
+def explain_conversion_error(err: ConversionError) -> ConversionError:
+    """Name the TF op that has no TFLite builtin (it would need Select-TF / Flex)."""
+    match = re.search(r'fused\["(\w+):', err.message)
+    if match:
+        return ConversionError(
+            f"op {match.group(1)} has no TFLite builtin kernel: it would need Select-TF (Flex), which the "
+            "LiteRT pip runtime and phones cannot load",
+            hint="replace the op before export (e.g. exact GELU/Erf -> tanh GELU), or pick another opset",
+        )
+    return err
+
+
+def refuse_flex(custom_ops: list[str]) -> None:
+    flex = [op for op in custom_ops if op.startswith("Flex")]
+    if flex:
+        raise ConversionError(
+            f"the converted model needs Select-TF ops {flex}: phones cannot load it",
+            hint="replace those ops in the source model",
+        )
+
+
+def feeds_for(inputs: tuple[OnnxInput, ...], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Text-model inputs from token ids: input_ids, attention_mask = ids != <PAD>, token_type_ids = 0."""
+    out = {}
+    for inp in inputs:
+        if "mask" in inp.name:
+            value = (ids != 0).astype(inp.dtype)
+        elif "token_type" in inp.name or "segment" in inp.name:
+            value = np.zeros_like(ids, dtype=inp.dtype)
+        elif "ids" in inp.name or len(inputs) == 1:
+            value = ids.astype(inp.dtype)
+        else:
+            raise DataError(
+                f"cannot feed ONNX input '{inp.name}' from token ids",
+                hint=f"text models take {', '.join(TEXT_INPUTS)}",
+            )
+        out[inp.name] = value
+    return out
+
+
+class OnnxReference:
+    """The source model in onnxruntime (CPU), one query at a time."""
+
+    def __init__(self, path: Path, inputs: tuple[OnnxInput, ...]) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.inputs = inputs
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        rows = [self.session.run(None, feeds_for(self.inputs, row[None, :]))[0].reshape(-1) for row in ids]
+        return np.stack(rows).astype(np.float32)
