@@ -53,7 +53,8 @@ test-fast: install
 # Every benchmarks/bench_*.py, side by side tables; exits non-zero if any acceptance check fails.
 bench: install example
 	@status=0; for b in $(sort $(wildcard benchmarks/bench_*.py)); do \
-		echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
+		echo "== $$b"; $(BIN)/python $$b || status=1; done; \
+	$(BIN)/python benchmarks/update_readme.py; exit $$status
 
 lint: install
 	$(BIN)/ruff check .

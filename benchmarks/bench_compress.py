@@ -20,9 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
-STUDENT = {"embed_dim": 16, "layers": ["conv1d:32:3", "max_pool", "dense:32"]}
-DISTILL = {"kind": "distill", "student": STUDENT}
-PRUNE80 = {"kind": "prune", "target_sparsity": 0.8, "epochs": 10, "learning_rate": 0.003}
+from toolchain import presets  # noqa: E402  (the bench measures exactly what the presets give users)
+
+DISTILL = presets.distill_int8()["steps"][0]
+PRUNE80 = presets.PRUNE80
+CHAIN = presets.distill_prune_int8()["steps"]
 
 # name -> (steps, quantization mode)
 VARIANTS: dict[str, tuple[list[dict], str]] = {
@@ -34,7 +36,7 @@ VARIANTS: dict[str, tuple[list[dict], str]] = {
     "distilled student fp32": ([DISTILL], "float32"),
     "low-rank 50% fp32": ([{"kind": "lowrank", "param_reduction": 0.5, "epochs": 2}], "float32"),
     "vocab prune (min 3) fp32": ([{"kind": "vocab_prune", "min_count": 3}], "float32"),
-    "chain distill-prune80-QAT int8": ([DISTILL, PRUNE80, {"kind": "qat", "epochs": 2}], "int8"),
+    "chain distill-prune80-QAT int8": (CHAIN, "int8"),
 }
 
 

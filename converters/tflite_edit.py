@@ -3,6 +3,11 @@
 MediaPipe Tasks' classifiers accept UINT8, FLOAT32 or BOOL score tensors, not INT8. A full-integer model keeps
 its int8 graph and gets one DEQUANTIZE op per int8 output: `(q - zero_point) * scale` in float, the same
 numbers the toolchain reads from the int8 tensor, so predictions are unchanged.
+
+Int8 softmax scores often tie exactly, and MediaPipe orders equal scores with std::sort (unspecified, and
+libc++ on Android may differ from libstdc++). So a constant tie-break ADD follows: b[i] = (n-1-i) * eps with
+eps = scale / (4n). It moves no score by more than a quarter step, so it never reorders two scores that
+differ, and among exact ties the lowest label index ranks first, exactly like the toolchain's argmax.
 """
 
 from __future__ import annotations
@@ -37,7 +42,45 @@ def _opcode_index(schema, model, builtin: int, version: int) -> int:
     return len(model.operatorCodes) - 1
 
 
-def dequantized_outputs(data: bytes) -> tuple[bytes, list[str]]:
+def tie_break_eps(scale: float, n: int) -> float:
+    """The tie-break step: all n biases together stay below a quarter of one quantization step."""
+    return float(scale) / (4.0 * max(1, n))
+
+
+def _append_tie_break(schema, model, sg, src_idx: int, name: str, scale: float) -> int:
+    """ADD(src, b) with b[i] = (n-1-i) * eps; returns the new output tensor index."""
+    src = sg.tensors[src_idx]
+    n = int(src.shape[-1])
+    bias = (np.arange(n - 1, -1, -1, dtype=np.float32) * np.float32(tie_break_eps(scale, n))).astype(
+        np.float32
+    )
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(bias.tobytes(), dtype=np.uint8)
+    model.buffers.append(buf)
+    const = schema.TensorT()
+    const.shape = np.array([n], dtype=np.int32)
+    const.type = schema.TensorType.FLOAT32
+    const.name = f"{name}/tie_break".encode()
+    const.buffer = len(model.buffers) - 1
+    sg.tensors.append(const)
+    out = schema.TensorT()
+    out.shape = None if src.shape is None else np.array(src.shape, dtype=np.int32)
+    out.shapeSignature = None if src.shapeSignature is None else np.array(src.shapeSignature, np.int32)
+    out.type = schema.TensorType.FLOAT32
+    out.name = name.encode()
+    out.buffer = 0
+    sg.tensors.append(out)
+    op = schema.OperatorT()
+    op.opcodeIndex = _opcode_index(schema, model, schema.BuiltinOperator.ADD, 1)
+    op.inputs = np.array([src_idx, len(sg.tensors) - 2], dtype=np.int32)
+    op.outputs = np.array([len(sg.tensors) - 1], dtype=np.int32)
+    op.builtinOptionsType = schema.BuiltinOptions.AddOptions
+    op.builtinOptions = schema.AddOptionsT()
+    sg.operators.append(op)
+    return len(sg.tensors) - 1
+
+
+def dequantized_outputs(data: bytes, tie_break: bool = True) -> tuple[bytes, list[str]]:
     """Return the model with each quantized output followed by DEQUANTIZE, and the outputs it changed.
 
     A model whose outputs are already float is returned unchanged (same bytes).
@@ -74,6 +117,9 @@ def dequantized_outputs(data: bytes) -> tuple[bytes, list[str]]:
         op.outputs = np.array([new_idx], dtype=np.int32)
         op.builtinOptionsType = schema.BuiltinOptions.NONE
         sg.operators.append(op)
+        if tie_break:
+            new.name = f"{name}/dequantized".encode()
+            new_idx = _append_tie_break(schema, model, sg, new_idx, name, float(old.quantization.scale[0]))
         sg.outputs[pos] = new_idx
         for sig in model.signatureDefs or []:
             for tmap in sig.outputs or []:

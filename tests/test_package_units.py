@@ -18,7 +18,7 @@ def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path)
 
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="deq", output={"dir": str(tmp_path)})))
     int8 = res.model_path.read_bytes()
-    edited, changed = dequantized_outputs(int8)
+    edited, changed = dequantized_outputs(int8, tie_break=False)
     model = parse_tflite(edited)
     assert changed == [model.tensors[model.outputs[0]].name]
     assert model.tensors[model.outputs[0]].dtype == "FLOAT32" and model.opcodes["DEQUANTIZE"] == 2
@@ -28,6 +28,37 @@ def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path)
         assert np.array_equal(a.scores(row[None]), b.raw(row[None]))
     again, none = dequantized_outputs(edited)  # float outputs: untouched
     assert again == edited and none == []
+
+
+@pytest.mark.slow
+def test_tie_break_ranks_the_lowest_index_first_and_moves_scores_under_a_quarter_step(tiny_project, tmp_path):
+    from converters.tflite_edit import tie_break_eps
+    from toolchain.evaluate import TFLiteRunner
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    res = build(recipe_from_dict(tiny_project.recipe_dict(name="tb", output={"dir": str(tmp_path)})))
+    int8 = res.model_path.read_bytes()
+    edited, _ = dequantized_outputs(int8)
+    model = parse_tflite(edited)
+    assert model.op_counts.get("ADD") == 1 and model.tensors[model.outputs[0]].dtype == "FLOAT32"
+    a, b = TFLiteRunner(int8), TFLiteRunner(edited)
+    step = a.output["quantization"][0]
+    n = len(a.scores(np.zeros((1, a.seq_len), np.int32)))
+    assert tie_break_eps(step, n) * (n - 1) < step / 4
+    ids = np.random.default_rng(1).integers(0, 60, (200, a.seq_len)).astype(np.int32)
+    ties = 0
+    for row in ids:
+        q, f = a.scores(row[None]), b.raw(row[None])
+        assert np.all(np.abs(f - q) <= tie_break_eps(step, n) * (n - 1) + 1e-7)
+        # MediaPipe sorts by score: with the bias, its first label is argmax's (lowest index among ties)
+        assert int(np.argsort(-f, kind="stable")[0]) == int(np.argmax(q))
+        ties += int((q == q.max()).sum() > 1)
+    # also on a synthetic exact tie: bias decides for the lower index, whatever the sort
+    bias = np.arange(n - 1, -1, -1, dtype=np.float32) * np.float32(tie_break_eps(step, n))
+    tied = np.zeros(n, np.float32)
+    tied[[1, 3]] = 0.5
+    assert int(np.argmax(tied + bias)) == 1 and int(np.argsort(-(tied + bias))[0]) == 1
 
 
 def test_compare_top1_separates_ties_from_real_disagreements():

@@ -44,7 +44,7 @@ def deterministic_zip(root: Path, prefix: str) -> bytes:
     return buf.getvalue()
 
 
-def kotlin_snippet(asset: str, fallback: dict[str, Any]) -> str:
+def kotlin_snippet(asset: str, fallback: dict[str, Any], tie_margin: float = 1e-6) -> str:
     if fallback.get("threshold") is not None:
         cut = f"{fallback['threshold']:g}f"
     elif fallback.get("best_threshold") is not None:
@@ -68,11 +68,18 @@ fun intentOf(query: String): String? {{
     val cats = classifier.classify(query.lowercase())
         .classificationResult().classifications()[0].categories()
     val top = cats[0]
-    // Two labels on the same (int8) score: MediaPipe's order between them is unspecified -> server.
-    if (cats.size > 1 && cats[1].score() == top.score()) return null
+    // Two labels on the same int8 score (the packaged tie-break separates them by < 1/4 step): a coin
+    // flip between two intents -> let the server decide.
+    if (cats.size > 1 && top.score() - cats[1].score() < {tie_margin}f) return null
     return if (top.score() >= {cut}) top.categoryName() else null
 }}
 ```"""
+
+
+def _tie_margin(manifest: dict[str, Any]) -> float:
+    """Half an int8 output step: scores closer than that were an exact int8 tie before the tie-break."""
+    step = ((manifest.get("parity") or {}).get("tie_break") or {}).get("int8_step")
+    return step / 2 if step else 1e-6
 
 
 def _parity_lines(manifest: dict[str, Any]) -> list[str]:
@@ -89,12 +96,7 @@ def _parity_lines(manifest: dict[str, Any]) -> list[str]:
             f"identical (min cosine {raw['min_cosine']:g}).",
         ]
     ties = low["tie_disagreements"]
-    tie_note = (
-        f", {ties} of them exact score ties: MediaPipe's order among equal scores is unspecified, so the "
-        "snippet below sends tied queries to the server"
-        if ties
-        else ""
-    )
+    tie_note = f", {ties} of them on exact int8 score ties despite the tie-break" if ties else ""
     lines = [
         f"- parity in the app runtime: {parity['runtime']} TextClassifier vs the toolchain (ai_edge_litert) "
         f"on the {low['queries']} queries of `{Path(parity['split']).name}`, lower-cased: top-1 agreement "
@@ -146,7 +148,9 @@ def readme(manifest: dict[str, Any]) -> str:
         ]
         asset = Path(model["asset"]).name
         lines.append(
-            kotlin_snippet(asset, fallback) if manifest.get("task") != "embedder" else embedder_snippet(asset)
+            kotlin_snippet(asset, fallback, _tie_margin(manifest))
+            if manifest.get("task") != "embedder"
+            else embedder_snippet(asset)
         )
     else:
         lines += ["", "## Python (ai-edge-litert / tflite-runtime)", "", _edge_snippet(manifest)]

@@ -13,8 +13,12 @@ from toolchain.errors import RecipeError
 
 Plan = dict[str, Any]  # {"steps": [...], "quantization": {"mode": ...}}
 
-# The default student for text intent models: ~6x fewer parameters than the example teacher.
-STUDENT = {"embed_dim": 16, "layers": ["conv1d:48:3", "max_pool", "dense:48"]}
+# The default student for text intent models: >5x fewer parameters than the example teacher.
+STUDENT = {"embed_dim": 16, "layers": ["conv1d:32:3", "max_pool", "dense:32"]}
+# In the full chain pruning removes 80% of the weights anyway: a wider student keeps the accuracy and the
+# pruned int8 download stays > 25x smaller than the fp32 teacher's.
+CHAIN_STUDENT = {"embed_dim": 24, "layers": ["conv1d:64:3", "max_pool", "dense:64"]}
+PRUNE80 = {"kind": "prune", "target_sparsity": 0.8, "epochs": 10, "learning_rate": 0.003}
 
 
 def _plan(mode: str, *steps: dict[str, Any]) -> Plan:
@@ -65,8 +69,8 @@ def distill_prune_int8() -> Plan:
     """The full chain: distill -> prune 80% -> pruning-preserving QAT -> int8."""
     return _plan(
         "int8",
-        {"kind": "distill", "student": STUDENT},
-        {"kind": "prune", "target_sparsity": 0.8, "epochs": 4},
+        {"kind": "distill", "student": CHAIN_STUDENT},
+        dict(PRUNE80),
         {"kind": "qat", "epochs": 2},
     )
 

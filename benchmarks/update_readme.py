@@ -1,0 +1,26 @@
+"""Paste benchmarks/results/*.md into the README's <!-- BENCH:name --> slots (after `make bench`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for name in ("convert", "compress", "onnx", "profile"):
+        result = ROOT / "benchmarks" / "results" / f"{name}.md"
+        if not result.is_file():
+            continue
+        block = f"<!-- BENCH:{name} -->\n{result.read_text().strip()}\n<!-- /BENCH:{name} -->"
+        pattern = re.compile(rf"<!-- BENCH:{name} -->.*?(<!-- /BENCH:{name} -->|(?=\n\n###|\n\n## ))", re.S)
+        text = pattern.sub(lambda _m, b=block: b, text, count=1)
+    readme.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
