@@ -1,7 +1,7 @@
 """Per-op profiling acceptance on the shopping-intent example (fp32 and int8), side by side.
 
 For each model: the LiteRT C-API profiler (per-node: builtin kernels, events = TFLite nodes) and the slicing
-method on the same runtime (ai-edge-litert 2.3.0, 1 thread), each repeated in 3 processes. Checks:
+method on the same runtime (ai-edge-litert 2.3.0, 1 thread), each repeated in 7 processes. Checks:
   - LiteRT profiler: sum of per-op times within 10% of the unprofiled whole-invoke median
   - slicing: sum of per-op times within 10% of the same runtime's whole-invoke median
   - the two methods agree within 25% on every op taking more than 5% of the time
@@ -50,7 +50,7 @@ def bench_model(label: str, source: Path, runs: int) -> tuple[list[dict], dict]:
     from devices.profile_stats import compare_methods
     from devices.profiler import ProfileOptions, profile_model
 
-    opts = dict(runs=runs, warmup=100, processes=3, quant_error=False)
+    opts = dict(runs=runs, warmup=200, processes=7, quant_error=False)
     per_node = profile_model(source, ProfileOptions(method="both", mode="per-node", **opts))
     deployed = profile_model(source, ProfileOptions(method="both", mode="deployed", **opts))
     prof, sliced = per_node.methods

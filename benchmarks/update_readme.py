@@ -16,7 +16,9 @@ def main() -> int:
         if not result.is_file():
             continue
         block = f"<!-- BENCH:{name} -->\n{result.read_text().strip()}\n<!-- /BENCH:{name} -->"
-        pattern = re.compile(rf"<!-- BENCH:{name} -->.*?(<!-- /BENCH:{name} -->|(?=\n\n###|\n\n## ))", re.S)
+        # up to the slot's end marker; a slot without one ends at the next section
+        end = rf"<!-- /BENCH:{name} -->" if f"<!-- /BENCH:{name} -->" in text else r"(?=\n\n## )"
+        pattern = re.compile(rf"<!-- BENCH:{name} -->.*?{end}", re.S)
         text = pattern.sub(lambda _m, b=block: b, text, count=1)
     readme.write_text(text)
     return 0

@@ -159,7 +159,8 @@ def merge_slicing(
     )
     res.notes.append(
         "slicing method: each op alone as a one-op model fed real intermediate tensors, "
-        "timed right after a whole-model invoke; the cost of an empty invoke() is subtracted"
+        "all slices invoked in model order every round (caches as inside the model); "
+        "the cost of an empty invoke() is subtracted"
     )
     res.notes += [f"not timed: {u}" for u in unsliceable + errors]
     return res

@@ -23,7 +23,12 @@ def test_cli_preset_runs_the_full_chain(tiny_project, tmp_path):
     assert [s["kind"] for s in report["steps"]] == ["distill", "prune", "qat"]
     assert report["steps"][2]["scheme"].startswith("Default8BitPrunePreserve")
     assert report["quantization"]["mode"] == "int8"
-    assert report["ratios_vs_fp32"]["gzip"] > 4
+    # The preset's student is sized for the real teacher and is wider than this toy one: the report must
+    # say that distillation compressed nothing here; prune 80% + int8 still shrink the download.
+    assert report["steps"][0]["student_parameters"] > report["steps"][0]["teacher_parameters"]
+    assert any("compresses nothing" in w for w in report["warnings"])
+    assert report["steps"][1]["achieved_sparsity"] >= 0.79
+    assert report["ratios_vs_fp32"]["gzip"] > 2
     assert (out / "recipe.yaml").read_text().count("kind:") == 3
 
 

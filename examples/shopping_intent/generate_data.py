@@ -187,12 +187,25 @@ class Slots(dict):
         if key in generated:
             return generated[key]()
         tables = {
-            "person": c.PEOPLE, "occasion": c.OCCASIONS, "event": c.EVENTS, "holiday": c.HOLIDAYS,
-            "hobby": c.HOBBIES, "city": c.CITIES, "day": c.DAYS, "duration": c.DURATIONS,
+            "person": c.PEOPLE,
+            "occasion": c.OCCASIONS,
+            "event": c.EVENTS,
+            "holiday": c.HOLIDAYS,
+            "hobby": c.HOBBIES,
+            "city": c.CITIES,
+            "day": c.DAYS,
+            "duration": c.DURATIONS,
             "weekday": c.WEEKDAYS,
-            "payment": c.PAYMENTS, "carrier": c.CARRIERS, "country": c.COUNTRIES, "retailer": c.RETAILERS,
-            "issue": c.ISSUES, "height": c.HEIGHTS, "team": c.TEAMS, "dish": c.DISHES,
-            "language": c.LANGUAGES, "trivia": c.TRIVIA,
+            "payment": c.PAYMENTS,
+            "carrier": c.CARRIERS,
+            "country": c.COUNTRIES,
+            "retailer": c.RETAILERS,
+            "issue": c.ISSUES,
+            "height": c.HEIGHTS,
+            "team": c.TEAMS,
+            "dish": c.DISHES,
+            "language": c.LANGUAGES,
+            "trivia": c.TRIVIA,
         }
         return rng.choice(tables[key])
 

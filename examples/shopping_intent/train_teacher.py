@@ -19,8 +19,14 @@ SEQ_LEN = 32
 EMBED_DIM = 64
 
 
-def build_model(vocab_size: int, n_labels: int, seq_len: int = SEQ_LEN, embed_dim: int = EMBED_DIM,
-                filters: int = 128, hidden: int = 128):
+def build_model(
+    vocab_size: int,
+    n_labels: int,
+    seq_len: int = SEQ_LEN,
+    embed_dim: int = EMBED_DIM,
+    filters: int = 128,
+    hidden: int = 128,
+):
     """The teacher architecture; also used by tests at tiny sizes."""
     from toolchain.tfenv import keras
 
@@ -58,17 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     tok.save_vocab(args.out.parent / "vocab.txt")
 
     model = build_model(tok.vocab_size, len(labels))
-    model.compile(optimizer=keras().optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(tok.encode_batch(train.texts), train.label_ids(labels), epochs=args.epochs, batch_size=64,
-              validation_data=(tok.encode_batch(val.texts), val.label_ids(labels)), verbose=2)
+    model.compile(
+        optimizer=keras().optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    model.fit(
+        tok.encode_batch(train.texts),
+        train.label_ids(labels),
+        epochs=args.epochs,
+        batch_size=64,
+        validation_data=(tok.encode_batch(val.texts), val.label_ids(labels)),
+        verbose=2,
+    )
     probs = model.predict(tok.encode_batch(test.texts), verbose=0)
     acc = float(np.mean(probs.argmax(1) == test.label_ids(labels)))
     tmp = args.out.with_name(f".{args.out.stem}.tmp.keras")
     model.save(tmp)
     write_bytes(args.out, tmp.read_bytes())
     tmp.unlink()
-    print(f"teacher: {model.count_params():,} params, vocab {tok.vocab_size}, test accuracy {acc:.4f} -> {args.out}")
+    params = model.count_params()
+    print(f"teacher: {params:,} params, vocab {tok.vocab_size}, test accuracy {acc:.4f} -> {args.out}")
     return 0
 
 

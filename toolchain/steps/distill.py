@@ -192,6 +192,11 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
         "train_metrics": {k_: round(float(v[-1]), 4) for k_, v in hist.history.items()},
     }
     warnings = []
+    if t_params is not None and s_params >= t_params:
+        warnings.append(
+            f"distill: the student has {s_params:,} parameters, not fewer than the teacher's {t_params:,}: "
+            "distillation compresses nothing here; name a smaller student"
+        )
     if teacher_val and best.weights is not None and best.best < 0.97 * teacher_val:
         warnings.append(
             f"distill: student keeps {best.best / teacher_val:.1%} of the teacher's val accuracy; "
