@@ -4,9 +4,10 @@ stdlib + numpy + the runtime only (no edgecomp import):  python slice_child.py R
 Tasks, in order, as the request asks:
   capture  run the whole model with builtin kernels and experimental_preserve_all_tensors, save every
            tensor for the given queries (the intermediates that feed the slices; quantization-error data)
-  time     whole-model invoke, then the single-op slices run as a pipeline (every round invokes each slice in
-           model order, fed its captured inputs), so each sees the caches as inside the model; a zero-op
-           model's invoke (the call's fixed cost) is timed in the same rounds and subtracted by the host
+  time     blocks of whole-model invokes alternating with rounds of the single-op slices run as a pipeline
+           (each round invokes every slice in model order, fed its captured inputs, so each sees the caches
+           as inside the model); a zero-op model's invoke (the call's fixed cost) is timed in the same
+           rounds and subtracted by the host
   sweep    whole-model invoke time with the sequence dimension resized to each length
 """
 
@@ -84,12 +85,10 @@ def capture(req: dict) -> dict:
     return {"queries": n, "tensors": len(saved)}
 
 
-def timed(it, runs: int, before=None, rows: int = 1, arrays=None) -> list[float]:
+def timed(it, runs: int, rows: int = 1, arrays=None) -> list[float]:
     out = []
     for r in range(runs):
-        if before is not None:
-            before()
-        if arrays is not None:  # written last, as the op before it would have just written it
+        if arrays is not None:
             feed(it, arrays, r % rows)
         t0 = time.perf_counter_ns()
         it.invoke()
