@@ -73,10 +73,9 @@ class RuntimeEnv:
 _COMMON_ENV = {"PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
-def _venv_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
-    with progress.task(f"{profile.name}: venv {profile.runtime_label}", 1) as advance:
-        venv = ensure_venv(runtime_venv_spec(profile.runtime, profile.runtime_version))
-        advance(1)
+def _runtime_env(
+    profile: DeviceProfile, root: Path, argv: tuple[str, ...], env: dict[str, str], emulated: bool = False
+) -> RuntimeEnv:
     return RuntimeEnv(
         profile.name,
         profile.arch,
@@ -84,10 +83,18 @@ def _venv_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
         profile.runtime,
         profile.runtime_version,
         RUNTIME_MODULES[profile.runtime],
-        venv.path,
-        (str(venv.python),),
-        dict(_COMMON_ENV),
+        root,
+        argv,
+        env,
+        emulated,
     )
+
+
+def _venv_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
+    with progress.task(f"{profile.name}: venv {profile.runtime_label}", 1) as advance:
+        venv = ensure_venv(runtime_venv_spec(profile.runtime, profile.runtime_version))
+        advance(1)
+    return _runtime_env(profile, venv.path, (str(venv.python),), dict(_COMMON_ENV))
 
 
 def _qemu_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
@@ -111,18 +118,7 @@ def _qemu_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
         adv(1)
     env = {**_COMMON_ENV, "PYTHONPATH": str(view / WHEEL_DIR)}
     argv = (qemu, "-cpu", profile.cpu, "-L", str(view), str(view / GUEST_PYTHON))
-    return RuntimeEnv(
-        profile.name,
-        profile.arch,
-        profile.cpu,
-        profile.runtime,
-        profile.runtime_version,
-        RUNTIME_MODULES[profile.runtime],
-        view,
-        argv,
-        env,
-        emulated=True,
-    )
+    return _runtime_env(profile, view, argv, env, emulated=True)
 
 
 _CPU_CACHE: dict[str, set[str]] = {}

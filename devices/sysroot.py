@@ -6,7 +6,7 @@ runtime's ARM wheels into <sysroot>/opt/rt. A base sysroot is shared by every pr
 (arch, runtime, version); each CPU model gets a hard-linked view with its own /proc/cpuinfo, because
 QEMU's -L redirects the guest's /proc/cpuinfo there (ai-edge-litert 2.3 segfaults on the host's x86 one
 under QEMU 7.2, and XNNPACK picks kernels from it). Everything is built in a staging directory under a
-lock and renamed into place, like devices/venvs.py.
+lock and renamed into place (toolchain.atomic.staged_dir), like devices/venvs.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devices.venvs import EnvSetupError, _locked, cache_dir
+from toolchain.atomic import staged_dir
 
 MARKER = "edgecomp-sysroot.json"
 SUITE = "bookworm"
@@ -186,20 +187,13 @@ def ensure_sysroot(spec: SysrootSpec, advance=lambda n=1: None) -> Path:
         if _ready(final, spec.key):
             advance(2)
             return final
-        stage = root / f".{spec.name}.staging-{os.getpid()}"
-        shutil.rmtree(stage, ignore_errors=True)
-        try:
+        with staged_dir(final) as stage:
             _debootstrap(spec, stage)
             advance(1)
             versions = _install_wheels(spec, stage)
             advance(1)
             meta = {"key": spec.key, "arch": spec.arch, "suite": SUITE, "packages": spec.info.packages}
             (stage / MARKER).write_text(json.dumps({**meta, "wheels": versions}, indent=1))
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(stage, final)
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
     return final
 
 
@@ -213,19 +207,12 @@ def ensure_cpu_view(base: Path, arch: str, cpu: str) -> Path:
     with _locked(base.parent / f".{final.name}.lock"):
         if _ready(final, key):
             return final
-        stage = base.with_name(f".{final.name}.staging-{os.getpid()}")
-        shutil.rmtree(stage, ignore_errors=True)
-        try:
-            _run(["cp", "-al", str(base), str(stage)], "linking the sysroot", "check disk space")
+        with staged_dir(final) as stage:
+            _run(["cp", "-al", f"{base}/.", str(stage)], "linking the sysroot", "check disk space")
             (stage / MARKER).unlink()
             (stage / "proc").mkdir(exist_ok=True)
             (stage / "proc" / "cpuinfo").write_text(text)
             (stage / MARKER).write_text(json.dumps({"key": key, "base": base.name, "cpu": cpu}))
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(stage, final)
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
     return final
 
 

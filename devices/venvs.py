@@ -12,13 +12,13 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain.atomic import staged_dir
 from toolchain.errors import EdgecompError
 
 MARKER = "edgecomp-env.json"
@@ -102,9 +102,7 @@ def ensure_venv(spec: VenvSpec, root: Path | None = None) -> Venv:
     with _locked(root / f".{spec.name}.lock"):
         if _ready(final, spec):
             return Venv(final, spec)
-        stage = root / f".{final.name}.staging-{os.getpid()}"
-        shutil.rmtree(stage, ignore_errors=True)
-        try:
+        with staged_dir(final) as stage:
             _run([spec._base_python(), "-m", "venv", str(stage)], f"creating venv {spec.name}")
             py = str(stage / "bin" / "python")
             _run(
@@ -114,11 +112,6 @@ def ensure_venv(spec: VenvSpec, root: Path | None = None) -> Venv:
             (stage / MARKER).write_text(
                 json.dumps({"key": spec.key, "requirements": list(spec.requirements)})
             )
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(stage, final)
-        except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise
     return Venv(final, spec)
 
 

@@ -52,6 +52,16 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return max(self.vocab.values()) + 1
 
+    def describe(self) -> dict[str, object]:
+        """The report's `tokenizer` section: what a phone needs to reproduce the ids."""
+        return {
+            "kind": "regex",
+            "delimiter": DELIM_REGEX,
+            "lowercase": True,
+            "seq_len": self.seq_len,
+            "vocab_size": self.vocab_size,
+        }
+
     def encode(self, text: str) -> np.ndarray:
         ids = np.zeros(self.seq_len, dtype=np.int32)  # <PAD> is 0
         ids[0] = self.vocab[START]

@@ -239,7 +239,7 @@ def _write_bundle(
             shutil.copyfile(build.dir / "labels.txt", stage / "labels.txt")
         shutil.copyfile(build.vocab_path, stage / "vocab.txt")
         (stage / "README.md").write_text(readme(manifest), encoding="utf-8")
-        stage.chmod(0o755)  # staged dirs are created private (mkdtemp); a bundle is meant to be shared
+        stage.chmod(0o755)  # a bundle is meant to be shared, whatever the umask
         manifest["files"] = file_entries(stage)
         (stage / MANIFEST_FILE).write_text(dumps(manifest), encoding="utf-8")
         return deterministic_zip(stage, final.name)
