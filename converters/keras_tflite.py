@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import ConversionError, InputFileError
-from toolchain.quiet import native_output_silenced
-from toolchain.tfenv import keras, tf
+from toolchain.base.errors import ConversionError, InputFileError
+from toolchain.base.quiet import native_output_silenced
+from toolchain.base.tfenv import keras, tf
 
 # One calibration example: arrays in the model's input order, or a dict keyed by signature input name.
 CalibrationItem = Sequence[np.ndarray] | dict[str, np.ndarray]

@@ -1,8 +1,8 @@
 """MediaPipe Tasks metadata and MediaPipe's own TextClassifier, run in their isolated environment.
 
 `mediapipe==0.10.21` is the last wheel with the metadata writer's native module, and its pins (jax,
-opencv-contrib) clash with the toolchain's, so it lives in its own venv (devices.venvs) and our code runs
-there as a child process (converters/mediapipe_child.py, stdlib + mediapipe) over a JSON-lines protocol.
+opencv-contrib) clash with the toolchain's, so it lives in its own venv (toolchain.base.venvs) and our code
+runs there as a child process (converters/mediapipe_child.py, stdlib + mediapipe) over a JSON-lines protocol.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devices.venvs import Venv, VenvSpec, cache_dir, ensure_venv
-from toolchain.errors import EdgecompError
-from toolchain.progress import Progress, SilentProgress
+from toolchain.base.errors import EdgecompError
+from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.venvs import Venv, VenvSpec, cache_dir, ensure_venv
 
 MEDIAPIPE_VERSION = "0.10.21"
 CHILD_SCRIPT = Path(__file__).with_name("mediapipe_child.py")

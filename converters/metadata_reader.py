@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import flatbuffers
 from flatbuffers.table import Table
 
-from toolchain.errors import InputFileError
+from toolchain.base.errors import InputFileError
 
 METADATA_NAME = "TFLITE_METADATA"
 _PROCESS_UNITS = {4: "bert", 5: "sentencepiece", 6: "regex"}  # ProcessUnitOptions union tags

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain.errors import ConversionError, DataError, InputFileError
+from toolchain.base.errors import ConversionError, DataError, InputFileError
 
 MIN_OPSET, MAX_OPSET = 10, 21
 # Erf (exact GELU in PyTorch BERTs) becomes FlexErf otherwise: a Select-TF op phones cannot run.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolchain.errors import InputFileError
+from toolchain.base.errors import InputFileError
 
 _QUANTIZED = ("INT8", "UINT8")
 

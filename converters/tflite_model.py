@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain.errors import InputFileError
+from toolchain.base.errors import InputFileError
 
 _TYPE_NAMES: dict[int, str] = {}
 _OP_NAMES: dict[int, str] = {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.tflite_model import TFLiteModel
-from toolchain.errors import DataError, InputFileError
+from toolchain.base.errors import DataError, InputFileError
 
 SYNTHETIC_ROWS = 256
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from converters.tflite_model import TFLiteModel
-from devices.venvs import cache_dir
-from toolchain.atomic import write_text
+from toolchain.base.atomic import write_text
+from toolchain.base.venvs import cache_dir
 
 PROBE_DIR = "opsupport"
 

@@ -16,7 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from toolchain.errors import EdgecompError
+from toolchain.base.errors import EdgecompError
 
 SCHEMA_VERSION = 1
 SHIPPED_DIR = Path(__file__).parent / "profiles"

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from devices.profiler import ProfileResult
-from toolchain.atomic import write_bytes, write_text
+from toolchain.base.atomic import write_bytes, write_text
 
 CSV_FIELDS = (
     "method",
@@ -66,7 +66,7 @@ def write_png(result: ProfileResult, path: Path, top: int = 25) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        from toolchain.errors import EdgecompError
+        from toolchain.base.errors import EdgecompError
 
         raise EdgecompError("--png needs matplotlib", hint="pip install matplotlib") from None
     n = len(result.methods)

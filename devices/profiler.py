@@ -22,8 +22,8 @@ import numpy as np
 from converters.tflite_model import TFLiteModel, read_tflite
 from devices import opcost, slicer
 from devices.profile_stats import MethodResult, merge_litert, merge_slicing
-from toolchain.errors import EdgecompError, InputFileError
-from toolchain.progress import Progress, SilentProgress
+from toolchain.base.errors import EdgecompError, InputFileError
+from toolchain.base.progress import Progress, SilentProgress
 
 HERE = Path(__file__).resolve().parent
 HOST_RUNTIME = ("litert", "2.3.0")
@@ -161,7 +161,7 @@ def synthetic_inputs(info: TFLiteModel, n: int) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- child processes
 def runtime_python(target: Target) -> Path:
-    from devices.venvs import ensure_venv, runtime_venv_spec
+    from toolchain.base.venvs import ensure_venv, runtime_venv_spec
 
     return ensure_venv(runtime_venv_spec(target.runtime, target.version)).python
 

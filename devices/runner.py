@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from devices.runtimes import RuntimeEnv
-from toolchain.errors import EdgecompError
+from toolchain.base.errors import EdgecompError
 
 CHILD_SCRIPT = Path(__file__).with_name("runner_child.py")
 START_TIMEOUT_S = 120.0

@@ -6,8 +6,8 @@
     env = provision(get_profile("android-arm64-litert"), progress)   # cached after the first call
     subprocess.run(env.command("my_script.py", "arg"), env=env.environ(), ...)
 
-x86_64 profiles get a venv holding only the runtime and numpy (devices.venvs). ARM profiles get a Debian
-sysroot with the ARM Python and the runtime's ARM wheels (devices.sysroot), run under
+x86_64 profiles get a venv holding only the runtime and numpy (toolchain.base.venvs). ARM profiles get a
+Debian sysroot with the ARM Python and the runtime's ARM wheels (devices.sysroot), run under
 `qemu-{aarch64,arm}-static -cpu <profile cpu> -L <sysroot>`. Neither environment has TensorFlow or edgecomp:
 scripts run there may import only the stdlib, numpy and the runtime (`ai_edge_litert` or `tflite_runtime`).
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.profile import DeviceProfile
-from devices.venvs import EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
-from toolchain.progress import Progress, SilentProgress
+from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.venvs import EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
 
 RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
 _SELF_TEST = "import numpy, {module}.interpreter as i; print(numpy.__version__)"
@@ -156,7 +156,7 @@ def self_test(env: RuntimeEnv, timeout: float = 120.0) -> str:
 
 
 def provision(profile: DeviceProfile, progress: Progress | None = None, check: bool = False) -> RuntimeEnv:
-    """Provision (once, cached under devices.venvs.cache_dir()) and return the runtime for `profile`.
+    """Provision (once, cached under toolchain.base.venvs.cache_dir()) and return the runtime for `profile`.
 
     Safe to call concurrently and repeatedly; a second call costs a few stat()s. `check=True` also runs the
     self-test (imports the runtime inside the environment; 2-3 s under QEMU). Raises EnvSetupError (exit 4)
@@ -174,7 +174,7 @@ def provision(profile: DeviceProfile, progress: Progress | None = None, check: b
 def is_provisioned(profile: DeviceProfile) -> bool:
     """True when `provision(profile)` would not download or build anything."""
     if not profile.emulated:
-        from devices.venvs import MARKER
+        from toolchain.base.venvs import MARKER
 
         spec = runtime_venv_spec(profile.runtime, profile.runtime_version)
         path = cache_dir().resolve() / "envs" / f"{spec.name}-{spec.key}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain.errors import InputFileError
+from toolchain.base.errors import InputFileError
 
 # Ops that call other subgraphs cannot run alone.
 _CONTROL_FLOW = {"WHILE", "IF", "CALL_ONCE", "CALL", "STABLEHLO_COMPOSITE"}

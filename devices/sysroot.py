@@ -6,7 +6,7 @@ runtime's ARM wheels into <sysroot>/opt/rt. A base sysroot is shared by every pr
 (arch, runtime, version); each CPU model gets a hard-linked view with its own /proc/cpuinfo, because
 QEMU's -L redirects the guest's /proc/cpuinfo there (ai-edge-litert 2.3 segfaults on the host's x86 one
 under QEMU 7.2, and XNNPACK picks kernels from it). Everything is built in a staging directory under a
-lock and renamed into place (toolchain.atomic.staged_dir), like devices/venvs.py.
+lock and renamed into place (toolchain.base.atomic.staged_dir), like devices/venvs.py.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.venvs import EnvSetupError, _locked, cache_dir
-from toolchain.atomic import staged_dir
+from toolchain.base.atomic import staged_dir
+from toolchain.base.venvs import EnvSetupError, cache_dir, locked
 
 MARKER = "edgecomp-sysroot.json"
 SUITE = "bookworm"
@@ -183,7 +183,7 @@ def ensure_sysroot(spec: SysrootSpec, advance=lambda n=1: None) -> Path:
     if _ready(final, spec.key):
         advance(2)
         return final
-    with _locked(root / f".{spec.name}.lock"):
+    with locked(root / f".{spec.name}.lock"):
         if _ready(final, spec.key):
             advance(2)
             return final
@@ -204,7 +204,7 @@ def ensure_cpu_view(base: Path, arch: str, cpu: str) -> Path:
     key = hashlib.sha256((base.name + text).encode()).hexdigest()[:12]
     if _ready(final, key):
         return final
-    with _locked(base.parent / f".{final.name}.lock"):
+    with locked(base.parent / f".{final.name}.lock"):
         if _ready(final, key):
             return final
         with staged_dir(final) as stage:

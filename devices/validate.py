@@ -19,7 +19,7 @@ import numpy as np
 from converters.tflite_model import TFLiteModel, parse_tflite
 from devices.evalset import EvalSet, load_target
 from devices.profile import DeviceProfile
-from toolchain.progress import Progress, SilentProgress
+from toolchain.base.progress import Progress, SilentProgress
 
 PASS, FAIL, SKIP, INFO = "pass", "fail", "skip", "info"
 REFUSED_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64", "INT16": "int16"}
@@ -178,7 +178,7 @@ def validate_device(
     from devices.opsupport import check_op_versions
     from devices.runner import RuntimeWorker, WorkerFailure
     from devices.runtimes import provision
-    from devices.venvs import EnvSetupError
+    from toolchain.base.venvs import EnvSetupError
 
     progress = progress or SilentProgress()
     t0 = time.perf_counter()
@@ -252,7 +252,7 @@ def _same_runtime_on_x86(
     from devices.profile import Budgets
     from devices.runner import RuntimeWorker, WorkerFailure
     from devices.runtimes import provision
-    from devices.venvs import EnvSetupError
+    from toolchain.base.venvs import EnvSetupError
 
     twin = profile.model_copy(update={"arch": "x86_64", "cpu": "host", "budgets": Budgets()})
     try:

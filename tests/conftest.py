@@ -72,7 +72,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def tiny_model(vocab_size: int, n_labels: int, seq_len: int = 16, width: int = 16):
     """Embedding -> Conv1D -> max-pool -> Dense -> softmax: the teacher's shape at toy size."""
-    from toolchain.tfenv import keras
+    from toolchain.base.tfenv import keras
 
     k = keras()
     inp = k.Input((seq_len,), dtype="int32", name="input_ids")
@@ -119,7 +119,7 @@ class TinyProject:
 @pytest.fixture(scope="session")
 def tiny_project(tmp_path_factory) -> TinyProject:
     from toolchain import data as d
-    from toolchain.tfenv import seed_everything
+    from toolchain.base.tfenv import seed_everything
 
     root = tmp_path_factory.mktemp("tiny")
     labels = list(INTENTS)

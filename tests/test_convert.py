@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from converters.tflite_model import non_int8_weight_ops, parse_tflite, read_tflite
-from toolchain.errors import InputFileError
+from toolchain.base.errors import InputFileError
 from toolchain.recipe import recipe_from_dict
 
 pytestmark = pytest.mark.slow

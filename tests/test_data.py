@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from toolchain import data as d
-from toolchain.errors import DataError, InputFileError
+from toolchain.base.errors import DataError, InputFileError
 
 VOCAB = {"<PAD>": 0, "<START>": 1, "<UNKNOWN>": 2, "red": 3, "shoes": 4, "where's": 5, "my": 6, "order": 7}
 

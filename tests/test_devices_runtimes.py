@@ -9,7 +9,7 @@ import pytest
 from devices.profile import get_profile
 from devices.runner import RuntimeWorker, WorkerFailure
 from devices.runtimes import is_provisioned, provision, self_test
-from devices.venvs import EnvSetupError
+from toolchain.base.venvs import EnvSetupError
 
 SEGFAULT_RUNNER = """
 import ctypes, json, sys

@@ -13,8 +13,8 @@ from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from converters import onnx_tflite as ox
+from toolchain.base.errors import ConversionError, DataError, InputFileError, StepError
 from toolchain.cli.main import app
-from toolchain.errors import ConversionError, DataError, InputFileError, StepError
 from toolchain.recipe import recipe_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from toolchain.base.errors import GateFailed
 from toolchain.cli.main import app
-from toolchain.errors import GateFailed
 from toolchain.package import PackageOptions, package
 
 pytestmark = pytest.mark.slow
@@ -177,8 +177,8 @@ def test_cli_package_json_and_android_assets(int8_build, tmp_path):
 def embedding_build(int8_build, tiny_project, tmp_path_factory) -> Path:
     """An int8 text-embedding model (the tiny classifier cut at its hidden layer) laid out as a build."""
     from converters.keras_tflite import keras_to_tflite, load_keras_model
+    from toolchain.base.tfenv import keras
     from toolchain.data import Tokenizer, load_queries, load_vocab
-    from toolchain.tfenv import keras
 
     model = load_keras_model(tiny_project.model)
     encoder = keras().Model(model.inputs, model.get_layer("hidden").output)

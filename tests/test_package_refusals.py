@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from toolchain.base.errors import DataError, GateFailed, RecipeError
 from toolchain.cli.main import app
-from toolchain.errors import DataError, GateFailed, RecipeError
 from toolchain.package import PackageOptions, package
 from toolchain.report import update_report
 

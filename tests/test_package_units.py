@@ -111,7 +111,7 @@ def test_a_hanging_or_crashing_mediapipe_child_is_a_clean_error(tmp_path, script
     from pathlib import Path
 
     from converters.metadata import MediaPipeError, MediaPipeSession, mediapipe_spec
-    from devices.venvs import Venv
+    from toolchain.base.venvs import Venv
 
     child = tmp_path / "child.py"
     child.write_text(script)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
 from toolchain.recipe import PruneStep, recipe_from_dict
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toolchain.errors import InputFileError, RecipeError
+from toolchain.base.errors import InputFileError, RecipeError
 from toolchain.recipe import apply_overrides, compose_recipe, load_recipe, recipe_from_dict
 
 SRC = {"source": {"path": "m.keras"}}

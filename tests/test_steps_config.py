@@ -4,7 +4,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from toolchain.errors import RecipeError
+from toolchain.base.errors import RecipeError
 from toolchain.presets import PRESETS, apply_preset
 from toolchain.recipe import compose_recipe, load_recipe, recipe_from_dict
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
 from toolchain.recipe import DistillStep, recipe_from_dict
 
 pytestmark = pytest.mark.slow
@@ -14,7 +14,7 @@ STUDENT = {"embed_dim": 8, "layers": ["conv1d:16:3", "max_pool", "dense:32"]}
 
 def _ctx(tiny_project, y=None):
     from toolchain import data as d
-    from toolchain.progress import SilentProgress
+    from toolchain.base.progress import SilentProgress
     from toolchain.steps.base import StepContext
 
     tok = d.Tokenizer(d.load_vocab(tiny_project.vocab), tiny_project.seq_len)

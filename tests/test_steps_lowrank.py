@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
 from toolchain.recipe import LowRankStep, recipe_from_dict
 
 pytestmark = pytest.mark.slow

@@ -37,10 +37,10 @@ def test_plain_qat_on_a_dense_model(tiny_project):
 def test_attention_and_layernorm_stay_float_without_a_crash():
     from converters.keras_tflite import keras_to_tflite
     from converters.tflite_model import non_int8_weight_ops, parse_tflite
-    from toolchain.progress import SilentProgress
+    from toolchain.base.progress import SilentProgress
+    from toolchain.base.tfenv import keras, seed_everything
     from toolchain.steps import qat
     from toolchain.steps.base import StepContext
-    from toolchain.tfenv import keras, seed_everything
 
     seed_everything(0)
     k = keras()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
 from toolchain.recipe import VocabPruneStep, recipe_from_dict
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_vocab_prune_build_ships_a_consistent_vocab(tiny_project):
 def test_no_token_table_is_a_clear_error(tiny_project):
     from converters.keras_tflite import load_keras_model
     from toolchain import data as d
-    from toolchain.progress import SilentProgress
+    from toolchain.base.progress import SilentProgress
     from toolchain.steps import vocab
     from toolchain.steps.base import StepContext
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain.errors import DataError, InputFileError
+from toolchain.base.errors import DataError, InputFileError
 
 DELIM_REGEX = r"[^\w']+"
 PAD, START, UNKNOWN = "<PAD>", "<START>", "<UNKNOWN>"
@@ -76,7 +76,7 @@ class Tokenizer:
         return np.stack([self.encode(t) for t in texts])
 
     def save_vocab(self, path: Path) -> None:
-        from toolchain.atomic import write_text
+        from toolchain.base.atomic import write_text
 
         lines = [f"{tok} {idx}" for tok, idx in sorted(self.vocab.items(), key=lambda kv: kv[1])]
         write_text(path, "\n".join(lines) + "\n")

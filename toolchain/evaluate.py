@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import DataError
-from toolchain.progress import Progress, SilentProgress
+from toolchain.base.errors import DataError
+from toolchain.base.progress import Progress, SilentProgress
 
 
 def predict_keras(model: Any, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -23,7 +23,7 @@ class TFLiteRunner:
     def __init__(self, model_bytes: bytes, num_threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        from toolchain.quiet import native_output_silenced
+        from toolchain.base.quiet import native_output_silenced
 
         with native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
             self.interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)

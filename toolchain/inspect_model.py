@@ -9,7 +9,7 @@ from typing import Any
 
 from converters.metadata_reader import EmbeddedMetadata, read_metadata
 from converters.tflite_model import parse_tflite
-from toolchain.errors import InputFileError
+from toolchain.base.errors import InputFileError
 from toolchain.manifest import MANIFEST_FILE, sha256, verify
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from toolchain import __version__
-from toolchain.errors import ConversionError, DataError, GateFailed, StepError
-from toolchain.progress import Progress
+from toolchain.base.errors import ConversionError, DataError, GateFailed, StepError
+from toolchain.base.progress import Progress
 from toolchain.recipe import Recipe
 
 EMBEDDING_QUERIES = 200
@@ -36,7 +36,7 @@ class MultiInputRunner:
     def __init__(self, model_bytes: bytes, onnx_inputs: tuple) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        from toolchain.quiet import native_output_silenced
+        from toolchain.base.quiet import native_output_silenced
 
         with native_output_silenced():
             self.interpreter = Interpreter(model_content=model_bytes, num_threads=1)

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from converters.tflite_model import TFLiteModel, parse_tflite
-from toolchain.errors import DataError, GateFailed, InputFileError
-from toolchain.progress import Progress, SilentProgress
+from toolchain.base.errors import DataError, GateFailed, InputFileError
+from toolchain.base.progress import Progress, SilentProgress
 from toolchain.recipe import Recipe, recipe_from_dict
 
 FORMATS = ("mediapipe", "android-assets", "edge")

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 
 from toolchain import __version__
-from toolchain.atomic import staged_dir, write_bytes
+from toolchain.base.atomic import staged_dir, write_bytes
+from toolchain.base.errors import DataError, GateFailed
+from toolchain.base.progress import Progress
 from toolchain.data import DELIM_REGEX, QuerySet, Tokenizer, load_queries, load_vocab
-from toolchain.errors import DataError, GateFailed
 from toolchain.manifest import ANDROID_ASSETS, MANIFEST_FILE, MANIFEST_VERSION, TASKS_TEXT, sha256
 from toolchain.package import Build, PackageOptions, PackageResult
 from toolchain.package_parity import Parity, VectorParity, compare_top1, compare_vectors, server_fallback
-from toolchain.progress import Progress
 
 TOKENIZER_HINT = (
     "the on-device tokenizer does not reproduce the training one: check vocab.txt and the delimiter"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolchain.errors import DataError
+from toolchain.base.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from toolchain import __version__
-from toolchain.errors import ConversionError, DataError, GateFailed
-from toolchain.progress import Progress, SilentProgress
+from toolchain.base.errors import ConversionError, DataError, GateFailed
+from toolchain.base.progress import Progress, SilentProgress
 from toolchain.recipe import Recipe
 
 
@@ -103,7 +103,7 @@ def retokenize(inputs: Inputs, tokenizer: Any) -> None:
 
 
 def _clone(model: Any) -> Any:
-    from toolchain.tfenv import keras
+    from toolchain.base.tfenv import keras
 
     copy = keras().models.clone_model(model)
     copy.set_weights(model.get_weights())
@@ -237,8 +237,8 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     """The whole `edgecomp convert`: nothing is written unless every stage succeeds."""
     from converters.keras_tflite import detect_format, keras_to_tflite
     from converters.tflite_model import gzip_size, non_int8_weight_ops, parse_tflite
+    from toolchain.base.tfenv import seed_everything
     from toolchain.report import write_build
-    from toolchain.tfenv import seed_everything
 
     progress = progress or SilentProgress()
     fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(recipe.source.path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from toolchain.errors import RecipeError
+from toolchain.base.errors import RecipeError
 
 Plan = dict[str, Any]  # {"steps": [...], "quantization": {"mode": ...}}
 

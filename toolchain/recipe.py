@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from toolchain.errors import InputFileError, RecipeError
+from toolchain.base.errors import InputFileError, RecipeError
 from toolchain.step_configs import (  # noqa: F401 - step configs are part of the recipe API
     STEP_CLASSES,
     STEP_KINDS,

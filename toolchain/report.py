@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from toolchain.atomic import staged_dir, write_text
-from toolchain.errors import InputFileError
+from toolchain.base.atomic import staged_dir, write_text
+from toolchain.base.errors import InputFileError
 from toolchain.recipe import Recipe
 
 MODEL_FILE, RECIPE_FILE, REPORT_FILE = "model.tflite", "recipe.yaml", "report.json"

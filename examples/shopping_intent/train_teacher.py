@@ -28,7 +28,7 @@ def build_model(
     hidden: int = 128,
 ):
     """The teacher architecture; also used by tests at tiny sizes."""
-    from toolchain.tfenv import keras
+    from toolchain.base.tfenv import keras
 
     k = keras()
     inp = k.Input((seq_len,), dtype="int32", name="input_ids")
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from toolchain import data as d
-    from toolchain.atomic import write_bytes
-    from toolchain.tfenv import keras, seed_everything
+    from toolchain.base.atomic import write_bytes
+    from toolchain.base.tfenv import keras, seed_everything
 
     seed_everything(args.seed)
     labels = d.load_labels(HERE / "labels.txt")

@@ -96,7 +96,7 @@ def convert(
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]] | None:
     """`name=1x32` flags -> {"name": [1, 32]}."""
-    from toolchain.errors import RecipeError
+    from toolchain.base.errors import RecipeError
 
     if not specs:
         return None

@@ -15,8 +15,8 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
     """Show what a model carries and verify it against its manifest (exit 1 on a mismatch)."""
+    from toolchain.base.errors import GateFailed
     from toolchain.cli import render
-    from toolchain.errors import GateFailed
     from toolchain.inspect_model import inspect_model
 
     result = inspect_model(model, manifest)

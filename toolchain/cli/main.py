@@ -9,10 +9,10 @@ import typer
 from typer.core import TyperGroup
 
 from toolchain import __version__
+from toolchain.base.errors import EdgecompError
 from toolchain.cli import convert, devices, profile, validate
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
-from toolchain.errors import EdgecompError
 
 
 class _ErrorMappingGroup(TyperGroup):

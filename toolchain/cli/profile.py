@@ -37,8 +37,8 @@ def profile(
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
     from devices import profile_export
     from devices.profiler import ProfileOptions, profile_model
+    from toolchain.base.errors import EdgecompError
     from toolchain.cli import render
-    from toolchain.errors import EdgecompError
 
     try:
         lens = tuple(int(x) for x in seq_lens.split(",")) if seq_lens else ()

@@ -24,7 +24,7 @@ stderr = Console(stderr=True)
 
 
 class RichProgress:
-    """Implements toolchain.progress.Progress with rich bars on stderr (hidden when not a terminal)."""
+    """Implements toolchain.base.progress.Progress with rich bars on stderr (hidden when not a terminal)."""
 
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = stderr.is_terminal if enabled is None else enabled

@@ -27,8 +27,8 @@ def validate(
     from devices.profile import select_profiles
     from devices.validate import Gates
     from devices.validate import validate as run_validation
+    from toolchain.base.errors import GateFailed
     from toolchain.cli import render
-    from toolchain.errors import GateFailed
 
     profiles = select_profiles(device, list(profiles_dir or []))
     report = run_validation(

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import DataError, RecipeError
-from toolchain.progress import Progress
+from toolchain.base.errors import DataError, RecipeError
+from toolchain.base.progress import Progress
 
 
 @dataclass

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
+from toolchain.base.tfenv import keras, tf
 from toolchain.step_configs import DistillStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.student import build_student, check_layer, load_student, logits_model, predict_logits
 from toolchain.steps.training import progress_callback
-from toolchain.tfenv import keras, tf
 
 
 @dataclass

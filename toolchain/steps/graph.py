@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.tfenv import keras
+from toolchain.base.tfenv import keras
 
 
 @dataclass

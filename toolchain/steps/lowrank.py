@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
 from toolchain.step_configs import LowRankStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.graph import LayerPlan, dense_spec, layer_spec, rewrite

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
+from toolchain.base.tfenv import keras
 from toolchain.recipe import PruneStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities
-from toolchain.tfenv import keras
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
+from toolchain.base.tfenv import keras
 from toolchain.step_configs import QATStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities
-from toolchain.tfenv import keras
 
 SPARSE_AUTO = 0.3  # weights at least this sparse switch on PQAT when preserve_sparsity is unset
 WEIGHT_NAMES = ("kernel", "embeddings")

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.errors import StepError
+from toolchain.base.errors import StepError
+from toolchain.base.tfenv import keras, tf
 from toolchain.step_configs import StudentSpec, parse_student_layer
-from toolchain.tfenv import keras, tf
 
 
 def build_student(spec: StudentSpec, vocab_size: int, seq_len: int, n_labels: int) -> Any:

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.progress import Progress
-from toolchain.tfenv import keras
+from toolchain.base.progress import Progress
+from toolchain.base.tfenv import keras
 
 
 def outputs_probabilities(model: Any) -> bool:

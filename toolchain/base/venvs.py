@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.atomic import staged_dir
-from toolchain.errors import EdgecompError
+from toolchain.base.atomic import staged_dir
+from toolchain.base.errors import EdgecompError
 
 MARKER = "edgecomp-env.json"
 
@@ -74,7 +74,7 @@ def _ready(path: Path, spec: VenvSpec) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def locked(lock_path: Path) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -99,7 +99,7 @@ def ensure_venv(spec: VenvSpec, root: Path | None = None) -> Venv:
     final = root / f"{spec.name}-{spec.key}"
     if _ready(final, spec):
         return Venv(final, spec)
-    with _locked(root / f".{spec.name}.lock"):
+    with locked(root / f".{spec.name}.lock"):
         if _ready(final, spec):
             return Venv(final, spec)
         with staged_dir(final) as stage:
