@@ -5,8 +5,8 @@ import yaml
 from typer.testing import CliRunner
 
 from toolchain.base.errors import RecipeError
-from toolchain.presets import PRESETS, apply_preset
-from toolchain.recipe import compose_recipe, load_recipe, recipe_from_dict
+from toolchain.presets import PRESETS
+from toolchain.recipe import apply_preset, compose_recipe, load_recipe, recipe_from_dict
 
 SRC = {"source": {"path": "m.keras"}}
 
