@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from toolchain.base.errors import DataError, GateFailed, RecipeError
 from toolchain.cli.main import app
 from toolchain.package import PackageOptions, package
-from toolchain.report import update_report
+from toolchain.build import load_build
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def with_custom_op(model_path: Path, custom_code: str) -> None:
 
 
 def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_path):
-    update_report(build_copy, "validation", failed_validation())
+    load_build(build_copy).record("validation", failed_validation())
     with pytest.raises(
         GateFailed, match=r"validation failed on armv7-legacy: op versions: FULLY_CONNECTED v12"
     ):
@@ -76,7 +76,7 @@ def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_pat
 
 
 def test_failed_validation_override_is_recorded(build_copy, tmp_path):
-    update_report(build_copy, "validation", failed_validation())
+    load_build(build_copy).record("validation", failed_validation())
     res = package(
         build_copy, PackageOptions(format="edge", out_dir=tmp_path / "dist", allow_failed_validation=True)
     )
@@ -132,7 +132,7 @@ def test_bad_version_and_format_are_one_line_errors(build_copy, tmp_path):
 
 def test_cli_refusal_exit_codes(build_copy, tmp_path):
     runner = CliRunner()
-    update_report(build_copy, "validation", failed_validation())
+    load_build(build_copy).record("validation", failed_validation())
     res = runner.invoke(
         app, ["package", str(build_copy), "--format", "edge", "--out", str(tmp_path / "dist")]
     )
