@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from toolchain.base.errors import DataError, GateFailed, RecipeError
+from toolchain.build import load_build
 from toolchain.cli.main import app
 from toolchain.package import PackageOptions, package
-from toolchain.build import load_build
 
 pytestmark = pytest.mark.slow
 

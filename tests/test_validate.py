@@ -189,9 +189,8 @@ def test_float_model_fails_the_int8_accelerator(builds):
 
 @pytest.mark.qemu
 def test_segfault_under_qemu_is_a_failed_row(builds, tmp_path):
-    from devices.evalset import synthetic_eval_set
-
     from converters.tflite_model import read_tflite
+    from devices.hostrun import synthetic_feeds
     from devices.validate import host_reference
 
     script = tmp_path / "segv_runner.py"

@@ -61,7 +61,7 @@ class ValidationSection(Section):
 
 
 class ProfileSection(Section):
-    target: str
+    target: dict[str, Any]  # runtime, version, threads, device, arch
     methods: list[dict[str, Any]]
 
 
