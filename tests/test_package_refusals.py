@@ -5,6 +5,7 @@ These run before MediaPipe is needed (the `edge` format never starts it), so the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -110,6 +111,10 @@ def test_validation_not_run_packages_with_a_warning(build_copy, tmp_path):
 )
 def test_flex_and_custom_ops_are_refused(build_copy, tmp_path, custom, message):
     with_custom_op(build_copy / "model.tflite", custom)
+    # as if convert had produced it: the report describes this model
+    report = json.loads((build_copy / "report.json").read_text())
+    report["model_sha256"] = hashlib.sha256((build_copy / "model.tflite").read_bytes()).hexdigest()
+    (build_copy / "report.json").write_text(json.dumps(report))
     with pytest.raises(GateFailed, match=message):
         package(build_copy, PackageOptions(format="edge", out_dir=tmp_path / "dist"))
     assert not (tmp_path / "dist").exists()

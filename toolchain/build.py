@@ -213,9 +213,10 @@ def load_build(path: Path) -> Build:
     from toolchain.recipe import load_recipe
 
     build_dir = Path(path)
-    if build_dir.suffix == ".tflite" or not build_dir.is_dir():
-        what = "a bare model" if build_dir.suffix == ".tflite" else "not a build directory"
-        raise InputFileError(f"{build_dir} is {what}", hint="pass build/<name> (edgecomp convert writes one)")
+    if build_dir.suffix == ".tflite":
+        raise InputFileError(
+            f"{build_dir} is a bare model", hint="pass build/<name> (edgecomp convert writes one)"
+        )
     for name in (MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE):
         if not (build_dir / name).is_file():
             raise InputFileError(
