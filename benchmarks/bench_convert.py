@@ -49,17 +49,17 @@ def measure_latency(models: dict[str, Path], ids, runs: int) -> dict[str, float]
 
     import numpy as np
 
-    from toolchain.evaluate import TFLiteRunner
+    from devices.hostrun import HostRunner
 
-    runners = {k: TFLiteRunner(p.read_bytes(), num_threads=1) for k, p in models.items()}
+    runners = {k: HostRunner(p, threads=1) for k, p in models.items()}
     for r in runners.values():
-        r.median_latency_ms(ids, warmup=30, runs=1)
+        r.run({"input_ids": ids[:30]})  # warm-up
     times: dict[str, list[float]] = {k: [] for k in runners}
     for i in range(runs):
-        row = ids[i % len(ids)][None, :]
+        row = {"input_ids": ids[i % len(ids)][None, :]}
         for k, r in runners.items():
             t0 = time.perf_counter()
-            r.raw(row)
+            r.run(row)
             times[k].append(time.perf_counter() - t0)
     return {k: float(np.median(v) * 1e3) for k, v in times.items()}
 

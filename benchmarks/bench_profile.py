@@ -48,11 +48,12 @@ def check(name: str, value: float, ok: bool, limit: str) -> dict:
 
 def bench_model(label: str, source: Path, runs: int) -> tuple[list[dict], dict]:
     from devices.profile_stats import compare_methods
-    from devices.profiler import ProfileOptions, profile_model
+    from devices.profiler import ProfileOptions
+    from toolchain.stages import profile_target
 
     opts = dict(runs=runs, warmup=200, processes=7, quant_error=False)
-    per_node = profile_model(source, ProfileOptions(method="both", mode="per-node", **opts))
-    deployed = profile_model(source, ProfileOptions(method="both", mode="deployed", **opts))
+    per_node = profile_target(source, ProfileOptions(method="both", mode="per-node", **opts))
+    deployed = profile_target(source, ProfileOptions(method="both", mode="deployed", **opts))
     prof, sliced = per_node.methods
     agree = compare_methods(prof, sliced, 0.05)
     worst = max((r["rel_diff"] for r in agree), default=0.0)

@@ -5,7 +5,7 @@ SavedModel; quantization goes through converters/keras_tflite.py with real queri
 is simplified with onnxsim at fixed input shapes: from dynamic-shape transformer ONNX, onnx2tf can fail
 (constant Expand) or silently mis-lay-out a head-merge Reshape. onnx2tf runs in a child process so that its
 printing, logging and global TF settings never leak into edgecomp. Every result is checked against
-onnxruntime by the caller (toolchain/onnx_build.py).
+onnxruntime by the caller (toolchain/backend_onnx.py).
 """
 
 from __future__ import annotations

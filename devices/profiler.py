@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -100,63 +101,6 @@ class ProfileResult:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "methods": [m.to_dict() for m in self.methods]}
-
-
-# ---------------------------------------------------------------- inputs
-def model_and_queries(source: Path, n: int) -> tuple[Path, TFLiteModel, dict[str, np.ndarray], str]:
-    """The model, its parsed structure and real query inputs (a build dir) or seeded synthetic ones."""
-    source = Path(source)
-    path = source / "model.tflite" if source.is_dir() else source
-    if not path.is_file():
-        raise InputFileError(f"model not found: {path}", hint="pass a build dir (build/<name>) or a .tflite")
-    info = read_tflite(path)
-    if source.is_dir() and (source / "vocab.txt").is_file() and len(info.inputs) == 1:
-        arrays = _build_queries(source, info, n)
-        if arrays is not None:
-            return path, info, arrays[0], arrays[1]
-    return path, info, synthetic_inputs(info, n), f"{n} synthetic inputs (seed 0)"
-
-
-def _build_queries(build: Path, info: TFLiteModel, n: int):
-    from toolchain import data as d
-    from toolchain.recipe import load_recipe
-
-    try:
-        recipe = load_recipe(build / "recipe.yaml")
-    except EdgecompError:
-        return None
-    split = next(
-        (p for p in (recipe.data.test, recipe.data.calibration, recipe.data.val) if p and p.is_file()), None
-    )
-    t = info.tensors[info.inputs[0]]
-    if split is None or len(t.shape) != 2:
-        return None
-    texts = d.load_queries(split, recipe.data.text_field, None).texts[:n]
-    ids = d.Tokenizer(d.load_vocab(build / "vocab.txt"), int(t.shape[1])).encode_batch(texts)
-    return {t.name: ids.astype(np.int32)}, f"{len(texts)} real queries from {split}"
-
-
-def synthetic_inputs(info: TFLiteModel, n: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    out = {}
-    for i in info.inputs:
-        t = info.tensors[i]
-        shape = (n, *[max(1, s) for s in t.shape[1:]]) if t.shape else (n,)
-        if t.dtype in ("INT32", "INT64"):
-            rows = [
-                info.tensors[o.inputs[0]].shape[0] for o in info.ops if o.op == "GATHER" and i in o.inputs[1:]
-            ]
-            arr = rng.integers(0, max(1, min(rows) if rows else 2), shape)
-        elif t.dtype in ("INT8", "UINT8", "INT16"):
-            arr = rng.integers(-100, 100, shape)
-        else:
-            arr = rng.standard_normal(shape)
-        out[t.name] = arr.astype(
-            {"INT32": np.int32, "INT64": np.int64, "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16}.get(
-                t.dtype, np.float32
-            )
-        )
-    return out
 
 
 # ---------------------------------------------------------------- child processes
@@ -346,14 +290,24 @@ def sweep(
 
 # ---------------------------------------------------------------- entry point
 def profile_model(
-    source: Path,
+    model_path: Path,
     options: ProfileOptions | None = None,
     device: str | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    *,
+    arrays: Mapping[str, np.ndarray] | None = None,
+    input_source: str | None = None,
+    float_reference: Path | None = None,
 ) -> ProfileResult:
-    """Profile a build dir or .tflite; raises EdgecompError subclasses, never prints."""
+    """Profile one .tflite; raises EdgecompError subclasses, never prints, reads no build directory.
+
+    `arrays` are real query inputs by input name (toolchain/stages.py makes them from a build's split);
+    without them seeded synthetic inputs are used. `float_reference` (a float .tflite or Keras model)
+    enables the per-op quantization error of a quantized model.
+    """
     from devices import quant_error
+    from devices.hostrun import match_feeds, synthetic_feeds
 
     options, progress = options or ProfileOptions(), progress or SilentProgress()
     if options.method not in ("auto", "litert", "slice", "both") or options.mode not in (
@@ -364,7 +318,18 @@ def profile_model(
             "unknown --method/--mode", hint="method: auto|litert|slice|both; mode: deployed|per-node"
         )
     target = resolve_target(device, threads)
-    model, info, arrays, input_source = model_and_queries(source, options.queries)
+    model = Path(model_path)
+    if not model.is_file():
+        raise InputFileError(f"model not found: {model}", hint="pass a build dir (build/<name>) or a .tflite")
+    info = read_tflite(model)
+    if arrays is None:
+        arrays, input_source = (
+            synthetic_feeds(info, options.queries),
+            f"{options.queries} synthetic inputs (seed 0)",
+        )
+    else:
+        arrays = match_feeds([info.tensors[i].name for i in info.inputs], arrays)
+        arrays = {k: np.asarray(v)[: options.queries] for k, v in arrays.items()}
     has_capi = target.runtime == "litert" and tuple(int(x) for x in target.version.split(".")[:2]) >= (2, 3)
     method = options.method if options.method != "auto" else ("litert" if has_capi else "slice")
     if method in ("litert", "both") and not has_capi:
@@ -388,15 +353,15 @@ def profile_model(
             {**asdict(target), "emulated": target.emulated},
             methods,
             [c.to_dict() for c in opcost.model_costs(info)],
-            input_source=input_source,
+            input_source=input_source or "",
             notes=notes,
         )
         if options.seq_lens:
             result.sweep = sweep(python, target, model, inputs, options, work)
         is_quant = any(info.tensors[o.outputs[0]].dtype in ("INT8", "INT16") for o in info.ops if o.outputs)
-        ref = options.float_reference or _default_reference(source)
+        ref = float_reference or options.float_reference
         if options.quant_error and is_quant and ref is not None:
-            ref_model = _float_tflite(ref, work)
+            ref_model = _float_tflite(Path(ref), work)
             n = min(options.queries, 8)
             q = capture(python, model, inputs, work / "quant.npz", work, n)
             f = capture(python, ref_model, inputs, work / "float.npz", work, n)
@@ -408,19 +373,15 @@ def profile_model(
     return result
 
 
-def _default_reference(source: Path) -> Path | None:
-    """A build's float source model (its report names it)."""
-    report = Path(source) / "report.json"
-    if not report.is_file():
-        return None
-    src = Path(json.loads(report.read_text()).get("source", {}).get("path", ""))
-    return src if src.is_file() else None
-
-
 def _float_tflite(ref: Path, work: Path) -> Path:
     if ref.suffix == ".tflite":
         read_tflite(ref)
         return ref
+    if ref.suffix == ".onnx":
+        raise ProfilerError(
+            f"{ref.name} is ONNX: the quantization error needs a float .tflite",
+            hint="pass --float-reference FLOAT.tflite, or --no-quant-error",
+        )
     from converters.keras_tflite import keras_to_tflite, load_keras_model
 
     out = work / "float-reference.tflite"

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,12 +126,19 @@ class RuntimeWorker:
         return reply["errors"]
 
     def run(
-        self, model: Path, ids: np.ndarray, threads: int = 1, xnnpack: bool = True, latency_runs: int = 0
+        self,
+        model: Path,
+        feeds: Mapping[str, np.ndarray],
+        threads: int = 1,
+        xnnpack: bool = True,
+        latency_runs: int = 0,
     ) -> RunResult:
-        """Load `model`, invoke it once per row of `ids` (batch 1, as on the phone), return raw outputs."""
+        """Load `model`, invoke it once per row (batch 1, as on the phone), return raw outputs.
+
+        `feeds` holds one array per model input, keyed by the input's tensor name."""
         self._n += 1
         inputs, outputs = self.tmp / f"in{self._n}.npz", self.tmp / f"out{self._n}.npz"
-        np.savez(inputs, ids=np.asarray(ids))
+        np.savez(inputs, **{name: np.asarray(v) for name, v in feeds.items()})
         msg = {
             "cmd": "run",
             "model": str(Path(model).resolve()),

@@ -6,6 +6,7 @@ line on stdout; arrays travel as .npz files named in the messages. On start it p
   {"cmd": "probe", "models": [path, ...]}          -> {"ok": true, "errors": [null | "message", ...]}
   {"cmd": "run", "model": path, "inputs": npz, "outputs": npz, "threads": n, "xnnpack": bool,
    "latency_runs": n}                              -> {"ok": true, "error": null | "message", "stage": ...}
+  (a run's inputs npz holds one array per model input, keyed by tensor name)
   {"cmd": "quit"}
 Works with both `ai_edge_litert.interpreter` and `tflite_runtime.interpreter` (same Python API).
 """
@@ -107,19 +108,26 @@ def run(msg):
         return reply
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     reply["input"], reply["output"] = _details(inp), _details(out)
-    ids = np.load(msg["inputs"])["ids"]
-    rows = np.zeros((len(ids), int(np.prod(out["shape"]))), dtype=out["dtype"])
+    data = np.load(msg["inputs"])
+    # every input by tensor name, cast once (the latency loop then times set_tensor + invoke + get_tensor)
+    feeds = [(d, data[d["name"]].astype(d["dtype"])) for d in interp.get_input_details()]
+    n = len(feeds[0][1])
+    rows = np.zeros((n, int(np.prod(out["shape"]))), dtype=out["dtype"])
     reply["stage"] = "invoke"
+
+    def set_row(i):
+        for d, arr in feeds:
+            interp.set_tensor(d["index"], arr[i].reshape(d["shape"]))
+
     try:
-        for i, row in enumerate(ids):
-            interp.set_tensor(inp["index"], row.reshape(inp["shape"]).astype(inp["dtype"]))
+        for i in range(n):
+            set_row(i)
             interp.invoke()
             rows[i] = interp.get_tensor(out["index"]).reshape(-1)
         times = []
         for i in range(int(msg.get("latency_runs", 0))):  # one query: set_tensor + invoke + get_tensor
-            row = ids[i % len(ids)].reshape(inp["shape"]).astype(inp["dtype"])
             t0 = time.perf_counter()
-            interp.set_tensor(inp["index"], row)
+            set_row(i % n)
             interp.invoke()
             interp.get_tensor(out["index"])
             times.append(time.perf_counter() - t0)

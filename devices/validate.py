@@ -10,6 +10,7 @@ budgets. A crash or hang of the runtime is a failed row, never a crash of edgeco
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from converters.tflite_model import TFLiteModel, parse_tflite
-from devices.evalset import EvalSet, load_target
 from devices.profile import DeviceProfile
 from toolchain.base.progress import Progress, SilentProgress
 
@@ -67,7 +67,7 @@ class DeviceReport:
 
 @dataclass
 class HostReference:
-    """The same .tflite in the toolchain's ai_edge_litert (1 thread), on the eval set."""
+    """The same .tflite in the toolchain's ai_edge_litert (1 thread), on the same named arrays."""
 
     raw: np.ndarray
     quantized: bool
@@ -82,19 +82,17 @@ class HostReference:
         return raw.astype(np.float32)
 
 
-def host_reference(model_bytes: bytes, evalset: EvalSet) -> HostReference:
-    from importlib.metadata import version
+def host_reference(
+    model: bytes | Path, feeds: Mapping[str, np.ndarray], label_ids: np.ndarray | None
+) -> HostReference:
+    from devices.hostrun import HostRunner
 
-    from toolchain.evaluate import TFLiteRunner
-
-    runner = TFLiteRunner(model_bytes, num_threads=1)
-    raw = np.stack([runner.raw(row[None, :]) for row in evalset.ids])
-    scale, zero = runner.output["quantization"]
-    ref = HostReference(
-        raw, bool(scale), float(scale), int(zero), None, f"ai_edge_litert {version('ai-edge-litert')} (host)"
-    )
-    if evalset.y is not None:
-        ref.accuracy = float(np.mean(ref.scores(raw).argmax(1) == evalset.y))
+    runner = HostRunner(model, threads=1)
+    raw = runner.run(feeds)
+    scale, zero = runner.quantization
+    ref = HostReference(raw, bool(scale), scale, zero, None, runner.runtime)
+    if label_ids is not None:
+        ref.accuracy = float(np.mean(ref.scores(raw).argmax(1) == label_ids))
     return ref
 
 
@@ -117,7 +115,9 @@ def first_refused_op(model: TFLiteModel, profile: DeviceProfile) -> str | None:
     return None
 
 
-def _parity(rep: DeviceReport, raw: np.ndarray, ref: HostReference, ev: EvalSet, gates: Gates) -> None:
+def _parity(
+    rep: DeviceReport, raw: np.ndarray, ref: HostReference, label_ids: np.ndarray | None, gates: Gates
+) -> None:
     m = rep.metrics
     dev_scores = ref.scores(raw)
     ref_pred, dev_pred = ref.scores(ref.raw).argmax(1), dev_scores.argmax(1)
@@ -137,10 +137,10 @@ def _parity(rep: DeviceReport, raw: np.ndarray, ref: HostReference, ev: EvalSet,
     rep.add(
         "top-1 agreement", PASS if ok else FAIL, f"{m['top1_agreement']:.2%} (min {gates.min_agreement:.0%})"
     )
-    if ev.y is None or ref.accuracy is None:
+    if label_ids is None or ref.accuracy is None:
         rep.add("accuracy", SKIP, "no labelled eval split")
         return
-    acc = float(np.mean(dev_pred == ev.y))
+    acc = float(np.mean(dev_pred == label_ids))
     m["accuracy"], m["host_accuracy"] = round(acc, 4), round(ref.accuracy, 4)
     m["accuracy_diff_points"] = round((acc - ref.accuracy) * 100, 2)
     ok = abs(m["accuracy_diff_points"]) <= gates.max_accuracy_diff
@@ -168,13 +168,16 @@ def validate_device(
     model_path: Path,
     model: TFLiteModel,
     profile: DeviceProfile,
-    evalset: EvalSet,
+    feeds: Mapping[str, np.ndarray],
+    label_ids: np.ndarray | None,
     ref: HostReference,
     gates: Gates = Gates(),
     progress: Progress | None = None,
     runner_script: Path | None = None,
 ) -> DeviceReport:
-    """All checks of one device; never raises for a device-side failure (it becomes a failed check)."""
+    """All checks of one device; never raises for a device-side failure (it becomes a failed check).
+
+    `feeds` are keyed by the model's input tensor names (devices.hostrun.match_feeds)."""
     from devices.opsupport import check_op_versions
     from devices.runner import RuntimeWorker, WorkerFailure
     from devices.runtimes import provision
@@ -216,7 +219,7 @@ def validate_device(
                     rep.add("loads", SKIP, "not run: the device refuses the model's ops")
                     return _done(rep, t0)
                 runs = 200 if not profile.emulated and b.latency_ms is not None else 0
-                res = worker.run(model_path, evalset.ids, profile.threads, profile.xnnpack, runs)
+                res = worker.run(model_path, feeds, profile.threads, profile.xnnpack, runs)
                 advance(1)
         except WorkerFailure as err:
             rep.add("runs", FAIL, err.message)
@@ -224,10 +227,11 @@ def validate_device(
     if res.error:
         rep.add("loads", FAIL, f"{res.stage} failed in {profile.runtime_label}: {res.error}")
         return _done(rep, t0)
-    rep.add("loads", PASS, f"{len(evalset.ids)} queries run, batch 1, {profile.threads} thread(s)")
-    _parity(rep, res.raw, ref, evalset, gates)
+    rows = len(next(iter(feeds.values())))
+    rep.add("loads", PASS, f"{rows} queries run, batch 1, {profile.threads} thread(s)")
+    _parity(rep, res.raw, ref, label_ids, gates)
     if profile.emulated:
-        _same_runtime_on_x86(rep, profile, model_path, evalset, res.raw, ref.quantized, runner_script)
+        _same_runtime_on_x86(rep, profile, model_path, feeds, res.raw, ref.quantized, runner_script)
     mem = res.peak_memory_kb / 1024 if res.peak_memory_kb is not None else None
     rep.metrics["peak_memory_mb"] = round(mem, 2) if mem is not None else None
     twin = rep.metrics.get("peak_memory_mb_x86_same_runtime")
@@ -243,7 +247,7 @@ def _same_runtime_on_x86(
     rep: DeviceReport,
     profile: DeviceProfile,
     model_path: Path,
-    evalset: EvalSet,
+    feeds: Mapping[str, np.ndarray],
     raw: np.ndarray,
     quantized: bool,
     runner_script: Path | None,
@@ -258,7 +262,7 @@ def _same_runtime_on_x86(
     try:
         env = provision(twin)
         with RuntimeWorker(env, profile.timeout_s, profile.memory_limit_mb, runner_script) as worker:
-            res = worker.run(model_path, evalset.ids, profile.threads, profile.xnnpack)
+            res = worker.run(model_path, feeds, profile.threads, profile.xnnpack)
     except (EnvSetupError, WorkerFailure) as err:
         rep.add("bit-exact vs x86 twin", INFO, f"not measured: {err.message}")
         return
@@ -287,7 +291,6 @@ def _done(rep: DeviceReport, t0: float) -> DeviceReport:
 @dataclass
 class ValidationReport:
     target: str
-    build_dir: Path | None
     reference: dict[str, Any]
     gates: Gates
     devices: list[DeviceReport]
@@ -307,50 +310,42 @@ class ValidationReport:
 
 
 def validate(
-    target: Path,
+    model_path: Path,
+    feeds: Mapping[str, np.ndarray],
+    label_ids: np.ndarray | None,
     profiles: list[DeviceProfile],
     gates: Gates = Gates(),
     progress: Progress | None = None,
     runner_script: Path | None = None,
-    limit: int | None = None,
-    write_report: bool = True,
+    source: str = "",
+    target: str | None = None,
 ) -> ValidationReport:
-    """Validate a build dir (or a bare .tflite) on each profile; adds `validation` to its report.json."""
+    """Validate one .tflite on each profile with the given named input arrays (one row per query).
+
+    Reads no build directory and writes nothing: toolchain/stages.py supplies the arrays and records
+    the result in a build's report.
+    """
+    from devices.hostrun import match_feeds
     from devices.opsupport import min_runtime_version
 
     progress = progress or SilentProgress()
-    tgt = load_target(target)
-    data = tgt.model_path.read_bytes()
-    model = parse_tflite(data, origin=str(tgt.model_path))
-    evalset = tgt.eval_set(model, limit)
+    model_path = Path(model_path)
+    data = model_path.read_bytes()
+    model = parse_tflite(data, origin=str(model_path))
+    named = match_feeds([model.tensors[i].name for i in model.inputs], feeds)
     with progress.task("host reference (toolchain ai_edge_litert)", 1) as advance:
-        ref = host_reference(data, evalset)
+        ref = host_reference(data, named, label_ids)
         advance(1)
     reference = {
         "runtime": ref.runtime,
-        "queries": int(len(evalset.ids)),
-        "eval_split": evalset.source,
+        "queries": len(ref.raw),
+        "eval_split": source,
         "host_accuracy": round(ref.accuracy, 4) if ref.accuracy is not None else None,
-        "float_accuracy": tgt.float_accuracy,
         "min_runtime_version": min_runtime_version(data),  # what the converter recorded
         "op_versions": dict(sorted(model.opcodes.items())),
     }
     devices = [
-        validate_device(tgt.model_path, model, p, evalset, ref, gates, progress, runner_script)
+        validate_device(model_path, model, p, named, label_ids, ref, gates, progress, runner_script)
         for p in profiles
     ]
-    report = ValidationReport(str(target), tgt.build_dir, reference, gates, devices)
-    if write_report and tgt.build_dir is not None and (tgt.build_dir / "report.json").is_file():
-        _merge_into_build(tgt.build_dir, report)
-    return report
-
-
-def _merge_into_build(build_dir: Path, report: ValidationReport) -> None:
-    from toolchain.report import load_report, update_report
-
-    previous = load_report(build_dir).get("validation") or {}
-    merged = report.as_dict()
-    devices = {**previous.get("devices", {}), **merged["devices"]}
-    merged["devices"] = devices
-    merged["passed"] = all(d.get("passed") for d in devices.values())
-    update_report(build_dir, "validation", merged)
+    return ValidationReport(target or str(model_path), reference, gates, devices)

@@ -136,3 +136,11 @@ def tiny_project(tmp_path_factory) -> TinyProject:
     model.fit(tok.encode_batch(train_q.texts), train_q.label_ids(labels), epochs=6, batch_size=32, verbose=0)
     model.save(root / "model.keras")
     return TinyProject(root, root / "model.keras", train, val, test, root / "vocab.txt", root / "labels.txt")
+
+
+@pytest.fixture(scope="session")
+def onnx_models() -> Path:
+    """Real PyTorch-exported ONNX models (tests/fixtures/make_onnx_models.py), built once and cached."""
+    from tests.fixtures.make_onnx_models import ensure_models
+
+    return ensure_models()

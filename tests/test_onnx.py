@@ -121,13 +121,6 @@ def test_bad_input_shape_flag(tmp_path):
 # ---- real models: PyTorch-exported, cached -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def onnx_models() -> Path:
-    from tests.fixtures.make_onnx_models import ensure_models
-
-    return ensure_models()
-
-
 def _recipe(models: Path, tmp: Path, model: str, **extra):
     base = {
         "name": extra.pop("name", "onnx"),

@@ -5,6 +5,7 @@ The first run installs mediapipe==0.10.21 into the edgecomp cache (~40 s); later
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import zipfile
@@ -195,7 +196,15 @@ def embedding_build(int8_build, tiny_project, tmp_path_factory) -> Path:
     calibration = [[tok.encode(t)] for t in load_queries(tiny_project.train).texts[:100]]
     build = tmp_path_factory.mktemp("embedding") / "tiny-embed"
     shutil.copytree(int8_build, build, ignore=shutil.ignore_patterns("labels.txt", "model.tflite"))
-    (build / "model.tflite").write_bytes(keras_to_tflite(encoder, "int8", calibration))
+    model_bytes = keras_to_tflite(encoder, "int8", calibration)
+    (build / "model.tflite").write_bytes(model_bytes)
+    # an embedding build says so in its recipe and report, and its report describes this model
+    recipe = yaml.safe_load((build / "recipe.yaml").read_text())
+    recipe["source"]["task"] = "embedding"
+    (build / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    report = json.loads((build / "report.json").read_text())
+    report.update(task="embedding", labels=[], model_sha256=hashlib.sha256(model_bytes).hexdigest())
+    (build / "report.json").write_text(json.dumps(report))
     return build
 
 

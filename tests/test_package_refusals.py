@@ -5,6 +5,7 @@ These run before MediaPipe is needed (the `edge` format never starts it), so the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -13,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from toolchain.base.errors import DataError, GateFailed, RecipeError
+from toolchain.build import load_build
 from toolchain.cli.main import app
 from toolchain.package import PackageOptions, package
-from toolchain.report import update_report
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ def with_custom_op(model_path: Path, custom_code: str) -> None:
 
 
 def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_path):
-    update_report(build_copy, "validation", failed_validation())
+    load_build(build_copy).record("validation", failed_validation())
     with pytest.raises(
         GateFailed, match=r"validation failed on armv7-legacy: op versions: FULLY_CONNECTED v12"
     ):
@@ -76,7 +77,7 @@ def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_pat
 
 
 def test_failed_validation_override_is_recorded(build_copy, tmp_path):
-    update_report(build_copy, "validation", failed_validation())
+    load_build(build_copy).record("validation", failed_validation())
     res = package(
         build_copy, PackageOptions(format="edge", out_dir=tmp_path / "dist", allow_failed_validation=True)
     )
@@ -110,6 +111,10 @@ def test_validation_not_run_packages_with_a_warning(build_copy, tmp_path):
 )
 def test_flex_and_custom_ops_are_refused(build_copy, tmp_path, custom, message):
     with_custom_op(build_copy / "model.tflite", custom)
+    # as if convert had produced it: the report describes this model
+    report = json.loads((build_copy / "report.json").read_text())
+    report["model_sha256"] = hashlib.sha256((build_copy / "model.tflite").read_bytes()).hexdigest()
+    (build_copy / "report.json").write_text(json.dumps(report))
     with pytest.raises(GateFailed, match=message):
         package(build_copy, PackageOptions(format="edge", out_dir=tmp_path / "dist"))
     assert not (tmp_path / "dist").exists()
@@ -132,7 +137,7 @@ def test_bad_version_and_format_are_one_line_errors(build_copy, tmp_path):
 
 def test_cli_refusal_exit_codes(build_copy, tmp_path):
     runner = CliRunner()
-    update_report(build_copy, "validation", failed_validation())
+    load_build(build_copy).record("validation", failed_validation())
     res = runner.invoke(
         app, ["package", str(build_copy), "--format", "edge", "--out", str(tmp_path / "dist")]
     )

@@ -12,7 +12,7 @@ from toolchain.package_parity import compare_top1, server_fallback
 
 @pytest.mark.slow
 def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path):
-    from toolchain.evaluate import TFLiteRunner
+    from devices.hostrun import HostRunner
     from toolchain.pipeline import build
     from toolchain.recipe import recipe_from_dict
 
@@ -22,10 +22,10 @@ def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path)
     model = parse_tflite(edited)
     assert changed == [model.tensors[model.outputs[0]].name]
     assert model.tensors[model.outputs[0]].dtype == "FLOAT32" and model.opcodes["DEQUANTIZE"] == 2
-    a, b = TFLiteRunner(int8), TFLiteRunner(edited)
-    ids = np.random.default_rng(0).integers(0, 60, (40, a.seq_len)).astype(np.int32)
-    for row in ids:
-        assert np.array_equal(a.scores(row[None]), b.raw(row[None]))
+    a, b = HostRunner(int8), HostRunner(edited)
+    seq_len = int(a.inputs[0]["shape"][-1])
+    ids = np.random.default_rng(0).integers(0, 60, (40, seq_len)).astype(np.int32)
+    assert np.array_equal(a.scores({"input_ids": ids}), b.run({"input_ids": ids}))
     again, none = dequantized_outputs(edited)  # float outputs: untouched
     assert again == edited and none == []
 
@@ -33,7 +33,7 @@ def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path)
 @pytest.mark.slow
 def test_tie_break_ranks_the_lowest_index_first_and_moves_scores_under_a_quarter_step(tiny_project, tmp_path):
     from converters.tflite_edit import tie_break_eps
-    from toolchain.evaluate import TFLiteRunner
+    from devices.hostrun import HostRunner
     from toolchain.pipeline import build
     from toolchain.recipe import recipe_from_dict
 
@@ -42,14 +42,14 @@ def test_tie_break_ranks_the_lowest_index_first_and_moves_scores_under_a_quarter
     edited, _ = dequantized_outputs(int8)
     model = parse_tflite(edited)
     assert model.op_counts.get("ADD") == 1 and model.tensors[model.outputs[0]].dtype == "FLOAT32"
-    a, b = TFLiteRunner(int8), TFLiteRunner(edited)
-    step = a.output["quantization"][0]
-    n = len(a.scores(np.zeros((1, a.seq_len), np.int32)))
+    a, b = HostRunner(int8), HostRunner(edited)
+    step = a.quantization[0]
+    seq_len = int(a.inputs[0]["shape"][-1])
+    n = a.scores({"input_ids": np.zeros((1, seq_len), np.int32)}).shape[1]
     assert tie_break_eps(step, n) * (n - 1) < step / 4
-    ids = np.random.default_rng(1).integers(0, 60, (200, a.seq_len)).astype(np.int32)
+    ids = np.random.default_rng(1).integers(0, 60, (200, seq_len)).astype(np.int32)
     ties = 0
-    for row in ids:
-        q, f = a.scores(row[None]), b.raw(row[None])
+    for q, f in zip(a.scores({"input_ids": ids}), b.run({"input_ids": ids}), strict=True):
         assert np.all(np.abs(f - q) <= tie_break_eps(step, n) * (n - 1) + 1e-7)
         # MediaPipe sorts by score: with the bias, its first label is argmax's (lowest index among ties)
         assert int(np.argsort(-f, kind="stable")[0]) == int(np.argmax(q))

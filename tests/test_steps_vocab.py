@@ -10,8 +10,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_vocab_prune_build_ships_a_consistent_vocab(tiny_project):
+    from devices.hostrun import HostRunner
     from toolchain import data as d
-    from toolchain.evaluate import TFLiteRunner
     from toolchain.pipeline import build
 
     step = {"kind": "vocab_prune", "min_count": 3}
@@ -26,7 +26,7 @@ def test_vocab_prune_build_ships_a_consistent_vocab(tiny_project):
     # the shipped pair (model.tflite + vocab.txt) reproduces the report's accuracy from raw text
     test = d.load_queries(tiny_project.test)
     ids = d.Tokenizer(new, tiny_project.seq_len).encode_batch(test.texts)
-    scores = TFLiteRunner(res.model_path.read_bytes()).predict(ids)
+    scores = HostRunner(res.model_path).scores({"input_ids": ids})
     labels = d.load_labels(tiny_project.labels)
     acc = float(np.mean(scores.argmax(1) == test.label_ids(labels)))
     assert acc == pytest.approx(

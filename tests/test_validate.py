@@ -10,8 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from devices.profile import get_profile, select_profiles
-from devices.validate import Gates, validate, validate_device
+from devices.validate import Gates, validate_device
 from toolchain.cli.main import app
+from toolchain.stages import validate_target as validate
 
 pytestmark = pytest.mark.slow
 
@@ -192,17 +193,17 @@ def test_float_model_fails_the_int8_accelerator(builds):
 @pytest.mark.qemu
 def test_segfault_under_qemu_is_a_failed_row(builds, tmp_path):
     from converters.tflite_model import read_tflite
-    from devices.evalset import synthetic_eval_set
+    from devices.hostrun import synthetic_feeds
     from devices.validate import host_reference
 
     script = tmp_path / "segv_runner.py"
     script.write_text(SEGFAULT_AT_RUN)
     path = builds["int8"] / "model.tflite"
     model = read_tflite(path)
-    ev = synthetic_eval_set(model, rows=8)
-    ref = host_reference(path.read_bytes(), ev)
+    feeds = synthetic_feeds(model, 8)
+    ref = host_reference(path.read_bytes(), feeds, None)
     dev = validate_device(
-        path, model, get_profile("android-arm64-lowend"), ev, ref, Gates(), runner_script=script
+        path, model, get_profile("android-arm64-lowend"), feeds, None, ref, Gates(), runner_script=script
     )
     status, detail = checks(dev)["runs"]
     assert status == "fail" and "crashed with SIGSEGV" in detail

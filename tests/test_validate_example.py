@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devices.profile import SHIPPED_DIR, select_profiles
-from devices.validate import validate
+from toolchain.stages import validate_target as validate
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent"
 

@@ -107,6 +107,14 @@ def load_vocab(path: Path) -> dict[str, int]:
     return vocab
 
 
+def sibling_file(path: Path | None, source: Path, name: str) -> Path:
+    """`path` if the recipe gives one, else `name` next to the source model (or inside its directory)."""
+    if path is not None:
+        return path
+    base = source if source.is_dir() else source.parent
+    return base / name
+
+
 def load_labels(path: Path) -> list[str]:
     _require_file(path, "labels", "pass --labels or put labels.txt next to the model")
     labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]

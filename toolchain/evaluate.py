@@ -1,83 +1,29 @@
-"""Run the float model and the .tflite on a labelled split; accuracy, macro-F1, agreement, recall change."""
+"""Metrics for the report: accuracy, macro-F1, agreement, recall change; closeness to a float reference.
+
+The models themselves run elsewhere (devices/hostrun.py for the .tflite, the source backends for float).
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from toolchain.base.errors import DataError
-from toolchain.base.progress import Progress, SilentProgress
 
-
-def predict_keras(model: Any, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    return np.asarray(model.predict(ids, batch_size=batch_size, verbose=0), dtype=np.float32)
-
-
-class TFLiteRunner:
-    """A .tflite in ai_edge_litert's interpreter, one query at a time as on the phone."""
-
-    def __init__(self, model_bytes: bytes, num_threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        from toolchain.base.quiet import native_output_silenced
-
-        with native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
-            self.interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        seq = int(self.input["shape"][-1])
-        self.seq_len = seq
-
-    def _feed(self, ids: np.ndarray) -> None:
-        if ids.shape[-1] != self.seq_len:
-            raise DataError(
-                f"wrong input length: the model takes {self.seq_len} tokens, got {ids.shape[-1]}",
-                hint=f"set data.seq_len to {self.seq_len} (or leave it unset)",
-            )
-        x = ids.reshape(self.input["shape"]).astype(self.input["dtype"])
-        self.interpreter.set_tensor(self.input["index"], x)
-
-    def raw(self, ids: np.ndarray) -> np.ndarray:
-        """Output as stored (int8 for full-integer models)."""
-        self._feed(ids)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output["index"]).reshape(-1).copy()
-
-    def scores(self, ids: np.ndarray) -> np.ndarray:
-        """Output dequantized to float."""
-        out = self.raw(ids)
-        scale, zero = self.output["quantization"]
-        if scale:
-            return (out.astype(np.float32) - zero) * scale
-        return out.astype(np.float32)
-
-    def predict(
-        self, ids: np.ndarray, progress: Progress | None = None, description: str = "tflite"
-    ) -> np.ndarray:
-        progress = progress or SilentProgress()
-        rows = []
-        with progress.task(description, len(ids)) as advance:
-            for row in ids:
-                rows.append(self.scores(row[None, :]))
-                advance(1)
-        return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
-
-    def median_latency_ms(self, ids: np.ndarray, warmup: int = 20, runs: int = 200) -> float:
-        """Median wall time of one invoke (set_tensor + invoke + get_tensor), in milliseconds."""
-        for i in range(warmup):
-            self.raw(ids[i % len(ids)][None, :])
-        times = []
-        for i in range(runs):
-            row = ids[i % len(ids)][None, :]
-            t0 = time.perf_counter()
-            self.raw(row)
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times) * 1e3)
+def reference_check(ref: np.ndarray, got: np.ndarray) -> dict:
+    """Max abs error, cosine per query (mean, worst with its index), top-1 agreement."""
+    cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1) + 1e-12)
+    err = np.abs(ref - got).max(1)
+    return {
+        "queries": int(len(ref)),
+        "max_abs_error": float(err.max()),
+        "worst_abs_query": int(err.argmax()),
+        "mean_cosine": float(cos.mean()),
+        "min_cosine": float(cos.min()),
+        "worst_cosine_query": int(cos.argmin()),
+        "top1_agreement": float(np.mean(ref.argmax(1) == got.argmax(1))),
+    }
 
 
 @dataclass(frozen=True)

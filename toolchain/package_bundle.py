@@ -14,10 +14,11 @@ from toolchain import __version__
 from toolchain.base.atomic import staged_dir, write_bytes
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
-from toolchain.data import DELIM_REGEX, QuerySet, Tokenizer, load_queries, load_vocab
+from toolchain.build import Build, text_feeds
+from toolchain.data import DELIM_REGEX, QuerySet, load_queries
 from toolchain.manifest import ANDROID_ASSETS, MANIFEST_FILE, MANIFEST_VERSION, TASKS_TEXT, sha256
-from toolchain.package import Build, PackageOptions, PackageResult
 from toolchain.package_parity import Parity, VectorParity, compare_top1, compare_vectors, server_fallback
+from toolchain.package_types import PackageOptions, PackageResult
 
 TOKENIZER_HINT = (
     "the on-device tokenizer does not reproduce the training one: check vocab.txt and the delimiter"
@@ -26,20 +27,24 @@ TOKENIZER_HINT = (
 
 def _queries(build: Build, path: Path) -> QuerySet:
     data = build.recipe.data
-    return load_queries(path, data.text_field, data.label_field)
+    return load_queries(path, data.text_field, data.label_field if build.labels is not None else None)
+
+
+def _kind(build: Build) -> str:
+    """The manifest's task word: MediaPipe's TextClassifier or TextEmbedder."""
+    return "classifier" if build.labels is not None else "embedder"
 
 
 def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: str) -> np.ndarray:
-    """The toolchain's own prediction: its tokenizer + the build's .tflite in ai_edge_litert."""
-    from toolchain.evaluate import TFLiteRunner
+    """The toolchain's own prediction: its tokenizer + the build's .tflite in the host runner."""
+    from devices.hostrun import HostRunner
 
-    runner = TFLiteRunner(build.model_bytes)
-    tokenizer = Tokenizer(load_vocab(build.vocab_path), runner.seq_len)
-    return runner.predict(tokenizer.encode_batch(texts), progress, f"toolchain (ai_edge_litert) on {what}")
+    feeds = text_feeds(build.tflite, build.tokenizer.encode_batch(texts))
+    return HostRunner(build.model_bytes).scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
 
 
 def _tokenizer_delim(build: Build) -> str:
-    tok = build.report.get("tokenizer") or {}
+    tok = build.report.tokenizer.model_dump()
     if tok.get("kind", "regex") != "regex":
         raise DataError(
             f"MediaPipe packaging supports the regex tokenizer; this build uses {tok.get('kind')!r}",
@@ -61,12 +66,12 @@ def mediapipe_model(
     from converters.metadata import ModelInfo, timed_session
     from converters.tflite_edit import dequantized_outputs
 
-    float_out, changed = dequantized_outputs(build.model_bytes, tie_break=build.task == "classifier")
+    float_out, changed = dequantized_outputs(build.model_bytes, tie_break=_kind(build) == "classifier")
     (tmp / "float_out.tflite").write_bytes(float_out)
     info = ModelInfo(
         values["name"], values["version"], values["description"], values["author"], values["license"]
     )
-    kind = "regex" if build.task == "classifier" else "embedder"
+    kind = "regex" if _kind(build) == "classifier" else "embedder"
     model_path = tmp / "model.tflite"
     lowered_texts = [t.lower() for t in texts]
     session, setup_s = timed_session(progress, opts.timeout_s)
@@ -81,7 +86,7 @@ def mediapipe_model(
             delim=_tokenizer_delim(build),
         )
         t0 = time.perf_counter()
-        if build.task == "classifier":
+        if _kind(build) == "classifier":
             lowered = session.classify(model_path, lowered_texts, progress, "(lower-cased queries)")
             raw = session.classify(model_path, texts, progress, "(raw queries)")
         else:
@@ -89,7 +94,7 @@ def mediapipe_model(
             raw_vec = np.array(session.embed(model_path, texts), dtype=np.float32)
         run_s = time.perf_counter() - t0
     parity: dict[str, Any] = {"runtime": f"MediaPipe {session.version}", "dequantized_outputs": changed}
-    out = build.model.tensors[build.model.outputs[0]]
+    out = build.tflite.tensors[build.tflite.outputs[0]]
     if changed and out.scales:
         from converters.tflite_edit import tie_break_eps
 
@@ -101,7 +106,7 @@ def mediapipe_model(
             "int8_step": out.scales[0],
             "rule": "among equal int8 scores the lower label index ranks first",
         }
-    if build.task == "classifier":
+    if _kind(build) == "classifier":
         assert build.labels is not None
         low = compare_top1("lowercased", texts, scores, lowered, build.labels)
         _parity_gate(low)
@@ -122,7 +127,7 @@ def mediapipe_model(
 
 def _vector_gate(parity: VectorParity, build: Build) -> None:
     """Embeddings must match to within one step of the int8 output (exact in practice)."""
-    out = build.model.tensors[build.model.outputs[0]]
+    out = build.tflite.tensors[build.tflite.outputs[0]]
     step = out.scales[0] if out.scales else 1e-6
     if parity.max_abs_diff > step * 1.001:
         raise GateFailed(
@@ -167,7 +172,7 @@ def _manifest(
     summary = shipped.summary()
     mediapipe = values["format"] != "edge"
     required = (
-        f"MediaPipe Tasks {'TextClassifier' if build.task == 'classifier' else 'TextEmbedder'}: "
+        f"MediaPipe Tasks {'TextClassifier' if _kind(build) == 'classifier' else 'TextEmbedder'}: "
         f"{TASKS_TEXT} (Android) / mediapipe==0.10.21 (Python)"
         if mediapipe
         else "TFLite interpreter with builtin ops: ai-edge-litert or tflite-runtime"
@@ -190,13 +195,13 @@ def _manifest(
             "validated_model_sha256": sha256(build.model_bytes),
             "has_tasks_metadata": "TFLITE_METADATA" in shipped.metadata_names,
         },
-        "quantization": build.report.get("quantization", {}).get("mode"),
+        "quantization": build.report.quantization.mode,
         "tokenizer": {
-            **(build.report.get("tokenizer") or {}),
+            **build.report.tokenizer.model_dump(),
             "vocab_file": "vocab.txt",
             "app_must_lowercase": True,
         },
-        "task": build.task,
+        "task": _kind(build),
         "labels": None if build.labels is None else {"file": "labels.txt", "count": len(build.labels)},
         "runtime": {
             "required": required,
@@ -205,7 +210,7 @@ def _manifest(
             "ops": summary["ops"],
         },
         "recipe_sha256": sha256(build.recipe_bytes),
-        "report_sha256": report_digest(build.report),
+        "report_sha256": report_digest(build.report.to_dict()),
         "validation": validation,
         "allow_failed_validation": opts.allow_failed_validation,
         "parity": parity,
@@ -214,8 +219,16 @@ def _manifest(
 
 
 def report_digest(report: dict[str, Any]) -> str:
-    """sha256 of the build report as canonical JSON, without its `package` section (which we rewrite)."""
-    body = {k: v for k, v in report.items() if k != "package"}
+    """sha256 of what the package depends on: the convert-time report (canonical JSON), model sha included.
+
+    The late sections are left out: `package` is rewritten by this very stage, and a validate or profile
+    run after packaging adds or replaces `validation`/`profile` without changing the packaged model, so the
+    digest would go stale for no reason. The validation the package relied on is copied into the manifest
+    itself (`validation`), and `model_sha256` ties the digest to the exact model bytes.
+    """
+    from toolchain.report_model import LATE_SECTIONS
+
+    body = {k: v for k, v in report.items() if k not in LATE_SECTIONS}
     return sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode())
 
 
@@ -261,8 +274,6 @@ def run_package(
     tmp: Path,
     progress: Progress,
 ) -> PackageResult:
-    from toolchain.report import update_report
-
     parity_split = splits["test"] or splits["val"]
     assert parity_split is not None
     queries = _queries(build, parity_split)
@@ -299,8 +310,7 @@ def run_package(
     zip_path = final.with_name(final.name + ".zip")
     write_bytes(zip_path, zip_bytes)
     zip_path.chmod(0o644)
-    update_report(
-        build.dir,
+    build.record(
         "package",
         {
             "format": values["format"],

@@ -1,51 +1,13 @@
-"""The build directory: model.tflite, recipe.yaml, report.json (+ report.md), tokenizer and labels."""
+"""report.md: a short human-readable rendering of every section report.json holds.
+
+Rendering only; the report is written by toolchain/build.py (`write_build` at convert, `Build.record`
+for validate, profile and package), which re-renders this file from the same data each time.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-
-from toolchain.base.atomic import staged_dir, write_text
-from toolchain.base.errors import InputFileError
-from toolchain.recipe import Recipe
-
-MODEL_FILE, RECIPE_FILE, REPORT_FILE = "model.tflite", "recipe.yaml", "report.json"
-
-
-def _dumps(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"
-
-
-def write_build(recipe: Recipe, tflite: bytes, report: dict[str, Any], inputs: Any) -> tuple[Path, Path]:
-    """Write every artifact of a build into build/<name>/ at once (staged, then renamed)."""
-    final = recipe.build_dir
-    with staged_dir(final) as stage:
-        (stage / MODEL_FILE).write_bytes(tflite)
-        (stage / RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
-        (stage / REPORT_FILE).write_text(_dumps(report), encoding="utf-8")
-        (stage / "report.md").write_text(markdown(report), encoding="utf-8")
-        if inputs.labels:  # embedding models have none
-            (stage / "labels.txt").write_text("\n".join(inputs.labels) + "\n", encoding="utf-8")
-        inputs.tokenizer.save_vocab(stage / "vocab.txt")
-    return final.resolve(), final.resolve() / MODEL_FILE
-
-
-def load_report(build_dir: Path) -> dict[str, Any]:
-    path = Path(build_dir) / REPORT_FILE
-    if not path.is_file():
-        raise InputFileError(
-            f"no {REPORT_FILE} in {build_dir}", hint="run `edgecomp convert` to make a build"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def update_report(build_dir: Path, section: str, data: Any) -> None:
-    """Add or replace one top-level section (validation, profile, package) atomically."""
-    report = load_report(build_dir)
-    report[section] = data
-    write_text(Path(build_dir) / REPORT_FILE, _dumps(report))
-    write_text(Path(build_dir) / "report.md", markdown(report))
 
 
 def _kb(n: int) -> str:
@@ -53,7 +15,7 @@ def _kb(n: int) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """A short human-readable summary of report.json."""
+    """Summary of report.json: source, size, ops, steps, evaluation, validation, profile, package."""
     m, src = report["model"], report["source"]
     lines = [
         f"# {report['name']}",
@@ -64,12 +26,24 @@ def markdown(report: dict[str, Any]) -> str:
         f" -> {report['ratios_vs_fp32']['size']}x smaller, gzip {report['ratios_vs_fp32']['gzip']}x",
         f"- ops: {', '.join(f'{k} x{v}' for k, v in m['ops'].items())}",
     ]
+    if report.get("model_sha256"):
+        lines.append(f"- model.tflite sha256: `{report['model_sha256']}`")
     for step in report.get("steps", []):
         extra = f", sparsity {step['achieved_sparsity']:.1%}" if "achieved_sparsity" in step else ""
         lines.append(
             f"- step {step['index']} {step['kind']}: float test accuracy {step['float_test_accuracy']}{extra}"
         )
-    ev = report.get("evaluation", {})
+    lines += _evaluation(report.get("evaluation") or {})
+    for w in report.get("warnings", []):
+        lines.append(f"- warning: {w}")
+    lines += _validation(report.get("validation"))
+    lines += _profile(report.get("profile"))
+    lines += _package(report.get("package"))
+    return "\n".join(lines) + "\n"
+
+
+def _evaluation(ev: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     if "vs_source_float" in ev:
         c = ev["vs_source_float"]
         lines += [
@@ -81,6 +55,57 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"top-1 agreement with float: {ev['vs_final_float']['top1_agreement']:.2%}",
         ]
-    for w in report.get("warnings", []):
-        lines.append(f"- warning: {w}")
-    return "\n".join(lines) + "\n"
+    if "onnx_reference" in ev:
+        r = ev["onnx_reference"]
+        lines += [
+            "",
+            f"vs onnxruntime on {r['queries']} queries: max abs error {r['max_abs_error']:.3g}, "
+            f"mean cosine {r['mean_cosine']:.4f} (worst {r['min_cosine']:.4f})",
+        ]
+    return lines
+
+
+def _validation(val: dict[str, Any] | None) -> list[str]:
+    if not val:
+        return []
+    lines = ["", f"## Validation: {'passed' if val.get('passed') else 'FAILED'}", ""]
+    lines += ["| device | result | runtime | failures |", "|---|---|---|---|"]
+    for name, dev in sorted(val.get("devices", {}).items()):
+        failures = [f"{c['name']}: {c['detail']}" for c in dev.get("checks", []) if c.get("status") == "fail"]
+        result = "pass" if dev.get("passed") else "FAIL"
+        lines.append(f"| {name} | {result} | {dev.get('runtime', '')} | {'; '.join(failures) or '-'} |")
+    return lines
+
+
+def _profile(prof: dict[str, Any] | None) -> list[str]:
+    if not prof:
+        return []
+    lines = ["", "## Profile", ""]
+    for m in prof.get("methods", []):
+        invoke = "below resolution" if m.get("invoke_us") is None else f"{m['invoke_us']:.2f} µs"
+        ratio = "no ratio: ops below resolution" if m.get("ratio") is None else f"ratio {m['ratio']:.2f}"
+        lines.append(
+            f"- {m['method']} ({m['mode']}): per-op sum {m['sum_us']:.2f} µs "
+            f"vs whole invoke {invoke} ({ratio})"
+        )
+        for op in m.get("top_ops", [])[:5]:
+            lines.append(f"  - {op.get('name', '?')}: {op.get('time_us', 0):.2f} µs")
+    return lines
+
+
+def _package(pkg: dict[str, Any] | None) -> list[str]:
+    if not pkg:
+        return []
+    lines = [
+        "",
+        "## Package",
+        "",
+        f"- {pkg['format']} bundle `{pkg['bundle']}` (zip `{Path(pkg['zip']).name}`)",
+    ]
+    lines.append(f"- validation: {pkg.get('validation')}")
+    parity = pkg.get("parity")
+    if parity:
+        lines.append(
+            "- app-runtime parity: " + ", ".join(f"{k} {v:.2%}" for k, v in parity.items() if v is not None)
+        )
+    return lines

@@ -36,9 +36,10 @@ def profile(
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
     from devices import profile_export
-    from devices.profiler import ProfileOptions, profile_model
+    from devices.profiler import ProfileOptions
     from toolchain.base.errors import EdgecompError
     from toolchain.cli import render
+    from toolchain.stages import profile_target
 
     try:
         lens = tuple(int(x) for x in seq_lens.split(",")) if seq_lens else ()
@@ -56,17 +57,13 @@ def profile(
         float_reference=float_reference,
         quant_error=not no_quant_error,
     )
-    result = profile_model(source, options, device, threads, render.RichProgress())
+    result = profile_target(source, options, device, threads, render.RichProgress())
     if csv_path:
         profile_export.write_csv(result, csv_path)
     if png_path:
         profile_export.write_png(result, png_path)
     if explorer_path:
         profile_export.write_model_explorer(result, explorer_path)
-    if source.is_dir() and (source / "report.json").is_file():
-        from toolchain.report import update_report
-
-        update_report(source, "profile", report_section(result))
     if as_json:
         render.print_json(result.to_dict())
         return
@@ -91,28 +88,6 @@ def coverage_line(m) -> str:
         f"{_us(m.invoke_us, m.invoke_resolution_us)} (median; {ratio}; per-op resolution "
         f"{m.resolution_us:.2f} µs; per-process invoke {spread})"
     )
-
-
-def report_section(result) -> dict:
-    """What report.json keeps: per method the totals and the top ops."""
-    return {
-        "target": result.target,
-        "methods": [
-            {
-                "method": m.method,
-                "mode": m.mode,
-                "sum_us": m.sum_us,
-                "invoke_us": m.invoke_us,
-                "ratio": m.ratio,
-                "resolved": m.resolved,
-                "resolution_us": m.resolution_us,
-                "top_ops": [o.to_dict() for o in sorted(m.ops, key=lambda o: -o.time_us)[:10]],
-            }
-            for m in result.methods
-        ],
-        "quant_error": result.quant_error,
-        "sweep": result.sweep,
-    }
 
 
 def tables(result, top: int) -> list:

@@ -26,12 +26,12 @@ def validate(
     """Validate a build on emulated devices: op versions, op policy, parity with the host, budgets."""
     from devices.profile import select_profiles
     from devices.validate import Gates
-    from devices.validate import validate as run_validation
     from toolchain.base.errors import GateFailed
     from toolchain.cli import render
+    from toolchain.stages import validate_target
 
     profiles = select_profiles(device, list(profiles_dir or []))
-    report = run_validation(
+    report = validate_target(
         build,
         profiles,
         Gates(max_accuracy_diff, min_agreement),

@@ -1,0 +1,90 @@
+"""validate, profile and package on ONNX builds: every input (input_ids, attention_mask, token_type_ids) fed.
+
+The intent classifier takes input_ids + attention_mask; the embedder (no labels) also token_type_ids.
+MediaPipe's regex-tokenizer task feeds one input, so these multi-input builds are packaged as `edge`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from toolchain.build import load_build
+from toolchain.cli.main import app
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+
+
+@pytest.fixture(scope="module")
+def onnx_builds(onnx_models, tmp_path_factory) -> dict[str, Path]:
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    out = tmp_path_factory.mktemp("onnx-stage-builds")
+    made = {}
+    for name, model, task in (
+        ("clf", "intent_encoder.onnx", "classification"),
+        ("emb", "embedder.onnx", "embedding"),
+    ):
+        recipe = {
+            "name": name,
+            "source": {"path": str(onnx_models / model), "task": task},
+            "data": {"test": str(DATA / "test.jsonl"), "val": str(DATA / "val.jsonl"), "seq_len": 32},
+            "quantization": {"mode": "float32"},
+            "output": {"dir": str(out)},
+        }
+        made[name] = build(recipe_from_dict(recipe)).build_dir
+    return made
+
+
+def _run(*args: str) -> dict:
+    res = CliRunner().invoke(app, list(args))
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout) if "--json" in args else {}
+
+
+@pytest.mark.parametrize("name", ["clf", "emb"])
+def test_validate_profile_package_a_multi_input_build(onnx_builds, tmp_path, name):
+    build_dir = onnx_builds[name]
+    b = load_build(build_dir)
+    names = sorted(b.eval_set("test", limit=1).feeds)
+    want = ["attention_mask", "input_ids"] + (["token_type_ids"] if name == "emb" else [])
+    assert names == want
+    assert (b.labels is None) == (name == "emb")
+
+    val = _run("validate", str(build_dir), "-d", "x86-host", "--limit", "60", "--json")
+    dev = val["devices"]["x86-host"]
+    assert val["passed"] and dev["metrics"]["top1_agreement"] == 1.0 and dev["metrics"]["max_abs_diff"] < 1e-4
+    assert val["reference"]["eval_split"] == str(DATA / "test.jsonl")
+    accuracy = {c["name"]: c["status"] for c in dev["checks"]}["accuracy"]
+    assert accuracy == ("skip" if name == "emb" else "pass")  # an embedding split has no labels to score
+
+    prof = _run("profile", str(build_dir), "--runs", "10", "--warmup", "2", "--processes", "1", "--json")
+    assert "real queries" in prof["input_source"] and prof["methods"][0]["sum_us"] > 0
+
+    _run("package", str(build_dir), "--format", "edge", "--out", str(tmp_path / "dist"), "--json")
+    report = json.loads((build_dir / "report.json").read_text())
+    assert report["validation"]["passed"] and report["profile"]["methods"]
+    assert report["package"]["format"] == "edge" and Path(report["package"]["zip"]).is_file()
+    md = (build_dir / "report.md").read_text()
+    assert "## Validation: passed" in md and "## Profile" in md and "## Package" in md
+
+
+def test_the_attention_mask_is_really_fed(onnx_builds):
+    """Change the mask and the outputs change: the host runner feeds it (and does not zero it)."""
+    from devices.hostrun import HostRunner
+
+    b = load_build(onnx_builds["clf"])
+    feeds = b.eval_set("test", limit=8).feeds
+    runner = HostRunner(b.model_path)
+    right = runner.scores(feeds)
+    wrong = runner.scores({**feeds, "attention_mask": np.ones_like(feeds["attention_mask"])})
+    assert feeds["attention_mask"].min() == 0  # the queries are padded, so an all-ones mask is wrong
+    assert np.abs(right - wrong).max() > 1e-3
+    # the report's evaluation used the same feeds: the .tflite agreed with onnxruntime
+    assert b.report.evaluation.model_dump()["onnx_reference"]["max_abs_error"] < 1e-4

@@ -1,0 +1,231 @@
+"""The Keras/SavedModel source backend: load with tokenizer and labels, run the steps, convert, evaluate.
+
+It answers the orchestration's questions (toolchain/pipeline.py) for a Keras source and nothing else: the
+report, the gates and the build directory are assembled in one place for every format. Keras is the one
+format the compression steps run on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from toolchain.base.errors import DataError
+from toolchain.base.progress import Progress
+from toolchain.data import Tokenizer, sibling_file
+from toolchain.recipe import Recipe
+
+
+@dataclass
+class Inputs:
+    """Everything loaded for a build: model, tokenizer, labels and tokenized splits."""
+
+    model: Any
+    source_format: str
+    tokenizer: Tokenizer
+    labels: list[str]
+    splits: dict[str, Any] = field(default_factory=dict)  # name -> QuerySet
+    ids: dict[str, np.ndarray] = field(default_factory=dict)
+    y: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def predict_keras(model: Any, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    return np.asarray(model.predict(ids, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def load_inputs(recipe: Recipe) -> Inputs:
+    """Load model, vocab, labels and the splits the recipe names; check they fit together."""
+    from converters.keras_tflite import detect_format, load_keras_model
+    from toolchain import data as d
+
+    src = recipe.source.path
+    fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(src)
+    model = load_keras_model(src)
+    spec = recipe.data
+    labels = d.load_labels(sibling_file(spec.labels, src, "labels.txt"))
+    vocab = d.load_vocab(sibling_file(spec.vocab, src, "vocab.txt"))
+    shape = tuple(model.inputs[0].shape)
+    model_len = int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
+    if spec.seq_len is not None and model_len is not None and spec.seq_len != model_len:
+        raise DataError(
+            f"wrong input length: the model takes {model_len} tokens, the recipe says {spec.seq_len}",
+            hint=f"set data.seq_len to {model_len} or leave it unset",
+        )
+    seq_len = spec.seq_len or model_len
+    if seq_len is None:
+        raise DataError("the model's input length is dynamic", hint="set data.seq_len (e.g. --seq-len 32)")
+    n_out = int(model.outputs[0].shape[-1])
+    if n_out != len(labels):
+        raise DataError(
+            f"labels file has {len(labels)} labels but the model outputs {n_out} scores",
+            hint="pass the labels.txt the model was trained with",
+        )
+    inputs = Inputs(model, fmt, d.Tokenizer(vocab, seq_len), labels)
+    for name in ("train", "val", "test", "calibration"):
+        path = getattr(spec, name)
+        if path is None:
+            continue
+        qs = d.load_queries(path, spec.text_field, spec.label_field)
+        if len(qs) == 0:
+            raise DataError(f"{name} file {path} is empty", hint="give it at least one query per line")
+        inputs.splits[name] = qs
+        inputs.ids[name] = inputs.tokenizer.encode_batch(qs.texts)
+        if qs.labels is not None:
+            inputs.y[name] = qs.label_ids(labels)
+    return inputs
+
+
+def _clone(model: Any) -> Any:
+    from toolchain.base.tfenv import keras
+
+    copy = keras().models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+class KerasBackend:
+    """A Keras source: the steps run on a copy of it; evaluation compares float Keras and the .tflite."""
+
+    strict_int8 = True  # an int8 build must have no float kernels left
+
+    def __init__(self, recipe: Recipe) -> None:
+        from toolchain.base.tfenv import seed_everything
+
+        seed_everything(recipe.seed)
+        self.recipe = recipe
+        self.inputs = load_inputs(recipe)
+        self.source_format = self.inputs.source_format
+        self.final_model = self.inputs.model
+        # the source model's test scores, taken before any step can change the tokenizer
+        test = self.inputs.ids.get("test")
+        self.source_scores = predict_keras(self.inputs.model, test) if "test" in self.inputs.y else None
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.inputs.tokenizer
+
+    @property
+    def labels(self) -> list[str]:
+        return self.inputs.labels
+
+    def _accuracy(self, model: Any) -> float | None:
+        if "test" not in self.inputs.y:
+            return None
+        pred = predict_keras(model, self.inputs.ids["test"]).argmax(1)
+        return round(float(np.mean(pred == self.inputs.y["test"])), 4)
+
+    def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
+        """Apply the recipe's steps in order to a copy of the source model."""
+        from toolchain.steps.base import StepContext
+        from toolchain.steps.registry import step_runner
+
+        inputs, recipe = self.inputs, self.recipe
+        model, reports, warnings = _clone(inputs.model), [], []
+        for i, step in enumerate(recipe.steps):
+            t0 = time.perf_counter()
+            train = inputs.splits.get("train")
+            context = StepContext(
+                inputs.ids.get("train"),
+                inputs.y.get("train"),
+                inputs.ids.get("val"),
+                inputs.y.get("val"),
+                inputs.labels,
+                recipe.seed,
+                progress,
+                tokenizer=inputs.tokenizer,
+                train_texts=train.texts if train else None,
+            )
+            result = step_runner(step.kind)(step, model, context)
+            model = result.model
+            warnings += result.warnings
+            if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
+                inputs.tokenizer = result.tokenizer
+                for name, qs in inputs.splits.items():
+                    inputs.ids[name] = result.tokenizer.encode_batch(qs.texts)
+            reports.append(
+                {
+                    "index": i,
+                    "kind": step.kind,
+                    **result.report,
+                    "float_test_accuracy": self._accuracy(model),
+                    "parameters": int(model.count_params()),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
+        self.final_model = model
+        return reports, warnings
+
+    def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]:
+        from converters.keras_tflite import NEEDS_CALIBRATION, keras_to_tflite
+        from toolchain.data import representative_ids
+
+        q, inputs, recipe = self.recipe.quantization, self.inputs, self.recipe
+        calibration, info, warnings = None, {"mode": q.mode}, []
+        if q.mode in NEEDS_CALIBRATION:
+            split = "calibration" if "calibration" in inputs.splits else "train"
+            if split not in inputs.splits:
+                raise DataError(
+                    f"{q.mode} needs calibration queries", hint="set data.calibration or --calibration"
+                )
+            ids, warnings = representative_ids(
+                inputs.splits[split],
+                inputs.tokenizer,
+                q.calibration_samples,
+                q.min_calibration_samples,
+                recipe.seed,
+            )
+            calibration = [[row] for row in ids]
+            info.update(calibration_queries=len(ids), calibration_source=str(inputs.splits[split].source))
+        with progress.task(
+            f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
+            len(calibration) if calibration else None,
+        ) as advance:
+            tflite = keras_to_tflite(
+                self.final_model,
+                q.mode,
+                calibration,
+                progress=lambda i, n: advance(1),
+                float_ops=q.float_fallback_ops,
+            )
+        self._tflite = tflite
+        return tflite, info, warnings
+
+    def fp32(self) -> bytes:
+        """The source model as float32 TFLite (the size baseline)."""
+        from converters.keras_tflite import keras_to_tflite
+
+        if self.recipe.quantization.mode == "float32" and not self.recipe.steps:
+            return self._tflite
+        return keras_to_tflite(self.inputs.model, "float32")
+
+    def float_model(self, fp32: bytes) -> bytes | None:
+        """The post-step float model: the fp32 source when no step changed it (not re-exported otherwise)."""
+        return fp32 if not self.recipe.steps else None
+
+    def source_section(self, fp32: bytes) -> dict[str, Any]:
+        return {"parameters": int(self.inputs.model.count_params())}
+
+    def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]:
+        from converters.tflite_model import parse_tflite
+        from devices.hostrun import HostRunner
+        from toolchain.build import text_feeds
+        from toolchain.evaluate import compare
+
+        inputs = self.inputs
+        if "test" not in inputs.y:
+            return {"skipped": "no labelled test split (set data.test)"}, []
+        ids, y = inputs.ids["test"], inputs.y["test"]
+        final_scores = predict_keras(self.final_model, ids)
+        runner = HostRunner(tflite, threads=1)
+        feeds = text_feeds(parse_tflite(tflite), ids)
+        tfl_scores = runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)")
+        evaluation = {
+            "split": str(inputs.splits["test"].source),
+            "runtime": "ai_edge_litert, 1 thread",
+            "vs_final_float": compare(final_scores, tfl_scores, y, inputs.labels),
+            "vs_source_float": compare(self.source_scores, tfl_scores, y, inputs.labels),
+        }
+        return evaluation, list(inputs.splits["test"].texts)

@@ -1,0 +1,266 @@
+"""The Build: one typed object for a build directory, read by `load_build` and written by `Build.record`.
+
+validate, profile and package used to read the build directory each in their own way (a YAML peek for
+the split, labels.txt assumed present, report.json re-parsed, the model fed on input 0 only). Now there is
+one reader with one policy:
+- model.tflite, recipe.yaml and report.json must exist (InputFileError naming the missing file); vocab.txt
+  too; labels.txt for a classifier (an embedding build, `source.task: embedding`, has none);
+- model.tflite must still hash to the report's `model_sha256` (`check_model`), else the report describes
+  another model and every stage refuses it;
+- `eval_set(split)` turns a split into named arrays for EVERY model input (input_ids, attention_mask,
+  token_type_ids), label ids when the split has labels, and the texts; a split that is missing is a
+  DataError naming it; synthetic inputs only when asked (`synthetic=True`).
+`record(section, data)` is the one writer after convert: read-modify-write of report.json under an fcntl
+lock on `.report.lock` in the build dir (two stages at once both land), written atomically, with
+report.md re-rendered from the same data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters.tflite_model import TFLiteModel, parse_tflite
+from toolchain.base.atomic import write_text
+from toolchain.base.errors import DataError, InputFileError
+from toolchain.data import Tokenizer
+from toolchain.recipe import Recipe
+from toolchain.report_model import Report, parse_report
+
+MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
+    "model.tflite",
+    "recipe.yaml",
+    "report.json",
+    "vocab.txt",
+    "labels.txt",
+)
+FLOAT_FILE = "float.tflite"  # the post-step float model, when the build saved it
+LOCK_FILE = ".report.lock"
+SYNTHETIC_ROWS = 256
+_NP = {"INT32": "int32", "INT64": "int64", "FLOAT32": "float32", "INT8": "int8", "BOOL": "bool"}
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Named arrays for every model input (one row per query), label ids when known, and the texts."""
+
+    feeds: dict[str, np.ndarray]
+    label_ids: np.ndarray | None
+    texts: list[str]
+    source: str  # the split's path, or "synthetic ..."
+
+    def __len__(self) -> int:
+        return len(next(iter(self.feeds.values()))) if self.feeds else 0
+
+
+def text_feeds(model: TFLiteModel, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Token ids -> every input of a text model: ids, attention_mask = ids != <PAD>, token_type_ids = 0."""
+    from converters.onnx_tflite import OnnxInput, feeds_for
+    from devices.hostrun import input_key
+
+    specs = []
+    for i in model.inputs:
+        t = model.tensors[i]
+        specs.append(OnnxInput(input_key(t.name), _NP.get(t.dtype, "int32"), tuple(t.shape)))
+    return feeds_for(tuple(specs), ids)
+
+
+@dataclass(frozen=True)
+class Build:
+    """A build directory as `edgecomp convert` wrote it (+ the sections later stages recorded)."""
+
+    dir: Path
+    recipe: Recipe
+    report: Report
+    tokenizer: Tokenizer
+    labels: list[str] | None  # None: an embedding model
+    model_bytes: bytes
+    tflite: TFLiteModel
+
+    @property
+    def model_path(self) -> Path:
+        return self.dir / MODEL_FILE
+
+    @property
+    def vocab_path(self) -> Path:
+        return self.dir / VOCAB_FILE
+
+    @property
+    def task(self) -> str:
+        return self.recipe.source.task
+
+    @property
+    def model_sha256(self) -> str:
+        return sha256_bytes(self.model_bytes)
+
+    @property
+    def recipe_bytes(self) -> bytes:
+        return (self.dir / RECIPE_FILE).read_bytes()
+
+    def check_model(self) -> None:
+        """Refuse a build whose model.tflite is not the one its report describes."""
+        want, got = self.report.model_sha256, self.model_sha256
+        if want is None:
+            raise InputFileError(
+                f"{self.dir / REPORT_FILE} records no model_sha256 (written by an older edgecomp)",
+                hint="re-run edgecomp convert",
+            )
+        if want != got:
+            raise InputFileError(
+                f"model.tflite changed since the build (sha256 {got[:16]}…, the report says {want[:16]}…): "
+                "re-run edgecomp convert",
+                hint="a stage only runs on the model its report describes",
+            )
+
+    def split_path(self, split: str) -> Path:
+        """The recorded path of a data split; DataError naming the split if unset or missing."""
+        path = getattr(self.recipe.data, split, None)
+        if path is None:
+            raise DataError(
+                f"the build's recipe has no {split} split (data.{split})",
+                hint=f"add data.{split} to the recipe and re-run convert",
+            )
+        if not Path(path).is_file():
+            raise DataError(
+                f"the build's {split} split is not found: {path}",
+                hint="restore the data file (paths are recorded absolute in recipe.yaml)",
+            )
+        return Path(path)
+
+    def eval_set(self, split: str = "test", *, synthetic: bool = False, limit: int | None = None) -> EvalSet:
+        """The split as named input arrays for every model input (+ label ids, texts)."""
+        if synthetic:
+            return synthetic_eval_set(self.tflite, limit or SYNTHETIC_ROWS)
+        from toolchain.data import load_queries
+
+        path = self.split_path(split)
+        data = self.recipe.data
+        qs = load_queries(path, data.text_field, data.label_field if self.labels is not None else None)
+        texts = qs.texts[:limit] if limit is not None else qs.texts
+        ids = self.tokenizer.encode_batch(texts)
+        y = None
+        if self.labels is not None and qs.labels is not None:
+            y = qs.label_ids(self.labels)[: len(texts)]
+        return EvalSet(text_feeds(self.tflite, ids), y, list(texts), str(path))
+
+    def float_reference(self) -> Path | None:
+        """The post-step float model if the build saved it, else the source model if it is still there."""
+        saved = self.dir / FLOAT_FILE
+        if saved.is_file():
+            return saved
+        src = Path(self.report.source.path)
+        return src if src.is_file() else None
+
+    def record(self, section: str, data: Any, merge: Callable[[Any, Any], Any] | None = None) -> Report:
+        """Add or replace one late section (validation, profile, package); returns the report as written.
+
+        Locked read-modify-write: `merge(previous_section_dict_or_None, data)` runs under the lock, so two
+        stages recording at once both land.
+        """
+        from toolchain.report import markdown
+
+        with _locked(self.dir / LOCK_FILE):
+            current = read_report(self.dir)
+            if merge is not None:
+                previous = getattr(current, section)
+                data = merge(None if previous is None else previous.model_dump(mode="json"), data)
+            report = current.with_section(section, data)
+            write_text(self.dir / REPORT_FILE, report.dumps())
+            write_text(self.dir / "report.md", markdown(report.to_dict()))
+        return report
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_report(build_dir: Path) -> Report:
+    path = Path(build_dir) / REPORT_FILE
+    if not path.is_file():
+        raise InputFileError(
+            f"no {REPORT_FILE} in {build_dir}", hint="run `edgecomp convert` to make a build"
+        )
+    return parse_report(path.read_text(encoding="utf-8"), str(path))
+
+
+def synthetic_eval_set(model: TFLiteModel, rows: int = SYNTHETIC_ROWS) -> EvalSet:
+    """Seeded random inputs for every model input: parity only, no accuracy."""
+    from devices.hostrun import synthetic_feeds
+
+    return EvalSet(synthetic_feeds(model, rows), None, [], f"synthetic inputs (seed 0, {rows} rows)")
+
+
+def load_build(path: Path) -> Build:
+    """The one reader of a build directory (see the module docstring for the policy)."""
+    from toolchain.data import load_labels, load_vocab
+    from toolchain.recipe import load_recipe
+
+    build_dir = Path(path)
+    if build_dir.suffix == ".tflite":
+        raise InputFileError(
+            f"{build_dir} is a bare model", hint="pass build/<name> (edgecomp convert writes one)"
+        )
+    for name in (MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE):
+        if not (build_dir / name).is_file():
+            raise InputFileError(
+                f"{build_dir} is not a complete build: {name} is missing",
+                hint="run `edgecomp convert --recipe ...` to make the build",
+            )
+    recipe = load_recipe(build_dir / RECIPE_FILE)
+    report = read_report(build_dir)
+    labels = None
+    if recipe.source.task != "embedding":
+        if not (build_dir / LABELS_FILE).is_file():
+            raise InputFileError(
+                f"{build_dir} is not a complete build: {LABELS_FILE} is missing (a classifier needs it)",
+                hint="restore labels.txt, or set source.task: embedding for an embedding model",
+            )
+        labels = load_labels(build_dir / LABELS_FILE)
+    model_bytes = (build_dir / MODEL_FILE).read_bytes()
+    tflite = parse_tflite(model_bytes, origin=str(build_dir / MODEL_FILE))
+    seq_len = report.tokenizer.seq_len
+    tokenizer = Tokenizer(load_vocab(build_dir / VOCAB_FILE), seq_len)
+    return Build(build_dir.resolve(), recipe, report, tokenizer, labels, model_bytes, tflite)
+
+
+def write_build(
+    recipe: Recipe,
+    tflite: bytes,
+    report: Report,
+    tokenizer: Tokenizer,
+    labels: list[str] | None,
+    float_model: bytes | None = None,
+) -> Path:
+    """Write every artifact of a convert into build/<name>/ at once (staged, then renamed)."""
+    from toolchain.base.atomic import staged_dir
+    from toolchain.report import markdown
+
+    final = recipe.build_dir
+    with staged_dir(final) as stage:
+        (stage / MODEL_FILE).write_bytes(tflite)
+        (stage / RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
+        (stage / REPORT_FILE).write_text(report.dumps(), encoding="utf-8")
+        (stage / "report.md").write_text(markdown(report.to_dict()), encoding="utf-8")
+        if labels:  # embedding models have none
+            (stage / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
+        if float_model is not None:
+            (stage / FLOAT_FILE).write_bytes(float_model)
+        tokenizer.save_vocab(stage / VOCAB_FILE)
+    return final.resolve()
