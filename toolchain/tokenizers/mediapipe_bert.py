@@ -10,7 +10,7 @@ third_party/tensorflow_text_a0f49e63.diff, google/re2 03da4fc, Unicode 15.0.0):
    (tasks/cc/text/tokenizers/bert_tokenizer.cc:76) with `kDefaultDelimRe` / `kDefaultIncludeDelimRe`
    (bert_tokenizer.h:36-39): `\\s+` | `[!-/]` `[:-@]` `[\\[-\\`]` `[{-~]` | `[\\p{P}]` | 8 CJK ranges. Every
    match is a delimiter; it is kept as its own token when it fully matches the include regex (all but
-   `\\s+`), dropped otherwise; the text between matches is a word (text regex_split.cc:32-66).
+   `\\s+`), dropped otherwise; the text between matches is a word (text v2.2.0 regex_split.cc:27-66).
    - RE2's `\\s` is `[\\t\\n\\f\\r ]` (re2/perl_groups.cc code2): no \\v, no NBSP, no U+3000, no U+2028.
    - `\\p{P}` is RE2's Unicode 15.0 table (re2/unicode_groups.cc P_range16/P_range32), frozen below so the
      split does not follow the Python build's `unicodedata` version (3.11 has 14.0: it lacks U+11B00-11B09
@@ -23,11 +23,11 @@ third_party/tensorflow_text_a0f49e63.diff, google/re2 03da4fc, Unicode 15.0.0):
 3. WordPiece: `WordpieceTokenize(token, 100, 100, "##", true, "[UNK]", false, ...)` per word
    (bert_tokenizer.cc:82-87, defaults bert_tokenizer.h:40-45; the metadata's BertTokenizerOptions carry
    only the vocab, tokenizer_utils.cc:108-115). A word of more than 100 UTF-8 BYTES becomes one [UNK]
-   (text wordpiece_tokenizer.cc:213-224: `token.size() > max_bytes_per_token`; exactly 100 is tokenized).
+   (text v2.2.0 wordpiece_tokenizer.cc:213-231: `token_len > max_bytes_per_token`; exactly 100 is kept).
    Otherwise greedy longest match left to right over code points (U8_NEXT), a piece after the first is
    looked up as "##" + piece; if some position has no match the whole word becomes one [UNK] and its
-   pieces found so far are dropped (wordpiece_tokenizer.cc:156-192, NoTokenFound). The 100-char subtoken
-   cap never binds once the word is at most 100 bytes.
+   pieces found so far are dropped (v2.2.0 wordpiece_tokenizer.cc:50-90, 163-199, NoTokenFound). The
+   100-char subtoken cap never binds once the word is at most 100 bytes.
 4. Ids: [CLS] + subwords + [SEP], subwords cut to seq_len - 2 so [SEP] is always last
    (bert_preprocessor_calculator.cc:218-231); ids by vocab lookup, a token missing from the vocab keeps
    id 0; mask 1 over those tokens, 0 after; segment ids all 0; pad id 0 (lines 237-248). A model whose
@@ -38,6 +38,9 @@ third_party/tensorflow_text_a0f49e63.diff, google/re2 03da4fc, Unicode 15.0.0):
 
 Not done by the device: Unicode lower-casing, NFD or accent stripping, control/format char removal,
 Chinese-char spacing beyond the CJK ranges above (Hugging Face's BertNormalizer does all of these).
+
+Measured: ids, mask and segment ids equal MediaPipe 0.10.21's own TextEmbedder input on the tricky strings
+above and 300 example queries (tests/test_tokenizer_mediapipe_runtime.py, an echo model with BERT metadata).
 """
 
 from __future__ import annotations
