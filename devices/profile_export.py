@@ -82,7 +82,8 @@ def write_png(result: ProfileResult, path: Path, top: int = 25) -> None:
             color=["#bbbbbb" if o.below_resolution else "#3b6ea8" for o in ops],
         )
         ax.set_xlabel("time per query (µs, median; grey: below timer resolution, mean)")
-        ax.set_title(f"{m.method} ({m.mode}): sum {m.sum_us:.1f} µs, invoke {m.invoke_us:.1f} µs", fontsize=9)
+        invoke = "below resolution" if m.invoke_us is None else f"{m.invoke_us:.1f} µs"
+        ax.set_title(f"{m.method} ({m.mode}): sum {m.sum_us:.1f} µs, invoke {invoke}", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -239,10 +239,12 @@ def profile_litert(
     import os
 
     (work / "selftest.tflite").write_bytes(slicer.add_model(1))
+    (work / "null.tflite").write_bytes(slicer.null_model())
     mode = "per-node" if _kernels(target, options) == "builtin" else "deployed"
     request = {
         "model": str(model),
         "selftest_model": str(work / "selftest.tflite"),
+        "null_model": str(work / "null.tflite"),
         "inputs": str(inputs),
         "mode": mode,
         "threads": target.threads,

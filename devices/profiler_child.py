@@ -263,12 +263,7 @@ def self_test(lib: C.CDLL, env: P, path: str, mode: str) -> dict:
     runs = split_runs(m.events())
     if not runs or not runs[-1]["ops"]:
         raise ApiError("interface", "the profiler recorded no op event for a one-op model")
-    return {
-        "ok": True,
-        "events_per_run": len(runs[-1]["ops"]),
-        "op_tags": [o[2] for o in runs[-1]["ops"]],
-        "null_wall_us": float(np.median(wall_us(m, 200))),
-    }
+    return {"ok": True, "events_per_run": len(runs[-1]["ops"]), "op_tags": [o[2] for o in runs[-1]["ops"]]}
 
 
 def profile(req: dict) -> dict:
@@ -280,6 +275,9 @@ def profile(req: dict) -> dict:
     if os.environ.get("EDGECOMP_PROFILER_CRASH_AFTER_SELFTEST") == "1":  # test hook: a real native crash
         C.string_at(1)
     m = CompiledModel(lib, env, Path(req["model"]).read_bytes(), req["mode"], req["threads"])
+    # The zero-op model: what one LiteRtRunCompiledModel call costs by itself, timed beside every run.
+    null = CompiledModel(lib, env, Path(req["null_model"]).read_bytes(), req["mode"], req["threads"])
+    null.write_input(0, np.zeros((1, 4), np.float32))
     data = np.load(req["inputs"])
     feeds = []
     for name in m.input_names:
@@ -297,14 +295,23 @@ def profile(req: dict) -> dict:
         m.run()
     # Profiled batches alternate with unprofiled timed batches of the same size, so the whole-invoke wall
     # time and the op events sample the same stretch of the process (a process's speed drifts as it settles).
+    # Each unprofiled run is paired with a zero-op run right beside it (order alternating), so the call's
+    # fixed cost is subtracted pair by pair, never from a number taken at another time (which went negative
+    # for one- and ten-op models on a loaded machine).
     walls: list[float] = []
+    null_walls: list[float] = []
     runs: list[dict] = []
     done, batch = 0, max(1, int(req.get("batch", 100)))
     while done < req["runs"]:
         k = min(batch, req["runs"] - done)
-        for r in range(k):  # unprofiled (profiler stopped)
+        for r in range(k):  # unprofiled (profiler stopped), each run paired with a zero-op run
             feed(done + r)
-            walls += wall_us(m, 1)
+            if (done + r) % 2:
+                null_walls += wall_us(null, 1)
+                walls += wall_us(m, 1)
+            else:
+                walls += wall_us(m, 1)
+                null_walls += wall_us(null, 1)
         lib.LiteRtResetProfiler(m.profiler)
         lib.LiteRtStartProfiler(m.profiler)
         for r in range(k):
@@ -331,6 +338,7 @@ def profile(req: dict) -> dict:
         ops=ops,
         invoke_profiled_us=[r["invoke_us"] for r in runs],
         wall_unprofiled_us=walls,
+        null_wall_us=null_walls,
         summary=m.summary(),
         input_names=m.input_names,
     )

@@ -75,11 +75,22 @@ def profile(
     for table in tables(result, top):
         render.stdout.print(table)
     for m in result.methods:
-        render.stdout.print(
-            f"{m.method} ({m.mode}): sum of per-op times {m.sum_us:.2f} µs vs whole invoke "
-            f"{m.invoke_us:.2f} µs (median; ratio {m.ratio:.2f}; per-process invoke "
-            f"{', '.join(f'{v:.2f}' for v in m.invoke_spread)})"
-        )
+        render.stdout.print(coverage_line(m))
+
+
+def _us(v: float | None, res: float) -> str:
+    return f"< {res:.2f} µs (below resolution)" if v is None else f"{v:.2f} µs"
+
+
+def coverage_line(m) -> str:
+    """Sum of per-op times vs the whole invoke, or why the two cannot be compared."""
+    spread = ", ".join("below res." if v is None else f"{v:.2f}" for v in m.invoke_spread)
+    ratio = f"ratio {m.ratio:.2f}" if m.ratio is not None else "no ratio: ops below resolution"
+    return (
+        f"{m.method} ({m.mode}): sum of per-op times {m.sum_us:.2f} µs vs whole invoke "
+        f"{_us(m.invoke_us, m.invoke_resolution_us)} (median; {ratio}; per-op resolution "
+        f"{m.resolution_us:.2f} µs; per-process invoke {spread})"
+    )
 
 
 def report_section(result) -> dict:
@@ -93,6 +104,8 @@ def report_section(result) -> dict:
                 "sum_us": m.sum_us,
                 "invoke_us": m.invoke_us,
                 "ratio": m.ratio,
+                "resolved": m.resolved,
+                "resolution_us": m.resolution_us,
                 "top_ops": [o.to_dict() for o in sorted(m.ops, key=lambda o: -o.time_us)[:10]],
             }
             for m in result.methods
@@ -129,7 +142,7 @@ def tables(result, top: int) -> list:
         ]:
             t.add_column(col, justify=just)
         for r in rows[:top]:
-            flag = "< timer res. (mean)" if r["below_resolution"] else ""
+            flag = "below resolution" if r["below_resolution"] else ""
             t.add_row(
                 str(r["index"]),
                 r["name"][:40],
