@@ -16,7 +16,8 @@ import time
 
 import edgecomp_wire as wire
 
-wire.open_channel()  # before the runtime import: whatever it prints goes to stderr, not the protocol
+if __name__ == "__main__":
+    wire.open_channel()  # before the runtime import: whatever it prints goes to stderr, not the protocol
 T0 = time.perf_counter()
 import numpy as np  # noqa: E402
 
