@@ -8,16 +8,18 @@ the runtime refuses is not a failure of the worker: it is a RunResult with the s
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from devices.runtimes import RuntimeEnv
 from toolchain.base.child import ChildError, ChildFailed, ChildSession
 from toolchain.base.errors import EdgecompError
+
+if TYPE_CHECKING:
+    import subprocess
 
 CHILD_SCRIPT = Path(__file__).with_name("runner_child.py")
 START_TIMEOUT_S = 120.0
@@ -61,9 +63,14 @@ class RuntimeWorker:
             name=f"{env.profile}: runtime",
             memory_limit_mb=memory_limit_mb,
         )
-        self.tmp = self.session.work
         self.hello: dict[str, Any] = {}
         self._n = 0
+
+    @property
+    def tmp(self) -> Path:
+        """The child's work dir (inputs/outputs .npz, stderr); exists while the worker runs."""
+        assert self.session.work is not None, "the worker is not running"
+        return self.session.work
 
     @property
     def proc(self) -> subprocess.Popen[bytes] | None:

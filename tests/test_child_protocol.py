@@ -13,12 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toolchain.base.child import (
-    ChildCrashed,
-    ChildFailed,
-    ChildSession,
-    ChildTimeout,
-)
+from toolchain.base.child import ChildCrashed, ChildError, ChildFailed, ChildSession, ChildTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = """
@@ -140,6 +135,17 @@ def test_a_child_that_dies_before_hello_names_its_exit_and_stderr(tmp_path):
     script.write_text("import sys; sys.stderr.write('ImportError: no runtime here\\n'); sys.exit(3)\n")
     with pytest.raises(ChildCrashed, match="exited with code 3 while starting: ImportError: no runtime here"):
         ChildSession([sys.executable, str(script)]).start()
+
+
+def test_close_asks_for_shutdown_and_removes_the_work_dir(child):
+    work = child.work
+    child.close()
+    assert child.proc.returncode == 0 and not work.exists()  # served `shutdown`, was not killed
+
+
+def test_a_missing_interpreter_is_a_child_error(tmp_path):
+    with pytest.raises(ChildError, match="could not start"):
+        ChildSession([str(tmp_path / "no-python"), "x.py"]).start()
 
 
 HOST = """

@@ -149,14 +149,15 @@ class ChildSession:
         base = dict(os.environ if env is None else env)
         base["PYTHONPATH"] = os.pathsep.join(p for p in (str(WIRE_DIR), base.get("PYTHONPATH")) if p)
         self.env = base
-        self.work = Path(tempfile.mkdtemp(prefix="edgecomp-child-"))
-        self.cwd = Path(cwd) if cwd is not None else self.work
+        self.cwd = Path(cwd) if cwd is not None else None  # default: the session's work dir
+        self.work: Path | None = (
+            None  # set by start(): a temp dir for stderr and .npz files; close() removes it
+        )
         self.memory_limit_kb = int(memory_limit_mb * 1024) if memory_limit_mb else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.hello: dict[str, Any] = {}
         self._buf = b""
         self._next_id = 0
-        self._stderr_path = self.work / "stderr.txt"
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> ChildSession:
@@ -169,17 +170,25 @@ class ChildSession:
     def start(self) -> dict[str, Any]:
         """Start the child and wait for its hello; raises a ChildError (and cleans up) if it never comes."""
         _install_handlers()
-        with open(self._stderr_path, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=self.env,
-                cwd=self.cwd,
-                start_new_session=True,
-                preexec_fn=_no_core,
-            )
+        self.work = work = Path(tempfile.mkdtemp(prefix="edgecomp-child-"))
+        with open(work / "stderr.txt", "wb") as stderr:
+            try:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    env=self.env,
+                    cwd=self.cwd or work,
+                    start_new_session=True,
+                    preexec_fn=_no_core,
+                )
+            except OSError as err:
+                shutil.rmtree(work, ignore_errors=True)
+                self.work = None
+                raise ChildError(
+                    f"{self.name} could not start: {err}", hint=f"command: {self.argv[0]}"
+                ) from None
         _LIVE.add(self.proc.pid)
         assert self.proc.stdin is not None
         os.set_blocking(self.proc.stdin.fileno(), False)
@@ -221,7 +230,8 @@ class ChildSession:
             for stream in (self.proc.stdin, self.proc.stdout):
                 with contextlib.suppress(OSError):
                     stream.close()  # type: ignore[union-attr]
-        shutil.rmtree(self.work, ignore_errors=True)
+        if self.work is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
 
     # ------------------------------------------------------------ calls
     def call(
@@ -342,10 +352,10 @@ class ChildSession:
     def stderr(self, limit: int = 20000) -> str:
         """The end of the child's stderr (native logs, tracebacks)."""
         try:
-            with open(self._stderr_path, "rb") as fh:
+            with open(self.work / "stderr.txt", "rb") as fh:  # type: ignore[operator]
                 fh.seek(max(0, fh.seek(0, os.SEEK_END) - limit))
                 return fh.read().decode(errors="replace")
-        except OSError:
+        except (OSError, TypeError):  # not started
             return ""
 
     def stderr_tail(self, lines: int = 2) -> str:
