@@ -15,7 +15,8 @@ _TYPE_NAMES: dict[int, str] = {}
 _OP_NAMES: dict[int, str] = {}
 
 
-def _schema():
+def tflite_schema():
+    """The generated flatbuffer schema module of .tflite files (LiteRT's, or TF's copy of it)."""
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:  # pragma: no cover - fall back to TF's copy of the same generated module
@@ -24,6 +25,12 @@ def _schema():
         _OP_NAMES.update({v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")})
         _TYPE_NAMES.update({v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")})
     return schema
+
+
+def builtin_op_name(code: int) -> str:
+    """The BuiltinOperator name of an op code (`OP_<code>` when the schema does not know it)."""
+    tflite_schema()
+    return _OP_NAMES.get(code, f"OP_{code}")
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,7 @@ def _tensor(schema, t, idx: int, buffers) -> TensorInfo:
 
 def parse_tflite(data: bytes, origin: str = "model") -> TFLiteModel:
     """Parse flatbuffer bytes; anything that is not a TFLite model is an InputFileError."""
-    schema = _schema()
+    schema = tflite_schema()
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise InputFileError(f"{origin} is not a TFLite model (no TFL3 identifier)", hint="re-convert it")
     try:
@@ -138,7 +145,7 @@ def parse_tflite(data: bytes, origin: str = "model") -> TFLiteModel:
             oc = model.OperatorCodes(i)
             code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
             custom = oc.CustomCode().decode() if oc.CustomCode() else None
-            codes.append((custom or _OP_NAMES.get(code, f"OP_{code}"), oc.Version(), custom is not None))
+            codes.append((custom or builtin_op_name(code), oc.Version(), custom is not None))
         sg = model.Subgraphs(0)
         tensors = [_tensor(schema, sg.Tensors(i), i, buffers) for i in range(sg.TensorsLength())]
         ops = []

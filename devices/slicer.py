@@ -21,9 +21,9 @@ _CONTROL_FLOW = {"WHILE", "IF", "CALL_ONCE", "CALL", "STABLEHLO_COMPOSITE"}
 
 
 def _schema():
-    from converters.tflite_model import _schema as schema
+    from converters.tflite_model import tflite_schema
 
-    return schema()
+    return tflite_schema()
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,12 @@ def pack(model_t) -> bytes:
 
 
 def _op_name(model_t, op) -> str:
-    from converters.tflite_model import _OP_NAMES
+    from converters.tflite_model import builtin_op_name
 
     code = model_t.operatorCodes[op.opcodeIndex]
     if code.customCode:
         return code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
-    return _OP_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"OP_{code.builtinCode}")
+    return builtin_op_name(max(code.builtinCode, code.deprecatedBuiltinCode))
 
 
 def _is_constant(model_t, tensor) -> bool:

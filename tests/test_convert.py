@@ -47,7 +47,11 @@ def test_int8_is_full_integer_with_int8_output_and_int32_ids(builds):
 
 def test_float_modes_are_not_full_integer(builds):
     assert non_int8_weight_ops(read_tflite(builds["float32"].model_path))
-    assert read_tflite(builds["int16x8"].model_path).tensors[0].dtype in ("INT32", "INT16", "INT8", "FLOAT32")
+    model = read_tflite(builds["int16x8"].model_path)  # 16-bit activations, 8-bit weights, float scores out
+    fc_conv = [op for op in model.ops if op.op in ("FULLY_CONNECTED", "CONV_2D")]
+    assert fc_conv and {model.tensors[op.outputs[0]].dtype for op in fc_conv} == {"INT16"}
+    assert {model.tensors[op.inputs[1]].dtype for op in fc_conv} == {"INT8"}
+    assert model.tensors[model.outputs[0]].dtype == "FLOAT32" and model.op_counts["DEQUANTIZE"] == 1
 
 
 def test_sizes_shrink_as_expected(builds):

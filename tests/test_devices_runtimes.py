@@ -135,7 +135,8 @@ def test_cli_setup_reports_time_and_disk_and_rejects_unknown_cpu(tmp_path):
     res = runner.invoke(app, ["devices", "setup", "android-arm64-litert", "--json"])
     assert res.exit_code == 0, res.output
     row = json.loads(res.stdout)[0]
-    assert row["arch"] == "aarch64" and row["disk_mb"] > 50 and row["seconds"] >= 0
+    assert row["arch"] == "aarch64" and row["disk_mb"] > 50 and isinstance(row["seconds"], float)
+    assert (row["profile"], row["runtime"], row["emulated"]) == ("android-arm64-litert", "litert 2.3.0", True)
     data = get_profile("android-arm64-litert").model_dump(mode="json")
     data.update(name="a55-phone", cpu="cortex-a55")  # QEMU 7.2 has no Cortex-A55 model
     (tmp_path / "a55-phone.yaml").write_text(yaml.safe_dump(data))

@@ -35,7 +35,7 @@ def test_cli_preset_runs_the_full_chain(tiny_project, tmp_path):
 def test_five_step_chain_is_deterministic(tiny_project):
     """vocab_prune -> lowrank -> distill -> prune -> qat: new tokenizer flows on; same seed, same bytes."""
     from toolchain.pipeline import build
-    from toolchain.presets import apply_preset
+    from toolchain.recipe import apply_preset
 
     digests, reports = [], []
     for i in range(2):

@@ -5,8 +5,9 @@ import yaml
 from typer.testing import CliRunner
 
 from toolchain.base.errors import RecipeError
-from toolchain.presets import PRESETS, apply_preset
-from toolchain.recipe import compose_recipe, load_recipe, recipe_from_dict
+from toolchain.presets import PRESETS
+from toolchain.recipe import apply_preset, compose_recipe, load_recipe, recipe_from_dict
+from toolchain.step_configs import StudentSpec
 
 SRC = {"source": {"path": "m.keras"}}
 
@@ -68,7 +69,7 @@ def test_unknown_step_kind_lists_every_kind():
 
 def test_defaults_are_explicit_in_the_saved_recipe():
     r = recipe_from_dict(_steps({"kind": "distill"}, {"kind": "lowrank"}, {"kind": "prune", "m_by_n": "2:4"}))
-    assert r.steps[0].student is not None and r.steps[0].student.layers
+    assert r.steps[0].student == StudentSpec() and r.steps[0].student_path is None  # the default student
     assert r.steps[1].param_reduction == 0.5
     assert r.steps[2].target_sparsity == 0.5
     again = recipe_from_dict(yaml.safe_load(r.to_yaml()))

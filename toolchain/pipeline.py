@@ -120,7 +120,8 @@ def _accuracy(model: Any, inputs: Inputs, split: str = "test") -> float | None:
 
 def run_steps(recipe: Recipe, inputs: Inputs, progress: Progress) -> tuple[Any, list[dict], list[str]]:
     """Apply the recipe's steps in order to a copy of the source model."""
-    from toolchain.steps.base import StepContext, step_runner
+    from toolchain.steps.base import StepContext
+    from toolchain.steps.registry import step_runner
 
     def context() -> StepContext:
         train = inputs.splits.get("train")

@@ -1,7 +1,8 @@
 """Named compression plans (`edgecomp convert --preset NAME`): functions returning a recipe's steps + mode.
 
 A preset replaces the steps and the quantization mode of the recipe it is applied to; source, data,
-calibration settings, evaluation gates and output are kept. Flags given with it still win.
+calibration settings, evaluation gates and output are kept. Flags given with it still win. Presets are plain
+data: toolchain.recipe.apply_preset validates a plan into a recipe, so the import points recipe -> presets.
 """
 
 from __future__ import annotations
@@ -92,14 +93,3 @@ def preset_plan(name: str) -> Plan:
     if name not in PRESETS:
         raise RecipeError(f"unknown preset {name!r}", hint=f"valid presets: {', '.join(PRESETS)}")
     return PRESETS[name]()
-
-
-def apply_preset(recipe: Any, name: str) -> Any:
-    """The recipe with its steps and quantization mode replaced by the preset's (re-validated)."""
-    from toolchain.recipe import recipe_from_dict
-
-    plan = preset_plan(name)
-    data = recipe.model_dump(mode="python")
-    data["steps"] = plan["steps"]
-    data["quantization"] = {**data["quantization"], **plan["quantization"]}
-    return recipe_from_dict(data, origin=f"preset {name}")

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from toolchain.base.errors import InputFileError, RecipeError
+from toolchain.presets import preset_plan
 from toolchain.step_configs import (  # noqa: F401 - step configs are part of the recipe API
     STEP_CLASSES,
     STEP_KINDS,
@@ -247,6 +248,15 @@ def discover_data(source: Path) -> dict[str, str]:
     return found
 
 
+def apply_preset(recipe: Recipe, name: str) -> Recipe:
+    """The recipe with its steps and quantization mode replaced by the preset's (re-validated)."""
+    plan = preset_plan(name)
+    data = recipe.model_dump(mode="python")
+    data["steps"] = plan["steps"]
+    data["quantization"] = {**data["quantization"], **plan["quantization"]}
+    return recipe_from_dict(data, origin=f"preset {name}")
+
+
 def compose_recipe(
     recipe_path: Path | None,
     source: Path | None,
@@ -276,8 +286,6 @@ def compose_recipe(
     else:
         raise RecipeError("no model given", hint="pass a model path, or --recipe with a source section")
     if preset is not None:
-        from toolchain.presets import apply_preset
-
         recipe = apply_preset(recipe, preset)
     recipe = apply_overrides(recipe, overrides)
     if prune:

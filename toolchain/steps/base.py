@@ -1,14 +1,13 @@
-"""What every compression step receives and returns, and the registry of step kinds."""
+"""What every compression step receives and returns; the step kinds are looked up in steps/registry.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from toolchain.base.errors import DataError, RecipeError
+from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 
 
@@ -48,25 +47,6 @@ class StepResult:
     report: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     tokenizer: Any = None
-
-
-StepRunner = Callable[[Any, Any, StepContext], StepResult]
-
-
-def step_runner(kind: str) -> StepRunner:
-    """Look up a step implementation by its recipe `kind`."""
-    from toolchain.steps import distill, lowrank, prune, qat, vocab
-
-    runners: dict[str, StepRunner] = {
-        "prune": prune.run,
-        "distill": distill.run,
-        "lowrank": lowrank.run,
-        "qat": qat.run,
-        "vocab_prune": vocab.run,
-    }
-    if kind not in runners:
-        raise RecipeError(f"unknown step kind {kind!r}", hint=f"valid step kinds: {', '.join(runners)}")
-    return runners[kind]
 
 
 def step_summary(step: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras
-from toolchain.recipe import PruneStep
+from toolchain.step_configs import PruneStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities
 

@@ -1,0 +1,249 @@
+"""Import layers, import circles and private names, read from the source with `ast` (nothing is imported).
+
+Layers, low to high: base (toolchain/base/) < converters (converters/) < devices (devices/) < pipeline (the
+rest of toolchain/) < cli (toolchain/cli/). A module imports its own layer or lower ones only; top-level
+and function-level imports count alike, since a function-level import is still a dependency. Child scripts
+(`*_child.py`) run in other environments: of ours they may import only a stdlib-only module of the base.
+
+The KNOWN sets name violations that are being removed; each entry must still exist, so a fix that forgets to
+shrink the set fails here, and anything new fails too.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("toolchain", "converters", "devices")
+LAYERS = ("base", "converters", "devices", "pipeline", "cli")
+
+# Upward imports still to remove, as (module, imported): devices/ reads build directories through the
+# pipeline (its build-dir readers move up into the pipeline).
+KNOWN_UPWARD = {
+    ("devices.evalset", "toolchain.data"),
+    ("devices.evalset", "toolchain.report"),
+    ("devices.profiler", "toolchain.data"),
+    ("devices.profiler", "toolchain.recipe"),
+    ("devices.validate", "toolchain.evaluate"),
+    ("devices.validate", "toolchain.report"),
+}
+# Import circles still to remove (each one exactly the modules of a strongly connected component).
+KNOWN_CIRCLES = {
+    frozenset({"toolchain.onnx_build", "toolchain.pipeline"}),  # the ONNX backend and the build share helpers
+    frozenset({"toolchain.package", "toolchain.package_bundle"}),  # package() <-> the bundle writer
+}
+# Private names imported across modules, as (module, imported module, name).
+KNOWN_PRIVATE = {
+    ("toolchain.onnx_build", "toolchain.pipeline", "_sibling"),
+    ("toolchain.onnx_build", "toolchain.pipeline", "_check_gates"),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importing module
+    target: str  # our module that is imported
+    names: tuple[str, ...]  # names taken from it (`from target import a, b`), empty for `import target`
+    line: int
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+@cache
+def modules() -> dict[str, Path]:
+    found = {_module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
+    assert "toolchain.base.errors" in found and "devices.runner_child" in found, sorted(found)
+    return found
+
+
+def layer(module: str) -> str:
+    if module == "toolchain.base" or module.startswith("toolchain.base."):
+        return "base"
+    if module == "toolchain.cli" or module.startswith("toolchain.cli."):
+        return "cli"
+    top = module.split(".")[0]
+    return {"converters": "converters", "devices": "devices", "toolchain": "pipeline"}[top]
+
+
+def _absolute(module: str, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module.split(".") if modules()[module].name == "__init__.py" else module.split(".")[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+@cache
+def all_imports(module: str) -> tuple[tuple[str, tuple[str, ...], int], ...]:
+    """Every import statement of `module`, anywhere in it: (imported module, names taken, line)."""
+    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, (), node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((_absolute(module, node), tuple(a.name for a in node.names), node.lineno))
+    return tuple(found)
+
+
+@cache
+def our_imports(module: str) -> tuple[Import, ...]:
+    """Imports of our modules; `from pkg import sub` is an import of the submodule pkg.sub."""
+    ours = modules()
+    result = []
+    for target, names, line in all_imports(module):
+        if target.split(".")[0] not in PACKAGES:
+            continue
+        submodules = [f"{target}.{n}" for n in names if f"{target}.{n}" in ours]
+        plain = tuple(n for n in names if f"{target}.{n}" not in ours)
+        for sub in submodules:
+            result.append(Import(module, sub, (), line))
+        if plain or not names:
+            assert target in ours, f"{module}:{line} imports {target}, which is not a module here"
+            result.append(Import(module, target, plain, line))
+    return tuple(result)
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    return {
+        (imp.module, imp.target)
+        for module in modules()
+        for imp in our_imports(module)
+        if LAYERS.index(layer(imp.target)) > LAYERS.index(layer(module))
+    }
+
+
+def circles() -> set[frozenset[str]]:
+    """Strongly connected components of the import graph with more than one module (Tarjan)."""
+    graph = {m: sorted({imp.target for imp in our_imports(m)} - {m}) for m in modules()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[frozenset[str]] = set()
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.add(frozenset(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def private_imports() -> set[tuple[str, str, str]]:
+    """`from a import _b` of our module a, from another module; dunders (__version__) are public."""
+    return {
+        (imp.module, imp.target, name)
+        for module in modules()
+        for imp in our_imports(module)
+        for name in imp.names
+        if imp.target != module and name.startswith("_") and not name.startswith("__")
+    }
+
+
+def _describe(pairs: set[tuple[str, str]]) -> str:
+    return "\n".join(f"  {m} -> {t} ({layer(m)} -> {layer(t)})" for m, t in sorted(pairs))
+
+
+def test_the_scanner_sees_function_level_and_from_imports() -> None:
+    # recipe.compose_recipe imports the presets inside the function; steps/ modules use `from x import y`
+    targets = {imp.target for imp in our_imports("toolchain.recipe")}
+    assert "toolchain.presets" in targets
+    assert {imp.target for imp in our_imports("toolchain.steps.prune")} >= {
+        "toolchain.base.errors",
+        "toolchain.steps.base",
+    }
+    assert layer("toolchain.base.errors") == "base" and layer("toolchain.cli.main") == "cli"
+    assert layer("toolchain.steps.prune") == "pipeline" and layer("devices.slicer") == "devices"
+    assert layer("toolchain.base") == "base" and layer("toolchain") == "pipeline"
+
+
+def test_imports_point_down_only() -> None:
+    upward = upward_imports()
+    new = upward - KNOWN_UPWARD
+    assert not new, "upward imports (a module imports a higher layer):\n" + _describe(new)
+    fixed = KNOWN_UPWARD - upward
+    assert not fixed, "fixed, remove from KNOWN_UPWARD:\n" + _describe(fixed)
+
+
+def test_base_imports_nothing_of_ours_outside_base() -> None:
+    outside = {
+        (imp.module, imp.target)
+        for module in modules()
+        if layer(module) == "base"
+        for imp in our_imports(module)
+        if layer(imp.target) != "base"
+    }
+    assert not outside, "the base imports:\n" + _describe(outside)
+
+
+def _stdlib_only(module: str) -> list[str]:
+    """Imports of `module` that are neither the standard library nor __future__."""
+    return [
+        target
+        for target, _, _ in all_imports(module)
+        if target.split(".")[0] not in sys.stdlib_module_names and target != "__future__"
+    ]
+
+
+def test_child_scripts_import_only_a_stdlib_wire_module_of_ours() -> None:
+    children = [m for m in modules() if m.endswith("_child")]
+    assert len(children) >= 4, children
+    problems = []
+    for child in children:
+        for imp in our_imports(child):
+            if layer(imp.target) != "base":
+                problems.append(f"  {child} -> {imp.target} (only a base module may be imported)")
+                continue
+            parts = imp.target.split(".")
+            for n in range(1, len(parts) + 1):  # the parent packages' __init__ run too
+                loaded = ".".join(parts[:n])
+                if non_stdlib := _stdlib_only(loaded):
+                    problems.append(f"  {child} -> {imp.target}: {loaded} is not stdlib-only ({non_stdlib})")
+    assert not problems, "child scripts run in other environments:\n" + "\n".join(problems)
+
+
+def test_no_import_circles() -> None:
+    found = circles()
+    describe = lambda cs: "\n".join("  " + " <-> ".join(sorted(c)) for c in sorted(cs, key=sorted))  # noqa: E731
+    new = found - KNOWN_CIRCLES
+    assert not new, "import circles:\n" + describe(new)
+    fixed = KNOWN_CIRCLES - found
+    assert not fixed, "fixed (or changed), update KNOWN_CIRCLES:\n" + describe(fixed)
+
+
+def test_no_private_names_imported_across_modules() -> None:
+    found = private_imports()
+    describe = lambda s: "\n".join(f"  {m} imports {t}.{n}" for m, t, n in sorted(s))  # noqa: E731
+    new = found - KNOWN_PRIVATE
+    assert not new, "private names imported from another module:\n" + describe(new)
+    fixed = KNOWN_PRIVATE - found
+    assert not fixed, "fixed, remove from KNOWN_PRIVATE:\n" + describe(fixed)
