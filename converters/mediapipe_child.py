@@ -1,22 +1,22 @@
 """Runs inside the mediapipe==0.10.21 environment (stdlib + mediapipe only; never imports edgecomp).
 
-Protocol: prints {"event": "ready", ...} once, then answers one JSON line per request line on stdin:
-  {"cmd": "write_metadata", "model_in", "model_out", "kind": "regex"|"embedder", "vocab", "labels",
-   "delim", "info": {name, version, description, author, license}} -> {"ok": true, "metadata_json": str}
-  {"cmd": "classify", "model", "texts": [...]} -> {"ok": true, "results": [[[index, score], ...], ...]}
+It speaks the one child protocol (edgecomp_wire, put on PYTHONPATH by the host; converters/metadata.py is
+the other side); the hello carries mediapipe's version. Ops:
+  write_metadata {"model_in", "model_out", "kind": "regex"|"embedder", "vocab", "labels", "delim",
+                  "info": {name, version, description, author, license}} -> {"metadata_json": str}
+  classify {"model", "texts": [...]} -> {"results": [[[index, score], ...], ...]}
       (each result is MediaPipe's category list in its own order: element 0 is what the app shows first)
-  {"cmd": "embed", "model", "texts": [...]} -> {"ok": true, "embeddings": [[float, ...], ...]}
-Any failure answers {"ok": false, "error": "...", "stage": cmd}; the parent decides what it means.
+  embed {"model", "texts": [...]} -> {"embeddings": [[float, ...], ...]}
+Any failure is an `ok: false` reply; the parent decides what it means.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
-import traceback
 import zipfile
+
+import edgecomp_wire as wire
 
 
 class _FixedZipTime:
@@ -65,7 +65,7 @@ def _write_metadata(req: dict) -> dict:
     with open(tmp, "wb") as f:
         f.write(model)
     os.replace(tmp, req["model_out"])
-    return {"ok": True, "metadata_json": metadata_json}
+    return {"metadata_json": metadata_json}
 
 
 _TASKS: dict = {}
@@ -95,39 +95,31 @@ def _classify(req: dict) -> dict:
     for text in req["texts"]:
         cats = clf.classify(text).classifications[0].categories
         results.append([[c.index, c.score] for c in cats])
-    return {"ok": True, "results": results}
+    return {"results": results}
 
 
 def _embed(req: dict) -> dict:
     emb = _task("embed", req["model"])
     out = [list(map(float, emb.embed(t).embeddings[0].embedding)) for t in req["texts"]]
-    return {"ok": True, "embeddings": out}
+    return {"embeddings": out}
 
 
 HANDLERS = {"write_metadata": _write_metadata, "classify": _classify, "embed": _embed}
 
 
 def main() -> None:
-    # The protocol gets a private copy of fd 1; Python and native chatter (fd 1) go to stderr instead.
-    out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    wire.open_channel()  # before importing mediapipe: its native chatter on fd 1 goes to stderr
     import mediapipe
 
-    out.write(json.dumps({"event": "ready", "mediapipe": mediapipe.__version__}) + "\n")
-    out.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        try:
-            reply = HANDLERS[req["cmd"]](req)
-        except Exception as err:  # reported to the parent, which raises a typed error
-            tail = traceback.format_exc().strip().splitlines()[-1]
-            reply = {"ok": False, "stage": req.get("cmd"), "error": f"{type(err).__name__}: {err}"[:800]}
-            reply["trace"] = tail[:300]
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
+    wire.serve(
+        HANDLERS,
+        {
+            "runtime": "mediapipe",
+            "module": "mediapipe",
+            "version": mediapipe.__version__,
+            "mediapipe": mediapipe.__version__,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -2,21 +2,20 @@
 
 `mediapipe==0.10.21` is the last wheel with the metadata writer's native module, and its pins (jax,
 opencv-contrib) clash with the toolchain's, so it lives in its own venv (toolchain.base.venvs) and our code
-runs there as a child process (converters/mediapipe_child.py, stdlib + mediapipe) over a JSON-lines protocol.
+runs there as a child process (converters/mediapipe_child.py, stdlib + mediapipe) over the one child
+protocol (toolchain/base/child.py): every request has a timeout that a half-written reply cannot defeat, and
+a crash names its signal.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import selectors
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolchain.base.child import ChildError, ChildFailed, ChildSession
 from toolchain.base.errors import EdgecompError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.venvs import Venv, VenvSpec, cache_dir, ensure_venv
@@ -71,85 +70,37 @@ class MediaPipeSession:
     def __init__(self, env: Venv, timeout_s: float = 120.0, script: Path = CHILD_SCRIPT) -> None:
         self.env = env
         self.timeout_s = timeout_s
-        self.script = script
         self.version = ""
-        self._proc: subprocess.Popen[str] | None = None
-        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in __exit__
-
-    def __enter__(self) -> MediaPipeSession:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         environ["GLOG_minloglevel"] = "2"
-        self._proc = subprocess.Popen(
-            [str(self.env.python), str(self.script)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env=environ,
-            start_new_session=True,
+        self._session = ChildSession(
+            [str(env.python), str(script)], environ, hello_timeout=timeout_s, name="MediaPipe"
         )
-        hello = self._read("starting MediaPipe")
+
+    def __enter__(self) -> MediaPipeSession:
+        try:
+            hello = self._session.start()
+        except ChildError as err:
+            raise self._error(err) from None
         self.version = str(hello.get("mediapipe", ""))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.stdin.close()  # type: ignore[union-attr]
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self._stderr.close()
+        self._session.close()
 
-    def _stderr_tail(self) -> str:
-        self._stderr.flush()
-        self._stderr.seek(0)
-        lines = [ln for ln in self._stderr.read().splitlines() if ln.strip()]
-        return lines[-1][:300] if lines else "(no output)"
-
-    def _read(self, what: str) -> dict[str, Any]:
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            if not sel.select(self.timeout_s):
-                proc.kill()
-                proc.wait()
-                raise MediaPipeError(
-                    f"MediaPipe timed out after {self.timeout_s:.0f} s while {what}",
-                    hint="a larger model or slow machine: raise the timeout",
-                )
-        line = proc.stdout.readline()
-        if not line:
-            code = proc.wait()
-            raise MediaPipeError(
-                f"MediaPipe exited (code {code}) while {what}: {self._stderr_tail()}",
-                hint=f"check the environment: {self.env.path}",
+    def _error(self, err: ChildError) -> MediaPipeError:
+        if isinstance(err, ChildFailed):
+            return MediaPipeError(
+                err.message, hint="the model or its metadata is not what MediaPipe Tasks expects"
             )
-        return json.loads(line)
+        return MediaPipeError(err.message, hint=f"check the environment: {self.env.path}; {err.hint or ''}")
 
-    def request(self, msg: dict[str, Any], what: str) -> dict[str, Any]:
-        proc = self._proc
-        if proc is None or proc.stdin is None:
-            raise RuntimeError("MediaPipeSession used outside its `with` block")
+    def request(self, op: str, args: dict[str, Any], what: str) -> Any:
+        """One call to the child; any failure is a MediaPipeError naming `what`."""
         try:
-            proc.stdin.write(json.dumps(msg) + "\n")
-            proc.stdin.flush()
-        except BrokenPipeError:
-            code = proc.wait()
-            raise MediaPipeError(
-                f"MediaPipe exited (code {code}) before {what}: {self._stderr_tail()}",
-                hint=f"check the environment: {self.env.path}",
-            ) from None
-        reply = self._read(what)
-        if not reply.get("ok"):
-            raise MediaPipeError(
-                f"MediaPipe failed while {what}: {reply.get('error')}",
-                hint="the model or its metadata is not what MediaPipe Tasks expects",
-            )
-        return reply
+            return self._session.call(op, args, self.timeout_s, what)
+        except ChildError as err:
+            raise self._error(err) from None
 
     def write_metadata(
         self,
@@ -166,8 +117,7 @@ class MediaPipeSession:
             raise MediaPipeError(
                 f"unknown metadata kind {kind!r}", hint=f"one of: {', '.join(METADATA_KINDS)}"
             )
-        msg = {
-            "cmd": "write_metadata",
+        args = {
             "model_in": str(model_in),
             "model_out": str(model_out),
             "kind": kind,
@@ -176,7 +126,7 @@ class MediaPipeSession:
             "delim": delim,
             "info": info.__dict__,
         }
-        return str(self.request(msg, "writing metadata")["metadata_json"])
+        return str(self.request("write_metadata", args, "writing metadata")["metadata_json"])
 
     def classify(
         self,
@@ -192,15 +142,13 @@ class MediaPipeSession:
         with progress.task(f"MediaPipe TextClassifier {what}".strip(), len(texts)) as advance:
             for start in range(0, len(texts), chunk):
                 part = texts[start : start + chunk]
-                reply = self.request(
-                    {"cmd": "classify", "model": str(model), "texts": part}, "classifying queries"
-                )
+                reply = self.request("classify", {"model": str(model), "texts": part}, "classifying queries")
                 out.extend([[(int(i), float(s)) for i, s in cats] for cats in reply["results"]])
                 advance(len(part))
         return out
 
     def embed(self, model: Path, texts: list[str]) -> list[list[float]]:
-        reply = self.request({"cmd": "embed", "model": str(model), "texts": texts}, "embedding queries")
+        reply = self.request("embed", {"model": str(model), "texts": texts}, "embedding queries")
         return reply["embeddings"]
 
 

@@ -4,16 +4,15 @@ onnx2tf's own int8 path assumes float image inputs and rejects token ids, so it 
 SavedModel; quantization goes through converters/keras_tflite.py with real queries. Before onnx2tf the model
 is simplified with onnxsim at fixed input shapes: from dynamic-shape transformer ONNX, onnx2tf can fail
 (constant Expand) or silently mis-lay-out a head-merge Reshape. onnx2tf runs in a child process so that its
-printing, logging and global TF settings never leak into edgecomp. Every result is checked against
-onnxruntime by the caller (toolchain/backend_onnx.py).
+printing, logging and global TF settings never leak into edgecomp (converters/onnx2tf_child.py, over the one
+child protocol of toolchain/base/child.py). Every result is checked against onnxruntime by the caller
+(toolchain/backend_onnx.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolchain.base.child import ChildError, ChildFailed, ChildSession, ChildTimeout
 from toolchain.base.errors import ConversionError, DataError, InputFileError
 
 MIN_OPSET, MAX_OPSET = 10, 21
@@ -161,15 +161,7 @@ def simplify(path: Path, shapes: dict[str, list[int]], out: Path) -> Path:
     return out
 
 
-_CHILD = """
-import json, os, sys
-os.environ["TF_USE_LEGACY_KERAS"] = "1"; os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-args = json.loads(sys.argv[1])
-import onnx2tf
-onnx2tf.convert(input_onnx_file_path=args["onnx"], output_folder_path=args["out"], non_verbose=True,
-                replace_to_pseudo_operators=args["pseudo"], output_signaturedefs=True,
-                keep_shape_absolutely_input_names=args["inputs"])
-"""
+CHILD_SCRIPT = Path(__file__).with_name("onnx2tf_child.py")
 
 
 def onnx_to_saved_model(
@@ -182,23 +174,21 @@ def onnx_to_saved_model(
     """Run onnx2tf in a child process; return the float SavedModel directory."""
     args = {"onnx": str(onnx_path), "out": str(out_dir), "pseudo": list(pseudo_ops), "inputs": input_names}
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    failed = ""
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, json.dumps(args)],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-        )
-    except subprocess.TimeoutExpired:
+        with ChildSession([sys.executable, str(CHILD_SCRIPT)], env, name="onnx2tf") as child:
+            child.call("convert", args, timeout_s, f"converting {onnx_path.name}")
+    except ChildError as err:
+        if isinstance(err, ChildTimeout):
+            raise ConversionError(
+                f"onnx2tf did not finish within {timeout_s:.0f} s", hint="EDGECOMP_DEBUG=1"
+            ) from None
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", err.stderr).strip().splitlines()  # onnx2tf colours ERROR:
+        last = next((ln for ln in reversed(lines) if "error" in ln.lower()), "")
+        failed = last or (err.detail if isinstance(err, ChildFailed) else err.message)
+    if failed or not (out_dir / "saved_model.pb").is_file():
         raise ConversionError(
-            f"onnx2tf did not finish within {timeout_s:.0f} s", hint="EDGECOMP_DEBUG=1"
-        ) from None
-    if proc.returncode != 0 or not (out_dir / "saved_model.pb").is_file():
-        text = (proc.stderr + proc.stdout).strip().splitlines()
-        last = next((ln for ln in reversed(text) if "Error" in ln or "error" in ln), text[-1] if text else "")
-        raise ConversionError(
-            f"onnx2tf failed on {onnx_path.name}: {last.strip()[:240]}",
+            f"onnx2tf failed on {onnx_path.name}: {failed.strip()[:240]}",
             hint="EDGECOMP_DEBUG=1 keeps the work dir; see which node failed",
         )
     return out_dir

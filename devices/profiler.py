@@ -10,8 +10,6 @@ unprofiled whole invoke of the same runtime and kernels.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -23,19 +21,12 @@ import numpy as np
 from converters.tflite_model import TFLiteModel, read_tflite
 from devices import opcost, slicer
 from devices.profile_stats import MethodResult, merge_litert, merge_slicing
+from devices.profiler_children import ProfilerError, run_child
 from toolchain.base.errors import EdgecompError, InputFileError
 from toolchain.base.progress import Progress, SilentProgress
 
-HERE = Path(__file__).resolve().parent
 HOST_RUNTIME = ("litert", "2.3.0")
-CHILD_TIMEOUT_S = 600.0
 LIB_ENV = "EDGECOMP_LITERT_LIB"  # test hook: profile with another libLiteRt.so
-
-
-class ProfilerError(EdgecompError):
-    """Profiling could not run (the runtime crashed, lacks an op, or its interface changed)."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -110,62 +101,6 @@ def runtime_python(target: Target) -> Path:
     return ensure_venv(runtime_venv_spec(target.runtime, target.version)).python
 
 
-def run_child(python: Path, script: str, request: dict, work: Path, what: str) -> dict:
-    """Run a child script over a JSON request/result pair; a crash or bad exit becomes a ProfilerError."""
-    req, res = work / f"{what}-req.json", work / f"{what}-res.json"
-    res.unlink(missing_ok=True)
-    req.write_text(json.dumps(request))
-    try:
-        proc = subprocess.run(
-            [str(python), str(HERE / script), str(req), str(res)],
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT_S,
-            env=_child_env(),
-        )
-    except subprocess.TimeoutExpired:
-        raise ProfilerError(f"{what} timed out after {CHILD_TIMEOUT_S:.0f} s", hint="lower --runs") from None
-    if proc.returncode < 0:
-        sig = signal.Signals(-proc.returncode).name
-        raise ProfilerError(
-            f"the {what} child process crashed ({sig}) inside the runtime's native library",
-            hint="edgecomp is unaffected; try --method slice, or report the runtime version",
-        )
-    if proc.returncode != 0 or not res.is_file():
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:240]
-        raise ProfilerError(f"the {what} child failed: {tail}", hint="EDGECOMP_DEBUG=1 for details")
-    out = json.loads(res.read_text())
-    if "error" in out:
-        raise _child_error(out, proc.stderr, what)
-    return out
-
-
-def _child_env() -> dict:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-
-
-def _child_error(out: dict, stderr: str, what: str) -> ProfilerError:
-    missing = [
-        ln.strip()
-        for ln in stderr.splitlines()
-        if "Didn't find op" in ln or "unresolved custom op" in ln or "unsupported" in ln.lower()
-    ]
-    if missing or out["kind"] in ("compile", "load") and "op" in out["error"].lower():
-        detail = (missing or [out["error"]])[0][:200]
-        return ProfilerError(
-            f"the runtime cannot run this model: {detail}",
-            hint="re-convert with ops/versions this runtime supports, or pick another --device",
-        )
-    if out["kind"] == "interface":
-        return ProfilerError(
-            f"LiteRT C-API self-test failed: {out['error']}",
-            hint="this profiler needs ai-edge-litert 2.3.x; use --method slice meanwhile",
-        )
-    return ProfilerError(f"{what} failed: {out['error'][:240]}", hint="EDGECOMP_DEBUG=1 for details")
-
-
 # ---------------------------------------------------------------- the two methods
 def _kernels(target: Target, options: ProfileOptions) -> str:
     return "builtin" if options.mode == "per-node" or not target.xnnpack else "default"
@@ -199,7 +134,7 @@ def profile_litert(
     results = []
     with progress.task(f"LiteRT profiler ({mode}) x{options.processes} processes", options.processes) as adv:
         for p in range(options.processes):
-            results.append(run_child(python, "profiler_child.py", request, work, f"litert-profiler-{p}"))
+            results.append(run_child(python, "profiler_child.py", "profile", request, f"litert-profiler-{p}"))
             adv(1)
     return merge_litert(results, mode, target.threads, options.runs)
 
@@ -239,7 +174,7 @@ def profile_slicing(
         f"slice timing ({kernels} kernels) x{options.processes} processes", options.processes
     ) as adv:
         for p in range(options.processes):
-            results.append(run_child(python, "slice_child.py", request, work, f"slicing-{p}"))
+            results.append(run_child(python, "slice_child.py", "run", request, f"slicing-{p}"))
             adv(1)
     unsliceable = [f"op {s.op_index} {s.op}: {s.reason}" for s in slices if s.model is None]
     return merge_slicing(results, info, kernels, target.threads, options.runs, unsliceable)
@@ -253,7 +188,7 @@ def capture(python: Path, model: Path, inputs: Path, out: Path, work: Path, n: i
         "tasks": ["capture"],
         "capture_queries": n,
     }
-    run_child(python, "slice_child.py", request, work, f"capture-{out.stem}")
+    run_child(python, "slice_child.py", "run", request, f"capture-{out.stem}")
     data = np.load(out)
     return {k: data[k] for k in data.files}
 
@@ -271,7 +206,7 @@ def sweep(
         "runs": options.runs,
         "kernels": _kernels(target, options),
     }
-    out = run_child(python, "slice_child.py", request, work, "sweep")["sweep"]
+    out = run_child(python, "slice_child.py", "run", request, "sweep")["sweep"]
     rows = []
     for r in out:
         if "error" in r:

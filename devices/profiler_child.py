@@ -1,21 +1,20 @@
 """Per-op profile through LiteRT's C API (libLiteRt.so), run INSIDE the runtime environment.
 
-stdlib + numpy + ai_edge_litert only (no edgecomp import): started by devices/profiler.py as
-    python profiler_child.py REQUEST.json RESULT.json
-It self-tests the library first (symbols present, event layout sane, a one-op model profiles), so an
-interface change becomes a clear error in RESULT.json instead of garbage numbers. A crash (SIGSEGV in the
-native library) kills only this process; the host reports it.
+stdlib + numpy + ai_edge_litert only (no edgecomp import); it speaks the one child protocol (edgecomp_wire,
+put on PYTHONPATH by the host, devices/profiler_children.py) with one op, `profile` (the request below ->
+the per-op samples). It self-tests the library first (symbols present, event layout sane, a one-op model
+profiles), so an interface change becomes an `ok: false` reply of kind "interface" instead of garbage
+numbers. A crash (SIGSEGV in the native library) kills only this process; the host reports it.
 """
 
 from __future__ import annotations
 
 import ctypes as C
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
+import edgecomp_wire as wire
 import numpy as np
 
 P = C.c_void_p
@@ -76,10 +75,8 @@ class Event(C.Structure):
     ]
 
 
-class ApiError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+class ApiError(wire.Failure):
+    """An `ok: false` reply: kind "interface" (the C API changed), "compile", "load", "input"."""
 
 
 def load_library(path: str | None) -> C.CDLL:
@@ -345,17 +342,6 @@ def profile(req: dict) -> dict:
     return result
 
 
-def main(argv: list[str]) -> int:
-    req = json.loads(Path(argv[1]).read_text())
-    try:
-        out = profile(req)
-    except ApiError as err:
-        out = {"error": str(err), "kind": err.kind}
-    except Exception as err:  # anything else in the child is reported, never raised into the host
-        out = {"error": f"{err.__class__.__name__}: {err}", "kind": "internal"}
-    Path(argv[2]).write_text(json.dumps(out))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    wire.open_channel()  # before the runtime loads: its native chatter on fd 1 goes to stderr
+    wire.serve({"profile": profile}, {"runtime": "litert", "module": "ai_edge_litert"})

@@ -1,23 +1,24 @@
 """The worker that runs INSIDE a device runtime: stdlib + numpy + the runtime only (no TF, no edgecomp).
 
-Protocol (devices/runner.py is the other side): one JSON object per line on stdin, one JSON reply per
-line on stdout; arrays travel as .npz files named in the messages. On start it prints
-{"event": "ready", ...} once the runtime is imported (the slow part under QEMU), then serves:
-  {"cmd": "probe", "models": [path, ...]}          -> {"ok": true, "errors": [null | "message", ...]}
-  {"cmd": "run", "model": path, "inputs": npz, "outputs": npz, "threads": n, "xnnpack": bool,
-   "latency_runs": n}                              -> {"ok": true, "error": null | "message", "stage": ...}
-  (a run's inputs npz holds one array per model input, keyed by tensor name)
-  {"cmd": "quit"}
+It speaks the one child protocol (edgecomp_wire, put on PYTHONPATH by the host; devices/runner.py is the
+other side). The hello, sent once the runtime is imported (the slow part under QEMU), carries the runtime,
+its version, the machine and the RSS after import. Ops (arrays travel as .npz files named in the args):
+  probe {"models": [path, ...]}                    -> {"errors": [null | "message", ...]}
+  run   {"model", "inputs": npz (one array per model input, keyed by tensor name), "outputs": npz,
+         "threads", "xnnpack", "latency_runs"}
+        -> {"input", "output", "rss_before_kb", "peak_rss_kb", "peak_reset", "latency_ms"}
+        a model the runtime refuses is `ok: false` with kind "load" | "allocate" | "invoke".
 Works with both `ai_edge_litert.interpreter` and `tflite_runtime.interpreter` (same Python API).
 """
 
-import json
-import os
-import platform
 import resource
 import sys
 import time
 
+import edgecomp_wire as wire
+
+if __name__ == "__main__":
+    wire.open_channel()  # before the runtime import: whatever it prints goes to stderr, not the protocol
 T0 = time.perf_counter()
 import numpy as np  # noqa: E402
 
@@ -84,36 +85,38 @@ def _first_line(err):
     return lines[0] if lines else err.__class__.__name__
 
 
-def probe(msg):
+def probe(args):
     errors = []
-    for path in msg["models"]:
+    for path in args["models"]:
         try:
             _interpreter(path, 1, False)
             errors.append(None)
         except Exception as err:
             errors.append(_first_line(err))
-    return {"ok": True, "errors": errors}
+    return {"errors": errors}
 
 
-def run(msg):
+def run(args):
     reset = _reset_peak()
-    rss_before = _status_kb("VmRSS")
-    reply = {"ok": True, "error": None, "stage": "load", "rss_before_kb": rss_before, "peak_reset": reset}
+    reply = {"rss_before_kb": _status_kb("VmRSS"), "peak_reset": reset}
+    stage = "load"
     try:
-        interp = _interpreter(msg["model"], msg.get("threads", 1), msg.get("xnnpack", True))
-        reply["stage"] = "allocate"
+        interp = _interpreter(args["model"], args.get("threads", 1), args.get("xnnpack", True))
+        stage = "allocate"
         interp.allocate_tensors()
     except Exception as err:
-        reply["error"] = _first_line(err)
-        return reply
+        raise wire.Failure(stage, _first_line(err)) from None
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     reply["input"], reply["output"] = _details(inp), _details(out)
-    data = np.load(msg["inputs"])
+    data = np.load(args["inputs"])
     # every input by tensor name, cast once (the latency loop then times set_tensor + invoke + get_tensor)
-    feeds = [(d, data[d["name"]].astype(d["dtype"])) for d in interp.get_input_details()]
+    details = interp.get_input_details()
+    missing = [d["name"] for d in details if d["name"] not in data.files]
+    if missing:
+        raise wire.Failure("input", f"no data for model input(s) {', '.join(missing)} (have {data.files})")
+    feeds = [(d, data[d["name"]].astype(d["dtype"])) for d in details]
     n = len(feeds[0][1])
     rows = np.zeros((n, int(np.prod(out["shape"]))), dtype=out["dtype"])
-    reply["stage"] = "invoke"
 
     def set_row(i):
         for d, arr in feeds:
@@ -125,51 +128,28 @@ def run(msg):
             interp.invoke()
             rows[i] = interp.get_tensor(out["index"]).reshape(-1)
         times = []
-        for i in range(int(msg.get("latency_runs", 0))):  # one query: set_tensor + invoke + get_tensor
+        for i in range(int(args.get("latency_runs", 0))):  # one query: set_tensor + invoke + get_tensor
             t0 = time.perf_counter()
             set_row(i % n)
             interp.invoke()
             interp.get_tensor(out["index"])
             times.append(time.perf_counter() - t0)
     except Exception as err:
-        reply["error"] = _first_line(err)
-        return reply
-    reply["stage"] = "done"
-    np.savez(msg["outputs"], raw=rows)
+        raise wire.Failure("invoke", _first_line(err)) from None
+    np.savez(args["outputs"], raw=rows)
     hwm = _status_kb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     reply["peak_rss_kb"] = hwm
     reply["latency_ms"] = float(np.median(times) * 1e3) if times else None
     return reply
 
 
-def main():
-    out = sys.stdout
-    sys.stdout = sys.stderr  # anything the runtime prints goes to stderr, not into the protocol
-    hello = {
-        "event": "ready",
+if __name__ == "__main__":
+    info = {
         "runtime": RUNTIME,
+        "module": tfl.__name__.split(".")[0],
         "version": _version(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
         "numpy": np.__version__,
         "import_s": round(IMPORT_S, 3),
         "rss_kb": _status_kb("VmRSS"),
-        "pid": os.getpid(),
     }
-    out.write(json.dumps(hello) + "\n")
-    out.flush()
-    handlers = {"probe": probe, "run": run}
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        msg = json.loads(line)
-        if msg.get("cmd") == "quit":
-            break
-        handler = handlers.get(msg.get("cmd"))
-        reply = handler(msg) if handler else {"ok": False, "error": f"unknown cmd {msg.get('cmd')!r}"}
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
-
-
-if __name__ == "__main__":
-    main()
+    wire.serve({"probe": probe, "run": run}, info)

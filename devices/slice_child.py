@@ -1,7 +1,8 @@
 """Per-op timing by slicing, run INSIDE a runtime environment (ai_edge_litert or tflite_runtime).
 
-stdlib + numpy + the runtime only (no edgecomp import):  python slice_child.py REQUEST.json RESULT.json
-Tasks, in order, as the request asks:
+stdlib + numpy + the runtime only (no edgecomp import); it speaks the one child protocol (edgecomp_wire, put
+on PYTHONPATH by the host, devices/profiler_children.py) with one op, `run`, doing the request's tasks in
+order and answering one dict (a model the runtime refuses is `ok: false` of kind "load"):
   capture  run the whole model with builtin kernels and experimental_preserve_all_tensors, save every
            tensor for the given queries (the intermediates that feed the slices; quantization-error data)
   time     blocks of whole-model invokes alternating with rounds of the single-op slices run as a pipeline
@@ -13,11 +14,9 @@ Tasks, in order, as the request asks:
 
 from __future__ import annotations
 
-import json
-import sys
 import time
-from pathlib import Path
 
+import edgecomp_wire as wire
 import numpy as np
 
 
@@ -32,10 +31,8 @@ def runtime():
         return mod, "tflite_runtime"
 
 
-class ChildError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+class ChildError(wire.Failure):
+    """An `ok: false` reply with its kind ("load": the runtime refuses a model)."""
 
 
 def make(path: str, kernels: str, threads: int, preserve: bool = False):
@@ -207,25 +204,18 @@ def sweep(req: dict) -> dict:
     return {"sweep": out}
 
 
-def main(argv: list[str]) -> int:
-    req = json.loads(Path(argv[1]).read_text())
-    _, name = runtime()
-    out: dict = {"runtime_module": name}
-    try:
-        for task in req["tasks"]:
-            if task == "capture":
-                out["capture"] = capture(req)
-            elif task == "time":
-                out.update(time_slices(req))
-            elif task == "sweep":
-                out.update(sweep(req))
-    except ChildError as err:
-        out = {"error": str(err), "kind": err.kind}
-    except Exception as err:  # reported to the host, never a traceback on its stdout
-        out = {"error": f"{err.__class__.__name__}: {err}", "kind": "internal"}
-    Path(argv[2]).write_text(json.dumps(out))
-    return 0
+def run(req: dict) -> dict:
+    out: dict = {"runtime_module": runtime()[1]}
+    for task in req["tasks"]:
+        if task == "capture":
+            out["capture"] = capture(req)
+        elif task == "time":
+            out.update(time_slices(req))
+        elif task == "sweep":
+            out.update(sweep(req))
+    return out
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    wire.open_channel()  # before the runtime loads: its native chatter on fd 1 goes to stderr
+    wire.serve({"run": run}, {"runtime_module": runtime()[1]})

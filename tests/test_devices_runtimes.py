@@ -12,25 +12,23 @@ from devices.runtimes import is_provisioned, provision, self_test
 from toolchain.base.venvs import EnvSetupError
 
 SEGFAULT_RUNNER = """
-import ctypes, json, sys
-print(json.dumps({"event": "ready", "version": "x"}), flush=True)
-sys.stdin.readline()
-ctypes.string_at(0)  # a real segfault inside the runtime's process
+import ctypes, edgecomp_wire as wire
+wire.serve({"probe": lambda args: ctypes.string_at(0)}, {"version": "x"})  # a real segfault in the runtime
 """
 HANG_RUNNER = """
-import json, sys, time
-print(json.dumps({"event": "ready", "version": "x"}), flush=True)
-sys.stdin.readline()
-time.sleep(600)
+import time, edgecomp_wire as wire
+wire.serve({"probe": lambda args: time.sleep(600)}, {"version": "x"})
 """
 MEMORY_RUNNER = """
-import json, sys
-print(json.dumps({"event": "ready", "version": "x"}), flush=True)
-sys.stdin.readline()
-hog = bytearray(400 * 1024 * 1024)
-for i in range(0, len(hog), 4096):
-    hog[i] = 1
-sys.stdin.readline()
+import time, edgecomp_wire as wire
+
+def probe(args):
+    hog = bytearray(400 * 1024 * 1024)
+    for i in range(0, len(hog), 4096):
+        hog[i] = 1
+    time.sleep(600)
+
+wire.serve({"probe": probe}, {"version": "x"})
 """
 EXIT_RUNNER = "import sys; sys.stderr.write('ImportError: no module named tflite\\n'); sys.exit(3)\n"
 

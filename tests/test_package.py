@@ -90,8 +90,8 @@ def test_mediapipe_textclassifier_agrees_with_the_toolchain(packaged):
 
 
 def test_server_fallback_threshold(packaged, int8_build, tiny_project):
+    from devices.hostrun import HostRunner
     from toolchain import data as d
-    from toolchain.evaluate import TFLiteRunner
 
     fb = packaged.manifest["server_fallback"]
     assert fb["split"].endswith("val.jsonl") and fb["queries"] == 80 and fb["target_accuracy"] == 0.98
@@ -101,7 +101,8 @@ def test_server_fallback_threshold(packaged, int8_build, tiny_project):
     assert fb["coverage"] == 1.0 and fb["accuracy_above"] == 1.0
     val = d.load_queries(tiny_project.val)
     ids = d.Tokenizer(d.load_vocab(int8_build / "vocab.txt"), tiny_project.seq_len).encode_batch(val.texts)
-    scores = TFLiteRunner((int8_build / "model.tflite").read_bytes()).predict(ids)
+    runner = HostRunner(int8_build / "model.tflite")
+    scores = runner.scores({runner.input_names[0]: ids})
     assert fb["threshold"] == pytest.approx(float(scores.max(1).min()), abs=1e-6)
 
 

@@ -89,22 +89,39 @@ def test_server_fallback_picks_the_lowest_threshold_meeting_the_target():
 
 
 HANGS = """
-import json, sys, time
-print(json.dumps({"event": "ready", "mediapipe": "fake"}), flush=True)
-for line in sys.stdin:
-    time.sleep(60)
+import time, edgecomp_wire as wire
+wire.serve({"classify": lambda args: time.sleep(60)}, {"mediapipe": "fake"})
 """
 CRASHES = """
-import json, os, sys
-print(json.dumps({"event": "ready", "mediapipe": "fake"}), flush=True)
-sys.stdin.readline()
-sys.stderr.write("Check failed: something native\\n")
-sys.stderr.flush()
-os.abort()
+import os, sys, edgecomp_wire as wire
+
+def classify(args):
+    sys.stderr.write("Check failed: something native\\n")
+    sys.stderr.flush()
+    os.abort()
+
+wire.serve({"classify": classify}, {"mediapipe": "fake"})
+"""
+HALF_LINE = """
+import time, edgecomp_wire as wire
+
+def classify(args):
+    wire.open_channel().out.write('{"id": 1, "ok": tr')
+    wire.open_channel().out.flush()
+    time.sleep(60)
+
+wire.serve({"classify": classify}, {"mediapipe": "fake"})
 """
 
 
-@pytest.mark.parametrize(("script", "message"), [(HANGS, "timed out after 2 s"), (CRASHES, "exited")])
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        (HANGS, "timed out after 2 s"),
+        (HALF_LINE, "timed out after 2 s"),  # a half-written reply cannot block the reader
+        (CRASHES, "crashed with SIGABRT while classifying queries.*Check failed: something native"),
+    ],
+)
 def test_a_hanging_or_crashing_mediapipe_child_is_a_clean_error(tmp_path, script, message):
     """The session's failure handling (the real child needs the MediaPipe env; see test_package.py)."""
     import sys

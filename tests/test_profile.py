@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from devices import slicer
 from devices.profiler import ProfileOptions, ProfilerError, profile_model
-from devices.profiler_child import REQUIRED
+from toolchain.base.child import WIRE_DIR
 from toolchain.cli.main import app
 
 FAST = dict(runs=40, warmup=5, processes=1, quant_error=False)
@@ -124,6 +125,14 @@ def test_crash_after_selftest_is_reported_not_raised(add_models, monkeypatch):
         profile_model(add_models[1], ProfileOptions(method="litert", **FAST))
 
 
+def _required_symbols() -> list[str]:
+    if str(WIRE_DIR) not in sys.path:
+        sys.path.append(str(WIRE_DIR))  # profiler_child imports edgecomp_wire, as in the runtime env
+    from devices.profiler_child import REQUIRED
+
+    return REQUIRED
+
+
 def _fake_lib(tmp_path: Path, crash: bool, drop: str | None = None) -> Path:
     """A stand-in libLiteRt.so: every C-API symbol, LiteRtCreateEnvironment dereferences NULL."""
     if shutil.which("gcc") is None:
@@ -133,7 +142,8 @@ def _fake_lib(tmp_path: Path, crash: bool, drop: str | None = None) -> Path:
         if crash
         else "int LiteRtCreateEnvironment(int n, void* o, void** e) { return 1; }"
     ]
-    body += [f"int {s}(void) {{ return 1; }}" for s in REQUIRED if s not in ("LiteRtCreateEnvironment", drop)]
+    stubs = [s for s in _required_symbols() if s not in ("LiteRtCreateEnvironment", drop)]
+    body += [f"int {s}(void) {{ return 1; }}" for s in stubs]
     src, lib = tmp_path / "fake.c", tmp_path / "libfake.so"
     src.write_text("\n".join(body) + "\n")
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)

@@ -17,12 +17,11 @@ from toolchain.stages import validate_target as validate
 pytestmark = pytest.mark.slow
 
 SEGFAULT_AT_RUN = """
-import ctypes, json, sys
-print(json.dumps({"event": "ready", "version": sys.argv[1] if len(sys.argv) > 1 else "2.3.0"}), flush=True)
-for line in sys.stdin:
-    if json.loads(line)["cmd"] == "run":
-        ctypes.string_at(0)
-    print(json.dumps({"ok": True, "errors": [None] * len(json.loads(line).get("models", []))}), flush=True)
+import ctypes, sys, edgecomp_wire as wire
+wire.serve(
+    {"probe": lambda args: {"errors": [None] * len(args["models"])}, "run": lambda args: ctypes.string_at(0)},
+    {"version": sys.argv[1] if len(sys.argv) > 1 else "2.3.0"},
+)
 """
 HANG_AT_RUN = SEGFAULT_AT_RUN.replace("ctypes.string_at(0)", "__import__('time').sleep(600)")
 

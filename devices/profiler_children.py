@@ -1,0 +1,68 @@
+"""The profiler's children (profiler_child.py, slice_child.py) seen from the host: one call per process.
+
+Each measurement repeats in a fresh process on purpose (a process's speed drifts as it settles), so a
+session here lives for one call. The children run in the runtime's own environment over the one child
+protocol (toolchain/base/child.py); a native crash, a hang or an `ok: false` reply becomes a ProfilerError
+that says what to do, and edgecomp itself is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from toolchain.base.child import ChildCrashed, ChildError, ChildFailed, ChildSession, ChildTimeout
+from toolchain.base.errors import EdgecompError
+
+HERE = Path(__file__).resolve().parent
+CHILD_TIMEOUT_S = 600.0
+
+
+class ProfilerError(EdgecompError):
+    """Profiling could not run (the runtime crashed, lacks an op, or its interface changed)."""
+
+    exit_code = 3
+
+
+def run_child(python: Path, script: str, op: str, request: dict[str, Any], what: str) -> dict[str, Any]:
+    """One `op` call to a fresh child `script` in the runtime's `python`; failures become ProfilerErrors."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    argv = [str(python), str(HERE / script)]
+    try:
+        with ChildSession(argv, env, hello_timeout=CHILD_TIMEOUT_S, name=f"the {what} child") as child:
+            return child.call(op, request, CHILD_TIMEOUT_S, what)
+    except ChildTimeout:
+        raise ProfilerError(f"{what} timed out after {CHILD_TIMEOUT_S:.0f} s", hint="lower --runs") from None
+    except ChildCrashed as err:
+        if err.signal:
+            raise ProfilerError(
+                f"the {what} child process crashed ({err.signal}) inside the runtime's native library",
+                hint="edgecomp is unaffected; try --method slice, or report the runtime version",
+            ) from None
+        tail = (err.stderr.strip().splitlines() or ["no output"])[-1][:240]
+        raise ProfilerError(f"the {what} child failed: {tail}", hint="EDGECOMP_DEBUG=1 for details") from None
+    except ChildFailed as err:
+        raise _child_error(err, what) from None
+    except ChildError as err:
+        raise ProfilerError(f"the {what} child failed: {err.message}", hint="EDGECOMP_DEBUG=1") from None
+
+
+def _child_error(err: ChildFailed, what: str) -> ProfilerError:
+    missing = [
+        ln.strip()
+        for ln in err.stderr.splitlines()
+        if "Didn't find op" in ln or "unresolved custom op" in ln or "unsupported" in ln.lower()
+    ]
+    if missing or err.kind in ("compile", "load") and "op" in err.detail.lower():
+        detail = (missing or [err.detail])[0][:200]
+        return ProfilerError(
+            f"the runtime cannot run this model: {detail}",
+            hint="re-convert with ops/versions this runtime supports, or pick another --device",
+        )
+    if err.kind == "interface":
+        return ProfilerError(
+            f"LiteRT C-API self-test failed: {err.detail}",
+            hint="this profiler needs ai-edge-litert 2.3.x; use --method slice meanwhile",
+        )
+    return ProfilerError(f"{what} failed: {err.detail[:240]}", hint="EDGECOMP_DEBUG=1 for details")
