@@ -1,9 +1,9 @@
 """BERT-class models end to end: Hugging Face-style folders with their own WordPiece tokenizer.
 
-The fixture (tests/fixtures/make_wordpiece_models.py) stands in for branch bertfix's `bert_models`: a
-BertForSequenceClassification with its own vocab, exported the way transformers models are (int64
-input_ids, attention_mask, token_type_ids), and a mean-pooling BertModel embedder. Real onnx2tf, real
-onnxruntime and LiteRT; no mocks.
+The `bert_models` fixture (tests/fixtures/make_bert_models.py): a BertForSequenceClassification with its
+own WordPiece vocab, exported the way transformers models are (int64 input_ids, attention_mask,
+token_type_ids -> logits), and a mean-pooling BertModel embedder (-> sentence_embedding), each a Hugging
+Face-style folder. Real onnx2tf, real onnxruntime and LiteRT; no mocks.
 """
 
 from __future__ import annotations
@@ -24,13 +24,6 @@ DATA = ROOT / "examples" / "shopping_intent" / "data"
 FALLBACK = "SOFTMAX,MUL,ADD,SUB,DIV,EXP,ABS,NEG,MEAN,SQUARED_DIFFERENCE,RSQRT,SUM,SELECT_V2,BATCH_MATMUL"
 
 
-@pytest.fixture(scope="module")
-def wp_models() -> Path:
-    from tests.fixtures.make_wordpiece_models import ensure_models
-
-    return ensure_models()
-
-
 def _run(*args: str) -> dict:
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, (result.output, result.exception)
@@ -42,10 +35,10 @@ def _convert(source: Path, out: Path, *flags: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def bert_builds(wp_models, tmp_path_factory) -> dict[str, Path]:
+def bert_builds(bert_models, tmp_path_factory) -> dict[str, Path]:
     """float32 (--tokenizer), int8 with selective float fallback (recipe), dynamic (--vocab)."""
     root = tmp_path_factory.mktemp("bert")
-    clf = wp_models / "intent-bert"
+    clf = bert_models.classifier
     model = root / "intent-bert.onnx"
     shutil.copy(clf / "model.onnx", model)  # alone: the tokenizer and labels come from flags
     test, cal = str(DATA / "test.jsonl"), str(DATA / "train.jsonl")
@@ -107,10 +100,10 @@ def test_quantized_builds_validate_profile_and_package(bert_builds, tmp_path, na
 
 
 @pytest.mark.slow
-def test_folder_forms(wp_models, tmp_path):
+def test_folder_forms(bert_models, tmp_path):
     """`edgecomp convert folder/`: tokenizer.json from the folder, labels from config.json's id2label."""
     folder = tmp_path / "intent-bert"
-    shutil.copytree(wp_models / "intent-bert", folder)
+    shutil.copytree(bert_models.classifier, folder)
     labels = (folder / "labels.txt").read_text().split()
     (folder / "labels.txt").unlink()
     test = str(DATA / "test.jsonl")
@@ -118,7 +111,7 @@ def test_folder_forms(wp_models, tmp_path):
     assert clf["task"] == "classification" and clf["labels"] == labels
     assert clf["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
     assert clf["evaluation"]["onnx_reference"]["top1_agreement"] == 1.0
-    emb = _convert(wp_models / "query-embedder", tmp_path / "emb", "--test", test, "-q", "float32")
+    emb = _convert(bert_models.embedder, tmp_path / "emb", "--test", test, "-q", "float32")
     ref = emb["evaluation"]["onnx_reference"]
     assert emb["task"] == "embedding" and ref["queries"] == 200 and ref["min_cosine"] >= 0.9999
     b = load_build(tmp_path / "emb")
@@ -126,10 +119,10 @@ def test_folder_forms(wp_models, tmp_path):
 
 
 @pytest.mark.slow
-def test_no_tokenizer_float_works_and_int8_is_refused(wp_models, tmp_path):
+def test_no_tokenizer_float_works_and_int8_is_refused(bert_models, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()
-    shutil.copy(wp_models / "query-embedder" / "model.onnx", bare / "embedder.onnx")
+    shutil.copy(bert_models.embedder / "model.onnx", bare / "embedder.onnx")
     report = _convert(bare / "embedder.onnx", tmp_path / "b", "--task", "embedding", "-q", "float32")
     ref = report["evaluation"]["onnx_reference"]
     assert report["tokenizer"]["kind"] == "none" and ref["min_cosine"] >= 0.9999
