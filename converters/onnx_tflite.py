@@ -143,7 +143,11 @@ def fixed_shapes(info: OnnxInfo, given: dict[str, list[int]], seq_len: int | Non
                 else:
                     raise DataError(
                         f"input '{inp.name}' has dynamic shape {list(inp.dims)} that stays dynamic",
-                        hint=f"fix it with --seq-len 32 (text inputs) or --input-shape {inp.name}=1x32",
+                        hint=(
+                            "fix it with --seq-len 32"
+                            if inp.name in TEXT_INPUTS
+                            else f"fix it with --input-shape {inp.name}=1x32 (or source.input_shapes)"
+                        ),
                     )
         shapes[inp.name] = shape
     return shapes
