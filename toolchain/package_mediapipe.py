@@ -55,11 +55,14 @@ def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, im
     return MediaPipeBertTokenizer.from_vocab_file(build.vocab_path, int(shape[-1]) if shape else None)
 
 
-def model_scores(build: Build, ids: np.ndarray, progress: Progress, what: str) -> np.ndarray:
+def model_scores(
+    build: Build, ids: np.ndarray, progress: Progress, what: str, xnnpack: bool = True
+) -> np.ndarray:
     """The build's .tflite in the host runner on given ids (mask = ids != 0, segment ids 0)."""
     from devices.hostrun import HostRunner
 
-    return HostRunner(build.model_bytes).scores(text_feeds(build.tflite, ids), progress, what)
+    runner = HostRunner(build.model_bytes, xnnpack=xnnpack)
+    return runner.scores(text_feeds(build.tflite, ids), progress, what)
 
 
 def _seen_texts(build: Build) -> list[str]:
@@ -207,14 +210,22 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
     )
     device = device_tokenizer(build)
     parity: dict[str, Any] = {"input_names": dict(zip(("ids", "mask", "segment_ids"), names, strict=True))}
+    kernels: dict[str, Any] = {}
     for feed, feed_texts in (("lowercased", [t.lower() for t in texts]), ("raw", texts)):
         ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
-        ref = model_scores(build, ids, progress, f"toolchain on device-tokenized {feed} queries")
+        what = f"toolchain on device-tokenized {feed} queries"
+        ref = model_scores(build, ids, progress, what, xnnpack=False)
         got = _run(session, build, model, feed_texts, progress, f"({feed} queries)")
         result = _compare(build, feed, texts, ref, got)
         _gate(result, build)
         parity[feed] = _as_dict(result)
-    parity["reference"] = "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py"
+        xnn = _compare(build, feed, texts, model_scores(build, ids, progress, f"{what} (XNNPACK)"), got)
+        kernels[feed] = _as_dict(xnn, 5)
+    parity["reference"] = (
+        "the build's model (builtin kernels, as MediaPipe's CPU task runs it) on ids from "
+        "toolchain/tokenizers/mediapipe_bert.py"
+    )
+    parity["vs_xnnpack_reference"] = kernels  # informational: int8 kernels may round one step apart
     return metadata_json, parity, 2
 
 
