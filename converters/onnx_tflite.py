@@ -26,7 +26,15 @@ from toolchain.base.errors import ConversionError, DataError, InputFileError
 MIN_OPSET, MAX_OPSET = 10, 21
 # Erf (exact GELU in PyTorch BERTs) becomes FlexErf otherwise: a Select-TF op phones cannot run.
 PSEUDO_OPS = ("erf",)
-TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# text inputs (and the aliases other exporters use) whose axis 1 is the sequence: fixed by data.seq_len
+TEXT_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "input_word_ids",
+    "input_mask",
+    "input_type_ids",
+)
 _ONNX_TO_NP = {1: "float32", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 
 
@@ -135,7 +143,7 @@ def fixed_shapes(info: OnnxInfo, given: dict[str, list[int]], seq_len: int | Non
                 else:
                     raise DataError(
                         f"input '{inp.name}' has dynamic shape {list(inp.dims)} that stays dynamic",
-                        hint=f"fix it with --input-shape {inp.name}=1x32 (or source.input_shapes)",
+                        hint=f"fix it with --seq-len 32 (text inputs) or --input-shape {inp.name}=1x32",
                     )
         shapes[inp.name] = shape
     return shapes
@@ -215,23 +223,25 @@ def refuse_flex(custom_ops: list[str]) -> None:
         )
 
 
-def feeds_for(inputs: tuple[OnnxInput, ...], ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Text-model inputs from token ids: input_ids, attention_mask = ids != <PAD>, token_type_ids = 0."""
-    out = {}
-    for inp in inputs:
-        if "mask" in inp.name:
-            value = (ids != 0).astype(inp.dtype)
-        elif "token_type" in inp.name or "segment" in inp.name:
-            value = np.zeros_like(ids, dtype=inp.dtype)
-        elif "ids" in inp.name or len(inputs) == 1:
-            value = ids.astype(inp.dtype)
-        else:
-            raise DataError(
-                f"cannot feed ONNX input '{inp.name}' from token ids",
-                hint=f"text models take {', '.join(TEXT_INPUTS)}",
-            )
-        out[inp.name] = value
-    return out
+def embedding_rows(path: Path, input_name: str) -> int | None:
+    """Rows of the embedding table that `input_name` indexes (the vocab size the graph can take), or None.
+
+    Follows the ids through Cast/Unsqueeze/Reshape/Squeeze/Identity to a Gather on an initializer; with
+    several tables (word + position) the smallest bound wins, so random ids stay in range for all.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    tables = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    reach, rows = {input_name}, []
+    for node in model.graph.node:
+        if node.op_type in ("Cast", "Unsqueeze", "Reshape", "Squeeze", "Identity") and node.input[0] in reach:
+            reach.update(node.output)
+        elif node.op_type == "Gather" and len(node.input) > 1 and node.input[1] in reach:
+            dims = tables.get(node.input[0])
+            if dims:
+                rows.append(int(dims[0]))
+    return min(rows) if rows else None
 
 
 class OnnxReference:
@@ -245,6 +255,14 @@ class OnnxReference:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.inputs = inputs
 
-    def run(self, ids: np.ndarray) -> np.ndarray:
-        rows = [self.session.run(None, feeds_for(self.inputs, row[None, :]))[0].reshape(-1) for row in ids]
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """First output per row, fed by ONNX input name (arrays of shape (rows, ...) in the input's dtype)."""
+        missing = [i.name for i in self.inputs if i.name not in feeds]
+        if missing:
+            raise DataError(f"no data for ONNX input(s) {', '.join(missing)}", hint=f"got {', '.join(feeds)}")
+        n = len(feeds[self.inputs[0].name])
+        rows = [
+            self.session.run(None, {i.name: feeds[i.name][r : r + 1] for i in self.inputs})[0].reshape(-1)
+            for r in range(n)
+        ]
         return np.stack(rows).astype(np.float32)

@@ -17,6 +17,7 @@ from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
 from toolchain.recipe import Recipe
+from toolchain.tokenizers.regex import RegexTokenizer
 
 
 @dataclass
@@ -90,6 +91,7 @@ class KerasBackend:
     """A Keras source: the steps run on a copy of it; evaluation compares float Keras and the .tflite."""
 
     strict_int8 = True  # an int8 build must have no float kernels left
+    task = "classification"  # Keras sources are intent classifiers on the regex tokenizer
 
     def __init__(self, recipe: Recipe) -> None:
         from toolchain.base.tfenv import seed_everything
@@ -104,8 +106,12 @@ class KerasBackend:
         self.source_scores = predict_keras(self.inputs.model, test) if "test" in self.inputs.y else None
 
     @property
-    def tokenizer(self) -> Tokenizer:
-        return self.inputs.tokenizer
+    def tokenizer(self) -> RegexTokenizer:
+        """The regex tokenizer as the build saves it (a vocab-pruning step may have replaced the words)."""
+        return RegexTokenizer(self.inputs.tokenizer)
+
+    def tokenizer_section(self) -> dict[str, Any]:
+        return self.tokenizer.describe()
 
     @property
     def labels(self) -> list[str]:
@@ -220,7 +226,7 @@ class KerasBackend:
         ids, y = inputs.ids["test"], inputs.y["test"]
         final_scores = predict_keras(self.final_model, ids)
         runner = HostRunner(tflite, threads=1)
-        feeds = text_feeds(parse_tflite(tflite), ids)
+        feeds = text_feeds(parse_tflite(tflite), self.tokenizer.encode_batch(inputs.splits["test"].texts))
         tfl_scores = runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)")
         evaluation = {
             "split": str(inputs.splits["test"].source),

@@ -2,8 +2,14 @@
 
 It answers the orchestration's questions (toolchain/pipeline.py) for an ONNX source; the report, gates
 and build directory are assembled there, as for Keras. No compression steps: they need a Keras model.
-Evaluation runs the source in onnxruntime and the .tflite in the host runner, each fed every named input
-(input_ids, attention_mask, token_type_ids) from the same token ids.
+The source is a .onnx file or a Hugging Face-style folder (model.onnx + tokenizer.json/vocab.txt +
+config.json). The tokenizer is whatever the user has (toolchain/tokenizers/sources.py), and its outputs
+are bound to the model's inputs by name (toolchain/tokenizers/binding.py) for calibration, onnxruntime and
+the .tflite alike.
+
+Without any tokenizer a float conversion (float32, float16, dynamic: no calibration) still runs: the
+reference check then feeds seeded random ids inside the embedding table the graph gathers from, and the
+report says so. Modes that calibrate need real queries tokenized the way the model was trained.
 """
 
 from __future__ import annotations
@@ -13,23 +19,39 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from toolchain.base.errors import ConversionError, DataError, StepError
 from toolchain.base.progress import Progress
-from toolchain.data import Tokenizer, sibling_file
+from toolchain.data import QuerySet, sibling_file
 from toolchain.recipe import Recipe
+from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name, tflite_inputs
+from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS, TextTokenizer
 
 EMBEDDING_QUERIES = 200
+RANDOM_ROWS = 64
+LOGITS_HINT = "logits"
+
+
+def random_ids(vocab_size: int, seq_len: int, rows: int, seed: int) -> dict[str, np.ndarray]:
+    """Seeded random queries in tokenizer form: ids in [1, vocab_size), a random length, 0-padded."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, max(2, vocab_size), (rows, seq_len)).astype(np.int32)
+    lengths = rng.integers(2, seq_len + 1, rows)
+    mask = (np.arange(seq_len)[None, :] < lengths[:, None]).astype(np.int32)
+    return {INPUT_IDS: ids * mask, ATTENTION_MASK: mask, TOKEN_TYPE_IDS: np.zeros_like(ids)}
 
 
 class OnnxBackend:
-    """An ONNX source (classifier or embedding model, by `source.task`)."""
+    """An ONNX source (classifier or embedding model, by `source.task` or inferred)."""
 
     source_format = "onnx"
     strict_int8 = False  # transformers keep float ops on purpose (quantization.float_fallback_ops)
 
     def __init__(self, recipe: Recipe) -> None:
         from converters import onnx_tflite as ox
-        from toolchain import data as d
+        from converters.keras_tflite import NEEDS_CALIBRATION
+        from toolchain.tokenizers import sources
 
         if recipe.steps:
             raise StepError(
@@ -37,53 +59,111 @@ class OnnxBackend:
                 hint="drop `steps` (quantization still applies) or export the model to Keras",
             )
         self.recipe, src, spec = recipe, recipe.source.path, recipe.data
-        self.info = ox.inspect_onnx(src)
+        self.model_path = sources.folder_model(src)
+        self.info = ox.inspect_onnx(self.model_path)
+        self.onnx_inputs = tuple(ModelInput(i.name, i.dtype) for i in self.info.inputs)
         self.shapes = ox.fixed_shapes(self.info, recipe.source.input_shapes, spec.seq_len)
-        ids_input = next((i for i in self.info.inputs if "ids" in i.name), self.info.inputs[0])
-        vocab = d.load_vocab(sibling_file(spec.vocab, src, "vocab.txt"))
-        self.tokenizer: Tokenizer = d.Tokenizer(vocab, self.shapes[ids_input.name][-1])
-        self.classify = recipe.source.task == "classification"
-        self.labels: list[str] = (
-            d.load_labels(sibling_file(spec.labels, src, "labels.txt")) if self.classify else []
+        ids_input = next(
+            (i for i in self.info.inputs if canonical_name(i.name) == INPUT_IDS), self.info.inputs[0]
         )
-        self.eval_path = spec.test or spec.calibration or spec.train
-        if self.eval_path is None:
-            raise DataError(
-                "no queries to check the conversion on", hint="set data.test (or data.calibration)"
+        self.seq_len = int(self.shapes[ids_input.name][-1])
+        self.tokenizer: TextTokenizer | None = sources.find_tokenizer(
+            spec.tokenizer, spec.vocab, src, self.seq_len
+        )
+        self.warnings: list[str] = []
+        needs_queries = recipe.quantization.mode in NEEDS_CALIBRATION
+        if self.tokenizer is None:
+            if needs_queries:
+                raise DataError(
+                    f"{recipe.quantization.mode} calibrates on real queries, and {src} has no tokenizer "
+                    "(no tokenizer.json or vocab.txt given or beside the model)",
+                    hint="pass --tokenizer tokenizer.json or --vocab vocab.txt (and --calibration queries); "
+                    "float32/float16/dynamic convert without one",
+                )
+            self.warnings.append(
+                "no tokenizer: the onnxruntime check ran on seeded random token ids, not on real queries; "
+                "the build cannot tokenize text (pass --tokenizer or --vocab)"
             )
-        label_field = spec.label_field if self.classify else None
-        self.eval_q = d.load_queries(self.eval_path, spec.text_field, label_field)
-        self.texts = self.eval_q.texts if self.classify else self.eval_q.texts[:EMBEDDING_QUERIES]
+        self.labels, self.task = self._labels_and_task(src)
+        self.classify = self.task == "classification"
+        self.eval_path = spec.test or spec.calibration or spec.train
+        self.eval_q: QuerySet | None = None
+        self.texts: list[str] = []
+        if self.eval_path is not None and self.tokenizer is not None:
+            from toolchain import data as d
+
+            self.eval_q = d.load_queries(
+                self.eval_path, spec.text_field, spec.label_field if self.classify else None
+            )
+            self.texts = self.eval_q.texts if self.classify else self.eval_q.texts[:EMBEDDING_QUERIES]
+        elif self.tokenizer is not None and needs_queries:
+            raise DataError("no queries to calibrate on", hint="set data.calibration (or data.train)")
+        elif self.tokenizer is not None:
+            self.warnings.append("no query split (data.test): the onnxruntime check ran on seeded random ids")
+
+    def _labels_and_task(self, src: Path) -> tuple[list[str], str]:
+        from toolchain import data as d
+        from toolchain.tokenizers import sources
+
+        task, spec = self.recipe.source.task, self.recipe.data
+        if task == "embedding":
+            return [], task
+        beside = sibling_file(None, src, "labels.txt")
+        if spec.labels is not None or beside.is_file():
+            return d.load_labels(sibling_file(spec.labels, src, "labels.txt")), "classification"
+        found = sources.config_labels(src)
+        if found:
+            return found, "classification"
+        if task == "classification":
+            d.load_labels(beside)  # raises: labels file not found, with the hint
+        if any(LOGITS_HINT in o for o in self.info.outputs):
+            raise DataError(
+                f"{self.model_path.name} outputs {', '.join(self.info.outputs)} but no labels were found "
+                "(labels.txt, --labels, config.json id2label)",
+                hint="pass --labels labels.txt for a classifier, or --task embedding for an embedding model",
+            )
+        return [], "embedding"
 
     def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
-        return [], []
+        return [], list(self.warnings)
+
+    def _calibration(self) -> tuple[list[dict[str, np.ndarray]], dict[str, Any], list[str]]:
+        from toolchain import data as d
+
+        spec, q = self.recipe.data, self.recipe.quantization
+        assert self.tokenizer is not None
+        path = spec.calibration or spec.train or self.eval_path
+        assert path is not None
+        usable = d.split_words if self.tokenizer.kind == "regex" else str.strip
+        texts, warnings = d.representative_texts(
+            d.load_queries(path, spec.text_field, None),
+            q.calibration_samples,
+            q.min_calibration_samples,
+            self.recipe.seed,
+            usable,
+        )
+        bound = bind_inputs(self.tokenizer.encode_batch(texts), self.onnx_inputs)
+        rows = [{k: v[i] for k, v in bound.items()} for i in range(len(texts))]
+        return rows, {"calibration_queries": len(texts), "calibration_source": str(path)}, warnings
 
     def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]:
         from converters import onnx_tflite as ox
         from converters.keras_tflite import NEEDS_CALIBRATION, saved_model_to_tflite
         from converters.tflite_model import parse_tflite
-        from toolchain import data as d
 
-        recipe, spec, info = self.recipe, self.recipe.data, self.info
+        recipe, info = self.recipe, self.info
+        q = recipe.quantization
+        calibration, quant, warnings = None, {"mode": q.mode, "onnx_opset": info.opset}, []
+        if q.mode in NEEDS_CALIBRATION:
+            calibration, cal_info, warnings = self._calibration()
+            quant.update(cal_info)
         work = Path(tempfile.mkdtemp(prefix="edgecomp-onnx-"))
         try:
             with progress.task("onnxsim + onnx2tf (float SavedModel)", None):
-                simplified = ox.simplify(recipe.source.path, self.shapes, work / "simplified.onnx")
+                simplified = ox.simplify(self.model_path, self.shapes, work / "simplified.onnx")
                 saved = ox.onnx_to_saved_model(
                     simplified, work / "saved_model", [i.name for i in info.inputs]
                 )
-            q = recipe.quantization
-            calibration, quant = None, {"mode": q.mode, "onnx_opset": info.opset}
-            if q.mode in NEEDS_CALIBRATION:
-                cal_q = d.load_queries(
-                    spec.calibration or spec.train or self.eval_path, spec.text_field, None
-                )
-                cal_ids, _ = d.representative_ids(
-                    cal_q, self.tokenizer, q.calibration_samples, q.min_calibration_samples, recipe.seed
-                )
-                calibration = [ox.feeds_for(info.inputs, row[None, :]) for row in cal_ids]
-                calibration = [{k: v[0] for k, v in item.items()} for item in calibration]
-                quant.update(calibration_queries=len(cal_ids))
             with progress.task(f"convert ({q.mode})", len(calibration) if calibration else None) as advance:
                 try:
                     tflite = saved_model_to_tflite(
@@ -99,7 +179,7 @@ class OnnxBackend:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ox.refuse_flex(parse_tflite(tflite).custom_ops())
-        return tflite, quant, []
+        return tflite, quant, warnings
 
     def fp32(self) -> bytes:
         return self._fp32
@@ -111,22 +191,44 @@ class OnnxBackend:
         from converters.tflite_model import parse_tflite
 
         return {
+            "model_file": str(self.model_path),
             "opset": self.info.opset,
             "onnx_ops": self.info.ops,
             "input_shapes": self.shapes,
             "parameters": parse_tflite(fp32).parameter_count,
         }
 
+    def tokenizer_section(self) -> dict[str, Any]:
+        if self.tokenizer is not None:
+            return self.tokenizer.describe()
+        return {"kind": "none", "seq_len": self.seq_len, "note": "no tokenizer given: parity on random ids"}
+
+    def _reference_inputs(self) -> tuple[dict[str, np.ndarray], str]:
+        from converters import onnx_tflite as ox
+
+        if self.texts and self.tokenizer is not None:
+            return self.tokenizer.encode_batch(self.texts), str(self.eval_path)
+        ids_name = next((i.name for i in self.onnx_inputs if canonical_name(i.name) == INPUT_IDS), None)
+        rows = self.tokenizer.vocab_size if self.tokenizer is not None else None
+        rows = rows or (ox.embedding_rows(self.model_path, ids_name) if ids_name else None)
+        if rows is None:
+            raise DataError(
+                f"cannot tell the vocabulary size of {self.model_path.name} (no embedding table found)",
+                hint="pass --tokenizer tokenizer.json or --vocab vocab.txt",
+            )
+        how = f"random token ids (seed {self.recipe.seed}, {RANDOM_ROWS} rows, ids < {rows})"
+        return random_ids(rows, self.seq_len, RANDOM_ROWS, self.recipe.seed), how
+
     def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]:
         from converters import onnx_tflite as ox
         from converters.tflite_model import parse_tflite
         from devices.hostrun import HostRunner
-        from toolchain.build import text_feeds
         from toolchain.evaluate import compare, reference_check
 
-        ids = self.tokenizer.encode_batch(self.texts)
-        ref = ox.OnnxReference(self.recipe.source.path, self.info.inputs).run(ids)
-        got = HostRunner(tflite).scores(text_feeds(parse_tflite(tflite), ids), progress, "evaluate .tflite")
+        encoded, split = self._reference_inputs()
+        ref = ox.OnnxReference(self.model_path, self.info.inputs).run(bind_inputs(encoded, self.onnx_inputs))
+        tfl_feeds = bind_inputs(encoded, tflite_inputs(parse_tflite(tflite)))
+        got = HostRunner(tflite).scores(tfl_feeds, progress, "evaluate .tflite")
         if ref.shape != got.shape:
             raise ConversionError(
                 f"output shape {got.shape[1:]} differs from onnxruntime's {ref.shape[1:]}",
@@ -138,11 +240,11 @@ class OnnxBackend:
                 hint="for an embedding model set source.task: embedding (--task embedding)",
             )
         evaluation: dict[str, Any] = {
-            "split": str(self.eval_path),
+            "split": split,
             "runtime": "onnxruntime vs ai_edge_litert, 1 thread",
             "onnx_reference": reference_check(ref, got),
         }
-        if self.classify and self.eval_q.labels is not None:
+        if self.classify and self.eval_q is not None and self.eval_q.labels is not None:
             y = self.eval_q.label_ids(self.labels)
             evaluation["vs_source_float"] = compare(ref, got, y, self.labels)
             evaluation["vs_final_float"] = evaluation["vs_source_float"]

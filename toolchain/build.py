@@ -3,13 +3,16 @@
 validate, profile and package used to read the build directory each in their own way (a YAML peek for
 the split, labels.txt assumed present, report.json re-parsed, the model fed on input 0 only). Now there is
 one reader with one policy:
-- model.tflite, recipe.yaml and report.json must exist (InputFileError naming the missing file); vocab.txt
-  too; labels.txt for a classifier (an embedding build, `source.task: embedding`, has none);
+- model.tflite, recipe.yaml and report.json must exist (InputFileError naming the missing file); the
+  tokenizer's files for the kind the report records (regex: vocab.txt; wordpiece: tokenizer.json, with
+  vocab.txt beside it for packaging; none: an ONNX float build made without a tokenizer);
+  labels.txt for a classifier (an embedding build, `source.task: embedding`, has none);
 - model.tflite must still hash to the report's `model_sha256` (`check_model`), else the report describes
   another model and every stage refuses it;
-- `eval_set(split)` turns a split into named arrays for EVERY model input (input_ids, attention_mask,
-  token_type_ids), label ids when the split has labels, and the texts; a split that is missing is a
-  DataError naming it; synthetic inputs only when asked (`synthetic=True`).
+- `eval_set(split)` turns a split into named arrays for EVERY model input: the tokenizer's outputs bound
+  to the model's inputs by name (toolchain/tokenizers/binding.py), label ids when the split has labels,
+  and the texts; a split that is missing is a DataError naming it; synthetic inputs only when asked
+  (`synthetic=True`) or when the build has no tokenizer (named as such in `EvalSet.source`).
 `record(section, data)` is the one writer after convert: read-modify-write of report.json under an fcntl
 lock on `.report.lock` in the build dir (two stages at once both land), written atomically, with
 report.md re-rendered from the same data.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +33,9 @@ import numpy as np
 from converters.tflite_model import TFLiteModel, parse_tflite
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import DataError, InputFileError
-from toolchain.data import Tokenizer
 from toolchain.recipe import Recipe
 from toolchain.report_model import Report, parse_report
+from toolchain.tokenizers.interface import TextTokenizer
 
 MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "model.tflite",
@@ -44,7 +47,6 @@ MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
 FLOAT_FILE = "float.tflite"  # the post-step float model, when the build saved it
 LOCK_FILE = ".report.lock"
 SYNTHETIC_ROWS = 256
-_NP = {"INT32": "int32", "INT64": "int64", "FLOAT32": "float32", "INT8": "int8", "BOOL": "bool"}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -64,16 +66,17 @@ class EvalSet:
         return len(next(iter(self.feeds.values()))) if self.feeds else 0
 
 
-def text_feeds(model: TFLiteModel, ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Token ids -> every input of a text model: ids, attention_mask = ids != <PAD>, token_type_ids = 0."""
-    from converters.onnx_tflite import OnnxInput, feeds_for
-    from devices.hostrun import input_key
+def text_feeds(model: TFLiteModel, encoded: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+    """Tokenizer outputs (canonical names) -> every input of the model, bound by name.
 
-    specs = []
-    for i in model.inputs:
-        t = model.tensors[i]
-        specs.append(OnnxInput(input_key(t.name), _NP.get(t.dtype, "int32"), tuple(t.shape)))
-    return feeds_for(tuple(specs), ids)
+    A bare id array is the regex tokenizer's convention: attention_mask = ids != <PAD> (0), segments 0.
+    """
+    from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
+
+    if isinstance(encoded, np.ndarray):
+        ids = encoded
+        encoded = {"input_ids": ids, "attention_mask": (ids != 0).astype(np.int32), "token_type_ids": ids * 0}
+    return bind_inputs(encoded, tflite_inputs(model))
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class Build:
     dir: Path
     recipe: Recipe
     report: Report
-    tokenizer: Tokenizer
+    tokenizer: TextTokenizer | None  # None: an ONNX float build made without a tokenizer
     labels: list[str] | None  # None: an embedding model
     model_bytes: bytes
     tflite: TFLiteModel
@@ -94,7 +97,13 @@ class Build:
 
     @property
     def vocab_path(self) -> Path:
+        """vocab.txt as the device tokenizer reads it (regex 'token id' lines, or a BERT WordPiece vocab)."""
         return self.dir / VOCAB_FILE
+
+    @property
+    def tokenizer_kind(self) -> str:
+        """regex, wordpiece, or none (`build.tokenizer.kind` when there is a tokenizer)."""
+        return self.tokenizer.kind if self.tokenizer is not None else "none"
 
     @property
     def task(self) -> str:
@@ -140,19 +149,22 @@ class Build:
 
     def eval_set(self, split: str = "test", *, synthetic: bool = False, limit: int | None = None) -> EvalSet:
         """The split as named input arrays for every model input (+ label ids, texts)."""
-        if synthetic:
-            return synthetic_eval_set(self.tflite, limit or SYNTHETIC_ROWS)
+        if synthetic or self.tokenizer is None:
+            ev = synthetic_eval_set(self.tflite, limit or SYNTHETIC_ROWS)
+            if self.tokenizer is None:
+                ev = EvalSet(ev.feeds, None, [], ev.source + ": the build has no tokenizer")
+            return ev
         from toolchain.data import load_queries
 
         path = self.split_path(split)
         data = self.recipe.data
         qs = load_queries(path, data.text_field, data.label_field if self.labels is not None else None)
         texts = qs.texts[:limit] if limit is not None else qs.texts
-        ids = self.tokenizer.encode_batch(texts)
+        feeds = text_feeds(self.tflite, self.tokenizer.encode_batch(texts))
         y = None
         if self.labels is not None and qs.labels is not None:
             y = qs.label_ids(self.labels)[: len(texts)]
-        return EvalSet(text_feeds(self.tflite, ids), y, list(texts), str(path))
+        return EvalSet(feeds, y, list(texts), str(path))
 
     def float_reference(self) -> Path | None:
         """The post-step float model if the build saved it, else the source model if it is still there."""
@@ -209,15 +221,16 @@ def synthetic_eval_set(model: TFLiteModel, rows: int = SYNTHETIC_ROWS) -> EvalSe
 
 def load_build(path: Path) -> Build:
     """The one reader of a build directory (see the module docstring for the policy)."""
-    from toolchain.data import load_labels, load_vocab
+    from toolchain.data import load_labels
     from toolchain.recipe import load_recipe
+    from toolchain.tokenizers.sources import load_saved
 
     build_dir = Path(path)
     if build_dir.suffix == ".tflite":
         raise InputFileError(
             f"{build_dir} is a bare model", hint="pass build/<name> (edgecomp convert writes one)"
         )
-    for name in (MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE):
+    for name in (MODEL_FILE, RECIPE_FILE, REPORT_FILE):
         if not (build_dir / name).is_file():
             raise InputFileError(
                 f"{build_dir} is not a complete build: {name} is missing",
@@ -235,8 +248,7 @@ def load_build(path: Path) -> Build:
         labels = load_labels(build_dir / LABELS_FILE)
     model_bytes = (build_dir / MODEL_FILE).read_bytes()
     tflite = parse_tflite(model_bytes, origin=str(build_dir / MODEL_FILE))
-    seq_len = report.tokenizer.seq_len
-    tokenizer = Tokenizer(load_vocab(build_dir / VOCAB_FILE), seq_len)
+    tokenizer = load_saved(build_dir, report.tokenizer.model_dump())
     return Build(build_dir.resolve(), recipe, report, tokenizer, labels, model_bytes, tflite)
 
 
@@ -244,7 +256,7 @@ def write_build(
     recipe: Recipe,
     tflite: bytes,
     report: Report,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer | None,
     labels: list[str] | None,
     float_model: bytes | None = None,
 ) -> Path:
@@ -262,5 +274,6 @@ def write_build(
             (stage / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
         if float_model is not None:
             (stage / FLOAT_FILE).write_bytes(float_model)
-        tokenizer.save_vocab(stage / VOCAB_FILE)
+        if tokenizer is not None:
+            tokenizer.save(stage)
     return final.resolve()

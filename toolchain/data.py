@@ -12,7 +12,7 @@ import csv
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,23 +186,35 @@ def load_queries(path: Path, text_field: str = "text", label_field: str | None =
     return QuerySet(texts=texts, labels=labels if has_labels else None, source=path)
 
 
+def representative_texts(
+    queries: QuerySet,
+    samples: int,
+    minimum: int,
+    seed: int,
+    usable: Callable[[str], object] = split_words,
+) -> tuple[list[str], list[str]]:
+    """Draw calibration queries (deterministic for a seed); too few usable ones is an error.
+
+    `usable(text)` is truthy for a query the tokenizer makes tokens of (default: the regex split).
+    Returns the texts and warnings to report.
+    """
+    kept = [t for t in queries.texts if usable(t)]
+    warnings: list[str] = []
+    if len(kept) < minimum:
+        raise DataError(
+            f"too little calibration data: {len(kept)} usable queries in {queries.source}, need >= {minimum}",
+            hint="add real queries to the calibration file or lower quantization.min_calibration_samples",
+        )
+    if len(kept) < samples:
+        warnings.append(f"calibration: asked for {samples} queries, {queries.source} has {len(kept)}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(kept))[: min(samples, len(kept))]
+    return [kept[i] for i in sorted(order)], warnings
+
+
 def representative_ids(
     queries: QuerySet, tokenizer: Tokenizer, samples: int, minimum: int, seed: int
 ) -> tuple[np.ndarray, list[str]]:
-    """Draw calibration queries (deterministic for a seed); too few usable ones is an error.
-
-    Returns the token ids (n, seq_len) and warnings to report.
-    """
-    usable = [t for t in queries.texts if split_words(t)]
-    warnings: list[str] = []
-    if len(usable) < minimum:
-        raise DataError(
-            f"too little calibration data: {len(usable)} usable queries in {queries.source}, "
-            f"need >= {minimum}",
-            hint="add real queries to the calibration file or lower quantization.min_calibration_samples",
-        )
-    if len(usable) < samples:
-        warnings.append(f"calibration: asked for {samples} queries, {queries.source} has {len(usable)}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(usable))[: min(samples, len(usable))]
-    return tokenizer.encode_batch([usable[i] for i in sorted(order)]), warnings
+    """Calibration queries (`representative_texts`) as regex-tokenizer ids (n, seq_len), and warnings."""
+    texts, warnings = representative_texts(queries, samples, minimum, seed)
+    return tokenizer.encode_batch(texts), warnings

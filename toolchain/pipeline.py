@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from toolchain import __version__
 from toolchain.base.errors import ConversionError
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.data import Tokenizer
 from toolchain.recipe import Recipe
+from toolchain.tokenizers.interface import TextTokenizer
 
 
 class SourceBackend(Protocol):
@@ -27,8 +27,9 @@ class SourceBackend(Protocol):
 
     source_format: str
     strict_int8: bool  # refuse an int8 build that kept float kernels
-    tokenizer: Tokenizer
+    tokenizer: TextTokenizer | None  # None: an ONNX float conversion that came without one
     labels: list[str]  # empty for an embedding model
+    task: str  # resolved: classification or embedding (recipe source.task may say auto)
 
     def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]: ...
 
@@ -39,6 +40,8 @@ class SourceBackend(Protocol):
     def float_model(self, fp32: bytes) -> bytes | None: ...
 
     def source_section(self, fp32: bytes) -> dict[str, Any]: ...
+
+    def tokenizer_section(self) -> dict[str, Any]: ...
 
     def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]: ...
 
@@ -63,8 +66,12 @@ def sha256_file(path: Path) -> str:
 
 def source_backend(recipe: Recipe) -> SourceBackend:
     from converters.keras_tflite import detect_format
+    from toolchain.tokenizers.sources import FOLDER_MODEL
 
-    fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(recipe.source.path)
+    src, fmt = recipe.source.path, recipe.source.format
+    if fmt == "auto":  # a Hugging Face-style folder (model.onnx inside) is an ONNX source
+        is_folder = src.is_dir() and (src / FOLDER_MODEL).is_file() and not (src / "saved_model.pb").is_file()
+        fmt = "onnx" if is_folder else detect_format(src)
     if fmt == "onnx":
         from toolchain.backend_onnx import OnnxBackend
 
@@ -105,6 +112,8 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
         timings[name] = time.perf_counter() - t0 - sum(timings.values())
 
     backend = source_backend(recipe)
+    if recipe.source.task != backend.task:  # the saved recipe records the resolved task
+        recipe = recipe.model_copy(update={"source": recipe.source.model_copy(update={"task": backend.task})})
     lap("load")
     step_reports, warnings = backend.run_steps(progress)
     lap("steps")
@@ -121,7 +130,7 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
         {
             "edgecomp_version": __version__,
             "name": recipe.name,
-            "task": recipe.source.task,
+            "task": backend.task,
             "model_sha256": sha256_bytes(tflite),
             "source": {
                 "path": str(recipe.source.path),
@@ -131,7 +140,7 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
                 "fp32_tflite_bytes": len(fp32),
                 "fp32_tflite_gzip_bytes": gzip_size(fp32),
             },
-            "tokenizer": backend.tokenizer.describe(),
+            "tokenizer": backend.tokenizer_section(),
             "labels": backend.labels,
             "steps": step_reports,
             "quantization": quant,

@@ -36,8 +36,11 @@ class SourceSpec(Strict):
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
-    task: Literal["classification", "embedding"] = Field(
-        "classification", description="ONNX models: logits over labels, or a query embedding vector"
+    task: Literal["auto", "classification", "embedding"] = Field(
+        "auto",
+        description="ONNX models: logits over labels, or a query embedding vector; auto: classification "
+        "when labels are found (labels.txt, config.json id2label), embedding otherwise. The saved recipe "
+        "records the resolved task",
     )
 
 
@@ -46,7 +49,10 @@ class DataSpec(Strict):
     val: Path | None = None
     test: Path | None = Field(None, description="labelled split used for the evaluation report")
     calibration: Path | None = Field(None, description="queries for int8 calibration (default: train)")
-    vocab: Path | None = Field(None, description="tokenizer vocab ('token id' per line)")
+    vocab: Path | None = Field(
+        None, description="tokenizer vocab: 'token id' lines (regex) or a BERT vocab.txt (wordpiece)"
+    )
+    tokenizer: Path | None = Field(None, description="Hugging Face tokenizer.json (WordPiece)")
     labels: Path | None = Field(None, description="one label per line, in output order")
     text_field: str = "text"
     label_field: str = "intent"
@@ -203,7 +209,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         source["path"] = str(base / source["path"])
     section = data.get("data")
     if isinstance(section, dict):
-        for key in ("train", "val", "test", "calibration", "vocab", "labels"):
+        for key in ("train", "val", "test", "calibration", "vocab", "tokenizer", "labels"):
             if isinstance(section.get(key), str):
                 section[key] = str(base / section[key])
     output = data.get("output")

@@ -11,7 +11,9 @@ from toolchain.recipe import QUANT_MODES
 
 def convert(
     source: Path | None = typer.Argument(
-        None, help="Keras .keras/.h5, SavedModel dir (overrides the recipe's)"
+        None,
+        help="Keras .keras/.h5, SavedModel dir, .onnx, or a Hugging Face-style folder with model.onnx "
+        "(overrides the recipe's)",
     ),
     recipe: Path | None = typer.Option(None, "--recipe", "-r", help="Recipe YAML; flags below override it."),
     preset: str | None = typer.Option(
@@ -37,12 +39,21 @@ def convert(
     val: Path | None = typer.Option(None, "--val", help="Labelled validation split."),
     test: Path | None = typer.Option(None, "--test", help="Labelled test split for the report."),
     vocab: Path | None = typer.Option(
-        None, "--vocab", help="Tokenizer vocab (default: vocab.txt by the model)."
+        None,
+        "--vocab",
+        help="Vocab: 'token id' lines (regex) or a BERT vocab.txt (WordPiece); default: by the model.",
+    ),
+    tokenizer: Path | None = typer.Option(
+        None,
+        "--tokenizer",
+        help="Hugging Face tokenizer.json (WordPiece); default: tokenizer.json by the model.",
     ),
     labels: Path | None = typer.Option(
         None, "--labels", help="Labels file (default: labels.txt by the model)."
     ),
-    task: str | None = typer.Option(None, "--task", help="ONNX sources: classification or embedding."),
+    task: str | None = typer.Option(
+        None, "--task", help="ONNX sources: classification or embedding (default: from the labels found)."
+    ),
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="Fix a dynamic ONNX input, e.g. input_ids=1x32 (repeatable)."
     ),
@@ -65,6 +76,7 @@ def convert(
         "data.val": _s(val),
         "data.test": _s(test),
         "data.vocab": _s(vocab),
+        "data.tokenizer": _s(tokenizer),
         "data.labels": _s(labels),
         "data.seq_len": seq_len,
         "source.input_shapes": parse_input_shapes(input_shape),

@@ -1,0 +1,161 @@
+"""Reading what the user has: a tokenizer.json, a vocab.txt of either kind, a Hugging Face model folder.
+
+- `--tokenizer tokenizer.json` (data.tokenizer): a Hugging Face WordPiece tokenizer -> `wordpiece`.
+- `--vocab vocab.txt` (data.vocab): a BERT vocab (one token per line with [CLS], [SEP], [PAD] and `##`
+  continuation pieces) -> `wordpiece`, lower-casing from tokenizer_config.json beside it when present
+  (`do_lower_case`, `strip_accents`), else BERT-uncased defaults; a 'token id' vocab -> `regex`, unchanged.
+- Neither given: tokenizer.json, then vocab.txt, next to the model or inside its folder.
+- A Hugging Face-style folder (`edgecomp convert query-embedder/`): model.onnx + tokenizer files +
+  config.json; labels from labels.txt, else config.json's id2label (transformers' placeholder names
+  LABEL_0, LABEL_1, ... mean "no labels" and are ignored).
+Nothing found is not an error here: the caller decides (a float conversion can run without a tokenizer).
+`load_saved` restores the kind a build recorded from the files `save` wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from toolchain.base.errors import DataError, InputFileError
+from toolchain.tokenizers.interface import TextTokenizer
+
+TOKENIZER_JSON, VOCAB_TXT, CONFIG_JSON, TOKENIZER_CONFIG = (
+    "tokenizer.json",
+    "vocab.txt",
+    "config.json",
+    "tokenizer_config.json",
+)
+FOLDER_MODEL = "model.onnx"
+_PLACEHOLDER_LABEL = re.compile(r"LABEL_\d+")
+
+
+def folder_of(source: Path) -> Path:
+    return source if source.is_dir() else source.parent
+
+
+def folder_model(source: Path) -> Path:
+    """The ONNX file of a source: the path itself, or model.onnx inside a Hugging Face-style folder."""
+    if not source.is_dir():
+        return source
+    found = source / FOLDER_MODEL
+    if not found.is_file():
+        onnx = sorted(p.name for p in source.glob("*.onnx"))
+        raise InputFileError(
+            f"{source} has no {FOLDER_MODEL}" + (f" (found {', '.join(onnx)})" if onnx else ""),
+            hint="a model folder holds model.onnx + tokenizer.json or vocab.txt (+ config.json); "
+            "or pass the .onnx file itself",
+        )
+    return found
+
+
+def is_wordpiece_vocab(path: Path) -> bool:
+    """A BERT vocab: one token per line, [CLS], [SEP], [PAD] present, and `##` continuation pieces."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    tokens = {ln.rstrip("\r") for ln in lines}
+    return {"[CLS]", "[SEP]", "[PAD]"} <= tokens and any(t.startswith("##") for t in tokens)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"{path} is not valid JSON: {err.msg} (line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: expected a JSON object")
+    return data
+
+
+def lowercase_options(folder: Path) -> tuple[bool, bool | None]:
+    """(lowercase, strip_accents) from tokenizer_config.json; BERT-uncased defaults without it."""
+    path = folder / TOKENIZER_CONFIG
+    if not path.is_file():
+        return True, None
+    cfg = _read_json(path)
+    return bool(cfg.get("do_lower_case", True)), cfg.get("strip_accents")
+
+
+def wordpiece_from_files(tokenizer_json: Path | None, vocab: Path | None, seq_len: int) -> TextTokenizer:
+    from toolchain.tokenizers.wordpiece import WordPieceTokenizer, bert_json_from_vocab
+
+    if tokenizer_json is not None:
+        if not tokenizer_json.is_file():
+            raise InputFileError(f"tokenizer file not found: {tokenizer_json}", hint="check --tokenizer")
+        return WordPieceTokenizer(tokenizer_json.read_text(encoding="utf-8"), seq_len, str(tokenizer_json))
+    assert vocab is not None
+    lower, strip = lowercase_options(vocab.parent)
+    return WordPieceTokenizer(bert_json_from_vocab(vocab, lower, strip), seq_len, str(vocab))
+
+
+def vocab_tokenizer(vocab: Path, seq_len: int) -> TextTokenizer:
+    """A vocab.txt of either kind: BERT WordPiece, or MediaPipe's 'token id' regex vocab."""
+    from toolchain import data as d
+    from toolchain.tokenizers.regex import RegexTokenizer
+
+    if not vocab.is_file():
+        raise InputFileError(
+            f"vocab file not found: {vocab}", hint="pass --vocab or put vocab.txt next to the model"
+        )
+    if is_wordpiece_vocab(vocab):
+        return wordpiece_from_files(None, vocab, seq_len)
+    return RegexTokenizer(d.Tokenizer(d.load_vocab(vocab), seq_len))
+
+
+def find_tokenizer(
+    tokenizer_json: Path | None, vocab: Path | None, source: Path, seq_len: int
+) -> TextTokenizer | None:
+    """The tokenizer the recipe names, else the one beside the model; None when there is none at all."""
+    if tokenizer_json is not None:
+        return wordpiece_from_files(tokenizer_json, None, seq_len)
+    if vocab is not None:
+        return vocab_tokenizer(vocab, seq_len)
+    folder = folder_of(source)
+    if (folder / TOKENIZER_JSON).is_file():
+        return wordpiece_from_files(folder / TOKENIZER_JSON, None, seq_len)
+    if (folder / VOCAB_TXT).is_file():
+        return vocab_tokenizer(folder / VOCAB_TXT, seq_len)
+    return None
+
+
+def config_labels(source: Path) -> list[str] | None:
+    """Labels in output order from config.json's id2label; None without one or with placeholder names."""
+    path = folder_of(source) / CONFIG_JSON
+    if not path.is_file():
+        return None
+    id2label = _read_json(path).get("id2label")
+    if not isinstance(id2label, dict) or not id2label:
+        return None
+    try:
+        ordered = [str(v) for _, v in sorted((int(k), v) for k, v in id2label.items())]
+    except ValueError:
+        raise DataError(f"{path}: id2label keys must be integers") from None
+    if all(_PLACEHOLDER_LABEL.fullmatch(lab) for lab in ordered):
+        return None
+    return ordered
+
+
+def load_saved(build_dir: Path, section: dict[str, Any]) -> TextTokenizer | None:
+    """The tokenizer a build recorded (report `tokenizer` section + the files `save` wrote)."""
+    kind, seq_len = section.get("kind", "regex"), int(section["seq_len"])
+    if kind == "none":
+        return None
+    wanted = {"regex": VOCAB_TXT, "wordpiece": TOKENIZER_JSON}.get(kind)
+    if wanted is None:
+        raise InputFileError(
+            f"{build_dir}: unknown tokenizer kind {kind!r} in report.json",
+            hint="kinds: regex, wordpiece, none",
+        )
+    path = Path(build_dir) / wanted
+    if not path.is_file():
+        raise InputFileError(
+            f"{build_dir} is not a complete build: {wanted} is missing (its {kind} tokenizer)",
+            hint="run `edgecomp convert --recipe ...` to make the build",
+        )
+    if kind == "wordpiece":
+        return wordpiece_from_files(path, None, seq_len)
+    from toolchain import data as d
+    from toolchain.tokenizers.regex import RegexTokenizer
+
+    return RegexTokenizer(d.Tokenizer(d.load_vocab(path), seq_len))
