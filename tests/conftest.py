@@ -144,3 +144,23 @@ def onnx_models() -> Path:
     from tests.fixtures.make_onnx_models import ensure_models
 
     return ensure_models()
+
+
+@dataclass(frozen=True)
+class BertModels:
+    """Hugging Face-style folders (model.onnx, tokenizer.json, vocab.txt, config.json), as users export."""
+
+    root: Path
+    classifier: Path  # + labels.txt; output `logits`
+    embedder: Path  # output `sentence_embedding`
+    facts: dict  # fixture.json: measured test accuracy, max abs error vs torch, build seconds, versions
+
+
+@pytest.fixture(scope="session")
+def bert_models() -> BertModels:
+    """Built once per cache key by tests/fixtures/make_bert_models.py (about a minute): mark users slow."""
+    from tests.fixtures.make_bert_models import ensure_models
+
+    root = ensure_models()
+    facts = json.loads((root / "fixture.json").read_text(encoding="utf-8"))
+    return BertModels(root, root / "classifier", root / "embedder", facts)
