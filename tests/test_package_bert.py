@@ -2,8 +2,9 @@
 
 The model is a Hugging Face-shaped BERT TFLite (tests/fixtures/bert_tflite.py: int64 input_ids /
 attention_mask / token_type_ids, WordPiece vocab, tokenizer.json), int8 with an INT8 output. The build
-directory is assembled here and handed to the package stage as a `Build`, with the train-side tokenizer
-being Hugging Face's on tokenizer.json (load_build reads regex vocabs only until WordPiece builds land).
+directory (model.tflite, tokenizer.json, vocab.txt, labels.txt, recipe.yaml, report.json with tokenizer
+kind `wordpiece`) is assembled here and read back by `load_build`; tests/test_package_bert_onnx.py packages
+real `edgecomp convert` builds of the transformers-exported fixtures.
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from converters.tflite_model import parse_tflite
-from tests.fixtures.bert_tflite import SEQ_LEN, hf_tokenizer, make_bert_tflite, read_split
+from tests.fixtures.bert_tflite import SEQ_LEN, make_bert_tflite, read_split
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
-from toolchain.build import Build, sha256_bytes
+from toolchain.build import Build, load_build, sha256_bytes
 from toolchain.package_bundle import run_package
 from toolchain.package_types import PackageOptions
 from toolchain.recipe import recipe_from_dict
-from toolchain.report_model import parse_report
 
 pytestmark = pytest.mark.slow
 
@@ -36,19 +35,10 @@ TRICKY = {
 }
 
 
-class HFTokenizer:
-    """The build's train-side tokenizer: Hugging Face tokenizers, padded/truncated to the model length."""
-
-    def __init__(self, vocab: list[str]) -> None:
-        self.tok = hf_tokenizer(vocab)
-
-    def encode_batch(self, texts: list[str]) -> np.ndarray:
-        return np.array([e.ids for e in self.tok.encode_batch(texts)], dtype=np.int32)
-
-
 def _build(root: Path, task: str, test_texts: list[str]) -> Build:
     fx = make_bert_tflite(root, task, int8=True)
     model = fx.model.read_bytes()
+    (root / "model.tflite").write_bytes(model)
     texts, intents = read_split("test")
     label_of = dict(zip(texts, intents, strict=True))
     rows = [{"text": t, "intent": label_of.get(t, intents[0])} for t in test_texts]
@@ -82,15 +72,9 @@ def _build(root: Path, task: str, test_texts: list[str]) -> Build:
         "timings_s": {},
     }
     (root / "report.json").write_text(json.dumps(report), encoding="utf-8")
-    return Build(
-        root,
-        recipe,
-        parse_report(json.dumps(report), str(root / "report.json")),
-        HFTokenizer(vocab),
-        fx.labels,
-        model,
-        info,
-    )  # type: ignore[arg-type]
+    build = load_build(root)  # the wordpiece tokenizer comes back from tokenizer.json
+    assert build.tokenizer is not None and build.tokenizer.kind == "wordpiece"
+    return build
 
 
 def _package(build: Build, tmp: Path, max_mismatch: float | None = None):

@@ -11,6 +11,7 @@ import numpy as np
 
 from toolchain import __version__
 from toolchain.base.atomic import staged_dir, write_bytes
+from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.build import Build, text_feeds
 from toolchain.data import QuerySet, load_queries
@@ -36,6 +37,12 @@ def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: s
     """The toolchain's own prediction: its tokenizer + the build's .tflite in the host runner."""
     from devices.hostrun import HostRunner
 
+    if build.tokenizer is None:
+        raise DataError(
+            "the build has no tokenizer (an ONNX float build made without one): package checks parity on "
+            "the queries of the test split",
+            hint="re-convert with --tokenizer tokenizer.json (or --vocab vocab.txt)",
+        )
     feeds = text_feeds(build.tflite, build.tokenizer.encode_batch(texts))
     return HostRunner(build.model_bytes).scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
 

@@ -170,10 +170,13 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
         tmp / "float_out.tflite", plain / "model.tflite", kind, build.vocab_path, build.labels, info, delim
     )
     before = _run(session, build, plain / "model.tflite", texts, progress, "(raw queries, plain vocab)")
-    extra = case_variants(build.tokenizer.vocab, _seen_texts(build))
+    from toolchain.data import load_vocab
+
+    vocab = load_vocab(build.vocab_path)  # 'token id' lines, exactly what the plain model packs
+    extra = case_variants(vocab, _seen_texts(build))
     (tmp / "packed").mkdir()
     packed = tmp / "packed" / "vocab.txt"  # the name MediaPipe's writer records for the packed file
-    lines = write_packed_vocab(packed, build.tokenizer.vocab, extra)
+    lines = write_packed_vocab(packed, vocab, extra)
     model = tmp / "model.tflite"
     metadata_json = session.write_metadata(
         tmp / "float_out.tflite", model, kind, packed, build.labels, info, delim
