@@ -111,6 +111,13 @@ def test_bert_classifier_packages_for_textclassifier_with_exact_parity(tmp_path:
     unit = meta["subgraph_metadata"][0]["input_process_units"][0]
     assert unit["options_type"] == "BertTokenizerOptions"
     assert unit["options"]["vocab_file"][0]["name"] == "vocab.txt"
+    from toolchain.inspect_model import inspect_model
+
+    checked = inspect_model(result.bundle_dir / "bert-classification.tflite")
+    assert checked.ok, [c for c in checked.checks if not c.ok]
+    assert checked.metadata.tokenizer.kind == "bert" and checked.metadata.vocab_size == len(
+        (build.dir / "vocab.txt").read_text().splitlines()
+    )
     assert m["tokenizer"]["app_must_lowercase"] is False
     assert "classifier.classify(query)" in (result.bundle_dir / "README.md").read_text()
     tok = m["tokenizer_parity"]
