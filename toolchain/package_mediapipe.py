@@ -9,6 +9,12 @@ on every query of the split (top-1 for classifiers, vectors within one output st
   BertTokenizer, so the reference is the build's model fed the ids of its exact Python reproduction
   (toolchain/tokenizers/mediapipe_bert.py): a difference is then a packaging bug, never tokenizer skew.
   The skew itself (train-side vs device ids) is measured and gated apart (package_tokenizer.py).
+  Kernels: MediaPipe 0.10.21's CPU task runs some ops in XNNPACK and some in TFLite's builtin kernels,
+  and which depends on the model. Measured: on the onnx2tf int8 BERT fixture (float fallback ops) it
+  reproduced ai_edge_litert's XNNPACK scores (0/748 top-1 flips; builtin kernels: 2 flips on near-ties,
+  max score difference 0.09); on a small hybrid int8 model it reproduced the builtin kernels (to 1e-8 on
+  one query; XNNPACK rounded an int8 value one step apart). So both host kernel sets are run, the one
+  MediaPipe reproduced best is the gated reference, and the other's agreement is recorded.
 """
 
 from __future__ import annotations
@@ -138,15 +144,16 @@ def mediapipe_model(
     if retyped:
         parity["int32_inputs"] = retyped
     out = build.tflite.tensors[build.tflite.outputs[0]]
-    if changed and out.scales and is_classifier(build):
+    step = output_step(build)
+    if changed and step and is_classifier(build):
         from converters.tflite_edit import tie_break_eps
 
         n = int(out.shape[-1])
-        eps = tie_break_eps(out.scales[0], n)
+        eps = tie_break_eps(step, n)
         parity["tie_break"] = {
             "eps": eps,
             "max_score_change": eps * (n - 1),
-            "int8_step": out.scales[0],
+            "int8_step": step,
             "rule": "among equal int8 scores the lower label index ranks first",
         }
     task = "TextClassifier" if is_classifier(build) else "TextEmbedder"
@@ -213,33 +220,55 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
     )
     device = device_tokenizer(build)
     parity: dict[str, Any] = {"input_names": dict(zip(("ids", "mask", "segment_ids"), names, strict=True))}
-    kernels: dict[str, Any] = {}
+    results: dict[str, dict[str, Parity | VectorParity]] = {"xnnpack": {}, "builtin": {}}
     for feed, feed_texts in (("lowercased", [t.lower() for t in texts]), ("raw", texts)):
         ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
-        what = f"toolchain on device-tokenized {feed} queries"
-        ref = model_scores(build, ids, progress, what, xnnpack=False)
         got = _run(session, build, model, feed_texts, progress, f"({feed} queries)")
-        result = _compare(build, feed, texts, ref, got)
+        for kernels in results:
+            what = f"toolchain ({kernels} kernels) on device-tokenized {feed} queries"
+            ref = model_scores(build, ids, progress, what, xnnpack=kernels == "xnnpack")
+            results[kernels][feed] = _compare(build, feed, texts, ref, got)
+    # The reference is the host kernel set whose numbers MediaPipe reproduced (smallest max difference).
+    chosen = min(results, key=lambda k: _max_diff(results[k]["lowercased"]))
+    other = "builtin" if chosen == "xnnpack" else "xnnpack"
+    for feed, result in results[chosen].items():
         _gate(result, build)
         parity[feed] = _as_dict(result)
-        xnn = _compare(build, feed, texts, model_scores(build, ids, progress, f"{what} (XNNPACK)"), got)
-        kernels[feed] = _as_dict(xnn, 5)
-    parity["reference"] = (
-        "the build's model (builtin kernels, as MediaPipe's CPU task runs it) on ids from "
-        "toolchain/tokenizers/mediapipe_bert.py"
-    )
-    parity["vs_xnnpack_reference"] = kernels  # informational: int8 kernels may round one step apart
+    parity["reference"] = {
+        "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
+        "kernels": chosen,
+        "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
+        f"vs_{other}_kernels": {f: _as_dict(r, 5) for f, r in results[other].items()},
+    }
     return metadata_json, parity, 2
 
 
-def vector_gate(parity: VectorParity, build: Build) -> None:
-    """Embeddings must match to within one step of the int8 output (exact in practice)."""
-    out = build.tflite.tensors[build.tflite.outputs[0]]
-    step = out.scales[0] if out.scales else 1e-6
-    if parity.max_abs_diff > step * 1.001 or parity.min_cosine < 0.999:
+def _max_diff(result: Parity | VectorParity) -> float:
+    return result.max_abs_score_diff if isinstance(result, Parity) else result.max_abs_diff
+
+
+def output_step(build: Build) -> float | None:
+    """The int8 step of the model's output (its own scale, or the int8 tensor a final DEQUANTIZE reads)."""
+    from converters.tflite_edit import output_int8_step
+
+    return output_int8_step(build.model_bytes)
+
+
+def vector_gate(parity: VectorParity, build: Build, min_cosine: float = 0.999) -> None:
+    """Every vector at cosine >= 0.999, and within one output step when the output is int8.
+
+    A float output computed in float ops (the L2 normalisation of an int8 BERT embedder) has no step:
+    MediaPipe's kernels and the host's round differently there (measured max 0.0022, cosine 0.99998 on
+    the BERT fixture embedder), so cosine is the criterion.
+    """
+    step = output_step(build)
+    if (step is not None and parity.max_abs_diff > step * 1.001) or parity.min_cosine < min_cosine:
+        bound = (
+            f"one output step is {step:g}" if step is not None else f"float output; cosine >= {min_cosine}"
+        )
         raise GateFailed(
             f"MediaPipe TextEmbedder vectors differ from the toolchain's by up to {parity.max_abs_diff:g} "
-            f"(one output step is {step:g}; min cosine {parity.min_cosine:g}), e.g. {parity.worst_query!r}",
+            f"({bound}; min cosine {parity.min_cosine:g}), e.g. {parity.worst_query!r}",
             hint=TOKENIZER_HINT,
         )
 
