@@ -93,6 +93,9 @@ def summary_table(result):
             f"{low['agreement_up_to_ties']:.2%} up to ties), max score diff "
             f"{low['max_abs_score_diff']:g}; raw (no lowercase()) {raw['agreement']:.2%}",
         )
+    tok = m.get("tokenizer_parity")
+    if tok:
+        t.add_row("tokenizer parity", f"{tok['summary']}; effect {tok['effect']}")
     fb = m["server_fallback"]
     if fb.get("threshold") is not None:
         t.add_row(
