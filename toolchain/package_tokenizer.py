@@ -133,6 +133,7 @@ def mismatch_gate(section: dict[str, Any], limit: float | None) -> None:
         f"the device tokenizer gives other ids than training on {section['differing']} of "
         f"{section['queries']} queries ({section['differing_share']:.2%} > package.max_tokenizer_mismatch "
         f"{limit:.2%}): {causes}; e.g. {example!r}",
-        hint="normalize queries in the app (strip accents, NFKC, drop zero-width chars) and retrain, or "
-        "raise package.max_tokenizer_mismatch",
+        hint="normalize queries in the app before MediaPipe as training did (lower-case, strip accents, "
+        "NBSP -> space, drop zero-width chars), or retrain with the device's rules, or raise "
+        "package.max_tokenizer_mismatch",
     )
