@@ -68,7 +68,7 @@ def test_float32_matches_onnxruntime_with_the_models_own_tokenizer(bert_builds):
     ev = b.report.evaluation.model_dump()
     ref, cmp = ev["onnx_reference"], ev["vs_source_float"]
     assert ref["max_abs_error"] < 1e-4 and ref["top1_agreement"] == 1.0 and ref["queries"] == 748
-    assert cmp["candidate"]["accuracy"] == cmp["reference"]["accuracy"] > 0.8
+    assert cmp["converted"]["accuracy"] == cmp["reference"]["accuracy"] > 0.8
     tok = b.report.tokenizer.model_dump()
     assert tok["kind"] == "wordpiece" and tok["seq_len"] == 32 and tok["lowercase"] is True
     assert tok["special_tokens"]["[PAD]"] == 0 and tok["special_tokens"]["[CLS]"] == 2
@@ -101,20 +101,24 @@ def test_quantized_builds_validate_profile_and_package(bert_builds, tmp_path, na
     assert "real queries" in prof["input_source"]
     rows = prof["methods"][0]["ops"]  # per-op rows for the encoder (XNNPACK operators or TFLite nodes)
     assert len(rows) >= 10 and any("fully" in r["name"].lower() for r in rows), [r["name"] for r in rows]
-    pkg = _run("package", str(build_dir), "--format", "edge", "--out", str(tmp_path / "dist"), "--json")
-    assert Path(pkg["zip"]).is_file()
+    _run("package", str(build_dir), "--format", "edge", "--out", str(tmp_path / "dist"), "--json")
+    pkg = json.loads((build_dir / "report.json").read_text())["package"]
+    assert pkg["format"] == "edge" and Path(pkg["zip"]).is_file()
 
 
 @pytest.mark.slow
 def test_folder_forms(wp_models, tmp_path):
-    clf = _convert(
-        wp_models / "intent-bert", tmp_path / "clf", "--test", str(DATA / "test.jsonl"), "-q", "float32"
-    )
-    assert clf["task"] == "classification" and clf["labels"][0] == "add_to_cart"
+    """`edgecomp convert folder/`: tokenizer.json from the folder, labels from config.json's id2label."""
+    folder = tmp_path / "intent-bert"
+    shutil.copytree(wp_models / "intent-bert", folder)
+    labels = (folder / "labels.txt").read_text().split()
+    (folder / "labels.txt").unlink()
+    test = str(DATA / "test.jsonl")
+    clf = _convert(folder, tmp_path / "clf", "--test", test, "-q", "float32")
+    assert clf["task"] == "classification" and clf["labels"] == labels
     assert clf["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
-    emb = _convert(
-        wp_models / "query-embedder", tmp_path / "emb", "--test", str(DATA / "test.jsonl"), "-q", "float32"
-    )
+    assert clf["evaluation"]["onnx_reference"]["top1_agreement"] == 1.0
+    emb = _convert(wp_models / "query-embedder", tmp_path / "emb", "--test", test, "-q", "float32")
     ref = emb["evaluation"]["onnx_reference"]
     assert emb["task"] == "embedding" and ref["queries"] == 200 and ref["min_cosine"] >= 0.9999
     b = load_build(tmp_path / "emb")
