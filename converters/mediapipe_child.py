@@ -2,7 +2,8 @@
 
 It speaks the one child protocol (edgecomp_wire, put on PYTHONPATH by the host; converters/metadata.py is
 the other side); the hello carries mediapipe's version. Ops:
-  write_metadata {"model_in", "model_out", "kind": "regex"|"embedder", "vocab", "labels", "delim",
+  write_metadata {"model_in", "model_out", "kind": "regex"|"embedder"|"bert"|"bert_embedder", "vocab",
+                  "labels", "delim", "input_names": [ids, mask, segment] (bert kinds: TFLite tensor names),
                   "info": {name, version, description, author, license}} -> {"metadata_json": str}
   classify {"model", "texts": [...]} -> {"results": [[[index, score], ...], ...]}
       (each result is MediaPipe's category list in its own order: element 0 is what the app shows first)
@@ -48,6 +49,18 @@ def _write_metadata(req: dict) -> dict:
         # TextEmbedder: regex-tokenized text in, a feature vector out.
         writer = metadata_writer.MetadataWriter.create(buf)
         writer.add_regex_text_input(metadata_writer.RegexTokenizer(req["delim"], req["vocab"]))
+        writer.add_feature_output(name="embedding", description="Text embedding vector.")
+    elif kind == "bert":
+        # metadata names ids / mask / segment_ids, bound to the inputs by tensor name; vocab packed
+        tok = metadata_writer.BertTokenizer(req["vocab"])
+        labels = metadata_writer.Labels().add(req["labels"])
+        writer = text_classifier.MetadataWriter.create_for_bert_model(
+            buf, tok, labels, *req["input_names"]
+        ).writer
+    elif kind == "bert_embedder":
+        # No BERT TextEmbedder writer exists: TextEmbedder reads the same BERT input metadata.
+        writer = metadata_writer.MetadataWriter.create(buf)
+        writer.add_bert_text_input(metadata_writer.BertTokenizer(req["vocab"]), *req["input_names"])
         writer.add_feature_output(name="embedding", description="Text embedding vector.")
     else:
         raise ValueError(f"unknown metadata kind {kind!r}")

@@ -22,7 +22,9 @@ from toolchain.base.venvs import Venv, VenvSpec, cache_dir, ensure_venv
 
 MEDIAPIPE_VERSION = "0.10.21"
 CHILD_SCRIPT = Path(__file__).with_name("mediapipe_child.py")
-METADATA_KINDS = ("regex", "embedder")  # regex classifier, regex-tokenized embedder
+# regex classifier, regex-tokenized embedder, BERT (WordPiece, 3 int32 inputs) classifier and embedder
+METADATA_KINDS = ("regex", "embedder", "bert", "bert_embedder")
+BERT_KINDS = ("bert", "bert_embedder")
 
 
 class MediaPipeError(EdgecompError):
@@ -111,11 +113,22 @@ class MediaPipeSession:
         labels: list[str] | None,
         info: ModelInfo,
         delim: str | None = None,
+        input_names: tuple[str, str, str] | None = None,
     ) -> str:
-        """Write Tasks metadata (tokenizer + vocab, labels, general info) into a copy; returns its JSON."""
+        """Write Tasks metadata (tokenizer + vocab, labels, general info) into a copy; returns its JSON.
+
+        BERT kinds need `input_names`: the TFLite tensor names of (ids, mask, segment ids), which the
+        writer binds to the metadata names `ids`, `mask`, `segment_ids` (MediaPipe finds the inputs by
+        those names, in any order).
+        """
         if kind not in METADATA_KINDS:
             raise MediaPipeError(
                 f"unknown metadata kind {kind!r}", hint=f"one of: {', '.join(METADATA_KINDS)}"
+            )
+        if kind in BERT_KINDS and (input_names is None or len(input_names) != 3):
+            raise MediaPipeError(
+                f"metadata kind {kind!r} needs the three input tensor names (ids, mask, segment ids)",
+                hint="find them with converters.tflite_inputs.bert_input_names",
             )
         args = {
             "model_in": str(model_in),
@@ -124,6 +137,7 @@ class MediaPipeSession:
             "vocab": str(vocab),
             "labels": labels,
             "delim": delim,
+            "input_names": list(input_names) if input_names else None,
             "info": info.__dict__,
         }
         return str(self.request("write_metadata", args, "writing metadata")["metadata_json"])

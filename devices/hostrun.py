@@ -52,14 +52,21 @@ def match_feeds(input_names: list[str], feeds: Mapping[str, np.ndarray]) -> dict
 class HostRunner:
     """A .tflite (bytes or path) in ai_edge_litert on this host, fed by input name, batch 1."""
 
-    def __init__(self, model: bytes | Path, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, model: bytes | Path, threads: int = 1, xnnpack: bool = True) -> None:
+        """`xnnpack=False`: TFLite's builtin kernels only (what MediaPipe 0.10.21's CPU tasks ran in our
+        measurements: equal to 1e-8, where XNNPACK's int8 rounding differed by one output step)."""
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         from toolchain.base.quiet import native_output_silenced
 
         content = Path(model).read_bytes() if isinstance(model, Path) else model
+        kwargs = (
+            {}
+            if xnnpack
+            else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+        )
         with native_output_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate"
-            self.interpreter = Interpreter(model_content=content, num_threads=threads)
+            self.interpreter = Interpreter(model_content=content, num_threads=threads, **kwargs)
             self.interpreter.allocate_tensors()
         self.inputs = self.interpreter.get_input_details()
         self.output = self.interpreter.get_output_details()[0]

@@ -70,7 +70,9 @@ def test_bundle_layout_and_manifest(packaged, int8_build):
     with zipfile.ZipFile(packaged.zip_path) as zf:
         assert zf.read("tiny-app-2.1.0/manifest.json") == (root / "manifest.json").read_bytes()
     readme = (root / "README.md").read_text()
-    assert "TextClassifier.createFromOptions" in readme and "query.lowercase()" in readme
+    assert "TextClassifier.createFromOptions" in readme and "classifier.classify(query)" in readme
+    assert m["tokenizer"]["app_must_lowercase"] is False  # raw agreement 100% with the case variants
+    assert m["tokenizer"]["packed_vocab_lines"] > m["tokenizer"]["vocab_size"]
     assert 'setModelAssetPath("tiny-app.tflite")' in readme
     section = json.loads((int8_build / "report.json").read_text())["package"]
     assert section["model_sha256"] == m["model"]["sha256"] and section["zip"] == str(packaged.zip_path)
@@ -168,6 +170,33 @@ def test_parity_gate_catches_a_tokenizer_mismatch(int8_build, tiny_project, tmp_
     assert not (tmp_path / "dist").exists()
 
 
+def test_case_variants_fix_raw_queries_in_mediapipe(int8_build, tiny_project, tmp_path):
+    """MediaPipe's RegexTokenizer does not lower-case: 'Return My Shoes' was [UNKNOWN]*3 in MediaPipe.
+    The packed vocab maps Capitalized / UPPER / seen forms to the lower-case id, so those raw queries now
+    agree; a mixed-case spelling never seen ('rEtUrN') cannot be fixed and stays listed."""
+    build = tmp_path / "build"
+    shutil.copytree(int8_build, build)
+    rows = [json.loads(ln) for ln in tiny_project.test.read_text().splitlines()]
+    cased, fixable = [], set()
+    for i, r in enumerate(rows):
+        words = r["text"].split()
+        forms = [r["text"].upper(), " ".join(w.capitalize() for w in words)]
+        fixable.update(forms)
+        if i % 10 == 0:  # rEtUrN mY sHoEs: a form neither packed nor seen in train/val
+            forms.append(" ".join("".join(c.upper() if k % 2 else c for k, c in enumerate(w)) for w in words))
+        cased += [{**r, "text": f} for f in forms]
+    split = tmp_path / "cased.jsonl"
+    split.write_text("".join(json.dumps(r) + "\n" for r in cased))
+    recipe = yaml.safe_load((build / "recipe.yaml").read_text())
+    recipe["data"]["test"] = str(split)
+    (build / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    parity = package(build, PackageOptions(out_dir=tmp_path / "dist")).manifest["parity"]
+    before, after = parity["raw_without_case_variants"], parity["raw"]
+    assert parity["lowercased"]["agreement"] == 1.0
+    assert before["agreement"] < 0.9 < after["agreement"], (before["agreement"], after["agreement"])
+    assert all(d["query"] not in fixable for d in after["disagreements"])  # only rEtUrN-style forms left
+
+
 def test_cli_package_json_and_android_assets(int8_build, tmp_path):
     res = CliRunner().invoke(
         app, ["package", str(int8_build), "--format", "android-assets", "--version", "3.0.0", "--out",
@@ -222,4 +251,8 @@ def test_embedding_model_gets_text_embedder_metadata_and_exact_vectors(embedding
     assert not (res.bundle_dir / "labels.txt").exists()
     result = inspect_model(res.bundle_dir / "tiny-embed.tflite")
     assert result.ok and result.metadata.labels is None and result.metadata.tokenizer.kind == "regex"
-    assert result.metadata.vocab_size == len((embedding_build / "vocab.txt").read_text().splitlines())
+    assert result.metadata.vocab_size == m["tokenizer"]["packed_vocab_lines"]
+    packed = (res.bundle_dir / "vocab.txt").read_text().splitlines()
+    assert packed[: m["tokenizer"]["vocab_size"]] == (embedding_build / "vocab.txt").read_text().splitlines()
+    shoes = next(ln.split()[1] for ln in packed if ln.split()[0] == "shoes")
+    assert {f"Shoes {shoes}", f"SHOES {shoes}"} <= set(packed)  # case variants share the word's id

@@ -77,10 +77,9 @@ def _manifest_checks(
         tok = manifest.get("tokenizer", {})
         delim = meta.tokenizer.delim_regex if meta.tokenizer else None
         checks.append(Check("tokenizer", delim == tok.get("delimiter"), f"delimiter {delim!r}"))
-        if tok.get("vocab_size") is not None:
-            checks.append(
-                Check("vocab", meta.vocab_size == tok["vocab_size"], f"{meta.vocab_size} packed tokens")
-            )
+        want_vocab = tok.get("packed_vocab_lines", tok.get("vocab_size"))  # case variants add lines
+        if want_vocab is not None:
+            checks.append(Check("vocab", meta.vocab_size == want_vocab, f"{meta.vocab_size} packed tokens"))
     return checks
 
 

@@ -44,7 +44,20 @@ def deterministic_zip(root: Path, prefix: str) -> bytes:
     return buf.getvalue()
 
 
-def kotlin_snippet(asset: str, fallback: dict[str, Any], tie_margin: float = 1e-6) -> str:
+def _query_expr(lowercase: bool) -> tuple[str, str]:
+    """The Kotlin argument and its comment: `query.lowercase()` only when the package needs it."""
+    if lowercase:
+        return (
+            "query.lowercase()",
+            "MediaPipe does not lower-case; the model was trained on lower-cased queries.",
+        )
+    return "query", "The packaged tokenizer handles case itself (see the manifest's tokenizer section)."
+
+
+def kotlin_snippet(
+    asset: str, fallback: dict[str, Any], tie_margin: float = 1e-6, lowercase: bool = True
+) -> str:
+    arg, note = _query_expr(lowercase)
     if fallback.get("threshold") is not None:
         cut = f"{fallback['threshold']:g}f"
     elif fallback.get("best_threshold") is not None:
@@ -64,8 +77,8 @@ val classifier = TextClassifier.createFromOptions(context, options)
 
 /** The intent, or null when the device is not confident enough: send the query to the server. */
 fun intentOf(query: String): String? {{
-    // MediaPipe does not lower-case; the model was trained on lower-cased queries.
-    val cats = classifier.classify(query.lowercase())
+    // {note}
+    val cats = classifier.classify({arg})
         .classificationResult().classifications()[0].categories()
     val top = cats[0]
     // Two labels on the same int8 score (the packaged tie-break separates them by < 1/4 step): a coin
@@ -103,12 +116,35 @@ def _parity_lines(manifest: dict[str, Any]) -> list[str]:
         f"{low['agreement']:.2%} ({low['disagreements_count']} disagreements{tie_note}); "
         f"{low['agreement_up_to_ties']:.2%} up to ties; max score difference {low['max_abs_score_diff']:g}.",
     ]
-    if raw:
+    before = parity.get("raw_without_case_variants")
+    if raw and before:
+        lines.append(
+            f"- Raw (mixed-case) queries: {raw['agreement']:.2%} top-1 agreement with the case variants "
+            f"packed in the vocab ({before['agreement']:.2%} without them)"
+            + (
+                "; the app must still call `query.lowercase()` for the rest (see `parity.raw`)."
+                if raw["agreement"] < 1.0
+                else "; no `lowercase()` needed."
+            )
+        )
+    elif raw and manifest.get("tokenizer", {}).get("kind") == "wordpiece":
+        lines.append(
+            f"- Raw queries (MediaPipe lower-cases ASCII itself): top-1 agreement {raw['agreement']:.2%}."
+        )
+    elif raw:
         lines.append(
             f"- If the app forgets `query.lowercase()`: agreement drops to {raw['agreement']:.2%} "
             f"({raw['disagreements_count']} of {raw['queries']} queries change intent)."
         )
     return lines
+
+
+def _tokenizer_lines(manifest: dict[str, Any]) -> list[str]:
+    tok = manifest.get("tokenizer_parity")
+    if not tok:
+        return []
+    effect = ", ".join(f"{k} {v:g}" for k, v in tok["effect"].items())
+    return [f"- tokenizer parity (training vs device WordPiece): {tok['summary']}; effect: {effect}."]
 
 
 def readme(manifest: dict[str, Any]) -> str:
@@ -128,7 +164,7 @@ def readme(manifest: dict[str, Any]) -> str:
         f"- runtime: {manifest['runtime']['required']}",
         f"- validation: {_validation_line(manifest['validation'])}",
     ]
-    lines += _parity_lines(manifest)
+    lines += _parity_lines(manifest) + _tokenizer_lines(manifest)
     if fallback.get("note"):
         lines.append(f"- server fallback: {fallback['note']}")
     if fallback.get("threshold") is not None:
@@ -147,10 +183,11 @@ def readme(manifest: dict[str, Any]) -> str:
             "",
         ]
         asset = Path(model["asset"]).name
+        lowercase = bool(manifest.get("tokenizer", {}).get("app_must_lowercase", True))
         lines.append(
-            kotlin_snippet(asset, fallback, _tie_margin(manifest))
+            kotlin_snippet(asset, fallback, _tie_margin(manifest), lowercase)
             if manifest.get("task") != "embedder"
-            else embedder_snippet(asset)
+            else embedder_snippet(asset, lowercase)
         )
     else:
         lines += ["", "## Python (ai-edge-litert / tflite-runtime)", "", _edge_snippet(manifest)]
@@ -164,7 +201,8 @@ def _output_words(manifest: dict[str, Any]) -> str:
     return f"embedding of {manifest['model']['outputs'][0]['shape'][-1]} floats"
 
 
-def embedder_snippet(asset: str) -> str:
+def embedder_snippet(asset: str, lowercase: bool = True) -> str:
+    arg, note = _query_expr(lowercase)
     return f"""```kotlin
 // build.gradle.kts: implementation("{TASKS_TEXT}")
 import com.google.mediapipe.tasks.core.BaseOptions
@@ -174,8 +212,8 @@ val options = TextEmbedder.TextEmbedderOptions.builder()
     .setBaseOptions(BaseOptions.builder().setModelAssetPath("{asset}").build())
     .build()
 val embedder = TextEmbedder.createFromOptions(context, options)
-// MediaPipe does not lower-case; the model was trained on lower-cased queries.
-val vector = embedder.embed(query.lowercase()).embeddingResult().embeddings()[0].floatEmbedding()
+// {note}
+val vector = embedder.embed({arg}).embeddingResult().embeddings()[0].floatEmbedding()
 ```"""
 
 

@@ -1,10 +1,12 @@
 """`edgecomp package`: a validated build -> dist/<name>-<version>/ that an app team drops into its project.
 
 mediapipe / android-assets: the int8 model gets float score outputs (one exact DEQUANTIZE) and MediaPipe
-Tasks metadata (regex tokenizer + vocab, labels, general info), and MediaPipe's own TextClassifier must
-reproduce the toolchain's top-1 on every query of the test split. An embedding build (source.task:
-embedding, no labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's. edge: the
-validated bytes as they are.
+Tasks metadata (regex tokenizer + vocab with case variants, or BERT: WordPiece vocab, int32 ids / mask /
+segment_ids), labels, general info; MediaPipe's own TextClassifier must reproduce the toolchain's top-1 on
+every query of the test split (package_mediapipe.py). An embedding build (source.task: embedding, no
+labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's. A WordPiece build also gets
+a train-vs-device tokenizer parity report, gated by package.max_tokenizer_mismatch (package_tokenizer.py).
+edge: the validated bytes as they are.
 """
 
 from __future__ import annotations
@@ -99,13 +101,16 @@ def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
         "author": opts.author or spec.author,
         "license": opts.license or spec.license,
         "min_confidence_accuracy": opts.min_confidence_accuracy or spec.min_confidence_accuracy,
+        "max_tokenizer_mismatch": spec.max_tokenizer_mismatch
+        if opts.max_tokenizer_mismatch is None
+        else opts.max_tokenizer_mismatch,
     }
     if values["format"] not in FORMATS:
         raise DataError(f"unknown package format {values['format']!r}", hint=f"one of: {', '.join(FORMATS)}")
     # Check flag values with the recipe's own rules (a name/version must be a safe file name).
     from toolchain.recipe import apply_overrides
 
-    keys = ("name", "version", "min_confidence_accuracy")
+    keys = ("name", "version", "min_confidence_accuracy", "max_tokenizer_mismatch")
     apply_overrides(build.recipe, {f"package.{k}": values[k] for k in keys}, origin="package flags")
     return values
 

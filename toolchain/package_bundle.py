@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,16 @@ import numpy as np
 
 from toolchain import __version__
 from toolchain.base.atomic import staged_dir, write_bytes
-from toolchain.base.errors import DataError, GateFailed
+from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.build import Build, text_feeds
-from toolchain.data import DELIM_REGEX, QuerySet, load_queries
+from toolchain.data import QuerySet, load_queries
 from toolchain.manifest import ANDROID_ASSETS, MANIFEST_FILE, MANIFEST_VERSION, TASKS_TEXT, sha256
-from toolchain.package_parity import Parity, VectorParity, compare_top1, compare_vectors, server_fallback
+from toolchain.package_mediapipe import mediapipe_model, tokenizer_kind
+from toolchain.package_parity import server_fallback
 from toolchain.package_types import PackageOptions, PackageResult
 
-TOKENIZER_HINT = (
-    "the on-device tokenizer does not reproduce the training one: check vocab.txt and the delimiter"
-)
+PARITY_FEEDS = ("lowercased", "raw", "raw_without_case_variants")
 
 
 def _queries(build: Build, path: Path) -> QuerySet:
@@ -39,120 +37,14 @@ def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: s
     """The toolchain's own prediction: its tokenizer + the build's .tflite in the host runner."""
     from devices.hostrun import HostRunner
 
+    if build.tokenizer is None:
+        raise DataError(
+            "the build has no tokenizer (an ONNX float build made without one): package checks parity on "
+            "the queries of the test split",
+            hint="re-convert with --tokenizer tokenizer.json (or --vocab vocab.txt)",
+        )
     feeds = text_feeds(build.tflite, build.tokenizer.encode_batch(texts))
     return HostRunner(build.model_bytes).scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
-
-
-def _tokenizer_delim(build: Build) -> str:
-    tok = build.report.tokenizer.model_dump()
-    if tok.get("kind", "regex") != "regex":
-        raise DataError(
-            f"MediaPipe packaging supports the regex tokenizer; this build uses {tok.get('kind')!r}",
-            hint="package it with --format edge",
-        )
-    return str(tok.get("delimiter", DELIM_REGEX))
-
-
-def mediapipe_model(
-    build: Build,
-    values: dict[str, Any],
-    tmp: Path,
-    texts: list[str],
-    scores: np.ndarray,
-    opts: PackageOptions,
-    progress: Progress,
-) -> tuple[bytes, str, dict[str, Any], dict[str, float]]:
-    """Model with float outputs + Tasks metadata, and its parity with the toolchain in MediaPipe's task."""
-    from converters.metadata import ModelInfo, timed_session
-    from converters.tflite_edit import dequantized_outputs
-
-    float_out, changed = dequantized_outputs(build.model_bytes, tie_break=_kind(build) == "classifier")
-    (tmp / "float_out.tflite").write_bytes(float_out)
-    info = ModelInfo(
-        values["name"], values["version"], values["description"], values["author"], values["license"]
-    )
-    kind = "regex" if _kind(build) == "classifier" else "embedder"
-    model_path = tmp / "model.tflite"
-    lowered_texts = [t.lower() for t in texts]
-    session, setup_s = timed_session(progress, opts.timeout_s)
-    with session:
-        metadata_json = session.write_metadata(
-            tmp / "float_out.tflite",
-            model_path,
-            kind,
-            build.vocab_path,
-            build.labels,
-            info,
-            delim=_tokenizer_delim(build),
-        )
-        t0 = time.perf_counter()
-        if _kind(build) == "classifier":
-            lowered = session.classify(model_path, lowered_texts, progress, "(lower-cased queries)")
-            raw = session.classify(model_path, texts, progress, "(raw queries)")
-        else:
-            lowered_vec = np.array(session.embed(model_path, lowered_texts), dtype=np.float32)
-            raw_vec = np.array(session.embed(model_path, texts), dtype=np.float32)
-        run_s = time.perf_counter() - t0
-    parity: dict[str, Any] = {"runtime": f"MediaPipe {session.version}", "dequantized_outputs": changed}
-    out = build.tflite.tensors[build.tflite.outputs[0]]
-    if changed and out.scales:
-        from converters.tflite_edit import tie_break_eps
-
-        n = int(out.shape[-1])
-        eps = tie_break_eps(out.scales[0], n)
-        parity["tie_break"] = {
-            "eps": eps,
-            "max_score_change": eps * (n - 1),
-            "int8_step": out.scales[0],
-            "rule": "among equal int8 scores the lower label index ranks first",
-        }
-    if _kind(build) == "classifier":
-        assert build.labels is not None
-        low = compare_top1("lowercased", texts, scores, lowered, build.labels)
-        _parity_gate(low)
-        raw_parity = compare_top1("raw", texts, scores, raw, build.labels)
-        parity["task"] = "TextClassifier (same C++ task as Android tasks-text)"
-        parity.update(lowercased=low.as_dict(), raw=raw_parity.as_dict(limit=10))
-    else:
-        vec = compare_vectors("lowercased", texts, scores, lowered_vec)
-        _vector_gate(vec, build)
-        parity["task"] = "TextEmbedder (same C++ task as Android tasks-text)"
-        parity.update(lowercased=vec.as_dict(), raw=compare_vectors("raw", texts, scores, raw_vec).as_dict())
-    timings = {
-        "mediapipe_env_s": setup_s,
-        "mediapipe_ms_per_query": round(run_s * 1e3 / max(1, 2 * len(texts)), 3),
-    }
-    return model_path.read_bytes(), metadata_json, parity, timings
-
-
-def _vector_gate(parity: VectorParity, build: Build) -> None:
-    """Embeddings must match to within one step of the int8 output (exact in practice)."""
-    out = build.tflite.tensors[build.tflite.outputs[0]]
-    step = out.scales[0] if out.scales else 1e-6
-    if parity.max_abs_diff > step * 1.001:
-        raise GateFailed(
-            f"MediaPipe TextEmbedder vectors differ from the toolchain's by up to {parity.max_abs_diff:g} "
-            f"(one output step is {step:g}; min cosine {parity.min_cosine:g}), e.g. {parity.worst_query!r}",
-            hint=TOKENIZER_HINT,
-        )
-
-
-def _parity_gate(parity: Parity) -> None:
-    """Fail on any label change, exact int8 ties included.
-
-    The packaged model carries a tie-break bias (converters/tflite_edit.py), so MediaPipe's ranking among
-    equal int8 scores is deterministic and must equal the toolchain's argmax (lowest index first).
-    """
-    real = list(parity.disagreements)
-    if not real:
-        return
-    d = real[0]
-    raise GateFailed(
-        f"MediaPipe TextClassifier disagrees with the toolchain on {len(real)} of {parity.queries} queries, "
-        f"e.g. {d.query!r}: toolchain {d.toolchain} ({d.toolchain_score:g}), MediaPipe {d.mediapipe} "
-        f"({d.mediapipe_score:g})",
-        hint=TOKENIZER_HINT,
-    )
 
 
 def _manifest(
@@ -164,6 +56,7 @@ def _manifest(
     parity: dict[str, Any] | None,
     fallback: dict[str, Any],
     opts: PackageOptions,
+    tokenizer_parity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from converters.tflite_model import parse_tflite
     from devices.opsupport import min_runtime_version
@@ -196,11 +89,8 @@ def _manifest(
             "has_tasks_metadata": "TFLITE_METADATA" in shipped.metadata_names,
         },
         "quantization": build.report.quantization.mode,
-        "tokenizer": {
-            **build.report.tokenizer.model_dump(),
-            "vocab_file": "vocab.txt",
-            "app_must_lowercase": True,
-        },
+        "tokenizer": _tokenizer_entry(build, parity),
+        "tokenizer_parity": tokenizer_parity,
         "task": _kind(build),
         "labels": None if build.labels is None else {"file": "labels.txt", "count": len(build.labels)},
         "runtime": {
@@ -218,6 +108,26 @@ def _manifest(
     }
 
 
+def _tokenizer_entry(build: Build, parity: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest's tokenizer: kind, vocab, and whether the app must call lowercase() first.
+
+    regex: MediaPipe does not lower-case; the packed case variants fix raw queries unless `raw` parity
+    is below 100% (then the remaining cases are listed there and the app must lower-case). wordpiece:
+    MediaPipe ASCII-lowercases itself, so the app sends the raw query.
+    """
+    entry: dict[str, Any] = {**build.report.tokenizer.model_dump(), "vocab_file": "vocab.txt"}
+    kind = entry.get("kind", "regex")
+    raw = (parity or {}).get("raw") or {}
+    if kind == "wordpiece":
+        entry["app_must_lowercase"] = False
+    else:
+        entry["app_must_lowercase"] = not raw or _agreement(raw) < 1.0
+    variants = (parity or {}).get("case_variants")
+    if variants:
+        entry["packed_vocab_lines"] = variants["vocab_lines"]
+    return entry
+
+
 def report_digest(report: dict[str, Any]) -> str:
     """sha256 of what the package depends on: the convert-time report (canonical JSON), model sha included.
 
@@ -233,9 +143,17 @@ def report_digest(report: dict[str, Any]) -> str:
 
 
 def _write_bundle(
-    final: Path, build: Build, manifest: dict[str, Any], model_bytes: bytes, metadata_json: str | None
+    final: Path,
+    build: Build,
+    manifest: dict[str, Any],
+    model_bytes: bytes,
+    metadata_json: str | None,
+    vocab: Path,
 ) -> bytes:
-    """Write the bundle directory atomically; returns the zip bytes made from the staged files."""
+    """Write the bundle directory atomically; returns the zip bytes made from the staged files.
+
+    `vocab` is the file packed in the model (a regex vocab with case variants) or the build's vocab.txt.
+    """
     from toolchain.manifest import deterministic_zip, dumps, file_entries, readme
 
     fmt, name = manifest["format"], manifest["name"]
@@ -250,7 +168,7 @@ def _write_bundle(
             (stage / "metadata.json").write_text(metadata_json, encoding="utf-8")
         if build.labels is not None:
             shutil.copyfile(build.dir / "labels.txt", stage / "labels.txt")
-        shutil.copyfile(build.vocab_path, stage / "vocab.txt")
+        shutil.copyfile(vocab, stage / "vocab.txt")
         (stage / "README.md").write_text(readme(manifest), encoding="utf-8")
         stage.chmod(0o755)  # a bundle is meant to be shared, whatever the umask
         manifest["files"] = file_entries(stage)
@@ -263,6 +181,10 @@ def _agreement(feed: dict[str, Any]) -> float:
     if "agreement" in feed:
         return float(feed["agreement"])
     return round(feed["identical"] / max(1, feed["queries"]), 6)
+
+
+def _label_ids(build: Build, queries: QuerySet) -> np.ndarray | None:
+    return None if build.labels is None or queries.labels is None else queries.label_ids(build.labels)
 
 
 def run_package(
@@ -279,6 +201,14 @@ def run_package(
     queries = _queries(build, parity_split)
     scores = toolchain_scores(build, queries.texts, progress, parity_split.name)
     model_bytes, metadata_json, parity, timings = build.model_bytes, None, None, {}
+    tok_parity = None
+    if values["format"] != "edge" and tokenizer_kind(build) == "wordpiece":
+        from toolchain.package_tokenizer import mismatch_gate, tokenizer_section
+
+        tok_parity = tokenizer_section(
+            build, queries.texts, _label_ids(build, queries), str(parity_split), progress
+        )
+        mismatch_gate(tok_parity, values["max_tokenizer_mismatch"])
     if values["format"] != "edge":
         model_bytes, metadata_json, parity, timings = mediapipe_model(
             build, values, tmp, queries.texts, scores, opts, progress
@@ -304,9 +234,13 @@ def run_package(
         if values["format"] == "android-assets"
         else f"{values['name']}.tflite"
     )
-    manifest = _manifest(build, values, model_bytes, model_file, validation, parity, fallback, opts)
+    manifest = _manifest(
+        build, values, model_bytes, model_file, validation, parity, fallback, opts, tok_parity
+    )
     final = (opts.out_dir / f"{values['name']}-{values['version']}").resolve()
-    zip_bytes = _write_bundle(final, build, manifest, model_bytes, metadata_json)
+    packed = tmp / "packed" / "vocab.txt"  # package_mediapipe wrote it for a regex model
+    vocab = packed if values["format"] != "edge" and packed.is_file() else build.vocab_path
+    zip_bytes = _write_bundle(final, build, manifest, model_bytes, metadata_json, vocab)
     zip_path = final.with_name(final.name + ".zip")
     write_bytes(zip_path, zip_bytes)
     zip_path.chmod(0o644)
@@ -318,7 +252,12 @@ def run_package(
             "zip": str(zip_path),
             "model_sha256": manifest["model"]["sha256"],
             "validation": validation if isinstance(validation, str) else validation["status"],
-            "parity": None if parity is None else {k: _agreement(parity[k]) for k in ("lowercased", "raw")},
+            "parity": None
+            if parity is None
+            else {k: _agreement(parity[k]) for k in PARITY_FEEDS if k in parity},
+            "tokenizer_parity": None
+            if tok_parity is None
+            else {k: tok_parity[k] for k in ("differing", "differing_share", "by_cause", "effect")},
             "server_fallback": fallback,
             "timings": timings,
         },

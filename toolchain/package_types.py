@@ -23,6 +23,7 @@ class PackageOptions:
     author: str | None = None
     license: str | None = None
     min_confidence_accuracy: float | None = None
+    max_tokenizer_mismatch: float | None = None  # share of queries; None: the recipe's (default: no gate)
     out_dir: Path = Path("dist")
     allow_failed_validation: bool = False
     timeout_s: float = 300.0

@@ -102,6 +102,13 @@ class PackageSpec(Strict):
     min_confidence_accuracy: float = Field(
         0.98, gt=0.0, le=1.0, description="server fallback: on-device accuracy wanted above the threshold"
     )
+    max_tokenizer_mismatch: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="wordpiece builds: the largest share of test queries whose device ids may differ "
+        "from training (None: recorded, not gated)",
+    )
 
 
 class Recipe(Strict):

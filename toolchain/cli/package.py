@@ -21,6 +21,11 @@ def package(
     min_confidence_accuracy: float | None = typer.Option(
         None, "--min-confidence-accuracy", help="Server fallback: on-device accuracy wanted (default 0.98)."
     ),
+    max_tokenizer_mismatch: float | None = typer.Option(
+        None,
+        "--max-tokenizer-mismatch",
+        help="WordPiece builds: fail if more than this share of queries tokenize differently on device.",
+    ),
     allow_failed_validation: bool = typer.Option(
         False, "--allow-failed-validation", help="Package even though validation failed (recorded)."
     ),
@@ -40,6 +45,7 @@ def package(
         author=author,
         license=license_,
         min_confidence_accuracy=min_confidence_accuracy,
+        max_tokenizer_mismatch=max_tokenizer_mismatch,
         out_dir=out,
         allow_failed_validation=allow_failed_validation,
         timeout_s=timeout,
@@ -87,6 +93,9 @@ def summary_table(result):
             f"{low['agreement_up_to_ties']:.2%} up to ties), max score diff "
             f"{low['max_abs_score_diff']:g}; raw (no lowercase()) {raw['agreement']:.2%}",
         )
+    tok = m.get("tokenizer_parity")
+    if tok:
+        t.add_row("tokenizer parity", f"{tok['summary']}; effect {tok['effect']}")
     fb = m["server_fallback"]
     if fb.get("threshold") is not None:
         t.add_row(
