@@ -39,6 +39,11 @@ class SourceSpec(Strict):
     task: Literal["classification", "embedding"] = Field(
         "classification", description="ONNX models: logits over labels, or a query embedding vector"
     )
+    trust_model_code: bool = Field(
+        False,
+        description=".h5/SavedModel sources and distill students: load even though a Lambda layer in them "
+        "would run its Python code (--trust-model-code); .keras loads in Keras' safe mode either way",
+    )
 
 
 class DataSpec(Strict):

@@ -51,6 +51,12 @@ def convert(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed, same bytes)."),
     max_accuracy_drop: float | None = typer.Option(None, "--max-accuracy-drop", help="Gate, in points."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of a table."),
+    trust_model_code: bool = typer.Option(
+        False,
+        "--trust-model-code",
+        help="Load .h5/SavedModel sources and students although a Lambda layer in them would run its "
+        "Python code; only for models from authors you trust (.keras loads safely without it).",
+    ),
 ) -> None:
     """Compress and convert a model to TFLite, evaluate it, and write build/<name>/."""
     from toolchain.cli import render
@@ -73,6 +79,7 @@ def convert(
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "output.dir": _s(out.parent) if out else None,
         "name": out.name if out else None,
+        "source.trust_model_code": True if trust_model_code else None,
     }
     prune_flags = None
     if any(v is not None for v in (prune, target_sparsity, prune_epochs)) or prune_exclude:

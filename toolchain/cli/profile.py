@@ -26,6 +26,11 @@ def profile(
         None, "--float-reference", help="Float .tflite/.keras for per-op quantization error."
     ),
     no_quant_error: bool = typer.Option(False, "--no-quant-error", help="Skip the quantization error."),
+    trust_model_code: bool = typer.Option(
+        False,
+        "--trust-model-code",
+        help="Load a .h5/SavedModel --float-reference although a Lambda layer in it would run its code.",
+    ),
     top: int = typer.Option(15, "--top", help="Ops shown in the table."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole profile as JSON."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per op to this CSV."),
@@ -56,6 +61,7 @@ def profile(
         seq_lens=lens,
         float_reference=float_reference,
         quant_error=not no_quant_error,
+        trust_model_code=trust_model_code,
     )
     result = profile_target(source, options, device, threads, render.RichProgress())
     if csv_path:
