@@ -65,9 +65,14 @@ def inspect_onnx(path: Path) -> OnnxInfo:
 
     if not path.is_file():
         raise InputFileError(f"model not found: {path}", hint="check the path to the .onnx file")
+    from converters.onnx_external import check_external_data
+
     try:
-        onnx.checker.check_model(str(path))  # by path: works with external data and large models
         model = onnx.load(str(path), load_external_data=False)
+        check_external_data(path, model)  # before anything follows a `location` out of the folder
+        onnx.checker.check_model(str(path))  # by path: works with external data and large models
+    except InputFileError:
+        raise
     except Exception as err:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
         raise InputFileError(f"{path} is not a valid ONNX model: {first}", hint="re-export it") from None

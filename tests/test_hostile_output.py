@@ -103,9 +103,7 @@ def test_two_builds_racing_one_wins_other_gets_clear_error(tmp_path, existing):
     ctx = mp.get_context("spawn")
     start, entered, release = ctx.Barrier(2), ctx.Event(), ctx.Event()
     results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_racer, args=(str(final), n, start, entered, release, results)) for n in "AB"
-    ]
+    procs = [ctx.Process(target=_racer, args=(str(final), n, start, entered, release, results)) for n in "AB"]
     for p in procs:
         p.start()
     try:

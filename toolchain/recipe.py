@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from toolchain.base.errors import InputFileError, RecipeError
 from toolchain.presets import preset_plan
@@ -26,6 +28,8 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
 )
 
 RECIPE_VERSION = 1
+MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
+MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
 QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8"]
 QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x8")
 
@@ -36,6 +40,17 @@ class SourceSpec(Strict):
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
+
+    @field_validator("input_shapes")
+    @classmethod
+    def _bounded(cls, shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+        """A typo like 1x3200000 must be an error here, not a 2 TiB allocation attempt later."""
+        for name, dims in shapes.items():
+            if not dims or any(d < 1 or d > MAX_DIM for d in dims):
+                raise ValueError(f"{name}: every dimension must be 1..{MAX_DIM}, got {dims}")
+            if math.prod(dims) > MAX_ELEMENTS:
+                raise ValueError(f"{name}: {dims} has more than {MAX_ELEMENTS} elements")
+        return shapes
     task: Literal["classification", "embedding"] = Field(
         "classification", description="ONNX models: logits over labels, or a query embedding vector"
     )
@@ -56,7 +71,7 @@ class DataSpec(Strict):
     text_field: str = "text"
     label_field: str = "intent"
     seq_len: int | None = Field(
-        None, gt=1, description="tokens per query (default: the model's input length)"
+        None, gt=1, le=MAX_DIM, description="tokens per query (default: the model's input length)"
     )
 
 
@@ -68,6 +83,24 @@ class QuantizationSpec(Strict):
         default_factory=list,
         description="int8 only: TFLite op types kept in float (selective quantization for transformers)",
     )
+
+    @field_validator("float_fallback_ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str]) -> list[str]:
+        """A misspelled op used to be ignored while the report said full_integer: false."""
+        if not ops:
+            return ops
+        from converters.tflite_model import builtin_op_names
+
+        valid = builtin_op_names()
+        unknown = [op for op in ops if op.upper() not in valid]
+        if unknown:
+            near = sorted({m for op in unknown for m in difflib.get_close_matches(op.upper(), valid, 3)})
+            guess = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise ValueError(
+                f"unknown TFLite op {', '.join(unknown)}{guess}; valid op names: {', '.join(valid)}"
+            )
+        return [op.upper() for op in ops]
 
 
 class EvaluationSpec(Strict):
@@ -108,7 +141,7 @@ class Recipe(Strict):
 
     version: Literal[1] = RECIPE_VERSION
     name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy/TF seeds take 0..2**32-1")
     source: SourceSpec
     data: DataSpec = Field(default_factory=DataSpec)
     steps: list[Step] = Field(default_factory=list)
@@ -218,10 +251,19 @@ def load_recipe(path: Path) -> Recipe:
     if not path.is_file():
         raise InputFileError(f"recipe not found: {path}", hint="pass an existing YAML file to --recipe")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a UTF-8 text file", hint="a recipe is a YAML text file") from None
+    except yaml.constructor.ConstructorError as err:  # !!python/object and friends: never constructed
+        tag = f" {err.problem.split()[-1]}" if err.problem else ""
         raise RecipeError(
-            f"{path}: not valid YAML ({err.__class__.__name__})", hint="check indentation"
+            f"{path}: YAML tag{tag} is not allowed in a recipe", hint="recipes are plain data: remove the tag"
+        ) from None
+    except (yaml.YAMLError, RecursionError) as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise RecipeError(
+            f"{path}: not valid YAML{at} ({err.__class__.__name__})", hint="check indentation"
         ) from None
     if isinstance(data, dict):
         _resolve_paths(data, path.resolve().parent)

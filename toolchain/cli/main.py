@@ -16,7 +16,6 @@ import signal
 import sys
 from collections.abc import Iterator
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -65,7 +64,7 @@ class _ErrorMappingGroup(TyperGroup):
         try:
             with _signals_raise():
                 return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help: typer's own exits
             raise
         except (Interrupted, KeyboardInterrupt) as err:
             code = err.exit_code if isinstance(err, Interrupted) else 130
