@@ -184,7 +184,11 @@ def metadata_buffer(data: bytes, origin: str = "model") -> bytes | None:
     for i in range(model.MetadataLength()):
         md = model.Metadata(i)
         if md.Name() and md.Name().decode() == METADATA_NAME:
-            return model.Buffers(md.Buffer()).DataAsNumpy().tobytes()
+            buf = model.Buffers(md.Buffer())
+            if buf.DataLength():
+                return buf.DataAsNumpy().tobytes()
+            offset, size = int(buf.Offset()), int(buf.Size())  # > 2 GB models keep buffers past the end
+            return data[offset : offset + size] if offset > 1 else None
     return None
 
 

@@ -200,10 +200,12 @@ def _verify(model, size: int, budget: _Budget) -> None:
         _check(length <= size, f"buffer {i} claims {length} bytes in a {size}-byte file")
         offset, extent = int(buf.Offset()), int(buf.Size())
         _check(offset == 0 or (offset > 0 and offset + extent <= size), f"buffer {i} lies outside the file")
+    for i in range(n_codes):
+        _utf8(model.OperatorCodes(i).CustomCode(), f"operator code {i}")
     for i in range(budget.take(model.MetadataLength(), "metadata", size)):
-        _check(
-            model.Metadata(i).Buffer() < n_buffers, f"metadata {i} names buffer {model.Metadata(i).Buffer()}"
-        )
+        md = model.Metadata(i)
+        _check(md.Buffer() < n_buffers, f"metadata {i} names buffer {md.Buffer()}")
+        _utf8(md.Name(), f"metadata {i}")
     for s in range(n_subgraphs):
         sg = model.Subgraphs(s)
         n_tensors = budget.take(sg.TensorsLength(), f"subgraph {s} tensors", size)
@@ -225,8 +227,16 @@ def _verify(model, size: int, budget: _Budget) -> None:
                 _check(not bad, f"operator {o} names tensor {bad[:1]} of {n_tensors}")
 
 
+def _utf8(name: bytes | None, what: str) -> None:
+    try:
+        (name or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Invalid(f"{what} has a name that is not UTF-8") from None
+
+
 def _verify_tensor(t, what: str, n_buffers: int, size: int, budget: _Budget) -> None:
     _check(t.Buffer() < n_buffers, f"{what} names buffer {t.Buffer()} of {n_buffers}")
+    _utf8(t.Name(), what)
     for name, n, dims, low in (
         ("shape", t.ShapeLength(), t.ShapeAsNumpy, -1),  # dynamic dims: 1 in shape, but be lenient
         ("shape signature", t.ShapeSignatureLength(), t.ShapeSignatureAsNumpy, -1),

@@ -240,7 +240,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     output = data.get("output")
     if isinstance(output, dict) and isinstance(output.get("dir"), str):
         output["dir"] = str(base / output["dir"])
-    for step in data.get("steps") or []:
+    steps = data.get("steps")
+    for step in steps if isinstance(steps, list) else []:  # anything else: the schema names the error
         for key in STEP_PATH_FIELDS:
             if isinstance(step, dict) and isinstance(step.get(key), str):
                 step[key] = str(base / step[key])
