@@ -40,6 +40,14 @@ class SourceSpec(Strict):
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
+    task: Literal["classification", "embedding"] = Field(
+        "classification", description="ONNX models: logits over labels, or a query embedding vector"
+    )
+    trust_model_code: bool = Field(
+        False,
+        description=".h5/SavedModel sources and distill students: load even though a Lambda layer in them "
+        "would run its Python code (--trust-model-code); .keras loads in Keras' safe mode either way",
+    )
 
     @field_validator("input_shapes")
     @classmethod
@@ -51,14 +59,6 @@ class SourceSpec(Strict):
             if math.prod(dims) > MAX_ELEMENTS:
                 raise ValueError(f"{name}: {dims} has more than {MAX_ELEMENTS} elements")
         return shapes
-    task: Literal["classification", "embedding"] = Field(
-        "classification", description="ONNX models: logits over labels, or a query embedding vector"
-    )
-    trust_model_code: bool = Field(
-        False,
-        description=".h5/SavedModel sources and distill students: load even though a Lambda layer in them "
-        "would run its Python code (--trust-model-code); .keras loads in Keras' safe mode either way",
-    )
 
 
 class DataSpec(Strict):
