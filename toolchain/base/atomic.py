@@ -82,7 +82,8 @@ def check_output_dir(final: Path) -> None:
         return
     raise OutputDirError(
         f"{final} is not empty and is not an edgecomp build (no {MARKER_FILE}); refusing to replace it",
-        hint="choose another --out, or move the folder's files away yourself",
+        hint="choose another --out, or move the folder's files away yourself (a build made by an edgecomp "
+        "older than the marker: delete it)",
     )
 
 
