@@ -24,6 +24,7 @@ from toolchain.base.child import ChildError, ChildFailed, ChildSession, ChildTim
 from toolchain.base.errors import ConversionError, DataError, InputFileError
 
 MIN_OPSET, MAX_OPSET = 10, 21
+MAX_INPUT_DIM, MAX_INPUT_ELEMENTS = 1 << 16, 1 << 24  # bounds on a fixed input shape (64 MiB of float32)
 # Erf (exact GELU in PyTorch BERTs) becomes FlexErf otherwise: a Select-TF op phones cannot run.
 PSEUDO_OPS = ("erf",)
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -142,6 +143,14 @@ def fixed_shapes(info: OnnxInfo, given: dict[str, list[int]], seq_len: int | Non
                         f"input '{inp.name}' has dynamic shape {list(inp.dims)} that stays dynamic",
                         hint=f"fix it with --input-shape {inp.name}=1x32 (or source.input_shapes)",
                     )
+        if (
+            any(d < 1 or d > MAX_INPUT_DIM for d in shape)
+            or int(np.prod(shape, dtype=object)) > MAX_INPUT_ELEMENTS
+        ):
+            raise DataError(  # before onnxsim, onnxruntime or numpy allocate it (a 2**40 axis: 2 TiB)
+                f"input '{inp.name}' would have shape {shape}: too large for a query model",
+                hint=f"each axis at most {MAX_INPUT_DIM}, {MAX_INPUT_ELEMENTS} elements (--input-shape)",
+            )
         shapes[inp.name] = shape
     return shapes
 

@@ -139,3 +139,22 @@ def test_onnx_external_data_inside_the_folder_loads(tmp_path):
 
     folder = _onnx_with_external(tmp_path, "w.bin")
     assert inspect_onnx(folder / "m.onnx").ops == {"Add": 1}
+
+
+def test_huge_model_input_length_is_a_data_error():
+    from toolchain.base.errors import DataError
+    from toolchain.data import Tokenizer
+
+    with pytest.raises(DataError, match="more than 65536"):
+        Tokenizer({"<PAD>": 0, "<START>": 1, "<UNKNOWN>": 2}, 1 << 40)
+
+
+def test_huge_onnx_input_shape_is_a_data_error(tmp_path):
+    from converters.onnx_tflite import OnnxInfo, OnnxInput, fixed_shapes
+    from toolchain.base.errors import DataError
+
+    info = OnnxInfo(tmp_path / "m.onnx", 17, (OnnxInput("input_ids", "int64", (1, 1 << 40)),), ("y",), {})
+    with pytest.raises(DataError, match="too large for a query model"):
+        fixed_shapes(info, {}, None)
+    info = OnnxInfo(tmp_path / "m.onnx", 17, (OnnxInput("input_ids", "int64", ("batch", "seq")),), ("y",), {})
+    assert fixed_shapes(info, {}, 32) == {"input_ids": [1, 32]}

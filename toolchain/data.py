@@ -32,6 +32,9 @@ def split_words(text: str) -> list[str]:
     return [t for t in _DELIM.split(text.lower()) if t]
 
 
+MAX_SEQ_LEN = 1 << 16  # tokens per query: far above any on-device text model, far below a bad alloc
+
+
 @dataclass(frozen=True)
 class Tokenizer:
     """Word-level tokenizer with a fixed output length; ids as MediaPipe's regex preprocessor makes them."""
@@ -48,6 +51,11 @@ class Tokenizer:
                 )
         if self.seq_len < 2:
             raise DataError(f"seq_len must be at least 2, got {self.seq_len}")
+        if self.seq_len > MAX_SEQ_LEN:  # a model declaring 2**40 tokens must not become a 2 TiB np.zeros
+            raise DataError(
+                f"the model takes {self.seq_len} tokens per query, more than {MAX_SEQ_LEN}",
+                hint="export the model with a realistic input length (or set data.seq_len)",
+            )
 
     @property
     def vocab_size(self) -> int:
