@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,17 @@ def _claimed(final: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM for the two renames of a swap: an interrupt lands before or after, not between."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _swap(stage: Path, final: Path) -> None:
     old = None
     if final.exists():
@@ -164,7 +176,8 @@ def staged_dir(final: Path, *, guard: bool = True) -> Iterator[Path]:
             shutil.rmtree(stage, ignore_errors=True)
             raise
         try:
-            _swap(stage, final)
+            with _signals_deferred():
+                _swap(stage, final)
         except OSError as err:
             shutil.rmtree(stage, ignore_errors=True)
             raise OutputDirError(
