@@ -158,3 +158,59 @@ def test_huge_onnx_input_shape_is_a_data_error(tmp_path):
         fixed_shapes(info, {}, None)
     info = OnnxInfo(tmp_path / "m.onnx", 17, (OnnxInput("input_ids", "int64", ("batch", "seq")),), ("y",), {})
     assert fixed_shapes(info, {}, 32) == {"input_ids": [1, 32]}
+
+
+def test_inspect_of_a_zip_bomb_is_one_error_line(tmp_path):
+    import zlib
+
+    from typer.testing import CliRunner
+
+    from toolchain.cli.main import app
+
+    bomb = zlib.compressobj(1, zlib.DEFLATED, -15)
+    body = b"".join(bomb.compress(b"\0" * (1 << 20)) for _ in range(160)) + bomb.flush()  # 160 MiB of zeros
+    model = tflite_bytes(metadata=empty_metadata())
+    path = tmp_path / "bomb.tflite"
+    path.write_bytes(_zip_with_deflated(model, "vocab.txt", body, 160 << 20))
+    assert path.stat().st_size < 1 << 20
+    result = CliRunner().invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "decompresses past 64 MiB" in errors[0]
+
+
+def _zip_with_deflated(prefix: bytes, name: str, deflated: bytes, size: int) -> bytes:
+    """A zip archive of one raw-deflate stream, appended to `prefix` (CRC of `size` zero bytes)."""
+    import struct
+    import zlib
+
+    crc = 0
+    for _ in range(size >> 20):
+        crc = zlib.crc32(b"\0" * (1 << 20), crc)
+    fname = name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(deflated), size, len(fname), 0)
+    offset = len(prefix)
+    central = struct.pack(
+        "<IHHHHHHIIIHHHHHII",
+        0x02014B50,
+        20,
+        20,
+        0,
+        8,
+        0,
+        0,
+        crc,
+        len(deflated),
+        size,
+        len(fname),
+        0,
+        0,
+        0,
+        0,
+        0,
+        offset,
+    )
+    cd_offset = offset + len(local) + len(fname) + len(deflated)
+    cd = central + fname
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), cd_offset, 0)
+    return prefix + local + fname + deflated + cd + end
