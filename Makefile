@@ -7,7 +7,7 @@ EXAMPLE := examples/shopping_intent
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: install system-deps demo test test-fast bench lint example clean
+.PHONY: install system-deps demo test test-fast fuzz bench lint example clean
 
 install: $(STAMP)
 
@@ -49,6 +49,12 @@ test: install system-deps
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The readers of untrusted input, fuzzed long (the normal test run fuzzes each for a few seconds).
+FUZZ_EXAMPLES ?= 200000
+fuzz: install
+	EDGECOMP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EDGECOMP_FUZZ_DEADLINE_MS=2000 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz_readers.py
 
 # Every benchmarks/bench_*.py, side by side tables; exits non-zero if any acceptance check fails.
 bench: install example

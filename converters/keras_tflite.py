@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.base.errors import ConversionError, InputFileError
+from toolchain.base.errors import ConversionError, InputFileError, UntrustedModelError
 from toolchain.base.quiet import native_output_silenced
 from toolchain.base.tfenv import keras, tf
 
@@ -36,20 +36,52 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_keras_model(path: Path) -> Any:
-    """Load a Keras 2 model (.keras, .h5 or SavedModel dir) without its optimizer."""
+TRUST_FLAG = "--trust-model-code"
+_UNSAFE_MARKERS = ("unsafe", "arbitrary code", "safe_mode", "lambda")
+
+
+def _refuse_untrusted(path: Path, kind: str) -> UntrustedModelError:
+    return UntrustedModelError(
+        f"{path} is a {kind}: loading it can run Python code stored in the file (a Lambda layer's function "
+        "runs on load), so edgecomp does not load it by default",
+        hint=f"pass {TRUST_FLAG} (recipe: source.trust_model_code: true) only if you trust its author, "
+        "or re-save it as .keras, which loads without running code",
+    )
+
+
+def load_keras_model(path: Path, trust_model_code: bool = False) -> Any:
+    """Load a Keras 2 model (.keras, .h5 or SavedModel dir) without its optimizer, running none of its code.
+
+    A `.keras` file loads with `safe_mode=True`: Keras refuses to deserialize a Lambda's Python bytecode.
+    `.h5` and SavedModel have no safe mode (an h5 Lambda's marshalled function is rebuilt and called while
+    the model is reconstructed; a SavedModel restores traced functions and Keras-deserialised layers), so
+    they are refused unless the user opts in (`trust_model_code`, the --trust-model-code flag). Pickled
+    models are never loaded (no loader here accepts them).
+    """
     if not path.exists():
         raise InputFileError(f"model not found: {path}", hint="check the path, or train it first")
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+    is_keras_zip = path.suffix.lower() == ".keras"
+    if is_keras_zip and not zipfile.is_zipfile(path):
         raise InputFileError(
             f"{path} is not a valid .keras file (not a zip archive)", hint="re-save it with model.save()"
         )
+    if not is_keras_zip and not trust_model_code:
+        raise _refuse_untrusted(path, "SavedModel" if path.is_dir() else f"{path.suffix or 'legacy'} model")
+    kwargs: dict[str, Any] = {"safe_mode": not trust_model_code} if is_keras_zip else {}
     try:
-        return keras().models.load_model(path, compile=False)
+        return keras().models.load_model(path, compile=False, **kwargs)
     except Exception as err:  # Keras raises many types for a corrupt file
+        first = (str(err).splitlines() or [""])[0]
+        if is_keras_zip and not trust_model_code and any(m in first.lower() for m in _UNSAFE_MARKERS):
+            raise UntrustedModelError(
+                f"{path} contains Python code (a Lambda layer) that Keras' safe mode refuses to load",
+                hint=f"pass {TRUST_FLAG} (recipe: source.trust_model_code: true) only if you trust its "
+                "author, or replace the Lambda with a built-in or registered layer",
+            ) from None
         raise InputFileError(
-            f"could not load Keras model {path}: {err.__class__.__name__}: {str(err).splitlines()[0][:160]}",
-            hint="the file is corrupt or was saved by an incompatible Keras; re-export it",
+            f"could not load Keras model {path}: {err.__class__.__name__}: {first[:160]}",
+            hint="the file is damaged, is not a Keras model, or was saved by an incompatible Keras; "
+            "re-export it",
         ) from None
 
 

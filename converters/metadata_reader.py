@@ -55,14 +55,15 @@ class EmbeddedMetadata:
     def labels(self) -> list[str] | None:
         if self.label_file is None or self.label_file not in self.files:
             return None
-        return [ln for ln in self.files[self.label_file].decode("utf-8").splitlines() if ln.strip()]
+        text = self.files[self.label_file].decode("utf-8", "replace")  # shown, never trusted
+        return [ln for ln in text.splitlines() if ln.strip()]
 
     @property
     def vocab_size(self) -> int | None:
         vocab = self.tokenizer.vocab_file if self.tokenizer else None
         if vocab is None or vocab not in self.files:
             return None
-        return sum(1 for ln in self.files[vocab].decode("utf-8").splitlines() if ln.strip())
+        return sum(1 for ln in self.files[vocab].decode("utf-8", "replace").splitlines() if ln.strip())
 
     def as_dict(self) -> dict:
         labels = self.labels
@@ -129,32 +130,74 @@ def _tokenizer(units: list[Table]) -> TokenizerInfo | None:
     return None
 
 
-def _packed_files(data: bytes) -> dict[str, bytes]:
+MAX_FILE_BYTES = 64 << 20  # one associated file (a vocab of 30k WordPieces is ~250 KB)
+MAX_TOTAL_BYTES = 128 << 20
+MAX_FILES = 256
+
+
+def _packed_files(data: bytes, origin: str) -> dict[str, bytes]:
+    """The appended zip's files, each decompressed at most MAX_FILE_BYTES (a zip bomb is an error).
+
+    The sizes in the zip headers are the file's word, so each entry is read in bounded chunks and counted.
+    """
+    files: dict[str, bytes] = {}
+    total = 0
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return {n: zf.read(n) for n in zf.namelist()}
+            infos = zf.infolist()
+            if len(infos) > MAX_FILES:
+                raise _bomb(origin, f"{len(infos)} associated files (at most {MAX_FILES})")
+            for info in infos:
+                chunks, size = [], 0
+                with zf.open(info) as fh:
+                    while chunk := fh.read(1 << 20):
+                        size += len(chunk)
+                        total += len(chunk)
+                        if size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+                            raise _bomb(
+                                origin, f"{info.filename!r} decompresses past {MAX_FILE_BYTES >> 20} MiB"
+                            )
+                        chunks.append(chunk)
+                files[info.filename] = b"".join(chunks)
     except zipfile.BadZipFile:
         return {}
+    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise InputFileError(
+            f"{origin}: unreadable associated files ({err.__class__.__name__}: {str(err)[:100]})",
+            hint="re-run edgecomp package",
+        ) from None
+    return files
 
 
-def metadata_buffer(data: bytes) -> bytes | None:
-    """The raw TFLITE_METADATA flatbuffer of a model, or None."""
+def _bomb(origin: str, what: str) -> InputFileError:
+    return InputFileError(f"{origin}: refusing its associated files: {what}", hint="re-run edgecomp package")
+
+
+def metadata_buffer(data: bytes, origin: str = "model") -> bytes | None:
+    """The raw TFLITE_METADATA flatbuffer of a model (verified first: indices in range), or None."""
     from ai_edge_litert import schema_py_generated as schema
 
+    from converters.tflite_model import verify_tflite
+
+    verify_tflite(data, origin)
     model = schema.Model.GetRootAs(data, 0)
     for i in range(model.MetadataLength()):
         md = model.Metadata(i)
         if md.Name() and md.Name().decode() == METADATA_NAME:
-            return model.Buffers(md.Buffer()).DataAsNumpy().tobytes()
+            buf = model.Buffers(md.Buffer())
+            if buf.DataLength():
+                return buf.DataAsNumpy().tobytes()
+            offset, size = int(buf.Offset()), int(buf.Size())  # > 2 GB models keep buffers past the end
+            return data[offset : offset + size] if offset > 1 else None
     return None
 
 
 def read_metadata(data: bytes, origin: str = "model") -> EmbeddedMetadata | None:
     """Parse the Tasks metadata of a model's bytes; None if it has none."""
-    buf = metadata_buffer(data)
+    buf = metadata_buffer(data, origin)
     if buf is None:
         return None
-    if buf[4:8] != b"M001":
+    if len(buf) < 8 or buf[4:8] != b"M001":
         raise InputFileError(f"{origin}: {METADATA_NAME} is not a MediaPipe metadata flatbuffer")
     try:
         root = Table(buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0))
@@ -178,9 +221,11 @@ def read_metadata(data: bytes, origin: str = "model") -> EmbeddedMetadata | None
             tokenizer=tokenizer,
             label_file=label_file,
             output_name=output_name,
-            files=_packed_files(data),
+            files=_packed_files(data, origin),
         )
-    except (IndexError, ValueError, UnicodeDecodeError) as err:
+    except InputFileError:
+        raise
+    except Exception as err:  # the flatbuffer Table API raises IndexError, struct.error, ... past the end
         raise InputFileError(
             f"{origin}: corrupt MediaPipe metadata ({err.__class__.__name__})", hint="re-run edgecomp package"
         ) from None

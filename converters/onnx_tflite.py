@@ -24,6 +24,7 @@ from toolchain.base.child import ChildError, ChildFailed, ChildSession, ChildTim
 from toolchain.base.errors import ConversionError, DataError, InputFileError
 
 MIN_OPSET, MAX_OPSET = 10, 21
+MAX_INPUT_DIM, MAX_INPUT_ELEMENTS = 1 << 16, 1 << 24  # bounds on a fixed input shape (64 MiB of float32)
 # Erf (exact GELU in PyTorch BERTs) becomes FlexErf otherwise: a Select-TF op phones cannot run.
 PSEUDO_OPS = ("erf",)
 # text inputs (and the aliases other exporters use) whose axis 1 is the sequence: fixed by data.seq_len
@@ -73,9 +74,14 @@ def inspect_onnx(path: Path) -> OnnxInfo:
 
     if not path.is_file():
         raise InputFileError(f"model not found: {path}", hint="check the path to the .onnx file")
+    from converters.onnx_external import check_external_data
+
     try:
-        onnx.checker.check_model(str(path))  # by path: works with external data and large models
         model = onnx.load(str(path), load_external_data=False)
+        check_external_data(path, model)  # before anything follows a `location` out of the folder
+        onnx.checker.check_model(str(path))  # by path: works with external data and large models
+    except InputFileError:
+        raise
     except Exception as err:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
         raise InputFileError(f"{path} is not a valid ONNX model: {first}", hint="re-export it") from None
@@ -149,6 +155,14 @@ def fixed_shapes(info: OnnxInfo, given: dict[str, list[int]], seq_len: int | Non
                             else f"fix it with --input-shape {inp.name}=1x32 (or source.input_shapes)"
                         ),
                     )
+        if (
+            any(d < 1 or d > MAX_INPUT_DIM for d in shape)
+            or int(np.prod(shape, dtype=object)) > MAX_INPUT_ELEMENTS
+        ):
+            raise DataError(  # before onnxsim, onnxruntime or numpy allocate it (a 2**40 axis: 2 TiB)
+                f"input '{inp.name}' would have shape {shape}: too large for a query model",
+                hint=f"each axis at most {MAX_INPUT_DIM}, {MAX_INPUT_ELEMENTS} elements (--input-shape)",
+            )
         shapes[inp.name] = shape
     return shapes
 

@@ -27,6 +27,12 @@ def tflite_schema():
     return schema
 
 
+def builtin_op_names() -> list[str]:
+    """Every BuiltinOperator name the schema knows (the valid spellings of an op type)."""
+    tflite_schema()
+    return sorted(_OP_NAMES.values())
+
+
 def builtin_op_name(code: int) -> str:
     """The BuiltinOperator name of an op code (`OP_<code>` when the schema does not know it)."""
     tflite_schema()
@@ -132,11 +138,125 @@ def _tensor(schema, t, idx: int, buffers) -> TensorInfo:
     )
 
 
-def parse_tflite(data: bytes, origin: str = "model") -> TFLiteModel:
-    """Parse flatbuffer bytes; anything that is not a TFLite model is an InputFileError."""
+MAX_RANK = 16
+MAX_TENSOR_ELEMENTS = 1 << 28  # 1 GiB of float32 in one tensor: no on-device text model comes close
+
+
+class _Budget:
+    """Counts the vector elements a verification visits: shared sub-tables cannot make it quadratic."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size // 2 + 1024  # every element costs >= 4 bytes in a file that does not share tables
+
+    def take(self, n: int, what: str, size: int) -> int:
+        if n < 0 or n * 4 > size:
+            raise ValueError(f"{what}: {n} entries cannot fit in {size} bytes")
+        self.left -= n
+        if self.left < 0:
+            raise ValueError(f"{what}: more entries than the file can hold")
+        return n
+
+
+def verify_tflite(data: bytes, origin: str = "model") -> None:
+    """Check a .tflite's structure before anything is read or allocated from it: one InputFileError.
+
+    The generated flatbuffer classes trust the file: a vector length of 2**32 makes `range()` loops run
+    for hours, a tensor's buffer index past the end crashes the runtime, a shape of 2**40 makes numpy try to
+    allocate terabytes (issue 12). Checked here: vector lengths fit in the file, buffer/tensor/opcode/op
+    indices are in range, buffer offsets and sizes lie inside the file, shapes are non-negative and bounded,
+    there is a subgraph and it has at least one output.
+    """
     schema = tflite_schema()
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise InputFileError(f"{origin} is not a TFLite model (no TFL3 identifier)", hint="re-convert it")
+    try:
+        _verify(schema.Model.GetRootAs(data, 0), len(data), _Budget(len(data)))
+    except _Invalid as err:
+        raise InputFileError(f"{origin} is an invalid TFLite model: {err}", hint="re-convert it") from None
+    except Exception as err:  # an offset past the end of the bytes, a truncated table
+        raise InputFileError(
+            f"{origin} is a corrupt TFLite model ({err.__class__.__name__}: {str(err)[:120]})",
+            hint="re-convert or re-download it",
+        ) from None
+
+
+class _Invalid(Exception):
+    """A structural rule the file breaks (index out of range, zero outputs...)."""
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise _Invalid(message)
+
+
+def _verify(model, size: int, budget: _Budget) -> None:
+    n_codes = budget.take(model.OperatorCodesLength(), "operator codes", size)
+    n_buffers = budget.take(model.BuffersLength(), "buffers", size)
+    n_subgraphs = budget.take(model.SubgraphsLength(), "subgraphs", size)
+    _check(n_subgraphs > 0, "it has no subgraph")
+    for i in range(n_buffers):
+        buf = model.Buffers(i)
+        length = buf.DataLength()
+        _check(length <= size, f"buffer {i} claims {length} bytes in a {size}-byte file")
+        offset, extent = int(buf.Offset()), int(buf.Size())
+        _check(offset == 0 or (offset > 0 and offset + extent <= size), f"buffer {i} lies outside the file")
+    for i in range(n_codes):
+        _utf8(model.OperatorCodes(i).CustomCode(), f"operator code {i}")
+    for i in range(budget.take(model.MetadataLength(), "metadata", size)):
+        md = model.Metadata(i)
+        _check(md.Buffer() < n_buffers, f"metadata {i} names buffer {md.Buffer()}")
+        _utf8(md.Name(), f"metadata {i}")
+    for s in range(n_subgraphs):
+        sg = model.Subgraphs(s)
+        n_tensors = budget.take(sg.TensorsLength(), f"subgraph {s} tensors", size)
+        for t in range(n_tensors):
+            _verify_tensor(sg.Tensors(t), f"tensor {t}", n_buffers, size, budget)
+        for kind, n in (("input", sg.InputsLength()), ("output", sg.OutputsLength())):
+            ids = sg.InputsAsNumpy() if kind == "input" else sg.OutputsAsNumpy()
+            budget.take(n, f"subgraph {s} {kind}s", size)
+            _check(
+                all(0 <= int(x) < n_tensors for x in (ids if n else ())), f"a {kind} index is out of range"
+            )
+        _check(s > 0 or sg.OutputsLength() > 0, "the main subgraph has no output")
+        for o in range(budget.take(sg.OperatorsLength(), f"subgraph {s} operators", size)):
+            op = sg.Operators(o)
+            _check(0 <= op.OpcodeIndex() < n_codes, f"operator {o} has opcode index {op.OpcodeIndex()}")
+            for n, ids in ((op.InputsLength(), op.InputsAsNumpy), (op.OutputsLength(), op.OutputsAsNumpy)):
+                budget.take(n, f"operator {o} tensors", size)
+                bad = [int(x) for x in (ids() if n else ()) if not -1 <= int(x) < n_tensors]
+                _check(not bad, f"operator {o} names tensor {bad[:1]} of {n_tensors}")
+
+
+def _utf8(name: bytes | None, what: str) -> None:
+    try:
+        (name or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Invalid(f"{what} has a name that is not UTF-8") from None
+
+
+def _verify_tensor(t, what: str, n_buffers: int, size: int, budget: _Budget) -> None:
+    _check(t.Buffer() < n_buffers, f"{what} names buffer {t.Buffer()} of {n_buffers}")
+    _utf8(t.Name(), what)
+    for name, n, dims, low in (
+        ("shape", t.ShapeLength(), t.ShapeAsNumpy, -1),  # dynamic dims: 1 in shape, but be lenient
+        ("shape signature", t.ShapeSignatureLength(), t.ShapeSignatureAsNumpy, -1),
+    ):
+        _check(budget.take(n, what, size) <= MAX_RANK, f"{what} has rank {n} (at most {MAX_RANK})")
+        values = [int(x) for x in dims()] if n else []
+        _check(all(d >= low for d in values), f"{what} has a negative {name} {values}")
+        elements = 1
+        for d in values:
+            elements *= max(d, 1)
+        _check(elements <= MAX_TENSOR_ELEMENTS, f"{what} has {name} {values}: too large to allocate")
+    q = t.Quantization()
+    if q is not None:
+        budget.take(q.ScaleLength() + q.ZeroPointLength(), f"{what} quantization", size)
+
+
+def parse_tflite(data: bytes, origin: str = "model") -> TFLiteModel:
+    """Parse flatbuffer bytes after `verify_tflite`; anything but a TFLite model is an InputFileError."""
+    verify_tflite(data, origin)
+    schema = tflite_schema()
     try:
         model = schema.Model.GetRootAs(data, 0)
         buffers = [model.Buffers(i) for i in range(model.BuffersLength())]

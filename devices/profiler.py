@@ -76,6 +76,7 @@ class ProfileOptions:
     seq_lens: tuple[int, ...] = ()
     float_reference: Path | None = None
     quant_error: bool = True
+    trust_model_code: bool = False  # a Keras .h5/SavedModel float reference may run its code when loaded
 
 
 @dataclass
@@ -296,7 +297,7 @@ def profile_model(
         is_quant = any(info.tensors[o.outputs[0]].dtype in ("INT8", "INT16") for o in info.ops if o.outputs)
         ref = float_reference or options.float_reference
         if options.quant_error and is_quant and ref is not None:
-            ref_model = _float_tflite(Path(ref), work)
+            ref_model = _float_tflite(Path(ref), work, options.trust_model_code)
             n = min(options.queries, 8)
             q = capture(python, model, inputs, work / "quant.npz", work, n)
             f = capture(python, ref_model, inputs, work / "float.npz", work, n)
@@ -308,7 +309,7 @@ def profile_model(
     return result
 
 
-def _float_tflite(ref: Path, work: Path) -> Path:
+def _float_tflite(ref: Path, work: Path, trust_model_code: bool = False) -> Path:
     if ref.suffix == ".tflite":
         read_tflite(ref)
         return ref
@@ -320,7 +321,7 @@ def _float_tflite(ref: Path, work: Path) -> Path:
     from converters.keras_tflite import keras_to_tflite, load_keras_model
 
     out = work / "float-reference.tflite"
-    out.write_bytes(keras_to_tflite(load_keras_model(ref), "float32"))
+    out.write_bytes(keras_to_tflite(load_keras_model(ref, trust_model_code), "float32"))
     return out
 
 

@@ -187,7 +187,7 @@ def ensure_sysroot(spec: SysrootSpec, advance=lambda n=1: None) -> Path:
         if _ready(final, spec.key):
             advance(2)
             return final
-        with staged_dir(final) as stage:
+        with staged_dir(final, guard=False) as stage:
             _debootstrap(spec, stage)
             advance(1)
             versions = _install_wheels(spec, stage)
@@ -207,7 +207,7 @@ def ensure_cpu_view(base: Path, arch: str, cpu: str) -> Path:
     with locked(base.parent / f".{final.name}.lock"):
         if _ready(final, key):
             return final
-        with staged_dir(final) as stage:
+        with staged_dir(final, guard=False) as stage:
             _run(["cp", "-al", f"{base}/.", str(stage)], "linking the sysroot", "check disk space")
             (stage / MARKER).unlink()
             (stage / "proc").mkdir(exist_ok=True)

@@ -223,7 +223,7 @@ def test_external_data_and_steps_refused(onnx_models, tmp_path):
     for name in ("vocab.txt", "labels.txt"):
         shutil.copy(onnx_models / name, ext / name)
     assert (ext / "weights.bin").stat().st_size > 100_000
-    report = build(_recipe(ext, tmp_path, "intent_encoder.onnx", name="ext")).report
+    report = build(_recipe(ext, tmp_path, "intent_encoder.onnx", name="ext-build")).report
     assert report["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
     with pytest.raises(StepError, match="compression steps need a Keras model"):
         build(

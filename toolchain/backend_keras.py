@@ -44,7 +44,7 @@ def load_inputs(recipe: Recipe) -> Inputs:
 
     src = recipe.source.path
     fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(src)
-    model = load_keras_model(src)
+    model = load_keras_model(src, recipe.source.trust_model_code)
     spec = recipe.data
     labels = d.load_labels(sibling_file(spec.labels, src, "labels.txt"))
     vocab = d.load_vocab(sibling_file(spec.vocab, src, "vocab.txt"))
@@ -143,6 +143,7 @@ class KerasBackend:
                 progress,
                 tokenizer=inputs.tokenizer,
                 train_texts=train.texts if train else None,
+                trust_model_code=recipe.source.trust_model_code,
             )
             result = step_runner(step.kind)(step, model, context)
             model = result.model

@@ -9,6 +9,7 @@ words as `<UNKNOWN>`, padded with `<PAD>` to a fixed length. MediaPipe does not 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections import Counter
@@ -31,6 +32,9 @@ def split_words(text: str) -> list[str]:
     return [t for t in _DELIM.split(text.lower()) if t]
 
 
+MAX_SEQ_LEN = 1 << 16  # tokens per query: far above any on-device text model, far below a bad alloc
+
+
 @dataclass(frozen=True)
 class Tokenizer:
     """Word-level tokenizer with a fixed output length; ids as MediaPipe's regex preprocessor makes them."""
@@ -47,6 +51,11 @@ class Tokenizer:
                 )
         if self.seq_len < 2:
             raise DataError(f"seq_len must be at least 2, got {self.seq_len}")
+        if self.seq_len > MAX_SEQ_LEN:  # a model declaring 2**40 tokens must not become a 2 TiB np.zeros
+            raise DataError(
+                f"the model takes {self.seq_len} tokens per query, more than {MAX_SEQ_LEN}",
+                hint="export the model with a realistic input length (or set data.seq_len)",
+            )
 
     @property
     def vocab_size(self) -> int:
@@ -92,18 +101,34 @@ def build_vocab(texts: Iterable[str], max_size: int = 8000, min_count: int = 1) 
     return vocab
 
 
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file, or one DataError naming the line and byte where it is not UTF-8."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(
+            f"{path}:{line}: the {what} file is not UTF-8 "
+            f"(byte 0x{data[err.start]:02x} at offset {err.start})",
+            hint="re-save it as UTF-8",
+        ) from None
+
+
 def load_vocab(path: Path) -> dict[str, int]:
     """Read 'token id' lines (MediaPipe's vocab format); a bare 'token' line takes its line number."""
     _require_file(path, "vocab", "pass --vocab or put vocab.txt next to the model")
     vocab: dict[str, int] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for n, line in enumerate(read_text(path, "vocab").splitlines()):
         if not line.strip():
             continue
         parts = line.split(" ")
         try:
             vocab[parts[0]] = int(parts[1]) if len(parts) > 1 else n
         except ValueError:
-            raise DataError(f"{path}:{n + 1}: expected 'token id', got {line!r}") from None
+            raise DataError(f"{path}:{n + 1}: expected 'token id', got {line[:80]!r}") from None
+        if not 0 <= vocab[parts[0]] < 1 << 31:
+            raise DataError(f"{path}:{n + 1}: token id out of range in {line[:80]!r}", hint="ids: 0..2**31-1")
     return vocab
 
 
@@ -117,7 +142,7 @@ def sibling_file(path: Path | None, source: Path, name: str) -> Path:
 
 def load_labels(path: Path) -> list[str]:
     _require_file(path, "labels", "pass --labels or put labels.txt next to the model")
-    labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    labels = [ln.strip() for ln in read_text(path, "labels").splitlines() if ln.strip()]
     if len(labels) < 2:
         raise DataError(f"{path}: needs at least 2 labels, found {len(labels)}")
     if len(set(labels)) != len(labels):
@@ -162,15 +187,17 @@ def load_queries(path: Path, text_field: str = "text", label_field: str | None =
     path = _require_file(path, "query", "check the data paths in the recipe")
     rows: list[dict[str, str]] = []
     if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        try:
+            rows = list(csv.DictReader(io.StringIO(read_text(path, "query"), newline="")))
+        except csv.Error as err:
+            raise DataError(f"{path}: not a valid CSV file ({err})", hint="one query per row") from None
     else:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in enumerate(read_text(path, "query").splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 raise DataError(f"{path}:{n}: not valid JSON", hint="one JSON object per line") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{n}: expected a JSON object with a '{text_field}' field")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from toolchain import __version__
+from toolchain.base.atomic import check_output_dir
 from toolchain.base.errors import ConversionError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.recipe import Recipe
@@ -105,6 +106,7 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     from toolchain.report_model import Report
 
     progress = progress or SilentProgress()
+    check_output_dir(recipe.build_dir)  # refuse the user's folder before minutes of training, not after
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from toolchain.base.errors import InputFileError, RecipeError
 from toolchain.presets import preset_plan
@@ -26,6 +28,8 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
 )
 
 RECIPE_VERSION = 1
+MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
+MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
 QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8"]
 QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x8")
 
@@ -42,6 +46,22 @@ class SourceSpec(Strict):
         "when labels are found (labels.txt, config.json id2label), embedding otherwise. The saved recipe "
         "records the resolved task",
     )
+    trust_model_code: bool = Field(
+        False,
+        description=".h5/SavedModel sources and distill students: load even though a Lambda layer in them "
+        "would run its Python code (--trust-model-code); .keras loads in Keras' safe mode either way",
+    )
+
+    @field_validator("input_shapes")
+    @classmethod
+    def _bounded(cls, shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+        """A typo like 1x3200000 must be an error here, not a 2 TiB allocation attempt later."""
+        for name, dims in shapes.items():
+            if not dims or any(d < 1 or d > MAX_DIM for d in dims):
+                raise ValueError(f"{name}: every dimension must be 1..{MAX_DIM}, got {dims}")
+            if math.prod(dims) > MAX_ELEMENTS:
+                raise ValueError(f"{name}: {dims} has more than {MAX_ELEMENTS} elements")
+        return shapes
 
 
 class DataSpec(Strict):
@@ -57,7 +77,7 @@ class DataSpec(Strict):
     text_field: str = "text"
     label_field: str = "intent"
     seq_len: int | None = Field(
-        None, gt=1, description="tokens per query (default: the model's input length)"
+        None, gt=1, le=MAX_DIM, description="tokens per query (default: the model's input length)"
     )
 
 
@@ -69,6 +89,24 @@ class QuantizationSpec(Strict):
         default_factory=list,
         description="int8 only: TFLite op types kept in float (selective quantization for transformers)",
     )
+
+    @field_validator("float_fallback_ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str]) -> list[str]:
+        """A misspelled op used to be ignored while the report said full_integer: false."""
+        if not ops:
+            return ops
+        from converters.tflite_model import builtin_op_names
+
+        valid = builtin_op_names()
+        unknown = [op for op in ops if op.upper() not in valid]
+        if unknown:
+            near = sorted({m for op in unknown for m in difflib.get_close_matches(op.upper(), valid, 3)})
+            guess = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise ValueError(
+                f"unknown TFLite op {', '.join(unknown)}{guess}; valid op names: {', '.join(valid)}"
+            )
+        return [op.upper() for op in ops]
 
 
 class EvaluationSpec(Strict):
@@ -116,7 +154,7 @@ class Recipe(Strict):
 
     version: Literal[1] = RECIPE_VERSION
     name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy/TF seeds take 0..2**32-1")
     source: SourceSpec
     data: DataSpec = Field(default_factory=DataSpec)
     steps: list[Step] = Field(default_factory=list)
@@ -215,7 +253,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     output = data.get("output")
     if isinstance(output, dict) and isinstance(output.get("dir"), str):
         output["dir"] = str(base / output["dir"])
-    for step in data.get("steps") or []:
+    steps = data.get("steps")
+    for step in steps if isinstance(steps, list) else []:  # anything else: the schema names the error
         for key in STEP_PATH_FIELDS:
             if isinstance(step, dict) and isinstance(step.get(key), str):
                 step[key] = str(base / step[key])
@@ -226,10 +265,19 @@ def load_recipe(path: Path) -> Recipe:
     if not path.is_file():
         raise InputFileError(f"recipe not found: {path}", hint="pass an existing YAML file to --recipe")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a UTF-8 text file", hint="a recipe is a YAML text file") from None
+    except yaml.constructor.ConstructorError as err:  # !!python/object and friends: never constructed
+        tag = f" {err.problem.split()[-1]}" if err.problem else ""
         raise RecipeError(
-            f"{path}: not valid YAML ({err.__class__.__name__})", hint="check indentation"
+            f"{path}: YAML tag{tag} is not allowed in a recipe", hint="recipes are plain data: remove the tag"
+        ) from None
+    except (yaml.YAMLError, RecursionError) as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise RecipeError(
+            f"{path}: not valid YAML{at} ({err.__class__.__name__})", hint="check indentation"
         ) from None
     if isinstance(data, dict):
         _resolve_paths(data, path.resolve().parent)

@@ -171,31 +171,30 @@ class ChildSession:
         """Start the child and wait for its hello; raises a ChildError (and cleans up) if it never comes."""
         _install_handlers()
         self.work = work = Path(tempfile.mkdtemp(prefix="edgecomp-child-"))
-        with open(work / "stderr.txt", "wb") as stderr:
-            try:
-                self.proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    env=self.env,
-                    cwd=self.cwd or work,
-                    start_new_session=True,
-                    preexec_fn=_no_core,
-                )
-            except OSError as err:
-                shutil.rmtree(work, ignore_errors=True)
-                self.work = None
-                raise ChildError(
-                    f"{self.name} could not start: {err}", hint=f"command: {self.argv[0]}"
-                ) from None
-        _LIVE.add(self.proc.pid)
-        assert self.proc.stdin is not None
-        os.set_blocking(self.proc.stdin.fileno(), False)
-        try:
+        try:  # any exit from here on (SIGTERM during Popen included) removes the work dir, kills the group
+            with open(work / "stderr.txt", "wb") as stderr:
+                try:
+                    self.proc = subprocess.Popen(
+                        self.argv,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=stderr,
+                        env=self.env,
+                        cwd=self.cwd or work,
+                        start_new_session=True,
+                        preexec_fn=_no_core,
+                    )
+                except OSError as err:
+                    raise ChildError(
+                        f"{self.name} could not start: {err}", hint=f"command: {self.argv[0]}"
+                    ) from None
+            _LIVE.add(self.proc.pid)
+            assert self.proc.stdin is not None
+            os.set_blocking(self.proc.stdin.fileno(), False)
             reply = self._reply(0, self.hello_timeout, "starting")
         except BaseException:
             self.close()
+            self.work = None
             raise
         hello = reply.get("result") if reply.get("ok") else None
         if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:

@@ -47,3 +47,29 @@ class GateFailed(EdgecompError):
     """A quality gate (accuracy, parity, budget) failed: the artifact must not ship."""
 
     exit_code = 1
+
+
+class OutputDirError(EdgecompError):
+    """An output folder edgecomp may not write or replace (the user's files, a symlink, a busy path)."""
+
+
+class UntrustedModelError(EdgecompError):
+    """Loading this model would run Python code stored in it; refused unless the user trusts it."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread so every `with` block unwinds and cleans up.
+
+    A BaseException like KeyboardInterrupt, so no `except Exception` in the library swallows it; the CLI
+    maps it to exit 128 + signal (130, 143).
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+UNEXPECTED_EXIT_CODE = 70  # EX_SOFTWARE: a bug in edgecomp, not a gate (1) and not bad input (2)

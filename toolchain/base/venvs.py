@@ -102,7 +102,7 @@ def ensure_venv(spec: VenvSpec, root: Path | None = None) -> Venv:
     with locked(root / f".{spec.name}.lock"):
         if _ready(final, spec):
             return Venv(final, spec)
-        with staged_dir(final) as stage:
+        with staged_dir(final, guard=False) as stage:
             _run([spec._base_python(), "-m", "venv", str(stage)], f"creating venv {spec.name}")
             py = str(stage / "bin" / "python")
             _run(

@@ -26,14 +26,18 @@ def convert(
     prune: str | None = typer.Option(
         None, "--prune", help="Add/modify a prune step: polynomial or constant."
     ),
-    target_sparsity: float | None = typer.Option(None, "--target-sparsity", help="Pruning target, e.g. 0.8."),
-    prune_epochs: int | None = typer.Option(None, "--prune-epochs", help="Fine-tuning epochs while pruning."),
+    target_sparsity: float | None = typer.Option(
+        None, "--target-sparsity", min=0.0, max=0.99, help="Pruning target, e.g. 0.8."
+    ),
+    prune_epochs: int | None = typer.Option(
+        None, "--prune-epochs", min=1, help="Fine-tuning epochs while pruning."
+    ),
     prune_exclude: list[str] | None = typer.Option(None, "--prune-exclude", help="Layer name to keep dense."),
     calibration: Path | None = typer.Option(
         None, "--calibration", help="Queries (jsonl/csv) for int8 calibration."
     ),
     calibration_samples: int | None = typer.Option(
-        None, "--calibration-samples", help="Queries to calibrate on."
+        None, "--calibration-samples", min=1, help="Queries to calibrate on."
     ),
     train: Path | None = typer.Option(None, "--train", help="Labelled training split (fine-tuning steps)."),
     val: Path | None = typer.Option(None, "--val", help="Labelled validation split."),
@@ -57,11 +61,21 @@ def convert(
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="Fix a dynamic ONNX input, e.g. input_ids=1x32 (repeatable)."
     ),
-    seq_len: int | None = typer.Option(None, "--seq-len", help="Tokens per query (default: the model's)."),
+    seq_len: int | None = typer.Option(
+        None, "--seq-len", min=2, max=1 << 16, help="Tokens per query (default: the model's)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Build directory (default: build/<name>)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed (same seed, same bytes)."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, max=2**32 - 1, help="Random seed (same seed, same bytes)."
+    ),
     max_accuracy_drop: float | None = typer.Option(None, "--max-accuracy-drop", help="Gate, in points."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of a table."),
+    trust_model_code: bool = typer.Option(
+        False,
+        "--trust-model-code",
+        help="Load .h5/SavedModel sources and students although a Lambda layer in them would run its "
+        "Python code; only for models from authors you trust (.keras loads safely without it).",
+    ),
 ) -> None:
     """Compress and convert a model to TFLite, evaluate it, and write build/<name>/."""
     from toolchain.cli import render
@@ -85,6 +99,7 @@ def convert(
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "output.dir": _s(out.parent) if out else None,
         "name": out.name if out else None,
+        "source.trust_model_code": True if trust_model_code else None,
     }
     prune_flags = None
     if any(v is not None for v in (prune, target_sparsity, prune_epochs)) or prune_exclude:

@@ -1,35 +1,105 @@
-"""Entry point: the Typer app and the single EdgecompError -> exit code mapping."""
+"""Entry point: the Typer app and the one error path (exit codes in README's Errors table).
+
+Every failure leaves as one `error:` line on stderr. An EdgecompError carries its own exit code; SIGINT and
+SIGTERM become `Interrupted` in the main thread (exit 130/143) so staging dirs and temp dirs unwind through
+their context managers, and child process groups are killed by toolchain/base/child.py's handler, which
+chains to ours; a full disk or a read-only folder is exit 2; any other exception is a bug in edgecomp: exit
+70 (not 1, which means a gate failed), with a request to rerun with EDGECOMP_DEBUG=1 for the traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import sys
+from collections.abc import Iterator
 
 import typer
 from typer.core import TyperGroup
 
 from toolchain import __version__
-from toolchain.base.errors import EdgecompError
+from toolchain.base.errors import UNEXPECTED_EXIT_CODE, EdgecompError, Interrupted
 from toolchain.cli import convert, devices, profile, validate
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
 
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+_HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    for s in _HANDLED:  # a second Ctrl-C must not interrupt the cleanup the first one started
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGINT/SIGTERM raise Interrupted while a command runs; the previous handlers come back after."""
+    try:
+        previous = {s: signal.signal(s, _raise_interrupted) for s in _HANDLED}
+    except ValueError:  # not the main thread (an embedding app): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _fail(line: str, code: int) -> typer.Exit:
+    typer.echo(line, err=True)
+    sys.stderr.flush()
+    return typer.Exit(code)
+
 
 class _ErrorMappingGroup(TyperGroup):
-    """Turns an EdgecompError into one line on stderr and its exit code (EDGECOMP_DEBUG=1: traceback)."""
+    """One error path: one line on stderr and the documented exit code (EDGECOMP_DEBUG=1: traceback)."""
 
     def invoke(self, ctx: typer.Context):
+        debug = os.environ.get("EDGECOMP_DEBUG") == "1"
         try:
-            return super().invoke(ctx)
+            with _signals_raise():
+                return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help: typer's own exits
+            raise
+        except (Interrupted, KeyboardInterrupt) as err:
+            code = err.exit_code if isinstance(err, Interrupted) else 130
+            raise _fail(f"error: {err or 'interrupted by SIGINT'}; nothing was written", code) from None
         except EdgecompError as err:
-            if os.environ.get("EDGECOMP_DEBUG") == "1":
+            if debug:
                 raise
             line = f"error: {err.message}"
             if err.hint:
                 line += f" (hint: {err.hint})"
-            typer.echo(line, err=True)
-            sys.stderr.flush()
-            raise typer.Exit(err.exit_code) from None
+            raise _fail(line, err.exit_code) from None
+        except OSError as err:
+            if debug or err.errno not in _ENVIRONMENT_ERRNOS:
+                if debug:
+                    raise
+                raise _fail(_unexpected(err), UNEXPECTED_EXIT_CODE) from None
+            where = f": {err.filename}" if err.filename else ""
+            hint = (
+                "free some space or choose another --out"
+                if err.errno in (errno.ENOSPC, errno.EDQUOT)
+                else ("choose a writable path")
+            )
+            raise _fail(f"error: {err.strerror}{where} (hint: {hint})", 2) from None
+        except Exception as err:
+            if debug:
+                raise
+            raise _fail(_unexpected(err), UNEXPECTED_EXIT_CODE) from None
+
+
+def _unexpected(err: BaseException) -> str:
+    first = (str(err).splitlines() or [""])[0][:200]
+    return (
+        f"error: unexpected {err.__class__.__name__}: {first} (hint: this is a bug in edgecomp; rerun with "
+        "EDGECOMP_DEBUG=1 for the traceback and report it)"
+    )
 
 
 app = typer.Typer(

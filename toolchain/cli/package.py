@@ -29,7 +29,7 @@ def package(
     allow_failed_validation: bool = typer.Option(
         False, "--allow-failed-validation", help="Package even though validation failed (recorded)."
     ),
-    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per MediaPipe request."),
+    timeout: float = typer.Option(300.0, "--timeout", min=1.0, help="Seconds per MediaPipe request."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Package a validated build: MediaPipe metadata, parity in MediaPipe's TextClassifier, bundle + zip."""

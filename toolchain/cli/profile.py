@@ -17,16 +17,25 @@ def profile(
     mode: str = typer.Option(
         "deployed", "--mode", help="deployed (XNNPACK, as shipped) or per-node (builtin)."
     ),
-    threads: int | None = typer.Option(None, "--threads", help="Threads (default: the device's, else 1)."),
-    runs: int = typer.Option(300, "--runs", help="Measured runs per process."),
-    warmup: int = typer.Option(30, "--warmup", help="Warm-up runs per process (not measured)."),
-    processes: int = typer.Option(3, "--processes", help="Repeat in this many separate processes."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="Threads (default: the device's, else 1)."
+    ),
+    runs: int = typer.Option(300, "--runs", min=1, help="Measured runs per process."),
+    warmup: int = typer.Option(30, "--warmup", min=0, help="Warm-up runs per process (not measured)."),
+    processes: int = typer.Option(
+        3, "--processes", min=1, max=64, help="Repeat in this many separate processes."
+    ),
     seq_lens: str | None = typer.Option(None, "--seq-lens", help="Latency sweep, e.g. 8,16,32,64."),
     float_reference: Path | None = typer.Option(
         None, "--float-reference", help="Float .tflite/.keras for per-op quantization error."
     ),
     no_quant_error: bool = typer.Option(False, "--no-quant-error", help="Skip the quantization error."),
-    top: int = typer.Option(15, "--top", help="Ops shown in the table."),
+    trust_model_code: bool = typer.Option(
+        False,
+        "--trust-model-code",
+        help="Load a .h5/SavedModel --float-reference although a Lambda layer in it would run its code.",
+    ),
+    top: int = typer.Option(15, "--top", min=1, help="Ops shown in the table."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole profile as JSON."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per op to this CSV."),
     png_path: Path | None = typer.Option(None, "--png", help="Write a bar chart of per-op time."),
@@ -43,9 +52,11 @@ def profile(
 
     try:
         lens = tuple(int(x) for x in seq_lens.split(",")) if seq_lens else ()
+        if any(n < 1 or n > 1 << 16 for n in lens):
+            raise ValueError(seq_lens)
     except ValueError:
         raise EdgecompError(
-            f"bad --seq-lens {seq_lens!r}", hint="comma-separated token counts, e.g. 8,16,32"
+            f"bad --seq-lens {seq_lens!r}", hint="comma-separated token counts from 1 to 65536, e.g. 8,16,32"
         ) from None
     options = ProfileOptions(
         method,
@@ -56,6 +67,7 @@ def profile(
         seq_lens=lens,
         float_reference=float_reference,
         quant_error=not no_quant_error,
+        trust_model_code=trust_model_code,
     )
     result = profile_target(source, options, device, threads, render.RichProgress())
     if csv_path:

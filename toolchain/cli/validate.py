@@ -16,10 +16,12 @@ def validate(
         None, "--profiles-dir", help="Extra directory of profile YAMLs (also: $EDGECOMP_PROFILES)."
     ),
     max_accuracy_diff: float = typer.Option(
-        0.5, "--max-accuracy-diff", help="Gate: |device - host| accuracy, in points."
+        0.5, "--max-accuracy-diff", min=0.0, help="Gate: |device - host| accuracy, in points."
     ),
-    min_agreement: float = typer.Option(0.98, "--min-agreement", help="Gate: top-1 agreement with host."),
-    limit: int | None = typer.Option(None, "--limit", help="Use only the first N eval queries."),
+    min_agreement: float = typer.Option(
+        0.98, "--min-agreement", min=0.0, max=1.0, help="Gate: top-1 agreement with host."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N eval queries."),
     as_json: bool = typer.Option(False, "--json", help="Print the validation report as JSON."),
     runner_script: Path | None = typer.Option(None, "--runner-script", hidden=True),
 ) -> None:

@@ -24,6 +24,7 @@ class StepContext:
     progress: Progress
     tokenizer: Any = None
     train_texts: list[str] | None = None
+    trust_model_code: bool = False  # recipe source.trust_model_code: may a student file run its code
 
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self.train_x is None or self.train_y is None:

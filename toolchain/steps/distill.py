@@ -70,7 +70,7 @@ def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
     n_labels = len(ctx.labels)
     keras().utils.set_random_seed(ctx.seed)
     if cfg.student_path is not None:
-        return load_student(cfg.student_path, seq_len, n_labels)
+        return load_student(cfg.student_path, seq_len, n_labels, ctx.trust_model_code)
     vocab = ctx.tokenizer.vocab_size if ctx.tokenizer is not None else None
     if vocab is None:  # fall back to the teacher's embedding table
         emb = [layer for layer in teacher.layers if layer.__class__.__name__ == "Embedding"]

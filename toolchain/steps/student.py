@@ -37,11 +37,14 @@ def build_student(spec: StudentSpec, vocab_size: int, seq_len: int, n_labels: in
     return k.Model(inp, out, name="student")
 
 
-def load_student(path: Path, seq_len: int, n_labels: int) -> Any:
-    """A student model file: must take the same token ids and give one score per label."""
+def load_student(path: Path, seq_len: int, n_labels: int, trust_model_code: bool = False) -> Any:
+    """A student model file: must take the same token ids and give one score per label.
+
+    Loaded under the same trust rule as the source (converters/keras_tflite.py `load_keras_model`).
+    """
     from converters.keras_tflite import load_keras_model
 
-    model = load_keras_model(path)
+    model = load_keras_model(path, trust_model_code)
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 2 or shape[1] not in (None, seq_len):
         raise StepError(
