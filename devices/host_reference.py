@@ -78,7 +78,10 @@ def check_feed_shapes(model: TFLiteModel, feeds: Mapping[str, np.ndarray]) -> No
 
     for i in model.inputs:
         t = model.tensors[i]
-        want, value = tuple(max(1, s) for s in t.shape[1:]), feeds.get(t.name)
+        value, sig = feeds.get(t.name), t.shape_signature or t.shape
+        want = tuple(max(1, s) for s in t.shape[1:])
+        if value is not None and -1 in sig[1:] and len(value.shape) == len(sig):
+            continue  # a dynamic-length input takes the fed length (the child resizes it)
         if value is not None and tuple(value.shape[1:]) != want:
             raise DataError(
                 f"wrong input shape for '{input_key(t.name)}': the model takes {list(want)}, "
