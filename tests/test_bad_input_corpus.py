@@ -52,6 +52,30 @@ def _keras_model(path: Path, seq_len: int | None, dtype: str = "int32") -> Path:
     return path
 
 
+def _onnx_float_model(path: Path) -> Path:
+    """An ONNX classifier whose `input_ids` is float32 [1, 16] (features, not token ids)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("MatMul", ["input_ids", "w"], ["mm"]),
+        helper.make_node("Softmax", ["mm"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "float_input",
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
 @pytest.fixture(scope="module")
 def ctx(tiny_project, tmp_path_factory) -> Ctx:
     tmp = tmp_path_factory.mktemp("corpus")
@@ -61,6 +85,7 @@ def ctx(tiny_project, tmp_path_factory) -> Ctx:
     models = {
         "dynamic": _keras_model(tmp / "dynamic.keras", None),
         "float": _keras_model(tmp / "float_in.keras", 16, "float32"),
+        "onnx_float": _onnx_float_model(tmp / "float_in.onnx"),
     }
     result = CliRunner().invoke(
         app, ["convert", str(p.model), *data, "-q", "float32", "--out", str(tmp / "ok")]
@@ -78,6 +103,12 @@ CASES = [
         lambda c: ["convert", str(c.models["float"]), *c.data, "-q", "float32", "--out", str(c.tmp / "f")],
         2,
         "takes float32, but edgecomp feeds it token ids",
+    ),
+    Case(
+        "onnx-float-input-where-ids-expected",
+        lambda c: ["convert", str(c.models["onnx_float"]), *c.data, "--out", str(c.tmp / "of")],
+        2,
+        "model input input_ids takes float32, but edgecomp feeds it token ids",
     ),
     Case(
         "dynamic-length-with-the-suggested-seq-len",
