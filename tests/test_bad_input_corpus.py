@@ -219,3 +219,12 @@ def test_dynamic_length_build_validates_on_the_host(ctx):
     result = CliRunner().invoke(app, ["validate", str(build), "-d", "x86-host", "--json"])
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert "120 queries run, batch 1" in result.output  # the device child resized the input too
+
+
+def test_dynamic_length_build_profiles(ctx):
+    build = ctx.tmp / "d"
+    if not build.exists():
+        args = ["convert", str(ctx.models["dynamic"]), *ctx.data, "--seq-len", "16", "--out", str(build)]
+        assert CliRunner().invoke(app, args).exit_code == 0
+    result = CliRunner().invoke(app, ["profile", str(build), "--json"])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output[-2000:]
