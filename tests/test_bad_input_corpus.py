@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
+EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,21 @@ def _onnx_float_model(path: Path) -> Path:
     return path
 
 
+def _vocab_past_the_table(onnx_models: Path, out: Path) -> Path:
+    """The fixture's vocab.txt ('token id' lines) grown 10 ids past the model's embedding table."""
+    from converters.onnx_tflite import embedding_rows
+
+    rows = embedding_rows(onnx_models / "intent_encoder.onnx", "input_ids")
+    assert rows is not None
+    lines = (onnx_models / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    top = max(int(ln.rsplit(" ", 1)[1]) for ln in lines if ln.strip())
+    lines += [f"zzextra{i} {i}" for i in range(top + 1, rows + 10)]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
 @pytest.fixture(scope="module")
-def ctx(tiny_project, tmp_path_factory) -> Ctx:
+def ctx(tiny_project, onnx_models, tmp_path_factory) -> Ctx:
     tmp = tmp_path_factory.mktemp("corpus")
     p = tiny_project
     data = ["--train", str(p.train), "--val", str(p.val), "--test", str(p.test)]
@@ -86,6 +100,9 @@ def ctx(tiny_project, tmp_path_factory) -> Ctx:
         "dynamic": _keras_model(tmp / "dynamic.keras", None),
         "float": _keras_model(tmp / "float_in.keras", 16, "float32"),
         "onnx_float": _onnx_float_model(tmp / "float_in.onnx"),
+        "onnx": onnx_models / "intent_encoder.onnx",
+        "onnx_labels": onnx_models / "labels.txt",
+        "big_vocab": _vocab_past_the_table(onnx_models, tmp / "big_vocab.txt"),
     }
     result = CliRunner().invoke(
         app, ["convert", str(p.model), *data, "-q", "float32", "--out", str(tmp / "ok")]
@@ -109,6 +126,27 @@ CASES = [
         lambda c: ["convert", str(c.models["onnx_float"]), *c.data, "--out", str(c.tmp / "of")],
         2,
         "model input input_ids takes float32, but edgecomp feeds it token ids",
+    ),
+    Case(
+        "vocab-larger-than-the-embedding-onnx",
+        lambda c: [
+            "convert",
+            str(c.models["onnx"]),
+            "--vocab",
+            str(c.models["big_vocab"]),
+            "--labels",
+            str(c.models["onnx_labels"]),
+            "--test",
+            str(EXAMPLE_DATA / "test.jsonl"),
+            "--seq-len",
+            "32",
+            "-q",
+            "float32",
+            "--out",
+            str(c.tmp / "bv"),
+        ],
+        2,
+        "embedding table has",
     ),
     Case(
         "dynamic-length-with-the-suggested-seq-len",

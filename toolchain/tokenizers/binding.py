@@ -92,3 +92,13 @@ def bind_inputs(encoded: Mapping[str, np.ndarray], inputs: Sequence[ModelInput])
             + ")",
         )
     return out
+
+
+def check_vocab_fits(vocab_size: int, table_rows: int | None, model: str) -> None:
+    """DataError naming both sizes when the tokenizer can produce ids past the model's embedding table."""
+    if table_rows is not None and vocab_size > table_rows:
+        raise DataError(
+            f"the vocabulary has {vocab_size} tokens but {model}'s embedding table has {table_rows} rows: "
+            f"ids {table_rows}..{vocab_size - 1} would index past it",
+            hint="pass the vocab.txt / tokenizer.json the model was trained with",
+        )
