@@ -1,9 +1,10 @@
 """The one host runner: a .tflite in the toolchain's ai_edge_litert, every input fed by name, batch 1.
 
-Evaluation at convert, validate's host reference, profile's input arrays and package's parity all go
-through it, so a model with several inputs (input_ids, attention_mask, token_type_ids) is fed the same
-way everywhere. Before it existed the Keras path fed input 0 only and an ONNX build's attention_mask was
-left at zeros outside the converter: nothing failed, the numbers were just wrong.
+Evaluation at convert, profile's input arrays and package's parity all go through it (validate's host
+reference runs in an isolated child instead: devices/host_reference.py), so a model with several inputs
+(input_ids, attention_mask, token_type_ids) is fed the same way everywhere. Before it existed the Keras
+path fed input 0 only and an ONNX build's attention_mask was left at zeros outside the converter: nothing
+failed, the numbers were just wrong.
 
 Feed names match a model input exactly, or after stripping the converter's `serving_default_` prefix and
 `:0` suffix (`serving_default_attention_mask:0` is fed by `attention_mask`); a missing feed is an error
