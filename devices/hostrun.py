@@ -1,9 +1,10 @@
 """The one host runner: a .tflite in the toolchain's ai_edge_litert, every input fed by name, batch 1.
 
-Evaluation at convert, validate's host reference, profile's input arrays and package's parity all go
-through it, so a model with several inputs (input_ids, attention_mask, token_type_ids) is fed the same
-way everywhere. Before it existed the Keras path fed input 0 only and an ONNX build's attention_mask was
-left at zeros outside the converter: nothing failed, the numbers were just wrong.
+Evaluation at convert, profile's input arrays and package's parity all go through it (validate's host
+reference runs in an isolated child instead: devices/host_reference.py), so a model with several inputs
+(input_ids, attention_mask, token_type_ids) is fed the same way everywhere. Before it existed the Keras
+path fed input 0 only and an ONNX build's attention_mask was left at zeros outside the converter: nothing
+failed, the numbers were just wrong.
 
 Feed names match a model input exactly, or after stripping the converter's `serving_default_` prefix and
 `:0` suffix (`serving_default_attention_mask:0` is fed by `attention_mask`); a missing feed is an error
@@ -87,6 +88,21 @@ class HostRunner:
 
         return f"ai_edge_litert {version('ai-edge-litert')} (host)"
 
+    def _resize_dynamic(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """A dynamic-length model (shape signature -1, e.g. Keras `Input((None,))`) takes the fed length:
+        its inputs are resized to (1, *row shape) instead of refusing everything but length 1."""
+        resized = False
+        for d in self.inputs:
+            sig = [int(s) for s in d.get("shape_signature", d["shape"])]
+            row = (1, *np.asarray(feeds[d["name"]]).shape[1:])
+            if -1 in sig and len(row) == len(sig) and tuple(int(s) for s in d["shape"]) != row:
+                self.interpreter.resize_tensor_input(d["index"], list(row))
+                resized = True
+        if resized:
+            self.interpreter.allocate_tensors()
+            self.inputs = self.interpreter.get_input_details()
+            self.output = self.interpreter.get_output_details()[0]
+
     def _set(self, feeds: dict[str, np.ndarray], row: int) -> None:
         for d in self.inputs:
             value = feeds[d["name"]][row]
@@ -105,6 +121,7 @@ class HostRunner:
         """Raw first output per row (int8 for full-integer models), shape (rows, output size)."""
         named = match_feeds(self.input_names, feeds)
         n = len(next(iter(named.values()))) if named else 0
+        self._resize_dynamic(named)
         size = int(np.prod(self.output["shape"]))
         out = np.zeros((n, size), dtype=self.output["dtype"])
         progress = progress or SilentProgress()

@@ -80,6 +80,20 @@ def _interpreter(path, threads, xnnpack):
     return tfl.Interpreter(**kwargs)
 
 
+def _resize_dynamic(interp, feeds):
+    """Resize inputs whose signature has -1 dims to (1, *row shape); True if any was resized."""
+    resized = False
+    for d, arr in feeds:
+        sig = d.get("shape_signature")
+        row = (1, *arr.shape[1:])
+        if sig is not None and -1 in list(sig) and tuple(int(x) for x in d["shape"]) != row:
+            interp.resize_tensor_input(d["index"], list(row))
+            resized = True
+    if resized:
+        interp.allocate_tensors()
+    return resized
+
+
 def _first_line(err):
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
     return lines[0] if lines else err.__class__.__name__
@@ -116,6 +130,11 @@ def run(args):
         raise wire.Failure("input", f"no data for model input(s) {', '.join(missing)} (have {data.files})")
     feeds = [(d, data[d["name"]].astype(d["dtype"])) for d in details]
     n = len(feeds[0][1])
+    if _resize_dynamic(interp, feeds):  # a dynamic-length model (signature -1) takes the fed length
+        details = interp.get_input_details()
+        feeds = [(details[i], feeds[i][1]) for i in range(len(feeds))]
+        out = interp.get_output_details()[0]
+        reply["input"], reply["output"] = _details(details[0]), _details(out)
     rows = np.zeros((n, int(np.prod(out["shape"]))), dtype=out["dtype"])
 
     def set_row(i):

@@ -57,6 +57,15 @@ def make(path: str, kernels: str, threads: int, preserve: bool = False):
 
 
 def feed(it, arrays: dict[str, np.ndarray], row: int) -> None:
+    resized = False
+    for d in it.get_input_details():  # a dynamic-length input (signature -1) takes the fed length
+        want = (1, *arrays[d["name"]].shape[1:])
+        sig = [int(x) for x in d.get("shape_signature", d["shape"])]
+        if -1 in sig and len(sig) == len(want) and tuple(int(x) for x in d["shape"]) != want:
+            it.resize_tensor_input(d["index"], list(want))
+            resized = True
+    if resized:
+        it.allocate_tensors()
     for d in it.get_input_details():
         arr = arrays[d["name"]]
         it.set_tensor(d["index"], arr[row % len(arr)].reshape(d["shape"]).astype(d["dtype"]))

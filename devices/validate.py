@@ -3,8 +3,9 @@
 Per device: the profile's op policy and size budget (static), op versions probed in the device runtime,
 the real load and a batch-1 run of the eval split inside the runtime (emulated ARM under QEMU), then
 accuracy, top-1 agreement, max abs diff (quantized units for integer outputs) and bit-exactness against
-the same .tflite in the toolchain's ai_edge_litert on the host, plus peak-memory and (x86 only) latency
-budgets. A crash or hang of the runtime is a failed row, never a crash of edgecomp.
+the same .tflite on the host (devices/host_reference.py: ai-edge-litert 2.3.0 in an isolated child, like
+the device rows), plus peak-memory and (x86 only) latency budgets. A crash or hang of the runtime, or a
+host reference that cannot run (custom/Flex ops), is a failed row, never a crash of edgecomp.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from converters.tflite_model import TFLiteModel, parse_tflite
+from devices.host_reference import HostReference, HostReferenceFailed, host_reference
 from devices.profile import DeviceProfile
 from toolchain.base.progress import Progress, SilentProgress
 
@@ -63,37 +65,6 @@ class DeviceReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
-
-
-@dataclass
-class HostReference:
-    """The same .tflite in the toolchain's ai_edge_litert (1 thread), on the same named arrays."""
-
-    raw: np.ndarray
-    quantized: bool
-    scale: float
-    zero_point: int
-    accuracy: float | None
-    runtime: str
-
-    def scores(self, raw: np.ndarray) -> np.ndarray:
-        if self.quantized:
-            return (raw.astype(np.float32) - self.zero_point) * self.scale
-        return raw.astype(np.float32)
-
-
-def host_reference(
-    model: bytes | Path, feeds: Mapping[str, np.ndarray], label_ids: np.ndarray | None
-) -> HostReference:
-    from devices.hostrun import HostRunner
-
-    runner = HostRunner(model, threads=1)
-    raw = runner.run(feeds)
-    scale, zero = runner.quantization
-    ref = HostReference(raw, bool(scale), scale, zero, None, runner.runtime)
-    if label_ids is not None:
-        ref.accuracy = float(np.mean(ref.scores(raw).argmax(1) == label_ids))
-    return ref
 
 
 def first_refused_op(model: TFLiteModel, profile: DeviceProfile) -> str | None:
@@ -170,14 +141,15 @@ def validate_device(
     profile: DeviceProfile,
     feeds: Mapping[str, np.ndarray],
     label_ids: np.ndarray | None,
-    ref: HostReference,
+    ref: HostReference | HostReferenceFailed,
     gates: Gates = Gates(),
     progress: Progress | None = None,
     runner_script: Path | None = None,
 ) -> DeviceReport:
     """All checks of one device; never raises for a device-side failure (it becomes a failed check).
 
-    `feeds` are keyed by the model's input tensor names (devices.hostrun.match_feeds)."""
+    `feeds` are keyed by the model's input tensor names (devices.hostrun.match_feeds); `ref` is the host
+    reference, or why there is none (then parity is a failed check naming the cause)."""
     from devices.opsupport import check_op_versions
     from devices.runner import RuntimeWorker, WorkerFailure
     from devices.runtimes import provision
@@ -193,6 +165,8 @@ def validate_device(
     _budget(rep, "model size", rep.metrics["size_kb"], b.model_size_kb, "KB")
     refused = first_refused_op(model, profile)
     rep.add("op policy", FAIL if refused else PASS, refused or "every op allowed")
+    if isinstance(ref, HostReferenceFailed):
+        rep.add("host reference", FAIL, ref.message)
     with progress.task(f"validate on {profile.name}", 4) as advance:
         try:
             env = provision(profile)
@@ -229,6 +203,9 @@ def validate_device(
         return _done(rep, t0)
     rows = len(next(iter(feeds.values())))
     rep.add("loads", PASS, f"{rows} queries run, batch 1, {profile.threads} thread(s)")
+    if isinstance(ref, HostReferenceFailed):
+        rep.add("host reference", FAIL, f"no parity check: {ref.message}")
+        return _done(rep, t0)
     _parity(rep, res.raw, ref, label_ids, gates)
     if profile.emulated:
         _same_runtime_on_x86(rep, profile, model_path, feeds, res.raw, ref.quantized, runner_script)
@@ -333,17 +310,23 @@ def validate(
     data = model_path.read_bytes()
     model = parse_tflite(data, origin=str(model_path))
     named = match_feeds([model.tensors[i].name for i in model.inputs], feeds)
-    with progress.task("host reference (toolchain ai_edge_litert)", 1) as advance:
-        ref = host_reference(data, named, label_ids)
+    with progress.task("host reference (isolated host runtime)", 1) as advance:
+        try:
+            ref: HostReference | HostReferenceFailed = host_reference(model_path, model, named, label_ids)
+        except HostReferenceFailed as err:
+            ref = err
         advance(1)
+    failed = isinstance(ref, HostReferenceFailed)
     reference = {
-        "runtime": ref.runtime,
-        "queries": len(ref.raw),
+        "runtime": ref.runtime if not failed else None,
+        "queries": len(ref.raw) if not failed else 0,
         "eval_split": source,
-        "host_accuracy": round(ref.accuracy, 4) if ref.accuracy is not None else None,
+        "host_accuracy": round(ref.accuracy, 4) if not failed and ref.accuracy is not None else None,
         "min_runtime_version": min_runtime_version(data),  # what the converter recorded
         "op_versions": dict(sorted(model.opcodes.items())),
     }
+    if failed:
+        reference["error"] = ref.message
     devices = [
         validate_device(model_path, model, p, named, label_ids, ref, gates, progress, runner_script)
         for p in profiles

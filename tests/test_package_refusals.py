@@ -123,6 +123,10 @@ def test_flex_and_custom_ops_are_refused(build_copy, tmp_path, custom, message):
 def test_labels_that_do_not_match_the_output_are_refused(build_copy, tmp_path):
     labels = build_copy / "labels.txt"
     labels.write_text(labels.read_text() + "extra_intent\n")
+    # as if convert had written these labels: the report records them
+    report = json.loads((build_copy / "report.json").read_text())
+    report["files"]["labels.txt"] = hashlib.sha256(labels.read_bytes()).hexdigest()
+    (build_copy / "report.json").write_text(json.dumps(report))
     with pytest.raises(DataError, match="labels.txt has 5 labels but the model outputs 4 scores"):
         package(build_copy, PackageOptions(format="mediapipe", out_dir=tmp_path / "dist"))
     assert not (tmp_path / "dist").exists()

@@ -200,7 +200,7 @@ def test_segfault_under_qemu_is_a_failed_row(builds, tmp_path):
     path = builds["int8"] / "model.tflite"
     model = read_tflite(path)
     feeds = synthetic_feeds(model, 8)
-    ref = host_reference(path.read_bytes(), feeds, None)
+    ref = host_reference(path, model, feeds, None)
     dev = validate_device(
         path, model, get_profile("android-arm64-lowend"), feeds, None, ref, Gates(), runner_script=script
     )

@@ -25,7 +25,13 @@ from toolchain.base.errors import ConversionError, DataError, StepError
 from toolchain.base.progress import Progress
 from toolchain.data import QuerySet, sibling_file
 from toolchain.recipe import Recipe
-from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name, tflite_inputs
+from toolchain.tokenizers.binding import (
+    ModelInput,
+    bind_inputs,
+    canonical_name,
+    check_vocab_fits,
+    tflite_inputs,
+)
 from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS, TextTokenizer
 
 EMBEDDING_QUERIES = 200
@@ -70,6 +76,9 @@ class OnnxBackend:
         self.tokenizer: TextTokenizer | None = sources.find_tokenizer(
             spec.tokenizer, spec.vocab, src, self.seq_len
         )
+        if self.tokenizer is not None:
+            rows = ox.embedding_rows(self.model_path, ids_input.name)
+            check_vocab_fits(self.tokenizer.vocab_size, rows, self.model_path.name)
         self.warnings: list[str] = []
         needs_queries = recipe.quantization.mode in NEEDS_CALIBRATION
         if self.tokenizer is None:

@@ -7,8 +7,12 @@ one reader with one policy:
   tokenizer's files for the kind the report records (regex: vocab.txt; wordpiece: tokenizer.json, with
   vocab.txt beside it for packaging; none: an ONNX float build made without a tokenizer);
   labels.txt for a classifier (an embedding build, `source.task: embedding`, has none);
-- model.tflite must still hash to the report's `model_sha256` (`check_model`), else the report describes
-  another model and every stage refuses it;
+- model.tflite must still hash to the report's `model_sha256`, and labels.txt, vocab.txt and
+  tokenizer.json to the report's `files` (`check_files`; `check_model` is the same check), else the report
+  describes another model, label order or vocabulary and every stage refuses it, naming the file. The
+  recorded files are checked inside `load_build` before they are parsed: labels.txt reordered after the
+  build would make the app map scores to the wrong intents, a changed vocab.txt feeds ids the embedding
+  table does not have (a GATHER error deep in package);
 - `eval_set(split)` turns a split into named arrays for EVERY model input: the tokenizer's outputs bound
   to the model's inputs by name (toolchain/tokenizers/binding.py), label ids when the split has labels,
   and the texts; a split that is missing is a DataError naming it; synthetic inputs only when asked
@@ -44,6 +48,8 @@ MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "vocab.txt",
     "labels.txt",
 )
+TOKENIZER_JSON = "tokenizer.json"
+HASHED_FILES = (LABELS_FILE, VOCAB_FILE, TOKENIZER_JSON)  # recorded in the report's `files` at convert
 FLOAT_FILE = "float.tflite"  # the post-step float model, when the build saved it
 LOCK_FILE = ".report.lock"
 SYNTHETIC_ROWS = 256
@@ -117,8 +123,16 @@ class Build:
     def recipe_bytes(self) -> bytes:
         return (self.dir / RECIPE_FILE).read_bytes()
 
+    def check_files(self) -> None:
+        """Refuse a build whose model, labels.txt, vocab.txt or tokenizer.json changed since convert."""
+        check_recorded_files(self.dir, self.report)
+        self._check_model_hash()
+
     def check_model(self) -> None:
-        """Refuse a build whose model.tflite is not the one its report describes."""
+        """The same as `check_files` (kept for callers that only meant the model)."""
+        self.check_files()
+
+    def _check_model_hash(self) -> None:
         want, got = self.report.model_sha256, self.model_sha256
         if want is None:
             raise InputFileError(
@@ -203,13 +217,46 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def file_hashes(build_dir: Path) -> dict[str, str]:
+    """sha256 of the build's labels.txt, vocab.txt and tokenizer.json that exist (the report's `files`)."""
+    return {
+        name: sha256_bytes((build_dir / name).read_bytes())
+        for name in HASHED_FILES
+        if (build_dir / name).is_file()
+    }
+
+
+def check_recorded_files(build_dir: Path, report: Report) -> None:
+    """InputFileError naming the first recorded file that changed or disappeared since the build."""
+    for name, want in (report.files or {}).items():
+        path = build_dir / name
+        if not path.is_file():
+            raise InputFileError(
+                f"{build_dir} is not a complete build: {name} is missing (the build recorded it)",
+                hint=f"restore {name}, or re-run edgecomp convert",
+            )
+        got = sha256_bytes(path.read_bytes())
+        if got != want:
+            raise InputFileError(
+                f"{name} changed since the build (sha256 {got[:16]}…, the report says {want[:16]}…)",
+                hint=f"restore the build's {name} or re-run edgecomp convert: the model was trained and "
+                "checked with the recorded one",
+            )
+
+
 def read_report(build_dir: Path) -> Report:
     path = Path(build_dir) / REPORT_FILE
     if not path.is_file():
         raise InputFileError(
             f"no {REPORT_FILE} in {build_dir}", hint="run `edgecomp convert` to make a build"
         )
-    return parse_report(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(
+            f"{path} is not an edgecomp report: not UTF-8 text", hint="re-run `edgecomp convert` to write it"
+        ) from None
+    return parse_report(text, str(path))
 
 
 def synthetic_eval_set(model: TFLiteModel, rows: int = SYNTHETIC_ROWS) -> EvalSet:
@@ -238,6 +285,7 @@ def load_build(path: Path) -> Build:
             )
     recipe = load_recipe(build_dir / RECIPE_FILE)
     report = read_report(build_dir)
+    check_recorded_files(build_dir, report)  # before labels/vocab are parsed
     labels = None
     if recipe.source.task != "embedding":
         if not (build_dir / LABELS_FILE).is_file():
@@ -259,8 +307,11 @@ def write_build(
     tokenizer: TextTokenizer | None,
     labels: list[str] | None,
     float_model: bytes | None = None,
-) -> Path:
-    """Write every artifact of a convert into build/<name>/ at once (staged, then renamed)."""
+) -> tuple[Path, Report]:
+    """Write every artifact of a convert into build/<name>/ at once (staged, then renamed).
+
+    Returns the build dir and the report as written (with `files`: the sha256 of labels/vocab/tokenizer).
+    """
     from toolchain.base.atomic import staged_dir
     from toolchain.report import markdown
 
@@ -268,12 +319,13 @@ def write_build(
     with staged_dir(final) as stage:
         (stage / MODEL_FILE).write_bytes(tflite)
         (stage / RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
-        (stage / REPORT_FILE).write_text(report.dumps(), encoding="utf-8")
-        (stage / "report.md").write_text(markdown(report.to_dict()), encoding="utf-8")
         if labels:  # embedding models have none
             (stage / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
         if float_model is not None:
             (stage / FLOAT_FILE).write_bytes(float_model)
         if tokenizer is not None:
             tokenizer.save(stage)
-    return final.resolve()
+        report = report.model_copy(update={"files": file_hashes(stage)})
+        (stage / REPORT_FILE).write_text(report.dumps(), encoding="utf-8")
+        (stage / "report.md").write_text(markdown(report.to_dict()), encoding="utf-8")
+    return final.resolve(), report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from converters.metadata_reader import EmbeddedMetadata, read_metadata
 from converters.tflite_model import parse_tflite
 from toolchain.base.errors import InputFileError
-from toolchain.manifest import MANIFEST_FILE, sha256, verify
+from toolchain.manifest import MANIFEST_FILE, read_manifest, sha256, verify
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def _manifest_checks(
         if meta is None:
             return [*checks, Check("metadata", False, "manifest says MediaPipe metadata, the model has none")]
         got = (meta.name, meta.version)
-        want = (manifest["metadata"]["name"], manifest["metadata"]["version"])
+        want = ((manifest.get("metadata") or {}).get("name"), (manifest.get("metadata") or {}).get("version"))
         checks.append(Check("name/version", got == want, f"model {got}, manifest {want}"))
         if want_labels is not None:
             n = len(meta.labels or [])
@@ -98,10 +97,7 @@ def inspect_model(path: Path, manifest_path: Path | None = None) -> Inspection:
     manifest_path = Path(manifest_path) if manifest_path else find_manifest(path)
     result = Inspection(path, sha256(data), summary, meta, manifest_path, None)
     if manifest_path is not None:
-        try:
-            result.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise InputFileError(f"{manifest_path} is not valid JSON ({err.__class__.__name__})") from None
+        result.manifest = read_manifest(manifest_path)
         n_out = int(model.tensors[model.outputs[0]].shape[-1])
         result.checks = _manifest_checks(result.manifest, path, data, meta, n_out)
     return result

@@ -9,10 +9,37 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from toolchain.base.errors import InputFileError
+
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 ANDROID_ASSETS = Path("android/app/src/main/assets")
 TASKS_TEXT = "com.google.mediapipe:tasks-text:0.10.21"
+
+
+MANIFEST_SECTIONS = ("model", "labels", "metadata", "tokenizer")  # objects when present (inspect reads them)
+MAX_MANIFEST_BYTES = 16 << 20
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A received manifest.json as a dict; anything else (corrupt, not UTF-8, not an object, a section of
+    the wrong type, huge) is an InputFileError naming the file."""
+    path = Path(path)
+    hint = "pass the manifest.json that came with the bundle (edgecomp package writes it)"
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise InputFileError(
+                f"{path} is not a manifest: larger than {MAX_MANIFEST_BYTES >> 20} MiB", hint
+            )
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, RecursionError, ValueError) as err:
+        raise InputFileError(f"{path} is not valid JSON ({err.__class__.__name__})", hint=hint) from None
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path} is not a manifest: a JSON {type(data).__name__}, no object", hint=hint)
+    for key in MANIFEST_SECTIONS:
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise InputFileError(f"{path} is not a manifest: {key} is not an object", hint=hint)
+    return data
 
 
 def sha256(data: bytes) -> str:

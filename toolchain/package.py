@@ -122,7 +122,7 @@ def package(
     progress = progress or SilentProgress()
     t0 = time.perf_counter()
     build = load_build(build_dir)
-    build.check_model()
+    build.check_files()
     values = _resolved(build, opts)
     validation, warnings = check_packageable(build, opts.allow_failed_validation)
     splits = {s: _split_path(build, s) for s in ("val", "test")}

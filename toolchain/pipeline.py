@@ -157,5 +157,7 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
         }
     )
     labels = backend.labels or None
-    build_dir = write_build(recipe, tflite, report, backend.tokenizer, labels, backend.float_model(fp32))
+    build_dir, report = write_build(
+        recipe, tflite, report, backend.tokenizer, labels, backend.float_model(fp32)
+    )
     return BuildResult(build_dir, build_dir / "model.tflite", report.to_dict())

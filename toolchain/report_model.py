@@ -5,8 +5,9 @@ add theirs through `Build.record` (toolchain/build.py). The top level is closed 
 bug, not data) while the sections keep `extra="allow"`: their nested dicts grow with the stages that fill
 them, and a reader that only wants `passed` should not break when a metric is added.
 
-`model_sha256` (added at convert) is the sha256 of model.tflite: every later stage checks it, so a report
-can never describe a model that was replaced after the build.
+`model_sha256` (added at convert) is the sha256 of model.tflite and `files` the sha256 of the build's
+labels.txt, vocab.txt and tokenizer.json: every later stage checks them, so a report can never describe a
+model, a label order or a vocabulary that was replaced after the build.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Report(BaseModel):
     name: str
     task: str = "classification"
     model_sha256: str | None = None  # None only in reports written before edgecomp recorded it
+    files: dict[str, str] | None = None  # labels.txt / vocab.txt / tokenizer.json -> sha256 (None: older)
     source: SourceSection
     tokenizer: TokenizerSection
     labels: list[str]
@@ -97,7 +99,11 @@ class Report(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
-        return {k: v for k, v in data.items() if v is not None or k not in (*LATE_SECTIONS, "model_sha256")}
+        return {
+            k: v
+            for k, v in data.items()
+            if v is not None or k not in (*LATE_SECTIONS, "model_sha256", "files")
+        }
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str) + "\n"

@@ -62,7 +62,7 @@ def validate_target(
         report.reference = _with_float_accuracy(report.reference, None)
         return report
     build = load_build(path)
-    build.check_model()
+    build.check_files()
     ev = _eval_set(build, ("test", "val"), limit)
     report = validate(
         build.model_path,
@@ -135,7 +135,7 @@ def profile_target(
         model = path if path.suffix != ".tflite" or not path.exists() else path.resolve()
         return profile_model(model, options, device, threads, progress)
     build = load_build(path)
-    build.check_model()
+    build.check_files()
     ev = _eval_set(build, ("test", "calibration", "val"), options.queries)
     what = ev.source if ev.label_ids is None and not ev.texts else f"{len(ev)} real queries from {ev.source}"
     result = profile_model(

@@ -67,9 +67,37 @@ def _make_parent(parent: Path) -> None:
         ) from None
 
 
+def check_writable(path: Path, option: str = "--out") -> None:
+    """Refuse early an output path that cannot be written: its nearest existing ancestor is a file, or a
+    folder this process may not write in (read-only mount, no permission). Checked before the work, so a
+    profile or a build is not lost at the last step."""
+    path = Path(path).absolute()
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputDirError(
+            f"cannot write {option} {path}: {existing} is a file, not a folder", hint="choose another path"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputDirError(
+            f"cannot write {option} {path}: {existing} is not writable (read-only or no permission)",
+            hint="choose a writable path",
+        )
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """An output file (--csv, --png): not a folder, and writable where it goes."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputDirError(f"{option} {path} is a folder; pass a file name", hint=f"e.g. {path / 'out'}")
+    check_writable(path, option)
+
+
 def check_output_dir(final: Path) -> None:
     """Refuse an output path edgecomp may not replace: a symlink, a file, or a non-empty foreign folder."""
     final = Path(final)
+    check_writable(final)
     if final.is_symlink():
         raise OutputDirError(
             f"{final} is a symlink (to {os.readlink(final)}); edgecomp does not write through it",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.base.atomic import staged_dir
-from toolchain.base.errors import EdgecompError
+from toolchain.base.errors import EdgecompError, InputFileError
 
 MARKER = "edgecomp-env.json"
 
@@ -32,8 +32,18 @@ class EnvSetupError(EdgecompError):
 
 def cache_dir() -> Path:
     """Root of edgecomp's caches: $EDGECOMP_CACHE, else ~/.cache/edgecomp."""
-    root = os.environ.get("EDGECOMP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "edgecomp")
-    return Path(root)
+    default = os.path.join(os.path.expanduser("~"), ".cache", "edgecomp")
+    root = Path(os.environ.get("EDGECOMP_CACHE") or default)
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == root else f"is under a file ({existing})"
+        raise InputFileError(
+            f"the cache path {root} {where}, not a folder",
+            hint="point EDGECOMP_CACHE at a folder (or unset it for ~/.cache/edgecomp)",
+        )
+    return root
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def profile(
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
     from devices import profile_export
     from devices.profiler import ProfileOptions
+    from toolchain.base.atomic import check_output_file
     from toolchain.base.errors import EdgecompError
     from toolchain.cli import render
     from toolchain.stages import profile_target
@@ -69,6 +70,9 @@ def profile(
         quant_error=not no_quant_error,
         trust_model_code=trust_model_code,
     )
+    for option, out in (("--csv", csv_path), ("--png", png_path), ("--model-explorer", explorer_path)):
+        if out is not None:
+            check_output_file(out, option)  # before minutes of profiling, not after
     result = profile_target(source, options, device, threads, render.RichProgress())
     if csv_path:
         profile_export.write_csv(result, csv_path)

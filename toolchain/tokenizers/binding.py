@@ -28,7 +28,14 @@ ALIASES = {
     "input_type_ids": TOKEN_TYPE_IDS,
     "segment_ids": TOKEN_TYPE_IDS,
 }
-_TFLITE_DTYPES = {"INT32": "int32", "INT64": "int64", "FLOAT32": "float32", "INT8": "int8", "BOOL": "bool"}
+_TFLITE_DTYPES = {
+    "INT32": "int32",
+    "INT64": "int64",
+    "FLOAT32": "float32",
+    "FLOAT16": "float16",
+    "INT8": "int8",
+    "BOOL": "bool",
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,12 @@ def bind_inputs(encoded: Mapping[str, np.ndarray], inputs: Sequence[ModelInput])
         key = canonical_name(inp.name)
         if key not in encoded and len(inputs) == 1 and INPUT_IDS in encoded:
             key = INPUT_IDS  # a single-input text model takes the ids whatever its tensor is called
+        if key == INPUT_IDS and inp.dtype.startswith("float"):
+            raise DataError(
+                f"model input {inp.name} takes {inp.dtype}, but edgecomp feeds it token ids: a text model's "
+                "ids input must be an integer tensor (int32 or int64)",
+                hint="export the model with integer token-id inputs (an Embedding first), not float features",
+            )
         if key in encoded:
             out[inp.name] = np.asarray(encoded[key]).astype(inp.dtype)
         else:
@@ -79,3 +92,13 @@ def bind_inputs(encoded: Mapping[str, np.ndarray], inputs: Sequence[ModelInput])
             + ")",
         )
     return out
+
+
+def check_vocab_fits(vocab_size: int, table_rows: int | None, model: str) -> None:
+    """DataError naming both sizes when the tokenizer can produce ids past the model's embedding table."""
+    if table_rows is not None and vocab_size > table_rows:
+        raise DataError(
+            f"the vocabulary has {vocab_size} tokens but {model}'s embedding table has {table_rows} rows: "
+            f"ids {table_rows}..{vocab_size - 1} would index past it",
+            hint="pass the vocab.txt / tokenizer.json the model was trained with",
+        )

@@ -1,0 +1,69 @@
+"""validate's host reference runs in an isolated child: a custom or Flex op is a failed row (exit 1).
+
+Before, the reference ran in edgecomp's own interpreter and such a model ended the command with a
+traceback. The Flex model is a custom op named `FlexErf`: how a Select-TF conversion encodes one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolchain.cli.main import app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def int8_model(tiny_project, tmp_path_factory) -> Path:
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    out = tmp_path_factory.mktemp("hostref-builds")
+    spec = tiny_project.recipe_dict(name="tiny-hostref", output={"dir": str(out)})
+    return build(recipe_from_dict(spec)).model_path
+
+
+def _with_op(src: Path, dst: Path, name: str) -> Path:
+    from devices.slicer import with_custom_op
+
+    dst.write_bytes(with_custom_op(src.read_bytes(), 0, name))
+    return dst
+
+
+@pytest.mark.parametrize(
+    "op, described",
+    [("EdgecompMissingOp", "custom ops: EdgecompMissingOp"), ("FlexErf", "Flex) ops: FlexErf")],
+)
+def test_unresolvable_op_is_a_failed_row_not_a_crash(int8_model, tmp_path, op, described):
+    model = _with_op(int8_model, tmp_path / f"{op}.tflite", op)
+    result = CliRunner().invoke(app, ["validate", str(model), "-d", "x86-host", "--json"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "unexpected" not in result.output
+    assert described in result.output
+
+
+def test_host_reference_failure_names_the_op(int8_model, tmp_path):
+    from converters.tflite_model import read_tflite
+    from devices.host_reference import HostReferenceFailed, host_reference
+    from devices.hostrun import synthetic_feeds
+
+    path = _with_op(int8_model, tmp_path / "custom.tflite", "MyFancyOp")
+    model = read_tflite(path)
+    with pytest.raises(HostReferenceFailed, match="custom ops: MyFancyOp"):
+        host_reference(path, model, synthetic_feeds(model, 4), None)
+
+
+def test_host_reference_matches_the_in_process_runner(int8_model):
+    from converters.tflite_model import read_tflite
+    from devices.host_reference import host_reference
+    from devices.hostrun import HostRunner, synthetic_feeds
+
+    model = read_tflite(int8_model)
+    feeds = synthetic_feeds(model, 16)
+    ref = host_reference(int8_model, model, feeds, None)
+    runner = HostRunner(int8_model, threads=1)
+    assert (ref.raw == runner.run(feeds)).all()
+    assert (ref.scale, ref.zero_point) == runner.quantization and ref.quantized
