@@ -108,3 +108,65 @@ def test_multi_output_model_is_one_line_error(keras_bert, tmp_path):
     )  # fmt: skip
     assert code == 2
     assert "2 outputs" in output and "Traceback" not in output
+
+
+def test_qat_with_float_fallback(keras_bert, tmp_path):
+    """QAT fake-quantizes the Dense layers (MultiHeadAttention, LayerNorm, embeddings stay float)."""
+    steps = "  - {kind: qat, epochs: 1, batch_size: 64}"
+    quant = f"{{mode: int8, calibration_samples: 200, float_fallback_ops: [{FALLBACK}]}}"
+    report = _convert(
+        keras_bert, tmp_path / "b", "--recipe", str(_recipe(tmp_path, keras_bert, steps, quant))
+    )
+    step = report["steps"][0]
+    assert {"ffn_in", "ffn_out", "pooler", "intent"} <= set(step["annotated_layers"])
+    assert "attention_mask_3d" not in step["annotated_layers"]  # an int tensor: nothing to fake-quantize
+    assert step["float_test_accuracy"] >= 0.85
+    assert report["evaluation"]["vs_final_float"]["top1_agreement"] >= 0.97
+
+
+def test_distill_of_a_multi_input_teacher_is_refused(keras_bert, tmp_path):
+    steps = "  - {kind: distill, student: {embed_dim: 16, layers: ['dense:32', mean_pool]}, epochs: 1}"
+    recipe = _recipe(tmp_path, keras_bert, steps, "{mode: float32}")
+    code, output = _cli(
+        "convert", "--recipe", str(recipe), "--tokenizer", str(keras_bert / "tokenizer.json"),
+        "--out", str(tmp_path / "b"),
+    )  # fmt: skip
+    assert code == 2
+    assert "teacher takes 3 inputs" in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("kind", ["plain", "subclassed"])
+def test_non_functional_savedmodel_is_one_line_error(keras_bert, tmp_path, kind):
+    from toolchain.base.tfenv import keras, tf
+
+    t, k = tf(), keras()
+    path = tmp_path / kind
+    if kind == "plain":
+
+        class Plain(t.Module):
+            @t.function(input_signature=[t.TensorSpec([None, 32], t.int32)])
+            def __call__(self, x):
+                return t.cast(x, t.float32)[:, :22]
+
+        t.saved_model.save(Plain(), str(path))
+    else:
+
+        class Sub(k.Model):
+            def __init__(self) -> None:
+                super().__init__()
+                self.emb, self.head = k.layers.Embedding(50, 8), k.layers.Dense(22, activation="softmax")
+
+            def call(self, x):
+                return self.head(t.reduce_mean(self.emb(x), axis=1))
+
+        model = Sub()
+        model(t.zeros([1, 32], t.int32))
+        model.save(str(path))
+    (path / "labels.txt").write_text((keras_bert / "labels.txt").read_text())
+    code, output = _cli(
+        "convert", str(path), "--trust-model-code", "--tokenizer", str(keras_bert / "tokenizer.json"),
+        "-q", "float32", "--out", str(tmp_path / "b"),
+    )  # fmt: skip
+    assert code == 2
+    assert "not a functional Keras model with static inputs" in output
+    assert len(output.strip().splitlines()) == 1
