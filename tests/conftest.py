@@ -164,3 +164,15 @@ def bert_models() -> BertModels:
     root = ensure_models()
     facts = json.loads((root / "fixture.json").read_text(encoding="utf-8"))
     return BertModels(root, root / "classifier", root / "embedder", facts)
+
+
+@pytest.fixture(scope="session")
+def keras_bert(bert_models) -> Path:
+    """A Keras BERT-style classifier (three int inputs) on the WordPiece tokenizer of `bert_models`.
+
+    tests/fixtures/make_keras_bert.py: model.keras + tokenizer.json/vocab.txt + labels.txt + splits, built
+    once per cache key (about 25 s): mark users slow.
+    """
+    from tests.fixtures.make_keras_bert import ensure_model
+
+    return ensure_model(bert_models.root)

@@ -16,39 +16,74 @@ import numpy as np
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
+from toolchain.keras_inputs import Rows, calibration_items, check_model, encode_for, ids_input, model_inputs
 from toolchain.recipe import Recipe
+from toolchain.tokenizers.binding import ModelInput
+from toolchain.tokenizers.interface import TextTokenizer
 from toolchain.tokenizers.regex import RegexTokenizer
 
 
 @dataclass
 class Inputs:
-    """Everything loaded for a build: model, tokenizer, labels and tokenized splits."""
+    """Everything loaded for a build: model, tokenizer, labels and tokenized splits.
+
+    `tokenizer` is the word-level `toolchain.data.Tokenizer` (regex kind, which vocab_prune rewrites) or a
+    WordPiece `TextTokenizer`; `ids` holds each split as the model takes it (toolchain/keras_inputs.py).
+    """
 
     model: Any
     source_format: str
-    tokenizer: Tokenizer
+    tokenizer: Any  # toolchain.data.Tokenizer (regex) | TextTokenizer (wordpiece)
     labels: list[str]
+    model_in: tuple[ModelInput, ...] = ()
     splits: dict[str, Any] = field(default_factory=dict)  # name -> QuerySet
-    ids: dict[str, np.ndarray] = field(default_factory=dict)
+    ids: dict[str, Rows] = field(default_factory=dict)
     y: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @property
+    def regex(self) -> bool:
+        return isinstance(self.tokenizer, Tokenizer)
 
-def predict_keras(model: Any, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    @property
+    def text_tokenizer(self) -> TextTokenizer:
+        return RegexTokenizer(self.tokenizer) if self.regex else self.tokenizer
+
+    def encode(self, texts: list[str]) -> Rows:
+        """Texts -> what the model takes: word ids for a one-input regex model, else bound by name."""
+        if self.regex and len(self.model_in) == 1:
+            return self.tokenizer.encode_batch(texts)
+        return encode_for(self.model_in, self.text_tokenizer.encode_batch(texts))
+
+
+def predict_keras(model: Any, ids: Rows, batch_size: int = 256) -> np.ndarray:
     return np.asarray(model.predict(ids, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
+def _tokenizer(recipe: Recipe, seq_len: int) -> Any:
+    """--tokenizer / a BERT --vocab / files beside the model (tokenizers/sources.py), as for ONNX."""
+    from toolchain import data as d
+    from toolchain.tokenizers import sources
+
+    spec, src = recipe.data, recipe.source.path
+    found = sources.find_tokenizer(spec.tokenizer, spec.vocab, src, seq_len)
+    if found is None:
+        d.load_vocab(sibling_file(spec.vocab, src, "vocab.txt"))  # raises: vocab not found, with the hint
+    assert found is not None
+    return found.words if isinstance(found, RegexTokenizer) else found
+
+
 def load_inputs(recipe: Recipe) -> Inputs:
-    """Load model, vocab, labels and the splits the recipe names; check they fit together."""
+    """Load model, tokenizer, labels and the splits the recipe names; check they fit together."""
     from converters.keras_tflite import detect_format, load_keras_model
     from toolchain import data as d
 
     src = recipe.source.path
     fmt = recipe.source.format if recipe.source.format != "auto" else detect_format(src)
     model = load_keras_model(src, recipe.source.trust_model_code)
+    check_model(model, src)
     spec = recipe.data
     labels = d.load_labels(sibling_file(spec.labels, src, "labels.txt"))
-    vocab = d.load_vocab(sibling_file(spec.vocab, src, "vocab.txt"))
-    shape = tuple(model.inputs[0].shape)
+    shape = tuple(ids_input(model).shape)
     model_len = int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
     if spec.seq_len is not None and model_len is not None and spec.seq_len != model_len:
         raise DataError(
@@ -64,7 +99,7 @@ def load_inputs(recipe: Recipe) -> Inputs:
             f"labels file has {len(labels)} labels but the model outputs {n_out} scores",
             hint="pass the labels.txt the model was trained with",
         )
-    inputs = Inputs(model, fmt, d.Tokenizer(vocab, seq_len), labels)
+    inputs = Inputs(model, fmt, _tokenizer(recipe, seq_len), labels, model_inputs(model))
     for name in ("train", "val", "test", "calibration"):
         path = getattr(spec, name)
         if path is None:
@@ -73,7 +108,7 @@ def load_inputs(recipe: Recipe) -> Inputs:
         if len(qs) == 0:
             raise DataError(f"{name} file {path} is empty", hint="give it at least one query per line")
         inputs.splits[name] = qs
-        inputs.ids[name] = inputs.tokenizer.encode_batch(qs.texts)
+        inputs.ids[name] = inputs.encode(qs.texts)
         if qs.labels is not None:
             inputs.y[name] = qs.label_ids(labels)
     return inputs
@@ -91,7 +126,7 @@ class KerasBackend:
     """A Keras source: the steps run on a copy of it; evaluation compares float Keras and the .tflite."""
 
     strict_int8 = True  # an int8 build must have no float kernels left
-    task = "classification"  # Keras sources are intent classifiers on the regex tokenizer
+    task = "classification"  # Keras sources are intent classifiers (regex or WordPiece tokenizer)
 
     def __init__(self, recipe: Recipe) -> None:
         from toolchain.base.tfenv import seed_everything
@@ -106,9 +141,9 @@ class KerasBackend:
         self.source_scores = predict_keras(self.inputs.model, test) if "test" in self.inputs.y else None
 
     @property
-    def tokenizer(self) -> RegexTokenizer:
-        """The regex tokenizer as the build saves it (a vocab-pruning step may have replaced the words)."""
-        return RegexTokenizer(self.inputs.tokenizer)
+    def tokenizer(self) -> TextTokenizer:
+        """The tokenizer as the build saves it (a vocab-pruning step may have replaced the words)."""
+        return self.inputs.text_tokenizer
 
     def tokenizer_section(self) -> dict[str, Any]:
         return self.tokenizer.describe()
@@ -129,6 +164,7 @@ class KerasBackend:
         from toolchain.steps.registry import step_runner
 
         inputs, recipe = self.inputs, self.recipe
+        refuse_steps(recipe, inputs)
         model, reports, warnings = _clone(inputs.model), [], []
         for i, step in enumerate(recipe.steps):
             t0 = time.perf_counter()
@@ -151,7 +187,7 @@ class KerasBackend:
             if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
                 inputs.tokenizer = result.tokenizer
                 for name, qs in inputs.splits.items():
-                    inputs.ids[name] = result.tokenizer.encode_batch(qs.texts)
+                    inputs.ids[name] = inputs.encode(qs.texts)
             reports.append(
                 {
                     "index": i,
@@ -167,7 +203,7 @@ class KerasBackend:
 
     def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]:
         from converters.keras_tflite import NEEDS_CALIBRATION, keras_to_tflite
-        from toolchain.data import representative_ids
+        from toolchain.data import representative_texts, split_words
 
         q, inputs, recipe = self.recipe.quantization, self.inputs, self.recipe
         calibration, info, warnings = None, {"mode": q.mode}, []
@@ -177,15 +213,15 @@ class KerasBackend:
                 raise DataError(
                     f"{q.mode} needs calibration queries", hint="set data.calibration or --calibration"
                 )
-            ids, warnings = representative_ids(
+            texts, warnings = representative_texts(
                 inputs.splits[split],
-                inputs.tokenizer,
                 q.calibration_samples,
                 q.min_calibration_samples,
                 recipe.seed,
+                split_words if inputs.regex else str.strip,
             )
-            calibration = [[row] for row in ids]
-            info.update(calibration_queries=len(ids), calibration_source=str(inputs.splits[split].source))
+            calibration = calibration_items(inputs.encode(texts))
+            info.update(calibration_queries=len(texts), calibration_source=str(inputs.splits[split].source))
         with progress.task(
             f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
             len(calibration) if calibration else None,
@@ -236,3 +272,24 @@ class KerasBackend:
             "vs_source_float": compare(self.source_scores, tfl_scores, y, inputs.labels),
         }
         return evaluation, list(inputs.splits["test"].texts)
+
+
+def refuse_steps(recipe: Recipe, inputs: Inputs) -> None:
+    """Steps that cannot run on this tokenizer or these inputs: a recipe error (exit 2) before training."""
+    from toolchain.base.errors import RecipeError
+
+    for step in recipe.steps:
+        if step.kind == "vocab_prune" and not inputs.regex:
+            raise RecipeError(
+                f"vocab_prune rewrites a word-level (regex) vocab; this build's tokenizer is "
+                f"{inputs.text_tokenizer.kind}, whose subword vocab must stay as the model was trained",
+                hint="drop the vocab_prune step (prune or lowrank shrink the embedding table instead)",
+            )
+        if step.kind == "distill" and len(inputs.model_in) > 1:
+            raise RecipeError(
+                f"distill: the teacher takes {len(inputs.model_in)} inputs "
+                f"({', '.join(i.name for i in inputs.model_in)}) and the student families are word-level "
+                "models on input_ids alone",
+                hint="drop distill for this model (prune, lowrank and qat work on it), or distill in the "
+                "framework it was trained in",
+            )

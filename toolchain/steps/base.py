@@ -9,15 +9,19 @@ import numpy as np
 
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
+from toolchain.keras_inputs import Rows
 
 
 @dataclass
 class StepContext:
-    """Data a step may train on, already tokenized; the steps never read files themselves."""
+    """Data a step may train on, already tokenized; the steps never read files themselves.
 
-    train_x: np.ndarray | None
+    `train_x`/`val_x` are id arrays, or dicts of arrays by input name for a multi-input (BERT-style) model.
+    """
+
+    train_x: Rows | None
     train_y: np.ndarray | None
-    val_x: np.ndarray | None
+    val_x: Rows | None
     val_y: np.ndarray | None
     labels: list[str]
     seed: int
@@ -26,7 +30,7 @@ class StepContext:
     train_texts: list[str] | None = None
     trust_model_code: bool = False  # recipe source.trust_model_code: may a student file run its code
 
-    def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+    def train_arrays(self) -> tuple[Rows, np.ndarray]:
         if self.train_x is None or self.train_y is None:
             raise DataError(
                 "this step fine-tunes the model and needs labelled training data",
@@ -34,7 +38,7 @@ class StepContext:
             )
         return self.train_x, self.train_y
 
-    def val_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def val_arrays(self) -> tuple[Rows, np.ndarray] | None:
         if self.val_x is None or self.val_y is None:
             return None
         return self.val_x, self.val_y

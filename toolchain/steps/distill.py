@@ -53,7 +53,10 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         queries = load_queries(cfg.unlabelled, label_field=None)
         if ctx.tokenizer is None:
             raise StepError("distill: no tokenizer to encode the unlabelled queries", hint="set data.vocab")
-        x = np.concatenate([x, ctx.tokenizer.encode_batch(queries.texts)])
+        if isinstance(x, dict):
+            raise StepError("distill: a multi-input teacher is not supported", hint="drop the distill step")
+        extra = ctx.tokenizer.encode_batch(queries.texts)
+        x = np.concatenate([x, extra["input_ids"] if isinstance(extra, dict) else extra])
     with ctx.progress.task("distill: teacher logits (cached)", None):
         outs = predict_logits(teacher, x, hidden)
     logits = outs[0]

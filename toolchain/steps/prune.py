@@ -10,6 +10,7 @@ import numpy as np
 
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras
+from toolchain.keras_inputs import rows
 from toolchain.step_configs import PruneStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities
@@ -118,7 +119,7 @@ def run(cfg: PruneStep, model: Any, ctx: StepContext) -> StepResult:
     if unknown:
         raise StepError(f"prune: exclude names unknown layers {unknown}", hint=f"layers: {', '.join(names)}")
     x, y = ctx.train_arrays()
-    plan = plan_schedule(cfg, len(x))
+    plan = plan_schedule(cfg, rows(x))
     schedule = _schedule(cfg, plan)
     pruned_names: list[str] = []
 

@@ -61,8 +61,19 @@ def split_supported(model: Any) -> tuple[list[str], list[str]]:
     for layer in model.layers:
         if layer.__class__.__name__ == "InputLayer":
             continue
-        (annotated if registry.supports(layer) else floating).append(layer.name)
+        if registry.supports(layer) and _float_inputs(layer):
+            annotated.append(layer.name)
+        elif registry.supports(layer):
+            continue  # e.g. a Reshape of an int attention mask: nothing to fake-quantize, no math
+        else:
+            floating.append(layer.name)
     return annotated, floating
+
+
+def _float_inputs(layer: Any) -> bool:
+    """True when every input of the layer is a float tensor (tfmot's QuantizeLayer fails on int ones)."""
+    tensors = layer.input if isinstance(layer.input, list | tuple) else [layer.input]
+    return all(getattr(t, "dtype", None) is None or t.dtype.is_floating for t in tensors)
 
 
 def _mask_keeper(model: Any, names: list[str]) -> Any:

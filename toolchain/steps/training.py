@@ -8,6 +8,7 @@ import numpy as np
 
 from toolchain.base.progress import Progress
 from toolchain.base.tfenv import keras
+from toolchain.keras_inputs import Rows, rows
 
 
 def outputs_probabilities(model: Any) -> bool:
@@ -40,7 +41,7 @@ def progress_callback(progress_advance) -> Any:
 
 def fit(
     model: Any,
-    x: np.ndarray,
+    x: Rows,
     y: np.ndarray,
     *,
     epochs: int,
@@ -48,10 +49,13 @@ def fit(
     callbacks: list,
     progress: Progress,
     description: str,
-    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    validation: tuple[Rows, np.ndarray] | None = None,
 ) -> dict:
-    """Fit with a progress bar over all batches; returns the final epoch's metrics."""
-    steps = int(np.ceil(len(x) / batch_size)) * epochs
+    """Fit with a progress bar over all batches; returns the final epoch's metrics.
+
+    `x` is an id array or, for a multi-input model, a dict of arrays by input name.
+    """
+    steps = int(np.ceil(rows(x) / batch_size)) * epochs
     with progress.task(description, steps) as advance:
         hist = model.fit(
             x,

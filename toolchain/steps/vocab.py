@@ -76,6 +76,11 @@ def run(cfg: VocabPruneStep, model: Any, ctx: StepContext) -> StepResult:
     tok = ctx.tokenizer
     if tok is None:
         raise DataError("vocab_prune: no tokenizer vocab", hint="set data.vocab")
+    if not isinstance(tok, Tokenizer):
+        raise StepError(
+            f"vocab_prune rewrites a word-level (regex) vocab, not a {getattr(tok, 'kind', '?')} tokenizer",
+            hint="drop the vocab_prune step for a WordPiece model",
+        )
     counts = corpus_counts(cfg, ctx, tok.vocab)
     words = choose_words(cfg, counts)
     new_vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
