@@ -40,13 +40,13 @@ class Case:
     read_only: str | None = None  # a folder os.access reports unwritable (root ignores chmod)
 
 
-def _keras_model(path: Path, seq_len: int | None, dtype: str = "int32") -> Path:
+def _keras_model(path: Path, seq_len: int | None, dtype: str = "int32", rows: int = 400) -> Path:
     from toolchain.base.tfenv import keras
 
     k = keras()
     inp = k.Input((seq_len,), dtype=dtype, name="input_ids")
     if dtype == "int32":
-        x = k.layers.GlobalMaxPooling1D()(k.layers.Embedding(400, 8)(inp))
+        x = k.layers.GlobalMaxPooling1D()(k.layers.Embedding(rows, 8)(inp))
     else:
         x = k.layers.Dense(8)(inp)
     k.Model(inp, k.layers.Dense(4, activation="softmax")(x)).save(path)
@@ -99,6 +99,7 @@ def ctx(tiny_project, onnx_models, tmp_path_factory) -> Ctx:
     models = {
         "dynamic": _keras_model(tmp / "dynamic.keras", None),
         "float": _keras_model(tmp / "float_in.keras", 16, "float32"),
+        "short_table": _keras_model(tmp / "short_table.keras", 16, rows=5),
         "onnx_float": _onnx_float_model(tmp / "float_in.onnx"),
         "onnx": onnx_models / "intent_encoder.onnx",
         "onnx_labels": onnx_models / "labels.txt",
@@ -147,6 +148,20 @@ CASES = [
         ],
         2,
         "embedding table has",
+    ),
+    Case(
+        "vocab-larger-than-the-embedding-keras",
+        lambda c: [
+            "convert",
+            str(c.models["short_table"]),
+            *c.data,
+            "-q",
+            "float32",
+            "--out",
+            str(c.tmp / "st"),
+        ],
+        2,
+        "short_table.keras's embedding table has 5 rows",
     ),
     Case(
         "dynamic-length-with-the-suggested-seq-len",

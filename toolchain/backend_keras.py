@@ -16,7 +16,15 @@ import numpy as np
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
-from toolchain.keras_inputs import Rows, calibration_items, check_model, encode_for, ids_input, model_inputs
+from toolchain.keras_inputs import (
+    Rows,
+    calibration_items,
+    check_ids_input,
+    check_model,
+    encode_for,
+    ids_input,
+    model_inputs,
+)
 from toolchain.recipe import Recipe
 from toolchain.tokenizers.binding import ModelInput
 from toolchain.tokenizers.interface import TextTokenizer
@@ -100,6 +108,7 @@ def load_inputs(recipe: Recipe) -> Inputs:
             hint="pass the labels.txt the model was trained with",
         )
     inputs = Inputs(model, fmt, _tokenizer(recipe, seq_len), labels, model_inputs(model))
+    check_ids_input(model, inputs.text_tokenizer.vocab_size, src)
     for name in ("train", "val", "test", "calibration"):
         path = getattr(spec, name)
         if path is None:

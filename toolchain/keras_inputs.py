@@ -54,6 +54,27 @@ def ids_input(model: Any) -> Any:
     return model.inputs[0]
 
 
+def check_ids_input(model: Any, vocab_size: int, path: Path) -> None:
+    """The Embedding that reads the ids input must hold every id the tokenizer makes: a short table is a
+    DataError naming both sizes, not a TF graph error at the first predict. (A float ids input is refused
+    by the binding, toolchain/tokenizers/binding.py.)"""
+    from toolchain.tokenizers.binding import check_vocab_fits
+
+    tensor = ids_input(model)
+    rows = next((int(layer.input_dim) for layer in model.layers if _reads(layer, tensor, "Embedding")), None)
+    check_vocab_fits(vocab_size, rows, path.name)
+
+
+def _reads(layer: Any, tensor: Any, kind: str) -> bool:
+    """True when `layer` is a `kind` layer fed directly by `tensor` (its only inbound input)."""
+    if layer.__class__.__name__ != kind:
+        return False
+    try:
+        return layer.input is tensor
+    except (AttributeError, RuntimeError, ValueError):  # no or several inbound nodes
+        return False
+
+
 def encode_for(model_in: tuple[ModelInput, ...], encoded: Mapping[str, np.ndarray]) -> Rows:
     """Tokenizer outputs -> the model's rows: a bare id array for one input, else a dict by input name."""
     bound = bind_inputs(encoded, model_in)
