@@ -20,8 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.base.atomic import staged_dir
-from toolchain.base.venvs import EnvSetupError, cache_dir, locked
+from toolchain.base.atomic import locked, staged_dir
+from toolchain.base.venvs import EnvSetupError, cache_dir
 
 MARKER = "edgecomp-sysroot.json"
 SUITE = "bookworm"

@@ -24,10 +24,8 @@ report.md re-rendered from the same data.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from converters.tflite_model import TFLiteModel, parse_tflite
-from toolchain.base.atomic import write_text
+from toolchain.base.atomic import locked, write_text
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.recipe import Recipe
 from toolchain.report_model import Report, parse_report
@@ -196,7 +194,7 @@ class Build:
         """
         from toolchain.report import markdown
 
-        with _locked(self.dir / LOCK_FILE):
+        with locked(self.dir / LOCK_FILE):
             current = read_report(self.dir)
             if merge is not None:
                 previous = getattr(current, section)
@@ -205,16 +203,6 @@ class Build:
             write_text(self.dir / REPORT_FILE, report.dumps())
             write_text(self.dir / "report.md", markdown(report.to_dict()))
         return report
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def file_hashes(build_dir: Path) -> dict[str, str]:

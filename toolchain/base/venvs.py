@@ -7,18 +7,15 @@ never leave a half-installed environment that looks ready.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolchain.base.atomic import staged_dir
+from toolchain.base.atomic import locked, staged_dir
 from toolchain.base.errors import EdgecompError, InputFileError
 
 MARKER = "edgecomp-env.json"
@@ -81,17 +78,6 @@ def _ready(path: Path, spec: VenvSpec) -> bool:
         return json.loads(marker.read_text()).get("key") == spec.key
     except (OSError, json.JSONDecodeError):
         return False
-
-
-@contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _run(cmd: list[str], what: str) -> None:
