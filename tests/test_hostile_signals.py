@@ -75,6 +75,12 @@ def _child_started(tmp: Path) -> bool:
     return any(p.name.startswith("edgecomp-child-") for p in tmp.iterdir())
 
 
+def _tf_temp_files(tmp: Path) -> bool:
+    """TensorFlow has written its autograph modules (onnx2tf child or the converter): a kill now used to
+    leave them, and the converter's temp dir, in TMPDIR."""
+    return any(tmp.rglob("__autograph_generated_file*"))
+
+
 def _onnx2tf_writing(tmp: Path) -> bool:
     return any((p / "saved_model").exists() for p in tmp.glob("edgecomp-onnx-*"))
 
@@ -85,6 +91,7 @@ def _onnx2tf_writing(tmp: Path) -> bool:
         (signal.SIGTERM, 143, _child_started),
         (signal.SIGTERM, 143, _onnx2tf_writing),
         (signal.SIGINT, 130, _onnx2tf_writing),
+        (signal.SIGTERM, 143, _tf_temp_files),
     ],
 )
 def test_signal_during_onnx_convert_kills_the_onnx2tf_child(onnx_models, tmp_path, sig, code, ready):

@@ -172,6 +172,10 @@ class ChildSession:
         _install_handlers()
         self.work = work = Path(tempfile.mkdtemp(prefix="edgecomp-child-"))
         try:  # any exit from here on (SIGTERM during Popen included) removes the work dir, kills the group
+            # The child's own temp files (TensorFlow's autograph modules and converter dirs in the onnx2tf
+            # child) go under the work dir: a child killed mid-run (timeout, SIGTERM) has no atexit of its
+            # own, and close() removes the work dir, so nothing it made is left in the user's TMPDIR.
+            (work / "tmp").mkdir()
             with open(work / "stderr.txt", "wb") as stderr:
                 try:
                     self.proc = subprocess.Popen(
@@ -179,7 +183,7 @@ class ChildSession:
                         stdin=subprocess.PIPE,
                         stdout=subprocess.PIPE,
                         stderr=stderr,
-                        env=self.env,
+                        env={**self.env, "TMPDIR": str(work / "tmp")},
                         cwd=self.cwd or work,
                         start_new_session=True,
                         preexec_fn=_no_core,
