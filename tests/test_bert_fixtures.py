@@ -53,7 +53,6 @@ def _run(folder: Path, texts: list[str]) -> np.ndarray:
 
 
 def test_wordpiece_vocab_is_bert_shaped_and_deterministic():
-    pytest.importorskip("tokenizers")
     from tests.fixtures.make_bert_models import bert_wordpiece, learn_wordpiece_vocab
 
     texts = ["Running shoes", "running socks", "Café shoes", "shoes, shoes!", "return my shoes"] * 3

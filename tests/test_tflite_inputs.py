@@ -60,7 +60,9 @@ def test_int64_inputs_get_one_cast_each_and_identical_outputs(bert) -> None:
 
 
 def test_an_existing_int32_cast_is_dropped(tmp_path: Path) -> None:
-    tf = pytest.importorskip("tensorflow")
+    from toolchain.base.tfenv import tf as tf_module
+
+    tf = tf_module()
     table = tf.constant(np.arange(40, dtype=np.float32).reshape(10, 4))
     spec = [tf.TensorSpec([1, SEQ_LEN], tf.int64, name=n) for n in ("ids", "input_mask", "segment_ids")]
 
@@ -89,7 +91,9 @@ def test_an_existing_int32_cast_is_dropped(tmp_path: Path) -> None:
 def test_bert_input_names_by_role_and_refusal(bert, tmp_path: Path) -> None:
     data = bert.model.read_bytes()
     assert bert_input_names(data) == ("input_ids", "attention_mask", "token_type_ids")
-    tf = pytest.importorskip("tensorflow")
+    from toolchain.base.tfenv import tf as tf_module
+
+    tf = tf_module()
 
     @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.int32, name="input_ids")])
     def one(input_ids):  # noqa: ANN001, ANN202 - a TF graph function

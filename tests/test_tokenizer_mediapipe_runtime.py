@@ -44,7 +44,9 @@ TRICKY = [
 
 
 def _echo_model(path: Path) -> None:
-    tf = pytest.importorskip("tensorflow")
+    from toolchain.base.tfenv import tf as tf_module
+
+    tf = tf_module()
     spec = [tf.TensorSpec([1, SEQ_LEN], tf.int32, name=n) for n in NAMES]
 
     @tf.function(input_signature=spec)
@@ -68,10 +70,8 @@ def _vocab(queries: list[str]) -> list[str]:
 
 @pytest.mark.slow
 def test_reproduction_equals_mediapipe_runtime(tmp_path: Path) -> None:
-    from converters.metadata import ensure_mediapipe, mediapipe_env_ready
+    from converters.metadata import ensure_mediapipe  # provisions the env (cached) like `package` does
 
-    if not mediapipe_env_ready():
-        pytest.skip("the MediaPipe 0.10.21 env is not provisioned in the edgecomp cache")
     with TRAIN.open(encoding="utf-8") as f:
         queries = [json.loads(line)["text"] for line, _ in zip(f, range(300), strict=False)]
     vocab = _vocab(queries)

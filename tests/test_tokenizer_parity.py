@@ -129,7 +129,7 @@ def _queries(n: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hf_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    tokenizers = pytest.importorskip("tokenizers")
+    import tokenizers
     from tokenizers import models, normalizers, pre_tokenizers, processors, trainers
 
     tok = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
@@ -190,7 +190,6 @@ def test_train_ids_are_cut_like_the_device(hf_tokenizer: tuple[Path, list[str]])
 
 
 def test_hf_encoder_refuses_a_missing_file(tmp_path: Path) -> None:
-    pytest.importorskip("tokenizers")
     with pytest.raises(DataError, match="no tokenizer file"):
         hf_train_encoder(tmp_path / "tokenizer.json")
 
