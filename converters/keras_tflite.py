@@ -224,3 +224,26 @@ def _check_float_ops(mode: str, float_ops: Sequence[str]) -> tuple[str, ...]:
             hint="remove quantization.float_fallback_ops or use mode int8",
         )
     return tuple(op.upper() for op in float_ops)
+
+
+def calibrate_keras(
+    model: Any, calibration: Sequence[CalibrationItem], progress: Progress | None = None
+) -> bytes:
+    """An in-memory Keras model, calibrated for converters/calibrated.py (mixed precision)."""
+    from converters.calibrated import calibrate
+
+    converter = tf().lite.TFLiteConverter.from_keras_model(model)
+    return calibrate(converter, _representative(calibration, progress))
+
+
+def calibrate_saved_model(
+    path: Path,
+    calibration: Sequence[CalibrationItem],
+    progress: Progress | None = None,
+    signature: str = "serving_default",
+) -> bytes:
+    """A SavedModel directory, calibrated for converters/calibrated.py (mixed precision)."""
+    from converters.calibrated import calibrate
+
+    converter = tf().lite.TFLiteConverter.from_saved_model(str(path), signature_keys=[signature])
+    return calibrate(converter, _representative(calibration, progress))
