@@ -52,6 +52,9 @@ def test_convert_with_flags_prune_int8_json(tiny_project, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["quantization"]["mode"] == "int8"
+    draw = report["quantization"]["calibration_draw"]  # 4 intents x about 25 (rounding per length bucket)
+    assert draw["drawn"] == 100 and draw["labels"]["count"] == 4
+    assert 23 <= draw["labels"]["per_label_min"] <= draw["labels"]["per_label_max"] <= 27
     assert abs(report["steps"][0]["achieved_sparsity"] - 0.5) <= 0.02
     assert report["evaluation"]["vs_final_float"]["top1_agreement"] >= 0.95
     assert json.loads((out / "report.json").read_text())["name"] == "intent"

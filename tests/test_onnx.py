@@ -184,6 +184,8 @@ def test_intent_classifier_int8_within_1_5_points(onnx_models, tmp_path):
     assert cmp["accuracy_drop_points"] <= 1.5 and cmp["reference"]["accuracy"] > 0.8
     assert report["quantization"]["full_integer"] is False
     assert report["model"]["ops"]["FULLY_CONNECTED"] >= 1
+    draw = report["quantization"]["calibration_draw"]
+    assert draw["drawn"] == report["quantization"]["calibration_queries"] and draw["length_buckets"]
 
 
 @pytest.mark.slow

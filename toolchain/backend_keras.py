@@ -212,7 +212,7 @@ class KerasBackend:
 
     def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]:
         from converters.keras_tflite import NEEDS_CALIBRATION, keras_to_tflite
-        from toolchain.data import representative_texts, split_words
+        from toolchain.data import representative_sample, split_words
 
         q, inputs, recipe = self.recipe.quantization, self.inputs, self.recipe
         calibration, info, warnings = None, {"mode": q.mode}, []
@@ -222,15 +222,20 @@ class KerasBackend:
                 raise DataError(
                     f"{q.mode} needs calibration queries", hint="set data.calibration or --calibration"
                 )
-            texts, warnings = representative_texts(
+            sample = representative_sample(
                 inputs.splits[split],
                 q.calibration_samples,
                 q.min_calibration_samples,
                 recipe.seed,
                 split_words if inputs.regex else str.strip,
             )
-            calibration = calibration_items(inputs.encode(texts))
-            info.update(calibration_queries=len(texts), calibration_source=str(inputs.splits[split].source))
+            warnings = sample.warnings
+            calibration = calibration_items(inputs.encode(sample.texts))
+            info.update(
+                calibration_queries=len(sample.texts),
+                calibration_source=str(inputs.splits[split].source),
+                calibration_draw=sample.drawn,
+            )
         with progress.task(
             f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
             len(calibration) if calibration else None,

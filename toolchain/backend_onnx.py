@@ -144,16 +144,22 @@ class OnnxBackend:
         path = spec.calibration or spec.train or self.eval_path
         assert path is not None
         usable = d.split_words if self.tokenizer.kind == "regex" else str.strip
-        texts, warnings = d.representative_texts(
-            d.load_queries(path, spec.text_field, None),
+        sample = d.representative_sample(  # labels, when the file has them, only stratify the draw
+            d.load_queries(path, spec.text_field, spec.label_field),
             q.calibration_samples,
             q.min_calibration_samples,
             self.recipe.seed,
             usable,
         )
+        texts = sample.texts
         bound = bind_inputs(self.tokenizer.encode_batch(texts), self.onnx_inputs)
         rows = [{k: v[i] for k, v in bound.items()} for i in range(len(texts))]
-        return rows, {"calibration_queries": len(texts), "calibration_source": str(path)}, warnings
+        info = {
+            "calibration_queries": len(texts),
+            "calibration_source": str(path),
+            "calibration_draw": sample.drawn,
+        }
+        return rows, info, sample.warnings
 
     def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]:
         from converters import onnx_tflite as ox

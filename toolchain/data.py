@@ -213,19 +213,37 @@ def load_queries(path: Path, text_field: str = "text", label_field: str | None =
     return QuerySet(texts=texts, labels=labels if has_labels else None, source=path)
 
 
-def representative_texts(
+def word_count(text: str) -> int:
+    """Query length for stratifying calibration queries: words as the regex tokenizer splits them."""
+    return len(split_words(text))
+
+
+@dataclass(frozen=True)
+class CalibrationSample:
+    """Calibration queries (every prefix stratified), warnings, and the report's `calibration_draw`."""
+
+    texts: list[str]
+    warnings: list[str]
+    drawn: dict[str, object]
+
+
+def representative_sample(
     queries: QuerySet,
     samples: int,
     minimum: int,
     seed: int,
     usable: Callable[[str], object] = split_words,
-) -> tuple[list[str], list[str]]:
-    """Draw calibration queries (deterministic for a seed); too few usable ones is an error.
+    length: Callable[[str], int] = word_count,
+) -> CalibrationSample:
+    """Draw calibration queries stratified by label (when the file has them) and length bucket.
 
-    `usable(text)` is truthy for a query the tokenizer makes tokens of (default: the regex split).
-    Returns the texts and warnings to report.
+    `usable(text)` is truthy for a query the tokenizer makes tokens of (default: the regex split); too few
+    usable ones is an error, fewer than `samples` takes them all (with a warning). Deterministic for a seed
+    (toolchain/stratify.py).
     """
-    kept = [t for t in queries.texts if usable(t)]
+    from toolchain.stratify import stratified_draw
+
+    kept = [i for i, t in enumerate(queries.texts) if usable(t)]
     warnings: list[str] = []
     if len(kept) < minimum:
         raise DataError(
@@ -234,9 +252,22 @@ def representative_texts(
         )
     if len(kept) < samples:
         warnings.append(f"calibration: asked for {samples} queries, {queries.source} has {len(kept)}")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(kept))[: min(samples, len(kept))]
-    return [kept[i] for i in sorted(order)], warnings
+    texts = [queries.texts[i] for i in kept]
+    labels = None if queries.labels is None else [queries.labels[i] for i in kept]
+    draw = stratified_draw(labels, [length(t) for t in texts], samples, seed)
+    return CalibrationSample([texts[i] for i in draw.indices], warnings, draw.report)
+
+
+def representative_texts(
+    queries: QuerySet,
+    samples: int,
+    minimum: int,
+    seed: int,
+    usable: Callable[[str], object] = split_words,
+) -> tuple[list[str], list[str]]:
+    """`representative_sample`'s texts and warnings."""
+    sample = representative_sample(queries, samples, minimum, seed, usable)
+    return sample.texts, sample.warnings
 
 
 def representative_ids(
