@@ -17,7 +17,7 @@ from toolchain.base.tfenv import keras, tf
 # One calibration example: arrays in the model's input order, or a dict keyed by signature input name.
 CalibrationItem = Sequence[np.ndarray] | dict[str, np.ndarray]
 Progress = Callable[[int, int], None]
-NEEDS_CALIBRATION = ("int8", "int16x8")
+NEEDS_CALIBRATION = ("int8", "int16x8", "mixed")
 
 
 def detect_format(path: Path) -> str:
