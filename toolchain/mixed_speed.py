@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ROUNDS = 9
-INVOKES = 30
+ROUNDS = 15
+INVOKES = 20
 MIN_GAIN = 0.03  # a plan must be at least 3% faster to count as faster
 
 
@@ -48,8 +48,8 @@ def _interpreter(model: bytes, feeds: Mapping[str, np.ndarray]):
     return runner.interpreter
 
 
-def paired_medians(models: Sequence[bytes], feeds: Mapping[str, np.ndarray]) -> list[float]:
-    """Median whole-invoke time (µs) of each model, timed in alternating rounds, 1 thread."""
+def paired_rounds(models: Sequence[bytes], feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Mean whole-invoke time (µs) per round (rows) of each model (columns), rounds alternating, 1 thread."""
     its = [_interpreter(m, feeds) for m in models]
     samples: list[list[float]] = [[] for _ in its]
     for _ in range(ROUNDS):
@@ -58,7 +58,7 @@ def paired_medians(models: Sequence[bytes], feeds: Mapping[str, np.ndarray]) -> 
             for _ in range(INVOKES):
                 it.invoke()
             samples[i].append((time.perf_counter() - t0) / INVOKES * 1e6)
-    return [float(np.median(s)) for s in samples]
+    return np.array(samples).T
 
 
 def choose_by_speed(
@@ -76,8 +76,10 @@ def choose_by_speed(
     choices = []
     for op, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         trial = float_nodes - set(names)
-        as_float, as_int8 = paired_medians([quantize(float_nodes), quantize(trial)], feeds)
-        keep_int8 = as_int8 <= as_float * (1 + MIN_GAIN)
+        rounds = paired_rounds([quantize(float_nodes), quantize(trial)], feeds)
+        as_float, as_int8 = (float(v) for v in np.median(rounds, axis=0))
+        # decided on the median of per-round ratios: a load spike slows both plans of a round alike
+        keep_int8 = float(np.median(rounds[:, 1] / rounds[:, 0])) <= 1 + MIN_GAIN
         if keep_int8:
             float_nodes = trial
         choices.append(SpeedChoice(op, len(names), as_int8, as_float, "int8" if keep_int8 else "float"))
