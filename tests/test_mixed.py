@@ -106,6 +106,18 @@ def test_mixed_model_runs_in_every_runtime_family_and_in_mediapipe(classifier, t
 
 
 @pytest.mark.slow
+def test_profile_times_every_op_the_mixed_build_kept_float(classifier) -> None:
+    code, _, stderr = _cli("profile", str(classifier), "--mode", "per-node", "--runs", "20", "--json")
+    assert code == 0, stderr[-2000:]
+    report = json.loads((classifier / "report.json").read_text())
+    rows = report["profile"]["mixed_float_ops"]
+    assert len(rows) == report["quantization"]["mixed"]["float_nodes"]
+    assert all(
+        r["reason"] in ("speed", "error") and r["time_us"]["litert-profiler"] is not None for r in rows
+    )
+
+
+@pytest.mark.slow
 def test_mixed_bert_embedder_keeps_cosine(bert_models, tmp_path) -> None:
     code, report, stderr = _bert(
         bert_models.embedder, tmp_path / "emb", "--task", "embedding", "--quantize", "mixed"
