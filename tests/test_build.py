@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.builds import copy_build, tiny_build
+from tests.support.builds import copy_build, tiny_builds
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.build import load_build
 from toolchain.cli.main import app
@@ -22,11 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def builds(tiny_project, tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("build-builds")
-    return {
-        mode: tiny_build(tiny_project, out, f"b-{mode}", quantization={"mode": mode}).build_dir
-        for mode in ("int8", "float32")
-    }
+    return tiny_builds(tiny_project, tmp_path_factory.mktemp("build-builds"), "b")
 
 
 @pytest.fixture
