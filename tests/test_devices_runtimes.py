@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -68,12 +66,10 @@ def test_worker_reports_segfault_as_failure(host_env, tmp_path):
 
 
 def test_worker_kills_a_hang(host_env, tmp_path):
-    t0 = time.monotonic()
     with RuntimeWorker(host_env, timeout_s=2, script=_script(tmp_path, HANG_RUNNER)) as worker:
         with pytest.raises(WorkerFailure, match="timed out after 2 s"):
             worker.probe([tmp_path / "x.tflite"])
         assert worker.proc.poll() is not None  # killed, not leaked
-    assert time.monotonic() - t0 < 30
 
 
 def test_worker_enforces_memory_limit(host_env, tmp_path):
