@@ -17,7 +17,7 @@ from toolchain.base.tfenv import keras, tf
 # One calibration example: arrays in the model's input order, or a dict keyed by signature input name.
 CalibrationItem = Sequence[np.ndarray] | dict[str, np.ndarray]
 Progress = Callable[[int, int], None]
-NEEDS_CALIBRATION = ("int8", "int16x8")
+NEEDS_CALIBRATION = ("int8", "int16x8", "mixed")
 
 
 def detect_format(path: Path) -> str:
@@ -165,9 +165,10 @@ def _run(converter: Any, mode: str, float_ops: Sequence[str] = ()) -> bytes:
             (ln.strip() for ln in text.splitlines() if "error" in ln.lower()),
             text.splitlines()[0] if text else "",
         )
+        others = "mixed or dynamic" if mode == "int16x8" else "mixed, dynamic or int16x8"
         raise ConversionError(
             f"TFLite conversion ({mode}) failed: {first[:240]}",
-            hint="an op may lack an int8 kernel: try --quantize dynamic or int16x8, or EDGECOMP_DEBUG=1",
+            hint=f"an op may lack a {mode} kernel: try --quantize {others}, or EDGECOMP_DEBUG=1",
         ) from None
 
 

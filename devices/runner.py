@@ -119,21 +119,22 @@ class RuntimeWorker:
         latency_runs: int = 0,
         chunk_rows: int = CHUNK_ROWS,
     ) -> RunResult:
-        """Load `model`, invoke it once per row (batch 1, as on the phone), return raw outputs.
+        """Load `model` once, invoke it once per row (batch 1, as on the phone), return raw outputs.
 
         `feeds` holds one array per model input, keyed by the input's tensor name. The rows go to the
         child in chunks of `chunk_rows`, each call under the worker's timeout: the timeout guards against a
         hang, not against a slow emulated CPU (a 2-layer BERT ran 748 queries in 53 s on emulated armv7
         but needed over 300 s on emulated Cortex-A72 with tflite-runtime 2.14, so one call for the whole
-        split was killed as if it had hung). Peak memory is the largest of the chunks'."""
+        split was killed as if it had hung). The first chunk loads the model; the later ones ask the child
+        to reuse that interpreter, so every row of the run meets the same one. Peak memory is the largest
+        of the chunks' (the first one's, which includes the load)."""
         rows = len(next(iter(feeds.values()))) if feeds else 0
         starts = list(range(0, max(rows, 1), max(1, chunk_rows)))
         parts, result = [], None
         for i, start in enumerate(starts):
             chunk = {name: np.asarray(v)[start : start + chunk_rows] for name, v in feeds.items()}
-            result = self._run_once(
-                model, chunk, threads, xnnpack, latency_runs if i == len(starts) - 1 else 0
-            )
+            runs = latency_runs if i == len(starts) - 1 else 0
+            result = self._run_once(model, chunk, threads, xnnpack, runs, reuse=i > 0)
             if result.error:
                 return result
             parts.append(result)
@@ -150,7 +151,13 @@ class RuntimeWorker:
         )
 
     def _run_once(
-        self, model: Path, feeds: Mapping[str, np.ndarray], threads: int, xnnpack: bool, latency_runs: int
+        self,
+        model: Path,
+        feeds: Mapping[str, np.ndarray],
+        threads: int,
+        xnnpack: bool,
+        latency_runs: int,
+        reuse: bool,
     ) -> RunResult:
         self._n += 1
         inputs, outputs = self.tmp / f"in{self._n}.npz", self.tmp / f"out{self._n}.npz"
@@ -162,6 +169,7 @@ class RuntimeWorker:
             "threads": threads,
             "xnnpack": xnnpack,
             "latency_runs": latency_runs,
+            "reuse": reuse,
         }
         try:
             reply = self._call("run", args, f"running {Path(model).name}")

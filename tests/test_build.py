@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.builds import copy_build, tiny_builds
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.build import load_build
 from toolchain.cli.main import app
@@ -21,24 +22,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def builds(tiny_project, tmp_path_factory) -> dict[str, Path]:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
-    out = tmp_path_factory.mktemp("build-builds")
-    made = {}
-    for mode in ("int8", "float32"):
-        spec = tiny_project.recipe_dict(
-            name=f"b-{mode}", quantization={"mode": mode}, output={"dir": str(out)}
-        )
-        made[mode] = build(recipe_from_dict(spec)).build_dir
-    return made
+    return tiny_builds(tiny_project, tmp_path_factory.mktemp("build-builds"), "b")
 
 
 @pytest.fixture
 def build_copy(builds, tmp_path) -> Path:
-    dst = tmp_path / "build" / builds["int8"].name
-    shutil.copytree(builds["int8"], dst)
-    return dst
+    return copy_build(builds["int8"], tmp_path / "build")
 
 
 def test_load_build_types_the_report_and_records_the_model_hash(builds):

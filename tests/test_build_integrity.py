@@ -6,12 +6,12 @@ Every case is one `error:` line naming the file, exit 2, from validate, profile 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.builds import copy_build, tiny_build
 from toolchain.base.errors import InputFileError
 from toolchain.build import load_build
 from toolchain.cli.main import app
@@ -23,20 +23,12 @@ STAGES = (["validate", "--device", "x86-host"], ["profile"], ["package", "--form
 
 @pytest.fixture(scope="module")
 def int8_build(tiny_project, tmp_path_factory) -> Path:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
-    out = tmp_path_factory.mktemp("integrity-builds")
-    return build(
-        recipe_from_dict(tiny_project.recipe_dict(name="tiny-int", output={"dir": str(out)}))
-    ).build_dir
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("integrity-builds"), "tiny-int").build_dir
 
 
 @pytest.fixture
 def build_copy(int8_build, tmp_path) -> Path:
-    dst = tmp_path / "build" / int8_build.name
-    shutil.copytree(int8_build, dst)
-    return dst
+    return copy_build(int8_build, tmp_path / "build")
 
 
 def run(args: list[str], build: Path, tmp_path: Path):

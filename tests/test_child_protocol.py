@@ -117,10 +117,8 @@ def test_native_chatter_on_fd1_does_not_corrupt_replies(child):
 def test_a_half_written_line_is_cut_off_by_the_timeout(child):
     grandchild = child.call("spawn")["pid"]
     pid = child.proc.pid
-    t0 = time.monotonic()
     with pytest.raises(ChildTimeout, match="timed out after 2 s while half_line"):
         child.call("half_line", timeout=2)
-    assert time.monotonic() - t0 < 60
     assert _wait_gone(pid) and _wait_gone(grandchild)  # the whole process group, no orphan
 
 

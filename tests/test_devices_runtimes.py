@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
+import numpy as np
 import pytest
 
 from devices.profile import get_profile
@@ -67,12 +66,10 @@ def test_worker_reports_segfault_as_failure(host_env, tmp_path):
 
 
 def test_worker_kills_a_hang(host_env, tmp_path):
-    t0 = time.monotonic()
     with RuntimeWorker(host_env, timeout_s=2, script=_script(tmp_path, HANG_RUNNER)) as worker:
         with pytest.raises(WorkerFailure, match="timed out after 2 s"):
             worker.probe([tmp_path / "x.tflite"])
         assert worker.proc.poll() is not None  # killed, not leaked
-    assert time.monotonic() - t0 < 30
 
 
 def test_worker_enforces_memory_limit(host_env, tmp_path):
@@ -88,6 +85,48 @@ def test_worker_enforces_memory_limit(host_env, tmp_path):
 def test_worker_that_cannot_start_names_the_exit(host_env, tmp_path):
     with pytest.raises(WorkerFailure, match="exited with code 3.*no module named tflite"):
         RuntimeWorker(host_env, timeout_s=30, script=_script(tmp_path, EXIT_RUNNER)).start()
+
+
+def _counter_model(path):
+    """A model with state: a variable that every invoke increments, added to the input."""
+    from toolchain.base.tfenv import tf
+
+    t = tf()
+
+    class Counter(t.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = t.Variable(0.0)
+
+        @t.function(input_signature=[t.TensorSpec([1, 1], t.float32, name="x")])
+        def __call__(self, x):
+            self.n.assign_add(1.0)
+            return x + self.n
+
+    counter = Counter()
+    converter = t.lite.TFLiteConverter.from_concrete_functions(
+        [counter.__call__.get_concrete_function()], counter
+    )
+    converter.experimental_enable_resource_variables = True
+    path.write_bytes(converter.convert())
+    return path
+
+
+@pytest.mark.slow
+def test_one_interpreter_runs_every_chunk_of_a_run(host_env, tmp_path):
+    """The rows go to the runtime in chunks, each under its own timeout, but meet one interpreter, as on
+    the phone: the counter runs on across the chunks, and the next run starts with a new interpreter."""
+    from converters.tflite_model import read_tflite
+    from devices.hostrun import synthetic_feeds
+
+    model = _counter_model(tmp_path / "counter.tflite")
+    feeds = {name: np.zeros_like(v) for name, v in synthetic_feeds(read_tflite(model), 10).items()}
+    with RuntimeWorker(host_env, timeout_s=60) as worker:
+        runs = [worker.run(model, feeds, chunk_rows=4), worker.run(model, feeds, chunk_rows=64)]
+    for res in runs:
+        assert res.error is None, res.error
+        assert res.raw.reshape(-1).tolist() == [float(i) for i in range(1, 11)]
+        assert res.peak_memory_kb is not None
 
 
 def test_missing_qemu_says_what_to_install(monkeypatch):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.builds import example_recipe
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 
@@ -73,12 +75,8 @@ def test_vocab_follows_the_mediapipe_convention():
 def test_example_recipe_runs_end_to_end(tmp_path):
     """The demo's own command, on the real example (trains the teacher first when it is missing)."""
     from toolchain.pipeline import build
-    from toolchain.recipe import apply_overrides, load_recipe
 
-    if not (EXAMPLE / "model.keras").is_file():
-        subprocess.run([sys.executable, str(EXAMPLE / "train_teacher.py")], check=True, capture_output=True)
-    recipe = apply_overrides(load_recipe(EXAMPLE / "recipe.yaml"), {"output.dir": str(tmp_path)})
-    report = build(recipe).report
+    report = build(example_recipe(tmp_path)).report
     ev = report["evaluation"]
     assert ev["vs_source_float"]["reference"]["accuracy"] >= 0.9
     assert ev["vs_source_float"]["accuracy_drop_points"] <= 1.5

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.builds import tiny_build
 from toolchain.cli.main import app
 from toolchain.inspect_model import inspect_model
 from toolchain.package import PackageOptions, package
@@ -18,12 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def edge_bundle(tiny_project, tmp_path_factory) -> Path:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
     out = tmp_path_factory.mktemp("inspect")
-    spec = tiny_project.recipe_dict(name="tiny-edge", output={"dir": str(out / "build")})
-    built = build(recipe_from_dict(spec)).build_dir
+    built = tiny_build(tiny_project, out / "build", "tiny-edge").build_dir
     return package(built, PackageOptions(format="edge", out_dir=out / "dist")).bundle_dir
 
 

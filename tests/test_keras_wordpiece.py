@@ -56,9 +56,10 @@ def test_float32_matches_keras(keras_bert, tmp_path):
     assert (tmp_path / "b" / "tokenizer.json").is_file()
 
 
-def test_prune_int8_fallback_validate_package(keras_bert, tmp_path):
+def test_prune_mixed_validate_package(keras_bert, tmp_path):
+    """Full int8 collapses this model (7% agreement); mode mixed chooses its float ops after pruning."""
     steps = "  - {kind: prune, target_sparsity: 0.5, epochs: 1, batch_size: 64}"
-    quant = f"{{mode: int8, calibration_samples: 200, float_fallback_ops: [{FALLBACK}]}}"
+    quant = "{mode: mixed, calibration_samples: 200}"
     report = _convert(
         keras_bert, tmp_path / "b", "--recipe", str(_recipe(tmp_path, keras_bert, steps, quant))
     )
@@ -66,6 +67,10 @@ def test_prune_int8_fallback_validate_package(keras_bert, tmp_path):
     assert step["achieved_sparsity"] >= 0.45
     assert step["float_test_accuracy"] >= 0.85
     assert report["evaluation"]["vs_final_float"]["top1_agreement"] >= 0.97
+    assert report["quantization"]["int8_mac_share"] >= 0.5  # pruned: 84% measured (matmuls kept float)
+    errors = [r for r in report["quantization"]["mixed"]["kept_out_of_int8"] if r["reason"] == "error"]
+    assert all(r["if_int8"] for r in errors)
+    assert report["quantization"]["mixed"]["full_int8"]["agreement"] < 0.5  # what mixed repaired
     code, output = _cli("validate", str(tmp_path / "b"), "-d", "x86-host", "--json")
     assert code == 0, output
     code, output = _cli("package", str(tmp_path / "b"), "--format", "edge", "--out", str(tmp_path / "d"))

@@ -5,16 +5,15 @@ The first run installs mediapipe==0.10.21 into the edgecomp cache (~40 s); later
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
+from tests.support.builds import copy_build, edit_recipe, edit_report, rehash, tiny_build
 from toolchain.base.errors import GateFailed
 from toolchain.cli.main import app
 from toolchain.package import PackageOptions, package
@@ -24,14 +23,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def int8_build(tiny_project, tmp_path_factory) -> Path:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
     out = tmp_path_factory.mktemp("package-builds")
-    spec = tiny_project.recipe_dict(
-        name="tiny-app", output={"dir": str(out)}, package={"version": "2.1.0", "author": "search team"}
-    )
-    return build(recipe_from_dict(spec)).build_dir
+    package = {"version": "2.1.0", "author": "search team"}
+    return tiny_build(tiny_project, out, "tiny-app", package=package).build_dir
 
 
 @pytest.fixture(scope="module")
@@ -152,17 +146,12 @@ def test_packaging_is_deterministic(int8_build, packaged, tmp_path):
 def test_parity_gate_catches_a_tokenizer_mismatch(int8_build, tiny_project, tmp_path):
     """A wrong delimiter in the metadata (whitespace only) makes MediaPipe see 'track,my,package' as one
     unknown word while the toolchain splits it: the gate must refuse and name a query."""
-    build = tmp_path / "build"
-    shutil.copytree(int8_build, build)
-    report = json.loads((build / "report.json").read_text())
-    report["tokenizer"]["delimiter"] = r"\s+"
-    (build / "report.json").write_text(json.dumps(report))
+    build = copy_build(int8_build, tmp_path)
+    edit_report(build, lambda report: report["tokenizer"].update(delimiter=r"\s+"))
     rows = [json.loads(ln) for ln in tiny_project.test.read_text().splitlines()]
     commas = tmp_path / "commas.jsonl"
     commas.write_text("".join(json.dumps({**r, "text": r["text"].replace(" ", ",")}) + "\n" for r in rows))
-    recipe = yaml.safe_load((build / "recipe.yaml").read_text())
-    recipe["data"]["test"] = str(commas)
-    (build / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    edit_recipe(build, lambda recipe: recipe["data"].update(test=str(commas)))
     with pytest.raises(
         GateFailed, match=r"MediaPipe TextClassifier disagrees with the toolchain on \d+ of 120"
     ):
@@ -174,8 +163,7 @@ def test_case_variants_fix_raw_queries_in_mediapipe(int8_build, tiny_project, tm
     """MediaPipe's RegexTokenizer does not lower-case: 'Return My Shoes' was [UNKNOWN]*3 in MediaPipe.
     The packed vocab maps Capitalized / UPPER / seen forms to the lower-case id, so those raw queries now
     agree; a mixed-case spelling never seen ('rEtUrN') cannot be fixed and stays listed."""
-    build = tmp_path / "build"
-    shutil.copytree(int8_build, build)
+    build = copy_build(int8_build, tmp_path)
     rows = [json.loads(ln) for ln in tiny_project.test.read_text().splitlines()]
     cased, fixable = [], set()
     for i, r in enumerate(rows):
@@ -187,9 +175,7 @@ def test_case_variants_fix_raw_queries_in_mediapipe(int8_build, tiny_project, tm
         cased += [{**r, "text": f} for f in forms]
     split = tmp_path / "cased.jsonl"
     split.write_text("".join(json.dumps(r) + "\n" for r in cased))
-    recipe = yaml.safe_load((build / "recipe.yaml").read_text())
-    recipe["data"]["test"] = str(split)
-    (build / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    edit_recipe(build, lambda recipe: recipe["data"].update(test=str(split)))
     parity = package(build, PackageOptions(out_dir=tmp_path / "dist")).manifest["parity"]
     before, after = parity["raw_without_case_variants"], parity["raw"]
     assert parity["lowercased"]["agreement"] == 1.0
@@ -224,18 +210,13 @@ def embedding_build(int8_build, tiny_project, tmp_path_factory) -> Path:
     encoder = keras().Model(model.inputs, model.get_layer("hidden").output)
     tok = Tokenizer(load_vocab(tiny_project.vocab), tiny_project.seq_len)
     calibration = [[tok.encode(t)] for t in load_queries(tiny_project.train).texts[:100]]
-    build = tmp_path_factory.mktemp("embedding") / "tiny-embed"
-    shutil.copytree(int8_build, build, ignore=shutil.ignore_patterns("labels.txt", "model.tflite"))
-    model_bytes = keras_to_tflite(encoder, "int8", calibration)
-    (build / "model.tflite").write_bytes(model_bytes)
+    build = copy_build(int8_build, tmp_path_factory.mktemp("embedding"), skip=("labels.txt", "model.tflite"))
+    (build / "model.tflite").write_bytes(keras_to_tflite(encoder, "int8", calibration))
     # an embedding build says so in its recipe and report, and its report describes this model
-    recipe = yaml.safe_load((build / "recipe.yaml").read_text())
-    recipe["source"]["task"] = "embedding"
-    (build / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
-    report = json.loads((build / "report.json").read_text())
-    report.update(task="embedding", labels=[], model_sha256=hashlib.sha256(model_bytes).hexdigest())
-    report["files"].pop("labels.txt")  # an embedding build records no labels file
-    (build / "report.json").write_text(json.dumps(report))
+    edit_recipe(build, lambda recipe: recipe["source"].update(task="embedding"))
+    edit_report(build, lambda report: report.update(task="embedding", labels=[]))
+    edit_report(build, lambda report: report["files"].pop("labels.txt"))  # an embedding build has none
+    rehash(build, "model.tflite")
     return build
 
 

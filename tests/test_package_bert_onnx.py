@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
+from tests.support.builds import copy_build, edit_recipe
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
@@ -82,15 +82,12 @@ def test_bert_embedder_package_cli(builds, tmp_path: Path) -> None:
 
 
 def test_tokenizer_mismatch_gate_exits_1(builds, tmp_path: Path) -> None:
-    build = tmp_path / "build"
-    shutil.copytree(builds["classifier"], build)
+    build = copy_build(builds["classifier"], tmp_path)
     rows = [json.loads(ln) for ln in (DATA / "test.jsonl").read_text().splitlines()][:95]
     rows += [{"text": t, "intent": rows[0]["intent"]} for t in TRICKY]
     split = tmp_path / "tricky.jsonl"
     split.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    recipe = yaml.safe_load((build / "recipe.yaml").read_text())
-    recipe["data"]["test"] = str(split)
-    (build / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    edit_recipe(build, lambda recipe: recipe["data"].update(test=str(split)))
     args = ("package", str(build), "--out", str(tmp_path / "dist"), "--json")
     code, _, stderr = _cli(*args, "--max-tokenizer-mismatch", "0.01")
     assert code == 1 and "other ids than training on 5 of 100 queries (5.00% >" in stderr, stderr[-1500:]

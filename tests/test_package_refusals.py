@@ -5,14 +5,13 @@ These run before MediaPipe is needed (the `edge` format never starts it), so the
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.builds import copy_build, rehash, tiny_build, with_custom_op
 from toolchain.base.errors import DataError, GateFailed, RecipeError
 from toolchain.build import load_build
 from toolchain.cli.main import app
@@ -23,19 +22,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def int8_build(tiny_project, tmp_path_factory) -> Path:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
-    out = tmp_path_factory.mktemp("package-refusal-builds")
-    spec = tiny_project.recipe_dict(name="tiny-pkg", output={"dir": str(out)})
-    return build(recipe_from_dict(spec)).build_dir
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("package-refusal-builds"), "tiny-pkg").build_dir
 
 
 @pytest.fixture
 def build_copy(int8_build, tmp_path) -> Path:
-    dst = tmp_path / "build" / int8_build.name
-    shutil.copytree(int8_build, dst)
-    return dst
+    return copy_build(int8_build, tmp_path / "build")
 
 
 def failed_validation() -> dict:
@@ -47,24 +39,6 @@ def failed_validation() -> dict:
             "x86-host": {"passed": True, "runtime": "litert 2.3.0", "checks": []},
         },
     }
-
-
-def with_custom_op(model_path: Path, custom_code: str) -> None:
-    """Rewrite the model's RESHAPE opcode into a custom op (what a Select-TF conversion leaves behind)."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model_path.read_bytes(), 0))
-    target = next(
-        oc
-        for oc in model.operatorCodes
-        if schema.BuiltinOperator.RESHAPE in (oc.builtinCode, oc.deprecatedBuiltinCode)
-    )
-    target.builtinCode = target.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-    target.customCode = custom_code
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    model_path.write_bytes(bytes(builder.Output()))
 
 
 def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_path):
@@ -110,11 +84,8 @@ def test_validation_not_run_packages_with_a_warning(build_copy, tmp_path):
     [("FlexErf", r"Select-TF \(Flex\) ops: FlexErf"), ("MyFancyOp", r"custom ops: MyFancyOp")],
 )
 def test_flex_and_custom_ops_are_refused(build_copy, tmp_path, custom, message):
-    with_custom_op(build_copy / "model.tflite", custom)
-    # as if convert had produced it: the report describes this model
-    report = json.loads((build_copy / "report.json").read_text())
-    report["model_sha256"] = hashlib.sha256((build_copy / "model.tflite").read_bytes()).hexdigest()
-    (build_copy / "report.json").write_text(json.dumps(report))
+    with_custom_op(build_copy / "model.tflite", build_copy / "model.tflite", custom)
+    rehash(build_copy, "model.tflite")  # as if convert had produced it: the report describes this model
     with pytest.raises(GateFailed, match=message):
         package(build_copy, PackageOptions(format="edge", out_dir=tmp_path / "dist"))
     assert not (tmp_path / "dist").exists()
@@ -123,10 +94,7 @@ def test_flex_and_custom_ops_are_refused(build_copy, tmp_path, custom, message):
 def test_labels_that_do_not_match_the_output_are_refused(build_copy, tmp_path):
     labels = build_copy / "labels.txt"
     labels.write_text(labels.read_text() + "extra_intent\n")
-    # as if convert had written these labels: the report records them
-    report = json.loads((build_copy / "report.json").read_text())
-    report["files"]["labels.txt"] = hashlib.sha256(labels.read_bytes()).hexdigest()
-    (build_copy / "report.json").write_text(json.dumps(report))
+    rehash(build_copy, "labels.txt")  # as if convert had written these labels: the report records them
     with pytest.raises(DataError, match="labels.txt has 5 labels but the model outputs 4 scores"):
         package(build_copy, PackageOptions(format="mediapipe", out_dir=tmp_path / "dist"))
     assert not (tmp_path / "dist").exists()

@@ -7,16 +7,15 @@ import pytest
 
 from converters.tflite_edit import dequantized_outputs
 from converters.tflite_model import parse_tflite
+from tests.support.builds import tiny_build
 from toolchain.package_parity import compare_top1, server_fallback
 
 
 @pytest.mark.slow
 def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path):
     from devices.hostrun import HostRunner
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
 
-    res = build(recipe_from_dict(tiny_project.recipe_dict(name="deq", output={"dir": str(tmp_path)})))
+    res = tiny_build(tiny_project, tmp_path, "deq")
     int8 = res.model_path.read_bytes()
     edited, changed = dequantized_outputs(int8, tie_break=False)
     model = parse_tflite(edited)
@@ -38,10 +37,8 @@ def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path)
 def test_tie_break_ranks_the_lowest_index_first_and_moves_scores_under_a_quarter_step(tiny_project, tmp_path):
     from converters.tflite_edit import tie_break_eps
     from devices.hostrun import HostRunner
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
 
-    res = build(recipe_from_dict(tiny_project.recipe_dict(name="tb", output={"dir": str(tmp_path)})))
+    res = tiny_build(tiny_project, tmp_path, "tb")
     int8 = res.model_path.read_bytes()
     edited, _ = dequantized_outputs(int8)
     model = parse_tflite(edited)

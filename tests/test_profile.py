@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from devices import slicer
 from devices.profiler import ProfileOptions, ProfilerError, profile_model
+from tests.support.builds import tiny_build
 from toolchain.base.child import WIRE_DIR
 from toolchain.cli.main import app
 
@@ -203,10 +204,7 @@ def test_cli_outputs(add_models, tmp_path):
 @pytest.mark.slow
 def test_build_dir_with_quantization_error(tiny_project, tmp_path):
     """A real int8 build: real queries, the float source as reference, SNR per op, section in report.json."""
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
-    res = build(recipe_from_dict(tiny_project.recipe_dict(name="prof", output={"dir": str(tmp_path)})))
+    res = tiny_build(tiny_project, tmp_path, "prof")
     result = CliRunner().invoke(
         app,
         ["profile", str(res.build_dir), "--runs", "30", "--processes", "1", "--seq-lens", "16,32", "--json"],

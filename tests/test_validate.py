@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from devices.profile import get_profile, select_profiles
 from devices.validate import Gates, validate_device
+from tests.support.builds import tiny_builds
 from toolchain.cli.main import app
 from toolchain.stages import validate_target as validate
 
@@ -28,17 +29,7 @@ HANG_AT_RUN = SEGFAULT_AT_RUN.replace("ctypes.string_at(0)", "__import__('time')
 
 @pytest.fixture(scope="session")
 def builds(tiny_project, tmp_path_factory) -> dict[str, Path]:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
-    out = tmp_path_factory.mktemp("validate-builds")
-    made = {}
-    for mode in ("int8", "float32"):
-        spec = tiny_project.recipe_dict(
-            name=f"tiny-{mode}", quantization={"mode": mode}, output={"dir": str(out)}
-        )
-        made[mode] = build(recipe_from_dict(spec)).build_dir
-    return made
+    return tiny_builds(tiny_project, tmp_path_factory.mktemp("validate-builds"), "tiny")
 
 
 def with_op_version(src: Path, dst: Path, op: str, version: int) -> Path:

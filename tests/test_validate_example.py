@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from devices.profile import SHIPPED_DIR, select_profiles
+from tests.support.builds import example_recipe
 from toolchain.stages import validate_target as validate
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent"
@@ -19,12 +18,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent"
 @pytest.mark.qemu
 def test_example_int8_validates_on_every_shipped_profile(tmp_path):
     from toolchain.pipeline import build
-    from toolchain.recipe import apply_overrides, load_recipe
 
-    if not (EXAMPLE / "model.keras").is_file():
-        subprocess.run([sys.executable, str(EXAMPLE / "train_teacher.py")], check=True, capture_output=True)
-    recipe = apply_overrides(load_recipe(EXAMPLE / "recipe.yaml"), {"output.dir": str(tmp_path)})
-    build_dir = build(recipe).build_dir
+    build_dir = build(example_recipe(tmp_path)).build_dir
     shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
     report = validate(build_dir, select_profiles(shipped))
     assert [d.device for d in report.devices] == shipped

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.builds import tiny_build, with_custom_op
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
@@ -18,19 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def int8_model(tiny_project, tmp_path_factory) -> Path:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
-    out = tmp_path_factory.mktemp("hostref-builds")
-    spec = tiny_project.recipe_dict(name="tiny-hostref", output={"dir": str(out)})
-    return build(recipe_from_dict(spec)).model_path
-
-
-def _with_op(src: Path, dst: Path, name: str) -> Path:
-    from devices.slicer import with_custom_op
-
-    dst.write_bytes(with_custom_op(src.read_bytes(), 0, name))
-    return dst
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("hostref-builds"), "tiny-hostref").model_path
 
 
 @pytest.mark.parametrize(
@@ -38,7 +27,7 @@ def _with_op(src: Path, dst: Path, name: str) -> Path:
     [("EdgecompMissingOp", "custom ops: EdgecompMissingOp"), ("FlexErf", "Flex) ops: FlexErf")],
 )
 def test_unresolvable_op_is_a_failed_row_not_a_crash(int8_model, tmp_path, op, described):
-    model = _with_op(int8_model, tmp_path / f"{op}.tflite", op)
+    model = with_custom_op(int8_model, tmp_path / f"{op}.tflite", op)
     result = CliRunner().invoke(app, ["validate", str(model), "-d", "x86-host", "--json"])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and "unexpected" not in result.output
@@ -50,7 +39,7 @@ def test_host_reference_failure_names_the_op(int8_model, tmp_path):
     from devices.host_reference import HostReferenceFailed, host_reference
     from devices.hostrun import synthetic_feeds
 
-    path = _with_op(int8_model, tmp_path / "custom.tflite", "MyFancyOp")
+    path = with_custom_op(int8_model, tmp_path / "custom.tflite", "MyFancyOp")
     model = read_tflite(path)
     with pytest.raises(HostReferenceFailed, match="custom ops: MyFancyOp"):
         host_reference(path, model, synthetic_feeds(model, 4), None)

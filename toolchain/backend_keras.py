@@ -240,6 +240,17 @@ class KerasBackend:
             f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
             len(calibration) if calibration else None,
         ) as advance:
+            if q.mode == "mixed":
+                from converters.keras_tflite import calibrate_keras
+                from toolchain.mixed_build import build_mixed
+
+                calibrated = calibrate_keras(self.final_model, calibration or [], lambda i, n: advance(1))
+                tflite, mixed = build_mixed(
+                    calibrated, recipe, "classification", lambda: self._search_data(calibrated), progress
+                )
+                info.update(mixed)
+                self._tflite = tflite
+                return tflite, info, warnings
             tflite = keras_to_tflite(
                 self.final_model,
                 q.mode,
@@ -249,6 +260,34 @@ class KerasBackend:
             )
         self._tflite = tflite
         return tflite, info, warnings
+
+    def _search_data(self, calibrated: bytes):
+        """The mixed search's queries: val (labelled) if given, else the calibration queries; the post-step
+        float model is the reference (what quantization must preserve)."""
+        from converters.tflite_model import parse_tflite
+        from toolchain.build import text_feeds
+        from toolchain.mixed import SEARCH_QUERIES, SearchData
+
+        inputs = self.inputs
+        name = next(n for n in ("val", "calibration", "train", "test") if n in inputs.splits)
+        texts = list(inputs.splits[name].texts[:SEARCH_QUERIES])
+        reference = predict_keras(self.final_model, inputs.encode(texts))
+        y = inputs.y[name][: len(texts)] if name in inputs.y else None
+        feeds = text_feeds(parse_tflite(calibrated), self.tokenizer.encode_batch(texts))
+        return SearchData(feeds, reference, y, f"{inputs.splits[name].source} ({len(texts)} queries)")
+
+    def int8_diagnosis(self) -> list[tuple[str, str, float]]:
+        """The ops that damage the output most when quantized alone (for a failed int8 gate)."""
+        from converters.keras_tflite import calibrate_keras
+        from toolchain.keras_inputs import calibration_items
+        from toolchain.mixed import worst_ops
+
+        name = "calibration" if "calibration" in self.inputs.splits else "train"
+        if name not in self.inputs.splits:
+            return []
+        texts = list(self.inputs.splits[name].texts[: self.recipe.quantization.calibration_samples])
+        calibrated = calibrate_keras(self.final_model, calibration_items(self.inputs.encode(texts)))
+        return worst_ops(calibrated, self._search_data(calibrated), "classification")
 
     def fp32(self) -> bytes:
         """The source model as float32 TFLite (the size baseline)."""

@@ -175,19 +175,29 @@ class OnnxBackend:
         work = Path(tempfile.mkdtemp(prefix="edgecomp-onnx-"))
         try:
             with progress.task("onnxsim + onnx2tf (float SavedModel)", None):
-                simplified = ox.simplify(self.model_path, self.shapes, work / "simplified.onnx")
-                saved = ox.onnx_to_saved_model(
-                    simplified, work / "saved_model", [i.name for i in info.inputs]
-                )
+                graph = ox.simplify(self.model_path, self.shapes, work / "simplified.onnx")
+                if calibration:
+                    from converters.onnx_prepare import prepare_for_int8
+
+                    graph, quant["graph_preparation"] = prepare_for_int8(
+                        graph, work / "prepared.onnx", calibration
+                    )
+                saved = ox.onnx_to_saved_model(graph, work / "saved_model", [i.name for i in info.inputs])
             with progress.task(f"convert ({q.mode})", len(calibration) if calibration else None) as advance:
                 try:
-                    tflite = saved_model_to_tflite(
-                        saved,
-                        q.mode,
-                        calibration,
-                        progress=lambda i, n: advance(1),
-                        float_ops=q.float_fallback_ops,
-                    )
+                    if q.mode == "mixed":
+                        tflite = self._mixed(
+                            saved, calibration or [], progress, quant, lambda i, n: advance(1)
+                        )
+                    else:
+                        tflite = saved_model_to_tflite(
+                            saved,
+                            q.mode,
+                            calibration,
+                            progress=lambda i, n: advance(1),
+                            float_ops=q.float_fallback_ops,
+                        )
+                        self._keep_calibration(saved, calibration)
                     self._fp32 = tflite if q.mode == "float32" else saved_model_to_tflite(saved, "float32")
                 except ConversionError as err:
                     raise ox.explain_conversion_error(err) from None
@@ -195,6 +205,62 @@ class OnnxBackend:
             shutil.rmtree(work, ignore_errors=True)
         ox.refuse_flex(parse_tflite(tflite).custom_ops())
         return tflite, quant, warnings
+
+    def _mixed(self, saved: Path, calibration: list, progress: Progress, quant: dict, advance) -> bytes:
+        from converters.keras_tflite import calibrate_saved_model
+        from toolchain.mixed_build import build_mixed
+
+        calibrated = calibrate_saved_model(saved, calibration, advance)
+        tflite, info = build_mixed(
+            calibrated, self.recipe, self.task, lambda: self._search_data(calibrated), progress
+        )
+        quant.update(info)
+        return tflite
+
+    def _keep_calibration(self, saved: Path, calibration: list | None) -> None:
+        """int8 with gates: keep a calibrated model to name the worst ops if a gate fails."""
+        g = self.recipe.evaluation
+        gated = any(
+            v is not None for v in (g.min_agreement, g.max_accuracy_drop, g.min_cosine, g.max_abs_error)
+        )
+        if self.recipe.quantization.mode == "int8" and calibration and gated:
+            from converters.keras_tflite import calibrate_saved_model
+
+            self._calibrated = calibrate_saved_model(saved, calibration)
+
+    def _search_data(self, calibrated: bytes):
+        """Queries the mixed search scores candidates on: the val split, else the calibration queries."""
+        from converters import onnx_tflite as ox
+        from converters.tflite_model import parse_tflite
+        from toolchain import data as d
+        from toolchain.mixed import SEARCH_QUERIES, SearchData
+
+        spec = self.recipe.data
+        assert self.tokenizer is not None
+        path = spec.val or spec.calibration or spec.train or self.eval_path
+        assert path is not None
+        label_field = spec.label_field if self.classify and path == spec.val else None
+        try:
+            queries = d.load_queries(path, spec.text_field, label_field)
+        except DataError:
+            queries = d.load_queries(path, spec.text_field, None)
+        texts = queries.texts[:SEARCH_QUERIES]
+        encoded = self.tokenizer.encode_batch(texts)
+        ref = ox.OnnxReference(self.model_path, self.info.inputs).run(bind_inputs(encoded, self.onnx_inputs))
+        y = None
+        if self.classify and queries.labels is not None:
+            y = queries.label_ids(self.labels)[: len(texts)]
+        feeds = bind_inputs(encoded, tflite_inputs(parse_tflite(calibrated)))
+        return SearchData(feeds, ref, y, f"{path} ({len(texts)} queries)")
+
+    def int8_diagnosis(self) -> list[tuple[str, str, float]]:
+        """The ops that damage the output most when quantized alone (for a failed int8 gate)."""
+        from toolchain.mixed import worst_ops
+
+        calibrated = getattr(self, "_calibrated", None)
+        if calibrated is None:
+            return []
+        return worst_ops(calibrated, self._search_data(calibrated), self.task)
 
     def fp32(self) -> bytes:
         return self._fp32

@@ -29,7 +29,7 @@ def check_gates(gates: EvaluationSpec, evaluation: dict[str, Any], texts: Sequen
         if gates.min_agreement is not None and cmp["top1_agreement"] < gates.min_agreement:
             raise GateFailed(
                 f"top-1 agreement {cmp['top1_agreement']:.2%} below {gates.min_agreement:.2%}",
-                hint="inspect per-op error or use int16x8/dynamic",
+                hint="inspect per-op error (edgecomp profile), or use mode mixed, int16x8 or dynamic",
             )
 
 
@@ -47,5 +47,5 @@ def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[st
         raise GateFailed(
             f"mean cosine vs onnxruntime {check['mean_cosine']:.4f} below {gates.min_cosine}; worst "
             f"{check['min_cosine']:.4f} on {query(check['worst_cosine_query'])}",
-            hint="try dynamic, float16 or int16x8",
+            hint="try mode mixed (chooses float ops for this model), dynamic, float16 or int16x8",
         )

@@ -98,7 +98,7 @@ def _compare(build: Build, feed: str, texts: list[str], ref: np.ndarray, got: An
 
 def _gate(parity: Parity | VectorParity, build: Build) -> None:
     if isinstance(parity, Parity):
-        parity_gate(parity)
+        parity_gate(parity, output_step(build))
     else:
         vector_gate(parity, build)
 
@@ -273,13 +273,19 @@ def vector_gate(parity: VectorParity, build: Build, min_cosine: float = 0.999) -
         )
 
 
-def parity_gate(parity: Parity) -> None:
-    """Fail on any label change, exact int8 ties included.
+def parity_gate(parity: Parity, step: float | None = None) -> None:
+    """Fail on any label change, exact int8 ties included, except a one-step rounding flip.
 
     The packaged model carries a tie-break bias (converters/tflite_edit.py), so MediaPipe's ranking among
-    equal int8 scores is deterministic and must equal the toolchain's argmax (lowest index first).
+    equal int8 scores is deterministic and must equal the toolchain's argmax (lowest index first). A flip
+    between two labels the toolchain itself scored within one int8 output step is the classifier form of
+    the embedder gate's one-step allowance: MediaPipe's kernel mix rounds an int8 elementwise op one step
+    apart from every host kernel set (measured on a mixed-precision BERT: 1 of 748). Those are counted
+    and listed (`one_step_flips`), never hidden; anything wider fails.
     """
-    real = list(parity.disagreements)
+    rounding = [d for d in parity.disagreements if step is not None and d.toolchain_gap <= step * 1.001]
+    parity.one_step_flips = len(rounding)
+    real = [d for d in parity.disagreements if d not in rounding]
     if not real:
         return
     d = real[0]

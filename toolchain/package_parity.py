@@ -19,6 +19,7 @@ class Disagreement:
     toolchain_score: float
     mediapipe_score: float
     tie: bool  # MediaPipe's first category has the same score as the toolchain's top-1
+    toolchain_gap: float = 0.0  # toolchain's top score minus its score for MediaPipe's label
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Parity:
     ties: int  # queries whose top-1 score is shared by more than one label (either runtime)
     max_abs_score_diff: float
     disagreements: list[Disagreement] = field(default_factory=list)
+    one_step_flips: int = 0  # disagreements on labels the toolchain scored within one int8 step
 
     @property
     def agreement(self) -> float:
@@ -51,6 +53,7 @@ class Parity:
             "agreement_up_to_ties": round(self.agreement_up_to_ties, 6),
             "disagreements_count": len(self.disagreements),
             "tie_disagreements": sum(d.tie for d in self.disagreements),
+            "one_step_flips": self.one_step_flips,
             "top1_ties": self.ties,
             "max_abs_score_diff": round(self.max_abs_score_diff, 6),
             "disagreements": [asdict(d) for d in self.disagreements[:limit]],
@@ -93,6 +96,9 @@ def compare_top1(
                 toolchain_score=round(float(tc_best[i]), 6),
                 mediapipe_score=round(mp_score, 6),
                 tie=bool(mp_idx >= 0 and toolchain_scores[i, mp_idx] == tc_best[i]),
+                toolchain_gap=round(float(tc_best[i] - toolchain_scores[i, mp_idx]), 6)
+                if mp_idx >= 0
+                else 1e9,
             )
         )
     diff = float(np.max(np.abs(mp_scores - toolchain_scores))) if len(texts) else 0.0

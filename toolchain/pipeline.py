@@ -86,6 +86,10 @@ def _quantization(recipe: Recipe, backend: SourceBackend, info: Any, quant: dict
     from converters.tflite_model import non_int8_weight_ops
 
     q = recipe.quantization
+    if q.mode in ("int8", "int16x8") and "int8_mac_share" not in quant:
+        from toolchain.mixed import int8_mac_share
+
+        quant["int8_mac_share"] = int8_mac_share(info)
     if q.float_fallback_ops:
         quant.update(float_fallback_ops=list(q.float_fallback_ops), full_integer=False)
     elif q.mode == "int8" and backend.strict_int8:
@@ -98,11 +102,32 @@ def _quantization(recipe: Recipe, backend: SourceBackend, info: Any, quant: dict
     return quant
 
 
+def _gates(recipe: Recipe, backend: SourceBackend, evaluation: dict, texts: list[str]) -> None:
+    """The recipe's gates; a failed full-int8 build names the ops that lose most and suggests mixed."""
+    from toolchain.base.errors import GateFailed
+    from toolchain.gates import check_gates
+
+    try:
+        check_gates(recipe.evaluation, evaluation, texts)
+    except GateFailed as err:
+        diagnose = getattr(backend, "int8_diagnosis", None)
+        if recipe.quantization.mode != "int8" or recipe.quantization.float_fallback_ops or diagnose is None:
+            raise
+        worst = diagnose()
+        if not worst:
+            raise
+        named = ", ".join(f"{op} {node!r} (1-cos {d:.3g})" for op, node, d in worst)
+        raise GateFailed(
+            f"{err.message}; quantized alone, these ops lose most: {named}",
+            hint="quantization.mode: mixed (--quantize mixed) keeps the damaging ops in float, "
+            "chosen for this model",
+        ) from None
+
+
 def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     """The whole `edgecomp convert`: nothing is written unless every stage succeeds."""
     from converters.tflite_model import gzip_size, parse_tflite
     from toolchain.build import sha256_bytes, write_build
-    from toolchain.gates import check_gates
     from toolchain.report_model import Report
 
     progress = progress or SilentProgress()
@@ -121,13 +146,20 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     lap("steps")
     tflite, quant, cal_warnings = backend.convert(progress)
     warnings += cal_warnings
+    if "mixed_float_nodes" in quant:  # the saved recipe replays the plan: same bytes, no search
+        from toolchain.recipe import MixedSpec
+
+        plan = MixedSpec(float_nodes=quant.pop("mixed_float_nodes"))
+        recipe = recipe.model_copy(
+            update={"quantization": recipe.quantization.model_copy(update={"mixed": plan})}
+        )
     info = parse_tflite(tflite)
     quant = _quantization(recipe, backend, info, quant)
     fp32 = backend.fp32()
     lap("convert")
     evaluation, texts = backend.evaluate(tflite, progress)
     lap("evaluate")
-    check_gates(recipe.evaluation, evaluation, texts)
+    _gates(recipe, backend, evaluation, texts)
     report = Report.model_validate(
         {
             "edgecomp_version": __version__,

@@ -30,8 +30,8 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
 RECIPE_VERSION = 1
 MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
 MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
-QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8"]
-QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x8")
+QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8", "mixed"]
+QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x8", "mixed")
 
 
 class SourceSpec(Strict):
@@ -81,8 +81,19 @@ class DataSpec(Strict):
     )
 
 
+class MixedSpec(Strict):
+    """mode mixed: which nodes stay float. Written by the search into the saved recipe; given, no search."""
+
+    float_nodes: list[str] = Field(
+        description="output tensor names of the ops kept in float (the rest is int8)",
+    )
+
+
 class QuantizationSpec(Strict):
     mode: QuantMode = "int8"
+    mixed: MixedSpec | None = Field(
+        None, description="mode mixed only: a fixed precision plan (the saved recipe of a mixed build has it)"
+    )
     calibration_samples: int = Field(500, ge=1, description="queries drawn for the representative dataset")
     min_calibration_samples: int = Field(100, ge=1, description="fewer usable queries than this is an error")
     float_fallback_ops: list[str] = Field(
@@ -107,6 +118,17 @@ class QuantizationSpec(Strict):
                 f"unknown TFLite op {', '.join(unknown)}{guess}; valid op names: {', '.join(valid)}"
             )
         return [op.upper() for op in ops]
+
+    @model_validator(mode="after")
+    def _mixed_only(self) -> QuantizationSpec:
+        if self.mixed is not None and self.mode != "mixed":
+            raise ValueError(f"quantization.mixed is a plan for mode mixed, not {self.mode}")
+        if self.float_fallback_ops and self.mode != "int8":
+            raise ValueError(
+                f"float_fallback_ops is a hand-made list for mode int8; mode {self.mode} does not take it"
+                + (" (mixed chooses the float ops itself)" if self.mode == "mixed" else "")
+            )
+        return self
 
 
 class EvaluationSpec(Strict):

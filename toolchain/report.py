@@ -21,7 +21,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"# {report['name']}",
         "",
         f"- source: `{src['path']}` ({src['format']}, {src['parameters']:,} params)",
-        f"- quantization: {report['quantization']['mode']}",
+        *_quantization(report["quantization"]),
         f"- size: {_kb(m['size_bytes'])} (gzip {_kb(m['gzip_bytes'])}); fp32 {_kb(src['fp32_tflite_bytes'])}"
         f" -> {report['ratios_vs_fp32']['size']}x smaller, gzip {report['ratios_vs_fp32']['gzip']}x",
         f"- ops: {', '.join(f'{k} x{v}' for k, v in m['ops'].items())}",
@@ -40,6 +40,43 @@ def markdown(report: dict[str, Any]) -> str:
     lines += _profile(report.get("profile"))
     lines += _package(report.get("package"))
     return "\n".join(lines) + "\n"
+
+
+def _quantization(q: dict[str, Any]) -> list[str]:
+    """Mode, graph preparation, int8 share of the MACs and, for mixed, every op kept out of int8."""
+    share = f", {q['int8_mac_share']:.1%} of MACs in int8" if q.get("int8_mac_share") is not None else ""
+    lines = [f"- quantization: {q['mode']}{share}"]
+    prep = q.get("graph_preparation") or {}
+    for c in prep.get("mask_constants", []) if prep.get("changed") else []:
+        effect = prep["float_effect"]
+        lines.append(
+            f"- graph preparation: attention-mask constant {c['from']} -> {c['to']} (scores "
+            f"{prep['attention_score_range']}), {prep['nan_guards_removed']} NaN guard(s) removed; float "
+            f"outputs min cosine {effect['min_cosine']:.6f} on {effect['queries']} queries"
+        )
+    mixed = q.get("mixed")
+    if not mixed or "kept_out_of_int8" not in mixed:
+        return lines + ([f"- mixed: {mixed['plan']}, {mixed['float_nodes']} float nodes"] if mixed else [])
+    lines.append(
+        f"- mixed: {mixed['float_nodes']} ops kept float, {mixed['candidates_evaluated']} candidates in "
+        f"{mixed['search_seconds']} s on {mixed['search_split']}; targets {mixed['targets']}; full int8 "
+        f"{mixed['full_int8']} -> chosen {mixed['chosen']}"
+    )
+    lines += ["", "| op kept out of int8 | reason | MACs | int8 alone: 1-cos | gate metrics if int8 |"]
+    lines.append("|---|---|---|---|---|")
+    for r in mixed["kept_out_of_int8"]:
+        if r["reason"] == "error":
+            lines.append(
+                f"| {r['op']} `{r['node']}` | error | {r['macs']:,} | {r['damage_alone']} | {r['if_int8']} |"
+            )
+    lines += [
+        "",
+        "| op type | count | int8 µs/query | float µs/query | precision (speed) |",
+        "|---|---|---|---|---|",
+    ]
+    for c in mixed.get("speed_by_op_type", []):
+        lines.append(f"| {c['op']} | {c['count']} | {c['int8_us']} | {c['float_us']} | {c['precision']} |")
+    return lines + [""]
 
 
 def _evaluation(ev: dict[str, Any]) -> list[str]:

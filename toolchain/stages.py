@@ -148,5 +148,32 @@ def profile_target(
         input_source=what,
         float_reference=options.float_reference or build.float_reference(),
     )
-    build.record("profile", profile_section(result))
+    section = profile_section(result)
+    plan = build.recipe.quantization.mixed
+    if plan is not None:
+        section["mixed_float_ops"] = mixed_float_op_times(build, plan.float_nodes, result)
+    build.record("profile", section)
     return result
+
+
+def mixed_float_op_times(build: Build, float_nodes: list[str], result: ProfileResult) -> list[dict[str, Any]]:
+    """Each op a mixed build kept in float, with its profiled time per method (the op keeps the node's
+    output tensor name) and why the search kept it (the report's `quantization.mixed`). Times need
+    `--mode per-node`; in deployed mode they are None."""
+    info = build.tflite
+    index = {info.tensors[op.outputs[0]].name: op for op in info.ops if op.outputs}
+    mixed = (build.report.quantization.model_dump().get("mixed") or {}).get("kept_out_of_int8", [])
+    reasons = {r["node"]: r for r in mixed}
+    rows = []
+    for node in float_nodes:
+        op = index.get(node)
+        if op is None:
+            continue
+        times = {
+            m.method: next((o.time_us for o in m.ops if o.index == op.index), None) for m in result.methods
+        }
+        why = reasons.get(node, {})
+        rows.append(
+            {"node": node, "op": op.op, "index": op.index, "time_us": times, "reason": why.get("reason")}
+        )
+    return rows
