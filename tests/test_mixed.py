@@ -58,6 +58,10 @@ def test_mixed_bert_classifier_meets_the_gate_mostly_in_int8(classifier) -> None
     assert -100 < prep["mask_constants"][0]["to"] < -10 and prep["nan_guards_removed"] == 2
     assert prep["float_effect"]["min_cosine"] >= 1 - 1e-4
     assert q["int8_mac_share"] >= 0.9
+    conv = q["calibration_convergence"]  # ranges at 1/4, 1/2 and all of the stratified draw
+    assert [s["queries"] for s in conv["steps"]] == sorted(s["queries"] for s in conv["steps"])
+    assert isinstance(conv["converged"], bool) and conv["summary"]
+    assert q["calibration_draw"]["drawn"] == q["calibration_queries"]
     cmp = report["evaluation"]["vs_source_float"]
     assert cmp["accuracy_drop_points"] <= 1.0 and cmp["top1_agreement"] >= 0.98, cmp
     mixed = q["mixed"]

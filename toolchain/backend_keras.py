@@ -242,9 +242,11 @@ class KerasBackend:
         ) as advance:
             if q.mode == "mixed":
                 from converters.keras_tflite import calibrate_keras
-                from toolchain.mixed_build import build_mixed
+                from toolchain.mixed_build import build_mixed, calibrate_with_convergence
 
-                calibrated = calibrate_keras(self.final_model, calibration or [], lambda i, n: advance(1))
+                calibrated, info["calibration_convergence"] = calibrate_with_convergence(
+                    lambda items: calibrate_keras(self.final_model, items), calibration or [], progress
+                )
                 tflite, mixed = build_mixed(
                     calibrated, recipe, "classification", lambda: self._search_data(calibrated), progress
                 )

@@ -186,9 +186,7 @@ class OnnxBackend:
             with progress.task(f"convert ({q.mode})", len(calibration) if calibration else None) as advance:
                 try:
                     if q.mode == "mixed":
-                        tflite = self._mixed(
-                            saved, calibration or [], progress, quant, lambda i, n: advance(1)
-                        )
+                        tflite = self._mixed(saved, calibration or [], progress, quant)
                     else:
                         tflite = saved_model_to_tflite(
                             saved,
@@ -206,11 +204,14 @@ class OnnxBackend:
         ox.refuse_flex(parse_tflite(tflite).custom_ops())
         return tflite, quant, warnings
 
-    def _mixed(self, saved: Path, calibration: list, progress: Progress, quant: dict, advance) -> bytes:
+    def _mixed(self, saved: Path, calibration: list, progress: Progress, quant: dict) -> bytes:
         from converters.keras_tflite import calibrate_saved_model
-        from toolchain.mixed_build import build_mixed
+        from toolchain.mixed_build import build_mixed, calibrate_with_convergence
 
-        calibrated = calibrate_saved_model(saved, calibration, advance)
+        calibrated, convergence = calibrate_with_convergence(
+            lambda items: calibrate_saved_model(saved, items), calibration, progress
+        )
+        quant["calibration_convergence"] = convergence
         tflite, info = build_mixed(
             calibrated, self.recipe, self.task, lambda: self._search_data(calibrated), progress
         )

@@ -16,6 +16,24 @@ from toolchain.mixed import SearchData, int8_mac_share, search
 from toolchain.recipe import Recipe
 
 
+def calibrate_with_convergence(
+    calibrate: Callable[[list], bytes], items: list, progress: Progress
+) -> tuple[bytes, dict[str, Any]]:
+    """The calibrated model on all `items`, plus how the activation ranges moved as the sample grew
+    (a quarter, half, all of the stratified draw: toolchain/calibration.py)."""
+    from toolchain.calibration import range_convergence
+
+    made: dict[int, bytes] = {}
+
+    def keep(sample: list) -> bytes:
+        made[len(sample)] = calibrate(sample)
+        return made[len(sample)]
+
+    with progress.task("calibrate on 1/4, 1/2 and all of the queries (range convergence)", None):
+        report = range_convergence(keep, items, fractions=(0.25, 0.5, 1.0))
+    return made.get(len(items)) or calibrate(items), report
+
+
 def build_mixed(
     calibrated: bytes,
     recipe: Recipe,
