@@ -162,6 +162,8 @@ def prepare_for_int8(path: Path, out: Path, feeds: Sequence[dict[str, np.ndarray
     n_out = len(model.graph.output)
     scores = np.concatenate([r[n_out + i].ravel() for r in before for i in range(len(score_tensors))])
     real = scores[np.isfinite(scores) & (scores > HUGE_NEGATIVE / 2)]
+    if real.size == 0:
+        return path, {"changed": False, "note": "the attention scores were all masked on these queries"}
     lo, hi = float(real.min()), float(real.max())
     bound = -float(math.ceil((hi - lo) + MARGIN))
     old = {name: _finite_or_text(float(np.min(_constants(model)[name]))) for name in masks}
