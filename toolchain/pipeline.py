@@ -86,7 +86,7 @@ def _quantization(recipe: Recipe, backend: SourceBackend, info: Any, quant: dict
     from converters.tflite_model import non_int8_weight_ops
 
     q = recipe.quantization
-    if q.mode in ("int8", "int16x8") and "int8_mac_share" not in quant:
+    if q.mode == "int8" and "int8_mac_share" not in quant:
         from toolchain.mixed import int8_mac_share
 
         quant["int8_mac_share"] = int8_mac_share(info)
