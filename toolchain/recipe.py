@@ -23,6 +23,7 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
     Step,
     Strict,
     StudentSpec,
+    StudentVocab,
     VocabPruneStep,
     check_step_order,
 )
@@ -35,8 +36,11 @@ QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x
 
 
 class SourceSpec(Strict):
-    path: Path = Field(description="Keras .keras/.h5 file, SavedModel directory, or .onnx file")
-    format: Literal["auto", "keras", "savedmodel", "onnx"] = "auto"
+    path: Path = Field(
+        description="Keras .keras/.h5 file, SavedModel directory, or .onnx file; a .tflite or a teacher "
+        "scores .jsonl only as the teacher of a first distill step"
+    )
+    format: Literal["auto", "keras", "savedmodel", "onnx", "tflite", "scores"] = "auto"
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 
+def _params(n: int | None) -> str:
+    return f"{n:,}" if n is not None else "unknown"
+
+
 def _kb(n: int) -> str:
     return f"{n / 1024:.1f} KB"
 
@@ -20,7 +24,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# {report['name']}",
         "",
-        f"- source: `{src['path']}` ({src['format']}, {src['parameters']:,} params)",
+        f"- source: `{src['path']}` ({src['format']}, {_params(src['parameters'])} params)",
         *_quantization(report["quantization"]),
         f"- size: {_kb(m['size_bytes'])} (gzip {_kb(m['gzip_bytes'])}); fp32 {_kb(src['fp32_tflite_bytes'])}"
         f" -> {report['ratios_vs_fp32']['size']}x smaller, gzip {report['ratios_vs_fp32']['gzip']}x",

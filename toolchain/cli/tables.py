@@ -27,7 +27,7 @@ def build_table(report: dict[str, Any]) -> Table:
         _kb(m["gzip_bytes"]),
         f"{report['ratios_vs_fp32']['gzip']}x",
     )
-    t.add_row("parameters", f"{src['parameters']:,}", f"{m['parameters']:,}", "")
+    t.add_row("parameters", f"{src['parameters'] or 0:,}", f"{m['parameters']:,}", "")
     ev = report.get("evaluation", {})
     if "vs_source_float" in ev:
         c = ev["vs_source_float"]
