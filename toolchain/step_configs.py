@@ -120,7 +120,7 @@ class StudentSpec(Strict):
 class StudentVocab(Strict):
     """The word-level (regex) vocab a student of a foreign teacher gets: built from train + unlabelled."""
 
-    max_size: int = Field(2000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
+    max_size: int = Field(1000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
     min_count: int = Field(1, ge=1, description="keep words seen at least this often")
     seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
 
