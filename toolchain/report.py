@@ -91,11 +91,17 @@ def _evaluation(ev: dict[str, Any]) -> list[str]:
             "",
             "| | accuracy | macro-F1 |",
             "|---|---|---|",
-            f"| float source | {c['reference']['accuracy']:.4f} | {c['reference']['macro_f1']:.4f} |",
+            f"| {'teacher' if 'teacher' in ev else 'float source'} | {c['reference']['accuracy']:.4f} | "
+            f"{c['reference']['macro_f1']:.4f} |",
             f"| .tflite | {c['converted']['accuracy']:.4f} | {c['converted']['macro_f1']:.4f} |",
             "",
             f"top-1 agreement with float: {ev['vs_final_float']['top1_agreement']:.2%}",
         ]
+    if "teacher" in ev:  # "float source" above is the teacher
+        lines.append(
+            f"agreement with the teacher ({ev['teacher']['teacher']}): "
+            f"{ev['teacher']['agreement_with_teacher']:.2%}"
+        )
     if "onnx_reference" in ev:
         r = ev["onnx_reference"]
         lines += [
