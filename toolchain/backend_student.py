@@ -25,7 +25,7 @@ import numpy as np
 
 from toolchain.backend_keras import Inputs, KerasBackend
 from toolchain.base.errors import DataError
-from toolchain.base.progress import SilentProgress
+from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
 from toolchain.recipe import Recipe, StudentVocab
 from toolchain.tokenizers.binding import ModelInput
@@ -59,7 +59,7 @@ class StudentBackend(KerasBackend):
     def __init__(self, recipe: Recipe) -> None:
         from toolchain import data as d
         from toolchain.base.tfenv import seed_everything
-        from toolchain.teachers import step_teacher, teacher_logits
+        from toolchain.teachers import step_teacher
 
         seed_everything(recipe.seed)
         self.recipe, spec, step = recipe, recipe.data, recipe.steps[0]
@@ -93,9 +93,15 @@ class StudentBackend(KerasBackend):
                 self.inputs.y[name] = qs.label_ids(labels)
         self.final_model = self.student_float = None
         self.source_scores = None
-        if "test" in self.inputs.y:  # the teacher on the test split: the reference of the evaluation
-            test = splits["test"].texts
-            self.source_scores = _softmax(teacher_logits(self.teacher, test, SilentProgress(), "test"))
+
+    def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
+        """The teacher on the test split first (the reference of the evaluation), then the steps."""
+        from toolchain.teachers import teacher_logits
+
+        if "test" in self.inputs.y:
+            test = self.inputs.splits["test"].texts
+            self.source_scores = _softmax(teacher_logits(self.teacher, test, progress, "test"))
+        return super().run_steps(progress)
 
     def _start_model(self) -> Any:
         return None  # the distill step builds the student
@@ -125,7 +131,7 @@ class StudentBackend(KerasBackend):
             "fp32_tflite_is": "the float32 student after distillation (the teacher is not converted)",
         }
 
-    def evaluate(self, tflite: bytes, progress: Any) -> tuple[dict, list[str]]:
+    def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]:
         evaluation, texts = super().evaluate(tflite, progress)
         cmp = evaluation.get("vs_source_float")
         if cmp is not None:
