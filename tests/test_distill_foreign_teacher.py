@@ -45,20 +45,23 @@ def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("distill-bert")
 
 
-@pytest.fixture(scope="module")
-def student_build(bert_models, work) -> Path:
-    """`edgecomp convert <BERT folder> --preset distill-student-int8`: ONNX teacher -> int8 word-level student
-    (all of train labelled). Returns the build directory."""
+def _cli_build(bert_models, out: Path, **flags) -> Path:
+    """`edgecomp convert <BERT folder> --preset distill-student-int8 --seq-len 32 ...`; the build dir."""
     from typer.testing import CliRunner
 
     from toolchain.cli.main import app
 
-    out = work / "build" / "student"
     args = ["convert", str(bert_models.classifier), "--preset", "distill-student-int8", "--seq-len", "32"]
-    args += [f"--{k}={v}" for k, v in SPLITS.items()] + ["--out", str(out), "--json"]
+    args += [f"--{k}={v}" for k, v in {**SPLITS, **flags}.items()] + ["--out", str(out), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="module")
+def student_build(bert_models, work) -> Path:
+    """ONNX teacher -> int8 word-level student, all of train labelled (the preset, from the CLI)."""
+    return _cli_build(bert_models, work / "build" / "student")
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +119,8 @@ def part(bert_models, work) -> dict:
     cut = int(len(rows) * 0.3)
     train = write_jsonl(work / "part" / "train.jsonl", rows[:cut])
     logs = write_jsonl(work / "part" / "logs.jsonl", [{"text": r["text"]} for r in rows[cut:]])
-    step = {**DISTILL, "unlabelled": str(logs)}
-    report = _build(_recipe(bert_models.classifier, work / "build", "part", [step], train=str(train))).report
+    out = _cli_build(bert_models, work / "build" / "part", train=train, unlabelled=logs)
+    report = json.loads((out / "report.json").read_text("utf-8"))
     assert report["steps"][0]["rows"]["labelled"] == cut
     assert report["steps"][0]["rows"]["unlabelled"] == len(rows) - cut
     return report

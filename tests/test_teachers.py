@@ -119,3 +119,14 @@ def test_recipe_refusals(tiny_project, tmp_path):
     with pytest.raises(RecipeError, match="scores source can only teach a student") as err:
         source_backend(plain)
     assert "kind: distill" in err.value.hint
+
+
+def test_unlabelled_flag_needs_a_distill_step(tiny_project):
+    from toolchain.recipe import compose_recipe
+
+    flags = {"unlabelled": str(tiny_project.train)}
+    with pytest.raises(RecipeError, match="--unlabelled is for a distill step") as err:
+        compose_recipe(None, tiny_project.model, {}, distill=flags)
+    assert "distill-student-int8" in err.value.hint
+    recipe = compose_recipe(None, tiny_project.model, {}, preset="distill-student-int8", distill=flags)
+    assert recipe.steps[0].unlabelled == tiny_project.train
