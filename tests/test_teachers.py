@@ -103,6 +103,14 @@ def test_model_teacher_scores_are_cached_by_content(tiny_project, tmp_path, monk
     other = teacher_logits(changed, texts, SilentProgress(), "test")
     assert changed.stats == {"scored": len(texts), "cached": 0}
     assert not np.allclose(other, first)
+    # same model and texts, an edited vocab.txt beside it (two words swap ids): scored again
+    lines = (folder / "vocab.txt").read_text("utf-8").splitlines()
+    (w3, _), (w4, _) = lines[3].split(" "), lines[4].split(" ")
+    lines[3], lines[4] = f"{w3} 4", f"{w4} 3"
+    (folder / "vocab.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    edited = load_teacher(folder / "model.keras", 4)
+    teacher_logits(edited, texts, SilentProgress(), "test")
+    assert edited.stats == {"scored": len(texts), "cached": 0}
 
 
 def test_recipe_refusals(tiny_project, tmp_path):

@@ -14,7 +14,8 @@ Model teachers tokenize with their own tokenizer (tokenizer.json / vocab.txt giv
 the model, toolchain/tokenizers/sources.py; outputs bound to the model's inputs by name), so the student
 may use another one. Scores are computed once per query set and cached under the edgecomp cache dir
 (`<cache>/teacher-scores/<sha256>.npy`), keyed by the teacher's file bytes, its tokenizer (files and
-settings) and the texts: a changed model, tokenizer or query set is a new entry, never a stale hit.
+settings, and the ids it makes of these texts) and the texts: a changed model, tokenizer file or query set
+is a new entry, never a stale hit.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Teacher:
     stats: dict[str, int] = field(default_factory=lambda: {"scored": 0, "cached": 0})
 
     def fingerprint(self) -> str:
-        """Teacher bytes + tokenizer settings and files: what the scores depend on besides the texts."""
+        """Teacher bytes + tokenizer settings (the cache key adds the texts and their ids)."""
         tok = "none"
         if self.tokenizer is not None:
             tok = json.dumps(self.tokenizer.describe(), sort_keys=True, default=str)
@@ -127,6 +128,9 @@ def _cached_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, w
     h = hashlib.sha256(teacher.fingerprint().encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
+    if teacher.tokenizer is not None:  # the ids themselves: an edited tokenizer file is a new entry
+        for name, ids in sorted(teacher.tokenizer.encode_batch(list(texts)).items()):
+            h.update(name.encode() + np.ascontiguousarray(ids, dtype=np.int64).tobytes())
     path = cache_dir() / CACHE_FOLDER / f"{h.hexdigest()}.npy"
     if path.is_file():
         try:
