@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -284,3 +285,19 @@ class OnnxReference:
             for r in range(n)
         ]
         return np.stack(rows).astype(np.float32)
+
+    def run_batched(
+        self, feeds: dict[str, np.ndarray], batch: int = 256, advance: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Like `run`, `batch` rows per session call where the batch axis is dynamic (else one at a time):
+        identical logits on the BERT fixture, about twice as fast (distillation teachers score thousands)."""
+        if any(isinstance(i.dims[0], int) if i.dims else True for i in self.inputs):
+            batch = 1
+        n = len(feeds[self.inputs[0].name]) if self.inputs else 0
+        parts = []
+        for r in range(0, n, batch):
+            out = self.session.run(None, {i.name: feeds[i.name][r : r + batch] for i in self.inputs})[0]
+            parts.append(out.reshape(len(out), -1).astype(np.float32))
+            if advance is not None:
+                advance(len(out))
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

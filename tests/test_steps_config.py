@@ -38,7 +38,7 @@ def _steps(*steps, mode="int8"):
             _steps({"kind": "distill", "student": {}, "student_path": "s.keras"}),
             "give student or student_path, not both",
         ),
-        (_steps({"kind": "distill", "teacher": "t.keras"}), "unknown key 'steps.0.distill.teacher'"),
+        (_steps({"kind": "distill", "teachr": "t.keras"}), "unknown key 'steps.0.distill.teachr'"),
         (
             _steps({"kind": "lowrank", "rank": 4, "energy": 0.9}),
             "choose one of rank, energy, param_reduction",

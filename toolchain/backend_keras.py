@@ -136,6 +136,7 @@ class KerasBackend:
 
     strict_int8 = True  # an int8 build must have no float kernels left
     task = "classification"  # Keras sources are intent classifiers (regex or WordPiece tokenizer)
+    student_vocab_step: int | None = None  # the distill step whose student vocab this backend built
 
     def __init__(self, recipe: Recipe) -> None:
         from toolchain.base.tfenv import seed_everything
@@ -173,11 +174,11 @@ class KerasBackend:
         from toolchain.steps.registry import step_runner
 
         inputs, recipe = self.inputs, self.recipe
-        refuse_steps(recipe, inputs)
-        model, reports, warnings = _clone(inputs.model), [], []
+        refuse_steps(recipe, inputs, self.student_vocab_step)
+        model, reports, warnings = self._start_model(), [], []
         for i, step in enumerate(recipe.steps):
             t0 = time.perf_counter()
-            train = inputs.splits.get("train")
+            train, val = inputs.splits.get("train"), inputs.splits.get("val")
             context = StepContext(
                 inputs.ids.get("train"),
                 inputs.y.get("train"),
@@ -189,9 +190,12 @@ class KerasBackend:
                 tokenizer=inputs.tokenizer,
                 train_texts=train.texts if train else None,
                 trust_model_code=recipe.source.trust_model_code,
+                teacher=self._teacher(i, step),
+                val_texts=val.texts if val else None,
             )
             result = step_runner(step.kind)(step, model, context)
             model = result.model
+            self._after_step(i, model)
             warnings += result.warnings
             if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
                 inputs.tokenizer = result.tokenizer
@@ -209,6 +213,19 @@ class KerasBackend:
             )
         self.final_model = model
         return reports, warnings
+
+    def _start_model(self) -> Any:
+        """The model the first step receives: a copy of the source."""
+        return _clone(self.inputs.model)
+
+    def _teacher(self, index: int, step: Any) -> Any:
+        """A foreign teacher a distill step names (`teacher` / `teacher_scores`), else None."""
+        from toolchain.teachers import step_teacher
+
+        return step_teacher(self.recipe, step, self.inputs.labels)
+
+    def _after_step(self, index: int, model: Any) -> None:
+        """Hook for backends that keep an intermediate model."""
 
     def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]:
         from converters.keras_tflite import NEEDS_CALIBRATION, keras_to_tflite
@@ -329,11 +346,21 @@ class KerasBackend:
         return evaluation, list(inputs.splits["test"].texts)
 
 
-def refuse_steps(recipe: Recipe, inputs: Inputs) -> None:
-    """Steps that cannot run on this tokenizer or these inputs: a recipe error (exit 2) before training."""
+def refuse_steps(recipe: Recipe, inputs: Inputs, student_vocab_step: int | None = None) -> None:
+    """Steps that cannot run on this tokenizer or these inputs: a recipe error (exit 2) before training.
+
+    `student_vocab_step`: the index of the distill step whose `student_vocab` the backend built (a foreign
+    teacher as the recipe source); any other distill step's student uses the build's tokenizer."""
     from toolchain.base.errors import RecipeError
 
-    for step in recipe.steps:
+    for i, step in enumerate(recipe.steps):
+        if step.kind == "distill" and step.student_vocab is not None and i != student_vocab_step:
+            raise RecipeError(
+                f"steps.{i}.student_vocab: only the first distill step of a recipe whose source is a "
+                "foreign teacher (.onnx, .tflite, scores .jsonl) builds a student vocab; this student "
+                "uses the build's tokenizer",
+                hint="drop student_vocab, or make the teacher the recipe source",
+            )
         if step.kind == "vocab_prune" and not inputs.regex:
             raise RecipeError(
                 f"vocab_prune rewrites a word-level (regex) vocab; this build's tokenizer is "

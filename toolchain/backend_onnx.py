@@ -62,7 +62,8 @@ class OnnxBackend:
         if recipe.steps:
             raise StepError(
                 "compression steps need a Keras model; an ONNX source is converted as it is",
-                hint="drop `steps` (quantization still applies) or export the model to Keras",
+                hint="drop `steps` (quantization still applies), start them with `- kind: distill` to "
+                "train a Keras student from this model, or export the model to Keras",
             )
         self.recipe, src, spec = recipe, recipe.source.path, recipe.data
         self.model_path = sources.folder_model(src)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from toolchain import __version__
 from toolchain.base.atomic import check_output_dir
-from toolchain.base.errors import ConversionError
+from toolchain.base.errors import ConversionError, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.recipe import Recipe
 from toolchain.tokenizers.interface import TextTokenizer
@@ -72,7 +72,20 @@ def source_backend(recipe: Recipe) -> SourceBackend:
     src, fmt = recipe.source.path, recipe.source.format
     if fmt == "auto":  # a Hugging Face-style folder (model.onnx inside) is an ONNX source
         is_folder = src.is_dir() and (src / FOLDER_MODEL).is_file() and not (src / "saved_model.pb").is_file()
-        fmt = "onnx" if is_folder else detect_format(src)
+        foreign = {".tflite": "tflite", ".jsonl": "scores"}.get(src.suffix.lower())
+        fmt = "onnx" if is_folder else foreign or detect_format(src)
+    distill_first = bool(recipe.steps) and recipe.steps[0].kind == "distill"
+    if fmt in ("onnx", "tflite", "scores") and distill_first:
+        from toolchain.backend_student import StudentBackend
+
+        return StudentBackend(recipe)
+    if fmt in ("tflite", "scores"):
+        raise RecipeError(
+            f"a {'.tflite' if fmt == 'tflite' else 'teacher scores'} source can only teach a student: "
+            f"{src.name} is not converted itself",
+            hint="start the steps with `- kind: distill` (a student is trained from it), "
+            "or convert the original Keras/ONNX model",
+        )
     if fmt == "onnx":
         from toolchain.backend_onnx import OnnxBackend
 

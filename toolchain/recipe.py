@@ -23,11 +23,13 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
     Step,
     Strict,
     StudentSpec,
+    StudentVocab,
     VocabPruneStep,
     check_step_order,
 )
 
 RECIPE_VERSION = 1
+DISTILL_HINT = "add --preset distill-student-int8 (or distill-int8), or a distill step to the recipe"
 MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
 MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
 QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8", "mixed"]
@@ -35,8 +37,11 @@ QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x
 
 
 class SourceSpec(Strict):
-    path: Path = Field(description="Keras .keras/.h5 file, SavedModel directory, or .onnx file")
-    format: Literal["auto", "keras", "savedmodel", "onnx"] = "auto"
+    path: Path = Field(
+        description="Keras .keras/.h5 file, SavedModel directory, or .onnx file; a .tflite or a teacher "
+        "scores .jsonl only as the teacher of a first distill step"
+    )
+    format: Literal["auto", "keras", "savedmodel", "onnx", "tflite", "scores"] = "auto"
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
@@ -346,6 +351,7 @@ def compose_recipe(
     overrides: dict[str, Any],
     prune: dict[str, Any] | None = None,
     preset: str | None = None,
+    distill: dict[str, Any] | None = None,
 ) -> Recipe:
     """One recipe from a YAML file and/or flags: flags win. `prune` edits (or adds) the prune step.
 
@@ -379,5 +385,14 @@ def compose_recipe(
             steps.insert(0, {"kind": "prune", **{k: v for k, v in prune.items() if v is not None}})
         else:
             existing.update({k: v for k, v in prune.items() if v is not None})
+        recipe = recipe_from_dict(data, origin="flags")
+    if distill:  # flags for the first distill step (--unlabelled)
+        data = recipe.model_dump(mode="python")
+        step = next((s for s in data["steps"] if s["kind"] == "distill"), None)
+        if step is None:
+            raise RecipeError(
+                "--unlabelled is for a distill step, and the recipe has none", hint=DISTILL_HINT
+            )
+        step.update(distill)
         recipe = recipe_from_dict(data, origin="flags")
     return recipe

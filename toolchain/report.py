@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 
+def _params(n: int | None) -> str:
+    return f"{n:,}" if n is not None else "unknown"
+
+
 def _kb(n: int) -> str:
     return f"{n / 1024:.1f} KB"
 
@@ -20,7 +24,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# {report['name']}",
         "",
-        f"- source: `{src['path']}` ({src['format']}, {src['parameters']:,} params)",
+        f"- source: `{src['path']}` ({src['format']}, {_params(src['parameters'])} params)",
         *_quantization(report["quantization"]),
         f"- size: {_kb(m['size_bytes'])} (gzip {_kb(m['gzip_bytes'])}); fp32 {_kb(src['fp32_tflite_bytes'])}"
         f" -> {report['ratios_vs_fp32']['size']}x smaller, gzip {report['ratios_vs_fp32']['gzip']}x",
@@ -87,11 +91,17 @@ def _evaluation(ev: dict[str, Any]) -> list[str]:
             "",
             "| | accuracy | macro-F1 |",
             "|---|---|---|",
-            f"| float source | {c['reference']['accuracy']:.4f} | {c['reference']['macro_f1']:.4f} |",
+            f"| {'teacher' if 'teacher' in ev else 'float source'} | {c['reference']['accuracy']:.4f} | "
+            f"{c['reference']['macro_f1']:.4f} |",
             f"| .tflite | {c['converted']['accuracy']:.4f} | {c['converted']['macro_f1']:.4f} |",
             "",
             f"top-1 agreement with float: {ev['vs_final_float']['top1_agreement']:.2%}",
         ]
+    if "teacher" in ev:  # "float source" above is the teacher
+        lines.append(
+            f"agreement with the teacher ({ev['teacher']['teacher']}): "
+            f"{ev['teacher']['agreement_with_teacher']:.2%}"
+        )
     if "onnx_reference" in ev:
         r = ev["onnx_reference"]
         lines += [

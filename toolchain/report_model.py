@@ -30,7 +30,7 @@ class SourceSection(Section):
     path: str
     format: str
     sha256: str
-    parameters: int
+    parameters: int | None  # None: a distill teacher given as a scores file
     fp32_tflite_bytes: int
     fp32_tflite_gzip_bytes: int
 

@@ -117,10 +117,33 @@ class StudentSpec(Strict):
         return layers
 
 
+class StudentVocab(Strict):
+    """The word-level (regex) vocab a student of a foreign teacher gets: built from train + unlabelled."""
+
+    max_size: int = Field(1000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
+    min_count: int = Field(1, ge=1, description="keep words seen at least this often")
+    seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
+
+
 class DistillStep(FinetuneOptions):
-    """Train a smaller student on the teacher's soft targets (the current model is the teacher)."""
+    """Train a smaller student on the teacher's soft targets.
+
+    The teacher is the current model of the chain (Keras), or a foreign one: `teacher` (ONNX, TFLite or
+    Keras file with its own tokenizer), `teacher_scores` (a JSONL of precomputed scores), or an ONNX /
+    TFLite / scores recipe source when distill is the first step. A foreign teacher's student is a
+    word-level model on a regex vocab built from the training and unlabelled queries (`student_vocab`).
+    """
 
     kind: Literal["distill"] = "distill"
+    teacher: Path | None = Field(
+        None, description="a teacher of any format (.onnx / HF folder, .tflite, .keras) with its tokenizer"
+    )
+    teacher_scores: Path | None = Field(
+        None, description='precomputed teacher scores: jsonl of {"text", "logits"} or {"text", "probs"}'
+    )
+    student_vocab: StudentVocab | None = Field(
+        None, description="foreign teachers: the student's word-level vocab (default: StudentVocab())"
+    )
     student: StudentSpec | None = Field(None, description="architecture of a new student")
     student_path: Path | None = Field(None, description="or a Keras student model file to train")
     alpha: float = Field(0.7, ge=0.0, le=1.0, description="weight of the soft (teacher) loss")
@@ -147,6 +170,8 @@ class DistillStep(FinetuneOptions):
     def _one_student(self) -> DistillStep:
         if self.student is not None and self.student_path is not None:
             raise ValueError("give student or student_path, not both")
+        if self.teacher is not None and self.teacher_scores is not None:
+            raise ValueError("give teacher or teacher_scores, not both")
         if self.student is None and self.student_path is None:
             self.__dict__["student"] = StudentSpec()
         return self
@@ -211,7 +236,7 @@ STEP_CLASSES: dict[str, type[BaseModel]] = {
     "vocab_prune": VocabPruneStep,
 }
 STEP_KINDS: tuple[str, ...] = tuple(STEP_CLASSES)
-STEP_PATH_FIELDS: tuple[str, ...] = ("student_path", "unlabelled", "corpus")
+STEP_PATH_FIELDS: tuple[str, ...] = ("student_path", "unlabelled", "corpus", "teacher", "teacher_scores")
 
 
 def check_step_order(steps: list[Any], quant_mode: str) -> None:

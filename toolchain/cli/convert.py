@@ -13,7 +13,7 @@ def convert(
     source: Path | None = typer.Argument(
         None,
         help="Keras .keras/.h5, SavedModel dir, .onnx, or a Hugging Face-style folder with model.onnx "
-        "(overrides the recipe's)",
+        "(overrides the recipe's); with a first distill step also a .tflite or a teacher scores .jsonl",
     ),
     recipe: Path | None = typer.Option(None, "--recipe", "-r", help="Recipe YAML; flags below override it."),
     preset: str | None = typer.Option(
@@ -42,6 +42,9 @@ def convert(
     train: Path | None = typer.Option(None, "--train", help="Labelled training split (fine-tuning steps)."),
     val: Path | None = typer.Option(None, "--val", help="Labelled validation split."),
     test: Path | None = typer.Option(None, "--test", help="Labelled test split for the report."),
+    unlabelled: Path | None = typer.Option(
+        None, "--unlabelled", help="Unlabelled queries (jsonl) the distill step's teacher scores too."
+    ),
     vocab: Path | None = typer.Option(
         None,
         "--vocab",
@@ -109,7 +112,8 @@ def convert(
             "epochs": prune_epochs,
             "exclude": prune_exclude or None,
         }
-    spec = compose_recipe(recipe, source, overrides, prune_flags, preset=preset)
+    distill_flags = {"unlabelled": str(unlabelled)} if unlabelled is not None else None
+    spec = compose_recipe(recipe, source, overrides, prune_flags, preset=preset, distill=distill_flags)
     result = build(spec, progress=render.RichProgress())
     render.warn(result.report.get("warnings", []))
     if as_json:

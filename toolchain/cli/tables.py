@@ -15,7 +15,8 @@ def build_table(report: dict[str, Any]) -> Table:
     src, m = report["source"], report["model"]
     t = Table(title=f"{report['name']}: {report['quantization']['mode']}", show_header=True)
     t.add_column("")
-    t.add_column("fp32 source", justify="right")
+    taught = "teacher" in src  # a student distilled from a foreign teacher: fp32 is the float student
+    t.add_column("fp32 student" if taught else "fp32 source", justify="right")
     t.add_column("converted", justify="right")
     t.add_column("ratio", justify="right")
     t.add_row(
@@ -27,7 +28,8 @@ def build_table(report: dict[str, Any]) -> Table:
         _kb(m["gzip_bytes"]),
         f"{report['ratios_vs_fp32']['gzip']}x",
     )
-    t.add_row("parameters", f"{src['parameters']:,}", f"{m['parameters']:,}", "")
+    params = f"{src['parameters']:,}" if src["parameters"] is not None else "?"
+    t.add_row("parameters (teacher)" if taught else "parameters", params, f"{m['parameters']:,}", "")
     ev = report.get("evaluation", {})
     if "vs_source_float" in ev:
         c = ev["vs_source_float"]
@@ -38,6 +40,8 @@ def build_table(report: dict[str, Any]) -> Table:
             f"{-c['accuracy_drop_points']:+.2f} pt",
         )
         t.add_row("macro-F1", f"{c['reference']['macro_f1']:.4f}", f"{c['converted']['macro_f1']:.4f}", "")
+        if "teacher" in ev:
+            t.add_row("agreement with teacher", "", f"{ev['teacher']['agreement_with_teacher']:.2%}", "")
         t.add_row("top-1 agreement", "", f"{ev['vs_final_float']['top1_agreement']:.2%}", "vs float")
         worst = c.get("worst_recall_change")
         if worst:

@@ -29,6 +29,8 @@ class StepContext:
     tokenizer: Any = None
     train_texts: list[str] | None = None
     trust_model_code: bool = False  # recipe source.trust_model_code: may a student file run its code
+    teacher: Any = None  # toolchain.teachers.Teacher: a foreign distill teacher scoring texts itself
+    val_texts: list[str] | None = None
 
     def train_arrays(self) -> tuple[Rows, np.ndarray]:
         if self.train_x is None or self.train_y is None:

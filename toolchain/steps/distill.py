@@ -3,9 +3,12 @@
 loss = (1 - alpha) * CE(hard labels) + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
        [+ match_weight * MSE(teacher hidden, student hidden) for each matched layer pair]
 
-The teacher is the current model of the chain. Its logits (and matched hidden states) are computed once for
-the whole training set and cached. Unlabelled queries (real query logs) join the training set: the KL term
-uses them all, the CE term only where the teacher is confident (its top label as a pseudo-label).
+The teacher is the current model of the chain, or a foreign teacher (`ctx.teacher`, toolchain/teachers.py:
+ONNX, TFLite, Keras or a scores file, scoring the query texts with its own tokenizer; then `model` is None
+and the student is built on the context's word-level tokenizer). Its logits (and matched hidden states) are
+computed once for the whole training set and cached. Unlabelled queries (real query logs) join the training
+set: the KL term uses them all, the CE term only where the teacher is confident (its top label as a
+pseudo-label).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
     x, y = ctx.train_arrays()
     n_lab = len(x)
     hidden = list(cfg.match_layers)
+    texts = list(ctx.train_texts or [])
     if cfg.unlabelled is not None:
         queries = load_queries(cfg.unlabelled, label_field=None)
         if ctx.tokenizer is None:
@@ -57,8 +61,14 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
             raise StepError("distill: a multi-input teacher is not supported", hint="drop the distill step")
         extra = ctx.tokenizer.encode_batch(queries.texts)
         x = np.concatenate([x, extra["input_ids"] if isinstance(extra, dict) else extra])
-    with ctx.progress.task("distill: teacher logits (cached)", None):
-        outs = predict_logits(teacher, x, hidden)
+        texts += queries.texts
+    if ctx.teacher is not None:
+        from toolchain.teachers import teacher_logits
+
+        outs = [teacher_logits(ctx.teacher, texts, ctx.progress, "train + unlabelled")]
+    else:
+        with ctx.progress.task("distill: teacher logits (cached)", None):
+            outs = predict_logits(teacher, x, hidden)
     logits = outs[0]
     probs = _softmax(logits)
     pseudo = probs.argmax(-1).astype(np.int32)
@@ -69,6 +79,12 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
 
 
 def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
+    if ctx.teacher is not None and cfg.student_path is not None:
+        raise StepError(
+            "distill: a foreign teacher trains a student built here on its own word-level vocab; "
+            "a student_path file cannot take that vocab",
+            hint="describe the student with `student: {embed_dim, layers}` instead of student_path",
+        )
     seq_len = int(teacher.inputs[0].shape[1]) if getattr(teacher, "inputs", None) else ctx.tokenizer.seq_len
     n_labels = len(ctx.labels)
     keras().utils.set_random_seed(ctx.seed)
@@ -154,8 +170,14 @@ def _best_val_callback(student: Any, val: tuple[np.ndarray, np.ndarray] | None) 
 def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
     """Distill the current model (teacher) into the recipe's student; returns the trained student."""
     teacher = model
+    if ctx.teacher is not None and cfg.match_layers:
+        raise StepError(
+            f"distill: hidden-state matching needs a Keras teacher in the chain, not {ctx.teacher.kind}",
+            hint="drop match_layers",
+        )
     student = make_student(cfg, teacher, ctx)
-    _check_matching(cfg, teacher, student)
+    if ctx.teacher is None:
+        _check_matching(cfg, teacher, student)
     data = prepare_data(cfg, teacher, ctx)
     k = keras()
     steps = int(np.ceil(len(data.x) / cfg.batch_size)) * cfg.epochs
@@ -172,14 +194,23 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
         student.set_weights(best.weights)
     val = ctx.val_arrays()
     teacher_val = None
-    if val is not None:
+    if val is not None and ctx.teacher is not None and ctx.val_texts is not None:
+        from toolchain.teachers import teacher_logits
+
+        t_val = teacher_logits(ctx.teacher, ctx.val_texts, ctx.progress, "val")
+        teacher_val = float(np.mean(t_val.argmax(1) == val[1]))
+    elif val is not None and ctx.teacher is None:
         teacher_val = float(np.mean(predict_logits(teacher, val[0])[0].argmax(1) == val[1]))
-    t_params = int(teacher.count_params()) if hasattr(teacher, "count_params") else None
+    if ctx.teacher is not None:
+        t_params = ctx.teacher.parameters
+    else:
+        t_params = int(teacher.count_params()) if hasattr(teacher, "count_params") else None
     s_params = int(student.count_params())
     report = {
         "alpha": cfg.alpha,
         "temperature": cfg.temperature,
         "student": cfg.student.model_dump() if cfg.student else str(cfg.student_path),
+        "teacher": ctx.teacher.describe() if ctx.teacher is not None else "the chain's model",
         "teacher_parameters": t_params,
         "student_parameters": s_params,
         "parameter_ratio": round(t_params / s_params, 2) if t_params else None,

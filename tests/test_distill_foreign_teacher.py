@@ -1,0 +1,204 @@
+"""Issue 14: the ONNX BERT fixture as teacher, a word-level student out (real onnxruntime, TF, LiteRT).
+
+The teacher is `bert_models.classifier` (model.onnx + its own WordPiece tokenizer.json + labels.txt), the
+data the shopping example's splits. The student is a word-level CNN on a regex vocab built from the
+training (+ unlabelled) queries, so the packaged model needs no WordPiece.
+"""
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import write_jsonl
+from toolchain.presets import preset_plan
+from toolchain.recipe import recipe_from_dict
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+DISTILL = preset_plan("distill-student-int8")["steps"][0]  # word-level CNN, 1,000 words x 8, conv 32
+SPLITS = {"train": DATA / "train.jsonl", "val": DATA / "val.jsonl", "test": DATA / "test.jsonl"}
+
+
+def _recipe(source: Path, out: Path, name: str, steps: list, mode: str = "int8", **data) -> dict:
+    return {
+        "name": name,
+        "seed": 0,
+        "source": {"path": str(source)},
+        "data": {**{k: str(v) for k, v in SPLITS.items()}, "seq_len": 32, **data},
+        "steps": steps,
+        "quantization": {"mode": mode},
+        "output": {"dir": str(out)},
+    }
+
+
+def _build(recipe: dict):
+    from toolchain.pipeline import build
+
+    return build(recipe_from_dict(recipe))
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("distill-bert")
+
+
+def _cli_build(bert_models, out: Path, **flags) -> Path:
+    """`edgecomp convert <BERT folder> --preset distill-student-int8 --seq-len 32 ...`; the build dir."""
+    from typer.testing import CliRunner
+
+    from toolchain.cli.main import app
+
+    args = ["convert", str(bert_models.classifier), "--preset", "distill-student-int8", "--seq-len", "32"]
+    args += [f"--{k}={v}" for k, v in {**SPLITS, **flags}.items()] + ["--out", str(out), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def student_build(bert_models, work) -> Path:
+    """ONNX teacher -> int8 word-level student, all of train labelled (the preset, from the CLI)."""
+    return _cli_build(bert_models, work / "build" / "student")
+
+
+@pytest.fixture(scope="module")
+def student(student_build) -> dict:
+    return json.loads((student_build / "report.json").read_text("utf-8"))
+
+
+@pytest.fixture(scope="module")
+def teacher_dynamic(bert_models, work):
+    """The teacher itself converted with dynamic-range int8: the size to beat (and a TFLite teacher)."""
+    return _build(_recipe(bert_models.classifier, work / "build", "teacher-dynamic", [], mode="dynamic"))
+
+
+def test_onnx_teacher_word_level_student_int8(student_build, student, teacher_dynamic, bert_models):
+    from toolchain.report import markdown
+
+    ev = student["evaluation"]["teacher"]
+    ratio = teacher_dynamic.report["model"]["size_bytes"] / student["model"]["size_bytes"]
+    facts = (ratio, ev["agreement_with_teacher"], ev["teacher_accuracy"], ev["student_accuracy"])
+    print("size ratio {:.1f}x, agreement {:.4f}, teacher acc {:.4f}, student acc {:.4f}".format(*facts))
+    assert ratio >= 20
+    assert ev["teacher_accuracy"] == pytest.approx(bert_models.facts["test_accuracy_onnxruntime"], abs=1e-4)
+    assert ev["student_accuracy"] >= ev["teacher_accuracy"] - 0.015
+    assert ev["agreement_with_teacher"] >= 0.88  # measured 0.9051; the issue's 0.97: see the xfail below
+    assert student["source"]["format"] == "onnx" and student["tokenizer"]["kind"] == "regex"
+    assert student["quantization"]["non_int8_weight_ops"] == []
+    step = student["steps"][0]
+    assert step["teacher"]["kind"] == "onnx" and step["teacher"]["tokenizer"] == "wordpiece"
+    assert step["teacher_parameters"] > 20 * step["student_parameters"]
+    assert student["evaluation"]["vs_source_float"]["reference"]["recall"]  # teacher per intent
+    # the packaged student needs no WordPiece: a regex vocab.txt, no tokenizer.json
+    assert (student_build / "vocab.txt").is_file()
+    assert not (student_build / "tokenizer.json").exists()
+    assert f"agreement with the teacher (onnx classifier): {ev['agreement_with_teacher']:.2%}" in markdown(
+        student
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14 acceptance not reached: agreement with the BERT teacher is 0.905 for the 14 KB "
+    "word-level student (0.924 for a 48 KB one); the student is more accurate than the teacher (92.9% vs "
+    "90.6%) and does not copy its subword mistakes",
+)
+def test_acceptance_agreement_with_teacher_97(student):
+    assert student["evaluation"]["teacher"]["agreement_with_teacher"] >= 0.97
+
+
+@pytest.fixture(scope="module")
+def part(bert_models, work) -> dict:
+    """Labels withheld from 70% of train: those queries become unlabelled query logs (teacher soft targets,
+    and its top label as a hard label where it is >= 90% confident)."""
+    rows = [json.loads(line) for line in SPLITS["train"].read_text("utf-8").splitlines() if line]
+    random.Random(0).shuffle(rows)
+    cut = int(len(rows) * 0.3)
+    train = write_jsonl(work / "part" / "train.jsonl", rows[:cut])
+    logs = write_jsonl(work / "part" / "logs.jsonl", [{"text": r["text"]} for r in rows[cut:]])
+    out = _cli_build(bert_models, work / "build" / "part", train=train, unlabelled=logs)
+    report = json.loads((out / "report.json").read_text("utf-8"))
+    assert report["steps"][0]["rows"]["labelled"] == cut
+    assert report["steps"][0]["rows"]["unlabelled"] == len(rows) - cut
+    return report
+
+
+def test_labels_withheld_from_70_percent_of_train(part, student):
+    full, got = student["evaluation"]["teacher"], part["evaluation"]["teacher"]
+    print("unlabelled 70%:", got, "full:", full)
+    assert got["agreement_with_teacher"] >= full["agreement_with_teacher"] - 0.02  # measured -1.2 pt
+    assert got["student_accuracy"] >= got["teacher_accuracy"] - 0.015
+    assert got["student_accuracy"] >= full["student_accuracy"] - 0.025  # measured -1.7 pt: see below
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14 acceptance not reached on accuracy: with 70% of train unlabelled the student scores "
+    "91.2% vs 92.9% fully labelled (-1.7 pt; agreement with the teacher 89.3% vs 90.5%): the fully labelled "
+    "student beats the teacher by learning from the labels, and the unlabelled rows only have the teacher",
+)
+def test_acceptance_unlabelled_within_1_point(part, student):
+    full, got = student["evaluation"]["teacher"], part["evaluation"]["teacher"]
+    assert got["student_accuracy"] >= full["student_accuracy"] - 0.01
+
+
+def test_scores_file_teacher_gives_the_same_student(bert_models, work, student):
+    """The teacher as a scores file only (as a server would give it): the same student, byte for byte."""
+    import onnxruntime as ort
+
+    from toolchain.tokenizers.sources import find_tokenizer
+
+    folder = bert_models.classifier
+    tokenizer = find_tokenizer(None, None, folder, 32)
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    texts = sorted(
+        {json.loads(x)["text"] for p in SPLITS.values() for x in p.read_text("utf-8").splitlines()}
+    )
+    enc = tokenizer.encode_batch(texts)
+    feeds = {i.name: enc[i.name].astype(np.int64) for i in session.get_inputs()}
+    logits = session.run(None, feeds)[0]
+    lines = [{"text": t, "logits": [float(v) for v in row]} for t, row in zip(texts, logits, strict=True)]
+    scores = write_jsonl(work / "scores" / "teacher.jsonl", lines)
+    labels = str(folder / "labels.txt")
+    # the scores file as the recipe source, and as distill.teacher_scores with the ONNX model as source
+    as_source = _build(_recipe(scores, work / "build", "scores", [DISTILL], labels=labels)).report
+    step = {**DISTILL, "teacher_scores": str(scores)}
+    as_step = _build(_recipe(folder, work / "build", "scores-step", [step], labels=labels)).report
+    for got in (as_source, as_step):
+        assert got["steps"][0]["teacher"]["kind"] == "scores"
+        assert got["model_sha256"] == student["model_sha256"]  # same logits, seed and data: same bytes
+        assert got["evaluation"]["teacher"] == {
+            **student["evaluation"]["teacher"],
+            "teacher": got["evaluation"]["teacher"]["teacher"],
+        }
+    assert as_source["source"]["parameters"] is None
+
+
+def test_tflite_teacher_then_prune_and_qat(bert_models, work, teacher_dynamic):
+    """The teacher as a .tflite (its dynamic-int8 conversion) with its WordPiece tokenizer: the student
+    is pruned and quantization-aware trained after distillation, then exported int8."""
+    tflite = teacher_dynamic.model_path
+    steps = [
+        {**DISTILL, "epochs": 8},
+        {"kind": "prune", "target_sparsity": 0.5, "epochs": 2},
+        {"kind": "qat", "epochs": 1},
+    ]
+    folder = bert_models.classifier
+    report = _build(
+        _recipe(
+            tflite,
+            work / "build",
+            "from-tflite",
+            steps,
+            tokenizer=str(folder / "tokenizer.json"),
+            labels=str(folder / "labels.txt"),
+        )
+    ).report
+    assert report["source"]["format"] == "tflite"
+    assert [s["kind"] for s in report["steps"]] == ["distill", "prune", "qat"]
+    assert report["steps"][1]["achieved_sparsity"] >= 0.45
+    assert report["quantization"]["non_int8_weight_ops"] == []
+    assert report["evaluation"]["teacher"]["agreement_with_teacher"] >= 0.8  # measured 0.840 (8 epochs)
