@@ -184,7 +184,8 @@ class OnnxBackend:
                         graph, work / "prepared.onnx", calibration
                     )
                 saved = ox.onnx_to_saved_model(graph, work / "saved_model", [i.name for i in info.inputs])
-            with progress.task(f"convert ({q.mode})", len(calibration) if calibration else None) as advance:
+            counted = calibration if calibration and q.mode != "mixed" else None  # mixed: its own tasks
+            with progress.task(f"convert ({q.mode})", len(counted) if counted else None) as advance:
                 try:
                     if q.mode == "mixed":
                         tflite = self._mixed(saved, calibration or [], progress, quant)
