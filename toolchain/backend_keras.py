@@ -255,7 +255,7 @@ class KerasBackend:
             )
         with progress.task(
             f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
-            len(calibration) if calibration else None,
+            len(calibration) if calibration and q.mode != "mixed" else None,
         ) as advance:
             if q.mode == "mixed":
                 from converters.keras_tflite import calibrate_keras
