@@ -1,0 +1,144 @@
+"""Teacher vs distilled students, side by side in one run (issue 14, item 5).
+
+The teacher is the ONNX BERT intent classifier fixture (tests/fixtures/make_bert_models.py), converted fp32,
+dynamic and mixed int8 (its best int8). The students are distilled from that ONNX file with the
+`distill-student-int8` step (word-level CNN on its own regex vocab): fp32, int8, and pruned 50% + int8.
+Per row: size, gzip, test accuracy, top-1 agreement with the teacher (onnxruntime), median latency per query
+(ai_edge_litert, 1 thread, all six models timed in alternating rounds: benchmarks/bench_transformer.py's
+`median_latency`), and size/latency ratios vs the teacher's dynamic int8. Writes
+benchmarks/results/distill.{json,md}.
+
+    python benchmarks/bench_distill.py [--rounds 200] [--invokes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+DATA = ROOT / "examples" / "shopping_intent" / "data"
+OUT = ROOT / "benchmarks" / "results"
+LATENCY_QUERIES = 64
+
+
+def _recipe(clf: Path, out: Path, name: str, mode: str, steps: list) -> dict:
+    return {
+        "name": name,
+        "seed": 0,
+        "source": {"path": str(clf / "model.onnx"), "task": "classification"},
+        "data": {
+            "tokenizer": str(clf / "tokenizer.json") if not steps else None,
+            "labels": str(clf / "labels.txt"),
+            "train": str(DATA / "train.jsonl"),
+            "calibration": str(DATA / "train.jsonl"),
+            "val": str(DATA / "val.jsonl"),
+            "test": str(DATA / "test.jsonl"),
+            "seq_len": 32,
+        },
+        "steps": steps,
+        "quantization": {"mode": mode},
+        "output": {"dir": str(out)},
+    }
+
+
+def variants() -> list[tuple[str, str, list]]:
+    from toolchain.presets import preset_plan
+
+    distill = preset_plan("distill-student-int8")["steps"][0]
+    prune = {"kind": "prune", "target_sparsity": 0.5, "epochs": 2}
+    return [
+        ("teacher fp32", "float32", []),
+        ("teacher dynamic int8", "dynamic", []),
+        ("teacher mixed int8", "mixed", []),
+        ("student fp32", "float32", [distill]),
+        ("student int8", "int8", [distill]),
+        ("student pruned 50% int8", "int8", [distill, prune]),
+    ]
+
+
+def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list) -> dict:
+    from toolchain.build import load_build
+    from toolchain.cli.render import RichProgress
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    spec = _recipe(clf, out, f"distill-{index}", mode, steps)
+    spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}
+    t0 = time.perf_counter()
+    result = build(recipe_from_dict(spec), progress=RichProgress())
+    r, ev = result.report, result.report["evaluation"]
+    if "teacher" in ev:  # a student: compared with the teacher and the labels
+        accuracy, agreement = ev["teacher"]["student_accuracy"], ev["teacher"]["agreement_with_teacher"]
+    else:  # the teacher converted: compared with itself in onnxruntime
+        accuracy = ev["vs_source_float"]["converted"]["accuracy"]
+        agreement = ev["onnx_reference"]["top1_agreement"]
+    return {
+        "model": name,
+        "mode": mode,
+        "bytes": r["model"]["size_bytes"],
+        "gzip_bytes": r["model"]["gzip_bytes"],
+        "accuracy": accuracy,
+        "agreement_with_teacher": agreement,
+        "build_seconds": round(time.perf_counter() - t0, 1),
+        "model_bytes": result.model_path.read_bytes(),
+        "feeds": load_build(result.build_dir).eval_set("test", limit=LATENCY_QUERIES).feeds,
+    }
+
+
+def render(rows: list[dict], args, seconds: float) -> str:
+    base = next(r for r in rows if r["model"] == "teacher dynamic int8")
+    lines = [
+        "| model | size | gzip | x smaller than teacher dynamic | accuracy | agreement with teacher | "
+        "µs/query | x faster than teacher dynamic |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['bytes'] / 1024:.1f} KB | {r['gzip_bytes'] / 1024:.1f} KB | "
+            f"{base['bytes'] / r['bytes']:.1f}x | {r['accuracy']:.2%} | {r['agreement_with_teacher']:.2%} | "
+            f"{r['latency_us']:.1f} | {base['latency_us'] / r['latency_us']:.1f}x |"
+        )
+    lines += [
+        "",
+        f"Teacher: ONNX BERT fixture (2 layers, hidden 64, seq 32), onnxruntime accuracy "
+        f"{rows[0]['accuracy']:.2%}. Latency: median of {args.rounds} alternating rounds x {args.invokes} "
+        f"invokes, 1 thread, ai_edge_litert. Total {seconds:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench_transformer import median_latency
+
+    from tests.fixtures.make_bert_models import ensure_models
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--invokes", type=int, default=10)
+    args = parser.parse_args(argv)
+    t_start = time.perf_counter()
+    clf = ensure_models() / "classifier"
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [convert(clf, Path(tmp), i, *v) for i, v in enumerate(variants())]
+    timed = {r["model"]: (r.pop("model_bytes"), r.pop("feeds")) for r in rows}
+    latency = median_latency(timed, args.rounds, args.invokes)
+    for r in rows:
+        r["latency_us"] = latency[r["model"]]
+    seconds = time.perf_counter() - t_start
+    md = render(rows, args, seconds)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "distill.md").write_text(md)
+    (OUT / "distill.json").write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}, indent=2))
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
