@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,25 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "examples" / "shopping_intent" / "data"
 OUT = ROOT / "benchmarks" / "results"
-_CHILD = """
-import json, sys
-import numpy as np
-from devices.hostrun import HostRunner
-feeds = dict(np.load(sys.argv[2]))
-print(json.dumps(HostRunner(open(sys.argv[1], "rb").read()).scores(feeds).tolist()))
-"""
 
 
 def _scores(model: bytes, feeds: dict[str, np.ndarray], work: Path) -> np.ndarray | None:
-    (work / "m.tflite").write_bytes(model)
-    np.savez(work / "feeds.npz", **feeds)
-    run = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(work / "m.tflite"), str(work / "feeds.npz")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    return np.array(json.loads(run.stdout.splitlines()[-1])) if run.returncode == 0 else None
+    from tests.support.child_scores import scores_in_child
+
+    got = scores_in_child(model, feeds, work)
+    return None if isinstance(got, int) else got
 
 
 def _metrics(got: np.ndarray | None, ref: np.ndarray, y: np.ndarray) -> dict:

@@ -7,43 +7,16 @@ run in a child Python here: a regression fails the test instead of ending pytest
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from converters.calibrated import activation_ranges, quantize
 from converters.ranges import HUGE, with_activation_ranges
 from devices.activations import percentile_ranges
+from tests.support.child_scores import scores_in_child
 from toolchain.base.errors import ConversionError, DataError
 
-ROOT = Path(__file__).resolve().parent.parent
 SEQ = 8
-
-_CHILD = """
-import json, sys
-import numpy as np
-from devices.hostrun import HostRunner
-feeds = dict(np.load(sys.argv[2]))
-print(json.dumps(HostRunner(open(sys.argv[1], "rb").read()).scores(feeds).tolist()))
-"""
-
-
-def _scores_in_child(model: bytes, feeds: dict[str, np.ndarray], tmp_path: Path) -> np.ndarray | int:
-    """The int8 model's scores from a child Python, or its (negative: signal) exit code."""
-    (tmp_path / "m.tflite").write_bytes(model)
-    np.savez(tmp_path / "feeds.npz", **feeds)
-    run = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tmp_path / "m.tflite"), str(tmp_path / "feeds.npz")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return np.array(json.loads(run.stdout.splitlines()[-1])) if run.returncode == 0 else run.returncode
 
 
 def _rows(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -166,13 +139,13 @@ def test_mask_safe_ranges_make_a_masked_model_quantizable(masked, tmp_path):
 
     test = _rows(200, 1)
     ref = model.predict([test["input_ids"], test["attention_mask"]], verbose=0)
-    safe = _scores_in_child(quantize(with_activation_ranges(calibrated, ranges)), test, tmp_path)
+    safe = scores_in_child(quantize(with_activation_ranges(calibrated, ranges)), test, tmp_path)
     assert isinstance(safe, np.ndarray), f"mask-safe int8 model died with exit code {safe}"
     cosine = np.sum(safe * ref, 1) / np.linalg.norm(safe, axis=1) / np.linalg.norm(ref, axis=1)
     assert cosine.mean() > 0.999 and (safe.argmax(1) == ref.argmax(1)).mean() >= 0.97
     # the same model with min/max ranges: measured to abort in invoke (ai_edge_litert 2.3.0); if a runtime
     # runs it, the attention it computes is not the float model's
-    plain = _scores_in_child(quantize(calibrated), test, tmp_path)
+    plain = scores_in_child(quantize(calibrated), test, tmp_path)
     if isinstance(plain, np.ndarray):
         cos_plain = np.sum(plain * ref, 1) / np.linalg.norm(plain, axis=1) / np.linalg.norm(ref, axis=1)
         assert cos_plain.mean() < cosine.mean() - 0.01

@@ -13,9 +13,10 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -182,6 +183,17 @@ def _require_file(path: Path | None, what: str, hint: str) -> Path:
     return Path(path)
 
 
+def jsonl_rows(path: Path, what: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line of a JSONL file; bad JSON is a one-line error."""
+    for n, line in enumerate(read_text(path, what).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except (ValueError, RecursionError):
+            raise DataError(f"{path}:{n}: not valid JSON", hint="one JSON object per line") from None
+
+
 def load_queries(path: Path, text_field: str = "text", label_field: str | None = "intent") -> QuerySet:
     """Load a .jsonl (one object per line) or .csv split; labels are optional (unlabelled query logs)."""
     path = _require_file(path, "query", "check the data paths in the recipe")
@@ -192,13 +204,7 @@ def load_queries(path: Path, text_field: str = "text", label_field: str | None =
         except csv.Error as err:
             raise DataError(f"{path}: not a valid CSV file ({err})", hint="one query per row") from None
     else:
-        for n, line in enumerate(read_text(path, "query").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except (ValueError, RecursionError):
-                raise DataError(f"{path}:{n}: not valid JSON", hint="one JSON object per line") from None
+        for n, row in jsonl_rows(path, "query"):
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{n}: expected a JSON object with a '{text_field}' field")
             rows.append(row)

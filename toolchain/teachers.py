@@ -246,18 +246,12 @@ def _need_tokenizer(tokenizer: TextTokenizer | None, path: Path) -> TextTokenize
 
 def load_scores(path: Path, n_labels: int) -> Callable[[Sequence[str], Advance], np.ndarray]:
     """A scores JSONL as a lookup text -> logits; missing texts and wrong widths are one-line errors."""
-    from toolchain.data import read_text
+    from toolchain.data import jsonl_rows
 
     if not path.is_file():
         raise InputFileError(f"teacher scores file not found: {path}", hint="check distill.teacher_scores")
     table: dict[str, np.ndarray] = {}
-    for n, line in enumerate(read_text(path, "teacher scores").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):
-            raise DataError(f"{path}:{n}: not valid JSON", hint="one JSON object per line") from None
+    for n, row in jsonl_rows(path, "teacher scores"):
         key = "logits" if isinstance(row, dict) and "logits" in row else "probs"
         vec = row.get(key) if isinstance(row, dict) else None
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(vec, list):
