@@ -125,6 +125,17 @@ class StudentVocab(Strict):
     seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
 
 
+class AugmentSpec(Strict):
+    """Perturbed copies of the training queries, scored by the teacher (toolchain/augment.py)."""
+
+    copies: int = Field(4, ge=1, le=64, description="perturbed copies per training query")
+    ops: list[Literal["drop", "swap", "typo", "replace", "span"]] = Field(
+        default_factory=lambda: ["drop", "swap", "typo", "replace", "span"],
+        description="word drop, neighbour swap, one-letter typo, random corpus word, sub-span",
+    )
+    max_ops: int = Field(2, ge=1, le=4, description="operations per copy (1..max_ops, at random)")
+
+
 class DistillStep(FinetuneOptions):
     """Train a smaller student on the teacher's soft targets.
 
@@ -158,6 +169,14 @@ class DistillStep(FinetuneOptions):
         default_factory=dict, description="hidden-state matching: {teacher_layer: student_layer}"
     )
     match_weight: float = Field(0.1, ge=0.0, description="weight of the hidden-state MSE")
+    augment: AugmentSpec | None = Field(
+        None, description="add teacher-scored perturbed copies of the training queries (typos, word drops)"
+    )
+    select_by: Literal["auto", "accuracy", "agreement"] = Field(
+        "auto",
+        description="early stopping keeps the epoch with the best val accuracy or val agreement with the "
+        "teacher; auto: agreement for a foreign teacher, accuracy for the chain's model",
+    )
 
     @field_validator("temperature")
     @classmethod

@@ -38,6 +38,7 @@ class DistillData:
     labelled: int
     unlabelled: int
     pseudo_labelled: int
+    augmented: int = 0
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -45,27 +46,47 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
+def _encode(ctx: StepContext, texts: list[str], what: str) -> np.ndarray:
+    if ctx.tokenizer is None:
+        raise StepError(f"distill: no tokenizer to encode the {what}", hint="set data.vocab")
+    ids = ctx.tokenizer.encode_batch(texts)
+    return ids["input_ids"] if isinstance(ids, dict) else ids
+
+
 def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillData:
-    """Labelled train split + optional unlabelled queries, with teacher logits computed once."""
+    """Labelled train split + optional unlabelled queries + optional augmented copies, with the teacher's
+    logits computed once. Unlabelled and augmented rows get soft targets, and the teacher's top label as a
+    hard label where it is confident."""
     from toolchain.data import load_queries
 
     x, y = ctx.train_arrays()
     n_lab = len(x)
     hidden = list(cfg.match_layers)
     texts = list(ctx.train_texts or [])
+    if (cfg.unlabelled is not None or cfg.augment is not None) and isinstance(x, dict):
+        raise StepError("distill: a multi-input teacher is not supported", hint="drop the distill step")
+    n_unlab = 0
     if cfg.unlabelled is not None:
         queries = load_queries(cfg.unlabelled, label_field=None)
-        if ctx.tokenizer is None:
-            raise StepError("distill: no tokenizer to encode the unlabelled queries", hint="set data.vocab")
-        if isinstance(x, dict):
-            raise StepError("distill: a multi-input teacher is not supported", hint="drop the distill step")
-        extra = ctx.tokenizer.encode_batch(queries.texts)
-        x = np.concatenate([x, extra["input_ids"] if isinstance(extra, dict) else extra])
+        x = np.concatenate([x, _encode(ctx, queries.texts, "unlabelled queries")])
         texts += queries.texts
+        n_unlab = len(queries.texts)
+    n_aug = 0
+    if cfg.augment is not None:
+        from toolchain.augment import augment_queries
+
+        if not texts:
+            raise StepError("distill: augmentation needs the training query texts", hint="drop augment")
+        a = cfg.augment
+        extra = augment_queries(texts, a.copies, ctx.seed, a.ops, a.max_ops)
+        x = np.concatenate([x, _encode(ctx, extra, "augmented queries")])
+        texts += extra
+        n_aug = len(extra)
     if ctx.teacher is not None:
         from toolchain.teachers import teacher_logits
 
-        outs = [teacher_logits(ctx.teacher, texts, ctx.progress, "train + unlabelled")]
+        what = "train" + " + unlabelled" * bool(n_unlab) + " + augmented" * bool(n_aug)
+        outs = [teacher_logits(ctx.teacher, texts, ctx.progress, what)]
     else:
         with ctx.progress.task("distill: teacher logits (cached)", None):
             outs = predict_logits(teacher, x, hidden)
@@ -75,7 +96,8 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
     confident = probs.max(-1) >= cfg.pseudo_label_min_confidence
     y_all = np.concatenate([y, pseudo[n_lab:]]).astype(np.int32)
     w = np.concatenate([np.ones(n_lab, np.float32), confident[n_lab:].astype(np.float32)])
-    return DistillData(x, y_all, w, logits, outs[1:], n_lab, len(x) - n_lab, int(confident[n_lab:].sum()))
+    pseudo_n = int(confident[n_lab:].sum())
+    return DistillData(x, y_all, w, logits, outs[1:], n_lab, n_unlab, pseudo_n, n_aug)
 
 
 def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
@@ -147,8 +169,9 @@ def _distiller(cfg: DistillStep, student: Any) -> Any:
     return Distiller()
 
 
-def _best_val_callback(student: Any, val: tuple[np.ndarray, np.ndarray] | None) -> Any:
-    """Keep the student weights of the epoch with the best validation accuracy."""
+def _best_val_callback(student: Any, val_x: Any, targets: np.ndarray | None) -> Any:
+    """Keep the student weights of the epoch whose val predictions match `targets` best (the val labels,
+    or the teacher's val predictions when selecting by agreement)."""
     k = keras()
 
     class BestVal(k.callbacks.Callback):
@@ -157,14 +180,29 @@ def _best_val_callback(student: Any, val: tuple[np.ndarray, np.ndarray] | None) 
             self.best, self.weights, self.history = -1.0, None, []
 
         def on_epoch_end(self, epoch, logs=None):
-            if val is None:
+            if targets is None:
                 return
-            acc = float(np.mean(student.predict(val[0], batch_size=512, verbose=0).argmax(1) == val[1]))
-            self.history.append(round(acc, 4))
-            if acc > self.best:
-                self.best, self.weights = acc, student.get_weights()
+            pred = student.predict(val_x, batch_size=512, verbose=0).argmax(1)
+            score = float(np.mean(pred == targets))
+            self.history.append(round(score, 4))
+            if score > self.best:
+                self.best, self.weights = score, student.get_weights()
 
     return BestVal()
+
+
+def _teacher_val(cfg: DistillStep, teacher: Any, ctx: StepContext) -> np.ndarray | None:
+    """The teacher's predicted labels on the val split (None without one)."""
+    val = ctx.val_arrays()
+    if val is None:
+        return None
+    if ctx.teacher is not None:
+        if ctx.val_texts is None:
+            return None
+        from toolchain.teachers import teacher_logits
+
+        return teacher_logits(ctx.teacher, ctx.val_texts, ctx.progress, "val").argmax(1)
+    return predict_logits(teacher, val[0])[0].argmax(1)
 
 
 def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
@@ -187,20 +225,24 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
     targets = (data.y, data.ce_weight, data.teacher_logits, *data.teacher_hidden)
     ds = tf().data.Dataset.from_tensor_slices((data.x, targets))
     ds = ds.shuffle(len(data.x), seed=ctx.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
-    best = _best_val_callback(student, ctx.val_arrays())
+    val = ctx.val_arrays()
+    teacher_pred = _teacher_val(cfg, teacher, ctx)
+    select = cfg.select_by if cfg.select_by != "auto" else ("agreement" if ctx.teacher else "accuracy")
+    if select == "agreement" and val is not None and teacher_pred is None:
+        raise StepError("distill: select_by agreement needs the val query texts", hint="use accuracy")
+    val_targets = None if val is None else (teacher_pred if select == "agreement" else val[1])
+    best = _best_val_callback(student, None if val is None else val[0], val_targets)
     with ctx.progress.task(f"distill (alpha {cfg.alpha}, T {cfg.temperature})", steps) as advance:
         hist = distiller.fit(ds, epochs=cfg.epochs, verbose=0, callbacks=[best, progress_callback(advance)])
     if best.weights is not None:
         student.set_weights(best.weights)
-    val = ctx.val_arrays()
-    teacher_val = None
-    if val is not None and ctx.teacher is not None and ctx.val_texts is not None:
-        from toolchain.teachers import teacher_logits
-
-        t_val = teacher_logits(ctx.teacher, ctx.val_texts, ctx.progress, "val")
-        teacher_val = float(np.mean(t_val.argmax(1) == val[1]))
-    elif val is not None and ctx.teacher is None:
-        teacher_val = float(np.mean(predict_logits(teacher, val[0])[0].argmax(1) == val[1]))
+    teacher_val = student_val = agreement_val = None
+    if val is not None:
+        s_pred = student.predict(val[0], batch_size=512, verbose=0).argmax(1)
+        student_val = float(np.mean(s_pred == val[1]))
+        if teacher_pred is not None:
+            teacher_val = float(np.mean(teacher_pred == val[1]))
+            agreement_val = float(np.mean(s_pred == teacher_pred))
     if ctx.teacher is not None:
         t_params = ctx.teacher.parameters
     else:
@@ -217,12 +259,16 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
         "rows": {
             "labelled": data.labelled,
             "unlabelled": data.unlabelled,
+            "augmented": data.augmented,
             "pseudo_labelled": data.pseudo_labelled,
         },
+        "augment": cfg.augment.model_dump() if cfg.augment else None,
+        "selected_by": select,
         "matched_layers": dict(cfg.match_layers),
         "teacher_val_accuracy": round(teacher_val, 4) if teacher_val is not None else None,
-        "student_val_accuracy": round(best.best, 4) if best.weights is not None else None,
-        "val_accuracy_per_epoch": best.history,
+        "student_val_accuracy": round(student_val, 4) if student_val is not None else None,
+        "student_val_agreement": round(agreement_val, 4) if agreement_val is not None else None,
+        f"val_{select}_per_epoch": best.history,
         "train_metrics": {k_: round(float(v[-1]), 4) for k_, v in hist.history.items()},
     }
     warnings = []
@@ -231,9 +277,9 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
             f"distill: the student has {s_params:,} parameters, not fewer than the teacher's {t_params:,}: "
             "distillation compresses nothing here; name a smaller student"
         )
-    if teacher_val and best.weights is not None and best.best < 0.97 * teacher_val:
+    if teacher_val and student_val is not None and student_val < 0.97 * teacher_val:
         warnings.append(
-            f"distill: student keeps {best.best / teacher_val:.1%} of the teacher's val accuracy; "
+            f"distill: student keeps {student_val / teacher_val:.1%} of the teacher's val accuracy; "
             "try a wider student, more epochs or unlabelled queries"
         )
     return StepResult(model=student, report=report, warnings=warnings)
