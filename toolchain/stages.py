@@ -6,6 +6,11 @@ a build whose model.tflite changed since convert, makes the input arrays from th
 tokenizer, calls devices/, and records the section through `Build.record` (the one writer). The CLI calls
 these functions and renders what they return; it writes nothing itself.
 
+`profile` measures a build's per-op quantization error against its post-step float model (float.tflite,
+saved by convert: after pruning or distillation the source would count the steps' damage as quantization
+error), else the source model; `--float-reference` overrides both. validate and profile also take a
+rejected candidate (`<name>.rejected/`), to see why it missed its gate; package does not.
+
 A build whose recipe names no evaluation split is run on synthetic inputs, asked for explicitly here and
 named as such in the result; a split that is named but missing is an error. A bare .tflite gets synthetic
 inputs (parity only), as before.
@@ -61,7 +66,7 @@ def validate_target(
         )
         report.reference = _with_float_accuracy(report.reference, None)
         return report
-    build = load_build(path)
+    build = load_build(path, allow_rejected=True)  # a rejected candidate may be looked at
     build.check_files()
     ev = _eval_set(build, ("test", "val"), limit)
     report = validate(
@@ -134,7 +139,7 @@ def profile_target(
     if not path.is_dir():
         model = path if path.suffix != ".tflite" or not path.exists() else path.resolve()
         return profile_model(model, options, device, threads, progress)
-    build = load_build(path)
+    build = load_build(path, allow_rejected=True)  # a rejected candidate may be looked at
     build.check_files()
     ev = _eval_set(build, ("test", "calibration", "val"), options.queries)
     what = ev.source if ev.label_ids is None and not ev.texts else f"{len(ev)} real queries from {ev.source}"
@@ -148,6 +153,9 @@ def profile_target(
         input_source=what,
         float_reference=options.float_reference or build.float_reference(),
     )
+    note = None if options.float_reference else build.float_reference_note()
+    if note and result.quant_error:
+        result.notes.append(note)
     section = profile_section(result)
     plan = build.recipe.quantization.mixed
     if plan is not None:

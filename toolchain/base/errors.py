@@ -49,6 +49,16 @@ class GateFailed(EdgecompError):
     exit_code = 1
 
 
+class BuildRejected(GateFailed):
+    """A convert gate failed: the candidate was written to `rejected_dir` (never over a good build), and
+    `report` is its report.json, for the CLI to print (table or --json) before the one error line."""
+
+    def __init__(self, message: str, hint: str | None, report: dict, rejected_dir: object) -> None:
+        super().__init__(message, hint)
+        self.report = report
+        self.rejected_dir = rejected_dir
+
+
 class OutputDirError(EdgecompError):
     """An output folder edgecomp may not write or replace (the user's files, a symlink, a busy path)."""
 
