@@ -7,8 +7,9 @@ one reader with one policy:
   tokenizer's files for the kind the report records (regex: vocab.txt; wordpiece: tokenizer.json, with
   vocab.txt beside it for packaging; none: an ONNX float build made without a tokenizer);
   labels.txt for a classifier (an embedding build, `source.task: embedding`, has none);
-- model.tflite must still hash to the report's `model_sha256`, and labels.txt, vocab.txt and
-  tokenizer.json to the report's `files` (`check_files`; `check_model` is the same check), else the report
+- model.tflite must still hash to the report's `model_sha256`, and labels.txt, vocab.txt,
+  tokenizer.json and the post-step float model (float.tflite, float.keras) to the report's `files`
+  (`check_files`; `check_model` is the same check), else the report
   describes another model, label order or vocabulary and every stage refuses it, naming the file. The
   recorded files are checked inside `load_build` before they are parsed: labels.txt reordered after the
   build would make the app map scores to the wrong intents, a changed vocab.txt feeds ids the embedding
@@ -17,6 +18,8 @@ one reader with one policy:
   to the model's inputs by name (toolchain/tokenizers/binding.py), label ids when the split has labels,
   and the texts; a split that is missing is a DataError naming it; synthetic inputs only when asked
   (`synthetic=True`) or when the build has no tokenizer (named as such in `EvalSet.source`).
+- a rejected candidate (`<name>.rejected/`, written by convert when a gate failed; its report has
+  `rejected`) is read only when asked (`allow_rejected`: validate, profile); package never ships it.
 `record(section, data)` is the one writer after convert: read-modify-write of report.json under an fcntl
 lock on `.report.lock` in the build dir (two stages at once both land), written atomically, with
 report.md re-rendered from the same data.

@@ -124,11 +124,14 @@ def remove_own_dir(path: Path) -> bool:
     path = Path(os.path.abspath(path))
     if path.is_symlink() or not path.is_dir() or not (path / MARKER_FILE).is_file():
         return False
-    with _claimed(path):
-        aside = path.with_name(f".{path.name}.old-{os.getpid()}")
-        with _signals_deferred():
-            os.replace(path, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+    try:
+        with _claimed(path):
+            aside = path.with_name(f".{path.name}.old-{os.getpid()}")
+            with _signals_deferred():
+                os.replace(path, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+    except OutputDirError:  # another edgecomp is writing it right now: it is not stale
+        return False
     return True
 
 
