@@ -89,6 +89,7 @@ def test_a_missed_gate_writes_the_candidate_beside_the_good_build(tiny_project, 
     assert err.startswith("error: gate min_agreement failed: agreement vs source ")
     assert f"by stage: source accuracy {source['accuracy']:.2%} -> after steps (vocab_prune)" in err
     assert f"{d['from_steps']} already did after the steps" in err
+    assert f"disagree with the source: {d['from_steps']} already after the steps" in md
     assert "hint: the steps (vocab_prune) cost most: make them milder" in err and "gate.rejected/" in err
     with pytest.raises(GateFailed, match="rejected candidate: it missed the convert gate min_agreement"):
         load_build(rejected)  # package's reader: a rejected candidate is never shipped

@@ -152,14 +152,17 @@ def quality_summary(evaluation: dict) -> list[tuple[str, str]]:
         rows.append((AGREEMENT_VS_POST_STEP, f"{final['top1_agreement']:.2%}"))
     worst = worst_recall_text(src)
     if worst:
-        rows.append(("worst recall change vs source", worst))
-    d = (evaluation.get("by_stage") or {}).get("disagreements_vs_source")
-    if d:
-        rows.append(
-            (
-                "disagreements with the source",
-                f"{d['total']} ({d['from_steps']} already after the steps, {d['from_quantization']} from "
-                "quantization)",
-            )
-        )
+        rows.append(("worst recall change", worst))
     return rows
+
+
+def disagreement_text(evaluation: dict) -> str | None:
+    """ "18 of 748 test queries disagree with the source: 17 already after the steps, 1 from quantization"."""
+    by_stage = evaluation.get("by_stage") or {}
+    d = by_stage.get("disagreements_vs_source")
+    if not d:
+        return None
+    return (
+        f"{d['total']} of {by_stage['queries']} test queries disagree with the source: {d['from_steps']} "
+        f"already after the steps, {d['from_quantization']} from quantization"
+    )

@@ -57,7 +57,7 @@ def _rejected(rejected: dict[str, Any] | None) -> list[str]:
     return [
         f"**REJECTED: {rejected.get('message', rejected['gate'])}**",
         "",
-        f"- {rejected['cost_most']} cost most; hint: {rejected.get('hint', '')}",
+        f"- hint: {rejected.get('hint', '')}",
         "",
     ]
 
@@ -101,7 +101,7 @@ def _quantization(q: dict[str, Any]) -> list[str]:
 
 def _evaluation(ev: dict[str, Any], steps: list[dict[str, Any]]) -> list[str]:
     """Quality by stage (source -> after steps -> after quantization) and the named metrics."""
-    from toolchain.evaluate import ACCURACY_DROP, AGREEMENT_VS_SOURCE, quality_summary
+    from toolchain.evaluate import ACCURACY_DROP, AGREEMENT_VS_SOURCE, disagreement_text, quality_summary
 
     lines: list[str] = []
     if "vs_source_float" in ev:
@@ -136,6 +136,8 @@ def _evaluation(ev: dict[str, Any], steps: list[dict[str, Any]]) -> list[str]:
             )
         lines.append("")
         lines += [f"- {name}: {value}" for name, value in quality_summary(ev)]
+        split = disagreement_text(ev)
+        lines += [f"- {split}"] if split else []
     if "teacher" in ev:  # "source" above is the teacher
         lines.append(
             f"- agreement with the teacher ({ev['teacher']['teacher']}): "

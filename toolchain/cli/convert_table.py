@@ -50,14 +50,20 @@ def build_table(report: dict[str, Any]) -> Table:
 
 def stage_table(report: dict[str, Any]) -> Table | None:
     """Quality by stage: source -> after steps -> after quantization (None: no labelled test split)."""
-    from toolchain.evaluate import ACCURACY_DROP, AGREEMENT_VS_POST_STEP, AGREEMENT_VS_SOURCE
+    from toolchain.evaluate import (
+        ACCURACY_DROP,
+        AGREEMENT_VS_POST_STEP,
+        AGREEMENT_VS_SOURCE,
+        disagreement_text,
+    )
 
-    by_stage = (report.get("evaluation") or {}).get("by_stage")
+    ev = report.get("evaluation") or {}
+    by_stage = ev.get("by_stage")
     if not by_stage:
         return None
     kinds = ", ".join(s["kind"] for s in report.get("steps", []))
     names = {"source": "source", "after steps": f"after steps ({kinds})", "after quantization": ".tflite"}
-    t = Table(title=f"quality by stage ({by_stage['queries']} test queries)")
+    t = Table(title="quality by stage", caption=disagreement_text(ev))
     for col in ("stage", "accuracy", "macro-F1", AGREEMENT_VS_SOURCE, AGREEMENT_VS_POST_STEP, ACCURACY_DROP):
         t.add_column(col, justify="left" if col == "stage" else "right")
     for s in by_stage["stages"]:
