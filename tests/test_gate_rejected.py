@@ -94,6 +94,8 @@ def test_a_missed_gate_writes_the_candidate_beside_the_good_build(tiny_project, 
     with pytest.raises(GateFailed, match="rejected candidate: it missed the convert gate min_agreement"):
         load_build(rejected)  # package's reader: a rejected candidate is never shipped
     assert load_build(rejected, allow_rejected=True).report.rejected is not None  # validate/profile may
+    pkg = CliRunner().invoke(app, ["package", str(rejected), "--out", str(tmp_path / "dist")])
+    assert pkg.exit_code == 1 and "is a rejected candidate" in pkg.stderr and not (tmp_path / "dist").exists()
     # the same candidate without the gate passes: it replaces the build and removes its stale .rejected/
     ok = CliRunner().invoke(app, ["convert", "--recipe", str(recipe)])
     assert ok.exit_code == 0, ok.output
@@ -210,6 +212,9 @@ def test_profile_measures_quantization_error_against_the_post_step_float(tiny_pr
     fast = dict(method="litert", mode="per-node", runs=20, warmup=2, processes=1)
     default = profile_target(pruned, ProfileOptions(**fast))
     assert default.quant_reference == str(pruned / "float.tflite")
+    assert f"measured against {pruned / 'float.tflite'} (the build's post-step float model)" in " ".join(
+        default.notes
+    )
     vs_source = profile_target(pruned, ProfileOptions(**fast, float_reference=tiny_project.model))
     assert vs_source.quant_reference == str(tiny_project.model)
 

@@ -26,7 +26,7 @@ from devices.profiler import ProfileOptions, ProfileResult
 from devices.validate import Gates, ValidationReport
 from toolchain.base.errors import InputFileError
 from toolchain.base.progress import Progress
-from toolchain.build import Build, EvalSet, load_build, synthetic_eval_set
+from toolchain.build import FLOAT_FILE, Build, EvalSet, load_build, synthetic_eval_set
 
 
 def _eval_set(build: Build, splits: tuple[str, ...], limit: int | None) -> EvalSet:
@@ -153,9 +153,13 @@ def profile_target(
         input_source=what,
         float_reference=options.float_reference or build.float_reference(),
     )
-    note = None if options.float_reference else build.float_reference_note()
-    if note and result.quant_error:
-        result.notes.append(note)
+    if result.quant_error:
+        what = "given" if options.float_reference else "the build's post-step float model"
+        if not options.float_reference and Path(result.quant_reference or "").name != FLOAT_FILE:
+            what = "the build's source model"
+        result.notes.append(f"quantization error measured against {result.quant_reference} ({what})")
+        note = None if options.float_reference else build.float_reference_note()
+        result.notes += [note] if note else []
     section = profile_section(result)
     plan = build.recipe.quantization.mixed
     if plan is not None:
