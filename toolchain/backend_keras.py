@@ -333,8 +333,11 @@ class KerasBackend:
         return keras_to_tflite(self.post_step_float, "float32")
 
     def float_keras(self) -> Any:
-        """The post-step float Keras model, saved as float.keras (None: no steps, the source is it)."""
-        return self.post_step_float if self.recipe.steps else None
+        """The post-step float Keras model, saved as float.keras (None: no steps, the source is it); an
+        uncompiled copy, so the file holds no optimizer state (the example: 0.5 MB instead of 1.6 MB)."""
+        return (
+            _clone(self.post_step_float) if self.recipe.steps and self.post_step_float is not None else None
+        )
 
     def source_section(self, fp32: bytes) -> dict[str, Any]:
         return {"parameters": int(self.inputs.model.count_params())}
