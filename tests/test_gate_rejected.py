@@ -156,6 +156,12 @@ def test_the_hint_follows_the_stage_that_cost_most():
             assert "--quantize mixed" in hint
     assert "5 of 100 test queries that disagree with the source, 4 already did after the steps" in message
     assert failed_gate(EvaluationSpec(min_agreement=0.95), evaluation(1, 4, 0.88)) is None  # at the limit
+    no_steps = evaluation(0, 5, 0.9)
+    del no_steps["by_stage"]["stages"][1]  # a build without steps: source -> after quantization
+    message, hint, section = rejection(failed_gate(agree, no_steps), no_steps, [], "b/x.rejected")
+    assert section["cost_most"] == "quantization" and "quantization.mode: mixed" in hint
+    assert message.endswith("after quantization accuracy 85.00%, agreement vs source 95.00%; 5 of 100 test "
+                            "queries disagree with the source (no steps)")  # fmt: skip
 
 
 @pytest.mark.slow

@@ -162,6 +162,8 @@ def disagreement_text(evaluation: dict) -> str | None:
     d = by_stage.get("disagreements_vs_source")
     if not d:
         return None
+    if len(by_stage["stages"]) < 3:
+        return f"{d['total']} of {by_stage['queries']} test queries disagree with the source (no steps)"
     return (
         f"{d['total']} of {by_stage['queries']} test queries disagree with the source: {d['from_steps']} "
         f"already after the steps, {d['from_quantization']} from quantization"

@@ -123,11 +123,13 @@ def stage_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
         parts.append(text)
     d = by_stage["disagreements_vs_source"]
     line = "by stage: " + " -> ".join(parts)
-    if d["total"]:
+    if d["total"] and len(by_stage["stages"]) > 2:
         line += (
             f"; of the {d['total']} of {by_stage['queries']} test queries that disagree with the source, "
             f"{d['from_steps']} already did after the steps and {d['from_quantization']} after quantization"
         )
+    elif d["total"]:
+        line += f"; {d['total']} of {by_stage['queries']} test queries disagree with the source (no steps)"
     return line
 
 
@@ -149,7 +151,8 @@ def rejection(
     else:
         hint = (
             f"quantization cost most: `edgecomp profile {where}` shows the per-op error vs the post-step "
-            "float model; --quantize mixed keeps the damaging ops in float (or int16x8, dynamic)"
+            "float model; quantization.mode: mixed (--quantize mixed) keeps the damaging ops in float, "
+            "chosen for this model (or int16x8, dynamic)"
         )
     hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
     section = {
