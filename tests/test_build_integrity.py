@@ -45,7 +45,11 @@ def one_error_line(result) -> str:
 
 def test_convert_records_the_files(int8_build):
     report = json.loads((int8_build / "report.json").read_text())
-    assert set(report["files"]) == {"labels.txt", "vocab.txt"}
+    assert set(report["files"]) == {
+        "labels.txt",
+        "vocab.txt",
+        "float.tflite",
+    }  # no step: float.tflite, no .keras
     b = load_build(int8_build)
     b.check_files()
     b.check_model()  # the old name still works

@@ -76,7 +76,7 @@ def test_convert_with_recipe_prints_a_table(tiny_project, tmp_path):
     )
     result = _invoke("convert", "--recipe", recipe, "--quantize", "dynamic")
     assert result.exit_code == 0, result.output
-    assert "top-1 agreement" in result.stdout and (tmp_path / "b" / "table" / "model.tflite").is_file()
+    assert "agreement vs source" in result.stdout and (tmp_path / "b" / "table" / "model.tflite").is_file()
 
 
 def _bad(tiny_project, tmp_path, *extra, recipe=None):
@@ -147,7 +147,7 @@ def test_wrong_input_length(tiny_project, tmp_path):
 
 
 @pytest.mark.slow
-def test_failed_gate_exits_1_and_writes_nothing(tiny_project, tmp_path):
+def test_failed_gate_exits_1_and_writes_only_the_rejected_candidate(tiny_project, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         yaml.safe_dump(
@@ -172,8 +172,9 @@ def test_failed_gate_exits_1_and_writes_nothing(tiny_project, tmp_path):
         )
     )
     result, out = _bad(tiny_project, tmp_path, recipe=recipe)
-    assert result.exit_code == 1 and "accuracy dropped 75.0 points (limit 0.0)" in result.stderr
-    assert _no_artifacts(out)
+    assert result.exit_code == 1 and "accuracy drop 75.0 points vs source (limit 0.0)" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["m.rejected"]  # not build/m: it missed its gate
+    assert "top-1 agreement" not in result.stdout and "agreement vs source" in result.stdout
 
 
 def test_debug_env_shows_traceback(tmp_path, monkeypatch):

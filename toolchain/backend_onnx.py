@@ -271,6 +271,9 @@ class OnnxBackend:
     def float_model(self, fp32: bytes) -> bytes | None:
         return fp32  # no steps: the float conversion is the post-step float model
 
+    def float_keras(self) -> Any:
+        return None  # no steps on ONNX: there is no post-step Keras model
+
     def source_section(self, fp32: bytes) -> dict[str, Any]:
         from converters.tflite_model import parse_tflite
 
@@ -307,7 +310,7 @@ class OnnxBackend:
         from converters import onnx_tflite as ox
         from converters.tflite_model import parse_tflite
         from devices.hostrun import HostRunner
-        from toolchain.evaluate import compare, reference_check
+        from toolchain.evaluate import compare, reference_check, stage_metrics
 
         encoded, split = self._reference_inputs()
         ref = ox.OnnxReference(self.model_path, self.info.inputs).run(bind_inputs(encoded, self.onnx_inputs))
@@ -332,4 +335,5 @@ class OnnxBackend:
             y = self.eval_q.label_ids(self.labels)
             evaluation["vs_source_float"] = compare(ref, got, y, self.labels)
             evaluation["vs_final_float"] = evaluation["vs_source_float"]
+            evaluation["by_stage"] = stage_metrics(ref, None, got, y, self.labels)  # no steps on ONNX
         return evaluation, list(self.texts)

@@ -122,7 +122,8 @@ class StudentBackend(KerasBackend):
         return keras_to_tflite(self.student_float, "float32")
 
     def float_model(self, fp32: bytes) -> bytes | None:
-        return fp32 if len(self.recipe.steps) == 1 else None
+        """The float student after every step: fp32 itself when distillation was the only step."""
+        return fp32 if len(self.recipe.steps) == 1 else super().float_model(fp32)
 
     def source_section(self, fp32: bytes) -> dict[str, Any]:
         return {

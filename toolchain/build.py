@@ -7,8 +7,9 @@ one reader with one policy:
   tokenizer's files for the kind the report records (regex: vocab.txt; wordpiece: tokenizer.json, with
   vocab.txt beside it for packaging; none: an ONNX float build made without a tokenizer);
   labels.txt for a classifier (an embedding build, `source.task: embedding`, has none);
-- model.tflite must still hash to the report's `model_sha256`, and labels.txt, vocab.txt and
-  tokenizer.json to the report's `files` (`check_files`; `check_model` is the same check), else the report
+- model.tflite must still hash to the report's `model_sha256`, and labels.txt, vocab.txt,
+  tokenizer.json and the post-step float model (float.tflite, float.keras) to the report's `files`
+  (`check_files`; `check_model` is the same check), else the report
   describes another model, label order or vocabulary and every stage refuses it, naming the file. The
   recorded files are checked inside `load_build` before they are parsed: labels.txt reordered after the
   build would make the app map scores to the wrong intents, a changed vocab.txt feeds ids the embedding
@@ -17,6 +18,8 @@ one reader with one policy:
   to the model's inputs by name (toolchain/tokenizers/binding.py), label ids when the split has labels,
   and the texts; a split that is missing is a DataError naming it; synthetic inputs only when asked
   (`synthetic=True`) or when the build has no tokenizer (named as such in `EvalSet.source`).
+- a rejected candidate (`<name>.rejected/`, written by convert when a gate failed; its report has
+  `rejected`) is read only when asked (`allow_rejected`: validate, profile); package never ships it.
 `record(section, data)` is the one writer after convert: read-modify-write of report.json under an fcntl
 lock on `.report.lock` in the build dir (two stages at once both land), written atomically, with
 report.md re-rendered from the same data.
@@ -47,8 +50,10 @@ MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "labels.txt",
 )
 TOKENIZER_JSON = "tokenizer.json"
-HASHED_FILES = (LABELS_FILE, VOCAB_FILE, TOKENIZER_JSON)  # recorded in the report's `files` at convert
-FLOAT_FILE = "float.tflite"  # the post-step float model, when the build saved it
+FLOAT_FILE = "float.tflite"  # the post-step float model as float32 TFLite, when the build saved it
+FLOAT_KERAS = "float.keras"  # the post-step float Keras model (builds with steps)
+HASHED_FILES = (LABELS_FILE, VOCAB_FILE, TOKENIZER_JSON, FLOAT_FILE, FLOAT_KERAS)  # the report's `files`
+REJECTED_SUFFIX = ".rejected"  # build/<name>.rejected/: a candidate that missed a convert gate
 LOCK_FILE = ".report.lock"
 SYNTHETIC_ROWS = 256
 
@@ -179,12 +184,23 @@ class Build:
         return EvalSet(feeds, y, list(texts), str(path))
 
     def float_reference(self) -> Path | None:
-        """The post-step float model if the build saved it, else the source model if it is still there."""
+        """The post-step float model (float.tflite) if the build saved it, else the source model if it is
+        still there: the float model the per-op quantization error is measured against."""
         saved = self.dir / FLOAT_FILE
         if saved.is_file():
             return saved
         src = Path(self.report.source.path)
         return src if src.is_file() else None
+
+    def float_reference_note(self) -> str | None:
+        """Why the default float reference is not the post-step float model, when it is not."""
+        if (self.dir / FLOAT_FILE).is_file() or not self.report.steps:
+            return None
+        return (
+            "this build has steps but no float.tflite (made by an older edgecomp, or its only step is qat): "
+            "the quantization error is measured against the source model and includes what the steps "
+            "changed; re-run convert to save the post-step float model"
+        )
 
     def record(self, section: str, data: Any, merge: Callable[[Any, Any], Any] | None = None) -> Report:
         """Add or replace one late section (validation, profile, package); returns the report as written.
@@ -254,8 +270,16 @@ def synthetic_eval_set(model: TFLiteModel, rows: int = SYNTHETIC_ROWS) -> EvalSe
     return EvalSet(synthetic_feeds(model, rows), None, [], f"synthetic inputs (seed 0, {rows} rows)")
 
 
-def load_build(path: Path) -> Build:
-    """The one reader of a build directory (see the module docstring for the policy)."""
+def rejected_dir(build_dir: Path) -> Path:
+    """Where a candidate that missed a convert gate goes: build/<name>.rejected/, beside the build."""
+    return build_dir.with_name(build_dir.name + REJECTED_SUFFIX)
+
+
+def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
+    """The one reader of a build directory (see the module docstring for the policy).
+
+    A rejected candidate (`<name>.rejected/`, its report has `rejected`) is refused unless `allow_rejected`
+    (validate and profile may look at it; package never ships it): GateFailed naming the missed gate."""
     from toolchain.data import load_labels
     from toolchain.recipe import load_recipe
     from toolchain.tokenizers.sources import load_saved
@@ -273,6 +297,16 @@ def load_build(path: Path) -> Build:
             )
     recipe = load_recipe(build_dir / RECIPE_FILE)
     report = read_report(build_dir)
+    if report.rejected is not None and not allow_rejected:
+        from toolchain.base.errors import GateFailed
+
+        r = report.rejected
+        raise GateFailed(
+            f"{build_dir} is a rejected candidate: it missed the convert gate {r.gate} ({r.metric} "
+            f"{r.measured:g}, limit {r.limit:g})",
+            hint="fix the cause its report.md names and re-run edgecomp convert; only a build that passed "
+            "its gates is packaged",
+        )
     check_recorded_files(build_dir, report)  # before labels/vocab are parsed
     labels = None
     if recipe.source.task != "embedding":
@@ -295,15 +329,18 @@ def write_build(
     tokenizer: TextTokenizer | None,
     labels: list[str] | None,
     float_model: bytes | None = None,
+    float_keras: Any = None,
+    final: Path | None = None,
 ) -> tuple[Path, Report]:
-    """Write every artifact of a convert into build/<name>/ at once (staged, then renamed).
+    """Write every artifact of a convert into build/<name>/ (or `final`) at once (staged, then renamed).
 
-    Returns the build dir and the report as written (with `files`: the sha256 of labels/vocab/tokenizer).
+    Returns the build dir and the report as written (with `files`: the sha256 of labels/vocab/tokenizer
+    and the post-step float model). A rejected candidate goes to `final` = `rejected_dir(...)`.
     """
     from toolchain.base.atomic import staged_dir
     from toolchain.report import markdown
 
-    final = recipe.build_dir
+    final = final or recipe.build_dir
     with staged_dir(final) as stage:
         (stage / MODEL_FILE).write_bytes(tflite)
         (stage / RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
@@ -311,6 +348,8 @@ def write_build(
             (stage / LABELS_FILE).write_text("\n".join(labels) + "\n", encoding="utf-8")
         if float_model is not None:
             (stage / FLOAT_FILE).write_bytes(float_model)
+        if float_keras is not None:
+            float_keras.save(stage / FLOAT_KERAS)
         if tokenizer is not None:
             tokenizer.save(stage)
         report = report.model_copy(update={"files": file_hashes(stage)})

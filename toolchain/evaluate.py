@@ -1,5 +1,14 @@
 """Metrics for the report: accuracy, macro-F1, agreement, recall change; closeness to a float reference.
 
+One vocabulary, used by the table, report.json, report.md and the gates (README "Recipes and the convert
+step"): the **source** is the float model given to convert (for a distilled student: the teacher); the
+**post-step float** is the float Keras model after the compression steps (the source itself when there are
+none); the **converted** model is the .tflite. "agreement vs source" and "agreement vs post-step float" are
+top-1 agreement of the converted model with each; "accuracy drop (points)" is the source's test accuracy
+minus the converted model's, in percentage points. `stage_metrics` gives each stage's numbers against the
+source and splits the converted model's disagreements with the source into those the steps already made
+and those quantization added, so a failed gate can say which stage cost it.
+
 The models themselves run elsewhere (devices/hostrun.py for the .tflite, the source backends for float).
 """
 
@@ -66,4 +75,96 @@ def compare(reference: np.ndarray, candidate: np.ndarray, y_true: np.ndarray, la
         "max_abs_score_diff": round(float(np.max(np.abs(reference - candidate))), 5),
         "recall_change": recall_change,
         "worst_recall_change": min(recall_change.items(), key=lambda kv: kv[1]) if recall_change else None,
+        "support": {k: int(np.sum(y_true == i)) for i, k in enumerate(labels)},  # test queries per intent
     }
+
+
+def stage_metrics(
+    source: np.ndarray,
+    post_step: np.ndarray | None,
+    converted: np.ndarray,
+    y_true: np.ndarray,
+    labels: Sequence[str],
+) -> dict:
+    """Accuracy and agreement vs source at each stage: source -> after steps -> after quantization.
+
+    `post_step` is None for a build without steps (the source is the post-step float). `disagreements`
+    splits the converted model's disagreements with the source: `from_steps` (the post-step float already
+    disagreed on that query) and `from_quantization` (it agreed; the .tflite does not)."""
+    src_pred, conv_pred = source.argmax(1), converted.argmax(1)
+    post_pred = post_step.argmax(1) if post_step is not None else src_pred
+    src_accuracy = classification_metrics(y_true, src_pred, labels).accuracy
+
+    def stage(name: str, pred: np.ndarray) -> dict:
+        m = classification_metrics(y_true, pred, labels)
+        return {
+            "stage": name,
+            "accuracy": m.accuracy,
+            "macro_f1": m.macro_f1,
+            "agreement_vs_source": round(float(np.mean(pred == src_pred)), 4),
+            "accuracy_drop_points": round((src_accuracy - m.accuracy) * 100, 2),
+        }
+
+    stages = [stage("source", src_pred)]
+    if post_step is not None:
+        stages.append(stage("after steps", post_pred))
+    final = stage("after quantization", conv_pred)
+    final["agreement_vs_post_step_float"] = round(float(np.mean(conv_pred == post_pred)), 4)
+    stages.append(final)
+    wrong = conv_pred != src_pred
+    from_steps = int(np.sum(wrong & (post_pred != src_pred)))
+    return {
+        "queries": int(len(y_true)),
+        "stages": stages,
+        "disagreements_vs_source": {
+            "total": int(np.sum(wrong)),
+            "from_steps": from_steps,
+            "from_quantization": int(np.sum(wrong)) - from_steps,
+        },
+    }
+
+
+# The metric names, identical in the table, report.md, the gate messages and the README.
+AGREEMENT_VS_SOURCE = "agreement vs source"
+AGREEMENT_VS_POST_STEP = "agreement vs post-step float"
+ACCURACY_DROP = "accuracy drop (points)"
+
+
+def worst_recall_text(cmp: dict) -> str | None:
+    """ "order_status -50.0 pt (n=2)": the intent whose recall fell most vs source, with its test support."""
+    worst = cmp.get("worst_recall_change")
+    if not worst:
+        return None
+    n = (cmp.get("support") or {}).get(worst[0])
+    return f"{worst[0]} {worst[1] * 100:+.1f} pt" + (f" (n={n})" if n is not None else "")
+
+
+def quality_summary(evaluation: dict) -> list[tuple[str, str]]:
+    """(metric name, value) rows of a classifier's evaluation, in the one vocabulary (empty: none)."""
+    src, final = evaluation.get("vs_source_float"), evaluation.get("vs_final_float")
+    if src is None:
+        return []
+    rows = [
+        (ACCURACY_DROP, f"{src['accuracy_drop_points']:.2f}"),
+        (AGREEMENT_VS_SOURCE, f"{src['top1_agreement']:.2%}"),
+    ]
+    if final is not None:
+        rows.append((AGREEMENT_VS_POST_STEP, f"{final['top1_agreement']:.2%}"))
+    worst = worst_recall_text(src)
+    if worst:
+        rows.append(("worst recall change", worst))
+    return rows
+
+
+def disagreement_text(evaluation: dict) -> str | None:
+    """ "18 of 748 test queries disagree with the source: 17 already after the steps, 1 from quantization"."""
+    by_stage = evaluation.get("by_stage") or {}
+    d = by_stage.get("disagreements_vs_source")
+    if not d:
+        return None
+    if len(by_stage["stages"]) < 3:
+        return f"{d['total']} of {by_stage['queries']} test queries disagree with the source (no steps)"
+    return (
+        f"{d['total']} of {by_stage['queries']} test queries disagree with the source: {d['from_steps']} "
+        f"already after the steps, {d['from_quantization']} from quantization"
+    )

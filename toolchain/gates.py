@@ -1,51 +1,167 @@
-"""The convert-time quality gates, in one place for every source format.
+"""The convert-time quality gates, in one place for every source format, and why a build missed one.
 
-A Keras build and an ONNX build are judged by the same function: accuracy drop and top-1 agreement vs the
-float source (classifiers with a labelled split), max abs error and mean cosine vs onnxruntime (ONNX
-sources, the `onnx_reference` block). A gate whose number is absent from the evaluation does not apply.
+A Keras build and an ONNX build are judged by the same function: accuracy drop and agreement vs source
+(classifiers with a labelled split), max abs error and mean cosine vs onnxruntime (ONNX sources, the
+`onnx_reference` block). A gate whose number is absent from the evaluation does not apply. Every gate is a
+recipe key under `evaluation:` and a `convert` flag of the same name (`--min-agreement`, ...).
+
+A missed gate is not a dead end (issue 15): `rejection` names the gate, the measured value and the limit,
+and, from `evaluation.by_stage` (toolchain/evaluate.py `stage_metrics`), which stage cost it (source ->
+after steps -> after quantization), with a hint for that stage: a milder step when the steps cost most,
+per-op error and mixed precision when quantization did. The numbers are the report's; the pipeline writes
+the candidate to `<build>.rejected/` and raises `BuildRejected` with this message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from toolchain.base.errors import GateFailed
+from toolchain.evaluate import ACCURACY_DROP, AGREEMENT_VS_SOURCE
 from toolchain.recipe import EvaluationSpec
 
+STEPS, QUANTIZATION = "steps", "quantization"
 
-def check_gates(gates: EvaluationSpec, evaluation: dict[str, Any], texts: Sequence[str] = ()) -> None:
-    """Raise GateFailed for the first gate the evaluation misses; `texts` name the worst query."""
+
+@dataclass(frozen=True)
+class GateMiss:
+    """A missed gate: its recipe key, the metric (named as in the report) and the numbers."""
+
+    gate: str  # evaluation.<gate> in the recipe, --<gate> on the command line
+    metric: str
+    measured: float
+    limit: float
+    text: str  # "agreement vs source 96.89% is below 97.00%"
+
+
+def failed_gate(
+    gates: EvaluationSpec, evaluation: dict[str, Any], texts: Sequence[str] = ()
+) -> GateMiss | None:
+    """The first gate the evaluation misses, or None; `texts` name the worst query of an ONNX check."""
     check = evaluation.get("onnx_reference")
     if check is not None:
-        _onnx_gates(gates, check, texts)
+        miss = _onnx_gates(gates, check, texts)
+        if miss is not None:
+            return miss
     cmp = evaluation.get("vs_source_float")
-    if cmp is not None:
-        if gates.max_accuracy_drop is not None and cmp["accuracy_drop_points"] > gates.max_accuracy_drop:
-            raise GateFailed(
-                f"accuracy dropped {cmp['accuracy_drop_points']} points (limit {gates.max_accuracy_drop})",
-                hint="try a milder step or quantization mode; the report shows per-intent recall",
-            )
-        if gates.min_agreement is not None and cmp["top1_agreement"] < gates.min_agreement:
-            raise GateFailed(
-                f"top-1 agreement {cmp['top1_agreement']:.2%} below {gates.min_agreement:.2%}",
-                hint="inspect per-op error (edgecomp profile), or use mode mixed, int16x8 or dynamic",
-            )
+    if cmp is None:
+        return None
+    drop, agree = cmp["accuracy_drop_points"], cmp["top1_agreement"]
+    if gates.max_accuracy_drop is not None and drop > gates.max_accuracy_drop:
+        return GateMiss(
+            "max_accuracy_drop",
+            ACCURACY_DROP,
+            drop,
+            gates.max_accuracy_drop,
+            f"accuracy drop {drop} points vs source (limit {gates.max_accuracy_drop})",
+        )
+    if gates.min_agreement is not None and agree < gates.min_agreement:
+        return GateMiss(
+            "min_agreement",
+            AGREEMENT_VS_SOURCE,
+            agree,
+            gates.min_agreement,
+            f"agreement vs source {agree:.2%} is below {gates.min_agreement:.2%}",
+        )
+    return None
 
 
-def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[str]) -> None:
+def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[str]) -> GateMiss | None:
     def query(i: int) -> str:
         return repr(texts[i]) if i < len(texts) else f"#{i}"
 
-    if gates.max_abs_error is not None and check["max_abs_error"] > gates.max_abs_error:
-        raise GateFailed(
-            f"output differs from onnxruntime by {check['max_abs_error']:.3g} (limit {gates.max_abs_error})"
-            f" on query {query(check['worst_abs_query'])}",
-            hint="inspect per-op error",
+    err, cos = check["max_abs_error"], check["mean_cosine"]
+    if gates.max_abs_error is not None and err > gates.max_abs_error:
+        return GateMiss(
+            "max_abs_error",
+            "max abs error vs onnxruntime",
+            err,
+            gates.max_abs_error,
+            f"output differs from onnxruntime by {err:.3g} (limit {gates.max_abs_error}) on query "
+            f"{query(check['worst_abs_query'])}",
         )
-    if gates.min_cosine is not None and check["mean_cosine"] < gates.min_cosine:
-        raise GateFailed(
-            f"mean cosine vs onnxruntime {check['mean_cosine']:.4f} below {gates.min_cosine}; worst "
-            f"{check['min_cosine']:.4f} on {query(check['worst_cosine_query'])}",
-            hint="try mode mixed (chooses float ops for this model), dynamic, float16 or int16x8",
+    if gates.min_cosine is not None and cos < gates.min_cosine:
+        return GateMiss(
+            "min_cosine",
+            "mean cosine vs onnxruntime",
+            cos,
+            gates.min_cosine,
+            f"mean cosine vs onnxruntime {cos:.4f} below {gates.min_cosine}; worst {check['min_cosine']:.4f} "
+            f"on {query(check['worst_cosine_query'])}",
         )
+    return None
+
+
+def costliest_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
+    """`steps` or `quantization`: the stage that lost most of the missed metric (ONNX gates: quantization)."""
+    by_stage = evaluation.get("by_stage") or {}
+    stages = {s["stage"]: s for s in by_stage.get("stages", [])}
+    if "after steps" not in stages or miss.gate not in ("max_accuracy_drop", "min_agreement"):
+        return QUANTIZATION
+    if miss.gate == "max_accuracy_drop":
+        by_steps = stages["after steps"]["accuracy_drop_points"]
+        by_quantization = stages["after quantization"]["accuracy_drop_points"] - by_steps
+        return STEPS if by_steps >= by_quantization else QUANTIZATION
+    d = by_stage["disagreements_vs_source"]
+    return STEPS if d["from_steps"] >= d["from_quantization"] else QUANTIZATION
+
+
+def stage_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
+    """ "source accuracy 97.73% -> after steps (prune) ... -> after quantization ...; of the N ..."."""
+    by_stage = evaluation.get("by_stage")
+    if not by_stage:
+        return ""
+    parts = []
+    for s in by_stage["stages"]:
+        name = s["stage"] + (f" ({', '.join(step_kinds)})" if s["stage"] == "after steps" else "")
+        text = f"{name} accuracy {s['accuracy']:.2%}"
+        if s["stage"] != "source":
+            text += f", agreement vs source {s['agreement_vs_source']:.2%}"
+        if "agreement_vs_post_step_float" in s and len(by_stage["stages"]) > 2:
+            text += f", agreement vs post-step float {s['agreement_vs_post_step_float']:.2%}"
+        parts.append(text)
+    d = by_stage["disagreements_vs_source"]
+    line = "by stage: " + " -> ".join(parts)
+    if d["total"] and len(by_stage["stages"]) > 2:
+        line += (
+            f"; of the {d['total']} of {by_stage['queries']} test queries that disagree with the source, "
+            f"{d['from_steps']} already did after the steps and {d['from_quantization']} after quantization"
+        )
+    elif d["total"]:
+        line += f"; {d['total']} of {by_stage['queries']} test queries disagree with the source (no steps)"
+    return line
+
+
+def rejection(
+    miss: GateMiss, evaluation: dict[str, Any], step_kinds: Sequence[str], where: str
+) -> tuple[str, str, dict[str, Any]]:
+    """(one-line message, hint, the report's `rejected` section) for a missed gate; `where` is the
+    `.rejected/` dir the candidate was written to."""
+    cause = costliest_stage(miss, evaluation)
+    stages = stage_line(evaluation, step_kinds)
+    message = f"gate {miss.gate} failed: {miss.text}" + (f"; {stages}" if stages else "")
+    flag = "--" + miss.gate.replace("_", "-")
+    if cause == STEPS:
+        hint = (
+            f"the steps ({', '.join(step_kinds)}) cost most: make them milder (prune: a lower "
+            "target_sparsity or more epochs; distill: a larger student or more epochs; lowrank: a "
+            "higher rank)"
+        )
+    else:
+        hint = (
+            f"quantization cost most: `edgecomp profile {where}` shows the per-op error vs the post-step "
+            "float model; quantization.mode: mixed (--quantize mixed) keeps the damaging ops in float, "
+            "chosen for this model (or int16x8, dynamic)"
+        )
+    hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
+    section = {
+        "gate": miss.gate,
+        "metric": miss.metric,
+        "measured": miss.measured,
+        "limit": miss.limit,
+        "cost_most": cause,
+        "message": message,
+        "hint": hint,
+    }
+    return message, hint, section

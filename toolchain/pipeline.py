@@ -1,10 +1,13 @@
 """`edgecomp convert`: one orchestration for every source format.
 
 A per-format backend (toolchain/backend_keras.py, toolchain/backend_onnx.py) loads the model with its
-tokenizer and labels, runs the steps (Keras only), converts, gives the fp32 baseline and evaluates. This
-module times the stages, checks the quantization result, runs the gates (toolchain/gates.py), assembles
-the typed report and writes the build directory: in one place, so the two formats cannot drift apart.
-Nothing is written unless every stage succeeds.
+tokenizer and labels, runs the steps (Keras only), converts, gives the fp32 baseline and the post-step
+float model, and evaluates. This module times the stages, checks the quantization result, runs the gates
+(toolchain/gates.py), assembles the typed report and writes the build directory: in one place, so the two
+formats cannot drift apart. Nothing is written unless every stage runs. A candidate that runs but misses a
+gate is written in full to `build/<name>.rejected/` (never over build/<name>, which stays as it was) with a
+`rejected` section in its report, and `BuildRejected` (exit 1) carries that report for the CLI to print; a
+later build that passes removes the stale `.rejected/` it made (the marker says edgecomp made it).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from toolchain import __version__
-from toolchain.base.atomic import check_output_dir
-from toolchain.base.errors import ConversionError, RecipeError
+from toolchain.base.atomic import check_output_dir, remove_own_dir
+from toolchain.base.errors import BuildRejected, ConversionError, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.recipe import Recipe
 from toolchain.tokenizers.interface import TextTokenizer
@@ -40,6 +43,8 @@ class SourceBackend(Protocol):
 
     def float_model(self, fp32: bytes) -> bytes | None: ...
 
+    def float_keras(self) -> Any: ...  # the post-step Keras model (None: no steps)
+
     def source_section(self, fp32: bytes) -> dict[str, Any]: ...
 
     def tokenizer_section(self) -> dict[str, Any]: ...
@@ -52,6 +57,7 @@ class BuildResult:
     build_dir: Path
     model_path: Path
     report: dict[str, Any]
+    removed_rejected: bool = False  # a stale <name>.rejected/ of this build was removed
 
 
 def sha256_file(path: Path) -> str:
@@ -115,36 +121,51 @@ def _quantization(recipe: Recipe, backend: SourceBackend, info: Any, quant: dict
     return quant
 
 
-def _gates(recipe: Recipe, backend: SourceBackend, evaluation: dict, texts: list[str]) -> None:
-    """The recipe's gates; a failed full-int8 build names the ops that lose most and suggests mixed."""
-    from toolchain.base.errors import GateFailed
-    from toolchain.gates import check_gates
+def _rejection(
+    recipe: Recipe, backend: SourceBackend, evaluation: dict, texts: list[str]
+) -> tuple[str, str, dict] | None:
+    """None when every gate passes, else (message, hint, `rejected` section) naming the gate, the value,
+    the stage that cost it; a full-int8 build that quantization cost names the ops that lose most."""
+    from toolchain.build import rejected_dir
+    from toolchain.gates import QUANTIZATION, failed_gate, rejection
 
-    try:
-        check_gates(recipe.evaluation, evaluation, texts)
-    except GateFailed as err:
-        diagnose = getattr(backend, "int8_diagnosis", None)
-        if recipe.quantization.mode != "int8" or recipe.quantization.float_fallback_ops or diagnose is None:
-            raise
+    miss = failed_gate(recipe.evaluation, evaluation, texts)
+    if miss is None:
+        return None
+    kinds = [s.kind for s in recipe.steps]
+    message, hint, section = rejection(miss, evaluation, kinds, str(rejected_dir(recipe.build_dir)))
+    diagnose = getattr(backend, "int8_diagnosis", None)
+    q = recipe.quantization
+    if section["cost_most"] == QUANTIZATION and q.mode == "int8" and not q.float_fallback_ops and diagnose:
         worst = diagnose()
-        if not worst:
-            raise
-        named = ", ".join(f"{op} {node!r} (1-cos {d:.3g})" for op, node, d in worst)
-        raise GateFailed(
-            f"{err.message}; quantized alone, these ops lose most: {named}",
-            hint="quantization.mode: mixed (--quantize mixed) keeps the damaging ops in float, "
-            "chosen for this model",
-        ) from None
+        if worst:
+            named = ", ".join(f"{op} {node!r} (1-cos {d:.3g})" for op, node, d in worst)
+            message += f"; quantized alone, these ops lose most: {named}"
+            section.update(message=message, int8_worst_ops=[list(w) for w in worst])
+    return message, hint, section
+
+
+def _float_model_section(recipe: Recipe, saved: bool) -> dict[str, Any] | None:
+    """What float.tflite / float.keras hold in a build with steps (None: no steps, the source is it)."""
+    if not recipe.steps or not saved:
+        return None
+    kept = [f"{i} {s.kind}" for i, s in enumerate(recipe.steps) if s.kind != "qat"]
+    section: dict[str, Any] = {"tflite": "float.tflite", "keras": "float.keras", "after_steps": kept}
+    if len(kept) < len(recipe.steps):
+        section["note"] = "before the qat step: a QAT model's fake-quant nodes have no float export"
+    return section
 
 
 def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     """The whole `edgecomp convert`: nothing is written unless every stage succeeds."""
     from converters.tflite_model import gzip_size, parse_tflite
-    from toolchain.build import sha256_bytes, write_build
+    from toolchain.build import rejected_dir, sha256_bytes, write_build
     from toolchain.report_model import Report
 
     progress = progress or SilentProgress()
     check_output_dir(recipe.build_dir)  # refuse the user's folder before minutes of training, not after
+    if any(v is not None for v in recipe.evaluation.model_dump().values()):
+        check_output_dir(rejected_dir(recipe.build_dir))  # where a candidate that misses a gate goes
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -172,7 +193,8 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     lap("convert")
     evaluation, texts = backend.evaluate(tflite, progress)
     lap("evaluate")
-    _gates(recipe, backend, evaluation, texts)
+    rejected = _rejection(recipe, backend, evaluation, texts)
+    float_tflite, float_keras = backend.float_model(fp32), backend.float_keras()
     report = Report.model_validate(
         {
             "edgecomp_version": __version__,
@@ -199,10 +221,16 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
             "evaluation": evaluation,
             "warnings": warnings,
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
+            "float_model": _float_model_section(recipe, float_keras is not None),
+            "rejected": rejected[2] if rejected else None,
         }
     )
     labels = backend.labels or None
+    final = rejected_dir(recipe.build_dir) if rejected else recipe.build_dir
     build_dir, report = write_build(
-        recipe, tflite, report, backend.tokenizer, labels, backend.float_model(fp32)
+        recipe, tflite, report, backend.tokenizer, labels, float_tflite, float_keras, final
     )
-    return BuildResult(build_dir, build_dir / "model.tflite", report.to_dict())
+    if rejected:  # the good build (if any) is untouched; the candidate is beside it
+        raise BuildRejected(rejected[0], rejected[1], report.to_dict(), build_dir)
+    stale = remove_own_dir(rejected_dir(recipe.build_dir))  # an earlier rejected candidate of this build
+    return BuildResult(build_dir, build_dir / "model.tflite", report.to_dict(), stale)

@@ -21,9 +21,8 @@ def _kb(n: int) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """Summary of report.json: source, size, ops, steps, evaluation, validation, profile, package."""
     m, src = report["model"], report["source"]
-    lines = [
-        f"# {report['name']}",
-        "",
+    lines = [f"# {report['name']}", "", *_rejected(report.get("rejected"))]
+    lines += [
         f"- source: `{src['path']}` ({src['format']}, {_params(src['parameters'])} params)",
         *_quantization(report["quantization"]),
         f"- size: {_kb(m['size_bytes'])} (gzip {_kb(m['gzip_bytes'])}); fp32 {_kb(src['fp32_tflite_bytes'])}"
@@ -37,13 +36,30 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"- step {step['index']} {step['kind']}: float test accuracy {step['float_test_accuracy']}{extra}"
         )
-    lines += _evaluation(report.get("evaluation") or {})
+    fm = report.get("float_model")
+    if fm:
+        lines.append(
+            f"- post-step float model: `{fm['tflite']}`, `{fm['keras']}` (after steps "
+            f"{', '.join(fm['after_steps'])}){'; ' + fm['note'] if fm.get('note') else ''}"
+        )
+    lines += _evaluation(report.get("evaluation") or {}, report.get("steps", []))
     for w in report.get("warnings", []):
         lines.append(f"- warning: {w}")
     lines += _validation(report.get("validation"))
     lines += _profile(report.get("profile"))
     lines += _package(report.get("package"))
     return "\n".join(lines) + "\n"
+
+
+def _rejected(rejected: dict[str, Any] | None) -> list[str]:
+    if not rejected:
+        return []
+    return [
+        f"**REJECTED: {rejected.get('message', rejected['gate'])}**",
+        "",
+        f"- hint: {rejected.get('hint', '')}",
+        "",
+    ]
 
 
 def _quantization(q: dict[str, Any]) -> list[str]:
@@ -83,23 +99,48 @@ def _quantization(q: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def _evaluation(ev: dict[str, Any]) -> list[str]:
+def _evaluation(ev: dict[str, Any], steps: list[dict[str, Any]]) -> list[str]:
+    """Quality by stage (source -> after steps -> after quantization) and the named metrics."""
+    from toolchain.evaluate import ACCURACY_DROP, AGREEMENT_VS_SOURCE, disagreement_text, quality_summary
+
     lines: list[str] = []
     if "vs_source_float" in ev:
         c = ev["vs_source_float"]
+        source = "source (teacher)" if "teacher" in ev else "source (float)"
+        stages = (ev.get("by_stage") or {}).get("stages") or [  # reports written before by_stage
+            {"stage": "source", **c["reference"], "agreement_vs_source": 1.0, "accuracy_drop_points": 0.0},
+            {
+                "stage": "after quantization",
+                **c["converted"],
+                "agreement_vs_source": c["top1_agreement"],
+                "accuracy_drop_points": c["accuracy_drop_points"],
+            },
+        ]
+        kinds = ", ".join(s["kind"] for s in steps)
+        names = {
+            "source": source,
+            "after steps": f"after steps ({kinds}), float",
+            "after quantization": "after quantization (.tflite)",
+        }
         lines += [
             "",
-            "| | accuracy | macro-F1 |",
-            "|---|---|---|",
-            f"| {'teacher' if 'teacher' in ev else 'float source'} | {c['reference']['accuracy']:.4f} | "
-            f"{c['reference']['macro_f1']:.4f} |",
-            f"| .tflite | {c['converted']['accuracy']:.4f} | {c['converted']['macro_f1']:.4f} |",
+            f"## Quality on {c['queries']} test queries",
             "",
-            f"top-1 agreement with float: {ev['vs_final_float']['top1_agreement']:.2%}",
+            f"| stage | accuracy | macro-F1 | {AGREEMENT_VS_SOURCE} | {ACCURACY_DROP} |",
+            "|---|---|---|---|---|",
         ]
-    if "teacher" in ev:  # "float source" above is the teacher
+        for s in stages:
+            lines.append(
+                f"| {names.get(s['stage'], s['stage'])} | {s['accuracy']:.4f} | {s['macro_f1']:.4f} | "
+                f"{s['agreement_vs_source']:.2%} | {s['accuracy_drop_points']:.2f} |"
+            )
+        lines.append("")
+        lines += [f"- {name}: {value}" for name, value in quality_summary(ev)]
+        split = disagreement_text(ev)
+        lines += [f"- {split}"] if split else []
+    if "teacher" in ev:  # "source" above is the teacher
         lines.append(
-            f"agreement with the teacher ({ev['teacher']['teacher']}): "
+            f"- agreement with the teacher ({ev['teacher']['teacher']}): "
             f"{ev['teacher']['agreement_with_teacher']:.2%}"
         )
     if "onnx_reference" in ev:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from toolchain.base.errors import InputFileError
 
 LATE_SECTIONS = ("validation", "profile", "package")
+OPTIONAL_SECTIONS = ("model_sha256", "files", "float_model", "rejected")  # left out of report.json when None
 
 
 class Section(BaseModel):
@@ -53,7 +54,19 @@ class ModelSection(Section):
 
 
 class EvaluationSection(Section):
-    """`vs_source_float`/`vs_final_float` (classifiers with a labelled split), `onnx_reference` (ONNX)."""
+    """Classifiers with a labelled split: `vs_source_float` (the .tflite vs the source: accuracy drop,
+    agreement vs source), `vs_final_float` (vs the post-step float: agreement vs post-step float) and
+    `by_stage` (source -> after steps -> after quantization); ONNX: `onnx_reference`."""
+
+
+class RejectedSection(Section):
+    """Only in `<build>.rejected/report.json`: the convert gate this candidate missed and why."""
+
+    gate: str  # evaluation.<gate> / --<gate>
+    metric: str
+    measured: float
+    limit: float
+    cost_most: str  # steps | quantization
 
 
 class ValidationSection(Section):
@@ -93,6 +106,8 @@ class Report(BaseModel):
     evaluation: EvaluationSection
     warnings: list[str]
     timings_s: dict[str, float]
+    float_model: dict[str, Any] | None = None  # float.tflite / float.keras: the post-step float (step builds)
+    rejected: RejectedSection | None = None  # a candidate that missed a convert gate (`<build>.rejected/`)
     validation: ValidationSection | None = None
     profile: ProfileSection | None = None
     package: PackageSection | None = None
@@ -100,9 +115,7 @@ class Report(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         return {
-            k: v
-            for k, v in data.items()
-            if v is not None or k not in (*LATE_SECTIONS, "model_sha256", "files")
+            k: v for k, v in data.items() if v is not None or k not in (*LATE_SECTIONS, *OPTIONAL_SECTIONS)
         }
 
     def dumps(self) -> str:

@@ -6,6 +6,11 @@ a build whose model.tflite changed since convert, makes the input arrays from th
 tokenizer, calls devices/, and records the section through `Build.record` (the one writer). The CLI calls
 these functions and renders what they return; it writes nothing itself.
 
+`profile` measures a build's per-op quantization error against its post-step float model (float.tflite,
+saved by convert: after pruning or distillation the source would count the steps' damage as quantization
+error), else the source model; `--float-reference` overrides both. validate and profile also take a
+rejected candidate (`<name>.rejected/`), to see why it missed its gate; package does not.
+
 A build whose recipe names no evaluation split is run on synthetic inputs, asked for explicitly here and
 named as such in the result; a split that is named but missing is an error. A bare .tflite gets synthetic
 inputs (parity only), as before.
@@ -21,7 +26,7 @@ from devices.profiler import ProfileOptions, ProfileResult
 from devices.validate import Gates, ValidationReport
 from toolchain.base.errors import InputFileError
 from toolchain.base.progress import Progress
-from toolchain.build import Build, EvalSet, load_build, synthetic_eval_set
+from toolchain.build import FLOAT_FILE, Build, EvalSet, load_build, synthetic_eval_set
 
 
 def _eval_set(build: Build, splits: tuple[str, ...], limit: int | None) -> EvalSet:
@@ -61,7 +66,7 @@ def validate_target(
         )
         report.reference = _with_float_accuracy(report.reference, None)
         return report
-    build = load_build(path)
+    build = load_build(path, allow_rejected=True)  # a rejected candidate may be looked at
     build.check_files()
     ev = _eval_set(build, ("test", "val"), limit)
     report = validate(
@@ -134,7 +139,7 @@ def profile_target(
     if not path.is_dir():
         model = path if path.suffix != ".tflite" or not path.exists() else path.resolve()
         return profile_model(model, options, device, threads, progress)
-    build = load_build(path)
+    build = load_build(path, allow_rejected=True)  # a rejected candidate may be looked at
     build.check_files()
     ev = _eval_set(build, ("test", "calibration", "val"), options.queries)
     what = ev.source if ev.label_ids is None and not ev.texts else f"{len(ev)} real queries from {ev.source}"
@@ -148,6 +153,13 @@ def profile_target(
         input_source=what,
         float_reference=options.float_reference or build.float_reference(),
     )
+    if result.quant_error:
+        what = "given" if options.float_reference else "the build's post-step float model"
+        if not options.float_reference and Path(result.quant_reference or "").name != FLOAT_FILE:
+            what = "the build's source model"
+        result.notes.append(f"quantization error measured against {result.quant_reference} ({what})")
+        note = None if options.float_reference else build.float_reference_note()
+        result.notes += [note] if note else []
     section = profile_section(result)
     plan = build.recipe.quantization.mixed
     if plan is not None:

@@ -116,6 +116,25 @@ def check_output_dir(final: Path) -> None:
     )
 
 
+def remove_own_dir(path: Path) -> bool:
+    """Remove a directory edgecomp wrote (it holds the marker); anything else is left alone (False).
+
+    Used for a stale `<build>.rejected/` once a later convert passes its gates. Claimed like a write, so a
+    concurrent writer of the same path stops instead of racing; renamed aside first, then deleted."""
+    path = Path(os.path.abspath(path))
+    if path.is_symlink() or not path.is_dir() or not (path / MARKER_FILE).is_file():
+        return False
+    try:
+        with _claimed(path):
+            aside = path.with_name(f".{path.name}.old-{os.getpid()}")
+            with _signals_deferred():
+                os.replace(path, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+    except OutputDirError:  # another edgecomp is writing it right now: it is not stale
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _claimed(final: Path) -> Iterator[None]:
     """Hold `.<name>.lock` beside `final` for the whole write; a second writer fails at once."""

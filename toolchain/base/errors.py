@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 
 class EdgecompError(Exception):
     """A failure the user can act on: a one-line message and a hint for the fix."""
@@ -47,6 +50,16 @@ class GateFailed(EdgecompError):
     """A quality gate (accuracy, parity, budget) failed: the artifact must not ship."""
 
     exit_code = 1
+
+
+class BuildRejected(GateFailed):
+    """A convert gate failed: the candidate was written to `rejected_dir` (never over a good build), and
+    `report` is its report.json, for the CLI to print (table or --json) before the one error line."""
+
+    def __init__(self, message: str, hint: str | None, report: dict[str, Any], rejected_dir: Path) -> None:
+        super().__init__(message, hint)
+        self.report = report
+        self.rejected_dir = rejected_dir
 
 
 class OutputDirError(EdgecompError):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from toolchain.base.errors import BuildRejected
 from toolchain.recipe import QUANT_MODES
 
 
@@ -71,7 +72,18 @@ def convert(
     seed: int | None = typer.Option(
         None, "--seed", min=0, max=2**32 - 1, help="Random seed (same seed, same bytes)."
     ),
-    max_accuracy_drop: float | None = typer.Option(None, "--max-accuracy-drop", help="Gate, in points."),
+    max_accuracy_drop: float | None = typer.Option(
+        None, "--max-accuracy-drop", min=0.0, help="Gate: accuracy drop (points) vs source, at most."
+    ),
+    min_agreement: float | None = typer.Option(
+        None, "--min-agreement", min=0.0, max=1.0, help="Gate: agreement vs source (0-1), at least."
+    ),
+    min_cosine: float | None = typer.Option(
+        None, "--min-cosine", min=-1.0, max=1.0, help="Gate (ONNX): mean cosine vs onnxruntime, at least."
+    ),
+    max_abs_error: float | None = typer.Option(
+        None, "--max-abs-error", min=0.0, help="Gate (ONNX): max abs output error vs onnxruntime, at most."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of a table."),
     trust_model_code: bool = typer.Option(
         False,
@@ -100,6 +112,9 @@ def convert(
         "source.task": task,
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
+        "evaluation.min_agreement": min_agreement,
+        "evaluation.min_cosine": min_cosine,
+        "evaluation.max_abs_error": max_abs_error,
         "output.dir": _s(out.parent) if out else None,
         "name": out.name if out else None,
         "source.trust_model_code": True if trust_model_code else None,
@@ -114,15 +129,30 @@ def convert(
         }
     distill_flags = {"unlabelled": str(unlabelled)} if unlabelled is not None else None
     spec = compose_recipe(recipe, source, overrides, prune_flags, preset=preset, distill=distill_flags)
-    result = build(spec, progress=render.RichProgress())
-    render.warn(result.report.get("warnings", []))
-    if as_json:
-        render.print_json(result.report)
-    else:
-        from toolchain.cli.tables import build_table
+    try:
+        result = build(spec, progress=render.RichProgress())
+    except BuildRejected as rejected:  # the candidate's report is printed, then the one error line, exit 1
+        _show(rejected.report, as_json, f"wrote the rejected candidate to {rejected.rejected_dir}/")
+        raise
+    if result.removed_rejected:
+        render.stderr.print(f"removed the stale {result.build_dir.name}.rejected/ of an earlier run")
+    _show(result.report, as_json, f"wrote {result.build_dir}/ (model.tflite, recipe.yaml, report.json)")
 
-        render.stdout.print(build_table(result.report))
-        render.stdout.print(f"wrote {result.build_dir}/ (model.tflite, recipe.yaml, report.json)")
+
+def _show(report: dict, as_json: bool, wrote: str) -> None:
+    """A build's (or a rejected candidate's) report: --json, else the tables; warnings on stderr."""
+    from toolchain.cli import render
+    from toolchain.cli.convert_table import build_table, stage_table
+
+    render.warn(report.get("warnings", []))
+    if as_json:
+        render.print_json(report)
+        return
+    render.stdout.print(build_table(report))
+    stages = stage_table(report)
+    if stages is not None:
+        render.stdout.print(stages)
+    render.stdout.print(wrote)
 
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]] | None:
