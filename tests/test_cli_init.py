@@ -85,3 +85,29 @@ def test_from_a_query_file_to_a_packaged_model_with_five_commands(tmp_path, monk
     assert (bundle / "trip.tflite").is_file() and (bundle / "manifest.json").is_file()
     with zipfile.ZipFile(tmp_path / "dist" / "trip-1.0.0.zip") as z:
         assert "trip-1.0.0/trip.tflite" in z.namelist()
+
+
+@pytest.mark.slow
+def test_train_is_deterministic_and_writes_a_recipe_convert_takes(tmp_path, monkeypatch):
+    from toolchain.base.tfenv import keras
+    from toolchain.recipe import load_recipe
+
+    monkeypatch.chdir(tmp_path)
+    write_travel_queries(tmp_path / "q.jsonl", per_intent=30)
+    _run("data", "q.jsonl", "--out", "p", "--text-field", "query", "--label-field", "label")
+    tiny = ["--epochs", "3", "--embed-dim", "8", "--filters", "8", "--hidden", "8", "--json"]
+    weights = []
+    for _ in range(2):
+        summary = json.loads(_run("train", "p", *tiny))
+        weights.append(keras().models.load_model(tmp_path / "p" / "model.keras").get_weights())
+    assert all((a == b).all() for a, b in zip(*weights, strict=True))
+    assert summary["epochs_run"] == 3 and summary["parameters"] == sum(w.size for w in weights[0])
+    text = (tmp_path / "p" / "recipe.yaml").read_text()
+    assert "source:\n  path: model.keras" in text and "dir: ../build" in text  # relative: the folder moves
+    recipe = load_recipe(tmp_path / "p" / "recipe.yaml")
+    assert recipe.name == "p" and recipe.build_dir.resolve() == tmp_path / "build" / "p"
+    assert recipe.data.test == tmp_path / "p" / "data" / "test.jsonl"
+    assert recipe.evaluation.max_accuracy_drop == summary["gates"]["max_accuracy_drop"]
+    (tmp_path / "p" / "project.json").write_text('{"format": 1, "name": "p"}')
+    res = runner.invoke(app, ["train", "p"])
+    assert res.exit_code == 2 and "project.json: 'seq_len' missing or not int" in res.output

@@ -78,6 +78,13 @@ def test_duplicates_are_refused_or_dropped_and_conflicting_labels_always_refused
     assert "one query cannot teach two intents" in err.value.hint
 
 
+def test_integer_labels_become_names_and_multiline_labels_are_refused(tmp_path):
+    rows = [{"text": r["text"], "intent": int(r["intent"] == "b")} for r in _rows(12)]
+    assert read_labelled(_jsonl(tmp_path / "q.jsonl", rows)).labels == ["0", "1"]
+    with pytest.raises(DataError, match=r"q2.jsonl:1: the label 'a\\nb' spans lines"):
+        read_labelled(_jsonl(tmp_path / "q2.jsonl", [{"text": "x", "intent": "a\nb"}]))
+
+
 def test_csv_with_a_bom_and_other_column_names(tmp_path):
     path = write_travel_queries(tmp_path / "q.csv", per_intent=20)
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())

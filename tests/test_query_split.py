@@ -23,6 +23,7 @@ def test_skeleton_masks_numbers_case_punctuation_and_apostrophes():
     assert skeleton("Where's order #12345?") == ("wheres", "order", "#")
     assert skeleton("wheres ORDER 9") == skeleton("Where's order 12345")
     assert skeleton("flight LH400 status") == ("flight", "#", "status")
+    assert skeleton("Three star hotel") == skeleton("3 star hotel") == ("#", "star", "hotel")
     assert near_keys(("a", "b")) == [("_", "b"), ("a", "_")] and near_keys(("a",)) == []
 
 

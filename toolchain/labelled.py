@@ -5,7 +5,8 @@ or label field (the fields the row does have are listed, so `--text-field query`
 the on-device tokenizer makes no words of, a label with too few queries to appear in every split, and
 duplicates. A duplicate is a query whose tokens (lower-cased, split like the phone splits them:
 toolchain.data.split_words) equal an earlier one's: with the same label it is refused unless `dedupe` keeps
-the first; with another label it is always refused, since one input cannot teach two intents.
+the first; with another label it is always refused, since one input cannot teach two intents. Integer
+labels (ids from a labelling tool) become their decimal names.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ def _field(path: Path, n: int, row: Any, name: str, option: str) -> str:
     if not isinstance(row, dict):
         raise DataError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}", hint=FORMAT_HINT)
     value = row.get(name)
+    if option == "--label-field" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # label ids (0, 1, 2): names of their own
     if isinstance(value, str) and value.strip():
+        if option == "--label-field" and ("\n" in value or "\r" in value):
+            raise DataError(
+                f"{path}:{n}: the label {value!r} spans lines", hint="labels.txt has one per line"
+            )
         return value.strip()
     if value is None:
         fields = ", ".join(str(k) for k in row) or "none"

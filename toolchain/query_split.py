@@ -5,7 +5,8 @@ and "return my jacket" in train and "return my lamp" in test: the test score the
 the model does on wordings it has not seen. So queries are grouped first and whole groups go to one split:
 
 - the **skeleton** of a query is its tokens as the phone splits them (toolchain.data.split_words), with
-  apostrophes dropped ("wheres" = "where's") and every token that holds a digit masked as `#`;
+  apostrophes dropped ("wheres" = "where's") and every number masked as `#` (a token holding a digit, or
+  an English number word: "3 star hotel" = "three star hotel");
 - two queries of one label are in one group when their skeletons are equal or differ in exactly one word
   (same length: "return my jacket" ~ "return my lamp"), and groups chain through such pairs (union-find).
   Near-duplicates of another label stay apart: they are different examples, not the same phrasing.
@@ -33,10 +34,19 @@ TOLERANCE = 0.15  # how far below its share train may fall before near-duplicate
 MASK = "_"
 
 
+# fmt: off
+NUMBER_WORDS = frozenset((
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty",
+    "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million",
+))
+# fmt: on
+
+
 def skeleton(text: str) -> tuple[str, ...]:
-    """The phrasing of a query: tokenizer words, apostrophes dropped, tokens with a digit as '#'."""
+    """The phrasing of a query: tokenizer words, apostrophes dropped, numbers (digits or words) as '#'."""
     words = (w.replace("'", "") for w in split_words(text))
-    return tuple("#" if any(c.isdigit() for c in w) else w for w in words if w)
+    return tuple("#" if w in NUMBER_WORDS or any(c.isdigit() for c in w) else w for w in words if w)
 
 
 def near_keys(skel: tuple[str, ...]) -> list[tuple[str, ...]]:

@@ -74,6 +74,14 @@ def data(
         f"({summary['truncated_queries']} queries longer)",
         highlight=False,
     )
+    exact = [lab for lab, c in summary["per_label"].items() if c["grouping"] == "exact"]
+    if exact:
+        render.warn(
+            [
+                f"{len(exact)} label(s) grouped by exact phrasing only (one-word variants chain too far): "
+                + ", ".join(exact)
+            ]
+        )
     if summary["dropped_duplicates"]:
         render.warn([f"--dedupe dropped {summary['dropped_duplicates']} repeated queries"])
     render.stdout.print(f"wrote {summary['dir']}/ (next: edgecomp train {out})", highlight=False)
