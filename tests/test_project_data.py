@@ -141,6 +141,11 @@ def test_cli_data_errors_are_one_line_and_write_nothing(tmp_path):
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "ok"), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["per_label"]["weather"]["test"] > 0
+    (tmp_path / "ok" / "more.jsonl").write_bytes(src.read_bytes())
+    res = runner.invoke(app, ["data", str(tmp_path / "ok" / "more.jsonl"), "--out", str(tmp_path / "ok")])
+    assert (
+        res.exit_code == 2 and "is inside --out" in res.output and (tmp_path / "ok" / "more.jsonl").is_file()
+    )
     res = runner.invoke(app, ["train", str(tmp_path / "foreign")])
     assert res.exit_code == 2 and "is not an edgecomp project (no project.json)" in res.output
     assert "edgecomp data QUERIES.jsonl --out" in res.output

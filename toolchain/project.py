@@ -85,6 +85,11 @@ def prepare_data(
 
     opts = options or DataOptions()
     name = project_name(out, name)
+    if Path(source).resolve().is_relative_to(Path(out).resolve()):
+        raise DataError(
+            f"the query file {source} is inside --out {out}, which is replaced as a whole",
+            hint="keep the query file outside the project folder",
+        )
     queries = read_labelled(source, opts.text_field, opts.label_field, opts.min_per_label, opts.dedupe)
     texts = [q.text for q in queries.queries]
     labels = [q.label for q in queries.queries]
