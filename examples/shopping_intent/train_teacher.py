@@ -1,7 +1,8 @@
 """Train the float teacher for the shopping-intent example: Embedding -> Conv1D -> max-pool -> Dense.
 
 Writes model.keras and vocab.txt next to this file (labels.txt comes from generate_data.py). Deterministic:
-the same data and seed give the same weights. About a minute on 2 CPU cores.
+the same data and seed give the same weights. About a minute on 2 CPU cores. The model and its training loop
+are the library's (toolchain/intent_model.py), the same that `edgecomp train` uses for a user's own data.
 
     python examples/shopping_intent/train_teacher.py [--epochs 8] [--seed 0]
 """
@@ -16,29 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run from a checkout without installing
 
 SEQ_LEN = 32
-EMBED_DIM = 64
-
-
-def build_model(
-    vocab_size: int,
-    n_labels: int,
-    seq_len: int = SEQ_LEN,
-    embed_dim: int = EMBED_DIM,
-    filters: int = 128,
-    hidden: int = 128,
-):
-    """The teacher architecture; also used by tests at tiny sizes."""
-    from toolchain.base.tfenv import keras
-
-    k = keras()
-    inp = k.Input((seq_len,), dtype="int32", name="input_ids")
-    x = k.layers.Embedding(vocab_size, embed_dim, name="embedding")(inp)
-    x = k.layers.Conv1D(filters, 3, padding="same", activation="relu", name="conv")(x)
-    x = k.layers.GlobalMaxPooling1D(name="pool")(x)
-    x = k.layers.Dropout(0.3, name="dropout")(x)
-    x = k.layers.Dense(hidden, activation="relu", name="hidden")(x)
-    out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
-    return k.Model(inp, out, name="shopping_intent_teacher")
+MODEL_NAME = "shopping_intent_teacher"  # the prefix of every tensor name in the converted model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from toolchain import data as d
     from toolchain.base.atomic import write_bytes
-    from toolchain.base.tfenv import keras, seed_everything
+    from toolchain.base.tfenv import seed_everything
+    from toolchain.intent_model import IntentModelSpec, build_intent_model, fit_intent_model
 
     seed_everything(args.seed)
     labels = d.load_labels(HERE / "labels.txt")
@@ -63,18 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     tok = d.Tokenizer(vocab, SEQ_LEN)
     tok.save_vocab(args.out.parent / "vocab.txt")
 
-    model = build_model(tok.vocab_size, len(labels))
-    model.compile(
-        optimizer=keras().optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    model.fit(
-        tok.encode_batch(train.texts),
-        train.label_ids(labels),
+    model = build_intent_model(tok.vocab_size, len(labels), MODEL_NAME, IntentModelSpec(seq_len=SEQ_LEN))
+    fit = fit_intent_model(
+        model,
+        (tok.encode_batch(train.texts), train.label_ids(labels)),
+        (tok.encode_batch(val.texts), val.label_ids(labels)),
         epochs=args.epochs,
         batch_size=64,
-        validation_data=(tok.encode_batch(val.texts), val.label_ids(labels)),
-        verbose=2,
+        learning_rate=2e-3,
     )
+    print(f"val accuracy by epoch: {fit.val_accuracy}")
     probs = model.predict(tok.encode_batch(test.texts), verbose=0)
     acc = float(np.mean(probs.argmax(1) == test.label_ids(labels)))
     tmp = args.out.with_name(f".{args.out.stem}.tmp.keras")

@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 
 from toolchain import __version__
 from toolchain.base.errors import UNEXPECTED_EXIT_CODE, EdgecompError, Interrupted
-from toolchain.cli import convert, devices, profile, validate
+from toolchain.cli import convert, data, devices, profile, train, validate
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
 
@@ -126,6 +126,8 @@ def _root(
     """Compression toolchain for on-device search models (TFLite / LiteRT)."""
 
 
+app.command("data")(data.data)
+app.command("train")(train.train)
 app.command("convert")(convert.convert)
 app.command("validate")(validate.validate)
 app.add_typer(devices.app, name="devices")

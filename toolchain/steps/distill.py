@@ -118,7 +118,8 @@ def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
         if not emb:
             raise StepError("distill: cannot tell the vocabulary size", hint="set data.vocab in the recipe")
         vocab = int(emb[0].input_dim)
-    return build_student(cfg.student, vocab, seq_len, n_labels)
+    name = teacher.name if hasattr(teacher, "layers") and isinstance(teacher.name, str) else "student"
+    return build_student(cfg.student, vocab, seq_len, n_labels, name=name)
 
 
 def _check_matching(cfg: DistillStep, teacher: Any, student: Any) -> None:

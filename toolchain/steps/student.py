@@ -12,8 +12,14 @@ from toolchain.base.tfenv import keras, tf
 from toolchain.step_configs import StudentSpec, parse_student_layer
 
 
-def build_student(spec: StudentSpec, vocab_size: int, seq_len: int, n_labels: int) -> Any:
-    """Embedding(vocab, embed_dim) -> the recipe's layers -> Dense(labels, softmax), teacher-style names."""
+def build_student(
+    spec: StudentSpec, vocab_size: int, seq_len: int, n_labels: int, name: str = "student"
+) -> Any:
+    """Embedding(vocab, embed_dim) -> the recipe's layers -> Dense(labels, softmax), teacher-style names.
+
+    `name` is the Keras model's and so the prefix of every TFLite tensor name (`name/conv1d/Relu`): the
+    distill step passes the teacher's, so a shipped student carries the user's model name.
+    """
     k = keras()
     inp = k.Input((seq_len,), dtype="int32", name="input_ids")
     x = k.layers.Embedding(vocab_size, spec.embed_dim, name="embedding")(inp)
@@ -21,20 +27,20 @@ def build_student(spec: StudentSpec, vocab_size: int, seq_len: int, n_labels: in
     for text in spec.layers:
         kind, args = parse_student_layer(text)
         counts[kind] = counts.get(kind, 0) + 1
-        name = kind if counts[kind] == 1 else f"{kind}_{counts[kind]}"
+        layer = kind if counts[kind] == 1 else f"{kind}_{counts[kind]}"
         if kind == "conv1d":
             size = int(args[1]) if len(args) > 1 else 3
-            x = k.layers.Conv1D(int(args[0]), size, padding="same", activation="relu", name=name)(x)
+            x = k.layers.Conv1D(int(args[0]), size, padding="same", activation="relu", name=layer)(x)
         elif kind == "dense":
-            x = k.layers.Dense(int(args[0]), activation="relu", name=name)(x)
+            x = k.layers.Dense(int(args[0]), activation="relu", name=layer)(x)
         elif kind == "dropout":
-            x = k.layers.Dropout(args[0], name=name)(x)
+            x = k.layers.Dropout(args[0], name=layer)(x)
         elif kind == "max_pool":
             x = k.layers.GlobalMaxPooling1D(name="pool")(x)
         else:
             x = k.layers.GlobalAveragePooling1D(name="pool")(x)
     out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
-    return k.Model(inp, out, name="student")
+    return k.Model(inp, out, name=name)
 
 
 def load_student(path: Path, seq_len: int, n_labels: int, trust_model_code: bool = False) -> Any:
