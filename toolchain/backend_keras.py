@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.parameters import count_parameters
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
@@ -207,7 +208,7 @@ class KerasBackend:
                     "kind": step.kind,
                     **result.report,
                     "float_test_accuracy": self._accuracy(model),
-                    "parameters": int(model.count_params()),
+                    "parameters": count_parameters(model),
                     "seconds": round(time.perf_counter() - t0, 2),
                 }
             )
@@ -321,7 +322,7 @@ class KerasBackend:
         return fp32 if not self.recipe.steps else None
 
     def source_section(self, fp32: bytes) -> dict[str, Any]:
-        return {"parameters": int(self.inputs.model.count_params())}
+        return {"parameters": count_parameters(self.inputs.model)}
 
     def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]:
         from converters.tflite_model import parse_tflite

@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from toolchain import __version__
 from toolchain.base.errors import UNEXPECTED_EXIT_CODE, EdgecompError, Interrupted
+from toolchain.base.notices import notice_sink
 from toolchain.cli import convert, devices, profile, validate
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
@@ -50,6 +51,13 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _note(line: str) -> None:
+    """Library notices (toolchain.base.notices, e.g. a first-time download and its size): stderr."""
+    from toolchain.cli import render
+
+    render.note([line])
+
+
 def _fail(line: str, code: int) -> typer.Exit:
     typer.echo(line, err=True)
     sys.stderr.flush()
@@ -62,7 +70,7 @@ class _ErrorMappingGroup(TyperGroup):
     def invoke(self, ctx: typer.Context):
         debug = os.environ.get("EDGECOMP_DEBUG") == "1"
         try:
-            with _signals_raise():
+            with _signals_raise(), notice_sink(_note):
                 return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help: typer's own exits
             raise
