@@ -4,7 +4,9 @@ parameters = how many weight values the model carries: the elements of its weigh
 embedding tables, norm scales), whatever their dtype (float32, float16, int8, an int8 model's int32 biases).
 Not counted: integer constants that are not weights (reshape shapes, axes, gather indices: int32/int64/bool
 tensors without quantization parameters) and training-only state (QAT fake-quant ranges and the optimizer
-step, pruning masks and thresholds).
+step, pruning masks and thresholds) and the tie-break bias `package` adds after a classifier's output
+(converters/tflite_edit.py: a fixed ordering rule for equal scores, not a weight of the model), so the
+packaged model `inspect` reads has the count convert reported.
 
 The same model gets the same number in every form: a Keras model's weights (trainable and non-trainable of
 its own layers), its .tflite's constant tensors, an ONNX graph's initializers. Measured on the shopping
@@ -20,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from converters.tflite_edit import TIE_BREAK_SUFFIX
+
 INDEX_DTYPES = frozenset({"INT32", "INT64", "BOOL", "STRING", "UINT32", "UINT64"})
 _ONNX_INDEX_TYPES = frozenset({6, 7, 8, 9, 12, 13})  # TensorProto INT32, INT64, STRING, BOOL, UINT32, UINT64
 # tfmot layers that add training-only state as their own non-trainable weights: QAT ranges and optimizer step
@@ -32,15 +36,20 @@ def _elements(shape: Any) -> int:
     return int(np.prod(dims)) if dims else 1
 
 
-def is_weight_tensor(dtype: str, is_constant: bool, quantized: bool) -> bool:
-    """A .tflite tensor that holds weights: a constant that is not an unquantized index/shape constant."""
-    return is_constant and (quantized or dtype not in INDEX_DTYPES)
+def is_weight_tensor(name: str, dtype: str, is_constant: bool, quantized: bool) -> bool:
+    """A .tflite tensor that holds weights: a constant that is not an unquantized index/shape constant
+    and not the package step's tie-break bias."""
+    if not is_constant or name.endswith(TIE_BREAK_SUFFIX):
+        return False
+    return quantized or dtype not in INDEX_DTYPES
 
 
 def tflite_parameters(tensors: Any) -> int:
     """Parameters of a .tflite from its tensors (converters.tflite_model.TensorInfo)."""
     return sum(
-        _elements(t.shape) for t in tensors if is_weight_tensor(t.dtype, t.is_constant, bool(t.scales))
+        _elements(t.shape)
+        for t in tensors
+        if is_weight_tensor(t.name, t.dtype, t.is_constant, bool(t.scales))
     )
 
 

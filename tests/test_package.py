@@ -108,7 +108,7 @@ def test_server_fallback_threshold(packaged, int8_build, tiny_project):
     assert fb["threshold"] == pytest.approx(float(scores.max(1).min()), abs=1e-6)
 
 
-def test_inspect_round_trips_the_manifest(packaged):
+def test_inspect_round_trips_the_manifest(packaged, int8_build):
     from converters.metadata_reader import read_metadata
     from toolchain.inspect_model import inspect_model
 
@@ -117,6 +117,9 @@ def test_inspect_round_trips_the_manifest(packaged):
         result = inspect_model(model)
         assert result.manifest_path == root / "manifest.json"
         assert result.ok and {c.name for c in result.checks} >= {"sha256", "labels", "tokenizer", "vocab"}
+        # the count convert reported: the DEQUANTIZE adds none, the tie-break bias is not a parameter
+        built = json.loads((int8_build / "report.json").read_text())["model"]["parameters"]
+        assert result.summary["parameters"] == built
     meta = read_metadata((root / "tiny-app.tflite").read_bytes())
     written = json.loads((root / "metadata.json").read_text())  # MediaPipe's own JSON of what it wrote
     assert meta.name == written["name"] == "tiny-app" and meta.version == written["version"]

@@ -59,3 +59,16 @@ def test_an_embedder_description_names_its_vector_size():
         default_description("x", ["a", "b"], 2)
         == "x: classifies a search query into one of 2 intents (a, b)."
     )
+
+
+def test_a_build_saved_with_the_old_defaults_is_not_credited_to_edgecomp():
+    old = {
+        "author": "edgecomp",
+        "license": "Apache-2.0",
+        "description": "Classifies a search query into an intent.",
+    }
+    values = resolved(_build(old), PackageOptions())
+    assert values["author"] is None and values["license"] is None
+    assert values["description"].startswith("shop-intents: classifies a search query into one of 4 intents")
+    mine = resolved(_build({**old, "author": "edgecomp team"}), PackageOptions())  # changed: the user's words
+    assert (mine["author"], mine["license"]) == ("edgecomp team", "Apache-2.0")

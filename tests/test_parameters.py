@@ -10,8 +10,8 @@ from converters.parameters import count_parameters, tflite_parameters
 
 
 def test_index_constants_are_not_parameters_but_int8_biases_are():
-    t = lambda dtype, shape, quantized=False, constant=True: SimpleNamespace(  # noqa: E731
-        dtype=dtype, shape=shape, is_constant=constant, scales=(0.1,) if quantized else ()
+    t = lambda dtype, shape, quantized=False, constant=True, name="w": SimpleNamespace(  # noqa: E731
+        name=name, dtype=dtype, shape=shape, is_constant=constant, scales=(0.1,) if quantized else ()
     )
     tensors = [
         t("INT8", (22, 128), quantized=True),  # weights
@@ -20,6 +20,7 @@ def test_index_constants_are_not_parameters_but_int8_biases_are():
         t("INT32", (3,)),  # a reshape shape
         t("INT32", ()),  # an axis
         t("FLOAT32", (1, 16), constant=False),  # an activation
+        t("FLOAT32", (22,), name="StatefulPartitionedCall:0/tie_break"),  # package's tie-break bias
     ]
     assert tflite_parameters(tensors) == 22 * 128 + 22 + 64
 

@@ -111,6 +111,21 @@ def unset_fields_notice(values: dict[str, Any]) -> str | None:
     )
 
 
+# What edgecomp 0.1.0 wrote into every saved recipe.yaml as package defaults until issue 15: a build converted
+# before still has all three, and they are edgecomp's words, not the user's, so together they count as unset.
+LEGACY_DEFAULTS = {
+    "description": "Classifies a search query into an intent.",
+    "author": "edgecomp",
+    "license": "Apache-2.0",
+}
+
+
+def _recipe_value(spec: Any, key: str) -> str | None:
+    value = getattr(spec, key)
+    legacy = all(getattr(spec, k) == v for k, v in LEGACY_DEFAULTS.items())
+    return None if legacy else value
+
+
 def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
     spec = build.recipe.package
     name = opts.name or spec.name or build.recipe.name
@@ -120,10 +135,10 @@ def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
         "name": name,
         "version": opts.version or spec.version,
         "description": opts.description
-        or spec.description
+        or _recipe_value(spec, "description")
         or default_description(name, build.labels, int(out.shape[-1]) if out.shape else 0),
-        "author": opts.author or spec.author,
-        "license": opts.license or spec.license,
+        "author": opts.author or _recipe_value(spec, "author"),
+        "license": opts.license or _recipe_value(spec, "license"),
         "min_confidence_accuracy": opts.min_confidence_accuracy or spec.min_confidence_accuracy,
         "max_tokenizer_mismatch": spec.max_tokenizer_mismatch
         if opts.max_tokenizer_mismatch is None
