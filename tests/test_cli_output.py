@@ -70,3 +70,22 @@ def test_a_narrow_terminal_wraps_a_long_cell_instead_of_cutting_it():
     assert "…" not in out
     first_column = "".join(ln.split("│")[1].strip() for ln in out.splitlines() if ln.startswith("│"))
     assert first_column == "android-arm64-litert"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_reader_that_closes_the_pipe_early_is_not_an_edgecomp_bug(as_json, tmp_path):
+    """`edgecomp devices list | head -0`: stdout's reader is gone before anything is written. Rich's tables
+    and our JSON writer both end quietly with exit 1 (rich's own convention), not as an "unexpected" bug."""
+    env = {**os.environ, "EDGECOMP_CACHE": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolchain.cli.main", "devices", "list", *(["--json"] if as_json else [])],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # the only read end: the child's first write gets EPIPE
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert err == ""  # no "unexpected BrokenPipeError ... this is a bug", no "Exception ignored" on exit
