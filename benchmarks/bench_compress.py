@@ -64,13 +64,8 @@ def build_all(build_root: Path) -> dict[str, dict]:
 
 
 def params(report: dict) -> int:
-    steps = report["steps"]
-    if not steps:
-        return report["source"]["parameters"]
-    last = steps[-1]
-    if last["kind"] == "qat":  # QAT adds min/max quantizer variables: count the model it wrapped
-        return steps[-2]["parameters"] if len(steps) > 1 else report["source"]["parameters"]
-    return last["parameters"]
+    """The shipped .tflite's parameters: converters/parameters.py, the count every command reports."""
+    return report["model"]["parameters"]
 
 
 def rows_from(built: dict[str, dict]) -> list[dict]:
@@ -137,7 +132,8 @@ def checks_from(built: dict[str, dict], by: dict[str, dict]) -> list[tuple[str, 
 def render(rows: list[dict], checks: list[tuple[str, str, bool]], honesty: str) -> str:
     lines = [
         "Shopping-intent example, test split; accuracy of the .tflite in ai_edge_litert; ratios vs the fp32 "
-        "teacher (.tflite). Params of QAT rows exclude the fake-quant min/max variables.",
+        "teacher (.tflite). Params: weight values of the .tflite, the count every command reports "
+        "(converters/parameters.py).",
         "",
         "| variant | size | gzip | size x | gzip x | params | params x | accuracy | zero weights | build s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -62,8 +62,8 @@ class ModelInfo:
     name: str
     version: str
     description: str
-    author: str
-    license: str
+    author: str | None  # None: left out (edgecomp never writes an author or licence of its own)
+    license: str | None
 
 
 class MediaPipeSession:

@@ -20,6 +20,7 @@ import numpy as np
 from toolchain.base.errors import InputFileError
 
 _QUANTIZED = ("INT8", "UINT8")
+TIE_BREAK_SUFFIX = "/tie_break"  # the bias constant's tensor name: `<output>/tie_break`
 
 
 def _schema():
@@ -63,7 +64,7 @@ def _append_tie_break(schema, model, sg, src_idx: int, name: str, scale: float) 
     const = schema.TensorT()
     const.shape = np.array([n], dtype=np.int32)
     const.type = schema.TensorType.FLOAT32
-    const.name = f"{name}/tie_break".encode()
+    const.name = f"{name}{TIE_BREAK_SUFFIX}".encode()
     const.buffer = len(model.buffers) - 1
     sg.tensors.append(const)
     out = schema.TensorT()

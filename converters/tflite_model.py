@@ -7,8 +7,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from toolchain.base.errors import InputFileError
 
 _TYPE_NAMES: dict[int, str] = {}
@@ -82,7 +80,10 @@ class TFLiteModel:
 
     @property
     def parameter_count(self) -> int:
-        return sum(int(np.prod(t.shape)) if t.shape else 1 for t in self.tensors if t.is_constant)
+        """Weight values (converters/parameters.py: the one definition, shared with Keras and ONNX)."""
+        from converters.parameters import tflite_parameters
+
+        return tflite_parameters(self.tensors)
 
     @property
     def weight_bytes(self) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.base.atomic import locked, staged_dir
+from toolchain.base.notices import announce, first_use_notice
 from toolchain.base.venvs import EnvSetupError, cache_dir
 
 MARKER = "edgecomp-sysroot.json"
@@ -183,6 +184,10 @@ def ensure_sysroot(spec: SysrootSpec, advance=lambda n=1: None) -> Path:
     if _ready(final, spec.key):
         advance(2)
         return final
+    debian = f"Debian {SUITE} {spec.info.debian} {' '.join(spec.info.packages)}"
+    size_key = f"sysroot-{spec.arch}-{spec.runtime}-{spec.version}"
+    what = f"{spec.arch} {spec.runtime} {spec.version}"
+    announce(first_use_notice(what, (debian, *spec.requirements), final, size_key))
     with locked(root / f".{spec.name}.lock"):
         if _ready(final, spec.key):
             advance(2)

@@ -24,7 +24,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def int8_build(tiny_project, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("package-builds")
-    package = {"version": "2.1.0", "author": "search team"}
+    package = {
+        "version": "2.1.0",
+        "author": "search team",
+        "license": "MIT",
+        "description": "Routes shop queries.",
+    }
     return tiny_build(tiny_project, out, "tiny-app", package=package).build_dir
 
 
@@ -45,10 +50,11 @@ def test_bundle_layout_and_manifest(packaged, int8_build):
     assert m["metadata"] == {
         "name": "tiny-app",
         "version": "2.1.0",
-        "description": "Classifies a search query into an intent.",
+        "description": "Routes shop queries.",
         "author": "search team",
-        "license": "Apache-2.0",
+        "license": "MIT",
     }
+    assert packaged.notes == []  # every metadata field was set: nothing to say
     assert m["quantization"] == "int8" and m["validation"] == "not run"
     assert m["model"]["inputs"][0]["dtype"] == "INT32" and m["model"]["inputs"][0]["shape"][-1] == 16
     assert m["model"]["outputs"][0]["dtype"] == "FLOAT32"  # int8 scores + one exact DEQUANTIZE
@@ -102,7 +108,7 @@ def test_server_fallback_threshold(packaged, int8_build, tiny_project):
     assert fb["threshold"] == pytest.approx(float(scores.max(1).min()), abs=1e-6)
 
 
-def test_inspect_round_trips_the_manifest(packaged):
+def test_inspect_round_trips_the_manifest(packaged, int8_build):
     from converters.metadata_reader import read_metadata
     from toolchain.inspect_model import inspect_model
 
@@ -111,14 +117,32 @@ def test_inspect_round_trips_the_manifest(packaged):
         result = inspect_model(model)
         assert result.manifest_path == root / "manifest.json"
         assert result.ok and {c.name for c in result.checks} >= {"sha256", "labels", "tokenizer", "vocab"}
+        # the count convert reported: the DEQUANTIZE adds none, the tie-break bias is not a parameter
+        built = json.loads((int8_build / "report.json").read_text())["model"]["parameters"]
+        assert result.summary["parameters"] == built
     meta = read_metadata((root / "tiny-app.tflite").read_bytes())
     written = json.loads((root / "metadata.json").read_text())  # MediaPipe's own JSON of what it wrote
     assert meta.name == written["name"] == "tiny-app" and meta.version == written["version"]
+    assert (meta.author, meta.license, meta.description) == ("search team", "MIT", "Routes shop queries.")
     assert meta.author == written["author"] and meta.license == written["license"]
     unit = written["subgraph_metadata"][0]["input_tensor_metadata"][0]["process_units"][0]["options"]
     assert meta.tokenizer.delim_regex == unit["delim_regex_pattern"] == r"[^\w']+"
     assert meta.labels == (root / "labels.txt").read_text().split()
     assert meta.files["vocab.txt"] == (root / "vocab.txt").read_bytes()
+
+
+def _largest_weight_offset(data: bytes) -> int:
+    """The file offset of the middle byte of the largest int8 weight buffer (the embedding table): a byte that
+    changes a weight, wherever the metadata puts the buffers (the file's middle may be metadata)."""
+    from converters.tflite_model import tflite_schema
+
+    model = tflite_schema().Model.GetRootAsModel(data, 0)
+    sg = model.Subgraphs(0)
+    arrays = [model.Buffers(sg.Tensors(i).Buffer()).DataAsNumpy() for i in range(sg.TensorsLength())]
+    biggest = max((a for a in arrays if not isinstance(a, int)), key=len)
+    start = data.find(biggest.tobytes())
+    assert start > 0
+    return start + len(biggest) // 2
 
 
 def test_inspect_cli_detects_a_changed_model(packaged, tmp_path):
@@ -131,7 +155,9 @@ def test_inspect_cli_detects_a_changed_model(packaged, tmp_path):
     assert data["ok"] and data["metadata"]["labels_count"] == 4 and data["metadata"]["version"] == "2.1.0"
     model = bundle / "tiny-app.tflite"
     data = bytearray(model.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one weight byte: still a valid model, no longer the packaged one
+    data[_largest_weight_offset(bytes(data))] ^= (
+        0xFF  # one weight byte: still valid, no longer the packaged one
+    )
     model.write_bytes(bytes(data))
     bad = runner.invoke(app, ["inspect", str(model)])
     assert bad.exit_code == 1
@@ -216,14 +242,44 @@ def embedding_build(int8_build, tiny_project, tmp_path_factory) -> Path:
     edit_recipe(build, lambda recipe: recipe["source"].update(task="embedding"))
     edit_report(build, lambda report: report.update(task="embedding", labels=[]))
     edit_report(build, lambda report: report["files"].pop("labels.txt"))  # an embedding build has none
+    edit_recipe(build, lambda recipe: recipe.pop("package"))  # a user's recipe without a package section
     rehash(build, "model.tflite")
     return build
 
 
-def test_embedding_model_gets_text_embedder_metadata_and_exact_vectors(embedding_build, tmp_path):
+@pytest.fixture(scope="module")
+def embedded(embedding_build, tmp_path_factory):
+    return package(
+        embedding_build, PackageOptions(out_dir=tmp_path_factory.mktemp("embedded"), name="tiny-embed")
+    )
+
+
+def test_no_author_or_licence_is_made_up(embedded):
+    """A recipe without package metadata: nothing claims authorship; the description says what it is."""
+    from converters.metadata_reader import read_metadata
+
+    meta = read_metadata((embedded.bundle_dir / "tiny-embed.tflite").read_bytes())
+    assert meta.author is None and meta.license is None
+    assert meta.description == "tiny-embed: maps a search query to a 32-value embedding vector."
+    written = (embedded.bundle_dir / "metadata.json").read_text()  # MediaPipe's JSON of what it wrote
+    assert "edgecomp" not in written and "Apache" not in written and "tiny-embed: maps" in written
+    assert embedded.manifest["metadata"] == {
+        "name": "tiny-embed",
+        "version": "1.0.0",
+        "description": meta.description,
+        "author": None,
+        "license": None,
+    }
+    assert embedded.notes == [
+        "package metadata: author and license not set, so left out of the package "
+        "(set package.author / package.license in the recipe, or pass --author / --license)"
+    ]
+
+
+def test_embedding_model_gets_text_embedder_metadata_and_exact_vectors(embedded, embedding_build):
     from toolchain.inspect_model import inspect_model
 
-    res = package(embedding_build, PackageOptions(out_dir=tmp_path, name="tiny-embed"))
+    res = embedded
     m = res.manifest
     assert m["task"] == "embedder" and m["labels"] is None
     assert m["parity"]["task"].startswith("TextEmbedder")

@@ -30,6 +30,13 @@ def test_cli_preset_runs_the_full_chain(tiny_project, tmp_path):
     assert report["steps"][1]["achieved_sparsity"] >= 0.79
     assert report["ratios_vs_fp32"]["gzip"] > 2
     assert (out / "recipe.yaml").read_text().count("kind:") == 3
+    # One parameter count across commands: the distill step's student, every later step (QAT's fake-quant
+    # ranges are not weights), the converted .tflite in the report, and `edgecomp inspect` of that file.
+    steps, student = report["steps"], report["steps"][0]["student_parameters"]
+    assert [s["parameters"] for s in steps] == [student] * 3
+    inspected = CliRunner().invoke(app, ["inspect", str(out / "model.tflite"), "--json"])
+    assert inspected.exit_code == 0, inspected.output
+    assert report["model"]["parameters"] == json.loads(inspected.stdout)["parameters"] == student
 
 
 def test_five_step_chain_is_deterministic(tiny_project):

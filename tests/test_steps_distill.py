@@ -55,6 +55,13 @@ def test_distill_build_with_unlabelled_queries_and_hidden_matching(tiny_project,
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="distill", steps=[step])))
     rep = res.report["steps"][0]
     assert rep["student_parameters"] * 2 < rep["teacher_parameters"] == res.report["source"]["parameters"]
+    # the same count for the Keras student (step), its int8 .tflite (report) and the fp32 teacher .tflite
+    from converters.keras_tflite import keras_to_tflite
+    from converters.tflite_model import parse_tflite
+
+    assert rep["student_parameters"] == rep["parameters"] == res.report["model"]["parameters"]
+    teacher_fp32 = parse_tflite(keras_to_tflite(_teacher(tiny_project), "float32"))
+    assert teacher_fp32.parameter_count == rep["teacher_parameters"]
     assert rep["rows"] == {
         "labelled": 400,
         "unlabelled": 200,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.parameters import count_parameters
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
@@ -210,7 +211,7 @@ class KerasBackend:
                     "kind": step.kind,
                     **result.report,
                     "float_test_accuracy": self._accuracy(model),
-                    "parameters": int(model.count_params()),
+                    "parameters": count_parameters(model),
                     "seconds": round(time.perf_counter() - t0, 2),
                 }
             )
@@ -340,7 +341,7 @@ class KerasBackend:
         )
 
     def source_section(self, fp32: bytes) -> dict[str, Any]:
-        return {"parameters": int(self.inputs.model.count_params())}
+        return {"parameters": count_parameters(self.inputs.model)}
 
     def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]:
         from converters.tflite_model import parse_tflite

@@ -91,15 +91,54 @@ def _split_path(build: Build, split: str) -> Path | None:
     return build.split_path(split) if getattr(build.recipe.data, split) is not None else None
 
 
+def default_description(name: str, labels: list[str] | None, output_size: int) -> str:
+    """The metadata description when neither the recipe nor a flag gives one: what this model does."""
+    if labels is None:
+        return f"{name}: maps a search query to a {output_size}-value embedding vector."
+    shown = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
+    return f"{name}: classifies a search query into one of {len(labels)} intents ({shown})."
+
+
+def unset_fields_notice(values: dict[str, Any]) -> str | None:
+    """One line naming the metadata fields that stay empty (edgecomp never fills in an author or licence)."""
+    unset = [k for k in ("author", "license") if not values[k]]
+    if not unset:
+        return None
+    keys, flags = " / ".join(f"package.{k}" for k in unset), " / ".join(f"--{k}" for k in unset)
+    return (
+        f"package metadata: {' and '.join(unset)} not set, so left out of the package "
+        f"(set {keys} in the recipe, or pass {flags})"
+    )
+
+
+# What edgecomp 0.1.0 wrote into every saved recipe.yaml as package defaults until issue 15: a build converted
+# before still has all three, and they are edgecomp's words, not the user's, so together they count as unset.
+LEGACY_DEFAULTS = {
+    "description": "Classifies a search query into an intent.",
+    "author": "edgecomp",
+    "license": "Apache-2.0",
+}
+
+
+def _recipe_value(spec: Any, key: str) -> str | None:
+    value = getattr(spec, key)
+    legacy = all(getattr(spec, k) == v for k, v in LEGACY_DEFAULTS.items())
+    return None if legacy else value
+
+
 def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
     spec = build.recipe.package
+    name = opts.name or spec.name or build.recipe.name
+    out = build.tflite.tensors[build.tflite.outputs[0]]
     values = {
         "format": opts.format or spec.format,
-        "name": opts.name or spec.name or build.recipe.name,
+        "name": name,
         "version": opts.version or spec.version,
-        "description": opts.description or spec.description,
-        "author": opts.author or spec.author,
-        "license": opts.license or spec.license,
+        "description": opts.description
+        or _recipe_value(spec, "description")
+        or default_description(name, build.labels, int(out.shape[-1]) if out.shape else 0),
+        "author": opts.author or _recipe_value(spec, "author"),
+        "license": opts.license or _recipe_value(spec, "license"),
         "min_confidence_accuracy": opts.min_confidence_accuracy or spec.min_confidence_accuracy,
         "max_tokenizer_mismatch": spec.max_tokenizer_mismatch
         if opts.max_tokenizer_mismatch is None
@@ -125,11 +164,13 @@ def package(
     build.check_files()
     values = _resolved(build, opts)
     validation, warnings = check_packageable(build, opts.allow_failed_validation)
+    notice = unset_fields_notice(values)
     splits = {s: _split_path(build, s) for s in ("val", "test")}
     if splits["test"] is None and splits["val"] is None:
         raise DataError("the build's recipe has no test or val split", hint="add data.test to the recipe")
     with tempfile.TemporaryDirectory(prefix="edgecomp-package-") as tmp:
         result = run_package(build, values, validation, splits, opts, Path(tmp), progress)
     result.warnings[:0] = warnings
+    result.notes += [notice] if notice else []
     result.seconds = round(time.perf_counter() - t0, 2)
     return result

@@ -35,4 +35,5 @@ class PackageResult:
     zip_path: Path
     manifest: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not a problem, something to know (e.g. unset metadata)
     seconds: float = 0.0

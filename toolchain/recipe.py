@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from toolchain.base.errors import InputFileError, RecipeError
+from toolchain.naming import default_build_name
 from toolchain.presets import preset_plan
 from toolchain.step_configs import (  # noqa: F401 - step configs are part of the recipe API
     STEP_CLASSES,
@@ -160,9 +161,9 @@ class PackageSpec(Strict):
         None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="default: recipe name"
     )
     version: str = Field("1.0.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
-    description: str = "Classifies a search query into an intent."
-    author: str = "edgecomp"
-    license: str = "Apache-2.0"
+    description: str | None = Field(None, description="default: derived from the model (name, task, labels)")
+    author: str | None = Field(None, description="unset: left out of the model metadata (no default author)")
+    license: str | None = Field(None, description="unset: left out of the model metadata, e.g. Apache-2.0")
     format: Literal["mediapipe", "android-assets", "edge"] = "mediapipe"
     min_confidence_accuracy: float = Field(
         0.98, gt=0.0, le=1.0, description="server fallback: on-device accuracy wanted above the threshold"
@@ -366,7 +367,7 @@ def compose_recipe(
         data = discover_data(source)
         recipe = recipe_from_dict(
             {
-                "name": source.stem if source.suffix else source.name,
+                "name": default_build_name(source),
                 "source": {"path": str(source)},
                 "data": data,
             },

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.parameters import count_parameters
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.progress import Progress
 from toolchain.tokenizers.interface import TextTokenizer
@@ -174,11 +175,12 @@ def _onnx_teacher(
 
 
 def _onnx_parameters(model: Path) -> int:
-    """Elements in the graph's initializers (weights), without loading external data."""
+    """Weights in the graph's initializers (converters/parameters.py), without loading external data."""
     import onnx
 
-    graph = onnx.load(str(model), load_external_data=False).graph
-    return int(sum(int(np.prod(t.dims)) if t.dims else 1 for t in graph.initializer))
+    from converters.parameters import onnx_parameters
+
+    return onnx_parameters(onnx.load(str(model), load_external_data=False).graph.initializer)
 
 
 def _tflite_teacher(path: Path, tokenizer_files: tuple[Path | None, Path | None]):
@@ -220,7 +222,7 @@ def _keras_teacher(path: Path, tokenizer_files: tuple[Path | None, Path | None],
         advance(len(texts))
         return logits
 
-    return tokenizer, score, int(model.count_params())
+    return tokenizer, score, count_parameters(model)
 
 
 class _AdvanceSink:

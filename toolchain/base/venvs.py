@@ -17,6 +17,7 @@ from pathlib import Path
 
 from toolchain.base.atomic import locked, staged_dir
 from toolchain.base.errors import EdgecompError, InputFileError
+from toolchain.base.notices import announce, first_use_notice
 
 MARKER = "edgecomp-env.json"
 
@@ -95,6 +96,7 @@ def ensure_venv(spec: VenvSpec, root: Path | None = None) -> Venv:
     final = root / f"{spec.name}-{spec.key}"
     if _ready(final, spec):
         return Venv(final, spec)
+    announce(first_use_notice(spec.name, spec.requirements, final, spec.name))
     with locked(root / f".{spec.name}.lock"):
         if _ready(final, spec):
             return Venv(final, spec)

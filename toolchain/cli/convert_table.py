@@ -2,7 +2,6 @@
 
 Metric names come from toolchain/evaluate.py, so the table, report.json, report.md and the gate messages
 say the same thing: agreement vs source, agreement vs post-step float, accuracy drop (points).
-(This replaces `toolchain.cli.tables.build_table` for convert: the quality rows changed with issue 15.)
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ def tables(result):
     if meta is None:
         info.add_row("metadata", "none (not loadable by MediaPipe Tasks)")
     else:
-        info.add_row("metadata", f"{meta.name} {meta.version} by {meta.author} ({meta.license})")
+        by = f"by {meta.author}" if meta.author else "author not set"
+        info.add_row("metadata", f"{meta.name} {meta.version} {by} ({meta.license or 'license not set'})")
         info.add_row("description", meta.description or "")
         labels = meta.labels
         info.add_row("labels", f"{len(labels)} ({', '.join(labels[:4])}, …)" if labels else "none")

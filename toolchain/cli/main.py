@@ -3,14 +3,16 @@
 Every failure leaves as one `error:` line on stderr. An EdgecompError carries its own exit code; SIGINT and
 SIGTERM become `Interrupted` in the main thread (exit 130/143) so staging dirs and temp dirs unwind through
 their context managers, and child process groups are killed by toolchain/base/child.py's handler, which
-chains to ours; a full disk or a read-only folder is exit 2; any other exception is a bug in edgecomp: exit
-70 (not 1, which means a gate failed), with a request to rerun with EDGECOMP_DEBUG=1 for the traceback.
+chains to ours; a full disk or a read-only folder is exit 2; a reader that closed stdout early (`| head`) is a
+quiet exit 1 (rich's and typer's code for it); any other exception is a bug in edgecomp: exit 70 (not 1,
+which means a gate failed), with a request to rerun with EDGECOMP_DEBUG=1 for the traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import signal
 import sys
@@ -21,10 +23,12 @@ from typer.core import TyperGroup
 
 from toolchain import __version__
 from toolchain.base.errors import UNEXPECTED_EXIT_CODE, EdgecompError, Interrupted
+from toolchain.base.notices import notice_sink
 from toolchain.cli import convert, data, devices, profile, train, validate
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
 
+PIPE_CLOSED_EXIT = 1  # stdout's reader left early (`| head`): quiet, and the code rich and typer use for it
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -50,6 +54,22 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def _drop_stdout() -> None:
+    """Point fd 1 at /dev/null so that the interpreter's final flush cannot fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # not a real fd (CliRunner)
+        pass
+
+
+def _note(line: str) -> None:
+    """Library notices (toolchain.base.notices, e.g. a first-time download and its size): stderr."""
+    from toolchain.cli import render
+
+    render.note([line])
+
+
 def _fail(line: str, code: int) -> typer.Exit:
     typer.echo(line, err=True)
     sys.stderr.flush()
@@ -62,7 +82,7 @@ class _ErrorMappingGroup(TyperGroup):
     def invoke(self, ctx: typer.Context):
         debug = os.environ.get("EDGECOMP_DEBUG") == "1"
         try:
-            with _signals_raise():
+            with _signals_raise(), notice_sink(_note):
                 return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help: typer's own exits
             raise
@@ -76,6 +96,9 @@ class _ErrorMappingGroup(TyperGroup):
             if err.hint:
                 line += f" (hint: {err.hint})"
             raise _fail(line, err.exit_code) from None
+        except BrokenPipeError:  # `edgecomp ... | head`: the reader has all it wanted and left
+            _drop_stdout()
+            raise typer.Exit(PIPE_CLOSED_EXIT) from None
         except OSError as err:
             if debug or err.errno not in _ENVIRONMENT_ERRNOS:
                 if debug:

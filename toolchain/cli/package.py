@@ -15,9 +15,17 @@ def package(
     out: Path = typer.Option(Path("dist"), "--out", "-o", help="Where dist/<name>-<version>/ goes."),
     name: str | None = typer.Option(None, "--name", help="Package name (default: recipe name)."),
     version: str | None = typer.Option(None, "--version", help="Package version (default: 1.0.0)."),
-    description: str | None = typer.Option(None, "--description", help="Written into the model metadata."),
-    author: str | None = typer.Option(None, "--author", help="Written into the model metadata."),
-    license_: str | None = typer.Option(None, "--license", help="Written into the model metadata."),
+    description: str | None = typer.Option(
+        None, "--description", help="Model metadata (default: recipe package.description, else derived)."
+    ),
+    author: str | None = typer.Option(
+        None, "--author", help="Model metadata (default: recipe package.author, else left out)."
+    ),
+    license_: str | None = typer.Option(
+        None,
+        "--license",
+        help="Model metadata, e.g. MIT (default: recipe package.license, else left out).",
+    ),
     min_confidence_accuracy: float | None = typer.Option(
         None, "--min-confidence-accuracy", help="Server fallback: on-device accuracy wanted (default 0.98)."
     ),
@@ -53,6 +61,7 @@ def package(
     result = run_package(build, opts, render.RichProgress())
     fallback_note = result.manifest["server_fallback"].get("note")
     render.warn(result.warnings + ([f"server fallback: {fallback_note}"] if fallback_note else []))
+    render.note(result.notes)
     if as_json:
         render.print_json(result.manifest)
         return

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,9 +18,39 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True)
+PIPE_WIDTH = 10_000  # columns a table may use when stdout is not a terminal: wider than any row
+
+
+class _Stdout(Console):
+    """stdout that never cuts a cell: piped (`| cat`, `| grep`), tables take their natural width instead of
+    rich's 80-column default; on a terminal, a cell too wide for the screen wraps (fold) instead of ending
+    in an ellipsis, so a device name or a sha256 is always there in full."""
+
+    _fixed = False  # a width set through `size` (tests), kept even when piped
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if not self._fixed and not self.is_terminal:  # COLUMNS=80 included: a pipe has no width
+            return ConsoleDimensions(PIPE_WIDTH, super().size.height)
+        return super().size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+        self._fixed = True
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        for obj in objects:
+            if isinstance(obj, Table):
+                for column in obj.columns:
+                    column.overflow = "fold"
+        super().print(*objects, **kwargs)
+
+
+stdout = _Stdout(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)  # a diagnostic line stays one line when piped
 
 
 class RichProgress:
@@ -61,3 +91,9 @@ def print_json(data: Any) -> None:
 def warn(lines: list[str]) -> None:
     for line in lines:
         stderr.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+
+
+def note(lines: list[str]) -> None:
+    """Something to know that is not a problem (an unset metadata field, a first-time download)."""
+    for line in lines:
+        stderr.print(f"[cyan]note:[/cyan] {line}", highlight=False)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.parameters import count_parameters
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
 from toolchain.step_configs import DistillStep
@@ -247,8 +248,8 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
     if ctx.teacher is not None:
         t_params = ctx.teacher.parameters
     else:
-        t_params = int(teacher.count_params()) if hasattr(teacher, "count_params") else None
-    s_params = int(student.count_params())
+        t_params = count_parameters(teacher) if hasattr(teacher, "count_params") else None
+    s_params = count_parameters(student)
     report = {
         "alpha": cfg.alpha,
         "temperature": cfg.temperature,
