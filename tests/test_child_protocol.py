@@ -45,12 +45,15 @@ def segfault(args):
     import ctypes
     ctypes.string_at(1)
 
+def environ(args):
+    return {k: os.environ.get(k) for k in args["keys"]}
+
 def spawn(args):
     import subprocess
     return {"pid": subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]).pid}
 
 wire.serve({"boom": boom, "fail": fail, "double": double, "chatter": chatter, "half_line": half_line,
-            "segfault": segfault, "spawn": spawn}, {"runtime": "fake", "version": "0.0"})
+            "segfault": segfault, "spawn": spawn, "environ": environ}, {"runtime": "fake", "version": "0.0"})
 """
 
 
@@ -174,3 +177,21 @@ def test_sigterm_to_the_host_kills_the_child_group(tmp_path):
     finally:
         host.kill()
         host.wait()
+
+
+def test_a_child_gets_the_startup_loader_path_not_what_a_library_set_since(tmp_path, monkeypatch):
+    """OpenCV's wheel prepends its lib64 to LD_LIBRARY_PATH when the converters import it; a LiteRT profiler
+    child that inherited it crashed with SIGSEGV. Children get the loader variables edgecomp started with."""
+    from toolchain.base import STARTUP_ENV
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path / "injected-lib64") + ":")
+    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "injected.so"))
+    monkeypatch.setenv("EDGECOMP_TEST_OTHER", "kept")
+    script = tmp_path / "child.py"
+    script.write_text(SERVE)
+    keys = ["LD_LIBRARY_PATH", "LD_PRELOAD", "EDGECOMP_TEST_OTHER"]
+    with ChildSession([sys.executable, str(script)], name="test child") as session:
+        seen = session.call("environ", {"keys": keys})
+    assert seen["LD_LIBRARY_PATH"] == STARTUP_ENV.get("LD_LIBRARY_PATH")
+    assert seen["LD_PRELOAD"] == STARTUP_ENV.get("LD_PRELOAD")
+    assert seen["EDGECOMP_TEST_OTHER"] == "kept"

@@ -357,6 +357,7 @@ class KerasBackend:
         runner = HostRunner(tflite, threads=1)
         feeds = text_feeds(parse_tflite(tflite), self.tokenizer.encode_batch(inputs.splits["test"].texts))
         tfl_scores = runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)")
+        self.test_scores = tfl_scores  # the converted model's test scores, for a subclass's own metrics
         evaluation = {
             "split": str(inputs.splits["test"].source),
             "runtime": "ai_edge_litert, 1 thread",

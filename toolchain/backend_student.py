@@ -46,6 +46,25 @@ def _labels(recipe: Recipe) -> list[str]:
     return d.load_labels(beside)  # raises: labels file not found, with the hint
 
 
+CONFIDENT_MARGIN = 0.2  # the teacher's top-1 minus top-2 probability
+
+
+def confident_agreement(teacher_probs: np.ndarray, student_scores: np.ndarray) -> dict[str, Any]:
+    """Agreement on the queries where the teacher is sure (top-1 leads top-2 by CONFIDENT_MARGIN), and how
+    many queries it is unsure of: there the teacher's argmax is close to a coin toss that a student with
+    another tokenizer cannot copy, so this separates the student's mistakes from the teacher's doubt."""
+    top = np.sort(teacher_probs, axis=1)
+    sure = (top[:, -1] - top[:, -2]) >= CONFIDENT_MARGIN
+    same = teacher_probs.argmax(1) == student_scores.argmax(1)
+    return {
+        "agreement_where_teacher_sure": round(float(same[sure].mean()), 4) if sure.any() else None,
+        "teacher_sure_queries": int(sure.sum()),
+        "teacher_unsure_queries": int((~sure).sum()),
+        "agreement_where_teacher_unsure": round(float(same[~sure].mean()), 4) if (~sure).any() else None,
+        "teacher_sure_margin": CONFIDENT_MARGIN,
+    }
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
@@ -142,5 +161,6 @@ class StudentBackend(KerasBackend):
                 "student_accuracy": cmp["converted"]["accuracy"],
                 "accuracy_drop_points": cmp["accuracy_drop_points"],
                 "teacher": f"{self.teacher.kind} {Path(self.teacher.path).name}",
+                **confident_agreement(self.source_scores, self.test_scores),
             }
         return evaluation, texts

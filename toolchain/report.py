@@ -143,6 +143,13 @@ def _evaluation(ev: dict[str, Any], steps: list[dict[str, Any]]) -> list[str]:
             f"- agreement with the teacher ({ev['teacher']['teacher']}): "
             f"{ev['teacher']['agreement_with_teacher']:.2%}"
         )
+        t = ev["teacher"]
+        if t.get("agreement_where_teacher_sure") is not None:
+            lines.append(
+                f"- where the teacher is sure (top-1 leads top-2 by >= {t['teacher_sure_margin']}, "
+                f"n={t['teacher_sure_queries']}): {t['agreement_where_teacher_sure']:.2%}; where it is "
+                f"unsure (n={t['teacher_unsure_queries']}): {t['agreement_where_teacher_unsure'] or 0:.2%}"
+            )
     if "onnx_reference" in ev:
         r = ev["onnx_reference"]
         lines += [

@@ -127,6 +127,26 @@ def _rss_kb(pid: int) -> int | None:
     return None
 
 
+# Variables that decide which native libraries a process loads: a child gets the values edgecomp was started
+# with, not what an in-process library set since (toolchain/base/__init__.py STARTUP_ENV).
+LOADER_VARS = (
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
+    "DYLD_LIBRARY_PATH",
+    "QT_QPA_PLATFORM_PLUGIN_PATH",
+    "QT_QPA_FONTDIR",
+)
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with the native-loader variables as they were at startup (absent if they were absent)."""
+    from toolchain.base import STARTUP_ENV
+
+    out = {k: v for k, v in env.items() if k not in LOADER_VARS}
+    out.update({k: STARTUP_ENV[k] for k in LOADER_VARS if k in STARTUP_ENV})
+    return out
+
+
 class ChildSession:
     """One child speaking the wire protocol; a context manager. `hello` holds the child's hello facts.
 
@@ -146,7 +166,7 @@ class ChildSession:
         memory_limit_mb: float | None = None,
     ) -> None:
         self.argv, self.name, self.hello_timeout = [str(a) for a in argv], name, hello_timeout
-        base = dict(os.environ if env is None else env)
+        base = child_env(os.environ if env is None else env)
         base["PYTHONPATH"] = os.pathsep.join(p for p in (str(WIRE_DIR), base.get("PYTHONPATH")) if p)
         self.env = base
         self.cwd = Path(cwd) if cwd is not None else None  # default: the session's work dir

@@ -41,6 +41,10 @@ def build_table(report: dict[str, Any]) -> Table:
         t.add_row("macro-F1", f"{c['reference']['macro_f1']:.4f}", f"{c['converted']['macro_f1']:.4f}", "")
         for name, value in quality_summary(ev):
             t.add_row(name, "", value, "")
+        sure = (ev.get("teacher") or {}).get("agreement_where_teacher_sure")
+        if sure is not None:
+            n = ev["teacher"]["teacher_sure_queries"]
+            t.add_row("agreement vs source where the teacher is sure", "", f"{sure:.2%}", f"n={n}")
     for step in report.get("steps", []):
         t.add_row(f"step {step['index']}: {step['kind']}", "", step_summary(step), "")
     t.add_row("ops", "", ", ".join(f"{k}x{v}" for k, v in m["ops"].items()), "")
