@@ -65,6 +65,7 @@ def test_distill_build_with_unlabelled_queries_and_hidden_matching(tiny_project,
     assert rep["rows"] == {
         "labelled": 400,
         "unlabelled": 200,
+        "augmented": 0,
         "pseudo_labelled": rep["rows"]["pseudo_labelled"],
     }
     ids = _ctx(tiny_project).tokenizer.encode_batch([r["text"] for r in make_queries(50, 7)])
@@ -90,6 +91,31 @@ def test_soft_targets_alone_teach_the_student(tiny_project):
     hard_only = DistillStep(student=STUDENT, alpha=0.0, epochs=3)
     student = distill.run(hard_only, _teacher(tiny_project), _ctx(tiny_project, y=wrong)).model
     assert float(np.mean(student.predict(ctx.val_x, verbose=0).argmax(1) == ctx.val_y)) <= 0.35
+
+
+def test_augmented_copies_are_scored_by_the_teacher_and_agreement_picks_the_epoch(tiny_project):
+    """augment adds teacher-scored perturbed queries (soft targets; hard label only where the teacher is
+    sure); select_by agreement keeps the epoch whose val predictions match the teacher's best."""
+    from toolchain.augment import augment_queries
+    from toolchain.steps import distill
+
+    ctx = _ctx(tiny_project)
+    aug = {"copies": 2, "ops": ["drop", "typo"]}
+    cfg = DistillStep(student=STUDENT, epochs=3, augment=aug, select_by="agreement")
+    teacher = _teacher(tiny_project)
+    result = distill.run(cfg, teacher, ctx)
+    rep = result.report
+    extra = augment_queries(ctx.train_texts, 2, 0, ["drop", "typo"])
+    assert rep["rows"]["augmented"] == len(extra) > len(ctx.train_texts)
+    assert rep["selected_by"] == "agreement" and len(rep["val_agreement_per_epoch"]) == 3
+    t_val = teacher.predict(ctx.val_x, verbose=0).argmax(1)
+    s_val = result.model.predict(ctx.val_x, verbose=0).argmax(1)
+    assert rep["student_val_agreement"] == round(float(np.mean(s_val == t_val)), 4)
+    assert rep["student_val_agreement"] == max(rep["val_agreement_per_epoch"])
+    data = distill.prepare_data(cfg, teacher, ctx)
+    assert len(data.x) == len(ctx.train_texts) + len(extra)
+    sure = teacher.predict(data.x[len(ctx.train_texts) :], verbose=0).max(1) >= 0.9
+    np.testing.assert_array_equal(data.ce_weight[len(ctx.train_texts) :], sure.astype(np.float32))
 
 
 def test_teacher_logits_reproduce_its_probabilities(tiny_project):
