@@ -144,3 +144,15 @@ def test_vocab_rules_are_deterministic():
     assert choose_words(VocabPruneStep(coverage=0.45), counts) == ["shoes"]  # 10 of 21
     assert choose_words(VocabPruneStep(coverage=0.7), counts) == ["shoes", "blue"]
     assert choose_words(VocabPruneStep(max_size=5), counts) == ["shoes", "blue"]
+
+
+def test_student_tokenizer_teacher_refusals():
+    from pydantic import ValidationError
+
+    from toolchain.step_configs import DistillStep
+
+    assert DistillStep(student_tokenizer="teacher").student_tokenizer == "teacher"
+    with pytest.raises(ValidationError, match="student_vocab is for word-level students"):
+        DistillStep(student_tokenizer="teacher", student_vocab={"max_size": 100})
+    with pytest.raises(ValidationError, match="scores file has no tokenizer"):
+        DistillStep(student_tokenizer="teacher", teacher_scores="scores.jsonl")

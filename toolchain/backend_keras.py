@@ -390,7 +390,8 @@ def refuse_steps(recipe: Recipe, inputs: Inputs, student_vocab_step: int | None 
                 f"{inputs.text_tokenizer.kind}, whose subword vocab must stay as the model was trained",
                 hint="drop the vocab_prune step (prune or lowrank shrink the embedding table instead)",
             )
-        if step.kind == "distill" and len(inputs.model_in) > 1:
+        foreign_student = i == student_vocab_step  # its student is built for the inputs given here
+        if step.kind == "distill" and len(inputs.model_in) > 1 and not foreign_student:
             raise RecipeError(
                 f"distill: the teacher takes {len(inputs.model_in)} inputs "
                 f"({', '.join(i.name for i in inputs.model_in)}) and the student families are word-level "

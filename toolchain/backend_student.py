@@ -99,12 +99,7 @@ class StudentBackend(KerasBackend):
         corpus = list(splits["train"].texts)
         if step.unlabelled is not None:
             corpus += d.load_queries(step.unlabelled, spec.text_field, None).texts
-        vocab_spec = step.student_vocab or StudentVocab()
-        seq_len = vocab_spec.seq_len or (
-            self.teacher.tokenizer.seq_len if self.teacher.tokenizer else spec.seq_len or DEFAULT_SEQ_LEN
-        )
-        words = Tokenizer(d.build_vocab(corpus, vocab_spec.max_size, vocab_spec.min_count), seq_len)
-        self.inputs = Inputs(None, self.teacher.kind, words, labels, (ModelInput("input_ids", "int32"),))
+        self.inputs = self._student_inputs(step, corpus, labels)
         for name, qs in splits.items():
             self.inputs.splits[name] = qs
             self.inputs.ids[name] = self.inputs.encode(qs.texts)
@@ -112,6 +107,28 @@ class StudentBackend(KerasBackend):
                 self.inputs.y[name] = qs.label_ids(labels)
         self.final_model = self.student_float = None
         self.source_scores = None
+
+    def _student_inputs(self, step: Any, corpus: list[str], labels: list[str]) -> Inputs:
+        """The student's tokenizer: a word-level vocab built from `corpus`, or the teacher's own."""
+        from toolchain import data as d
+
+        teacher_tok = self.teacher.tokenizer
+        if step.student_tokenizer == "teacher":
+            if teacher_tok is None:
+                raise DataError(
+                    f"distill: student_tokenizer teacher, but the {self.teacher.kind} teacher has none",
+                    hint="give the teacher's tokenizer.json (data.tokenizer) or use student_tokenizer: word",
+                )
+            names = tuple(teacher_tok.encode_batch(["a"]))
+            model_in = tuple(ModelInput(n, "int32") for n in names)
+            return Inputs(None, self.teacher.kind, teacher_tok, labels, model_in)
+        vocab_spec = step.student_vocab or StudentVocab()
+        spec = self.recipe.data
+        seq_len = vocab_spec.seq_len or (
+            teacher_tok.seq_len if teacher_tok else spec.seq_len or DEFAULT_SEQ_LEN
+        )
+        words = Tokenizer(d.build_vocab(corpus, vocab_spec.max_size, vocab_spec.min_count), seq_len)
+        return Inputs(None, self.teacher.kind, words, labels, (ModelInput("input_ids", "int32"),))
 
     def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
         """The teacher on the test split first (the reference of the evaluation), then the steps."""

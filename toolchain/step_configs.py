@@ -155,6 +155,12 @@ class DistillStep(FinetuneOptions):
     student_vocab: StudentVocab | None = Field(
         None, description="foreign teachers: the student's word-level vocab (default: StudentVocab())"
     )
+    student_tokenizer: Literal["word", "teacher"] = Field(
+        "word",
+        description="foreign teachers: the student's tokenizer: word (a regex vocab of its own, no WordPiece "
+        "on the phone) or teacher (the teacher's own WordPiece: the student sees the same pieces; packaged "
+        "with MediaPipe's BERT tokenizer)",
+    )
     student: StudentSpec | None = Field(None, description="architecture of a new student")
     student_path: Path | None = Field(None, description="or a Keras student model file to train")
     alpha: float = Field(0.7, ge=0.0, le=1.0, description="weight of the soft (teacher) loss")
@@ -191,6 +197,10 @@ class DistillStep(FinetuneOptions):
             raise ValueError("give student or student_path, not both")
         if self.teacher is not None and self.teacher_scores is not None:
             raise ValueError("give teacher or teacher_scores, not both")
+        if self.student_tokenizer == "teacher" and self.student_vocab is not None:
+            raise ValueError("student_vocab is for word-level students; not with student_tokenizer teacher")
+        if self.student_tokenizer == "teacher" and self.teacher_scores is not None:
+            raise ValueError("a scores file has no tokenizer to share; use student_tokenizer: word")
         if self.student is None and self.student_path is None:
             self.__dict__["student"] = StudentSpec()
         return self

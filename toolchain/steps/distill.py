@@ -21,6 +21,7 @@ import numpy as np
 from converters.parameters import count_parameters
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
+from toolchain.keras_inputs import rows
 from toolchain.step_configs import DistillStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.student import build_student, check_layer, load_student, logits_model, predict_logits
@@ -31,7 +32,7 @@ from toolchain.steps.training import progress_callback
 class DistillData:
     """Training rows with the cached teacher outputs."""
 
-    x: np.ndarray
+    x: Any  # id array, or a dict by input name (a BERT-tokenizer student)
     y: np.ndarray  # hard label (true, or the teacher's top label for unlabelled rows)
     ce_weight: np.ndarray  # 1: use the hard label, 0: soft targets only
     teacher_logits: np.ndarray
@@ -47,11 +48,20 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def _encode(ctx: StepContext, texts: list[str], what: str) -> np.ndarray:
+def _encode(ctx: StepContext, texts: list[str], what: str, like: Any) -> Any:
+    """Texts as the student takes them: an id array, or a dict by input name (a BERT-tokenizer student)."""
     if ctx.tokenizer is None:
         raise StepError(f"distill: no tokenizer to encode the {what}", hint="set data.vocab")
     ids = ctx.tokenizer.encode_batch(texts)
+    if isinstance(like, dict):
+        return {k: ids[k].astype(like[k].dtype) for k in like}
     return ids["input_ids"] if isinstance(ids, dict) else ids
+
+
+def _concat(x: Any, extra: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: np.concatenate([x[k], extra[k]]) for k in x}
+    return np.concatenate([x, extra])
 
 
 def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillData:
@@ -61,15 +71,15 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
     from toolchain.data import load_queries
 
     x, y = ctx.train_arrays()
-    n_lab = len(x)
+    n_lab = rows(x)
     hidden = list(cfg.match_layers)
     texts = list(ctx.train_texts or [])
-    if (cfg.unlabelled is not None or cfg.augment is not None) and isinstance(x, dict):
+    if (cfg.unlabelled is not None or cfg.augment is not None) and isinstance(x, dict) and not ctx.teacher:
         raise StepError("distill: a multi-input teacher is not supported", hint="drop the distill step")
     n_unlab = 0
     if cfg.unlabelled is not None:
         queries = load_queries(cfg.unlabelled, label_field=None)
-        x = np.concatenate([x, _encode(ctx, queries.texts, "unlabelled queries")])
+        x = _concat(x, _encode(ctx, queries.texts, "unlabelled queries", x))
         texts += queries.texts
         n_unlab = len(queries.texts)
     n_aug = 0
@@ -80,7 +90,7 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
             raise StepError("distill: augmentation needs the training query texts", hint="drop augment")
         a = cfg.augment
         extra = augment_queries(texts, a.copies, ctx.seed, a.ops, a.max_ops)
-        x = np.concatenate([x, _encode(ctx, extra, "augmented queries")])
+        x = _concat(x, _encode(ctx, extra, "augmented queries", x))
         texts += extra
         n_aug = len(extra)
     if ctx.teacher is not None:
@@ -120,7 +130,8 @@ def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
             raise StepError("distill: cannot tell the vocabulary size", hint="set data.vocab in the recipe")
         vocab = int(emb[0].input_dim)
     name = teacher.name if hasattr(teacher, "layers") and isinstance(teacher.name, str) else "student"
-    return build_student(cfg.student, vocab, seq_len, n_labels, name=name)
+    names = tuple(ctx.train_x) if isinstance(ctx.train_x, dict) else ("input_ids",)
+    return build_student(cfg.student, vocab, seq_len, n_labels, name=name, input_names=names)
 
 
 def _check_matching(cfg: DistillStep, teacher: Any, student: Any) -> None:
@@ -220,13 +231,14 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
         _check_matching(cfg, teacher, student)
     data = prepare_data(cfg, teacher, ctx)
     k = keras()
-    steps = int(np.ceil(len(data.x) / cfg.batch_size)) * cfg.epochs
+    n_rows = rows(data.x)
+    steps = int(np.ceil(n_rows / cfg.batch_size)) * cfg.epochs
     distiller = _distiller(cfg, student)
     lr = k.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps, alpha=0.05)
     distiller.compile(optimizer=k.optimizers.Adam(learning_rate=lr))
     targets = (data.y, data.ce_weight, data.teacher_logits, *data.teacher_hidden)
     ds = tf().data.Dataset.from_tensor_slices((data.x, targets))
-    ds = ds.shuffle(len(data.x), seed=ctx.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
+    ds = ds.shuffle(n_rows, seed=ctx.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
     val = ctx.val_arrays()
     teacher_pred = _teacher_val(cfg, teacher, ctx)
     select = cfg.select_by if cfg.select_by != "auto" else ("agreement" if ctx.teacher else "accuracy")

@@ -13,16 +13,31 @@ from toolchain.step_configs import StudentSpec, parse_student_layer
 
 
 def build_student(
-    spec: StudentSpec, vocab_size: int, seq_len: int, n_labels: int, name: str = "student"
+    spec: StudentSpec,
+    vocab_size: int,
+    seq_len: int,
+    n_labels: int,
+    name: str = "student",
+    input_names: tuple[str, ...] = ("input_ids",),
 ) -> Any:
     """Embedding(vocab, embed_dim) -> the recipe's layers -> Dense(labels, softmax), teacher-style names.
 
     `name` is the Keras model's and so the prefix of every TFLite tensor name (`name/conv1d/Relu`): the
     distill step passes the teacher's, so a shipped student carries the user's model name.
+    `input_names`: a student on a BERT tokenizer also takes `attention_mask` (zeroes the padding's
+    embeddings) and `token_type_ids` (a segment embedding), as MediaPipe's BERT metadata feeds all three.
     """
     k = keras()
-    inp = k.Input((seq_len,), dtype="int32", name="input_ids")
-    x = k.layers.Embedding(vocab_size, spec.embed_dim, name="embedding")(inp)
+    inputs = [k.Input((seq_len,), dtype="int32", name=n) for n in input_names]
+    by_name = dict(zip(input_names, inputs, strict=True))
+    x = k.layers.Embedding(vocab_size, spec.embed_dim, name="embedding")(by_name["input_ids"])
+    if "token_type_ids" in by_name:
+        x = x + k.layers.Embedding(2, spec.embed_dim, name="segment_embedding")(by_name["token_type_ids"])
+    if "attention_mask" in by_name:  # a fixed 0/1 lookup: padding positions contribute nothing
+        keep = k.layers.Embedding(
+            2, 1, embeddings_initializer=k.initializers.Constant([[0.0], [1.0]]), trainable=False, name="mask"
+        )(by_name["attention_mask"])
+        x = x * keep
     counts: dict[str, int] = {}
     for text in spec.layers:
         kind, args = parse_student_layer(text)
@@ -40,7 +55,7 @@ def build_student(
         else:
             x = k.layers.GlobalAveragePooling1D(name="pool")(x)
     out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
-    return k.Model(inp, out, name=name)
+    return k.Model(inputs if len(inputs) > 1 else inputs[0], out, name=name)
 
 
 def load_student(path: Path, seq_len: int, n_labels: int, trust_model_code: bool = False) -> Any:
