@@ -147,6 +147,62 @@ def onnx_models() -> Path:
 
 
 @dataclass(frozen=True)
+class OnnxFloatBuilds:
+    """float32 builds of the `onnx_models`, made once per session and shared by test_onnx and
+    test_onnx_stages (each is a minute of onnx2tf). The classifier is converted from a copy of
+    intent_encoder.onnx saved with external data (`ext`: model, weights.bin, vocab, labels)."""
+
+    ext: Path
+    clf: Path
+    clf_report: dict  # as built, before validate/profile/package add their sections
+    emb: Path
+
+
+@pytest.fixture(scope="session")
+def onnx_float_builds(onnx_models, tmp_path_factory) -> OnnxFloatBuilds:
+    import shutil
+
+    import onnx
+
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+    root = tmp_path_factory.mktemp("onnx-float-builds")
+    ext = root / "ext"
+    ext.mkdir()
+    onnx.save(
+        onnx.load(str(onnx_models / "intent_encoder.onnx")),
+        str(ext / "intent_encoder.onnx"),
+        save_as_external_data=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    for name in ("vocab.txt", "labels.txt"):
+        shutil.copy(onnx_models / name, ext / name)
+    made = {}
+    for name, model, task, gates in (
+        ("clf", ext / "intent_encoder.onnx", "classification", {"max_abs_error": 1e-4}),
+        ("emb", onnx_models / "embedder.onnx", "embedding", {}),
+    ):
+        recipe = {
+            "name": name,
+            "source": {"path": str(model), "task": task},
+            "data": {
+                "test": str(data / "test.jsonl"),
+                "val": str(data / "val.jsonl"),
+                "calibration": str(data / "train.jsonl"),
+                "seq_len": 32,
+            },
+            "quantization": {"mode": "float32"},
+            "evaluation": gates,
+            "output": {"dir": str(root / "builds")},
+        }
+        made[name] = build(recipe_from_dict(recipe))
+    return OnnxFloatBuilds(ext, made["clf"].build_dir, made["clf"].report, made["emb"].build_dir)
+
+
+@dataclass(frozen=True)
 class BertModels:
     """Hugging Face-style folders (model.onnx, tokenizer.json, vocab.txt, config.json), as users export."""
 
