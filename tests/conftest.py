@@ -222,6 +222,46 @@ def bert_models() -> BertModels:
     return BertModels(root, root / "classifier", root / "embedder", facts)
 
 
+BERT_INT8_FALLBACK = (
+    "SOFTMAX,MUL,ADD,SUB,DIV,EXP,ABS,NEG,MEAN,SQUARED_DIFFERENCE,RSQRT,SUM,SELECT_V2,BATCH_MATMUL"
+)
+
+
+@pytest.fixture(scope="session")
+def bert_int8_classifier(bert_models, tmp_path_factory) -> Path:
+    """The BERT classifier (alone, as intent-bert.onnx) converted to int8 with BERT_INT8_FALLBACK ops in
+    float, through the CLI with --tokenizer/--labels and the example's test/val/calibration splits.
+    Shared by test_package_bert_onnx and test_wordpiece_models (a conversion is about half a minute)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from toolchain.cli.main import app
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+    root = tmp_path_factory.mktemp("bert-int8")
+    clf = bert_models.classifier
+    model = root / "intent-bert.onnx"
+    shutil.copy(clf / "model.onnx", model)  # alone: the tokenizer and labels come from flags
+    recipe = root / "int8.yaml"
+    recipe.write_text(
+        f"quantization: {{mode: int8, float_fallback_ops: [{BERT_INT8_FALLBACK}]}}\nsource: {{path: x}}\n"
+    )
+    out = root / "int8"
+    result = CliRunner().invoke(
+        app,
+        [
+            "convert", str(model), "--seq-len", "32", "--out", str(out), "--json", "--recipe", str(recipe),
+            "--tokenizer", str(clf / "tokenizer.json"), "--labels", str(clf / "labels.txt"),
+            "--test", str(data / "test.jsonl"), "--val", str(data / "val.jsonl"),
+            "--calibration", str(data / "train.jsonl"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["tokenizer"]["kind"] == "wordpiece"
+    return out
+
+
 @pytest.fixture(scope="session")
 def keras_bert(bert_models) -> Path:
     """A Keras BERT-style classifier (three int inputs) on the WordPiece tokenizer of `bert_models`.

@@ -21,7 +21,6 @@ from toolchain.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "shopping_intent" / "data"
-FALLBACK = "SOFTMAX,MUL,ADD,SUB,DIV,EXP,ABS,NEG,MEAN,SQUARED_DIFFERENCE,RSQRT,SUM,SELECT_V2,BATCH_MATMUL"
 
 
 def _run(*args: str) -> dict:
@@ -35,8 +34,9 @@ def _convert(source: Path, out: Path, *flags: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def bert_builds(bert_models, tmp_path_factory) -> dict[str, Path]:
-    """float32 (--tokenizer), int8 with selective float fallback (recipe), dynamic (--vocab)."""
+def bert_builds(bert_models, bert_int8_classifier, tmp_path_factory) -> dict[str, Path]:
+    """float32 (--tokenizer), int8 with selective float fallback (recipe; shared with
+    test_package_bert_onnx, conftest), dynamic (--vocab)."""
     root = tmp_path_factory.mktemp("bert")
     clf = bert_models.classifier
     model = root / "intent-bert.onnx"
@@ -44,15 +44,8 @@ def bert_builds(bert_models, tmp_path_factory) -> dict[str, Path]:
     test, cal = str(DATA / "test.jsonl"), str(DATA / "train.jsonl")
     common = ("--labels", str(clf / "labels.txt"), "--test", test, "--calibration", cal)
     _convert(model, root / "fp32", "--tokenizer", str(clf / "tokenizer.json"), *common, "-q", "float32")
-    recipe = root / "int8.yaml"
-    recipe.write_text(
-        f"quantization: {{mode: int8, float_fallback_ops: [{FALLBACK}]}}\nsource: {{path: x}}\n"
-    )
-    _convert(
-        model, root / "int8", "--recipe", str(recipe), "--tokenizer", str(clf / "tokenizer.json"), *common
-    )
     _convert(model, root / "dynamic", "--vocab", str(clf / "vocab.txt"), *common, "-q", "dynamic")
-    return {name: root / name for name in ("fp32", "int8", "dynamic")}
+    return {"fp32": root / "fp32", "int8": bert_int8_classifier, "dynamic": root / "dynamic"}
 
 
 @pytest.mark.slow
