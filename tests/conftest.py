@@ -147,6 +147,62 @@ def onnx_models() -> Path:
 
 
 @dataclass(frozen=True)
+class OnnxFloatBuilds:
+    """float32 builds of the `onnx_models`, made once per session and shared by test_onnx and
+    test_onnx_stages (each is a minute of onnx2tf). The classifier is converted from a copy of
+    intent_encoder.onnx saved with external data (`ext`: model, weights.bin, vocab, labels)."""
+
+    ext: Path
+    clf: Path
+    clf_report: dict  # as built, before validate/profile/package add their sections
+    emb: Path
+
+
+@pytest.fixture(scope="session")
+def onnx_float_builds(onnx_models, tmp_path_factory) -> OnnxFloatBuilds:
+    import shutil
+
+    import onnx
+
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+    root = tmp_path_factory.mktemp("onnx-float-builds")
+    ext = root / "ext"
+    ext.mkdir()
+    onnx.save(
+        onnx.load(str(onnx_models / "intent_encoder.onnx")),
+        str(ext / "intent_encoder.onnx"),
+        save_as_external_data=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
+    for name in ("vocab.txt", "labels.txt"):
+        shutil.copy(onnx_models / name, ext / name)
+    made = {}
+    for name, model, task, gates in (
+        ("clf", ext / "intent_encoder.onnx", "classification", {"max_abs_error": 1e-4}),
+        ("emb", onnx_models / "embedder.onnx", "embedding", {}),
+    ):
+        recipe = {
+            "name": name,
+            "source": {"path": str(model), "task": task},
+            "data": {
+                "test": str(data / "test.jsonl"),
+                "val": str(data / "val.jsonl"),
+                "calibration": str(data / "train.jsonl"),
+                "seq_len": 32,
+            },
+            "quantization": {"mode": "float32"},
+            "evaluation": gates,
+            "output": {"dir": str(root / "builds")},
+        }
+        made[name] = build(recipe_from_dict(recipe))
+    return OnnxFloatBuilds(ext, made["clf"].build_dir, made["clf"].report, made["emb"].build_dir)
+
+
+@dataclass(frozen=True)
 class BertModels:
     """Hugging Face-style folders (model.onnx, tokenizer.json, vocab.txt, config.json), as users export."""
 
@@ -164,6 +220,46 @@ def bert_models() -> BertModels:
     root = ensure_models()
     facts = json.loads((root / "fixture.json").read_text(encoding="utf-8"))
     return BertModels(root, root / "classifier", root / "embedder", facts)
+
+
+BERT_INT8_FALLBACK = (
+    "SOFTMAX,MUL,ADD,SUB,DIV,EXP,ABS,NEG,MEAN,SQUARED_DIFFERENCE,RSQRT,SUM,SELECT_V2,BATCH_MATMUL"
+)
+
+
+@pytest.fixture(scope="session")
+def bert_int8_classifier(bert_models, tmp_path_factory) -> Path:
+    """The BERT classifier (alone, as intent-bert.onnx) converted to int8 with BERT_INT8_FALLBACK ops in
+    float, through the CLI with --tokenizer/--labels and the example's test/val/calibration splits.
+    Shared by test_package_bert_onnx and test_wordpiece_models (a conversion is about half a minute)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from toolchain.cli.main import app
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+    root = tmp_path_factory.mktemp("bert-int8")
+    clf = bert_models.classifier
+    model = root / "intent-bert.onnx"
+    shutil.copy(clf / "model.onnx", model)  # alone: the tokenizer and labels come from flags
+    recipe = root / "int8.yaml"
+    recipe.write_text(
+        f"quantization: {{mode: int8, float_fallback_ops: [{BERT_INT8_FALLBACK}]}}\nsource: {{path: x}}\n"
+    )
+    out = root / "int8"
+    result = CliRunner().invoke(
+        app,
+        [
+            "convert", str(model), "--seq-len", "32", "--out", str(out), "--json", "--recipe", str(recipe),
+            "--tokenizer", str(clf / "tokenizer.json"), "--labels", str(clf / "labels.txt"),
+            "--test", str(data / "test.jsonl"), "--val", str(data / "val.jsonl"),
+            "--calibration", str(data / "train.jsonl"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["tokenizer"]["kind"] == "wordpiece"
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -150,12 +149,9 @@ def test_flex_op_is_refused_and_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_intent_classifier_fp32_matches_onnxruntime(onnx_models, tmp_path):
-    from toolchain.pipeline import build
-
-    report = build(
-        _recipe(onnx_models, tmp_path, "intent_encoder.onnx", evaluation={"max_abs_error": 1e-4})
-    ).report
+def test_intent_classifier_fp32_matches_onnxruntime(onnx_float_builds):
+    """The shared float32 build (conftest): intent_encoder.onnx, saved with external data, to .tflite."""
+    report = onnx_float_builds.clf_report
     ref = report["evaluation"]["onnx_reference"]
     assert ref["max_abs_error"] < 1e-4 and ref["top1_agreement"] == 1.0
     # the PyTorch export's int64 ids stay int64 through onnx2tf (the toolchain feeds them as exported)
@@ -209,23 +205,19 @@ def test_embedding_model_cosine(onnx_models, tmp_path, mode, min_cos):
 
 
 @pytest.mark.slow
-def test_external_data_and_steps_refused(onnx_models, tmp_path):
+def test_external_data_and_steps_refused(onnx_float_builds, tmp_path):
+    """The shared float32 classifier build (conftest) was converted from a copy saved with external data."""
     from toolchain.pipeline import build
 
-    model = onnx.load(str(onnx_models / "intent_encoder.onnx"))
-    ext = tmp_path / "ext"
-    ext.mkdir()
-    onnx.save(
-        model,
-        str(ext / "intent_encoder.onnx"),
-        save_as_external_data=True,
-        location="weights.bin",
-        size_threshold=0,
-    )
-    for name in ("vocab.txt", "labels.txt"):
-        shutil.copy(onnx_models / name, ext / name)
+    ext = onnx_float_builds.ext
     assert (ext / "weights.bin").stat().st_size > 100_000
-    report = build(_recipe(ext, tmp_path, "intent_encoder.onnx", name="ext-build")).report
+    assert (
+        onnx.load(str(ext / "intent_encoder.onnx"), load_external_data=False)
+        .graph.initializer[0]
+        .external_data
+    )  # the weights really are outside the .onnx
+    report = onnx_float_builds.clf_report
+    assert report["source"]["path"] == str(ext / "intent_encoder.onnx")
     assert report["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
     with pytest.raises(StepError, match="compression steps need a Keras model"):
         build(

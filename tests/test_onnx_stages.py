@@ -21,25 +21,9 @@ DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "d
 
 
 @pytest.fixture(scope="module")
-def onnx_builds(onnx_models, tmp_path_factory) -> dict[str, Path]:
-    from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
-
-    out = tmp_path_factory.mktemp("onnx-stage-builds")
-    made = {}
-    for name, model, task in (
-        ("clf", "intent_encoder.onnx", "classification"),
-        ("emb", "embedder.onnx", "embedding"),
-    ):
-        recipe = {
-            "name": name,
-            "source": {"path": str(onnx_models / model), "task": task},
-            "data": {"test": str(DATA / "test.jsonl"), "val": str(DATA / "val.jsonl"), "seq_len": 32},
-            "quantization": {"mode": "float32"},
-            "output": {"dir": str(out)},
-        }
-        made[name] = build(recipe_from_dict(recipe)).build_dir
-    return made
+def onnx_builds(onnx_float_builds) -> dict[str, Path]:
+    """float32 builds of intent_encoder.onnx (external-data copy) and embedder.onnx, shared (conftest)."""
+    return {"clf": onnx_float_builds.clf, "emb": onnx_float_builds.emb}
 
 
 def _run(*args: str) -> dict:

@@ -33,27 +33,25 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def builds(bert_models, tmp_path_factory) -> dict[str, Path]:
+def builds(bert_models, bert_int8_classifier, tmp_path_factory) -> dict[str, Path]:
+    """The classifier's int8 build is shared with test_wordpiece_models (conftest); the embedder's is here."""
     root = tmp_path_factory.mktemp("bert-onnx")
     recipe = root / "int8.yaml"
     recipe.write_text(
         f"quantization: {{mode: int8, float_fallback_ops: [{FALLBACK}]}}\nsource: {{path: x}}\n"
     )
-    out = {}
-    for kind, folder in (("classifier", bert_models.classifier), ("embedder", bert_models.embedder)):
-        model = root / f"{kind}.onnx"
-        shutil.copy(folder / "model.onnx", model)
-        extra = ["--labels", str(folder / "labels.txt")] if kind == "classifier" else ["--task", "embedding"]
-        code, stdout, stderr = _cli(
-            "convert", str(model), "--seq-len", "32", "--out", str(root / kind), "--json",
-            "--recipe", str(recipe), "--tokenizer", str(folder / "tokenizer.json"), *extra,
-            "--test", str(DATA / "test.jsonl"), "--val", str(DATA / "val.jsonl"),
-            "--calibration", str(DATA / "train.jsonl"),
-        )  # fmt: skip
-        assert code == 0, stderr[-2000:]
-        assert json.loads(stdout)["tokenizer"]["kind"] == "wordpiece"
-        out[kind] = root / kind
-    return out
+    folder = bert_models.embedder
+    model = root / "embedder.onnx"
+    shutil.copy(folder / "model.onnx", model)
+    code, stdout, stderr = _cli(
+        "convert", str(model), "--seq-len", "32", "--out", str(root / "embedder"), "--json",
+        "--recipe", str(recipe), "--tokenizer", str(folder / "tokenizer.json"), "--task", "embedding",
+        "--test", str(DATA / "test.jsonl"), "--val", str(DATA / "val.jsonl"),
+        "--calibration", str(DATA / "train.jsonl"),
+    )  # fmt: skip
+    assert code == 0, stderr[-2000:]
+    assert json.loads(stdout)["tokenizer"]["kind"] == "wordpiece"
+    return {"classifier": bert_int8_classifier, "embedder": root / "embedder"}
 
 
 def test_bert_classifier_package_cli(builds, tmp_path: Path) -> None:

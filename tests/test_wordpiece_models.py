@@ -21,7 +21,6 @@ from toolchain.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "shopping_intent" / "data"
-FALLBACK = "SOFTMAX,MUL,ADD,SUB,DIV,EXP,ABS,NEG,MEAN,SQUARED_DIFFERENCE,RSQRT,SUM,SELECT_V2,BATCH_MATMUL"
 
 
 def _run(*args: str) -> dict:
@@ -35,24 +34,22 @@ def _convert(source: Path, out: Path, *flags: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def bert_builds(bert_models, tmp_path_factory) -> dict[str, Path]:
-    """float32 (--tokenizer), int8 with selective float fallback (recipe), dynamic (--vocab)."""
+def bert_builds(bert_models, bert_int8_classifier, tmp_path_factory) -> dict[str, Path]:
+    """float32 from the Hugging Face folder (tokenizer.json from the folder, labels from config.json's
+    id2label), int8 with selective float fallback (--tokenizer, --labels, recipe; shared with
+    test_package_bert_onnx, conftest), dynamic (--vocab)."""
     root = tmp_path_factory.mktemp("bert")
     clf = bert_models.classifier
+    test, cal = str(DATA / "test.jsonl"), str(DATA / "train.jsonl")
+    folder = root / "intent-bert"
+    shutil.copytree(clf, folder)
+    (folder / "labels.txt").unlink()
+    _convert(folder, root / "fp32", "--test", test, "--calibration", cal, "-q", "float32")
     model = root / "intent-bert.onnx"
     shutil.copy(clf / "model.onnx", model)  # alone: the tokenizer and labels come from flags
-    test, cal = str(DATA / "test.jsonl"), str(DATA / "train.jsonl")
     common = ("--labels", str(clf / "labels.txt"), "--test", test, "--calibration", cal)
-    _convert(model, root / "fp32", "--tokenizer", str(clf / "tokenizer.json"), *common, "-q", "float32")
-    recipe = root / "int8.yaml"
-    recipe.write_text(
-        f"quantization: {{mode: int8, float_fallback_ops: [{FALLBACK}]}}\nsource: {{path: x}}\n"
-    )
-    _convert(
-        model, root / "int8", "--recipe", str(recipe), "--tokenizer", str(clf / "tokenizer.json"), *common
-    )
     _convert(model, root / "dynamic", "--vocab", str(clf / "vocab.txt"), *common, "-q", "dynamic")
-    return {name: root / name for name in ("fp32", "int8", "dynamic")}
+    return {"fp32": root / "fp32", "int8": bert_int8_classifier, "dynamic": root / "dynamic"}
 
 
 @pytest.mark.slow
@@ -100,17 +97,15 @@ def test_quantized_builds_validate_profile_and_package(bert_builds, tmp_path, na
 
 
 @pytest.mark.slow
-def test_folder_forms(bert_models, tmp_path):
-    """`edgecomp convert folder/`: tokenizer.json from the folder, labels from config.json's id2label."""
-    folder = tmp_path / "intent-bert"
-    shutil.copytree(bert_models.classifier, folder)
-    labels = (folder / "labels.txt").read_text().split()
-    (folder / "labels.txt").unlink()
-    test = str(DATA / "test.jsonl")
-    clf = _convert(folder, tmp_path / "clf", "--test", test, "-q", "float32")
+def test_folder_forms(bert_models, bert_builds, tmp_path):
+    """`edgecomp convert folder/`: tokenizer.json from the folder, labels from config.json's id2label (the
+    classifier is bert_builds' float32 build, converted from its folder without labels.txt)."""
+    labels = (bert_models.classifier / "labels.txt").read_text().split()
+    clf = json.loads((bert_builds["fp32"] / "report.json").read_text())
     assert clf["task"] == "classification" and clf["labels"] == labels
     assert clf["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
     assert clf["evaluation"]["onnx_reference"]["top1_agreement"] == 1.0
+    test = str(DATA / "test.jsonl")
     emb = _convert(bert_models.embedder, tmp_path / "emb", "--test", test, "-q", "float32")
     ref = emb["evaluation"]["onnx_reference"]
     assert emb["task"] == "embedding" and ref["queries"] == 200 and ref["min_cosine"] >= 0.9999
