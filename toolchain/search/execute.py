@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from toolchain.base.errors import EdgecompError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding toolchain/, converters/, devices/
-STDERR_TAIL = 400
 PROBE_TIMEOUT_S = 5.0
 
 
@@ -46,11 +45,15 @@ def worker_command(request: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def run_command(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
-    """Run one trial process; (return code, tail of its stderr). Stdlib only: Ray ships it by value."""
+    """Run one trial process, its stderr kept in worker.log beside the request; (return code, stderr tail).
+    Stdlib only, and repeated inside RayExecutor, which Ray ships by value."""
     import subprocess as sp
+    from pathlib import Path as P
 
-    proc = sp.run(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=sp.PIPE, check=False)
-    return proc.returncode, proc.stderr.decode("utf-8", "replace")[-STDERR_TAIL:]
+    log = P(cmd[-1]).parent / "worker.log"
+    with open(log, "wb") as err:
+        code = sp.run(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, check=False).returncode
+    return code, log.read_bytes()[-400:].decode("utf-8", "replace")
 
 
 def outcome(job: TrialJob, code: int, stderr: str) -> TrialOutcome:
@@ -112,9 +115,12 @@ class RayExecutor:
 
         def trial_task(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
             import subprocess as sp
+            from pathlib import Path as P
 
-            proc = sp.run(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=sp.PIPE, check=False)
-            return proc.returncode, proc.stderr.decode("utf-8", "replace")[-400:]
+            log = P(cmd[-1]).parent / "worker.log"
+            with open(log, "wb") as err:
+                code = sp.run(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, check=False).returncode
+            return code, log.read_bytes()[-400:].decode("utf-8", "replace")
 
         self._task = ray.remote(num_cpus=1, max_retries=0)(trial_task)
 

@@ -108,12 +108,12 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
         p["prune"] = trial.suggest_categorical("prune", space["prune"])
         if p["prune"] == "magnitude":
             lo, hi = space["prune_sparsity"]
-            p["prune_sparsity"] = trial.suggest_float("prune_sparsity", lo, hi, step=0.05)
+            p["prune_sparsity"] = round(trial.suggest_float("prune_sparsity", lo, hi, step=0.05), 4)
     if "lowrank" in space:
         p["lowrank"] = trial.suggest_categorical("lowrank", space["lowrank"])
         if p["lowrank"]:
             lo, hi = space["lowrank_energy"]
-            p["lowrank_energy"] = trial.suggest_float("lowrank_energy", lo, hi, step=0.01)
+            p["lowrank_energy"] = round(trial.suggest_float("lowrank_energy", lo, hi, step=0.01), 4)
     if "qat" in space and p["quant_mode"] == "int8":
         p["qat"] = trial.suggest_categorical("qat", space["qat"])
     if "student_width" in space:
