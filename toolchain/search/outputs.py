@@ -78,20 +78,31 @@ def write_plot(
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     panels = (("size_bytes", 1 / 1024, "model.tflite size (KB)", limits.max_size_kb),
               ("latency_ms", 1.0, "host latency (ms)", limits.max_latency_ms))  # fmt: skip
+    ys_all = [r.metrics["accuracy_drop_points"] for r in done] or [0.0]
+    y_lo, y_hi = min(*ys_all, 0.0), max(*ys_all, limits.max_accuracy_drop or 0.0)
+    y_pad = (y_hi - y_lo) * 0.08 or 0.5
     for ax, (key, scale, label, limit) in zip(axes, panels, strict=True):
-        for group, style in ((done, {"c": "0.7", "s": 18}), (front, {"c": "tab:red", "s": 36})):
+        xs_all = [r.metrics[key] * scale for r in done] or [1.0]
+        x_view = max(xs_all) * 1.15 if limit is None else min(max(xs_all) * 1.15, limit * 1.15)
+        x_view = max(x_view, max(xs_all) * 1.05)  # every trial stays in view
+        ax.set_xlim(0, x_view)
+        ax.set_ylim(y_lo - y_pad, y_hi + y_pad)
+        # the region that meets the limits (clipped to the view; unbounded sides run to its edge)
+        x_edge = min(limit, x_view) if limit is not None else x_view
+        y_edge = limits.max_accuracy_drop if limits.max_accuracy_drop is not None else y_hi + y_pad
+        ax.fill_between([0, x_edge], y_lo - y_pad, y_edge, color="tab:green", alpha=0.1, label="meets limits")
+        if limit is not None and limit <= x_view:
+            ax.axvline(limit, color="tab:green", lw=1, ls="--")
+        if limits.max_accuracy_drop is not None:
+            ax.axhline(limits.max_accuracy_drop, color="tab:green", lw=1, ls="--")
+        for group, style in ((done, {"c": "0.6", "s": 18}), (front, {"c": "tab:red", "s": 36})):
             xs = [r.metrics[key] * scale for r in group]
             ys = [r.metrics["accuracy_drop_points"] for r in group]
-            ax.scatter(xs, ys, label="Pareto front" if group is front else "trials", **style)
+            ax.scatter(xs, ys, label="Pareto front" if group is front else "trials", zorder=3, **style)
         for r in front:
             ax.annotate(
                 str(r.number), (r.metrics[key] * scale, r.metrics["accuracy_drop_points"]), fontsize=7
             )
-        x_hi = limit if limit is not None else ax.get_xlim()[1]
-        y_hi = limits.max_accuracy_drop if limits.max_accuracy_drop is not None else ax.get_ylim()[1]
-        lo_y = min(ax.get_ylim()[0], 0.0)
-        ax.axvspan(0, x_hi, ymin=0, ymax=1, alpha=0)  # keep 0 in view
-        ax.fill_between([0, x_hi], lo_y, y_hi, color="tab:green", alpha=0.08, label="constraints met")
         ax.set_xlabel(label)
         ax.set_ylabel("val accuracy drop vs source (points)")
         ax.legend(fontsize=7)
