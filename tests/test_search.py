@@ -123,3 +123,24 @@ def test_bad_input_is_one_line_with_a_hint(tiny_project, tmp_path):
     assert result.exit_code == 2
     assert "cannot reach a Ray cluster at '127.0.0.1:1'" in result.stderr
     assert not (tmp_path / "x" / "tiny.search" / "trials").exists()
+
+
+def test_every_sampled_point_is_a_valid_recipe(tiny_project):
+    """Params -> recipe for each knob (distill width included): the steps keep their order, QAT only with
+    int8, the `search:` section and a stale mixed plan are dropped."""
+    from toolchain.presets import preset_plan
+    from toolchain.recipe import recipe_from_dict
+    from toolchain.search.space import SearchSpec, apply_params, search_choices
+
+    base = recipe_from_dict(tiny_project.recipe_dict(search={}, **preset_plan("distill-student-int8")))
+    spec = base.search or SearchSpec()
+    space = search_choices(spec, has_distill=True)
+    assert space["student_width"] == [8, 16, 24, 32] and space["prune"] == ["none", "magnitude", "2:4"]
+    for mode in space["quant_mode"]:
+        params = {"quant_mode": mode, "prune": "magnitude", "prune_sparsity": 0.7, "lowrank": True,
+                  "lowrank_energy": 0.9, "qat": True, "student_width": 24}  # fmt: skip
+        recipe = recipe_from_dict(apply_params(base.model_dump(mode="json"), params, spec))
+        kinds = [s.kind for s in recipe.steps]
+        assert kinds == ["distill", "lowrank", "prune", *(["qat"] if mode == "int8" else [])]
+        assert recipe.steps[0].student.embed_dim == 24 and recipe.search is None
+        assert recipe.quantization.mode == mode and recipe.quantization.mixed is None
