@@ -9,9 +9,12 @@ checkout on the shared path, not edgecomp installed. Ray is imported here only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,22 +41,12 @@ class TrialOutcome:
 
 
 def worker_command(request: Path) -> tuple[list[str], dict[str, str]]:
-    env = dict(os.environ)
+    from toolchain.base.child import child_env
+
+    env = child_env(os.environ)  # the native-loader variables edgecomp started with
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return [sys.executable, "-m", "toolchain.search.worker", str(request)], env
-
-
-def run_command(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
-    """Run one trial process, its stderr kept in worker.log beside the request; (return code, stderr tail).
-    Stdlib only, and repeated inside RayExecutor, which Ray ships by value."""
-    import subprocess as sp
-    from pathlib import Path as P
-
-    log = P(cmd[-1]).parent / "worker.log"
-    with open(log, "wb") as err:
-        code = sp.run(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, check=False).returncode
-    return code, log.read_bytes()[-400:].decode("utf-8", "replace")
 
 
 def outcome(job: TrialJob, code: int, stderr: str) -> TrialOutcome:
@@ -74,21 +67,33 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """`--workers N` child processes on this machine."""
+    """`--workers N` child processes on this machine, each in its own process group; `close` (also on
+    Ctrl-C or SIGTERM, which unwind through it) kills the groups still running instead of waiting."""
 
     def __init__(self, workers: int) -> None:
         self.slots = workers
         self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._running: set[subprocess.Popen] = set()
 
     def _one(self, job: TrialJob) -> TrialOutcome:
         cmd, env = worker_command(job.request)
-        code, stderr = run_command(cmd, env, str(Path.cwd()))
-        return outcome(job, code, stderr)
+        log = job.request.parent / "worker.log"
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            )
+            self._running.add(proc)
+            code = proc.wait()
+            self._running.discard(proc)
+        return outcome(job, code, log.read_bytes()[-400:].decode("utf-8", "replace"))
 
     def run_batch(self, jobs: list[TrialJob]) -> list[TrialOutcome]:
         return list(self._pool.map(self._one, jobs))
 
     def close(self) -> None:
+        for proc in list(self._running):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
         self._pool.shutdown(wait=True)
 
 
