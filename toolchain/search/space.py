@@ -33,7 +33,7 @@ class SearchSpec(Strict):
     prune_2_4: bool = Field(True, description="also try structured 2:4 sparsity instead of magnitude pruning")
     prune_epochs: int = Field(3, ge=1, description="fine-tuning epochs of a sampled prune step")
     lowrank_energy: tuple[float, float] | None = Field(
-        (0.8, 0.99), description="[low, high] share of sum(s^2) kept by SVD (a trial may also skip it)"
+        (0.8, 0.97), description="[low, high] share of sum(s^2) kept by SVD (a trial may also skip it)"
     )
     lowrank_epochs: int = Field(1, ge=1, description="fine-tuning epochs of a sampled lowrank step")
     qat: bool = Field(True, description="try quantization-aware fine-tuning on and off (int8 trials)")
