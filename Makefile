@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx-fixtures]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx-fixtures,search]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # The float teacher is trained once (about a minute) and reused.

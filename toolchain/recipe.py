@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from toolchain.base.errors import InputFileError, RecipeError
 from toolchain.naming import default_build_name
 from toolchain.presets import preset_plan
+from toolchain.search.space import SearchSpec
 from toolchain.step_configs import (  # noqa: F401 - step configs are part of the recipe API
     STEP_CLASSES,
     STEP_KINDS,
@@ -190,6 +191,7 @@ class Recipe(Strict):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     package: PackageSpec = Field(default_factory=PackageSpec)
+    search: SearchSpec | None = Field(None, description="ranges for `edgecomp search` (convert ignores it)")
 
     @model_validator(mode="after")
     def _steps_fit_together(self) -> Recipe:
@@ -354,11 +356,9 @@ def compose_recipe(
     preset: str | None = None,
     distill: dict[str, Any] | None = None,
 ) -> Recipe:
-    """One recipe from a YAML file and/or flags: flags win. `prune` edits (or adds) the prune step.
-
-    A `preset` (toolchain.presets) replaces the steps and quantization mode of the file/flag recipe and keeps
-    its source, data, evaluation and output; flags are applied after it, so they override the preset.
-    """
+    """One recipe from a YAML file and/or flags: flags win. `prune` edits (or adds) the prune step. A
+    `preset` (toolchain.presets) replaces the steps and quantization mode of the file/flag recipe and keeps
+    its source, data, evaluation and output; flags are applied after it, so they override the preset."""
     if recipe_path is not None:
         recipe = load_recipe(recipe_path)
         if source is not None:

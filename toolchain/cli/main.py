@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 from toolchain import __version__
 from toolchain.base.errors import UNEXPECTED_EXIT_CODE, EdgecompError, Interrupted
 from toolchain.base.notices import notice_sink
-from toolchain.cli import convert, data, devices, profile, train, validate
+from toolchain.cli import convert, data, devices, profile, search, train, validate
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
 
@@ -157,6 +157,7 @@ app.add_typer(devices.app, name="devices")
 app.command("profile")(profile.profile)
 app.command("package")(package_cmd.package)
 app.command("inspect")(inspect_cmd.inspect)
+app.command("search")(search.search)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

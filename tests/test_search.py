@@ -1,0 +1,146 @@
+"""`edgecomp search` end to end with real Optuna, real Ray and real trial processes on the tiny project.
+
+The space is small on purpose (3 quantization modes, no training steps: a 1-epoch prune step alone costs
+10-18 s per trial here): every trial is a real build in its own process, so this file stays near 90 s on
+2 cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.support.ray_head import ray_head
+from toolchain.cli.main import app
+
+pytestmark = pytest.mark.slow
+SPACE = {
+    "quant_modes": ["int8", "dynamic", "float16"],
+    "prune_sparsity": None,
+    "prune_2_4": False,
+    "lowrank_energy": None,
+    "qat": False,
+}
+DETERMINISTIC = ("number", "state", "params", "size_bytes", "gzip_bytes", "val_accuracy", "model_sha256")
+
+
+def _recipe(tiny_project, out: Path) -> Path:
+    data = tiny_project.recipe_dict(search=SPACE, output={"dir": str(out)})
+    path = out / "recipe.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _search(recipe: Path, *extra: str):
+    args = ["search", "--recipe", str(recipe), "--device", "x86-host", "--json", *extra]
+    return CliRunner().invoke(app, args)
+
+
+def _trials(result) -> list[dict]:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["trials"]
+
+
+def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path, monkeypatch):
+    from toolchain.pipeline import build
+    from toolchain.recipe import load_recipe
+
+    common = ("--trials", "4", "--workers", "2", "--seed", "7", "--max-accuracy-drop", "50")
+    local_recipe = _recipe(tiny_project, tmp_path / "local")
+    local = _search(local_recipe, *common)
+    local_trials = _trials(local)
+    with ray_head() as (address, auth), monkeypatch.context() as env:
+        for key, value in auth.items():
+            env.setenv(key, value)
+        on_ray = _trials(_search(_recipe(tiny_project, tmp_path / "ray"), *common, "--ray-address", address))
+    assert [t["state"] for t in local_trials] == ["complete"] * 4
+    assert [{k: t[k] for k in DETERMINISTIC} for t in on_ray] == [
+        {k: t[k] for k in DETERMINISTIC} for t in local_trials
+    ]
+    assert all(t["latency_ms"] > 0 for t in local_trials)
+
+    again = _search(local_recipe, *common)  # same command: resumes, nothing new to run
+    assert "resuming: 4 of 4" in again.stderr
+    assert [t["model_sha256"] for t in _trials(again)] == [t["model_sha256"] for t in local_trials]
+    out = tmp_path / "local" / "tiny.search"
+    assert sorted(p.name for p in (out / "trials").iterdir() if p.name.startswith("trial-")) == [
+        f"trial-{i:03d}" for i in range(4)
+    ]
+    for name in ("trials.csv", "trials.json", "pareto.md", "pareto.png", "best.recipe.yaml"):
+        assert (out / name).is_file(), name
+
+    best = json.loads(local.stdout)
+    chosen = next(t for t in local_trials if t["number"] == best["best_trial"])
+    rebuilt = build(load_recipe(out / "best.recipe.yaml"))  # what `edgecomp convert --recipe` runs
+    assert rebuilt.build_dir == tmp_path / "local" / "tiny"
+    assert hashlib.sha256(rebuilt.model_path.read_bytes()).hexdigest() == chosen["model_sha256"]
+
+
+def test_killed_trial_fails_alone_and_unmeetable_limits_are_reported(tiny_project, tmp_path):
+    recipe = _recipe(tiny_project, tmp_path / "kill")
+    pid_file = tmp_path / "kill" / "tiny.search" / "trials" / "run-000" / "worker.pid"
+    stop = threading.Event()
+
+    def kill_first_trial() -> None:
+        while not stop.is_set():
+            if pid_file.is_file() and pid_file.read_text():
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                return
+            stop.wait(0.02)
+
+    killer = threading.Thread(target=kill_first_trial)
+    killer.start()
+    try:
+        result = _search(recipe, "--trials", "2", "--max-size-kb", "0.01")
+    finally:
+        stop.set()
+        killer.join()
+    assert result.exit_code == 1, result.output
+    assert "no trial meets the constraints (size <= 0.01 KB" in result.stderr
+    assert "closest: trial 1" in result.stderr
+    rows = json.loads((tmp_path / "kill" / "tiny.search" / "trials.json").read_text())["trials"]
+    assert [r["state"] for r in rows] == ["failed", "complete"]
+    assert rows[0]["error"].startswith("killed by signal 9")
+
+
+def test_bad_input_is_one_line_with_a_hint(tiny_project, tmp_path):
+    empty = dict(SPACE, quant_modes=["int8"])
+    data = tiny_project.recipe_dict(search=empty, output={"dir": str(tmp_path)})
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    result = _search(tmp_path / "r.yaml", "--trials", "2")
+    assert result.exit_code == 2
+    assert "the search space is empty" in result.stderr
+    result = _search(_recipe(tiny_project, tmp_path / "x"), "--trials", "2", "--ray-address", "127.0.0.1:1")
+    assert result.exit_code == 2
+    assert "cannot reach a Ray cluster at '127.0.0.1:1'" in result.stderr
+    assert not (tmp_path / "x" / "tiny.search" / "trials").exists()
+
+
+def test_every_sampled_point_is_a_valid_recipe(tiny_project):
+    """Params -> recipe for each knob (distill width included): the steps keep their order, QAT only with
+    int8, the `search:` section and a stale mixed plan are dropped."""
+    from toolchain.presets import preset_plan
+    from toolchain.recipe import recipe_from_dict
+    from toolchain.search.space import SearchSpec, apply_params, search_choices
+
+    base = recipe_from_dict(tiny_project.recipe_dict(search={}, **preset_plan("distill-student-int8")))
+    spec = base.search or SearchSpec()
+    space = search_choices(spec, has_distill=True)
+    assert space["student_width"] == [8, 16, 24, 32] and space["prune"] == ["none", "magnitude", "2:4"]
+    for mode in space["quant_mode"]:
+        params = {"quant_mode": mode, "prune": "magnitude", "prune_sparsity": 0.7, "lowrank": True,
+                  "lowrank_energy": 0.9, "qat": True, "student_width": 24}  # fmt: skip
+        recipe = recipe_from_dict(apply_params(base.model_dump(mode="json"), params, spec))
+        kinds = [s.kind for s in recipe.steps]
+        assert kinds == ["distill", "lowrank", "prune", *(["qat"] if mode == "int8" else [])]
+        assert recipe.steps[0].student.embed_dim == 24 and recipe.search is None
+        assert recipe.quantization.mode == mode and recipe.quantization.mixed is None

@@ -1,0 +1,170 @@
+"""Where trials run: local worker processes (default) or Ray tasks on an existing cluster.
+
+Either way a trial is the same child process (`python -m toolchain.search.worker`), so a crash, a kill or an
+out-of-memory in one trial fails that trial only, and the local and Ray runs build identical models. Ray
+schedules the tasks (one CPU each); edgecomp adds no scheduler of its own. The Ray task function is
+defined inside `RayExecutor` so that Ray ships it by value: a cluster worker needs only Python and this
+checkout on the shared path, not edgecomp installed. Ray is imported here only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from toolchain.base.errors import EdgecompError
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding toolchain/, converters/, devices/
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    number: int
+    request: Path  # <trial dir>/request.json
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    number: int
+    result: dict[str, Any] | None  # None: the trial failed
+    error: str | None = None
+
+
+def worker_command(request: Path) -> tuple[list[str], dict[str, str]]:
+    from toolchain.base.child import child_env
+
+    env = child_env(os.environ)  # the native-loader variables edgecomp started with
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return [sys.executable, "-m", "toolchain.search.worker", str(request)], env
+
+
+def outcome(job: TrialJob, code: int, stderr: str) -> TrialOutcome:
+    result_path = job.request.parent / "result.json"
+    if code == 0 and result_path.is_file():
+        return TrialOutcome(job.number, json.loads(result_path.read_text()))
+    why = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    return TrialOutcome(job.number, None, f"{why}: {last}" if last else why)
+
+
+class Executor(Protocol):
+    slots: int
+
+    def run_batch(self, jobs: list[TrialJob]) -> list[TrialOutcome]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """`--workers N` child processes on this machine, each in its own process group; `close` (also on
+    Ctrl-C or SIGTERM, which unwind through it) kills the groups still running instead of waiting."""
+
+    def __init__(self, workers: int) -> None:
+        self.slots = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._running: set[subprocess.Popen] = set()
+
+    def _one(self, job: TrialJob) -> TrialOutcome:
+        cmd, env = worker_command(job.request)
+        log = job.request.parent / "worker.log"
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            )
+            self._running.add(proc)
+            code = proc.wait()
+            self._running.discard(proc)
+        return outcome(job, code, log.read_bytes()[-400:].decode("utf-8", "replace"))
+
+    def run_batch(self, jobs: list[TrialJob]) -> list[TrialOutcome]:
+        return list(self._pool.map(self._one, jobs))
+
+    def close(self) -> None:
+        for proc in list(self._running):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        self._pool.shutdown(wait=True)
+
+
+class RayExecutor:
+    """Trials as Ray tasks on the cluster at `address` (`auto`, `ray://host:10001`, or host:port)."""
+
+    def __init__(self, address: str, workers: int) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise EdgecompError(
+                "--ray-address needs Ray, which is not installed", hint="pip install 'edgecomp[search]'"
+            ) from None
+        self._ray = ray
+        _check_reachable(address)
+        try:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        except Exception as err:  # ConnectionError, RuntimeError, ValueError: all mean "no cluster there"
+            raise EdgecompError(
+                f"cannot reach a Ray cluster at {address!r}: {str(err).splitlines()[0][:160]}",
+                hint="start one with `ray start --head` and pass its address (auto, host:6379 or ray://host:10001)",
+            ) from None
+        self.slots = workers
+
+        def trial_task(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
+            import subprocess as sp
+            from pathlib import Path as P
+
+            log = P(cmd[-1]).parent / "worker.log"
+            with open(log, "wb") as err:
+                code = sp.run(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, check=False).returncode
+            return code, log.read_bytes()[-400:].decode("utf-8", "replace")
+
+        self._task = ray.remote(num_cpus=1, max_retries=0)(trial_task)
+
+    def run_batch(self, jobs: list[TrialJob]) -> list[TrialOutcome]:
+        refs = []
+        for job in jobs:
+            cmd, env = worker_command(job.request)
+            refs.append(self._task.remote(cmd, env, str(Path.cwd())))
+        out = []
+        for job, ref in zip(jobs, refs, strict=True):
+            try:
+                code, stderr = self._ray.get(ref)
+            except Exception as err:  # the Ray worker itself died: that trial failed, the search goes on
+                code, stderr = 1, f"ray task failed: {err.__class__.__name__}"
+            out.append(outcome(job, code, stderr))
+        return out
+
+    def close(self) -> None:
+        self._ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """host:port and ray://host:port are probed first: Ray itself retries an unreachable GCS for minutes."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise EdgecompError(
+            f"--ray-address {address!r} is not auto, host:port or ray://host:port",
+            hint="e.g. --ray-address auto (the cluster started on this machine) or ray://head:10001",
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as err:
+        raise EdgecompError(
+            f"cannot reach a Ray cluster at {address!r}: {err.strerror or err}",
+            hint="start one with `ray start --head` and pass the address it prints",
+        ) from None
+
+
+def make_executor(workers: int, ray_address: str | None) -> Executor:
+    return RayExecutor(ray_address, workers) if ray_address else LocalExecutor(workers)

@@ -1,0 +1,29 @@
+"""The Pareto front of a finished search and the one model it recommends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from toolchain.search.study import OBJECTIVES, TrialRecord
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """a is no worse than b on every objective (all minimized) and better on one."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
+
+
+def objectives(r: TrialRecord, keys: Sequence[str] = OBJECTIVES) -> list[float]:
+    return [float(r.metrics[k]) for k in keys]
+
+
+def pareto_front(records: Sequence[TrialRecord], keys: Sequence[str] = OBJECTIVES) -> list[TrialRecord]:
+    """Feasible complete trials that no other feasible trial dominates on `keys` (by trial number)."""
+    ok = [r for r in records if r.feasible]
+    return [r for r in ok if not any(dominates(objectives(o, keys), objectives(r, keys)) for o in ok)]
+
+
+def choose(front: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The smallest download on the front; ties go to the smaller accuracy drop, then the faster model."""
+    if not front:
+        return None
+    return min(front, key=lambda r: (objectives(r), r.number))

@@ -1,0 +1,250 @@
+"""The Optuna study: ask a batch of trials, run them (execute.py), tell the measured objectives.
+
+Three objectives, all minimized: gzipped size (bytes), val accuracy drop vs the source (points), host
+latency (ms). Constraints (<= 0 is feasible) go to the sampler through `Trial.set_constraint`, so TPE prefers
+feasible regions; the front and the choice use feasible trials only.
+
+Reproducible: the sampler is seeded and trials are asked in fixed batches of `--workers` and told in trial
+order, so the same seed and batch size give the same params whether trials ran locally or on Ray (trial
+builds are deterministic by the recipe's seed). Resumable: the study lives in an Optuna JournalStorage file
+in build/<name>.search/; rerunning the same command continues it up to N finished trials, and a trial left
+running by an interrupted run is marked failed. A different base recipe, device, limits or seed refuses the
+old journal instead of mixing two searches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toolchain.base.errors import RecipeError
+from toolchain.recipe import Recipe
+from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
+from toolchain.search.space import NONE, SearchSpec, apply_params, search_choices
+
+OBJECTIVES = ("gzip_bytes", "accuracy_drop_points", "latency_ms")
+STUDY_NAME = "edgecomp-search"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Constraints after merging flags with the device profile's budgets (the tighter wins)."""
+
+    max_size_kb: float | None = None  # raw model.tflite size, as the profiles' model_size_kb budget
+    max_accuracy_drop: float | None = None  # points below the source model on val
+    max_latency_ms: float | None = None  # host-measured median, the profile's threads
+
+    def names(self) -> list[str]:
+        pairs = [("size_kb", self.max_size_kb), ("accuracy_drop", self.max_accuracy_drop)]
+        return [n for n, lim in [*pairs, ("latency_ms", self.max_latency_ms)] if lim is not None]
+
+    def violations(self, m: dict[str, Any]) -> list[float]:
+        """One value per constraint; <= 0 satisfied (Optuna's convention)."""
+        pairs = [
+            (m["size_bytes"] / 1024.0, self.max_size_kb),
+            (m["accuracy_drop_points"], self.max_accuracy_drop),
+            (m["latency_ms"], self.max_latency_ms),
+        ]
+        return [round(v - lim, 6) for v, lim in pairs if lim is not None]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    recipe: Recipe  # the base recipe (its `search:` section or the defaults give the space)
+    device: str
+    threads: int
+    xnnpack: bool
+    limits: Limits
+    trials: int
+    workers: int = 1
+    ray_address: str | None = None
+    seed: int = 0
+
+    @property
+    def out_dir(self) -> Path:
+        return self.recipe.output.dir / f"{self.recipe.name}.search"
+
+    @property
+    def spec(self) -> SearchSpec:
+        return self.recipe.search or SearchSpec()
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    state: str  # complete | failed
+    params: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    violations: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return self.state == "complete" and all(v <= 0 for v in self.violations)
+
+
+def base_dict(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as plain data with absolute paths (what a trial and best.recipe.yaml start from)."""
+    return yaml.safe_load(recipe.to_yaml())
+
+
+def fingerprint(config: SearchConfig) -> str:
+    what = [base_dict(config.recipe), config.device, config.threads, config.limits.__dict__, config.seed]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
+    """Sample one point; conditional knobs are only sampled when their step is on."""
+    p: dict[str, Any] = {"quant_mode": trial.suggest_categorical("quant_mode", space["quant_mode"])}
+    if "prune" in space:
+        p["prune"] = trial.suggest_categorical("prune", space["prune"])
+        if p["prune"] == "magnitude":
+            lo, hi = space["prune_sparsity"]
+            p["prune_sparsity"] = round(trial.suggest_float("prune_sparsity", lo, hi, step=0.05), 4)
+    if "lowrank" in space:
+        p["lowrank"] = trial.suggest_categorical("lowrank", space["lowrank"])
+        if p["lowrank"]:
+            lo, hi = space["lowrank_energy"]
+            p["lowrank_energy"] = round(trial.suggest_float("lowrank_energy", lo, hi, step=0.01), 4)
+    if "qat" in space and p["quant_mode"] == "int8":
+        p["qat"] = trial.suggest_categorical("qat", space["qat"])
+    if "student_width" in space:
+        p["student_width"] = trial.suggest_categorical("student_width", space["student_width"])
+    return p
+
+
+def trial_recipe(config: SearchConfig, params: dict[str, Any], number: int | None) -> Recipe:
+    """The recipe of a trial (number given: its own output dir) or the final one (None: the base's name)."""
+    from toolchain.recipe import recipe_from_dict
+
+    data = apply_params(base_dict(config.recipe), params, config.spec)
+    if number is not None:
+        data["name"] = f"trial-{number:03d}"
+        data["output"] = {"dir": str(config.out_dir.resolve() / "trials")}
+    return recipe_from_dict(data, origin=f"search params {params}")
+
+
+def _study(config: SearchConfig) -> Any:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(config.out_dir / "study.journal")))
+    sampler = optuna.samplers.TPESampler(
+        seed=config.seed,
+        n_startup_trials=min(10, max(2, config.trials // 3)),
+    )
+    study = optuna.create_study(
+        study_name=STUDY_NAME,
+        storage=storage,
+        load_if_exists=True,
+        directions=["minimize"] * 3,
+        sampler=sampler,
+    )
+    mark = fingerprint(config)
+    found = study.user_attrs.get("fingerprint")
+    if found is None:
+        study.set_user_attr("fingerprint", mark)
+    elif found != mark:
+        raise RecipeError(
+            f"{config.out_dir} holds a search with another recipe, device, limits or seed",
+            hint="rerun the same command to resume it, or remove that folder to start anew",
+        )
+    return study
+
+
+def _record(t: Any) -> TrialRecord:
+    state = "complete" if t.state.name == "COMPLETE" else "failed"
+    params = t.user_attrs.get("params", dict(t.params))
+    return TrialRecord(
+        t.number, state, params, t.user_attrs.get("metrics", {}), t.user_attrs.get("violations", []),
+        t.user_attrs.get("error"),
+    )  # fmt: skip
+
+
+def _finished(study: Any) -> list[Any]:
+    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+
+
+def _fail_stale(study: Any) -> None:
+    import optuna
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        optuna.trial.Trial(study, t._trial_id).set_user_attr("error", "interrupted (previous run)")
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+
+def _job(config: SearchConfig, trial: Any, params: dict[str, Any]) -> TrialJob:
+    trial_dir = config.out_dir.resolve() / "trials" / f"trial-{trial.number:03d}"
+    recipe = trial_recipe(config, params, trial.number)
+    run_dir = trial_dir.parent / f"run-{trial.number:03d}"  # request, pid, result; the build is trial_dir
+    for stale in (trial_dir, run_dir):
+        if stale.exists():
+            shutil.rmtree(stale)
+    run_dir.mkdir(parents=True)
+    request = {"recipe_yaml": recipe.to_yaml(), "threads": config.threads, "xnnpack": config.xnnpack}
+    (run_dir / "request.json").write_text(json.dumps(request))
+    return TrialJob(trial.number, run_dir / "request.json")
+
+
+def _tell(study: Any, config: SearchConfig, trial: Any, params: dict, out: TrialOutcome) -> TrialRecord:
+    import optuna
+
+    trial.set_user_attr("params", params)
+    if out.result is None:
+        trial.set_user_attr("error", out.error)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return TrialRecord(trial.number, "failed", params, error=out.error)
+    violations = config.limits.violations(out.result)
+    trial.set_user_attr("metrics", out.result)
+    trial.set_user_attr("violations", violations)
+    for name, value in zip(config.limits.names(), violations, strict=True):
+        trial.set_constraint(name, value)  # read by the sampler (Optuna 5: Trial.set_constraint)
+    study.tell(trial, [float(out.result[k]) for k in OBJECTIVES])
+    return TrialRecord(trial.number, "complete", params, out.result, violations)
+
+
+def run_study(
+    config: SearchConfig,
+    on_trial: Callable[[TrialRecord], None] = lambda r: None,
+    on_start: Callable[[int], None] = lambda done: None,
+) -> list[TrialRecord]:
+    """Run (or resume) the study until `config.trials` trials have finished; all records, by number."""
+    space = search_choices(config.spec, any(s.kind == "distill" for s in config.recipe.steps))
+    if config.recipe.data.val is None:
+        raise RecipeError(
+            "search chooses on the val split, and the recipe has no data.val",
+            hint="add data.val (labelled queries kept out of training and of data.test)",
+        )
+    study = _study(config)
+    _fail_stale(study)
+    done = _finished(study)
+    on_start(len(done))
+    for t in done:
+        on_trial(_record(t))
+    executor = make_executor(config.workers, config.ray_address)
+    try:
+        while len(_finished(study)) < config.trials:
+            batch = min(executor.slots, config.trials - len(_finished(study)))
+            asked = [study.ask() for _ in range(batch)]
+            params = [suggest(t, space) for t in asked]
+            outcomes = executor.run_batch([_job(config, t, p) for t, p in zip(asked, params, strict=True)])
+            for t, p, out in zip(asked, params, outcomes, strict=True):
+                on_trial(_tell(study, config, t, p, out))
+    finally:
+        executor.close()
+    return [_record(t) for t in sorted(_finished(study), key=lambda t: t.number)]
+
+
+__all__ = ["NONE", "Limits", "SearchConfig", "TrialRecord", "run_study"]

@@ -1,0 +1,87 @@
+"""One trial in its own process: `python -m toolchain.search.worker REQUEST.json` builds and measures.
+
+The request holds the trial's recipe (YAML text), the trial directory and the device's thread count; the
+process writes `result.json` beside the request (atomically) and exits 0, or exits non-zero on any failure,
+so a crash, an OOM kill or a SIGKILL marks that trial failed and nothing else. Its pid is written to
+`worker.pid` first, so whoever runs it (a local thread or a Ray task) and the tests can see it.
+
+What is measured, never estimated:
+- size: model.tflite raw and gzipped bytes (the report's numbers);
+- accuracy and agreement on the **val** split: the trial recipe evaluates data.val in place of data.test
+  (data.test is never read for choosing), against the source model on the same split; training does not
+  read data.test, so the model bytes are those of the final recipe (the search test rebuilds and compares);
+- latency: median of timed invokes of the .tflite on this host in ai_edge_litert with the device profile's
+  thread count and XNNPACK setting, batch 1, one query of synthetic token ids (an emulated device's time
+  is never used as latency).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LATENCY_WARMUP = 5
+LATENCY_RUNS = 50
+
+
+def host_latency_ms(model: Path, threads: int, xnnpack: bool) -> float:
+    from converters.tflite_model import parse_tflite
+    from devices.hostrun import HostRunner, synthetic_feeds
+
+    runner = HostRunner(model, threads=threads, xnnpack=xnnpack)
+    feeds = synthetic_feeds(parse_tflite(model.read_bytes()), 1)
+    times = []
+    for i in range(LATENCY_WARMUP + LATENCY_RUNS):
+        t0 = time.perf_counter()
+        runner.run(feeds)
+        if i >= LATENCY_WARMUP:
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return round(statistics.median(times), 4)
+
+
+def measure(recipe_yaml: str, threads: int, xnnpack: bool) -> dict[str, Any]:
+    """Build the trial recipe (val evaluated as the report's split) and return its measured objectives."""
+    import yaml
+
+    from toolchain.pipeline import build
+    from toolchain.recipe import recipe_from_dict
+
+    data = yaml.safe_load(recipe_yaml)
+    data["data"]["test"] = data["data"]["val"]  # choose on val: the report's evaluation split is val here
+    data["evaluation"] = {}  # the search applies the constraints itself; no candidate is rejected
+    result = build(recipe_from_dict(data, origin="search trial"))
+    report = result.report
+    cmp = report["evaluation"]["vs_source_float"]
+    return {
+        "model_sha256": report["model_sha256"],
+        "size_bytes": int(report["model"]["size_bytes"]),
+        "gzip_bytes": int(report["model"]["gzip_bytes"]),
+        "val_accuracy": float(cmp["converted"]["accuracy"]),
+        "source_val_accuracy": float(cmp["reference"]["accuracy"]),
+        "accuracy_drop_points": float(cmp["accuracy_drop_points"]),
+        "val_agreement": float(cmp["top1_agreement"]),
+        "latency_ms": host_latency_ms(result.model_path, threads, xnnpack),
+        "build_dir": str(result.build_dir),
+    }
+
+
+def main(argv: list[str]) -> int:
+    request_path = Path(argv[0])
+    request = json.loads(request_path.read_text())
+    (request_path.parent / "worker.pid").write_text(str(os.getpid()))
+    from toolchain.base.atomic import write_text
+
+    result = measure(request["recipe_yaml"], int(request["threads"]), bool(request["xnnpack"]))
+    write_text(request_path.parent / "result.json", json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.exit(main(sys.argv[1:]))
