@@ -28,6 +28,7 @@ from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
 from toolchain.recipe import Recipe, StudentVocab
+from toolchain.steps.student import softmax
 from toolchain.tokenizers.binding import ModelInput
 
 DEFAULT_SEQ_LEN = 32
@@ -63,11 +64,6 @@ def confident_agreement(teacher_probs: np.ndarray, student_scores: np.ndarray) -
         "agreement_where_teacher_unsure": round(float(same[~sure].mean()), 4) if (~sure).any() else None,
         "teacher_sure_margin": CONFIDENT_MARGIN,
     }
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 
 class StudentBackend(KerasBackend):
@@ -136,7 +132,7 @@ class StudentBackend(KerasBackend):
 
         if "test" in self.inputs.y:
             test = self.inputs.splits["test"].texts
-            self.source_scores = _softmax(teacher_logits(self.teacher, test, progress, "test"))
+            self.source_scores = softmax(teacher_logits(self.teacher, test, progress, "test"))
         return super().run_steps(progress)
 
     def _start_model(self) -> Any:

@@ -194,20 +194,28 @@ def jsonl_rows(path: Path, what: str) -> Iterator[tuple[int, Any]]:
             raise DataError(f"{path}:{n}: not valid JSON", hint="one JSON object per line") from None
 
 
+def query_rows(path: Path, what: str = "query") -> list[tuple[int, Any]]:
+    """(line, row) of a .jsonl query file, or (data row, header-keyed dict) of a .csv one (a spreadsheet's
+    BOM before the header dropped); bad JSON or CSV is a one-line error."""
+    if path.suffix.lower() == ".csv":
+        text = read_text(path, what).lstrip("\ufeff")
+        try:
+            return list(enumerate(csv.DictReader(io.StringIO(text, newline="")), start=1))
+        except csv.Error as err:
+            raise DataError(
+                f"{path}: not a valid CSV file ({err})", hint="a header row, then one query per row"
+            ) from None
+    return list(jsonl_rows(path, what))
+
+
 def load_queries(path: Path, text_field: str = "text", label_field: str | None = "intent") -> QuerySet:
     """Load a .jsonl (one object per line) or .csv split; labels are optional (unlabelled query logs)."""
     path = _require_file(path, "query", "check the data paths in the recipe")
     rows: list[dict[str, str]] = []
-    if path.suffix == ".csv":
-        try:
-            rows = list(csv.DictReader(io.StringIO(read_text(path, "query"), newline="")))
-        except csv.Error as err:
-            raise DataError(f"{path}: not a valid CSV file ({err})", hint="one query per row") from None
-    else:
-        for n, row in jsonl_rows(path, "query"):
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{n}: expected a JSON object with a '{text_field}' field")
-            rows.append(row)
+    for n, row in query_rows(path):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{n}: expected a JSON object with a '{text_field}' field")
+        rows.append(row)
     texts, labels = [], []
     for n, row in enumerate(rows, start=1):
         text = row.get(text_field)

@@ -11,14 +11,12 @@ labels (ids from a labelling tool) become their decimal names.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from toolchain.base.errors import DataError, InputFileError
-from toolchain.data import jsonl_rows, read_text, split_words
+from toolchain.data import query_rows, split_words
 
 FORMAT_HINT = 'one JSON object per line, e.g. {"text": "where is my order", "intent": "order_status"}'
 
@@ -36,18 +34,6 @@ class LabelledFile:
     queries: list[LabelledQuery]
     labels: list[str]  # sorted: the model's output order
     dropped_duplicates: int
-
-
-def _rows(path: Path) -> list[tuple[int, Any]]:
-    if path.suffix.lower() == ".csv":
-        text = read_text(path, "query").lstrip("\ufeff")  # spreadsheets save a BOM before the header
-        try:
-            return list(enumerate(csv.DictReader(io.StringIO(text, newline="")), start=1))
-        except csv.Error as err:
-            raise DataError(
-                f"{path}: not a valid CSV file ({err})", hint="a header row, then one query per row"
-            ) from None
-    return list(jsonl_rows(path, "query"))
 
 
 def _field(path: Path, n: int, row: Any, name: str, option: str) -> str:
@@ -84,7 +70,7 @@ def read_labelled(
         raise InputFileError(
             f"query file not found: {path}", hint="pass a .jsonl or .csv of labelled queries"
         )
-    rows = _rows(path)
+    rows = query_rows(path)
     if not rows:
         raise DataError(f"{path}: no queries (the file is empty)", hint=FORMAT_HINT)
     queries: list[LabelledQuery] = []

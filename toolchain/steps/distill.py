@@ -24,7 +24,14 @@ from toolchain.base.tfenv import keras, tf
 from toolchain.keras_inputs import rows
 from toolchain.step_configs import DistillStep
 from toolchain.steps.base import StepContext, StepResult
-from toolchain.steps.student import build_student, check_layer, load_student, logits_model, predict_logits
+from toolchain.steps.student import (
+    build_student,
+    check_layer,
+    load_student,
+    logits_model,
+    predict_logits,
+    softmax,
+)
 from toolchain.steps.training import progress_callback
 
 
@@ -41,11 +48,6 @@ class DistillData:
     unlabelled: int
     pseudo_labelled: int
     augmented: int = 0
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
 
 
 def _encode(ctx: StepContext, texts: list[str], what: str, like: Any) -> Any:
@@ -102,7 +104,7 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         with ctx.progress.task("distill: teacher logits (cached)", None):
             outs = predict_logits(teacher, x, hidden)
     logits = outs[0]
-    probs = _softmax(logits)
+    probs = softmax(logits)
     pseudo = probs.argmax(-1).astype(np.int32)
     confident = probs.max(-1) >= cfg.pseudo_label_min_confidence
     y_all = np.concatenate([y, pseudo[n_lab:]]).astype(np.int32)
