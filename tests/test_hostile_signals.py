@@ -68,3 +68,28 @@ def test_signal_during_onnx_convert_kills_the_onnx2tf_child(onnx_models, tmp_pat
     args += ["-q", "float32", "--out", str(out)]
     assert_interrupted_cleanly(interrupt_when(args, tmp, lambda: ready(tmp), sig), code, sig, tmp)
     assert not out.exists()
+
+
+def test_a_signal_that_native_code_wraps_still_exits_as_interrupted(monkeypatch):
+    """TensorFlow's converter calls Python through pybind11, which can hand Interrupted back as a
+    RuntimeError ("MISMATCH of original and normalized active exception types"); a clean-clone CI run
+    reported that as a bug (exit 70) instead of exit 143. The real signal goes to this process here, and the
+    callback wraps it the way pybind11 does."""
+    import os
+
+    from typer.testing import CliRunner
+
+    import devices.profile
+    from toolchain.cli.main import app
+
+    def native_callback(*_args, **_kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except BaseException as err:  # what pybind11 does with the Python error it could not normalize
+            raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized") from err
+
+    monkeypatch.setattr(devices.profile, "load_profiles", native_callback)
+    result = CliRunner().invoke(app, ["devices", "list"])
+    assert result.exit_code == 143, result.output
+    assert "interrupted by SIGTERM; nothing was written" in result.output
+    assert "bug in edgecomp" not in result.output
