@@ -28,6 +28,8 @@ SPACE = {
     "prune_2_4": False,
     "lowrank_energy": None,
     "qat": False,
+    "vocab_min_counts": [1, 2],
+    "startup_trials": 4,  # random (seeded) trials only: TPE would read the measured, run-dependent latency
 }
 DETERMINISTIC = ("number", "state", "params", "size_bytes", "gzip_bytes", "val_accuracy", "model_sha256")
 
@@ -61,9 +63,18 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
     with ray_head() as (address, auth), monkeypatch.context() as env:
         for key, value in auth.items():
             env.setenv(key, value)
-        on_ray = _trials(_search(_recipe(tiny_project, tmp_path / "ray"), *common, "--ray-address", address))
+        ray_recipe = _recipe(tiny_project, tmp_path / "ray")
+        on_ray = _trials(_search(ray_recipe, *common, "--ray-address", address, "--no-validate"))
     assert [t["state"] for t in local_trials] == ["complete"] * 4
-    assert [{k: t[k] for k in DETERMINISTIC} for t in on_ray] == [
+    # the presets this space expresses run first, in PRESETS order; then TPE's trials
+    assert [t["preset"] for t in local_trials] == ["float16", "dynamic", "int8", None]
+    assert [t["vocab_min_count"] for t in local_trials[:3]] == [1, 1, 1]
+    front = [t for t in local_trials if t["number"] in json.loads(local.stdout)["pareto"]]
+    assert front and all(t["validation"]["device"] == "x86-host" for t in front)
+    assert all(t["device_validation"] == "passed" for t in front), [t["validation"] for t in front]
+    assert "validate trial" in local.stderr
+    assert all(t["validation"] is None for t in on_ray)
+    assert [{k: t[k] for k in DETERMINISTIC} for t in on_ray] == [  # (validation aside)
         {k: t[k] for k in DETERMINISTIC} for t in local_trials
     ]
     assert all(t["latency_ms"] > 0 for t in local_trials)
@@ -113,7 +124,7 @@ def test_killed_trial_fails_alone_and_unmeetable_limits_are_reported(tiny_projec
 
 
 def test_bad_input_is_one_line_with_a_hint(tiny_project, tmp_path):
-    empty = dict(SPACE, quant_modes=["int8"])
+    empty = dict(SPACE, quant_modes=["int8"], vocab_min_counts=None)
     data = tiny_project.recipe_dict(search=empty, output={"dir": str(tmp_path)})
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
     result = _search(tmp_path / "r.yaml", "--trials", "2")
@@ -144,3 +155,18 @@ def test_every_sampled_point_is_a_valid_recipe(tiny_project):
         assert kinds == ["distill", "lowrank", "prune", *(["qat"] if mode == "int8" else [])]
         assert recipe.steps[0].student.embed_dim == 24 and recipe.search is None
         assert recipe.quantization.mode == mode and recipe.quantization.mixed is None
+
+
+def test_a_hopeless_trial_stops_after_its_step_and_writes_nothing(tiny_project, tmp_path):
+    """The worker's step hook: a post-step float val accuracy drop above the limit ends the build before
+    quantization; the trial's result says why (Optuna records it as pruned: state `stopped`)."""
+    from toolchain.recipe import recipe_from_dict
+    from toolchain.search.worker import measure
+
+    steps = [{"kind": "vocab_prune", "min_count": 2}]
+    data = tiny_project.recipe_dict(steps=steps, output={"dir": str(tmp_path)})
+    recipe_yaml = recipe_from_dict(data).to_yaml()
+    result = measure(recipe_yaml, threads=1, xnnpack=False, stop_above_drop=-101.0)  # any drop is too much
+    assert result["stopped"].startswith("stopped after step 0 (vocab_prune): float val accuracy drop ")
+    assert result["stopped"].endswith("pt > -101 pt")
+    assert not (tmp_path / "tiny").exists()

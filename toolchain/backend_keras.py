@@ -167,11 +167,10 @@ class KerasBackend:
     def _accuracy(self, model: Any) -> float | None:
         if "test" not in self.inputs.y:
             return None
-        pred = predict_keras(model, self.inputs.ids["test"]).argmax(1)
-        return round(float(np.mean(pred == self.inputs.y["test"])), 4)
+        return _top1(predict_keras(model, self.inputs.ids["test"]), self.inputs.y["test"])
 
-    def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
-        """Apply the recipe's steps in order to a copy of the source model."""
+    def run_steps(self, progress: Progress, on_step: Any = None) -> tuple[list[dict], list[str]]:
+        """Apply the recipe's steps in order to a copy of the source model; `on_step`: pipeline.StepHook."""
         from toolchain.steps.base import StepContext
         from toolchain.steps.registry import step_runner
 
@@ -215,6 +214,9 @@ class KerasBackend:
                     "seconds": round(time.perf_counter() - t0, 2),
                 }
             )
+            if on_step is not None:
+                source = self.source_scores
+                on_step(reports[-1], None if source is None else _top1(source, inputs.y["test"]))
         self.final_model = model
         return reports, warnings
 
@@ -367,6 +369,10 @@ class KerasBackend:
         post_step = final_scores if self.recipe.steps else None
         evaluation["by_stage"] = stage_metrics(self.source_scores, post_step, tfl_scores, y, inputs.labels)
         return evaluation, list(inputs.splits["test"].texts)
+
+
+def _top1(scores: np.ndarray, y: np.ndarray) -> float:
+    return round(float(np.mean(scores.argmax(1) == y)), 4)
 
 
 def refuse_steps(recipe: Recipe, inputs: Inputs, student_vocab_step: int | None = None) -> None:

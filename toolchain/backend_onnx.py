@@ -134,7 +134,7 @@ class OnnxBackend:
             )
         return [], "embedding"
 
-    def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
+    def run_steps(self, progress: Progress, on_step: Any = None) -> tuple[list[dict], list[str]]:
         return [], list(self.warnings)
 
     def _calibration(self) -> tuple[list[dict[str, np.ndarray]], dict[str, Any], list[str]]:

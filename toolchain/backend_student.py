@@ -126,14 +126,14 @@ class StudentBackend(KerasBackend):
         words = Tokenizer(d.build_vocab(corpus, vocab_spec.max_size, vocab_spec.min_count), seq_len)
         return Inputs(None, self.teacher.kind, words, labels, (ModelInput("input_ids", "int32"),))
 
-    def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
+    def run_steps(self, progress: Progress, on_step: Any = None) -> tuple[list[dict], list[str]]:
         """The teacher on the test split first (the reference of the evaluation), then the steps."""
         from toolchain.teachers import teacher_logits
 
         if "test" in self.inputs.y:
             test = self.inputs.splits["test"].texts
             self.source_scores = softmax(teacher_logits(self.teacher, test, progress, "test"))
-        return super().run_steps(progress)
+        return super().run_steps(progress, on_step)
 
     def _start_model(self) -> Any:
         return None  # the distill step builds the student

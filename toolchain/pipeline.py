@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,11 @@ from toolchain.base.progress import Progress, SilentProgress
 from toolchain.recipe import Recipe
 from toolchain.tokenizers.interface import TextTokenizer
 
+# Called after each step with the step's report (its `float_test_accuracy` is the post-step float model on
+# the evaluation split) and the source model's accuracy on that split; it may raise to stop the build (the
+# search stops a hopeless trial this way, before quantization and evaluation).
+StepHook = Callable[[dict[str, Any], float | None], None]
+
 
 class SourceBackend(Protocol):
     """What the orchestration asks a source format for."""
@@ -35,7 +41,9 @@ class SourceBackend(Protocol):
     labels: list[str]  # empty for an embedding model
     task: str  # resolved: classification or embedding (recipe source.task may say auto)
 
-    def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]: ...
+    def run_steps(
+        self, progress: Progress, on_step: StepHook | None = None
+    ) -> tuple[list[dict], list[str]]: ...
 
     def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]: ...
 
@@ -156,8 +164,8 @@ def _float_model_section(recipe: Recipe, saved: bool) -> dict[str, Any] | None:
     return section
 
 
-def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
-    """The whole `edgecomp convert`: nothing is written unless every stage succeeds."""
+def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | None = None) -> BuildResult:
+    """The whole `edgecomp convert`: nothing is written unless every stage succeeds (see StepHook)."""
     from converters.tflite_model import gzip_size, parse_tflite
     from toolchain.build import rejected_dir, sha256_bytes, write_build
     from toolchain.report_model import Report
@@ -176,7 +184,7 @@ def build(recipe: Recipe, progress: Progress | None = None) -> BuildResult:
     if recipe.source.task != backend.task:  # the saved recipe records the resolved task
         recipe = recipe.model_copy(update={"source": recipe.source.model_copy(update={"task": backend.task})})
     lap("load")
-    step_reports, warnings = backend.run_steps(progress)
+    step_reports, warnings = backend.run_steps(progress, on_step)
     lap("steps")
     tflite, quant, cal_warnings = backend.convert(progress)
     warnings += cal_warnings

@@ -37,6 +37,9 @@ def search(
         help="Run trials as Ray tasks on this cluster: auto, host:port, ray://host:10001.",
     ),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Sampler seed (default: the recipe's seed)."),
+    validate: bool = typer.Option(
+        True, "--validate/--no-validate", help="Validate each Pareto-front model on --device (its runtime)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the trials and the front as JSON."),
 ) -> None:
     """Search steps x quantization for the Pareto front of size, val accuracy and latency (Optuna, Ray)."""
@@ -60,7 +63,7 @@ def search(
         base, device, trials, max_size_kb, max_accuracy_drop, max_latency_ms, workers, ray_address, seed
     )
     with TrialsView(render.stderr, trials) as view:
-        result = run_search(config, view.add, view.start)
+        result = run_search(config, view.add, view.start, validate, view.validated)
     if as_json:
         render.print_json(_as_json(result))
         return
@@ -79,5 +82,5 @@ def _as_json(result: Any) -> dict[str, Any]:
         "best_recipe": str(result.best_recipe) if result.best_recipe else None,
         "best_trial": result.best.number if result.best else None,
         "pareto": [r.number for r in result.front],
-        "trials": [{**row(r), "params": r.params} for r in result.records],
+        "trials": [{**row(r), "params": r.params, "validation": r.validation} for r in result.records],
     }

@@ -9,19 +9,23 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from toolchain.search.outputs import params_text
+from toolchain.search.outputs import params_text, validation_text
 from toolchain.search.study import TrialRecord
 
 LIVE_ROWS = 15  # the newest trials shown while the search runs (all of them are in trials.csv)
 
 
+def _name(r: TrialRecord) -> str:
+    return f"{params_text(r.params)} (preset {r.preset})" if r.preset else params_text(r.params)
+
+
 def _row(r: TrialRecord) -> list[str]:
     if r.state != "complete":
-        return [str(r.number), params_text(r.params) if r.params else "", "failed", "", "", "", r.error or ""]
+        return [str(r.number), _name(r) if r.params else "", r.state, "", "", "", r.error or ""]
     m = r.metrics
     return [
         str(r.number),
-        params_text(r.params),
+        _name(r),
         f"{m['size_bytes'] / 1024:.1f}",
         f"{m['gzip_bytes'] / 1024:.1f}",
         f"{m['accuracy_drop_points']:.2f}",
@@ -30,17 +34,22 @@ def _row(r: TrialRecord) -> list[str]:
     ]
 
 
-def trials_table(records: list[TrialRecord], title: str) -> Table:
+def trials_table(records: list[TrialRecord], title: str, device: str | None = None) -> Table:
+    """`device`: add the column of each record's validation on it."""
     table = Table(title=title)
     for col in ("trial", "params", "raw KB", "gzip KB", "drop pt", "ms", "meets limits"):
         table.add_column(col, justify="left" if col in ("params", "meets limits") else "right")
+    if device is not None:
+        table.add_column(f"validate {device}")
     for r in records:
-        table.add_row(*_row(r))
+        table.add_row(*_row(r), *([validation_text(r) or ""] if device is not None else []))
     return table
 
 
 def front_table(front: list[TrialRecord], best: TrialRecord | None) -> Table:
-    table = trials_table(front, "Pareto front (feasible trials; gzip size, val accuracy drop, latency)")
+    device = next((r.validation["device"] for r in front if r.validation is not None), None)
+    title = "Pareto front (feasible trials; gzip size, val accuracy drop, latency)"
+    table = trials_table(front, title, device)
     if best is not None:
         table.caption = f"chosen: trial {best.number} (smallest gzip size on the front)"
     return table
@@ -72,6 +81,12 @@ class TrialsView:
             self.live.update(self._render())
         else:
             self.console.print(" | ".join(_row(record)), highlight=False)
+
+    def validated(self, record: TrialRecord) -> None:
+        v = record.validation or {}
+        self.console.print(
+            f"validate trial {record.number} on {v.get('device')}: {validation_text(record)}", highlight=False
+        )
 
     def __enter__(self) -> TrialsView:
         if self.console.is_terminal:

@@ -23,7 +23,9 @@ def pareto_front(records: Sequence[TrialRecord], keys: Sequence[str] = OBJECTIVE
 
 
 def choose(front: Sequence[TrialRecord]) -> TrialRecord | None:
-    """The smallest download on the front; ties go to the smaller accuracy drop, then the faster model."""
-    if not front:
+    """The smallest download on the front that passed device validation (when validated); ties go to the
+    smaller accuracy drop, then the faster model."""
+    ok = [r for r in front if r.validation is None or r.validation["passed"]]
+    if not ok:
         return None
-    return min(front, key=lambda r: (objectives(r), r.number))
+    return min(ok, key=lambda r: (objectives(r), r.number))

@@ -12,14 +12,22 @@ from toolchain.base.atomic import write_text
 from toolchain.search.study import Limits, TrialRecord
 
 COLUMNS = (
-    "number", "state", "feasible", "quant_mode", "prune", "prune_sparsity", "lowrank", "lowrank_energy",
-    "qat", "student_width", "size_bytes", "gzip_bytes", "val_accuracy", "accuracy_drop_points",
-    "val_agreement", "latency_ms", "model_sha256", "error",
+    "number", "state", "feasible", "preset", "quant_mode", "vocab_min_count", "prune", "prune_sparsity",
+    "lowrank", "lowrank_energy", "qat", "student_width", "size_bytes", "gzip_bytes", "val_accuracy",
+    "accuracy_drop_points", "val_agreement", "latency_ms", "device_validation", "model_sha256", "error",
 )  # fmt: skip
 
 
+def validation_text(r: TrialRecord) -> str | None:
+    """passed / failed on the device (front members), None when not validated."""
+    if r.validation is None:
+        return None
+    return "passed" if r.validation["passed"] else "failed: " + "; ".join(r.validation["failures"])
+
+
 def row(r: TrialRecord) -> dict[str, Any]:
-    base = {"number": r.number, "state": r.state, "feasible": r.feasible, "error": r.error}
+    base = {"number": r.number, "state": r.state, "feasible": r.feasible, "error": r.error,
+            "preset": r.preset, "device_validation": validation_text(r)}  # fmt: skip
     return {k: base.get(k, r.params.get(k, r.metrics.get(k))) for k in COLUMNS}
 
 
@@ -30,11 +38,14 @@ def write_tables(out: Path, records: list[TrialRecord], front: list[TrialRecord]
     writer.writerows(row(r) for r in records)
     write_text(out / "trials.csv", buf.getvalue())
     on_front = {r.number for r in front}
-    trials = [{**row(r), "params": r.params, "pareto": r.number in on_front} for r in records]
+    trials = [
+        {**row(r), "params": r.params, "pareto": r.number in on_front, "validation": r.validation}
+        for r in records
+    ]
     write_text(out / "trials.json", json.dumps({"trials": trials}, indent=1) + "\n")
     lines = [
-        "| trial | params | raw KB | gzip KB | val acc | drop (pt) | agreement | latency ms |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| trial | params | raw KB | gzip KB | val acc | drop (pt) | agreement | latency ms | device |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in front:
         m = r.metrics
@@ -42,13 +53,15 @@ def write_tables(out: Path, records: list[TrialRecord], front: list[TrialRecord]
             f"| {r.number} | {params_text(r.params)} | {m['size_bytes'] / 1024:.1f}"
             f" | {m['gzip_bytes'] / 1024:.1f} | {m['val_accuracy']:.4f} | {m['accuracy_drop_points']:.2f}"
             f" | {m['val_agreement']:.4f}"
-            f" | {m['latency_ms']:.3f} |"
+            f" | {m['latency_ms']:.3f} | {validation_text(r) or 'not validated'} |"
         )
     write_text(out / "pareto.md", "\n".join(lines) + "\n")
 
 
 def params_text(params: dict[str, Any]) -> str:
     parts = [params["quant_mode"]]
+    if int(params.get("vocab_min_count", 1)) > 1:
+        parts.append(f"vocab >= {params['vocab_min_count']}")
     if params.get("student_width"):
         parts.append(f"width {params['student_width']}")
     if params.get("lowrank"):

@@ -11,7 +11,14 @@ from toolchain.base.errors import EdgecompError, GateFailed
 from toolchain.recipe import Recipe
 from toolchain.search.front import choose, pareto_front
 from toolchain.search.outputs import write_plot, write_tables
-from toolchain.search.study import Limits, SearchConfig, TrialRecord, run_study, trial_recipe
+from toolchain.search.study import (
+    Limits,
+    SearchConfig,
+    TrialRecord,
+    run_study,
+    trial_build_dir,
+    trial_recipe,
+)
 
 
 @dataclass(frozen=True)
@@ -64,16 +71,39 @@ def search_config(
     )
 
 
+def validate_front(
+    config: SearchConfig, front: list[TrialRecord], on_done: Callable[[TrialRecord], None] = lambda r: None
+) -> None:
+    """Each front member's build through `edgecomp validate` on the search's device (its runtime, emulated
+    when the device's arch is not this host's), on the val split the trial was measured on; the result is
+    kept in `record.validation`, and `choose` skips members that fail."""
+    from devices.profile import get_profile
+    from toolchain.stages import validate_target
+
+    profile = get_profile(config.device)
+    for r in front:
+        report = validate_target(trial_build_dir(config, r.number), [profile], write_report=False)
+        device = report.devices[0]
+        r.validation = {"device": device.device, "runtime": device.runtime, "passed": report.passed,
+                        "failures": device.failures, "seconds": round(device.seconds, 1)}  # fmt: skip
+        on_done(r)
+
+
 def search(
     config: SearchConfig,
     on_trial: Callable[[TrialRecord], None] = lambda r: None,
     on_start: Callable[[int], None] = lambda done: None,
+    validate: bool = True,
+    on_validated: Callable[[TrialRecord], None] = lambda r: None,
 ) -> SearchResult:
-    """Run or resume the search and write build/<name>.search/; GateFailed when no trial meets the limits
-    (the trials and the plot are written first, so the user sees how far off they were)."""
+    """Run or resume the search, validate the front on the device (`validate`), write build/<name>.search/;
+    GateFailed when no trial meets the limits or no front member passes validation (the trials and the plot
+    are written first, so the user sees how far off they were)."""
     records = run_study(config, on_trial, on_start)
     out = config.out_dir
     front = pareto_front(records)
+    if validate:
+        validate_front(config, front, on_validated)
     write_tables(out, records, front)
     plot = write_plot(out, records, front, config.limits)
     best = choose(front)
@@ -83,6 +113,14 @@ def search(
         first = next((r.error for r in records if r.error), "no trial ran")
         raise EdgecompError(
             f"every trial failed ({first})", hint=f"see {out / 'trials.csv'} and the trials/ folder"
+        )
+    if best is None and front:
+        first, failed = front[0], front[0].validation or {}
+        where = trial_build_dir(config, first.number)
+        raise GateFailed(
+            f"no Pareto-front model passes validation on {config.device}: trial {first.number}: "
+            f"{'; '.join(failed.get('failures', []))[:200]}",
+            hint=f"run `edgecomp validate {where} --device {config.device}` for the details",
         )
     if best is None:
         closest = min(complete, key=lambda r: max(r.violations))

@@ -3,7 +3,12 @@
 Every knob maps onto one existing step or the quantization mode, so a trial is an ordinary recipe: the
 chosen one is saved as best.recipe.yaml and `edgecomp convert` rebuilds it byte for byte. A knob set to
 null is left out of the space; the defaults search prune sparsity (with 2:4 as an alternative), low-rank
-energy, QAT on/off and four quantization modes; the student width joins when the recipe distills.
+energy, QAT on/off, four quantization modes and, for a word-level (regex vocab) Keras model, the vocabulary's
+minimum word count; the student width joins when the recipe distills.
+
+`seed_presets`: the shipped presets this space can express exactly (same steps, epochs and mode, so the same
+bytes as `edgecomp convert --preset`) are the first trials, so the front is never worse than a preset on
+the val split and the sampler learns from them; the rest of the trials are TPE's.
 """
 
 from __future__ import annotations
@@ -31,13 +36,33 @@ class SearchSpec(Strict):
         description="[low, high] magnitude-pruning target sparsity (a trial may also skip pruning)",
     )
     prune_2_4: bool = Field(True, description="also try structured 2:4 sparsity instead of magnitude pruning")
-    prune_epochs: int = Field(3, ge=1, description="fine-tuning epochs of a sampled prune step")
+    prune_epochs: int = Field(4, ge=1, description="fine-tuning epochs of a sampled prune step")
+    prune_2_4_epochs: int = Field(3, ge=1, description="fine-tuning epochs of a sampled 2:4 step")
     lowrank_energy: tuple[float, float] | None = Field(
         (0.8, 0.97), description="[low, high] share of sum(s^2) kept by SVD (a trial may also skip it)"
     )
     lowrank_epochs: int = Field(1, ge=1, description="fine-tuning epochs of a sampled lowrank step")
     qat: bool = Field(True, description="try quantization-aware fine-tuning on and off (int8 trials)")
-    qat_epochs: int = Field(1, ge=1)
+    qat_epochs: int = Field(2, ge=1)
+    vocab_min_counts: list[int] | None = Field(
+        default_factory=lambda: [1, 2, 3, 4],
+        description="vocab_prune min_count values tried (1: no vocab pruning); word-level vocab models only",
+    )
+    startup_trials: int | None = Field(
+        None,
+        ge=1,
+        description="trials sampled at random (seeded) before TPE takes over; default min(10, max(2, N/3)). "
+        "Random trials are the same on every run; TPE's depend on measured latency, which varies run to run",
+    )
+    seed_presets: bool = Field(True, description="run the presets this space expresses as the first trials")
+    stop_hopeless: bool = Field(
+        True,
+        description="stop a trial after a step whose float val accuracy drop already exceeds "
+        "--max-accuracy-drop by hopeless_margin (no quantization, no latency: the trial is 'stopped')",
+    )
+    hopeless_margin: float = Field(
+        0.5, ge=0.0, description="points beyond the accuracy limit that stop a trial"
+    )
     student_widths: list[int] | None = Field(
         default_factory=lambda: [8, 16, 24, 32],
         description="embedding widths of the distilled student (only when the recipe has a distill step)",
@@ -56,9 +81,11 @@ class SearchSpec(Strict):
         return self
 
 
-def search_choices(spec: SearchSpec, has_distill: bool) -> dict[str, Any]:
+def search_choices(spec: SearchSpec, has_distill: bool, word_vocab: bool = False) -> dict[str, Any]:
     """The space as Optuna-free data: name -> list of choices, or (low, high) for a float range."""
     space: dict[str, Any] = {"quant_mode": list(dict.fromkeys(spec.quant_modes))}
+    if word_vocab and spec.vocab_min_counts:
+        space["vocab_min_count"] = sorted(set(spec.vocab_min_counts))
     if spec.prune_sparsity is not None:
         space["prune"] = [NONE, "magnitude", *(["2:4"] if spec.prune_2_4 else [])]
         space["prune_sparsity"] = tuple(spec.prune_sparsity)
@@ -88,7 +115,10 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], spec: SearchSpec)
     """
     data = {k: v for k, v in base.items() if k != "search"}
     mode = params["quant_mode"]
-    steps = [dict(s) for s in data.get("steps", []) if s["kind"] not in ("lowrank", "prune", "qat")]
+    searched = ("lowrank", "prune", "qat", *(("vocab_prune",) if "vocab_min_count" in params else ()))
+    steps = [dict(s) for s in data.get("steps", []) if s["kind"] not in searched]
+    if int(params.get("vocab_min_count", 1)) > 1:  # first: every later step trains on the smaller table
+        steps.insert(0, {"kind": "vocab_prune", "min_count": int(params["vocab_min_count"])})
     if "student_width" in params:
         for s in steps:
             if s["kind"] == "distill" and s.get("student") is not None:
@@ -103,10 +133,58 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], spec: SearchSpec)
             {"kind": "prune", "target_sparsity": float(params["prune_sparsity"]), "epochs": spec.prune_epochs}
         )
     elif prune == "2:4":
-        steps.append({"kind": "prune", "m_by_n": "2:4", "schedule": "constant", "epochs": spec.prune_epochs})
+        steps.append(
+            {"kind": "prune", "m_by_n": "2:4", "schedule": "constant", "epochs": spec.prune_2_4_epochs}
+        )
     if params.get("qat") and mode == "int8":
         steps.append({"kind": "qat", "epochs": spec.qat_epochs})
     data["steps"] = steps
     quant = {k: v for k, v in dict(data.get("quantization") or {}).items() if k != "mixed"}
     data["quantization"] = {**quant, "mode": mode}
     return data
+
+
+def preset_params(space: dict[str, Any], spec: SearchSpec, base: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Preset name -> the params whose trial recipe has exactly the preset's steps and mode.
+
+    A preset is left out when the space cannot express it (a mode or step not searched, other epochs or
+    settings: lowrank-int8 halves parameters while the space samples energy; a distill step).
+    """
+    from toolchain.presets import PRESETS
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, plan_of in PRESETS.items():
+        plan = plan_of()
+        mode, steps = plan["quantization"]["mode"], plan["steps"]
+        if mode not in space["quant_mode"] or any(s["kind"] == "distill" for s in steps):
+            continue
+        params = _preset_guess(space, mode, steps)
+        if params is None or "student_width" in space:
+            continue
+        tried = apply_params(base, params, spec)
+        if tried["steps"] == steps and tried["quantization"]["mode"] == mode:
+            out[name] = params
+    return out
+
+
+def _preset_guess(space: dict[str, Any], mode: str, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The params a preset would have in this space (checked against its steps by preset_params)."""
+    p: dict[str, Any] = {"quant_mode": mode}
+    defaults = {"prune": NONE, "lowrank": False, "vocab_min_count": 1}
+    p.update({k: v for k, v in defaults.items() if k in space})
+    if "qat" in space and mode == "int8":
+        p["qat"] = False
+    for step in steps:
+        kind = step["kind"]
+        if kind == "qat" and "qat" in p:
+            p["qat"] = True
+        elif kind == "prune" and "m_by_n" in step and "2:4" in space.get("prune", []):
+            p["prune"] = "2:4"
+        elif kind == "prune" and "magnitude" in space.get("prune", []):
+            lo, hi = space["prune_sparsity"]
+            if not lo <= step.get("target_sparsity", -1) <= hi:
+                return None
+            p["prune"], p["prune_sparsity"] = "magnitude", step["target_sparsity"]
+        else:
+            return None
+    return p

@@ -6,7 +6,9 @@ feasible regions; the front and the choice use feasible trials only.
 
 Reproducible: the sampler is seeded and trials are asked in fixed batches of `--workers` and told in trial
 order, so the same seed and batch size give the same params whether trials ran locally or on Ray (trial
-builds are deterministic by the recipe's seed). Resumable: the study lives in an Optuna JournalStorage file
+builds are deterministic by the recipe's seed) for the seeded presets and the random startup trials; TPE's
+later choices read the measured objectives, latency included, so two runs agree there only as far as their
+latencies rank trials alike. Resumable: the study lives in an Optuna JournalStorage file
 in build/<name>.search/; rerunning the same command continues it up to N finished trials, and a trial left
 running by an interrupted run is marked failed. A different base recipe, device, limits or seed refuses the
 old journal instead of mixing two searches.
@@ -28,7 +30,7 @@ import yaml
 from toolchain.base.errors import RecipeError
 from toolchain.recipe import Recipe
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
-from toolchain.search.space import NONE, SearchSpec, apply_params, search_choices
+from toolchain.search.space import NONE, SearchSpec, apply_params, preset_params, search_choices
 
 OBJECTIVES = ("gzip_bytes", "accuracy_drop_points", "latency_ms")
 STUDY_NAME = "edgecomp-search"
@@ -80,11 +82,13 @@ class SearchConfig:
 @dataclass
 class TrialRecord:
     number: int
-    state: str  # complete | failed
+    state: str  # complete | failed | stopped (hopeless after a step: no quantization, no latency)
     params: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     violations: list[float] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # why it failed, or why it was stopped
+    preset: str | None = None  # the shipped preset this trial rebuilds (seed_presets)
+    validation: dict[str, Any] | None = None  # front members: the device validation (run.py)
 
     @property
     def feasible(self) -> bool:
@@ -96,6 +100,15 @@ def base_dict(recipe: Recipe) -> dict[str, Any]:
     return yaml.safe_load(recipe.to_yaml())
 
 
+def word_level_keras(recipe: Recipe) -> bool:
+    """A Keras source with MediaPipe's word-level regex vocab: the builds vocab_prune can shrink."""
+    from toolchain.tokenizers.sources import is_wordpiece_vocab
+
+    src, vocab = recipe.source.path, recipe.data.vocab
+    keras = src.suffix.lower() in (".keras", ".h5") or (src / "saved_model.pb").is_file()
+    return keras and recipe.data.tokenizer is None and vocab is not None and not is_wordpiece_vocab(vocab)
+
+
 def fingerprint(config: SearchConfig) -> str:
     what = [base_dict(config.recipe), config.device, config.threads, config.limits.__dict__, config.seed]
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -104,6 +117,8 @@ def fingerprint(config: SearchConfig) -> str:
 def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     """Sample one point; conditional knobs are only sampled when their step is on."""
     p: dict[str, Any] = {"quant_mode": trial.suggest_categorical("quant_mode", space["quant_mode"])}
+    if "vocab_min_count" in space:
+        p["vocab_min_count"] = trial.suggest_categorical("vocab_min_count", space["vocab_min_count"])
     if "prune" in space:
         p["prune"] = trial.suggest_categorical("prune", space["prune"])
         if p["prune"] == "magnitude":
@@ -143,7 +158,7 @@ def _study(config: SearchConfig) -> Any:
     storage = JournalStorage(JournalFileBackend(str(config.out_dir / "study.journal")))
     sampler = optuna.samplers.TPESampler(
         seed=config.seed,
-        n_startup_trials=min(10, max(2, config.trials // 3)),
+        n_startup_trials=config.spec.startup_trials or min(10, max(2, config.trials // 3)),
     )
     study = optuna.create_study(
         study_name=STUDY_NAME,
@@ -165,11 +180,11 @@ def _study(config: SearchConfig) -> Any:
 
 
 def _record(t: Any) -> TrialRecord:
-    state = "complete" if t.state.name == "COMPLETE" else "failed"
+    state = {"COMPLETE": "complete", "PRUNED": "stopped"}.get(t.state.name, "failed")
     params = t.user_attrs.get("params", dict(t.params))
     return TrialRecord(
         t.number, state, params, t.user_attrs.get("metrics", {}), t.user_attrs.get("violations", []),
-        t.user_attrs.get("error"),
+        t.user_attrs.get("error"), t.user_attrs.get("preset"),
     )  # fmt: skip
 
 
@@ -185,34 +200,55 @@ def _fail_stale(study: Any) -> None:
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
 
 
+def trial_build_dir(config: SearchConfig, number: int) -> Path:
+    return config.out_dir.resolve() / "trials" / f"trial-{number:03d}"
+
+
 def _job(config: SearchConfig, trial: Any, params: dict[str, Any]) -> TrialJob:
-    trial_dir = config.out_dir.resolve() / "trials" / f"trial-{trial.number:03d}"
+    trial_dir = trial_build_dir(config, trial.number)
     recipe = trial_recipe(config, params, trial.number)
     run_dir = trial_dir.parent / f"run-{trial.number:03d}"  # request, pid, result; the build is trial_dir
     for stale in (trial_dir, run_dir):
         if stale.exists():
             shutil.rmtree(stale)
     run_dir.mkdir(parents=True)
-    request = {"recipe_yaml": recipe.to_yaml(), "threads": config.threads, "xnnpack": config.xnnpack}
+    request = {
+        "recipe_yaml": recipe.to_yaml(),
+        "threads": config.threads,
+        "xnnpack": config.xnnpack,
+        "stop_above_drop": _stop_above(config),
+    }
     (run_dir / "request.json").write_text(json.dumps(request))
     return TrialJob(trial.number, run_dir / "request.json")
+
+
+def _stop_above(config: SearchConfig) -> float | None:
+    """The post-step float val accuracy drop (points) that stops a trial as hopeless; None: never."""
+    spec, limit = config.spec, config.limits.max_accuracy_drop
+    return None if limit is None or not spec.stop_hopeless else round(limit + spec.hopeless_margin, 4)
 
 
 def _tell(study: Any, config: SearchConfig, trial: Any, params: dict, out: TrialOutcome) -> TrialRecord:
     import optuna
 
     trial.set_user_attr("params", params)
+    preset = trial.user_attrs.get("preset")
     if out.result is None:
         trial.set_user_attr("error", out.error)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return TrialRecord(trial.number, "failed", params, error=out.error)
+        return TrialRecord(trial.number, "failed", params, error=out.error, preset=preset)
+    if "stopped" in out.result:
+        why = out.result["stopped"]
+        trial.set_user_attr("error", why)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return TrialRecord(trial.number, "stopped", params, error=why, preset=preset)
     violations = config.limits.violations(out.result)
     trial.set_user_attr("metrics", out.result)
     trial.set_user_attr("violations", violations)
     for name, value in zip(config.limits.names(), violations, strict=True):
         trial.set_constraint(name, value)  # read by the sampler (Optuna 5: Trial.set_constraint)
     study.tell(trial, [float(out.result[k]) for k in OBJECTIVES])
-    return TrialRecord(trial.number, "complete", params, out.result, violations)
+    return TrialRecord(trial.number, "complete", params, out.result, violations, preset=preset)
 
 
 def run_study(
@@ -221,7 +257,9 @@ def run_study(
     on_start: Callable[[int], None] = lambda done: None,
 ) -> list[TrialRecord]:
     """Run (or resume) the study until `config.trials` trials have finished; all records, by number."""
-    space = search_choices(config.spec, any(s.kind == "distill" for s in config.recipe.steps))
+    space = search_choices(
+        config.spec, any(s.kind == "distill" for s in config.recipe.steps), word_level_keras(config.recipe)
+    )
     if config.recipe.data.val is None:
         raise RecipeError(
             "search chooses on the val split, and the recipe has no data.val",
@@ -230,6 +268,9 @@ def run_study(
     study = _study(config)
     _fail_stale(study)
     done = _finished(study)
+    if not study.get_trials(deepcopy=False) and config.spec.seed_presets:
+        for name, params in preset_params(space, config.spec, base_dict(config.recipe)).items():
+            study.enqueue_trial(params, user_attrs={"preset": name})
     on_start(len(done))
     for t in done:
         on_trial(_record(t))

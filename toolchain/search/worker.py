@@ -10,6 +10,9 @@ What is measured, never estimated:
 - accuracy and agreement on the **val** split: the trial recipe evaluates data.val in place of data.test
   (data.test is never read for choosing), against the source model on the same split; training does not
   read data.test, so the model bytes are those of the final recipe (the search test rebuilds and compares);
+- a hopeless trial stops early: after each step the post-step float model's val accuracy is compared with
+  the source's; a drop above `stop_above_drop` points (the accuracy limit plus a margin: quantization rarely
+  wins points back) ends the trial there, with `{"stopped": why}` as its result and no quantization;
 - latency: median of timed invokes of the .tflite on this host in ai_edge_litert with the device profile's
   thread count and XNNPACK setting, batch 1, one query of synthetic token ids (an emulated device's time
   is never used as latency).
@@ -44,7 +47,30 @@ def host_latency_ms(model: Path, threads: int, xnnpack: bool) -> float:
     return round(statistics.median(times), 4)
 
 
-def measure(recipe_yaml: str, threads: int, xnnpack: bool) -> dict[str, Any]:
+class Hopeless(Exception):
+    """A step left the float model too far below the source on val: the trial stops before quantization."""
+
+
+def stop_hopeless(limit: float | None) -> Any:
+    """A pipeline.StepHook raising Hopeless once a step's float val accuracy drop exceeds `limit` points."""
+
+    def hook(step: dict[str, Any], source_accuracy: float | None) -> None:
+        after = step.get("float_test_accuracy")
+        if limit is None or after is None or source_accuracy is None:
+            return
+        drop = (source_accuracy - after) * 100.0
+        if drop > limit:
+            raise Hopeless(
+                f"stopped after step {step['index']} ({step['kind']}): float val accuracy drop "
+                f"{drop:.2f} pt > {limit:g} pt"
+            )
+
+    return hook
+
+
+def measure(
+    recipe_yaml: str, threads: int, xnnpack: bool, stop_above_drop: float | None = None
+) -> dict[str, Any]:
     """Build the trial recipe (val evaluated as the report's split) and return its measured objectives."""
     import yaml
 
@@ -54,7 +80,10 @@ def measure(recipe_yaml: str, threads: int, xnnpack: bool) -> dict[str, Any]:
     data = yaml.safe_load(recipe_yaml)
     data["data"]["test"] = data["data"]["val"]  # choose on val: the report's evaluation split is val here
     data["evaluation"] = {}  # the search applies the constraints itself; no candidate is rejected
-    result = build(recipe_from_dict(data, origin="search trial"))
+    try:
+        result = build(recipe_from_dict(data, origin="search trial"), on_step=stop_hopeless(stop_above_drop))
+    except Hopeless as err:
+        return {"stopped": str(err)}
     report = result.report
     cmp = report["evaluation"]["vs_source_float"]
     return {
@@ -76,7 +105,12 @@ def main(argv: list[str]) -> int:
     (request_path.parent / "worker.pid").write_text(str(os.getpid()))
     from toolchain.base.atomic import write_text
 
-    result = measure(request["recipe_yaml"], int(request["threads"]), bool(request["xnnpack"]))
+    result = measure(
+        request["recipe_yaml"],
+        int(request["threads"]),
+        bool(request["xnnpack"]),
+        request.get("stop_above_drop"),
+    )
     write_text(request_path.parent / "result.json", json.dumps(result, indent=1))
     return 0
 
