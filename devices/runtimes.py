@@ -171,6 +171,19 @@ def provision(profile: DeviceProfile, progress: Progress | None = None, check: b
     return env
 
 
+def host_timing_env(profile: DeviceProfile, progress: Progress | None = None) -> RuntimeEnv:
+    """The profile's runtime and version in a venv on this host, for timing: an ARM profile's emulated run
+    proves its ops and numbers but its wall time is never latency, so latency is measured here, with the
+    same runtime version, threads and XNNPACK setting (as `edgecomp profile --device` does)."""
+    import platform
+
+    host = _venv_env(profile, progress or SilentProgress())
+    if not profile.emulated:
+        return host
+    return RuntimeEnv(profile.name, platform.machine(), "host", host.runtime, host.version, host.module,
+                      host.root, host.argv, host.env)  # fmt: skip
+
+
 def is_provisioned(profile: DeviceProfile) -> bool:
     """True when `provision(profile)` would not download or build anything."""
     if not profile.emulated:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.support.processes import EXIT_GUARD_S, interrupt_when, processes_with_env, wait_for
 from tests.support.ray_head import ray_head
 from toolchain.cli.main import app
 
@@ -26,7 +27,8 @@ SPACE = {
     "quant_modes": ["int8", "dynamic", "float16"],
     "prune_sparsity": None,
     "prune_2_4": False,
-    "lowrank_energy": None,
+    "lowrank_reduction": None,
+    "students": None,
     "qat": False,
     "vocab_min_counts": [1, 2],
     "startup_trials": 4,  # random (seeded) trials only: TPE would read the measured, run-dependent latency
@@ -34,8 +36,8 @@ SPACE = {
 DETERMINISTIC = ("number", "state", "params", "size_bytes", "gzip_bytes", "val_accuracy", "model_sha256")
 
 
-def _recipe(tiny_project, out: Path) -> Path:
-    data = tiny_project.recipe_dict(search=SPACE, output={"dir": str(out)})
+def _recipe(tiny_project, out: Path, **extra) -> Path:
+    data = tiny_project.recipe_dict(search=SPACE, output={"dir": str(out)}, **extra)
     path = out / "recipe.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data))
@@ -65,6 +67,7 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
             env.setenv(key, value)
         ray_recipe = _recipe(tiny_project, tmp_path / "ray")
         on_ray = _trials(_search(ray_recipe, *common, "--ray-address", address, "--no-validate"))
+        _ctrl_c_mid_trial_leaves_no_trial_running(tiny_project, tmp_path / "sig", address)
     assert [t["state"] for t in local_trials] == ["complete"] * 4
     # the presets this space expresses run first, in PRESETS order; then TPE's trials
     assert [t["preset"] for t in local_trials] == ["float16", "dynamic", "int8", None]
@@ -94,6 +97,28 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
     rebuilt = build(load_recipe(out / "best.recipe.yaml"))  # what `edgecomp convert --recipe` runs
     assert rebuilt.build_dir == tmp_path / "local" / "tiny"
     assert hashlib.sha256(rebuilt.model_path.read_bytes()).hexdigest() == chosen["model_sha256"]
+
+
+def _ctrl_c_mid_trial_leaves_no_trial_running(tiny_project, where: Path, address: str) -> None:
+    """SIGINT to `edgecomp search --ray-address` while trials run on the cluster: exit 130 with one line,
+    and the trial processes the Ray tasks started are gone (the tasks were cancelled, not left building).
+    Every trial distills for 100,000 epochs, so a trial that was not killed cannot have finished."""
+    tmp = where / "tmp"
+    tmp.mkdir(parents=True)
+    pid_file = where / "tiny.search" / "trials" / "run-000" / "worker.pid"
+    endless = {"kind": "distill", "student": {"embed_dim": 8, "layers": ["max_pool"]}, "epochs": 100_000}
+    recipe = _recipe(tiny_project, where, steps=[endless])
+    args = ["search", "--recipe", str(recipe), "--device", "x86-host", "--trials", "2",
+            "--workers", "2", "--ray-address", address, "--no-validate"]  # fmt: skip
+    code, err = interrupt_when(
+        args, tmp, lambda: pid_file.is_file() and bool(pid_file.read_text()), signal.SIGINT
+    )
+    assert code == 130, err[-2000:]
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == [
+        "error: interrupted by SIGINT; nothing was written"
+    ], err[-2000:]
+    assert wait_for(lambda: not processes_with_env(str(tmp)), EXIT_GUARD_S), processes_with_env(str(tmp))
+    assert not (pid_file.parent / "result.json").exists()  # killed mid-build, not left to finish
 
 
 def test_killed_trial_fails_alone_and_unmeetable_limits_are_reported(tiny_project, tmp_path):
@@ -149,7 +174,7 @@ def test_every_sampled_point_is_a_valid_recipe(tiny_project):
     assert space["student_width"] == [8, 16, 24, 32] and space["prune"] == ["none", "magnitude", "2:4"]
     for mode in space["quant_mode"]:
         params = {"quant_mode": mode, "prune": "magnitude", "prune_sparsity": 0.7, "lowrank": True,
-                  "lowrank_energy": 0.9, "qat": True, "student_width": 24}  # fmt: skip
+                  "lowrank_reduction": 0.4, "qat": True, "student_width": 24}  # fmt: skip
         recipe = recipe_from_dict(apply_params(base.model_dump(mode="json"), params, spec))
         kinds = [s.kind for s in recipe.steps]
         assert kinds == ["distill", "lowrank", "prune", *(["qat"] if mode == "int8" else [])]
@@ -166,7 +191,31 @@ def test_a_hopeless_trial_stops_after_its_step_and_writes_nothing(tiny_project, 
     steps = [{"kind": "vocab_prune", "min_count": 2}]
     data = tiny_project.recipe_dict(steps=steps, output={"dir": str(tmp_path)})
     recipe_yaml = recipe_from_dict(data).to_yaml()
-    result = measure(recipe_yaml, threads=1, xnnpack=False, stop_above_drop=-101.0)  # any drop is too much
+    result = measure(recipe_yaml, "x86-host", stop_above_drop=-101.0)  # any drop is too much
     assert result["stopped"].startswith("stopped after step 0 (vocab_prune): float val accuracy drop ")
     assert result["stopped"].endswith("pt > -101 pt")
     assert not (tmp_path / "tiny").exists()
+
+
+def test_the_default_space_holds_every_preset_and_seeds_them_with_their_exact_steps(tiny_project):
+    """Each shipped preset is one point of the default space for a word-level Keras classifier: its params
+    give the preset's steps and mode exactly (so the seeded trial builds the preset's bytes); a sampled
+    student comes first after vocab pruning, and its prune step uses the chain's fine-tuning."""
+    from toolchain.presets import PRESETS, preset_plan
+    from toolchain.recipe import recipe_from_dict
+    from toolchain.search.space import SearchSpec, apply_params, preset_params, search_choices
+
+    spec = SearchSpec()
+    space = search_choices(spec, has_distill=False, word_vocab=True)
+    base = recipe_from_dict(tiny_project.recipe_dict()).model_dump(mode="json")
+    seeded = preset_params(space, spec, base)
+    assert list(seeded) == list(PRESETS)
+    for name, params in seeded.items():
+        assert apply_params(base, params, spec)["steps"] == preset_plan(name)["steps"], name
+    params = {"quant_mode": "int8", "vocab_min_count": 3, "student": "distill-int8", "prune": "magnitude",
+              "prune_sparsity": 0.85, "lowrank": False, "qat": True}  # fmt: skip
+    steps = recipe_from_dict(apply_params(base, params, spec)).steps
+    assert [s.kind for s in steps] == ["vocab_prune", "distill", "prune", "qat"]
+    assert (steps[2].epochs, steps[2].learning_rate) == (spec.student_prune_epochs, 0.003)
+    # a recipe that distills already: its student's width is searched, no preset student is added
+    assert "student" not in search_choices(spec, has_distill=True, word_vocab=True)

@@ -85,4 +85,25 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signum
 
 
+# The signals that interrupted the running command (the CLI's handler notes them before raising
+# Interrupted). Native code the signal arrives in can hand Interrupted back as another exception: pybind11
+# (TensorFlow's converter callbacks) as RuntimeError "MISMATCH of original and normalized active exception
+# types", Ray's ray.get as SystemError. Code that catches broad exceptions around such calls asks
+# `pending_interrupt()` first, and the CLI's error path checks it, not the exception's type.
+_RECEIVED: list[int] = []
+
+
+def note_interrupt(signum: int) -> None:
+    _RECEIVED.append(signum)
+
+
+def clear_interrupts() -> None:
+    _RECEIVED.clear()
+
+
+def pending_interrupt() -> Interrupted | None:
+    """The Interrupted a signal raised during this command, if one did (whatever became of it)."""
+    return Interrupted(_RECEIVED[0]) if _RECEIVED else None
+
+
 UNEXPECTED_EXIT_CODE = 70  # EX_SOFTWARE: a bug in edgecomp, not a gate (1) and not bad input (2)

@@ -22,7 +22,14 @@ import typer
 from typer.core import TyperGroup
 
 from toolchain import __version__
-from toolchain.base.errors import UNEXPECTED_EXIT_CODE, EdgecompError, Interrupted
+from toolchain.base.errors import (
+    UNEXPECTED_EXIT_CODE,
+    EdgecompError,
+    Interrupted,
+    clear_interrupts,
+    note_interrupt,
+    pending_interrupt,
+)
 from toolchain.base.notices import notice_sink
 from toolchain.cli import convert, data, devices, profile, search, train, validate
 from toolchain.cli import inspect as inspect_cmd
@@ -31,23 +38,19 @@ from toolchain.cli import package as package_cmd
 PIPE_CLOSED_EXIT = 1  # stdout's reader left early (`| head`): quiet, and the code rich and typer use for it
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
-# The signal that interrupted the running command. Interrupted raised inside a native callback (TensorFlow's
-# converter calls Python through pybind11) can come back out as another exception (pybind11's RuntimeError
-# "MISMATCH of original and normalized active exception types"): the error path checks this, not the type.
-_received: list[int] = []
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:
     for s in _HANDLED:  # a second Ctrl-C must not interrupt the cleanup the first one started
         signal.signal(s, signal.SIG_IGN)
-    _received.append(signum)
+    note_interrupt(signum)  # Interrupted may come back wrapped: see toolchain.base.errors.pending_interrupt
     raise Interrupted(signum)
 
 
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
     """SIGINT/SIGTERM raise Interrupted while a command runs; the previous handlers come back after."""
-    _received.clear()
+    clear_interrupts()
     try:
         previous = {s: signal.signal(s, _raise_interrupted) for s in _HANDLED}
     except ValueError:  # not the main thread (an embedding app): leave signals alone
@@ -96,7 +99,7 @@ class _ErrorMappingGroup(TyperGroup):
             code = err.exit_code if isinstance(err, Interrupted) else 130
             raise _fail(f"error: {err or 'interrupted by SIGINT'}; nothing was written", code) from None
         except EdgecompError as err:
-            if _received:  # the signal came back wrapped (see _received)
+            if pending_interrupt():  # the signal came back wrapped
                 raise _interrupted_exit() from None
             if debug:
                 raise
@@ -108,7 +111,7 @@ class _ErrorMappingGroup(TyperGroup):
             _drop_stdout()
             raise typer.Exit(PIPE_CLOSED_EXIT) from None
         except OSError as err:
-            if _received:
+            if pending_interrupt():
                 raise _interrupted_exit() from None
             if debug or err.errno not in _ENVIRONMENT_ERRNOS:
                 if debug:
@@ -122,7 +125,7 @@ class _ErrorMappingGroup(TyperGroup):
             )
             raise _fail(f"error: {err.strerror}{where} (hint: {hint})", 2) from None
         except Exception as err:
-            if _received:
+            if pending_interrupt():
                 raise _interrupted_exit() from None
             if debug:
                 raise
@@ -130,7 +133,8 @@ class _ErrorMappingGroup(TyperGroup):
 
 
 def _interrupted_exit() -> typer.Exit:
-    err = Interrupted(_received[0])
+    err = pending_interrupt()
+    assert err is not None
     return _fail(f"error: {err}; nothing was written", err.exit_code)
 
 

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from toolchain.base.errors import EdgecompError
+from toolchain.base.errors import EdgecompError, pending_interrupt
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding toolchain/, converters/, devices/
 PROBE_TIMEOUT_S = 5.0
+WAIT_SLICE_S = 0.5  # ray.wait returns to Python this often, so SIGINT/SIGTERM are handled while trials run
+CANCEL_WAIT_S = 30.0  # a cancelled Ray task kills its trial at once; this only bounds a dead cluster
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,25 @@ class RayExecutor:
                 hint="start one with `ray start --head` and pass its address (auto, host:6379 or ray://host:10001)",
             ) from None
         self.slots = workers
+        self._pending: list[Any] = []
 
         def trial_task(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
+            import os as o
+            import signal as sg
             import subprocess as sp
             from pathlib import Path as P
 
             log = P(cmd[-1]).parent / "worker.log"
             with open(log, "wb") as err:
-                code = sp.run(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, check=False).returncode
+                proc = sp.Popen(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, start_new_session=True)
+                try:
+                    code = proc.wait()
+                except (
+                    BaseException
+                ):  # ray.cancel (KeyboardInterrupt in the task): the trial's group goes too
+                    o.killpg(proc.pid, sg.SIGKILL)
+                    proc.wait()
+                    raise
             return code, log.read_bytes()[-400:].decode("utf-8", "replace")
 
         self._task = ray.remote(num_cpus=1, max_retries=0)(trial_task)
@@ -134,16 +147,33 @@ class RayExecutor:
         for job in jobs:
             cmd, env = worker_command(job.request)
             refs.append(self._task.remote(cmd, env, str(Path.cwd())))
+        self._pending = refs
+        waiting = list(refs)
+        while waiting:  # ray.get blocks in native code where no Python signal handler runs: Ctrl-C waits
+            _, waiting = self._ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SLICE_S)
         out = []
         for job, ref in zip(jobs, refs, strict=True):
             try:
                 code, stderr = self._ray.get(ref)
             except Exception as err:  # the Ray worker itself died: that trial failed, the search goes on
+                interrupted = pending_interrupt()  # or Ctrl-C arrived inside ray.get, which wraps it
+                if interrupted is not None:
+                    raise interrupted from None
                 code, stderr = 1, f"ray task failed: {err.__class__.__name__}"
             out.append(outcome(job, code, stderr))
+        self._pending = []
         return out
 
     def close(self) -> None:
+        """Ctrl-C or SIGTERM mid-batch: cancel the running tasks (each kills its trial's process group) and
+        wait for them to end before leaving the cluster, so no trial keeps building after the search."""
+        pending, self._pending = self._pending, []
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                self._ray.cancel(ref)
+        if pending:
+            with contextlib.suppress(Exception):
+                self._ray.wait(pending, num_returns=len(pending), timeout=CANCEL_WAIT_S)
         self._ray.shutdown()
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from toolchain.base.atomic import write_text
-from toolchain.search.study import Limits, TrialRecord
+from toolchain.search.study import NONE, Limits, TrialRecord
 
 COLUMNS = (
     "number", "state", "feasible", "preset", "quant_mode", "vocab_min_count", "prune", "prune_sparsity",
-    "lowrank", "lowrank_energy", "qat", "student_width", "size_bytes", "gzip_bytes", "val_accuracy",
-    "accuracy_drop_points", "val_agreement", "latency_ms", "device_validation", "model_sha256", "error",
+    "lowrank", "lowrank_reduction", "qat", "student", "student_width", "size_bytes", "gzip_bytes",
+    "val_accuracy", "accuracy_drop_points", "val_agreement", "latency_ms", "device_validation",
+    "model_sha256", "error",
 )  # fmt: skip
 
 
@@ -63,9 +64,11 @@ def params_text(params: dict[str, Any]) -> str:
     if int(params.get("vocab_min_count", 1)) > 1:
         parts.append(f"vocab >= {params['vocab_min_count']}")
     if params.get("student_width"):
-        parts.append(f"width {params['student_width']}")
+        parts.append(f"student {params['student_width']}")
+    if params.get("student", NONE) != NONE:
+        parts.append(f"student of {params['student']}")
     if params.get("lowrank"):
-        parts.append(f"lowrank {params['lowrank_energy']:.2f}")
+        parts.append(f"lowrank -{params['lowrank_reduction']:.0%}")
     if params.get("prune") == "magnitude":
         parts.append(f"prune {params['prune_sparsity']:.2f}")
     elif params.get("prune") == "2:4":

@@ -2,13 +2,14 @@
 
 Every knob maps onto one existing step or the quantization mode, so a trial is an ordinary recipe: the
 chosen one is saved as best.recipe.yaml and `edgecomp convert` rebuilds it byte for byte. A knob set to
-null is left out of the space; the defaults search prune sparsity (with 2:4 as an alternative), low-rank
-energy, QAT on/off, four quantization modes and, for a word-level (regex vocab) Keras model, the vocabulary's
-minimum word count; the student width joins when the recipe distills.
+null is left out of the space. The defaults search four quantization modes, prune sparsity (or 2:4),
+low-rank parameter reduction, QAT on/off and, for a word-level (regex vocab) Keras classifier, the
+vocabulary's minimum word count and a distilled student (the three distill presets' students); when the
+recipe distills already, its student's width is searched instead.
 
-`seed_presets`: the shipped presets this space can express exactly (same steps, epochs and mode, so the same
-bytes as `edgecomp convert --preset`) are the first trials, so the front is never worse than a preset on
-the val split and the sampler learns from them; the rest of the trials are TPE's.
+The default space holds every shipped preset (toolchain/presets.py) as one point, and `seed_presets` runs
+the presets it holds as the first trials: the same steps, epochs and mode as `edgecomp convert --preset`,
+so the same bytes. The front is then never worse than a preset on the val split, and TPE starts from them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from toolchain.base.errors import RecipeError
 from toolchain.step_configs import Strict
 
 SearchQuantMode = Literal["int8", "mixed", "dynamic", "float16"]
+StudentPreset = Literal["distill-int8", "distill-prune-int8", "distill-student-int8"]
 NONE = "none"  # the categorical value meaning "no such step in this trial"
 
 
@@ -38,10 +40,10 @@ class SearchSpec(Strict):
     prune_2_4: bool = Field(True, description="also try structured 2:4 sparsity instead of magnitude pruning")
     prune_epochs: int = Field(4, ge=1, description="fine-tuning epochs of a sampled prune step")
     prune_2_4_epochs: int = Field(3, ge=1, description="fine-tuning epochs of a sampled 2:4 step")
-    lowrank_energy: tuple[float, float] | None = Field(
-        (0.8, 0.97), description="[low, high] share of sum(s^2) kept by SVD (a trial may also skip it)"
+    lowrank_reduction: tuple[float, float] | None = Field(
+        (0.3, 0.7), description="[low, high] share of parameters SVD removes per layer (a trial may skip it)"
     )
-    lowrank_epochs: int = Field(1, ge=1, description="fine-tuning epochs of a sampled lowrank step")
+    lowrank_epochs: int = Field(2, ge=1, description="fine-tuning epochs of a sampled lowrank step")
     qat: bool = Field(True, description="try quantization-aware fine-tuning on and off (int8 trials)")
     qat_epochs: int = Field(2, ge=1)
     vocab_min_counts: list[int] | None = Field(
@@ -65,16 +67,23 @@ class SearchSpec(Strict):
     )
     student_widths: list[int] | None = Field(
         default_factory=lambda: [8, 16, 24, 32],
-        description="embedding widths of the distilled student (only when the recipe has a distill step)",
+        description="embedding widths of the student, when the recipe has a distill step",
+    )
+    students: list[StudentPreset] | None = Field(
+        default_factory=lambda: ["distill-int8", "distill-prune-int8", "distill-student-int8"],
+        description="when the recipe does not distill: the distill steps of these presets (student, epochs, "
+        "alpha) tried as a first step (word-level Keras classifiers)",
+    )
+    student_prune_epochs: int = Field(10, ge=1, description="prune fine-tuning epochs after a student")
+    student_prune_learning_rate: float = Field(
+        0.003, gt=0.0, description="prune fine-tuning learning rate after a student (a fresh, small model)"
     )
 
     @model_validator(mode="after")
     def _ranges(self) -> SearchSpec:
-        for name in ("prune_sparsity", "lowrank_energy"):
+        for name in ("prune_sparsity", "lowrank_reduction"):
             rng = getattr(self, name)
-            if rng is not None and not (
-                0.0 < rng[0] <= rng[1] < 1.0 or (name == "lowrank_energy" and rng[1] == 1.0)
-            ):
+            if rng is not None and not 0.0 < rng[0] <= rng[1] < 1.0:
                 raise ValueError(f"{name} must be [low, high] with 0 < low <= high < 1")
         if not self.quant_modes:
             raise ValueError("quant_modes is empty: give at least one mode")
@@ -91,18 +100,20 @@ def search_choices(spec: SearchSpec, has_distill: bool, word_vocab: bool = False
         space["prune_sparsity"] = tuple(spec.prune_sparsity)
     elif spec.prune_2_4:
         space["prune"] = [NONE, "2:4"]
-    if spec.lowrank_energy is not None:
+    if spec.lowrank_reduction is not None:
         space["lowrank"] = [False, True]
-        space["lowrank_energy"] = tuple(spec.lowrank_energy)
+        space["lowrank_reduction"] = tuple(spec.lowrank_reduction)
     if spec.qat:
         space["qat"] = [False, True]
     if has_distill and spec.student_widths:
         space["student_width"] = sorted(set(spec.student_widths))
+    elif not has_distill and word_vocab and spec.students:
+        space["student"] = [NONE, *dict.fromkeys(spec.students)]
     knobs = [v for v in space.values() if isinstance(v, tuple) or len(v) > 1]
     if not knobs:
         raise RecipeError(
             "the search space is empty: every knob has one value",
-            hint="give `search:` at least two quant_modes, or a prune_sparsity / lowrank_energy range",
+            hint="give `search:` at least two quant_modes, or a prune_sparsity / lowrank_reduction range",
         )
     return space
 
@@ -119,19 +130,27 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], spec: SearchSpec)
     steps = [dict(s) for s in data.get("steps", []) if s["kind"] not in searched]
     if int(params.get("vocab_min_count", 1)) > 1:  # first: every later step trains on the smaller table
         steps.insert(0, {"kind": "vocab_prune", "min_count": int(params["vocab_min_count"])})
-    if "student_width" in params:
+    student = params.get("student", NONE)
+    if student != NONE:
+        from toolchain.presets import preset_plan
+
+        at = 1 if steps and steps[0]["kind"] == "vocab_prune" else 0  # the student learns the pruned vocab
+        steps.insert(at, dict(preset_plan(student)["steps"][0]))
+    elif "student_width" in params:
         for s in steps:
             if s["kind"] == "distill" and s.get("student") is not None:
                 s["student"] = {**s["student"], "embed_dim": int(params["student_width"])}
     if params.get("lowrank"):
-        steps.append(
-            {"kind": "lowrank", "energy": float(params["lowrank_energy"]), "epochs": spec.lowrank_epochs}
-        )
+        reduction = float(params["lowrank_reduction"])
+        steps.append({"kind": "lowrank", "param_reduction": reduction, "epochs": spec.lowrank_epochs})
     prune = params.get("prune", NONE)
     if prune == "magnitude":
-        steps.append(
-            {"kind": "prune", "target_sparsity": float(params["prune_sparsity"]), "epochs": spec.prune_epochs}
-        )
+        sparsity = float(params["prune_sparsity"])
+        if student != NONE:  # a fresh, small student: the distill-prune-int8 chain's fine-tuning
+            steps.append({"kind": "prune", "target_sparsity": sparsity, "epochs": spec.student_prune_epochs,
+                          "learning_rate": spec.student_prune_learning_rate})  # fmt: skip
+        else:
+            steps.append({"kind": "prune", "target_sparsity": sparsity, "epochs": spec.prune_epochs})
     elif prune == "2:4":
         steps.append(
             {"kind": "prune", "m_by_n": "2:4", "schedule": "constant", "epochs": spec.prune_2_4_epochs}
@@ -147,8 +166,8 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], spec: SearchSpec)
 def preset_params(space: dict[str, Any], spec: SearchSpec, base: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Preset name -> the params whose trial recipe has exactly the preset's steps and mode.
 
-    A preset is left out when the space cannot express it (a mode or step not searched, other epochs or
-    settings: lowrank-int8 halves parameters while the space samples energy; a distill step).
+    A preset is left out when this space cannot express it: a mode or step not searched, a range that
+    excludes its value, other epochs or settings, or a student when the recipe distills already.
     """
     from toolchain.presets import PRESETS
 
@@ -156,10 +175,10 @@ def preset_params(space: dict[str, Any], spec: SearchSpec, base: dict[str, Any])
     for name, plan_of in PRESETS.items():
         plan = plan_of()
         mode, steps = plan["quantization"]["mode"], plan["steps"]
-        if mode not in space["quant_mode"] or any(s["kind"] == "distill" for s in steps):
+        if mode not in space["quant_mode"]:
             continue
-        params = _preset_guess(space, mode, steps)
-        if params is None or "student_width" in space:
+        params = _preset_guess(space, mode, steps, name)
+        if params is None:
             continue
         tried = apply_params(base, params, spec)
         if tried["steps"] == steps and tried["quantization"]["mode"] == mode:
@@ -167,16 +186,25 @@ def preset_params(space: dict[str, Any], spec: SearchSpec, base: dict[str, Any])
     return out
 
 
-def _preset_guess(space: dict[str, Any], mode: str, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _preset_guess(
+    space: dict[str, Any], mode: str, steps: list[dict[str, Any]], name: str
+) -> dict[str, Any] | None:
     """The params a preset would have in this space (checked against its steps by preset_params)."""
     p: dict[str, Any] = {"quant_mode": mode}
-    defaults = {"prune": NONE, "lowrank": False, "vocab_min_count": 1}
+    defaults = {"prune": NONE, "lowrank": False, "vocab_min_count": 1, "student": NONE}
     p.update({k: v for k, v in defaults.items() if k in space})
     if "qat" in space and mode == "int8":
         p["qat"] = False
     for step in steps:
         kind = step["kind"]
-        if kind == "qat" and "qat" in p:
+        if kind == "distill" and name in space.get("student", []):
+            p["student"] = name
+        elif kind == "lowrank" and "lowrank" in space:
+            lo, hi = space["lowrank_reduction"]
+            if not lo <= step.get("param_reduction", -1) <= hi:
+                return None
+            p["lowrank"], p["lowrank_reduction"] = True, step["param_reduction"]
+        elif kind == "qat" and "qat" in p:
             p["qat"] = True
         elif kind == "prune" and "m_by_n" in step and "2:4" in space.get("prune", []):
             p["prune"] = "2:4"

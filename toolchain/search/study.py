@@ -127,10 +127,12 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
     if "lowrank" in space:
         p["lowrank"] = trial.suggest_categorical("lowrank", space["lowrank"])
         if p["lowrank"]:
-            lo, hi = space["lowrank_energy"]
-            p["lowrank_energy"] = round(trial.suggest_float("lowrank_energy", lo, hi, step=0.01), 4)
+            lo, hi = space["lowrank_reduction"]
+            p["lowrank_reduction"] = round(trial.suggest_float("lowrank_reduction", lo, hi, step=0.05), 4)
     if "qat" in space and p["quant_mode"] == "int8":
         p["qat"] = trial.suggest_categorical("qat", space["qat"])
+    if "student" in space:
+        p["student"] = trial.suggest_categorical("student", space["student"])
     if "student_width" in space:
         p["student_width"] = trial.suggest_categorical("student_width", space["student_width"])
     return p
@@ -214,8 +216,7 @@ def _job(config: SearchConfig, trial: Any, params: dict[str, Any]) -> TrialJob:
     run_dir.mkdir(parents=True)
     request = {
         "recipe_yaml": recipe.to_yaml(),
-        "threads": config.threads,
-        "xnnpack": config.xnnpack,
+        "device": config.device,
         "stop_above_drop": _stop_above(config),
     }
     (run_dir / "request.json").write_text(json.dumps(request))

@@ -13,38 +13,40 @@ What is measured, never estimated:
 - a hopeless trial stops early: after each step the post-step float model's val accuracy is compared with
   the source's; a drop above `stop_above_drop` points (the accuracy limit plus a margin: quantization rarely
   wins points back) ends the trial there, with `{"stopped": why}` as its result and no quantization;
-- latency: median of timed invokes of the .tflite on this host in ai_edge_litert with the device profile's
-  thread count and XNNPACK setting, batch 1, one query of synthetic token ids (an emulated device's time
-  is never used as latency).
+- latency: median of timed invokes (set inputs, invoke, read the output) of the .tflite on this host in the
+  device profile's own runtime and version (its venv, devices.runtimes.host_timing_env), with its thread
+  count and XNNPACK setting, batch 1, synthetic token ids, after untimed warm-up invokes (an emulated
+  device's time is never used as latency).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-LATENCY_WARMUP = 5
+LATENCY_WARMUP = 8  # untimed invokes (one per synthetic query) before the timed ones
 LATENCY_RUNS = 50
 
 
-def host_latency_ms(model: Path, threads: int, xnnpack: bool) -> float:
+def device_latency(model: Path, device: str) -> tuple[float, str]:
+    """Median ms per query in the device profile's runtime on this host, and what measured it."""
     from converters.tflite_model import parse_tflite
-    from devices.hostrun import HostRunner, synthetic_feeds
+    from devices.hostrun import synthetic_feeds
+    from devices.profile import get_profile
+    from devices.runner import RuntimeWorker
+    from devices.runtimes import host_timing_env
 
-    runner = HostRunner(model, threads=threads, xnnpack=xnnpack)
-    feeds = synthetic_feeds(parse_tflite(model.read_bytes()), 1)
-    times = []
-    for i in range(LATENCY_WARMUP + LATENCY_RUNS):
-        t0 = time.perf_counter()
-        runner.run(feeds)
-        if i >= LATENCY_WARMUP:
-            times.append((time.perf_counter() - t0) * 1000.0)
-    return round(statistics.median(times), 4)
+    profile = get_profile(device)
+    feeds = synthetic_feeds(parse_tflite(model.read_bytes()), LATENCY_WARMUP)
+    with RuntimeWorker(host_timing_env(profile)) as worker:
+        run = worker.run(model, feeds, profile.threads, profile.xnnpack, latency_runs=LATENCY_RUNS)
+    if run.error or run.latency_ms is None:
+        raise RuntimeError(f"latency run failed in {profile.runtime_label}: {run.error}")
+    xnn = "XNNPACK" if profile.xnnpack else "builtin kernels"
+    return round(run.latency_ms, 4), f"{profile.runtime_label}, {profile.threads} thread(s), {xnn}, this host"
 
 
 class Hopeless(Exception):
@@ -68,9 +70,7 @@ def stop_hopeless(limit: float | None) -> Any:
     return hook
 
 
-def measure(
-    recipe_yaml: str, threads: int, xnnpack: bool, stop_above_drop: float | None = None
-) -> dict[str, Any]:
+def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None) -> dict[str, Any]:
     """Build the trial recipe (val evaluated as the report's split) and return its measured objectives."""
     import yaml
 
@@ -94,7 +94,9 @@ def measure(
         "source_val_accuracy": float(cmp["reference"]["accuracy"]),
         "accuracy_drop_points": float(cmp["accuracy_drop_points"]),
         "val_agreement": float(cmp["top1_agreement"]),
-        "latency_ms": host_latency_ms(result.model_path, threads, xnnpack),
+        **dict(
+            zip(("latency_ms", "latency_runtime"), device_latency(result.model_path, device), strict=True)
+        ),
         "build_dir": str(result.build_dir),
     }
 
@@ -105,12 +107,7 @@ def main(argv: list[str]) -> int:
     (request_path.parent / "worker.pid").write_text(str(os.getpid()))
     from toolchain.base.atomic import write_text
 
-    result = measure(
-        request["recipe_yaml"],
-        int(request["threads"]),
-        bool(request["xnnpack"]),
-        request.get("stop_above_drop"),
-    )
+    result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
     write_text(request_path.parent / "result.json", json.dumps(result, indent=1))
     return 0
 
