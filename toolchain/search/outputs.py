@@ -14,8 +14,8 @@ from toolchain.search.study import NONE, Limits, TrialRecord
 COLUMNS = (
     "number", "state", "feasible", "preset", "quant_mode", "vocab_min_count", "prune", "prune_sparsity",
     "lowrank", "lowrank_reduction", "qat", "student", "student_width", "size_bytes", "gzip_bytes",
-    "val_accuracy", "accuracy_drop_points", "val_agreement", "latency_ms", "device_validation",
-    "model_sha256", "error",
+    "val_accuracy", "accuracy_drop_points", "val_agreement", "latency_ms", "latency_runtime",
+    "device_validation", "model_sha256", "error",
 )  # fmt: skip
 
 
