@@ -136,7 +136,7 @@ class KerasBackend:
     """A Keras source: the steps run on a copy of it; evaluation compares float Keras and the .tflite."""
 
     strict_int8 = True  # an int8 build must have no float kernels left
-    task = "classification"  # Keras sources are intent classifiers (regex or WordPiece tokenizer)
+    task = "classification"  # intent classifiers (regex or WordPiece), or retrieval when the recipe says so
     student_vocab_step: int | None = None  # the distill step whose student vocab this backend built
 
     def __init__(self, recipe: Recipe) -> None:
@@ -144,6 +144,8 @@ class KerasBackend:
 
         seed_everything(recipe.seed)
         self.recipe = recipe
+        if recipe.source.task == "retrieval":  # one score per item of labels.txt (toolchain/retrieval.py)
+            self.task = "retrieval"
         self.inputs = load_inputs(recipe)
         self.source_format = self.inputs.source_format
         self.final_model = self.inputs.model
@@ -361,12 +363,30 @@ class KerasBackend:
         evaluation = {
             "split": str(inputs.splits["test"].source),
             "runtime": "ai_edge_litert, 1 thread",
+        }
+        if self.task == "retrieval":
+            return self._retrieval(evaluation, final_scores, tfl_scores, tflite), list(
+                inputs.splits["test"].texts
+            )
+        evaluation |= {
             "vs_final_float": compare(final_scores, tfl_scores, y, inputs.labels),
             "vs_source_float": compare(self.source_scores, tfl_scores, y, inputs.labels),
         }
         post_step = final_scores if self.recipe.steps else None
         evaluation["by_stage"] = stage_metrics(self.source_scores, post_step, tfl_scores, y, inputs.labels)
         return evaluation, list(inputs.splits["test"].texts)
+
+    def _retrieval(
+        self, evaluation: dict, final: np.ndarray, tflite_scores: np.ndarray, tflite: bytes
+    ) -> dict:
+        """recall@1/@10, MRR and top-10 overlap by stage, and the item table's share of the weights."""
+        from converters.tflite_model import parse_tflite
+        from toolchain.retrieval import retrieval_stages, table_bytes
+
+        y, post_step = self.inputs.y["test"], final if self.recipe.steps else None
+        section = retrieval_stages(self.source_scores, post_step, tflite_scores, y)
+        section["size"] = table_bytes(parse_tflite(tflite).tensors, len(self.inputs.labels))
+        return {**evaluation, "retrieval": section}
 
 
 def refuse_steps(recipe: Recipe, inputs: Inputs, student_vocab_step: int | None = None) -> None:

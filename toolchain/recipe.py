@@ -29,6 +29,7 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
     VocabPruneStep,
     check_step_order,
 )
+from toolchain.tasks import check_task_gates
 
 RECIPE_VERSION = 1
 DISTILL_HINT = "add --preset distill-student-int8 (or distill-int8), or a distill step to the recipe"
@@ -47,11 +48,12 @@ class SourceSpec(Strict):
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
-    task: Literal["auto", "classification", "embedding"] = Field(
+    task: Literal["auto", "classification", "embedding", "retrieval"] = Field(
         "auto",
         description="ONNX models: logits over labels, or a query embedding vector; auto: classification "
-        "when labels are found (labels.txt, config.json id2label), embedding otherwise. The saved recipe "
-        "records the resolved task",
+        "when labels are found (labels.txt, config.json id2label), embedding otherwise; retrieval (Keras): "
+        "one score per catalog item (labels = item ids), judged by recall@k and top-10 overlap. The saved "
+        "recipe records the resolved task",
     )
     trust_model_code: bool = Field(
         False,
@@ -149,6 +151,15 @@ class EvaluationSpec(Strict):
     max_abs_error: float | None = Field(
         None, gt=0.0, description="ONNX sources: fail if any output differs from onnxruntime by more"
     )
+    min_recall_at_10: float | None = Field(
+        None, ge=0.0, le=1.0, description="retrieval: fail if the .tflite's test recall@10 is lower"
+    )
+    max_recall_drop: float | None = Field(
+        None, ge=0.0, description="retrieval: fail if recall@10 drops more vs source (points)"
+    )
+    min_top10_overlap: float | None = Field(
+        None, ge=0.0, le=1.0, description="retrieval: fail below this mean top-10 overlap with the source"
+    )
 
 
 class OutputSpec(Strict):
@@ -196,6 +207,7 @@ class Recipe(Strict):
     @model_validator(mode="after")
     def _steps_fit_together(self) -> Recipe:
         check_step_order(self.steps, self.quantization.mode)
+        check_task_gates(self.source.task, self.evaluation.model_dump(exclude_none=True))
         return self
 
     @property
