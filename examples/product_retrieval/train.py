@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
     seed_everything(args.seed)
     labels = d.load_labels(args.data / "labels.txt")
-    split = {s: d.load_queries(args.data / "data" / f"{s}.jsonl", "text", LABEL_FIELD) for s in ("train", "val")}
+    split = {
+        s: d.load_queries(args.data / "data" / f"{s}.jsonl", "text", LABEL_FIELD) for s in ("train", "val")
+    }
     vocab = d.build_vocab(split["train"].texts, max_size=8000, min_count=2)
     tok = d.Tokenizer(vocab, SEQ_LEN)
     tok.save_vocab(args.data / "vocab.txt")
