@@ -35,8 +35,9 @@ RECIPE_VERSION = 1
 DISTILL_HINT = "add --preset distill-student-int8 (or distill-int8), or a distill step to the recipe"
 MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
 MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
-QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8", "mixed"]
-QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x8", "mixed")
+# weight_only: dynamic's int8 weights (per-channel), dequantized once at load, float math in every runtime
+QuantMode = Literal["float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed"]
+QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed")
 
 
 class SourceSpec(Strict):
