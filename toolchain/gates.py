@@ -219,7 +219,7 @@ def rejection(
         hint = (
             f"quantization cost most: `edgecomp profile {where}` shows the per-op error vs the post-step "
             "float model; quantization.mode: mixed (--quantize mixed) keeps the damaging ops in float, "
-            "chosen for this model (or int16x8, dynamic)"
+            "chosen for this model (or int16x8, dynamic, weight_only)"
         )
     hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
     section = {

@@ -6,8 +6,8 @@ segment_ids), labels, general info; MediaPipe's own TextClassifier must reproduc
 every query of the test split (package_mediapipe.py). An embedding build (source.task: embedding, no
 labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's. A retrieval build
 (labels = product ids): the classifier path, and MediaPipe with max_results 10 must list the toolchain's
-top-10 ids in order on every query. A WordPiece build also gets
-a train-vs-device tokenizer parity report, gated by package.max_tokenizer_mismatch (package_tokenizer.py).
+top-10 ids in order on every query. A WordPiece build also gets a train-vs-device tokenizer parity
+report, gated by package.max_tokenizer_mismatch (package_tokenizer.py).
 edge: the validated bytes as they are.
 """
 
