@@ -142,7 +142,9 @@ def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
         "version": opts.version or spec.version,
         "description": opts.description
         or _recipe_value(spec, "description")
-        or default_description(name, build.labels, int(out.shape[-1]) if out.shape else 0, build.task),
+        or default_description(
+            name, build.labels, int(out.shape[-1]) if out.shape else 0, build.recipe.source.task
+        ),
         "author": opts.author or _recipe_value(spec, "author"),
         "license": opts.license or _recipe_value(spec, "license"),
         "min_confidence_accuracy": opts.min_confidence_accuracy or spec.min_confidence_accuracy,
