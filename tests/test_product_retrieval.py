@@ -129,6 +129,8 @@ def test_a_recall_gate_rejects_with_its_numbers(example, converted):
     line = result.stderr.strip().splitlines()[-1]
     assert f"gate min_recall_at_10 failed: recall@10 {recall:.2%} is below 100.00%" in line
     assert "by stage: source recall@10" in line and "--min-recall-at-10" in line
+    rejected = example / "build" / "strict.rejected" / "model.tflite"  # same recipe and seed, same bytes
+    assert rejected.read_bytes() == (example / "build" / "product_retrieval" / "model.tflite").read_bytes()
 
 
 def test_full_int8_build_packages_with_the_tie_break_and_the_same_top10(example, tmp_path):
