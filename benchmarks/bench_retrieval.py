@@ -1,4 +1,4 @@
-"""Product retrieval (issue 17): fp32 vs dynamic vs weight_only vs full int8 vs a low-rank item table.
+"""Product retrieval (issue 17): fp32, dynamic, weight_only, full int8, rare items pruned, low-rank table.
 
 Every variant is built by the real pipeline from the example's model (examples/product_retrieval, `make
 retrieval-example`: 3,000 products, ~24k generated queries), evaluated on the test split in ai_edge_litert
@@ -30,6 +30,7 @@ VARIANTS: dict[str, tuple[list[dict], str]] = {
     "dynamic (hybrid kernels)": ([], "dynamic"),
     "weight_only (shipped)": ([], "weight_only"),
     "full int8": ([], "int8"),
+    "weight_only + item_prune (never clicked)": ([{"kind": "item_prune", "min_clicks": 1}], "weight_only"),
     "weight_only + low-rank table r32": ([LOWRANK], "weight_only"),
     "full int8 + low-rank table r32": ([LOWRANK], "int8"),
 }

@@ -148,3 +148,24 @@ def test_full_int8_build_packages_with_the_tie_break_and_the_same_top10(example,
     assert parity["tie_break"]["rule"].startswith("among equal int8 scores the lower label index")
     low = parity["lowercased"]
     assert low["identical_top_k"] == low["queries"] == report["evaluation"]["retrieval"]["queries"]
+
+
+def test_item_prune_drops_never_clicked_items_and_keeps_the_metrics_in_the_source_item_space(example):
+    recipe = yaml.safe_load((example / "recipe.yaml").read_text())
+    recipe.update(name="pruned", steps=[{"kind": "item_prune", "min_clicks": 1}])
+    (example / "pruned.yaml").write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(app, ["convert", "--recipe", str(example / "pruned.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    step = report["steps"][0]
+    clicked = {json.loads(line)["product_id"] for line in (example / "data" / "train.jsonl").open()}
+    assert step["items_before"] == PRODUCTS and step["items_after"] == len(clicked) < PRODUCTS
+    build = example / "build" / "pruned"
+    kept = (build / "labels.txt").read_text().split()
+    assert kept == [p for p in (example / "labels.txt").read_text().split() if p in clicked]
+    section = report["evaluation"]["retrieval"]
+    assert section["items"] == PRODUCTS and section["size"]["item_kernel"]["shape"] == [len(kept), 32]
+    # a test query whose product was dropped is a miss, counted against the same source item list
+    assert section["stages"][-1]["recall_at_10"] <= section["stages"][0]["recall_at_10"] + 0.01
+    result = CliRunner().invoke(app, ["validate", str(build), "--device", "x86-host", "--json"])
+    assert result.exit_code == 0, result.output  # test labels of dropped products: never predicted

@@ -131,3 +131,26 @@ def test_top_k_parity_and_its_gate():
         "MediaPipe TextClassifier's top 10 differs from the toolchain's on 1 of 1 queries (lowercased), "
         "e.g. 'red shoes' at rank 2: toolchain ['p1', 'p2', 'p3'], MediaPipe ['p2', 'p1', 'p3']"
     )
+
+
+def test_item_prune_is_the_last_step_of_a_retrieval_recipe():
+    prune = {"kind": "item_prune"}
+    assert recipe_from_dict(
+        {**_recipe("retrieval"), "steps": [prune], "quantization": {"mode": "weight_only"}}
+    )
+    with pytest.raises(RecipeError, match="item_prune must be the last step"):
+        recipe_from_dict({**_recipe("retrieval"), "steps": [prune, {"kind": "lowrank", "rank": 8}]})
+    with pytest.raises(RecipeError, match="set source.task: retrieval"):
+        recipe_from_dict({**_recipe("auto"), "steps": [prune]})
+
+
+def test_label_ids_can_map_unknown_labels_to_a_miss(tmp_path):
+    from toolchain.base.errors import DataError
+    from toolchain.data import load_queries
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"text": "a", "product_id": "p1"}\n{"text": "b", "product_id": "p9"}\n')
+    qs = load_queries(path, "text", "product_id")
+    assert qs.label_ids(["p0", "p1"], missing=-1).tolist() == [1, -1]
+    with pytest.raises(DataError, match="labels not in the model's label list: p9"):
+        qs.label_ids(["p0", "p1"])

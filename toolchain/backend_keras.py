@@ -147,6 +147,8 @@ class KerasBackend:
         if recipe.source.task == "retrieval":  # one score per item of labels.txt (toolchain/retrieval.py)
             self.task = "retrieval"
         self.inputs = load_inputs(recipe)
+        self.source_labels = list(self.inputs.labels)
+        self.item_map: np.ndarray | None = None  # item_prune: kept items -> their index in source_labels
         self.source_format = self.inputs.source_format
         self.final_model = self.inputs.model
         self.post_step_float: Any = None  # the float model after the steps (a QAT step's input: see below)
@@ -169,7 +171,7 @@ class KerasBackend:
     def _accuracy(self, model: Any) -> float | None:
         if "test" not in self.inputs.y:
             return None
-        pred = predict_keras(model, self.inputs.ids["test"]).argmax(1)
+        pred = self.source_space(predict_keras(model, self.inputs.ids["test"])).argmax(1)
         return round(float(np.mean(pred == self.inputs.y["test"])), 4)
 
     def run_steps(self, progress: Progress) -> tuple[list[dict], list[str]]:
@@ -203,6 +205,10 @@ class KerasBackend:
                 self.post_step_float = model
             self._after_step(i, model)
             warnings += result.warnings
+            if result.labels is not None:  # item_prune (the last step): scores of the kept items only
+                index = {name: i for i, name in enumerate(self.source_labels)}
+                self.item_map = np.array([index[name] for name in result.labels], dtype=np.int64)
+                inputs.labels = result.labels
             if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
                 inputs.tokenizer = result.tokenizer
                 for name, qs in inputs.splits.items():
@@ -297,7 +303,7 @@ class KerasBackend:
         name = next(n for n in ("val", "calibration", "train", "test") if n in inputs.splits)
         texts = list(inputs.splits[name].texts[:SEARCH_QUERIES])
         reference = predict_keras(self.final_model, inputs.encode(texts))
-        y = inputs.y[name][: len(texts)] if name in inputs.y else None
+        y = inputs.y[name][: len(texts)] if name in inputs.y and self.item_map is None else None
         feeds = text_feeds(parse_tflite(calibrated), self.tokenizer.encode_batch(texts))
         return SearchData(feeds, reference, y, f"{inputs.splits[name].source} ({len(texts)} queries)")
 
@@ -355,10 +361,10 @@ class KerasBackend:
         if "test" not in inputs.y:
             return {"skipped": "no labelled test split (set data.test)"}, []
         ids, y = inputs.ids["test"], inputs.y["test"]
-        final_scores = predict_keras(self.final_model, ids)
+        final_scores = self.source_space(predict_keras(self.final_model, ids))
         runner = HostRunner(tflite, threads=1)
         feeds = text_feeds(parse_tflite(tflite), self.tokenizer.encode_batch(inputs.splits["test"].texts))
-        tfl_scores = runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)")
+        tfl_scores = self.source_space(runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)"))
         self.test_scores = tfl_scores  # the converted model's test scores, for a subclass's own metrics
         evaluation = {
             "split": str(inputs.splits["test"].source),
@@ -375,6 +381,15 @@ class KerasBackend:
         post_step = final_scores if self.recipe.steps else None
         evaluation["by_stage"] = stage_metrics(self.source_scores, post_step, tfl_scores, y, inputs.labels)
         return evaluation, list(inputs.splits["test"].texts)
+
+    def source_space(self, scores: np.ndarray) -> np.ndarray:
+        """Scores over the source's items: after item_prune a dropped item scores -inf (never retrieved),
+        so metrics and labels stay those of the source."""
+        if self.item_map is None:
+            return scores
+        full = np.full((len(scores), len(self.source_labels)), -np.inf, dtype=np.float32)
+        full[:, self.item_map] = scores
+        return full
 
     def _retrieval(
         self, evaluation: dict, final: np.ndarray, tflite_scores: np.ndarray, tflite: bytes

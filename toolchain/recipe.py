@@ -19,6 +19,7 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
     STEP_KINDS,
     STEP_PATH_FIELDS,
     DistillStep,
+    ItemPruneStep,
     LowRankStep,
     PruneStep,
     QATStep,
@@ -209,6 +210,10 @@ class Recipe(Strict):
     def _steps_fit_together(self) -> Recipe:
         check_step_order(self.steps, self.quantization.mode)
         check_task_gates(self.source.task, self.evaluation.model_dump(exclude_none=True))
+        if self.source.task != "retrieval" and any(s.kind == "item_prune" for s in self.steps):
+            raise ValueError(
+                "item_prune drops catalog items of a retrieval model; set source.task: retrieval"
+            )
         return self
 
     @property

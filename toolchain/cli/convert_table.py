@@ -67,7 +67,9 @@ def _retrieval_rows(t: Table, ev: dict[str, Any]) -> None:
     size = section.get("size")
     if size:
         share = f"{size['item_table_share']:.1%} of weights"
-        t.add_row(f"item table ({section['items']} items)", "", _kb(size["item_table_bytes"]), share)
+        kept = (size.get("item_kernel") or {}).get("shape", [section["items"]])[0]
+        items = f"{kept} of {section['items']} items" if kept != section["items"] else f"{kept} items"
+        t.add_row(f"item table ({items})", "", _kb(size["item_table_bytes"]), share)
 
 
 def stage_table(report: dict[str, Any]) -> Table | None:
