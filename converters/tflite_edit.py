@@ -215,6 +215,8 @@ def weight_only(data: bytes) -> tuple[bytes, list[str]]:
     for op in sg.operators:
         if _op_name(schema, model, op) not in WEIGHT_OPS or op.inputs is None or len(op.inputs) < 2:
             continue
+        if op.inputs[0] < 0 or op.inputs[1] < 0:  # an omitted optional input
+            continue
         act, weights = sg.tensors[op.inputs[0]], sg.tensors[op.inputs[1]]
         buf = model.buffers[weights.buffer]
         if _type_name(schema, act.type) != "FLOAT32" or _type_name(schema, weights.type) != "INT8":

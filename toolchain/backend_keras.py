@@ -366,21 +366,17 @@ class KerasBackend:
         feeds = text_feeds(parse_tflite(tflite), self.tokenizer.encode_batch(inputs.splits["test"].texts))
         tfl_scores = self.source_space(runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)"))
         self.test_scores = tfl_scores  # the converted model's test scores, for a subclass's own metrics
-        evaluation = {
-            "split": str(inputs.splits["test"].source),
-            "runtime": "ai_edge_litert, 1 thread",
-        }
+        texts = list(inputs.splits["test"].texts)
+        evaluation = {"split": str(inputs.splits["test"].source), "runtime": "ai_edge_litert, 1 thread"}
         if self.task == "retrieval":
-            return self._retrieval(evaluation, final_scores, tfl_scores, tflite), list(
-                inputs.splits["test"].texts
-            )
+            return self._retrieval(evaluation, final_scores, tfl_scores, tflite), texts
         evaluation |= {
             "vs_final_float": compare(final_scores, tfl_scores, y, inputs.labels),
             "vs_source_float": compare(self.source_scores, tfl_scores, y, inputs.labels),
         }
         post_step = final_scores if self.recipe.steps else None
         evaluation["by_stage"] = stage_metrics(self.source_scores, post_step, tfl_scores, y, inputs.labels)
-        return evaluation, list(inputs.splits["test"].texts)
+        return evaluation, texts
 
     def source_space(self, scores: np.ndarray) -> np.ndarray:
         """Scores over the source's items: after item_prune a dropped item scores -inf (never retrieved),

@@ -43,6 +43,10 @@ AnyParity = Parity | RankParity | VectorParity
 TOKENIZER_HINT = (
     "the on-device tokenizer does not reproduce the training one: check vocab.txt and the delimiter"
 )
+RANK_HINT = (
+    "a dynamic-range model ranks near-ties differently in each runtime: convert with quantization.mode "
+    "weight_only (or int8); otherwise the on-device tokenizer differs: check vocab.txt and the delimiter"
+)
 MEDIAPIPE_KINDS = ("regex", "wordpiece")
 
 
@@ -299,8 +303,10 @@ def vector_gate(parity: VectorParity, build: Build, min_cosine: float = 0.999) -
 def rank_gate(parity: RankParity) -> None:
     """Retrieval: MediaPipe's first k categories must be the toolchain's top k ids, in order, on every query.
 
-    No allowance: the scores are float (dynamic-range models) or carry the tie-break bias (full int8), so
-    the order is defined; a swap of two ids is what the app would show differently."""
+    No allowance: a swap of two ids is what the app would show differently. Float math (float32,
+    weight_only) agrees across runtimes to ~1e-5 and full int8 carries the tie-break bias, so the order is
+    defined; dynamic-range (hybrid) kernels quantize activations per call, each runtime its own way
+    (converters/tflite_edit.py `weight_only`), and fail here on near-ties."""
     if not parity.disagreements:
         return
     d = parity.disagreements[0]
@@ -310,7 +316,7 @@ def rank_gate(parity: RankParity) -> None:
         f"MediaPipe TextClassifier's top {parity.k} differs from the toolchain's on "
         f"{len(parity.disagreements)} of {parity.queries} queries ({parity.feed}), e.g. {d.query!r} at rank "
         f"{first + 1}: toolchain {ours}, MediaPipe {theirs}",
-        hint=TOKENIZER_HINT,
+        hint=RANK_HINT,
     )
 
 
