@@ -6,7 +6,7 @@
   (toolchain/retrieval.py); TextClassifier over the item ids, parity on the whole top-10 list.
 
 A recipe that sets a gate its task never measures is refused (a gate that does not apply would otherwise
-pass silently). The ONNX closeness gates apply to any task of an ONNX source.
+pass silently). The ONNX closeness gates apply to classification and embedding (retrieval takes Keras).
 """
 
 from __future__ import annotations
