@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     readme = ROOT / "README.md"
     text = readme.read_text()
-    for name in ("convert", "compress", "onnx", "transformer", "distill", "profile", "search"):
+    for name in ("convert", "compress", "onnx", "transformer", "distill", "profile", "search", "retrieval"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():
             continue

@@ -112,7 +112,7 @@ def _configure(
     if mode == "float16":
         converter.target_spec.supported_types = [tf().float16]
         return
-    if mode == "dynamic":
+    if mode in ("dynamic", "weight_only"):  # weight_only: hybrid ops rewritten after
         return
     if not calibration:
         raise ConversionError(f"{mode} needs calibration data", hint="set data.calibration in the recipe")
@@ -128,7 +128,8 @@ def _configure(
         ]
     else:
         raise ConversionError(
-            f"unknown quantization mode {mode!r}", hint="one of float32, float16, dynamic, int8, int16x8"
+            f"unknown quantization mode {mode!r}",
+            hint="one of float32, float16, dynamic, weight_only, int8, int16x8",
         )
 
 
@@ -150,6 +151,15 @@ TRANSFORMER_FLOAT_OPS = (
     "SELECT_V2",
     "BATCH_MATMUL",
 )
+
+
+def _weight_only(mode: str, data: bytes) -> bytes:
+    """Mode weight_only: the dynamic-range model with its hybrid ops on dequantized weights (tflite_edit)."""
+    if mode != "weight_only":
+        return data
+    from converters.tflite_edit import weight_only
+
+    return weight_only(data)[0]
 
 
 def _run(converter: Any, mode: str, float_ops: Sequence[str] = ()) -> bytes:
@@ -194,7 +204,7 @@ def keras_to_tflite(
     converter = tf().lite.TFLiteConverter.from_keras_model(model)
     float_inputs = all(inp.dtype.is_floating for inp in model.inputs)
     _configure(converter, mode, calibration, progress, float_inputs)
-    return _run(converter, mode, _check_float_ops(mode, float_ops))
+    return _weight_only(mode, _run(converter, mode, _check_float_ops(mode, float_ops)))
 
 
 def saved_model_to_tflite(
@@ -215,7 +225,7 @@ def saved_model_to_tflite(
     float_inputs = all(s.dtype.is_floating for s in spec.values())
     converter = tf().lite.TFLiteConverter.from_saved_model(str(path), signature_keys=[signature])
     _configure(converter, mode, calibration, progress, float_inputs)
-    return _run(converter, mode, _check_float_ops(mode, float_ops))
+    return _weight_only(mode, _run(converter, mode, _check_float_ops(mode, float_ops)))
 
 
 def _check_float_ops(mode: str, float_ops: Sequence[str]) -> tuple[str, ...]:

@@ -5,8 +5,9 @@ the other side); the hello carries mediapipe's version. Ops:
   write_metadata {"model_in", "model_out", "kind": "regex"|"embedder"|"bert"|"bert_embedder", "vocab",
                   "labels", "delim", "input_names": [ids, mask, segment] (bert kinds: TFLite tensor names),
                   "info": {name, version, description, author, license}} -> {"metadata_json": str}
-  classify {"model", "texts": [...]} -> {"results": [[[index, score], ...], ...]}
-      (each result is MediaPipe's category list in its own order: element 0 is what the app shows first)
+  classify {"model", "texts": [...], "max_results": k | null} -> {"results": [[[index, score], ...], ...]}
+      (each result is MediaPipe's category list in its own order: element 0 is what the app shows first;
+      max_results as the app sets it, e.g. 10 for a retrieval model's top 10; null: every category)
   embed {"model", "texts": [...]} -> {"embeddings": [[float, ...], ...]}
 Any failure is an `ok: false` reply; the parent decides what it means.
 """
@@ -84,16 +85,17 @@ def _write_metadata(req: dict) -> dict:
 _TASKS: dict = {}
 
 
-def _task(kind: str, model: str):
+def _task(kind: str, model: str, max_results: int | None = None):
     from mediapipe.tasks.python.core import base_options
     from mediapipe.tasks.python.text import text_classifier, text_embedder
 
-    key = (kind, model)
+    key = (kind, model, max_results)
     if key not in _TASKS:
         opts = base_options.BaseOptions(model_asset_path=model)
         if kind == "classify":
+            limit = {} if max_results is None else {"max_results": int(max_results)}
             _TASKS[key] = text_classifier.TextClassifier.create_from_options(
-                text_classifier.TextClassifierOptions(base_options=opts)
+                text_classifier.TextClassifierOptions(base_options=opts, **limit)
             )
         else:
             _TASKS[key] = text_embedder.TextEmbedder.create_from_options(
@@ -103,7 +105,7 @@ def _task(kind: str, model: str):
 
 
 def _classify(req: dict) -> dict:
-    clf = _task("classify", req["model"])
+    clf = _task("classify", req["model"], req.get("max_results"))
     results = []
     for text in req["texts"]:
         cats = clf.classify(text).classifications[0].categories

@@ -149,14 +149,17 @@ class MediaPipeSession:
         progress: Progress | None = None,
         what: str = "",
         chunk: int = 200,
+        max_results: int | None = None,
     ) -> list[list[tuple[int, float]]]:
-        """MediaPipe TextClassifier results per text: (label index, score) in MediaPipe's order."""
+        """MediaPipe TextClassifier results per text: (label index, score) in MediaPipe's order; with
+        `max_results` (the app's option, e.g. 10 for a retrieval model) only the first that many."""
         progress = progress or SilentProgress()
         out: list[list[tuple[int, float]]] = []
         with progress.task(f"MediaPipe TextClassifier {what}".strip(), len(texts)) as advance:
             for start in range(0, len(texts), chunk):
                 part = texts[start : start + chunk]
-                reply = self.request("classify", {"model": str(model), "texts": part}, "classifying queries")
+                args = {"model": str(model), "texts": part, "max_results": max_results}
+                reply = self.request("classify", args, "classifying queries")
                 out.extend([[(int(i), float(s)) for i, s in cats] for cats in reply["results"]])
                 advance(len(part))
         return out

@@ -136,7 +136,7 @@ class KerasBackend:
     """A Keras source: the steps run on a copy of it; evaluation compares float Keras and the .tflite."""
 
     strict_int8 = True  # an int8 build must have no float kernels left
-    task = "classification"  # Keras sources are intent classifiers (regex or WordPiece tokenizer)
+    task = "classification"  # intent classifiers (regex or WordPiece), or retrieval when the recipe says so
     student_vocab_step: int | None = None  # the distill step whose student vocab this backend built
 
     def __init__(self, recipe: Recipe) -> None:
@@ -144,7 +144,11 @@ class KerasBackend:
 
         seed_everything(recipe.seed)
         self.recipe = recipe
+        if recipe.source.task == "retrieval":  # one score per item of labels.txt (toolchain/retrieval.py)
+            self.task = "retrieval"
         self.inputs = load_inputs(recipe)
+        self.source_labels = list(self.inputs.labels)
+        self.item_map: np.ndarray | None = None  # item_prune: kept items -> their index in source_labels
         self.source_format = self.inputs.source_format
         self.final_model = self.inputs.model
         self.post_step_float: Any = None  # the float model after the steps (a QAT step's input: see below)
@@ -167,7 +171,7 @@ class KerasBackend:
     def _accuracy(self, model: Any) -> float | None:
         if "test" not in self.inputs.y:
             return None
-        return _top1(predict_keras(model, self.inputs.ids["test"]), self.inputs.y["test"])
+        return _top1(self.source_space(predict_keras(model, self.inputs.ids["test"])), self.inputs.y["test"])
 
     def run_steps(self, progress: Progress, on_step: Any = None) -> tuple[list[dict], list[str]]:
         """Apply the recipe's steps in order to a copy of the source model; `on_step`: pipeline.StepHook."""
@@ -200,6 +204,10 @@ class KerasBackend:
                 self.post_step_float = model
             self._after_step(i, model)
             warnings += result.warnings
+            if result.labels is not None:  # item_prune (the last step): scores of the kept items only
+                index = {name: i for i, name in enumerate(self.source_labels)}
+                self.item_map = np.array([index[name] for name in result.labels], dtype=np.int64)
+                inputs.labels = result.labels
             if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
                 inputs.tokenizer = result.tokenizer
                 for name, qs in inputs.splits.items():
@@ -297,7 +305,7 @@ class KerasBackend:
         name = next(n for n in ("val", "calibration", "train", "test") if n in inputs.splits)
         texts = list(inputs.splits[name].texts[:SEARCH_QUERIES])
         reference = predict_keras(self.final_model, inputs.encode(texts))
-        y = inputs.y[name][: len(texts)] if name in inputs.y else None
+        y = inputs.y[name][: len(texts)] if name in inputs.y and self.item_map is None else None
         feeds = text_feeds(parse_tflite(calibrated), self.tokenizer.encode_batch(texts))
         return SearchData(feeds, reference, y, f"{inputs.splits[name].source} ({len(texts)} queries)")
 
@@ -355,20 +363,43 @@ class KerasBackend:
         if "test" not in inputs.y:
             return {"skipped": "no labelled test split (set data.test)"}, []
         ids, y = inputs.ids["test"], inputs.y["test"]
-        final_scores = predict_keras(self.final_model, ids)
+        final_scores = self.source_space(predict_keras(self.final_model, ids))
         runner = HostRunner(tflite, threads=1)
         feeds = text_feeds(parse_tflite(tflite), self.tokenizer.encode_batch(inputs.splits["test"].texts))
-        tfl_scores = runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)")
+        tfl_scores = self.source_space(runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)"))
         self.test_scores = tfl_scores  # the converted model's test scores, for a subclass's own metrics
-        evaluation = {
-            "split": str(inputs.splits["test"].source),
-            "runtime": "ai_edge_litert, 1 thread",
+        texts = list(inputs.splits["test"].texts)
+        evaluation = {"split": str(inputs.splits["test"].source), "runtime": "ai_edge_litert, 1 thread"}
+        if self.task == "retrieval":
+            return self._retrieval(evaluation, final_scores, tfl_scores, tflite), texts
+        evaluation |= {
             "vs_final_float": compare(final_scores, tfl_scores, y, inputs.labels),
             "vs_source_float": compare(self.source_scores, tfl_scores, y, inputs.labels),
         }
         post_step = final_scores if self.recipe.steps else None
         evaluation["by_stage"] = stage_metrics(self.source_scores, post_step, tfl_scores, y, inputs.labels)
-        return evaluation, list(inputs.splits["test"].texts)
+        return evaluation, texts
+
+    def source_space(self, scores: np.ndarray) -> np.ndarray:
+        """Scores over the source's items: after item_prune a dropped item scores -inf (never retrieved),
+        so metrics and labels stay those of the source."""
+        if self.item_map is None:
+            return scores
+        full = np.full((len(scores), len(self.source_labels)), -np.inf, dtype=np.float32)
+        full[:, self.item_map] = scores
+        return full
+
+    def _retrieval(
+        self, evaluation: dict, final: np.ndarray, tflite_scores: np.ndarray, tflite: bytes
+    ) -> dict:
+        """recall@1/@10, MRR and top-10 overlap by stage, and the item table's share of the weights."""
+        from converters.tflite_model import parse_tflite
+        from toolchain.retrieval import retrieval_stages, table_bytes
+
+        y, post_step = self.inputs.y["test"], final if self.recipe.steps else None
+        section = retrieval_stages(self.source_scores, post_step, tflite_scores, y)
+        section["size"] = table_bytes(parse_tflite(tflite).tensors, len(self.inputs.labels))
+        return {**evaluation, "retrieval": section}
 
 
 def _top1(scores: np.ndarray, y: np.ndarray) -> float:

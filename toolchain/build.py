@@ -180,7 +180,8 @@ class Build:
         feeds = text_feeds(self.tflite, self.tokenizer.encode_batch(texts))
         y = None
         if self.labels is not None and qs.labels is not None:
-            y = qs.label_ids(self.labels)[: len(texts)]
+            dropped_items = -1 if self.task == "retrieval" else None  # item_prune: those queries miss
+            y = qs.label_ids(self.labels, missing=dropped_items)[: len(texts)]
         return EvalSet(feeds, y, list(texts), str(path))
 
     def float_reference(self) -> Path | None:

@@ -162,10 +162,14 @@ class QuerySet:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def label_ids(self, labels: Sequence[str]) -> np.ndarray:
+    def label_ids(self, labels: Sequence[str], missing: int | None = None) -> np.ndarray:
+        """Label indices; a label not in `labels` is an error, or `missing` when given (a retrieval build
+        whose item_prune step dropped the product: -1, never predicted)."""
         if self.labels is None:
             raise DataError(f"{self.source}: has no labels", hint="a labelled split is needed here")
         index = {name: i for i, name in enumerate(labels)}
+        if missing is not None:
+            return np.array([index.get(lab, missing) for lab in self.labels], dtype=np.int32)
         unknown = sorted({lab for lab in self.labels if lab not in index})
         if unknown:
             raise DataError(

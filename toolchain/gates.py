@@ -2,8 +2,10 @@
 
 A Keras build and an ONNX build are judged by the same function: accuracy drop and agreement vs source
 (classifiers with a labelled split), max abs error and mean cosine vs onnxruntime (ONNX sources, the
-`onnx_reference` block). A gate whose number is absent from the evaluation does not apply. Every gate is a
-recipe key under `evaluation:` and a `convert` flag of the same name (`--min-agreement`, ...).
+`onnx_reference` block), recall@10, its drop and top-10 overlap vs source (retrieval, the `retrieval`
+block of toolchain/retrieval.py; which gates a task takes is data in toolchain/tasks.py). A gate whose
+number is absent from the evaluation does not apply. Every gate is a recipe key under `evaluation:` and a
+`convert` flag of the same name (`--min-agreement`, ...).
 
 A missed gate is not a dead end (issue 15): `rejection` names the gate, the measured value and the limit,
 and, from `evaluation.by_stage` (toolchain/evaluate.py `stage_metrics`), which stage cost it (source ->
@@ -20,6 +22,7 @@ from typing import Any
 
 from toolchain.evaluate import ACCURACY_DROP, AGREEMENT_VS_SOURCE
 from toolchain.recipe import EvaluationSpec
+from toolchain.retrieval import OVERLAP_VS_SOURCE, RECALL_AT_10, RECALL_DROP
 
 STEPS, QUANTIZATION = "steps", "quantization"
 
@@ -44,6 +47,8 @@ def failed_gate(
         miss = _onnx_gates(gates, check, texts)
         if miss is not None:
             return miss
+    if evaluation.get("retrieval") is not None:
+        return _retrieval_gates(gates, evaluation)
     cmp = evaluation.get("vs_source_float")
     if cmp is None:
         return None
@@ -63,6 +68,38 @@ def failed_gate(
             agree,
             gates.min_agreement,
             f"agreement vs source {agree:.2%} is below {gates.min_agreement:.2%}",
+        )
+    return None
+
+
+def _retrieval_gates(gates: EvaluationSpec, evaluation: dict[str, Any]) -> GateMiss | None:
+    """recall@10 of the .tflite, its drop vs source (points), top-10 overlap vs source."""
+    final = evaluation["retrieval"]["stages"][-1]
+    recall, drop = final["recall_at_10"], final["recall_at_10_drop_points"]
+    overlap = final["top10_overlap_vs_source"]
+    if gates.min_recall_at_10 is not None and recall < gates.min_recall_at_10:
+        return GateMiss(
+            "min_recall_at_10",
+            RECALL_AT_10,
+            recall,
+            gates.min_recall_at_10,
+            f"recall@10 {recall:.2%} is below {gates.min_recall_at_10:.2%}",
+        )
+    if gates.max_recall_drop is not None and drop > gates.max_recall_drop:
+        return GateMiss(
+            "max_recall_drop",
+            RECALL_DROP,
+            drop,
+            gates.max_recall_drop,
+            f"recall@10 drop {drop} points vs source (limit {gates.max_recall_drop})",
+        )
+    if gates.min_top10_overlap is not None and overlap < gates.min_top10_overlap:
+        return GateMiss(
+            "min_top10_overlap",
+            OVERLAP_VS_SOURCE,
+            overlap,
+            gates.min_top10_overlap,
+            f"top-10 overlap vs source {overlap:.2%} is below {gates.min_top10_overlap:.2%}",
         )
     return None
 
@@ -95,6 +132,8 @@ def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[st
 
 def costliest_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
     """`steps` or `quantization`: the stage that lost most of the missed metric (ONNX gates: quantization)."""
+    if miss.gate in ("max_recall_drop", "min_recall_at_10", "min_top10_overlap"):
+        return _retrieval_stage(miss, evaluation)
     by_stage = evaluation.get("by_stage") or {}
     stages = {s["stage"]: s for s in by_stage.get("stages", [])}
     if "after steps" not in stages or miss.gate not in ("max_accuracy_drop", "min_agreement"):
@@ -107,8 +146,25 @@ def costliest_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
     return STEPS if d["from_steps"] >= d["from_quantization"] else QUANTIZATION
 
 
+def _retrieval_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
+    """The stage that lost most recall@10 (overlap gate: most top-10 overlap with the source)."""
+    stages = {s["stage"]: s for s in evaluation["retrieval"]["stages"]}
+    if "after steps" not in stages:
+        return QUANTIZATION
+    steps, final = stages["after steps"], stages["after quantization"]
+    if miss.gate == "min_top10_overlap":
+        by_steps = 1.0 - steps["top10_overlap_vs_source"]
+        by_quantization = 1.0 - final["top10_overlap_vs_post_step_float"]
+    else:
+        by_steps = steps["recall_at_10_drop_points"]
+        by_quantization = final["recall_at_10_drop_points"] - by_steps
+    return STEPS if by_steps >= by_quantization else QUANTIZATION
+
+
 def stage_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
     """ "source accuracy 97.73% -> after steps (prune) ... -> after quantization ...; of the N ..."."""
+    if evaluation.get("retrieval"):
+        return _retrieval_line(evaluation, step_kinds)
     by_stage = evaluation.get("by_stage")
     if not by_stage:
         return ""
@@ -133,6 +189,17 @@ def stage_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
     return line
 
 
+def _retrieval_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
+    parts = []
+    for s in evaluation["retrieval"]["stages"]:
+        name = s["stage"] + (f" ({', '.join(step_kinds)})" if s["stage"] == "after steps" else "")
+        text = f"{name} recall@10 {s['recall_at_10']:.2%}"
+        if s["stage"] != "source":
+            text += f", top-10 overlap vs source {s['top10_overlap_vs_source']:.2%}"
+        parts.append(text)
+    return "by stage: " + " -> ".join(parts)
+
+
 def rejection(
     miss: GateMiss, evaluation: dict[str, Any], step_kinds: Sequence[str], where: str
 ) -> tuple[str, str, dict[str, Any]]:
@@ -152,7 +219,7 @@ def rejection(
         hint = (
             f"quantization cost most: `edgecomp profile {where}` shows the per-op error vs the post-step "
             "float model; quantization.mode: mixed (--quantize mixed) keeps the damaging ops in float, "
-            "chosen for this model (or int16x8, dynamic)"
+            "chosen for this model (or int16x8, dynamic, weight_only)"
         )
     hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
     section = {

@@ -45,14 +45,23 @@ def build_intent_model(vocab_size: int, n_labels: int, name: str, spec: IntentMo
 
     s = spec or IntentModelSpec()
     k = keras()
+    inp, x = query_tower(vocab_size, s)
+    out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
+    return k.Model(inp, out, name=keras_name(name))
+
+
+def query_tower(vocab_size: int, spec: IntentModelSpec) -> tuple[Any, Any]:
+    """(input_ids, hidden vector): the query encoder shared by the intent and the retrieval models."""
+    from toolchain.base.tfenv import keras
+
+    s, k = spec, keras()
     inp = k.Input((s.seq_len,), dtype="int32", name="input_ids")
     x = k.layers.Embedding(vocab_size, s.embed_dim, name="embedding")(inp)
     x = k.layers.Conv1D(s.filters, s.kernel_size, padding="same", activation="relu", name="conv")(x)
     x = k.layers.GlobalMaxPooling1D(name="pool")(x)
     x = k.layers.Dropout(s.dropout, name="dropout")(x)
     x = k.layers.Dense(s.hidden, activation="relu", name="hidden")(x)
-    out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
-    return k.Model(inp, out, name=keras_name(name))
+    return inp, x
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,12 @@ def fit_intent_model(
     patience: int | None = None,
     progress: Progress | None = None,
     description: str = "train",
+    from_logits: bool = False,
 ) -> FitResult:
     """Adam + sparse cross-entropy, a progress bar over all batches; with `patience`, stop when the val loss
     has not improved for that many epochs and keep the best epoch's weights (val accuracy saturates on a
-    small val split: 100% from epoch 3 says nothing about epoch 8, the loss still does)."""
+    small val split: 100% from epoch 3 says nothing about epoch 8, the loss still does). `from_logits`: the
+    model outputs raw scores (the retrieval model), not a softmax."""
     from toolchain.base.progress import SilentProgress
     from toolchain.base.tfenv import keras
     from toolchain.steps.training import progress_callback
@@ -85,7 +96,9 @@ def fit_intent_model(
     k = keras()
     model.compile(
         optimizer=k.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
+        loss=k.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if from_logits
+        else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     best = _BestEpoch(k, patience)

@@ -135,6 +135,14 @@ def _parity_lines(manifest: dict[str, Any]) -> list[str]:
             f"- If the app forgets `query.lowercase()`: {raw['identical']} of {raw['queries']} vectors stay "
             f"identical (min cosine {raw['min_cosine']:g}).",
         ]
+    if manifest.get("task") == "retrieval":
+        return [
+            f"- parity in the app runtime: {parity['runtime']} TextClassifier (max_results {low['k']}) vs "
+            f"the toolchain (ai_edge_litert) on the {low['queries']} queries of "
+            f"`{Path(parity['split']).name}`, lower-cased: {low['identical_top_k']} identical "
+            f"top-{low['k']} id lists, in order; max score difference {low['max_abs_score_diff']:g}. Raw "
+            f"(mixed-case) queries: {raw['agreement']:.2%}.",
+        ]
     ties = low["tie_disagreements"]
     tie_note = f", {ties} of them on exact int8 score ties despite the tie-break" if ties else ""
     lines = [
@@ -211,11 +219,13 @@ def readme(manifest: dict[str, Any]) -> str:
         ]
         asset = Path(model["asset"]).name
         lowercase = bool(manifest.get("tokenizer", {}).get("app_must_lowercase", True))
-        lines.append(
-            kotlin_snippet(asset, fallback, _tie_margin(manifest), lowercase)
-            if manifest.get("task") != "embedder"
-            else embedder_snippet(asset, lowercase)
-        )
+        task = manifest.get("task")
+        if task == "embedder":
+            lines.append(embedder_snippet(asset, lowercase))
+        elif task == "retrieval":
+            lines.append(retrieval_snippet(asset, lowercase))
+        else:
+            lines.append(kotlin_snippet(asset, fallback, _tie_margin(manifest), lowercase))
     else:
         lines += ["", "## Python (ai-edge-litert / tflite-runtime)", "", _edge_snippet(manifest)]
     lines += ["", f"Check what you received: `edgecomp inspect {model['file']}` (verifies the sha256).", ""]
@@ -223,6 +233,8 @@ def readme(manifest: dict[str, Any]) -> str:
 
 
 def _output_words(manifest: dict[str, Any]) -> str:
+    if manifest.get("task") == "retrieval":
+        return f"scores over {manifest['labels']['count']} product ids (the app takes the top 10)"
     if manifest.get("labels"):
         return f"scores over {manifest['labels']['count']} labels"
     return f"embedding of {manifest['model']['outputs'][0]['shape'][-1]} floats"
@@ -241,6 +253,28 @@ val options = TextEmbedder.TextEmbedderOptions.builder()
 val embedder = TextEmbedder.createFromOptions(context, options)
 // {note}
 val vector = embedder.embed({arg}).embeddingResult().embeddings()[0].floatEmbedding()
+```"""
+
+
+def retrieval_snippet(asset: str, lowercase: bool = True) -> str:
+    arg, note = _query_expr(lowercase)
+    return f"""```kotlin
+// build.gradle.kts: implementation("{TASKS_TEXT}")
+import com.google.mediapipe.tasks.core.BaseOptions
+import com.google.mediapipe.tasks.text.textclassifier.TextClassifier
+
+val options = TextClassifier.TextClassifierOptions.builder()
+    .setBaseOptions(BaseOptions.builder().setModelAssetPath("{asset}").build())
+    .setMaxResults(10)  // the top 10 products, best first (parity was checked with max_results 10)
+    .build()
+val retriever = TextClassifier.createFromOptions(context, options)
+
+/** The 10 best product ids for a query (look them up in the app's catalog). */
+fun productsFor(query: String): List<String> {{
+    // {note}
+    return retriever.classify({arg}).classificationResult().classifications()[0].categories()
+        .map {{ it.categoryName() }}
+}}
 ```"""
 
 

@@ -4,8 +4,10 @@ mediapipe / android-assets: the int8 model gets float score outputs (one exact D
 Tasks metadata (regex tokenizer + vocab with case variants, or BERT: WordPiece vocab, int32 ids / mask /
 segment_ids), labels, general info; MediaPipe's own TextClassifier must reproduce the toolchain's top-1 on
 every query of the test split (package_mediapipe.py). An embedding build (source.task: embedding, no
-labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's. A WordPiece build also gets
-a train-vs-device tokenizer parity report, gated by package.max_tokenizer_mismatch (package_tokenizer.py).
+labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's. A retrieval build
+(labels = product ids): the classifier path, and MediaPipe with max_results 10 must list the toolchain's
+top-10 ids in order on every query. A WordPiece build also gets a train-vs-device tokenizer parity
+report, gated by package.max_tokenizer_mismatch (package_tokenizer.py).
 edge: the validated bytes as they are.
 """
 
@@ -91,8 +93,12 @@ def _split_path(build: Build, split: str) -> Path | None:
     return build.split_path(split) if getattr(build.recipe.data, split) is not None else None
 
 
-def default_description(name: str, labels: list[str] | None, output_size: int) -> str:
+def default_description(
+    name: str, labels: list[str] | None, output_size: int, task: str = "classification"
+) -> str:
     """The metadata description when neither the recipe nor a flag gives one: what this model does."""
+    if task == "retrieval" and labels is not None:
+        return f"{name}: scores {len(labels)} products for a search query (the app lists the top 10)."
     if labels is None:
         return f"{name}: maps a search query to a {output_size}-value embedding vector."
     shown = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
@@ -136,7 +142,9 @@ def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
         "version": opts.version or spec.version,
         "description": opts.description
         or _recipe_value(spec, "description")
-        or default_description(name, build.labels, int(out.shape[-1]) if out.shape else 0),
+        or default_description(
+            name, build.labels, int(out.shape[-1]) if out.shape else 0, build.recipe.source.task
+        ),
         "author": opts.author or _recipe_value(spec, "author"),
         "license": opts.license or _recipe_value(spec, "license"),
         "min_confidence_accuracy": opts.min_confidence_accuracy or spec.min_confidence_accuracy,

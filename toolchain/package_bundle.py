@@ -29,7 +29,10 @@ def _queries(build: Build, path: Path) -> QuerySet:
 
 
 def _kind(build: Build) -> str:
-    """The manifest's task word: MediaPipe's TextClassifier or TextEmbedder."""
+    """The manifest's task word: MediaPipe's TextClassifier or TextEmbedder (a retrieval model: the
+    classifier over product ids, read as a top-k list)."""
+    if build.task == "retrieval":
+        return "retrieval"
     return "classifier" if build.labels is not None else "embedder"
 
 
@@ -65,7 +68,7 @@ def _manifest(
     summary = shipped.summary()
     mediapipe = values["format"] != "edge"
     required = (
-        f"MediaPipe Tasks {'TextClassifier' if _kind(build) == 'classifier' else 'TextEmbedder'}: "
+        f"MediaPipe Tasks {'TextEmbedder' if _kind(build) == 'embedder' else 'TextClassifier'}: "
         f"{TASKS_TEXT} (Android) / mediapipe==0.10.21 (Python)"
         if mediapipe
         else "TFLite interpreter with builtin ops: ai-edge-litert or tflite-runtime"
@@ -218,6 +221,8 @@ def run_package(
     fb_queries = queries if fb_split == parity_split else _queries(build, fb_split)
     if build.labels is None:
         fallback: dict[str, Any] = {"threshold": None, "note": "embedding model: no classification threshold"}
+    elif build.task == "retrieval":
+        fallback = {"threshold": None, "note": "retrieval model: the app lists the top 10, no threshold"}
     elif fb_queries.labels is None:
         fallback = {"threshold": None, "note": f"{fb_split.name} has no labels"}
     else:

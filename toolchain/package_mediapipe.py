@@ -29,11 +29,23 @@ from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
 from toolchain.build import Build, text_feeds
 from toolchain.data import DELIM_REGEX
-from toolchain.package_parity import Parity, VectorParity, compare_top1, compare_vectors
+from toolchain.package_parity import (
+    Parity,
+    RankParity,
+    VectorParity,
+    compare_top1,
+    compare_top_k,
+    compare_vectors,
+)
 from toolchain.package_types import PackageOptions
 
+AnyParity = Parity | RankParity | VectorParity
 TOKENIZER_HINT = (
     "the on-device tokenizer does not reproduce the training one: check vocab.txt and the delimiter"
+)
+RANK_HINT = (
+    "a dynamic-range model ranks near-ties differently in each runtime: convert with quantization.mode "
+    "weight_only (or int8); otherwise the on-device tokenizer differs: check vocab.txt and the delimiter"
 )
 MEDIAPIPE_KINDS = ("regex", "wordpiece")
 
@@ -51,6 +63,14 @@ def tokenizer_kind(build: Build) -> str:
 
 def is_classifier(build: Build) -> bool:
     return build.labels is not None
+
+
+def top_k(build: Build) -> int | None:
+    """The ranks parity compares beyond top-1 (a retrieval model's top 10, toolchain/tasks.py), else None."""
+    from toolchain.tasks import task_spec
+
+    k = task_spec(build.task).parity_top_k
+    return k if k is not None and k > 1 else None
 
 
 def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, imported lazily
@@ -85,26 +105,31 @@ def _seen_texts(build: Build) -> list[str]:
 
 def _run(session, build: Build, model: Path, texts: list[str], progress: Progress, what: str) -> Any:  # noqa: ANN001
     if is_classifier(build):
-        return session.classify(model, texts, progress, what)
+        return session.classify(model, texts, progress, what, max_results=top_k(build))
     return np.array(session.embed(model, texts), dtype=np.float32)
 
 
-def _compare(build: Build, feed: str, texts: list[str], ref: np.ndarray, got: Any) -> Parity | VectorParity:
+def _compare(build: Build, feed: str, texts: list[str], ref: np.ndarray, got: Any) -> AnyParity:
+    k = top_k(build)
     if is_classifier(build):
         assert build.labels is not None
+        if k is not None:
+            return compare_top_k(feed, texts, ref, got, build.labels, k)
         return compare_top1(feed, texts, ref, got, build.labels)
     return compare_vectors(feed, texts, ref, got)
 
 
-def _gate(parity: Parity | VectorParity, build: Build) -> None:
+def _gate(parity: AnyParity, build: Build) -> None:
     if isinstance(parity, Parity):
         parity_gate(parity, output_step(build))
+    elif isinstance(parity, RankParity):
+        rank_gate(parity)
     else:
         vector_gate(parity, build)
 
 
-def _as_dict(parity: Parity | VectorParity, limit: int = 20) -> dict[str, Any]:
-    return parity.as_dict(limit) if isinstance(parity, Parity) else parity.as_dict()
+def _as_dict(parity: AnyParity, limit: int = 20) -> dict[str, Any]:
+    return parity.as_dict() if isinstance(parity, VectorParity) else parity.as_dict(limit)
 
 
 def mediapipe_model(
@@ -157,6 +182,8 @@ def mediapipe_model(
             "rule": "among equal int8 scores the lower label index ranks first",
         }
     task = "TextClassifier" if is_classifier(build) else "TextEmbedder"
+    k = top_k(build)
+    task += f" with max_results {k}, the top {k} ids compared" if k else ""
     parity["task"] = f"{task} (same C++ task as Android tasks-text)"
     timings = {
         "mediapipe_env_s": setup_s,
@@ -220,7 +247,7 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
     )
     device = device_tokenizer(build)
     parity: dict[str, Any] = {"input_names": dict(zip(("ids", "mask", "segment_ids"), names, strict=True))}
-    results: dict[str, dict[str, Parity | VectorParity]] = {"xnnpack": {}, "builtin": {}}
+    results: dict[str, dict[str, AnyParity]] = {"xnnpack": {}, "builtin": {}}
     for feed, feed_texts in (("lowercased", [t.lower() for t in texts]), ("raw", texts)):
         ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
         got = _run(session, build, model, feed_texts, progress, f"({feed} queries)")
@@ -243,8 +270,8 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
     return metadata_json, parity, 2
 
 
-def _max_diff(result: Parity | VectorParity) -> float:
-    return result.max_abs_score_diff if isinstance(result, Parity) else result.max_abs_diff
+def _max_diff(result: AnyParity) -> float:
+    return result.max_abs_diff if isinstance(result, VectorParity) else result.max_abs_score_diff
 
 
 def output_step(build: Build) -> float | None:
@@ -271,6 +298,26 @@ def vector_gate(parity: VectorParity, build: Build, min_cosine: float = 0.999) -
             f"({bound}; min cosine {parity.min_cosine:g}), e.g. {parity.worst_query!r}",
             hint=TOKENIZER_HINT,
         )
+
+
+def rank_gate(parity: RankParity) -> None:
+    """Retrieval: MediaPipe's first k categories must be the toolchain's top k ids, in order, on every query.
+
+    No allowance: a swap of two ids is what the app would show differently. Float math (float32,
+    weight_only) agrees across runtimes to ~1e-5 and full int8 carries the tie-break bias, so the order is
+    defined; dynamic-range (hybrid) kernels quantize activations per call, each runtime its own way
+    (converters/tflite_edit.py `weight_only`), and fail here on near-ties."""
+    if not parity.disagreements:
+        return
+    d = parity.disagreements[0]
+    first = next((i for i, (a, b) in enumerate(zip(d.toolchain, d.mediapipe, strict=False)) if a != b), 0)
+    ours, theirs = d.toolchain[first : first + 3], d.mediapipe[first : first + 3]
+    raise GateFailed(
+        f"MediaPipe TextClassifier's top {parity.k} differs from the toolchain's on "
+        f"{len(parity.disagreements)} of {parity.queries} queries ({parity.feed}), e.g. {d.query!r} at rank "
+        f"{first + 1}: toolchain {ours}, MediaPipe {theirs}",
+        hint=RANK_HINT,
+    )
 
 
 def parity_gate(parity: Parity, step: float | None = None) -> None:

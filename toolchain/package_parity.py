@@ -198,3 +198,80 @@ def compare_vectors(feed: str, texts: Sequence[str], reference: np.ndarray, got:
         round(float(cos.min()), 6) if len(texts) else 1.0,
         texts[worst] if worst is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class RankDisagreement:
+    query: str
+    toolchain: list[str]  # the toolchain's top k ids, best first
+    mediapipe: list[str]  # MediaPipe's first k categories
+    toolchain_gap: float  # the smallest score gap between neighbours in the toolchain's top k+1
+
+
+@dataclass
+class RankParity:
+    """Retrieval models: MediaPipe's first k categories vs the toolchain's top k ids, query by query.
+
+    The toolchain's list is its top k with equal scores in item order (toolchain/retrieval.py `top_k`);
+    `identical` counts queries whose k ids are equal in the same order, `same_set` in any order."""
+
+    feed: str
+    queries: int
+    k: int
+    identical: int
+    same_set: int
+    max_abs_score_diff: float  # over the ids both lists hold
+    disagreements: list[RankDisagreement] = field(default_factory=list)
+
+    @property
+    def agreement(self) -> float:
+        return self.identical / self.queries if self.queries else 1.0
+
+    def as_dict(self, limit: int = 20) -> dict:
+        return {
+            "feed": self.feed,
+            "queries": self.queries,
+            "k": self.k,
+            "identical_top_k": self.identical,
+            "agreement": round(self.agreement, 6),
+            "same_set_top_k": self.same_set,
+            "max_abs_score_diff": round(self.max_abs_score_diff, 6),
+            "disagreements_count": len(self.disagreements),
+            "disagreements": [asdict(d) for d in self.disagreements[:limit]],
+        }
+
+
+def compare_top_k(
+    feed: str,
+    texts: Sequence[str],
+    toolchain_scores: np.ndarray,
+    mediapipe_results: list[list[tuple[int, float]]],
+    labels: Sequence[str],
+    k: int,
+) -> RankParity:
+    """The app shows MediaPipe's first k categories (max_results k); they must be the toolchain's top k."""
+    k = min(k, len(labels))
+    top = np.argsort(-toolchain_scores, axis=1, kind="stable")[:, : k + 1] if len(texts) else np.zeros((0, 0))
+    identical = same = 0
+    diff, out = 0.0, []
+    for i, cats in enumerate(mediapipe_results):
+        mine = [int(j) for j in top[i, :k]]
+        theirs = [int(j) for j, _ in cats[:k]]
+        for j, score in cats[:k]:
+            if not 0 <= j < len(labels):
+                raise DataError(f"MediaPipe returned category index {j} for {len(labels)} labels")
+            if j in mine:
+                diff = max(diff, abs(float(toolchain_scores[i, j]) - score))
+        identical += mine == theirs
+        same += set(mine) == set(theirs)
+        if mine != theirs:
+            ranked = toolchain_scores[i, top[i]]
+            out.append(
+                RankDisagreement(
+                    texts[i],
+                    [labels[j] for j in mine],
+                    [labels[j] for j in theirs],
+                    round(float(np.min(ranked[:-1] - ranked[1:])), 6) if len(ranked) > 1 else 0.0,
+                )
+            )
+    return RankParity(feed, len(texts), k, identical, same, diff, out)

@@ -39,7 +39,7 @@ class SourceBackend(Protocol):
     strict_int8: bool  # refuse an int8 build that kept float kernels
     tokenizer: TextTokenizer | None  # None: an ONNX float conversion that came without one
     labels: list[str]  # empty for an embedding model
-    task: str  # resolved: classification or embedding (recipe source.task may say auto)
+    task: str  # resolved: classification, embedding or retrieval (recipe source.task may say auto)
 
     def run_steps(
         self, progress: Progress, on_step: StepHook | None = None
@@ -88,6 +88,11 @@ def source_backend(recipe: Recipe) -> SourceBackend:
         is_folder = src.is_dir() and (src / FOLDER_MODEL).is_file() and not (src / "saved_model.pb").is_file()
         foreign = {".tflite": "tflite", ".jsonl": "scores"}.get(src.suffix.lower())
         fmt = "onnx" if is_folder else foreign or detect_format(src)
+    if recipe.source.task == "retrieval" and fmt not in ("keras", "savedmodel"):
+        raise RecipeError(
+            f"source.task retrieval takes a Keras model (one score per catalog item); {src.name} is {fmt}",
+            hint="convert the retrieval model from Keras (.keras / SavedModel), or drop --task retrieval",
+        )
     distill_first = bool(recipe.steps) and recipe.steps[0].kind == "distill"
     if fmt in ("onnx", "tflite", "scores") and distill_first:
         from toolchain.backend_student import StudentBackend

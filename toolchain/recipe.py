@@ -19,6 +19,7 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
     STEP_KINDS,
     STEP_PATH_FIELDS,
     DistillStep,
+    ItemPruneStep,
     LowRankStep,
     PruneStep,
     QATStep,
@@ -29,13 +30,15 @@ from toolchain.step_configs import (  # noqa: F401 - step configs are part of th
     VocabPruneStep,
     check_step_order,
 )
+from toolchain.tasks import check_task_gates
 
 RECIPE_VERSION = 1
 DISTILL_HINT = "add --preset distill-student-int8 (or distill-int8), or a distill step to the recipe"
 MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
 MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
-QuantMode = Literal["float32", "float16", "dynamic", "int8", "int16x8", "mixed"]
-QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "int8", "int16x8", "mixed")
+# weight_only: dynamic's int8 weights (per-channel), dequantized once at load, float math in every runtime
+QuantMode = Literal["float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed"]
+QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed")
 
 
 class SourceSpec(Strict):
@@ -47,11 +50,12 @@ class SourceSpec(Strict):
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
-    task: Literal["auto", "classification", "embedding"] = Field(
+    task: Literal["auto", "classification", "embedding", "retrieval"] = Field(
         "auto",
         description="ONNX models: logits over labels, or a query embedding vector; auto: classification "
-        "when labels are found (labels.txt, config.json id2label), embedding otherwise. The saved recipe "
-        "records the resolved task",
+        "when labels are found (labels.txt, config.json id2label), embedding otherwise; retrieval (Keras): "
+        "one score per catalog item (labels = item ids), judged by recall@k and top-10 overlap. The saved "
+        "recipe records the resolved task",
     )
     trust_model_code: bool = Field(
         False,
@@ -149,6 +153,15 @@ class EvaluationSpec(Strict):
     max_abs_error: float | None = Field(
         None, gt=0.0, description="ONNX sources: fail if any output differs from onnxruntime by more"
     )
+    min_recall_at_10: float | None = Field(
+        None, ge=0.0, le=1.0, description="retrieval: fail if the .tflite's test recall@10 is lower"
+    )
+    max_recall_drop: float | None = Field(
+        None, ge=0.0, description="retrieval: fail if recall@10 drops more vs source (points)"
+    )
+    min_top10_overlap: float | None = Field(
+        None, ge=0.0, le=1.0, description="retrieval: fail below this mean top-10 overlap with the source"
+    )
 
 
 class OutputSpec(Strict):
@@ -196,6 +209,11 @@ class Recipe(Strict):
     @model_validator(mode="after")
     def _steps_fit_together(self) -> Recipe:
         check_step_order(self.steps, self.quantization.mode)
+        check_task_gates(self.source.task, self.evaluation.model_dump(exclude_none=True))
+        if self.source.task != "retrieval" and any(s.kind == "item_prune" for s in self.steps):
+            raise ValueError(
+                "item_prune drops catalog items of a retrieval model; set source.task: retrieval"
+            )
         return self
 
     @property

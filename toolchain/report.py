@@ -102,6 +102,7 @@ def _quantization(q: dict[str, Any]) -> list[str]:
 def _evaluation(ev: dict[str, Any], steps: list[dict[str, Any]]) -> list[str]:
     """Quality by stage (source -> after steps -> after quantization) and the named metrics."""
     from toolchain.evaluate import ACCURACY_DROP, AGREEMENT_VS_SOURCE, disagreement_text, quality_summary
+    from toolchain.retrieval import retrieval_markdown
 
     lines: list[str] = []
     if "vs_source_float" in ev:
@@ -150,6 +151,7 @@ def _evaluation(ev: dict[str, Any], steps: list[dict[str, Any]]) -> list[str]:
                 f"n={t['teacher_sure_queries']}): {t['agreement_where_teacher_sure']:.2%}; where it is "
                 f"unsure (n={t['teacher_unsure_queries']}): {t['agreement_where_teacher_unsure'] or 0:.2%}"
             )
+    lines += retrieval_markdown(ev, [s["kind"] for s in steps])
     if "onnx_reference" in ev:
         r = ev["onnx_reference"]
         lines += [

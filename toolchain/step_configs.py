@@ -254,8 +254,17 @@ class VocabPruneStep(Strict):
     corpus: Path | None = Field(None, description="queries (jsonl) to count words in (default: train)")
 
 
+class ItemPruneStep(Strict):
+    """Retrieval models: drop the catalog items clicked fewer than `min_clicks` times in the train split from
+    the item table (the model's last Dense layer) and from labels.txt (steps/item_prune.py)."""
+
+    kind: Literal["item_prune"] = "item_prune"
+    min_clicks: int = Field(1, ge=1, description="keep items with at least this many train queries")
+
+
 Step = Annotated[
-    PruneStep | DistillStep | LowRankStep | QATStep | VocabPruneStep, Field(discriminator="kind")
+    PruneStep | DistillStep | LowRankStep | QATStep | VocabPruneStep | ItemPruneStep,
+    Field(discriminator="kind"),
 ]
 STEP_CLASSES: dict[str, type[BaseModel]] = {
     "prune": PruneStep,
@@ -263,14 +272,20 @@ STEP_CLASSES: dict[str, type[BaseModel]] = {
     "lowrank": LowRankStep,
     "qat": QATStep,
     "vocab_prune": VocabPruneStep,
+    "item_prune": ItemPruneStep,
 }
 STEP_KINDS: tuple[str, ...] = tuple(STEP_CLASSES)
 STEP_PATH_FIELDS: tuple[str, ...] = ("student_path", "unlabelled", "corpus", "teacher", "teacher_scores")
 
 
 def check_step_order(steps: list[Any], quant_mode: str) -> None:
-    """QAT must be the last step (later training would undo its fake-quant ranges) and export int8."""
+    """QAT must be the last step (later training would undo its fake-quant ranges) and export int8;
+    item_prune must be last too (later steps would train on queries whose product it dropped)."""
     kinds = [s.kind for s in steps]
+    if "item_prune" in kinds and (kinds.count("item_prune") > 1 or kinds[-1] != "item_prune"):
+        raise ValueError("item_prune must be the last step (the steps before it train on every item)")
+    if "item_prune" in kinds and quant_mode == "mixed":
+        raise ValueError("item_prune with quantization.mode mixed is not supported; use weight_only or int8")
     if "qat" in kinds:
         if kinds.count("qat") > 1 or kinds[-1] != "qat":
             raise ValueError("qat must be the last step (steps after it would retrain the fake-quant model)")

@@ -60,7 +60,10 @@ def convert(
         None, "--labels", help="Labels file (default: labels.txt by the model)."
     ),
     task: str | None = typer.Option(
-        None, "--task", help="ONNX sources: classification or embedding (default: from the labels found)."
+        None,
+        "--task",
+        help="classification or embedding (ONNX; default: from the labels found), or retrieval "
+        "(Keras: one score per catalog item).",
     ),
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="Fix a dynamic ONNX input, e.g. input_ids=1x32 (repeatable)."
@@ -83,6 +86,15 @@ def convert(
     ),
     max_abs_error: float | None = typer.Option(
         None, "--max-abs-error", min=0.0, help="Gate (ONNX): max abs output error vs onnxruntime, at most."
+    ),
+    min_recall_at_10: float | None = typer.Option(
+        None, "--min-recall-at-10", min=0.0, max=1.0, help="Gate (retrieval): test recall@10, at least."
+    ),
+    max_recall_drop: float | None = typer.Option(
+        None, "--max-recall-drop", min=0.0, help="Gate (retrieval): recall@10 drop (points) vs source."
+    ),
+    min_top10_overlap: float | None = typer.Option(
+        None, "--min-top10-overlap", min=0.0, max=1.0, help="Gate (retrieval): top-10 overlap vs source."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of a table."),
     trust_model_code: bool = typer.Option(
@@ -115,6 +127,9 @@ def convert(
         "evaluation.min_agreement": min_agreement,
         "evaluation.min_cosine": min_cosine,
         "evaluation.max_abs_error": max_abs_error,
+        "evaluation.min_recall_at_10": min_recall_at_10,
+        "evaluation.max_recall_drop": max_recall_drop,
+        "evaluation.min_top10_overlap": min_top10_overlap,
         "output.dir": _s(out.parent) if out else None,
         "name": out.name if out else None,
         "source.trust_model_code": True if trust_model_code else None,

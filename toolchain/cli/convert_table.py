@@ -45,10 +45,31 @@ def build_table(report: dict[str, Any]) -> Table:
         if sure is not None:
             n = ev["teacher"]["teacher_sure_queries"]
             t.add_row("agreement vs source where the teacher is sure", "", f"{sure:.2%}", f"n={n}")
+    _retrieval_rows(t, ev)
     for step in report.get("steps", []):
         t.add_row(f"step {step['index']}: {step['kind']}", "", step_summary(step), "")
     t.add_row("ops", "", ", ".join(f"{k}x{v}" for k, v in m["ops"].items()), "")
     return t
+
+
+def _retrieval_rows(t: Table, ev: dict[str, Any]) -> None:
+    """A retrieval build: recall@1/@10 and MRR of source and .tflite, overlap, the item table's share."""
+    from toolchain.retrieval import retrieval_summary
+
+    section = ev.get("retrieval")
+    if not section:
+        return
+    src, final = section["stages"][0], section["stages"][-1]
+    for key, name in (("recall_at_1", "recall@1"), ("recall_at_10", "recall@10"), ("mrr", "MRR")):
+        t.add_row(name, f"{src[key]:.4f}", f"{final[key]:.4f}", "")
+    for name, value in retrieval_summary(ev):
+        t.add_row(name, "", value, "")
+    size = section.get("size")
+    if size:
+        share = f"{size['item_table_share']:.1%} of weights"
+        kept = (size.get("item_kernel") or {}).get("shape", [section["items"]])[0]
+        items = f"{kept} of {section['items']} items" if kept != section["items"] else f"{kept} items"
+        t.add_row(f"item table ({items})", "", _kb(size["item_table_bytes"]), share)
 
 
 def stage_table(report: dict[str, Any]) -> Table | None:

@@ -60,6 +60,8 @@ def package(
     )
     result = run_package(build, opts, render.RichProgress())
     fallback_note = result.manifest["server_fallback"].get("note")
+    if result.manifest.get("task") == "retrieval":
+        fallback_note = None  # a top-10 list has no confidence threshold: nothing to warn about
     render.warn(result.warnings + ([f"server fallback: {fallback_note}"] if fallback_note else []))
     render.note(result.notes)
     if as_json:
@@ -92,6 +94,13 @@ def summary_table(result):
             "MediaPipe parity",
             f"{low['identical']}/{low['queries']} identical vectors (lower-cased), max diff "
             f"{low['max_abs_diff']:g}, min cosine {low['min_cosine']:g}",
+        )
+    elif parity and m.get("task") == "retrieval":
+        low, raw = parity["lowercased"], parity["raw"]
+        t.add_row(
+            "MediaPipe parity",
+            f"{low['identical_top_k']}/{low['queries']} identical top-{low['k']} id lists (lower-cased), "
+            f"max score diff {low['max_abs_score_diff']:g}; raw (no lowercase()) {raw['agreement']:.2%}",
         )
     elif parity:
         low, raw = parity["lowercased"], parity["raw"]

@@ -48,12 +48,14 @@ class StepContext:
 
 @dataclass
 class StepResult:
-    """A step's output model and report; `tokenizer` is set when the step rewrote the vocab."""
+    """A step's output model and report; `tokenizer` is set when the step rewrote the vocab, `labels` when
+    it dropped outputs (item_prune: the kept item ids, in the new output order)."""
 
     model: Any
     report: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     tokenizer: Any = None
+    labels: list[str] | None = None
 
 
 def step_summary(step: dict[str, Any]) -> str:
@@ -70,6 +72,10 @@ def step_summary(step: dict[str, Any]) -> str:
         what = f"{step['scheme'].split(' ')[0]}, float: {', '.join(step['float_during_qat']) or 'none'}"
     elif kind == "vocab_prune":
         what = f"vocab {step['vocab_before']} -> {step['vocab_after']}"
+    elif kind == "item_prune":
+        what = (
+            f"items {step['items_before']} -> {step['items_after']} (min {step['min_clicks']} train clicks)"
+        )
     else:
         what = kind
     params = step.get("parameters")

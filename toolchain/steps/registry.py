@@ -18,7 +18,7 @@ StepRunner = Callable[[Any, Any, StepContext], StepResult]
 
 def step_runner(kind: str) -> StepRunner:
     """Look up a step implementation by its recipe `kind`."""
-    from toolchain.steps import distill, lowrank, prune, qat, vocab
+    from toolchain.steps import distill, item_prune, lowrank, prune, qat, vocab
 
     runners: dict[str, StepRunner] = {
         "prune": prune.run,
@@ -26,6 +26,7 @@ def step_runner(kind: str) -> StepRunner:
         "lowrank": lowrank.run,
         "qat": qat.run,
         "vocab_prune": vocab.run,
+        "item_prune": item_prune.run,
     }
     if kind not in runners:
         raise RecipeError(f"unknown step kind {kind!r}", hint=f"valid step kinds: {', '.join(runners)}")
