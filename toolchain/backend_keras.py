@@ -138,6 +138,9 @@ class KerasBackend:
     strict_int8 = True  # an int8 build must have no float kernels left
     task = "classification"  # intent classifiers (regex or WordPiece), or retrieval when the recipe says so
     student_vocab_step: int | None = None  # the distill step whose student vocab this backend built
+    # item_prune (retrieval): kept items -> their index in source_labels; class-level so that a subclass
+    # with its own __init__ (StudentBackend) has it too
+    item_map: np.ndarray | None = None
 
     def __init__(self, recipe: Recipe) -> None:
         from toolchain.base.tfenv import seed_everything
@@ -148,7 +151,6 @@ class KerasBackend:
             self.task = "retrieval"
         self.inputs = load_inputs(recipe)
         self.source_labels = list(self.inputs.labels)
-        self.item_map: np.ndarray | None = None  # item_prune: kept items -> their index in source_labels
         self.source_format = self.inputs.source_format
         self.final_model = self.inputs.model
         self.post_step_float: Any = None  # the float model after the steps (a QAT step's input: see below)

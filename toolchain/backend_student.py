@@ -96,6 +96,7 @@ class StudentBackend(KerasBackend):
         if step.unlabelled is not None:
             corpus += d.load_queries(step.unlabelled, spec.text_field, None).texts
         self.inputs = self._student_inputs(step, corpus, labels)
+        self.source_labels = list(labels)
         for name, qs in splits.items():
             self.inputs.splits[name] = qs
             self.inputs.ids[name] = self.inputs.encode(qs.texts)
