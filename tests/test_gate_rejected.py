@@ -229,3 +229,21 @@ def test_profile_measures_quantization_error_against_the_post_step_float(tiny_pr
 
     # measured: 48.67 dB vs the post-step float, 9.09 dB vs the source (seeded, the same on every run)
     assert output_snr(default) > output_snr(vs_source) + 20, (output_snr(default), output_snr(vs_source))
+
+
+def test_onnx_gates_name_the_worst_query_even_with_braces_in_it():
+    """max_abs_error / min_cosine: the message names the worst query as the user wrote it."""
+    from toolchain.gates import failed_gate
+    from toolchain.recipe import EvaluationSpec
+
+    check = {"max_abs_error": 0.25, "mean_cosine": 0.97, "min_cosine": 0.9, "worst_abs_query": 1,
+             "worst_cosine_query": 0}  # fmt: skip
+    texts = ["red {shoes}", "where is my {parcel}"]
+    miss = failed_gate(EvaluationSpec(max_abs_error=0.1), {"onnx_reference": check}, texts)
+    assert miss is not None and (miss.gate, miss.measured, miss.limit) == ("max_abs_error", 0.25, 0.1)
+    assert miss.text == "output differs from onnxruntime by 0.25 (limit 0.1) on query 'where is my {parcel}'"
+    miss = failed_gate(EvaluationSpec(min_cosine=0.99), {"onnx_reference": check}, texts)
+    assert miss is not None and miss.text == (
+        "mean cosine vs onnxruntime 0.9700 below 0.99; worst 0.9000 on 'red {shoes}'"
+    )
+    assert failed_gate(EvaluationSpec(min_cosine=0.97, max_abs_error=0.25), {"onnx_reference": check}) is None

@@ -16,7 +16,7 @@ the candidate to `<build>.rejected/` and raises `BuildRejected` with this messag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,22 +53,25 @@ def failed_gate(
     if cmp is None:
         return None
     drop, agree = cmp["accuracy_drop_points"], cmp["top1_agreement"]
-    if gates.max_accuracy_drop is not None and drop > gates.max_accuracy_drop:
-        return GateMiss(
-            "max_accuracy_drop",
-            ACCURACY_DROP,
-            drop,
-            gates.max_accuracy_drop,
-            f"accuracy drop {drop} points vs source (limit {gates.max_accuracy_drop})",
-        )
-    if gates.min_agreement is not None and agree < gates.min_agreement:
-        return GateMiss(
-            "min_agreement",
-            AGREEMENT_VS_SOURCE,
-            agree,
-            gates.min_agreement,
-            f"agreement vs source {agree:.2%} is below {gates.min_agreement:.2%}",
-        )
+    return _first_miss(
+        gates,
+        ("max_accuracy_drop", ACCURACY_DROP, drop,
+         lambda lim: f"accuracy drop {drop} points vs source (limit {lim})"),
+        ("min_agreement", AGREEMENT_VS_SOURCE, agree,
+         lambda lim: f"agreement vs source {agree:.2%} is below {lim:.2%}"),
+    )  # fmt: skip
+
+
+# A check: (gate, metric, measured, message for the limit); a `max_` gate misses above its limit, a `min_`
+# gate below it, and a gate the recipe leaves unset does not apply.
+Check = tuple[str, str, float, Callable[[float], str]]
+
+
+def _first_miss(gates: EvaluationSpec, *checks: Check) -> GateMiss | None:
+    for gate, metric, value, text in checks:
+        limit = getattr(gates, gate)
+        if limit is not None and (value > limit if gate.startswith("max_") else value < limit):
+            return GateMiss(gate, metric, value, limit, text(limit))
     return None
 
 
@@ -77,31 +80,14 @@ def _retrieval_gates(gates: EvaluationSpec, evaluation: dict[str, Any]) -> GateM
     final = evaluation["retrieval"]["stages"][-1]
     recall, drop = final["recall_at_10"], final["recall_at_10_drop_points"]
     overlap = final["top10_overlap_vs_source"]
-    if gates.min_recall_at_10 is not None and recall < gates.min_recall_at_10:
-        return GateMiss(
-            "min_recall_at_10",
-            RECALL_AT_10,
-            recall,
-            gates.min_recall_at_10,
-            f"recall@10 {recall:.2%} is below {gates.min_recall_at_10:.2%}",
-        )
-    if gates.max_recall_drop is not None and drop > gates.max_recall_drop:
-        return GateMiss(
-            "max_recall_drop",
-            RECALL_DROP,
-            drop,
-            gates.max_recall_drop,
-            f"recall@10 drop {drop} points vs source (limit {gates.max_recall_drop})",
-        )
-    if gates.min_top10_overlap is not None and overlap < gates.min_top10_overlap:
-        return GateMiss(
-            "min_top10_overlap",
-            OVERLAP_VS_SOURCE,
-            overlap,
-            gates.min_top10_overlap,
-            f"top-10 overlap vs source {overlap:.2%} is below {gates.min_top10_overlap:.2%}",
-        )
-    return None
+    return _first_miss(
+        gates,
+        ("min_recall_at_10", RECALL_AT_10, recall, lambda lim: f"recall@10 {recall:.2%} is below {lim:.2%}"),
+        ("max_recall_drop", RECALL_DROP, drop,
+         lambda lim: f"recall@10 drop {drop} points vs source (limit {lim})"),
+        ("min_top10_overlap", OVERLAP_VS_SOURCE, overlap,
+         lambda lim: f"top-10 overlap vs source {overlap:.2%} is below {lim:.2%}"),
+    )  # fmt: skip
 
 
 def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[str]) -> GateMiss | None:
@@ -109,25 +95,15 @@ def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[st
         return repr(texts[i]) if i < len(texts) else f"#{i}"
 
     err, cos = check["max_abs_error"], check["mean_cosine"]
-    if gates.max_abs_error is not None and err > gates.max_abs_error:
-        return GateMiss(
-            "max_abs_error",
-            "max abs error vs onnxruntime",
-            err,
-            gates.max_abs_error,
-            f"output differs from onnxruntime by {err:.3g} (limit {gates.max_abs_error}) on query "
-            f"{query(check['worst_abs_query'])}",
-        )
-    if gates.min_cosine is not None and cos < gates.min_cosine:
-        return GateMiss(
-            "min_cosine",
-            "mean cosine vs onnxruntime",
-            cos,
-            gates.min_cosine,
-            f"mean cosine vs onnxruntime {cos:.4f} below {gates.min_cosine}; worst {check['min_cosine']:.4f} "
-            f"on {query(check['worst_cosine_query'])}",
-        )
-    return None
+    worst_abs, worst_cos = query(check["worst_abs_query"]), query(check["worst_cosine_query"])
+    return _first_miss(
+        gates,
+        ("max_abs_error", "max abs error vs onnxruntime", err,
+         lambda lim: f"output differs from onnxruntime by {err:.3g} (limit {lim}) on query {worst_abs}"),
+        ("min_cosine", "mean cosine vs onnxruntime", cos,
+         lambda lim: f"mean cosine vs onnxruntime {cos:.4f} below {lim}; worst {check['min_cosine']:.4f} "
+         f"on {worst_cos}"),
+    )  # fmt: skip
 
 
 def costliest_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
