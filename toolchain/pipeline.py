@@ -79,7 +79,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def source_backend(recipe: Recipe) -> SourceBackend:
+def source_format(recipe: Recipe) -> str:
+    """keras, savedmodel, onnx, tflite or scores: the recipe's source.format, or what is on disk."""
     from converters.keras_tflite import detect_format
     from toolchain.tokenizers.sources import FOLDER_MODEL
 
@@ -88,6 +89,11 @@ def source_backend(recipe: Recipe) -> SourceBackend:
         is_folder = src.is_dir() and (src / FOLDER_MODEL).is_file() and not (src / "saved_model.pb").is_file()
         foreign = {".tflite": "tflite", ".jsonl": "scores"}.get(src.suffix.lower())
         fmt = "onnx" if is_folder else foreign or detect_format(src)
+    return fmt
+
+
+def source_backend(recipe: Recipe) -> SourceBackend:
+    src, fmt = recipe.source.path, source_format(recipe)
     if recipe.source.task == "retrieval" and fmt not in ("keras", "savedmodel"):
         raise RecipeError(
             f"source.task retrieval takes a Keras model (one score per catalog item); {src.name} is {fmt}",

@@ -102,10 +102,11 @@ def base_dict(recipe: Recipe) -> dict[str, Any]:
 
 def word_level_keras(recipe: Recipe) -> bool:
     """A Keras source with MediaPipe's word-level regex vocab: the builds vocab_prune can shrink."""
+    from toolchain.pipeline import source_format
     from toolchain.tokenizers.sources import is_wordpiece_vocab
 
-    src, vocab = recipe.source.path, recipe.data.vocab
-    keras = src.suffix.lower() in (".keras", ".h5") or (src / "saved_model.pb").is_file()
+    vocab = recipe.data.vocab
+    keras = source_format(recipe) in ("keras", "savedmodel")
     return keras and recipe.data.tokenizer is None and vocab is not None and not is_wordpiece_vocab(vocab)
 
 
