@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
-from toolchain import presets  # noqa: E402  (the bench measures exactly what the presets give users)
+from toolchain.recipe.schema import presets  # noqa: E402  (the bench measures exactly what the presets give users)
 
 DISTILL = presets.distill_int8()["steps"][0]
 PRUNE80 = presets.PRUNE80
@@ -43,7 +43,7 @@ VARIANTS: dict[str, tuple[list[dict], str]] = {
 def build_all(build_root: Path) -> dict[str, dict]:
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
-    from toolchain.recipe import load_recipe, recipe_from_dict
+    from toolchain.recipe.compose import load_recipe, recipe_from_dict
     from toolchain.steps.prune import tflite_weight_sparsity
 
     base = load_recipe(EXAMPLE / "recipe.yaml").model_dump(mode="python")

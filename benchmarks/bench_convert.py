@@ -30,7 +30,7 @@ VARIANTS = {
 def build_variants(build_root: Path) -> dict[str, dict]:
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
-    from toolchain.recipe import apply_overrides, load_recipe
+    from toolchain.recipe.compose import apply_overrides, load_recipe
 
     base = load_recipe(EXAMPLE / "recipe.yaml")
     reports = {}

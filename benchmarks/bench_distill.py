@@ -50,7 +50,7 @@ def _recipe(clf: Path, out: Path, name: str, mode: str, steps: list) -> dict:
 
 
 def variants() -> list[tuple[str, str, list]]:
-    from toolchain.presets import preset_plan
+    from toolchain.recipe.presets import preset_plan
 
     distill = preset_plan("distill-student-int8")["steps"][0]
     prune = {"kind": "prune", "target_sparsity": 0.5, "epochs": 2}
@@ -69,7 +69,7 @@ def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list)
     from toolchain.build import load_build
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
 
     spec = _recipe(clf, out, f"distill-{index}", mode, steps)
     spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}

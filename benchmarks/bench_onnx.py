@@ -22,7 +22,7 @@ def run(models: Path, tmp: Path) -> list[dict]:
     from converters.keras_tflite import TRANSFORMER_FLOAT_OPS
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
 
     variants = [
         ("intent", "intent_encoder.onnx", "classification", "float32", []),

@@ -28,7 +28,7 @@ def build_example(root: Path) -> dict[str, Path]:
     """fp32 (no steps) and int8 (the example recipe as shipped) builds of the shopping example."""
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
-    from toolchain.recipe import apply_overrides, load_recipe
+    from toolchain.recipe.compose import apply_overrides, load_recipe
 
     base = load_recipe(EXAMPLE / "recipe.yaml")
     out = {}
@@ -47,9 +47,9 @@ def check(name: str, value: float, ok: bool, limit: str) -> dict:
 
 
 def bench_model(label: str, source: Path, runs: int) -> tuple[list[dict], dict]:
-    from devices.profile_stats import compare_methods
-    from devices.profiler import ProfileOptions
-    from toolchain.stages import profile_target
+    from devices.profiling.profiler import ProfileOptions
+    from devices.profiling.stats import compare_methods
+    from toolchain.device_stages import profile_target
 
     opts = dict(runs=runs, warmup=200, processes=7, quant_error=False)
     per_node = profile_target(source, ProfileOptions(method="both", mode="per-node", **opts))

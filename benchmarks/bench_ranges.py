@@ -3,7 +3,8 @@
 The fixture classifier (tests/fixtures/make_bert_models.py, a PyTorch BERT exported the way transformers
 exports it) goes through onnxsim + onnx2tf to a SavedModel, is calibrated once on a stratified draw of the
 shopping-intent train split (toolchain/data.py representative_sample) and quantized to full int8 with each
-set of ranges (toolchain/calibration.py refined_ranges, converters/ranges.py). Every int8 model is
+set of ranges (toolchain/quantization/calibration.py refined_ranges, converters/ranges.py). Every int8
+model is
 evaluated on the test split against onnxruntime in a child Python, since min/max ranges on a masked
 attention can abort the interpreter. Also runs the range-convergence report on the same draw, and the
 Keras BERT-style fixture (tests/fixtures/make_keras_bert.py: MultiHeadAttention, a -1e9 mask) with
@@ -67,9 +68,9 @@ def onnx_bert(samples: int, work: Path) -> dict:
     from devices.activations import percentile_ranges
     from tests.fixtures.make_bert_models import ensure_models
     from toolchain import data as d
-    from toolchain.backend_onnx import OnnxBackend
-    from toolchain.calibration import range_convergence, refined_ranges
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.quantization.calibration import range_convergence, refined_ranges
+    from toolchain.recipe.compose import recipe_from_dict
+    from toolchain.sources.onnx import OnnxBackend
     from toolchain.tokenizers.binding import bind_inputs
 
     src = ensure_models() / "classifier"
@@ -139,7 +140,7 @@ def keras_bert(samples: int, work: Path) -> dict:
     from tests.fixtures.make_bert_models import ensure_models
     from tests.fixtures.make_keras_bert import ensure_model
     from toolchain import data as d
-    from toolchain.calibration import refined_ranges
+    from toolchain.quantization.calibration import refined_ranges
     from toolchain.tokenizers.sources import find_tokenizer
 
     folder = ensure_model(ensure_models())

@@ -40,7 +40,7 @@ SHIPPED = "weight_only (shipped)"
 def build_all(build_root: Path) -> dict[str, dict]:
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
-    from toolchain.recipe import load_recipe, recipe_from_dict
+    from toolchain.recipe.compose import load_recipe, recipe_from_dict
 
     if not (EXAMPLE / "model.keras").is_file():
         raise SystemExit("examples/product_retrieval/model.keras is missing: run `make retrieval-example`")
@@ -58,10 +58,11 @@ def build_all(build_root: Path) -> dict[str, dict]:
 
 def package_shipped(build_dir: Path, out: Path) -> dict:
     """validate (x86-host) + package the shipped variant; the MediaPipe top-10 parity of its test queries."""
-    from devices.profile import select_profiles
+    from devices.profiles.schema import select_profiles
     from toolchain.cli.render import RichProgress
-    from toolchain.package import PackageOptions, package
-    from toolchain.stages import validate_target
+    from toolchain.device_stages import validate_target
+    from toolchain.package.packager import package
+    from toolchain.package.types import PackageOptions
 
     validate_target(build_dir, select_profiles(["x86-host"], []), progress=RichProgress())
     result = package(build_dir, PackageOptions(out_dir=out), RichProgress())

@@ -1,6 +1,7 @@
 """`edgecomp search` on the shopping example next to the shipped presets, on (gzip size, accuracy).
 
-1. Every preset (toolchain/presets.py) is built from the example recipe with the same gate (the recipe's
+1. Every preset (toolchain/recipe/presets.py) is built from the example recipe with the same gate (the
+recipe's
    evaluation section) and evaluated on the test split, as `edgecomp convert --preset` does.
 2. A fixed-trials search (default 30, seed 0, 2 local workers, device x86-host, --max-accuracy-drop from the
    recipe's gate) chooses on the val split only.
@@ -34,7 +35,7 @@ BUDGET_S = 15 * 60
 def build_presets(base, names: list[str], build_root: Path) -> dict[str, dict]:
     from toolchain.base.errors import BuildRejected
     from toolchain.pipeline import build
-    from toolchain.recipe import apply_overrides, apply_preset
+    from toolchain.recipe.compose import apply_overrides, apply_preset
 
     rows = {}
     for name in names:
@@ -61,7 +62,7 @@ def _row(report: dict, passed: bool) -> dict:
 
 
 def run_search(base, trials: int, workers: int, build_root: Path) -> tuple[list, float, object]:
-    from toolchain.recipe import apply_overrides
+    from toolchain.recipe.compose import apply_overrides
     from toolchain.search.run import search, search_config
 
     recipe = apply_overrides(base, {"name": "bench-search", "output.dir": str(build_root)})
@@ -75,7 +76,7 @@ def run_search(base, trials: int, workers: int, build_root: Path) -> tuple[list,
 def rebuild_front(records, config, build_root: Path) -> dict[int, dict]:
     from toolchain.base.errors import BuildRejected
     from toolchain.pipeline import build
-    from toolchain.recipe import apply_overrides
+    from toolchain.recipe.compose import apply_overrides
     from toolchain.search.front import pareto_front
     from toolchain.search.study import trial_recipe
 
@@ -146,8 +147,8 @@ def markdown(presets: dict, front: dict, seconds: float, trials: int, checks: li
 
 
 def main() -> int:
-    from toolchain.presets import PRESETS
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
+    from toolchain.recipe.presets import PRESETS
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)

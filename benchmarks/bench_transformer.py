@@ -69,9 +69,9 @@ def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     from toolchain.base.errors import EdgecompError
     from toolchain.build import load_build
     from toolchain.cli.render import RichProgress
-    from toolchain.mixed import int8_mac_share
     from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.quantization.mixed import int8_mac_share
+    from toolchain.recipe.compose import recipe_from_dict
 
     recipe = recipe_from_dict(
         {

@@ -6,7 +6,7 @@ is simplified with onnxsim at fixed input shapes: from dynamic-shape transformer
 (constant Expand) or silently mis-lay-out a head-merge Reshape. onnx2tf runs in a child process so that its
 printing, logging and global TF settings never leak into edgecomp (converters/onnx2tf_child.py, over the one
 child protocol of toolchain/base/child.py). Every result is checked against onnxruntime by the caller
-(toolchain/backend_onnx.py).
+(toolchain/sources/onnx.py).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def host_reference(
     label_ids: np.ndarray | None,
 ) -> HostReference:
     """Run the model in the host runtime child; raises HostReferenceFailed (never crashes edgecomp)."""
-    from devices.profile import get_profile
+    from devices.profiles.schema import get_profile
     from devices.runner import RuntimeWorker, WorkerFailure
     from devices.runtimes import provision
     from toolchain.base.venvs import EnvSetupError

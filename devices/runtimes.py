@@ -1,6 +1,6 @@
 """Provision a device's runtime once and say how to run Python inside it.
 
-    from devices.profile import get_profile
+    from devices.profiles.schema import get_profile
     from devices.runtimes import provision
 
     env = provision(get_profile("android-arm64-litert"), progress)   # cached after the first call
@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devices.profile import DeviceProfile
+from devices.profiles.schema import DeviceProfile
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.venvs import EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from converters.tflite_model import TFLiteModel, parse_tflite
 from devices.host_reference import HostReference, HostReferenceFailed, host_reference
-from devices.profile import DeviceProfile
+from devices.profiles.schema import DeviceProfile
 from toolchain.base.progress import Progress, SilentProgress
 
 PASS, FAIL, SKIP, INFO = "pass", "fail", "skip", "info"
@@ -230,7 +230,7 @@ def _same_runtime_on_x86(
     runner_script: Path | None,
 ) -> None:
     """Bit-exactness of the emulated device against the same runtime version natively on x86 (info)."""
-    from devices.profile import Budgets
+    from devices.profiles.schema import Budgets
     from devices.runner import RuntimeWorker, WorkerFailure
     from devices.runtimes import provision
     from toolchain.base.venvs import EnvSetupError
@@ -299,7 +299,7 @@ def validate(
 ) -> ValidationReport:
     """Validate one .tflite on each profile with the given named input arrays (one row per query).
 
-    Reads no build directory and writes nothing: toolchain/stages.py supplies the arrays and records
+    Reads no build directory and writes nothing: toolchain/device_stages.py supplies the arrays and records
     the result in a build's report.
     """
     from devices.hostrun import match_feeds

@@ -165,7 +165,7 @@ def onnx_float_builds(onnx_models, tmp_path_factory) -> OnnxFloatBuilds:
     import onnx
 
     from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
 
     data = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
     root = tmp_path_factory.mktemp("onnx-float-builds")

@@ -1,9 +1,9 @@
-"""Query augmentation for distillation (toolchain/augment.py) and the teacher-sure agreement split."""
+"""Query augmentation for distillation (toolchain/steps/augment.py) and the teacher-sure agreement split."""
 
 import numpy as np
 import pytest
 
-from toolchain.augment import augment_queries, perturb
+from toolchain.steps.augment import augment_queries, perturb
 
 TEXTS = ["red running shoes under 50", "where is my parcel", "cancel order 12345", "nike", "size help please"]
 
@@ -38,7 +38,7 @@ def test_unknown_operation_is_an_error():
 
 
 def test_agreement_where_the_teacher_is_sure():
-    from toolchain.backend_student import confident_agreement
+    from toolchain.sources.student import confident_agreement
 
     teacher = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.48, 0.52]])
     student = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])

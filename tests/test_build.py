@@ -82,7 +82,7 @@ def test_a_replaced_model_is_refused(builds, build_copy, tmp_path, command):
 
 def _record_devices(build_dir: str, names: list[str]) -> None:
     from toolchain.build import load_build
-    from toolchain.stages import merge_validation
+    from toolchain.device_stages import merge_validation
 
     b = load_build(Path(build_dir))
     for name in names:

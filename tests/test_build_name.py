@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.naming import default_build_name
-from toolchain.recipe import compose_recipe
+from toolchain.recipe.compose import compose_recipe
+from toolchain.recipe.naming import default_build_name
 
 
 @pytest.mark.parametrize(

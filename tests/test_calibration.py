@@ -1,11 +1,12 @@
-"""Range convergence over growing calibration samples (toolchain/calibration.py) on the tiny classifier."""
+"""Range convergence over growing calibration samples (toolchain/quantization/calibration.py) on the tiny
+classifier."""
 
 from __future__ import annotations
 
 import pytest
 
 from toolchain.base.errors import DataError
-from toolchain.calibration import range_changes, range_convergence
+from toolchain.quantization.calibration import range_changes, range_convergence
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +14,7 @@ def tiny_calibration(tiny_project):
     """The tiny classifier, a memoised calibrate function and 200 stratified calibration rows."""
     from converters.keras_tflite import calibrate_keras, load_keras_model
     from toolchain import data as d
-    from toolchain.keras_inputs import calibration_items
+    from toolchain.sources.keras_inputs import calibration_items
 
     model = load_keras_model(tiny_project.model)
     tok = d.Tokenizer(d.load_vocab(tiny_project.vocab), tiny_project.seq_len)

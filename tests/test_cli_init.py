@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.support.travel_queries import write_travel_queries
 from toolchain.cli.main import app
-from toolchain.query_split import skeleton
+from toolchain.project.split import skeleton
 
 runner = CliRunner()
 
@@ -97,7 +97,7 @@ def test_from_a_query_file_to_a_packaged_model_with_five_commands(tmp_path, monk
 @pytest.mark.slow
 def test_train_is_deterministic_and_writes_a_recipe_convert_takes(tmp_path, monkeypatch):
     from toolchain.base.tfenv import keras
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
 
     monkeypatch.chdir(tmp_path)
     write_travel_queries(tmp_path / "q.jsonl", per_intent=30)

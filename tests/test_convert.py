@@ -7,7 +7,7 @@ import pytest
 
 from converters.tflite_model import non_int8_weight_ops, parse_tflite, read_tflite
 from toolchain.base.errors import InputFileError
-from toolchain.recipe import recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from devices.profile import (
+from devices.profiles.schema import (
     SHIPPED_DIR,
     ProfileError,
     get_profile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.profile import get_profile
+from devices.profiles.schema import get_profile
 from devices.runner import RuntimeWorker, WorkerFailure
 from devices.runtimes import is_provisioned, provision, self_test
 from toolchain.base.venvs import EnvSetupError

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_jsonl
-from toolchain.presets import preset_plan
-from toolchain.recipe import recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.recipe.presets import preset_plan
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
@@ -76,7 +76,7 @@ def teacher_dynamic(bert_models, work):
 
 
 def test_onnx_teacher_word_level_student_int8(student_build, student, teacher_dynamic, bert_models):
-    from toolchain.report import markdown
+    from toolchain.report.markdown import markdown
 
     ev = student["evaluation"]["teacher"]
     ratio = teacher_dynamic.report["model"]["size_bytes"] / student["model"]["size_bytes"]

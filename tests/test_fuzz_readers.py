@@ -103,7 +103,7 @@ _recipes = st.dictionaries(_recipe_keys, _yaml_values, max_size=6)
     )
 )
 def test_fuzz_recipe_loader_text(raw):
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "recipe.yaml"
@@ -116,7 +116,7 @@ def test_fuzz_recipe_loader_text(raw):
 def test_fuzz_recipe_from_data(data):
     import yaml
 
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "recipe.yaml"

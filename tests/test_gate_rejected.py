@@ -116,8 +116,8 @@ def test_a_foreign_rejected_folder_is_refused_before_any_work(tiny_project, tmp_
 
 
 def test_the_hint_follows_the_stage_that_cost_most():
-    from toolchain.gates import failed_gate, rejection
-    from toolchain.recipe import EvaluationSpec
+    from toolchain.evaluation.gates import failed_gate, rejection
+    from toolchain.recipe.schema import EvaluationSpec
 
     def evaluation(from_steps: int, from_quant: int, post_acc: float) -> dict:
         stages = [
@@ -189,9 +189,9 @@ def test_one_metric_vocabulary_in_table_report_and_readme(pruned):
 
 @pytest.mark.slow
 def test_the_post_step_float_model_is_saved_and_hashed(pruned):
-    from toolchain.backend_keras import predict_keras
     from toolchain.base.tfenv import keras
     from toolchain.build import load_build
+    from toolchain.sources.keras import predict_keras
 
     b = load_build(pruned)
     assert {"float.tflite", "float.keras"} <= set(b.report.files or {})
@@ -212,8 +212,8 @@ def test_the_post_step_float_model_is_saved_and_hashed(pruned):
 @pytest.mark.slow
 def test_profile_measures_quantization_error_against_the_post_step_float(tiny_project, pruned):
     """After 80% pruning the source is another model: against it the int8 error looks many dB worse."""
-    from devices.profiler import ProfileOptions
-    from toolchain.stages import profile_target
+    from devices.profiling.profiler import ProfileOptions
+    from toolchain.device_stages import profile_target
 
     fast = dict(method="litert", mode="per-node", runs=20, warmup=2, processes=1)
     default = profile_target(pruned, ProfileOptions(**fast))
@@ -233,8 +233,8 @@ def test_profile_measures_quantization_error_against_the_post_step_float(tiny_pr
 
 def test_onnx_gates_name_the_worst_query_even_with_braces_in_it():
     """max_abs_error / min_cosine: the message names the worst query as the user wrote it."""
-    from toolchain.gates import failed_gate
-    from toolchain.recipe import EvaluationSpec
+    from toolchain.evaluation.gates import failed_gate
+    from toolchain.recipe.schema import EvaluationSpec
 
     check = {"max_abs_error": 0.25, "mean_cosine": 0.97, "min_cosine": 0.9, "worst_abs_query": 1,
              "worst_cosine_query": 0}  # fmt: skip

@@ -43,12 +43,12 @@ def test_help_shows_ranges():
 
 
 def test_unexpected_exception_has_its_own_code(monkeypatch):
-    import toolchain.stages
+    import toolchain.device_stages
 
     def boom(*a, **k):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(toolchain.stages, "profile_target", boom)
+    monkeypatch.setattr(toolchain.device_stages, "profile_target", boom)
     result = CliRunner().invoke(app, ["profile", "m.tflite"])
     assert result.exit_code == UNEXPECTED_EXIT_CODE == 70
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
@@ -59,12 +59,12 @@ def test_unexpected_exception_has_its_own_code(monkeypatch):
 def test_full_disk_is_an_environment_error(monkeypatch):
     import errno
 
-    import toolchain.stages
+    import toolchain.device_stages
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", "/out/model.tflite")
 
-    monkeypatch.setattr(toolchain.stages, "profile_target", full)
+    monkeypatch.setattr(toolchain.device_stages, "profile_target", full)
     result = CliRunner().invoke(app, ["profile", "m.tflite"])
     assert result.exit_code == 2 and "No space left on device: /out/model.tflite" in result.output
 
@@ -88,7 +88,7 @@ def test_invalid_utf8_is_a_data_error(tmp_path, reader):
     ],
 )
 def test_bad_yaml_recipes_are_recipe_errors(tmp_path, monkeypatch, text, message):
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "r.yaml").write_text(text)
@@ -98,7 +98,7 @@ def test_bad_yaml_recipes_are_recipe_errors(tmp_path, monkeypatch, text, message
 
 
 def test_non_utf8_recipe(tmp_path):
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
 
     (tmp_path / "r.yaml").write_bytes(b"name: caf\xe9\n")
     with pytest.raises(RecipeError, match="not a UTF-8"):
@@ -106,7 +106,7 @@ def test_non_utf8_recipe(tmp_path):
 
 
 def test_misspelled_float_fallback_op_lists_valid_names(tmp_path):
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
 
     recipe = {"source": {"path": "m.onnx"}, "quantization": {"float_fallback_ops": ["BATCH_MATMULL"]}}
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
@@ -116,14 +116,14 @@ def test_misspelled_float_fallback_op_lists_valid_names(tmp_path):
 
 
 def test_known_float_fallback_ops_are_normalised():
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
 
     r = recipe_from_dict({"source": {"path": "m.onnx"}, "quantization": {"float_fallback_ops": ["softmax"]}})
     assert r.quantization.float_fallback_ops == ["SOFTMAX"]
 
 
 def test_huge_input_shape_is_a_recipe_error():
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
 
     with pytest.raises(RecipeError, match="every dimension must be"):
         recipe_from_dict({"source": {"path": "m.onnx", "input_shapes": {"input_ids": [1, 1 << 40]}}})

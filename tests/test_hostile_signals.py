@@ -79,7 +79,7 @@ def test_a_signal_that_native_code_wraps_still_exits_as_interrupted(monkeypatch)
 
     from typer.testing import CliRunner
 
-    import devices.profile
+    import devices.profiles.schema
     from toolchain.cli.main import app
 
     def native_callback(*_args, **_kwargs):
@@ -88,7 +88,7 @@ def test_a_signal_that_native_code_wraps_still_exits_as_interrupted(monkeypatch)
         except BaseException as err:  # what pybind11 does with the Python error it could not normalize
             raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized") from err
 
-    monkeypatch.setattr(devices.profile, "load_profiles", native_callback)
+    monkeypatch.setattr(devices.profiles.schema, "load_profiles", native_callback)
     result = CliRunner().invoke(app, ["devices", "list"])
     assert result.exit_code == 143, result.output
     assert "interrupted by SIGTERM; nothing was written" in result.output

@@ -80,7 +80,7 @@ def test_trusted_models_load(hostile_models, kind):
 
 
 def test_student_and_float_reference_follow_the_rule(hostile_models, tmp_path):
-    from devices.profiler import _float_tflite
+    from devices.profiling.profiler import _float_tflite
     from toolchain.base.errors import UntrustedModelError
     from toolchain.steps.student import load_student
 

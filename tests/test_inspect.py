@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from tests.support.builds import tiny_build
 from toolchain.cli.main import app
-from toolchain.inspect_model import inspect_model
-from toolchain.package import PackageOptions, package
+from toolchain.package.inspect import inspect_model
+from toolchain.package.packager import package
+from toolchain.package.types import PackageOptions
 
 pytestmark = pytest.mark.slow
 

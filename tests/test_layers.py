@@ -153,14 +153,14 @@ def _describe(pairs: set[tuple[str, str]]) -> str:
 
 def test_the_scanner_sees_function_level_and_from_imports() -> None:
     # recipe.compose_recipe imports the presets inside the function; steps/ modules use `from x import y`
-    targets = {imp.target for imp in our_imports("toolchain.recipe")}
-    assert "toolchain.presets" in targets
+    targets = {imp.target for imp in our_imports("toolchain.recipe.compose")}
+    assert "toolchain.recipe.presets" in targets
     assert {imp.target for imp in our_imports("toolchain.steps.prune")} >= {
         "toolchain.base.errors",
         "toolchain.steps.base",
     }
     assert layer("toolchain.base.errors") == "base" and layer("toolchain.cli.main") == "cli"
-    assert layer("toolchain.steps.prune") == "pipeline" and layer("devices.slicer") == "devices"
+    assert layer("toolchain.steps.prune") == "pipeline" and layer("devices.profiling.slicer") == "devices"
     assert layer("toolchain.base") == "base" and layer("toolchain") == "pipeline"
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from toolchain.base.errors import RecipeError
 from toolchain.cli.main import app
-from toolchain.recipe import recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
 
 DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
 SPLITS = ["--test", str(DATA / "test.jsonl"), "--val", str(DATA / "val.jsonl"),

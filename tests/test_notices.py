@@ -34,7 +34,7 @@ def _provisioned(root: Path, spec: venvs.VenvSpec) -> Path:
 
 
 def test_a_provisioned_runtime_says_nothing(monkeypatch, tmp_path):
-    from devices.profile import get_profile
+    from devices.profiles.schema import get_profile
     from devices.runtimes import provision
 
     monkeypatch.setenv("EDGECOMP_CACHE", str(tmp_path))

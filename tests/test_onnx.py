@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from converters import onnx_tflite as ox
 from toolchain.base.errors import ConversionError, DataError, InputFileError, StepError
 from toolchain.cli.main import app
-from toolchain.recipe import recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "shopping_intent" / "data"

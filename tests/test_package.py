@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from tests.support.builds import copy_build, edit_recipe, edit_report, rehash, tiny_build
 from toolchain.base.errors import GateFailed
 from toolchain.cli.main import app
-from toolchain.package import PackageOptions, package
+from toolchain.package.packager import package
+from toolchain.package.types import PackageOptions
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +61,8 @@ def test_bundle_layout_and_manifest(packaged, int8_build):
     assert m["model"]["outputs"][0]["dtype"] == "FLOAT32"  # int8 scores + one exact DEQUANTIZE
     assert m["runtime"]["op_versions"]["DEQUANTIZE"] == 2
     assert m["labels"]["count"] == 4
-    from toolchain.manifest import sha256
-    from toolchain.package_bundle import report_digest
+    from toolchain.package.bundle import report_digest
+    from toolchain.package.manifest import sha256
 
     assert m["recipe_sha256"] == sha256((int8_build / "recipe.yaml").read_bytes())
     assert m["report_sha256"] == report_digest(json.loads((int8_build / "report.json").read_text()))
@@ -110,7 +111,7 @@ def test_server_fallback_threshold(packaged, int8_build, tiny_project):
 
 def test_inspect_round_trips_the_manifest(packaged, int8_build):
     from converters.metadata_reader import read_metadata
-    from toolchain.inspect_model import inspect_model
+    from toolchain.package.inspect import inspect_model
 
     root = packaged.bundle_dir
     for model in (root / "tiny-app.tflite", root / "android/app/src/main/assets/tiny-app.tflite"):
@@ -277,7 +278,7 @@ def test_no_author_or_licence_is_made_up(embedded):
 
 
 def test_embedding_model_gets_text_embedder_metadata_and_exact_vectors(embedded, embedding_build):
-    from toolchain.inspect_model import inspect_model
+    from toolchain.package.inspect import inspect_model
 
     res = embedded
     m = res.manifest

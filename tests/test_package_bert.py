@@ -19,9 +19,9 @@ from tests.fixtures.bert_tflite import SEQ_LEN, make_bert_tflite, read_split
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
 from toolchain.build import Build, load_build, sha256_bytes
-from toolchain.package_bundle import run_package
-from toolchain.package_types import PackageOptions
-from toolchain.recipe import recipe_from_dict
+from toolchain.package.bundle import run_package
+from toolchain.package.types import PackageOptions
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def test_bert_classifier_packages_for_textclassifier_with_exact_parity(tmp_path:
     unit = meta["subgraph_metadata"][0]["input_process_units"][0]
     assert unit["options_type"] == "BertTokenizerOptions"
     assert unit["options"]["vocab_file"][0]["name"] == "vocab.txt"
-    from toolchain.inspect_model import inspect_model
+    from toolchain.package.inspect import inspect_model
 
     checked = inspect_model(result.bundle_dir / "bert-classification.tflite")
     assert checked.ok, [c for c in checked.checks if not c.ok]
@@ -139,8 +139,8 @@ def test_plain_ascii_queries_have_no_tokenizer_differences_and_the_gate(tmp_path
     with pytest.raises(GateFailed, match=r"other ids than training on 5 of 205 queries") as err:
         _package(build, tmp_path, max_mismatch=0.01)
     assert err.value.exit_code == 1 and not (tmp_path / "dist").exists()
-    from toolchain.package_mediapipe import device_tokenizer
-    from toolchain.package_tokenizer import train_encoder
+    from toolchain.package.mediapipe import device_tokenizer
+    from toolchain.package.tokenizer import train_encoder
     from toolchain.tokenizers.parity import tokenizer_parity
 
     encode, side = train_encoder(build)

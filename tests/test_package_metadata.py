@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from toolchain.package import PackageOptions, default_description, unset_fields_notice
-from toolchain.package import _resolved as resolved
-from toolchain.recipe import PackageSpec, recipe_from_dict
+from toolchain.package.packager import _resolved as resolved
+from toolchain.package.packager import default_description, unset_fields_notice
+from toolchain.package.types import PackageOptions
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.recipe.schema import PackageSpec
 
 LABELS = ["order_status", "returns", "product_search", "out_of_scope"]
 

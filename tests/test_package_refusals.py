@@ -15,7 +15,8 @@ from tests.support.builds import copy_build, rehash, tiny_build, with_custom_op
 from toolchain.base.errors import DataError, GateFailed, RecipeError
 from toolchain.build import load_build
 from toolchain.cli.main import app
-from toolchain.package import PackageOptions, package
+from toolchain.package.packager import package
+from toolchain.package.types import PackageOptions
 
 pytestmark = pytest.mark.slow
 

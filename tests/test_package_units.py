@@ -8,7 +8,7 @@ import pytest
 from converters.tflite_edit import dequantized_outputs
 from converters.tflite_model import parse_tflite
 from tests.support.builds import tiny_build
-from toolchain.package_parity import compare_top1, server_fallback
+from toolchain.package.parity import compare_top1, server_fallback
 
 
 @pytest.mark.slow

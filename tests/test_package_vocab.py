@@ -1,11 +1,11 @@
-"""Case variants for the packed regex vocab (toolchain/package_vocab.py), without MediaPipe."""
+"""Case variants for the packed regex vocab (toolchain/package/vocab.py), without MediaPipe."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from toolchain.data import SPECIAL_TOKENS
-from toolchain.package_vocab import case_variants, raw_words, write_packed_vocab
+from toolchain.package.vocab import case_variants, raw_words, write_packed_vocab
 
 VOCAB = {"<PAD>": 0, "<START>": 1, "<UNKNOWN>": 2, "running": 3, "shoes": 4, "iphone": 5, "men's": 6}
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devices import slicer
-from devices.profiler import ProfileOptions, ProfilerError, profile_model
+from devices.profiling import slicer
+from devices.profiling.children import ProfilerError
+from devices.profiling.profiler import ProfileOptions, profile_model
 from tests.support.builds import tiny_build
 from toolchain.base.child import WIRE_DIR
 from toolchain.cli.main import app
@@ -92,7 +93,7 @@ def test_deployed_mode_reports_xnnpack_operators(add_models):
 
 @pytest.mark.parametrize("n_ops", [1, 10, 100])
 def test_tflite_runtime_slicing(add_models, n_ops, monkeypatch):
-    import devices.profiler as p
+    import devices.profiling.profiler as p
 
     monkeypatch.setattr(p, "resolve_target", lambda device, threads: p.Target("tflite-runtime", "2.14.0", 1))
     res = profile_model(add_models[n_ops], ProfileOptions(method="auto", **FAST))
@@ -129,7 +130,7 @@ def test_crash_after_selftest_is_reported_not_raised(add_models, monkeypatch):
 def _required_symbols() -> list[str]:
     if str(WIRE_DIR) not in sys.path:
         sys.path.append(str(WIRE_DIR))  # profiler_child imports edgecomp_wire, as in the runtime env
-    from devices.profiler_child import REQUIRED
+    from devices.profiling.profiler_child import REQUIRED
 
     return REQUIRED
 

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 from tests.support.travel_queries import travel_queries, write_travel_queries
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.cli.main import app
-from toolchain.labelled import read_labelled
-from toolchain.project import DataOptions, load_project, prepare_data
-from toolchain.query_split import skeleton
+from toolchain.project.folder import DataOptions, load_project, prepare_data
+from toolchain.project.labelled import read_labelled
+from toolchain.project.split import skeleton
 
 runner = CliRunner()
 TRAVEL = DataOptions(text_field="query", label_field="label")

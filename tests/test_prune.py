@@ -3,7 +3,8 @@
 import pytest
 
 from toolchain.base.errors import StepError
-from toolchain.recipe import PruneStep, recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.recipe.steps import PruneStep
 
 
 def test_plan_derives_steps_from_epochs_and_data():

@@ -1,4 +1,4 @@
-"""The grouped, stratified train/val/test split of `edgecomp data` (toolchain/query_split.py)."""
+"""The grouped, stratified train/val/test split of `edgecomp data` (toolchain/project/split.py)."""
 
 import random
 from collections import Counter
@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.travel_queries import travel_queries
 from toolchain.base.errors import DataError
-from toolchain.query_split import count_leaks, group_queries, near_keys, skeleton, split_queries
+from toolchain.project.split import count_leaks, group_queries, near_keys, skeleton, split_queries
 
 
 def _travel(per_intent: int = 60, seed: int = 7) -> tuple[list[str], list[str]]:

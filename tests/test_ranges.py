@@ -1,5 +1,5 @@
 """Percentile activation ranges (devices/activations.py), range edits (converters/ranges.py) and mask-safe
-ranges (toolchain/calibration.py refined_ranges) on tiny Keras models, real TF and LiteRT.
+ranges (toolchain/quantization/calibration.py refined_ranges) on tiny Keras models, real TF and LiteRT.
 
 An int8 model whose ranges are wrong can abort the interpreter (SIGABRT inside invoke), so those models
 run in a child Python here: a regression fails the test instead of ending pytest.
@@ -117,7 +117,7 @@ def test_written_ranges_are_the_ones_quantize_uses(tiny_calibrated):
 
 
 def test_mask_safe_ranges_make_a_masked_model_quantizable(masked, tmp_path):
-    from toolchain.calibration import refined_ranges
+    from toolchain.quantization.calibration import refined_ranges
 
     model, calibrated, cal = masked
     minmax = activation_ranges(calibrated)

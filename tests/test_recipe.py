@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from toolchain.base.errors import InputFileError, RecipeError
-from toolchain.recipe import apply_overrides, compose_recipe, load_recipe, recipe_from_dict
+from toolchain.recipe.compose import apply_overrides, compose_recipe, load_recipe, recipe_from_dict
 
 SRC = {"source": {"path": "m.keras"}}
 

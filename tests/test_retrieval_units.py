@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 
 from toolchain.base.errors import GateFailed, RecipeError
-from toolchain.gates import failed_gate, rejection
-from toolchain.package_mediapipe import rank_gate
-from toolchain.package_parity import compare_top_k
-from toolchain.recipe import EvaluationSpec, recipe_from_dict
-from toolchain.retrieval import (
+from toolchain.evaluation.gates import failed_gate, rejection
+from toolchain.evaluation.retrieval import (
     ranks,
     retrieval_metrics,
     retrieval_stages,
@@ -18,6 +15,10 @@ from toolchain.retrieval import (
     top_k,
     top_k_overlap,
 )
+from toolchain.package.mediapipe import rank_gate
+from toolchain.package.parity import compare_top_k
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.recipe.schema import EvaluationSpec
 
 
 def test_top_k_breaks_ties_towards_the_lower_index():

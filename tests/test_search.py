@@ -56,7 +56,7 @@ def _trials(result) -> list[dict]:
 
 def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path, monkeypatch):
     from toolchain.pipeline import build
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
 
     common = ("--trials", "4", "--workers", "2", "--seed", "7", "--max-accuracy-drop", "50")
     local_recipe = _recipe(tiny_project, tmp_path / "local")
@@ -164,9 +164,10 @@ def test_bad_input_is_one_line_with_a_hint(tiny_project, tmp_path):
 def test_every_sampled_point_is_a_valid_recipe(tiny_project):
     """Params -> recipe for each knob (distill width included): the steps keep their order, QAT only with
     int8, the `search:` section and a stale mixed plan are dropped."""
-    from toolchain.presets import preset_plan
-    from toolchain.recipe import recipe_from_dict
-    from toolchain.search.space import SearchSpec, apply_params, search_choices
+    from toolchain.recipe.compose import recipe_from_dict
+    from toolchain.recipe.presets import preset_plan
+    from toolchain.recipe.space import SearchSpec
+    from toolchain.search.space import apply_params, search_choices
 
     base = recipe_from_dict(tiny_project.recipe_dict(search={}, **preset_plan("distill-student-int8")))
     spec = base.search or SearchSpec()
@@ -185,7 +186,7 @@ def test_every_sampled_point_is_a_valid_recipe(tiny_project):
 def test_a_hopeless_trial_stops_after_its_step_and_writes_nothing(tiny_project, tmp_path):
     """The worker's step hook: a post-step float val accuracy drop above the limit ends the build before
     quantization; the trial's result says why (Optuna records it as pruned: state `stopped`)."""
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
     from toolchain.search.worker import measure
 
     steps = [{"kind": "vocab_prune", "min_count": 2}]
@@ -201,9 +202,10 @@ def test_the_default_space_holds_every_preset_and_seeds_them_with_their_exact_st
     """Each shipped preset is one point of the default space for a word-level Keras classifier: its params
     give the preset's steps and mode exactly (so the seeded trial builds the preset's bytes); a sampled
     student comes first after vocab pruning, and its prune step uses the chain's fine-tuning."""
-    from toolchain.presets import PRESETS, preset_plan
-    from toolchain.recipe import recipe_from_dict
-    from toolchain.search.space import SearchSpec, apply_params, preset_params, search_choices
+    from toolchain.recipe.compose import recipe_from_dict
+    from toolchain.recipe.presets import PRESETS, preset_plan
+    from toolchain.recipe.space import SearchSpec
+    from toolchain.search.space import apply_params, preset_params, search_choices
 
     spec = SearchSpec()
     space = search_choices(spec, has_distill=False, word_vocab=True)

@@ -6,7 +6,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from toolchain.recipe import recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def test_cli_preset_runs_the_full_chain(tiny_project, tmp_path):
 def test_five_step_chain_is_deterministic(tiny_project):
     """vocab_prune -> lowrank -> distill -> prune -> qat: new tokenizer flows on; same seed, same bytes."""
     from toolchain.pipeline import build
-    from toolchain.recipe import apply_preset
+    from toolchain.recipe.compose import apply_preset
 
     digests, reports = [], []
     for i in range(2):

@@ -5,9 +5,9 @@ import yaml
 from typer.testing import CliRunner
 
 from toolchain.base.errors import RecipeError
-from toolchain.presets import PRESETS
-from toolchain.recipe import apply_preset, compose_recipe, load_recipe, recipe_from_dict
-from toolchain.step_configs import StudentSpec
+from toolchain.recipe.compose import apply_preset, compose_recipe, load_recipe, recipe_from_dict
+from toolchain.recipe.presets import PRESETS
+from toolchain.recipe.steps import StudentSpec
 
 SRC = {"source": {"path": "m.keras"}}
 
@@ -121,7 +121,7 @@ def test_cli_unknown_preset_lists_the_presets(tmp_path):
 def test_rank_rules():
     import numpy as np
 
-    from toolchain.recipe import LowRankStep
+    from toolchain.recipe.steps import LowRankStep
     from toolchain.steps.lowrank import choose_rank, saving_rank_limit
 
     s = np.array([4.0, 2.0, 1.0, 1.0])  # energies 16, 4, 1, 1 of 22
@@ -136,7 +136,7 @@ def test_rank_rules():
 def test_vocab_rules_are_deterministic():
     from collections import Counter
 
-    from toolchain.recipe import VocabPruneStep
+    from toolchain.recipe.steps import VocabPruneStep
     from toolchain.steps.vocab import choose_words
 
     counts = Counter({"shoes": 10, "red": 5, "blue": 5, "xl": 1})
@@ -149,7 +149,7 @@ def test_vocab_rules_are_deterministic():
 def test_student_tokenizer_teacher_refusals():
     from pydantic import ValidationError
 
-    from toolchain.step_configs import DistillStep
+    from toolchain.recipe.steps import DistillStep
 
     assert DistillStep(student_tokenizer="teacher").student_tokenizer == "teacher"
     with pytest.raises(ValidationError, match="student_vocab is for word-level students"):

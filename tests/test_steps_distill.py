@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from toolchain.base.errors import StepError
-from toolchain.recipe import DistillStep, recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.recipe.steps import DistillStep
 
 pytestmark = pytest.mark.slow
 STUDENT = {"embed_dim": 8, "layers": ["conv1d:16:3", "max_pool", "dense:32"]}
@@ -96,8 +97,8 @@ def test_soft_targets_alone_teach_the_student(tiny_project):
 def test_augmented_copies_are_scored_by_the_teacher_and_agreement_picks_the_epoch(tiny_project):
     """augment adds teacher-scored perturbed queries (soft targets; hard label only where the teacher is
     sure); select_by agreement keeps the epoch whose val predictions match the teacher's best."""
-    from toolchain.augment import augment_queries
     from toolchain.steps import distill
+    from toolchain.steps.augment import augment_queries
 
     ctx = _ctx(tiny_project)
     aug = {"copies": 2, "ops": ["drop", "typo"]}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from toolchain.recipe import recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from toolchain.recipe import QATStep, recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.recipe.steps import QATStep
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from toolchain.base.errors import StepError
-from toolchain.recipe import VocabPruneStep, recipe_from_dict
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.recipe.steps import VocabPruneStep
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,5 @@
-"""Calibration draws stratified by label and length (toolchain/stratify.py via data.representative_sample)."""
+"""Calibration draws stratified by label and length (toolchain/quantization/stratify.py via
+data.representative_sample)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from toolchain import data as d
 from toolchain.base.errors import DataError
-from toolchain.stratify import length_buckets, stratified_draw
+from toolchain.quantization.stratify import length_buckets, stratified_draw
 
 
 def _file(tmp_path, rows: list[tuple[str, str]], name: str = "cal.jsonl"):
@@ -50,7 +51,7 @@ def test_rare_label_and_long_queries_are_drawn_in_proportion(tmp_path):
 
 def test_every_prefix_is_stratified(tmp_path):
     """A file grouped by label: the first quarter of the draw still holds every label and short and long
-    queries (prefixes are what toolchain/calibration.py calibrates on)."""
+    queries (prefixes are what toolchain/quantization/calibration.py calibrates on)."""
     qs = _file(tmp_path, _sorted_by_label({"a": 200, "b": 200, "c": 200}))
     texts = d.representative_sample(qs, samples=60, minimum=10, seed=3).texts
     first = texts[:15]

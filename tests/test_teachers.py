@@ -1,4 +1,4 @@
-"""Distillation teachers of any format (toolchain/teachers.py): scores files, the score cache, refusals.
+"""Distillation teachers of any format (toolchain/steps/teachers.py): scores files, the score cache, refusals.
 
 Fast: no training. The teachers scored here are real (a tiny Keras model with its regex vocab).
 """
@@ -10,8 +10,8 @@ import pytest
 
 from toolchain.base.errors import DataError, InputFileError, RecipeError
 from toolchain.base.progress import SilentProgress
-from toolchain.recipe import recipe_from_dict
-from toolchain.teachers import load_teacher, teacher_kind, teacher_logits
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.steps.teachers import load_teacher, teacher_kind, teacher_logits
 
 
 def _scores(tmp_path, rows):
@@ -130,7 +130,7 @@ def test_recipe_refusals(tiny_project, tmp_path):
 
 
 def test_unlabelled_flag_needs_a_distill_step(tiny_project):
-    from toolchain.recipe import compose_recipe
+    from toolchain.recipe.compose import compose_recipe
 
     flags = {"unlabelled": str(tiny_project.train)}
     with pytest.raises(RecipeError, match="--unlabelled is for a distill step") as err:

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from devices.profile import get_profile, select_profiles
+from devices.profiles.schema import get_profile, select_profiles
 from devices.validate import Gates, validate_device
 from tests.support.builds import tiny_builds
 from toolchain.cli.main import app
-from toolchain.stages import validate_target as validate
+from toolchain.device_stages import validate_target as validate
 
 pytestmark = pytest.mark.slow
 
@@ -171,8 +171,8 @@ def test_float_model_fails_the_int8_accelerator(builds):
 @pytest.mark.qemu
 def test_segfault_under_qemu_is_a_failed_row(builds, tmp_path):
     from converters.tflite_model import read_tflite
+    from devices.host_reference import host_reference
     from devices.hostrun import synthetic_feeds
-    from devices.validate import host_reference
 
     script = tmp_path / "segv_runner.py"
     script.write_text(SEGFAULT_AT_RUN)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from devices.profile import SHIPPED_DIR, select_profiles
+from devices.profiles.schema import SHIPPED_DIR, select_profiles
 from tests.support.builds import example_recipe
-from toolchain.stages import validate_target as validate
+from toolchain.device_stages import validate_target as validate
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent"
 

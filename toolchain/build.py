@@ -38,8 +38,8 @@ import numpy as np
 from converters.tflite_model import TFLiteModel, parse_tflite
 from toolchain.base.atomic import locked, write_text
 from toolchain.base.errors import DataError, InputFileError
-from toolchain.recipe import Recipe
-from toolchain.report_model import Report, parse_report
+from toolchain.recipe.schema import Recipe
+from toolchain.report.model import Report, parse_report
 from toolchain.tokenizers.interface import TextTokenizer
 
 MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
@@ -209,7 +209,7 @@ class Build:
         Locked read-modify-write: `merge(previous_section_dict_or_None, data)` runs under the lock, so two
         stages recording at once both land.
         """
-        from toolchain.report import markdown
+        from toolchain.report.markdown import markdown
 
         with locked(self.dir / LOCK_FILE):
             current = read_report(self.dir)
@@ -282,7 +282,7 @@ def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
     A rejected candidate (`<name>.rejected/`, its report has `rejected`) is refused unless `allow_rejected`
     (validate and profile may look at it; package never ships it): GateFailed naming the missed gate."""
     from toolchain.data import load_labels
-    from toolchain.recipe import load_recipe
+    from toolchain.recipe.compose import load_recipe
     from toolchain.tokenizers.sources import load_saved
 
     build_dir = Path(path)
@@ -339,7 +339,7 @@ def write_build(
     and the post-step float model). A rejected candidate goes to `final` = `rejected_dir(...)`.
     """
     from toolchain.base.atomic import staged_dir
-    from toolchain.report import markdown
+    from toolchain.report.markdown import markdown
 
     final = final or recipe.build_dir
     with staged_dir(final) as stage:

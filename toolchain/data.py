@@ -257,9 +257,9 @@ def representative_sample(
 
     `usable(text)` is truthy for a query the tokenizer makes tokens of (default: the regex split); too few
     usable ones is an error, fewer than `samples` takes them all (with a warning). Deterministic for a seed
-    (toolchain/stratify.py).
+    (toolchain/quantization/stratify.py).
     """
-    from toolchain.stratify import stratified_draw
+    from toolchain.quantization.stratify import stratified_draw
 
     kept = [i for i, t in enumerate(queries.texts) if usable(t)]
     warnings: list[str] = []

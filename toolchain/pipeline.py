@@ -1,9 +1,10 @@
 """`edgecomp convert`: one orchestration for every source format.
 
-A per-format backend (toolchain/backend_keras.py, toolchain/backend_onnx.py) loads the model with its
+A per-format backend (toolchain/sources/keras.py, toolchain/sources/onnx.py) loads the model with its
 tokenizer and labels, runs the steps (Keras only), converts, gives the fp32 baseline and the post-step
 float model, and evaluates. This module times the stages, checks the quantization result, runs the gates
-(toolchain/gates.py), assembles the typed report and writes the build directory: in one place, so the two
+(toolchain/evaluation/gates.py), assembles the typed report and writes the build directory: in one place,
+so the two
 formats cannot drift apart. Nothing is written unless every stage runs. A candidate that runs but misses a
 gate is written in full to `build/<name>.rejected/` (never over build/<name>, which stays as it was) with a
 `rejected` section in its report, and `BuildRejected` (exit 1) carries that report for the CLI to print; a
@@ -23,7 +24,7 @@ from toolchain import __version__
 from toolchain.base.atomic import check_output_dir, remove_own_dir
 from toolchain.base.errors import BuildRejected, ConversionError, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.recipe import Recipe
+from toolchain.recipe.schema import Recipe
 from toolchain.tokenizers.interface import TextTokenizer
 
 # Called after each step with the step's report (its `float_test_accuracy` is the post-step float model on
@@ -101,7 +102,7 @@ def source_backend(recipe: Recipe) -> SourceBackend:
         )
     distill_first = bool(recipe.steps) and recipe.steps[0].kind == "distill"
     if fmt in ("onnx", "tflite", "scores") and distill_first:
-        from toolchain.backend_student import StudentBackend
+        from toolchain.sources.student import StudentBackend
 
         return StudentBackend(recipe)
     if fmt in ("tflite", "scores"):
@@ -112,10 +113,10 @@ def source_backend(recipe: Recipe) -> SourceBackend:
             "or convert the original Keras/ONNX model",
         )
     if fmt == "onnx":
-        from toolchain.backend_onnx import OnnxBackend
+        from toolchain.sources.onnx import OnnxBackend
 
         return OnnxBackend(recipe)
-    from toolchain.backend_keras import KerasBackend
+    from toolchain.sources.keras import KerasBackend
 
     return KerasBackend(recipe)
 
@@ -125,7 +126,7 @@ def _quantization(recipe: Recipe, backend: SourceBackend, info: Any, quant: dict
 
     q = recipe.quantization
     if q.mode == "int8" and "int8_mac_share" not in quant:
-        from toolchain.mixed import int8_mac_share
+        from toolchain.quantization.mixed import int8_mac_share
 
         quant["int8_mac_share"] = int8_mac_share(info)
     if q.float_fallback_ops:
@@ -146,7 +147,7 @@ def _rejection(
     """None when every gate passes, else (message, hint, `rejected` section) naming the gate, the value,
     the stage that cost it; a full-int8 build that quantization cost names the ops that lose most."""
     from toolchain.build import rejected_dir
-    from toolchain.gates import QUANTIZATION, failed_gate, rejection
+    from toolchain.evaluation.gates import QUANTIZATION, failed_gate, rejection
 
     miss = failed_gate(recipe.evaluation, evaluation, texts)
     if miss is None:
@@ -179,7 +180,7 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
     """The whole `edgecomp convert`: nothing is written unless every stage succeeds (see StepHook)."""
     from converters.tflite_model import gzip_size, parse_tflite
     from toolchain.build import rejected_dir, sha256_bytes, write_build
-    from toolchain.report_model import Report
+    from toolchain.report.model import Report
 
     progress = progress or SilentProgress()
     check_output_dir(recipe.build_dir)  # refuse the user's folder before minutes of training, not after
@@ -200,7 +201,7 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
     tflite, quant, cal_warnings = backend.convert(progress)
     warnings += cal_warnings
     if "mixed_float_nodes" in quant:  # the saved recipe replays the plan: same bytes, no search
-        from toolchain.recipe import MixedSpec
+        from toolchain.recipe.schema import MixedSpec
 
         plan = MixedSpec(float_nodes=quant.pop("mixed_float_nodes"))
         recipe = recipe.model_copy(

@@ -3,7 +3,7 @@
 - classification: one score per label; accuracy/agreement gates; TextClassifier, parity on the top-1 label.
 - embedding: a vector per query; closeness to onnxruntime; TextEmbedder, parity on the vectors.
 - retrieval: one score per catalog item (labels.txt = item ids); recall@k / top-10 overlap gates
-  (toolchain/retrieval.py); TextClassifier over the item ids, parity on the whole top-10 list.
+  (toolchain/evaluation/retrieval.py); TextClassifier over the item ids, parity on the whole top-10 list.
 
 A recipe that sets a gate its task never measures is refused (a gate that does not apply would otherwise
 pass silently). The ONNX closeness gates apply to classification and embedding (retrieval takes Keras).

@@ -2,8 +2,9 @@
 
 Reads labels.txt (product ids) and data/{train,val}.jsonl from --data (default: beside this file, written by
 generate_data.py), builds the regex vocab from the train queries and writes model.keras and vocab.txt into
---data. The model and its training loop are the library's (toolchain/retrieval_model.py, and
-toolchain/intent_model.py's fit with raw scores: softmax cross-entropy over every product). Deterministic:
+--data. The model and its training loop are the library's (toolchain/project/retrieval_model.py, and
+toolchain/project/intent_model.py's fit with raw scores: softmax cross-entropy over every product).
+Deterministic:
 the same data and seed give the same weights. About a minute for 3,000 products on 2 CPU cores.
 
     python examples/product_retrieval/train.py [--data DIR] [--epochs 12] [--dim 64]
@@ -38,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     from toolchain import data as d
     from toolchain.base.atomic import write_bytes
     from toolchain.base.tfenv import seed_everything
-    from toolchain.intent_model import IntentModelSpec, fit_intent_model
-    from toolchain.retrieval import retrieval_metrics
-    from toolchain.retrieval_model import RetrievalModelSpec, build_retrieval_model, size_shares
+    from toolchain.evaluation.retrieval import retrieval_metrics
+    from toolchain.project.intent_model import IntentModelSpec, fit_intent_model
+    from toolchain.project.retrieval_model import RetrievalModelSpec, build_retrieval_model, size_shares
 
     seed_everything(args.seed)
     labels = d.load_labels(args.data / "labels.txt")

@@ -2,7 +2,8 @@
 
 Writes model.keras and vocab.txt next to this file (labels.txt comes from generate_data.py). Deterministic:
 the same data and seed give the same weights. About a minute on 2 CPU cores. The model and its training loop
-are the library's (toolchain/intent_model.py), the same that `edgecomp train` uses for a user's own data.
+are the library's (toolchain/project/intent_model.py), the same that `edgecomp train` uses for a user's
+own data.
 
     python examples/shopping_intent/train_teacher.py [--epochs 8] [--seed 0]
 """
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from toolchain import data as d
     from toolchain.base.atomic import write_bytes
     from toolchain.base.tfenv import seed_everything
-    from toolchain.intent_model import IntentModelSpec, build_intent_model, fit_intent_model
+    from toolchain.project.intent_model import IntentModelSpec, build_intent_model, fit_intent_model
 
     seed_everything(args.seed)
     labels = d.load_labels(HERE / "labels.txt")

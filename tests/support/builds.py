@@ -19,7 +19,7 @@ import yaml
 
 if TYPE_CHECKING:
     from toolchain.pipeline import BuildResult
-    from toolchain.recipe import Recipe
+    from toolchain.recipe.schema import Recipe
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
 
@@ -27,7 +27,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
 def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> BuildResult:
     """Convert the `tiny_project` fixture into `out`/`name` (its int8 recipe, with `recipe` on top)."""
     from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
 
     return build(recipe_from_dict(tiny_project.recipe_dict(name=name, output={"dir": str(out)}, **recipe)))
 
@@ -42,7 +42,7 @@ def tiny_builds(tiny_project: Any, out: Path, prefix: str) -> dict[str, Path]:
 
 def example_recipe(out: Path) -> Recipe:
     """The shipped example's recipe writing into `out` (its teacher trained first when it is missing)."""
-    from toolchain.recipe import apply_overrides, load_recipe
+    from toolchain.recipe.compose import apply_overrides, load_recipe
 
     if not (EXAMPLE / "model.keras").is_file():
         subprocess.run([sys.executable, str(EXAMPLE / "train_teacher.py")], check=True, capture_output=True)
@@ -88,7 +88,7 @@ def rehash(build_dir: Path, name: str) -> None:
 def with_custom_op(src: Path, dst: Path, name: str) -> Path:
     """Copy a .tflite with its first op's kernel replaced by custom op `name` (a Flex op is `Flex<Op>`:
     how a Select-TF conversion encodes one)."""
-    from devices.slicer import with_custom_op as replace_op
+    from devices.profiling.slicer import with_custom_op as replace_op
 
     dst.write_bytes(replace_op(src.read_bytes(), 0, name))
     return dst

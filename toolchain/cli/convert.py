@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from toolchain.base.errors import BuildRejected
-from toolchain.recipe import QUANT_MODES
+from toolchain.recipe.schema import QUANT_MODES
 
 
 def convert(
@@ -107,7 +107,7 @@ def convert(
     """Compress and convert a model to TFLite, evaluate it, and write build/<name>/."""
     from toolchain.cli import render
     from toolchain.pipeline import build
-    from toolchain.recipe import compose_recipe
+    from toolchain.recipe.compose import compose_recipe
 
     overrides = {
         "quantization.mode": quantize,

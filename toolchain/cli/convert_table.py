@@ -1,6 +1,7 @@
 """The tables `edgecomp convert` prints: the build (sizes, quality, steps, ops) and its quality by stage.
 
-Metric names come from toolchain/evaluate.py, so the table, report.json, report.md and the gate messages
+Metric names come from toolchain/evaluation/metrics.py, so the table, report.json, report.md and the gate
+messages
 say the same thing: agreement vs source, agreement vs post-step float, accuracy drop (points).
 """
 
@@ -16,7 +17,7 @@ def _kb(n: int) -> str:
 
 
 def build_table(report: dict[str, Any]) -> Table:
-    from toolchain.evaluate import quality_summary
+    from toolchain.evaluation.metrics import quality_summary
     from toolchain.steps.base import step_summary
 
     src, m = report["source"], report["model"]
@@ -54,7 +55,7 @@ def build_table(report: dict[str, Any]) -> Table:
 
 def _retrieval_rows(t: Table, ev: dict[str, Any]) -> None:
     """A retrieval build: recall@1/@10 and MRR of source and .tflite, overlap, the item table's share."""
-    from toolchain.retrieval import retrieval_summary
+    from toolchain.evaluation.retrieval import retrieval_summary
 
     section = ev.get("retrieval")
     if not section:
@@ -74,7 +75,7 @@ def _retrieval_rows(t: Table, ev: dict[str, Any]) -> None:
 
 def stage_table(report: dict[str, Any]) -> Table | None:
     """Quality by stage: source -> after steps -> after quantization (None: no labelled test split)."""
-    from toolchain.evaluate import (
+    from toolchain.evaluation.metrics import (
         ACCURACY_DROP,
         AGREEMENT_VS_POST_STEP,
         AGREEMENT_VS_SOURCE,

@@ -1,4 +1,4 @@
-"""`edgecomp data`: labelled queries (JSONL/CSV) -> a project folder (toolchain.project)."""
+"""`edgecomp data`: labelled queries (JSONL/CSV) -> a project folder (toolchain.project.folder)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def data(
 ) -> None:
     """Check and split labelled queries (no test phrasing in train); write the vocab and labels."""
     from toolchain.cli import render
-    from toolchain.project import DataOptions, prepare_data
+    from toolchain.project.folder import DataOptions, prepare_data
 
     options = DataOptions(
         text_field=text_field,

@@ -29,7 +29,7 @@ def list_devices(
     """List the device profiles (shipped and your own)."""
     from rich.table import Table
 
-    from devices.profile import load_profiles
+    from devices.profiles.schema import load_profiles
     from devices.runtimes import is_provisioned
     from toolchain.cli import render
 
@@ -68,7 +68,7 @@ def show(
     """Show one profile, and whether its runtime is provisioned."""
     import yaml
 
-    from devices.profile import get_profile
+    from devices.profiles.schema import get_profile
     from toolchain.cli import render
 
     prof = get_profile(name, _dirs(profiles_dir))
@@ -91,7 +91,7 @@ def setup(
 
     from rich.table import Table
 
-    from devices.profile import select_profiles
+    from devices.profiles.schema import select_profiles
     from devices.runtimes import disk_usage, provision, remove
     from toolchain.cli import render
 

@@ -17,7 +17,7 @@ def inspect(
     """Show what a model carries and verify it against its manifest (exit 1 on a mismatch)."""
     from toolchain.base.errors import GateFailed
     from toolchain.cli import render
-    from toolchain.inspect_model import inspect_model
+    from toolchain.package.inspect import inspect_model
 
     result = inspect_model(model, manifest)
     if as_json:

@@ -42,8 +42,8 @@ def package(
 ) -> None:
     """Package a validated build: MediaPipe metadata, parity in MediaPipe's TextClassifier, bundle + zip."""
     from toolchain.cli import render
-    from toolchain.package import PackageOptions
-    from toolchain.package import package as run_package
+    from toolchain.package.packager import package as run_package
+    from toolchain.package.types import PackageOptions
 
     opts = PackageOptions(
         format=fmt,

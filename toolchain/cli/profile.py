@@ -44,12 +44,12 @@ def profile(
     ),
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
-    from devices import profile_export
-    from devices.profiler import ProfileOptions
+    from devices.profiling import export as profile_export
+    from devices.profiling.profiler import ProfileOptions
     from toolchain.base.atomic import check_output_file
     from toolchain.base.errors import EdgecompError
     from toolchain.cli import render
-    from toolchain.stages import profile_target
+    from toolchain.device_stages import profile_target
 
     try:
         lens = tuple(int(x) for x in seq_lens.split(",")) if seq_lens else ()
@@ -109,7 +109,7 @@ def coverage_line(m) -> str:
 def tables(result, top: int) -> list:
     from rich.table import Table
 
-    from devices.profile_export import merged_rows
+    from devices.profiling.export import merged_rows
 
     out = []
     for m in result.methods:

@@ -45,7 +45,7 @@ def search(
     """Search steps x quantization for the Pareto front of size, val accuracy and latency (Optuna, Ray)."""
     from toolchain.cli import render
     from toolchain.cli.search_view import TrialsView, front_table
-    from toolchain.recipe import compose_recipe
+    from toolchain.recipe.compose import compose_recipe
 
     try:
         import optuna  # noqa: F401

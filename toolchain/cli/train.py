@@ -1,4 +1,4 @@
-"""`edgecomp train`: a project folder -> model.keras + recipe.yaml (toolchain.project_train)."""
+"""`edgecomp train`: a project folder -> model.keras + recipe.yaml (toolchain.project.train)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def train(
     """Train a baseline intent model (Embedding -> Conv1D -> max-pool -> Dense) and write its recipe."""
     from toolchain.cli import render
     from toolchain.cli.data import print_rows
-    from toolchain.project_train import TrainOptions, train_project
+    from toolchain.project.train import TrainOptions, train_project
 
     options = TrainOptions(
         epochs=epochs,

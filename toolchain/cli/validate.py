@@ -26,11 +26,11 @@ def validate(
     runner_script: Path | None = typer.Option(None, "--runner-script", hidden=True),
 ) -> None:
     """Validate a build on emulated devices: op versions, op policy, parity with the host, budgets."""
-    from devices.profile import select_profiles
+    from devices.profiles.schema import select_profiles
     from devices.validate import Gates
     from toolchain.base.errors import GateFailed
     from toolchain.cli import render
-    from toolchain.stages import validate_target
+    from toolchain.device_stages import validate_target
 
     profiles = select_profiles(device, list(profiles_dir or []))
     report = validate_target(

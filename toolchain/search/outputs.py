@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from toolchain.base.atomic import write_text
-from toolchain.search.study import NONE, Limits, TrialRecord
+from toolchain.search.space import NONE
+from toolchain.search.study import Limits, TrialRecord
 
 COLUMNS = (
     "number", "state", "feasible", "preset", "quant_mode", "vocab_min_count", "prune", "prune_sparsity",

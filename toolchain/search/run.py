@@ -8,7 +8,7 @@ from pathlib import Path
 
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed
-from toolchain.recipe import Recipe
+from toolchain.recipe.schema import Recipe
 from toolchain.search.front import choose, pareto_front
 from toolchain.search.outputs import write_plot, write_tables
 from toolchain.search.study import (
@@ -49,7 +49,7 @@ def search_config(
 ) -> SearchConfig:
     """The device profile's budgets and the flags merged (the tighter limit wins); seed defaults to the
     recipe's."""
-    from devices.profile import get_profile
+    from devices.profiles.schema import get_profile
 
     profile = get_profile(device)
     b = profile.budgets
@@ -77,8 +77,8 @@ def validate_front(
     """Each front member's build through `edgecomp validate` on the search's device (its runtime, emulated
     when the device's arch is not this host's), on the val split the trial was measured on; the result is
     kept in `record.validation`, and `choose` skips members that fail."""
-    from devices.profile import get_profile
-    from toolchain.stages import validate_target
+    from devices.profiles.schema import get_profile
+    from toolchain.device_stages import validate_target
 
     profile = get_profile(config.device)
     for r in front:

@@ -35,7 +35,7 @@ def device_latency(model: Path, device: str) -> tuple[float, str]:
     """Median ms per query in the device profile's runtime on this host, and what measured it."""
     from converters.tflite_model import parse_tflite
     from devices.hostrun import synthetic_feeds
-    from devices.profile import get_profile
+    from devices.profiles.schema import get_profile
     from devices.runner import RuntimeWorker
     from devices.runtimes import host_timing_env
 
@@ -75,7 +75,7 @@ def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None)
     import yaml
 
     from toolchain.pipeline import build
-    from toolchain.recipe import recipe_from_dict
+    from toolchain.recipe.compose import recipe_from_dict
 
     data = yaml.safe_load(recipe_yaml)
     data["data"]["test"] = data["data"]["val"]  # choose on val: the report's evaluation split is val here

@@ -9,7 +9,7 @@ import numpy as np
 
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
-from toolchain.keras_inputs import Rows
+from toolchain.sources.keras_inputs import Rows
 
 
 @dataclass
@@ -29,7 +29,7 @@ class StepContext:
     tokenizer: Any = None
     train_texts: list[str] | None = None
     trust_model_code: bool = False  # recipe source.trust_model_code: may a student file run its code
-    teacher: Any = None  # toolchain.teachers.Teacher: a foreign distill teacher scoring texts itself
+    teacher: Any = None  # toolchain.steps.teachers.Teacher: a foreign distill teacher scoring texts itself
     val_texts: list[str] | None = None
 
     def train_arrays(self) -> tuple[Rows, np.ndarray]:

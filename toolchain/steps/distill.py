@@ -3,7 +3,8 @@
 loss = (1 - alpha) * CE(hard labels) + alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
        [+ match_weight * MSE(teacher hidden, student hidden) for each matched layer pair]
 
-The teacher is the current model of the chain, or a foreign teacher (`ctx.teacher`, toolchain/teachers.py:
+The teacher is the current model of the chain, or a foreign teacher (`ctx.teacher`,
+toolchain/steps/teachers.py:
 ONNX, TFLite, Keras or a scores file, scoring the query texts with its own tokenizer; then `model` is None
 and the student is built on the context's word-level tokenizer). Its logits (and matched hidden states) are
 computed once for the whole training set and cached. Unlabelled queries (real query logs) join the training
@@ -21,8 +22,8 @@ import numpy as np
 from converters.parameters import count_parameters
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
-from toolchain.keras_inputs import rows
-from toolchain.step_configs import DistillStep
+from toolchain.recipe.steps import DistillStep
+from toolchain.sources.keras_inputs import rows
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.student import (
     build_student,
@@ -86,7 +87,7 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         n_unlab = len(queries.texts)
     n_aug = 0
     if cfg.augment is not None:
-        from toolchain.augment import augment_queries
+        from toolchain.steps.augment import augment_queries
 
         if not texts:
             raise StepError("distill: augmentation needs the training query texts", hint="drop augment")
@@ -96,7 +97,7 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         texts += extra
         n_aug = len(extra)
     if ctx.teacher is not None:
-        from toolchain.teachers import teacher_logits
+        from toolchain.steps.teachers import teacher_logits
 
         what = "train" + " + unlabelled" * bool(n_unlab) + " + augmented" * bool(n_aug)
         outs = [teacher_logits(ctx.teacher, texts, ctx.progress, what)]
@@ -214,7 +215,7 @@ def _teacher_val(cfg: DistillStep, teacher: Any, ctx: StepContext) -> np.ndarray
     if ctx.teacher is not None:
         if ctx.val_texts is None:
             return None
-        from toolchain.teachers import teacher_logits
+        from toolchain.steps.teachers import teacher_logits
 
         return teacher_logits(ctx.teacher, ctx.val_texts, ctx.progress, "val").argmax(1)
     return predict_logits(teacher, val[0])[0].argmax(1)

@@ -6,7 +6,7 @@ the items with at least `min_clicks` train queries, slices the kernel's columns 
 the kept ids as the build's labels (in the same order). No training: the kept weights are unchanged, so
 the kept items score exactly as before. The evaluation maps the scores back to the source's item list (a
 dropped item can never be retrieved), so recall@k and the overlap stay comparable with the source
-(toolchain/backend_keras.py); a test query whose product was dropped counts as a miss.
+(toolchain/sources/keras.py); a test query whose product was dropped counts as a miss.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from toolchain.base.errors import StepError
-from toolchain.step_configs import ItemPruneStep
+from toolchain.recipe.steps import ItemPruneStep
 from toolchain.steps.base import StepContext, StepResult
 
 MIN_ITEMS = 10  # a top-10 list needs ten items

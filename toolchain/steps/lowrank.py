@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from toolchain.base.errors import StepError
-from toolchain.step_configs import LowRankStep
+from toolchain.recipe.steps import LowRankStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.graph import LayerPlan, dense_spec, layer_spec, rewrite
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities

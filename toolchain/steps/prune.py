@@ -10,8 +10,8 @@ import numpy as np
 
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras
-from toolchain.keras_inputs import rows
-from toolchain.step_configs import PruneStep
+from toolchain.recipe.steps import PruneStep
+from toolchain.sources.keras_inputs import rows
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras
-from toolchain.step_configs import QATStep
+from toolchain.recipe.steps import QATStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
-from toolchain.step_configs import StudentSpec, parse_student_layer
+from toolchain.recipe.steps import StudentSpec, parse_student_layer
 
 
 def build_student(

@@ -8,7 +8,7 @@ import numpy as np
 
 from toolchain.base.progress import Progress
 from toolchain.base.tfenv import keras
-from toolchain.keras_inputs import Rows, rows
+from toolchain.sources.keras_inputs import Rows, rows
 
 
 def outputs_probabilities(model: Any) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from toolchain.base.errors import DataError, StepError
 from toolchain.data import SPECIAL_TOKENS, UNKNOWN, Tokenizer, load_queries, split_words
-from toolchain.step_configs import VocabPruneStep
+from toolchain.recipe.steps import VocabPruneStep
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.graph import LayerPlan, layer_spec, rewrite
 

@@ -1,0 +1,212 @@
+"""The convert-time quality gates, in one place for every source format, and why a build missed one.
+
+A Keras build and an ONNX build are judged by the same function: accuracy drop and agreement vs source
+(classifiers with a labelled split), max abs error and mean cosine vs onnxruntime (ONNX sources, the
+`onnx_reference` block), recall@10, its drop and top-10 overlap vs source (retrieval, the `retrieval`
+block of toolchain/evaluation/retrieval.py; which gates a task takes is data in toolchain/tasks.py). A
+gate whose
+number is absent from the evaluation does not apply. Every gate is a recipe key under `evaluation:` and a
+`convert` flag of the same name (`--min-agreement`, ...).
+
+A missed gate is not a dead end (issue 15): `rejection` names the gate, the measured value and the limit,
+and, from `evaluation.by_stage` (toolchain/evaluation/metrics.py `stage_metrics`), which stage cost it
+(source ->
+after steps -> after quantization), with a hint for that stage: a milder step when the steps cost most,
+per-op error and mixed precision when quantization did. The numbers are the report's; the pipeline writes
+the candidate to `<build>.rejected/` and raises `BuildRejected` with this message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from toolchain.evaluation.metrics import ACCURACY_DROP, AGREEMENT_VS_SOURCE
+from toolchain.evaluation.retrieval import OVERLAP_VS_SOURCE, RECALL_AT_10, RECALL_DROP
+from toolchain.recipe.schema import EvaluationSpec
+
+STEPS, QUANTIZATION = "steps", "quantization"
+
+
+@dataclass(frozen=True)
+class GateMiss:
+    """A missed gate: its recipe key, the metric (named as in the report) and the numbers."""
+
+    gate: str  # evaluation.<gate> in the recipe, --<gate> on the command line
+    metric: str
+    measured: float
+    limit: float
+    text: str  # "agreement vs source 96.89% is below 97.00%"
+
+
+def failed_gate(
+    gates: EvaluationSpec, evaluation: dict[str, Any], texts: Sequence[str] = ()
+) -> GateMiss | None:
+    """The first gate the evaluation misses, or None; `texts` name the worst query of an ONNX check."""
+    check = evaluation.get("onnx_reference")
+    if check is not None:
+        miss = _onnx_gates(gates, check, texts)
+        if miss is not None:
+            return miss
+    if evaluation.get("retrieval") is not None:
+        return _retrieval_gates(gates, evaluation)
+    cmp = evaluation.get("vs_source_float")
+    if cmp is None:
+        return None
+    drop, agree = cmp["accuracy_drop_points"], cmp["top1_agreement"]
+    return _first_miss(
+        gates,
+        ("max_accuracy_drop", ACCURACY_DROP, drop,
+         lambda lim: f"accuracy drop {drop} points vs source (limit {lim})"),
+        ("min_agreement", AGREEMENT_VS_SOURCE, agree,
+         lambda lim: f"agreement vs source {agree:.2%} is below {lim:.2%}"),
+    )  # fmt: skip
+
+
+# A check: (gate, metric, measured, message for the limit); a `max_` gate misses above its limit, a `min_`
+# gate below it, and a gate the recipe leaves unset does not apply.
+Check = tuple[str, str, float, Callable[[float], str]]
+
+
+def _first_miss(gates: EvaluationSpec, *checks: Check) -> GateMiss | None:
+    for gate, metric, value, text in checks:
+        limit = getattr(gates, gate)
+        if limit is not None and (value > limit if gate.startswith("max_") else value < limit):
+            return GateMiss(gate, metric, value, limit, text(limit))
+    return None
+
+
+def _retrieval_gates(gates: EvaluationSpec, evaluation: dict[str, Any]) -> GateMiss | None:
+    """recall@10 of the .tflite, its drop vs source (points), top-10 overlap vs source."""
+    final = evaluation["retrieval"]["stages"][-1]
+    recall, drop = final["recall_at_10"], final["recall_at_10_drop_points"]
+    overlap = final["top10_overlap_vs_source"]
+    return _first_miss(
+        gates,
+        ("min_recall_at_10", RECALL_AT_10, recall, lambda lim: f"recall@10 {recall:.2%} is below {lim:.2%}"),
+        ("max_recall_drop", RECALL_DROP, drop,
+         lambda lim: f"recall@10 drop {drop} points vs source (limit {lim})"),
+        ("min_top10_overlap", OVERLAP_VS_SOURCE, overlap,
+         lambda lim: f"top-10 overlap vs source {overlap:.2%} is below {lim:.2%}"),
+    )  # fmt: skip
+
+
+def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[str]) -> GateMiss | None:
+    def query(i: int) -> str:
+        return repr(texts[i]) if i < len(texts) else f"#{i}"
+
+    err, cos = check["max_abs_error"], check["mean_cosine"]
+    worst_abs, worst_cos = query(check["worst_abs_query"]), query(check["worst_cosine_query"])
+    return _first_miss(
+        gates,
+        ("max_abs_error", "max abs error vs onnxruntime", err,
+         lambda lim: f"output differs from onnxruntime by {err:.3g} (limit {lim}) on query {worst_abs}"),
+        ("min_cosine", "mean cosine vs onnxruntime", cos,
+         lambda lim: f"mean cosine vs onnxruntime {cos:.4f} below {lim}; worst {check['min_cosine']:.4f} "
+         f"on {worst_cos}"),
+    )  # fmt: skip
+
+
+def costliest_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
+    """`steps` or `quantization`: the stage that lost most of the missed metric (ONNX gates: quantization)."""
+    if miss.gate in ("max_recall_drop", "min_recall_at_10", "min_top10_overlap"):
+        return _retrieval_stage(miss, evaluation)
+    by_stage = evaluation.get("by_stage") or {}
+    stages = {s["stage"]: s for s in by_stage.get("stages", [])}
+    if "after steps" not in stages or miss.gate not in ("max_accuracy_drop", "min_agreement"):
+        return QUANTIZATION
+    if miss.gate == "max_accuracy_drop":
+        by_steps = stages["after steps"]["accuracy_drop_points"]
+        by_quantization = stages["after quantization"]["accuracy_drop_points"] - by_steps
+        return STEPS if by_steps >= by_quantization else QUANTIZATION
+    d = by_stage["disagreements_vs_source"]
+    return STEPS if d["from_steps"] >= d["from_quantization"] else QUANTIZATION
+
+
+def _retrieval_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
+    """The stage that lost most recall@10 (overlap gate: most top-10 overlap with the source)."""
+    stages = {s["stage"]: s for s in evaluation["retrieval"]["stages"]}
+    if "after steps" not in stages:
+        return QUANTIZATION
+    steps, final = stages["after steps"], stages["after quantization"]
+    if miss.gate == "min_top10_overlap":
+        by_steps = 1.0 - steps["top10_overlap_vs_source"]
+        by_quantization = 1.0 - final["top10_overlap_vs_post_step_float"]
+    else:
+        by_steps = steps["recall_at_10_drop_points"]
+        by_quantization = final["recall_at_10_drop_points"] - by_steps
+    return STEPS if by_steps >= by_quantization else QUANTIZATION
+
+
+def stage_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
+    """ "source accuracy 97.73% -> after steps (prune) ... -> after quantization ...; of the N ..."."""
+    if evaluation.get("retrieval"):
+        return _retrieval_line(evaluation, step_kinds)
+    by_stage = evaluation.get("by_stage")
+    if not by_stage:
+        return ""
+    parts = []
+    for s in by_stage["stages"]:
+        name = s["stage"] + (f" ({', '.join(step_kinds)})" if s["stage"] == "after steps" else "")
+        text = f"{name} accuracy {s['accuracy']:.2%}"
+        if s["stage"] != "source":
+            text += f", agreement vs source {s['agreement_vs_source']:.2%}"
+        if "agreement_vs_post_step_float" in s and len(by_stage["stages"]) > 2:
+            text += f", agreement vs post-step float {s['agreement_vs_post_step_float']:.2%}"
+        parts.append(text)
+    d = by_stage["disagreements_vs_source"]
+    line = "by stage: " + " -> ".join(parts)
+    if d["total"] and len(by_stage["stages"]) > 2:
+        line += (
+            f"; of the {d['total']} of {by_stage['queries']} test queries that disagree with the source, "
+            f"{d['from_steps']} already did after the steps and {d['from_quantization']} after quantization"
+        )
+    elif d["total"]:
+        line += f"; {d['total']} of {by_stage['queries']} test queries disagree with the source (no steps)"
+    return line
+
+
+def _retrieval_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
+    parts = []
+    for s in evaluation["retrieval"]["stages"]:
+        name = s["stage"] + (f" ({', '.join(step_kinds)})" if s["stage"] == "after steps" else "")
+        text = f"{name} recall@10 {s['recall_at_10']:.2%}"
+        if s["stage"] != "source":
+            text += f", top-10 overlap vs source {s['top10_overlap_vs_source']:.2%}"
+        parts.append(text)
+    return "by stage: " + " -> ".join(parts)
+
+
+def rejection(
+    miss: GateMiss, evaluation: dict[str, Any], step_kinds: Sequence[str], where: str
+) -> tuple[str, str, dict[str, Any]]:
+    """(one-line message, hint, the report's `rejected` section) for a missed gate; `where` is the
+    `.rejected/` dir the candidate was written to."""
+    cause = costliest_stage(miss, evaluation)
+    stages = stage_line(evaluation, step_kinds)
+    message = f"gate {miss.gate} failed: {miss.text}" + (f"; {stages}" if stages else "")
+    flag = "--" + miss.gate.replace("_", "-")
+    if cause == STEPS:
+        hint = (
+            f"the steps ({', '.join(step_kinds)}) cost most: make them milder (prune: a lower "
+            "target_sparsity or more epochs; distill: a larger student or more epochs; lowrank: a "
+            "higher rank)"
+        )
+    else:
+        hint = (
+            f"quantization cost most: `edgecomp profile {where}` shows the per-op error vs the post-step "
+            "float model; quantization.mode: mixed (--quantize mixed) keeps the damaging ops in float, "
+            "chosen for this model (or int16x8, dynamic, weight_only)"
+        )
+    hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
+    section = {
+        "gate": miss.gate,
+        "metric": miss.metric,
+        "measured": miss.measured,
+        "limit": miss.limit,
+        "cost_most": cause,
+        "message": message,
+        "hint": hint,
+    }
+    return message, hint, section

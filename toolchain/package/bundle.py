@@ -1,0 +1,270 @@
+"""The work behind `edgecomp package`: predictions, MediaPipe metadata + parity, threshold, bundle, zip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolchain import __version__
+from toolchain.base.atomic import staged_dir, write_bytes
+from toolchain.base.errors import DataError
+from toolchain.base.progress import Progress
+from toolchain.build import Build, text_feeds
+from toolchain.data import QuerySet, load_queries
+from toolchain.package.manifest import ANDROID_ASSETS, MANIFEST_FILE, MANIFEST_VERSION, TASKS_TEXT, sha256
+from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
+from toolchain.package.parity import server_fallback
+from toolchain.package.types import PackageOptions, PackageResult
+
+PARITY_FEEDS = ("lowercased", "raw", "raw_without_case_variants")
+
+
+def _queries(build: Build, path: Path) -> QuerySet:
+    data = build.recipe.data
+    return load_queries(path, data.text_field, data.label_field if build.labels is not None else None)
+
+
+def _kind(build: Build) -> str:
+    """The manifest's task word: MediaPipe's TextClassifier or TextEmbedder (a retrieval model: the
+    classifier over product ids, read as a top-k list)."""
+    if build.task == "retrieval":
+        return "retrieval"
+    return "classifier" if build.labels is not None else "embedder"
+
+
+def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: str) -> np.ndarray:
+    """The toolchain's own prediction: its tokenizer + the build's .tflite in the host runner."""
+    from devices.hostrun import HostRunner
+
+    if build.tokenizer is None:
+        raise DataError(
+            "the build has no tokenizer (an ONNX float build made without one): package checks parity on "
+            "the queries of the test split",
+            hint="re-convert with --tokenizer tokenizer.json (or --vocab vocab.txt)",
+        )
+    feeds = text_feeds(build.tflite, build.tokenizer.encode_batch(texts))
+    return HostRunner(build.model_bytes).scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
+
+
+def _manifest(
+    build: Build,
+    values: dict[str, Any],
+    model_bytes: bytes,
+    model_file: str,
+    validation: Any,
+    parity: dict[str, Any] | None,
+    fallback: dict[str, Any],
+    opts: PackageOptions,
+    tokenizer_parity: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    from converters.tflite_model import parse_tflite
+    from devices.opsupport import min_runtime_version
+
+    shipped = parse_tflite(model_bytes)
+    summary = shipped.summary()
+    mediapipe = values["format"] != "edge"
+    required = (
+        f"MediaPipe Tasks {'TextEmbedder' if _kind(build) == 'embedder' else 'TextClassifier'}: "
+        f"{TASKS_TEXT} (Android) / mediapipe==0.10.21 (Python)"
+        if mediapipe
+        else "TFLite interpreter with builtin ops: ai-edge-litert or tflite-runtime"
+    )
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "name": values["name"],
+        "version": values["version"],
+        "format": values["format"],
+        "created_by": f"edgecomp {__version__}",
+        "metadata": {k: values[k] for k in ("name", "version", "description", "author", "license")},
+        "model": {
+            "file": model_file,
+            "asset": (ANDROID_ASSETS / f"{values['name']}.tflite").as_posix() if mediapipe else None,
+            "sha256": sha256(model_bytes),
+            "size_bytes": summary["size_bytes"],
+            "gzip_bytes": summary["gzip_bytes"],
+            "inputs": summary["inputs"],
+            "outputs": summary["outputs"],
+            "validated_model_sha256": sha256(build.model_bytes),
+            "has_tasks_metadata": "TFLITE_METADATA" in shipped.metadata_names,
+        },
+        "quantization": build.report.quantization.mode,
+        "tokenizer": _tokenizer_entry(build, parity),
+        "tokenizer_parity": tokenizer_parity,
+        "task": _kind(build),
+        "labels": None if build.labels is None else {"file": "labels.txt", "count": len(build.labels)},
+        "runtime": {
+            "required": required,
+            "min_runtime_version": min_runtime_version(model_bytes),
+            "op_versions": summary["op_versions"],
+            "ops": summary["ops"],
+        },
+        "recipe_sha256": sha256(build.recipe_bytes),
+        "report_sha256": report_digest(build.report.to_dict()),
+        "validation": validation,
+        "allow_failed_validation": opts.allow_failed_validation,
+        "parity": parity,
+        "server_fallback": fallback,
+    }
+
+
+def _tokenizer_entry(build: Build, parity: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest's tokenizer: kind, vocab, and whether the app must call lowercase() first.
+
+    regex: MediaPipe does not lower-case; the packed case variants fix raw queries unless `raw` parity
+    is below 100% (then the remaining cases are listed there and the app must lower-case). wordpiece:
+    MediaPipe ASCII-lowercases itself, so the app sends the raw query.
+    """
+    entry: dict[str, Any] = {**build.report.tokenizer.model_dump(), "vocab_file": "vocab.txt"}
+    kind = entry.get("kind", "regex")
+    raw = (parity or {}).get("raw") or {}
+    if kind == "wordpiece":
+        entry["app_must_lowercase"] = False
+    else:
+        entry["app_must_lowercase"] = not raw or _agreement(raw) < 1.0
+    variants = (parity or {}).get("case_variants")
+    if variants:
+        entry["packed_vocab_lines"] = variants["vocab_lines"]
+    return entry
+
+
+def report_digest(report: dict[str, Any]) -> str:
+    """sha256 of what the package depends on: the convert-time report (canonical JSON), model sha included.
+
+    The late sections are left out: `package` is rewritten by this very stage, and a validate or profile
+    run after packaging adds or replaces `validation`/`profile` without changing the packaged model, so the
+    digest would go stale for no reason. The validation the package relied on is copied into the manifest
+    itself (`validation`), and `model_sha256` ties the digest to the exact model bytes.
+    """
+    from toolchain.report.model import LATE_SECTIONS
+
+    body = {k: v for k, v in report.items() if k not in LATE_SECTIONS}
+    return sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode())
+
+
+def _write_bundle(
+    final: Path,
+    build: Build,
+    manifest: dict[str, Any],
+    model_bytes: bytes,
+    metadata_json: str | None,
+    vocab: Path,
+) -> bytes:
+    """Write the bundle directory atomically; returns the zip bytes made from the staged files.
+
+    `vocab` is the file packed in the model (a regex vocab with case variants) or the build's vocab.txt.
+    """
+    from toolchain.package.manifest import deterministic_zip, dumps, file_entries, readme
+
+    fmt, name = manifest["format"], manifest["name"]
+    with staged_dir(final) as stage:
+        if fmt != "android-assets":
+            (stage / f"{name}.tflite").write_bytes(model_bytes)
+        if fmt != "edge":
+            assets = stage / ANDROID_ASSETS
+            assets.mkdir(parents=True)
+            (assets / f"{name}.tflite").write_bytes(model_bytes)
+        if metadata_json and fmt == "mediapipe":
+            (stage / "metadata.json").write_text(metadata_json, encoding="utf-8")
+        if build.labels is not None:
+            shutil.copyfile(build.dir / "labels.txt", stage / "labels.txt")
+        shutil.copyfile(vocab, stage / "vocab.txt")
+        (stage / "README.md").write_text(readme(manifest), encoding="utf-8")
+        stage.chmod(0o755)  # a bundle is meant to be shared, whatever the umask
+        manifest["files"] = file_entries(stage)
+        (stage / MANIFEST_FILE).write_text(dumps(manifest), encoding="utf-8")
+        return deterministic_zip(stage, final.name)
+
+
+def _agreement(feed: dict[str, Any]) -> float:
+    """Top-1 agreement (classifier) or the share of identical vectors (embedder)."""
+    if "agreement" in feed:
+        return float(feed["agreement"])
+    return round(feed["identical"] / max(1, feed["queries"]), 6)
+
+
+def _label_ids(build: Build, queries: QuerySet) -> np.ndarray | None:
+    return None if build.labels is None or queries.labels is None else queries.label_ids(build.labels)
+
+
+def run_package(
+    build: Build,
+    values: dict[str, Any],
+    validation: Any,
+    splits: dict[str, Path | None],
+    opts: PackageOptions,
+    tmp: Path,
+    progress: Progress,
+) -> PackageResult:
+    parity_split = splits["test"] or splits["val"]
+    assert parity_split is not None
+    queries = _queries(build, parity_split)
+    scores = toolchain_scores(build, queries.texts, progress, parity_split.name)
+    model_bytes, metadata_json, parity, timings = build.model_bytes, None, None, {}
+    tok_parity = None
+    if values["format"] != "edge" and tokenizer_kind(build) == "wordpiece":
+        from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
+
+        tok_parity = tokenizer_section(
+            build, queries.texts, _label_ids(build, queries), str(parity_split), progress
+        )
+        mismatch_gate(tok_parity, values["max_tokenizer_mismatch"])
+    if values["format"] != "edge":
+        model_bytes, metadata_json, parity, timings = mediapipe_model(
+            build, values, tmp, queries.texts, scores, opts, progress
+        )
+        parity["split"] = str(parity_split)
+    fb_split = splits["val"] or parity_split
+    fb_queries = queries if fb_split == parity_split else _queries(build, fb_split)
+    if build.labels is None:
+        fallback: dict[str, Any] = {"threshold": None, "note": "embedding model: no classification threshold"}
+    elif build.task == "retrieval":
+        fallback = {"threshold": None, "note": "retrieval model: the app lists the top 10, no threshold"}
+    elif fb_queries.labels is None:
+        fallback = {"threshold": None, "note": f"{fb_split.name} has no labels"}
+    else:
+        fb_scores = (
+            scores
+            if fb_split == parity_split
+            else toolchain_scores(build, fb_queries.texts, progress, fb_split.name)
+        )
+        fallback = server_fallback(
+            fb_scores, fb_queries.label_ids(build.labels), values["min_confidence_accuracy"], str(fb_split)
+        ).as_dict()
+    model_file = (
+        (ANDROID_ASSETS / f"{values['name']}.tflite").as_posix()
+        if values["format"] == "android-assets"
+        else f"{values['name']}.tflite"
+    )
+    manifest = _manifest(
+        build, values, model_bytes, model_file, validation, parity, fallback, opts, tok_parity
+    )
+    final = (opts.out_dir / f"{values['name']}-{values['version']}").resolve()
+    packed = tmp / "packed" / "vocab.txt"  # package/mediapipe.py wrote it for a regex model
+    vocab = packed if values["format"] != "edge" and packed.is_file() else build.vocab_path
+    zip_bytes = _write_bundle(final, build, manifest, model_bytes, metadata_json, vocab)
+    zip_path = final.with_name(final.name + ".zip")
+    write_bytes(zip_path, zip_bytes)
+    zip_path.chmod(0o644)
+    build.record(
+        "package",
+        {
+            "format": values["format"],
+            "bundle": str(final),
+            "zip": str(zip_path),
+            "model_sha256": manifest["model"]["sha256"],
+            "validation": validation if isinstance(validation, str) else validation["status"],
+            "parity": None
+            if parity is None
+            else {k: _agreement(parity[k]) for k in PARITY_FEEDS if k in parity},
+            "tokenizer_parity": None
+            if tok_parity is None
+            else {k: tok_parity[k] for k in ("differing", "differing_share", "by_cause", "effect")},
+            "server_fallback": fallback,
+            "timings": timings,
+        },
+    )
+    return PackageResult(final, zip_path, manifest)

@@ -1,0 +1,344 @@
+"""The MediaPipe model of `edgecomp package`: metadata, and parity in MediaPipe's own TextClassifier/Embedder.
+
+Two tokenizer paths, one rule: the packaged model in MediaPipe 0.10.21 must reproduce the toolchain's model
+on every query of the split (top-1 for classifiers, vectors within one output step for embedders).
+- regex (word-level): the regex tokenizer + a vocab that also carries case variants (package/vocab.py),
+  so raw mixed-case queries work without app code; raw-query parity is measured with and without them.
+- wordpiece (BERT): int64 inputs retyped to int32 (converters/tflite_inputs.py), BERT metadata (`ids`,
+  `mask`, `segment_ids` bound by tensor name, vocab.txt packed). MediaPipe tokenizes with its own C++
+  BertTokenizer, so the reference is the build's model fed the ids of its exact Python reproduction
+  (toolchain/tokenizers/mediapipe_bert.py): a difference is then a packaging bug, never tokenizer skew.
+  The skew itself (train-side vs device ids) is measured and gated apart (package/tokenizer.py).
+  Kernels: MediaPipe 0.10.21's CPU task runs some ops in XNNPACK and some in TFLite's builtin kernels,
+  and which depends on the model. Measured: on the onnx2tf int8 BERT fixture (float fallback ops) it
+  reproduced ai_edge_litert's XNNPACK scores (0/748 top-1 flips; builtin kernels: 2 flips on near-ties,
+  max score difference 0.09); on a small hybrid int8 model it reproduced the builtin kernels (to 1e-8 on
+  one query; XNNPACK rounded an int8 value one step apart). So both host kernel sets are run, the one
+  MediaPipe reproduced best is the gated reference, and the other's agreement is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolchain.base.errors import DataError, GateFailed
+from toolchain.base.progress import Progress
+from toolchain.build import Build, text_feeds
+from toolchain.data import DELIM_REGEX
+from toolchain.package.parity import (
+    Parity,
+    RankParity,
+    VectorParity,
+    compare_top1,
+    compare_top_k,
+    compare_vectors,
+)
+from toolchain.package.types import PackageOptions
+
+AnyParity = Parity | RankParity | VectorParity
+TOKENIZER_HINT = (
+    "the on-device tokenizer does not reproduce the training one: check vocab.txt and the delimiter"
+)
+RANK_HINT = (
+    "a dynamic-range model ranks near-ties differently in each runtime: convert with quantization.mode "
+    "weight_only (or int8); otherwise the on-device tokenizer differs: check vocab.txt and the delimiter"
+)
+MEDIAPIPE_KINDS = ("regex", "wordpiece")
+
+
+def tokenizer_kind(build: Build) -> str:
+    """regex | wordpiece; anything else cannot be packaged for MediaPipe (DataError)."""
+    kind = str(build.report.tokenizer.model_dump().get("kind", "regex"))
+    if kind not in MEDIAPIPE_KINDS:
+        raise DataError(
+            f"MediaPipe packaging supports the regex and wordpiece tokenizers; this build uses {kind!r}",
+            hint="package it with --format edge",
+        )
+    return kind
+
+
+def is_classifier(build: Build) -> bool:
+    return build.labels is not None
+
+
+def top_k(build: Build) -> int | None:
+    """The ranks parity compares beyond top-1 (a retrieval model's top 10, toolchain/tasks.py), else None."""
+    from toolchain.tasks import task_spec
+
+    k = task_spec(build.task).parity_top_k
+    return k if k is not None and k > 1 else None
+
+
+def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, imported lazily
+    """MediaPipe's BERT tokenizer on the build's vocab.txt, at the model's static input length."""
+    from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
+
+    shape = build.tflite.tensors[build.tflite.inputs[0]].shape
+    return MediaPipeBertTokenizer.from_vocab_file(build.vocab_path, int(shape[-1]) if shape else None)
+
+
+def model_scores(
+    build: Build, ids: np.ndarray, progress: Progress, what: str, xnnpack: bool = True
+) -> np.ndarray:
+    """The build's .tflite in the host runner on given ids (mask = ids != 0, segment ids 0)."""
+    from devices.hostrun import HostRunner
+
+    runner = HostRunner(build.model_bytes, xnnpack=xnnpack)
+    return runner.scores(text_feeds(build.tflite, ids), progress, what)
+
+
+def _seen_texts(build: Build) -> list[str]:
+    """Queries of the train and val splits: the cased forms a vocab variant should cover."""
+    from toolchain.data import load_queries
+
+    texts: list[str] = []
+    for split in ("train", "val"):
+        path = getattr(build.recipe.data, split)
+        if path is not None and Path(path).is_file():
+            texts += load_queries(Path(path), build.recipe.data.text_field, None).texts
+    return texts
+
+
+def _run(session, build: Build, model: Path, texts: list[str], progress: Progress, what: str) -> Any:  # noqa: ANN001
+    if is_classifier(build):
+        return session.classify(model, texts, progress, what, max_results=top_k(build))
+    return np.array(session.embed(model, texts), dtype=np.float32)
+
+
+def _compare(build: Build, feed: str, texts: list[str], ref: np.ndarray, got: Any) -> AnyParity:
+    k = top_k(build)
+    if is_classifier(build):
+        assert build.labels is not None
+        if k is not None:
+            return compare_top_k(feed, texts, ref, got, build.labels, k)
+        return compare_top1(feed, texts, ref, got, build.labels)
+    return compare_vectors(feed, texts, ref, got)
+
+
+def _gate(parity: AnyParity, build: Build) -> None:
+    if isinstance(parity, Parity):
+        parity_gate(parity, output_step(build))
+    elif isinstance(parity, RankParity):
+        rank_gate(parity)
+    else:
+        vector_gate(parity, build)
+
+
+def _as_dict(parity: AnyParity, limit: int = 20) -> dict[str, Any]:
+    return parity.as_dict() if isinstance(parity, VectorParity) else parity.as_dict(limit)
+
+
+def mediapipe_model(
+    build: Build,
+    values: dict[str, Any],
+    tmp: Path,
+    texts: list[str],
+    scores: np.ndarray,
+    opts: PackageOptions,
+    progress: Progress,
+) -> tuple[bytes, str, dict[str, Any], dict[str, float]]:
+    """Model with float outputs + Tasks metadata, and its parity with the toolchain in MediaPipe's task."""
+    from converters.metadata import ModelInfo, timed_session
+    from converters.tflite_edit import dequantized_outputs
+
+    kind = tokenizer_kind(build)
+    source, retyped = build.model_bytes, []
+    if kind == "wordpiece":
+        from converters.tflite_inputs import int32_inputs
+
+        source, retyped = int32_inputs(source)
+    float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))
+    (tmp / "float_out.tflite").write_bytes(float_out)
+    info = ModelInfo(
+        values["name"], values["version"], values["description"], values["author"], values["license"]
+    )
+    model_path = tmp / "model.tflite"
+    session, setup_s = timed_session(progress, opts.timeout_s)
+    t0 = time.perf_counter()
+    with session:
+        if kind == "regex":
+            metadata_json, parity, runs = _regex(build, session, tmp, info, texts, scores, progress)
+        else:
+            metadata_json, parity, runs = _bert(build, session, tmp, info, texts, progress)
+    run_s = time.perf_counter() - t0
+    parity = {"runtime": f"MediaPipe {session.version}", "dequantized_outputs": changed, **parity}
+    if retyped:
+        parity["int32_inputs"] = retyped
+    out = build.tflite.tensors[build.tflite.outputs[0]]
+    step = output_step(build)
+    if changed and step and is_classifier(build):
+        from converters.tflite_edit import tie_break_eps
+
+        n = int(out.shape[-1])
+        eps = tie_break_eps(step, n)
+        parity["tie_break"] = {
+            "eps": eps,
+            "max_score_change": eps * (n - 1),
+            "int8_step": step,
+            "rule": "among equal int8 scores the lower label index ranks first",
+        }
+    task = "TextClassifier" if is_classifier(build) else "TextEmbedder"
+    k = top_k(build)
+    task += f" with max_results {k}, the top {k} ids compared" if k else ""
+    parity["task"] = f"{task} (same C++ task as Android tasks-text)"
+    timings = {
+        "mediapipe_env_s": setup_s,
+        "mediapipe_ms_per_query": round(run_s * 1e3 / max(1, runs * len(texts)), 3),
+    }
+    return model_path.read_bytes(), metadata_json, parity, timings
+
+
+def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
+    """Regex tokenizer: lower-cased parity (gated), raw parity without and with the case variants."""
+    from toolchain.package.vocab import case_variants, write_packed_vocab
+
+    kind = "regex" if is_classifier(build) else "embedder"
+    delim = str(build.report.tokenizer.model_dump().get("delimiter", DELIM_REGEX))
+    plain = tmp / "plain"
+    plain.mkdir()
+    session.write_metadata(
+        tmp / "float_out.tflite", plain / "model.tflite", kind, build.vocab_path, build.labels, info, delim
+    )
+    before = _run(session, build, plain / "model.tflite", texts, progress, "(raw queries, plain vocab)")
+    from toolchain.data import load_vocab
+
+    vocab = load_vocab(build.vocab_path)  # 'token id' lines, exactly what the plain model packs
+    extra = case_variants(vocab, _seen_texts(build))
+    (tmp / "packed").mkdir()
+    packed = tmp / "packed" / "vocab.txt"  # the name MediaPipe's writer records for the packed file
+    lines = write_packed_vocab(packed, vocab, extra)
+    model = tmp / "model.tflite"
+    metadata_json = session.write_metadata(
+        tmp / "float_out.tflite", model, kind, packed, build.labels, info, delim
+    )
+    lowered = _run(session, build, model, [t.lower() for t in texts], progress, "(lower-cased queries)")
+    raw = _run(session, build, model, texts, progress, "(raw queries)")
+    low = _compare(build, "lowercased", texts, scores, lowered)
+    _gate(low, build)
+    parity = {
+        "lowercased": _as_dict(low),
+        "raw": _as_dict(_compare(build, "raw", texts, scores, raw), 10),
+        "raw_without_case_variants": _as_dict(
+            _compare(build, "raw_without_case_variants", texts, scores, before), 10
+        ),
+        "case_variants": {
+            "packed": len(extra),
+            "vocab_lines": lines,
+            "forms": "Capitalized and UPPER of every word, cased forms seen in the train/val splits",
+        },
+    }
+    return metadata_json, parity, 3
+
+
+def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
+    """WordPiece: MediaPipe on raw and on lower-cased queries vs the model fed device-tokenized ids."""
+    from converters.tflite_inputs import bert_input_names
+
+    float_out = tmp / "float_out.tflite"
+    names = bert_input_names(float_out.read_bytes())
+    kind = "bert" if is_classifier(build) else "bert_embedder"
+    model = tmp / "model.tflite"
+    metadata_json = session.write_metadata(
+        float_out, model, kind, build.vocab_path, build.labels, info, input_names=names
+    )
+    device = device_tokenizer(build)
+    parity: dict[str, Any] = {"input_names": dict(zip(("ids", "mask", "segment_ids"), names, strict=True))}
+    results: dict[str, dict[str, AnyParity]] = {"xnnpack": {}, "builtin": {}}
+    for feed, feed_texts in (("lowercased", [t.lower() for t in texts]), ("raw", texts)):
+        ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
+        got = _run(session, build, model, feed_texts, progress, f"({feed} queries)")
+        for kernels in results:
+            what = f"toolchain ({kernels} kernels) on device-tokenized {feed} queries"
+            ref = model_scores(build, ids, progress, what, xnnpack=kernels == "xnnpack")
+            results[kernels][feed] = _compare(build, feed, texts, ref, got)
+    # The reference is the host kernel set whose numbers MediaPipe reproduced (smallest max difference).
+    chosen = min(results, key=lambda k: _max_diff(results[k]["lowercased"]))
+    other = "builtin" if chosen == "xnnpack" else "xnnpack"
+    for feed, result in results[chosen].items():
+        _gate(result, build)
+        parity[feed] = _as_dict(result)
+    parity["reference"] = {
+        "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
+        "kernels": chosen,
+        "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
+        f"vs_{other}_kernels": {f: _as_dict(r, 5) for f, r in results[other].items()},
+    }
+    return metadata_json, parity, 2
+
+
+def _max_diff(result: AnyParity) -> float:
+    return result.max_abs_diff if isinstance(result, VectorParity) else result.max_abs_score_diff
+
+
+def output_step(build: Build) -> float | None:
+    """The int8 step of the model's output (its own scale, or the int8 tensor a final DEQUANTIZE reads)."""
+    from converters.tflite_edit import output_int8_step
+
+    return output_int8_step(build.model_bytes)
+
+
+def vector_gate(parity: VectorParity, build: Build, min_cosine: float = 0.999) -> None:
+    """Every vector at cosine >= 0.999, and within one output step when the output is int8.
+
+    A float output computed in float ops (the L2 normalisation of an int8 BERT embedder) has no step:
+    MediaPipe's kernels and the host's round differently there (measured max 0.0022, cosine 0.99998 on
+    the BERT fixture embedder), so cosine is the criterion.
+    """
+    step = output_step(build)
+    if (step is not None and parity.max_abs_diff > step * 1.001) or parity.min_cosine < min_cosine:
+        bound = (
+            f"one output step is {step:g}" if step is not None else f"float output; cosine >= {min_cosine}"
+        )
+        raise GateFailed(
+            f"MediaPipe TextEmbedder vectors differ from the toolchain's by up to {parity.max_abs_diff:g} "
+            f"({bound}; min cosine {parity.min_cosine:g}), e.g. {parity.worst_query!r}",
+            hint=TOKENIZER_HINT,
+        )
+
+
+def rank_gate(parity: RankParity) -> None:
+    """Retrieval: MediaPipe's first k categories must be the toolchain's top k ids, in order, on every query.
+
+    No allowance: a swap of two ids is what the app would show differently. Float math (float32,
+    weight_only) agrees across runtimes to ~1e-5 and full int8 carries the tie-break bias, so the order is
+    defined; dynamic-range (hybrid) kernels quantize activations per call, each runtime its own way
+    (converters/tflite_edit.py `weight_only`), and fail here on near-ties."""
+    if not parity.disagreements:
+        return
+    d = parity.disagreements[0]
+    first = next((i for i, (a, b) in enumerate(zip(d.toolchain, d.mediapipe, strict=False)) if a != b), 0)
+    ours, theirs = d.toolchain[first : first + 3], d.mediapipe[first : first + 3]
+    raise GateFailed(
+        f"MediaPipe TextClassifier's top {parity.k} differs from the toolchain's on "
+        f"{len(parity.disagreements)} of {parity.queries} queries ({parity.feed}), e.g. {d.query!r} at rank "
+        f"{first + 1}: toolchain {ours}, MediaPipe {theirs}",
+        hint=RANK_HINT,
+    )
+
+
+def parity_gate(parity: Parity, step: float | None = None) -> None:
+    """Fail on any label change, exact int8 ties included, except a one-step rounding flip.
+
+    The packaged model carries a tie-break bias (converters/tflite_edit.py), so MediaPipe's ranking among
+    equal int8 scores is deterministic and must equal the toolchain's argmax (lowest index first). A flip
+    between two labels the toolchain itself scored within one int8 output step is the classifier form of
+    the embedder gate's one-step allowance: MediaPipe's kernel mix rounds an int8 elementwise op one step
+    apart from every host kernel set (measured on a mixed-precision BERT: 1 of 748). Those are counted
+    and listed (`one_step_flips`), never hidden; anything wider fails.
+    """
+    rounding = [d for d in parity.disagreements if step is not None and d.toolchain_gap <= step * 1.001]
+    parity.one_step_flips = len(rounding)
+    real = [d for d in parity.disagreements if d not in rounding]
+    if not real:
+        return
+    d = real[0]
+    raise GateFailed(
+        f"MediaPipe TextClassifier disagrees with the toolchain on {len(real)} of {parity.queries} queries "
+        f"({parity.feed}), e.g. {d.query!r}: toolchain {d.toolchain} ({d.toolchain_score:g}), MediaPipe "
+        f"{d.mediapipe} ({d.mediapipe_score:g})",
+        hint=TOKENIZER_HINT,
+    )

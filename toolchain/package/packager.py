@@ -1,0 +1,184 @@
+"""`edgecomp package`: a validated build -> dist/<name>-<version>/ that an app team drops into its project.
+
+mediapipe / android-assets: the int8 model gets float score outputs (one exact DEQUANTIZE) and MediaPipe
+Tasks metadata (regex tokenizer + vocab with case variants, or BERT: WordPiece vocab, int32 ids / mask /
+segment_ids), labels, general info; MediaPipe's own TextClassifier must reproduce the toolchain's top-1 on
+every query of the test split (package/mediapipe.py). An embedding build (source.task: embedding, no
+labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's. A retrieval build
+(labels = product ids): the classifier path, and MediaPipe with max_results 10 must list the toolchain's
+top-10 ids in order on every query. A WordPiece build also gets a train-vs-device tokenizer parity
+report, gated by package.max_tokenizer_mismatch (package/tokenizer.py).
+edge: the validated bytes as they are.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from toolchain.base.errors import DataError, GateFailed
+from toolchain.base.progress import Progress, SilentProgress
+from toolchain.build import Build, load_build
+from toolchain.package.bundle import run_package
+from toolchain.package.types import FORMATS, PackageOptions, PackageResult
+
+
+def validation_status(build: Build) -> dict[str, Any] | str:
+    """The build's `validation` section (toolchain/device_stages.py) reduced to what the manifest records."""
+    if build.report.validation is None:
+        return "not run"
+    section = build.report.validation.model_dump(mode="json")
+    devices = {
+        name: {
+            "passed": bool(dev.get("passed")),
+            "runtime": dev.get("runtime"),
+            "arch": dev.get("arch"),
+            "failures": [
+                f"{c['name']}: {c['detail']}" for c in dev.get("checks", []) if c["status"] == "fail"
+            ],
+        }
+        for name, dev in sorted(section.get("devices", {}).items())
+    }
+    passed = bool(section.get("passed")) and all(d["passed"] for d in devices.values())
+    return {"status": "passed" if passed else "failed", "devices": devices}
+
+
+def check_packageable(build: Build, allow_failed_validation: bool) -> tuple[dict[str, Any] | str, list[str]]:
+    """Refuse Flex/custom ops, a label count that is not the output size, and failed validation."""
+    flex = [op for op in build.tflite.custom_ops() if op.startswith("Flex")]
+    if flex:
+        raise GateFailed(
+            f"the model uses Select-TF (Flex) ops: {', '.join(flex)}; app runtimes ship builtin ops only",
+            hint="re-convert without SELECT_TF_OPS (quantization.mode int8 uses TFLITE_BUILTINS_INT8)",
+        )
+    custom = build.tflite.custom_ops()
+    if custom:
+        raise GateFailed(
+            f"the model uses custom ops: {', '.join(custom)}; MediaPipe/LiteRT do not have their kernels",
+            hint="re-convert with builtin ops only",
+        )
+    out = build.tflite.tensors[build.tflite.outputs[0]]
+    n_out = int(out.shape[-1]) if out.shape else 0
+    if build.labels is not None and n_out != len(build.labels):
+        raise DataError(
+            f"labels.txt has {len(build.labels)} labels but the model outputs {n_out} scores",
+            hint="use the labels file the model was trained with, one label per output, in order",
+        )
+    status = validation_status(build)
+    warnings = []
+    if status == "not run":
+        warnings.append(
+            "validation not run: the manifest says so (run `edgecomp validate BUILD --device ...`)"
+        )
+    elif status["status"] == "failed":
+        failed = [
+            f"{d}: {'; '.join(v['failures'][:2]) or 'failed'}"
+            for d, v in status["devices"].items()
+            if not v["passed"]
+        ]
+        if not allow_failed_validation:
+            raise GateFailed(
+                f"validation failed on {'; '.join(failed)}",
+                hint="fix the build, or pass --allow-failed-validation (recorded in the manifest)",
+            )
+        status["override"] = True
+        warnings.append(f"packaging a build whose validation failed ({'; '.join(failed)})")
+    return status, warnings
+
+
+def _split_path(build: Build, split: str) -> Path | None:
+    """A split the recipe names (missing file: DataError naming it), or None if it names none."""
+    return build.split_path(split) if getattr(build.recipe.data, split) is not None else None
+
+
+def default_description(
+    name: str, labels: list[str] | None, output_size: int, task: str = "classification"
+) -> str:
+    """The metadata description when neither the recipe nor a flag gives one: what this model does."""
+    if task == "retrieval" and labels is not None:
+        return f"{name}: scores {len(labels)} products for a search query (the app lists the top 10)."
+    if labels is None:
+        return f"{name}: maps a search query to a {output_size}-value embedding vector."
+    shown = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
+    return f"{name}: classifies a search query into one of {len(labels)} intents ({shown})."
+
+
+def unset_fields_notice(values: dict[str, Any]) -> str | None:
+    """One line naming the metadata fields that stay empty (edgecomp never fills in an author or licence)."""
+    unset = [k for k in ("author", "license") if not values[k]]
+    if not unset:
+        return None
+    keys, flags = " / ".join(f"package.{k}" for k in unset), " / ".join(f"--{k}" for k in unset)
+    return (
+        f"package metadata: {' and '.join(unset)} not set, so left out of the package "
+        f"(set {keys} in the recipe, or pass {flags})"
+    )
+
+
+# What edgecomp 0.1.0 wrote into every saved recipe.yaml as package defaults until issue 15: a build converted
+# before still has all three, and they are edgecomp's words, not the user's, so together they count as unset.
+LEGACY_DEFAULTS = {
+    "description": "Classifies a search query into an intent.",
+    "author": "edgecomp",
+    "license": "Apache-2.0",
+}
+
+
+def _recipe_value(spec: Any, key: str) -> str | None:
+    value = getattr(spec, key)
+    legacy = all(getattr(spec, k) == v for k, v in LEGACY_DEFAULTS.items())
+    return None if legacy else value
+
+
+def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
+    spec = build.recipe.package
+    name = opts.name or spec.name or build.recipe.name
+    out = build.tflite.tensors[build.tflite.outputs[0]]
+    values = {
+        "format": opts.format or spec.format,
+        "name": name,
+        "version": opts.version or spec.version,
+        "description": opts.description
+        or _recipe_value(spec, "description")
+        or default_description(
+            name, build.labels, int(out.shape[-1]) if out.shape else 0, build.recipe.source.task
+        ),
+        "author": opts.author or _recipe_value(spec, "author"),
+        "license": opts.license or _recipe_value(spec, "license"),
+        "min_confidence_accuracy": opts.min_confidence_accuracy or spec.min_confidence_accuracy,
+        "max_tokenizer_mismatch": spec.max_tokenizer_mismatch
+        if opts.max_tokenizer_mismatch is None
+        else opts.max_tokenizer_mismatch,
+    }
+    if values["format"] not in FORMATS:
+        raise DataError(f"unknown package format {values['format']!r}", hint=f"one of: {', '.join(FORMATS)}")
+    # Check flag values with the recipe's own rules (a name/version must be a safe file name).
+    from toolchain.recipe.compose import apply_overrides
+
+    keys = ("name", "version", "min_confidence_accuracy", "max_tokenizer_mismatch")
+    apply_overrides(build.recipe, {f"package.{k}": values[k] for k in keys}, origin="package flags")
+    return values
+
+
+def package(
+    build_dir: Path, opts: PackageOptions = PackageOptions(), progress: Progress | None = None
+) -> PackageResult:
+    """Package a build; raises (and writes nothing) on any refusal or parity failure."""
+    progress = progress or SilentProgress()
+    t0 = time.perf_counter()
+    build = load_build(build_dir)
+    build.check_files()
+    values = _resolved(build, opts)
+    validation, warnings = check_packageable(build, opts.allow_failed_validation)
+    notice = unset_fields_notice(values)
+    splits = {s: _split_path(build, s) for s in ("val", "test")}
+    if splits["test"] is None and splits["val"] is None:
+        raise DataError("the build's recipe has no test or val split", hint="add data.test to the recipe")
+    with tempfile.TemporaryDirectory(prefix="edgecomp-package-") as tmp:
+        result = run_package(build, values, validation, splits, opts, Path(tmp), progress)
+    result.warnings[:0] = warnings
+    result.notes += [notice] if notice else []
+    result.seconds = round(time.perf_counter() - t0, 2)
+    return result

@@ -1,0 +1,39 @@
+"""What `edgecomp package` takes and returns; shared by packager.py (checks) and bundle.py (work).
+
+Kept apart so that the two modules import it instead of each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("mediapipe", "android-assets", "edge")
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    """Flags; None means: take it from the build recipe's `package` section."""
+
+    format: str | None = None
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    author: str | None = None
+    license: str | None = None
+    min_confidence_accuracy: float | None = None
+    max_tokenizer_mismatch: float | None = None  # share of queries; None: the recipe's (default: no gate)
+    out_dir: Path = Path("dist")
+    allow_failed_validation: bool = False
+    timeout_s: float = 300.0
+
+
+@dataclass
+class PackageResult:
+    bundle_dir: Path
+    zip_path: Path
+    manifest: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not a problem, something to know (e.g. unset metadata)
+    seconds: float = 0.0

@@ -1,0 +1,290 @@
+"""`quantization.mode: mixed`: the most-integer model that meets the recipe's gate, chosen for this model.
+
+From one calibrated float model (converters/calibrated.py) every candidate is a sub-second re-quantization
+with a set of nodes left in float, run on real queries against the source model's outputs:
+
+1. **Speed** (toolchain/quantization/speed.py): ops without multiply-accumulates (elementwise, normalisation,
+   softmax) take the precision that runs faster here, per op type, measured.
+2. **Sensitivity**: each op that is still int8 is quantized alone (everything else float) and its damage
+   to the output is measured (1 - mean cosine vs the float model).
+3. **Greedy repair**: starting from the plan of step 1, the most damaging ops per unit of cost (their
+   share of the MACs, plus a small per-op overhead) go to float, in growing prefixes, until the gate holds
+   on the search queries; then every float op is tried back in int8, largest first, and stays there if the
+   gate still holds. The result is the smallest float set found, not a proven optimum.
+
+The search aims halfway between the gate and a perfect score, so that queries it never saw (the test
+split) still meet the gate. Without gates in the recipe it uses DEFAULT_GATES and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from toolchain.base.errors import GateFailed
+from toolchain.base.progress import Progress, SilentProgress
+
+SENSITIVITY_QUERIES = 128
+SEARCH_QUERIES = 500
+OP_OVERHEAD = 0.005  # cost of one more float op (its QUANTIZE/DEQUANTIZE), as a share of all MACs
+NEGLIGIBLE = 1e-6
+DEFAULT_GATES = {
+    "classification": {"min_agreement": 0.98, "max_accuracy_drop": 1.0},
+    "embedding": {"min_cosine": 0.99},
+}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a candidate must reach on the search queries (halfway between the gate and perfect)."""
+
+    min_agreement: float | None = None
+    max_accuracy_drop: float | None = None
+    min_cosine: float | None = None
+    source: str = "recipe"
+
+    @classmethod
+    def from_gates(cls, gates: Any, task: str, has_labels: bool) -> Targets:
+        g = {k: getattr(gates, k) for k in ("min_agreement", "max_accuracy_drop", "min_cosine")}
+        source = "recipe"
+        if all(v is None for v in g.values()):
+            g, source = dict(DEFAULT_GATES.get(task, DEFAULT_GATES["embedding"])), "default"
+        if not has_labels:
+            g["max_accuracy_drop"] = None
+        return cls(
+            min_agreement=None if g.get("min_agreement") is None else (1 + g["min_agreement"]) / 2,
+            max_accuracy_drop=None if g.get("max_accuracy_drop") is None else g["max_accuracy_drop"] / 2,
+            min_cosine=None if g.get("min_cosine") is None else (1 + g["min_cosine"]) / 2,
+            source=source,
+        )
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class SearchData:
+    feeds: dict[str, np.ndarray]  # by .tflite input name, rows = queries
+    reference: np.ndarray  # the source model's outputs on the same rows
+    labels: np.ndarray | None = None  # label ids (classification with a labelled split)
+    split: str = ""
+
+
+@dataclass
+class MixedPlan:
+    float_nodes: list[str]
+    records: list[dict] = field(default_factory=list)
+    speed: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    full_int8_metrics: dict = field(default_factory=dict)
+    targets: dict = field(default_factory=dict)
+    evaluations: int = 0
+    seconds: float = 0.0
+    split: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "float_nodes": len(self.float_nodes),
+            "search_split": self.split,
+            "targets": self.targets,
+            "full_int8": self.full_int8_metrics,
+            "chosen": self.metrics,
+            "kept_out_of_int8": self.records,
+            "speed_by_op_type": self.speed,
+            "candidates_evaluated": self.evaluations,
+            "search_seconds": round(self.seconds, 1),
+        }
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+
+
+class Evaluator:
+    """Quantize with a float set, run on the search queries, score against the source (cached)."""
+
+    def __init__(self, calibrated: bytes, data: SearchData, task: str, targets: Targets) -> None:
+        self.calibrated, self.data, self.task, self.targets = calibrated, data, task, targets
+        self.count = 0
+        self._cache: dict[frozenset[str], dict] = {}
+
+    def model(self, float_nodes: set[str]) -> bytes:
+        from converters.calibrated import quantize
+
+        return quantize(self.calibrated, sorted(float_nodes))
+
+    def outputs(self, float_nodes: set[str], rows: int | None = None) -> np.ndarray:
+        from devices.hostrun import HostRunner
+
+        self.count += 1
+        feeds = {k: v[:rows] for k, v in self.data.feeds.items()}
+        return HostRunner(self.model(float_nodes), threads=1).scores(feeds)
+
+    def metrics(self, float_nodes: set[str]) -> dict:
+        key = frozenset(float_nodes)
+        if key not in self._cache:
+            got, ref = self.outputs(float_nodes), self.data.reference
+            m = {"mean_cosine": round(float(_cos(got, ref).mean()), 6)}
+            if self.task == "classification":
+                m["agreement"] = round(float(np.mean(got.argmax(1) == ref.argmax(1))), 6)
+                if self.data.labels is not None:
+                    acc = lambda p: float(np.mean(p.argmax(1) == self.data.labels)) * 100  # noqa: E731
+                    m["accuracy_drop_points"] = round(acc(ref) - acc(got), 4)
+            self._cache[key] = m
+        return self._cache[key]
+
+    def ok(self, m: Mapping[str, float]) -> bool:
+        t = self.targets
+        return not (
+            (t.min_cosine is not None and m["mean_cosine"] < t.min_cosine)
+            or (t.min_agreement is not None and m.get("agreement", 1.0) < t.min_agreement)
+            or (t.max_accuracy_drop is not None and m.get("accuracy_drop_points", 0.0) > t.max_accuracy_drop)
+        )
+
+
+def _macs(calibrated: bytes) -> dict[int, int]:
+    from converters.tflite_model import parse_tflite
+    from devices.opcost import model_costs
+
+    return {c.index: c.macs for c in model_costs(parse_tflite(calibrated))}
+
+
+def sensitivity(ev: Evaluator, nodes: Sequence[Any], progress: Progress) -> dict[str, float]:
+    """Damage of each node quantized alone (all other choosable nodes float): 1 - mean cosine vs float."""
+    everything = {n.name for n in nodes}
+    rows = min(SENSITIVITY_QUERIES, len(ev.data.reference))
+    base = ev.outputs(everything, rows)
+    damage = {}
+    with progress.task("mixed: per-op sensitivity", len(nodes)) as advance:
+        for n in nodes:
+            got = ev.outputs(everything - {n.name}, rows)
+            damage[n.name] = max(0.0, float(1.0 - _cos(got, base).mean()))
+            advance(1)
+    return damage
+
+
+def _repair(ev: Evaluator, start: set[str], order: list[str], progress: Progress) -> set[str]:
+    """Smallest prefix of `order` (added to `start`) that meets the targets: doubling, then bisection."""
+    if ev.ok(ev.metrics(start)):
+        return start
+    k, last_bad = 1, 0
+    with progress.task("mixed: repairing the worst ops", None):
+        while True:
+            k = min(k, len(order))
+            if ev.ok(ev.metrics(start | set(order[:k]))):
+                break
+            if k == len(order):
+                m = ev.metrics(start | set(order))
+                raise GateFailed(
+                    f"mixed precision cannot meet the gate on {ev.data.split}: even with all {len(order)} "
+                    f"sensitive ops in float the result is {m} (targets {ev.targets.to_dict()})",
+                    hint="the float model itself may miss the gate: check it with --quantize float32, or "
+                    "loosen evaluation gates; dynamic keeps activations in float",
+                )
+            last_bad, k = k, k * 2
+        lo, hi = last_bad, k  # prefix lo fails, prefix hi passes
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ev.ok(ev.metrics(start | set(order[:mid]))):
+                hi = mid
+            else:
+                lo = mid
+    return start | set(order[:hi])
+
+
+def search(
+    calibrated: bytes,
+    data: SearchData,
+    gates: Any,
+    task: str,
+    progress: Progress | None = None,
+) -> MixedPlan:
+    """Choose the float nodes of a mixed-precision model (see the module docstring)."""
+    from converters.calibrated import choosable_nodes
+    from toolchain.quantization.speed import choose_by_speed
+
+    progress = progress or SilentProgress()
+    t0 = time.perf_counter()
+    targets = Targets.from_gates(gates, task, data.labels is not None)
+    ev = Evaluator(calibrated, data, task, targets)
+    nodes = choosable_nodes(calibrated)
+    macs = _macs(calibrated)
+    total = max(1, sum(macs.get(n.index, 0) for n in nodes))
+    full = ev.metrics(set())
+    groups: dict[str, list[str]] = {}
+    for n in nodes:
+        if not macs.get(n.index):
+            groups.setdefault(n.op, []).append(n.name)
+    with progress.task("mixed: speed of int8 vs float kernels", None):
+        start, speed = choose_by_speed(ev.model, groups, set(), data.feeds)
+    damage = sensitivity(ev, [n for n in nodes if n.name not in start], progress)
+    by_name = {n.name: n for n in nodes}
+
+    def cost(name: str) -> float:
+        return macs.get(by_name[name].index, 0) / total + OP_OVERHEAD
+
+    order = sorted(
+        (name for name, d in damage.items() if d > NEGLIGIBLE), key=lambda nm: -damage[nm] / cost(nm)
+    )
+    chosen = _repair(ev, start, order, progress)
+    repaired = chosen - start
+    if_int8: dict[str, dict] = {}
+    for name in sorted(repaired, key=lambda nm: -macs.get(by_name[nm].index, 0)):  # largest back first
+        trial = chosen - {name}
+        m = ev.metrics(trial)
+        if ev.ok(m):
+            chosen = trial
+        else:
+            if_int8[name] = m
+    final = ev.metrics(chosen)
+    records = []
+    for name in sorted(chosen, key=lambda nm: by_name[nm].index):
+        n = by_name[name]
+        rec: dict[str, Any] = {"node": name, "op": n.op, "macs": int(macs.get(n.index, 0))}
+        if name in if_int8:
+            rec.update(reason="error", damage_alone=round(damage.get(name, 0.0), 6), if_int8=if_int8[name])
+        else:
+            rec["reason"] = "speed"
+        records.append(rec)
+    return MixedPlan(
+        float_nodes=sorted(chosen),
+        records=records,
+        speed=[c.to_dict() for c in speed],
+        metrics=final,
+        full_int8_metrics=full,
+        targets={**targets.to_dict()},
+        evaluations=ev.count,
+        seconds=time.perf_counter() - t0,
+        split=data.split,
+    )
+
+
+def int8_mac_share(model: Any) -> float:
+    """Share of the model's multiply-accumulates done by ops with int8 inputs (bytes or TFLiteModel)."""
+    from converters.tflite_model import parse_tflite
+    from devices.opcost import model_costs
+
+    info = parse_tflite(model) if isinstance(model, bytes) else model
+    costs = model_costs(info)
+    total = sum(c.macs for c in costs)
+    int8 = sum(
+        c.macs
+        for c, op in zip(costs, info.ops, strict=True)
+        if c.macs and info.tensors[op.inputs[0]].dtype == "INT8"
+    )
+    return round(int8 / total, 4) if total else 0.0
+
+
+def worst_ops(calibrated: bytes, data: SearchData, task: str, n: int = 3) -> list[tuple[str, str, float]]:
+    """The n ops that damage the output most when quantized alone: (op type, node, 1 - cosine)."""
+    from converters.calibrated import choosable_nodes
+
+    nodes = choosable_nodes(calibrated)
+    ev = Evaluator(calibrated, data, task, Targets())
+    damage = sensitivity(ev, nodes, SilentProgress())
+    ranked = sorted(nodes, key=lambda x: -damage[x.name])[:n]
+    return [(x.op, x.name, round(damage[x.name], 4)) for x in ranked]

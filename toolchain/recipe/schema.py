@@ -1,0 +1,218 @@
+"""The typed, versioned recipe that describes one build. Loaded from YAML or filled from CLI flags."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+
+from toolchain.recipe.space import SearchSpec
+from toolchain.recipe.steps import Step, Strict, check_step_order
+from toolchain.tasks import check_task_gates
+
+RECIPE_VERSION = 1
+MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
+MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
+# weight_only: dynamic's int8 weights (per-channel), dequantized once at load, float math in every runtime
+QuantMode = Literal["float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed"]
+QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed")
+
+
+class SourceSpec(Strict):
+    path: Path = Field(
+        description="Keras .keras/.h5 file, SavedModel directory, or .onnx file; a .tflite or a teacher "
+        "scores .jsonl only as the teacher of a first distill step"
+    )
+    format: Literal["auto", "keras", "savedmodel", "onnx", "tflite", "scores"] = "auto"
+    input_shapes: dict[str, list[int]] = Field(
+        default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
+    )
+    task: Literal["auto", "classification", "embedding", "retrieval"] = Field(
+        "auto",
+        description="ONNX models: logits over labels, or a query embedding vector; auto: classification "
+        "when labels are found (labels.txt, config.json id2label), embedding otherwise; retrieval (Keras): "
+        "one score per catalog item (labels = item ids), judged by recall@k and top-10 overlap. The saved "
+        "recipe records the resolved task",
+    )
+    trust_model_code: bool = Field(
+        False,
+        description=".h5/SavedModel sources and distill students: load even though a Lambda layer in them "
+        "would run its Python code (--trust-model-code); .keras loads in Keras' safe mode either way",
+    )
+
+    @field_validator("input_shapes")
+    @classmethod
+    def _bounded(cls, shapes: dict[str, list[int]]) -> dict[str, list[int]]:
+        """A typo like 1x3200000 must be an error here, not a 2 TiB allocation attempt later."""
+        for name, dims in shapes.items():
+            if not dims or any(d < 1 or d > MAX_DIM for d in dims):
+                raise ValueError(f"{name}: every dimension must be 1..{MAX_DIM}, got {dims}")
+            if math.prod(dims) > MAX_ELEMENTS:
+                raise ValueError(f"{name}: {dims} has more than {MAX_ELEMENTS} elements")
+        return shapes
+
+
+class DataSpec(Strict):
+    train: Path | None = Field(None, description="labelled jsonl/csv used by training steps")
+    val: Path | None = None
+    test: Path | None = Field(None, description="labelled split used for the evaluation report")
+    calibration: Path | None = Field(None, description="queries for int8 calibration (default: train)")
+    vocab: Path | None = Field(
+        None, description="tokenizer vocab: 'token id' lines (regex) or a BERT vocab.txt (wordpiece)"
+    )
+    tokenizer: Path | None = Field(None, description="Hugging Face tokenizer.json (WordPiece)")
+    labels: Path | None = Field(None, description="one label per line, in output order")
+    text_field: str = "text"
+    label_field: str = "intent"
+    seq_len: int | None = Field(
+        None, gt=1, le=MAX_DIM, description="tokens per query (default: the model's input length)"
+    )
+
+
+class MixedSpec(Strict):
+    """mode mixed: which nodes stay float. Written by the search into the saved recipe; given, no search."""
+
+    float_nodes: list[str] = Field(
+        description="output tensor names of the ops kept in float (the rest is int8)",
+    )
+
+
+class QuantizationSpec(Strict):
+    mode: QuantMode = "int8"
+    mixed: MixedSpec | None = Field(
+        None, description="mode mixed only: a fixed precision plan (the saved recipe of a mixed build has it)"
+    )
+    calibration_samples: int = Field(500, ge=1, description="queries drawn for the representative dataset")
+    min_calibration_samples: int = Field(100, ge=1, description="fewer usable queries than this is an error")
+    float_fallback_ops: list[str] = Field(
+        default_factory=list,
+        description="int8 only: TFLite op types kept in float (selective quantization for transformers)",
+    )
+
+    @field_validator("float_fallback_ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str]) -> list[str]:
+        """A misspelled op used to be ignored while the report said full_integer: false."""
+        if not ops:
+            return ops
+        from converters.tflite_model import builtin_op_names
+
+        valid = builtin_op_names()
+        unknown = [op for op in ops if op.upper() not in valid]
+        if unknown:
+            near = sorted({m for op in unknown for m in difflib.get_close_matches(op.upper(), valid, 3)})
+            guess = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise ValueError(
+                f"unknown TFLite op {', '.join(unknown)}{guess}; valid op names: {', '.join(valid)}"
+            )
+        return [op.upper() for op in ops]
+
+    @model_validator(mode="after")
+    def _mixed_only(self) -> QuantizationSpec:
+        if self.mixed is not None and self.mode != "mixed":
+            raise ValueError(f"quantization.mixed is a plan for mode mixed, not {self.mode}")
+        if self.float_fallback_ops and self.mode != "int8":
+            raise ValueError(
+                f"float_fallback_ops is a hand-made list for mode int8; mode {self.mode} does not take it"
+                + (" (mixed chooses the float ops itself)" if self.mode == "mixed" else "")
+            )
+        return self
+
+
+class EvaluationSpec(Strict):
+    max_accuracy_drop: float | None = Field(
+        None, ge=0.0, description="fail the build if converted accuracy drops more (points)"
+    )
+    min_agreement: float | None = Field(None, ge=0.0, le=1.0, description="fail below this top-1 agreement")
+    min_cosine: float | None = Field(
+        None, ge=-1.0, le=1.0, description="ONNX sources: fail if mean output cosine vs onnxruntime is lower"
+    )
+    max_abs_error: float | None = Field(
+        None, gt=0.0, description="ONNX sources: fail if any output differs from onnxruntime by more"
+    )
+    min_recall_at_10: float | None = Field(
+        None, ge=0.0, le=1.0, description="retrieval: fail if the .tflite's test recall@10 is lower"
+    )
+    max_recall_drop: float | None = Field(
+        None, ge=0.0, description="retrieval: fail if recall@10 drops more vs source (points)"
+    )
+    min_top10_overlap: float | None = Field(
+        None, ge=0.0, le=1.0, description="retrieval: fail below this mean top-10 overlap with the source"
+    )
+
+
+class OutputSpec(Strict):
+    dir: Path = Path("build")
+
+
+class PackageSpec(Strict):
+    """What `edgecomp package` writes into the model's metadata and manifest (flags override)."""
+
+    name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="default: recipe name"
+    )
+    version: str = Field("1.0.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
+    description: str | None = Field(None, description="default: derived from the model (name, task, labels)")
+    author: str | None = Field(None, description="unset: left out of the model metadata (no default author)")
+    license: str | None = Field(None, description="unset: left out of the model metadata, e.g. Apache-2.0")
+    format: Literal["mediapipe", "android-assets", "edge"] = "mediapipe"
+    min_confidence_accuracy: float = Field(
+        0.98, gt=0.0, le=1.0, description="server fallback: on-device accuracy wanted above the threshold"
+    )
+    max_tokenizer_mismatch: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="wordpiece builds: the largest share of test queries whose device ids may differ "
+        "from training (None: recorded, not gated)",
+    )
+
+
+class Recipe(Strict):
+    """Everything that determines a build. Saved beside the artifact it produced."""
+
+    version: Literal[1] = RECIPE_VERSION
+    name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy/TF seeds take 0..2**32-1")
+    source: SourceSpec
+    data: DataSpec = Field(default_factory=DataSpec)
+    steps: list[Step] = Field(default_factory=list)
+    quantization: QuantizationSpec = Field(default_factory=QuantizationSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    package: PackageSpec = Field(default_factory=PackageSpec)
+    search: SearchSpec | None = Field(None, description="ranges for `edgecomp search` (convert ignores it)")
+
+    @model_validator(mode="after")
+    def _steps_fit_together(self) -> Recipe:
+        check_step_order(self.steps, self.quantization.mode)
+        check_task_gates(self.source.task, self.evaluation.model_dump(exclude_none=True))
+        if self.source.task != "retrieval" and any(s.kind == "item_prune" for s in self.steps):
+            raise ValueError(
+                "item_prune drops catalog items of a retrieval model; set source.task: retrieval"
+            )
+        return self
+
+    @property
+    def build_dir(self) -> Path:
+        return self.output.dir / self.name
+
+    def to_yaml(self) -> str:
+        """YAML with every path absolute, so the saved recipe works from any directory."""
+        data = _absolute_paths(self.model_dump(mode="python", exclude_none=True))
+        data = Recipe.model_validate(data).model_dump(mode="json", exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def _absolute_paths(node: Any) -> Any:
+    if isinstance(node, Path):
+        return node.resolve()
+    if isinstance(node, dict):
+        return {k: _absolute_paths(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_absolute_paths(v) for v in node]
+    return node

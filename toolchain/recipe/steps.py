@@ -1,0 +1,293 @@
+"""Typed configs of the compression steps a recipe chains (re-exported by toolchain.recipe.schema)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    """Base for every recipe section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class FinetuneOptions(Strict):
+    """Fields shared by every step that trains."""
+
+    epochs: int = Field(2, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0)
+
+
+class PruneStep(FinetuneOptions):
+    """Magnitude pruning with a tfmot schedule, fine-tuned on the train split."""
+
+    kind: Literal["prune"] = "prune"
+    schedule: Literal["polynomial", "constant"] = "polynomial"
+    target_sparsity: float = Field(0.8, gt=0.0, lt=1.0)
+    initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
+    epochs: int = Field(4, ge=1)
+    begin_step: int | None = Field(None, ge=0)
+    end_step: int | None = Field(None, ge=1)
+    frequency: int | None = Field(None, ge=1, description="prune every N steps (default: derived)")
+    exclude: list[str] = Field(default_factory=list, description="layer names left dense")
+    m_by_n: Literal["2:4", "1:4", "1:2"] | None = Field(
+        None, description="structured sparsity: M zeros in every N weights (rank-2 weights only)"
+    )
+    block: tuple[int, int] | None = Field(None, description="prune whole blocks, e.g. [1, 4] (rank-2 only)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _m_by_n_fixes_sparsity(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("m_by_n"):
+            m, n = (int(v) for v in str(data["m_by_n"]).split(":"))
+            given = data.get("target_sparsity")
+            if given is not None and abs(float(given) - m / n) > 1e-6:
+                raise ValueError(
+                    f"m_by_n {data['m_by_n']} fixes the sparsity at {m / n:.0%}; drop target_sparsity"
+                )
+            data = {**data, "target_sparsity": m / n}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> PruneStep:
+        if self.schedule == "polynomial" and self.initial_sparsity >= self.target_sparsity:
+            raise ValueError("initial_sparsity must be below target_sparsity for the polynomial schedule")
+        if self.begin_step is not None and self.end_step is not None and self.end_step <= self.begin_step:
+            raise ValueError("end_step must be greater than begin_step")
+        if self.m_by_n and self.block:
+            raise ValueError("choose m_by_n or block, not both")
+        if self.block and (min(self.block) < 1 or self.block == (1, 1)):
+            raise ValueError("block must be two positive sizes other than [1, 1]")
+        return self
+
+
+# Student layers, written compactly in the recipe: "conv1d:64:3", "dense:64", "dropout:0.2", "max_pool".
+STUDENT_LAYERS: dict[str, str] = {
+    "conv1d": "conv1d:FILTERS[:KERNEL=3]",
+    "dense": "dense:UNITS",
+    "dropout": "dropout:RATE",
+    "max_pool": "max_pool (global max over tokens)",
+    "mean_pool": "mean_pool (global average over tokens)",
+}
+_LAYER_RE = re.compile(r"^([a-z_0-9]+)((?::[0-9.]+)*)$")
+
+
+def parse_student_layer(text: str) -> tuple[str, list[float]]:
+    """'conv1d:64:3' -> ('conv1d', [64, 3]); unknown layer types are a clear error."""
+    match = _LAYER_RE.match(text.strip().lower())
+    valid = ", ".join(STUDENT_LAYERS.values())
+    if not match or match.group(1) not in STUDENT_LAYERS:
+        raise ValueError(f"unknown student layer {text!r}; valid layers: {valid}")
+    kind = match.group(1)
+    args = [float(a) for a in match.group(2).split(":")[1:]]
+    need = {"conv1d": (1, 2), "dense": (1, 1), "dropout": (1, 1), "max_pool": (0, 0), "mean_pool": (0, 0)}
+    lo, hi = need[kind]
+    if not lo <= len(args) <= hi:
+        raise ValueError(f"student layer {text!r}: expected {STUDENT_LAYERS[kind]}")
+    if kind == "dropout" and not 0 <= args[0] < 1:
+        raise ValueError(f"student layer {text!r}: dropout rate must be in [0, 1)")
+    if kind in ("conv1d", "dense") and any(a < 1 or a != int(a) for a in args):
+        raise ValueError(f"student layer {text!r}: sizes must be positive integers")
+    return kind, args
+
+
+class StudentSpec(Strict):
+    """A student built from layers named in the recipe; the last Dense(labels, softmax) is added."""
+
+    embed_dim: int = Field(16, ge=1)
+    layers: list[str] = Field(
+        default_factory=lambda: ["conv1d:32:3", "max_pool", "dense:32"],
+        description=f"in order after the embedding; one of: {', '.join(STUDENT_LAYERS.values())}",
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _parse(cls, layers: list[str]) -> list[str]:
+        kinds = [parse_student_layer(t)[0] for t in layers]
+        pools = [i for i, k in enumerate(kinds) if k.endswith("_pool")]
+        if len(pools) != 1:
+            raise ValueError("the student needs exactly one max_pool or mean_pool (tokens -> one vector)")
+        if any(k == "conv1d" for k in kinds[pools[0] :]):
+            raise ValueError("conv1d layers must come before the pooling layer")
+        return layers
+
+
+class StudentVocab(Strict):
+    """The word-level (regex) vocab a student of a foreign teacher gets: built from train + unlabelled."""
+
+    max_size: int = Field(1000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
+    min_count: int = Field(1, ge=1, description="keep words seen at least this often")
+    seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
+
+
+class AugmentSpec(Strict):
+    """Perturbed copies of the training queries, scored by the teacher (toolchain/steps/augment.py)."""
+
+    copies: int = Field(4, ge=1, le=64, description="perturbed copies per training query")
+    ops: list[Literal["drop", "swap", "typo", "replace", "span"]] = Field(
+        default_factory=lambda: ["drop", "swap", "typo", "replace", "span"],
+        description="word drop, neighbour swap, one-letter typo, random corpus word, sub-span",
+    )
+    max_ops: int = Field(2, ge=1, le=4, description="operations per copy (1..max_ops, at random)")
+
+
+class DistillStep(FinetuneOptions):
+    """Train a smaller student on the teacher's soft targets.
+
+    The teacher is the current model of the chain (Keras), or a foreign one: `teacher` (ONNX, TFLite or
+    Keras file with its own tokenizer), `teacher_scores` (a JSONL of precomputed scores), or an ONNX /
+    TFLite / scores recipe source when distill is the first step. A foreign teacher's student is a
+    word-level model on a regex vocab built from the training and unlabelled queries (`student_vocab`).
+    """
+
+    kind: Literal["distill"] = "distill"
+    teacher: Path | None = Field(
+        None, description="a teacher of any format (.onnx / HF folder, .tflite, .keras) with its tokenizer"
+    )
+    teacher_scores: Path | None = Field(
+        None, description='precomputed teacher scores: jsonl of {"text", "logits"} or {"text", "probs"}'
+    )
+    student_vocab: StudentVocab | None = Field(
+        None, description="foreign teachers: the student's word-level vocab (default: StudentVocab())"
+    )
+    student_tokenizer: Literal["word", "teacher"] = Field(
+        "word",
+        description="foreign teachers: the student's tokenizer: word (a regex vocab of its own, no WordPiece "
+        "on the phone) or teacher (the teacher's own WordPiece: the student sees the same pieces; packaged "
+        "with MediaPipe's BERT tokenizer)",
+    )
+    student: StudentSpec | None = Field(None, description="architecture of a new student")
+    student_path: Path | None = Field(None, description="or a Keras student model file to train")
+    alpha: float = Field(0.7, ge=0.0, le=1.0, description="weight of the soft (teacher) loss")
+    temperature: float = Field(4.0, description="softmax temperature T (> 0)")
+    epochs: int = Field(12, ge=1)
+    learning_rate: float = Field(3e-3, gt=0.0)
+    unlabelled: Path | None = Field(None, description="extra unlabelled queries (jsonl) to distill on")
+    pseudo_label_min_confidence: float = Field(
+        0.9, ge=0.0, le=1.0, description="unlabelled rows get the teacher's top label as a hard label above"
+    )
+    match_layers: dict[str, str] = Field(
+        default_factory=dict, description="hidden-state matching: {teacher_layer: student_layer}"
+    )
+    match_weight: float = Field(0.1, ge=0.0, description="weight of the hidden-state MSE")
+    augment: AugmentSpec | None = Field(
+        None, description="add teacher-scored perturbed copies of the training queries (typos, word drops)"
+    )
+    select_by: Literal["auto", "accuracy", "agreement"] = Field(
+        "auto",
+        description="early stopping keeps the epoch with the best val accuracy or val agreement with the "
+        "teacher; auto: agreement for a foreign teacher, accuracy for the chain's model",
+    )
+
+    @field_validator("temperature")
+    @classmethod
+    def _positive_t(cls, t: float) -> float:
+        if t <= 0:
+            raise ValueError("temperature must be > 0; typical values are 2-8")
+        return t
+
+    @model_validator(mode="after")
+    def _one_student(self) -> DistillStep:
+        if self.student is not None and self.student_path is not None:
+            raise ValueError("give student or student_path, not both")
+        if self.teacher is not None and self.teacher_scores is not None:
+            raise ValueError("give teacher or teacher_scores, not both")
+        if self.student_tokenizer == "teacher" and self.student_vocab is not None:
+            raise ValueError("student_vocab is for word-level students; not with student_tokenizer teacher")
+        if self.student_tokenizer == "teacher" and self.teacher_scores is not None:
+            raise ValueError("a scores file has no tokenizer to share; use student_tokenizer: word")
+        if self.student is None and self.student_path is None:
+            self.__dict__["student"] = StudentSpec()
+        return self
+
+
+class LowRankStep(FinetuneOptions):
+    """Replace Dense kernels / the embedding table W (m x n) by U_r V_r from the SVD."""
+
+    kind: Literal["lowrank"] = "lowrank"
+    layers: list[str] = Field(
+        default_factory=list, description="layers to factorize (default: Dense but the classifier, Embedding)"
+    )
+    exclude: list[str] = Field(default_factory=list, description="layers left as they are")
+    rank: int | None = Field(None, ge=1, description="one rank for every layer")
+    ranks: dict[str, int] = Field(default_factory=dict, description="rank per layer name")
+    energy: float | None = Field(None, gt=0.0, le=1.0, description="keep this share of sum(s^2)")
+    param_reduction: float | None = Field(
+        None, gt=0.0, lt=1.0, description="cut each layer's parameters by this share"
+    )
+    learning_rate: float = Field(5e-4, gt=0.0)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> LowRankStep:
+        rules = [self.rank is not None, self.energy is not None, self.param_reduction is not None]
+        if sum(rules) > 1:
+            raise ValueError("choose one of rank, energy, param_reduction")
+        if sum(rules) == 0 and not self.ranks:
+            self.__dict__["param_reduction"] = 0.5
+        return self
+
+
+class QATStep(FinetuneOptions):
+    """Quantization-aware fine-tuning (tfmot); pruning-preserving when the model is sparse."""
+
+    kind: Literal["qat"] = "qat"
+    preserve_sparsity: bool | None = Field(
+        None, description="PQAT scheme; default: on when the model's weights are >= 30% zeros"
+    )
+    learning_rate: float = Field(2e-4, gt=0.0)
+
+
+class VocabPruneStep(Strict):
+    """Drop rare words from the vocabulary and the embedding table (the tokenizer is rewritten)."""
+
+    kind: Literal["vocab_prune"] = "vocab_prune"
+    max_size: int | None = Field(None, ge=4, description="keep at most this many tokens (incl. 3 specials)")
+    min_count: int = Field(1, ge=1, description="keep words seen at least this often in the corpus")
+    coverage: float | None = Field(
+        None, gt=0.0, le=1.0, description="keep the fewest words covering this share of word occurrences"
+    )
+    corpus: Path | None = Field(None, description="queries (jsonl) to count words in (default: train)")
+
+
+class ItemPruneStep(Strict):
+    """Retrieval models: drop the catalog items clicked fewer than `min_clicks` times in the train split from
+    the item table (the model's last Dense layer) and from labels.txt (steps/item_prune.py)."""
+
+    kind: Literal["item_prune"] = "item_prune"
+    min_clicks: int = Field(1, ge=1, description="keep items with at least this many train queries")
+
+
+Step = Annotated[
+    PruneStep | DistillStep | LowRankStep | QATStep | VocabPruneStep | ItemPruneStep,
+    Field(discriminator="kind"),
+]
+STEP_CLASSES: dict[str, type[BaseModel]] = {
+    "prune": PruneStep,
+    "distill": DistillStep,
+    "lowrank": LowRankStep,
+    "qat": QATStep,
+    "vocab_prune": VocabPruneStep,
+    "item_prune": ItemPruneStep,
+}
+STEP_KINDS: tuple[str, ...] = tuple(STEP_CLASSES)
+STEP_PATH_FIELDS: tuple[str, ...] = ("student_path", "unlabelled", "corpus", "teacher", "teacher_scores")
+
+
+def check_step_order(steps: list[Any], quant_mode: str) -> None:
+    """QAT must be the last step (later training would undo its fake-quant ranges) and export int8;
+    item_prune must be last too (later steps would train on queries whose product it dropped)."""
+    kinds = [s.kind for s in steps]
+    if "item_prune" in kinds and (kinds.count("item_prune") > 1 or kinds[-1] != "item_prune"):
+        raise ValueError("item_prune must be the last step (the steps before it train on every item)")
+    if "item_prune" in kinds and quant_mode == "mixed":
+        raise ValueError("item_prune with quantization.mode mixed is not supported; use weight_only or int8")
+    if "qat" in kinds:
+        if kinds.count("qat") > 1 or kinds[-1] != "qat":
+            raise ValueError("qat must be the last step (steps after it would retrain the fake-quant model)")
+        if quant_mode != "int8":
+            raise ValueError(f"a qat step trains for int8; set quantization.mode to int8 (got {quant_mode})")
