@@ -66,7 +66,6 @@ def variants() -> list[tuple[str, str, list]]:
 
 
 def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list) -> dict:
-    from toolchain.build import load_build
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict
@@ -74,8 +73,9 @@ def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list)
     spec = _recipe(clf, out, f"distill-{index}", mode, steps)
     spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}
     t0 = time.perf_counter()
-    result = build(recipe_from_dict(spec), progress=RichProgress())
-    r, ev = result.report, result.report["evaluation"]
+    built = build(recipe_from_dict(spec), progress=RichProgress())
+    r = built.report.to_dict()
+    ev = r["evaluation"]
     if "teacher" in ev:  # a student: compared with the teacher and the labels
         accuracy, agreement = ev["teacher"]["student_accuracy"], ev["teacher"]["agreement_with_teacher"]
         sure = ev["teacher"]["agreement_where_teacher_sure"]
@@ -91,8 +91,8 @@ def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list)
         "agreement_with_teacher": agreement,
         "agreement_where_teacher_sure": sure,
         "build_seconds": round(time.perf_counter() - t0, 1),
-        "model_bytes": result.model_path.read_bytes(),
-        "feeds": load_build(result.build_dir).eval_set("test", limit=LATENCY_QUERIES).feeds,
+        "model_bytes": built.model_bytes,
+        "feeds": built.eval_set("test", limit=LATENCY_QUERIES).feeds,
     }
 
 

@@ -43,7 +43,7 @@ def build_presets(base, names: list[str], build_root: Path) -> dict[str, dict]:
             apply_preset(base, name), {"name": f"preset-{name}", "output.dir": str(build_root)}
         )
         try:
-            report, passed = build(recipe).report, True
+            report, passed = build(recipe).report.to_dict(), True
         except BuildRejected as err:
             report, passed = err.report, False
         rows[name] = _row(report, passed)
@@ -85,7 +85,7 @@ def rebuild_front(records, config, build_root: Path) -> dict[int, dict]:
         recipe = trial_recipe(config, r.params, None)
         recipe = apply_overrides(recipe, {"name": f"front-{r.number}", "output.dir": str(build_root)})
         try:
-            report, passed = build(recipe).report, True
+            report, passed = build(recipe).report.to_dict(), True
         except BuildRejected as err:
             report, passed = err.report, False
         rows[r.number] = {

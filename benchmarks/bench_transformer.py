@@ -67,7 +67,6 @@ def sources() -> list[dict]:
 def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     """One build; the row's numbers from its report, plus the model bytes and test feeds for timing."""
     from toolchain.base.errors import EdgecompError
-    from toolchain.build import load_build
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
     from toolchain.quantization.mixed import int8_mac_share
@@ -91,13 +90,13 @@ def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     row: dict = {"model": src["model"], "mode": MODES[mode]}
     t0 = time.perf_counter()
     try:
-        result = build(recipe, progress=RichProgress())
+        built = build(recipe, progress=RichProgress())
     except EdgecompError as err:  # a gate or a conversion that fails is a result too
         row.update(error=f"{type(err).__name__}: {err.message}", build_seconds=time.perf_counter() - t0)
         return row
-    r = result.report
+    r = built.report.to_dict()
     q, ref, ev = r["quantization"], r["evaluation"]["onnx_reference"], r["evaluation"].get("vs_source_float")
-    model = result.model_path.read_bytes()
+    model = built.model_bytes
     mixed = q.get("mixed") or {}
     kept = mixed.get("kept_out_of_int8", [])
     row.update(
@@ -117,7 +116,7 @@ def convert(src: dict, mode: str, out: Path, index: int) -> dict:
         graph_preparation=q.get("graph_preparation"),
         build_seconds=time.perf_counter() - t0,
         model_bytes=model,
-        feeds=load_build(result.build_dir).eval_set("test", limit=LATENCY_QUERIES).feeds,
+        feeds=built.eval_set("test", limit=LATENCY_QUERIES).feeds,
     )
     return row
 

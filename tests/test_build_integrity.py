@@ -23,7 +23,7 @@ STAGES = (["validate", "--device", "x86-host"], ["profile"], ["package", "--form
 
 @pytest.fixture(scope="module")
 def int8_build(tiny_project, tmp_path_factory) -> Path:
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("integrity-builds"), "tiny-int").build_dir
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("integrity-builds"), "tiny-int").dir
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ NAMES = ("agreement vs source", "agreement vs post-step float", "accuracy drop (
 @pytest.fixture(scope="module")
 def pruned(tiny_project, tmp_path_factory) -> Path:
     """A good build with a step: prune 80% + int8."""
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("gate"), "gate", steps=PRUNE).build_dir
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("gate"), "gate", steps=PRUNE).dir
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def int8_build(tiny_project, tmp_path_factory) -> Path:
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("signal-builds"), "tiny-sig").build_dir
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("signal-builds"), "tiny-sig").dir
 
 
 def interrupt_child(args: list[str], tmp: Path, child_word: str, sig: signal.Signals) -> tuple[int, str]:

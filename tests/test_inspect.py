@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def edge_bundle(tiny_project, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("inspect")
-    built = tiny_build(tiny_project, out / "build", "tiny-edge").build_dir
+    built = tiny_build(tiny_project, out / "build", "tiny-edge").dir
     return package(built, PackageOptions(format="edge", out_dir=out / "dist")).bundle_dir
 
 

@@ -31,7 +31,7 @@ def int8_build(tiny_project, tmp_path_factory) -> Path:
         "license": "MIT",
         "description": "Routes shop queries.",
     }
-    return tiny_build(tiny_project, out, "tiny-app", package=package).build_dir
+    return tiny_build(tiny_project, out, "tiny-app", package=package).dir
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def int8_build(tiny_project, tmp_path_factory) -> Path:
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("package-refusal-builds"), "tiny-pkg").build_dir
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("package-refusal-builds"), "tiny-pkg").dir
 
 
 @pytest.fixture

@@ -208,7 +208,7 @@ def test_build_dir_with_quantization_error(tiny_project, tmp_path):
     res = tiny_build(tiny_project, tmp_path, "prof")
     result = CliRunner().invoke(
         app,
-        ["profile", str(res.build_dir), "--runs", "30", "--processes", "1", "--seq-lens", "16,32", "--json"],
+        ["profile", str(res.dir), "--runs", "30", "--processes", "1", "--seq-lens", "16,32", "--json"],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -219,5 +219,5 @@ def test_build_dir_with_quantization_error(tiny_project, tmp_path):
     )
     assert 0.9 < errors["FULLY_CONNECTED"]["cosine"] <= 1.0
     assert [s["length"] for s in data["sweep"]] == [16, 32]
-    report = json.loads((res.build_dir / "report.json").read_text())
+    report = json.loads((res.dir / "report.json").read_text())
     assert report["profile"]["methods"][0]["sum_us"] > 0

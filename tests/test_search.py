@@ -95,7 +95,7 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
     best = json.loads(local.stdout)
     chosen = next(t for t in local_trials if t["number"] == best["best_trial"])
     rebuilt = build(load_recipe(out / "best.recipe.yaml"))  # what `edgecomp convert --recipe` runs
-    assert rebuilt.build_dir == tmp_path / "local" / "tiny"
+    assert rebuilt.dir == tmp_path / "local" / "tiny"
     assert hashlib.sha256(rebuilt.model_path.read_bytes()).hexdigest() == chosen["model_sha256"]
 
 

@@ -19,7 +19,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent"
 def test_example_int8_validates_on_every_shipped_profile(tmp_path):
     from toolchain.pipeline import build
 
-    build_dir = build(example_recipe(tmp_path)).build_dir
+    build_dir = build(example_recipe(tmp_path)).dir
     shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
     report = validate(build_dir, select_profiles(shipped))
     assert [d.device for d in report.devices] == shipped

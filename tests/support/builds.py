@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from toolchain.pipeline import BuildResult
+    from toolchain.build import Build
     from toolchain.recipe.schema import Recipe
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
 
 
-def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> BuildResult:
+def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> Build:
     """Convert the `tiny_project` fixture into `out`/`name` (its int8 recipe, with `recipe` on top)."""
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict
@@ -35,7 +35,7 @@ def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> BuildR
 def tiny_builds(tiny_project: Any, out: Path, prefix: str) -> dict[str, Path]:
     """An int8 and a float32 build of the tiny project in `out`, as {mode: build dir} (`prefix`-<mode>)."""
     return {
-        mode: tiny_build(tiny_project, out, f"{prefix}-{mode}", quantization={"mode": mode}).build_dir
+        mode: tiny_build(tiny_project, out, f"{prefix}-{mode}", quantization={"mode": mode}).dir
         for mode in ("int8", "float32")
     }
 

@@ -145,13 +145,11 @@ def convert(
     distill_flags = {"unlabelled": str(unlabelled)} if unlabelled is not None else None
     spec = compose_recipe(recipe, source, overrides, prune_flags, preset=preset, distill=distill_flags)
     try:
-        result = build(spec, progress=render.RichProgress())
+        built = build(spec, progress=render.RichProgress())
     except BuildRejected as rejected:  # the candidate's report is printed, then the one error line, exit 1
         _show(rejected.report, as_json, f"wrote the rejected candidate to {rejected.rejected_dir}/")
         raise
-    if result.removed_rejected:
-        render.stderr.print(f"removed the stale {result.build_dir.name}.rejected/ of an earlier run")
-    _show(result.report, as_json, f"wrote {result.build_dir}/ (model.tflite, recipe.yaml, report.json)")
+    _show(built.report.to_dict(), as_json, f"wrote {built.dir}/ (model.tflite, recipe.yaml, report.json)")
 
 
 def _show(report: dict, as_json: bool, wrote: str) -> None:

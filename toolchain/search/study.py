@@ -32,6 +32,8 @@ from toolchain.recipe.schema import Recipe
 from toolchain.recipe.space import SearchSpec
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.space import NONE, apply_params, preset_params, search_choices
+from toolchain.sources.detect import source_format
+from toolchain.tokenizers.sources import is_wordpiece_vocab
 
 OBJECTIVES = ("gzip_bytes", "accuracy_drop_points", "latency_ms")
 STUDY_NAME = "edgecomp-search"
@@ -103,9 +105,6 @@ def base_dict(recipe: Recipe) -> dict[str, Any]:
 
 def word_level_keras(recipe: Recipe) -> bool:
     """A Keras source with MediaPipe's word-level regex vocab: the builds vocab_prune can shrink."""
-    from toolchain.pipeline import source_format
-    from toolchain.tokenizers.sources import is_wordpiece_vocab
-
     vocab = recipe.data.vocab
     keras = source_format(recipe) in ("keras", "savedmodel")
     return keras and recipe.data.tokenizer is None and vocab is not None and not is_wordpiece_vocab(vocab)

@@ -81,23 +81,21 @@ def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None)
     data["data"]["test"] = data["data"]["val"]  # choose on val: the report's evaluation split is val here
     data["evaluation"] = {}  # the search applies the constraints itself; no candidate is rejected
     try:
-        result = build(recipe_from_dict(data, origin="search trial"), on_step=stop_hopeless(stop_above_drop))
+        built = build(recipe_from_dict(data, origin="search trial"), on_step=stop_hopeless(stop_above_drop))
     except Hopeless as err:
         return {"stopped": str(err)}
-    report = result.report
-    cmp = report["evaluation"]["vs_source_float"]
+    report = built.report
+    cmp = report.evaluation.vs_source_float
     return {
-        "model_sha256": report["model_sha256"],
-        "size_bytes": int(report["model"]["size_bytes"]),
-        "gzip_bytes": int(report["model"]["gzip_bytes"]),
+        "model_sha256": report.model_sha256,
+        "size_bytes": int(report.model.size_bytes),
+        "gzip_bytes": int(report.model.gzip_bytes),
         "val_accuracy": float(cmp["converted"]["accuracy"]),
         "source_val_accuracy": float(cmp["reference"]["accuracy"]),
         "accuracy_drop_points": float(cmp["accuracy_drop_points"]),
         "val_agreement": float(cmp["top1_agreement"]),
-        **dict(
-            zip(("latency_ms", "latency_runtime"), device_latency(result.model_path, device), strict=True)
-        ),
-        "build_dir": str(result.build_dir),
+        **dict(zip(("latency_ms", "latency_runtime"), device_latency(built.model_path, device), strict=True)),
+        "build_dir": str(built.dir),
     }
 
 

@@ -54,6 +54,12 @@ def ids_input(model: Any) -> Any:
     return model.inputs[0]
 
 
+def fixed_length(model: Any) -> int | None:
+    """Tokens per query of the ids input, or None when that axis is dynamic."""
+    shape = tuple(ids_input(model).shape)
+    return int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
+
+
 def check_ids_input(model: Any, vocab_size: int, path: Path) -> None:
     """The Embedding that reads the ids input must hold every id the tokenizer makes: a short table is a
     DataError naming both sizes, not a TF graph error at the first predict. (A float ids input is refused

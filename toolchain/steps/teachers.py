@@ -34,7 +34,11 @@ import numpy as np
 from converters.parameters import count_parameters
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.progress import Progress
+from toolchain.sources.detect import path_format
+from toolchain.sources.keras_inputs import encode_for, fixed_length, model_inputs
+from toolchain.sources.onnx_model import TokenizerFiles, open_onnx
 from toolchain.tokenizers.interface import TextTokenizer
+from toolchain.tokenizers.sources import find_tokenizer, query_length
 
 Advance = Callable[[int], None]
 TEACHER_KINDS = ("onnx", "tflite", "keras", "scores")
@@ -50,21 +54,16 @@ def _sha256_path(path: Path) -> str:
 
 
 def teacher_kind(path: Path) -> str:
-    """onnx | tflite | keras | scores, from the path; anything else is a one-line error."""
-    from toolchain.tokenizers.sources import FOLDER_MODEL
-
-    if path.is_dir():
-        if (path / FOLDER_MODEL).is_file() and not (path / "saved_model.pb").is_file():
-            return "onnx"
-        return "keras"
-    suffix = path.suffix.lower()
-    kinds = {".onnx": "onnx", ".tflite": "tflite", ".jsonl": "scores", ".keras": "keras", ".h5": "keras"}
-    if suffix not in kinds:
+    """onnx | tflite | keras | scores: the format rule of the recipe source (toolchain/sources/detect.py; a
+    SavedModel teacher loads as Keras); anything else is a one-line error."""
+    try:
+        fmt = path_format(path)
+    except InputFileError:
         raise InputFileError(
             f"cannot tell what kind of teacher {path} is",
             hint="a teacher is .onnx (or a folder with model.onnx), .tflite, .keras/.h5, or a scores .jsonl",
-        )
-    return kinds[suffix]
+        ) from None
+    return "keras" if fmt == "savedmodel" else fmt
 
 
 @dataclass
@@ -150,28 +149,17 @@ def _cached_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, w
     return logits
 
 
-def _onnx_teacher(
-    path: Path, tokenizer_files: tuple[Path | None, Path | None], shapes: dict, seq_len: int | None
-):
-    from converters import onnx_tflite as ox
-    from toolchain.tokenizers import sources
-    from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name
-    from toolchain.tokenizers.interface import INPUT_IDS
+def _onnx_teacher(path: Path, files: TokenizerFiles, shapes: dict, seq_len: int | None):
+    from toolchain.tokenizers.binding import bind_inputs
 
-    model = sources.folder_model(path)
-    info = ox.inspect_onnx(model)
-    fixed = ox.fixed_shapes(info, shapes, seq_len)
-    ids = next((i for i in info.inputs if canonical_name(i.name) == INPUT_IDS), info.inputs[0])
-    tokenizer = _need_tokenizer(
-        sources.find_tokenizer(*tokenizer_files, path, int(fixed[ids.name][-1])), path
-    )
-    inputs = tuple(ModelInput(i.name, i.dtype) for i in info.inputs)
-    reference = ox.OnnxReference(model, info.inputs)
+    model, found = open_onnx(path, shapes, seq_len, files, strict=False)  # as an ONNX source is opened
+    tokenizer, reference = _need_tokenizer(found, path), model.reference()
 
     def score(texts: Sequence[str], advance: Advance) -> np.ndarray:
-        return reference.run_batched(bind_inputs(tokenizer.encode_batch(list(texts)), inputs), 256, advance)
+        encoded = bind_inputs(tokenizer.encode_batch(list(texts)), model.inputs)
+        return reference.run_batched(encoded, 256, advance)
 
-    return tokenizer, score, _onnx_parameters(model)
+    return tokenizer, score, _onnx_parameters(model.path)
 
 
 def _onnx_parameters(model: Path) -> int:
@@ -183,16 +171,15 @@ def _onnx_parameters(model: Path) -> int:
     return onnx_parameters(onnx.load(str(model), load_external_data=False).graph.initializer)
 
 
-def _tflite_teacher(path: Path, tokenizer_files: tuple[Path | None, Path | None]):
+def _tflite_teacher(path: Path, files: TokenizerFiles, seq_len: int | None):
     from converters.tflite_model import parse_tflite
     from devices.hostrun import HostRunner
-    from toolchain.tokenizers import sources
     from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 
     content = path.read_bytes()
     info = parse_tflite(content)
-    seq_len = int(info.tensors[info.inputs[0]].shape[-1])
-    tokenizer = _need_tokenizer(sources.find_tokenizer(*tokenizer_files, path, seq_len), path)
+    length = query_length(int(info.tensors[info.inputs[0]].shape[-1]), seq_len, strict=False)
+    tokenizer = _need_tokenizer(find_tokenizer(*files, path, length), path)
     runner, inputs = HostRunner(content), tflite_inputs(info)
 
     def score(texts: Sequence[str], advance: Advance) -> np.ndarray:
@@ -204,15 +191,13 @@ def _tflite_teacher(path: Path, tokenizer_files: tuple[Path | None, Path | None]
     return tokenizer, score, info.parameter_count
 
 
-def _keras_teacher(path: Path, tokenizer_files: tuple[Path | None, Path | None], trust: bool):
+def _keras_teacher(path: Path, files: TokenizerFiles, seq_len: int | None, trust: bool):
     from converters.keras_tflite import load_keras_model
-    from toolchain.sources.keras_inputs import encode_for, ids_input, model_inputs
     from toolchain.steps.student import predict_logits
-    from toolchain.tokenizers import sources
 
     model = load_keras_model(path, trust)
-    seq_len = int(ids_input(model).shape[1])
-    tokenizer = _need_tokenizer(sources.find_tokenizer(*tokenizer_files, path, seq_len), path)
+    length = query_length(fixed_length(model), seq_len, strict=False)
+    tokenizer = _need_tokenizer(find_tokenizer(*files, path, length), path)
     inputs = model_inputs(model)
 
     def score(texts: Sequence[str], advance: Advance) -> np.ndarray:
@@ -285,7 +270,7 @@ def load_scores(path: Path, n_labels: int) -> Callable[[Sequence[str], Advance],
 def load_teacher(
     path: Path,
     n_labels: int,
-    tokenizer_files: tuple[Path | None, Path | None] = (None, None),
+    tokenizer_files: TokenizerFiles = (None, None),
     input_shapes: dict[str, list[int]] | None = None,
     seq_len: int | None = None,
     trust_model_code: bool = False,
@@ -300,9 +285,9 @@ def load_teacher(
     elif kind == "onnx":
         tokenizer, score, params = _onnx_teacher(path, tokenizer_files, input_shapes or {}, seq_len)
     elif kind == "tflite":
-        tokenizer, score, params = _tflite_teacher(path, tokenizer_files)
+        tokenizer, score, params = _tflite_teacher(path, tokenizer_files, seq_len)
     else:
-        tokenizer, score, params = _keras_teacher(path, tokenizer_files, trust_model_code)
+        tokenizer, score, params = _keras_teacher(path, tokenizer_files, seq_len, trust_model_code)
     return Teacher(kind, path, tokenizer, score, n_labels, params, _sha256_path(path))
 
 

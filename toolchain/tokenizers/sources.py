@@ -5,6 +5,9 @@
   continuation pieces) -> `wordpiece`, lower-casing from tokenizer_config.json beside it when present
   (`do_lower_case`, `strip_accents`), else BERT-uncased defaults; a 'token id' vocab -> `regex`, unchanged.
 - Neither given: tokenizer.json, then vocab.txt, next to the model or inside its folder.
+- The query length (`query_length`), decided before the tokenizer is made: the model's own fixed length;
+  data.seq_len fixes a dynamic one (without it: a DataError); for the recipe's source a data.seq_len that
+  differs from the model's fixed length is a DataError, while a distillation teacher keeps its own length.
 - A Hugging Face-style folder (`edgecomp convert query-embedder/`): model.onnx + tokenizer files +
   config.json; labels from labels.txt, else config.json's id2label (transformers' placeholder names
   LABEL_0, LABEL_1, ... mean "no labels" and are ignored).
@@ -101,6 +104,19 @@ def vocab_tokenizer(vocab: Path, seq_len: int) -> TextTokenizer:
     if is_wordpiece_vocab(vocab):
         return wordpiece_from_files(None, vocab, seq_len)
     return RegexTokenizer(d.Tokenizer(d.load_vocab(vocab), seq_len))
+
+
+def query_length(model_len: int | None, seq_len: int | None, strict: bool = True) -> int:
+    """Tokens per query by the one rule above (`model_len` None: the model's length is dynamic)."""
+    if strict and model_len is not None and seq_len is not None and seq_len != model_len:
+        raise DataError(
+            f"wrong input length: the model takes {model_len} tokens, the recipe says {seq_len}",
+            hint=f"set data.seq_len to {model_len} or leave it unset",
+        )
+    length = model_len or seq_len
+    if length is None:
+        raise DataError("the model's input length is dynamic", hint="set data.seq_len (e.g. --seq-len 32)")
+    return length
 
 
 def find_tokenizer(
