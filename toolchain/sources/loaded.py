@@ -83,10 +83,6 @@ class LoadedSource:
     seq_len: int
     teacher: Teacher | None = None  # the foreign teacher a student is distilled from
 
-    @property
-    def path(self) -> Path:
-        return self.recipe.source.path
-
     def first_split(self, *names: str) -> str | None:
         """The first of `names` the recipe gives."""
         return next((n for n in names if n in self.splits), None)

@@ -10,9 +10,12 @@ A teacher turns query texts into logits (one row per query, one column per label
   per line, for teachers that live on a server. Probabilities become log-probabilities (the softmax of a
   log-probability vector is the vector itself, so soft targets are unchanged).
 
-Model teachers tokenize with their own tokenizer (tokenizer.json / vocab.txt given in the recipe or beside
-the model, toolchain/tokenizers/sources.py; outputs bound to the model's inputs by name), so the student
-may use another one. Scores are computed once per query set and cached under the edgecomp cache dir
+The kind comes from the path by the recipe source's rule (toolchain/sources/detect.py), and an ONNX teacher
+is opened exactly as an ONNX source is (toolchain/sources/onnx_model.py: fixed shapes, ids input, query
+length, tokenizer). Model teachers tokenize with their own tokenizer (tokenizer.json / vocab.txt given in
+the recipe or beside the model, toolchain/tokenizers/sources.py; outputs bound to the model's inputs by
+name) at their own query length (data.seq_len only fixes a dynamic one), so the student may use another.
+Scores are computed once per query set and cached under the edgecomp cache dir
 (`<cache>/teacher-scores/<sha256>.npy`), keyed by the teacher's file bytes, its tokenizer (files and
 settings, and the ids it makes of these texts) and the texts: a changed model, tokenizer file or query set
 is a new entry, never a stale hit.
