@@ -24,7 +24,10 @@ from toolchain import __version__
 from toolchain.base.atomic import check_output_dir, remove_own_dir
 from toolchain.base.errors import BuildRejected, ConversionError, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.types import CostMost
 from toolchain.recipe.schema import Recipe
+from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.model import RejectedSection, Report
 from toolchain.tokenizers.interface import TextTokenizer
 
 # Called after each step with the step's report (its `float_test_accuracy` is the post-step float model on
@@ -65,7 +68,7 @@ class SourceBackend(Protocol):
 class BuildResult:
     build_dir: Path
     model_path: Path
-    report: dict[str, Any]
+    report: Report
     removed_rejected: bool = False  # a stale <name>.rejected/ of this build was removed
 
 
@@ -142,27 +145,28 @@ def _quantization(recipe: Recipe, backend: SourceBackend, info: Any, quant: dict
 
 
 def _rejection(
-    recipe: Recipe, backend: SourceBackend, evaluation: dict, texts: list[str]
-) -> tuple[str, str, dict] | None:
-    """None when every gate passes, else (message, hint, `rejected` section) naming the gate, the value,
-    the stage that cost it; a full-int8 build that quantization cost names the ops that lose most."""
+    recipe: Recipe, backend: SourceBackend, evaluation: EvaluationSection, texts: list[str]
+) -> RejectedSection | None:
+    """None when every gate passes, else the `rejected` section naming the gate, the value and the stage
+    that cost it; a full-int8 build that quantization cost names the ops that lose most."""
     from toolchain.build import rejected_dir
-    from toolchain.evaluation.gates import QUANTIZATION, failed_gate, rejection
+    from toolchain.evaluation.gates import failed_gate, rejection
 
     miss = failed_gate(recipe.evaluation, evaluation, texts)
     if miss is None:
         return None
     kinds = [s.kind for s in recipe.steps]
-    message, hint, section = rejection(miss, evaluation, kinds, str(rejected_dir(recipe.build_dir)))
+    section = rejection(miss, evaluation, kinds, str(rejected_dir(recipe.build_dir)))
     diagnose = getattr(backend, "int8_diagnosis", None)
     q = recipe.quantization
-    if section["cost_most"] == QUANTIZATION and q.mode == "int8" and not q.float_fallback_ops and diagnose:
+    quantization_cost = section.cost_most == CostMost.QUANTIZATION
+    if quantization_cost and q.mode == "int8" and not q.float_fallback_ops and diagnose:
         worst = diagnose()
         if worst:
             named = ", ".join(f"{op} {node!r} (1-cos {d:.3g})" for op, node, d in worst)
-            message += f"; quantized alone, these ops lose most: {named}"
-            section.update(message=message, int8_worst_ops=[list(w) for w in worst])
-    return message, hint, section
+            section.message += f"; quantized alone, these ops lose most: {named}"
+            section.int8_worst_ops = [tuple(w) for w in worst]
+    return section
 
 
 def _float_model_section(recipe: Recipe, saved: bool) -> dict[str, Any] | None:
@@ -180,7 +184,6 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
     """The whole `edgecomp convert`: nothing is written unless every stage succeeds (see StepHook)."""
     from converters.tflite_model import gzip_size, parse_tflite
     from toolchain.build import rejected_dir, sha256_bytes, write_build
-    from toolchain.report.model import Report
 
     progress = progress or SilentProgress()
     check_output_dir(recipe.build_dir)  # refuse the user's folder before minutes of training, not after
@@ -211,7 +214,8 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
     quant = _quantization(recipe, backend, info, quant)
     fp32 = backend.fp32()
     lap("convert")
-    evaluation, texts = backend.evaluate(tflite, progress)
+    evaluation_data, texts = backend.evaluate(tflite, progress)
+    evaluation = EvaluationSection.model_validate(evaluation_data)
     lap("evaluate")
     rejected = _rejection(recipe, backend, evaluation, texts)
     float_tflite, float_keras = backend.float_model(fp32), backend.float_keras()
@@ -242,7 +246,7 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
             "warnings": warnings,
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "float_model": _float_model_section(recipe, float_keras is not None),
-            "rejected": rejected[2] if rejected else None,
+            "rejected": rejected,
         }
     )
     labels = backend.labels or None
@@ -251,6 +255,6 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
         recipe, tflite, report, backend.tokenizer, labels, float_tflite, float_keras, final
     )
     if rejected:  # the good build (if any) is untouched; the candidate is beside it
-        raise BuildRejected(rejected[0], rejected[1], report.to_dict(), build_dir)
+        raise BuildRejected(rejected.message, rejected.hint, report, build_dir)
     stale = remove_own_dir(rejected_dir(recipe.build_dir))  # an earlier rejected candidate of this build
-    return BuildResult(build_dir, build_dir / "model.tflite", report.to_dict(), stale)
+    return BuildResult(build_dir, build_dir / "model.tflite", report, stale)

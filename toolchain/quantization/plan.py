@@ -13,8 +13,10 @@ from typing import Any
 
 from toolchain.base.errors import RecipeError
 from toolchain.base.progress import Progress
+from toolchain.base.types import Task
 from toolchain.quantization.mixed import SearchData, int8_mac_share, search
 from toolchain.recipe.schema import Recipe
+from toolchain.report.quantization import MixedSection
 
 
 def calibrate_with_convergence(
@@ -38,7 +40,7 @@ def calibrate_with_convergence(
 def build_mixed(
     calibrated: bytes,
     recipe: Recipe,
-    task: str,
+    task: Task,
     search_data: Callable[[], SearchData],
     progress: Progress,
 ) -> tuple[bytes, dict[str, Any]]:
@@ -57,13 +59,15 @@ def build_mixed(
             )
         tflite = quantize(calibrated, plan.float_nodes)
         info: dict[str, Any] = {
-            "mixed": {"float_nodes": len(plan.float_nodes), "plan": "replayed from the recipe (no search)"}
+            "mixed": MixedSection(
+                float_nodes=len(plan.float_nodes), plan="replayed from the recipe (no search)"
+            )
         }
         floats = list(plan.float_nodes)
     else:
         result = search(calibrated, search_data(), recipe.evaluation, task, progress)
         tflite = quantize(calibrated, result.float_nodes)
-        info = {"mixed": {**result.to_dict(), "plan": "searched"}}
+        info = {"mixed": result.section()}
         floats = result.float_nodes
     info.update(full_integer=False, int8_mac_share=int8_mac_share(tflite), mixed_float_nodes=floats)
     return tflite, info

@@ -16,6 +16,7 @@ import numpy as np
 from converters.parameters import count_parameters
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
+from toolchain.base.types import Task
 from toolchain.data import Tokenizer, sibling_file
 from toolchain.recipe.schema import Recipe
 from toolchain.sources.keras_inputs import (
@@ -137,7 +138,7 @@ class KerasBackend:
     """A Keras source: the steps run on a copy of it; evaluation compares float Keras and the .tflite."""
 
     strict_int8 = True  # an int8 build must have no float kernels left
-    task = "classification"  # intent classifiers (regex or WordPiece), or retrieval when the recipe says so
+    task = Task.CLASSIFICATION  # intent classifiers (regex or WordPiece); retrieval when the recipe says so
     student_vocab_step: int | None = None  # the distill step whose student vocab this backend built
     # item_prune (retrieval): kept items -> their index in source_labels; class-level so that a subclass
     # with its own __init__ (StudentBackend) has it too
@@ -148,10 +149,8 @@ class KerasBackend:
 
         seed_everything(recipe.seed)
         self.recipe = recipe
-        if (
-            recipe.source.task == "retrieval"
-        ):  # one score per item of labels.txt (toolchain/evaluation/retrieval.py)
-            self.task = "retrieval"
+        if recipe.source.task == Task.RETRIEVAL:  # one score per item of labels.txt (evaluation/retrieval.py)
+            self.task = Task.RETRIEVAL
         self.inputs = load_inputs(recipe)
         self.source_labels = list(self.inputs.labels)
         self.source_format = self.inputs.source_format
@@ -284,7 +283,7 @@ class KerasBackend:
                     lambda items: calibrate_keras(self.final_model, items), calibration or [], progress
                 )
                 tflite, mixed = build_mixed(
-                    calibrated, recipe, "classification", lambda: self._search_data(calibrated), progress
+                    calibrated, recipe, self.task, lambda: self._search_data(calibrated), progress
                 )
                 info.update(mixed)
                 self._tflite = tflite
@@ -325,7 +324,7 @@ class KerasBackend:
             return []
         texts = list(self.inputs.splits[name].texts[: self.recipe.quantization.calibration_samples])
         calibrated = calibrate_keras(self.final_model, calibration_items(self.inputs.encode(texts)))
-        return worst_ops(calibrated, self._search_data(calibrated), "classification")
+        return worst_ops(calibrated, self._search_data(calibrated), self.task)
 
     def fp32(self) -> bytes:
         """The source model as float32 TFLite (the size baseline)."""
@@ -375,7 +374,7 @@ class KerasBackend:
         self.test_scores = tfl_scores  # the converted model's test scores, for a subclass's own metrics
         texts = list(inputs.splits["test"].texts)
         evaluation = {"split": str(inputs.splits["test"].source), "runtime": "ai_edge_litert, 1 thread"}
-        if self.task == "retrieval":
+        if self.task == Task.RETRIEVAL:
             return self._retrieval(evaluation, final_scores, tfl_scores, tflite), texts
         evaluation |= {
             "vs_final_float": compare(final_scores, tfl_scores, y, inputs.labels),
@@ -403,7 +402,7 @@ class KerasBackend:
 
         y, post_step = self.inputs.y["test"], final if self.recipe.steps else None
         section = retrieval_stages(self.source_scores, post_step, tflite_scores, y)
-        section["size"] = table_bytes(parse_tflite(tflite).tensors, len(self.inputs.labels))
+        section.size = table_bytes(parse_tflite(tflite).tensors, len(self.inputs.labels))
         return {**evaluation, "retrieval": section}
 
 

@@ -29,6 +29,7 @@ from toolchain.base.progress import Progress
 from toolchain.data import Tokenizer, sibling_file
 from toolchain.recipe.schema import Recipe
 from toolchain.recipe.steps import StudentVocab
+from toolchain.report.evaluation import TeacherAgreement
 from toolchain.sources.keras import Inputs, KerasBackend
 from toolchain.steps.student import softmax
 from toolchain.tokenizers.binding import ModelInput
@@ -171,12 +172,12 @@ class StudentBackend(KerasBackend):
         evaluation, texts = super().evaluate(tflite, progress)
         cmp = evaluation.get("vs_source_float")
         if cmp is not None:
-            evaluation["teacher"] = {
-                "agreement_with_teacher": cmp["top1_agreement"],
-                "teacher_accuracy": cmp["reference"]["accuracy"],
-                "student_accuracy": cmp["converted"]["accuracy"],
-                "accuracy_drop_points": cmp["accuracy_drop_points"],
-                "teacher": f"{self.teacher.kind} {Path(self.teacher.path).name}",
+            evaluation["teacher"] = TeacherAgreement(
+                agreement_with_teacher=cmp.top1_agreement,
+                teacher_accuracy=cmp.reference.accuracy,
+                student_accuracy=cmp.converted.accuracy,
+                accuracy_drop_points=cmp.accuracy_drop_points,
+                teacher=f"{self.teacher.kind} {Path(self.teacher.path).name}",
                 **confident_agreement(self.source_scores, self.test_scores),
-            }
+            )
         return evaluation, texts
