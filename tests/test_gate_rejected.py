@@ -173,8 +173,10 @@ def test_the_hint_follows_the_stage_that_cost_most():
     del no_steps.by_stage.stages[1]  # a build without steps: source -> after quantization
     section = rejection(failed_gate(agree, no_steps), no_steps, [], "b/x.rejected")
     assert section.cost_most == "quantization" and "quantization.mode: mixed" in section.hint
-    assert section.message.endswith("after quantization accuracy 85.00%, agreement vs source 95.00%; 5 of 100 test "
-                            "queries disagree with the source (no steps)")  # fmt: skip
+    assert section.message.endswith(
+        "after quantization accuracy 85.00%, agreement vs source 95.00%; 5 of 100 test queries disagree with "
+        "the source (no steps)"
+    )
 
 
 @pytest.mark.slow
@@ -216,7 +218,7 @@ def test_the_post_step_float_model_is_saved_and_hashed(pruned):
     model = keras().models.load_model(pruned / "float.keras")
     ev = b.eval_set("test")
     acc = float(np.mean(predict_keras(model, ev.feeds["input_ids"]).argmax(1) == ev.label_ids))
-    after_steps = b.report.evaluation.model_dump()["by_stage"]["stages"][1]
+    after_steps = b.report.evaluation.to_json()["by_stage"]["stages"][1]
     assert after_steps["stage"] == "after steps" and round(acc, 4) == after_steps["accuracy"]
     kernel = next(w for w in model.get_weights() if w.ndim == 2 and w.shape[0] == 32)  # `hidden`, pruned
     assert np.mean(kernel == 0) >= 0.75
@@ -250,8 +252,8 @@ def test_onnx_gates_name_the_worst_query_even_with_braces_in_it():
     from toolchain.recipe.schema import EvaluationSpec
     from toolchain.report.evaluation import EvaluationSection
 
-    check = {"queries": 2, "max_abs_error": 0.25, "mean_cosine": 0.97, "min_cosine": 0.9, "worst_abs_query": 1,
-             "worst_cosine_query": 0, "top1_agreement": 1.0}  # fmt: skip
+    check = {"queries": 2, "max_abs_error": 0.25, "mean_cosine": 0.97, "min_cosine": 0.9,
+             "worst_abs_query": 1, "worst_cosine_query": 0, "top1_agreement": 1.0}  # fmt: skip
     ev = EvaluationSection.model_validate({"onnx_reference": check})
     texts = ["red {shoes}", "where is my {parcel}"]
     miss = failed_gate(EvaluationSpec(max_abs_error=0.1), ev, texts)

@@ -71,4 +71,4 @@ def test_the_attention_mask_is_really_fed(onnx_builds):
     assert feeds["attention_mask"].min() == 0  # the queries are padded, so an all-ones mask is wrong
     assert np.abs(right - wrong).max() > 1e-3
     # the report's evaluation used the same feeds: the .tflite agreed with onnxruntime
-    assert b.report.evaluation.model_dump()["onnx_reference"]["max_abs_error"] < 1e-4
+    assert b.report.evaluation.to_json()["onnx_reference"]["max_abs_error"] < 1e-4

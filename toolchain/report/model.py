@@ -135,8 +135,8 @@ class Report(Record):
     def to_json(self) -> dict[str, Any]:
         """report.json: every section as its stage wrote it; an optional or late section that is None is
         left out (a build without steps has no `float_model`, a passing one no `rejected`)."""
-        data = super().to_json()
-        return {k: v for k, v in data.items() if v is not None or k not in (*LATE_SECTIONS, *OPTIONAL_SECTIONS)}
+        omitted = (*LATE_SECTIONS, *OPTIONAL_SECTIONS)
+        return {k: v for k, v in super().to_json().items() if v is not None or k not in omitted}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, default=str) + "\n"

@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from toolchain.search.trial import TrialMetrics, TrialResult
+
 LATENCY_WARMUP = 8  # untimed invokes (one per synthetic query) before the timed ones
 LATENCY_RUNS = 50
 
@@ -70,7 +72,7 @@ def stop_hopeless(limit: float | None) -> Any:
     return hook
 
 
-def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None) -> dict[str, Any]:
+def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None) -> TrialResult:
     """Build the trial recipe (val evaluated as the report's split) and return its measured objectives."""
     import yaml
 
@@ -83,22 +85,24 @@ def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None)
     try:
         result = build(recipe_from_dict(data, origin="search trial"), on_step=stop_hopeless(stop_above_drop))
     except Hopeless as err:
-        return {"stopped": str(err)}
+        return TrialResult(stopped=str(err))
     report = result.report
-    cmp = report["evaluation"]["vs_source_float"]
-    return {
-        "model_sha256": report["model_sha256"],
-        "size_bytes": int(report["model"]["size_bytes"]),
-        "gzip_bytes": int(report["model"]["gzip_bytes"]),
-        "val_accuracy": float(cmp["converted"]["accuracy"]),
-        "source_val_accuracy": float(cmp["reference"]["accuracy"]),
-        "accuracy_drop_points": float(cmp["accuracy_drop_points"]),
-        "val_agreement": float(cmp["top1_agreement"]),
-        **dict(
-            zip(("latency_ms", "latency_runtime"), device_latency(result.model_path, device), strict=True)
-        ),
-        "build_dir": str(result.build_dir),
-    }
+    cmp = report.evaluation.vs_source_float
+    assert cmp is not None and report.model_sha256 is not None  # a search builds word-level classifiers
+    latency, runtime = device_latency(result.model_path, device)
+    metrics = TrialMetrics(
+        model_sha256=report.model_sha256,
+        size_bytes=report.model.size_bytes,
+        gzip_bytes=report.model.gzip_bytes,
+        val_accuracy=cmp.converted.accuracy,
+        source_val_accuracy=cmp.reference.accuracy,
+        accuracy_drop_points=cmp.accuracy_drop_points,
+        val_agreement=cmp.top1_agreement,
+        latency_ms=latency,
+        latency_runtime=runtime,
+        build_dir=str(result.build_dir),
+    )
+    return TrialResult(metrics=metrics)
 
 
 def main(argv: list[str]) -> int:
@@ -108,7 +112,7 @@ def main(argv: list[str]) -> int:
     from toolchain.base.atomic import write_text
 
     result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
-    write_text(request_path.parent / "result.json", json.dumps(result, indent=1))
+    write_text(request_path.parent / "result.json", json.dumps(result.to_json(), indent=1))
     return 0
 
 
