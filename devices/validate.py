@@ -111,7 +111,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(norms > 0, np.sum(a * b, 1) / np.maximum(norms, 1e-12), 1.0)
 
 
-def _parity(
+def parity_checks(
     rep: DeviceReport, raw: np.ndarray, ref: HostReference, label_ids: np.ndarray | None, gates: Gates
 ) -> None:
     """Bit-exactness (info), then the gate the build's task takes: top-1 agreement with the host run
@@ -139,7 +139,8 @@ def _parity(
             PASS if ok else FAIL,
             f"mean {m.mean_cosine:.6f}, worst {m.min_cosine:.6f} (min mean {gates.min_cosine})",
         )
-        return  # an embedding has no labels to score
+        rep.add("accuracy", SKIP, "an embedding model has no labels to score")
+        return
     ref_pred, dev_pred = host.argmax(1), dev_scores.argmax(1)
     m.top1_agreement = round(float(np.mean(ref_pred == dev_pred)), 4)
     ok = m.top1_agreement >= gates.min_agreement
@@ -249,7 +250,7 @@ def validate_device(
     if isinstance(ref, HostReferenceFailed):
         rep.add("host reference", FAIL, f"no parity check: {ref.message}")
         return _done(rep, t0)
-    _parity(rep, res.raw, ref, label_ids, gates)
+    parity_checks(rep, res.raw, ref, label_ids, gates)
     if profile.emulated:
         _same_runtime_on_x86(rep, profile, model_path, feeds, res.raw, ref.quantized, runner_script)
     mem = res.peak_memory_kb / 1024 if res.peak_memory_kb is not None else None
