@@ -19,10 +19,15 @@ from pydantic import ConfigDict, Field
 
 from converters.tflite_model import TFLiteModel, parse_tflite
 from devices.host_reference import HostReference, HostReferenceFailed, host_reference
-from devices.profiles.schema import DeviceProfile
+from devices.hostrun import match_feeds
+from devices.opsupport import check_op_versions, min_runtime_version
+from devices.profiles.schema import Budgets, DeviceProfile
+from devices.runner import RuntimeWorker, WorkerFailure
+from devices.runtimes import provision
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.record import Record
 from toolchain.base.types import CheckStatus, ParityGate
+from toolchain.base.venvs import EnvSetupError
 
 PASS, FAIL, SKIP, INFO = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.SKIP, CheckStatus.INFO
 REFUSED_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64", "INT16": "int16"}
@@ -189,10 +194,6 @@ def validate_device(
 
     `feeds` are keyed by the model's input tensor names (devices.hostrun.match_feeds); `ref` is the host
     reference, or why there is none (then parity is a failed check naming the cause)."""
-    from devices.opsupport import check_op_versions
-    from devices.runner import RuntimeWorker, WorkerFailure
-    from devices.runtimes import provision
-    from toolchain.base.venvs import EnvSetupError
 
     progress = progress or SilentProgress()
     t0 = time.perf_counter()
@@ -274,10 +275,6 @@ def _same_runtime_on_x86(
     runner_script: Path | None,
 ) -> None:
     """Bit-exactness of the emulated device against the same runtime version natively on x86 (info)."""
-    from devices.profiles.schema import Budgets
-    from devices.runner import RuntimeWorker, WorkerFailure
-    from devices.runtimes import provision
-    from toolchain.base.venvs import EnvSetupError
 
     twin = profile.model_copy(update={"arch": "x86_64", "cpu": "host", "budgets": Budgets()})
     try:
@@ -361,8 +358,6 @@ def validate(
     Reads no build directory and writes nothing: toolchain/device_stages.py supplies the arrays and records
     the result in a build's report.
     """
-    from devices.hostrun import match_feeds
-    from devices.opsupport import min_runtime_version
 
     progress = progress or SilentProgress()
     model_path = Path(model_path)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from devices.validate import DeviceReport, ValidationReport
 from toolchain.base.types import CheckStatus
+
+if TYPE_CHECKING:  # devices.validate pulls numpy and pydantic models: `edgecomp --help` stays instant
+    from devices.validate import DeviceReport, ValidationReport
 
 
 def validate(

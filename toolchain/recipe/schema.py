@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from converters.tflite_model import builtin_op_names
 from toolchain.base.types import PackageFormat, QuantMode, SourceFormat, StepKind, Task
 from toolchain.recipe.space import SearchSpec
 from toolchain.recipe.steps import Step, Strict, check_step_order
@@ -97,7 +98,6 @@ class QuantizationSpec(Strict):
         """A misspelled op used to be ignored while the report said full_integer: false."""
         if not ops:
             return ops
-        from converters.tflite_model import builtin_op_names
 
         valid = builtin_op_names()
         unknown = [op for op in ops if op.upper() not in valid]
