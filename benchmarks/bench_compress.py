@@ -56,7 +56,7 @@ def build_all(build_root: Path) -> dict[str, dict]:
         result = build(recipe_from_dict(data, origin=name), progress=RichProgress())
         tflite = result.model_path.read_bytes()
         built[name] = {
-            "report": result.report.to_dict(),
+            "report": result.report.to_json(),
             "seconds": time.perf_counter() - t0,
             "weight_sparsity": tflite_weight_sparsity(tflite),
         }

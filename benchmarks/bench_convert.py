@@ -39,7 +39,7 @@ def build_variants(build_root: Path) -> dict[str, dict]:
         if name != "pruned80-int8":
             recipe = recipe.model_copy(update={"steps": []})
         result = build(recipe, progress=RichProgress())
-        reports[name] = {"report": result.report.to_dict(), "model": result.model_path}
+        reports[name] = {"report": result.report.to_json(), "model": result.model_path}
     return reports
 
 

@@ -74,7 +74,7 @@ def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list)
     spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}
     t0 = time.perf_counter()
     built = build(recipe_from_dict(spec), progress=RichProgress())
-    r = built.report.to_dict()
+    r = built.report.to_json()
     ev = r["evaluation"]
     if "teacher" in ev:  # a student: compared with the teacher and the labels
         accuracy, agreement = ev["teacher"]["student_accuracy"], ev["teacher"]["agreement_with_teacher"]

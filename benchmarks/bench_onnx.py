@@ -47,7 +47,7 @@ def run(models: Path, tmp: Path) -> list[dict]:
                 "output": {"dir": str(tmp)},
             }
         )
-        r = build(recipe, progress=RichProgress()).report.to_dict()
+        r = build(recipe, progress=RichProgress()).report.to_json()
         ref, ev = r["evaluation"]["onnx_reference"], r["evaluation"].get("vs_source_float")
         rows.append(
             {

@@ -52,7 +52,7 @@ def build_all(build_root: Path) -> dict[str, dict]:
         data["output"] = {"dir": str(build_root)}
         t0 = time.perf_counter()
         result = build(recipe_from_dict(data, origin=name), progress=RichProgress())
-        report, seconds = result.report.to_dict(), time.perf_counter() - t0
+        report, seconds = result.report.to_json(), time.perf_counter() - t0
         built[name] = {"report": report, "dir": result.dir, "seconds": seconds}
     return built
 

@@ -43,9 +43,9 @@ def build_presets(base, names: list[str], build_root: Path) -> dict[str, dict]:
             apply_preset(base, name), {"name": f"preset-{name}", "output.dir": str(build_root)}
         )
         try:
-            report, passed = build(recipe).report.to_dict(), True
+            report, passed = build(recipe).report.to_json(), True
         except BuildRejected as err:
-            report, passed = err.report, False
+            report, passed = err.report.to_json(), False
         rows[name] = _row(report, passed)
     return rows
 
@@ -85,9 +85,9 @@ def rebuild_front(records, config, build_root: Path) -> dict[int, dict]:
         recipe = trial_recipe(config, r.params, None)
         recipe = apply_overrides(recipe, {"name": f"front-{r.number}", "output.dir": str(build_root)})
         try:
-            report, passed = build(recipe).report.to_dict(), True
+            report, passed = build(recipe).report.to_json(), True
         except BuildRejected as err:
-            report, passed = err.report, False
+            report, passed = err.report.to_json(), False
         rows[r.number] = {
             **_row(report, passed),
             "params": r.params,

@@ -94,7 +94,7 @@ def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     except EdgecompError as err:  # a gate or a conversion that fails is a result too
         row.update(error=f"{type(err).__name__}: {err.message}", build_seconds=time.perf_counter() - t0)
         return row
-    r = built.report.to_dict()
+    r = built.report.to_json()
     q, ref, ev = r["quantization"], r["evaluation"]["onnx_reference"], r["evaluation"].get("vs_source_float")
     model = built.model_bytes
     mixed = q.get("mixed") or {}

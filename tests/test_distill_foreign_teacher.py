@@ -79,7 +79,7 @@ def test_onnx_teacher_word_level_student_int8(student_build, student, teacher_dy
     from toolchain.report.markdown import markdown
 
     ev = student["evaluation"]["teacher"]
-    ratio = teacher_dynamic.report.to_dict()["model"]["size_bytes"] / student["model"]["size_bytes"]
+    ratio = teacher_dynamic.report.to_json()["model"]["size_bytes"] / student["model"]["size_bytes"]
     facts = (ratio, ev["agreement_with_teacher"], ev["teacher_accuracy"], ev["student_accuracy"])
     print("size ratio {:.1f}x, agreement {:.4f}, teacher acc {:.4f}, student acc {:.4f}".format(*facts))
     assert ratio >= 20
@@ -165,9 +165,9 @@ def test_scores_file_teacher_gives_the_same_student(bert_models, work, student):
     scores = write_jsonl(work / "scores" / "teacher.jsonl", lines)
     labels = str(folder / "labels.txt")
     # the scores file as the recipe source, and as distill.teacher_scores with the ONNX model as source
-    as_source = _build(_recipe(scores, work / "build", "scores", [DISTILL], labels=labels)).report.to_dict()
+    as_source = _build(_recipe(scores, work / "build", "scores", [DISTILL], labels=labels)).report.to_json()
     step = {**DISTILL, "teacher_scores": str(scores)}
-    as_step = _build(_recipe(folder, work / "build", "scores-step", [step], labels=labels)).report.to_dict()
+    as_step = _build(_recipe(folder, work / "build", "scores-step", [step], labels=labels)).report.to_json()
     for got in (as_source, as_step):
         assert got["steps"][0]["teacher"]["kind"] == "scores"
         assert got["model_sha256"] == student["model_sha256"]  # same logits, seed and data: same bytes
@@ -197,7 +197,7 @@ def test_tflite_teacher_then_prune_and_qat(bert_models, work, teacher_dynamic):
             tokenizer=str(folder / "tokenizer.json"),
             labels=str(folder / "labels.txt"),
         )
-    ).report.to_dict()
+    ).report
     assert report["source"]["format"] == "tflite"
     assert [s["kind"] for s in report["steps"]] == ["distill", "prune", "qat"]
     assert report["steps"][1]["achieved_sparsity"] >= 0.45
@@ -219,7 +219,7 @@ def test_student_on_the_teachers_wordpiece_packages_for_mediapipe_bert(bert_mode
         "student": {"embed_dim": 4, "layers": DISTILL["student"]["layers"]},
     }
     res = _build(_recipe(bert_models.classifier, work / "build", "wp-student", [step]))
-    r = res.report.to_dict()
+    r = res.report.to_json()
     assert r["tokenizer"]["kind"] == "wordpiece" and (res.dir / "tokenizer.json").is_file()
     names = sorted(i["name"].removeprefix("serving_default_").rsplit(":", 1)[0] for i in r["model"]["inputs"])
     assert names == ["attention_mask", "input_ids", "token_type_ids"]  # serving_default_<name>:0

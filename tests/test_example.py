@@ -76,7 +76,7 @@ def test_example_recipe_runs_end_to_end(tmp_path):
     """The demo's own command, on the real example (trains the teacher first when it is missing)."""
     from toolchain.pipeline import build
 
-    report = build(example_recipe(tmp_path)).report.to_dict()
+    report = build(example_recipe(tmp_path)).report.to_json()
     ev = report["evaluation"]
     assert ev["vs_source_float"]["reference"]["accuracy"] >= 0.9
     assert ev["vs_source_float"]["accuracy_drop_points"] <= 1.5

@@ -155,11 +155,14 @@ def test_mixed_on_a_keras_model_replays_and_refuses_a_foreign_plan(tiny_project)
     first = build(recipe_from_dict(spec))
     saved = yaml.safe_load((first.dir / "recipe.yaml").read_text())
     plan = saved["quantization"]["mixed"]
-    assert isinstance(plan["float_nodes"], list) and first.report.quantization.mixed["plan"] == "searched"
+    assert (
+        isinstance(plan["float_nodes"], list)
+        and first.report.to_json()["quantization"]["mixed"]["plan"] == "searched"
+    )
     shutil.rmtree(first.dir)
     again = build(recipe_from_dict(saved))
-    assert again.report.to_dict()["quantization"]["mixed"]["plan"].startswith("replayed")
-    assert again.report.to_dict()["model_sha256"] == first.report.to_dict()["model_sha256"]
+    assert again.report.to_json()["quantization"]["mixed"]["plan"].startswith("replayed")
+    assert again.report.to_json()["model_sha256"] == first.report.to_json()["model_sha256"]
     shutil.rmtree(again.dir)
     saved["quantization"]["mixed"]["float_nodes"] = ["no/such/node"]
     with pytest.raises(RecipeError, match="does not have"):

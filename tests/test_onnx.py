@@ -175,7 +175,7 @@ def test_intent_classifier_int8_within_1_5_points(onnx_models, tmp_path):
         quantization={"mode": "int8", "float_fallback_ops": list(TRANSFORMER_FLOAT_OPS)},
         evaluation={"max_accuracy_drop": 1.5},
     )
-    report = build(recipe).report.to_dict()
+    report = build(recipe).report.to_json()
     cmp = report["evaluation"]["vs_source_float"]
     assert cmp["accuracy_drop_points"] <= 1.5 and cmp["reference"]["accuracy"] > 0.8
     assert report["quantization"]["full_integer"] is False
@@ -199,7 +199,7 @@ def test_embedding_model_cosine(onnx_models, tmp_path, mode, min_cos):
         evaluation={"min_cosine": min_cos},
     )
     result = build(recipe)
-    ref = result.report.to_dict()["evaluation"]["onnx_reference"]
+    ref = result.report.to_json()["evaluation"]["onnx_reference"]
     assert ref["queries"] == 200 and ref["mean_cosine"] >= min_cos
     assert not (result.dir / "labels.txt").exists()  # an embedding build has no labels
 

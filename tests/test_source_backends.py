@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import write_jsonl
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.progress import SilentProgress
+from toolchain.base.types import Stage
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.schema import Recipe
 from toolchain.sources.backend import Conversion, Evaluation, StepsResult
@@ -120,15 +121,16 @@ def test_every_backend_loads_converts_and_evaluates(case: Case) -> None:
     conversion = backend.convert(steps, SilentProgress())
     assert isinstance(conversion, Conversion)
     assert conversion.tflite[4:8] == conversion.fp32[4:8] == b"TFL3"
-    assert conversion.quantization["mode"] == case.recipe.quantization.mode
+    assert conversion.quantization.mode == case.recipe.quantization.mode
     assert parse_tflite(conversion.tflite).size_bytes <= len(conversion.fp32)
 
     evaluation = backend.evaluate(steps, conversion, SilentProgress())
     assert isinstance(evaluation, Evaluation) and evaluation.texts  # the test split's queries
     section = evaluation.section
-    assert section["vs_final_float"]["top1_agreement"] >= 0.95  # the .tflite vs what it was converted from
-    assert section["vs_source_float"]["converted"]["accuracy"] > 0.25  # better than chance (4 or 22 labels)
-    assert [s["stage"] for s in section["by_stage"]["stages"]][0] == "source"
+    assert section.vs_final_float and section.vs_source_float and section.by_stage
+    assert section.vs_final_float.top1_agreement >= 0.95  # the .tflite vs what it was converted from
+    assert section.vs_source_float.converted.accuracy > 0.25  # better than chance (4 or 22 labels)
+    assert section.by_stage.stages[0].stage == Stage.SOURCE
     float_tflite, float_keras = backend.float_model(steps, conversion)
     assert float_tflite is not None and float_tflite[4:8] == b"TFL3"
     assert (float_keras is not None) == bool(case.recipe.steps)  # float.keras only after steps

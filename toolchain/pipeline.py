@@ -21,13 +21,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from converters.tflite_model import gzip_size, non_int8_weight_ops, parse_tflite
 from toolchain import __version__
 from toolchain.base.atomic import check_output_dir, remove_own_dir
 from toolchain.base.errors import BuildRejected, ConversionError
 from toolchain.base.notices import announce
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.build import Build
-from toolchain.recipe.schema import Recipe
+from toolchain.base.types import CostMost, QuantMode, StepKind
+from toolchain.build import Build, rejected_dir, sha256_bytes, write_build
+from toolchain.evaluation.gates import failed_gate, rejection
+from toolchain.quantization.mixed import int8_mac_share
+from toolchain.recipe.schema import MixedSpec, Recipe
+from toolchain.report.model import (
+    FloatModelSection,
+    ModelSection,
+    Ratios,
+    RejectedSection,
+    Report,
+    SourceSection,
+)
+from toolchain.report.quantization import QuantizationSection
 from toolchain.sources.backend import (
     Conversion,
     Evaluation,
@@ -62,24 +75,24 @@ def source_backend(source: LoadedSource) -> SourceBackend:
     return KerasBackend(source)
 
 
-def _quantization(recipe: Recipe, backend: SourceBackend, info: Any, quant: dict) -> dict:
-    from converters.tflite_model import non_int8_weight_ops
-
-    q = recipe.quantization
-    if q.mode == "int8" and "int8_mac_share" not in quant:
-        from toolchain.quantization.mixed import int8_mac_share
-
-        quant["int8_mac_share"] = int8_mac_share(info)
+def _quantization(
+    recipe: Recipe, backend: SourceBackend, info: Any, quant: QuantizationSection
+) -> QuantizationSection:
+    """The converted model's checks added to the backend's section: its int8 MAC share, and for a strict
+    full-int8 build the ops that kept float kernels (an error)."""
+    q, update = recipe.quantization, {}
+    if q.mode == QuantMode.INT8 and quant.int8_mac_share is None:
+        update["int8_mac_share"] = int8_mac_share(info)
     if q.float_fallback_ops:
-        quant.update(float_fallback_ops=list(q.float_fallback_ops), full_integer=False)
-    elif q.mode == "int8" and backend.strict_int8:
-        quant["non_int8_weight_ops"] = non_int8_weight_ops(info)
-        if quant["non_int8_weight_ops"]:
+        update.update(float_fallback_ops=list(q.float_fallback_ops), full_integer=False)
+    elif q.mode == QuantMode.INT8 and backend.strict_int8:
+        update["non_int8_weight_ops"] = floats = non_int8_weight_ops(info)
+        if floats:
             raise ConversionError(
-                f"int8 model still has float kernels: {quant['non_int8_weight_ops'][:3]}",
+                f"int8 model still has float kernels: {floats[:3]}",
                 hint="this op has no int8 kernel; use int16x8 or dynamic",
             )
-    return quant
+    return quant.model_copy(update=update)
 
 
 def _rejection(
@@ -88,45 +101,40 @@ def _rejection(
     steps: StepsResult,
     conversion: Conversion,
     evaluation: Evaluation,
-) -> tuple[str, str, dict] | None:
-    """None when every gate passes, else (message, hint, `rejected` section) naming the gate, the value,
-    the stage that cost it; a full-int8 build that quantization cost names the ops that lose most."""
-    from toolchain.build import rejected_dir
-    from toolchain.evaluation.gates import QUANTIZATION, failed_gate, rejection
-
+) -> RejectedSection | None:
+    """None when every gate passes, else the `rejected` section naming the gate, the value and the stage
+    that cost it; a full-int8 build that quantization cost names the ops that lose most."""
     miss = failed_gate(recipe.evaluation, evaluation.section, evaluation.texts)
     if miss is None:
         return None
     kinds = [s.kind for s in recipe.steps]
-    message, hint, section = rejection(miss, evaluation.section, kinds, str(rejected_dir(recipe.build_dir)))
+    section = rejection(miss, evaluation.section, kinds, str(rejected_dir(recipe.build_dir)))
     q = recipe.quantization
-    if section["cost_most"] == QUANTIZATION and q.mode == "int8" and not q.float_fallback_ops:
+    if section.cost_most == CostMost.QUANTIZATION and q.mode == QuantMode.INT8 and not q.float_fallback_ops:
         worst = backend.int8_diagnosis(steps, conversion)
         if worst:
             named = ", ".join(f"{op} {node!r} (1-cos {d:.3g})" for op, node, d in worst)
-            message += f"; quantized alone, these ops lose most: {named}"
-            section.update(message=message, int8_worst_ops=[list(w) for w in worst])
-    return message, hint, section
-
-
-def _float_model_section(recipe: Recipe, saved: bool) -> dict[str, Any] | None:
-    """What float.tflite / float.keras hold in a build with steps (None: no steps, the source is it)."""
-    if not recipe.steps or not saved:
-        return None
-    kept = [f"{i} {s.kind}" for i, s in enumerate(recipe.steps) if s.kind != "qat"]
-    section: dict[str, Any] = {"tflite": "float.tflite", "keras": "float.keras", "after_steps": kept}
-    if len(kept) < len(recipe.steps):
-        section["note"] = "before the qat step: a QAT model's fake-quant nodes have no float export"
+            section.message += f"; quantized alone, these ops lose most: {named}"
+            section.int8_worst_ops = [tuple(w) for w in worst]
     return section
 
 
-def _with_plan(recipe: Recipe, quant: dict[str, Any]) -> Recipe:
-    """The recipe to save: a searched mixed-precision plan goes in, so it replays (same bytes, no search)."""
-    from toolchain.recipe.schema import MixedSpec
+def _float_model_section(recipe: Recipe, saved: bool) -> FloatModelSection | None:
+    """What float.tflite / float.keras hold in a build with steps (None: no steps, the source is it)."""
+    if not recipe.steps or not saved:
+        return None
+    kept = [f"{i} {s.kind}" for i, s in enumerate(recipe.steps) if s.kind != StepKind.QAT]
+    section = FloatModelSection(tflite="float.tflite", keras="float.keras", after_steps=kept)
+    if len(kept) < len(recipe.steps):
+        section.note = "before the qat step: a QAT model's fake-quant nodes have no float export"
+    return section
 
-    if "mixed_float_nodes" not in quant:
+
+def _with_plan(recipe: Recipe, float_nodes: list[str] | None) -> Recipe:
+    """The recipe to save: a mixed-precision plan goes in, so it replays (same bytes, no search)."""
+    if float_nodes is None:
         return recipe
-    plan = MixedSpec(float_nodes=quant.pop("mixed_float_nodes"))
+    plan = MixedSpec(float_nodes=float_nodes)
     return recipe.model_copy(update={"quantization": recipe.quantization.model_copy(update={"mixed": plan})})
 
 
@@ -135,10 +143,6 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
 
     Returns the Build as written (what `load_build` would read back). A candidate that misses a gate
     raises BuildRejected; a stale `<name>.rejected/` of an earlier run is removed and announced."""
-    from converters.tflite_model import gzip_size, parse_tflite
-    from toolchain.build import rejected_dir, sha256_bytes, write_build
-    from toolchain.report.model import Report
-
     progress = progress or SilentProgress()
     check_output_dir(recipe.build_dir)  # refuse the user's folder before minutes of training, not after
     if any(v is not None for v in recipe.evaluation.model_dump().values()):
@@ -158,45 +162,41 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
     lap("steps")
     conversion = backend.convert(steps, progress)
     warnings = steps.warnings + (source.calibration.warnings if source.calibration else [])
-    quant = dict(conversion.quantization)
-    recipe = _with_plan(recipe, quant)
+    recipe = _with_plan(recipe, conversion.mixed_float_nodes)
     info = parse_tflite(conversion.tflite)
-    quant = _quantization(recipe, backend, info, quant)
+    quant = _quantization(recipe, backend, info, conversion.quantization)
     fp32 = conversion.fp32
     lap("convert")
     evaluation = backend.evaluate(steps, conversion, progress)
     lap("evaluate")
     rejected = _rejection(recipe, backend, steps, conversion, evaluation)
     float_tflite, float_keras = backend.float_model(steps, conversion)
-    report = Report.model_validate(
-        {
-            "edgecomp_version": __version__,
-            "name": recipe.name,
-            "task": source.task,
-            "model_sha256": sha256_bytes(conversion.tflite),
-            "source": {
-                "path": str(recipe.source.path),
-                "format": source.format,
-                "sha256": sha256_file(recipe.source.path),
-                **backend.source_section(conversion),
-                "fp32_tflite_bytes": len(fp32),
-                "fp32_tflite_gzip_bytes": gzip_size(fp32),
-            },
-            "tokenizer": tokenizer_section(steps.tokenizer, source.seq_len),
-            "labels": steps.labels,
-            "steps": steps.reports,
-            "quantization": quant,
-            "model": info.summary(),
-            "ratios_vs_fp32": {
-                "size": round(len(fp32) / info.size_bytes, 2),
-                "gzip": round(gzip_size(fp32) / info.gzip_bytes, 2),
-            },
-            "evaluation": evaluation.section,
-            "warnings": warnings,
-            "timings_s": {k: round(v, 2) for k, v in timings.items()},
-            "float_model": _float_model_section(recipe, float_keras is not None),
-            "rejected": rejected[2] if rejected else None,
-        }
+    report = Report(
+        edgecomp_version=__version__,
+        name=recipe.name,
+        task=source.task,
+        model_sha256=sha256_bytes(conversion.tflite),
+        source=SourceSection(
+            path=str(recipe.source.path),
+            format=source.format,
+            sha256=sha256_file(recipe.source.path),
+            **backend.source_section(conversion),
+            fp32_tflite_bytes=len(fp32),
+            fp32_tflite_gzip_bytes=gzip_size(fp32),
+        ),
+        tokenizer=tokenizer_section(steps.tokenizer, source.seq_len),
+        labels=steps.labels,
+        steps=steps.reports,
+        quantization=quant,
+        model=ModelSection.model_validate(info.summary()),
+        ratios_vs_fp32=Ratios(
+            size=round(len(fp32) / info.size_bytes, 2), gzip=round(gzip_size(fp32) / info.gzip_bytes, 2)
+        ),
+        evaluation=evaluation.section,
+        warnings=warnings,
+        timings_s={k: round(v, 2) for k, v in timings.items()},
+        float_model=_float_model_section(recipe, float_keras is not None),
+        rejected=rejected,
     )
     labels = steps.labels or None
     final = rejected_dir(recipe.build_dir) if rejected else recipe.build_dir
@@ -204,7 +204,7 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
         recipe, conversion.tflite, report, steps.tokenizer, labels, float_tflite, float_keras, final
     )
     if rejected:  # the good build (if any) is untouched; the candidate is beside it
-        raise BuildRejected(rejected[0], rejected[1], report.to_dict(), build_dir)
+        raise BuildRejected(rejected.message, rejected.hint, report, build_dir)
     if remove_own_dir(rejected_dir(recipe.build_dir)):  # an earlier rejected candidate of this build
         announce(f"removed the stale {build_dir.name}.rejected/ of an earlier run")
     return Build(build_dir, recipe, report, steps.tokenizer, labels, conversion.tflite, info)

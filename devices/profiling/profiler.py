@@ -18,13 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.keras_tflite import keras_to_tflite, load_keras_model
 from converters.tflite_model import TFLiteModel, read_tflite
 from devices import opcost
-from devices.profiling import slicer
+from devices.hostrun import match_feeds, synthetic_feeds
+from devices.profiles.schema import get_profile
+from devices.profiling import quant_error, slicer
 from devices.profiling.children import ProfilerError, run_child
 from devices.profiling.stats import MethodResult, merge_litert, merge_slicing
 from toolchain.base.errors import EdgecompError, InputFileError
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.venvs import ensure_venv, runtime_venv_spec
 
 HOST_RUNTIME = ("litert", "2.3.0")
 LIB_ENV = "EDGECOMP_LITERT_LIB"  # test hook: profile with another libLiteRt.so
@@ -60,7 +64,6 @@ def resolve_target(device: str | None, threads: int | None = None) -> Target:
     """The runtime/version/threads to profile with: a device profile's, or the host default."""
     if device is None:
         return Target(*HOST_RUNTIME, threads or 1)
-    from devices.profiles.schema import get_profile
 
     p = get_profile(device)
     return Target(p.runtime, p.runtime_version, threads or p.threads, p.xnnpack, p.name, p.arch)
@@ -98,7 +101,6 @@ class ProfileResult:
 
 # ---------------------------------------------------------------- child processes
 def runtime_python(target: Target) -> Path:
-    from toolchain.base.venvs import ensure_venv, runtime_venv_spec
 
     return ensure_venv(runtime_venv_spec(target.runtime, target.version)).python
 
@@ -243,8 +245,6 @@ def profile_model(
     without them seeded synthetic inputs are used. `float_reference` (a float .tflite or Keras model)
     enables the per-op quantization error of a quantized model.
     """
-    from devices.hostrun import match_feeds, synthetic_feeds
-    from devices.profiling import quant_error
 
     options, progress = options or ProfileOptions(), progress or SilentProgress()
     if options.method not in ("auto", "litert", "slice", "both") or options.mode not in (
@@ -319,7 +319,6 @@ def _float_tflite(ref: Path, work: Path, trust_model_code: bool = False) -> Path
             f"{ref.name} is ONNX: the quantization error needs a float .tflite",
             hint="pass --float-reference FLOAT.tflite, or --no-quant-error",
         )
-    from converters.keras_tflite import keras_to_tflite, load_keras_model
 
     out = work / "float-reference.tflite"
     out.write_bytes(keras_to_tflite(load_keras_model(ref, trust_model_code), "float32"))

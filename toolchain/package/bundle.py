@@ -13,12 +13,15 @@ from toolchain import __version__
 from toolchain.base.atomic import staged_dir, write_bytes
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
+from toolchain.base.types import PackageFormat, TokenizerKind, ValidationStatus
 from toolchain.build import Build, text_feeds
 from toolchain.data import QuerySet, load_queries
 from toolchain.package.manifest import ANDROID_ASSETS, MANIFEST_FILE, MANIFEST_VERSION, TASKS_TEXT, sha256
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
 from toolchain.package.parity import server_fallback
-from toolchain.package.types import PackageOptions, PackageResult
+from toolchain.package.types import ManifestValidation, PackageOptions, PackageResult
+from toolchain.report.model import LATE_SECTIONS, Report
+from toolchain.report.stages import FallbackSection, PackageSection, TokenizerParitySummary
 
 PARITY_FEEDS = ("lowercased", "raw", "raw_without_case_variants")
 
@@ -55,7 +58,7 @@ def _manifest(
     values: dict[str, Any],
     model_bytes: bytes,
     model_file: str,
-    validation: Any,
+    validation: ManifestValidation | None,
     parity: dict[str, Any] | None,
     fallback: dict[str, Any],
     opts: PackageOptions,
@@ -103,8 +106,8 @@ def _manifest(
             "ops": summary["ops"],
         },
         "recipe_sha256": sha256(build.recipe_bytes),
-        "report_sha256": report_digest(build.report.to_dict()),
-        "validation": validation,
+        "report_sha256": report_digest(build.report),
+        "validation": ValidationStatus.NOT_RUN.value if validation is None else validation.to_json(),
         "allow_failed_validation": opts.allow_failed_validation,
         "parity": parity,
         "server_fallback": fallback,
@@ -118,10 +121,9 @@ def _tokenizer_entry(build: Build, parity: dict[str, Any] | None) -> dict[str, A
     is below 100% (then the remaining cases are listed there and the app must lower-case). wordpiece:
     MediaPipe ASCII-lowercases itself, so the app sends the raw query.
     """
-    entry: dict[str, Any] = {**build.report.tokenizer.model_dump(), "vocab_file": "vocab.txt"}
-    kind = entry.get("kind", "regex")
+    entry: dict[str, Any] = {**build.report.tokenizer.to_json(), "vocab_file": "vocab.txt"}
     raw = (parity or {}).get("raw") or {}
-    if kind == "wordpiece":
+    if build.report.tokenizer.kind == TokenizerKind.WORDPIECE:
         entry["app_must_lowercase"] = False
     else:
         entry["app_must_lowercase"] = not raw or _agreement(raw) < 1.0
@@ -131,7 +133,7 @@ def _tokenizer_entry(build: Build, parity: dict[str, Any] | None) -> dict[str, A
     return entry
 
 
-def report_digest(report: dict[str, Any]) -> str:
+def report_digest(report: Report) -> str:
     """sha256 of what the package depends on: the convert-time report (canonical JSON), model sha included.
 
     The late sections are left out: `package` is rewritten by this very stage, and a validate or profile
@@ -139,9 +141,7 @@ def report_digest(report: dict[str, Any]) -> str:
     digest would go stale for no reason. The validation the package relied on is copied into the manifest
     itself (`validation`), and `model_sha256` ties the digest to the exact model bytes.
     """
-    from toolchain.report.model import LATE_SECTIONS
-
-    body = {k: v for k, v in report.items() if k not in LATE_SECTIONS}
+    body = {k: v for k, v in report.to_json().items() if k not in LATE_SECTIONS}
     return sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode())
 
 
@@ -186,6 +186,11 @@ def _agreement(feed: dict[str, Any]) -> float:
     return round(feed["identical"] / max(1, feed["queries"]), 6)
 
 
+def _parity_summary(parity: dict[str, Any] | None) -> dict[str, float] | None:
+    """The report's `package.parity`: the app runtime's agreement per feed."""
+    return None if parity is None else {k: _agreement(parity[k]) for k in PARITY_FEEDS if k in parity}
+
+
 def _label_ids(build: Build, queries: QuerySet) -> np.ndarray | None:
     return None if build.labels is None or queries.labels is None else queries.label_ids(build.labels)
 
@@ -193,7 +198,7 @@ def _label_ids(build: Build, queries: QuerySet) -> np.ndarray | None:
 def run_package(
     build: Build,
     values: dict[str, Any],
-    validation: Any,
+    validation: ManifestValidation | None,
     splits: dict[str, Path | None],
     opts: PackageOptions,
     tmp: Path,
@@ -251,20 +256,22 @@ def run_package(
     zip_path.chmod(0o644)
     build.record(
         "package",
-        {
-            "format": values["format"],
-            "bundle": str(final),
-            "zip": str(zip_path),
-            "model_sha256": manifest["model"]["sha256"],
-            "validation": validation if isinstance(validation, str) else validation["status"],
-            "parity": None
+        PackageSection(
+            format=PackageFormat(values["format"]),
+            bundle=str(final),
+            zip=str(zip_path),
+            model_sha256=sha256(model_bytes),
+            validation=ValidationStatus.NOT_RUN if validation is None else validation.status,
+            parity=None
             if parity is None
             else {k: _agreement(parity[k]) for k in PARITY_FEEDS if k in parity},
-            "tokenizer_parity": None
+            tokenizer_parity=None
             if tok_parity is None
-            else {k: tok_parity[k] for k in ("differing", "differing_share", "by_cause", "effect")},
-            "server_fallback": fallback,
-            "timings": timings,
-        },
+            else TokenizerParitySummary.model_validate(
+                {k: tok_parity[k] for k in ("differing", "differing_share", "by_cause", "effect")}
+            ),
+            server_fallback=FallbackSection.model_validate(fallback),
+            timings=timings,
+        ),
     )
     return PackageResult(final, zip_path, manifest)

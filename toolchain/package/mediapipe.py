@@ -52,7 +52,7 @@ MEDIAPIPE_KINDS = ("regex", "wordpiece")
 
 def tokenizer_kind(build: Build) -> str:
     """regex | wordpiece; anything else cannot be packaged for MediaPipe (DataError)."""
-    kind = str(build.report.tokenizer.model_dump().get("kind", "regex"))
+    kind = build.report.tokenizer.kind
     if kind not in MEDIAPIPE_KINDS:
         raise DataError(
             f"MediaPipe packaging supports the regex and wordpiece tokenizers; this build uses {kind!r}",
@@ -197,7 +197,7 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
     from toolchain.package.vocab import case_variants, write_packed_vocab
 
     kind = "regex" if is_classifier(build) else "embedder"
-    delim = str(build.report.tokenizer.model_dump().get("delimiter", DELIM_REGEX))
+    delim = build.report.tokenizer.delimiter or DELIM_REGEX
     plain = tmp / "plain"
     plain.mkdir()
     session.write_metadata(

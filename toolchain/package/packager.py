@@ -20,32 +20,36 @@ from typing import Any
 
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.types import ValidationStatus
 from toolchain.build import Build, load_build
 from toolchain.package.bundle import run_package
-from toolchain.package.types import FORMATS, PackageOptions, PackageResult
+from toolchain.package.types import FORMATS, DeviceStatus, ManifestValidation, PackageOptions, PackageResult
 
 
-def validation_status(build: Build) -> dict[str, Any] | str:
-    """The build's `validation` section (toolchain/device_stages.py) reduced to what the manifest records."""
-    if build.report.validation is None:
-        return "not run"
-    section = build.report.validation.model_dump(mode="json")
+def validation_status(build: Build) -> ManifestValidation | None:
+    """The build's `validation` section (toolchain/device_stages.py) reduced to what the manifest records
+    (None: validate was not run)."""
+    section = build.report.validation
+    if section is None:
+        return None
     devices = {
-        name: {
-            "passed": bool(dev.get("passed")),
-            "runtime": dev.get("runtime"),
-            "arch": dev.get("arch"),
-            "failures": [
-                f"{c['name']}: {c['detail']}" for c in dev.get("checks", []) if c["status"] == "fail"
-            ],
-        }
-        for name, dev in sorted(section.get("devices", {}).items())
+        name: DeviceStatus(
+            passed=dev.passed,
+            runtime=dev.runtime,
+            arch=dev.arch,
+            failures=dev.failures,
+        )
+        for name, dev in sorted(section.devices.items())
     }
-    passed = bool(section.get("passed")) and all(d["passed"] for d in devices.values())
-    return {"status": "passed" if passed else "failed", "devices": devices}
+    passed = section.passed and all(d.passed for d in devices.values())
+    return ManifestValidation(
+        status=ValidationStatus.PASSED if passed else ValidationStatus.FAILED, devices=devices
+    )
 
 
-def check_packageable(build: Build, allow_failed_validation: bool) -> tuple[dict[str, Any] | str, list[str]]:
+def check_packageable(
+    build: Build, allow_failed_validation: bool
+) -> tuple[ManifestValidation | None, list[str]]:
     """Refuse Flex/custom ops, a label count that is not the output size, and failed validation."""
     flex = [op for op in build.tflite.custom_ops() if op.startswith("Flex")]
     if flex:
@@ -68,22 +72,20 @@ def check_packageable(build: Build, allow_failed_validation: bool) -> tuple[dict
         )
     status = validation_status(build)
     warnings = []
-    if status == "not run":
+    if status is None:
         warnings.append(
             "validation not run: the manifest says so (run `edgecomp validate BUILD --device ...`)"
         )
-    elif status["status"] == "failed":
+    elif status.status == ValidationStatus.FAILED:
         failed = [
-            f"{d}: {'; '.join(v['failures'][:2]) or 'failed'}"
-            for d, v in status["devices"].items()
-            if not v["passed"]
+            f"{d}: {'; '.join(v.failures[:2]) or 'failed'}" for d, v in status.devices.items() if not v.passed
         ]
         if not allow_failed_validation:
             raise GateFailed(
                 f"validation failed on {'; '.join(failed)}",
                 hint="fix the build, or pass --allow-failed-validation (recorded in the manifest)",
             )
-        status["override"] = True
+        status.override = True
         warnings.append(f"packaging a build whose validation failed ({'; '.join(failed)})")
     return status, warnings
 

@@ -34,7 +34,8 @@ def train_encoder(build: Build) -> tuple[Callable[[str], list[int]], str]:
     path = build.dir / TOKENIZER_JSON
     if path.is_file():
         return hf_train_encoder(path), f"Hugging Face tokenizers ({TOKENIZER_JSON})"
-    return vocab_encoder(build.vocab_path, bool(build.report.tokenizer.model_dump().get("lowercase", True)))
+    lowercase = build.report.tokenizer.lowercase
+    return vocab_encoder(build.vocab_path, True if lowercase is None else lowercase)
 
 
 def vocab_encoder(vocab: Path, lowercase: bool = True) -> tuple[Callable[[str], list[int]], str]:

@@ -9,7 +9,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("mediapipe", "android-assets", "edge")
+from toolchain.base.record import Record
+from toolchain.base.types import PackageFormat, ValidationStatus
+
+FORMATS = PackageFormat.values()
+
+
+class DeviceStatus(Record):
+    passed: bool
+    runtime: str
+    arch: str
+    failures: list[str]
+
+
+class ManifestValidation(Record):
+    """The manifest's `validation`: the build's validate section as the app team needs it."""
+
+    status: ValidationStatus
+    devices: dict[str, DeviceStatus]
+    override: bool | None = None  # packaged with --allow-failed-validation
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ def train_project(
         "best_epoch": fit.best_epoch,
         "val_accuracy": fit.val_accuracy,
         "val_loss": fit.val_loss,
-        "test": {"queries": n_test, **metrics.as_dict()},
+        "test": {"queries": n_test, **metrics.to_json()},
         "gates": recipe.evaluation.model_dump(exclude_none=True),
         "model": str((project / "model.keras").resolve()),
         "recipe": str((project / RECIPE_FILE).resolve()),

@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from converters.ranges import DEGENERATE, Range, is_huge
+from converters.calibrated import activation_ranges
+from converters.ranges import DEGENERATE, HUGE, Range, is_huge, mask_safe_ranges
+from devices.activations import percentile_ranges
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 
@@ -79,7 +81,6 @@ def range_convergence(
     `calibrate_fn(items)` returns a calibrated model (converters.keras_tflite.calibrate_keras or
     calibrate_saved_model with the model bound). The answer is the report's `range_convergence`.
     """
-    from converters.calibrated import activation_ranges
 
     sizes = _sizes(len(items), fractions)
     steps: list[dict[str, Any]] = []
@@ -149,9 +150,6 @@ def refined_ranges(
     fed by input name); with `percentiles` (e.g. (0.001, 99.999)) every other activation gets its
     percentile range over the same rows.
     """
-    from converters.calibrated import activation_ranges
-    from converters.ranges import HUGE, mask_safe_ranges
-    from devices.activations import percentile_ranges
 
     minmax = activation_ranges(calibrated)
     huge = [name for name, r in minmax.items() if is_huge(r)]

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toolchain.base.types import Precision
+from toolchain.report.quantization import SpeedRow
+
 ROUNDS = 15
 INVOKES = 20
 MIN_GAIN = 0.03  # a plan must be at least 3% faster to count as faster
@@ -28,16 +31,17 @@ class SpeedChoice:
     count: int
     int8_us: float
     float_us: float
-    precision: str  # float | int8
+    precision: Precision
 
-    def to_dict(self) -> dict:
-        return {
-            "op": self.op,
-            "count": self.count,
-            "int8_us": round(self.int8_us, 2),
-            "float_us": round(self.float_us, 2),
-            "precision": self.precision,
-        }
+    def row(self) -> SpeedRow:
+        """The report's `quantization.mixed.speed_by_op_type` row."""
+        return SpeedRow(
+            op=self.op,
+            count=self.count,
+            int8_us=round(self.int8_us, 2),
+            float_us=round(self.float_us, 2),
+            precision=self.precision,
+        )
 
 
 def _interpreter(model: bytes, feeds: Mapping[str, np.ndarray]):
@@ -82,5 +86,6 @@ def choose_by_speed(
         keep_int8 = float(np.median(rounds[:, 1] / rounds[:, 0])) <= 1 + MIN_GAIN
         if keep_int8:
             float_nodes = trial
-        choices.append(SpeedChoice(op, len(names), as_int8, as_float, "int8" if keep_int8 else "float"))
+        precision = Precision.INT8 if keep_int8 else Precision.FLOAT
+        choices.append(SpeedChoice(op, len(names), as_int8, as_float, precision))
     return float_nodes, choices

@@ -10,22 +10,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from converters.keras_tflite import detect_format
+from toolchain.base.types import AUTO, SourceFormat
 from toolchain.recipe.schema import Recipe
 from toolchain.tokenizers.sources import FOLDER_MODEL
 
-FOREIGN_SUFFIXES = {".tflite": "tflite", ".jsonl": "scores"}
+FOREIGN_SUFFIXES = {".tflite": SourceFormat.TFLITE, ".jsonl": SourceFormat.SCORES}
 
 
-def path_format(path: Path) -> str:
+def path_format(path: Path) -> SourceFormat:
     """keras, savedmodel, onnx, tflite or scores, from what is on disk."""
-    from converters.keras_tflite import detect_format
-
     if path.is_dir() and (path / FOLDER_MODEL).is_file() and not (path / "saved_model.pb").is_file():
-        return "onnx"
-    return FOREIGN_SUFFIXES.get(path.suffix.lower()) or detect_format(path)
+        return SourceFormat.ONNX
+    return FOREIGN_SUFFIXES.get(path.suffix.lower()) or SourceFormat(detect_format(path))
 
 
-def source_format(recipe: Recipe) -> str:
+def source_format(recipe: Recipe) -> SourceFormat:
     """The recipe's source.format, or what is on disk (`path_format`)."""
     fmt = recipe.source.format
-    return path_format(recipe.source.path) if fmt == "auto" else fmt
+    return path_format(recipe.source.path) if fmt == AUTO else SourceFormat(fmt)

@@ -13,8 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from converters.keras_tflite import calibrate_keras, keras_to_tflite
 from converters.parameters import count_parameters
+from converters.tflite_model import parse_tflite
 from toolchain.base.progress import Progress
+from toolchain.base.types import QuantMode, Task
+from toolchain.build import text_feeds
+from toolchain.evaluation.metrics import compare, stage_metrics
+from toolchain.evaluation.retrieval import retrieval_stages, table_bytes
+from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
+from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.quantization import QuantizationSection
 from toolchain.sources.backend import (
     Conversion,
     Evaluation,
@@ -23,7 +32,6 @@ from toolchain.sources.backend import (
     StepsResult,
     int8_diagnosis,
     search_data,
-    search_task,
 )
 from toolchain.sources.keras_inputs import calibration_items, model_inputs
 from toolchain.sources.keras_steps import (
@@ -59,15 +67,13 @@ class KerasBackend:
         return run_keras_steps(source, data, clone(source.model), teacher_for, progress, on_step, scores)
 
     def convert(self, steps: StepsResult, progress: Progress) -> Conversion:
-        from converters.keras_tflite import keras_to_tflite
-
-        tflite, quantization = convert_keras(self.source, steps, progress)
+        tflite, quantization, plan = convert_keras(self.source, steps, progress)
         recipe = self.source.recipe
-        if recipe.quantization.mode == "float32" and not recipe.steps:
-            fp32 = tflite
+        if recipe.quantization.mode == QuantMode.FLOAT32 and not recipe.steps:
+            fp32 = tflite  # the source converted to float32 is its own size baseline
         else:
-            fp32 = keras_to_tflite(self.source.model, "float32")
-        return Conversion(tflite, fp32, quantization)
+            fp32 = keras_to_tflite(self.source.model, QuantMode.FLOAT32)
+        return Conversion(tflite, fp32, quantization, mixed_float_nodes=plan)
 
     def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
         """The fp32 source when there are no steps, else the model after the steps (before a QAT step,
@@ -91,10 +97,11 @@ def keras_reference(steps: StepsResult) -> Reference:
     return lambda texts: predict_keras(steps.model, steps.data.encode(texts))
 
 
-def convert_keras(source: LoadedSource, steps: StepsResult, progress: Progress) -> tuple[bytes, dict]:
-    """The final model to .tflite in the recipe's mode (calibrated on the source's one sample)."""
-    from converters.keras_tflite import keras_to_tflite
-
+def convert_keras(
+    source: LoadedSource, steps: StepsResult, progress: Progress
+) -> tuple[bytes, QuantizationSection, list[str] | None]:
+    """The final model to .tflite in the recipe's mode (calibrated on the source's one sample), the
+    report's `quantization` section, and the float nodes of a mixed plan (for the saved recipe)."""
     q, recipe = source.recipe.quantization, source.recipe
     calibration, info = None, {"mode": q.mode}
     if source.calibration is not None:
@@ -104,23 +111,20 @@ def convert_keras(source: LoadedSource, steps: StepsResult, progress: Progress) 
         f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
         len(calibration) if calibration and q.mode != "mixed" else None,
     ) as advance:
-        if q.mode == "mixed":
-            from converters.keras_tflite import calibrate_keras
-            from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
-
+        if q.mode == QuantMode.MIXED:
             calibrated, info["calibration_convergence"] = calibrate_with_convergence(
                 lambda items: calibrate_keras(steps.model, items), calibration or [], progress
             )
             reference = keras_reference(steps)
-            tflite, mixed = build_mixed(
+            mixed = build_mixed(
                 calibrated,
                 recipe,
-                search_task(source),
+                source.task,
                 lambda: search_data(source, steps, reference, calibrated),
                 progress,
             )
-            info.update(mixed)
-            return tflite, info
+            info.update(mixed=mixed.section, full_integer=False, int8_mac_share=mixed.int8_mac_share)
+            return mixed.tflite, QuantizationSection(**info), mixed.float_nodes
         tflite = keras_to_tflite(
             steps.model,
             q.mode,
@@ -128,7 +132,7 @@ def convert_keras(source: LoadedSource, steps: StepsResult, progress: Progress) 
             progress=lambda i, n: advance(1),
             float_ops=q.float_fallback_ops,
         )
-    return tflite, info
+    return tflite, QuantizationSection(**info), None
 
 
 def post_step_float(
@@ -136,21 +140,17 @@ def post_step_float(
 ) -> tuple[bytes | None, Any]:
     """The post-step float model as float32 .tflite and as an uncompiled Keras copy (float.keras holds
     no optimizer state: the example's 0.5 MB instead of 1.6 MB); (None, None) when a QAT step was first."""
-    from converters.keras_tflite import keras_to_tflite
-
     model = steps.post_step_float
     if model is None:
         return None, None
-    if model is steps.model and source.recipe.quantization.mode == "float32":
+    if model is steps.model and source.recipe.quantization.mode == QuantMode.FLOAT32:
         return conversion.tflite, clone(model)
-    return keras_to_tflite(model, "float32"), clone(model)
+    return keras_to_tflite(model, QuantMode.FLOAT32), clone(model)
 
 
 def keras_int8_diagnosis(source: LoadedSource, steps: StepsResult) -> list[tuple[str, str, float]]:
     """The final model calibrated on the source's calibration sample (as its int8 conversion was), then
     the shared diagnosis against the float Keras model."""
-    from converters.keras_tflite import calibrate_keras
-
     if source.calibration is None:
         return []
     items = calibration_items(steps.data.encode(source.calibration.texts))
@@ -162,14 +162,11 @@ def evaluate_keras(
 ) -> tuple[Evaluation, np.ndarray | None]:
     """The .tflite vs the post-step float model and vs the source on the labelled test split; also the
     .tflite's test scores (in the source's item space), for the student's comparison with its teacher."""
-    from converters.tflite_model import parse_tflite
     from devices.hostrun import HostRunner
-    from toolchain.build import text_feeds
-    from toolchain.evaluation.metrics import compare, stage_metrics
 
     data, items = steps.data, len(source.labels)
     if "test" not in data.y:
-        return Evaluation({"skipped": "no labelled test split (set data.test)"}, []), None
+        return Evaluation(EvaluationSection(skipped="no labelled test split (set data.test)"), []), None
     ids, y, test = data.ids["test"], data.y["test"], source.splits["test"]
     final_scores = source_space(predict_keras(steps.model, ids), steps.item_map, items)
     runner = HostRunner(tflite, threads=1)
@@ -178,17 +175,16 @@ def evaluate_keras(
         runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)"), steps.item_map, items
     )
     texts = list(test.texts)
-    evaluation = {"split": str(test.source), "runtime": "ai_edge_litert, 1 thread"}
+    where = {"split": str(test.source), "runtime": "ai_edge_litert, 1 thread"}
     post_step = final_scores if source.recipe.steps else None
-    if source.task == "retrieval":
-        from toolchain.evaluation.retrieval import retrieval_stages, table_bytes
-
+    if source.task == Task.RETRIEVAL:
         section = retrieval_stages(steps.source_scores, post_step, tfl_scores, y)  # recall@1/@10, MRR
-        section["size"] = table_bytes(parse_tflite(tflite).tensors, len(steps.labels))  # the item table
-        return Evaluation({**evaluation, "retrieval": section}, texts), tfl_scores
-    evaluation |= {
-        "vs_final_float": compare(final_scores, tfl_scores, y, steps.labels),
-        "vs_source_float": compare(steps.source_scores, tfl_scores, y, steps.labels),
-    }
-    evaluation["by_stage"] = stage_metrics(steps.source_scores, post_step, tfl_scores, y, steps.labels)
+        section.size = table_bytes(parse_tflite(tflite).tensors, len(steps.labels))  # the item table
+        return Evaluation(EvaluationSection(**where, retrieval=section), texts), tfl_scores
+    evaluation = EvaluationSection(
+        **where,
+        vs_final_float=compare(final_scores, tfl_scores, y, steps.labels),
+        vs_source_float=compare(steps.source_scores, tfl_scores, y, steps.labels),
+        by_stage=stage_metrics(steps.source_scores, post_step, tfl_scores, y, steps.labels),
+    )
     return Evaluation(evaluation, texts), tfl_scores

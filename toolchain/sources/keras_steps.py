@@ -2,11 +2,11 @@
 
 `run_keras_steps` applies the recipe's steps in order (toolchain/steps/registry.py) and returns a
 `StepsResult`: the final and the post-step float model (a QAT model holds fake-quant nodes, so its float
-model is QAT's input), the step reports with the float model's test accuracy after each, the tokenizer
-and labels as the build saves them, and `item_map` when item_prune dropped catalog items (metrics stay in
-the source's item space: a dropped item scores -inf). `KerasData` holds the splits as the chain's model
-takes them (a bare id array for a one-input regex model, else a dict by input name:
-toolchain/sources/keras_inputs.py); a step that rewrites the vocab makes a new one.
+model is QAT's input), the typed step reports (toolchain/report/steps.py) with the float model's test
+accuracy after each, the tokenizer and labels as the build saves them, and `item_map` when item_prune
+dropped catalog items (metrics stay in the source's item space: a dropped item scores -inf). `KerasData`
+holds the splits as the chain's model takes them (a bare id array for a one-input regex model, else a dict
+by input name: toolchain/sources/keras_inputs.py); a step that rewrites the vocab makes a new one.
 """
 
 from __future__ import annotations
@@ -17,20 +17,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from converters.parameters import count_parameters
 from toolchain.base.errors import RecipeError
 from toolchain.base.progress import Progress
+from toolchain.base.tfenv import keras
+from toolchain.base.types import StepKind
 from toolchain.data import QuerySet, Tokenizer
 from toolchain.recipe.schema import Recipe
+from toolchain.report.steps import AnyStepReport
 from toolchain.sources.backend import StepHook, StepsResult
 from toolchain.sources.keras_inputs import Rows, encode_for
 from toolchain.sources.loaded import LoadedSource
+from toolchain.steps.base import StepContext
+from toolchain.steps.registry import step_runner
 from toolchain.tokenizers.binding import ModelInput
 from toolchain.tokenizers.interface import TextTokenizer
 from toolchain.tokenizers.regex import RegexTokenizer
 
 TeacherFor = Callable[[int, Any, list[str]], Any]  # (step index, step, labels) -> a foreign Teacher or None
+STEP_REPORT: TypeAdapter[AnyStepReport] = TypeAdapter(AnyStepReport)  # a step's report by its kind
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,6 @@ def predict_keras(model: Any, ids: Rows, batch_size: int = 256) -> np.ndarray:
 
 def clone(model: Any) -> Any:
     """A copy with the same weights, uncompiled (no optimizer state)."""
-    from toolchain.base.tfenv import keras
-
     copy = keras().models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
@@ -117,9 +122,6 @@ def run_keras_steps(
     student_vocab_step: int | None = None,
 ) -> StepsResult:
     """Apply the recipe's steps in order to `model` (None: the first, a distill step, builds a student)."""
-    from toolchain.steps.base import StepContext
-    from toolchain.steps.registry import step_runner
-
     recipe = source.recipe
     refuse_steps(recipe, data, student_vocab_step)
     reports, warnings, labels = [], [], list(source.labels)
@@ -143,7 +145,7 @@ def run_keras_steps(
         )
         result = step_runner(step.kind)(step, model, context)
         model = result.model
-        if step.kind != "qat":  # a QAT model holds fake-quant nodes: its float is QAT's input
+        if step.kind != StepKind.QAT:  # a QAT model holds fake-quant nodes: its float is QAT's input
             post_step_float = model
         first = model if i == 0 else first
         warnings += result.warnings
@@ -157,16 +159,9 @@ def run_keras_steps(
         if "test" in data.y:
             scores = source_space(predict_keras(model, data.ids["test"]), item_map, len(source.labels))
             accuracy = top1(scores, data.y["test"])
-        reports.append(
-            {
-                "index": i,
-                "kind": step.kind,
-                **result.report,
-                "float_test_accuracy": accuracy,
-                "parameters": count_parameters(model),
-                "seconds": round(time.perf_counter() - t0, 2),
-            }
-        )
+        report = {"index": i, "kind": step.kind, **result.report, "float_test_accuracy": accuracy}
+        report.update(parameters=count_parameters(model), seconds=round(time.perf_counter() - t0, 2))
+        reports.append(STEP_REPORT.validate_python(report))
         if on_step is not None:
             on_step(reports[-1], None if source_scores is None else top1(source_scores, data.y["test"]))
     return StepsResult(
@@ -181,21 +176,21 @@ def refuse_steps(recipe: Recipe, data: KerasData, student_vocab_step: int | None
     `student_vocab_step`: the index of the distill step whose `student_vocab` the source built (a foreign
     teacher as the recipe source); any other distill step's student uses the build's tokenizer."""
     for i, step in enumerate(recipe.steps):
-        if step.kind == "distill" and step.student_vocab is not None and i != student_vocab_step:
+        if step.kind == StepKind.DISTILL and step.student_vocab is not None and i != student_vocab_step:
             raise RecipeError(
                 f"steps.{i}.student_vocab: only the first distill step of a recipe whose source is a "
                 "foreign teacher (.onnx, .tflite, scores .jsonl) builds a student vocab; this student "
                 "uses the build's tokenizer",
                 hint="drop student_vocab, or make the teacher the recipe source",
             )
-        if step.kind == "vocab_prune" and not data.regex:
+        if step.kind == StepKind.VOCAB_PRUNE and not data.regex:
             raise RecipeError(
                 f"vocab_prune rewrites a word-level (regex) vocab; this build's tokenizer is "
                 f"{data.text_tokenizer.kind}, whose subword vocab must stay as the model was trained",
                 hint="drop the vocab_prune step (prune or lowrank shrink the embedding table instead)",
             )
         foreign_student = i == student_vocab_step  # its student is built for the inputs given here
-        if step.kind == "distill" and len(data.model_in) > 1 and not foreign_student:
+        if step.kind == StepKind.DISTILL and len(data.model_in) > 1 and not foreign_student:
             raise RecipeError(
                 f"distill: the teacher takes {len(data.model_in)} inputs "
                 f"({', '.join(m.name for m in data.model_in)}) and the student families are word-level "

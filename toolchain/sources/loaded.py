@@ -33,10 +33,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from converters.keras_tflite import load_keras_model
 from toolchain import data as d
 from toolchain.base.errors import DataError, RecipeError, StepError
+from toolchain.base.tfenv import seed_everything
+from toolchain.base.types import (
+    CALIBRATED_MODES,
+    SourceFormat,
+    StepKind,
+    Task,
+    TokenizerKind,
+)
 from toolchain.recipe.schema import Recipe
 from toolchain.recipe.steps import StudentVocab
+from toolchain.report.quantization import CalibrationDraw
 from toolchain.sources.detect import source_format
 from toolchain.sources.keras_inputs import check_ids_input, check_model, fixed_length
 from toolchain.sources.onnx_model import open_onnx
@@ -46,7 +56,8 @@ from toolchain.tokenizers.regex import RegexTokenizer
 from toolchain.tokenizers.sources import config_labels, find_tokenizer, query_length
 
 SPLITS = ("train", "val", "test", "calibration")
-STUDENT_FORMATS = ("onnx", "tflite", "scores")  # a first distill step makes the build a student's
+# a source of these formats whose first step distils it is a teacher: the build is its student's
+STUDENT_FORMATS = (SourceFormat.ONNX, SourceFormat.TFLITE, SourceFormat.SCORES)
 LOGITS_HINT = "logits"  # an ONNX output named like this is a classifier's: it needs labels
 DEFAULT_STUDENT_SEQ_LEN = 32
 
@@ -57,10 +68,11 @@ class Calibration:
 
     texts: list[str]
     source: Path  # the split file they were drawn from
-    drawn: dict[str, object]  # the report's calibration_draw
+    drawn: CalibrationDraw
     warnings: list[str]
 
     def report(self) -> dict[str, Any]:
+        """The report's `quantization.calibration_*` fields."""
         return {
             "calibration_queries": len(self.texts),
             "calibration_source": str(self.source),
@@ -73,8 +85,8 @@ class LoadedSource:
     """The source model with its tokenizer, labels, splits and calibration sample (see the module doc)."""
 
     recipe: Recipe
-    format: str  # keras, savedmodel, onnx, tflite or scores
-    task: str  # classification, embedding or retrieval (resolved)
+    format: SourceFormat
+    task: Task  # resolved
     model: Any  # Keras model | onnx_model.OnnxModel | None (a foreign teacher's student)
     tokenizer: TextTokenizer | None  # the build's; None: an ONNX float conversion without one
     labels: list[str]  # empty for an embedding model
@@ -92,30 +104,34 @@ def load_source(recipe: Recipe) -> LoadedSource:
     """Load the recipe's source once (the module docstring is the policy)."""
     fmt = source_format(recipe)
     _refuse(recipe, fmt)
-    if fmt in STUDENT_FORMATS and recipe.steps and recipe.steps[0].kind == "distill":
+    if fmt in STUDENT_FORMATS and _distills_first(recipe):
         return _student(recipe)
-    if fmt == "onnx":
+    if fmt == SourceFormat.ONNX:
         return _onnx(recipe)
     return _keras(recipe, fmt)
 
 
-def _refuse(recipe: Recipe, fmt: str) -> None:
+def _distills_first(recipe: Recipe) -> bool:
+    return bool(recipe.steps) and recipe.steps[0].kind == StepKind.DISTILL
+
+
+def _refuse(recipe: Recipe, fmt: SourceFormat) -> None:
     src, steps = recipe.source.path, recipe.steps
-    if recipe.source.task == "retrieval" and fmt not in ("keras", "savedmodel"):
+    if recipe.source.task == Task.RETRIEVAL and fmt not in (SourceFormat.KERAS, SourceFormat.SAVEDMODEL):
         raise RecipeError(
             f"source.task retrieval takes a Keras model (one score per catalog item); {src.name} is {fmt}",
             hint="convert the retrieval model from Keras (.keras / SavedModel), or drop --task retrieval",
         )
-    if fmt in STUDENT_FORMATS and steps and steps[0].kind == "distill":
+    if fmt in STUDENT_FORMATS and _distills_first(recipe):
         return
-    if fmt in ("tflite", "scores"):
+    if fmt in (SourceFormat.TFLITE, SourceFormat.SCORES):
         raise RecipeError(
-            f"a {'.tflite' if fmt == 'tflite' else 'teacher scores'} source can only teach a student: "
-            f"{src.name} is not converted itself",
+            f"a {'.tflite' if fmt == SourceFormat.TFLITE else 'teacher scores'} source can only teach a "
+            f"student: {src.name} is not converted itself",
             hint="start the steps with `- kind: distill` (a student is trained from it), "
             "or convert the original Keras/ONNX model",
         )
-    if fmt == "onnx" and steps:
+    if fmt == SourceFormat.ONNX and steps:
         raise StepError(
             "compression steps need a Keras model; an ONNX source is converted as it is",
             hint="drop `steps` (quantization still applies), start them with `- kind: distill` to "
@@ -123,10 +139,7 @@ def _refuse(recipe: Recipe, fmt: str) -> None:
         )
 
 
-def _keras(recipe: Recipe, fmt: str) -> LoadedSource:
-    from converters.keras_tflite import load_keras_model
-    from toolchain.base.tfenv import seed_everything
-
+def _keras(recipe: Recipe, fmt: SourceFormat) -> LoadedSource:
     seed_everything(recipe.seed)
     src, spec = recipe.source.path, recipe.data
     model = load_keras_model(src, recipe.source.trust_model_code)
@@ -144,17 +157,17 @@ def _keras(recipe: Recipe, fmt: str) -> LoadedSource:
         d.load_vocab(d.sibling_file(spec.vocab, src, "vocab.txt"))  # raises: vocab not found, with the hint
     assert tokenizer is not None
     check_ids_input(model, tokenizer.vocab_size, src)
-    task = "retrieval" if recipe.source.task == "retrieval" else "classification"
+    task = Task.RETRIEVAL if recipe.source.task == Task.RETRIEVAL else Task.CLASSIFICATION
     return _with_data(recipe, fmt, task, model, tokenizer, labels, seq_len)
 
 
 def _onnx(recipe: Recipe) -> LoadedSource:
     src, spec = recipe.source.path, recipe.data
     model, tokenizer = open_onnx(src, recipe.source.input_shapes, spec.seq_len, (spec.tokenizer, spec.vocab))
-    labels, task = [], recipe.source.task
-    if task != "embedding":
+    labels, task = [], Task.EMBEDDING
+    if recipe.source.task != Task.EMBEDDING:
         labels = find_labels(recipe) or []
-        if not labels and task == "classification":
+        if not labels and recipe.source.task == Task.CLASSIFICATION:
             _missing_labels(recipe)
         if not labels and any(LOGITS_HINT in o for o in model.info.outputs):
             raise DataError(
@@ -162,13 +175,11 @@ def _onnx(recipe: Recipe) -> LoadedSource:
                 "(labels.txt, --labels, config.json id2label)",
                 hint="pass --labels labels.txt for a classifier, or --task embedding for an embedding model",
             )
-        task = "classification" if labels else "embedding"
-    return _with_data(recipe, "onnx", task, model, tokenizer, labels, model.seq_len)
+        task = Task.CLASSIFICATION if labels else Task.EMBEDDING
+    return _with_data(recipe, SourceFormat.ONNX, task, model, tokenizer, labels, model.seq_len)
 
 
 def _student(recipe: Recipe) -> LoadedSource:
-    from toolchain.base.tfenv import seed_everything
-
     seed_everything(recipe.seed)
     labels = find_labels(recipe) or _missing_labels(recipe)
     teacher = step_teacher(recipe, recipe.steps[0], labels, default=recipe.source.path)
@@ -178,10 +189,19 @@ def _student(recipe: Recipe) -> LoadedSource:
         raise DataError("distilling a student needs training queries", hint="set data.train (--train)")
     tokenizer = _student_tokenizer(recipe, teacher, splits["train"].texts)
     calibration = draw_calibration(recipe, splits, tokenizer)
+    fmt = SourceFormat(teacher.kind)
     return LoadedSource(
-        recipe, teacher.kind, "classification", None, tokenizer, labels, splits, calibration,
-        tokenizer.seq_len, teacher,
-    )  # fmt: skip
+        recipe,
+        fmt,
+        Task.CLASSIFICATION,
+        None,
+        tokenizer,
+        labels,
+        splits,
+        calibration,
+        tokenizer.seq_len,
+        teacher,
+    )
 
 
 def _student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> TextTokenizer:
@@ -206,8 +226,8 @@ def _student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> Te
 
 def _with_data(
     recipe: Recipe,
-    fmt: str,
-    task: str,
+    fmt: SourceFormat,
+    task: Task,
     model: Any,
     tokenizer: TextTokenizer | None,
     labels: list[str],
@@ -249,10 +269,8 @@ def draw_calibration(
     recipe: Recipe, splits: dict[str, d.QuerySet], tokenizer: TextTokenizer | None
 ) -> Calibration | None:
     """The calibration sample of a mode that calibrates (None otherwise), drawn once."""
-    from converters.keras_tflite import NEEDS_CALIBRATION
-
     q = recipe.quantization
-    if q.mode not in NEEDS_CALIBRATION:
+    if q.mode not in CALIBRATED_MODES:
         return None
     if tokenizer is None:
         raise DataError(
@@ -264,8 +282,9 @@ def draw_calibration(
     name = next((n for n in ("calibration", "train") if n in splits), None)
     if name is None:
         raise DataError(f"{q.mode} needs calibration queries", hint="set data.calibration or --calibration")
-    usable = d.split_words if tokenizer.kind == "regex" else str.strip
+    usable = d.split_words if tokenizer.kind == TokenizerKind.REGEX else str.strip
     sample = d.representative_sample(
         splits[name], q.calibration_samples, q.min_calibration_samples, recipe.seed, usable
     )
-    return Calibration(sample.texts, splits[name].source, sample.drawn, sample.warnings)
+    drawn = CalibrationDraw.model_validate(sample.drawn)
+    return Calibration(sample.texts, splits[name].source, drawn, sample.warnings)

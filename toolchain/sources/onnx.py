@@ -22,8 +22,17 @@ from typing import Any
 
 import numpy as np
 
+from converters import onnx_tflite as ox
+from converters.keras_tflite import calibrate_saved_model, saved_model_to_tflite
+from converters.onnx_prepare import prepare_for_int8
+from converters.tflite_model import parse_tflite
 from toolchain.base.errors import ConversionError, DataError
 from toolchain.base.progress import Progress
+from toolchain.base.types import QuantMode, Task
+from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
+from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
+from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.quantization import GraphPreparation, QuantizationSection
 from toolchain.sources.backend import (
     Conversion,
     Evaluation,
@@ -32,7 +41,6 @@ from toolchain.sources.backend import (
     StepsResult,
     int8_diagnosis,
     search_data,
-    search_task,
 )
 from toolchain.sources.loaded import LoadedSource
 from toolchain.sources.onnx_model import OnnxModel
@@ -88,13 +96,10 @@ class OnnxBackend:
         return lambda texts: model.reference().run(bind_inputs(tokenizer.encode_batch(texts), model.inputs))
 
     def convert(self, steps: StepsResult, progress: Progress) -> Conversion:
-        from converters import onnx_tflite as ox
-        from converters.keras_tflite import saved_model_to_tflite
-        from converters.tflite_model import parse_tflite
-
         source, model = self.source, self.model
         q = source.recipe.quantization
         calibration, quant = None, {"mode": q.mode, "onnx_opset": model.info.opset}
+        plan = None
         if source.calibration is not None:
             calibration = self._calibration()
             quant.update(source.calibration.report())
@@ -104,18 +109,15 @@ class OnnxBackend:
             with progress.task("onnxsim + onnx2tf (float SavedModel)", None):
                 graph = ox.simplify(model.path, model.shapes, work / "simplified.onnx")
                 if calibration:
-                    from converters.onnx_prepare import prepare_for_int8
-
-                    graph, quant["graph_preparation"] = prepare_for_int8(
-                        graph, work / "prepared.onnx", calibration
-                    )
+                    graph, prepared = prepare_for_int8(graph, work / "prepared.onnx", calibration)
+                    quant["graph_preparation"] = GraphPreparation.model_validate(prepared)
                 inputs = [i.name for i in model.info.inputs]
                 saved = ox.onnx_to_saved_model(graph, work / "saved_model", inputs)
             counted = calibration if calibration and q.mode != "mixed" else None  # mixed: its own tasks
             with progress.task(f"convert ({q.mode})", len(counted) if counted else None) as advance:
                 try:
-                    if q.mode == "mixed":
-                        tflite = self._mixed(steps, saved, calibration or [], progress, quant)
+                    if q.mode == QuantMode.MIXED:
+                        tflite, plan = self._mixed(steps, saved, calibration or [], progress, quant)
                     else:
                         tflite = saved_model_to_tflite(
                             saved,
@@ -125,34 +127,33 @@ class OnnxBackend:
                             float_ops=q.float_fallback_ops,
                         )
                         calibrated = self._calibrated(saved, calibration)
-                    fp32 = tflite if q.mode == "float32" else saved_model_to_tflite(saved, "float32")
+                    float32 = QuantMode.FLOAT32
+                    fp32 = tflite if q.mode == float32 else saved_model_to_tflite(saved, float32)
                 except ConversionError as err:
                     raise ox.explain_conversion_error(err) from None
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ox.refuse_flex(parse_tflite(tflite).custom_ops())
-        return Conversion(tflite, fp32, quant, calibrated)
+        return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan)
 
     def _mixed(
         self, steps: StepsResult, saved: Path, calibration: list, progress: Progress, quant: dict
-    ) -> bytes:
-        from converters.keras_tflite import calibrate_saved_model
-        from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
-
+    ) -> tuple[bytes, list[str]]:
+        """The mixed-precision model and its plan; `quant` gets the convergence and the search."""
         calibrated, convergence = calibrate_with_convergence(
             lambda items: calibrate_saved_model(saved, items), calibration, progress
         )
         quant["calibration_convergence"] = convergence
         source, reference = self.source, self.reference()
-        tflite, info = build_mixed(
+        mixed = build_mixed(
             calibrated,
             source.recipe,
-            search_task(source),
+            source.task,
             lambda: search_data(source, steps, reference, calibrated),
             progress,
         )
-        quant.update(info)
-        return tflite
+        quant.update(mixed=mixed.section, full_integer=False, int8_mac_share=mixed.int8_mac_share)
+        return mixed.tflite, mixed.float_nodes
 
     def _calibrated(self, saved: Path, calibration: list | None) -> bytes | None:
         """int8 with gates: a calibrated model to name the worst ops if a gate fails (the SavedModel is
@@ -161,9 +162,7 @@ class OnnxBackend:
         gated = any(
             v is not None for v in (g.min_agreement, g.max_accuracy_drop, g.min_cosine, g.max_abs_error)
         )
-        if self.source.recipe.quantization.mode == "int8" and calibration and gated:
-            from converters.keras_tflite import calibrate_saved_model
-
+        if self.source.recipe.quantization.mode == QuantMode.INT8 and calibration and gated:
             return calibrate_saved_model(saved, calibration)
         return None
 
@@ -177,8 +176,6 @@ class OnnxBackend:
         return conversion.fp32, None  # no steps: the float conversion is the post-step float model
 
     def source_section(self, conversion: Conversion) -> dict[str, Any]:
-        from converters.tflite_model import parse_tflite
-
         return {
             "model_file": str(self.model.path),
             "opset": self.model.info.opset,
@@ -190,13 +187,11 @@ class OnnxBackend:
     def _reference_inputs(self) -> tuple[dict[str, np.ndarray], str, list[str]]:
         """The check's queries (the first of EVAL_SPLITS; an embedding model: the first 200) as tokenizer
         outputs, where they come from, and the texts; seeded random ids without a tokenizer or queries."""
-        from converters import onnx_tflite as ox
-
         source, model = self.source, self.model
         name = source.first_split(*EVAL_SPLITS)
         if name is not None and source.tokenizer is not None:
             split = source.splits[name]
-            texts = split.texts if source.task == "classification" else split.texts[:EMBEDDING_QUERIES]
+            texts = split.texts if source.task == Task.CLASSIFICATION else split.texts[:EMBEDDING_QUERIES]
             return source.tokenizer.encode_batch(texts), str(split.source), list(texts)
         rows = source.tokenizer.vocab_size if source.tokenizer is not None else None
         ids_name = next((i.name for i in model.inputs if canonical_name(i.name) == INPUT_IDS), None)
@@ -211,9 +206,7 @@ class OnnxBackend:
         return random_ids(rows, model.seq_len, RANDOM_ROWS, seed), how, []
 
     def evaluate(self, steps: StepsResult, conversion: Conversion, progress: Progress) -> Evaluation:
-        from converters.tflite_model import parse_tflite
         from devices.hostrun import HostRunner
-        from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
 
         source, model, tflite = self.source, self.model, conversion.tflite
         encoded, split, texts = self._reference_inputs()
@@ -225,22 +218,22 @@ class OnnxBackend:
                 f"output shape {got.shape[1:]} differs from onnxruntime's {ref.shape[1:]}",
                 hint="check --input-shape",
             )
-        classify, labels = source.task == "classification", source.labels
+        classify, labels = source.task == Task.CLASSIFICATION, source.labels
         if classify and ref.shape[1] != len(labels):
             raise DataError(
                 f"labels file has {len(labels)} labels but the model outputs {ref.shape[1]} values",
                 hint="for an embedding model set source.task: embedding (--task embedding)",
             )
-        evaluation: dict[str, Any] = {
-            "split": split,
-            "runtime": "onnxruntime vs ai_edge_litert, 1 thread",
-            "onnx_reference": reference_check(ref, got),
-        }
+        evaluation = EvaluationSection(
+            split=split,
+            runtime="onnxruntime vs ai_edge_litert, 1 thread",
+            onnx_reference=reference_check(ref, got),
+        )
         name = source.first_split(*EVAL_SPLITS)
         queries = source.splits[name] if name is not None and texts else None
         if classify and queries is not None and queries.labels is not None:
             y = queries.label_ids(labels)
-            evaluation["vs_source_float"] = compare(ref, got, y, labels)
-            evaluation["vs_final_float"] = evaluation["vs_source_float"]
-            evaluation["by_stage"] = stage_metrics(ref, None, got, y, labels)  # no steps on ONNX
+            evaluation.vs_source_float = compare(ref, got, y, labels)
+            evaluation.vs_final_float = evaluation.vs_source_float  # no steps: the source is the final
+            evaluation.by_stage = stage_metrics(ref, None, got, y, labels)  # no steps on ONNX
         return Evaluation(evaluation, texts)

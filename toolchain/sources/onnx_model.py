@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from converters import onnx_tflite as ox
 from toolchain.tokenizers.binding import ModelInput, canonical_name, check_vocab_fits
 from toolchain.tokenizers.interface import INPUT_IDS, TextTokenizer
 from toolchain.tokenizers.sources import find_tokenizer, folder_model, query_length
@@ -34,8 +35,6 @@ class OnnxModel:
 
     def reference(self) -> Any:
         """The model in onnxruntime (converters.onnx_tflite.OnnxReference, one thread)."""
-        from converters import onnx_tflite as ox
-
         return ox.OnnxReference(self.path, self.info.inputs)
 
 
@@ -49,8 +48,6 @@ def open_onnx(
     """The opened model and its tokenizer (None: none given or beside it; the caller decides).
 
     `strict`: the recipe's source, whose fixed query length data.seq_len must match (a teacher: False)."""
-    from converters import onnx_tflite as ox
-
     path = folder_model(source)
     info = ox.inspect_onnx(path)
     shapes = ox.fixed_shapes(info, input_shapes or {}, seq_len)

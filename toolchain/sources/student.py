@@ -25,7 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from converters.keras_tflite import keras_to_tflite
 from toolchain.base.progress import Progress
+from toolchain.base.types import QuantMode
+from toolchain.report.evaluation import TeacherAgreement
+from toolchain.report.steps import TeacherInfo
 from toolchain.sources.backend import Conversion, Evaluation, StepHook, StepsResult
 from toolchain.sources.keras import (
     convert_keras,
@@ -93,15 +97,13 @@ class StudentBackend:
 
     def convert(self, steps: StepsResult, progress: Progress) -> Conversion:
         """The student converted; the size baseline is the float32 student right after distillation."""
-        from converters.keras_tflite import keras_to_tflite
-
-        tflite, quantization = convert_keras(self.source, steps, progress)
+        tflite, quantization, plan = convert_keras(self.source, steps, progress)
         recipe = self.source.recipe
-        if recipe.quantization.mode == "float32" and len(recipe.steps) == 1:
+        if recipe.quantization.mode == QuantMode.FLOAT32 and len(recipe.steps) == 1:
             fp32 = tflite
         else:
-            fp32 = keras_to_tflite(steps.first_step_model, "float32")
-        return Conversion(tflite, fp32, quantization)
+            fp32 = keras_to_tflite(steps.first_step_model, QuantMode.FLOAT32)
+        return Conversion(tflite, fp32, quantization, mixed_float_nodes=plan)
 
     def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
         """The float student after every step: fp32 itself when distillation was the only step."""
@@ -112,22 +114,22 @@ class StudentBackend:
     def source_section(self, conversion: Conversion) -> dict[str, Any]:
         return {
             "parameters": self.teacher.parameters,
-            "teacher": self.teacher.describe(),
+            "teacher": TeacherInfo.model_validate(self.teacher.describe()),
             "fp32_tflite_is": "the float32 student after distillation (the teacher is not converted)",
         }
 
     def evaluate(self, steps: StepsResult, conversion: Conversion, progress: Progress) -> Evaluation:
         evaluation, student_scores = evaluate_keras(self.source, steps, conversion.tflite, progress)
-        cmp = evaluation.section.get("vs_source_float")
+        cmp = evaluation.section.vs_source_float
         if cmp is not None and student_scores is not None and steps.source_scores is not None:
-            evaluation.section["teacher"] = {
-                "agreement_with_teacher": cmp["top1_agreement"],
-                "teacher_accuracy": cmp["reference"]["accuracy"],
-                "student_accuracy": cmp["converted"]["accuracy"],
-                "accuracy_drop_points": cmp["accuracy_drop_points"],
-                "teacher": f"{self.teacher.kind} {Path(self.teacher.path).name}",
+            evaluation.section.teacher = TeacherAgreement(
+                agreement_with_teacher=cmp.top1_agreement,
+                teacher_accuracy=cmp.reference.accuracy,
+                student_accuracy=cmp.converted.accuracy,
+                accuracy_drop_points=cmp.accuracy_drop_points,
+                teacher=f"{self.teacher.kind} {Path(self.teacher.path).name}",
                 **confident_agreement(steps.source_scores, student_scores),
-            }
+            )
         return evaluation
 
     def int8_diagnosis(self, steps: StepsResult, conversion: Conversion) -> list[tuple[str, str, float]]:

@@ -37,6 +37,7 @@ import numpy as np
 from converters.parameters import count_parameters
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.progress import Progress
+from toolchain.base.types import SourceFormat
 from toolchain.sources.detect import path_format
 from toolchain.sources.keras_inputs import encode_for, fixed_length, model_inputs
 from toolchain.sources.onnx_model import TokenizerFiles, open_onnx
@@ -56,7 +57,7 @@ def _sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
-def teacher_kind(path: Path) -> str:
+def teacher_kind(path: Path) -> SourceFormat:
     """onnx | tflite | keras | scores: the format rule of the recipe source (toolchain/sources/detect.py; a
     SavedModel teacher loads as Keras); anything else is a one-line error."""
     try:
@@ -66,14 +67,14 @@ def teacher_kind(path: Path) -> str:
             f"cannot tell what kind of teacher {path} is",
             hint="a teacher is .onnx (or a folder with model.onnx), .tflite, .keras/.h5, or a scores .jsonl",
         ) from None
-    return "keras" if fmt == "savedmodel" else fmt
+    return SourceFormat.KERAS if fmt == SourceFormat.SAVEDMODEL else fmt
 
 
 @dataclass
 class Teacher:
     """A model file with its tokenizer and a scoring function, or a scores file (`tokenizer` None)."""
 
-    kind: str
+    kind: SourceFormat  # onnx | tflite | keras | scores
     path: Path
     tokenizer: TextTokenizer | None
     score: Callable[[Sequence[str], Advance], np.ndarray]
@@ -112,7 +113,7 @@ def _bytes(path: Path) -> int:
 
 def teacher_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, what: str) -> np.ndarray:
     """Logits of `texts`: from the cache when this teacher has scored exactly these texts before."""
-    if teacher.kind == "scores":  # already scores: a lookup, nothing to cache
+    if teacher.kind == SourceFormat.SCORES:  # already scores: a lookup, nothing to cache
         return teacher.score(texts, lambda n: None)
     logits = _cached_logits(teacher, texts, progress, what)
     if logits.ndim != 2 or logits.shape[1] != teacher.n_labels:
@@ -283,11 +284,11 @@ def load_teacher(
         raise InputFileError(f"teacher not found: {path}", hint="check the distill teacher path")
     kind = teacher_kind(path)
     tokenizer, params = None, None
-    if kind == "scores":
+    if kind == SourceFormat.SCORES:
         score = load_scores(path, n_labels)
-    elif kind == "onnx":
+    elif kind == SourceFormat.ONNX:
         tokenizer, score, params = _onnx_teacher(path, tokenizer_files, input_shapes or {}, seq_len)
-    elif kind == "tflite":
+    elif kind == SourceFormat.TFLITE:
         tokenizer, score, params = _tflite_teacher(path, tokenizer_files, seq_len)
     else:
         tokenizer, score, params = _keras_teacher(path, tokenizer_files, seq_len, trust_model_code)

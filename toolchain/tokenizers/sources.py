@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from toolchain.base.errors import DataError, InputFileError
+from toolchain.base.types import TokenizerKind
 from toolchain.tokenizers.interface import TextTokenizer
 
 TOKENIZER_JSON, VOCAB_TXT, CONFIG_JSON, TOKENIZER_CONFIG = (
@@ -152,24 +153,18 @@ def config_labels(source: Path) -> list[str] | None:
     return ordered
 
 
-def load_saved(build_dir: Path, section: dict[str, Any]) -> TextTokenizer | None:
-    """The tokenizer a build recorded (report `tokenizer` section + the files `save` wrote)."""
-    kind, seq_len = section.get("kind", "regex"), int(section["seq_len"])
-    if kind == "none":
+def load_saved(build_dir: Path, kind: TokenizerKind, seq_len: int) -> TextTokenizer | None:
+    """The tokenizer a build recorded (report `tokenizer` kind and seq_len + the files `save` wrote)."""
+    if kind == TokenizerKind.NONE:
         return None
-    wanted = {"regex": VOCAB_TXT, "wordpiece": TOKENIZER_JSON}.get(kind)
-    if wanted is None:
-        raise InputFileError(
-            f"{build_dir}: unknown tokenizer kind {kind!r} in report.json",
-            hint="kinds: regex, wordpiece, none",
-        )
+    wanted = {TokenizerKind.REGEX: VOCAB_TXT, TokenizerKind.WORDPIECE: TOKENIZER_JSON}[kind]
     path = Path(build_dir) / wanted
     if not path.is_file():
         raise InputFileError(
             f"{build_dir} is not a complete build: {wanted} is missing (its {kind} tokenizer)",
             hint="run `edgecomp convert --recipe ...` to make the build",
         )
-    if kind == "wordpiece":
+    if kind == TokenizerKind.WORDPIECE:
         return wordpiece_from_files(path, None, seq_len)
     from toolchain import data as d
     from toolchain.tokenizers.regex import RegexTokenizer
