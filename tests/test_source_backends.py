@@ -237,3 +237,17 @@ def test_keras_data_retokenizes_after_a_vocab_rewrite(tiny_project) -> None:
     again = data.with_tokenizer(smaller)
     assert again.y is data.y and data.ids["test"].shape == again.ids["test"].shape
     assert set(np.unique(again.ids["test"])) <= {0, 1, 2}  # every word unknown in the new vocab
+
+
+def test_build_returns_the_build_load_build_reads(tiny_project, tmp_path) -> None:
+    """`pipeline.build` hands back the Build it wrote: what `load_build` reads from the directory."""
+    from toolchain.build import load_build
+    from toolchain.pipeline import build
+
+    built = build(recipe_from_dict(tiny_project.recipe_dict(name="b", output={"dir": str(tmp_path)})))
+    read = load_build(built.dir)
+    assert built.dir == read.dir and built.model_bytes == read.model_bytes
+    assert built.report == read.report and built.recipe.to_yaml() == read.recipe.to_yaml()
+    assert built.labels == read.labels and built.tokenizer_kind == read.tokenizer_kind
+    assert built.tokenizer.describe() == read.tokenizer.describe()
+    built.check_files()  # the hashes it records are those of the files it wrote

@@ -188,19 +188,17 @@ def _student(recipe: Recipe) -> LoadedSource:
     if "train" not in splits:
         raise DataError("distilling a student needs training queries", hint="set data.train (--train)")
     tokenizer = _student_tokenizer(recipe, teacher, splits["train"].texts)
-    calibration = draw_calibration(recipe, splits, tokenizer)
-    fmt = SourceFormat(teacher.kind)
     return LoadedSource(
-        recipe,
-        fmt,
-        Task.CLASSIFICATION,
-        None,
-        tokenizer,
-        labels,
-        splits,
-        calibration,
-        tokenizer.seq_len,
-        teacher,
+        recipe=recipe,
+        format=teacher.kind,
+        task=Task.CLASSIFICATION,
+        model=None,  # the first distill step builds the student
+        tokenizer=tokenizer,
+        labels=labels,
+        splits=splits,
+        calibration=draw_calibration(recipe, splits, tokenizer),
+        seq_len=tokenizer.seq_len,
+        teacher=teacher,
     )
 
 
