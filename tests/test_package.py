@@ -61,11 +61,12 @@ def test_bundle_layout_and_manifest(packaged, int8_build):
     assert m["model"]["outputs"][0]["dtype"] == "FLOAT32"  # int8 scores + one exact DEQUANTIZE
     assert m["runtime"]["op_versions"]["DEQUANTIZE"] == 2
     assert m["labels"]["count"] == 4
+    from toolchain.build import read_report
     from toolchain.package.bundle import report_digest
     from toolchain.package.manifest import sha256
 
     assert m["recipe_sha256"] == sha256((int8_build / "recipe.yaml").read_bytes())
-    assert m["report_sha256"] == report_digest(json.loads((int8_build / "report.json").read_text()))
+    assert m["report_sha256"] == report_digest(read_report(int8_build))
     for rel, entry in m["files"].items():
         assert sha256((root / rel).read_bytes()) == entry["sha256"], rel
     with zipfile.ZipFile(packaged.zip_path) as zf:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devices.validate import ValidationReport
 from tests.support.builds import copy_build, rehash, tiny_build, with_custom_op
 from toolchain.base.errors import DataError, GateFailed, RecipeError
 from toolchain.build import load_build
@@ -31,15 +32,28 @@ def build_copy(int8_build, tmp_path) -> Path:
     return copy_build(int8_build, tmp_path / "build")
 
 
-def failed_validation() -> dict:
-    check = {"name": "op versions", "status": "fail", "detail": "FULLY_CONNECTED v12 is not supported"}
-    return {
-        "passed": False,
-        "devices": {
-            "armv7-legacy": {"passed": False, "runtime": "tflite-runtime 2.14.0", "checks": [check]},
-            "x86-host": {"passed": True, "runtime": "litert 2.3.0", "checks": []},
-        },
-    }
+def failed_validation() -> ValidationReport:
+    """A validate section as `edgecomp validate` records it: armv7 refused the model, x86 ran it."""
+    from devices.validate import Check, DeviceReport, Gates, HostSummary
+
+    def device(name: str, runtime: str, checks: list[Check]) -> DeviceReport:
+        row = DeviceReport(
+            device=name, description="", arch="x86_64", cpu="host", runtime=runtime, emulated=False
+        )
+        for c in checks:
+            row.add(c.name, c.status, c.detail)
+        return row
+
+    refused = Check(name="op versions", status="fail", detail="FULLY_CONNECTED v12 is not supported")
+    reference = HostSummary(
+        runtime="litert 2.3.0", queries=1, eval_split="test", host_accuracy=None, min_runtime_version=None,
+        op_versions={},
+    )  # fmt: skip
+    devices = [
+        device("armv7-legacy", "tflite-runtime 2.14.0", [refused]),
+        device("x86-host", "litert 2.3.0", []),
+    ]
+    return ValidationReport.of("build", reference, Gates(), devices)
 
 
 def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_path):
