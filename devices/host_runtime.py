@@ -8,9 +8,10 @@ In edgecomp's own process that ended the command with no message. So every host 
 .tflite teacher) happens in a `HostRuntime`: one persistent child Python, sys.executable itself (the same
 ai_edge_litert 2.1.0 and numpy; devices/runtimes.toolchain_env), running devices/runner_child.py over the
 one child protocol (devices/runner.py RuntimeWorker). A crash, a hang (HOST_TIMEOUT_S per call) or a
-memory blow-up (HOST_MEMORY_LIMIT_MB) is a HostRuntimeFailed (exit 3, "a step, the conversion or a
-runtime failed") naming the runtime, the model and what it was doing, with a hint; the dead child is
-reaped, and the next call on the same HostRuntime starts a new one.
+memory blow-up (HOST_MEMORY_LIMIT_MB) is a HostRuntimeFailed (exit 3, as the README's errors table says)
+naming the runtime, the model and what it was doing, with a hint; the dead child is reaped, and the next
+call on the same HostRuntime starts a new one. A model the runtime refuses (load, allocate, a kernel
+error in invoke) is a HostRuntimeFailed too, and the child lives on.
 
 Several HostRunners can share one HostRuntime (`host=`): the mixed search's candidates are each a load,
 their rows and a free in one child, and the feeds go to it once (one .npz per distinct content, found by
@@ -19,9 +20,15 @@ closed runner's interpreter is freed by the next load (no extra round trip); a b
 the child's work dir for its load and deleted once loaded. The child starts on first use and ends with
 close() or the `with` block (a forgotten HostRuntime closes when collected; atexit kills any child).
 
-Costs, measured on this shared 2-core machine (load average 3-4): child start 0.17-0.27 s (0.13 s
-unloaded: Python + numpy + ai_edge_litert), shutdown 10-20 ms (the child skips interpreter teardown, which
-took 40-170 ms), a protocol round trip about 1 ms. COSTS_LINE
+Costs, measured on this shared 2-core machine (load average 4-5 from other jobs): child start 0.13 s
+unloaded, 0.17-0.27 s loaded (Python + numpy + ai_edge_litert import); shutdown 10-20 ms (the child skips
+interpreter teardown, which took 40-170 ms); an empty round trip 0.2 ms, a load 0.7 ms. Per mixed-search
+candidate on 500 queries (load, 2 calls of rows, outputs read back): the example's model 5.4 -> 8.4 ms
+median, the BERT fixture's 84 -> 87-89 ms, outputs equal. So a convert pays the child start once (the
+example's evaluate stage 0.4-0.55 s -> 0.7-1.25 s under that load); whole builds were within the noise
+(CPU seconds: example convert 14.3-15.8 before, 14.7-16.2 after; --quantize mixed 15.0-18.5 vs
+16.1-19.4; the BERT fixture with --quantize mixed 27.8-36.8 vs 25.1-37.4, its candidate count varying
+29-122 with the timed speed table).
 """
 
 from __future__ import annotations
@@ -146,10 +153,14 @@ class HostRuntime:
             event, hint = f"hung (no answer within {self.timeout_s:.0f} s, killed)", None
         elif isinstance(cause, ChildMemoryLimit):
             event, hint = f"ran out of memory (over {self.memory_limit_mb:.0f} MB, killed)", None
-        elif isinstance(cause, ChildFailed) and cause.kind in ("load", "allocate", "invoke"):
+        elif isinstance(cause, ChildFailed) and cause.kind in ("load", "allocate"):
             detail = " ".join(cause.detail.split())[:300]
             hint = "the model needs what this runtime lacks (an op, an op version or a custom op)"
-            return HostRuntimeFailed(f"{runtime} refused {name} at {cause.kind}: {detail}", hint)
+            return HostRuntimeFailed(f"{runtime} could not {cause.kind} {name}: {detail}", hint)
+        elif isinstance(cause, ChildFailed) and cause.kind == "invoke":
+            detail = " ".join(cause.detail.split())[:300]
+            hint = "a kernel refused these inputs (e.g. ids beyond the embedding table): check the tokenizer"
+            return HostRuntimeFailed(f"{runtime} failed while {what}: {detail}", hint)
         else:
             event, hint = f"failed ({' '.join(err.message.split())[:300]})", None
         return HostRuntimeFailed(f"{runtime} {event} while {what}", hint)

@@ -265,3 +265,19 @@ def test_a_tflite_teacher_that_aborts_is_a_clean_error(aborting):
     with pytest.raises(HostRuntimeFailed) as err:
         teacher.score(aborting.texts, lambda n: None)
     assert err.value.message.startswith(_crash_message("XNNPACK", "the distillation teacher aborting.tflite"))
+
+
+def test_a_refusal_is_a_clean_error_and_the_child_lives_on(good_int8):
+    with HostRuntime() as host:
+        with pytest.raises(HostRuntimeFailed, match=f"^{LITERT} \\(XNNPACK, 1 thread\\) could not load junk"):
+            HostRunner(b"not a flatbuffer at all", name="junk", host=host).run(
+                {"input_ids": np.zeros((1, 16))}
+            )
+        with HostRunner(good_int8, host=host) as runner:
+            pid = host.proc.pid
+            with pytest.raises(
+                HostRuntimeFailed, match="failed while running model.tflite .*gather index out of"
+            ):
+                runner.run({"input_ids": np.full((3, 16), 10**6, np.int32)})  # ids beyond the vocab
+            assert runner.run({"input_ids": np.ones((3, 16), np.int32)}).shape[0] == 3
+            assert host.proc.pid == pid and host.generation == 1  # a refusal is not a crash
