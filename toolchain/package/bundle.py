@@ -50,7 +50,8 @@ def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: s
             hint="re-convert with --tokenizer tokenizer.json (or --vocab vocab.txt)",
         )
     feeds = text_feeds(build.tflite, build.tokenizer.encode_batch(texts))
-    return HostRunner(build.model_bytes).scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
+    with HostRunner(build.model_bytes, name=f"{build.dir.name}/model.tflite") as runner:
+        return runner.scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
 
 
 def _manifest(

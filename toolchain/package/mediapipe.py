@@ -84,11 +84,12 @@ def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, im
 def model_scores(
     build: Build, ids: np.ndarray, progress: Progress, what: str, xnnpack: bool = True
 ) -> np.ndarray:
-    """The build's .tflite in the host runner on given ids (mask = ids != 0, segment ids 0)."""
+    """The build's .tflite in the host runner (its runtime child) on given ids (mask = ids != 0, segment
+    ids 0)."""
     from devices.hostrun import HostRunner
 
-    runner = HostRunner(build.model_bytes, xnnpack=xnnpack)
-    return runner.scores(text_feeds(build.tflite, ids), progress, what)
+    with HostRunner(build.model_bytes, xnnpack=xnnpack, name=f"{build.dir.name}/model.tflite") as runner:
+        return runner.scores(text_feeds(build.tflite, ids), progress, what)
 
 
 def _seen_texts(build: Build) -> list[str]:

@@ -368,9 +368,10 @@ class KerasBackend:
             return {"skipped": "no labelled test split (set data.test)"}, []
         ids, y = inputs.ids["test"], inputs.y["test"]
         final_scores = self.source_space(predict_keras(self.final_model, ids))
-        runner = HostRunner(tflite, threads=1)
         feeds = text_feeds(parse_tflite(tflite), self.tokenizer.encode_batch(inputs.splits["test"].texts))
-        tfl_scores = self.source_space(runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)"))
+        with HostRunner(tflite, threads=1, name=f"model.tflite of build {self.recipe.name}") as runner:
+            raw_scores = runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)")
+        tfl_scores = self.source_space(raw_scores)
         self.test_scores = tfl_scores  # the converted model's test scores, for a subclass's own metrics
         texts = list(inputs.splits["test"].texts)
         evaluation = {"split": str(inputs.splits["test"].source), "runtime": "ai_edge_litert, 1 thread"}

@@ -315,7 +315,8 @@ class OnnxBackend:
         encoded, split = self._reference_inputs()
         ref = ox.OnnxReference(self.model_path, self.info.inputs).run(bind_inputs(encoded, self.onnx_inputs))
         tfl_feeds = bind_inputs(encoded, tflite_inputs(parse_tflite(tflite)))
-        got = HostRunner(tflite).scores(tfl_feeds, progress, "evaluate .tflite")
+        with HostRunner(tflite, name=f"model.tflite of build {self.recipe.name}") as runner:
+            got = runner.scores(tfl_feeds, progress, "evaluate .tflite")
         if ref.shape != got.shape:
             raise ConversionError(
                 f"output shape {got.shape[1:]} differs from onnxruntime's {ref.shape[1:]}",
