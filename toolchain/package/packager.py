@@ -23,7 +23,8 @@ from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import ValidationStatus
 from toolchain.build import Build, load_build
 from toolchain.package.bundle import run_package
-from toolchain.package.types import FORMATS, DeviceStatus, ManifestValidation, PackageOptions, PackageResult
+from toolchain.package.manifest_model import DeviceStatus, ManifestValidation
+from toolchain.package.types import FORMATS, PackageOptions, PackageResult
 
 
 def validation_status(build: Build) -> ManifestValidation | None:

@@ -7,27 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from toolchain.base.record import Record
-from toolchain.base.types import PackageFormat, ValidationStatus
+from toolchain.base.types import PackageFormat
+from toolchain.package.manifest_model import Manifest
 
 FORMATS = PackageFormat.values()
-
-
-class DeviceStatus(Record):
-    passed: bool
-    runtime: str
-    arch: str
-    failures: list[str]
-
-
-class ManifestValidation(Record):
-    """The manifest's `validation`: the build's validate section as the app team needs it."""
-
-    status: ValidationStatus
-    devices: dict[str, DeviceStatus]
-    override: bool | None = None  # packaged with --allow-failed-validation
 
 
 @dataclass(frozen=True)
@@ -51,7 +35,7 @@ class PackageOptions:
 class PackageResult:
     bundle_dir: Path
     zip_path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # not a problem, something to know (e.g. unset metadata)
     seconds: float = 0.0
