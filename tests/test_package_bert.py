@@ -18,9 +18,10 @@ from converters.tflite_model import parse_tflite
 from tests.fixtures.bert_tflite import SEQ_LEN, make_bert_tflite, read_split
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
+from toolchain.base.types import PackageFormat
 from toolchain.build import Build, load_build, sha256_bytes
 from toolchain.package.bundle import run_package
-from toolchain.package.types import PackageOptions
+from toolchain.package.types import PackageOptions, PackageValues
 from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
@@ -78,16 +79,16 @@ def _build(root: Path, task: str, test_texts: list[str]) -> Build:
 
 
 def _package(build: Build, tmp: Path, max_mismatch: float | None = None):
-    values = {
-        "format": "mediapipe",
-        "name": build.recipe.name,
-        "version": "1.0.0",
-        "description": "BERT test",
-        "author": "t",
-        "license": "MIT",
-        "min_confidence_accuracy": 0.5,
-        "max_tokenizer_mismatch": max_mismatch,
-    }
+    values = PackageValues(
+        format=PackageFormat.MEDIAPIPE,
+        name=build.recipe.name,
+        version="1.0.0",
+        description="BERT test",
+        author="t",
+        license="MIT",
+        min_confidence_accuracy=0.5,
+        max_tokenizer_mismatch=max_mismatch,
+    )
     (tmp / "work").mkdir(exist_ok=True)
     splits = {"val": None, "test": build.recipe.data.test}
     opts = PackageOptions(out_dir=tmp / "dist", timeout_s=600)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -40,7 +39,7 @@ from toolchain.package.manifest_model import (
 )
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
 from toolchain.package.parity import server_fallback
-from toolchain.package.types import PackageOptions, PackageResult
+from toolchain.package.types import PackageOptions, PackageResult, PackageValues
 from toolchain.report.model import LATE_SECTIONS, Report
 from toolchain.report.stages import FallbackSection, PackageSection, TokenizerParitySummary
 
@@ -74,7 +73,7 @@ def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: s
 
 def _manifest(
     build: Build,
-    values: dict[str, Any],
+    values: PackageValues,
     model_bytes: bytes,
     model_file: str,
     validation: ManifestValidation | None,
@@ -88,7 +87,7 @@ def _manifest(
 
     shipped = parse_tflite(model_bytes)
     summary = ModelSummary.model_validate(shipped.summary())
-    mediapipe = values["format"] != "edge"
+    mediapipe = values.format != PackageFormat.EDGE
     required = (
         f"MediaPipe Tasks {'TextEmbedder' if _kind(build) == ManifestKind.EMBEDDER else 'TextClassifier'}: "
         f"{TASKS_TEXT} (Android) / mediapipe==0.10.21 (Python)"
@@ -97,20 +96,20 @@ def _manifest(
     )
     return Manifest(
         manifest_version=MANIFEST_VERSION,
-        name=values["name"],
-        version=values["version"],
-        format=values["format"],
+        name=values.name,
+        version=values.version,
+        format=values.format,
         created_by=f"edgecomp {__version__}",
         metadata=PackageMetadata(
-            name=values["name"],
-            version=values["version"],
-            description=values["description"],
-            author=values["author"],
-            license=values["license"],
+            name=values.name,
+            version=values.version,
+            description=values.description,
+            author=values.author,
+            license=values.license,
         ),
         model=ModelEntry(
             file=model_file,
-            asset=(ANDROID_ASSETS / f"{values['name']}.tflite").as_posix() if mediapipe else None,
+            asset=(ANDROID_ASSETS / f"{values.name}.tflite").as_posix() if mediapipe else None,
             sha256=sha256(model_bytes),
             size_bytes=summary.size_bytes,
             gzip_bytes=summary.gzip_bytes,
@@ -216,7 +215,7 @@ def _label_ids(build: Build, queries: QuerySet) -> np.ndarray | None:
 
 def run_package(
     build: Build,
-    values: dict[str, Any],
+    values: PackageValues,
     validation: ManifestValidation | None,
     splits: dict[str, Path | None],
     opts: PackageOptions,
@@ -229,14 +228,14 @@ def run_package(
     scores = toolchain_scores(build, queries.texts, progress, parity_split.name)
     model_bytes, metadata_json, parity, timings = build.model_bytes, None, None, {}
     tok_parity = None
-    if values["format"] != "edge" and tokenizer_kind(build) == "wordpiece":
+    if values.format != PackageFormat.EDGE and tokenizer_kind(build) == "wordpiece":
         from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
 
         tok_parity = tokenizer_section(
             build, queries.texts, _label_ids(build, queries), str(parity_split), progress
         )
-        mismatch_gate(tok_parity, values["max_tokenizer_mismatch"])
-    if values["format"] != "edge":
+        mismatch_gate(tok_parity, values.max_tokenizer_mismatch)
+    if values.format != PackageFormat.EDGE:
         model_bytes, metadata_json, parity, timings = mediapipe_model(
             build, values, tmp, queries.texts, scores, opts, progress
         )
@@ -258,19 +257,19 @@ def run_package(
             else toolchain_scores(build, fb_queries.texts, progress, fb_split.name)
         )
         fallback = server_fallback(
-            fb_scores, fb_queries.label_ids(build.labels), values["min_confidence_accuracy"], str(fb_split)
+            fb_scores, fb_queries.label_ids(build.labels), values.min_confidence_accuracy, str(fb_split)
         ).section()
     model_file = (
-        (ANDROID_ASSETS / f"{values['name']}.tflite").as_posix()
-        if values["format"] == "android-assets"
-        else f"{values['name']}.tflite"
+        (ANDROID_ASSETS / f"{values.name}.tflite").as_posix()
+        if values.format == PackageFormat.ANDROID_ASSETS
+        else f"{values.name}.tflite"
     )
     manifest = _manifest(
         build, values, model_bytes, model_file, validation, parity, fallback, opts, tok_parity
     )
-    final = (opts.out_dir / f"{values['name']}-{values['version']}").resolve()
+    final = (opts.out_dir / f"{values.name}-{values.version}").resolve()
     packed = tmp / "packed" / "vocab.txt"  # package/mediapipe.py wrote it for a regex model
-    vocab = packed if values["format"] != "edge" and packed.is_file() else build.vocab_path
+    vocab = packed if values.format != PackageFormat.EDGE and packed.is_file() else build.vocab_path
     zip_bytes = _write_bundle(final, build, manifest, model_bytes, metadata_json, vocab)
     zip_path = final.with_name(final.name + ".zip")
     write_bytes(zip_path, zip_bytes)
@@ -278,7 +277,7 @@ def run_package(
     build.record(
         "package",
         PackageSection(
-            format=PackageFormat(values["format"]),
+            format=values.format,
             bundle=str(final),
             zip=str(zip_path),
             model_sha256=sha256(model_bytes),

@@ -45,7 +45,7 @@ from toolchain.package.parity import (
     compare_top_k,
     compare_vectors,
 )
-from toolchain.package.types import PackageOptions
+from toolchain.package.types import PackageOptions, PackageValues
 
 AnyParity = Parity | RankParity | VectorParity
 TOKENIZER_HINT = (
@@ -143,7 +143,7 @@ def _record(parity: AnyParity, limit: int = 20) -> FeedParity:
 
 def mediapipe_model(
     build: Build,
-    values: dict[str, Any],
+    values: PackageValues,
     tmp: Path,
     texts: list[str],
     scores: np.ndarray,
@@ -162,9 +162,7 @@ def mediapipe_model(
         source, retyped = int32_inputs(source)
     float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))
     (tmp / "float_out.tflite").write_bytes(float_out)
-    info = ModelInfo(
-        values["name"], values["version"], values["description"], values["author"], values["license"]
-    )
+    info = ModelInfo(values.name, values.version, values.description, values.author, values.license)
     model_path = tmp / "model.tflite"
     session, setup_s = timed_session(progress, opts.timeout_s)
     t0 = time.perf_counter()

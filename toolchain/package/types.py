@@ -31,6 +31,20 @@ class PackageOptions:
     timeout_s: float = 300.0
 
 
+@dataclass(frozen=True)
+class PackageValues:
+    """What a package is made with: the flags resolved against the build's recipe (packager.py)."""
+
+    format: PackageFormat
+    name: str
+    version: str
+    description: str
+    author: str | None  # None: left out of the metadata (edgecomp never fills one in)
+    license: str | None
+    min_confidence_accuracy: float
+    max_tokenizer_mismatch: float | None  # None: no gate
+
+
 @dataclass
 class PackageResult:
     bundle_dir: Path
