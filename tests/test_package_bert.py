@@ -65,8 +65,7 @@ def _build(root: Path, task: str, test_texts: list[str]) -> Build:
         "labels": fx.labels or [],
         "steps": [],
         "quantization": {"mode": "int8"},
-        "model": {"size_bytes": len(model), "gzip_bytes": len(model), "ops": {}, "inputs": [], "outputs": []}
-        | {k: v for k, v in info.summary().items() if k in ("inputs", "outputs")},
+        "model": info.summary(),
         "ratios_vs_fp32": {"size": 1.0, "gzip": 1.0},
         "evaluation": {},
         "warnings": [],
