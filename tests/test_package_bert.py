@@ -21,7 +21,7 @@ from toolchain.base.progress import SilentProgress
 from toolchain.base.types import PackageFormat
 from toolchain.build import Build, load_build, sha256_bytes
 from toolchain.package.bundle import run_package
-from toolchain.package.types import PackageOptions, PackageValues
+from toolchain.package.types import PackageOptions, PackageSplits, PackageValues
 from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ def _package(build: Build, tmp: Path, max_mismatch: float | None = None):
         max_tokenizer_mismatch=max_mismatch,
     )
     (tmp / "work").mkdir(exist_ok=True)
-    splits = {"val": None, "test": build.recipe.data.test}
+    splits = PackageSplits(val=None, test=build.recipe.data.test)
     opts = PackageOptions(out_dir=tmp / "dist", timeout_s=600)
     return run_package(build, values, None, splits, opts, tmp / "work", SilentProgress())
 

@@ -39,7 +39,7 @@ from toolchain.package.manifest_model import (
 )
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
 from toolchain.package.parity import server_fallback
-from toolchain.package.types import PackageOptions, PackageResult, PackageValues
+from toolchain.package.types import PackageOptions, PackageResult, PackageSplits, PackageValues
 from toolchain.report.model import LATE_SECTIONS, Report
 from toolchain.report.stages import FallbackSection, PackageSection, TokenizerParitySummary
 
@@ -217,12 +217,12 @@ def run_package(
     build: Build,
     values: PackageValues,
     validation: ManifestValidation | None,
-    splits: dict[str, Path | None],
+    splits: PackageSplits,
     opts: PackageOptions,
     tmp: Path,
     progress: Progress,
 ) -> PackageResult:
-    parity_split = splits["test"] or splits["val"]
+    parity_split = splits.test or splits.val
     assert parity_split is not None
     queries = _queries(build, parity_split)
     scores = toolchain_scores(build, queries.texts, progress, parity_split.name)
@@ -240,7 +240,7 @@ def run_package(
             build, values, tmp, queries.texts, scores, opts, progress
         )
         parity.split = str(parity_split)
-    fb_split = splits["val"] or parity_split
+    fb_split = splits.val or parity_split
     fb_queries = queries if fb_split == parity_split else _queries(build, fb_split)
     if build.labels is None:
         fallback = FallbackSection(threshold=None, note="embedding model: no classification threshold")

@@ -24,7 +24,7 @@ from toolchain.base.types import PackageFormat, ValidationStatus
 from toolchain.build import Build, load_build
 from toolchain.package.bundle import run_package
 from toolchain.package.manifest_model import DeviceStatus, ManifestValidation
-from toolchain.package.types import FORMATS, PackageOptions, PackageResult, PackageValues
+from toolchain.package.types import FORMATS, PackageOptions, PackageResult, PackageSplits, PackageValues
 
 
 def validation_status(build: Build) -> ManifestValidation | None:
@@ -182,8 +182,8 @@ def package(
     values = _resolved(build, opts)
     validation, warnings = check_packageable(build, opts.allow_failed_validation)
     notice = unset_fields_notice(values)
-    splits = {s: _split_path(build, s) for s in ("val", "test")}
-    if splits["test"] is None and splits["val"] is None:
+    splits = PackageSplits(val=_split_path(build, "val"), test=_split_path(build, "test"))
+    if splits.test is None and splits.val is None:
         raise DataError("the build's recipe has no test or val split", hint="add data.test to the recipe")
     with tempfile.TemporaryDirectory(prefix="edgecomp-package-") as tmp:
         result = run_package(build, values, validation, splits, opts, Path(tmp), progress)

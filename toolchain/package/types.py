@@ -45,6 +45,15 @@ class PackageValues:
     max_tokenizer_mismatch: float | None  # None: no gate
 
 
+@dataclass(frozen=True)
+class PackageSplits:
+    """The recipe's labelled splits package uses: parity on test (else val), the fallback threshold on val
+    (else the parity split)."""
+
+    val: Path | None
+    test: Path | None
+
+
 @dataclass
 class PackageResult:
     bundle_dir: Path
