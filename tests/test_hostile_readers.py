@@ -1,6 +1,9 @@
-"""Issue 12, part 2: reading untrusted files is bounded (.tflite structure, metadata zip, ONNX data)."""
+"""Issue 12, part 2: reading untrusted files is bounded (.tflite structure, metadata zip, ONNX data, a
+received manifest.json)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -216,7 +219,7 @@ def _zip_with_deflated(prefix: bytes, name: str, deflated: bytes, size: int) -> 
     return prefix + local + fname + deflated + cd + end
 
 
-def _write_manifest(tmp_path, manifest) -> object:
+def _write_manifest(tmp_path: Path, manifest: dict | str) -> Path:
     import json
 
     path = tmp_path / "manifest.json"
