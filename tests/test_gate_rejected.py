@@ -242,7 +242,7 @@ def test_profile_measures_quantization_error_against_the_post_step_float(tiny_pr
     assert vs_source.quant_reference == str(tiny_project.model)
 
     def output_snr(result) -> float:
-        return [e for e in result.quant_error if e["snr_db"] is not None][-1]["snr_db"]
+        return [e.snr_db for e in result.quant_error if e.snr_db is not None][-1]
 
     # measured: 48.67 dB vs the post-step float, 9.09 dB vs the source (seeded, the same on every run)
     assert output_snr(default) > output_snr(vs_source) + 20, (output_snr(default), output_snr(vs_source))

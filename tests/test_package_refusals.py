@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devices.validate import ValidationReport
+from devices.validate import DeviceReport, Gates, HostSummary, ValidationReport
 from tests.support.builds import copy_build, rehash, tiny_build, with_custom_op
 from toolchain.base.errors import DataError, GateFailed, RecipeError
+from toolchain.base.types import CheckStatus
 from toolchain.build import load_build
 from toolchain.cli.main import app
 from toolchain.package.packager import package
@@ -33,27 +34,24 @@ def build_copy(int8_build, tmp_path) -> Path:
 
 
 def failed_validation() -> ValidationReport:
-    """A validate section as `edgecomp validate` records it: armv7 refused the model, x86 ran it."""
-    from devices.validate import Check, DeviceReport, Gates, HostSummary
-
-    def device(name: str, runtime: str, checks: list[Check]) -> DeviceReport:
-        row = DeviceReport(
-            device=name, description="", arch="x86_64", cpu="host", runtime=runtime, emulated=False
-        )
-        for c in checks:
-            row.add(c.name, c.status, c.detail)
-        return row
-
-    refused = Check(name="op versions", status="fail", detail="FULLY_CONNECTED v12 is not supported")
+    """A validation section in which one device failed an op-version check."""
+    legacy = DeviceReport(
+        device="armv7-legacy",
+        description="",
+        arch="armv7",
+        cpu="",
+        runtime="tflite-runtime 2.14.0",
+        emulated=True,
+    )
+    legacy.add("op versions", CheckStatus.FAIL, "FULLY_CONNECTED v12 is not supported")
+    host = DeviceReport(
+        device="x86-host", description="", arch="x86_64", cpu="", runtime="litert 2.3.0", emulated=False
+    )
     reference = HostSummary(
-        runtime="litert 2.3.0", queries=1, eval_split="test", host_accuracy=None, min_runtime_version=None,
-        op_versions={},
+        runtime="litert 2.3.0", queries=1, eval_split="test.jsonl", host_accuracy=None,
+        min_runtime_version=None, op_versions={},
     )  # fmt: skip
-    devices = [
-        device("armv7-legacy", "tflite-runtime 2.14.0", [refused]),
-        device("x86-host", "litert 2.3.0", []),
-    ]
-    return ValidationReport.of("build", reference, Gates(), devices)
+    return ValidationReport.of("model.tflite", reference, Gates(), [legacy, host])
 
 
 def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_path):
