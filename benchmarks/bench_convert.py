@@ -45,23 +45,17 @@ def build_variants(build_root: Path) -> dict[str, dict]:
 
 def measure_latency(models: dict[str, Path], ids, runs: int) -> dict[str, float]:
     """Median ms per query for each model, interleaving models run by run."""
-    import time
-
     import numpy as np
 
-    from devices.hostrun import HostRunner
+    from devices.host_runtime import HostRuntime
+    from devices.hostrun import HostRunner, time_rounds
 
-    runners = {k: HostRunner(p, threads=1) for k, p in models.items()}
-    for r in runners.values():
-        r.run({"input_ids": ids[:30]})  # warm-up
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for i in range(runs):
-        row = {"input_ids": ids[i % len(ids)][None, :]}
-        for k, r in runners.items():
-            t0 = time.perf_counter()
-            r.run(row)
-            times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
+    with HostRuntime() as host:  # timed inside the runtime child: one invoke per run, row i % len(ids)
+        runners = [HostRunner(p, threads=1, name=k, host=host) for k, p in models.items()]
+        for r in runners:
+            r.run({"input_ids": ids})  # warm-up; the runs cycle through these rows
+        us = time_rounds(runners, runs, 1, vary_rows=True)
+    return {k: float(np.median(us[:, i]) / 1e3) for i, k in enumerate(models)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,7 +67,7 @@ def package_shipped(build_dir: Path, out: Path) -> dict:
 
     validate_target(build_dir, select_profiles(["x86-host"], []), progress=RichProgress())
     result = package(build_dir, PackageOptions(out_dir=out), RichProgress())
-    return result.manifest["parity"]["lowercased"]
+    return result.manifest.parity.lowercased.to_json()
 
 
 def rows_from(built: dict[str, dict], latency: dict[str, float]) -> list[dict]:

@@ -5,7 +5,8 @@ tokenizer) and the PyTorch transformer intent encoder (tests/fixtures/make_onnx_
 each converted once per mode through the library (calibration = train, mixed search = val, evaluation = test,
 no gates: plain int8 converts however much it loses, mixed searches against its default gates). Per row: size,
 cosine / accuracy / agreement vs onnxruntime (the build report), median latency, the share of MACs in int8
-ops and the mixed search time. Latency: ai_edge_litert, 1 thread, in this process; the six models of one
+ops and the mixed search time. Latency: ai_edge_litert, 1 thread, timed inside its runtime child
+(devices/hostrun.time_rounds); the six models of one
 source are timed in alternating rounds (order rotated each round, a few invokes each) and each gets the
 median of its rounds, so load on the machine hits them alike. Then the issue's acceptance checks for mixed.
 A mode that fails still gets a row, with its error. Writes benchmarks/results/transformer.{json,md}.
@@ -126,28 +127,15 @@ def median_latency(models: dict[str, tuple[bytes, dict]], rounds: int, invokes: 
     round a few back-to-back invokes on one test query; the median over rounds."""
     import numpy as np
 
-    from devices.hostrun import HostRunner, match_feeds
+    from devices.host_runtime import HostRuntime
+    from devices.hostrun import HostRunner, time_rounds
 
-    runners, feeds = {}, {}
-    for name, (model, fd) in models.items():
-        runner = HostRunner(model, threads=1)
-        feeds[name] = match_feeds(runner.input_names, fd)
-        runner.run({k: v[:8] for k, v in feeds[name].items()})  # warm-up
-        runners[name] = runner
-    names = list(runners)
-    samples: dict[str, list[float]] = {k: [] for k in names}
-    for i in range(rounds):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            it, fd = runners[name].interpreter, feeds[name]
-            for d in runners[name].inputs:
-                row = fd[d["name"]][i % len(fd[d["name"]])]
-                it.set_tensor(d["index"], row[None, ...].astype(d["dtype"]))
-            t0 = time.perf_counter()
-            for _ in range(invokes):
-                it.invoke()
-            samples[name].append((time.perf_counter() - t0) / invokes * 1e6)
-    return {k: float(np.median(v)) for k, v in samples.items()}
+    with HostRuntime() as host:  # timed inside the runtime child, the loop next to the interpreters
+        runners = [HostRunner(model, threads=1, name=name, host=host) for name, (model, _) in models.items()]
+        for runner, (_, fd) in zip(runners, models.values(), strict=True):
+            runner.run(fd)  # warm-up; the rounds cycle through these rows
+        us = time_rounds(runners, rounds, invokes, rotate=True, vary_rows=True)
+    return {name: float(np.median(us[:, i])) for i, name in enumerate(models)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ x86_64 profiles get a venv holding only the runtime and numpy (toolchain.base.ve
 Debian sysroot with the ARM Python and the runtime's ARM wheels (devices.sysroot), run under
 `qemu-{aarch64,arm}-static -cpu <profile cpu> -L <sysroot>`. Neither environment has TensorFlow or edgecomp:
 scripts run there may import only the stdlib, numpy and the runtime (`ai_edge_litert` or `tflite_runtime`).
+`toolchain_env()` is the odd one out: the toolchain's own Python and ai_edge_litert, nothing to provision,
+for the host runs that must survive a runtime crash (devices/host_runtime.py).
 """
 
 from __future__ import annotations
@@ -182,6 +184,24 @@ def host_timing_env(profile: DeviceProfile, progress: Progress | None = None) ->
         return host
     return RuntimeEnv(profile.name, platform.machine(), "host", host.runtime, host.version, host.module,
                       host.root, host.argv, host.env)  # fmt: skip
+
+
+def toolchain_env() -> RuntimeEnv:
+    """The toolchain's own Python (sys.executable: the same ai_edge_litert and numpy edgecomp imports) as a
+    runtime environment, for the host runs that must not share edgecomp's process (devices/host_runtime.py).
+    Nothing to provision; the child keeps the parent's PYTHONPATH and user site, so it imports exactly
+    the packages edgecomp would."""
+    import platform
+    import sys
+    from importlib.metadata import version
+
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    if sys.flags.no_user_site:
+        env["PYTHONNOUSERSITE"] = "1"
+    return RuntimeEnv("toolchain", platform.machine(), "host", "litert", version("ai-edge-litert"),
+                      RUNTIME_MODULES["litert"], Path(sys.prefix), (sys.executable,), env)  # fmt: skip
 
 
 def is_provisioned(profile: DeviceProfile) -> bool:

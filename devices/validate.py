@@ -328,6 +328,11 @@ class ValidationReport(Record):
     reference: HostSummary
     devices: dict[str, DeviceReport]
 
+    @property
+    def rows(self) -> list[DeviceReport]:
+        """The device reports in the order they were validated."""
+        return list(self.devices.values())
+
     @classmethod
     def of(
         cls, target: str, reference: HostSummary, gates: Gates, devices: list[DeviceReport]

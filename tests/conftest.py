@@ -7,6 +7,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,7 +155,7 @@ class OnnxFloatBuilds:
 
     ext: Path
     clf: Path
-    clf_report: dict  # as built, before validate/profile/package add their sections
+    clf_report: Any  # the typed Report as built, before validate/profile/package add their sections
     emb: Path
 
 

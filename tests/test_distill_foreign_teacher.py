@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import write_jsonl
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.presets import preset_plan
+from toolchain.report.model import Report
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
@@ -99,8 +100,9 @@ def test_onnx_teacher_word_level_student_int8(student_build, student, teacher_dy
     # the packaged student needs no WordPiece: a regex vocab.txt, no tokenizer.json
     assert (student_build / "vocab.txt").is_file()
     assert not (student_build / "tokenizer.json").exists()
+    typed = Report.model_validate(student)
     assert f"agreement with the teacher (onnx classifier): {ev['agreement_with_teacher']:.2%}" in markdown(
-        student
+        typed
     )
 
 
@@ -197,7 +199,7 @@ def test_tflite_teacher_then_prune_and_qat(bert_models, work, teacher_dynamic):
             tokenizer=str(folder / "tokenizer.json"),
             labels=str(folder / "labels.txt"),
         )
-    ).report
+    ).report.to_json()
     assert report["source"]["format"] == "tflite"
     assert [s["kind"] for s in report["steps"]] == ["distill", "prune", "qat"]
     assert report["steps"][1]["achieved_sparsity"] >= 0.45

@@ -181,12 +181,14 @@ def test_the_hint_follows_the_stage_that_cost_most():
 
 @pytest.mark.slow
 def test_one_metric_vocabulary_in_table_report_and_readme(pruned):
+    from toolchain.build import read_report
     from toolchain.cli.convert_table import build_table, stage_table
 
-    report = json.loads((pruned / "report.json").read_text())
+    typed = read_report(pruned)
+    report = typed.to_json()
     console = Console(file=StringIO(), width=300)
-    console.print(build_table(report))
-    console.print(stage_table(report))
+    console.print(build_table(typed))
+    console.print(stage_table(typed))
     table = console.file.getvalue()
     md = (pruned / "report.md").read_text()
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -210,7 +212,7 @@ def test_the_post_step_float_model_is_saved_and_hashed(pruned):
 
     b = load_build(pruned)
     assert {"float.tflite", "float.keras"} <= set(b.report.files or {})
-    assert b.report.float_model == {
+    assert b.report.float_model is not None and b.report.float_model.to_json() == {
         "tflite": "float.tflite",
         "keras": "float.keras",
         "after_steps": ["0 prune"],
@@ -240,7 +242,7 @@ def test_profile_measures_quantization_error_against_the_post_step_float(tiny_pr
     assert vs_source.quant_reference == str(tiny_project.model)
 
     def output_snr(result) -> float:
-        return [e for e in result.quant_error if e["snr_db"] is not None][-1]["snr_db"]
+        return [e.snr_db for e in result.quant_error if e.snr_db is not None][-1]
 
     # measured: 48.67 dB vs the post-step float, 9.09 dB vs the source (seeded, the same on every run)
     assert output_snr(default) > output_snr(vs_source) + 20, (output_snr(default), output_snr(vs_source))

@@ -62,7 +62,7 @@ def test_litert_both_methods_map_every_node(add_models, n_ops):
     # so the profiler says so instead of offering a sum/invoke ratio.
     assert all(o.below_resolution for o in prof.ops) and not prof.resolved and prof.ratio is None
     assert "Run Order" in prof.extra["summary"]  # the runtime's own summary text is kept
-    assert [c["op"] for c in res.costs] == ["ADD"] * n_ops and res.costs[0]["flops"] == 16
+    assert [c.op for c in res.costs] == ["ADD"] * n_ops and res.costs[0].flops == 16
 
 
 def test_ops_large_enough_are_resolved_by_both_methods(tmp_path):

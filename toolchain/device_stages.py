@@ -122,7 +122,7 @@ def profile_section(result: ProfileResult) -> ProfileSection:
             )
             for m in result.methods
         ],
-        quant_error=[QuantErrorRow.model_validate(q) for q in result.quant_error],
+        quant_error=[QuantErrorRow.model_validate(q.to_dict()) for q in result.quant_error],
         sweep=[SweepRow.model_validate(r) for r in result.sweep],
     )
 

@@ -25,6 +25,7 @@ from devices.hostrun import match_feeds, synthetic_feeds
 from devices.profiles.schema import get_profile
 from devices.profiling import quant_error, slicer
 from devices.profiling.children import ProfilerError, run_child
+from devices.profiling.quant_error import OpQuantError
 from devices.profiling.stats import MethodResult, merge_litert, merge_slicing
 from toolchain.base.errors import EdgecompError, InputFileError
 from toolchain.base.progress import Progress, SilentProgress
@@ -88,8 +89,8 @@ class ProfileResult:
     model: str
     target: dict
     methods: list[MethodResult]
-    costs: list[dict]
-    quant_error: list[dict] = field(default_factory=list)
+    costs: list[opcost.OpCost]
+    quant_error: list[OpQuantError] = field(default_factory=list)
     quant_reference: str | None = None
     sweep: list[dict] = field(default_factory=list)
     input_source: str = ""
@@ -289,7 +290,7 @@ def profile_model(
             str(model),
             {**asdict(target), "emulated": target.emulated},
             methods,
-            [c.to_dict() for c in opcost.model_costs(info)],
+            opcost.model_costs(info),
             input_source=input_source or "",
             notes=notes,
         )
@@ -303,7 +304,7 @@ def profile_model(
             q = capture(python, model, inputs, work / "quant.npz", work, n)
             f = capture(python, ref_model, inputs, work / "float.npz", work, n)
             errors = quant_error.per_op_error(info, q, read_tflite(ref_model), f)
-            result.quant_error = [e.to_dict() for e in errors]
+            result.quant_error = errors
             result.quant_reference = str(ref)
         elif options.quant_error and is_quant:
             result.notes.append("no float reference for quantization error: pass --float-reference")

@@ -139,3 +139,11 @@ class MixedReason(StrEnum):
 class Precision(StrEnum):
     FLOAT = "float"
     INT8 = "int8"
+
+
+class ManifestKind(StrEnum):
+    """The package manifest's `task`: which MediaPipe task (and README snippet) the app team gets."""
+
+    CLASSIFIER = "classifier"  # TextClassifier, top-1 label
+    EMBEDDER = "embedder"  # TextEmbedder, a vector
+    RETRIEVAL = "retrieval"  # TextClassifier over product ids, read as a top-10 list

@@ -82,5 +82,8 @@ def _as_json(result: Any) -> dict[str, Any]:
         "best_recipe": str(result.best_recipe) if result.best_recipe else None,
         "best_trial": result.best.number if result.best else None,
         "pareto": [r.number for r in result.front],
-        "trials": [{**row(r), "params": r.params, "validation": r.validation} for r in result.records],
+        "trials": [
+            {**row(r), "params": r.params, "validation": r.validation.to_json() if r.validation else None}
+            for r in result.records
+        ],
     }

@@ -84,9 +84,9 @@ class TrialsView:
             self.console.print(" | ".join(_row(record)), highlight=False)
 
     def validated(self, record: TrialRecord) -> None:
-        v = record.validation or {}
+        device = record.validation.device if record.validation is not None else "?"
         self.console.print(
-            f"validate trial {record.number} on {v.get('device')}: {validation_text(record)}", highlight=False
+            f"validate trial {record.number} on {device}: {validation_text(record)}", highlight=False
         )
 
     def __enter__(self) -> TrialsView:

@@ -29,7 +29,15 @@ from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
 from toolchain.build import Build, text_feeds
 from toolchain.data import DELIM_REGEX
+from toolchain.package.manifest_model import (
+    AppParity,
+    BertInputNames,
+    CaseVariants,
+    KernelReference,
+    TieBreak,
+)
 from toolchain.package.parity import (
+    FeedParity,
     Parity,
     RankParity,
     VectorParity,
@@ -37,7 +45,7 @@ from toolchain.package.parity import (
     compare_top_k,
     compare_vectors,
 )
-from toolchain.package.types import PackageOptions
+from toolchain.package.types import PackageOptions, PackageValues
 
 AnyParity = Parity | RankParity | VectorParity
 TOKENIZER_HINT = (
@@ -84,11 +92,12 @@ def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, im
 def model_scores(
     build: Build, ids: np.ndarray, progress: Progress, what: str, xnnpack: bool = True
 ) -> np.ndarray:
-    """The build's .tflite in the host runner on given ids (mask = ids != 0, segment ids 0)."""
+    """The build's .tflite in the host runner (its runtime child) on given ids (mask = ids != 0, segment
+    ids 0)."""
     from devices.hostrun import HostRunner
 
-    runner = HostRunner(build.model_bytes, xnnpack=xnnpack)
-    return runner.scores(text_feeds(build.tflite, ids), progress, what)
+    with HostRunner(build.model_bytes, xnnpack=xnnpack, name=f"{build.dir.name}/model.tflite") as runner:
+        return runner.scores(text_feeds(build.tflite, ids), progress, what)
 
 
 def _seen_texts(build: Build) -> list[str]:
@@ -128,19 +137,20 @@ def _gate(parity: AnyParity, build: Build) -> None:
         vector_gate(parity, build)
 
 
-def _as_dict(parity: AnyParity, limit: int = 20) -> dict[str, Any]:
-    return parity.as_dict() if isinstance(parity, VectorParity) else parity.as_dict(limit)
+def _record(parity: AnyParity, limit: int = 20) -> FeedParity:
+    """What the manifest keeps of one feed (the first `limit` disagreements)."""
+    return parity if isinstance(parity, VectorParity) else parity.record(limit)
 
 
 def mediapipe_model(
     build: Build,
-    values: dict[str, Any],
+    values: PackageValues,
     tmp: Path,
     texts: list[str],
     scores: np.ndarray,
     opts: PackageOptions,
     progress: Progress,
-) -> tuple[bytes, str, dict[str, Any], dict[str, float]]:
+) -> tuple[bytes, str, AppParity, dict[str, float]]:
     """Model with float outputs + Tasks metadata, and its parity with the toolchain in MediaPipe's task."""
     from converters.metadata import ModelInfo, timed_session
     from converters.tflite_edit import dequantized_outputs
@@ -153,21 +163,18 @@ def mediapipe_model(
         source, retyped = int32_inputs(source)
     float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))
     (tmp / "float_out.tflite").write_bytes(float_out)
-    info = ModelInfo(
-        values["name"], values["version"], values["description"], values["author"], values["license"]
-    )
+    info = ModelInfo(values.name, values.version, values.description, values.author, values.license)
     model_path = tmp / "model.tflite"
     session, setup_s = timed_session(progress, opts.timeout_s)
     t0 = time.perf_counter()
     with session:
         if kind == "regex":
-            metadata_json, parity, runs = _regex(build, session, tmp, info, texts, scores, progress)
+            metadata_json, parts, runs = _regex(build, session, tmp, info, texts, scores, progress)
         else:
-            metadata_json, parity, runs = _bert(build, session, tmp, info, texts, progress)
+            metadata_json, parts, runs = _bert(build, session, tmp, info, texts, progress)
     run_s = time.perf_counter() - t0
-    parity = {"runtime": f"MediaPipe {session.version}", "dequantized_outputs": changed, **parity}
     if retyped:
-        parity["int32_inputs"] = retyped
+        parts["int32_inputs"] = retyped
     out = build.tflite.tensors[build.tflite.outputs[0]]
     step = output_step(build)
     if changed and step and is_classifier(build):
@@ -175,16 +182,21 @@ def mediapipe_model(
 
         n = int(out.shape[-1])
         eps = tie_break_eps(step, n)
-        parity["tie_break"] = {
-            "eps": eps,
-            "max_score_change": eps * (n - 1),
-            "int8_step": step,
-            "rule": "among equal int8 scores the lower label index ranks first",
-        }
+        parts["tie_break"] = TieBreak(
+            eps=eps,
+            max_score_change=eps * (n - 1),
+            int8_step=step,
+            rule="among equal int8 scores the lower label index ranks first",
+        )
     task = "TextClassifier" if is_classifier(build) else "TextEmbedder"
     k = top_k(build)
     task += f" with max_results {k}, the top {k} ids compared" if k else ""
-    parity["task"] = f"{task} (same C++ task as Android tasks-text)"
+    parity = AppParity(
+        runtime=f"MediaPipe {session.version}",
+        dequantized_outputs=changed,
+        **parts,
+        task=f"{task} (same C++ task as Android tasks-text)",
+    )
     timings = {
         "mediapipe_env_s": setup_s,
         "mediapipe_ms_per_query": round(run_s * 1e3 / max(1, runs * len(texts)), 3),
@@ -193,7 +205,9 @@ def mediapipe_model(
 
 
 def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
-    """Regex tokenizer: lower-cased parity (gated), raw parity without and with the case variants."""
+    """Regex tokenizer: lower-cased parity (gated), raw parity without and with the case variants.
+
+    Returns the metadata JSON, the `AppParity` fields it measured, and the MediaPipe runs per query."""
     from toolchain.package.vocab import case_variants, write_packed_vocab
 
     kind = "regex" if is_classifier(build) else "embedder"
@@ -219,23 +233,24 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
     raw = _run(session, build, model, texts, progress, "(raw queries)")
     low = _compare(build, "lowercased", texts, scores, lowered)
     _gate(low, build)
-    parity = {
-        "lowercased": _as_dict(low),
-        "raw": _as_dict(_compare(build, "raw", texts, scores, raw), 10),
-        "raw_without_case_variants": _as_dict(
+    parts = {
+        "lowercased": _record(low),
+        "raw": _record(_compare(build, "raw", texts, scores, raw), 10),
+        "raw_without_case_variants": _record(
             _compare(build, "raw_without_case_variants", texts, scores, before), 10
         ),
-        "case_variants": {
-            "packed": len(extra),
-            "vocab_lines": lines,
-            "forms": "Capitalized and UPPER of every word, cased forms seen in the train/val splits",
-        },
+        "case_variants": CaseVariants(
+            packed=len(extra),
+            vocab_lines=lines,
+            forms="Capitalized and UPPER of every word, cased forms seen in the train/val splits",
+        ),
     }
-    return metadata_json, parity, 3
+    return metadata_json, parts, 3
 
 
 def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
-    """WordPiece: MediaPipe on raw and on lower-cased queries vs the model fed device-tokenized ids."""
+    """WordPiece: MediaPipe on raw and on lower-cased queries vs the model fed device-tokenized ids (the
+    metadata JSON, the `AppParity` fields measured, the MediaPipe runs per query)."""
     from converters.tflite_inputs import bert_input_names
 
     float_out = tmp / "float_out.tflite"
@@ -246,7 +261,10 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
         float_out, model, kind, build.vocab_path, build.labels, info, input_names=names
     )
     device = device_tokenizer(build)
-    parity: dict[str, Any] = {"input_names": dict(zip(("ids", "mask", "segment_ids"), names, strict=True))}
+    ids_name, mask_name, segment_name = names
+    parts: dict[str, Any] = {
+        "input_names": BertInputNames(ids=ids_name, mask=mask_name, segment_ids=segment_name)
+    }
     results: dict[str, dict[str, AnyParity]] = {"xnnpack": {}, "builtin": {}}
     for feed, feed_texts in (("lowercased", [t.lower() for t in texts]), ("raw", texts)):
         ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
@@ -260,14 +278,16 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
     other = "builtin" if chosen == "xnnpack" else "xnnpack"
     for feed, result in results[chosen].items():
         _gate(result, build)
-        parity[feed] = _as_dict(result)
-    parity["reference"] = {
-        "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
-        "kernels": chosen,
-        "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
-        f"vs_{other}_kernels": {f: _as_dict(r, 5) for f, r in results[other].items()},
-    }
-    return metadata_json, parity, 2
+        parts[feed] = _record(result)
+    parts["reference"] = KernelReference.model_validate(
+        {
+            "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
+            "kernels": chosen,
+            "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
+            f"vs_{other}_kernels": {f: _record(r, 5) for f, r in results[other].items()},
+        }
+    )
+    return metadata_json, parts, 2
 
 
 def _max_diff(result: AnyParity) -> float:

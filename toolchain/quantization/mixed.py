@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from devices.host_runtime import HostRuntime
+from devices.hostrun import HostRunner
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import MixedReason, Task
@@ -118,20 +120,36 @@ def _top10(got: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> dict[
 
 
 # What the search scores a candidate on besides the cosine, per task (the gates' metrics).
-TASK_METRICS = {
-    Task.CLASSIFICATION: _top1,
-    Task.RETRIEVAL: _top10,
-    Task.EMBEDDING: lambda got, ref, labels: {},
-}
+def _vectors(got: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
+    """Embeddings: the cosine is the whole story."""
+    return {}
+
+
+TASK_METRICS = {Task.CLASSIFICATION: _top1, Task.RETRIEVAL: _top10, Task.EMBEDDING: _vectors}
 
 
 class Evaluator:
-    """Quantize with a float set, run on the search queries, score against the source (cached)."""
+    """Quantize with a float set, run on the search queries, score against the source (cached).
+
+    Every candidate runs in one runtime child for the whole search (`host`, devices/host_runtime.HostRuntime,
+    started on the first candidate, ended by close() or the `with` block): the search queries are written
+    to it once, each candidate is a load, one invoke per query and a free, and a candidate that crashes
+    LiteRT fails the search with a clean error naming it instead of ending edgecomp."""
 
     def __init__(self, calibrated: bytes, data: SearchData, task: Task, targets: MixedTargets) -> None:
         self.calibrated, self.data, self.task, self.targets = calibrated, data, task, targets
         self.count = 0
         self._cache: dict[frozenset[str], MixedMetrics] = {}
+        self.host = HostRuntime()
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.host.close()
 
     def model(self, float_nodes: set[str]) -> bytes:
         from converters.calibrated import quantize
@@ -139,11 +157,15 @@ class Evaluator:
         return quantize(self.calibrated, sorted(float_nodes))
 
     def outputs(self, float_nodes: set[str], rows: int | None = None) -> np.ndarray:
-        from devices.hostrun import HostRunner
-
         self.count += 1
         feeds = {k: v[:rows] for k, v in self.data.feeds.items()}
-        return HostRunner(self.model(float_nodes), threads=1).scores(feeds)
+        name = (
+            f"the mixed-precision candidate with {len(float_nodes)} float ops"
+            if float_nodes
+            else "the full-int8 candidate of the mixed-precision search"
+        )
+        with HostRunner(self.model(float_nodes), threads=1, name=name, host=self.host) as runner:
+            return runner.scores(feeds)
 
     def metrics(self, float_nodes: set[str]) -> MixedMetrics:
         key = frozenset(float_nodes)
@@ -226,13 +248,17 @@ def search(
     progress: Progress | None = None,
 ) -> MixedPlan:
     """Choose the float nodes of a mixed-precision model (see the module docstring)."""
+    targets = targets_from_gates(gates, task, data.labels is not None)
+    with Evaluator(calibrated, data, task, targets) as ev:  # one runtime child for every candidate
+        return _search(ev, progress or SilentProgress())
+
+
+def _search(ev: Evaluator, progress: Progress) -> MixedPlan:
     from converters.calibrated import choosable_nodes
     from toolchain.quantization.speed import choose_by_speed
 
-    progress = progress or SilentProgress()
+    calibrated, data, targets = ev.calibrated, ev.data, ev.targets
     t0 = time.perf_counter()
-    targets = targets_from_gates(gates, task, data.labels is not None)
-    ev = Evaluator(calibrated, data, task, targets)
     nodes = choosable_nodes(calibrated)
     macs = _macs(calibrated)
     total = max(1, sum(macs.get(n.index, 0) for n in nodes))
@@ -242,7 +268,7 @@ def search(
         if not macs.get(n.index):
             groups.setdefault(n.op, []).append(n.name)
     with progress.task("mixed: speed of int8 vs float kernels", None):
-        start, speed = choose_by_speed(ev.model, groups, set(), data.feeds)
+        start, speed = choose_by_speed(ev.model, groups, set(), data.feeds, ev.host)
     damage = sensitivity(ev, [n for n in nodes if n.name not in start], progress)
     by_name = {n.name: n for n in nodes}
 
@@ -311,7 +337,7 @@ def worst_ops(calibrated: bytes, data: SearchData, task: Task, n: int = 3) -> li
     from converters.calibrated import choosable_nodes
 
     nodes = choosable_nodes(calibrated)
-    ev = Evaluator(calibrated, data, task, MixedTargets(source="none"))
-    damage = sensitivity(ev, nodes, SilentProgress())
+    with Evaluator(calibrated, data, task, MixedTargets(source="none")) as ev:
+        damage = sensitivity(ev, nodes, SilentProgress())
     ranked = sorted(nodes, key=lambda x: -damage[x.name])[:n]
     return [(x.op, x.name, round(damage[x.name], 4)) for x in ranked]

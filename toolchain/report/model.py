@@ -63,11 +63,16 @@ class TokenizerSection(Record):
     note: str | None = None
 
 
+class IOQuantization(Record):
+    scale: float
+    zero_point: int
+
+
 class IOSpec(Record):
     name: str
     dtype: str
     shape: list[int]
-    quantization: dict[str, float] | None = None  # scale, zero_point
+    quantization: IOQuantization | None = None
 
 
 class ModelSection(Record):

@@ -110,7 +110,6 @@ class FallbackSection(Record):
     """The server-fallback threshold (toolchain/package/parity.py `ServerFallback`), or why there is none."""
 
     threshold: float | None
-    note: str = ""
     coverage: float | None = None
     accuracy_above: float | None = None
     target_accuracy: float | None = None
@@ -121,6 +120,7 @@ class FallbackSection(Record):
     best_threshold: float | None = None
     best_coverage: float | None = None
     best_accuracy: float | None = None
+    note: str = ""  # last, as ServerFallback writes it (the manifest's key order)
 
 
 class PackageSection(Record):

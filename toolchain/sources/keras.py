@@ -16,6 +16,7 @@ import numpy as np
 from converters.keras_tflite import calibrate_keras, keras_to_tflite
 from converters.parameters import count_parameters
 from converters.tflite_model import parse_tflite
+from devices.hostrun import HostRunner
 from toolchain.base.progress import Progress
 from toolchain.base.types import QuantMode, Task
 from toolchain.build import text_feeds
@@ -162,18 +163,15 @@ def evaluate_keras(
 ) -> tuple[Evaluation, np.ndarray | None]:
     """The .tflite vs the post-step float model and vs the source on the labelled test split; also the
     .tflite's test scores (in the source's item space), for the student's comparison with its teacher."""
-    from devices.hostrun import HostRunner
-
     data, items = steps.data, len(source.labels)
     if "test" not in data.y:
         return Evaluation(EvaluationSection(skipped="no labelled test split (set data.test)"), []), None
     ids, y, test = data.ids["test"], data.y["test"], source.splits["test"]
     final_scores = source_space(predict_keras(steps.model, ids), steps.item_map, items)
-    runner = HostRunner(tflite, threads=1)
     feeds = text_feeds(parse_tflite(tflite), steps.tokenizer.encode_batch(test.texts))
-    tfl_scores = source_space(
-        runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)"), steps.item_map, items
-    )
+    with HostRunner(tflite, threads=1, name=f"model.tflite of build {source.recipe.name}") as runner:
+        raw_scores = runner.scores(feeds, progress, "evaluate .tflite (ai_edge_litert)")
+    tfl_scores = source_space(raw_scores, steps.item_map, items)
     texts = list(test.texts)
     where = {"split": str(test.source), "runtime": "ai_edge_litert, 1 thread"}
     post_step = final_scores if source.recipe.steps else None

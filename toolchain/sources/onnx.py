@@ -26,6 +26,7 @@ from converters import onnx_tflite as ox
 from converters.keras_tflite import calibrate_saved_model, saved_model_to_tflite
 from converters.onnx_prepare import prepare_for_int8
 from converters.tflite_model import parse_tflite
+from devices.hostrun import HostRunner
 from toolchain.base.errors import ConversionError, DataError
 from toolchain.base.progress import Progress
 from toolchain.base.types import QuantMode, Task
@@ -206,13 +207,12 @@ class OnnxBackend:
         return random_ids(rows, model.seq_len, RANDOM_ROWS, seed), how, []
 
     def evaluate(self, steps: StepsResult, conversion: Conversion, progress: Progress) -> Evaluation:
-        from devices.hostrun import HostRunner
-
         source, model, tflite = self.source, self.model, conversion.tflite
         encoded, split, texts = self._reference_inputs()
         ref = model.reference().run(bind_inputs(encoded, model.inputs))
         tfl_feeds = bind_inputs(encoded, tflite_inputs(parse_tflite(tflite)))
-        got = HostRunner(tflite).scores(tfl_feeds, progress, "evaluate .tflite")
+        with HostRunner(tflite, name=f"model.tflite of build {source.recipe.name}") as runner:
+            got = runner.scores(tfl_feeds, progress, "evaluate .tflite")
         if ref.shape != got.shape:
             raise ConversionError(
                 f"output shape {got.shape[1:]} differs from onnxruntime's {ref.shape[1:]}",
