@@ -200,7 +200,7 @@ def onnx_float_builds(onnx_models, tmp_path_factory) -> OnnxFloatBuilds:
             "output": {"dir": str(root / "builds")},
         }
         made[name] = build(recipe_from_dict(recipe))
-    return OnnxFloatBuilds(ext, made["clf"].dir, made["clf"].report.to_json(), made["emb"].dir)
+    return OnnxFloatBuilds(ext, made["clf"].dir, made["clf"].report, made["emb"].dir)
 
 
 @dataclass(frozen=True)

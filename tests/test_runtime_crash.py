@@ -214,7 +214,6 @@ def test_convert_fails_with_one_line_naming_the_model_and_writes_nothing(abortin
 @pytest.fixture(scope="module")
 def aborting_build(aborting, tiny_project, tmp_path_factory):  # noqa: ANN201 - a Build
     """A build of the masked pooler without a test split: convert skips evaluation, so it is written."""
-    from toolchain.build import load_build
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict
 
@@ -222,7 +221,7 @@ def aborting_build(aborting, tiny_project, tmp_path_factory):  # noqa: ANN201 - 
     data = {**tiny_project.recipe_dict()["data"], "test": None}
     spec = tiny_project.recipe_dict(name="crash", source={"path": str(aborting.keras)}, data=data,
                                     output={"dir": str(out)})  # fmt: skip
-    return load_build(build(recipe_from_dict(spec)).build_dir)
+    return build(recipe_from_dict(spec))
 
 
 @pytest.mark.parametrize("xnnpack", [True, False], ids=["xnnpack", "builtin"])
