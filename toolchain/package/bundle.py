@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.tflite_model import parse_tflite
+from devices.hostrun import HostRunner
+from devices.opsupport import min_runtime_version
 from toolchain import __version__
 from toolchain.base.atomic import staged_dir, write_bytes
 from toolchain.base.errors import DataError
@@ -39,6 +42,7 @@ from toolchain.package.manifest_model import (
 )
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
 from toolchain.package.parity import server_fallback
+from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
 from toolchain.package.types import PackageOptions, PackageResult, PackageSplits, PackageValues
 from toolchain.report.model import LATE_SECTIONS, Report
 from toolchain.report.stages import FallbackSection, PackageSection, TokenizerParitySummary
@@ -59,7 +63,6 @@ def _kind(build: Build) -> ManifestKind:
 
 def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: str) -> np.ndarray:
     """The toolchain's own prediction: its tokenizer + the build's .tflite in the host runner."""
-    from devices.hostrun import HostRunner
 
     if build.tokenizer is None:
         raise DataError(
@@ -83,8 +86,6 @@ def _manifest(
     opts: PackageOptions,
     tokenizer_parity: TokenizerParitySection | None = None,
 ) -> Manifest:
-    from converters.tflite_model import parse_tflite
-    from devices.opsupport import min_runtime_version
 
     shipped = parse_tflite(model_bytes)
     summary = ModelSummary.model_validate(shipped.summary())
@@ -230,8 +231,6 @@ def run_package(
     model_bytes, metadata_json, parity, timings = build.model_bytes, None, None, {}
     tok_parity = None
     if values.format != PackageFormat.EDGE and tokenizer_kind(build) == "wordpiece":
-        from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
-
         tok_parity = tokenizer_section(
             build, queries.texts, _label_ids(build, queries), str(parity_split), progress
         )
