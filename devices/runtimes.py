@@ -22,8 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.profiles.schema import DeviceProfile
+from devices.sysroot import (
+    GUEST_PYTHON,
+    WHEEL_DIR,
+    SysrootSpec,
+    ensure_cpu_view,
+    ensure_sysroot,
+    require_tool,
+    sysroots_dir,
+)
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.venvs import EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
+from toolchain.base.venvs import MARKER, EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
 
 RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
 _SELF_TEST = "import numpy, {module}.interpreter as i; print(numpy.__version__)"
@@ -100,14 +109,6 @@ def _venv_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
 
 
 def _qemu_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
-    from devices.sysroot import (
-        GUEST_PYTHON,
-        WHEEL_DIR,
-        SysrootSpec,
-        ensure_cpu_view,
-        ensure_sysroot,
-        require_tool,
-    )
 
     spec = SysrootSpec(profile.arch, profile.runtime, profile.runtime_version)
     qemu = require_tool(spec.info.qemu, "qemu-user-static")
@@ -207,12 +208,9 @@ def toolchain_env() -> RuntimeEnv:
 def is_provisioned(profile: DeviceProfile) -> bool:
     """True when `provision(profile)` would not download or build anything."""
     if not profile.emulated:
-        from toolchain.base.venvs import MARKER
-
         spec = runtime_venv_spec(profile.runtime, profile.runtime_version)
         path = cache_dir().resolve() / "envs" / f"{spec.name}-{spec.key}"
         return (path / MARKER).is_file() and (path / "bin" / "python").exists()
-    from devices.sysroot import GUEST_PYTHON, SysrootSpec, sysroots_dir
 
     spec = SysrootSpec(profile.arch, profile.runtime, profile.runtime_version)
     return (sysroots_dir() / f"{spec.name}@{profile.cpu}" / GUEST_PYTHON).exists()
@@ -224,8 +222,6 @@ def remove(profile: DeviceProfile) -> list[Path]:
 
     gone = []
     if profile.emulated:
-        from devices.sysroot import SysrootSpec, sysroots_dir
-
         spec = SysrootSpec(profile.arch, profile.runtime, profile.runtime_version)
         targets = [p for p in sysroots_dir().glob(f"{spec.name}*") if p.is_dir()]
     else:

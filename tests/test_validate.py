@@ -73,12 +73,12 @@ def test_int8_build_validates_on_host_and_lands_in_report(builds, tiny_project):
     # x86 int8 kernels are integer arithmetic: the device's LiteRT and the host's give identical outputs, so
     # both accuracies equal the one the build measured on the same split when it was made
     built = json.loads((builds["int8"] / "report.json").read_text())["evaluation"]["vs_source_float"]
-    assert m["bit_exact_fraction"] == 1.0 and m["max_abs_diff"] == 0.0 and m["top1_agreement"] == 1.0
-    assert m["accuracy"] == m["host_accuracy"] == built["converted"]["accuracy"]
-    assert m["accuracy_diff_points"] == 0.0 and m["max_abs_diff_unit"].startswith("quantized")
-    assert m["latency_ms"] > 0 and 0 < m["peak_memory_mb"] < 256  # a 10 KB model: a few MB, not a leak
+    assert m.bit_exact_fraction == 1.0 and m.max_abs_diff == 0.0 and m.top1_agreement == 1.0
+    assert m.accuracy == m.host_accuracy == built["converted"]["accuracy"]
+    assert m.accuracy_diff_points == 0.0 and m.max_abs_diff_unit.startswith("quantized")
+    assert m.latency_ms > 0 and 0 < m.peak_memory_mb < 256  # a 10 KB model: a few MB, not a leak
     saved = json.loads((builds["int8"] / "report.json").read_text())["validation"]
-    assert saved["passed"] and saved["devices"]["x86-host"]["metrics"]["accuracy"] == m["accuracy"]
+    assert saved["passed"] and saved["devices"]["x86-host"]["metrics"]["accuracy"] == m.accuracy
     n_test = len(tiny_project.test.read_text().splitlines())
     assert saved["reference"]["queries"] == n_test and saved["reference"]["eval_split"] == str(
         tiny_project.test
@@ -141,8 +141,8 @@ def test_cli_json_and_exit_codes(builds, tmp_path):
 def test_bare_tflite_gets_parity_on_synthetic_inputs(builds):
     report = validate(builds["int8"] / "model.tflite", [get_profile("x86-host")], write_report=False)
     dev = report.rows[0]
-    assert report.reference["eval_split"].startswith("synthetic")
-    assert checks(dev)["accuracy"][0] == "skip" and dev.metrics["top1_agreement"] == 1.0
+    assert report.reference.eval_split.startswith("synthetic")
+    assert checks(dev)["accuracy"][0] == "skip" and dev.metrics.top1_agreement == 1.0
 
 
 # An int8 build on every shipped profile: tests/test_validate_example.py (the example's build, same checks).

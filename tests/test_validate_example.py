@@ -25,11 +25,11 @@ def test_example_int8_validates_on_every_shipped_profile(tmp_path):
     assert [d.device for d in report.rows] == shipped
     for dev in report.rows:
         assert dev.passed, (dev.device, dev.failures)
-        assert abs(dev.metrics["accuracy_diff_points"]) <= 0.5, dev.device
+        assert abs(dev.metrics.accuracy_diff_points) <= 0.5, dev.device
         # measured, not assumed: all outputs identical exactly when the largest difference is zero
-        assert (dev.metrics["bit_exact_fraction"] == 1.0) == (dev.metrics["max_abs_diff"] == 0.0), dev.metrics
+        assert (dev.metrics.bit_exact_fraction == 1.0) == (dev.metrics.max_abs_diff == 0.0), dev.metrics
     machines = {d.device: d.arch for d in report.rows}
     assert machines["armv7-legacy"] == "armv7" and machines["android-arm64-litert"] == "aarch64"
-    assert report.reference["queries"] == len((EXAMPLE / "data" / "test.jsonl").read_text().splitlines())
+    assert report.reference.queries == len((EXAMPLE / "data" / "test.jsonl").read_text().splitlines())
     saved = json.loads((build_dir / "report.json").read_text())["validation"]
     assert saved["passed"] and sorted(saved["devices"]) == shipped

@@ -36,13 +36,18 @@ from typing import Any
 import numpy as np
 
 from converters.tflite_model import TFLiteModel, parse_tflite
+from devices.hostrun import synthetic_feeds
 from toolchain.base.atomic import locked, staged_dir, write_text
-from toolchain.base.errors import DataError, InputFileError
+from toolchain.base.errors import DataError, GateFailed, InputFileError
 from toolchain.base.record import Record
+from toolchain.data import load_labels, load_queries
+from toolchain.recipe.compose import load_recipe
 from toolchain.recipe.schema import Recipe
 from toolchain.report.markdown import markdown
 from toolchain.report.model import Report, parse_report
+from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 from toolchain.tokenizers.interface import TextTokenizer
+from toolchain.tokenizers.sources import load_saved
 
 MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "model.tflite",
@@ -82,7 +87,6 @@ def text_feeds(model: TFLiteModel, encoded: Mapping[str, np.ndarray] | np.ndarra
 
     A bare id array is the regex tokenizer's convention: attention_mask = ids != <PAD> (0), segments 0.
     """
-    from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 
     if isinstance(encoded, np.ndarray):
         ids = encoded
@@ -173,7 +177,6 @@ class Build:
             if self.tokenizer is None:
                 ev = EvalSet(ev.feeds, None, [], ev.source + ": the build has no tokenizer")
             return ev
-        from toolchain.data import load_queries
 
         path = self.split_path(split)
         data = self.recipe.data
@@ -265,7 +268,6 @@ def read_report(build_dir: Path) -> Report:
 
 def synthetic_eval_set(model: TFLiteModel, rows: int = SYNTHETIC_ROWS) -> EvalSet:
     """Seeded random inputs for every model input: parity only, no accuracy."""
-    from devices.hostrun import synthetic_feeds
 
     return EvalSet(synthetic_feeds(model, rows), None, [], f"synthetic inputs (seed 0, {rows} rows)")
 
@@ -280,9 +282,6 @@ def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
 
     A rejected candidate (`<name>.rejected/`, its report has `rejected`) is refused unless `allow_rejected`
     (validate and profile may look at it; package never ships it): GateFailed naming the missed gate."""
-    from toolchain.data import load_labels
-    from toolchain.recipe.compose import load_recipe
-    from toolchain.tokenizers.sources import load_saved
 
     build_dir = Path(path)
     if build_dir.suffix == ".tflite":
@@ -298,8 +297,6 @@ def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
     recipe = load_recipe(build_dir / RECIPE_FILE)
     report = read_report(build_dir)
     if report.rejected is not None and not allow_rejected:
-        from toolchain.base.errors import GateFailed
-
         r = report.rejected
         raise GateFailed(
             f"{build_dir} is a rejected candidate: it missed the convert gate {r.gate} ({r.metric} "

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from toolchain.base.errors import RecipeError
-from toolchain.base.types import AUTO, ParityGate, Task
+from toolchain.base.types import AUTO, ManifestKind, ParityGate, Task
 
 ONNX_GATES = ("min_cosine", "max_abs_error")
 CLASSIFIER_GATES = ("max_accuracy_drop", "min_agreement")
@@ -37,8 +37,9 @@ class TaskSpec:
     has_labels: bool = True  # labels.txt: label names (classification) or item ids (retrieval)
     mediapipe_task: str = "TextClassifier"  # TextClassifier | TextEmbedder
     parity_top_k: int | None = 1  # ranks MediaPipe must reproduce (None: vectors)
-    manifest_kind: str = "classifier"  # the manifest's `task`: which README snippet the app team gets
+    manifest_kind: ManifestKind = ManifestKind.CLASSIFIER  # the manifest's `task`: which Kotlin snippet
     unknown_label_id: int | None = None  # a test query whose label the build dropped (None: an error)
+    no_fallback: str | None = None  # why there is no server-fallback threshold (None: one is computed)
 
     def describe(self, name: str, labels: list[str] | None, output_size: int) -> str:
         """The package metadata description when neither the recipe nor a flag gives one."""
@@ -64,15 +65,17 @@ TASKS = {
         has_labels=False,
         mediapipe_task="TextEmbedder",
         parity_top_k=None,
-        manifest_kind="embedder",
+        manifest_kind=ManifestKind.EMBEDDER,
+        no_fallback="embedding model: no classification threshold",
     ),
     Task.RETRIEVAL: TaskSpec(
         Task.RETRIEVAL,
         RETRIEVAL_GATES,
         mixed_default_gates={"min_top10_overlap": 0.98, "max_recall_drop": 1.0},
         parity_top_k=10,
-        manifest_kind="retrieval",
+        manifest_kind=ManifestKind.RETRIEVAL,
         unknown_label_id=-1,  # item_prune dropped the item: the query can no longer hit
+        no_fallback="retrieval model: the app lists the top 10, no threshold",
     ),
 }
 AUTO_GATES = (*CLASSIFIER_GATES, *ONNX_GATES)  # task auto resolves to classification or embedding

@@ -8,11 +8,13 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from converters.tflite_model import read_tflite
 from devices.opcost import OpCost
 from devices.profiling.profiler import ProfileResult
 from devices.profiling.quant_error import OpQuantError
 from devices.profiling.stats import MethodResult, OpRow
 from toolchain.base.atomic import write_bytes, write_text
+from toolchain.base.errors import EdgecompError
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,6 @@ def write_png(result: ProfileResult, path: Path, top: int = 25) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        from toolchain.base.errors import EdgecompError
-
         raise EdgecompError("--png needs matplotlib", hint="pip install matplotlib") from None
     n = len(result.methods)
     fig, axes = plt.subplots(
@@ -129,7 +129,6 @@ def model_explorer_node_data(result: ProfileResult, metric: str = "time_us") -> 
     Load it in Model Explorer next to the .tflite ("Add per-node data"); no server is needed to write it.
     Uses the first node-indexed method (per-node or slicing); `metric` may also be 'snr_db'.
     """
-    from converters.tflite_model import read_tflite
 
     info = read_tflite(Path(result.model))
     values: dict[int, float] = {}

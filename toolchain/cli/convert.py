@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from toolchain.base.errors import BuildRejected
+from toolchain.base.errors import BuildRejected, RecipeError
 from toolchain.base.types import QuantMode
 
 if TYPE_CHECKING:  # the report model costs ~0.25 s to import: `edgecomp --help` stays instant
@@ -176,7 +176,6 @@ def _show(report: Report, as_json: bool, wrote: str) -> None:
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]] | None:
     """`name=1x32` flags -> {"name": [1, 32]}."""
-    from toolchain.base.errors import RecipeError
 
     if not specs:
         return None

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from toolchain.project.split import SPLITS
-
 
 def data(
     queries: Path = typer.Argument(
@@ -64,7 +62,8 @@ def data(
     ]
     total = summary.splits
     rows.append(["total", str(total.train), str(total.val), str(total.test), str(summary.groups), ""])
-    print_rows(f"{summary.name}: {summary.queries} queries", ["label", *SPLITS, "phrasings", "grouped"], rows)
+    columns = ["label", "train", "val", "test", "phrasings", "grouped"]
+    print_rows(f"{summary.name}: {summary.queries} queries", columns, rows)
     leaks = summary.leaks
     render.stdout.print(
         f"test/val phrasings also in train: {leaks.exact} exact, {leaks.near} one word apart; "

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from toolchain.package.inspect import Inspection, inspect_model
+from toolchain.base.errors import GateFailed
+
+if TYPE_CHECKING:  # the package module loads when the command runs: --help stays instant
+    from toolchain.package.inspect import Inspection
 
 
 def inspect(
@@ -18,8 +22,8 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
     """Show what a model carries and verify it against its manifest (exit 1 on a mismatch)."""
-    from toolchain.base.errors import GateFailed
     from toolchain.cli import render
+    from toolchain.package.inspect import inspect_model  # loaded when the command runs (--help)
 
     result = inspect_model(model, manifest)
     if as_json:

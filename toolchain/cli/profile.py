@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from devices.profiling import export as profile_export
-from devices.profiling.export import MergedRow, merged_rows
-from devices.profiling.profiler import ProfileResult
-from devices.profiling.stats import MethodResult
-from toolchain.report.stages import SweepRow
+from toolchain.base.atomic import check_output_file
+from toolchain.base.errors import EdgecompError
+
+if TYPE_CHECKING:  # the profiler and the report model load when a command runs: --help stays instant
+    from devices.profiling.export import MergedRow
+    from devices.profiling.profiler import ProfileResult
+    from devices.profiling.stats import MethodResult
+    from toolchain.report.stages import SweepRow
 
 
 def profile(
@@ -52,8 +56,6 @@ def profile(
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
     from devices.profiling.profiler import ProfileOptions
-    from toolchain.base.atomic import check_output_file
-    from toolchain.base.errors import EdgecompError
     from toolchain.cli import render
     from toolchain.device_stages import profile_target
 
@@ -80,6 +82,8 @@ def profile(
         if out is not None:
             check_output_file(out, option)  # before minutes of profiling, not after
     result = profile_target(source, options, device, threads, render.RichProgress())
+    from devices.profiling import export as profile_export  # loaded when the command runs (--help)
+
     if csv_path:
         profile_export.write_csv(result, csv_path)
     if png_path:
@@ -169,6 +173,9 @@ def _sweep_table(sweep: list[SweepRow]) -> Table:
 
 def tables(result: ProfileResult, top: int) -> list[Table]:
     out = []
+    from devices.profiling.export import merged_rows  # loaded when the command runs (--help)
+    from toolchain.report.stages import SweepRow  # loaded when the command runs (--help)
+
     merged = merged_rows(result)
     for m in result.methods:
         rows = sorted((r for r in merged if r.method == m.method), key=lambda r: -r.time_us)

@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from toolchain.base.errors import EdgecompError
+
 
 def search(
     source: Path | None = typer.Argument(None, help="Teacher/source model (overrides the recipe's)."),
@@ -53,8 +55,6 @@ def search(
         from toolchain.search.run import search as run_search
         from toolchain.search.run import search_config
     except ImportError:
-        from toolchain.base.errors import EdgecompError
-
         raise EdgecompError(
             "edgecomp search needs Optuna, which is not installed", hint="pip install 'edgecomp[search]'"
         ) from None

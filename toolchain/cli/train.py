@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from toolchain.cli.data import print_rows
+
 
 def train(
     project: Path = typer.Argument(..., help="Project folder written by `edgecomp data`."),
@@ -27,7 +29,6 @@ def train(
 ) -> None:
     """Train a baseline intent model (Embedding -> Conv1D -> max-pool -> Dense) and write its recipe."""
     from toolchain.cli import render
-    from toolchain.cli.data import print_rows
     from toolchain.project.train import TrainOptions, train_project
 
     options = TrainOptions(

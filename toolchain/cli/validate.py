@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from toolchain.base.errors import GateFailed
 from toolchain.base.types import CheckStatus
 
 if TYPE_CHECKING:  # devices.validate pulls numpy and pydantic models: `edgecomp --help` stays instant
@@ -38,7 +39,6 @@ def validate(
     """Validate a build on emulated devices: op versions, op policy, parity with the host, budgets."""
     from devices.profiles.schema import select_profiles
     from devices.validate import Gates
-    from toolchain.base.errors import GateFailed
     from toolchain.cli import render
     from toolchain.device_stages import validate_target
 

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.tflite_model import parse_tflite
+from devices.hostrun import HostRunner
+from devices.opsupport import min_runtime_version
 from toolchain import __version__
 from toolchain.base.atomic import staged_dir, write_bytes
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
-from toolchain.base.types import ManifestKind, PackageFormat, TokenizerKind, ValidationStatus
+from toolchain.base.types import PackageFormat, TokenizerKind, ValidationStatus
 from toolchain.build import Build, text_feeds
 from toolchain.data import QuerySet, load_queries
 from toolchain.package.manifest import (
@@ -39,9 +42,11 @@ from toolchain.package.manifest_model import (
 )
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
 from toolchain.package.parity import server_fallback
+from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
 from toolchain.package.types import PackageOptions, PackageResult, PackageSplits, PackageValues
 from toolchain.report.model import LATE_SECTIONS, Report
 from toolchain.report.stages import FallbackSection, PackageSection, TokenizerParitySummary
+from toolchain.tasks import task_spec
 
 
 def _queries(build: Build, path: Path) -> QuerySet:
@@ -49,17 +54,8 @@ def _queries(build: Build, path: Path) -> QuerySet:
     return load_queries(path, data.text_field, data.label_field if build.labels is not None else None)
 
 
-def _kind(build: Build) -> ManifestKind:
-    """The manifest's task word: MediaPipe's TextClassifier or TextEmbedder (a retrieval model: the
-    classifier over product ids, read as a top-k list)."""
-    if build.task == "retrieval":
-        return ManifestKind.RETRIEVAL
-    return ManifestKind.CLASSIFIER if build.labels is not None else ManifestKind.EMBEDDER
-
-
 def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: str) -> np.ndarray:
     """The toolchain's own prediction: its tokenizer + the build's .tflite in the host runner."""
-    from devices.hostrun import HostRunner
 
     if build.tokenizer is None:
         raise DataError(
@@ -83,14 +79,12 @@ def _manifest(
     opts: PackageOptions,
     tokenizer_parity: TokenizerParitySection | None = None,
 ) -> Manifest:
-    from converters.tflite_model import parse_tflite
-    from devices.opsupport import min_runtime_version
 
     shipped = parse_tflite(model_bytes)
     summary = ModelSummary.model_validate(shipped.summary())
     mediapipe = values.format != PackageFormat.EDGE
     required = (
-        f"MediaPipe Tasks {'TextEmbedder' if _kind(build) == ManifestKind.EMBEDDER else 'TextClassifier'}: "
+        f"MediaPipe Tasks {task_spec(build.task).mediapipe_task}: "
         f"{TASKS_TEXT} (Android) / mediapipe==0.10.21 (Python)"
         if mediapipe
         else "TFLite interpreter with builtin ops: ai-edge-litert or tflite-runtime"
@@ -122,7 +116,7 @@ def _manifest(
         quantization=build.report.quantization.mode,
         tokenizer=_tokenizer_entry(build, parity),
         tokenizer_parity=tokenizer_parity,
-        task=_kind(build),
+        task=task_spec(build.task).manifest_kind,
         labels=None if build.labels is None else LabelsEntry(file="labels.txt", count=len(build.labels)),
         runtime=RuntimeEntry(
             required=required,
@@ -230,8 +224,6 @@ def run_package(
     model_bytes, metadata_json, parity, timings = build.model_bytes, None, None, {}
     tok_parity = None
     if values.format != PackageFormat.EDGE and tokenizer_kind(build) == "wordpiece":
-        from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
-
         tok_parity = tokenizer_section(
             build, queries.texts, _label_ids(build, queries), str(parity_split), progress
         )
@@ -243,12 +235,9 @@ def run_package(
         parity.split = str(parity_split)
     fb_split = splits.val or parity_split
     fb_queries = queries if fb_split == parity_split else _queries(build, fb_split)
-    if build.labels is None:
-        fallback = FallbackSection(threshold=None, note="embedding model: no classification threshold")
-    elif build.task == "retrieval":
-        fallback = FallbackSection(
-            threshold=None, note="retrieval model: the app lists the top 10, no threshold"
-        )
+    no_fallback = task_spec(build.task).no_fallback
+    if no_fallback is not None or build.labels is None:
+        fallback = FallbackSection(threshold=None, note=no_fallback or "the build has no labels")
     elif fb_queries.labels is None:
         fallback = FallbackSection(threshold=None, note=f"{fb_split.name} has no labels")
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from toolchain.base.types import ManifestKind, PackageFormat
@@ -196,13 +197,17 @@ def _android_lines(manifest: Manifest) -> list[str]:
     lines = ["", "## Android", "", f"Copy `android/` into your project (or just `{model.asset}`).", ""]
     asset = Path(model.asset or model.file).name
     lowercase = manifest.tokenizer.app_must_lowercase
-    if manifest.task == ManifestKind.EMBEDDER:
-        lines.append(embedder_snippet(asset, lowercase))
-    elif manifest.task == ManifestKind.RETRIEVAL:
-        lines.append(retrieval_snippet(asset, lowercase))
-    else:
-        lines.append(kotlin_snippet(asset, manifest.server_fallback, _tie_margin(manifest), lowercase))
-    return lines
+    return [*lines, SNIPPETS[manifest.task](manifest, asset, lowercase)]
+
+
+# The Kotlin an app team pastes, by the manifest's task (toolchain/tasks.py `manifest_kind`).
+SNIPPETS: dict[ManifestKind, Callable[[Manifest, str, bool], str]] = {
+    ManifestKind.CLASSIFIER: lambda m, asset, lower: kotlin_snippet(
+        asset, m.server_fallback, _tie_margin(m), lower
+    ),
+    ManifestKind.EMBEDDER: lambda m, asset, lower: embedder_snippet(asset, lower),
+    ManifestKind.RETRIEVAL: lambda m, asset, lower: retrieval_snippet(asset, lower),
+}
 
 
 def readme(manifest: Manifest) -> str:

@@ -25,10 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from converters.metadata import ModelInfo, timed_session
+from converters.tflite_edit import dequantized_outputs, output_int8_step, tie_break_eps
+from converters.tflite_inputs import bert_input_names, int32_inputs
+from devices.hostrun import HostRunner
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
 from toolchain.build import Build, text_feeds
-from toolchain.data import DELIM_REGEX
+from toolchain.data import DELIM_REGEX, load_queries, load_vocab
 from toolchain.package.manifest_model import (
     AppParity,
     BertInputNames,
@@ -46,6 +50,9 @@ from toolchain.package.parity import (
     compare_vectors,
 )
 from toolchain.package.types import PackageOptions, PackageValues
+from toolchain.package.vocab import case_variants, write_packed_vocab
+from toolchain.tasks import task_spec
+from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
 
 AnyParity = Parity | RankParity | VectorParity
 TOKENIZER_HINT = (
@@ -75,7 +82,6 @@ def is_classifier(build: Build) -> bool:
 
 def top_k(build: Build) -> int | None:
     """The ranks parity compares beyond top-1 (a retrieval model's top 10, toolchain/tasks.py), else None."""
-    from toolchain.tasks import task_spec
 
     k = task_spec(build.task).parity_top_k
     return k if k is not None and k > 1 else None
@@ -83,7 +89,6 @@ def top_k(build: Build) -> int | None:
 
 def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, imported lazily
     """MediaPipe's BERT tokenizer on the build's vocab.txt, at the model's static input length."""
-    from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
 
     shape = build.tflite.tensors[build.tflite.inputs[0]].shape
     return MediaPipeBertTokenizer.from_vocab_file(build.vocab_path, int(shape[-1]) if shape else None)
@@ -94,7 +99,6 @@ def model_scores(
 ) -> np.ndarray:
     """The build's .tflite in the host runner (its runtime child) on given ids (mask = ids != 0, segment
     ids 0)."""
-    from devices.hostrun import HostRunner
 
     with HostRunner(build.model_bytes, xnnpack=xnnpack, name=f"{build.dir.name}/model.tflite") as runner:
         return runner.scores(text_feeds(build.tflite, ids), progress, what)
@@ -102,7 +106,6 @@ def model_scores(
 
 def _seen_texts(build: Build) -> list[str]:
     """Queries of the train and val splits: the cased forms a vocab variant should cover."""
-    from toolchain.data import load_queries
 
     texts: list[str] = []
     for split in ("train", "val"):
@@ -152,14 +155,10 @@ def mediapipe_model(
     progress: Progress,
 ) -> tuple[bytes, str, AppParity, dict[str, float]]:
     """Model with float outputs + Tasks metadata, and its parity with the toolchain in MediaPipe's task."""
-    from converters.metadata import ModelInfo, timed_session
-    from converters.tflite_edit import dequantized_outputs
 
     kind = tokenizer_kind(build)
     source, retyped = build.model_bytes, []
     if kind == "wordpiece":
-        from converters.tflite_inputs import int32_inputs
-
         source, retyped = int32_inputs(source)
     float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))
     (tmp / "float_out.tflite").write_bytes(float_out)
@@ -178,8 +177,6 @@ def mediapipe_model(
     out = build.tflite.tensors[build.tflite.outputs[0]]
     step = output_step(build)
     if changed and step and is_classifier(build):
-        from converters.tflite_edit import tie_break_eps
-
         n = int(out.shape[-1])
         eps = tie_break_eps(step, n)
         parts["tie_break"] = TieBreak(
@@ -208,7 +205,6 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
     """Regex tokenizer: lower-cased parity (gated), raw parity without and with the case variants.
 
     Returns the metadata JSON, the `AppParity` fields it measured, and the MediaPipe runs per query."""
-    from toolchain.package.vocab import case_variants, write_packed_vocab
 
     kind = "regex" if is_classifier(build) else "embedder"
     delim = build.report.tokenizer.delimiter or DELIM_REGEX
@@ -218,7 +214,6 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
         tmp / "float_out.tflite", plain / "model.tflite", kind, build.vocab_path, build.labels, info, delim
     )
     before = _run(session, build, plain / "model.tflite", texts, progress, "(raw queries, plain vocab)")
-    from toolchain.data import load_vocab
 
     vocab = load_vocab(build.vocab_path)  # 'token id' lines, exactly what the plain model packs
     extra = case_variants(vocab, _seen_texts(build))
@@ -251,7 +246,6 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
 def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
     """WordPiece: MediaPipe on raw and on lower-cased queries vs the model fed device-tokenized ids (the
     metadata JSON, the `AppParity` fields measured, the MediaPipe runs per query)."""
-    from converters.tflite_inputs import bert_input_names
 
     float_out = tmp / "float_out.tflite"
     names = bert_input_names(float_out.read_bytes())
@@ -296,7 +290,6 @@ def _max_diff(result: AnyParity) -> float:
 
 def output_step(build: Build) -> float | None:
     """The int8 step of the model's output (its own scale, or the int8 tensor a final DEQUANTIZE reads)."""
-    from converters.tflite_edit import output_int8_step
 
     return output_int8_step(build.model_bytes)
 

@@ -25,6 +25,7 @@ from toolchain.build import Build, load_build
 from toolchain.package.bundle import run_package
 from toolchain.package.manifest_model import DeviceStatus, ManifestValidation
 from toolchain.package.types import FORMATS, PackageOptions, PackageResult, PackageSplits, PackageValues
+from toolchain.recipe.compose import apply_overrides
 
 
 def validation_status(build: Build) -> ManifestValidation | None:
@@ -159,7 +160,6 @@ def _resolved(build: Build, opts: PackageOptions) -> PackageValues:
         else opts.max_tokenizer_mismatch,
     )
     # Check flag values with the recipe's own rules (a name/version must be a safe file name).
-    from toolchain.recipe.compose import apply_overrides
 
     checked = {
         "package.name": values.name,

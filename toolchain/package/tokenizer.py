@@ -22,12 +22,14 @@ from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress
 from toolchain.build import Build
 from toolchain.package.manifest_model import TokenizerExample, TokenizerParitySection
+from toolchain.package.mediapipe import device_tokenizer, model_scores
 from toolchain.report.stages import TokenizerEffect
 from toolchain.tokenizers.parity import (
     ParityExample,
     ParityReport,
     accuracy_effect,
     cut_like_device,
+    hf_train_encoder,
     tokenizer_parity,
 )
 
@@ -36,7 +38,6 @@ TOKENIZER_JSON = "tokenizer.json"
 
 def train_encoder(build: Build) -> tuple[Callable[[str], list[int]], str]:
     """The training-side encoder (unpadded ids with [CLS]/[SEP]) and where it came from."""
-    from toolchain.tokenizers.parity import hf_train_encoder
 
     path = build.dir / TOKENIZER_JSON
     if path.is_file():
@@ -131,7 +132,6 @@ def tokenizer_section(
     build: Build, texts: list[str], label_ids: np.ndarray | None, split: str, progress: Progress
 ) -> TokenizerParitySection:
     """The package's `tokenizer_parity` section for a wordpiece build (see the module doc)."""
-    from toolchain.package.mediapipe import device_tokenizer, model_scores
 
     encode, train_side = train_encoder(build)
     device = device_tokenizer(build)

@@ -26,10 +26,12 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from toolchain.base.atomic import staged_dir
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.record import Record
-from toolchain.data import build_vocab, split_words
-from toolchain.project.split import SPLITS
+from toolchain.data import Tokenizer, build_vocab, split_words
+from toolchain.project.labelled import read_labelled
+from toolchain.project.split import SPLITS, split_queries
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT = 1
@@ -129,10 +131,6 @@ def prepare_data(
     source: Path, out: Path, name: str | None = None, options: DataOptions | None = None
 ) -> ProjectSummary:
     """Check, split and write a project folder (module docstring); returns the summary (project.json)."""
-    from toolchain.base.atomic import staged_dir
-    from toolchain.data import Tokenizer
-    from toolchain.project.labelled import read_labelled
-    from toolchain.project.split import split_queries
 
     opts = options or DataOptions()
     name = project_name(out, name)

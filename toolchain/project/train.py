@@ -23,9 +23,15 @@ from pathlib import Path
 
 import yaml
 
+from toolchain import data as d
+from toolchain.base.atomic import write_bytes, write_text
 from toolchain.base.progress import Progress
 from toolchain.base.record import Record
-from toolchain.project.intent_model import IntentModelSpec
+from toolchain.base.tfenv import seed_everything
+from toolchain.evaluation.metrics import classification_metrics
+from toolchain.project.folder import load_project
+from toolchain.project.intent_model import IntentModelSpec, build_intent_model, fit_intent_model
+from toolchain.recipe.compose import load_recipe
 
 RECIPE_FILE = "recipe.yaml"
 TRAIN_FILE = "train.json"
@@ -124,14 +130,6 @@ def train_project(
 ) -> TrainSummary:
     """Train, save PROJECT/model.keras, recipe.yaml and train.json; returns the summary (train.json)."""
     import json
-
-    from toolchain import data as d
-    from toolchain.base.atomic import write_bytes, write_text
-    from toolchain.base.tfenv import seed_everything
-    from toolchain.evaluation.metrics import classification_metrics
-    from toolchain.project.folder import load_project
-    from toolchain.project.intent_model import build_intent_model, fit_intent_model
-    from toolchain.recipe.compose import load_recipe
 
     opts = options or TrainOptions()
     project = Path(project)

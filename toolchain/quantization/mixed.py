@@ -28,12 +28,16 @@ from typing import Any
 
 import numpy as np
 
+from converters.calibrated import choosable_nodes, quantize
+from converters.tflite_model import parse_tflite
 from devices.host_runtime import HostRuntime
 from devices.hostrun import HostRunner
+from devices.opcost import model_costs
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import MixedReason, Task
 from toolchain.evaluation.retrieval import K, ranks, top_k_overlap
+from toolchain.quantization.speed import choose_by_speed
 from toolchain.report.quantization import KeptOp, MixedMetrics, MixedSection, MixedTargets, SpeedRow
 from toolchain.tasks import MIXED_GATES, task_spec
 
@@ -152,7 +156,6 @@ class Evaluator:
         self.host.close()
 
     def model(self, float_nodes: set[str]) -> bytes:
-        from converters.calibrated import quantize
 
         return quantize(self.calibrated, sorted(float_nodes))
 
@@ -191,8 +194,6 @@ class Evaluator:
 
 
 def _macs(calibrated: bytes) -> dict[int, int]:
-    from converters.tflite_model import parse_tflite
-    from devices.opcost import model_costs
 
     return {c.index: c.macs for c in model_costs(parse_tflite(calibrated))}
 
@@ -254,8 +255,6 @@ def search(
 
 
 def _search(ev: Evaluator, progress: Progress) -> MixedPlan:
-    from converters.calibrated import choosable_nodes
-    from toolchain.quantization.speed import choose_by_speed
 
     calibrated, data, targets = ev.calibrated, ev.data, ev.targets
     t0 = time.perf_counter()
@@ -318,8 +317,6 @@ def _search(ev: Evaluator, progress: Progress) -> MixedPlan:
 
 def int8_mac_share(model: Any) -> float:
     """Share of the model's multiply-accumulates done by ops with int8 inputs (bytes or TFLiteModel)."""
-    from converters.tflite_model import parse_tflite
-    from devices.opcost import model_costs
 
     info = parse_tflite(model) if isinstance(model, bytes) else model
     costs = model_costs(info)
@@ -334,7 +331,6 @@ def int8_mac_share(model: Any) -> float:
 
 def worst_ops(calibrated: bytes, data: SearchData, task: Task, n: int = 3) -> list[tuple[str, str, float]]:
     """The n ops that damage the output most when quantized alone: (op type, node, 1 - cosine)."""
-    from converters.calibrated import choosable_nodes
 
     nodes = choosable_nodes(calibrated)
     with Evaluator(calibrated, data, task, MixedTargets(source="none")) as ev:

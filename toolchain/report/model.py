@@ -53,13 +53,13 @@ class TokenizerSection(Record):
     kind: TokenizerKind = TokenizerKind.REGEX
     seq_len: int
     implementation: str | None = None
-    vocab_size: int | None = None
+    delimiter: str | None = None
     lowercase: bool | None = None
     strip_accents: bool | None = None
+    vocab_size: int | None = None
     special_tokens: dict[str, int] | None = None
     source: str | None = None
     files: list[str] | None = None
-    delimiter: str | None = None
     note: str | None = None
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from toolchain.base.child import child_env
 from toolchain.base.errors import EdgecompError, pending_interrupt
 from toolchain.search.trial import TrialResult
 
@@ -43,7 +44,6 @@ class TrialOutcome:
 
 
 def worker_command(request: Path) -> tuple[list[str], dict[str, str]]:
-    from toolchain.base.child import child_env
 
     env = child_env(os.environ)  # the native-loader variables edgecomp started with
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)

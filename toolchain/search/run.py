@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.profiles.schema import get_profile
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed
+from toolchain.device_stages import validate_target
 from toolchain.recipe.schema import Recipe
 from toolchain.search.front import choose, pareto_front
 from toolchain.search.outputs import write_plot, write_tables
@@ -50,7 +52,6 @@ def search_config(
 ) -> SearchConfig:
     """The device profile's budgets and the flags merged (the tighter limit wins); seed defaults to the
     recipe's."""
-    from devices.profiles.schema import get_profile
 
     profile = get_profile(device)
     b = profile.budgets
@@ -78,8 +79,6 @@ def validate_front(
     """Each front member's build through `edgecomp validate` on the search's device (its runtime, emulated
     when the device's arch is not this host's), on the val split the trial was measured on; the result is
     kept in `record.validation`, and `choose` skips members that fail."""
-    from devices.profiles.schema import get_profile
-    from toolchain.device_stages import validate_target
 
     profile = get_profile(config.device)
     for r in front:
