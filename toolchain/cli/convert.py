@@ -111,6 +111,7 @@ def convert(
     ),
 ) -> None:
     """Compress and convert a model to TFLite, evaluate it, and write build/<name>/."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.pipeline import build
     from toolchain.recipe.compose import compose_recipe
@@ -160,6 +161,7 @@ def convert(
 
 def _show(report: Report, as_json: bool, wrote: str) -> None:
     """A build's (or a rejected candidate's) report: --json, else the tables; warnings on stderr."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.cli.convert_table import build_table, stage_table
 

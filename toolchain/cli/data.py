@@ -38,6 +38,7 @@ def data(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Check and split labelled queries (no test phrasing in train); write the vocab and labels."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.project.folder import DataOptions, prepare_data
 
@@ -88,6 +89,7 @@ def print_rows(title: str, header: list[str], rows: list[list[str]]) -> None:
     """A rich table on a terminal; tab-separated plain rows (never truncated) when stdout is piped."""
     from rich.table import Table
 
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
 
     if not render.stdout.is_terminal:

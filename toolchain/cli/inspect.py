@@ -22,6 +22,7 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
     """Show what a model carries and verify it against its manifest (exit 1 on a mismatch)."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.package.inspect import inspect_model  # loaded when the command runs (--help)
 

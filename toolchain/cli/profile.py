@@ -55,6 +55,7 @@ def profile(
     ),
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from devices.profiling.profiler import ProfileOptions
     from toolchain.cli import render
     from toolchain.device_stages import profile_target

@@ -45,6 +45,7 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print the trials and the front as JSON."),
 ) -> None:
     """Search steps x quantization for the Pareto front of size, val accuracy and latency (Optuna, Ray)."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.cli.search_view import TrialsView, front_table
     from toolchain.recipe.compose import compose_recipe
@@ -52,6 +53,7 @@ def search(
     try:
         import optuna  # noqa: F401
 
+        # loaded when the command runs, so `edgecomp --help` stays instant
         from toolchain.search.run import search as run_search
         from toolchain.search.run import search_config
     except ImportError:
@@ -75,6 +77,7 @@ def search(
 
 
 def _as_json(result: Any) -> dict[str, Any]:
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.search.outputs import row
 
     return {

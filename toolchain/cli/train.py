@@ -28,6 +28,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Train a baseline intent model (Embedding -> Conv1D -> max-pool -> Dense) and write its recipe."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.project.train import TrainOptions, train_project
 

@@ -37,6 +37,7 @@ def validate(
     runner_script: Path | None = typer.Option(None, "--runner-script", hidden=True),
 ) -> None:
     """Validate a build on emulated devices: op versions, op policy, parity with the host, budgets."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from devices.profiles.schema import select_profiles
     from devices.validate import Gates
     from toolchain.cli import render

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from toolchain.base.errors import RecipeError
+from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.schema import Recipe
 from toolchain.recipe.space import SearchSpec
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
@@ -141,7 +142,6 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
 
 def trial_recipe(config: SearchConfig, params: dict[str, Any], number: int | None) -> Recipe:
     """The recipe of a trial (number given: its own output dir) or the final one (None: the base's name)."""
-    from toolchain.recipe.compose import recipe_from_dict
 
     data = apply_params(base_dict(config.recipe), params, config.spec)
     if number is not None:

@@ -27,6 +27,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from converters.tflite_model import parse_tflite
+from devices.hostrun import synthetic_feeds
+from devices.profiles.schema import get_profile
+from devices.runner import RuntimeWorker
+from devices.runtimes import host_timing_env
+from toolchain.base.atomic import write_text
+from toolchain.pipeline import build
+from toolchain.recipe.compose import recipe_from_dict
 from toolchain.report.steps import StepReport
 from toolchain.search.trial import TrialMetrics, TrialResult
 
@@ -36,11 +44,6 @@ LATENCY_RUNS = 50
 
 def device_latency(model: Path, device: str) -> tuple[float, str]:
     """Median ms per query in the device profile's runtime on this host, and what measured it."""
-    from converters.tflite_model import parse_tflite
-    from devices.hostrun import synthetic_feeds
-    from devices.profiles.schema import get_profile
-    from devices.runner import RuntimeWorker
-    from devices.runtimes import host_timing_env
 
     profile = get_profile(device)
     feeds = synthetic_feeds(parse_tflite(model.read_bytes()), LATENCY_WARMUP)
@@ -77,9 +80,6 @@ def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None)
     """Build the trial recipe (val evaluated as the report's split) and return its measured objectives."""
     import yaml
 
-    from toolchain.pipeline import build
-    from toolchain.recipe.compose import recipe_from_dict
-
     data = yaml.safe_load(recipe_yaml)
     data["data"]["test"] = data["data"]["val"]  # choose on val: the report's evaluation split is val here
     data["evaluation"] = {}  # the search applies the constraints itself; no candidate is rejected
@@ -110,7 +110,6 @@ def main(argv: list[str]) -> int:
     request_path = Path(argv[0])
     request = json.loads(request_path.read_text())
     (request_path.parent / "worker.pid").write_text(str(os.getpid()))
-    from toolchain.base.atomic import write_text
 
     result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
     write_text(request_path.parent / "result.json", json.dumps(result.to_json(), indent=1))

@@ -22,9 +22,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from toolchain import data as d
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.types import TokenizerKind
 from toolchain.tokenizers.interface import TextTokenizer
+from toolchain.tokenizers.regex import RegexTokenizer
+from toolchain.tokenizers.wordpiece import WordPieceTokenizer, bert_json_from_vocab
 
 TOKENIZER_JSON, VOCAB_TXT, CONFIG_JSON, TOKENIZER_CONFIG = (
     "tokenizer.json",
@@ -82,7 +85,6 @@ def lowercase_options(folder: Path) -> tuple[bool, bool | None]:
 
 
 def wordpiece_from_files(tokenizer_json: Path | None, vocab: Path | None, seq_len: int) -> TextTokenizer:
-    from toolchain.tokenizers.wordpiece import WordPieceTokenizer, bert_json_from_vocab
 
     if tokenizer_json is not None:
         if not tokenizer_json.is_file():
@@ -95,8 +97,6 @@ def wordpiece_from_files(tokenizer_json: Path | None, vocab: Path | None, seq_le
 
 def vocab_tokenizer(vocab: Path, seq_len: int) -> TextTokenizer:
     """A vocab.txt of either kind: BERT WordPiece, or MediaPipe's 'token id' regex vocab."""
-    from toolchain import data as d
-    from toolchain.tokenizers.regex import RegexTokenizer
 
     if not vocab.is_file():
         raise InputFileError(
@@ -166,7 +166,5 @@ def load_saved(build_dir: Path, kind: TokenizerKind, seq_len: int) -> TextTokeni
         )
     if kind == TokenizerKind.WORDPIECE:
         return wordpiece_from_files(path, None, seq_len)
-    from toolchain import data as d
-    from toolchain.tokenizers.regex import RegexTokenizer
 
     return RegexTokenizer(d.Tokenizer(d.load_vocab(path), seq_len))
