@@ -127,6 +127,15 @@ def test_crash_after_selftest_is_reported_not_raised(add_models, monkeypatch):
         profile_model(add_models[1], ProfileOptions(method="litert", **FAST))
 
 
+def test_a_child_that_crashes_once_is_started_again(add_models, monkeypatch, tmp_path):
+    """A real native crash (SIGSEGV) in the first profiler child only: the measurement is a fresh process
+    anyway, so it is started once more and the profile completes (a second crash is reported, above)."""
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv("EDGECOMP_PROFILER_CRASH_ONCE", str(marker))
+    res = profile_model(add_models[1], ProfileOptions(method="litert", **FAST))
+    assert marker.exists() and res.methods[0].ops
+
+
 def _required_symbols() -> list[str]:
     if str(WIRE_DIR) not in sys.path:
         sys.path.append(str(WIRE_DIR))  # profiler_child imports edgecomp_wire, as in the runtime env
