@@ -130,7 +130,7 @@ def onnx_bert(samples: int, work: Path) -> dict:
         "calibrate_s": round(calibrate_s, 1),
         "mask_tensors": sorted(n for n, r in minmax.items() if is_huge(r)),
         "variants": results,
-        "range_convergence": convergence,
+        "range_convergence": convergence.to_json(),
     }
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.quantization.stratify import stratified_draw
+from toolchain.report.quantization import CalibrationDraw
 
 DELIM_REGEX = r"[^\w']+"
 PAD, START, UNKNOWN = "<PAD>", "<START>", "<UNKNOWN>"
@@ -243,7 +244,7 @@ class CalibrationSample:
 
     texts: list[str]
     warnings: list[str]
-    drawn: dict[str, object]
+    drawn: CalibrationDraw
 
 
 def representative_sample(

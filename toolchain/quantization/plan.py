@@ -44,7 +44,7 @@ def calibrate_with_convergence(
 
     with progress.task("calibrate on 1/4, 1/2 and all of the queries (range convergence)", None):
         report = range_convergence(keep, items, fractions=(0.25, 0.5, 1.0))
-    return made.get(len(items)) or calibrate(items), Convergence.model_validate(report)
+    return made.get(len(items)) or calibrate(items), report
 
 
 def build_mixed(

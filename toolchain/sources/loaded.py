@@ -284,5 +284,5 @@ def draw_calibration(
     sample = d.representative_sample(
         splits[name], q.calibration_samples, q.min_calibration_samples, recipe.seed, usable
     )
-    drawn = CalibrationDraw.model_validate(sample.drawn)
+    drawn = sample.drawn
     return Calibration(sample.texts, splits[name].source, drawn, sample.warnings)
