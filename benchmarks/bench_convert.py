@@ -39,7 +39,7 @@ def build_variants(build_root: Path) -> dict[str, dict]:
         if name != "pruned80-int8":
             recipe = recipe.model_copy(update={"steps": []})
         result = build(recipe, progress=RichProgress())
-        reports[name] = {"report": result.report.to_json(), "model": result.model_path}
+        reports[name] = {"report": result.report, "model": result.model_path}
     return reports
 
 
@@ -67,31 +67,31 @@ def main(argv: list[str] | None = None) -> int:
 
     built = build_variants(ROOT / "build" / "bench")
     test = d.load_queries(EXAMPLE / "data" / "test.jsonl")
-    seq = built["fp32"]["report"]["tokenizer"]["seq_len"]
+    seq = built["fp32"]["report"].tokenizer.seq_len
     tok = d.Tokenizer(d.load_vocab(EXAMPLE / "vocab.txt"), seq)
     latency = measure_latency(
         {k: v["model"] for k, v in built.items()}, tok.encode_batch(test.texts), args.runs
     )
 
     fp = built["fp32"]["report"]
-    float_acc = fp["evaluation"]["vs_source_float"]["reference"]["accuracy"]
+    float_acc = fp.evaluation.vs_source_float.reference.accuracy
     rows = []
     for name, b in built.items():
-        r, m = b["report"], b["report"]["model"]
-        ev = r["evaluation"]["vs_source_float"]
+        r = b["report"]
+        m, ev = r.model, r.evaluation.vs_source_float
         rows.append(
             {
                 "variant": name,
-                "bytes": m["size_bytes"],
-                "gzip_bytes": m["gzip_bytes"],
-                "size_ratio": fp["model"]["size_bytes"] / m["size_bytes"],
-                "gzip_ratio": fp["model"]["gzip_bytes"] / m["gzip_bytes"],
-                "accuracy": ev["converted"]["accuracy"],
-                "macro_f1": ev["converted"]["macro_f1"],
-                "agreement": r["evaluation"]["vs_final_float"]["top1_agreement"],
+                "bytes": m.size_bytes,
+                "gzip_bytes": m.gzip_bytes,
+                "size_ratio": fp.model.size_bytes / m.size_bytes,
+                "gzip_ratio": fp.model.gzip_bytes / m.gzip_bytes,
+                "accuracy": ev.converted.accuracy,
+                "macro_f1": ev.converted.macro_f1,
+                "agreement": r.evaluation.vs_final_float.top1_agreement,
                 "latency_ms": latency[name],
                 "speedup": latency["fp32"] / latency[name],
-                "sparsity": r["steps"][0]["achieved_sparsity"] if r["steps"] else 0.0,
+                "sparsity": r.steps[0].achieved_sparsity if r.steps else 0.0,
             }
         )
     by = {row["variant"]: row for row in rows}

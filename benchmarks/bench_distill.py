@@ -74,19 +74,19 @@ def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list)
     spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}
     t0 = time.perf_counter()
     built = build(recipe_from_dict(spec), progress=RichProgress())
-    r = built.report.to_json()
-    ev = r["evaluation"]
-    if "teacher" in ev:  # a student: compared with the teacher and the labels
-        accuracy, agreement = ev["teacher"]["student_accuracy"], ev["teacher"]["agreement_with_teacher"]
-        sure = ev["teacher"]["agreement_where_teacher_sure"]
+    r = built.report
+    ev = r.evaluation
+    if ev.teacher is not None:  # a student: compared with the teacher and the labels
+        accuracy, agreement = ev.teacher.student_accuracy, ev.teacher.agreement_with_teacher
+        sure = ev.teacher.agreement_where_teacher_sure
     else:  # the teacher converted: compared with itself in onnxruntime
-        accuracy = ev["vs_source_float"]["converted"]["accuracy"]
-        agreement, sure = ev["onnx_reference"]["top1_agreement"], None
+        accuracy = ev.vs_source_float.converted.accuracy
+        agreement, sure = ev.onnx_reference.top1_agreement, None
     return {
         "model": name,
         "mode": mode,
-        "bytes": r["model"]["size_bytes"],
-        "gzip_bytes": r["model"]["gzip_bytes"],
+        "bytes": r.model.size_bytes,
+        "gzip_bytes": r.model.gzip_bytes,
         "accuracy": accuracy,
         "agreement_with_teacher": agreement,
         "agreement_where_teacher_sure": sure,

@@ -68,6 +68,7 @@ def sources() -> list[dict]:
 def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     """One build; the row's numbers from its report, plus the model bytes and test feeds for timing."""
     from toolchain.base.errors import EdgecompError
+    from toolchain.base.types import MixedReason
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
     from toolchain.quantization.mixed import int8_mac_share
@@ -95,26 +96,26 @@ def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     except EdgecompError as err:  # a gate or a conversion that fails is a result too
         row.update(error=f"{type(err).__name__}: {err.message}", build_seconds=time.perf_counter() - t0)
         return row
-    r = built.report.to_json()
-    q, ref, ev = r["quantization"], r["evaluation"]["onnx_reference"], r["evaluation"].get("vs_source_float")
+    r = built.report
+    q, ref, ev = r.quantization, r.evaluation.onnx_reference, r.evaluation.vs_source_float
     model = built.model_bytes
-    mixed = q.get("mixed") or {}
-    kept = mixed.get("kept_out_of_int8", [])
+    mixed = q.mixed
+    kept = (mixed.kept_out_of_int8 if mixed is not None else None) or []
     row.update(
-        bytes=r["model"]["size_bytes"],
-        mean_cosine=ref["mean_cosine"],
-        min_cosine=ref["min_cosine"],
-        max_abs_error=ref["max_abs_error"],
-        queries=ref["queries"],
-        onnx_accuracy=ev["reference"]["accuracy"] if ev else None,
-        accuracy=ev["converted"]["accuracy"] if ev else None,
-        agreement=ref["top1_agreement"] if ev else None,
-        int8_mac_share=q.get("int8_mac_share", int8_mac_share(model)),
-        search_seconds=mixed.get("search_seconds"),
-        float_nodes=mixed.get("float_nodes"),
-        kept_for_error=sum(1 for k in kept if k.get("reason") == "error"),
-        mixed_targets=mixed.get("targets"),
-        graph_preparation=q.get("graph_preparation"),
+        bytes=r.model.size_bytes,
+        mean_cosine=ref.mean_cosine,
+        min_cosine=ref.min_cosine,
+        max_abs_error=ref.max_abs_error,
+        queries=ref.queries,
+        onnx_accuracy=ev.reference.accuracy if ev else None,
+        accuracy=ev.converted.accuracy if ev else None,
+        agreement=ref.top1_agreement if ev else None,
+        int8_mac_share=q.int8_mac_share if q.int8_mac_share is not None else int8_mac_share(model),
+        search_seconds=mixed.search_seconds if mixed else None,
+        float_nodes=mixed.float_nodes if mixed else None,
+        kept_for_error=sum(1 for k in kept if k.reason == MixedReason.ERROR),
+        mixed_targets=mixed.targets.to_json() if mixed and mixed.targets else None,
+        graph_preparation=q.graph_preparation.to_json() if q.graph_preparation else None,
         build_seconds=time.perf_counter() - t0,
         model_bytes=model,
         feeds=built.eval_set("test", limit=LATENCY_QUERIES).feeds,

@@ -1,4 +1,4 @@
-"""Typed configs of the compression steps a recipe chains (re-exported by toolchain.recipe.schema)."""
+"""Typed configs of the compression steps a recipe chains (toolchain/recipe/schema.py uses them)."""
 
 from __future__ import annotations
 
