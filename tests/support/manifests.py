@@ -62,11 +62,11 @@ def written_manifest(model: bytes, n_labels: int = 22) -> dict[str, Any]:
         "tokenizer": {
             "kind": "regex",
             "seq_len": 32,
-            "vocab_size": 1374,
+            "delimiter": "[^\\w']+",
             "lowercase": True,
+            "vocab_size": 1374,
             "special_tokens": {"<PAD>": 0, "<START>": 1, "<UNKNOWN>": 2},
             "files": ["vocab.txt"],
-            "delimiter": "[^\\w']+",
             "vocab_file": "vocab.txt",
             "app_must_lowercase": False,
             "packed_vocab_lines": 4013,
