@@ -65,7 +65,7 @@ test-fast: install
 FUZZ_EXAMPLES ?= 200000
 fuzz: install
 	EDGECOMP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EDGECOMP_FUZZ_DEADLINE_MS=2000 \
-		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz_readers.py
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/hostile/test_fuzz_readers.py
 
 # Every benchmarks/bench_*.py, side by side tables; exits non-zero if any acceptance check fails.
 bench: install example retrieval-example

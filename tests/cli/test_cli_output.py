@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from toolchain.cli import render
 from toolchain.cli.main import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROFILE_NAMES = sorted(
     yaml.safe_load(p.read_text())["name"] for p in (ROOT / "devices" / "profiles").glob("*.yaml")
 )

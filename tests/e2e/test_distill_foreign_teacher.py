@@ -17,7 +17,7 @@ from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.presets import preset_plan
 
 pytestmark = pytest.mark.slow
-DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
 DISTILL = preset_plan("distill-student-int8")["steps"][0]  # word-level CNN, 1,000 words x 8, conv 32
 SPLITS = {"train": DATA / "train.jsonl", "val": DATA / "val.jsonl", "test": DATA / "test.jsonl"}
 

@@ -174,7 +174,7 @@ def test_one_metric_vocabulary_in_table_report_and_readme(pruned):
     console.print(stage_table(report))
     table = console.file.getvalue()
     md = (pruned / "report.md").read_text()
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name in NAMES:
         assert name in table and name in md and name in readme, name
     assert "top-1 agreement" not in table and "top-1 agreement" not in md  # the unlabelled old name

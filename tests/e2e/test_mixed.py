@@ -20,7 +20,7 @@ from toolchain.base.errors import RecipeError
 from toolchain.cli.main import app
 from toolchain.recipe.compose import recipe_from_dict
 
-DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
 SPLITS = ["--test", str(DATA / "test.jsonl"), "--val", str(DATA / "val.jsonl"),
           "--calibration", str(DATA / "train.jsonl")]  # fmt: skip
 

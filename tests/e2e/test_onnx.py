@@ -16,7 +16,7 @@ from toolchain.base.errors import ConversionError, DataError, InputFileError, St
 from toolchain.cli.main import app
 from toolchain.recipe.compose import recipe_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "shopping_intent" / "data"
 
 

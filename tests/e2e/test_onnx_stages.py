@@ -17,7 +17,7 @@ from toolchain.build import load_build
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
-DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 The model is a Hugging Face-shaped BERT TFLite (tests/fixtures/bert_tflite.py: int64 input_ids /
 attention_mask / token_type_ids, WordPiece vocab, tokenizer.json), int8 with an INT8 output. The build
 directory (model.tflite, tokenizer.json, vocab.txt, labels.txt, recipe.yaml, report.json with tokenizer
-kind `wordpiece`) is assembled here and read back by `load_build`; tests/test_package_bert_onnx.py packages
-real `edgecomp convert` builds of the transformers-exported fixtures.
+kind `wordpiece`) is assembled here and read back by `load_build`; tests/e2e/test_package_bert_onnx.py
+packages real `edgecomp convert` builds of the transformers-exported fixtures.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
 
-DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
 FALLBACK = "SOFTMAX,MUL,ADD,SUB,DIV,EXP,ABS,NEG,MEAN,SQUARED_DIFFERENCE,RSQRT,SUM,SELECT_V2,BATCH_MATMUL"
 TRICKY = ["café shoes", "Éclair phone", "red\u00a0dress", "red\u200bdress", "é" * 60 + " shoes"]
 

@@ -145,7 +145,8 @@ def test_bare_tflite_gets_parity_on_synthetic_inputs(builds):
     assert checks(dev)["accuracy"][0] == "skip" and dev.metrics["top1_agreement"] == 1.0
 
 
-# An int8 build on every shipped profile: tests/test_validate_example.py (the example's build, same checks).
+# An int8 build on every shipped profile: tests/examples/test_validate_example.py (the example's build, same
+# checks).
 
 
 @pytest.mark.qemu

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from toolchain.build import load_build
 from toolchain.cli.main import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "shopping_intent" / "data"
 
 

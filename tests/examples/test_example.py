@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.builds import example_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 
 

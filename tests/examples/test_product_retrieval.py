@@ -20,7 +20,7 @@ from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "product_retrieval"
 PRODUCTS = 300
 

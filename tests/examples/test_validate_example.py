@@ -11,7 +11,7 @@ from devices.profiles.schema import SHIPPED_DIR, select_profiles
 from tests.support.builds import example_recipe
 from toolchain.device_stages import validate_target as validate
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
 
 
 @pytest.mark.slow

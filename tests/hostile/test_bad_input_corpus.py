@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
-EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+EXAMPLE_DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hostile_models import empty_metadata, tflite_bytes, with_zip
+from tests.fixtures.hostile_models import empty_metadata, tflite_bytes, with_zip
 from toolchain.base.errors import EdgecompError
 
 _deadline = os.environ.get("EDGECOMP_FUZZ_DEADLINE_MS")

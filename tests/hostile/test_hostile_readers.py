@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from converters.tflite_model import parse_tflite, verify_tflite
-from tests.hostile_models import empty_metadata, tflite_bytes, with_zip
+from tests.fixtures.hostile_models import empty_metadata, tflite_bytes, with_zip
 from toolchain.base.errors import InputFileError
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from toolchain.base.child import ChildCrashed, ChildError, ChildFailed, ChildSession, ChildTimeout
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVE = """
 import os, sys, time
 import edgecomp_wire as wire

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: tests/unit/ is two levels down
 PACKAGES = ("toolchain", "converters", "devices")
 LAYERS = ("base", "converters", "devices", "pipeline", "cli")
 

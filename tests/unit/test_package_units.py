@@ -124,7 +124,7 @@ wire.serve({"classify": classify}, {"mediapipe": "fake"})
     ],
 )
 def test_a_hanging_or_crashing_mediapipe_child_is_a_clean_error(tmp_path, script, message):
-    """The session's failure handling (the real child needs the MediaPipe env; see test_package.py)."""
+    """The session's failure handling (the real child needs the MediaPipe env: tests/e2e/test_package.py)."""
     import sys
     from pathlib import Path
 

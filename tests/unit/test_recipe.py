@@ -95,5 +95,5 @@ def test_compose_from_flags_adds_a_prune_step_and_discovers_data(tmp_path):
 
 
 def test_shipped_example_recipe_is_valid():
-    r = load_recipe(Path(__file__).parents[1] / "examples" / "shopping_intent" / "recipe.yaml")
+    r = load_recipe(Path(__file__).parents[2] / "examples" / "shopping_intent" / "recipe.yaml")
     assert r.steps[0].kind == "prune" and r.quantization.mode == "int8"

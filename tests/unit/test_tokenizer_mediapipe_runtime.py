@@ -20,7 +20,7 @@ import pytest
 
 from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/
 CHILD = HERE / "fixtures" / "mediapipe_echo_child.py"
 TRAIN = HERE.parent / "examples" / "shopping_intent" / "data" / "train.jsonl"
 SEQ_LEN = 24

@@ -25,7 +25,7 @@ from toolchain.tokenizers.mediapipe_bert import (
 )
 from toolchain.tokenizers.parity import accuracy_effect, hf_train_encoder, tokenizer_parity
 
-TRAIN = Path(__file__).resolve().parent.parent / "examples" / "shopping_intent" / "data" / "train.jsonl"
+TRAIN = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data" / "train.jsonl"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 HAND_VOCAB = [*SPECIALS, "run", "##ning", "running", "shoe", "##s", ",", "!", "$", "a", "##a", "é", "##é"]
 

@@ -14,7 +14,7 @@ from toolchain.tokenizers import sources
 from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name
 from toolchain.tokenizers.regex import RegexTokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 BERT_VOCAB = [
     "[PAD]",
