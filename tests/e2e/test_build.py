@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.builds import copy_build, tiny_builds
+from tests.support.builds import copy_build
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.build import load_build
 from toolchain.cli.main import app
@@ -21,8 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def builds(tiny_project, tmp_path_factory) -> dict[str, Path]:
-    return tiny_builds(tiny_project, tmp_path_factory.mktemp("build-builds"), "b")
+def builds(tiny_int8, tiny_float32) -> dict[str, Path]:
+    """The shared tiny builds (conftest), read-only: a test that writes works on `build_copy`."""
+    return {"int8": tiny_int8.build_dir, "float32": tiny_float32.build_dir}
 
 
 @pytest.fixture

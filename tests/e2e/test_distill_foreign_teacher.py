@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import write_jsonl
+from tests.fixtures.tiny import write_jsonl
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.presets import preset_plan
 

@@ -9,19 +9,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.builds import tiny_build
+from tests.support.shared import shared_as
 from toolchain.cli.main import app
 from toolchain.package.inspect import inspect_model
 from toolchain.package.packager import package
 from toolchain.package.types import PackageOptions
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def edge_bundle(tiny_project, tmp_path_factory) -> Path:
+def edge_bundle(tiny_project, tiny_int8, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("inspect")
-    built = tiny_build(tiny_project, out / "build", "tiny-edge").build_dir
+    spec = tiny_project.recipe_dict(name="tiny-edge", output={"dir": str(out / "build")})
+    built = shared_as(tiny_int8, recipe_from_dict(spec))  # the shared int8 build, as convert writes it here
     return package(built, PackageOptions(format="edge", out_dir=out / "dist")).bundle_dir
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.builds import copy_build
 from toolchain.build import load_build
 from toolchain.cli.main import app
 
@@ -20,10 +21,14 @@ pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
 
 
-@pytest.fixture(scope="module")
-def onnx_builds(onnx_float_builds) -> dict[str, Path]:
-    """float32 builds of intent_encoder.onnx (external-data copy) and embedder.onnx, shared (conftest)."""
-    return {"clf": onnx_float_builds.clf, "emb": onnx_float_builds.emb}
+@pytest.fixture
+def onnx_builds(onnx_float_builds, tmp_path) -> dict[str, Path]:
+    """Copies of the shared float32 builds of intent_encoder.onnx (external-data copy) and embedder.onnx
+    (conftest): validate, profile and package record their sections in the build."""
+    return {
+        "clf": copy_build(onnx_float_builds.clf, tmp_path),
+        "emb": copy_build(onnx_float_builds.emb, tmp_path),
+    }
 
 
 def _run(*args: str) -> dict:

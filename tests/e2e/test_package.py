@@ -13,17 +13,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.builds import copy_build, edit_recipe, edit_report, rehash, tiny_build
+from tests.support.builds import copy_build, edit_recipe, edit_report, rehash
+from tests.support.shared import shared_as
 from toolchain.base.errors import GateFailed
 from toolchain.cli.main import app
 from toolchain.package.packager import package
 from toolchain.package.types import PackageOptions
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def int8_build(tiny_project, tmp_path_factory) -> Path:
+def int8_build(tiny_project, tiny_int8, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("package-builds")
     package = {
         "version": "2.1.0",
@@ -31,7 +33,8 @@ def int8_build(tiny_project, tmp_path_factory) -> Path:
         "license": "MIT",
         "description": "Routes shop queries.",
     }
-    return tiny_build(tiny_project, out, "tiny-app", package=package).build_dir
+    spec = tiny_project.recipe_dict(name="tiny-app", output={"dir": str(out)}, package=package)
+    return shared_as(tiny_int8, recipe_from_dict(spec))  # the shared int8 build, as convert writes it here
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,24 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.builds import copy_build, rehash, tiny_build, with_custom_op
+from tests.support.builds import copy_build, rehash, with_custom_op
+from tests.support.shared import shared_as
 from toolchain.base.errors import DataError, GateFailed, RecipeError
 from toolchain.build import load_build
 from toolchain.cli.main import app
 from toolchain.package.packager import package
 from toolchain.package.types import PackageOptions
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def int8_build(tiny_project, tmp_path_factory) -> Path:
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("package-refusal-builds"), "tiny-pkg").build_dir
+@pytest.fixture(scope="module")
+def int8_build(tiny_project, tiny_int8, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("package-refusal-builds")
+    return shared_as(
+        tiny_int8, recipe_from_dict(tiny_project.recipe_dict(name="tiny-pkg", output={"dir": str(out)}))
+    )
 
 
 @pytest.fixture

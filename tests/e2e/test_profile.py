@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from devices.profiling import slicer
 from devices.profiling.children import ProfilerError
 from devices.profiling.profiler import ProfileOptions, profile_model
-from tests.support.builds import tiny_build
+from tests.support.shared import shared_as
 from toolchain.base.child import WIRE_DIR
 from toolchain.cli.main import app
+from toolchain.recipe.compose import recipe_from_dict
 
 FAST = dict(runs=40, warmup=5, processes=1, quant_error=False)
 
@@ -203,12 +204,15 @@ def test_cli_outputs(add_models, tmp_path):
 
 
 @pytest.mark.slow
-def test_build_dir_with_quantization_error(tiny_project, tmp_path):
+def test_build_dir_with_quantization_error(tiny_project, tiny_int8, tmp_path):
     """A real int8 build: real queries, the float source as reference, SNR per op, section in report.json."""
-    res = tiny_build(tiny_project, tmp_path, "prof")
+    spec = tiny_project.recipe_dict(name="prof", output={"dir": str(tmp_path)})
+    build_dir = shared_as(
+        tiny_int8, recipe_from_dict(spec)
+    )  # the shared int8 build, as convert writes it here
     result = CliRunner().invoke(
         app,
-        ["profile", str(res.build_dir), "--runs", "30", "--processes", "1", "--seq-lens", "16,32", "--json"],
+        ["profile", str(build_dir), "--runs", "30", "--processes", "1", "--seq-lens", "16,32", "--json"],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -219,5 +223,5 @@ def test_build_dir_with_quantization_error(tiny_project, tmp_path):
     )
     assert 0.9 < errors["FULLY_CONNECTED"]["cosine"] <= 1.0
     assert [s["length"] for s in data["sweep"]] == [16, 32]
-    report = json.loads((res.build_dir / "report.json").read_text())
+    report = json.loads((build_dir / "report.json").read_text())
     assert report["profile"]["methods"][0]["sum_us"] > 0

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from devices.profiles.schema import get_profile, select_profiles
 from devices.validate import Gates, validate_device
-from tests.support.builds import tiny_builds
+from tests.support.builds import copy_build
 from toolchain.cli.main import app
 from toolchain.device_stages import validate_target as validate
 
@@ -27,9 +27,13 @@ wire.serve(
 HANG_AT_RUN = SEGFAULT_AT_RUN.replace("ctypes.string_at(0)", "__import__('time').sleep(600)")
 
 
-@pytest.fixture(scope="session")
-def builds(tiny_project, tmp_path_factory) -> dict[str, Path]:
-    return tiny_builds(tiny_project, tmp_path_factory.mktemp("validate-builds"), "tiny")
+@pytest.fixture
+def builds(tiny_int8, tiny_float32, tmp_path) -> dict[str, Path]:
+    """Copies of the shared tiny builds (conftest): validate records its section in the build."""
+    return {
+        m: copy_build(r.build_dir, tmp_path / "builds")
+        for m, r in (("int8", tiny_int8), ("float32", tiny_float32))
+    }
 
 
 def with_op_version(src: Path, dst: Path, op: str, version: int) -> Path:

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.builds import tiny_build, with_custom_op
+from tests.support.builds import with_custom_op
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def int8_model(tiny_project, tmp_path_factory) -> Path:
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("hostref-builds"), "tiny-hostref").model_path
+def int8_model(tiny_int8) -> Path:
+    """The shared tiny int8 build's model (conftest), read-only: the tests write their edits elsewhere."""
+    return tiny_int8.model_path
 
 
 @pytest.mark.parametrize(

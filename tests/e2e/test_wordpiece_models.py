@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.builds import copy_build
 from toolchain.build import load_build
 from toolchain.cli.main import app
 
@@ -49,7 +50,12 @@ def bert_builds(bert_models, bert_int8_classifier, tmp_path_factory) -> dict[str
     shutil.copy(clf / "model.onnx", model)  # alone: the tokenizer and labels come from flags
     common = ("--labels", str(clf / "labels.txt"), "--test", test, "--calibration", cal)
     _convert(model, root / "dynamic", "--vocab", str(clf / "vocab.txt"), *common, "-q", "dynamic")
-    return {"fp32": root / "fp32", "int8": bert_int8_classifier, "dynamic": root / "dynamic"}
+    # a copy of the shared int8 build: validate, profile and package record their sections in the build
+    return {
+        "fp32": root / "fp32",
+        "int8": copy_build(bert_int8_classifier, root),
+        "dynamic": root / "dynamic",
+    }
 
 
 @pytest.mark.slow

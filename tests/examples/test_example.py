@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.builds import example_recipe
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 
@@ -72,11 +70,10 @@ def test_vocab_follows_the_mediapipe_convention():
 
 
 @pytest.mark.slow
-def test_example_recipe_runs_end_to_end(tmp_path):
-    """The demo's own command, on the real example (trains the teacher first when it is missing)."""
-    from toolchain.pipeline import build
-
-    report = build(example_recipe(tmp_path)).report
+def test_example_recipe_runs_end_to_end(example_build):
+    """The demo's own command, on the real example (trains the teacher first when it is missing); the
+    session's shared build of it (conftest)."""
+    report = example_build.report
     ev = report["evaluation"]
     assert ev["vs_source_float"]["reference"]["accuracy"] >= 0.9
     assert ev["vs_source_float"]["accuracy_drop_points"] <= 1.5

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devices.profiles.schema import SHIPPED_DIR, select_profiles
-from tests.support.builds import example_recipe
+from tests.support.builds import copy_build
 from toolchain.device_stages import validate_target as validate
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
@@ -16,10 +16,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
 
 @pytest.mark.slow
 @pytest.mark.qemu
-def test_example_int8_validates_on_every_shipped_profile(tmp_path):
-    from toolchain.pipeline import build
-
-    build_dir = build(example_recipe(tmp_path)).build_dir
+def test_example_int8_validates_on_every_shipped_profile(example_build, tmp_path):
+    build_dir = copy_build(example_build.build_dir, tmp_path)  # the shared build (conftest); validate writes
     shipped = sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
     report = validate(build_dir, select_profiles(shipped))
     assert [d.device for d in report.devices] == shipped

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.builds import copy_build, tiny_build
+from tests.support.builds import copy_build
 from toolchain.base.errors import InputFileError
 from toolchain.build import load_build
 from toolchain.cli.main import app
@@ -22,8 +22,9 @@ STAGES = (["validate", "--device", "x86-host"], ["profile"], ["package", "--form
 
 
 @pytest.fixture(scope="module")
-def int8_build(tiny_project, tmp_path_factory) -> Path:
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("integrity-builds"), "tiny-int").build_dir
+def int8_build(tiny_int8) -> Path:
+    """The shared tiny int8 build (conftest), read-only: the tests that edit it work on `build_copy`."""
+    return tiny_int8.build_dir
 
 
 @pytest.fixture

@@ -14,15 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.builds import tiny_build
 from tests.support.processes import assert_interrupted_cleanly, interrupt_when, processes_with_env
+from tests.support.shared import shared_as
+from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def int8_build(tiny_project, tmp_path_factory) -> Path:
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("signal-builds"), "tiny-sig").build_dir
+def int8_build(tiny_project, tiny_int8, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("signal-builds")
+    return shared_as(
+        tiny_int8, recipe_from_dict(tiny_project.recipe_dict(name="tiny-sig", output={"dir": str(out)}))
+    )
 
 
 def interrupt_child(args: list[str], tmp: Path, child_word: str, sig: signal.Signals) -> tuple[int, str]:

@@ -7,15 +7,14 @@ import pytest
 
 from converters.tflite_edit import dequantized_outputs
 from converters.tflite_model import parse_tflite
-from tests.support.builds import tiny_build
 from toolchain.package.parity import compare_top1, server_fallback
 
 
 @pytest.mark.slow
-def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path):
+def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_int8):
     from devices.hostrun import HostRunner
 
-    res = tiny_build(tiny_project, tmp_path, "deq")
+    res = tiny_int8  # the shared build (conftest): read only
     int8 = res.model_path.read_bytes()
     edited, changed = dequantized_outputs(int8, tie_break=False)
     model = parse_tflite(edited)
@@ -34,11 +33,11 @@ def test_dequantized_outputs_are_exactly_the_int8_scores(tiny_project, tmp_path)
 
 
 @pytest.mark.slow
-def test_tie_break_ranks_the_lowest_index_first_and_moves_scores_under_a_quarter_step(tiny_project, tmp_path):
+def test_tie_break_ranks_the_lowest_index_first_and_moves_scores_under_a_quarter_step(tiny_int8):
     from converters.tflite_edit import tie_break_eps
     from devices.hostrun import HostRunner
 
-    res = tiny_build(tiny_project, tmp_path, "tb")
+    res = tiny_int8  # the shared build (conftest): read only
     int8 = res.model_path.read_bytes()
     edited, _ = dequantized_outputs(int8)
     model = parse_tflite(edited)

@@ -30,7 +30,7 @@ def test_keras_model_its_tflite_and_its_training_wrappers_agree():
 
     from converters.keras_tflite import keras_to_tflite
     from converters.tflite_model import parse_tflite
-    from tests.conftest import tiny_model
+    from tests.fixtures.tiny import tiny_model
     from toolchain.base.tfenv import keras
 
     model = tiny_model(200, 4)

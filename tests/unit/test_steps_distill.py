@@ -41,7 +41,7 @@ def _teacher(tiny_project):
 
 
 def test_distill_build_with_unlabelled_queries_and_hidden_matching(tiny_project, tmp_path):
-    from tests.conftest import make_queries, write_jsonl
+    from tests.fixtures.tiny import make_queries, write_jsonl
     from toolchain.pipeline import build
 
     logs = write_jsonl(tmp_path / "logs.jsonl", [{"text": r["text"]} for r in make_queries(50, 7)])
@@ -131,7 +131,7 @@ def test_teacher_logits_reproduce_its_probabilities(tiny_project):
 
 
 def test_bad_students_are_clear_errors(tiny_project, tmp_path):
-    from tests.conftest import tiny_model
+    from tests.fixtures.tiny import tiny_model
     from toolchain.steps import distill
 
     teacher, ctx = _teacher(tiny_project), _ctx(tiny_project)

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def _model_with_rank4_hidden():
-    from tests.conftest import tiny_model
+    from tests.fixtures.tiny import tiny_model
 
     model = tiny_model(60, 4, seq_len=8, width=16)
     hidden = model.get_layer("hidden")
