@@ -58,8 +58,9 @@ system-deps:
 test: install system-deps
 	$(BIN)/python -m pytest -q
 
+# No training, no conversion, no emulated ARM (tests/conftest.py fails a test that does any without its marker).
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not qemu"
 
 # The readers of untrusted input, fuzzed long (the normal test run fuzzes each for a few seconds).
 FUZZ_EXAMPLES ?= 200000

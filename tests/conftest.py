@@ -2,7 +2,8 @@
 
 Models and data are built in code at toy size (tests/fixtures/): every test runs real TF, tfmot and LiteRT.
 - `tiny_data`: the tiny project's splits, vocab and labels (no model, no TensorFlow); `tiny_project` adds
-  the trained Keras model (a few seconds of `fit`).
+  the trained Keras model (a few seconds of `fit`); `tiny_untrained` is its twin with the model never
+  trained, for tests where the CLI refuses before loading it.
 - Builds shared across files, made once per session (tests/fixtures/session_builds.py): `tiny_int8`,
   `tiny_float32`, `example_build`, `onnx_float_builds`, `bert_int8_classifier`. They are read-only: a
   test that writes into a build (validate, profile, package, an edited file) works on a copy
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import session_builds as sb
-from tests.fixtures.tiny import TinyData, TinyProject, make_tiny_data, train_tiny_model
+from tests.fixtures.tiny import TinyData, TinyProject, make_tiny_data, train_tiny_model, untrained_tiny_model
 from tests.support import shared
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -51,6 +52,12 @@ def tiny_data(tmp_path_factory) -> TinyData:
 def tiny_project(tiny_data) -> TinyProject:
     """`tiny_data` + model.keras: the toy classifier trained on it (seed 0, 6 epochs)."""
     return train_tiny_model(tiny_data)
+
+
+@pytest.fixture(scope="session")
+def tiny_untrained(tmp_path_factory) -> TinyProject:
+    """The same files with the model built (seed 0) but never trained: for tests that never run it."""
+    return untrained_tiny_model(make_tiny_data(tmp_path_factory.mktemp("tiny-untrained")))
 
 
 @pytest.fixture(scope="session")

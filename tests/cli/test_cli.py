@@ -87,37 +87,35 @@ def _bad(tiny_project, tmp_path, *extra, recipe=None):
     return _invoke(*args), out
 
 
-def test_missing_model(tiny_project, tmp_path):
-    result, out = _bad(tiny_project, tmp_path, tmp_path / "nope.keras")
+def test_missing_model(tiny_data, tmp_path):
+    result, out = _bad(tiny_data, tmp_path, tmp_path / "nope.keras")
     assert result.exit_code == 2 and "error: model not found" in result.stderr
     assert "hint:" in result.stderr and _no_artifacts(out)
 
 
-def test_corrupt_keras_files(tiny_project, tmp_path):
+def test_corrupt_keras_files(tiny_data, tmp_path):
     garbage = tmp_path / "garbage.keras"
     garbage.write_bytes(b"\x00not a model" * 10)
-    result, out = _bad(
-        tiny_project, tmp_path, garbage, "--vocab", tiny_project.vocab, "--labels", tiny_project.labels
-    )
+    result, out = _bad(tiny_data, tmp_path, garbage, "--vocab", tiny_data.vocab, "--labels", tiny_data.labels)
     assert result.exit_code == 2 and "not a valid .keras file" in result.stderr and _no_artifacts(out)
     zipped = tmp_path / "zipped.keras"
     with zipfile.ZipFile(zipped, "w") as z:
         z.writestr("config.json", "{broken")
-    result, out = _bad(tiny_project, tmp_path, zipped)
+    result, out = _bad(tiny_data, tmp_path, zipped)
     assert result.exit_code == 2 and "could not load Keras model" in result.stderr and _no_artifacts(out)
 
 
-def test_unknown_recipe_key(tiny_project, tmp_path):
+def test_unknown_recipe_key(tiny_untrained, tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump({"source": {"path": str(tiny_project.model)}, "quantisation": {}}))
-    result, out = _bad(tiny_project, tmp_path, recipe=recipe)
+    recipe.write_text(yaml.safe_dump({"source": {"path": str(tiny_untrained.model)}, "quantisation": {}}))
+    result, out = _bad(tiny_untrained, tmp_path, recipe=recipe)
     assert result.exit_code == 2
     assert "unknown key 'quantisation'" in result.stderr and "valid keys here" in result.stderr
     assert _no_artifacts(out)
 
 
-def test_bad_flag_value_names_the_choices(tiny_project, tmp_path):
-    result, out = _bad(tiny_project, tmp_path, tiny_project.model, "--quantize", "int4")
+def test_bad_flag_value_names_the_choices(tiny_untrained, tmp_path):
+    result, out = _bad(tiny_untrained, tmp_path, tiny_untrained.model, "--quantize", "int4")
     assert result.exit_code == 2 and "quantization.mode" in result.stderr and "'int16x8'" in result.stderr
 
 

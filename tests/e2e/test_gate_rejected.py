@@ -103,11 +103,11 @@ def test_a_missed_gate_writes_the_candidate_beside_the_good_build(tiny_project, 
     assert json.loads((good / "report.json").read_text())["steps"][0]["kind"] == "vocab_prune"
 
 
-def test_a_foreign_rejected_folder_is_refused_before_any_work(tiny_project, tmp_path):
+def test_a_foreign_rejected_folder_is_refused_before_any_work(tiny_untrained, tmp_path):
     foreign = tmp_path / "b" / "gate.rejected"
     foreign.mkdir(parents=True)
     (foreign / "notes.txt").write_text("mine")
-    recipe = _recipe(tiny_project, tmp_path / "r.yaml", tmp_path / "b", evaluation={"min_agreement": 0.9})
+    recipe = _recipe(tiny_untrained, tmp_path / "r.yaml", tmp_path / "b", evaluation={"min_agreement": 0.9})
     result = CliRunner().invoke(app, ["convert", "--recipe", str(recipe)])
     assert (
         result.exit_code == 2 and "gate.rejected is not empty and is not an edgecomp build" in result.stderr

@@ -147,6 +147,7 @@ def test_full_int8_failing_its_gate_names_the_worst_ops_and_suggests_mixed(onnx_
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_mixed_on_a_keras_model_replays_and_refuses_a_foreign_plan(tiny_project) -> None:
     from toolchain.pipeline import build
 

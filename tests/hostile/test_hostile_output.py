@@ -70,11 +70,11 @@ def test_out_under_a_file_is_a_clear_error(tmp_path):
         _write(tmp_path / "file" / "sub" / "m", "x")
 
 
-def test_cli_refuses_users_folder(tiny_project, tmp_path):
+def test_cli_refuses_users_folder(tiny_untrained, tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.md").write_text("keep")
-    result = CliRunner().invoke(app, ["convert", str(tiny_project.model), "--out", str(out)])
+    result = CliRunner().invoke(app, ["convert", str(tiny_untrained.model), "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert result.output.count("error:") == 1 and "not an edgecomp build" in result.output
     assert (out / "notes.md").read_text() == "keep"

@@ -32,6 +32,7 @@ def tiny_calibration(tiny_project):
     return calibrate, items, calls
 
 
+@pytest.mark.slow
 def test_two_queries_are_not_converged_and_a_hundred_are(tiny_calibration):
     calibrate, items, calls = tiny_calibration
     report = range_convergence(calibrate, items, fractions=(0.01, 0.5, 1.0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from converters.parameters import count_parameters, tflite_parameters
 
@@ -25,6 +26,7 @@ def test_index_constants_are_not_parameters_but_int8_biases_are():
     assert tflite_parameters(tensors) == 22 * 128 + 22 + 64
 
 
+@pytest.mark.slow
 def test_keras_model_its_tflite_and_its_training_wrappers_agree():
     import tensorflow_model_optimization as tfmot
 

@@ -16,6 +16,7 @@ from devices.activations import percentile_ranges
 from tests.support.child_scores import scores_in_child
 from toolchain.base.errors import ConversionError, DataError
 
+pytestmark = pytest.mark.slow  # every test calibrates (a TFLite conversion)
 SEQ = 8
 
 

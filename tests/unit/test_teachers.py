@@ -113,28 +113,28 @@ def test_model_teacher_scores_are_cached_by_content(tiny_project, tmp_path, monk
     assert edited.stats == {"scored": len(texts), "cached": 0}
 
 
-def test_recipe_refusals(tiny_project, tmp_path):
+def test_recipe_refusals(tiny_untrained, tmp_path):
     from toolchain.pipeline import source_backend
 
     with pytest.raises(RecipeError, match="give teacher or teacher_scores, not both"):
         recipe_from_dict(
-            tiny_project.recipe_dict(
+            tiny_untrained.recipe_dict(
                 steps=[{"kind": "distill", "teacher": "a.onnx", "teacher_scores": "s.jsonl"}]
             )
         )
     scores = _scores(tmp_path, [{"text": "a", "logits": [1.0, 2.0, 3.0, 4.0]}])
-    plain = recipe_from_dict(tiny_project.recipe_dict(source={"path": str(scores)}))
+    plain = recipe_from_dict(tiny_untrained.recipe_dict(source={"path": str(scores)}))
     with pytest.raises(RecipeError, match="scores source can only teach a student") as err:
         source_backend(plain)
     assert "kind: distill" in err.value.hint
 
 
-def test_unlabelled_flag_needs_a_distill_step(tiny_project):
+def test_unlabelled_flag_needs_a_distill_step(tiny_untrained):
     from toolchain.recipe.compose import compose_recipe
 
-    flags = {"unlabelled": str(tiny_project.train)}
+    flags = {"unlabelled": str(tiny_untrained.train)}
     with pytest.raises(RecipeError, match="--unlabelled is for a distill step") as err:
-        compose_recipe(None, tiny_project.model, {}, distill=flags)
+        compose_recipe(None, tiny_untrained.model, {}, distill=flags)
     assert "distill-student-int8" in err.value.hint
-    recipe = compose_recipe(None, tiny_project.model, {}, preset="distill-student-int8", distill=flags)
-    assert recipe.steps[0].unlabelled == tiny_project.train
+    recipe = compose_recipe(None, tiny_untrained.model, {}, preset="distill-student-int8", distill=flags)
+    assert recipe.steps[0].unlabelled == tiny_untrained.train

@@ -12,6 +12,8 @@ from converters.tflite_model import parse_tflite
 from tests.fixtures.bert_tflite import SEQ_LEN, hf_tokenizer, make_bert_tflite, read_split
 from toolchain.base.errors import InputFileError
 
+pytestmark = pytest.mark.slow  # every test converts a model to TFLite
+
 
 def _run(model: bytes, feeds: dict[str, np.ndarray]) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter
