@@ -1,4 +1,4 @@
-"""Fixtures every test folder shares, and the check that keeps the shared builds read-only.
+"""Fixtures every test folder shares, and the checks that keep markers and shared builds honest.
 
 Models and data are built in code at toy size (tests/fixtures/): every test runs real TF, tfmot and LiteRT.
 - `tiny_data`: the tiny project's splits, vocab and labels (no model, no TensorFlow); `tiny_project` adds
@@ -9,6 +9,11 @@ Models and data are built in code at toy size (tests/fixtures/): every test runs
   test that writes into a build (validate, profile, package, an edited file) works on a copy
   (tests/support/builds.py `copy_build`, or tests/support/shared.py `shared_as` for its own name); a test
   that leaves a shared build changed fails.
+- `slow` marks a test that trains or converts a real model. A test that uses a fixture in SLOW_FIXTURES, or
+  that calls Keras `fit`, a TFLite converter, onnx2tf or the fixture scripts' torch training itself
+  (tests/support/heavy.py records these), fails unless it is marked slow; one that starts an emulated ARM
+  runtime fails unless it is marked qemu. So `make test-fast` (`-m "not slow and not qemu"`) neither
+  trains, converts nor emulates.
 """
 
 from __future__ import annotations
@@ -22,16 +27,48 @@ import pytest
 
 from tests.fixtures import session_builds as sb
 from tests.fixtures.tiny import TinyData, TinyProject, make_tiny_data, train_tiny_model, untrained_tiny_model
-from tests.support import shared
+from tests.support import heavy, shared
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+heavy.install()
+
+# Session fixtures that train or convert (or load what a fixture script trained): their users are slow.
+SLOW_FIXTURES = frozenset(
+    {"tiny_project", "tiny_int8", "tiny_float32", "example_build", "onnx_models", "onnx_float_builds"}
+    | {"bert_models", "bert_int8_classifier", "keras_bert"}
+)
+_NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = sorted(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if used and item.get_closest_marker("slow") is None:
+            _NOT_MARKED[item.nodeid] = f"uses {', '.join(used)} (trains or converts)"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    heavy.CALLS.clear()  # from here on: this test's fixtures, its body and its teardown
+    heavy.EMULATED.clear()
+    if item.nodeid in _NOT_MARKED:
+        pytest.fail(f"not marked slow but {_NOT_MARKED[item.nodeid]}: add @pytest.mark.slow", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
-def _shared_builds_stay_unchanged(request: pytest.FixtureRequest):
-    """After the test: every shared build it used is unchanged."""
+def _suite_honesty(request: pytest.FixtureRequest):
+    """After the test: no training or conversion unless it is marked slow, no emulated ARM unless it is
+    marked qemu, and every shared build it used unchanged."""
     yield
+    if heavy.CALLS and request.node.get_closest_marker("slow") is None:
+        calls = ", ".join(dict.fromkeys(heavy.CALLS))
+        pytest.fail(f"not marked slow but trains or converts ({calls}): add @pytest.mark.slow", pytrace=False)
+    if heavy.EMULATED and request.node.get_closest_marker("qemu") is None:
+        devices = ", ".join(dict.fromkeys(heavy.EMULATED))
+        pytest.fail(
+            f"not marked qemu but runs emulated ARM ({devices}): add @pytest.mark.qemu", pytrace=False
+        )
     for name in sorted(shared.FROZEN.keys() & set(request.fixturenames)):
         changed = shared.changes(name)
         if changed:
