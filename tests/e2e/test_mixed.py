@@ -93,6 +93,7 @@ def test_the_saved_recipe_rebuilds_identical_bytes_without_searching(classifier,
 
 
 @pytest.mark.slow
+@pytest.mark.qemu  # edge-arm64-tflite214 is an emulated ARM board
 def test_mixed_model_runs_in_every_runtime_family_and_in_mediapipe(classifier, tmp_path) -> None:
     code, stdout, stderr = _cli("validate", str(classifier), "--device", "x86-host", "--device",
                                 "edge-arm64-tflite214", "--limit", "8", "--json")  # fmt: skip
