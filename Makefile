@@ -55,8 +55,10 @@ system-deps:
 				apt-get install -y -qq --no-install-recommends $$missing; }; \
 	fi
 
+# Two workers (pytest-xdist) for the project's 2 cores; test files that share an expensive session build
+# run in the same worker (tests/support/parallel.py). `.venv/bin/pytest -q` runs the same tests in one.
 test: install system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # No training, no conversion, no emulated ARM (tests/conftest.py fails a test that does any without its marker).
 test-fast: install

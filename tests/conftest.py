@@ -26,8 +26,10 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures import session_builds as sb
+from tests.fixtures.common import default_root
 from tests.fixtures.tiny import TinyData, TinyProject, make_tiny_data, train_tiny_model, untrained_tiny_model
-from tests.support import heavy, shared
+from tests.support import heavy, parallel, shared
+from toolchain.base.atomic import locked
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -41,7 +43,8 @@ SLOW_FIXTURES = frozenset(
 _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    parallel.mark_groups(config, items)
     for item in items:
         used = sorted(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
         if used and item.get_closest_marker("slow") is None:
@@ -125,12 +128,19 @@ def example_build(tmp_path_factory):
     return made
 
 
+def _cached(ensure, *args):
+    """A fixture script's cached folder (~/.cache/edgecomp/fixtures), built under a lock: test workers
+    running at once (pytest -n) wait for the first one's build instead of replacing it under each other."""
+    with locked(default_root() / ".fixtures.lock"):
+        return ensure(*args)
+
+
 @pytest.fixture(scope="session")
 def onnx_models() -> Path:
     """Real PyTorch-exported ONNX models (tests/fixtures/make_onnx_models.py), built once and cached."""
     from tests.fixtures.make_onnx_models import ensure_models
 
-    return ensure_models()
+    return _cached(ensure_models)
 
 
 @pytest.fixture(scope="session")
@@ -156,7 +166,7 @@ def bert_models() -> BertModels:
     """Built once per cache key by tests/fixtures/make_bert_models.py (about a minute)."""
     from tests.fixtures.make_bert_models import ensure_models
 
-    root = ensure_models()
+    root = _cached(ensure_models)
     facts = json.loads((root / "fixture.json").read_text(encoding="utf-8"))
     return BertModels(root, root / "classifier", root / "embedder", facts)
 
@@ -179,4 +189,4 @@ def keras_bert(bert_models) -> Path:
     """
     from tests.fixtures.make_keras_bert import ensure_model
 
-    return ensure_model(bert_models.root)
+    return _cached(ensure_model, bert_models.root)
