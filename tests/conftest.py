@@ -14,6 +14,8 @@ Models and data are built in code at toy size (tests/fixtures/): every test runs
   (tests/support/heavy.py records these), fails unless it is marked slow; one that starts an emulated ARM
   runtime fails unless it is marked qemu. So `make test-fast` (`-m "not slow and not qemu"`) neither
   trains, converts nor emulates.
+- `make test` runs two pytest-xdist workers; tests/support/parallel.py keeps the files that share an
+  expensive session build in one worker.
 """
 
 from __future__ import annotations
