@@ -56,9 +56,12 @@ system-deps:
 	fi
 
 # Two workers (pytest-xdist) for the project's 2 cores; test files that share an expensive session build
-# run in the same worker (tests/support/parallel.py). `.venv/bin/pytest -q` runs the same tests in one.
+# run in the same worker (tests/support/parallel.py). Then, alone, the `serial` tests (their builds time
+# int8 against float). `.venv/bin/pytest -q` runs every test in one process.
 test: install system-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not serial"; parallel=$$?; \
+	$(BIN)/python -m pytest -q -m serial; serial=$$?; \
+	test $$parallel = 0 && test $$serial = 0
 
 # No training, no conversion, no emulated ARM (tests/conftest.py fails a test that does any without its marker).
 test-fast: install

@@ -15,7 +15,8 @@ Models and data are built in code at toy size (tests/fixtures/): every test runs
   runtime fails unless it is marked qemu. So `make test-fast` (`-m "not slow and not qemu"`) neither
   trains, converts nor emulates.
 - `make test` runs two pytest-xdist workers; tests/support/parallel.py keeps the files that share an
-  expensive session build in one worker.
+  expensive session build in one worker. Then, alone, the tests marked `serial`: a build whose result
+  depends on measured speed (the mixed-precision search); a test that measures without it fails.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ SLOW_FIXTURES = frozenset(
 _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     parallel.mark_groups(config, items)
     for item in items:
@@ -57,6 +59,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     heavy.CALLS.clear()  # from here on: this test's fixtures, its body and its teardown
     heavy.EMULATED.clear()
+    heavy.TIMED.clear()
     if item.nodeid in _NOT_MARKED:
         pytest.fail(f"not marked slow but {_NOT_MARKED[item.nodeid]}: add @pytest.mark.slow", pytrace=False)
 
@@ -64,7 +67,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(autouse=True)
 def _suite_honesty(request: pytest.FixtureRequest):
     """After the test: no training or conversion unless it is marked slow, no emulated ARM unless it is
-    marked qemu, and every shared build it used unchanged."""
+    marked qemu, no speed-dependent build unless it is marked serial, every shared build it used
+    unchanged."""
     yield
     if heavy.CALLS and request.node.get_closest_marker("slow") is None:
         calls = ", ".join(dict.fromkeys(heavy.CALLS))
@@ -73,6 +77,12 @@ def _suite_honesty(request: pytest.FixtureRequest):
         devices = ", ".join(dict.fromkeys(heavy.EMULATED))
         pytest.fail(
             f"not marked qemu but runs emulated ARM ({devices}): add @pytest.mark.qemu", pytrace=False
+        )
+    if heavy.TIMED and request.node.get_closest_marker("serial") is None:
+        pytest.fail(
+            "not marked serial but its build depends on measured speed (mixed precision): add "
+            "@pytest.mark.serial (make test runs it alone, after the two workers)",
+            pytrace=False,
         )
     for name in sorted(shared.FROZEN.keys() & set(request.fixturenames)):
         changed = shared.changes(name)

@@ -56,6 +56,7 @@ def test_float32_matches_keras(keras_bert, tmp_path):
     assert (tmp_path / "b" / "tokenizer.json").is_file()
 
 
+@pytest.mark.serial  # the mixed search times int8 against float
 def test_prune_mixed_validate_package(keras_bert, tmp_path):
     """Full int8 collapses this model (7% agreement); mode mixed chooses its float ops after pruning."""
     steps = "  - {kind: prune, target_sparsity: 0.5, epochs: 1, batch_size: 64}"

@@ -49,6 +49,7 @@ def classifier(bert_models, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the mixed search times int8 against float
 def test_mixed_bert_classifier_meets_the_gate_mostly_in_int8(classifier) -> None:
     report = json.loads((classifier / "report.json").read_text())
     q = report["quantization"]
@@ -80,6 +81,7 @@ def test_mixed_bert_classifier_meets_the_gate_mostly_in_int8(classifier) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the mixed search times int8 against float
 def test_the_saved_recipe_rebuilds_identical_bytes_without_searching(classifier, tmp_path) -> None:
     code, stdout, stderr = _cli("convert", "--recipe", str(classifier / "recipe.yaml"), "--out",
                                 str(tmp_path / "again"), "--json")  # fmt: skip
@@ -93,6 +95,7 @@ def test_the_saved_recipe_rebuilds_identical_bytes_without_searching(classifier,
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the mixed search times int8 against float
 @pytest.mark.qemu  # edge-arm64-tflite214 is an emulated ARM board
 def test_mixed_model_runs_in_every_runtime_family_and_in_mediapipe(classifier, tmp_path) -> None:
     code, stdout, stderr = _cli("validate", str(classifier), "--device", "x86-host", "--device",
@@ -111,6 +114,7 @@ def test_mixed_model_runs_in_every_runtime_family_and_in_mediapipe(classifier, t
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the mixed search times int8 against float
 def test_profile_times_every_op_the_mixed_build_kept_float(classifier) -> None:
     code, _, stderr = _cli("profile", str(classifier), "--mode", "per-node", "--runs", "20", "--json")
     assert code == 0, stderr[-2000:]
@@ -123,6 +127,7 @@ def test_profile_times_every_op_the_mixed_build_kept_float(classifier) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the mixed search times int8 against float
 def test_mixed_bert_embedder_keeps_cosine(bert_models, tmp_path) -> None:
     code, report, stderr = _bert(
         bert_models.embedder, tmp_path / "emb", "--task", "embedding", "--quantize", "mixed"
@@ -149,6 +154,7 @@ def test_full_int8_failing_its_gate_names_the_worst_ops_and_suggests_mixed(onnx_
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the mixed search times int8 against float
 def test_mixed_on_a_keras_model_replays_and_refuses_a_foreign_plan(tiny_project) -> None:
     from toolchain.pipeline import build
 

@@ -1,15 +1,16 @@
-"""What keeps `make test-fast` honest: every call that trains or converts a model, and every emulated ARM
-runtime started, is recorded.
+"""What keeps `make test-fast` honest: every call that trains or converts a model, every emulated ARM
+runtime started and every choice made by measuring speed is recorded.
 
 Wrapped, on the real functions and for the whole session (no monkeypatch): Keras 2 `Model.fit` (tf_keras,
 which tfmot and every step use), every TFLite converter's `convert` (Keras, SavedModel and calibration all
 go through tf.lite.TFLiteConverter), edgecomp's onnx2tf call and the fixture scripts' torch training loop
 (CALLS); the QEMU runtime environment made for a device profile (EMULATED: only once it is made, so a test
-of the missing-QEMU error does not count). The wrappers are put on when those modules are imported (an
-import hook), so a session that never imports TensorFlow does not pay for it. conftest.py clears the
-record before a test sets up, and fails a test not marked slow that made any of these calls (not marked
-qemu that started an emulated runtime), itself or through a fixture it set up first. Work done in a child
-process (a CLI run as a subprocess) is not seen here.
+of the missing-QEMU error does not count); the mixed-precision search's speed choice (TIMED). The wrappers
+are put on when those modules are imported (an import hook), so a session that never imports TensorFlow
+does not pay for it. conftest.py clears the record before a test sets up, and fails a test not marked
+slow that made any of these calls (not marked qemu that started an emulated runtime, not marked serial
+that measured speed), itself or through a fixture it set up first. Work done in a child process (a CLI
+run as a subprocess) is not seen here.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from typing import Any
 
 CALLS: list[str] = []  # trained or converted by the current test, in call order (cleared before each test)
 EMULATED: list[str] = []  # device profiles the current test started a QEMU runtime for
+TIMED: list[str] = []  # choices the current test made by measuring speed (the mixed-precision search)
 
 
-def _recorded(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+def _recorded(fn: Callable[..., Any], what: str, into: list[str] = CALLS) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        CALLS.append(what)
+        into.append(what)
         return fn(*args, **kwargs)
 
     wrapper.__heavy__ = what  # type: ignore[attr-defined]
@@ -53,11 +55,11 @@ def _tflite_converters(module: ModuleType) -> None:
             _wrap_method(value, "convert", f"TFLite {value.__name__}.convert")
 
 
-def _module_function(name: str, what: str) -> Callable[[ModuleType], None]:
+def _module_function(name: str, what: str, into: list[str] = CALLS) -> Callable[[ModuleType], None]:
     def patch(module: ModuleType) -> None:
         fn = getattr(module, name)
         if not hasattr(fn, "__heavy__"):
-            setattr(module, name, _recorded(fn, what))
+            setattr(module, name, _recorded(fn, what, into))
 
     return patch
 
@@ -83,6 +85,9 @@ PATCHES: dict[str, Callable[[ModuleType], None]] = {
     "converters.onnx_tflite": _module_function("onnx_to_saved_model", "onnx2tf"),
     "tests.fixtures.common": _module_function("train_epochs", "torch training (fixture models)"),
     "devices.runtimes": _qemu_runtimes,
+    "toolchain.quantization.speed": _module_function(
+        "choose_by_speed", "mixed-precision speed choice", TIMED
+    ),
 }
 
 

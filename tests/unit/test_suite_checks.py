@@ -38,6 +38,9 @@ def test_the_real_trainers_and_converters_are_wrapped():
 
     assert converters.onnx_tflite.onnx_to_saved_model.__heavy__ == "onnx2tf"
     assert devices.runtimes._qemu_env.__heavy__ == "QEMU runtime"
+    import toolchain.quantization.speed
+
+    assert toolchain.quantization.speed.choose_by_speed.__heavy__ == "mixed-precision speed choice"
 
 
 def test_a_changed_shared_build_is_named(tmp_path, monkeypatch):
