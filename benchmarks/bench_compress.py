@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
-from toolchain.recipe.schema import presets  # noqa: E402  (the bench measures exactly what the presets give users)
+from toolchain.recipe import presets  # noqa: E402
+from toolchain.report.model import Report  # noqa: E402  (the bench measures exactly what the presets give users)
 
 DISTILL = presets.distill_int8()["steps"][0]
 PRUNE80 = presets.PRUNE80
@@ -63,9 +64,9 @@ def build_all(build_root: Path) -> dict[str, dict]:
     return built
 
 
-def params(report: dict) -> int:
+def params(report: Report) -> int:
     """The shipped .tflite's parameters: converters/parameters.py, the count every command reports."""
-    return report["model"]["parameters"]
+    return report.model.parameters
 
 
 def rows_from(built: dict[str, dict]) -> list[dict]:
@@ -73,18 +74,18 @@ def rows_from(built: dict[str, dict]) -> list[dict]:
     out = []
     for name, b in built.items():
         r = b["report"]
-        ev = r["evaluation"]["vs_source_float"]
+        ev = r.evaluation.vs_source_float
         out.append(
             {
                 "variant": name,
-                "bytes": r["model"]["size_bytes"],
-                "gzip_bytes": r["model"]["gzip_bytes"],
-                "size_ratio": round(fp["model"]["size_bytes"] / r["model"]["size_bytes"], 2),
-                "gzip_ratio": round(fp["model"]["gzip_bytes"] / r["model"]["gzip_bytes"], 2),
+                "bytes": r.model.size_bytes,
+                "gzip_bytes": r.model.gzip_bytes,
+                "size_ratio": round(fp.model.size_bytes / r.model.size_bytes, 2),
+                "gzip_ratio": round(fp.model.gzip_bytes / r.model.gzip_bytes, 2),
                 "params": params(r),
                 "param_ratio": round(params(fp) / params(r), 2),
-                "accuracy": ev["converted"]["accuracy"],
-                "float_accuracy": r["steps"][-1]["float_test_accuracy"] if r["steps"] else None,
+                "accuracy": ev.converted.accuracy,
+                "float_accuracy": r.steps[-1].float_test_accuracy if r.steps else None,
                 "weight_sparsity": b["weight_sparsity"],
                 "seconds": round(b["seconds"], 1),
             }
@@ -94,7 +95,7 @@ def rows_from(built: dict[str, dict]) -> list[dict]:
 
 def checks_from(built: dict[str, dict], by: dict[str, dict]) -> list[tuple[str, str, bool]]:
     teacher = by["teacher fp32"]["accuracy"]
-    lowrank = built["low-rank 50% fp32"]["report"]["steps"][0]
+    lowrank = built["low-rank 50% fp32"]["report"].steps[0]
     student, chain = by["distilled student fp32"], by["chain distill-prune80-QAT int8"]
     qat, ptq, pqat = by["QAT int8"], by["PTQ int8"], by["PQAT int8 (prune 80%)"]
     keep = student["accuracy"] / teacher
@@ -108,8 +109,8 @@ def checks_from(built: dict[str, dict], by: dict[str, dict]) -> list[tuple[str, 
         ),
         (
             "low-rank: factorized Dense+embedding params halved, accuracy within 1 pt",
-            f"-{lowrank['factorized_reduction']:.1%} params, {-lr_drop:+.2f} pt",
-            lowrank["factorized_reduction"] >= 0.5 and lr_drop <= 1.0,
+            f"-{lowrank.factorized_reduction:.1%} params, {-lr_drop:+.2f} pt",
+            lowrank.factorized_reduction >= 0.5 and lr_drop <= 1.0,
         ),
         (
             "QAT int8 accuracy >= PTQ int8 - 0.2 pt",
@@ -156,8 +157,8 @@ def main() -> int:
     rows = rows_from(built)
     by = {r["variant"]: r for r in rows}
     checks = checks_from(built, by)
-    honesty = built["PQAT int8 (prune 80%)"]["report"]["steps"][0]["sparsity_honesty"]
-    qat_note = built["QAT int8"]["report"]["steps"][0]["float_note"]
+    honesty = built["PQAT int8 (prune 80%)"]["report"].steps[0].sparsity_honesty
+    qat_note = built["QAT int8"]["report"].steps[0].float_note
     md = (
         render(rows, checks, honesty)
         + f"\nQAT note: {qat_note}.\n\nTotal {time.perf_counter() - t0:.0f} s.\n"

@@ -45,23 +45,17 @@ def build_variants(build_root: Path) -> dict[str, dict]:
 
 def measure_latency(models: dict[str, Path], ids, runs: int) -> dict[str, float]:
     """Median ms per query for each model, interleaving models run by run."""
-    import time
-
     import numpy as np
 
-    from devices.hostrun import HostRunner
+    from devices.host_runtime import HostRuntime
+    from devices.hostrun import HostRunner, time_rounds
 
-    runners = {k: HostRunner(p, threads=1) for k, p in models.items()}
-    for r in runners.values():
-        r.run({"input_ids": ids[:30]})  # warm-up
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for i in range(runs):
-        row = {"input_ids": ids[i % len(ids)][None, :]}
-        for k, r in runners.items():
-            t0 = time.perf_counter()
-            r.run(row)
-            times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
+    with HostRuntime() as host:  # timed inside the runtime child: one invoke per run, row i % len(ids)
+        runners = [HostRunner(p, threads=1, name=k, host=host) for k, p in models.items()]
+        for r in runners:
+            r.run({"input_ids": ids})  # warm-up; the runs cycle through these rows
+        us = time_rounds(runners, runs, 1, vary_rows=True)
+    return {k: float(np.median(us[:, i]) / 1e3) for i, k in enumerate(models)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,31 +67,31 @@ def main(argv: list[str] | None = None) -> int:
 
     built = build_variants(ROOT / "build" / "bench")
     test = d.load_queries(EXAMPLE / "data" / "test.jsonl")
-    seq = built["fp32"]["report"]["tokenizer"]["seq_len"]
+    seq = built["fp32"]["report"].tokenizer.seq_len
     tok = d.Tokenizer(d.load_vocab(EXAMPLE / "vocab.txt"), seq)
     latency = measure_latency(
         {k: v["model"] for k, v in built.items()}, tok.encode_batch(test.texts), args.runs
     )
 
     fp = built["fp32"]["report"]
-    float_acc = fp["evaluation"]["vs_source_float"]["reference"]["accuracy"]
+    float_acc = fp.evaluation.vs_source_float.reference.accuracy
     rows = []
     for name, b in built.items():
-        r, m = b["report"], b["report"]["model"]
-        ev = r["evaluation"]["vs_source_float"]
+        r = b["report"]
+        m, ev = r.model, r.evaluation.vs_source_float
         rows.append(
             {
                 "variant": name,
-                "bytes": m["size_bytes"],
-                "gzip_bytes": m["gzip_bytes"],
-                "size_ratio": fp["model"]["size_bytes"] / m["size_bytes"],
-                "gzip_ratio": fp["model"]["gzip_bytes"] / m["gzip_bytes"],
-                "accuracy": ev["converted"]["accuracy"],
-                "macro_f1": ev["converted"]["macro_f1"],
-                "agreement": r["evaluation"]["vs_final_float"]["top1_agreement"],
+                "bytes": m.size_bytes,
+                "gzip_bytes": m.gzip_bytes,
+                "size_ratio": fp.model.size_bytes / m.size_bytes,
+                "gzip_ratio": fp.model.gzip_bytes / m.gzip_bytes,
+                "accuracy": ev.converted.accuracy,
+                "macro_f1": ev.converted.macro_f1,
+                "agreement": r.evaluation.vs_final_float.top1_agreement,
                 "latency_ms": latency[name],
                 "speedup": latency["fp32"] / latency[name],
-                "sparsity": r["steps"][0]["achieved_sparsity"] if r["steps"] else 0.0,
+                "sparsity": r.steps[0].achieved_sparsity if r.steps else 0.0,
             }
         )
     by = {row["variant"]: row for row in rows}

@@ -66,7 +66,6 @@ def variants() -> list[tuple[str, str, list]]:
 
 
 def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list) -> dict:
-    from toolchain.build import load_build
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict
@@ -74,25 +73,26 @@ def convert(clf: Path, out: Path, index: int, name: str, mode: str, steps: list)
     spec = _recipe(clf, out, f"distill-{index}", mode, steps)
     spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}
     t0 = time.perf_counter()
-    result = build(recipe_from_dict(spec), progress=RichProgress())
-    r, ev = result.report, result.report["evaluation"]
-    if "teacher" in ev:  # a student: compared with the teacher and the labels
-        accuracy, agreement = ev["teacher"]["student_accuracy"], ev["teacher"]["agreement_with_teacher"]
-        sure = ev["teacher"]["agreement_where_teacher_sure"]
+    built = build(recipe_from_dict(spec), progress=RichProgress())
+    r = built.report
+    ev = r.evaluation
+    if ev.teacher is not None:  # a student: compared with the teacher and the labels
+        accuracy, agreement = ev.teacher.student_accuracy, ev.teacher.agreement_with_teacher
+        sure = ev.teacher.agreement_where_teacher_sure
     else:  # the teacher converted: compared with itself in onnxruntime
-        accuracy = ev["vs_source_float"]["converted"]["accuracy"]
-        agreement, sure = ev["onnx_reference"]["top1_agreement"], None
+        accuracy = ev.vs_source_float.converted.accuracy
+        agreement, sure = ev.onnx_reference.top1_agreement, None
     return {
         "model": name,
         "mode": mode,
-        "bytes": r["model"]["size_bytes"],
-        "gzip_bytes": r["model"]["gzip_bytes"],
+        "bytes": r.model.size_bytes,
+        "gzip_bytes": r.model.gzip_bytes,
         "accuracy": accuracy,
         "agreement_with_teacher": agreement,
         "agreement_where_teacher_sure": sure,
         "build_seconds": round(time.perf_counter() - t0, 1),
-        "model_bytes": result.model_path.read_bytes(),
-        "feeds": load_build(result.build_dir).eval_set("test", limit=LATENCY_QUERIES).feeds,
+        "model_bytes": built.model_bytes,
+        "feeds": built.eval_set("test", limit=LATENCY_QUERIES).feeds,
     }
 
 

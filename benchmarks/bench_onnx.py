@@ -48,19 +48,19 @@ def run(models: Path, tmp: Path) -> list[dict]:
             }
         )
         r = build(recipe, progress=RichProgress()).report
-        ref, ev = r["evaluation"]["onnx_reference"], r["evaluation"].get("vs_source_float")
+        ref, ev = r.evaluation.onnx_reference, r.evaluation.vs_source_float
         rows.append(
             {
                 "model": model,
                 "mode": mode + (" (float fallback)" if float_ops else ""),
-                "bytes": r["model"]["size_bytes"],
-                "size_ratio": r["ratios_vs_fp32"]["size"],
-                "onnx_accuracy": ev["reference"]["accuracy"] if ev else None,
-                "tflite_accuracy": ev["converted"]["accuracy"] if ev else None,
-                "max_abs_error": ref["max_abs_error"],
-                "mean_cosine": ref["mean_cosine"],
-                "queries": ref["queries"],
-                "agreement": ref["top1_agreement"] if ev else None,
+                "bytes": r.model.size_bytes,
+                "size_ratio": r.ratios_vs_fp32.size,
+                "onnx_accuracy": ev.reference.accuracy if ev else None,
+                "tflite_accuracy": ev.converted.accuracy if ev else None,
+                "max_abs_error": ref.max_abs_error,
+                "mean_cosine": ref.mean_cosine,
+                "queries": ref.queries,
+                "agreement": ref.top1_agreement if ev else None,
             }
         )
     return rows

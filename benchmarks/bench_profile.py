@@ -38,7 +38,7 @@ def build_example(root: Path) -> dict[str, Path]:
         )
         if name == "fp32":
             recipe = recipe.model_copy(update={"steps": []})
-        out[name] = build(recipe, progress=RichProgress()).build_dir
+        out[name] = build(recipe, progress=RichProgress()).dir
     return out
 
 

@@ -70,7 +70,7 @@ def onnx_bert(samples: int, work: Path) -> dict:
     from toolchain import data as d
     from toolchain.quantization.calibration import range_convergence, refined_ranges
     from toolchain.recipe.compose import recipe_from_dict
-    from toolchain.sources.onnx import OnnxBackend
+    from toolchain.sources.loaded import load_source
     from toolchain.tokenizers.binding import bind_inputs
 
     src = ensure_models() / "classifier"
@@ -87,19 +87,21 @@ def onnx_bert(samples: int, work: Path) -> dict:
             "quantization": {"mode": "int8", "calibration_samples": samples},
         }
     )
-    be = OnnxBackend(recipe)
-    assert be.tokenizer is not None and be.eval_q is not None
-    simplified = ox.simplify(be.model_path, be.shapes, work / "simplified.onnx")
-    saved = ox.onnx_to_saved_model(simplified, work / "saved_model", [i.name for i in be.info.inputs])
+    source = load_source(recipe)
+    onnx_model, tokenizer, queries = source.model, source.tokenizer, source.splits["test"]
+    assert tokenizer is not None
+    simplified = ox.simplify(onnx_model.path, onnx_model.shapes, work / "simplified.onnx")
+    inputs = [i.name for i in onnx_model.info.inputs]
+    saved = ox.onnx_to_saved_model(simplified, work / "saved_model", inputs)
     sample = d.representative_sample(d.load_queries(DATA / "train.jsonl"), samples, 100, recipe.seed)
-    cal = bind_inputs(be.tokenizer.encode_batch(sample.texts), be.onnx_inputs)
+    cal = bind_inputs(tokenizer.encode_batch(sample.texts), onnx_model.inputs)
     rows = [{k: v[i] for k, v in cal.items()} for i in range(len(sample.texts))]
     t0 = time.perf_counter()
     calibrated = calibrate_saved_model(saved, rows)
     calibrate_s = time.perf_counter() - t0
-    test = bind_inputs(be.tokenizer.encode_batch(be.eval_q.texts), be.onnx_inputs)
-    ref = ox.OnnxReference(be.model_path, be.info.inputs).run(test)
-    y = be.eval_q.label_ids(be.labels)
+    test = bind_inputs(tokenizer.encode_batch(queries.texts), onnx_model.inputs)
+    ref = onnx_model.reference().run(test)
+    y = queries.label_ids(source.labels)
 
     minmax = activation_ranges(calibrated)
     mask_safe, _ = refined_ranges(calibrated, cal)
@@ -128,7 +130,7 @@ def onnx_bert(samples: int, work: Path) -> dict:
         "calibrate_s": round(calibrate_s, 1),
         "mask_tensors": sorted(n for n, r in minmax.items() if is_huge(r)),
         "variants": results,
-        "range_convergence": convergence,
+        "range_convergence": convergence.to_json(),
     }
 
 

@@ -52,7 +52,8 @@ def build_all(build_root: Path) -> dict[str, dict]:
         data["output"] = {"dir": str(build_root)}
         t0 = time.perf_counter()
         result = build(recipe_from_dict(data, origin=name), progress=RichProgress())
-        built[name] = {"report": result.report, "dir": result.build_dir, "seconds": time.perf_counter() - t0}
+        report, seconds = result.report, time.perf_counter() - t0
+        built[name] = {"report": report, "dir": result.dir, "seconds": seconds}
     return built
 
 
@@ -66,7 +67,7 @@ def package_shipped(build_dir: Path, out: Path) -> dict:
 
     validate_target(build_dir, select_profiles(["x86-host"], []), progress=RichProgress())
     result = package(build_dir, PackageOptions(out_dir=out), RichProgress())
-    return result.manifest["parity"]["lowercased"]
+    return result.manifest.parity.lowercased.to_json()
 
 
 def rows_from(built: dict[str, dict], latency: dict[str, float]) -> list[dict]:
@@ -74,20 +75,20 @@ def rows_from(built: dict[str, dict], latency: dict[str, float]) -> list[dict]:
     rows = []
     for name, b in built.items():
         r = b["report"]
-        section = r["evaluation"]["retrieval"]
-        final = section["stages"][-1]
+        section = r.evaluation.retrieval
+        final = section.final
         rows.append(
             {
                 "variant": name,
-                "bytes": r["model"]["size_bytes"],
-                "size_ratio": round(fp["model"]["size_bytes"] / r["model"]["size_bytes"], 2),
-                "table_bytes": section["size"]["item_table_bytes"],
-                "table_share": section["size"]["item_table_share"],
-                "recall_at_1": final["recall_at_1"],
-                "recall_at_10": final["recall_at_10"],
-                "mrr": final["mrr"],
-                "recall_drop_points": final["recall_at_10_drop_points"],
-                "overlap_vs_fp32": final["top10_overlap_vs_source"],
+                "bytes": r.model.size_bytes,
+                "size_ratio": round(fp.model.size_bytes / r.model.size_bytes, 2),
+                "table_bytes": section.size.item_table_bytes,
+                "table_share": section.size.item_table_share,
+                "recall_at_1": final.recall_at_1,
+                "recall_at_10": final.recall_at_10,
+                "mrr": final.mrr,
+                "recall_drop_points": final.recall_at_10_drop_points,
+                "overlap_vs_fp32": final.top10_overlap_vs_source,
                 "latency_ms": latency[name],
                 "seconds": round(b["seconds"], 1),
             }
@@ -158,8 +159,8 @@ def main() -> int:
     parity = package_shipped(built[SHIPPED]["dir"], root / "dist")
     rows = rows_from(built, latency)
     checks = checks_from({r["variant"]: r for r in rows}, parity)
-    section = built["fp32"]["report"]["evaluation"]["retrieval"]
-    md = render(rows, checks, section["items"], section["queries"])
+    section = built["fp32"]["report"].evaluation.retrieval
+    md = render(rows, checks, section.items, section.queries)
     md += f"\nTotal {time.perf_counter() - t0:.0f} s.\n"
     OUT.mkdir(parents=True, exist_ok=True)
     payload = {

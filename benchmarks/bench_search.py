@@ -27,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from toolchain.report.model import Report  # noqa: E402  (after the path: the bench runs from a checkout)
+
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
 BUDGET_S = 15 * 60
@@ -50,14 +52,14 @@ def build_presets(base, names: list[str], build_root: Path) -> dict[str, dict]:
     return rows
 
 
-def _row(report: dict, passed: bool) -> dict:
-    cmp = report["evaluation"]["vs_source_float"]
+def _row(report: Report, passed: bool) -> dict:
+    cmp = report.evaluation.vs_source_float
     return {
-        "size": report["model"]["size_bytes"],
-        "gzip": report["model"]["gzip_bytes"],
-        "accuracy": cmp["converted"]["accuracy"],
+        "size": report.model.size_bytes,
+        "gzip": report.model.gzip_bytes,
+        "accuracy": cmp.converted.accuracy,
         "passed_gate": passed,
-        "sha256": report["model_sha256"],
+        "sha256": report.model_sha256,
     }
 
 
@@ -92,7 +94,7 @@ def rebuild_front(records, config, build_root: Path) -> dict[int, dict]:
             **_row(report, passed),
             "params": r.params,
             "preset": r.preset,
-            "trial_sha256": r.metrics["model_sha256"],
+            "trial_sha256": r.metrics.model_sha256 if r.metrics else None,
         }
     return rows
 

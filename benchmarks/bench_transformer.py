@@ -5,7 +5,8 @@ tokenizer) and the PyTorch transformer intent encoder (tests/fixtures/make_onnx_
 each converted once per mode through the library (calibration = train, mixed search = val, evaluation = test,
 no gates: plain int8 converts however much it loses, mixed searches against its default gates). Per row: size,
 cosine / accuracy / agreement vs onnxruntime (the build report), median latency, the share of MACs in int8
-ops and the mixed search time. Latency: ai_edge_litert, 1 thread, in this process; the six models of one
+ops and the mixed search time. Latency: ai_edge_litert, 1 thread, timed inside its runtime child
+(devices/hostrun.time_rounds); the six models of one
 source are timed in alternating rounds (order rotated each round, a few invokes each) and each gets the
 median of its rounds, so load on the machine hits them alike. Then the issue's acceptance checks for mixed.
 A mode that fails still gets a row, with its error. Writes benchmarks/results/transformer.{json,md}.
@@ -67,7 +68,7 @@ def sources() -> list[dict]:
 def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     """One build; the row's numbers from its report, plus the model bytes and test feeds for timing."""
     from toolchain.base.errors import EdgecompError
-    from toolchain.build import load_build
+    from toolchain.base.types import MixedReason
     from toolchain.cli.render import RichProgress
     from toolchain.pipeline import build
     from toolchain.quantization.mixed import int8_mac_share
@@ -91,33 +92,33 @@ def convert(src: dict, mode: str, out: Path, index: int) -> dict:
     row: dict = {"model": src["model"], "mode": MODES[mode]}
     t0 = time.perf_counter()
     try:
-        result = build(recipe, progress=RichProgress())
+        built = build(recipe, progress=RichProgress())
     except EdgecompError as err:  # a gate or a conversion that fails is a result too
         row.update(error=f"{type(err).__name__}: {err.message}", build_seconds=time.perf_counter() - t0)
         return row
-    r = result.report
-    q, ref, ev = r["quantization"], r["evaluation"]["onnx_reference"], r["evaluation"].get("vs_source_float")
-    model = result.model_path.read_bytes()
-    mixed = q.get("mixed") or {}
-    kept = mixed.get("kept_out_of_int8", [])
+    r = built.report
+    q, ref, ev = r.quantization, r.evaluation.onnx_reference, r.evaluation.vs_source_float
+    model = built.model_bytes
+    mixed = q.mixed
+    kept = (mixed.kept_out_of_int8 if mixed is not None else None) or []
     row.update(
-        bytes=r["model"]["size_bytes"],
-        mean_cosine=ref["mean_cosine"],
-        min_cosine=ref["min_cosine"],
-        max_abs_error=ref["max_abs_error"],
-        queries=ref["queries"],
-        onnx_accuracy=ev["reference"]["accuracy"] if ev else None,
-        accuracy=ev["converted"]["accuracy"] if ev else None,
-        agreement=ref["top1_agreement"] if ev else None,
-        int8_mac_share=q.get("int8_mac_share", int8_mac_share(model)),
-        search_seconds=mixed.get("search_seconds"),
-        float_nodes=mixed.get("float_nodes"),
-        kept_for_error=sum(1 for k in kept if k.get("reason") == "error"),
-        mixed_targets=mixed.get("targets"),
-        graph_preparation=q.get("graph_preparation"),
+        bytes=r.model.size_bytes,
+        mean_cosine=ref.mean_cosine,
+        min_cosine=ref.min_cosine,
+        max_abs_error=ref.max_abs_error,
+        queries=ref.queries,
+        onnx_accuracy=ev.reference.accuracy if ev else None,
+        accuracy=ev.converted.accuracy if ev else None,
+        agreement=ref.top1_agreement if ev else None,
+        int8_mac_share=q.int8_mac_share if q.int8_mac_share is not None else int8_mac_share(model),
+        search_seconds=mixed.search_seconds if mixed else None,
+        float_nodes=mixed.float_nodes if mixed else None,
+        kept_for_error=sum(1 for k in kept if k.reason == MixedReason.ERROR),
+        mixed_targets=mixed.targets.to_json() if mixed and mixed.targets else None,
+        graph_preparation=q.graph_preparation.to_json() if q.graph_preparation else None,
         build_seconds=time.perf_counter() - t0,
         model_bytes=model,
-        feeds=load_build(result.build_dir).eval_set("test", limit=LATENCY_QUERIES).feeds,
+        feeds=built.eval_set("test", limit=LATENCY_QUERIES).feeds,
     )
     return row
 
@@ -127,28 +128,15 @@ def median_latency(models: dict[str, tuple[bytes, dict]], rounds: int, invokes: 
     round a few back-to-back invokes on one test query; the median over rounds."""
     import numpy as np
 
-    from devices.hostrun import HostRunner, match_feeds
+    from devices.host_runtime import HostRuntime
+    from devices.hostrun import HostRunner, time_rounds
 
-    runners, feeds = {}, {}
-    for name, (model, fd) in models.items():
-        runner = HostRunner(model, threads=1)
-        feeds[name] = match_feeds(runner.input_names, fd)
-        runner.run({k: v[:8] for k, v in feeds[name].items()})  # warm-up
-        runners[name] = runner
-    names = list(runners)
-    samples: dict[str, list[float]] = {k: [] for k in names}
-    for i in range(rounds):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            it, fd = runners[name].interpreter, feeds[name]
-            for d in runners[name].inputs:
-                row = fd[d["name"]][i % len(fd[d["name"]])]
-                it.set_tensor(d["index"], row[None, ...].astype(d["dtype"]))
-            t0 = time.perf_counter()
-            for _ in range(invokes):
-                it.invoke()
-            samples[name].append((time.perf_counter() - t0) / invokes * 1e6)
-    return {k: float(np.median(v)) for k, v in samples.items()}
+    with HostRuntime() as host:  # timed inside the runtime child, the loop next to the interpreters
+        runners = [HostRunner(model, threads=1, name=name, host=host) for name, (model, _) in models.items()]
+        for runner, (_, fd) in zip(runners, models.values(), strict=True):
+            runner.run(fd)  # warm-up; the rounds cycle through these rows
+        us = time_rounds(runners, rounds, invokes, rotate=True, vary_rows=True)
+    return {name: float(np.median(us[:, i])) for i, name in enumerate(models)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.tflite_model import parse_tflite, tflite_schema
 from toolchain.base.errors import ConversionError
 from toolchain.base.quiet import native_output_silenced
 from toolchain.base.tfenv import tf
@@ -104,7 +105,6 @@ def quantize(calibrated: bytes, float_nodes: Sequence[str] = ()) -> bytes:
 
 def choosable_nodes(calibrated: bytes) -> list[Node]:
     """Ops whose precision is a real choice: float-output compute ops, in graph order."""
-    from converters.tflite_model import parse_tflite
 
     info = parse_tflite(calibrated)
     nodes = []
@@ -119,7 +119,6 @@ def choosable_nodes(calibrated: bytes) -> list[Node]:
 
 def activation_ranges(calibrated: bytes) -> dict[str, tuple[float, float]]:
     """The calibrated (min, max) of every activation tensor, by tensor name."""
-    from converters.tflite_model import tflite_schema
 
     schema = tflite_schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))

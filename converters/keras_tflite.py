@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from converters.calibrated import calibrate
+from converters.tflite_edit import weight_only
 from toolchain.base.errors import ConversionError, InputFileError, UntrustedModelError
 from toolchain.base.quiet import native_output_silenced
 from toolchain.base.tfenv import keras, tf
@@ -157,7 +159,6 @@ def _weight_only(mode: str, data: bytes) -> bytes:
     """Mode weight_only: the dynamic-range model with its hybrid ops on dequantized weights (tflite_edit)."""
     if mode != "weight_only":
         return data
-    from converters.tflite_edit import weight_only
 
     return weight_only(data)[0]
 
@@ -241,7 +242,6 @@ def calibrate_keras(
     model: Any, calibration: Sequence[CalibrationItem], progress: Progress | None = None
 ) -> bytes:
     """An in-memory Keras model, calibrated for converters/calibrated.py (mixed precision)."""
-    from converters.calibrated import calibrate
 
     converter = tf().lite.TFLiteConverter.from_keras_model(model)
     return calibrate(converter, _representative(calibration, progress))
@@ -254,7 +254,6 @@ def calibrate_saved_model(
     signature: str = "serving_default",
 ) -> bytes:
     """A SavedModel directory, calibrated for converters/calibrated.py (mixed precision)."""
-    from converters.calibrated import calibrate
 
     converter = tf().lite.TFLiteConverter.from_saved_model(str(path), signature_keys=[signature])
     return calibrate(converter, _representative(calibration, progress))

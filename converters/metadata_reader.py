@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import flatbuffers
 from flatbuffers.table import Table
 
+from converters.tflite_model import verify_tflite
 from toolchain.base.errors import InputFileError
 
 METADATA_NAME = "TFLITE_METADATA"
@@ -176,8 +177,6 @@ def _bomb(origin: str, what: str) -> InputFileError:
 def metadata_buffer(data: bytes, origin: str = "model") -> bytes | None:
     """The raw TFLITE_METADATA flatbuffer of a model (verified first: indices in range), or None."""
     from ai_edge_litert import schema_py_generated as schema
-
-    from converters.tflite_model import verify_tflite
 
     verify_tflite(data, origin)
     model = schema.Model.GetRootAs(data, 0)

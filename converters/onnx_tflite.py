@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.onnx_external import check_external_data
 from toolchain.base.child import ChildError, ChildFailed, ChildSession, ChildTimeout
 from toolchain.base.errors import ConversionError, DataError, InputFileError
 
@@ -75,7 +76,6 @@ def inspect_onnx(path: Path) -> OnnxInfo:
 
     if not path.is_file():
         raise InputFileError(f"model not found: {path}", hint="check the path to the .onnx file")
-    from converters.onnx_external import check_external_data
 
     try:
         model = onnx.load(str(path), load_external_data=False)

@@ -39,6 +39,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from converters.calibrated import activation_ranges
+from converters.tflite_model import parse_tflite, tflite_schema
 from toolchain.base.errors import ConversionError
 
 Range = tuple[float, float]
@@ -84,8 +86,6 @@ def mask_safe_ranges(calibrated: bytes, real: Mapping[str, Range]) -> dict[str, 
     inputs and outputs, real ranges where known), else the widest non-huge range of the model. A huge
     tensor missing from `real` is an error.
     """
-    from converters.calibrated import activation_ranges
-    from converters.tflite_model import parse_tflite
 
     minmax = activation_ranges(calibrated)
     huge = [name for name, r in minmax.items() if is_huge(r)]
@@ -119,7 +119,6 @@ def with_activation_ranges(calibrated: bytes, ranges: Mapping[str, Range]) -> by
     Every name must be a calibrated activation (a tensor that already has a min/max), every range finite
     with min <= max; anything else is a ConversionError naming it. No ranges: the same bytes.
     """
-    from converters.tflite_model import tflite_schema
 
     if not ranges:
         return calibrated

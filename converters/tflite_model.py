@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from converters.parameters import tflite_parameters
 from toolchain.base.errors import InputFileError
 
 _TYPE_NAMES: dict[int, str] = {}
@@ -81,7 +82,6 @@ class TFLiteModel:
     @property
     def parameter_count(self) -> int:
         """Weight values (converters/parameters.py: the one definition, shared with Keras and ONNX)."""
-        from converters.parameters import tflite_parameters
 
         return tflite_parameters(self.tensors)
 

@@ -21,6 +21,7 @@ import numpy as np
 from devices.hostrun import match_feeds
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.quiet import native_output_silenced
 
 Range = tuple[float, float]
 
@@ -79,8 +80,6 @@ def percentile_ranges(
     A tensor whose values all lie beyond `limit` is left out of the answer. An unknown name is a DataError.
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from toolchain.base.quiet import native_output_silenced
 
     if not 0 <= lower < upper <= 100:
         raise DataError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower} and {upper}")

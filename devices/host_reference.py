@@ -21,6 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from converters.tflite_model import TFLiteModel
+from devices.hostrun import input_key
+from devices.profiles.schema import get_profile
+from devices.runner import RuntimeWorker, WorkerFailure
+from devices.runtimes import provision
+from toolchain.base.errors import DataError
+from toolchain.base.venvs import EnvSetupError
 
 HOST_PROFILE = "x86-host"
 
@@ -73,8 +79,6 @@ def unresolvable_ops(model: TFLiteModel) -> str | None:
 
 def check_feed_shapes(model: TFLiteModel, feeds: Mapping[str, np.ndarray]) -> None:
     """DataError (exit 2, with the seq_len hint) when a feed's row shape is not the model input's."""
-    from devices.hostrun import input_key
-    from toolchain.base.errors import DataError
 
     for i in model.inputs:
         t = model.tensors[i]
@@ -97,10 +101,6 @@ def host_reference(
     label_ids: np.ndarray | None,
 ) -> HostReference:
     """Run the model in the host runtime child; raises HostReferenceFailed (never crashes edgecomp)."""
-    from devices.profiles.schema import get_profile
-    from devices.runner import RuntimeWorker, WorkerFailure
-    from devices.runtimes import provision
-    from toolchain.base.venvs import EnvSetupError
 
     check_feed_shapes(model, feeds)
     ops = unresolvable_ops(model)

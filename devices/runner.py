@@ -4,6 +4,9 @@ The child (devices/runner_child.py) imports the runtime once (2-3 s under QEMU) 
 over the one child protocol (toolchain/base/child.py). Whatever happens to it (segfault, abort, hang,
 memory blow-up) becomes a WorkerFailure naming the signal or limit; it never takes edgecomp down. A model
 the runtime refuses is not a failure of the worker: it is a RunResult with the stage and the message.
+The same worker in the toolchain's own Python (devices/runtimes.toolchain_env) is devices/host_runtime.py's
+HostRuntime: it drives the child's handle ops (load, invoke, time, free) through `call`, whose
+WorkerFailure carries the ChildError as `cause` (which signal, a timeout, the memory limit, a refusal).
 """
 
 from __future__ import annotations
@@ -29,9 +32,14 @@ RUN_STAGES = ("load", "allocate", "invoke")  # failure kinds that mean "the runt
 
 
 class WorkerFailure(EdgecompError):
-    """The runtime crashed, hung, ran out of memory or broke the protocol."""
+    """The runtime crashed, hung, ran out of memory or broke the protocol; `cause` is the ChildError
+    (ChildCrashed names the signal, ChildTimeout, ChildMemoryLimit, ChildFailed the refusal's kind)."""
 
     exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None, cause: ChildError | None = None) -> None:
+        super().__init__(message, hint)
+        self.cause = cause
 
 
 @dataclass
@@ -90,7 +98,7 @@ class RuntimeWorker:
         try:
             self.hello = self.session.start()
         except ChildError as err:
-            raise WorkerFailure(err.message, err.hint) from None
+            raise WorkerFailure(err.message, err.hint, err) from None
         return self.hello
 
     def close(self) -> None:
@@ -102,9 +110,17 @@ class RuntimeWorker:
         except ChildFailed as err:
             if op == "run" and err.kind in RUN_STAGES:
                 raise
-            raise WorkerFailure(err.message, err.hint) from None
+            raise WorkerFailure(err.message, err.hint, err) from None
         except ChildError as err:
-            raise WorkerFailure(err.message, err.hint) from None
+            raise WorkerFailure(err.message, err.hint, err) from None
+
+    def call(self, op: str, args: dict[str, Any], what: str) -> Any:
+        """Any op of the child (runner_child.py's docstring lists them) under the worker's timeout and
+        memory limit; every failure, a refusal included, is a WorkerFailure whose `cause` says which."""
+        try:
+            return self.session.call(op, args, self.timeout_s, what)
+        except ChildError as err:
+            raise WorkerFailure(err.message, err.hint, err) from None
 
     def probe(self, models: list[Path]) -> list[str | None]:
         """Try to create an interpreter for each model; None = loads, else the runtime's message."""

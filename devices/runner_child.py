@@ -1,4 +1,6 @@
-"""The worker that runs INSIDE a device runtime: stdlib + numpy + the runtime only (no TF, no edgecomp).
+"""The worker that runs INSIDE a runtime: stdlib + numpy + the runtime only (no TF, no edgecomp). The
+runtime is a device's (a venv, an ARM sysroot under QEMU) or the toolchain's own ai_edge_litert
+(devices/runtimes.toolchain_env: sys.executable, for devices/host_runtime.py).
 
 It speaks the one child protocol (edgecomp_wire, put on PYTHONPATH by the host; devices/runner.py is the
 other side). The hello, sent once the runtime is imported (the slow part under QEMU), carries the runtime,
@@ -12,9 +14,21 @@ its version, the machine and the RSS after import. Ops (arrays travel as .npz fi
         xnnpack (the next chunk of the same run) invokes it again instead of loading the model anew, so
         the rows of one run see one interpreter, as on the phone. Any other call drops it first, before
         the RSS baseline is taken, so a run's peak memory includes its own load alone.
+The toolchain's own runs (devices/hostrun.py: evaluation, parity, the mixed search, its speed table) keep
+interpreters by handle instead, several at once, and read their rows from a feeds file written once:
+  load   {"model", "threads", "xnnpack", "free"}  -> {"handle", "inputs": [details], "output": details}
+  invoke {"handle", "inputs": npz, "start", "stop", "outputs": npz} -> {"inputs", "output"} (details)
+        rows start..stop of the feeds file (one array per model input, keyed by tensor name), one invoke
+        per row; the child keeps the last few feeds files it read (the host never rewrites one).
+  time   {"handles", "rounds", "invokes", "rotate", "vary_rows"} -> {"us": [[per handle] per round]}
+        mean µs per invoke of each handle per round, rounds alternating between the handles (rotated
+        each round with "rotate"; with "vary_rows" each round first sets row `round % n` of the feeds file
+        the handle last ran, outside the timed loop); else the inputs stay those of its last invoke.
+  free   {"free": [handle, ...]}                  -> {} (a load frees its "free" handles first, too)
 Works with both `ai_edge_litert.interpreter` and `tflite_runtime.interpreter` (same Python API).
 """
 
+import os
 import resource
 import sys
 import time
@@ -88,9 +102,9 @@ def _resize_dynamic(interp, feeds):
     """Resize inputs whose signature has -1 dims to (1, *row shape); True if any was resized."""
     resized = False
     for d, arr in feeds:
-        sig = d.get("shape_signature")
+        sig = [int(x) for x in d.get("shape_signature", d["shape"])]
         row = (1, *arr.shape[1:])
-        if sig is not None and -1 in list(sig) and tuple(int(x) for x in d["shape"]) != row:
+        if -1 in sig and len(row) == len(sig) and tuple(int(x) for x in d["shape"]) != row:
             interp.resize_tensor_input(d["index"], list(row))
             resized = True
     if resized:
@@ -182,6 +196,124 @@ def run(args):
     return reply
 
 
+_HANDLES = {}  # handle -> {"interp", "inputs": the feeds file of its last invoke}
+_LOADS = [0]  # handles ever given out: a freed handle is never reused
+_FEEDS = {}  # feeds file -> {tensor name: array}: the last few files read (the host never rewrites one)
+_FEEDS_KEPT = 4
+
+
+def _full(d):
+    return {
+        **_details(d),
+        "name": d["name"],
+        "index": int(d["index"]),
+        "shape_signature": [int(x) for x in d.get("shape_signature", d["shape"])],
+    }
+
+
+def load(args):
+    """A new interpreter kept under a handle until `free` (a refusal: kind load | allocate); the handles
+    in "free" go first."""
+    free(args)
+    stage = "load"
+    try:
+        interp = _interpreter(args["model"], args.get("threads", 1), args.get("xnnpack", True))
+        stage = "allocate"
+        interp.allocate_tensors()
+    except Exception as err:
+        raise wire.Failure(stage, _first_line(err)) from None
+    _LOADS[0] += 1
+    handle = _LOADS[0]
+    _HANDLES[handle] = {"interp": interp, "inputs": None}
+    return {
+        "handle": handle,
+        "inputs": [_full(d) for d in interp.get_input_details()],
+        "output": _full(interp.get_output_details()[0]),
+    }
+
+
+def _feeds(path):
+    if path not in _FEEDS:
+        while len(_FEEDS) >= _FEEDS_KEPT:
+            _FEEDS.pop(next(iter(_FEEDS)))
+        with np.load(path) as data:
+            _FEEDS[path] = {k: data[k] for k in data.files}
+    return _FEEDS[path]
+
+
+def _set_row(interp, feeds, i):
+    for d, arr in feeds:
+        interp.set_tensor(d["index"], arr[i].reshape(d["shape"]))
+
+
+def invoke(args):
+    entry = _HANDLES[int(args["handle"])]
+    interp, data = entry["interp"], _feeds(args["inputs"])
+    start, stop = int(args["start"]), int(args["stop"])
+    details = interp.get_input_details()
+    missing = [d["name"] for d in details if d["name"] not in data]
+    if missing:
+        raise wire.Failure("input", f"no data for model input(s) {', '.join(missing)} (have {list(data)})")
+    feeds = [(d, data[d["name"]][start:stop].astype(d["dtype"])) for d in details]
+    try:
+        if _resize_dynamic(interp, feeds):  # a dynamic-length model (signature -1) takes the fed length
+            details = interp.get_input_details()
+            feeds = [(details[i], feeds[i][1]) for i in range(len(feeds))]
+    except Exception as err:
+        raise wire.Failure("allocate", _first_line(err)) from None
+    out = interp.get_output_details()[0]
+    rows = np.zeros((stop - start, int(np.prod(out["shape"]))), dtype=out["dtype"])
+    try:
+        for i in range(stop - start):
+            _set_row(interp, feeds, i)
+            interp.invoke()
+            rows[i] = interp.get_tensor(out["index"]).reshape(-1)
+    except Exception as err:
+        raise wire.Failure("invoke", _first_line(err)) from None
+    entry["inputs"] = args["inputs"]
+    np.savez(args["outputs"], raw=rows)
+    return {"inputs": [_full(d) for d in details], "output": _full(out)}
+
+
+def _set_feeds_row(interp, path, r):
+    """Row `r % n` of a feeds file as every input (set outside the timed loop)."""
+    data = _feeds(path)
+    for d in interp.get_input_details():
+        arr = data[d["name"]]
+        interp.set_tensor(d["index"], arr[r % len(arr)].astype(d["dtype"]).reshape(d["shape"]))
+
+
+def time_invokes(args):
+    entries = [_HANDLES[int(h)] for h in args["handles"]]
+    rounds, invokes = int(args["rounds"]), int(args["invokes"])
+    rotate, vary = bool(args.get("rotate")), bool(args.get("vary_rows"))
+    samples = []
+    try:
+        for r in range(rounds):
+            order = list(range(len(entries)))
+            if rotate:
+                order = order[r % len(order) :] + order[: r % len(order)]
+            row = [0.0] * len(entries)
+            for i in order:
+                interp = entries[i]["interp"]
+                if vary and entries[i]["inputs"]:
+                    _set_feeds_row(interp, entries[i]["inputs"], r)
+                t0 = time.perf_counter()
+                for _ in range(invokes):
+                    interp.invoke()
+                row[i] = (time.perf_counter() - t0) / invokes * 1e6
+            samples.append(row)
+    except Exception as err:
+        raise wire.Failure("invoke", _first_line(err)) from None
+    return {"us": samples}
+
+
+def free(args):
+    for h in args.get("free", []):
+        _HANDLES.pop(int(h), None)
+    return {}
+
+
 if __name__ == "__main__":
     info = {
         "runtime": RUNTIME,
@@ -191,4 +323,7 @@ if __name__ == "__main__":
         "import_s": round(IMPORT_S, 3),
         "rss_kb": _status_kb("VmRSS"),
     }
-    wire.serve({"probe": probe, "run": run}, info)
+    ops = {"probe": probe, "run": run, "load": load, "invoke": invoke, "time": time_invokes, "free": free}
+    wire.serve(ops, info)
+    sys.stderr.flush()
+    os._exit(0)  # no interpreter teardown: it took 40-170 ms of a 10 ms shutdown (measured), saves nothing

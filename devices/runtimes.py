@@ -10,6 +10,8 @@ x86_64 profiles get a venv holding only the runtime and numpy (toolchain.base.ve
 Debian sysroot with the ARM Python and the runtime's ARM wheels (devices.sysroot), run under
 `qemu-{aarch64,arm}-static -cpu <profile cpu> -L <sysroot>`. Neither environment has TensorFlow or edgecomp:
 scripts run there may import only the stdlib, numpy and the runtime (`ai_edge_litert` or `tflite_runtime`).
+`toolchain_env()` is the odd one out: the toolchain's own Python and ai_edge_litert, nothing to provision,
+for the host runs that must survive a runtime crash (devices/host_runtime.py).
 """
 
 from __future__ import annotations
@@ -20,8 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devices.profiles.schema import DeviceProfile
+from devices.sysroot import (
+    GUEST_PYTHON,
+    WHEEL_DIR,
+    SysrootSpec,
+    ensure_cpu_view,
+    ensure_sysroot,
+    require_tool,
+    sysroots_dir,
+)
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.venvs import EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
+from toolchain.base.venvs import MARKER, EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
 
 RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
 _SELF_TEST = "import numpy, {module}.interpreter as i; print(numpy.__version__)"
@@ -98,14 +109,6 @@ def _venv_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
 
 
 def _qemu_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
-    from devices.sysroot import (
-        GUEST_PYTHON,
-        WHEEL_DIR,
-        SysrootSpec,
-        ensure_cpu_view,
-        ensure_sysroot,
-        require_tool,
-    )
 
     spec = SysrootSpec(profile.arch, profile.runtime, profile.runtime_version)
     qemu = require_tool(spec.info.qemu, "qemu-user-static")
@@ -184,15 +187,30 @@ def host_timing_env(profile: DeviceProfile, progress: Progress | None = None) ->
                       host.root, host.argv, host.env)  # fmt: skip
 
 
+def toolchain_env() -> RuntimeEnv:
+    """The toolchain's own Python (sys.executable: the same ai_edge_litert and numpy edgecomp imports) as a
+    runtime environment, for the host runs that must not share edgecomp's process (devices/host_runtime.py).
+    Nothing to provision; the child keeps the parent's PYTHONPATH and user site, so it imports exactly
+    the packages edgecomp would."""
+    import platform
+    import sys
+    from importlib.metadata import version
+
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    if sys.flags.no_user_site:
+        env["PYTHONNOUSERSITE"] = "1"
+    return RuntimeEnv("toolchain", platform.machine(), "host", "litert", version("ai-edge-litert"),
+                      RUNTIME_MODULES["litert"], Path(sys.prefix), (sys.executable,), env)  # fmt: skip
+
+
 def is_provisioned(profile: DeviceProfile) -> bool:
     """True when `provision(profile)` would not download or build anything."""
     if not profile.emulated:
-        from toolchain.base.venvs import MARKER
-
         spec = runtime_venv_spec(profile.runtime, profile.runtime_version)
         path = cache_dir().resolve() / "envs" / f"{spec.name}-{spec.key}"
         return (path / MARKER).is_file() and (path / "bin" / "python").exists()
-    from devices.sysroot import GUEST_PYTHON, SysrootSpec, sysroots_dir
 
     spec = SysrootSpec(profile.arch, profile.runtime, profile.runtime_version)
     return (sysroots_dir() / f"{spec.name}@{profile.cpu}" / GUEST_PYTHON).exists()
@@ -204,8 +222,6 @@ def remove(profile: DeviceProfile) -> list[Path]:
 
     gone = []
     if profile.emulated:
-        from devices.sysroot import SysrootSpec, sysroots_dir
-
         spec = SysrootSpec(profile.arch, profile.runtime, profile.runtime_version)
         targets = [p for p in sysroots_dir().glob(f"{spec.name}*") if p.is_dir()]
     else:

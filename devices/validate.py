@@ -12,59 +12,84 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from pydantic import ConfigDict, Field
 
 from converters.tflite_model import TFLiteModel, parse_tflite
 from devices.host_reference import HostReference, HostReferenceFailed, host_reference
-from devices.profiles.schema import DeviceProfile
+from devices.hostrun import match_feeds
+from devices.opsupport import check_op_versions, min_runtime_version
+from devices.profiles.schema import Budgets, DeviceProfile
+from devices.runner import RuntimeWorker, WorkerFailure
+from devices.runtimes import provision
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.record import Record
+from toolchain.base.types import CheckStatus, ParityGate
+from toolchain.base.venvs import EnvSetupError
 
-PASS, FAIL, SKIP, INFO = "pass", "fail", "skip", "info"
+PASS, FAIL, SKIP, INFO = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.SKIP, CheckStatus.INFO
 REFUSED_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64", "INT16": "int16"}
 
 
-@dataclass(frozen=True)
-class Gates:
+class Gates(Record):
+    """What a device must reproduce of the host run (the CLI's --max-accuracy-diff / --min-agreement /
+    --min-cosine; `parity` from the build's task)."""
+
+    model_config = ConfigDict(frozen=True)
+
     max_accuracy_diff: float = 0.5  # points, |device - host|
     min_agreement: float = 0.98  # top-1 agreement with the host run
+    min_cosine: float = 0.999  # mean cosine with the host run (embedding models)
+    parity: ParityGate = ParityGate.TOP1
 
 
-@dataclass
-class Check:
+class Check(Record):
     name: str
-    status: str
+    status: CheckStatus
     detail: str
 
 
-@dataclass
-class DeviceReport:
+class DeviceMetrics(Record):
+    """What one device run measured (the keys that apply to it are set; the rest stay out of the JSON)."""
+
+    size_kb: float | None = None
+    bit_exact_fraction: float | None = None
+    max_abs_diff: float | None = None
+    max_abs_diff_unit: str | None = None
+    top1_agreement: float | None = None
+    mean_cosine: float | None = None  # embedding models: device vectors vs the host's
+    min_cosine: float | None = None
+    accuracy: float | None = None
+    host_accuracy: float | None = None
+    accuracy_diff_points: float | None = None
+    bit_exact_vs_x86_same_runtime: float | None = None
+    max_abs_diff_vs_x86_same_runtime: float | None = None
+    peak_memory_mb_x86_same_runtime: float | None = None
+    peak_memory_mb: float | None = None
+    latency_ms: float | None = None
+
+
+class DeviceReport(Record):
     device: str
     description: str
     arch: str
     cpu: str
     runtime: str
     emulated: bool
-    checks: list[Check] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = Field(default_factory=list)
+    metrics: DeviceMetrics = Field(default_factory=DeviceMetrics)
     seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return all(c.status != FAIL for c in self.checks)
+    passed: bool = True  # kept equal to "no check failed" by `add`
 
     @property
     def failures(self) -> list[str]:
         return [f"{c.name}: {c.detail}" for c in self.checks if c.status == FAIL]
 
-    def add(self, name: str, status: str, detail: str) -> None:
-        self.checks.append(Check(name, status, detail))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+    def add(self, name: str, status: CheckStatus, detail: str) -> None:
+        self.checks.append(Check(name=name, status=status, detail=detail))
+        self.passed = all(c.status != FAIL for c in self.checks)
 
 
 def first_refused_op(model: TFLiteModel, profile: DeviceProfile) -> str | None:
@@ -86,39 +111,58 @@ def first_refused_op(model: TFLiteModel, profile: DeviceProfile) -> str | None:
     return None
 
 
-def _parity(
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(norms > 0, np.sum(a * b, 1) / np.maximum(norms, 1e-12), 1.0)
+
+
+def parity_checks(
     rep: DeviceReport, raw: np.ndarray, ref: HostReference, label_ids: np.ndarray | None, gates: Gates
 ) -> None:
+    """Bit-exactness (info), then the gate the build's task takes: top-1 agreement with the host run
+    (classifiers, retrieval) or the cosine of the device's vectors with the host's (embedding models, whose
+    argmax means nothing), then accuracy vs the labels when the split has them."""
     m = rep.metrics
-    dev_scores = ref.scores(raw)
-    ref_pred, dev_pred = ref.scores(ref.raw).argmax(1), dev_scores.argmax(1)
+    host, dev_scores = ref.scores(ref.raw), ref.scores(raw)
     exact = np.all(raw == ref.raw, axis=1)
-    m["bit_exact_fraction"] = round(float(np.mean(exact)), 4)
+    m.bit_exact_fraction = round(float(np.mean(exact)), 4)
     diff = np.abs(raw.astype(np.float64) - ref.raw.astype(np.float64))
-    m["max_abs_diff"] = float(diff.max()) if diff.size else 0.0
-    m["max_abs_diff_unit"] = "quantized units (LSB)" if ref.quantized else "float"
-    m["top1_agreement"] = round(float(np.mean(ref_pred == dev_pred)), 4)
+    m.max_abs_diff = float(diff.max()) if diff.size else 0.0
+    m.max_abs_diff_unit = "quantized units (LSB)" if ref.quantized else "float"
     rep.add(
         "bit-exact vs host",
         INFO,
-        f"{m['bit_exact_fraction']:.2%} of outputs identical, max diff {m['max_abs_diff']:g} "
+        f"{m.bit_exact_fraction:.2%} of outputs identical, max diff {m.max_abs_diff:g} "
         f"{'LSB' if ref.quantized else ''}".strip(),
     )
-    ok = m["top1_agreement"] >= gates.min_agreement
+    if gates.parity == ParityGate.COSINE:
+        cos = _cosines(host.astype(np.float64), dev_scores.astype(np.float64))
+        m.mean_cosine, m.min_cosine = round(float(cos.mean()), 6), round(float(cos.min()), 6)
+        ok = m.mean_cosine >= gates.min_cosine
+        rep.add(
+            "cosine vs host",
+            PASS if ok else FAIL,
+            f"mean {m.mean_cosine:.6f}, worst {m.min_cosine:.6f} (min mean {gates.min_cosine})",
+        )
+        rep.add("accuracy", SKIP, "an embedding model has no labels to score")
+        return
+    ref_pred, dev_pred = host.argmax(1), dev_scores.argmax(1)
+    m.top1_agreement = round(float(np.mean(ref_pred == dev_pred)), 4)
+    ok = m.top1_agreement >= gates.min_agreement
     rep.add(
-        "top-1 agreement", PASS if ok else FAIL, f"{m['top1_agreement']:.2%} (min {gates.min_agreement:.0%})"
+        "top-1 agreement", PASS if ok else FAIL, f"{m.top1_agreement:.2%} (min {gates.min_agreement:.0%})"
     )
     if label_ids is None or ref.accuracy is None:
         rep.add("accuracy", SKIP, "no labelled eval split")
         return
     acc = float(np.mean(dev_pred == label_ids))
-    m["accuracy"], m["host_accuracy"] = round(acc, 4), round(ref.accuracy, 4)
-    m["accuracy_diff_points"] = round((acc - ref.accuracy) * 100, 2)
-    ok = abs(m["accuracy_diff_points"]) <= gates.max_accuracy_diff
+    m.accuracy, m.host_accuracy = round(acc, 4), round(ref.accuracy, 4)
+    m.accuracy_diff_points = round((acc - ref.accuracy) * 100, 2)
+    ok = abs(m.accuracy_diff_points) <= gates.max_accuracy_diff
     rep.add(
         "accuracy",
         PASS if ok else FAIL,
-        f"{acc:.2%} vs host {ref.accuracy:.2%} ({m['accuracy_diff_points']:+.2f} pt, "
+        f"{acc:.2%} vs host {ref.accuracy:.2%} ({m.accuracy_diff_points:+.2f} pt, "
         f"max ±{gates.max_accuracy_diff})",
     )
 
@@ -150,19 +194,20 @@ def validate_device(
 
     `feeds` are keyed by the model's input tensor names (devices.hostrun.match_feeds); `ref` is the host
     reference, or why there is none (then parity is a failed check naming the cause)."""
-    from devices.opsupport import check_op_versions
-    from devices.runner import RuntimeWorker, WorkerFailure
-    from devices.runtimes import provision
-    from toolchain.base.venvs import EnvSetupError
 
     progress = progress or SilentProgress()
     t0 = time.perf_counter()
     rep = DeviceReport(
-        profile.name, profile.description, profile.arch, profile.cpu, profile.runtime_label, profile.emulated
+        device=profile.name,
+        description=profile.description,
+        arch=profile.arch,
+        cpu=profile.cpu,
+        runtime=profile.runtime_label,
+        emulated=profile.emulated,
     )
     b = profile.budgets
-    rep.metrics["size_kb"] = round(model.size_bytes / 1024, 1)
-    _budget(rep, "model size", rep.metrics["size_kb"], b.model_size_kb, "KB")
+    rep.metrics.size_kb = round(model.size_bytes / 1024, 1)
+    _budget(rep, "model size", rep.metrics.size_kb, b.model_size_kb, "KB")
     refused = first_refused_op(model, profile)
     rep.add("op policy", FAIL if refused else PASS, refused or "every op allowed")
     if isinstance(ref, HostReferenceFailed):
@@ -206,16 +251,16 @@ def validate_device(
     if isinstance(ref, HostReferenceFailed):
         rep.add("host reference", FAIL, f"no parity check: {ref.message}")
         return _done(rep, t0)
-    _parity(rep, res.raw, ref, label_ids, gates)
+    parity_checks(rep, res.raw, ref, label_ids, gates)
     if profile.emulated:
         _same_runtime_on_x86(rep, profile, model_path, feeds, res.raw, ref.quantized, runner_script)
     mem = res.peak_memory_kb / 1024 if res.peak_memory_kb is not None else None
-    rep.metrics["peak_memory_mb"] = round(mem, 2) if mem is not None else None
-    twin = rep.metrics.get("peak_memory_mb_x86_same_runtime")
+    rep.metrics.peak_memory_mb = round(mem, 2) if mem is not None else None
+    twin = rep.metrics.peak_memory_mb_x86_same_runtime
     note = f", same runtime on x86 {twin:.3g} MB: QEMU's code cache counts" if twin is not None else ""
     _budget(rep, "peak memory", mem, b.peak_memory_mb, "MB", note)
     if not profile.emulated:
-        rep.metrics["latency_ms"] = round(res.latency_ms, 4) if res.latency_ms is not None else None
+        rep.metrics.latency_ms = round(res.latency_ms, 4) if res.latency_ms is not None else None
         _budget(rep, "latency", res.latency_ms, b.latency_ms, "ms", " host-measured median")
     return _done(rep, t0)
 
@@ -230,10 +275,6 @@ def _same_runtime_on_x86(
     runner_script: Path | None,
 ) -> None:
     """Bit-exactness of the emulated device against the same runtime version natively on x86 (info)."""
-    from devices.profiles.schema import Budgets
-    from devices.runner import RuntimeWorker, WorkerFailure
-    from devices.runtimes import provision
-    from toolchain.base.venvs import EnvSetupError
 
     twin = profile.model_copy(update={"arch": "x86_64", "cpu": "host", "budgets": Budgets()})
     try:
@@ -248,10 +289,10 @@ def _same_runtime_on_x86(
         return
     frac = float(np.mean(np.all(res.raw == raw, axis=1)))
     diff = float(np.max(np.abs(res.raw.astype(np.float64) - raw.astype(np.float64)))) if raw.size else 0.0
-    rep.metrics["bit_exact_vs_x86_same_runtime"] = round(frac, 4)
-    rep.metrics["max_abs_diff_vs_x86_same_runtime"] = diff
+    rep.metrics.bit_exact_vs_x86_same_runtime = round(frac, 4)
+    rep.metrics.max_abs_diff_vs_x86_same_runtime = diff
     if res.peak_memory_kb is not None:
-        rep.metrics["peak_memory_mb_x86_same_runtime"] = round(res.peak_memory_kb / 1024, 2)
+        rep.metrics.peak_memory_mb_x86_same_runtime = round(res.peak_memory_kb / 1024, 2)
     unit = " LSB" if quantized else ""
     rep.add(
         "bit-exact vs x86 twin",
@@ -265,25 +306,45 @@ def _done(rep: DeviceReport, t0: float) -> DeviceReport:
     return rep
 
 
-@dataclass
-class ValidationReport:
+class HostSummary(Record):
+    """The host reference every device row is compared with."""
+
+    runtime: str | None
+    queries: int
+    eval_split: str
+    host_accuracy: float | None
+    float_accuracy: float | None = None  # the build's float model on the same split (set by the pipeline)
+    min_runtime_version: str | None
+    op_versions: dict[str, int]
+    error: str | None = None  # why there is no host reference
+
+
+class ValidationReport(Record):
+    """report.json `validation` as `edgecomp validate` records it: devices by profile name."""
+
     target: str
-    reference: dict[str, Any]
+    passed: bool
     gates: Gates
-    devices: list[DeviceReport]
+    reference: HostSummary
+    devices: dict[str, DeviceReport]
 
     @property
-    def passed(self) -> bool:
-        return all(d.passed for d in self.devices)
+    def rows(self) -> list[DeviceReport]:
+        """The device reports in the order they were validated."""
+        return list(self.devices.values())
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "passed": self.passed,
-            "gates": asdict(self.gates),
-            "reference": self.reference,
-            "devices": {d.device: d.as_dict() for d in self.devices},
-        }
+    @classmethod
+    def of(
+        cls, target: str, reference: HostSummary, gates: Gates, devices: list[DeviceReport]
+    ) -> ValidationReport:
+        by_name = {d.device: d for d in devices}
+        return cls(
+            target=target,
+            passed=all(d.passed for d in devices),
+            gates=gates,
+            reference=reference,
+            devices=by_name,
+        )
 
 
 def validate(
@@ -302,8 +363,6 @@ def validate(
     Reads no build directory and writes nothing: toolchain/device_stages.py supplies the arrays and records
     the result in a build's report.
     """
-    from devices.hostrun import match_feeds
-    from devices.opsupport import min_runtime_version
 
     progress = progress or SilentProgress()
     model_path = Path(model_path)
@@ -316,19 +375,20 @@ def validate(
         except HostReferenceFailed as err:
             ref = err
         advance(1)
-    failed = isinstance(ref, HostReferenceFailed)
-    reference = {
-        "runtime": ref.runtime if not failed else None,
-        "queries": len(ref.raw) if not failed else 0,
-        "eval_split": source,
-        "host_accuracy": round(ref.accuracy, 4) if not failed and ref.accuracy is not None else None,
-        "min_runtime_version": min_runtime_version(data),  # what the converter recorded
-        "op_versions": dict(sorted(model.opcodes.items())),
-    }
-    if failed:
-        reference["error"] = ref.message
+    reference = HostSummary(
+        runtime=None if isinstance(ref, HostReferenceFailed) else ref.runtime,
+        queries=0 if isinstance(ref, HostReferenceFailed) else len(ref.raw),
+        eval_split=source,
+        host_accuracy=None
+        if isinstance(ref, HostReferenceFailed) or ref.accuracy is None
+        else round(ref.accuracy, 4),
+        min_runtime_version=min_runtime_version(data),  # what the converter recorded
+        op_versions=dict(sorted(model.opcodes.items())),
+    )
+    if isinstance(ref, HostReferenceFailed):
+        reference.error = ref.message
     devices = [
         validate_device(model_path, model, p, named, label_ids, ref, gates, progress, runner_script)
         for p in profiles
     ]
-    return ValidationReport(target or str(model_path), reference, gates, devices)
+    return ValidationReport.of(target or str(model_path), reference, gates, devices)

@@ -115,28 +115,28 @@ def tiny_untrained(tmp_path_factory) -> TinyProject:
 @pytest.fixture(scope="session")
 def _tiny_builds(tiny_project, tmp_path_factory) -> dict:
     made = sb.tiny_builds(tiny_project, tmp_path_factory.mktemp("tiny-builds"))
-    shared.freeze("tiny_int8", made["int8"].build_dir)
-    shared.freeze("tiny_float32", made["float32"].build_dir)
+    shared.freeze("tiny_int8", made["int8"].dir)
+    shared.freeze("tiny_float32", made["float32"].dir)
     return made
 
 
 @pytest.fixture(scope="session")
 def tiny_int8(_tiny_builds):
-    """BuildResult of the tiny project's recipe_dict in int8 (name tiny-int8), shared read-only."""
+    """The Build of the tiny project's recipe_dict in int8 (name tiny-int8), shared read-only."""
     return _tiny_builds["int8"]
 
 
 @pytest.fixture(scope="session")
 def tiny_float32(_tiny_builds):
-    """BuildResult of the tiny project's recipe_dict in float32 (name tiny-float32), shared read-only."""
+    """The Build of the tiny project's recipe_dict in float32 (name tiny-float32), shared read-only."""
     return _tiny_builds["float32"]
 
 
 @pytest.fixture(scope="session")
 def example_build(tmp_path_factory):
-    """BuildResult of the shipped example's recipe (what `make demo` converts), shared read-only."""
+    """The Build of the shipped example's recipe (what `make demo` converts), shared read-only."""
     made = sb.example_build(tmp_path_factory.mktemp("example-build"))
-    shared.freeze("example_build", made.build_dir)
+    shared.freeze("example_build", made.dir)
     return made
 
 

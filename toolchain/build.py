@@ -20,9 +20,9 @@ one reader with one policy:
   (`synthetic=True`) or when the build has no tokenizer (named as such in `EvalSet.source`).
 - a rejected candidate (`<name>.rejected/`, written by convert when a gate failed; its report has
   `rejected`) is read only when asked (`allow_rejected`: validate, profile); package never ships it.
-`record(section, data)` is the one writer after convert: read-modify-write of report.json under an fcntl
-lock on `.report.lock` in the build dir (two stages at once both land), written atomically, with
-report.md re-rendered from the same data.
+`record(section, data)` (a typed section) is the one writer after convert: read-modify-write of
+report.json under an fcntl lock on `.report.lock` in the build dir (two stages at once both land), written
+atomically, with report.md re-rendered from the same data.
 """
 
 from __future__ import annotations
@@ -36,11 +36,18 @@ from typing import Any
 import numpy as np
 
 from converters.tflite_model import TFLiteModel, parse_tflite
-from toolchain.base.atomic import locked, write_text
-from toolchain.base.errors import DataError, InputFileError
+from devices.hostrun import synthetic_feeds
+from toolchain.base.atomic import locked, staged_dir, write_text
+from toolchain.base.errors import DataError, GateFailed, InputFileError
+from toolchain.base.record import Record
+from toolchain.data import load_labels, load_queries
+from toolchain.recipe.compose import load_recipe
 from toolchain.recipe.schema import Recipe
+from toolchain.report.markdown import markdown
 from toolchain.report.model import Report, parse_report
+from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 from toolchain.tokenizers.interface import TextTokenizer
+from toolchain.tokenizers.sources import load_saved
 
 MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "model.tflite",
@@ -80,7 +87,6 @@ def text_feeds(model: TFLiteModel, encoded: Mapping[str, np.ndarray] | np.ndarra
 
     A bare id array is the regex tokenizer's convention: attention_mask = ids != <PAD> (0), segments 0.
     """
-    from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 
     if isinstance(encoded, np.ndarray):
         ids = encoded
@@ -171,7 +177,6 @@ class Build:
             if self.tokenizer is None:
                 ev = EvalSet(ev.feeds, None, [], ev.source + ": the build has no tokenizer")
             return ev
-        from toolchain.data import load_queries
 
         path = self.split_path(split)
         data = self.recipe.data
@@ -203,22 +208,19 @@ class Build:
             "changed; re-run convert to save the post-step float model"
         )
 
-    def record(self, section: str, data: Any, merge: Callable[[Any, Any], Any] | None = None) -> Report:
+    def record(self, section: str, data: Record, merge: Callable[[Any, Any], Record] | None = None) -> Report:
         """Add or replace one late section (validation, profile, package); returns the report as written.
 
-        Locked read-modify-write: `merge(previous_section_dict_or_None, data)` runs under the lock, so two
+        Locked read-modify-write: `merge(previous section or None, data)` runs under the lock, so two
         stages recording at once both land.
         """
-        from toolchain.report.markdown import markdown
-
         with locked(self.dir / LOCK_FILE):
             current = read_report(self.dir)
             if merge is not None:
-                previous = getattr(current, section)
-                data = merge(None if previous is None else previous.model_dump(mode="json"), data)
+                data = merge(getattr(current, section), data)
             report = current.with_section(section, data)
             write_text(self.dir / REPORT_FILE, report.dumps())
-            write_text(self.dir / "report.md", markdown(report.to_dict()))
+            write_text(self.dir / "report.md", markdown(report))
         return report
 
 
@@ -266,7 +268,6 @@ def read_report(build_dir: Path) -> Report:
 
 def synthetic_eval_set(model: TFLiteModel, rows: int = SYNTHETIC_ROWS) -> EvalSet:
     """Seeded random inputs for every model input: parity only, no accuracy."""
-    from devices.hostrun import synthetic_feeds
 
     return EvalSet(synthetic_feeds(model, rows), None, [], f"synthetic inputs (seed 0, {rows} rows)")
 
@@ -281,9 +282,6 @@ def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
 
     A rejected candidate (`<name>.rejected/`, its report has `rejected`) is refused unless `allow_rejected`
     (validate and profile may look at it; package never ships it): GateFailed naming the missed gate."""
-    from toolchain.data import load_labels
-    from toolchain.recipe.compose import load_recipe
-    from toolchain.tokenizers.sources import load_saved
 
     build_dir = Path(path)
     if build_dir.suffix == ".tflite":
@@ -299,8 +297,6 @@ def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
     recipe = load_recipe(build_dir / RECIPE_FILE)
     report = read_report(build_dir)
     if report.rejected is not None and not allow_rejected:
-        from toolchain.base.errors import GateFailed
-
         r = report.rejected
         raise GateFailed(
             f"{build_dir} is a rejected candidate: it missed the convert gate {r.gate} ({r.metric} "
@@ -319,7 +315,7 @@ def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
         labels = load_labels(build_dir / LABELS_FILE)
     model_bytes = (build_dir / MODEL_FILE).read_bytes()
     tflite = parse_tflite(model_bytes, origin=str(build_dir / MODEL_FILE))
-    tokenizer = load_saved(build_dir, report.tokenizer.model_dump())
+    tokenizer = load_saved(build_dir, report.tokenizer.kind, report.tokenizer.seq_len)
     return Build(build_dir.resolve(), recipe, report, tokenizer, labels, model_bytes, tflite)
 
 
@@ -338,9 +334,6 @@ def write_build(
     Returns the build dir and the report as written (with `files`: the sha256 of labels/vocab/tokenizer
     and the post-step float model). A rejected candidate goes to `final` = `rejected_dir(...)`.
     """
-    from toolchain.base.atomic import staged_dir
-    from toolchain.report.markdown import markdown
-
     final = final or recipe.build_dir
     with staged_dir(final) as stage:
         (stage / MODEL_FILE).write_bytes(tflite)
@@ -355,5 +348,5 @@ def write_build(
             tokenizer.save(stage)
         report = report.model_copy(update={"files": file_hashes(stage)})
         (stage / REPORT_FILE).write_text(report.dumps(), encoding="utf-8")
-        (stage / "report.md").write_text(markdown(report.to_dict()), encoding="utf-8")
+        (stage / "report.md").write_text(markdown(report), encoding="utf-8")
     return final.resolve(), report

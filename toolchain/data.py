@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from toolchain.base.atomic import write_text
 from toolchain.base.errors import DataError, InputFileError
+from toolchain.quantization.stratify import stratified_draw
+from toolchain.report.quantization import CalibrationDraw
 
 DELIM_REGEX = r"[^\w']+"
 PAD, START, UNKNOWN = "<PAD>", "<START>", "<UNKNOWN>"
@@ -86,7 +89,6 @@ class Tokenizer:
         return np.stack([self.encode(t) for t in texts])
 
     def save_vocab(self, path: Path) -> None:
-        from toolchain.base.atomic import write_text
 
         lines = [f"{tok} {idx}" for tok, idx in sorted(self.vocab.items(), key=lambda kv: kv[1])]
         write_text(path, "\n".join(lines) + "\n")
@@ -242,7 +244,7 @@ class CalibrationSample:
 
     texts: list[str]
     warnings: list[str]
-    drawn: dict[str, object]
+    drawn: CalibrationDraw
 
 
 def representative_sample(
@@ -259,7 +261,6 @@ def representative_sample(
     usable ones is an error, fewer than `samples` takes them all (with a warning). Deterministic for a seed
     (toolchain/quantization/stratify.py).
     """
-    from toolchain.quantization.stratify import stratified_draw
 
     kept = [i for i, t in enumerate(queries.texts) if usable(t)]
     warnings: list[str] = []

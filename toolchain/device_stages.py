@@ -19,14 +19,24 @@ inputs (parity only), as before.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from converters.tflite_model import read_tflite
 from devices.profiles.schema import DeviceProfile
-from devices.profiling.profiler import ProfileOptions, ProfileResult
-from devices.validate import Gates, ValidationReport
+from devices.profiling.profiler import ProfileOptions, ProfileResult, profile_model
+from devices.validate import Gates, ValidationReport, validate
 from toolchain.base.errors import InputFileError
 from toolchain.base.progress import Progress
 from toolchain.build import FLOAT_FILE, Build, EvalSet, load_build, synthetic_eval_set
+from toolchain.report.stages import (
+    MethodSummary,
+    MixedFloatOp,
+    OpTiming,
+    ProfileSection,
+    ProfileTarget,
+    QuantErrorRow,
+    SweepRow,
+)
+from toolchain.tasks import task_spec
 
 
 def _eval_set(build: Build, splits: tuple[str, ...], limit: int | None) -> EvalSet:
@@ -52,23 +62,23 @@ def validate_target(
     limit: int | None = None,
     write_report: bool = True,
 ) -> ValidationReport:
-    """`edgecomp validate`: a build dir (its test/val split; adds `validation` to its report) or a .tflite."""
-    from devices.validate import validate
+    """`edgecomp validate`: a build dir (its test/val split; adds `validation` to its report) or a .tflite.
 
+    The parity gate is the build's task's (toolchain/tasks.py): top-1 agreement with the host run for
+    classifiers and retrieval, the cosine of the vectors for an embedding model."""
     path = Path(target)
     if not path.is_dir():
-        from converters.tflite_model import read_tflite
-
         model = _bare_model(path)
         ev = synthetic_eval_set(read_tflite(model), limit or 256)
         report = validate(
             model, ev.feeds, None, profiles, gates, progress, runner_script, ev.source, str(target)
         )
-        report.reference = _with_float_accuracy(report.reference, None)
+        report.reference.float_accuracy = None  # no build, no float model
         return report
     build = load_build(path, allow_rejected=True)  # a rejected candidate may be looked at
     build.check_files()
     ev = _eval_set(build, ("test", "val"), limit)
+    gates = gates.model_copy(update={"parity": task_spec(build.task).device_parity})
     report = validate(
         build.model_path,
         ev.feeds,
@@ -80,48 +90,41 @@ def validate_target(
         ev.source,
         str(target),
     )
-    float_acc = (build.report.evaluation.model_dump().get("vs_source_float") or {}).get("reference", {})
-    report.reference = _with_float_accuracy(report.reference, float_acc.get("accuracy"))
+    float_cmp = build.report.evaluation.vs_source_float
+    report.reference.float_accuracy = None if float_cmp is None else float_cmp.reference.accuracy
     if write_report:
-        build.record("validation", report.as_dict(), merge=merge_validation)
+        build.record("validation", report, merge=merge_validation)
     return report
 
 
-def _with_float_accuracy(reference: dict[str, Any], value: float | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in reference.items():
-        out[k] = v
-        if k == "host_accuracy":
-            out["float_accuracy"] = value
-    return out
-
-
-def merge_validation(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+def merge_validation(previous: ValidationReport | None, new: ValidationReport) -> ValidationReport:
     """Devices validated earlier stay in the section; a device validated again is replaced."""
-    devices = {**((previous or {}).get("devices") or {}), **new["devices"]}
-    return {**new, "devices": devices, "passed": all(d.get("passed") for d in devices.values())}
+    devices = {**(previous.devices if previous is not None else {}), **new.devices}
+    return new.model_copy(update={"devices": devices, "passed": all(d.passed for d in devices.values())})
 
 
-def profile_section(result: ProfileResult) -> dict[str, Any]:
+def profile_section(result: ProfileResult) -> ProfileSection:
     """What report.json keeps of a profile: per method the totals and the top ops."""
-    return {
-        "target": result.target,
-        "methods": [
-            {
-                "method": m.method,
-                "mode": m.mode,
-                "sum_us": m.sum_us,
-                "invoke_us": m.invoke_us,
-                "ratio": m.ratio,
-                "resolved": m.resolved,
-                "resolution_us": m.resolution_us,
-                "top_ops": [o.to_dict() for o in sorted(m.ops, key=lambda o: -o.time_us)[:10]],
-            }
+    return ProfileSection(
+        target=ProfileTarget.model_validate(result.target),
+        methods=[
+            MethodSummary(
+                method=m.method,
+                mode=m.mode,
+                sum_us=m.sum_us,
+                invoke_us=m.invoke_us,
+                ratio=m.ratio,
+                resolved=m.resolved,
+                resolution_us=m.resolution_us,
+                top_ops=[
+                    OpTiming.model_validate(o.to_dict()) for o in sorted(m.ops, key=lambda o: -o.time_us)[:10]
+                ],
+            )
             for m in result.methods
         ],
-        "quant_error": result.quant_error,
-        "sweep": result.sweep,
-    }
+        quant_error=[QuantErrorRow.model_validate(q.to_dict()) for q in result.quant_error],
+        sweep=[SweepRow.model_validate(r) for r in result.sweep],
+    )
 
 
 def profile_target(
@@ -132,8 +135,6 @@ def profile_target(
     progress: Progress | None = None,
 ) -> ProfileResult:
     """`edgecomp profile`: a build dir (real queries, its float reference; adds `profile`) or a .tflite."""
-    from devices.profiling.profiler import profile_model
-
     options = options or ProfileOptions()
     path = Path(source)
     if not path.is_dir():
@@ -163,19 +164,19 @@ def profile_target(
     section = profile_section(result)
     plan = build.recipe.quantization.mixed
     if plan is not None:
-        section["mixed_float_ops"] = mixed_float_op_times(build, plan.float_nodes, result)
+        section.mixed_float_ops = mixed_float_op_times(build, plan.float_nodes, result)
     build.record("profile", section)
     return result
 
 
-def mixed_float_op_times(build: Build, float_nodes: list[str], result: ProfileResult) -> list[dict[str, Any]]:
+def mixed_float_op_times(build: Build, float_nodes: list[str], result: ProfileResult) -> list[MixedFloatOp]:
     """Each op a mixed build kept in float, with its profiled time per method (the op keeps the node's
     output tensor name) and why the search kept it (the report's `quantization.mixed`). Times need
     `--mode per-node`; in deployed mode they are None."""
     info = build.tflite
     index = {info.tensors[op.outputs[0]].name: op for op in info.ops if op.outputs}
-    mixed = (build.report.quantization.model_dump().get("mixed") or {}).get("kept_out_of_int8", [])
-    reasons = {r["node"]: r for r in mixed}
+    mixed = build.report.quantization.mixed
+    reasons = {r.node: r.reason for r in (mixed.kept_out_of_int8 or [])} if mixed is not None else {}
     rows = []
     for node in float_nodes:
         op = index.get(node)
@@ -184,8 +185,7 @@ def mixed_float_op_times(build: Build, float_nodes: list[str], result: ProfileRe
         times = {
             m.method: next((o.time_us for o in m.ops if o.index == op.index), None) for m in result.methods
         }
-        why = reasons.get(node, {})
         rows.append(
-            {"node": node, "op": op.op, "index": op.index, "time_us": times, "reason": why.get("reason")}
+            MixedFloatOp(node=node, op=op.op, index=op.index, time_us=times, reason=reasons.get(node))
         )
     return rows

@@ -17,6 +17,7 @@ from toolchain.base.errors import EdgecompError
 
 HERE = Path(__file__).resolve().parent
 CHILD_TIMEOUT_S = 600.0
+CRASH_ATTEMPTS = 2  # a measurement child killed by a signal is started once more
 
 
 class ProfilerError(EdgecompError):
@@ -26,26 +27,45 @@ class ProfilerError(EdgecompError):
 
 
 def run_child(python: Path, script: str, op: str, request: dict[str, Any], what: str) -> dict[str, Any]:
-    """One `op` call to a fresh child `script` in the runtime's `python`; failures become ProfilerErrors."""
+    """One `op` call to a fresh child `script` in the runtime's `python`; failures become ProfilerErrors.
+
+    A child killed by a signal is started once more: a measurement is a fresh process anyway, and LiteRT's
+    C-API profiler was seen to segfault about once in twenty runs of the same model on a loaded machine
+    (never twice in a row). A second crash is the model's or the runtime's, and is reported."""
+    for attempt in range(CRASH_ATTEMPTS):
+        try:
+            return _call(python, script, op, request, what)
+        except ChildCrashed as err:
+            if not err.signal or attempt + 1 == CRASH_ATTEMPTS:
+                raise _crash_error(err, what) from None
+    raise AssertionError("unreachable")
+
+
+def _call(python: Path, script: str, op: str, request: dict[str, Any], what: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     argv = [str(python), str(HERE / script)]
     try:
         with ChildSession(argv, env, hello_timeout=CHILD_TIMEOUT_S, name=f"the {what} child") as child:
             return child.call(op, request, CHILD_TIMEOUT_S, what)
+    except ChildCrashed:
+        raise
     except ChildTimeout:
         raise ProfilerError(f"{what} timed out after {CHILD_TIMEOUT_S:.0f} s", hint="lower --runs") from None
-    except ChildCrashed as err:
-        if err.signal:
-            raise ProfilerError(
-                f"the {what} child process crashed ({err.signal}) inside the runtime's native library",
-                hint="edgecomp is unaffected; try --method slice, or report the runtime version",
-            ) from None
-        tail = (err.stderr.strip().splitlines() or ["no output"])[-1][:240]
-        raise ProfilerError(f"the {what} child failed: {tail}", hint="EDGECOMP_DEBUG=1 for details") from None
     except ChildFailed as err:
         raise _child_error(err, what) from None
     except ChildError as err:
         raise ProfilerError(f"the {what} child failed: {err.message}", hint="EDGECOMP_DEBUG=1") from None
+
+
+def _crash_error(err: ChildCrashed, what: str) -> ProfilerError:
+    if err.signal:
+        return ProfilerError(
+            f"the {what} child process crashed ({err.signal}) inside the runtime's native library "
+            f"({CRASH_ATTEMPTS} attempts)",
+            hint="edgecomp is unaffected; try --method slice, or report the runtime version",
+        )
+    tail = (err.stderr.strip().splitlines() or ["no output"])[-1][:240]
+    return ProfilerError(f"the {what} child failed: {tail}", hint="EDGECOMP_DEBUG=1 for details")
 
 
 def _child_error(err: ChildFailed, what: str) -> ProfilerError:

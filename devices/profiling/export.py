@@ -5,56 +5,89 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from converters.tflite_model import read_tflite
+from devices.opcost import OpCost
 from devices.profiling.profiler import ProfileResult
+from devices.profiling.quant_error import OpQuantError
+from devices.profiling.stats import MethodResult, OpRow
 from toolchain.base.atomic import write_bytes, write_text
-
-CSV_FIELDS = (
-    "method",
-    "mode",
-    "index",
-    "name",
-    "kind",
-    "median_us",
-    "p90_us",
-    "mean_us",
-    "time_us",
-    "share",
-    "below_resolution",
-    "macs",
-    "flops",
-    "param_bytes",
-    "output_shape",
-    "output_dtype",
-    "snr_db",
-    "cosine",
-)
+from toolchain.base.errors import EdgecompError
 
 
-def merged_rows(result: ProfileResult) -> list[dict]:
+@dataclass(frozen=True)
+class MergedRow:
+    """One op of one method, with the op's cost and quantization error when it is a TFLite node (an
+    XNNPACK operator has neither); the CSV's columns, in order."""
+
+    method: str
+    mode: str
+    index: int
+    name: str
+    kind: str  # node | xnnpack
+    median_us: float
+    p90_us: float
+    mean_us: float
+    time_us: float
+    share: float
+    below_resolution: bool
+    macs: int | None = None
+    flops: int | None = None
+    param_bytes: int | None = None
+    output_shape: str = ""  # e.g. 1x32x64
+    output_dtype: str | None = None
+    snr_db: float | None = None
+    cosine: float | None = None
+
+
+CSV_FIELDS = tuple(f.name for f in fields(MergedRow))
+
+
+def _row(method: MethodResult, op: OpRow, cost: OpCost | None, error: OpQuantError | None) -> MergedRow:
+    return MergedRow(
+        method.method,
+        method.mode,
+        op.index,
+        op.name,
+        op.kind,
+        op.median_us,
+        op.p90_us,
+        op.mean_us,
+        op.time_us,
+        op.share,
+        op.below_resolution,
+        macs=cost.macs if cost else None,
+        flops=cost.flops if cost else None,
+        param_bytes=cost.param_bytes if cost else None,
+        output_shape="x".join(str(d) for d in cost.output_shape) if cost else "",
+        output_dtype=cost.output_dtype if cost else None,
+        snr_db=error.snr_db if error else None,
+        cosine=error.cosine if error else None,
+    )
+
+
+def merged_rows(result: ProfileResult) -> list[MergedRow]:
     """One row per op per method, with the op's cost and quantization error when it is a TFLite node."""
-    costs = {c["index"]: c for c in result.costs}
-    errors = {e["index"]: e for e in result.quant_error}
+    costs = {c.index: c for c in result.costs}
+    errors = {e.index: e for e in result.quant_error}
     rows = []
     for m in result.methods:
         for o in m.ops:
-            row = {"method": m.method, "mode": m.mode, **o.to_dict()}
-            if o.kind == "node":
-                c, e = costs.get(o.index, {}), errors.get(o.index, {})
-                row.update({k: c.get(k) for k in ("macs", "flops", "param_bytes", "output_dtype")})
-                row["output_shape"] = "x".join(str(d) for d in c.get("output_shape", ()))
-                row.update(snr_db=e.get("snr_db"), cosine=e.get("cosine"))
-            rows.append(row)
+            node = o.kind == "node"
+            rows.append(
+                _row(m, o, costs.get(o.index) if node else None, errors.get(o.index) if node else None)
+            )
     return rows
 
 
 def write_csv(result: ProfileResult, path: Path) -> None:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
     w.writeheader()
     for row in merged_rows(result):
-        w.writerow(row)
+        w.writerow(asdict(row))
     write_text(path, buf.getvalue())
 
 
@@ -66,8 +99,6 @@ def write_png(result: ProfileResult, path: Path, top: int = 25) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        from toolchain.base.errors import EdgecompError
-
         raise EdgecompError("--png needs matplotlib", hint="pip install matplotlib") from None
     n = len(result.methods)
     fig, axes = plt.subplots(
@@ -98,12 +129,11 @@ def model_explorer_node_data(result: ProfileResult, metric: str = "time_us") -> 
     Load it in Model Explorer next to the .tflite ("Add per-node data"); no server is needed to write it.
     Uses the first node-indexed method (per-node or slicing); `metric` may also be 'snr_db'.
     """
-    from converters.tflite_model import read_tflite
 
     info = read_tflite(Path(result.model))
     values: dict[int, float] = {}
     if metric == "snr_db":
-        values = {e["index"]: e["snr_db"] for e in result.quant_error if e["snr_db"] is not None}
+        values = {e.index: e.snr_db for e in result.quant_error if e.snr_db is not None}
     else:
         method = next((m for m in result.methods if all(o.kind == "node" for o in m.ops)), None)
         if method is not None:

@@ -18,13 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.keras_tflite import keras_to_tflite, load_keras_model
 from converters.tflite_model import TFLiteModel, read_tflite
 from devices import opcost
-from devices.profiling import slicer
+from devices.hostrun import match_feeds, synthetic_feeds
+from devices.profiles.schema import get_profile
+from devices.profiling import quant_error, slicer
 from devices.profiling.children import ProfilerError, run_child
+from devices.profiling.quant_error import OpQuantError
 from devices.profiling.stats import MethodResult, merge_litert, merge_slicing
 from toolchain.base.errors import EdgecompError, InputFileError
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.venvs import ensure_venv, runtime_venv_spec
 
 HOST_RUNTIME = ("litert", "2.3.0")
 LIB_ENV = "EDGECOMP_LITERT_LIB"  # test hook: profile with another libLiteRt.so
@@ -60,7 +65,6 @@ def resolve_target(device: str | None, threads: int | None = None) -> Target:
     """The runtime/version/threads to profile with: a device profile's, or the host default."""
     if device is None:
         return Target(*HOST_RUNTIME, threads or 1)
-    from devices.profiles.schema import get_profile
 
     p = get_profile(device)
     return Target(p.runtime, p.runtime_version, threads or p.threads, p.xnnpack, p.name, p.arch)
@@ -85,8 +89,8 @@ class ProfileResult:
     model: str
     target: dict
     methods: list[MethodResult]
-    costs: list[dict]
-    quant_error: list[dict] = field(default_factory=list)
+    costs: list[opcost.OpCost]
+    quant_error: list[OpQuantError] = field(default_factory=list)
     quant_reference: str | None = None
     sweep: list[dict] = field(default_factory=list)
     input_source: str = ""
@@ -98,7 +102,6 @@ class ProfileResult:
 
 # ---------------------------------------------------------------- child processes
 def runtime_python(target: Target) -> Path:
-    from toolchain.base.venvs import ensure_venv, runtime_venv_spec
 
     return ensure_venv(runtime_venv_spec(target.runtime, target.version)).python
 
@@ -243,8 +246,6 @@ def profile_model(
     without them seeded synthetic inputs are used. `float_reference` (a float .tflite or Keras model)
     enables the per-op quantization error of a quantized model.
     """
-    from devices.hostrun import match_feeds, synthetic_feeds
-    from devices.profiling import quant_error
 
     options, progress = options or ProfileOptions(), progress or SilentProgress()
     if options.method not in ("auto", "litert", "slice", "both") or options.mode not in (
@@ -289,7 +290,7 @@ def profile_model(
             str(model),
             {**asdict(target), "emulated": target.emulated},
             methods,
-            [c.to_dict() for c in opcost.model_costs(info)],
+            opcost.model_costs(info),
             input_source=input_source or "",
             notes=notes,
         )
@@ -303,7 +304,7 @@ def profile_model(
             q = capture(python, model, inputs, work / "quant.npz", work, n)
             f = capture(python, ref_model, inputs, work / "float.npz", work, n)
             errors = quant_error.per_op_error(info, q, read_tflite(ref_model), f)
-            result.quant_error = [e.to_dict() for e in errors]
+            result.quant_error = errors
             result.quant_reference = str(ref)
         elif options.quant_error and is_quant:
             result.notes.append("no float reference for quantization error: pass --float-reference")
@@ -319,7 +320,6 @@ def _float_tflite(ref: Path, work: Path, trust_model_code: bool = False) -> Path
             f"{ref.name} is ONNX: the quantization error needs a float .tflite",
             hint="pass --float-reference FLOAT.tflite, or --no-quant-error",
         )
-    from converters.keras_tflite import keras_to_tflite, load_keras_model
 
     out = work / "float-reference.tflite"
     out.write_bytes(keras_to_tflite(load_keras_model(ref, trust_model_code), "float32"))

@@ -271,6 +271,10 @@ def profile(req: dict) -> dict:
     result: dict = {"selftest": self_test(lib, env, req["selftest_model"], req["mode"])}
     if os.environ.get("EDGECOMP_PROFILER_CRASH_AFTER_SELFTEST") == "1":  # test hook: a real native crash
         C.string_at(1)
+    once = os.environ.get("EDGECOMP_PROFILER_CRASH_ONCE")  # test hook: crash in the first child only
+    if once and not os.path.exists(once):
+        open(once, "w").close()
+        C.string_at(1)
     m = CompiledModel(lib, env, Path(req["model"]).read_bytes(), req["mode"], req["threads"])
     # The zero-op model: what one LiteRtRunCompiledModel call costs by itself, timed beside every run.
     null = CompiledModel(lib, env, Path(req["null_model"]).read_bytes(), req["mode"], req["threads"])

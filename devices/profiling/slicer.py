@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.tflite_model import builtin_op_name, tflite_schema
 from toolchain.base.errors import InputFileError
 
 # Ops that call other subgraphs cannot run alone.
@@ -21,7 +22,6 @@ _CONTROL_FLOW = {"WHILE", "IF", "CALL_ONCE", "CALL", "STABLEHLO_COMPOSITE"}
 
 
 def _schema():
-    from converters.tflite_model import tflite_schema
 
     return tflite_schema()
 
@@ -60,7 +60,6 @@ def pack(model_t) -> bytes:
 
 
 def _op_name(model_t, op) -> str:
-    from converters.tflite_model import builtin_op_name
 
     code = model_t.operatorCodes[op.opcodeIndex]
     if code.customCode:

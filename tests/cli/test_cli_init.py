@@ -117,4 +117,4 @@ def test_train_is_deterministic_and_writes_a_recipe_convert_takes(tmp_path, monk
     assert recipe.evaluation.max_accuracy_drop == summary["gates"]["max_accuracy_drop"]
     (tmp_path / "p" / "project.json").write_text('{"format": 1, "name": "p"}')
     res = runner.invoke(app, ["train", "p"])
-    assert res.exit_code == 2 and "project.json: 'seq_len' missing or not int" in res.output
+    assert res.exit_code == 2 and "project.json: 'source' field required" in res.output

@@ -95,8 +95,8 @@ def test_csv_with_a_bom_and_other_column_names(tmp_path):
 def test_prepare_data_writes_a_deterministic_project_without_test_phrasings_in_train(tmp_path):
     src = write_travel_queries(tmp_path / "travel.jsonl")
     a = prepare_data(src, tmp_path / "trip", options=TRAVEL)
-    assert a["name"] == "trip" and a["leaks"] == {"exact": 0, "near": 0}
-    assert a["splits"]["train"] + a["splits"]["val"] + a["splits"]["test"] == 360
+    assert a.name == "trip" and (a.leaks.exact, a.leaks.near) == (0, 0)
+    assert a.splits.train + a.splits.val + a.splits.test == 360
     files = [
         "data/train.jsonl",
         "data/val.jsonl",
@@ -111,16 +111,15 @@ def test_prepare_data_writes_a_deterministic_project_without_test_phrasings_in_t
     b = prepare_data(tmp_path / "shuffled.jsonl", tmp_path / "trip2", name="trip", options=TRAVEL)
     for f in files[:-1]:  # project.json differs only in the source path
         assert (tmp_path / "trip2" / f).read_bytes() == first[f], f
-    assert {k: v for k, v in b.items() if k not in ("source", "dir")} == {
-        k: v for k, v in a.items() if k not in ("source", "dir")
-    }
+    assert b.model_dump(exclude={"source", "dir"}) == a.model_dump(exclude={"source", "dir"})
     train = [json.loads(line) for line in first["data/train.jsonl"].decode().splitlines()]
     test = [json.loads(line) for line in first["data/test.jsonl"].decode().splitlines()]
     assert set(train[0]) == {"text", "intent"}
     assert not {skeleton(r["text"]) for r in test} & {skeleton(r["text"]) for r in train}
     assert first["vocab.txt"].decode().splitlines()[:3] == ["<PAD> 0", "<START> 1", "<UNKNOWN> 2"]
     info = load_project(tmp_path / "trip")
-    assert info["seq_len"] == 16 and info["per_label"]["baggage"]["grouping"] == "near"
+    assert info.seq_len == 16 and info.per_label["baggage"].grouping == "near"
+    assert info.to_json() == json.loads(first["project.json"]) and "dir" not in info.to_json()
 
 
 def test_cli_data_errors_are_one_line_and_write_nothing(tmp_path):

@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from devices.validate import ValidationReport
 from tests.support.builds import copy_build
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.build import load_build
 from toolchain.cli.main import app
+from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.stages import ProfileSection, ProfileTarget
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def builds(tiny_int8, tiny_float32) -> dict[str, Path]:
     """The shared tiny builds (conftest), read-only: a test that writes works on `build_copy`."""
-    return {"int8": tiny_int8.build_dir, "float32": tiny_float32.build_dir}
+    return {"int8": tiny_int8.dir, "float32": tiny_float32.dir}
 
 
 @pytest.fixture
@@ -82,12 +85,24 @@ def test_a_replaced_model_is_refused(builds, build_copy, tmp_path, command):
 
 
 def _record_devices(build_dir: str, names: list[str]) -> None:
+    from devices.validate import DeviceReport, Gates, HostSummary, ValidationReport
     from toolchain.build import load_build
     from toolchain.device_stages import merge_validation
 
     b = load_build(Path(build_dir))
+    reference = HostSummary(
+        runtime="x",
+        queries=1,
+        eval_split="test",
+        host_accuracy=None,
+        min_runtime_version=None,
+        op_versions={},
+    )
     for name in names:
-        section = {"passed": True, "devices": {name: {"passed": True, "checks": []}}}
+        row = DeviceReport(
+            device=name, description="", arch="x86_64", cpu="host", runtime="x", emulated=False
+        )
+        section = ValidationReport.of("build", reference, Gates(), [row])
         b.record("validation", section, merge=merge_validation)
 
 
@@ -108,19 +123,26 @@ def test_concurrent_records_all_land(build_copy):
         w.join(timeout=300)
     assert all(p.exitcode == 0 for p in procs)
     b = load_build(build_copy)
-    b.record("profile", {"target": {"runtime": "x"}, "methods": []})
+    target = ProfileTarget(
+        runtime="x", version="1", threads=1, xnnpack=True, device="host", arch="x86_64", emulated=False
+    )
+    b.record("profile", ProfileSection(target=target, methods=[], quant_error=[], sweep=[]))
     report = json.loads((build_copy / "report.json").read_text())
     assert len(report["validation"]["devices"]) == 4 * 5 + 2 * 5
-    assert report["profile"]["target"] == {"runtime": "x"}
+    assert report["profile"]["target"]["runtime"] == "x"
     md = (build_copy / "report.md").read_text()
     assert "## Validation: passed" in md and "## Profile" in md
 
 
 def test_a_bad_section_is_refused(build_copy):
-    with pytest.raises(Exception, match="passed"):
-        load_build(build_copy).record("validation", {"devices": {}})
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="passed"):  # a section is checked against its model
+        ValidationReport.model_validate({"devices": {}})
     with pytest.raises(ValueError, match="unknown report section"):
-        load_build(build_copy).record("evaluation", {})
+        load_build(build_copy).record("evaluation", EvaluationSection())
+    with pytest.raises(ValidationError, match="profile"):  # the wrong record for a section
+        load_build(build_copy).record("profile", EvaluationSection())
 
 
 def test_host_runner_names_missing_inputs(builds):

@@ -31,9 +31,9 @@ def builds(tiny_project, tiny_int8, tiny_float32):
 
 def test_every_mode_converts_runs_and_agrees(builds):
     for mode, result in builds.items():
-        ev = result.report["evaluation"]["vs_final_float"]
+        ev = result.report.to_json()["evaluation"]["vs_final_float"]
         assert ev["top1_agreement"] >= 0.97, mode
-        assert result.report["model"]["inputs"][0]["dtype"] == "INT32", mode
+        assert result.report.to_json()["model"]["inputs"][0]["dtype"] == "INT32", mode
 
 
 def test_int8_is_full_integer_with_int8_output_and_int32_ids(builds):
@@ -56,13 +56,13 @@ def test_float_modes_are_not_full_integer(builds):
 
 
 def test_sizes_shrink_as_expected(builds):
-    size = {m: r.report["model"]["size_bytes"] for m, r in builds.items()}
+    size = {m: r.report.to_json()["model"]["size_bytes"] for m, r in builds.items()}
     assert size["int8"] < size["float16"] < size["float32"]
-    assert builds["int8"].report["ratios_vs_fp32"]["size"] > 1.5
+    assert builds["int8"].report.to_json()["ratios_vs_fp32"]["size"] > 1.5
 
 
 def test_build_dir_holds_model_recipe_report(builds):
-    d = builds["int8"].build_dir
+    d = builds["int8"].dir
     for name in ("model.tflite", "recipe.yaml", "report.json", "report.md", "labels.txt", "vocab.txt"):
         assert (d / name).is_file(), name
     assert not [p for p in d.parent.iterdir() if p.name.startswith(".")]

@@ -29,7 +29,7 @@ NAMES = ("agreement vs source", "agreement vs post-step float", "accuracy drop (
 @pytest.fixture(scope="module")
 def pruned(tiny_project, tmp_path_factory) -> Path:
     """A good build with a step: prune 80% + int8."""
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("gate"), "gate", steps=PRUNE).build_dir
+    return tiny_build(tiny_project, tmp_path_factory.mktemp("gate"), "gate", steps=PRUNE).dir
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -118,28 +118,38 @@ def test_a_foreign_rejected_folder_is_refused_before_any_work(tiny_untrained, tm
 def test_the_hint_follows_the_stage_that_cost_most():
     from toolchain.evaluation.gates import failed_gate, rejection
     from toolchain.recipe.schema import EvaluationSpec
+    from toolchain.report.evaluation import EvaluationSection
 
-    def evaluation(from_steps: int, from_quant: int, post_acc: float) -> dict:
+    def evaluation(from_steps: int, from_quant: int, post_acc: float) -> EvaluationSection:
         stages = [
-            {"stage": "source", "accuracy": 0.9, "agreement_vs_source": 1.0, "accuracy_drop_points": 0.0},
-            {"stage": "after steps", "accuracy": post_acc, "agreement_vs_source": 0.97,
+            {"stage": "source", "accuracy": 0.9, "macro_f1": 0.9, "agreement_vs_source": 1.0,
+             "accuracy_drop_points": 0.0},
+            {"stage": "after steps", "accuracy": post_acc, "macro_f1": post_acc, "agreement_vs_source": 0.97,
              "accuracy_drop_points": round((0.9 - post_acc) * 100, 2)},
-            {"stage": "after quantization", "accuracy": 0.85, "agreement_vs_source": 0.95,
+            {"stage": "after quantization", "accuracy": 0.85, "macro_f1": 0.85, "agreement_vs_source": 0.95,
              "agreement_vs_post_step_float": 0.96, "accuracy_drop_points": 5.0},
         ]  # fmt: skip
         total = from_steps + from_quant
-        return {
-            "vs_source_float": {"accuracy_drop_points": 5.0, "top1_agreement": 0.95},
-            "by_stage": {
-                "queries": 100,
-                "stages": stages,
-                "disagreements_vs_source": {
-                    "total": total,
-                    "from_steps": from_steps,
-                    "from_quantization": from_quant,
+        metrics = {"accuracy": 0.9, "macro_f1": 0.9, "recall": {}}
+        comparison = {
+            "queries": 100, "reference": metrics, "converted": {**metrics, "accuracy": 0.85},
+            "accuracy_drop_points": 5.0, "top1_agreement": 0.95, "max_abs_score_diff": 0.5,
+            "recall_change": {}, "worst_recall_change": None, "support": {},
+        }  # fmt: skip
+        return EvaluationSection.model_validate(
+            {
+                "vs_source_float": comparison,
+                "by_stage": {
+                    "queries": 100,
+                    "stages": stages,
+                    "disagreements_vs_source": {
+                        "total": total,
+                        "from_steps": from_steps,
+                        "from_quantization": from_quant,
+                    },
                 },
-            },
-        }
+            }
+        )
 
     agree, drop = EvaluationSpec(min_agreement=0.97), EvaluationSpec(max_accuracy_drop=1.0)
     cases = [(agree, evaluation(4, 1, 0.88), "steps"), (agree, evaluation(1, 4, 0.88), "quantization")]
@@ -147,31 +157,38 @@ def test_the_hint_follows_the_stage_that_cost_most():
     for gates, ev, cause in cases:
         miss = failed_gate(gates, ev)
         assert miss is not None
-        message, hint, section = rejection(miss, ev, ["prune"], "build/x.rejected")
-        assert section["cost_most"] == cause, (gates, cause)
+        section = rejection(miss, ev, ["prune"], "build/x.rejected")
+        assert section.cost_most == cause, (gates, cause)
         if cause == "steps":
-            assert hint.startswith("the steps (prune) cost most: make them milder")
+            assert section.hint.startswith("the steps (prune) cost most: make them milder")
         else:
-            assert hint.startswith("quantization cost most: `edgecomp profile build/x.rejected`")
-            assert "--quantize mixed" in hint
-    assert "5 of 100 test queries that disagree with the source, 4 already did after the steps" in message
+            assert section.hint.startswith("quantization cost most: `edgecomp profile build/x.rejected`")
+            assert "--quantize mixed" in section.hint
+    assert (
+        "5 of 100 test queries that disagree with the source, 4 already did after the steps"
+        in section.message
+    )
     assert failed_gate(EvaluationSpec(min_agreement=0.95), evaluation(1, 4, 0.88)) is None  # at the limit
     no_steps = evaluation(0, 5, 0.9)
-    del no_steps["by_stage"]["stages"][1]  # a build without steps: source -> after quantization
-    message, hint, section = rejection(failed_gate(agree, no_steps), no_steps, [], "b/x.rejected")
-    assert section["cost_most"] == "quantization" and "quantization.mode: mixed" in hint
-    assert message.endswith("after quantization accuracy 85.00%, agreement vs source 95.00%; 5 of 100 test "
-                            "queries disagree with the source (no steps)")  # fmt: skip
+    del no_steps.by_stage.stages[1]  # a build without steps: source -> after quantization
+    section = rejection(failed_gate(agree, no_steps), no_steps, [], "b/x.rejected")
+    assert section.cost_most == "quantization" and "quantization.mode: mixed" in section.hint
+    assert section.message.endswith(
+        "after quantization accuracy 85.00%, agreement vs source 95.00%; 5 of 100 test queries disagree with "
+        "the source (no steps)"
+    )
 
 
 @pytest.mark.slow
 def test_one_metric_vocabulary_in_table_report_and_readme(pruned):
+    from toolchain.build import read_report
     from toolchain.cli.convert_table import build_table, stage_table
 
-    report = json.loads((pruned / "report.json").read_text())
+    typed = read_report(pruned)
+    report = typed.to_json()
     console = Console(file=StringIO(), width=300)
-    console.print(build_table(report))
-    console.print(stage_table(report))
+    console.print(build_table(typed))
+    console.print(stage_table(typed))
     table = console.file.getvalue()
     md = (pruned / "report.md").read_text()
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -195,7 +212,7 @@ def test_the_post_step_float_model_is_saved_and_hashed(pruned):
 
     b = load_build(pruned)
     assert {"float.tflite", "float.keras"} <= set(b.report.files or {})
-    assert b.report.float_model == {
+    assert b.report.float_model is not None and b.report.float_model.to_json() == {
         "tflite": "float.tflite",
         "keras": "float.keras",
         "after_steps": ["0 prune"],
@@ -203,7 +220,7 @@ def test_the_post_step_float_model_is_saved_and_hashed(pruned):
     model = keras().models.load_model(pruned / "float.keras")
     ev = b.eval_set("test")
     acc = float(np.mean(predict_keras(model, ev.feeds["input_ids"]).argmax(1) == ev.label_ids))
-    after_steps = b.report.evaluation.model_dump()["by_stage"]["stages"][1]
+    after_steps = b.report.evaluation.to_json()["by_stage"]["stages"][1]
     assert after_steps["stage"] == "after steps" and round(acc, 4) == after_steps["accuracy"]
     kernel = next(w for w in model.get_weights() if w.ndim == 2 and w.shape[0] == 32)  # `hidden`, pruned
     assert np.mean(kernel == 0) >= 0.75
@@ -225,7 +242,7 @@ def test_profile_measures_quantization_error_against_the_post_step_float(tiny_pr
     assert vs_source.quant_reference == str(tiny_project.model)
 
     def output_snr(result) -> float:
-        return [e for e in result.quant_error if e["snr_db"] is not None][-1]["snr_db"]
+        return [e.snr_db for e in result.quant_error if e.snr_db is not None][-1]
 
     # measured: 48.67 dB vs the post-step float, 9.09 dB vs the source (seeded, the same on every run)
     assert output_snr(default) > output_snr(vs_source) + 20, (output_snr(default), output_snr(vs_source))
@@ -235,15 +252,17 @@ def test_onnx_gates_name_the_worst_query_even_with_braces_in_it():
     """max_abs_error / min_cosine: the message names the worst query as the user wrote it."""
     from toolchain.evaluation.gates import failed_gate
     from toolchain.recipe.schema import EvaluationSpec
+    from toolchain.report.evaluation import EvaluationSection
 
-    check = {"max_abs_error": 0.25, "mean_cosine": 0.97, "min_cosine": 0.9, "worst_abs_query": 1,
-             "worst_cosine_query": 0}  # fmt: skip
+    check = {"queries": 2, "max_abs_error": 0.25, "mean_cosine": 0.97, "min_cosine": 0.9,
+             "worst_abs_query": 1, "worst_cosine_query": 0, "top1_agreement": 1.0}  # fmt: skip
+    ev = EvaluationSection.model_validate({"onnx_reference": check})
     texts = ["red {shoes}", "where is my {parcel}"]
-    miss = failed_gate(EvaluationSpec(max_abs_error=0.1), {"onnx_reference": check}, texts)
+    miss = failed_gate(EvaluationSpec(max_abs_error=0.1), ev, texts)
     assert miss is not None and (miss.gate, miss.measured, miss.limit) == ("max_abs_error", 0.25, 0.1)
     assert miss.text == "output differs from onnxruntime by 0.25 (limit 0.1) on query 'where is my {parcel}'"
-    miss = failed_gate(EvaluationSpec(min_cosine=0.99), {"onnx_reference": check}, texts)
+    miss = failed_gate(EvaluationSpec(min_cosine=0.99), ev, texts)
     assert miss is not None and miss.text == (
         "mean cosine vs onnxruntime 0.9700 below 0.99; worst 0.9000 on 'red {shoes}'"
     )
-    assert failed_gate(EvaluationSpec(min_cosine=0.97, max_abs_error=0.25), {"onnx_reference": check}) is None
+    assert failed_gate(EvaluationSpec(min_cosine=0.97, max_abs_error=0.25), ev) is None

@@ -31,10 +31,11 @@ def test_edge_model_round_trips_its_manifest(edge_bundle):
     result = inspect_model(edge_bundle / "tiny-edge.tflite")
     assert result.metadata is None  # edge: the validated bytes, no Tasks metadata
     assert result.ok and [c.name for c in result.checks] == ["sha256", "output size"]
-    manifest = json.loads((edge_bundle / "manifest.json").read_text())
-    assert result.sha256 == manifest["model"]["sha256"]
-    assert result.summary["op_versions"] == manifest["runtime"]["op_versions"]
-    assert result.summary["size_bytes"] == manifest["model"]["size_bytes"]
+    manifest = result.manifest  # read back through the same model the bundle was written with
+    assert manifest.to_json() == json.loads((edge_bundle / "manifest.json").read_text())
+    assert result.sha256 == manifest.model.sha256 and manifest.parity is None
+    assert result.summary.op_versions == manifest.runtime.op_versions
+    assert result.summary.size_bytes == manifest.model.size_bytes
 
 
 def test_cli_without_manifest_warns_and_lists_ops(edge_bundle, tmp_path):

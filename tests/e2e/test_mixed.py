@@ -161,16 +161,17 @@ def test_mixed_on_a_keras_model_replays_and_refuses_a_foreign_plan(tiny_project)
     spec = tiny_project.recipe_dict(name="mixed")
     spec["quantization"] = {"mode": "mixed", "calibration_samples": 100, "min_calibration_samples": 50}
     first = build(recipe_from_dict(spec))
-    saved = yaml.safe_load((first.build_dir / "recipe.yaml").read_text())
+    saved = yaml.safe_load((first.dir / "recipe.yaml").read_text())
     plan = saved["quantization"]["mixed"]
     assert (
-        isinstance(plan["float_nodes"], list) and first.report["quantization"]["mixed"]["plan"] == "searched"
+        isinstance(plan["float_nodes"], list)
+        and first.report.to_json()["quantization"]["mixed"]["plan"] == "searched"
     )
-    shutil.rmtree(first.build_dir)
+    shutil.rmtree(first.dir)
     again = build(recipe_from_dict(saved))
-    assert again.report["quantization"]["mixed"]["plan"].startswith("replayed")
-    assert again.report["model_sha256"] == first.report["model_sha256"]
-    shutil.rmtree(again.build_dir)
+    assert again.report.to_json()["quantization"]["mixed"]["plan"].startswith("replayed")
+    assert again.report.to_json()["model_sha256"] == first.report.to_json()["model_sha256"]
+    shutil.rmtree(again.dir)
     saved["quantization"]["mixed"]["float_nodes"] = ["no/such/node"]
     with pytest.raises(RecipeError, match="does not have"):
         build(recipe_from_dict(saved))

@@ -151,7 +151,7 @@ def test_flex_op_is_refused_and_named(tmp_path):
 @pytest.mark.slow
 def test_intent_classifier_fp32_matches_onnxruntime(onnx_float_builds):
     """The shared float32 build (conftest): intent_encoder.onnx, saved with external data, to .tflite."""
-    report = onnx_float_builds.clf_report
+    report = onnx_float_builds.clf_report.to_json()
     ref = report["evaluation"]["onnx_reference"]
     assert ref["max_abs_error"] < 1e-4 and ref["top1_agreement"] == 1.0
     # the PyTorch export's int64 ids stay int64 through onnx2tf (the toolchain feeds them as exported)
@@ -175,7 +175,7 @@ def test_intent_classifier_int8_within_1_5_points(onnx_models, tmp_path):
         quantization={"mode": "int8", "float_fallback_ops": list(TRANSFORMER_FLOAT_OPS)},
         evaluation={"max_accuracy_drop": 1.5},
     )
-    report = build(recipe).report
+    report = build(recipe).report.to_json()
     cmp = report["evaluation"]["vs_source_float"]
     assert cmp["accuracy_drop_points"] <= 1.5 and cmp["reference"]["accuracy"] > 0.8
     assert report["quantization"]["full_integer"] is False
@@ -199,9 +199,9 @@ def test_embedding_model_cosine(onnx_models, tmp_path, mode, min_cos):
         evaluation={"min_cosine": min_cos},
     )
     result = build(recipe)
-    ref = result.report["evaluation"]["onnx_reference"]
+    ref = result.report.to_json()["evaluation"]["onnx_reference"]
     assert ref["queries"] == 200 and ref["mean_cosine"] >= min_cos
-    assert not (result.build_dir / "labels.txt").exists()  # an embedding build has no labels
+    assert not (result.dir / "labels.txt").exists()  # an embedding build has no labels
 
 
 @pytest.mark.slow
@@ -216,7 +216,7 @@ def test_external_data_and_steps_refused(onnx_float_builds, tmp_path):
         .graph.initializer[0]
         .external_data
     )  # the weights really are outside the .onnx
-    report = onnx_float_builds.clf_report
+    report = onnx_float_builds.clf_report.to_json()
     assert report["source"]["path"] == str(ext / "intent_encoder.onnx")
     assert report["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
     with pytest.raises(StepError, match="compression steps need a Keras model"):

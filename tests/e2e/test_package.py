@@ -64,11 +64,13 @@ def test_bundle_layout_and_manifest(packaged, int8_build):
     assert m["model"]["outputs"][0]["dtype"] == "FLOAT32"  # int8 scores + one exact DEQUANTIZE
     assert m["runtime"]["op_versions"]["DEQUANTIZE"] == 2
     assert m["labels"]["count"] == 4
+    from toolchain.build import read_report
     from toolchain.package.bundle import report_digest
     from toolchain.package.manifest import sha256
 
     assert m["recipe_sha256"] == sha256((int8_build / "recipe.yaml").read_bytes())
-    assert m["report_sha256"] == report_digest(json.loads((int8_build / "report.json").read_text()))
+    assert m["report_sha256"] == report_digest(read_report(int8_build))
+    assert json.dumps(packaged.manifest.to_json(), indent=2) + "\n" == (root / "manifest.json").read_text()
     for rel, entry in m["files"].items():
         assert sha256((root / rel).read_bytes()) == entry["sha256"], rel
     with zipfile.ZipFile(packaged.zip_path) as zf:
@@ -83,33 +85,33 @@ def test_bundle_layout_and_manifest(packaged, int8_build):
 
 
 def test_mediapipe_textclassifier_agrees_with_the_toolchain(packaged):
-    parity = packaged.manifest["parity"]
-    low = parity["lowercased"]
-    assert parity["runtime"] == "MediaPipe 0.10.21"
-    assert low["queries"] == 120
+    parity = packaged.manifest.parity
+    low = parity.lowercased
+    assert parity.runtime == "MediaPipe 0.10.21"
+    assert low.queries == 120
     # Strict: the packaged tie-break makes MediaPipe's order among equal int8 scores the toolchain's argmax.
-    assert low["agreement"] == 1.0 and low["disagreements_count"] == 0, low["disagreements"]
-    tie_break = parity["tie_break"]
-    assert 0 < low["max_abs_score_diff"] <= tie_break["max_score_change"] + 1e-6
-    assert tie_break["max_score_change"] < tie_break["int8_step"] / 4
-    assert parity["raw"]["queries"] == 120  # measured too (the tiny split is lower-case already)
+    assert low.agreement == 1.0 and low.disagreements_count == 0, low.disagreements
+    tie_break = parity.tie_break
+    assert 0 < low.max_abs_score_diff <= tie_break.max_score_change + 1e-6
+    assert tie_break.max_score_change < tie_break.int8_step / 4
+    assert parity.raw.queries == 120  # measured too (the tiny split is lower-case already)
 
 
 def test_server_fallback_threshold(packaged, int8_build, tiny_project):
     from devices.hostrun import HostRunner
     from toolchain import data as d
 
-    fb = packaged.manifest["server_fallback"]
-    assert fb["split"].endswith("val.jsonl") and fb["queries"] == 80 and fb["target_accuracy"] == 0.98
+    fb = packaged.manifest.server_fallback
+    assert fb.split.endswith("val.jsonl") and fb.queries == 80 and fb.target_accuracy == 0.98
     # The toy model answers every val query right with no tied top score, so the device keeps them all and
     # the threshold is the lowest top score, recomputed here from the build's model on the raw val texts.
-    assert fb["overall_accuracy"] == 1.0 and fb["tied_to_server"] == 0
-    assert fb["coverage"] == 1.0 and fb["accuracy_above"] == 1.0
+    assert fb.overall_accuracy == 1.0 and fb.tied_to_server == 0
+    assert fb.coverage == 1.0 and fb.accuracy_above == 1.0
     val = d.load_queries(tiny_project.val)
     ids = d.Tokenizer(d.load_vocab(int8_build / "vocab.txt"), tiny_project.seq_len).encode_batch(val.texts)
     runner = HostRunner(int8_build / "model.tflite")
     scores = runner.scores({runner.input_names[0]: ids})
-    assert fb["threshold"] == pytest.approx(float(scores.max(1).min()), abs=1e-6)
+    assert fb.threshold == pytest.approx(float(scores.max(1).min()), abs=1e-6)
 
 
 def test_inspect_round_trips_the_manifest(packaged, int8_build):
@@ -123,7 +125,7 @@ def test_inspect_round_trips_the_manifest(packaged, int8_build):
         assert result.ok and {c.name for c in result.checks} >= {"sha256", "labels", "tokenizer", "vocab"}
         # the count convert reported: the DEQUANTIZE adds none, the tie-break bias is not a parameter
         built = json.loads((int8_build / "report.json").read_text())["model"]["parameters"]
-        assert result.summary["parameters"] == built
+        assert result.summary.parameters == built
     meta = read_metadata((root / "tiny-app.tflite").read_bytes())
     written = json.loads((root / "metadata.json").read_text())  # MediaPipe's own JSON of what it wrote
     assert meta.name == written["name"] == "tiny-app" and meta.version == written["version"]
@@ -206,11 +208,11 @@ def test_case_variants_fix_raw_queries_in_mediapipe(int8_build, tiny_project, tm
     split = tmp_path / "cased.jsonl"
     split.write_text("".join(json.dumps(r) + "\n" for r in cased))
     edit_recipe(build, lambda recipe: recipe["data"].update(test=str(split)))
-    parity = package(build, PackageOptions(out_dir=tmp_path / "dist")).manifest["parity"]
-    before, after = parity["raw_without_case_variants"], parity["raw"]
-    assert parity["lowercased"]["agreement"] == 1.0
-    assert before["agreement"] < 0.9 < after["agreement"], (before["agreement"], after["agreement"])
-    assert all(d["query"] not in fixable for d in after["disagreements"])  # only rEtUrN-style forms left
+    parity = package(build, PackageOptions(out_dir=tmp_path / "dist")).manifest.parity
+    before, after = parity.raw_without_case_variants, parity.raw
+    assert parity.lowercased.agreement == 1.0
+    assert before.agreement < 0.9 < after.agreement, (before.agreement, after.agreement)
+    assert all(d.query not in fixable for d in after.disagreements)  # only rEtUrN-style forms left
 
 
 def test_cli_package_json_and_android_assets(int8_build, tmp_path):
@@ -267,7 +269,7 @@ def test_no_author_or_licence_is_made_up(embedded):
     assert meta.description == "tiny-embed: maps a search query to a 32-value embedding vector."
     written = (embedded.bundle_dir / "metadata.json").read_text()  # MediaPipe's JSON of what it wrote
     assert "edgecomp" not in written and "Apache" not in written and "tiny-embed: maps" in written
-    assert embedded.manifest["metadata"] == {
+    assert embedded.manifest.metadata.to_json() == {
         "name": "tiny-embed",
         "version": "1.0.0",
         "description": meta.description,
@@ -285,16 +287,16 @@ def test_embedding_model_gets_text_embedder_metadata_and_exact_vectors(embedded,
 
     res = embedded
     m = res.manifest
-    assert m["task"] == "embedder" and m["labels"] is None
-    assert m["parity"]["task"].startswith("TextEmbedder")
-    low = m["parity"]["lowercased"]
-    assert low["queries"] == 120 and low["identical"] == 120 and low["max_abs_diff"] == 0.0
+    assert m.task == "embedder" and m.labels is None
+    assert m.parity.task.startswith("TextEmbedder")
+    low = m.parity.lowercased
+    assert low.queries == 120 and low.identical == 120 and low.max_abs_diff == 0.0
     assert "TextEmbedder.createFromOptions" in (res.bundle_dir / "README.md").read_text()
     assert not (res.bundle_dir / "labels.txt").exists()
     result = inspect_model(res.bundle_dir / "tiny-embed.tflite")
     assert result.ok and result.metadata.labels is None and result.metadata.tokenizer.kind == "regex"
-    assert result.metadata.vocab_size == m["tokenizer"]["packed_vocab_lines"]
+    assert result.metadata.vocab_size == m.tokenizer.packed_vocab_lines
     packed = (res.bundle_dir / "vocab.txt").read_text().splitlines()
-    assert packed[: m["tokenizer"]["vocab_size"]] == (embedding_build / "vocab.txt").read_text().splitlines()
+    assert packed[: m.tokenizer.vocab_size] == (embedding_build / "vocab.txt").read_text().splitlines()
     shoes = next(ln.split()[1] for ln in packed if ln.split()[0] == "shoes")
     assert {f"Shoes {shoes}", f"SHOES {shoes}"} <= set(packed)  # case variants share the word's id

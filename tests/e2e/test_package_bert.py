@@ -18,9 +18,10 @@ from converters.tflite_model import parse_tflite
 from tests.fixtures.bert_tflite import SEQ_LEN, make_bert_tflite, read_split
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
+from toolchain.base.types import PackageFormat
 from toolchain.build import Build, load_build, sha256_bytes
 from toolchain.package.bundle import run_package
-from toolchain.package.types import PackageOptions
+from toolchain.package.types import PackageOptions, PackageSplits, PackageValues
 from toolchain.recipe.compose import recipe_from_dict
 
 pytestmark = pytest.mark.slow
@@ -64,8 +65,7 @@ def _build(root: Path, task: str, test_texts: list[str]) -> Build:
         "labels": fx.labels or [],
         "steps": [],
         "quantization": {"mode": "int8"},
-        "model": {"size_bytes": len(model), "gzip_bytes": len(model), "ops": {}, "inputs": [], "outputs": []}
-        | {k: v for k, v in info.summary().items() if k in ("inputs", "outputs")},
+        "model": info.summary(),
         "ratios_vs_fp32": {"size": 1.0, "gzip": 1.0},
         "evaluation": {},
         "warnings": [],
@@ -78,20 +78,20 @@ def _build(root: Path, task: str, test_texts: list[str]) -> Build:
 
 
 def _package(build: Build, tmp: Path, max_mismatch: float | None = None):
-    values = {
-        "format": "mediapipe",
-        "name": build.recipe.name,
-        "version": "1.0.0",
-        "description": "BERT test",
-        "author": "t",
-        "license": "MIT",
-        "min_confidence_accuracy": 0.5,
-        "max_tokenizer_mismatch": max_mismatch,
-    }
+    values = PackageValues(
+        format=PackageFormat.MEDIAPIPE,
+        name=build.recipe.name,
+        version="1.0.0",
+        description="BERT test",
+        author="t",
+        license="MIT",
+        min_confidence_accuracy=0.5,
+        max_tokenizer_mismatch=max_mismatch,
+    )
     (tmp / "work").mkdir(exist_ok=True)
-    splits = {"val": None, "test": build.recipe.data.test}
+    splits = PackageSplits(val=None, test=build.recipe.data.test)
     opts = PackageOptions(out_dir=tmp / "dist", timeout_s=600)
-    return run_package(build, values, "not run", splits, opts, tmp / "work", SilentProgress())
+    return run_package(build, values, None, splits, opts, tmp / "work", SilentProgress())
 
 
 def test_bert_classifier_packages_for_textclassifier_with_exact_parity(tmp_path: Path) -> None:
@@ -99,12 +99,12 @@ def test_bert_classifier_packages_for_textclassifier_with_exact_parity(tmp_path:
     build = _build(tmp_path / "build", "classification", texts)
     result = _package(build, tmp_path)
     m = result.manifest
-    parity = m["parity"]
-    for feed in ("raw", "lowercased"):  # MediaPipe's own TextClassifier, every query
-        assert parity[feed]["queries"] == len(texts) and parity[feed]["agreement"] == 1.0, parity[feed]
-    assert parity["int32_inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
-    assert parity["dequantized_outputs"] and "tie_break" in parity
-    assert m["model"]["inputs"] and all(i["dtype"] == "INT32" for i in m["model"]["inputs"])
+    parity = m.parity
+    for feed in (parity.raw, parity.lowercased):  # MediaPipe's own TextClassifier, every query
+        assert feed.queries == len(texts) and feed.agreement == 1.0, feed
+    assert parity.int32_inputs == ["input_ids", "attention_mask", "token_type_ids"]
+    assert parity.dequantized_outputs and parity.tie_break is not None
+    assert m.model.inputs and all(i.dtype == "INT32" for i in m.model.inputs)
     meta = json.loads((result.bundle_dir / "metadata.json").read_text())
     tensors = meta["subgraph_metadata"][0]["input_tensor_metadata"]
     assert [t["name"] for t in tensors] == ["ids", "mask", "segment_ids"]
@@ -118,15 +118,15 @@ def test_bert_classifier_packages_for_textclassifier_with_exact_parity(tmp_path:
     assert checked.metadata.tokenizer.kind == "bert" and checked.metadata.vocab_size == len(
         (build.dir / "vocab.txt").read_text().splitlines()
     )
-    assert m["tokenizer"]["app_must_lowercase"] is False
+    assert m.tokenizer.app_must_lowercase is False
     assert "classifier.classify(query)" in (result.bundle_dir / "README.md").read_text()
-    tok = m["tokenizer_parity"]
-    assert tok["queries"] == len(texts) and tok["differing"] == len(TRICKY)
-    assert {c: n for c, n in tok["by_cause"].items() if n} == dict.fromkeys(TRICKY, 1)
+    tok = m.tokenizer_parity
+    assert tok.queries == len(texts) and tok.differing == len(TRICKY)
+    assert {c: n for c, n in tok.by_cause.items() if n} == dict.fromkeys(TRICKY, 1)
     for cause, text in TRICKY.items():
-        assert tok["examples"][cause][0]["text"] == text
-    effect = tok["effect"]
-    assert 0.3 < effect["train_ids_accuracy"] <= 1.0 and effect["flipped_predictions"] <= len(TRICKY)
+        assert tok.examples[cause][0].text == text
+    effect = tok.effect
+    assert 0.3 < effect.train_ids_accuracy <= 1.0 and effect.flipped_predictions <= len(TRICKY)
     section = json.loads((build.dir / "report.json").read_text())["package"]
     assert section["tokenizer_parity"]["differing"] == len(TRICKY)
     assert section["parity"] == {"lowercased": 1.0, "raw": 1.0}
@@ -153,10 +153,9 @@ def test_bert_embedder_packages_for_textembedder(tmp_path: Path) -> None:
     texts = read_split("test")[0][:300] + list(TRICKY.values())
     build = _build(tmp_path / "build", "embedding", texts)
     m = _package(build, tmp_path).manifest
-    assert m["task"] == "embedder" and m["parity"]["task"].startswith("TextEmbedder")
+    assert m.task == "embedder" and m.parity.task.startswith("TextEmbedder")
     step = build.tflite.tensors[build.tflite.outputs[0]].scales[0]
-    for feed in ("raw", "lowercased"):
-        vec = m["parity"][feed]
-        assert vec["queries"] == len(texts) and vec["min_cosine"] >= 0.999 and vec["max_abs_diff"] <= step
-    assert m["tokenizer_parity"]["differing"] == len(TRICKY)
-    assert m["tokenizer_parity"]["effect"]["min_cosine_train_vs_device_ids"] < 0.999  # the skew shows
+    for vec in (m.parity.raw, m.parity.lowercased):
+        assert vec.queries == len(texts) and vec.min_cosine >= 0.999 and vec.max_abs_diff <= step
+    assert m.tokenizer_parity.differing == len(TRICKY)
+    assert m.tokenizer_parity.effect.min_cosine_train_vs_device_ids < 0.999  # the skew shows

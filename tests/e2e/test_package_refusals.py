@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devices.validate import DeviceReport, Gates, HostSummary, ValidationReport
 from tests.support.builds import copy_build, rehash, with_custom_op
 from tests.support.shared import shared_as
 from toolchain.base.errors import DataError, GateFailed, RecipeError
+from toolchain.base.types import CheckStatus
 from toolchain.build import load_build
 from toolchain.cli.main import app
 from toolchain.package.packager import package
@@ -36,15 +38,25 @@ def build_copy(int8_build, tmp_path) -> Path:
     return copy_build(int8_build, tmp_path / "build")
 
 
-def failed_validation() -> dict:
-    check = {"name": "op versions", "status": "fail", "detail": "FULLY_CONNECTED v12 is not supported"}
-    return {
-        "passed": False,
-        "devices": {
-            "armv7-legacy": {"passed": False, "runtime": "tflite-runtime 2.14.0", "checks": [check]},
-            "x86-host": {"passed": True, "runtime": "litert 2.3.0", "checks": []},
-        },
-    }
+def failed_validation() -> ValidationReport:
+    """A validation section in which one device failed an op-version check."""
+    legacy = DeviceReport(
+        device="armv7-legacy",
+        description="",
+        arch="armv7",
+        cpu="",
+        runtime="tflite-runtime 2.14.0",
+        emulated=True,
+    )
+    legacy.add("op versions", CheckStatus.FAIL, "FULLY_CONNECTED v12 is not supported")
+    host = DeviceReport(
+        device="x86-host", description="", arch="x86_64", cpu="", runtime="litert 2.3.0", emulated=False
+    )
+    reference = HostSummary(
+        runtime="litert 2.3.0", queries=1, eval_split="test.jsonl", host_accuracy=None,
+        min_runtime_version=None, op_versions={},
+    )  # fmt: skip
+    return ValidationReport.of("model.tflite", reference, Gates(), [legacy, host])
 
 
 def test_failed_validation_is_refused_and_nothing_is_written(build_copy, tmp_path):

@@ -63,7 +63,7 @@ def test_litert_both_methods_map_every_node(add_models, n_ops):
     # so the profiler says so instead of offering a sum/invoke ratio.
     assert all(o.below_resolution for o in prof.ops) and not prof.resolved and prof.ratio is None
     assert "Run Order" in prof.extra["summary"]  # the runtime's own summary text is kept
-    assert [c["op"] for c in res.costs] == ["ADD"] * n_ops and res.costs[0]["flops"] == 16
+    assert [c.op for c in res.costs] == ["ADD"] * n_ops and res.costs[0].flops == 16
 
 
 def test_ops_large_enough_are_resolved_by_both_methods(tmp_path):
@@ -126,6 +126,15 @@ def test_crash_after_selftest_is_reported_not_raised(add_models, monkeypatch):
     monkeypatch.setenv("EDGECOMP_PROFILER_CRASH_AFTER_SELFTEST", "1")
     with pytest.raises(ProfilerError, match=r"crashed \(SIGSEGV\)"):
         profile_model(add_models[1], ProfileOptions(method="litert", **FAST))
+
+
+def test_a_child_that_crashes_once_is_started_again(add_models, monkeypatch, tmp_path):
+    """A real native crash (SIGSEGV) in the first profiler child only: the measurement is a fresh process
+    anyway, so it is started once more and the profile completes (a second crash is reported, above)."""
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv("EDGECOMP_PROFILER_CRASH_ONCE", str(marker))
+    res = profile_model(add_models[1], ProfileOptions(method="litert", **FAST))
+    assert marker.exists() and res.methods[0].ops
 
 
 def _required_symbols() -> list[str]:

@@ -95,7 +95,7 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
     best = json.loads(local.stdout)
     chosen = next(t for t in local_trials if t["number"] == best["best_trial"])
     rebuilt = build(load_recipe(out / "best.recipe.yaml"))  # what `edgecomp convert --recipe` runs
-    assert rebuilt.build_dir == tmp_path / "local" / "tiny"
+    assert rebuilt.dir == tmp_path / "local" / "tiny"
     assert hashlib.sha256(rebuilt.model_path.read_bytes()).hexdigest() == chosen["model_sha256"]
 
 
@@ -193,8 +193,9 @@ def test_a_hopeless_trial_stops_after_its_step_and_writes_nothing(tiny_project, 
     data = tiny_project.recipe_dict(steps=steps, output={"dir": str(tmp_path)})
     recipe_yaml = recipe_from_dict(data).to_yaml()
     result = measure(recipe_yaml, "x86-host", stop_above_drop=-101.0)  # any drop is too much
-    assert result["stopped"].startswith("stopped after step 0 (vocab_prune): float val accuracy drop ")
-    assert result["stopped"].endswith("pt > -101 pt")
+    assert result.stopped is not None and result.metrics is None
+    assert result.stopped.startswith("stopped after step 0 (vocab_prune): float val accuracy drop ")
+    assert result.stopped.endswith("pt > -101 pt")
     assert not (tmp_path / "tiny").exists()
 
 

@@ -28,7 +28,7 @@ def test_a_shared_build_under_a_tests_own_name_is_what_convert_writes(tiny_proje
 
     spec = tiny_project.recipe_dict(name="own-name", output={"dir": str(tmp_path / "out")}, package=PACKAGE)
     recipe = recipe_from_dict(spec)
-    own = build(recipe).build_dir
+    own = build(recipe).dir
     shutil.move(own, tmp_path / "converted")
     copied = shared_as(tiny_int8, recipe)
     assert copied == own

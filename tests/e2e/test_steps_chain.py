@@ -56,7 +56,7 @@ def test_five_step_chain_is_deterministic(tiny_project):
 
         res = build(recipe_from_dict(data))
         digests.append(hashlib.sha256(res.model_path.read_bytes()).hexdigest())
-        reports.append(res.report)
+        reports.append(res.report.to_json())
     assert digests[0] == digests[1]
     steps = reports[0]["steps"]
     assert [s["kind"] for s in steps] == ["vocab_prune", "lowrank", "distill", "prune", "qat"]

@@ -73,7 +73,7 @@ def test_vocab_follows_the_mediapipe_convention():
 def test_example_recipe_runs_end_to_end(example_build):
     """The demo's own command, on the real example (trains the teacher first when it is missing); the
     session's shared build of it (conftest)."""
-    report = example_build.report
+    report = example_build.report.to_json()
     ev = report["evaluation"]
     assert ev["vs_source_float"]["reference"]["accuracy"] >= 0.9
     assert ev["vs_source_float"]["accuracy_drop_points"] <= 1.5

@@ -24,7 +24,7 @@ STAGES = (["validate", "--device", "x86-host"], ["profile"], ["package", "--form
 @pytest.fixture(scope="module")
 def int8_build(tiny_int8) -> Path:
     """The shared tiny int8 build (conftest), read-only: the tests that edit it work on `build_copy`."""
-    return tiny_int8.build_dir
+    return tiny_int8.dir
 
 
 @pytest.fixture

@@ -153,3 +153,55 @@ def test_fuzz_query_vocab_label_readers(raw, name):
                 data.Tokenizer(result, 8).encode("a b c")
 
         _clean(read)
+
+
+def _paths(node, prefix=()):
+    """Every key path of a JSON document (dicts and lists)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+_MANIFEST = None
+
+
+def _manifest() -> dict:
+    global _MANIFEST
+    if _MANIFEST is None:
+        from tests.support.manifests import written_manifest
+
+        _MANIFEST = written_manifest(VALID_MODEL, n_labels=1)
+    return json.loads(json.dumps(_MANIFEST))
+
+
+def _replaced(edits: list[tuple[int, object]]) -> bytes:
+    """The manifest with some values (at paths picked by index) replaced by arbitrary JSON values."""
+    manifest = _manifest()
+    for index, value in edits:
+        paths = list(_paths(manifest))
+        *parent, key = paths[index % len(paths)]
+        obj = manifest
+        for p in parent:
+            obj = obj[p]
+        obj[key] = value
+    return json.dumps(manifest).encode()
+
+
+_manifests = st.one_of(
+    st.lists(st.tuples(st.integers(0, 10_000), _yaml_values), min_size=1, max_size=4).map(_replaced),
+    st.builds(lambda: json.dumps(_manifest()).encode()).flatmap(_mutated),
+)
+
+
+@FUZZ
+@given(_manifests)
+def test_fuzz_manifest_reader(raw):
+    """A received manifest.json: parsed and checked against a model, or one EdgecompError line."""
+    from toolchain.package.inspect import inspect_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "tiny-app.tflite"
+        model.write_bytes(VALID_MODEL)
+        (Path(tmp) / "manifest.json").write_bytes(raw)
+        _clean(lambda: inspect_model(model))

@@ -1,6 +1,9 @@
-"""Issue 12, part 2: reading untrusted files is bounded (.tflite structure, metadata zip, ONNX data)."""
+"""Issue 12, part 2: reading untrusted files is bounded (.tflite structure, metadata zip, ONNX data, a
+received manifest.json)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +217,107 @@ def _zip_with_deflated(prefix: bytes, name: str, deflated: bytes, size: int) -> 
     cd = central + fname
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), cd_offset, 0)
     return prefix + local + fname + deflated + cd + end
+
+
+def _write_manifest(tmp_path: Path, manifest: dict | str) -> Path:
+    import json
+
+    path = tmp_path / "manifest.json"
+    path.write_text(manifest if isinstance(manifest, str) else json.dumps(manifest))
+    return path
+
+
+def test_manifests_of_this_and_older_versions_load(tmp_path):
+    import json
+
+    from tests.support.manifests import older_manifest, written_manifest
+    from toolchain.base.types import ManifestKind, ValidationStatus
+    from toolchain.package.manifest_model import read_manifest
+
+    current = written_manifest(tflite_bytes())
+    got = read_manifest(_write_manifest(tmp_path, current))
+    assert json.dumps(got.to_json()) == json.dumps(current)  # same keys, same order, same values
+    assert got.parity.raw_without_case_variants.disagreements[0].toolchain == "returns_refunds"
+    old = read_manifest(_write_manifest(tmp_path, older_manifest(tflite_bytes())))
+    assert old.task == ManifestKind.CLASSIFIER and old.validation == ValidationStatus.NOT_RUN
+    assert old.parity.tie_break is None and old.parity.lowercased.one_step_flips == 0
+    assert old.tokenizer.packed_vocab_lines is None and "task" not in old.to_json()
+
+
+def _put(path: str, value):
+    def mutate(manifest):
+        *parts, last = path.split(".")
+        obj = manifest
+        for p in parts:
+            obj = obj[int(p)] if p.isdigit() else obj[p]
+        obj[int(last) if last.isdigit() else last] = value
+        return manifest
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (_put("model", 5), "model: Input should be a valid dictionary"),
+        (_put("model.sha256", 5), "model.sha256: Input should be a valid string"),
+        (_put("evil", {"rm": "-rf"}), "evil: Extra inputs are not permitted"),
+        (_put("labels.count", "many"), "labels.count: Input should be a valid integer"),
+        (_put("parity.lowercased", {"feed": "x"}), "parity.lowercased.top1.queries: Field required"),
+        (_put("parity.raw.k", "ten"), "parity.raw.rank.k: Input should be a valid integer"),
+        (_put("validation", "maybe"), "validation"),
+        (_put("files", ["README.md"]), "files: Input should be a valid dictionary"),
+        (
+            _put("server_fallback.threshold", [0.5]),
+            "server_fallback.threshold: Input should be a valid number",
+        ),
+        (lambda m: m.pop("runtime") and m, "runtime: Field required"),
+    ],
+)
+def test_a_malformed_manifest_is_one_line_naming_the_first_bad_key(tmp_path, mutate, where):
+    from tests.support.manifests import written_manifest
+    from toolchain.package.manifest_model import read_manifest
+
+    path = _write_manifest(tmp_path, mutate(written_manifest(tflite_bytes())))
+    with pytest.raises(InputFileError) as err:
+        read_manifest(path)
+    assert err.value.message.startswith(f"{path} is not a manifest: {where}"), err.value.message
+    assert "\n" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
+        ('{"model": ' * 500 + "1" + "}" * 500, "is not a manifest: manifest_version"),
+        ("[]", "is not a manifest: a JSON list, no object"),
+        ('{"manifest_version": NaN}', "manifest_version: Input should be a finite number"),
+    ],
+    ids=["deep-array", "deep-object", "list", "nan"],
+)
+def test_hostile_manifest_json_is_one_line(tmp_path, text, message):
+    from toolchain.package.manifest_model import read_manifest
+
+    with pytest.raises(InputFileError) as err:
+        read_manifest(_write_manifest(tmp_path, text))
+    assert message in err.value.message and "\n" not in err.value.message
+
+
+def test_inspect_checks_a_model_against_a_received_manifest(tmp_path):
+    from typer.testing import CliRunner
+
+    from tests.support.manifests import written_manifest
+    from toolchain.cli.main import app
+
+    model = tmp_path / "tiny-app.tflite"
+    model.write_bytes(tflite_bytes())
+    n_out = parse_tflite(tflite_bytes()).tensors[parse_tflite(tflite_bytes()).outputs[0]].shape[-1]
+    _write_manifest(tmp_path, written_manifest(model.read_bytes(), n_labels=int(n_out)))
+    ok = CliRunner().invoke(app, ["inspect", str(model)])
+    assert ok.exit_code == 0, ok.output
+    assert "matches the manifest" in ok.output
+    _write_manifest(tmp_path, _put("labels.count", -1.5)(written_manifest(model.read_bytes())))
+    bad = CliRunner().invoke(app, ["inspect", str(model)])
+    assert bad.exit_code == 2, bad.output
+    errors = [ln for ln in bad.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "manifest.json is not a manifest: labels.count" in errors[0]

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from toolchain.pipeline import BuildResult
+    from toolchain.build import Build
     from toolchain.recipe.schema import Recipe
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
 
 
-def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> BuildResult:
+def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> Build:
     """Convert the `tiny_project` fixture into `out`/`name` (its int8 recipe, with `recipe` on top)."""
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 if TYPE_CHECKING:
-    from toolchain.pipeline import BuildResult
+    from toolchain.build import Build
     from toolchain.recipe.schema import Recipe
 
 CONVERT_IGNORES = (
@@ -66,20 +66,20 @@ def _convert_relevant(recipe: Recipe) -> dict:
     return recipe.model_dump(mode="json", exclude=set(CONVERT_IGNORES))
 
 
-def shared_as(shared: BuildResult, recipe: Recipe) -> Path:
+def shared_as(shared: Build, recipe: Recipe) -> Path:
     """The shared build as convert writes it for `recipe` (at recipe.build_dir); `recipe` must differ from
     the recipe that made the shared build only in CONVERT_IGNORES."""
     from toolchain.recipe.compose import recipe_from_dict
 
-    made_by = MADE_BY[shared.build_dir]
+    made_by = MADE_BY[shared.dir]
     if _convert_relevant(made_by) != _convert_relevant(recipe):
         raise AssertionError(
-            f"the shared build {shared.build_dir} was made by another recipe: build this one itself\n"
+            f"the shared build {shared.dir} was made by another recipe: build this one itself\n"
             f"shared: {_convert_relevant(made_by)}\nwanted: {_convert_relevant(recipe)}"
         )
     dst = recipe.build_dir
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(shared.build_dir, dst)
+    shutil.copytree(shared.dir, dst)
     saved = yaml.safe_load((dst / "recipe.yaml").read_text(encoding="utf-8"))  # as resolved by convert
     saved.update({k: v for k, v in recipe.model_dump(mode="json").items() if k in CONVERT_IGNORES})
     (dst / "recipe.yaml").write_text(recipe_from_dict(saved).to_yaml(), encoding="utf-8")
@@ -88,6 +88,6 @@ def shared_as(shared: BuildResult, recipe: Recipe) -> Path:
     (dst / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     md = (dst / "report.md").read_text(encoding="utf-8").split("\n", 1)
     if md[0] != f"# {old}":
-        raise AssertionError(f"report.md of {shared.build_dir} does not start with the title '# {old}'")
+        raise AssertionError(f"report.md of {shared.dir} does not start with the title '# {old}'")
     (dst / "report.md").write_text(f"# {recipe.name}\n{md[1]}", encoding="utf-8")
     return dst

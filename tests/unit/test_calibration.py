@@ -35,7 +35,7 @@ def tiny_calibration(tiny_project):
 @pytest.mark.slow
 def test_two_queries_are_not_converged_and_a_hundred_are(tiny_calibration):
     calibrate, items, calls = tiny_calibration
-    report = range_convergence(calibrate, items, fractions=(0.01, 0.5, 1.0))
+    report = range_convergence(calibrate, items, fractions=(0.01, 0.5, 1.0)).to_json()
     assert calls[-3:] == [2, 100, 200]
     first, second, last = report["steps"]
     assert first == {"queries": 2, "tensors": first["tensors"]} and first["tensors"] >= 6
@@ -48,7 +48,7 @@ def test_two_queries_are_not_converged_and_a_hundred_are(tiny_calibration):
     assert report["ignored"]["huge"] == 0 and report["ignored"]["degenerate"] == 0
     assert report["summary"].startswith("Activation ranges converged: from 100 to 200 calibration queries")
 
-    short = range_convergence(calibrate, items, fractions=(0.01, 1.0))
+    short = range_convergence(calibrate, items, fractions=(0.01, 1.0)).to_json()
     assert short["converged"] is False and short["steps"][-1]["median_change"] > 0.1
     assert short["steps"][-1]["over_limit"] >= 2  # tensors that moved more than 20%
     assert "not converged: from 2 to 200" in short["summary"]

@@ -216,3 +216,80 @@ def test_no_private_names_imported_across_modules() -> None:
     found = private_imports()
     describe = lambda s: "\n".join(f"  {m} imports {t}.{n}" for m, t, n in sorted(s))  # noqa: E731
     assert not found, "private names imported from another module:\n" + describe(found)
+
+
+# --------------------------------------------------------------------------- the tree shows the architecture
+MAX_LINES = 400
+MAX_LOCAL_IMPORT_SHARE = 0.10
+
+
+def _has_reason(lines: list[str], at: int) -> bool:
+    """A comment on the import line, or on the line above the block of imports it belongs to."""
+    if "#" in lines[at]:
+        return True
+    above = at - 1
+    while above >= 0 and lines[above].strip().startswith(("from ", "import ")):
+        above -= 1
+    return above >= 0 and lines[above].strip().startswith("#")
+
+
+def _imports_of(module: str, path: Path) -> tuple[int, list[tuple[str, int, bool]]]:
+    """(module-level imports of our packages, [(module, line, has a reason)] of the function-level ones)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    top, local = 0, []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        nonlocal top
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                names = [a.name for a in child.names] if isinstance(child, ast.Import) else [child.module]
+                if any((n or "").split(".")[0] in PACKAGES for n in names):
+                    if in_function:
+                        local.append((module, child.lineno, _has_reason(lines, child.lineno - 1)))
+                    else:
+                        top += 1
+            visit(child, inside)
+
+    visit(ast.parse("\n".join(lines)), False)
+    return top, local
+
+
+def function_level_imports() -> tuple[int, list[tuple[str, int, bool]]]:
+    """(imports of our modules at module level, [(module, line, has a reason comment)] inside functions).
+
+    Child scripts run in other environments and are left out; `if TYPE_CHECKING:` imports count as module
+    level (they cost nothing at run time). A reason is a comment on the import line or above its block."""
+    top, local = 0, []
+    for module, path in modules().items():
+        if not module.endswith("_child"):
+            t, loc = _imports_of(module, path)
+            top, local = top + t, local + loc
+    return top, local
+
+
+def test_no_toolchain_module_belongs_to_a_name_prefix_family() -> None:
+    """package_*, backend_*, mixed*, report*: a family of flat modules is a subpackage that was not made."""
+    names = sorted(p.stem for p in (ROOT / "toolchain").glob("*.py") if p.stem != "__init__")
+    prefixes: dict[str, list[str]] = {}
+    for name in names:
+        prefixes.setdefault(name.split("_")[0], []).append(name)
+    families = {k: v for k, v in prefixes.items() if len(v) > 1}
+    assert not families, f"toolchain/ top-level modules sharing a prefix: {families}"
+
+
+def test_no_file_over_400_lines() -> None:
+    long = {
+        m: n
+        for m, p in modules().items()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them by what they do): {long}"
+
+
+def test_imports_sit_at_the_top_and_the_few_in_functions_say_why() -> None:
+    top, local = function_level_imports()
+    share = len(local) / max(1, top + len(local))
+    unexplained = [f"{m}:{line}" for m, line, reason in local if not reason]
+    assert share <= MAX_LOCAL_IMPORT_SHARE, f"{len(local)} of {top + len(local)} imports of ours in functions"
+    assert not unexplained, "function-level imports without a reason comment:\n  " + "\n  ".join(unexplained)

@@ -28,8 +28,8 @@ def test_the_recipe_has_no_author_licence_or_generic_description_by_default():
 
 def test_unset_fields_stay_unset_and_the_description_describes_the_model():
     values = resolved(_build(), PackageOptions())
-    assert values["author"] is None and values["license"] is None
-    assert values["description"] == (
+    assert values.author is None and values.license is None
+    assert values.description == (
         "shop-intents: classifies a search query into one of 4 intents (order_status, returns, "
         "product_search, ...)."
     )
@@ -43,14 +43,14 @@ def test_unset_fields_stay_unset_and_the_description_describes_the_model():
 def test_recipe_values_land_and_flags_win():
     package = {"author": "search team", "license": "MIT", "description": "Routes shop queries."}
     values = resolved(_build(package), PackageOptions())
-    assert (values["author"], values["license"], values["description"]) == (
+    assert (values.author, values.license, values.description) == (
         "search team",
         "MIT",
         "Routes shop queries.",
     )
     assert unset_fields_notice(values) is None
     flagged = resolved(_build(package), PackageOptions(author="app team", license="BSD-3-Clause"))
-    assert (flagged["author"], flagged["license"]) == ("app team", "BSD-3-Clause")
+    assert (flagged.author, flagged.license) == ("app team", "BSD-3-Clause")
     only_author = resolved(_build({"author": "me"}), PackageOptions())
     assert "license not set" in (unset_fields_notice(only_author) or "")
 
@@ -70,7 +70,7 @@ def test_a_build_saved_with_the_old_defaults_is_not_credited_to_edgecomp():
         "description": "Classifies a search query into an intent.",
     }
     values = resolved(_build(old), PackageOptions())
-    assert values["author"] is None and values["license"] is None
-    assert values["description"].startswith("shop-intents: classifies a search query into one of 4 intents")
+    assert values.author is None and values.license is None
+    assert values.description.startswith("shop-intents: classifies a search query into one of 4 intents")
     mine = resolved(_build({**old, "author": "edgecomp team"}), PackageOptions())  # changed: the user's words
-    assert (mine["author"], mine["license"]) == ("edgecomp team", "Apache-2.0")
+    assert (mine.author, mine.license) == ("edgecomp team", "Apache-2.0")

@@ -46,7 +46,7 @@ def test_schedules_reach_requested_sparsity(tiny_project, schedule, target):
             steps=[{"kind": "prune", "schedule": schedule, "target_sparsity": target, "epochs": 3}],
         )
     )
-    report = build(recipe).report
+    report = build(recipe).report.to_json()
     step = report["steps"][0]
     assert abs(step["achieved_sparsity"] - target) <= 0.02
     for layer, info in step["layers"].items():
@@ -66,7 +66,7 @@ def test_excluded_layer_stays_dense_and_unknown_layer_is_an_error(tiny_project):
             steps=[{"kind": "prune", "target_sparsity": 0.6, "epochs": 2, "exclude": ["embedding"]}],
         )
     )
-    layers = build(ok).report["steps"][0]["layers"]
+    layers = build(ok).report.to_json()["steps"][0]["layers"]
     assert "embedding" not in layers and abs(layers["conv"]["sparsity"] - 0.6) <= 0.02
     bad = recipe_from_dict(
         tiny_project.recipe_dict(name="prune-bad", steps=[{"kind": "prune", "exclude": ["nope"]}])

@@ -19,6 +19,7 @@ from toolchain.package.mediapipe import rank_gate
 from toolchain.package.parity import compare_top_k
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.schema import EvaluationSpec
+from toolchain.report.evaluation import EvaluationSection
 
 
 def test_top_k_breaks_ties_towards_the_lower_index():
@@ -31,7 +32,11 @@ def test_recall_and_mrr_by_hand():
     scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.3, 0.9], [0.1, 0.5, 0.4]], dtype=np.float32)
     y = np.array([0, 1, 0])  # ranks 0, 1, 2
     m = retrieval_metrics(scores, y)
-    assert m == {"recall_at_1": 0.3333, "recall_at_10": 1.0, "mrr": round((1 + 1 / 2 + 1 / 3) / 3, 4)}
+    assert m._asdict() == {
+        "recall_at_1": 0.3333,
+        "recall_at_10": 1.0,
+        "mrr": round((1 + 1 / 2 + 1 / 3) / 3, 4),
+    }
 
 
 def test_top_k_overlap_counts_shared_ids_in_any_order():
@@ -46,7 +51,9 @@ def test_top_k_overlap_counts_shared_ids_in_any_order():
     assert top_k_overlap(a, reordered) == 1.0
 
 
-def _evaluation(recall_source: float, recall_final: float, overlap: float, steps: bool = False) -> dict:
+def _evaluation(
+    recall_source: float, recall_final: float, overlap: float, steps: bool = False
+) -> EvaluationSection:
     def stage(name: str, recall: float, ov: float) -> dict:
         return {
             "stage": name,
@@ -63,7 +70,8 @@ def _evaluation(recall_source: float, recall_final: float, overlap: float, steps
         stages.append(stage("after steps", recall_source - 0.03, 0.9))
     final = stage("after quantization", recall_final, overlap)
     final["top10_overlap_vs_post_step_float"] = 0.99 if steps else overlap
-    return {"retrieval": {"queries": 100, "items": 50, "k": 10, "stages": [*stages, final]}}
+    retrieval = {"queries": 100, "items": 50, "k": 10, "stages": [*stages, final]}
+    return EvaluationSection.model_validate({"retrieval": retrieval})
 
 
 def test_retrieval_gates_name_the_metric_and_the_limit():
@@ -75,19 +83,19 @@ def test_retrieval_gates_name_the_metric_and_the_limit():
     assert miss is not None and miss.text == "recall@10 drop 2.0 points vs source (limit 1.0)"
     miss = failed_gate(EvaluationSpec(min_top10_overlap=0.95), ev)
     assert miss is not None and miss.text == "top-10 overlap vs source 93.00% is below 95.00%"
-    message, hint, section = rejection(miss, ev, [], "build/x.rejected")
-    assert message.startswith("gate min_top10_overlap failed: top-10 overlap vs source 93.00%")
-    assert "by stage: source recall@10 80.00% -> after quantization recall@10 78.00%" in message
-    assert section["cost_most"] == "quantization" and "--min-top10-overlap" in hint
+    section = rejection(miss, ev, [], "build/x.rejected")
+    assert section.message.startswith("gate min_top10_overlap failed: top-10 overlap vs source 93.00%")
+    assert "by stage: source recall@10 80.00% -> after quantization recall@10 78.00%" in section.message
+    assert section.cost_most == "quantization" and "--min-top10-overlap" in section.hint
 
 
 def test_a_retrieval_gate_blames_the_steps_when_they_cost_most():
     ev = _evaluation(0.80, 0.765, 0.9, steps=True)  # steps: -3 points, quantization: -0.5
     miss = failed_gate(EvaluationSpec(max_recall_drop=1.0), ev)
     assert miss is not None
-    message, hint, section = rejection(miss, ev, ["lowrank"], "build/x.rejected")
-    assert section["cost_most"] == "steps" and "after steps (lowrank) recall@10 77.00%" in message
-    assert hint.startswith("the steps (lowrank) cost most")
+    section = rejection(miss, ev, ["lowrank"], "build/x.rejected")
+    assert section.cost_most == "steps" and "after steps (lowrank) recall@10 77.00%" in section.message
+    assert section.hint.startswith("the steps (lowrank) cost most")
 
 
 def test_retrieval_stages_and_summary_rows():
@@ -95,9 +103,9 @@ def test_retrieval_stages_and_summary_rows():
     source = rng.normal(size=(30, 40)).astype(np.float32)
     y = source.argmax(1)
     section = retrieval_stages(source, None, source + 1e-3 * rng.normal(size=source.shape), y)
-    assert [s["stage"] for s in section["stages"]] == ["source", "after quantization"]
-    assert section["stages"][0]["recall_at_1"] == 1.0
-    rows = dict(retrieval_summary({"retrieval": section}))
+    assert [s.stage for s in section.stages] == ["source", "after quantization"]
+    assert section.stages[0].recall_at_1 == 1.0
+    rows = dict(retrieval_summary(EvaluationSection(retrieval=section)))
     assert set(rows) == {"recall@10 drop (points)", "top-10 overlap vs source"}
 
 

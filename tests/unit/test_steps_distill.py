@@ -54,13 +54,17 @@ def test_distill_build_with_unlabelled_queries_and_hidden_matching(tiny_project,
         "match_layers": {"hidden": "dense"},
     }
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="distill", steps=[step])))
-    rep = res.report["steps"][0]
-    assert rep["student_parameters"] * 2 < rep["teacher_parameters"] == res.report["source"]["parameters"]
+    rep = res.report.to_json()["steps"][0]
+    assert (
+        rep["student_parameters"] * 2
+        < rep["teacher_parameters"]
+        == res.report.to_json()["source"]["parameters"]
+    )
     # the same count for the Keras student (step), its int8 .tflite (report) and the fp32 teacher .tflite
     from converters.keras_tflite import keras_to_tflite
     from converters.tflite_model import parse_tflite
 
-    assert rep["student_parameters"] == rep["parameters"] == res.report["model"]["parameters"]
+    assert rep["student_parameters"] == rep["parameters"] == res.report.to_json()["model"]["parameters"]
     teacher_fp32 = parse_tflite(keras_to_tflite(_teacher(tiny_project), "float32"))
     assert teacher_fp32.parameter_count == rep["teacher_parameters"]
     assert rep["rows"] == {
@@ -74,8 +78,10 @@ def test_distill_build_with_unlabelled_queries_and_hidden_matching(tiny_project,
     assert rep["rows"]["pseudo_labelled"] == confident > 0
     assert rep["matched_layers"] == {"hidden": "dense"}
     assert rep["float_test_accuracy"] >= 0.85
-    assert res.report["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.85  # int8 student
-    saved = json.loads((res.build_dir / "report.json").read_text())
+    assert (
+        res.report.to_json()["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.85
+    )  # int8 student
+    saved = json.loads((res.dir / "report.json").read_text())
     assert saved["steps"][0]["kind"] == "distill"
 
 

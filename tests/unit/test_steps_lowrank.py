@@ -59,11 +59,13 @@ def test_lowrank_build_halves_the_factorized_parameters(tiny_project):
 
     step = {"kind": "lowrank", "param_reduction": 0.5, "epochs": 3}
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="lowrank", steps=[step])))
-    rep = res.report["steps"][0]
+    rep = res.report.to_json()["steps"][0]
     assert set(rep["layers"]) == {"embedding", "hidden"}  # the classifier is left alone by default
     assert rep["factorized_reduction"] >= 0.5
     for info in rep["layers"].values():
         assert info["rank"] >= 1 and info["params_after"] <= info["params_before"] / 2
-    assert rep["parameters"] < res.report["source"]["parameters"]
+    assert rep["parameters"] < res.report.to_json()["source"]["parameters"]
     assert rep["float_test_accuracy"] >= 0.9
-    assert res.report["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.9  # int8 export works
+    assert (
+        res.report.to_json()["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.9
+    )  # int8 export works

@@ -12,9 +12,9 @@ def test_two_four_sparsity_on_rank2_weights(tiny_project):
 
     step = {"kind": "prune", "m_by_n": "2:4", "schedule": "constant", "epochs": 2}
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="prune24", steps=[step])))
-    rep = res.report["steps"][0]
+    rep = res.report.to_json()["steps"][0]
     assert rep["structure"] == "2:4 structured" and rep["structured_skipped"] == ["conv"]
     assert rep["m_by_n_verified"] == {"embedding": True, "hidden": True, "intent": True}
     assert all(abs(info["sparsity"] - 0.5) <= 0.01 for info in rep["layers"].values())
     assert "XNNPACK" in rep["sparsity_honesty"] and "gzipped download" in rep["sparsity_honesty"]
-    assert any("conv left dense" in w for w in res.report["warnings"])
+    assert any("conv left dense" in w for w in res.report.to_json()["warnings"])

@@ -15,24 +15,24 @@ def test_pqat_keeps_sparsity_into_the_int8_tflite(tiny_project):
 
     steps = [{"kind": "prune", "target_sparsity": 0.7, "epochs": 3}, {"kind": "qat", "epochs": 1}]
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="pqat", steps=steps)))
-    qat = res.report["steps"][1]
+    qat = res.report.to_json()["steps"][1]
     assert qat["scheme"].startswith("Default8BitPrunePreserveQuantizeScheme")
     assert set(qat["annotated_layers"]) >= {"hidden", "intent"}
     assert {"embedding", "conv"} <= set(qat["float_during_qat"]) and "embedding" in qat["float_note"]
     assert abs(qat["sparsity_after"] - 0.7) <= 0.01
     assert abs(tflite_weight_sparsity(res.model_path.read_bytes()) - 0.7) <= 0.01
-    assert res.report["quantization"]["non_int8_weight_ops"] == []
-    assert res.report["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.85
-    assert any("left float during QAT" in w for w in res.report["warnings"])
+    assert res.report.to_json()["quantization"]["non_int8_weight_ops"] == []
+    assert res.report.to_json()["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.85
+    assert any("left float during QAT" in w for w in res.report.to_json()["warnings"])
 
 
 def test_plain_qat_on_a_dense_model(tiny_project):
     from toolchain.pipeline import build
 
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="qat", steps=[{"kind": "qat", "epochs": 1}])))
-    qat = res.report["steps"][0]
+    qat = res.report.to_json()["steps"][0]
     assert qat["scheme"] == "Default8BitQuantizeScheme" and qat["sparsity_before"] < 0.05
-    assert res.report["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.9
+    assert res.report.to_json()["evaluation"]["vs_source_float"]["converted"]["accuracy"] >= 0.9
 
 
 def test_attention_and_layernorm_stay_float_without_a_crash():

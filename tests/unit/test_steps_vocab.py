@@ -17,11 +17,11 @@ def test_vocab_prune_build_ships_a_consistent_vocab(tiny_project):
 
     step = {"kind": "vocab_prune", "min_count": 3}
     res = build(recipe_from_dict(tiny_project.recipe_dict(name="vocab", steps=[step])))
-    rep = res.report["steps"][0]
+    rep = res.report.to_json()["steps"][0]
     old = d.load_vocab(tiny_project.vocab)
-    new = d.load_vocab(res.build_dir / "vocab.txt")
+    new = d.load_vocab(res.dir / "vocab.txt")
     assert rep["vocab_before"] == len(old) and rep["vocab_after"] == len(new) < len(old)
-    assert res.report["tokenizer"]["vocab_size"] == len(new)
+    assert res.report.to_json()["tokenizer"]["vocab_size"] == len(new)
     assert rep["embedding_params_after"] == len(new) * 16
     assert rep["val_accuracy"]["after"] >= rep["val_accuracy"]["before"] - 0.05
     # the shipped pair (model.tflite + vocab.txt) reproduces the report's accuracy from raw text
@@ -31,7 +31,7 @@ def test_vocab_prune_build_ships_a_consistent_vocab(tiny_project):
     labels = d.load_labels(tiny_project.labels)
     acc = float(np.mean(scores.argmax(1) == test.label_ids(labels)))
     assert acc == pytest.approx(
-        res.report["evaluation"]["vs_source_float"]["converted"]["accuracy"], abs=1e-4
+        res.report.to_json()["evaluation"]["vs_source_float"]["converted"]["accuracy"], abs=1e-4
     )
 
 

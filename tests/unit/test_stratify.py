@@ -36,7 +36,7 @@ def test_rare_label_and_long_queries_are_drawn_in_proportion(tmp_path):
     assert labels["rare"] >= 1 and labels["common"] >= 18 and labels["mid"] >= 4, labels
     words = Counter(min(len(t.split()), 8) for t in sample.texts)
     assert set(words) == set(range(1, 9)) or len(words) >= 6  # every length bucket is present
-    drawn = sample.drawn
+    drawn = sample.drawn.to_json()
     assert drawn["by"] == ["label", "length"] and drawn["drawn"] == 30 and drawn["available"] == 604
     assert drawn["labels"] == {
         "count": 3,
@@ -70,7 +70,7 @@ def test_draw_is_deterministic_and_takes_all_when_short(tmp_path):
     assert a == b and a.texts != c.texts
     everything = d.representative_sample(qs, samples=500, minimum=5, seed=7)
     assert sorted(everything.texts) == sorted(qs.texts)
-    assert "asked for 500 queries" in everything.warnings[0] and everything.drawn["drawn"] == 50
+    assert "asked for 500 queries" in everything.warnings[0] and everything.drawn.drawn == 50
     texts, warnings = d.representative_texts(qs, 20, 5, 7)  # the old signature still answers
     assert texts == a.texts and warnings == []
     with pytest.raises(DataError, match="too little calibration data: 50 usable"):
@@ -82,8 +82,8 @@ def test_unlabelled_equal_length_file_is_one_stratum(tmp_path):
     path.write_text("".join(json.dumps({"text": f"red shoes {i}"}) + "\n" for i in range(50)))
     sample = d.representative_sample(d.load_queries(path), samples=10, minimum=5, seed=1)
     assert len(set(sample.texts)) == 10
-    assert sample.drawn["by"] == ["length"] and "labels" not in sample.drawn
-    assert sample.drawn["length_buckets"] == [{"words": [3, 3], "available": 50, "drawn": 10}]
+    assert sample.drawn.by == ["length"] and "labels" not in sample.drawn.to_json()
+    assert sample.drawn.to_json()["length_buckets"] == [{"words": [3, 3], "available": 50, "drawn": 10}]
 
 
 def test_length_buckets_skip_empty_ranges():

@@ -114,7 +114,7 @@ def test_model_teacher_scores_are_cached_by_content(tiny_project, tmp_path, monk
 
 
 def test_recipe_refusals(tiny_untrained, tmp_path):
-    from toolchain.pipeline import source_backend
+    from toolchain.sources.loaded import load_source
 
     with pytest.raises(RecipeError, match="give teacher or teacher_scores, not both"):
         recipe_from_dict(
@@ -125,7 +125,7 @@ def test_recipe_refusals(tiny_untrained, tmp_path):
     scores = _scores(tmp_path, [{"text": "a", "logits": [1.0, 2.0, 3.0, 4.0]}])
     plain = recipe_from_dict(tiny_untrained.recipe_dict(source={"path": str(scores)}))
     with pytest.raises(RecipeError, match="scores source can only teach a student") as err:
-        source_backend(plain)
+        load_source(plain)
     assert "kind: distill" in err.value.hint
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from toolchain import data as d
 from toolchain.base.errors import DataError
+from toolchain.base.types import TokenizerKind
 from toolchain.tokenizers import sources
 from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name
 from toolchain.tokenizers.regex import RegexTokenizer
@@ -92,12 +93,12 @@ def test_saved_tokenizers_load_back_as_the_same_kind(tmp_path, bert_vocab):
         out = tmp_path / tok.kind
         out.mkdir()
         files = tok.save(out)
-        back = sources.load_saved(out, tok.describe())
+        back = sources.load_saved(out, TokenizerKind(tok.kind), tok.seq_len)
         assert back is not None and back.kind == tok.kind and sorted(files) == sorted(tok.describe()["files"])
         texts = ["Red running shoes", "café"]
         assert all(np.array_equal(tok.encode_batch(texts)[k], v) for k, v in back.encode_batch(texts).items())
     assert (tmp_path / "wordpiece" / "vocab.txt").read_text().splitlines() == BERT_VOCAB
-    assert sources.load_saved(tmp_path, {"kind": "none", "seq_len": 8}) is None
+    assert sources.load_saved(tmp_path, TokenizerKind.NONE, 8) is None
 
 
 def test_binding_by_name_alias_and_dtype():

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from toolchain.base import STARTUP_ENV
 from toolchain.base.errors import EdgecompError
 
 WIRE_DIR = Path(__file__).resolve().parent / "wire"
@@ -140,7 +141,6 @@ LOADER_VARS = (
 
 def child_env(env: Mapping[str, str]) -> dict[str, str]:
     """`env` with the native-loader variables as they were at startup (absent if they were absent)."""
-    from toolchain.base import STARTUP_ENV
 
     out = {k: v for k, v in env.items() if k not in LOADER_VARS}
     out.update({k: STARTUP_ENV[k] for k in LOADER_VARS if k in STARTUP_ENV})

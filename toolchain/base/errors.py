@@ -54,9 +54,10 @@ class GateFailed(EdgecompError):
 
 class BuildRejected(GateFailed):
     """A convert gate failed: the candidate was written to `rejected_dir` (never over a good build), and
-    `report` is its report.json, for the CLI to print (table or --json) before the one error line."""
+    `report` is its typed report (toolchain/report/model.py `Report`: the base cannot name that type), for
+    the CLI to print (table or --json) before the one error line."""
 
-    def __init__(self, message: str, hint: str | None, report: dict[str, Any], rejected_dir: Path) -> None:
+    def __init__(self, message: str, hint: str | None, report: Any, rejected_dir: Path) -> None:
         super().__init__(message, hint)
         self.report = report
         self.rejected_dir = rejected_dir

@@ -6,14 +6,13 @@ import os
 import sys
 from types import ModuleType
 
+from toolchain.base.errors import EdgecompError
 from toolchain.base.quiet import native_output_silenced
 
 
 def tf() -> ModuleType:
     """Import TensorFlow with legacy Keras (tfmot needs Keras 2); refuse if it came in without it."""
     if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
-        from toolchain.base.errors import EdgecompError
-
         raise EdgecompError(
             "TensorFlow was imported before edgecomp could select Keras 2",
             hint="set TF_USE_LEGACY_KERAS=1 before importing tensorflow",

@@ -38,6 +38,7 @@ def data(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Check and split labelled queries (no test phrasing in train); write the vocab and labels."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.project.folder import DataOptions, prepare_data
 
@@ -54,27 +55,24 @@ def data(
     )
     summary = prepare_data(queries, out, name, options)
     if as_json:
-        render.print_json(summary)
+        render.print_json(summary.to_json())
         return
     rows = [
-        [lab, str(c["train"]), str(c["val"]), str(c["test"]), str(c["groups"]), c["grouping"]]
-        for lab, c in summary["per_label"].items()
+        [lab, str(c.train), str(c.val), str(c.test), str(c.groups), c.grouping]
+        for lab, c in summary.per_label.items()
     ]
-    total = summary["splits"]
-    rows.append(
-        ["total", str(total["train"]), str(total["val"]), str(total["test"]), str(summary["groups"]), ""]
-    )
-    print_rows(
-        f"{summary['name']}: {summary['queries']} queries", ["label", *total, "phrasings", "grouped"], rows
-    )
-    leaks = summary["leaks"]
+    total = summary.splits
+    rows.append(["total", str(total.train), str(total.val), str(total.test), str(summary.groups), ""])
+    columns = ["label", "train", "val", "test", "phrasings", "grouped"]
+    print_rows(f"{summary.name}: {summary.queries} queries", columns, rows)
+    leaks = summary.leaks
     render.stdout.print(
-        f"test/val phrasings also in train: {leaks['exact']} exact, {leaks['near']} one word apart; "
-        f"vocab {summary['vocab_size']} tokens, {summary['seq_len']} tokens per query "
-        f"({summary['truncated_queries']} queries longer)",
+        f"test/val phrasings also in train: {leaks.exact} exact, {leaks.near} one word apart; "
+        f"vocab {summary.vocab_size} tokens, {summary.seq_len} tokens per query "
+        f"({summary.truncated_queries} queries longer)",
         highlight=False,
     )
-    exact = [lab for lab, c in summary["per_label"].items() if c["grouping"] == "exact"]
+    exact = [lab for lab, c in summary.per_label.items() if c.grouping == "exact"]
     if exact:
         render.warn(
             [
@@ -82,15 +80,16 @@ def data(
                 + ", ".join(exact)
             ]
         )
-    if summary["dropped_duplicates"]:
-        render.warn([f"--dedupe dropped {summary['dropped_duplicates']} repeated queries"])
-    render.stdout.print(f"wrote {summary['dir']}/ (next: edgecomp train {out})", highlight=False)
+    if summary.dropped_duplicates:
+        render.warn([f"--dedupe dropped {summary.dropped_duplicates} repeated queries"])
+    render.stdout.print(f"wrote {summary.dir}/ (next: edgecomp train {out})", highlight=False)
 
 
 def print_rows(title: str, header: list[str], rows: list[list[str]]) -> None:
     """A rich table on a terminal; tab-separated plain rows (never truncated) when stdout is piped."""
     from rich.table import Table
 
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
 
     if not render.stdout.is_terminal:

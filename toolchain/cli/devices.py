@@ -29,6 +29,7 @@ def list_devices(
     """List the device profiles (shipped and your own)."""
     from rich.table import Table
 
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from devices.profiles.schema import load_profiles
     from devices.runtimes import is_provisioned
     from toolchain.cli import render
@@ -68,6 +69,7 @@ def show(
     """Show one profile, and whether its runtime is provisioned."""
     import yaml
 
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from devices.profiles.schema import get_profile
     from toolchain.cli import render
 
@@ -91,6 +93,7 @@ def setup(
 
     from rich.table import Table
 
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from devices.profiles.schema import select_profiles
     from devices.runtimes import disk_usage, provision, remove
     from toolchain.cli import render

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.table import Table
+
+from toolchain.base.errors import GateFailed
+
+if TYPE_CHECKING:  # the package module loads when the command runs: --help stays instant
+    from toolchain.package.inspect import Inspection
 
 
 def inspect(
@@ -15,9 +22,9 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
     """Show what a model carries and verify it against its manifest (exit 1 on a mismatch)."""
-    from toolchain.base.errors import GateFailed
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
-    from toolchain.package.inspect import inspect_model
+    from toolchain.package.inspect import inspect_model  # loaded when the command runs (--help)
 
     result = inspect_model(model, manifest)
     if as_json:
@@ -35,22 +42,20 @@ def inspect(
         )
 
 
-def tables(result):
-    from rich.table import Table
-
+def tables(result: Inspection) -> list[Table]:
     s = result.summary
     info = Table(title=str(result.path), show_header=False)
     info.add_column("", style="bold")
     info.add_column("")
-    info.add_row("size", f"{s['size_bytes']:,} B (gzip {s['gzip_bytes']:,} B), {s['parameters']:,} params")
+    info.add_row("size", f"{s.size_bytes:,} B (gzip {s.gzip_bytes:,} B), {s.parameters:,} params")
     info.add_row("sha256", result.sha256)
-    for spec in s["inputs"]:
-        info.add_row("input", f"{spec['name']} {spec['dtype']} {spec['shape']}")
-    for spec in s["outputs"]:
-        info.add_row("output", f"{spec['name']} {spec['dtype']} {spec['shape']}")
-    info.add_row("ops", ", ".join(f"{op} v{v}" for op, v in s["op_versions"].items()))
-    if s["custom_ops"]:
-        info.add_row("custom ops", ", ".join(s["custom_ops"]))
+    for spec in s.inputs:
+        info.add_row("input", f"{spec.name} {spec.dtype} {spec.shape}")
+    for spec in s.outputs:
+        info.add_row("output", f"{spec.name} {spec.dtype} {spec.shape}")
+    info.add_row("ops", ", ".join(f"{op} v{v}" for op, v in s.op_versions.items()))
+    if s.custom_ops:
+        info.add_row("custom ops", ", ".join(s.custom_ops))
     meta = result.metadata
     if meta is None:
         info.add_row("metadata", "none (not loadable by MediaPipe Tasks)")

@@ -74,6 +74,7 @@ def _drop_stdout() -> None:
 
 def _note(line: str) -> None:
     """Library notices (toolchain.base.notices, e.g. a first-time download and its size): stderr."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
 
     render.note([line])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from toolchain.base.types import ManifestKind
+
 
 def package(
     build: Path = typer.Argument(..., help="Build directory (build/<name>) made by `edgecomp convert`."),
@@ -41,7 +43,9 @@ def package(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Package a validated build: MediaPipe metadata, parity in MediaPipe's TextClassifier, bundle + zip."""
+    # the packager (MediaPipe metadata, parity) and its tables load when the command runs (--help: instant)
     from toolchain.cli import render
+    from toolchain.cli.package_view import summary_table
     from toolchain.package.packager import package as run_package
     from toolchain.package.types import PackageOptions
 
@@ -59,69 +63,13 @@ def package(
         timeout_s=timeout,
     )
     result = run_package(build, opts, render.RichProgress())
-    fallback_note = result.manifest["server_fallback"].get("note")
-    if result.manifest.get("task") == "retrieval":
-        fallback_note = None  # a top-10 list has no confidence threshold: nothing to warn about
+    fallback_note = result.manifest.server_fallback.note
+    if result.manifest.task == ManifestKind.RETRIEVAL:
+        fallback_note = ""  # a top-10 list has no confidence threshold: nothing to warn about
     render.warn(result.warnings + ([f"server fallback: {fallback_note}"] if fallback_note else []))
     render.note(result.notes)
     if as_json:
-        render.print_json(result.manifest)
+        render.print_json(result.manifest.to_json())
         return
     render.stdout.print(summary_table(result))
     render.stdout.print(f"bundle: {result.bundle_dir}\nzip:    {result.zip_path}", highlight=False)
-
-
-def summary_table(result):
-    from rich.table import Table
-
-    m = result.manifest
-    t = Table(title=f"{m['name']} {m['version']} ({m['format']})", show_header=False)
-    t.add_column("", style="bold")
-    t.add_column("")
-    model = m["model"]
-    t.add_row("model", f"{model['file']}  {model['size_bytes']:,} B (gzip {model['gzip_bytes']:,} B)")
-    t.add_row("sha256", model["sha256"])
-    t.add_row("runtime", m["runtime"]["required"])
-    val = m["validation"]
-    t.add_row(
-        "validation",
-        val if isinstance(val, str) else val["status"] + (" (overridden)" if val.get("override") else ""),
-    )
-    parity = m.get("parity")
-    if parity and m.get("task") == "embedder":
-        low = parity["lowercased"]
-        t.add_row(
-            "MediaPipe parity",
-            f"{low['identical']}/{low['queries']} identical vectors (lower-cased), max diff "
-            f"{low['max_abs_diff']:g}, min cosine {low['min_cosine']:g}",
-        )
-    elif parity and m.get("task") == "retrieval":
-        low, raw = parity["lowercased"], parity["raw"]
-        t.add_row(
-            "MediaPipe parity",
-            f"{low['identical_top_k']}/{low['queries']} identical top-{low['k']} id lists (lower-cased), "
-            f"max score diff {low['max_abs_score_diff']:g}; raw (no lowercase()) {raw['agreement']:.2%}",
-        )
-    elif parity:
-        low, raw = parity["lowercased"], parity["raw"]
-        t.add_row(
-            "MediaPipe parity",
-            f"{low['agree']}/{low['queries']} top-1 agree (lower-cased; "
-            f"{low['tie_disagreements']} differ only on exact score ties: "
-            f"{low['agreement_up_to_ties']:.2%} up to ties), max score diff "
-            f"{low['max_abs_score_diff']:g}; raw (no lowercase()) {raw['agreement']:.2%}",
-        )
-    tok = m.get("tokenizer_parity")
-    if tok:
-        t.add_row("tokenizer parity", f"{tok['summary']}; effect {tok['effect']}")
-    fb = m["server_fallback"]
-    if fb.get("threshold") is not None:
-        t.add_row(
-            "server fallback",
-            f"score >= {fb['threshold']:g}: {fb['coverage']:.1%} on device at {fb['accuracy_above']:.2%} "
-            f"(target {fb['target_accuracy']:.0%}, {Path(fb['split']).name})",
-        )
-    else:
-        t.add_row("server fallback", fb.get("note", "not computed"))
-    t.add_row("seconds", f"{result.seconds:g}")
-    return t

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.table import Table
+
+from toolchain.base.atomic import check_output_file
+from toolchain.base.errors import EdgecompError
+
+if TYPE_CHECKING:  # the profiler and the report model load when a command runs: --help stays instant
+    from devices.profiling.export import MergedRow
+    from devices.profiling.profiler import ProfileResult
+    from devices.profiling.stats import MethodResult
+    from toolchain.report.stages import SweepRow
 
 
 def profile(
@@ -44,10 +55,8 @@ def profile(
     ),
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
-    from devices.profiling import export as profile_export
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from devices.profiling.profiler import ProfileOptions
-    from toolchain.base.atomic import check_output_file
-    from toolchain.base.errors import EdgecompError
     from toolchain.cli import render
     from toolchain.device_stages import profile_target
 
@@ -74,6 +83,8 @@ def profile(
         if out is not None:
             check_output_file(out, option)  # before minutes of profiling, not after
     result = profile_target(source, options, device, threads, render.RichProgress())
+    from devices.profiling import export as profile_export  # loaded when the command runs (--help)
+
     if csv_path:
         profile_export.write_csv(result, csv_path)
     if png_path:
@@ -95,7 +106,7 @@ def _us(v: float | None, res: float) -> str:
     return f"< {res:.2f} µs (below resolution)" if v is None else f"{v:.2f} µs"
 
 
-def coverage_line(m) -> str:
+def coverage_line(m: MethodResult) -> str:
     """Sum of per-op times vs the whole invoke, or why the two cannot be compared."""
     spread = ", ".join("below res." if v is None else f"{v:.2f}" for v in m.invoke_spread)
     ratio = f"ratio {m.ratio:.2f}" if m.ratio is not None else "no ratio: ops below resolution"
@@ -106,74 +117,76 @@ def coverage_line(m) -> str:
     )
 
 
-def tables(result, top: int) -> list:
-    from rich.table import Table
+def _op_table(m: MethodResult, rows: list[MergedRow], top: int) -> Table:
+    t = Table(
+        title=f"{m.method} · {m.mode} · {m.threads} thread(s) · {m.processes}x{m.runs_per_process} runs"
+    )
+    for col, just in [
+        ("#", "right"),
+        ("op", "left"),
+        ("output", "left"),
+        ("median µs", "right"),
+        ("p90 µs", "right"),
+        ("share", "right"),
+        ("MACs", "right"),
+        ("params", "right"),
+        ("SNR dB", "right"),
+        ("", "left"),
+    ]:
+        t.add_column(col, justify=just)
+    for r in rows[:top]:
+        t.add_row(
+            str(r.index),
+            r.name[:40],
+            f"{r.output_dtype or ''} {r.output_shape or ''}",
+            f"{r.median_us:.2f}",
+            f"{r.p90_us:.2f}",
+            f"{r.share:.1%}",
+            _si(r.macs),
+            _si(r.param_bytes, "B"),
+            "" if r.snr_db is None else f"{r.snr_db:.1f}",
+            "below resolution" if r.below_resolution else "",
+        )
+    return t
 
-    from devices.profiling.export import merged_rows
 
+def _type_table(m: MethodResult, rows: list[MergedRow]) -> Table:
+    by_type: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by_type[r.name if r.kind == "node" else r.name.split(" (")[0]].append(r.time_us)
+    bt = Table(title=f"{m.method}: by op type")
+    for col in ("op type", "count", "time µs", "share"):
+        bt.add_column(col, justify="left" if col == "op type" else "right")
+    for name, vals in sorted(by_type.items(), key=lambda kv: -sum(kv[1])):
+        bt.add_row(name, str(len(vals)), f"{sum(vals):.2f}", f"{sum(vals) / max(m.sum_us, 1e-9):.1%}")
+    return bt
+
+
+def _sweep_table(sweep: list[SweepRow]) -> Table:
+    st = Table(title="latency by sequence length (whole invoke incl. the invoke() call)")
+    for col in ("tokens", "median µs", "p90 µs"):
+        st.add_column(col, justify="right")
+    for s in sweep:
+        cells = ["n/a", s.error[:60]] if s.error is not None else [f"{s.median_us:.2f}", f"{s.p90_us:.2f}"]
+        st.add_row(str(s.length), *cells)
+    return st
+
+
+def tables(result: ProfileResult, top: int) -> list[Table]:
     out = []
+    from devices.profiling.export import merged_rows  # loaded when the command runs (--help)
+    from toolchain.report.stages import SweepRow  # loaded when the command runs (--help)
+
+    merged = merged_rows(result)
     for m in result.methods:
-        rows = sorted(
-            (r for r in merged_rows(result) if r["method"] == m.method), key=lambda r: -r["time_us"]
-        )
-        t = Table(
-            title=f"{m.method} · {m.mode} · {m.threads} thread(s) · {m.processes}x{m.runs_per_process} runs"
-        )
-        for col, just in [
-            ("#", "right"),
-            ("op", "left"),
-            ("output", "left"),
-            ("median µs", "right"),
-            ("p90 µs", "right"),
-            ("share", "right"),
-            ("MACs", "right"),
-            ("params", "right"),
-            ("SNR dB", "right"),
-            ("", "left"),
-        ]:
-            t.add_column(col, justify=just)
-        for r in rows[:top]:
-            flag = "below resolution" if r["below_resolution"] else ""
-            t.add_row(
-                str(r["index"]),
-                r["name"][:40],
-                f"{r.get('output_dtype') or ''} {r.get('output_shape') or ''}",
-                f"{r['median_us']:.2f}",
-                f"{r['p90_us']:.2f}",
-                f"{r['share']:.1%}",
-                _si(r.get("macs")),
-                _si(r.get("param_bytes"), "B"),
-                "" if r.get("snr_db") is None else f"{r['snr_db']:.1f}",
-                flag,
-            )
-        out.append(t)
-        by_type: dict[str, list[float]] = defaultdict(list)
-        for r in rows:
-            by_type[r["name"] if r["kind"] == "node" else r["name"].split(" (")[0]].append(r["time_us"])
-        bt = Table(title=f"{m.method}: by op type")
-        for col in ("op type", "count", "time µs", "share"):
-            bt.add_column(col, justify="left" if col == "op type" else "right")
-        for name, vals in sorted(by_type.items(), key=lambda kv: -sum(kv[1])):
-            bt.add_row(name, str(len(vals)), f"{sum(vals):.2f}", f"{sum(vals) / max(m.sum_us, 1e-9):.1%}")
-        out.append(bt)
+        rows = sorted((r for r in merged if r.method == m.method), key=lambda r: -r.time_us)
+        out += [_op_table(m, rows, top), _type_table(m, rows)]
     if result.sweep:
-        st = Table(title="latency by sequence length (whole invoke incl. the invoke() call)")
-        for col in ("tokens", "median µs", "p90 µs"):
-            st.add_column(col, justify="right")
-        for s in result.sweep:
-            st.add_row(
-                str(s["length"]),
-                *(
-                    ["n/a", s["error"][:60]]
-                    if "error" in s
-                    else [f"{s['median_us']:.2f}", f"{s['p90_us']:.2f}"]
-                ),
-            )
-        out.append(st)
+        out.append(_sweep_table([SweepRow.model_validate(s) for s in result.sweep]))
     return out
 
 
-def _si(n, unit: str = "") -> str:
+def _si(n: int | None, unit: str = "") -> str:
     if n is None:
         return ""
     for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):

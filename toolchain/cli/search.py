@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from toolchain.base.errors import EdgecompError
+
 
 def search(
     source: Path | None = typer.Argument(None, help="Teacher/source model (overrides the recipe's)."),
@@ -43,6 +45,7 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print the trials and the front as JSON."),
 ) -> None:
     """Search steps x quantization for the Pareto front of size, val accuracy and latency (Optuna, Ray)."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.cli.search_view import TrialsView, front_table
     from toolchain.recipe.compose import compose_recipe
@@ -50,11 +53,10 @@ def search(
     try:
         import optuna  # noqa: F401
 
+        # loaded when the command runs, so `edgecomp --help` stays instant
         from toolchain.search.run import search as run_search
         from toolchain.search.run import search_config
     except ImportError:
-        from toolchain.base.errors import EdgecompError
-
         raise EdgecompError(
             "edgecomp search needs Optuna, which is not installed", hint="pip install 'edgecomp[search]'"
         ) from None
@@ -75,6 +77,7 @@ def search(
 
 
 def _as_json(result: Any) -> dict[str, Any]:
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.search.outputs import row
 
     return {
@@ -82,5 +85,8 @@ def _as_json(result: Any) -> dict[str, Any]:
         "best_recipe": str(result.best_recipe) if result.best_recipe else None,
         "best_trial": result.best.number if result.best else None,
         "pareto": [r.number for r in result.front],
-        "trials": [{**row(r), "params": r.params, "validation": r.validation} for r in result.records],
+        "trials": [
+            {**row(r), "params": r.params, "validation": r.validation.to_json() if r.validation else None}
+            for r in result.records
+        ],
     }

@@ -23,13 +23,14 @@ def _row(r: TrialRecord) -> list[str]:
     if r.state != "complete":
         return [str(r.number), _name(r) if r.params else "", r.state, "", "", "", r.error or ""]
     m = r.metrics
+    assert m is not None  # complete
     return [
         str(r.number),
         _name(r),
-        f"{m['size_bytes'] / 1024:.1f}",
-        f"{m['gzip_bytes'] / 1024:.1f}",
-        f"{m['accuracy_drop_points']:.2f}",
-        f"{m['latency_ms']:.3f}",
+        f"{m.size_bytes / 1024:.1f}",
+        f"{m.gzip_bytes / 1024:.1f}",
+        f"{m.accuracy_drop_points:.2f}",
+        f"{m.latency_ms:.3f}",
         "yes" if r.feasible else "no",
     ]
 
@@ -47,7 +48,7 @@ def trials_table(records: list[TrialRecord], title: str, device: str | None = No
 
 
 def front_table(front: list[TrialRecord], best: TrialRecord | None) -> Table:
-    device = next((r.validation["device"] for r in front if r.validation is not None), None)
+    device = next((r.validation.device for r in front if r.validation is not None), None)
     title = "Pareto front (feasible trials; gzip size, val accuracy drop, latency)"
     table = trials_table(front, title, device)
     if best is not None:
@@ -83,9 +84,9 @@ class TrialsView:
             self.console.print(" | ".join(_row(record)), highlight=False)
 
     def validated(self, record: TrialRecord) -> None:
-        v = record.validation or {}
+        device = record.validation.device if record.validation is not None else "?"
         self.console.print(
-            f"validate trial {record.number} on {v.get('device')}: {validation_text(record)}", highlight=False
+            f"validate trial {record.number} on {device}: {validation_text(record)}", highlight=False
         )
 
     def __enter__(self) -> TrialsView:

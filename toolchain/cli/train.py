@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from toolchain.cli.data import print_rows
+
 
 def train(
     project: Path = typer.Argument(..., help="Project folder written by `edgecomp data`."),
@@ -26,8 +28,8 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Train a baseline intent model (Embedding -> Conv1D -> max-pool -> Dense) and write its recipe."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
-    from toolchain.cli.data import print_rows
     from toolchain.project.train import TrainOptions, train_project
 
     options = TrainOptions(
@@ -42,21 +44,20 @@ def train(
     )
     summary = train_project(project, options, progress=render.RichProgress())
     if as_json:
-        render.print_json(summary)
+        render.print_json(summary.to_json())
         return
-    test = summary["test"]
-    gates = summary["gates"]
+    test = summary.test
     rows = [
-        ["parameters", f"{summary['parameters']:,}"],
-        ["epochs", f"{summary['epochs_run']} (best val: epoch {summary['best_epoch']})"],
-        ["val accuracy", f"{summary['val_accuracy'][summary['best_epoch'] - 1]:.2%} (best epoch)"],
-        ["test accuracy", f"{test['accuracy']:.2%} ({test['queries']} queries)"],
-        ["test macro-F1", f"{test['macro_f1']:.4f}"],
-        ["gates", ", ".join(f"{k} {v}" for k, v in gates.items())],
+        ["parameters", f"{summary.parameters:,}"],
+        ["epochs", f"{summary.epochs_run} (best val: epoch {summary.best_epoch})"],
+        ["val accuracy", f"{summary.val_accuracy[summary.best_epoch - 1]:.2%} (best epoch)"],
+        ["test accuracy", f"{test.accuracy:.2%} ({test.queries} queries)"],
+        ["test macro-F1", f"{test.macro_f1:.4f}"],
+        ["gates", ", ".join(f"{k} {v}" for k, v in summary.gates.items())],
     ]
-    print_rows(f"{summary['name']}: baseline intent model", ["", "value"], rows)
+    print_rows(f"{summary.name}: baseline intent model", ["", "value"], rows)
     render.stdout.print(
-        f"wrote {summary['model']} and {summary['recipe']}\n"
+        f"wrote {summary.model} and {summary.recipe}\n"
         f"next: edgecomp convert {project}/model.keras --recipe {project}/recipe.yaml "
         f"[--preset distill-prune-int8]",
         highlight=False,

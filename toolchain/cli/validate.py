@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.table import Table
+
+from toolchain.base.errors import GateFailed
+from toolchain.base.types import CheckStatus
+
+if TYPE_CHECKING:  # devices.validate pulls numpy and pydantic models: `edgecomp --help` stays instant
+    from devices.validate import DeviceReport, ValidationReport
 
 
 def validate(
@@ -19,16 +27,19 @@ def validate(
         0.5, "--max-accuracy-diff", min=0.0, help="Gate: |device - host| accuracy, in points."
     ),
     min_agreement: float = typer.Option(
-        0.98, "--min-agreement", min=0.0, max=1.0, help="Gate: top-1 agreement with host."
+        0.98, "--min-agreement", min=0.0, max=1.0, help="Gate: top-1 agreement with host (classifiers)."
+    ),
+    min_cosine: float = typer.Option(
+        0.999, "--min-cosine", min=-1.0, max=1.0, help="Gate: mean cosine with host (embedding models)."
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N eval queries."),
     as_json: bool = typer.Option(False, "--json", help="Print the validation report as JSON."),
     runner_script: Path | None = typer.Option(None, "--runner-script", hidden=True),
 ) -> None:
     """Validate a build on emulated devices: op versions, op policy, parity with the host, budgets."""
+    # loaded when the command runs, so `edgecomp --help` stays instant
     from devices.profiles.schema import select_profiles
     from devices.validate import Gates
-    from toolchain.base.errors import GateFailed
     from toolchain.cli import render
     from toolchain.device_stages import validate_target
 
@@ -36,18 +47,18 @@ def validate(
     report = validate_target(
         build,
         profiles,
-        Gates(max_accuracy_diff, min_agreement),
+        Gates(max_accuracy_diff=max_accuracy_diff, min_agreement=min_agreement, min_cosine=min_cosine),
         render.RichProgress(),
         runner_script=runner_script,
         limit=limit,
     )
     if as_json:
-        render.print_json(report.as_dict())
+        render.print_json(report.to_json())
     else:
         render.stdout.print(summary_table(report))
-        for dev in report.devices:
+        for dev in report.devices.values():
             render.stdout.print(device_table(dev))
-    failed = [d for d in report.devices if not d.passed]
+    failed = [d for d in report.devices.values() if not d.passed]
     if failed:
         first = failed[0]
         raise GateFailed(
@@ -60,13 +71,11 @@ def _pct(v: float | None) -> str:
     return f"{v:.2%}" if v is not None else "-"
 
 
-def summary_table(report):
-    from rich.table import Table
-
+def summary_table(report: ValidationReport) -> Table:
     ref = report.reference
     t = Table(
-        title=f"validation of {report.target}: {ref['queries']} queries, host reference {ref['runtime']} "
-        f"accuracy {_pct(ref['host_accuracy'])}"
+        title=f"validation of {report.target}: {ref.queries} queries, host reference {ref.runtime} "
+        f"accuracy {_pct(ref.host_accuracy)}"
     )
     for col in (
         "device",
@@ -80,35 +89,39 @@ def summary_table(report):
     ):
         t.add_column(col)
     t.add_column("peak MB", justify="right")
-    for d in report.devices:
+    for d in report.devices.values():
         m = d.metrics
-        diff = m.get("accuracy_diff_points")
+        diff = m.accuracy_diff_points
+        agreement = _pct(m.top1_agreement) if m.mean_cosine is None else f"cos {m.mean_cosine:.6f}"
         t.add_row(
             d.device,
             "[green]pass[/green]" if d.passed else "[red]FAIL[/red]",
             f"{d.runtime} {d.arch}",
-            _pct(m.get("accuracy")),
+            _pct(m.accuracy),
             f"{diff:+.2f} pt" if diff is not None else "-",
-            _pct(m.get("top1_agreement")),
-            _pct(m.get("bit_exact_fraction")),
-            f"{m['max_abs_diff']:g}" if "max_abs_diff" in m else "-",
-            f"{m['peak_memory_mb']:.1f}" if m.get("peak_memory_mb") is not None else "-",
+            agreement,
+            _pct(m.bit_exact_fraction),
+            f"{m.max_abs_diff:g}" if m.max_abs_diff is not None else "-",
+            f"{m.peak_memory_mb:.1f}" if m.peak_memory_mb is not None else "-",
         )
     return t
 
 
-_STYLE = {"pass": "green", "fail": "red", "skip": "dim", "info": "cyan"}
+_STYLE = {
+    CheckStatus.PASS: "green",
+    CheckStatus.FAIL: "red",
+    CheckStatus.SKIP: "dim",
+    CheckStatus.INFO: "cyan",
+}
 
 
-def device_table(dev):
-    from rich.table import Table
-
+def device_table(dev: DeviceReport) -> Table:
     emu = "emulated, QEMU" if dev.emulated else "native"
     t = Table(title=f"{dev.device}: {dev.arch} {dev.cpu}, {dev.runtime} ({emu}, {dev.seconds:.1f} s)")
     t.add_column("check")
     t.add_column("status")
     t.add_column("detail")
     for c in dev.checks:
-        style = _STYLE.get(c.status, "")
+        style = _STYLE[c.status]
         t.add_row(c.name, f"[{style}]{c.status}[/{style}]", c.detail)
     return t

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from toolchain.base.types import CostMost, Stage
 from toolchain.evaluation.metrics import ACCURACY_DROP, AGREEMENT_VS_SOURCE
 from toolchain.evaluation.retrieval import OVERLAP_VS_SOURCE, RECALL_AT_10, RECALL_DROP
 from toolchain.recipe.schema import EvaluationSpec
-
-STEPS, QUANTIZATION = "steps", "quantization"
+from toolchain.report.evaluation import EvaluationSection, ReferenceCheck
+from toolchain.report.model import RejectedSection
+from toolchain.tasks import CLASSIFIER_GATES, RETRIEVAL_GATES
 
 
 @dataclass(frozen=True)
@@ -41,20 +42,19 @@ class GateMiss:
 
 
 def failed_gate(
-    gates: EvaluationSpec, evaluation: dict[str, Any], texts: Sequence[str] = ()
+    gates: EvaluationSpec, evaluation: EvaluationSection, texts: Sequence[str] = ()
 ) -> GateMiss | None:
     """The first gate the evaluation misses, or None; `texts` name the worst query of an ONNX check."""
-    check = evaluation.get("onnx_reference")
-    if check is not None:
-        miss = _onnx_gates(gates, check, texts)
+    if evaluation.onnx_reference is not None:
+        miss = _onnx_gates(gates, evaluation.onnx_reference, texts)
         if miss is not None:
             return miss
-    if evaluation.get("retrieval") is not None:
+    if evaluation.retrieval is not None:
         return _retrieval_gates(gates, evaluation)
-    cmp = evaluation.get("vs_source_float")
+    cmp = evaluation.vs_source_float
     if cmp is None:
         return None
-    drop, agree = cmp["accuracy_drop_points"], cmp["top1_agreement"]
+    drop, agree = cmp.accuracy_drop_points, cmp.top1_agreement
     return _first_miss(
         gates,
         ("max_accuracy_drop", ACCURACY_DROP, drop,
@@ -77,11 +77,12 @@ def _first_miss(gates: EvaluationSpec, *checks: Check) -> GateMiss | None:
     return None
 
 
-def _retrieval_gates(gates: EvaluationSpec, evaluation: dict[str, Any]) -> GateMiss | None:
+def _retrieval_gates(gates: EvaluationSpec, evaluation: EvaluationSection) -> GateMiss | None:
     """recall@10 of the .tflite, its drop vs source (points), top-10 overlap vs source."""
-    final = evaluation["retrieval"]["stages"][-1]
-    recall, drop = final["recall_at_10"], final["recall_at_10_drop_points"]
-    overlap = final["top10_overlap_vs_source"]
+    assert evaluation.retrieval is not None
+    final = evaluation.retrieval.final
+    recall, drop = final.recall_at_10, final.recall_at_10_drop_points
+    overlap = final.top10_overlap_vs_source
     return _first_miss(
         gates,
         ("min_recall_at_10", RECALL_AT_10, recall, lambda lim: f"recall@10 {recall:.2%} is below {lim:.2%}"),
@@ -92,102 +93,107 @@ def _retrieval_gates(gates: EvaluationSpec, evaluation: dict[str, Any]) -> GateM
     )  # fmt: skip
 
 
-def _onnx_gates(gates: EvaluationSpec, check: dict[str, Any], texts: Sequence[str]) -> GateMiss | None:
+def _onnx_gates(gates: EvaluationSpec, check: ReferenceCheck, texts: Sequence[str]) -> GateMiss | None:
     def query(i: int) -> str:
         return repr(texts[i]) if i < len(texts) else f"#{i}"
 
-    err, cos = check["max_abs_error"], check["mean_cosine"]
-    worst_abs, worst_cos = query(check["worst_abs_query"]), query(check["worst_cosine_query"])
+    err, cos = check.max_abs_error, check.mean_cosine
+    worst_abs, worst_cos = query(check.worst_abs_query), query(check.worst_cosine_query)
     return _first_miss(
         gates,
         ("max_abs_error", "max abs error vs onnxruntime", err,
          lambda lim: f"output differs from onnxruntime by {err:.3g} (limit {lim}) on query {worst_abs}"),
         ("min_cosine", "mean cosine vs onnxruntime", cos,
-         lambda lim: f"mean cosine vs onnxruntime {cos:.4f} below {lim}; worst {check['min_cosine']:.4f} "
+         lambda lim: f"mean cosine vs onnxruntime {cos:.4f} below {lim}; worst {check.min_cosine:.4f} "
          f"on {worst_cos}"),
     )  # fmt: skip
 
 
-def costliest_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
-    """`steps` or `quantization`: the stage that lost most of the missed metric (ONNX gates: quantization)."""
-    if miss.gate in ("max_recall_drop", "min_recall_at_10", "min_top10_overlap"):
+def costliest_stage(miss: GateMiss, evaluation: EvaluationSection) -> CostMost:
+    """The stage that lost most of the missed metric (ONNX gates: quantization)."""
+    if miss.gate in RETRIEVAL_GATES:
         return _retrieval_stage(miss, evaluation)
-    by_stage = evaluation.get("by_stage") or {}
-    stages = {s["stage"]: s for s in by_stage.get("stages", [])}
-    if "after steps" not in stages or miss.gate not in ("max_accuracy_drop", "min_agreement"):
-        return QUANTIZATION
+    by_stage = evaluation.by_stage
+    steps = None if by_stage is None else by_stage.stage(Stage.AFTER_STEPS)
+    if by_stage is None or steps is None or miss.gate not in CLASSIFIER_GATES:
+        return CostMost.QUANTIZATION
     if miss.gate == "max_accuracy_drop":
-        by_steps = stages["after steps"]["accuracy_drop_points"]
-        by_quantization = stages["after quantization"]["accuracy_drop_points"] - by_steps
-        return STEPS if by_steps >= by_quantization else QUANTIZATION
-    d = by_stage["disagreements_vs_source"]
-    return STEPS if d["from_steps"] >= d["from_quantization"] else QUANTIZATION
+        final = by_stage.stage(Stage.AFTER_QUANTIZATION)
+        assert final is not None
+        by_steps = steps.accuracy_drop_points
+        by_quantization = final.accuracy_drop_points - by_steps
+        return CostMost.STEPS if by_steps >= by_quantization else CostMost.QUANTIZATION
+    d = by_stage.disagreements_vs_source
+    return CostMost.STEPS if d.from_steps >= d.from_quantization else CostMost.QUANTIZATION
 
 
-def _retrieval_stage(miss: GateMiss, evaluation: dict[str, Any]) -> str:
+def _retrieval_stage(miss: GateMiss, evaluation: EvaluationSection) -> CostMost:
     """The stage that lost most recall@10 (overlap gate: most top-10 overlap with the source)."""
-    stages = {s["stage"]: s for s in evaluation["retrieval"]["stages"]}
-    if "after steps" not in stages:
-        return QUANTIZATION
-    steps, final = stages["after steps"], stages["after quantization"]
+    assert evaluation.retrieval is not None
+    steps = evaluation.retrieval.stage(Stage.AFTER_STEPS)
+    final = evaluation.retrieval.final
+    if steps is None:
+        return CostMost.QUANTIZATION
     if miss.gate == "min_top10_overlap":
-        by_steps = 1.0 - steps["top10_overlap_vs_source"]
-        by_quantization = 1.0 - final["top10_overlap_vs_post_step_float"]
+        assert final.top10_overlap_vs_post_step_float is not None
+        by_steps = 1.0 - steps.top10_overlap_vs_source
+        by_quantization = 1.0 - final.top10_overlap_vs_post_step_float
     else:
-        by_steps = steps["recall_at_10_drop_points"]
-        by_quantization = final["recall_at_10_drop_points"] - by_steps
-    return STEPS if by_steps >= by_quantization else QUANTIZATION
+        by_steps = steps.recall_at_10_drop_points
+        by_quantization = final.recall_at_10_drop_points - by_steps
+    return CostMost.STEPS if by_steps >= by_quantization else CostMost.QUANTIZATION
 
 
-def stage_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
+def stage_line(evaluation: EvaluationSection, step_kinds: Sequence[str]) -> str:
     """ "source accuracy 97.73% -> after steps (prune) ... -> after quantization ...; of the N ..."."""
-    if evaluation.get("retrieval"):
+    if evaluation.retrieval is not None:
         return _retrieval_line(evaluation, step_kinds)
-    by_stage = evaluation.get("by_stage")
-    if not by_stage:
+    by_stage = evaluation.by_stage
+    if by_stage is None:
         return ""
     parts = []
-    for s in by_stage["stages"]:
-        name = s["stage"] + (f" ({', '.join(step_kinds)})" if s["stage"] == "after steps" else "")
-        text = f"{name} accuracy {s['accuracy']:.2%}"
-        if s["stage"] != "source":
-            text += f", agreement vs source {s['agreement_vs_source']:.2%}"
-        if "agreement_vs_post_step_float" in s and len(by_stage["stages"]) > 2:
-            text += f", agreement vs post-step float {s['agreement_vs_post_step_float']:.2%}"
+    for s in by_stage.stages:
+        name = f"{s.stage}" + (f" ({', '.join(step_kinds)})" if s.stage == Stage.AFTER_STEPS else "")
+        text = f"{name} accuracy {s.accuracy:.2%}"
+        if s.stage != Stage.SOURCE:
+            text += f", agreement vs source {s.agreement_vs_source:.2%}"
+        if s.agreement_vs_post_step_float is not None and len(by_stage.stages) > 2:
+            text += f", agreement vs post-step float {s.agreement_vs_post_step_float:.2%}"
         parts.append(text)
-    d = by_stage["disagreements_vs_source"]
+    d = by_stage.disagreements_vs_source
     line = "by stage: " + " -> ".join(parts)
-    if d["total"] and len(by_stage["stages"]) > 2:
+    if d.total and len(by_stage.stages) > 2:
         line += (
-            f"; of the {d['total']} of {by_stage['queries']} test queries that disagree with the source, "
-            f"{d['from_steps']} already did after the steps and {d['from_quantization']} after quantization"
+            f"; of the {d.total} of {by_stage.queries} test queries that disagree with the source, "
+            f"{d.from_steps} already did after the steps and {d.from_quantization} after quantization"
         )
-    elif d["total"]:
-        line += f"; {d['total']} of {by_stage['queries']} test queries disagree with the source (no steps)"
+    elif d.total:
+        line += f"; {d.total} of {by_stage.queries} test queries disagree with the source (no steps)"
     return line
 
 
-def _retrieval_line(evaluation: dict[str, Any], step_kinds: Sequence[str]) -> str:
+def _retrieval_line(evaluation: EvaluationSection, step_kinds: Sequence[str]) -> str:
+    assert evaluation.retrieval is not None
     parts = []
-    for s in evaluation["retrieval"]["stages"]:
-        name = s["stage"] + (f" ({', '.join(step_kinds)})" if s["stage"] == "after steps" else "")
-        text = f"{name} recall@10 {s['recall_at_10']:.2%}"
-        if s["stage"] != "source":
-            text += f", top-10 overlap vs source {s['top10_overlap_vs_source']:.2%}"
+    for s in evaluation.retrieval.stages:
+        name = f"{s.stage}" + (f" ({', '.join(step_kinds)})" if s.stage == Stage.AFTER_STEPS else "")
+        text = f"{name} recall@10 {s.recall_at_10:.2%}"
+        if s.stage != Stage.SOURCE:
+            text += f", top-10 overlap vs source {s.top10_overlap_vs_source:.2%}"
         parts.append(text)
     return "by stage: " + " -> ".join(parts)
 
 
 def rejection(
-    miss: GateMiss, evaluation: dict[str, Any], step_kinds: Sequence[str], where: str
-) -> tuple[str, str, dict[str, Any]]:
-    """(one-line message, hint, the report's `rejected` section) for a missed gate; `where` is the
-    `.rejected/` dir the candidate was written to."""
+    miss: GateMiss, evaluation: EvaluationSection, step_kinds: Sequence[str], where: str
+) -> RejectedSection:
+    """The report's `rejected` section for a missed gate (its message and hint are what the CLI prints);
+    `where` is the `.rejected/` dir the candidate was written to."""
     cause = costliest_stage(miss, evaluation)
     stages = stage_line(evaluation, step_kinds)
     message = f"gate {miss.gate} failed: {miss.text}" + (f"; {stages}" if stages else "")
     flag = "--" + miss.gate.replace("_", "-")
-    if cause == STEPS:
+    if cause == CostMost.STEPS:
         hint = (
             f"the steps ({', '.join(step_kinds)}) cost most: make them milder (prune: a lower "
             "target_sparsity or more epochs; distill: a larger student or more epochs; lowrank: a "
@@ -200,13 +206,12 @@ def rejection(
             "chosen for this model (or int16x8, dynamic, weight_only)"
         )
     hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
-    section = {
-        "gate": miss.gate,
-        "metric": miss.metric,
-        "measured": miss.measured,
-        "limit": miss.limit,
-        "cost_most": cause,
-        "message": message,
-        "hint": hint,
-    }
-    return message, hint, section
+    return RejectedSection(
+        gate=miss.gate,
+        metric=miss.metric,
+        measured=miss.measured,
+        limit=miss.limit,
+        cost_most=cause,
+        message=message,
+        hint=hint,
+    )

@@ -15,34 +15,34 @@ The models themselves run elsewhere (devices/hostrun.py for the .tflite, the sou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from toolchain.base.types import Stage
+from toolchain.report.evaluation import (
+    ByStage,
+    Comparison,
+    Disagreements,
+    EvaluationSection,
+    Metrics,
+    ReferenceCheck,
+    StageMetrics,
+)
 
-def reference_check(ref: np.ndarray, got: np.ndarray) -> dict:
+
+def reference_check(ref: np.ndarray, got: np.ndarray) -> ReferenceCheck:
     """Max abs error, cosine per query (mean, worst with its index), top-1 agreement."""
     cos = np.sum(ref * got, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1) + 1e-12)
     err = np.abs(ref - got).max(1)
-    return {
-        "queries": int(len(ref)),
-        "max_abs_error": float(err.max()),
-        "worst_abs_query": int(err.argmax()),
-        "mean_cosine": float(cos.mean()),
-        "min_cosine": float(cos.min()),
-        "worst_cosine_query": int(cos.argmin()),
-        "top1_agreement": float(np.mean(ref.argmax(1) == got.argmax(1))),
-    }
-
-
-@dataclass(frozen=True)
-class Metrics:
-    accuracy: float
-    macro_f1: float
-    recall: dict[str, float]
-
-    def as_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, "recall": self.recall}
+    return ReferenceCheck(
+        queries=int(len(ref)),
+        max_abs_error=float(err.max()),
+        worst_abs_query=int(err.argmax()),
+        mean_cosine=float(cos.mean()),
+        min_cosine=float(cos.min()),
+        worst_cosine_query=int(cos.argmin()),
+        top1_agreement=float(np.mean(ref.argmax(1) == got.argmax(1))),
+    )
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> Metrics:
@@ -57,26 +57,29 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
         if support:
             f1s.append(2 * p * r / (p + r) if p + r else 0.0)
     acc = float(np.mean(y_true == y_pred)) if len(y_true) else 0.0
-    return Metrics(round(acc, 4), round(float(np.mean(f1s)) if f1s else 0.0, 4), recall)
+    macro_f1 = round(float(np.mean(f1s)) if f1s else 0.0, 4)
+    return Metrics(accuracy=round(acc, 4), macro_f1=macro_f1, recall=recall)
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray, y_true: np.ndarray, labels: Sequence[str]) -> dict:
+def compare(
+    reference: np.ndarray, candidate: np.ndarray, y_true: np.ndarray, labels: Sequence[str]
+) -> Comparison:
     """Float-vs-converted comparison for the report."""
     ref_pred, cand_pred = reference.argmax(1), candidate.argmax(1)
     ref_m = classification_metrics(y_true, ref_pred, labels)
     cand_m = classification_metrics(y_true, cand_pred, labels)
     recall_change = {k: round(cand_m.recall[k] - ref_m.recall[k], 4) for k in labels}
-    return {
-        "queries": int(len(y_true)),
-        "reference": ref_m.as_dict(),
-        "converted": cand_m.as_dict(),
-        "accuracy_drop_points": round((ref_m.accuracy - cand_m.accuracy) * 100, 2),
-        "top1_agreement": round(float(np.mean(ref_pred == cand_pred)), 4),
-        "max_abs_score_diff": round(float(np.max(np.abs(reference - candidate))), 5),
-        "recall_change": recall_change,
-        "worst_recall_change": min(recall_change.items(), key=lambda kv: kv[1]) if recall_change else None,
-        "support": {k: int(np.sum(y_true == i)) for i, k in enumerate(labels)},  # test queries per intent
-    }
+    return Comparison(
+        queries=int(len(y_true)),
+        reference=ref_m,
+        converted=cand_m,
+        accuracy_drop_points=round((ref_m.accuracy - cand_m.accuracy) * 100, 2),
+        top1_agreement=round(float(np.mean(ref_pred == cand_pred)), 4),
+        max_abs_score_diff=round(float(np.max(np.abs(reference - candidate))), 5),
+        recall_change=recall_change,
+        worst_recall_change=min(recall_change.items(), key=lambda kv: kv[1]) if recall_change else None,
+        support={k: int(np.sum(y_true == i)) for i, k in enumerate(labels)},  # test queries per intent
+    )
 
 
 def stage_metrics(
@@ -85,7 +88,7 @@ def stage_metrics(
     converted: np.ndarray,
     y_true: np.ndarray,
     labels: Sequence[str],
-) -> dict:
+) -> ByStage:
     """Accuracy and agreement vs source at each stage: source -> after steps -> after quantization.
 
     `post_step` is None for a build without steps (the source is the post-step float). `disagreements`
@@ -95,33 +98,33 @@ def stage_metrics(
     post_pred = post_step.argmax(1) if post_step is not None else src_pred
     src_accuracy = classification_metrics(y_true, src_pred, labels).accuracy
 
-    def stage(name: str, pred: np.ndarray) -> dict:
+    def stage(name: Stage, pred: np.ndarray) -> StageMetrics:
         m = classification_metrics(y_true, pred, labels)
-        return {
-            "stage": name,
-            "accuracy": m.accuracy,
-            "macro_f1": m.macro_f1,
-            "agreement_vs_source": round(float(np.mean(pred == src_pred)), 4),
-            "accuracy_drop_points": round((src_accuracy - m.accuracy) * 100, 2),
-        }
+        return StageMetrics(
+            stage=name,
+            accuracy=m.accuracy,
+            macro_f1=m.macro_f1,
+            agreement_vs_source=round(float(np.mean(pred == src_pred)), 4),
+            accuracy_drop_points=round((src_accuracy - m.accuracy) * 100, 2),
+        )
 
-    stages = [stage("source", src_pred)]
+    stages = [stage(Stage.SOURCE, src_pred)]
     if post_step is not None:
-        stages.append(stage("after steps", post_pred))
-    final = stage("after quantization", conv_pred)
-    final["agreement_vs_post_step_float"] = round(float(np.mean(conv_pred == post_pred)), 4)
+        stages.append(stage(Stage.AFTER_STEPS, post_pred))
+    final = stage(Stage.AFTER_QUANTIZATION, conv_pred)
+    final.agreement_vs_post_step_float = round(float(np.mean(conv_pred == post_pred)), 4)
     stages.append(final)
     wrong = conv_pred != src_pred
     from_steps = int(np.sum(wrong & (post_pred != src_pred)))
-    return {
-        "queries": int(len(y_true)),
-        "stages": stages,
-        "disagreements_vs_source": {
-            "total": int(np.sum(wrong)),
-            "from_steps": from_steps,
-            "from_quantization": int(np.sum(wrong)) - from_steps,
-        },
-    }
+    return ByStage(
+        queries=int(len(y_true)),
+        stages=stages,
+        disagreements_vs_source=Disagreements(
+            total=int(np.sum(wrong)),
+            from_steps=from_steps,
+            from_quantization=int(np.sum(wrong)) - from_steps,
+        ),
+    )
 
 
 # The metric names, identical in the table, report.md, the gate messages and the README.
@@ -130,41 +133,41 @@ AGREEMENT_VS_POST_STEP = "agreement vs post-step float"
 ACCURACY_DROP = "accuracy drop (points)"
 
 
-def worst_recall_text(cmp: dict) -> str | None:
+def worst_recall_text(cmp: Comparison) -> str | None:
     """ "order_status -50.0 pt (n=2)": the intent whose recall fell most vs source, with its test support."""
-    worst = cmp.get("worst_recall_change")
-    if not worst:
+    if not cmp.worst_recall_change:
         return None
-    n = (cmp.get("support") or {}).get(worst[0])
-    return f"{worst[0]} {worst[1] * 100:+.1f} pt" + (f" (n={n})" if n is not None else "")
+    label, change = cmp.worst_recall_change
+    n = cmp.support.get(label)
+    return f"{label} {change * 100:+.1f} pt" + (f" (n={n})" if n is not None else "")
 
 
-def quality_summary(evaluation: dict) -> list[tuple[str, str]]:
+def quality_summary(evaluation: EvaluationSection) -> list[tuple[str, str]]:
     """(metric name, value) rows of a classifier's evaluation, in the one vocabulary (empty: none)."""
-    src, final = evaluation.get("vs_source_float"), evaluation.get("vs_final_float")
+    src, final = evaluation.vs_source_float, evaluation.vs_final_float
     if src is None:
         return []
     rows = [
-        (ACCURACY_DROP, f"{src['accuracy_drop_points']:.2f}"),
-        (AGREEMENT_VS_SOURCE, f"{src['top1_agreement']:.2%}"),
+        (ACCURACY_DROP, f"{src.accuracy_drop_points:.2f}"),
+        (AGREEMENT_VS_SOURCE, f"{src.top1_agreement:.2%}"),
     ]
     if final is not None:
-        rows.append((AGREEMENT_VS_POST_STEP, f"{final['top1_agreement']:.2%}"))
+        rows.append((AGREEMENT_VS_POST_STEP, f"{final.top1_agreement:.2%}"))
     worst = worst_recall_text(src)
     if worst:
         rows.append(("worst recall change", worst))
     return rows
 
 
-def disagreement_text(evaluation: dict) -> str | None:
+def disagreement_text(evaluation: EvaluationSection) -> str | None:
     """ "18 of 748 test queries disagree with the source: 17 already after the steps, 1 from quantization"."""
-    by_stage = evaluation.get("by_stage") or {}
-    d = by_stage.get("disagreements_vs_source")
-    if not d:
+    by_stage = evaluation.by_stage
+    if by_stage is None:
         return None
-    if len(by_stage["stages"]) < 3:
-        return f"{d['total']} of {by_stage['queries']} test queries disagree with the source (no steps)"
+    d = by_stage.disagreements_vs_source
+    if len(by_stage.stages) < 3:
+        return f"{d.total} of {by_stage.queries} test queries disagree with the source (no steps)"
     return (
-        f"{d['total']} of {by_stage['queries']} test queries disagree with the source: {d['from_steps']} "
-        f"already after the steps, {d['from_quantization']} from quantization"
+        f"{d.total} of {by_stage.queries} test queries disagree with the source: {d.from_steps} "
+        f"already after the steps, {d.from_quantization} from quantization"
     )

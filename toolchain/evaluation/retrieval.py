@@ -13,9 +13,18 @@ with the source, and the converted model's overlap with the post-step float mode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from toolchain.base.types import Stage
+from toolchain.report.evaluation import (
+    EvaluationSection,
+    ItemKernel,
+    RetrievalEvaluation,
+    RetrievalStage,
+    TableSize,
+)
 
 K = 10
 RECALL_AT_10 = "recall@10"
@@ -37,13 +46,20 @@ def ranks(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.sum((scores > own) | ((scores == own) & lower_index), axis=1)
 
 
-def retrieval_metrics(scores: np.ndarray, y: np.ndarray) -> dict[str, float]:
+class RecallMetrics(NamedTuple):
+    recall_at_1: float
+    recall_at_10: float
+    mrr: float
+
+
+def retrieval_metrics(scores: np.ndarray, y: np.ndarray) -> RecallMetrics:
+    """recall@1, recall@10 and MRR of the clicked item."""
     r = ranks(scores, y)
-    return {
-        "recall_at_1": round(float(np.mean(r < 1)), 4),
-        "recall_at_10": round(float(np.mean(r < K)), 4),
-        "mrr": round(float(np.mean(1.0 / (r + 1))), 4),
-    }
+    return RecallMetrics(
+        round(float(np.mean(r < 1)), 4),
+        round(float(np.mean(r < K)), 4),
+        round(float(np.mean(1.0 / (r + 1))), 4),
+    )
 
 
 def top_k_overlap(reference: np.ndarray, candidate: np.ndarray, k: int = K) -> float:
@@ -55,32 +71,34 @@ def top_k_overlap(reference: np.ndarray, candidate: np.ndarray, k: int = K) -> f
 
 def retrieval_stages(
     source: np.ndarray, post_step: np.ndarray | None, converted: np.ndarray, y: np.ndarray
-) -> dict[str, Any]:
+) -> RetrievalEvaluation:
     """The report's `evaluation.retrieval`: per stage recall@1/@10, MRR and top-10 overlap vs source."""
-    base = retrieval_metrics(source, y)
+    base_recall_10 = retrieval_metrics(source, y)[1]
 
-    def stage(name: str, scores: np.ndarray) -> dict[str, Any]:
-        m = retrieval_metrics(scores, y)
-        return {
-            "stage": name,
-            **m,
-            "top10_overlap_vs_source": top_k_overlap(source, scores),
-            "top1_agreement_vs_source": round(float(np.mean(top_k(source, 1) == top_k(scores, 1))), 4),
-            "recall_at_10_drop_points": round((base["recall_at_10"] - m["recall_at_10"]) * 100, 2),
-        }
+    def stage(name: Stage, scores: np.ndarray) -> RetrievalStage:
+        recall_1, recall_10, mrr = retrieval_metrics(scores, y)
+        return RetrievalStage(
+            stage=name,
+            recall_at_1=recall_1,
+            recall_at_10=recall_10,
+            mrr=mrr,
+            top10_overlap_vs_source=top_k_overlap(source, scores),
+            top1_agreement_vs_source=round(float(np.mean(top_k(source, 1) == top_k(scores, 1))), 4),
+            recall_at_10_drop_points=round((base_recall_10 - recall_10) * 100, 2),
+        )
 
-    stages = [stage("source", source)]
+    stages = [stage(Stage.SOURCE, source)]
     if post_step is not None:
-        stages.append(stage("after steps", post_step))
-    final = stage("after quantization", converted)
-    final["top10_overlap_vs_post_step_float"] = top_k_overlap(
+        stages.append(stage(Stage.AFTER_STEPS, post_step))
+    final = stage(Stage.AFTER_QUANTIZATION, converted)
+    final.top10_overlap_vs_post_step_float = top_k_overlap(
         post_step if post_step is not None else source, converted
     )
     stages.append(final)
-    return {"queries": int(len(y)), "items": int(source.shape[1]), "k": K, "stages": stages}
+    return RetrievalEvaluation(queries=int(len(y)), items=int(source.shape[1]), k=K, stages=stages)
 
 
-def table_bytes(tensors: list[Any], n_items: int) -> dict[str, Any]:
+def table_bytes(tensors: list[Any], n_items: int) -> TableSize:
     """Bytes of the item table in a .tflite (constant tensors with an n_items-long axis: the kernel, or
     both low-rank factors' item side, and the prior) vs the rest, and the quantization of the kernel."""
     consts = [t for t in tensors if t.is_constant]
@@ -88,51 +106,50 @@ def table_bytes(tensors: list[Any], n_items: int) -> dict[str, Any]:
     items = sum(t.nbytes for t in table)
     total = sum(t.nbytes for t in consts)
     kernel = max(table, key=lambda t: t.nbytes, default=None)
-    return {
-        "item_table_bytes": int(items),
-        "other_weight_bytes": int(total - items),
-        "item_table_share": round(items / total, 4) if total else 0.0,
-        "item_kernel": None
+    return TableSize(
+        item_table_bytes=int(items),
+        other_weight_bytes=int(total - items),
+        item_table_share=round(items / total, 4) if total else 0.0,
+        item_kernel=None
         if kernel is None
-        else {"dtype": kernel.dtype, "shape": list(kernel.shape), "scales": len(kernel.scales)},
-    }
+        else ItemKernel(dtype=kernel.dtype, shape=list(kernel.shape), scales=len(kernel.scales)),
+    )
 
 
-def final_stage(evaluation: dict[str, Any]) -> dict[str, Any] | None:
-    section = evaluation.get("retrieval")
-    return section["stages"][-1] if section else None
-
-
-def retrieval_summary(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
+def retrieval_summary(evaluation: EvaluationSection) -> list[tuple[str, str]]:
     """(metric, value) rows for the convert table and report.md (empty: not a retrieval build)."""
-    final = final_stage(evaluation)
-    if final is None:
+    section = evaluation.retrieval
+    if section is None:
         return []
+    final = section.final
     rows = [
-        (RECALL_DROP, f"{final['recall_at_10_drop_points']:.2f}"),
-        (OVERLAP_VS_SOURCE, f"{final['top10_overlap_vs_source']:.2%}"),
+        (RECALL_DROP, f"{final.recall_at_10_drop_points:.2f}"),
+        (OVERLAP_VS_SOURCE, f"{final.top10_overlap_vs_source:.2%}"),
     ]
-    if len(evaluation["retrieval"]["stages"]) > 2:
-        rows.append((OVERLAP_VS_POST_STEP, f"{final['top10_overlap_vs_post_step_float']:.2%}"))
+    if len(section.stages) > 2:
+        rows.append((OVERLAP_VS_POST_STEP, f"{final.top10_overlap_vs_post_step_float:.2%}"))
     return rows
 
 
-def retrieval_markdown(evaluation: dict[str, Any], step_kinds: list[str]) -> list[str]:
+def retrieval_markdown(evaluation: EvaluationSection, step_kinds: list[str]) -> list[str]:
     """The report.md block: a stage table and the summary rows."""
-    section = evaluation.get("retrieval")
-    if not section:
+    section = evaluation.retrieval
+    if section is None:
         return []
-    names = {"after steps": f"after steps ({', '.join(step_kinds)}), float", "after quantization": ".tflite"}
+    names = {
+        Stage.AFTER_STEPS: f"after steps ({', '.join(step_kinds)}), float",
+        Stage.AFTER_QUANTIZATION: ".tflite",
+    }
     lines = [
         "",
-        f"## Retrieval quality on {section['queries']} test queries over {section['items']} items",
+        f"## Retrieval quality on {section.queries} test queries over {section.items} items",
         "",
         f"| stage | recall@1 | {RECALL_AT_10} | MRR | {OVERLAP_VS_SOURCE} | {RECALL_DROP} |",
         "|---|---|---|---|---|---|",
     ]
-    for s in section["stages"]:
+    for s in section.stages:
         lines.append(
-            f"| {names.get(s['stage'], s['stage'])} | {s['recall_at_1']:.4f} | {s['recall_at_10']:.4f} | "
-            f"{s['mrr']:.4f} | {s['top10_overlap_vs_source']:.2%} | {s['recall_at_10_drop_points']:.2f} |"
+            f"| {names.get(s.stage, s.stage)} | {s.recall_at_1:.4f} | {s.recall_at_10:.4f} | "
+            f"{s.mrr:.4f} | {s.top10_overlap_vs_source:.2%} | {s.recall_at_10_drop_points:.2f} |"
         )
     return [*lines, "", *(f"- {name}: {value}" for name, value in retrieval_summary(evaluation))]

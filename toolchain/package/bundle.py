@@ -5,22 +5,48 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from converters.tflite_model import parse_tflite
+from devices.hostrun import HostRunner
+from devices.opsupport import min_runtime_version
 from toolchain import __version__
 from toolchain.base.atomic import staged_dir, write_bytes
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
+from toolchain.base.types import PackageFormat, TokenizerKind, ValidationStatus
 from toolchain.build import Build, text_feeds
 from toolchain.data import QuerySet, load_queries
-from toolchain.package.manifest import ANDROID_ASSETS, MANIFEST_FILE, MANIFEST_VERSION, TASKS_TEXT, sha256
+from toolchain.package.manifest import (
+    ANDROID_ASSETS,
+    MANIFEST_FILE,
+    MANIFEST_VERSION,
+    TASKS_TEXT,
+    deterministic_zip,
+    file_entries,
+    readme,
+    sha256,
+)
+from toolchain.package.manifest_model import (
+    AppParity,
+    LabelsEntry,
+    Manifest,
+    ManifestTokenizer,
+    ManifestValidation,
+    ModelEntry,
+    ModelSummary,
+    PackageMetadata,
+    RuntimeEntry,
+    TokenizerParitySection,
+)
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
 from toolchain.package.parity import server_fallback
-from toolchain.package.types import PackageOptions, PackageResult
-
-PARITY_FEEDS = ("lowercased", "raw", "raw_without_case_variants")
+from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
+from toolchain.package.types import PackageOptions, PackageResult, PackageSplits, PackageValues
+from toolchain.report.model import LATE_SECTIONS, Report
+from toolchain.report.stages import FallbackSection, PackageSection, TokenizerParitySummary
+from toolchain.tasks import task_spec
 
 
 def _queries(build: Build, path: Path) -> QuerySet:
@@ -28,17 +54,8 @@ def _queries(build: Build, path: Path) -> QuerySet:
     return load_queries(path, data.text_field, data.label_field if build.labels is not None else None)
 
 
-def _kind(build: Build) -> str:
-    """The manifest's task word: MediaPipe's TextClassifier or TextEmbedder (a retrieval model: the
-    classifier over product ids, read as a top-k list)."""
-    if build.task == "retrieval":
-        return "retrieval"
-    return "classifier" if build.labels is not None else "embedder"
-
-
 def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: str) -> np.ndarray:
     """The toolchain's own prediction: its tokenizer + the build's .tflite in the host runner."""
-    from devices.hostrun import HostRunner
 
     if build.tokenizer is None:
         raise DataError(
@@ -47,91 +64,97 @@ def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: s
             hint="re-convert with --tokenizer tokenizer.json (or --vocab vocab.txt)",
         )
     feeds = text_feeds(build.tflite, build.tokenizer.encode_batch(texts))
-    return HostRunner(build.model_bytes).scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
+    with HostRunner(build.model_bytes, name=f"{build.dir.name}/model.tflite") as runner:
+        return runner.scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
 
 
 def _manifest(
     build: Build,
-    values: dict[str, Any],
+    values: PackageValues,
     model_bytes: bytes,
     model_file: str,
-    validation: Any,
-    parity: dict[str, Any] | None,
-    fallback: dict[str, Any],
+    validation: ManifestValidation | None,
+    parity: AppParity | None,
+    fallback: FallbackSection,
     opts: PackageOptions,
-    tokenizer_parity: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    from converters.tflite_model import parse_tflite
-    from devices.opsupport import min_runtime_version
+    tokenizer_parity: TokenizerParitySection | None = None,
+) -> Manifest:
 
     shipped = parse_tflite(model_bytes)
-    summary = shipped.summary()
-    mediapipe = values["format"] != "edge"
+    summary = ModelSummary.model_validate(shipped.summary())
+    mediapipe = values.format != PackageFormat.EDGE
     required = (
-        f"MediaPipe Tasks {'TextEmbedder' if _kind(build) == 'embedder' else 'TextClassifier'}: "
+        f"MediaPipe Tasks {task_spec(build.task).mediapipe_task}: "
         f"{TASKS_TEXT} (Android) / mediapipe==0.10.21 (Python)"
         if mediapipe
         else "TFLite interpreter with builtin ops: ai-edge-litert or tflite-runtime"
     )
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "name": values["name"],
-        "version": values["version"],
-        "format": values["format"],
-        "created_by": f"edgecomp {__version__}",
-        "metadata": {k: values[k] for k in ("name", "version", "description", "author", "license")},
-        "model": {
-            "file": model_file,
-            "asset": (ANDROID_ASSETS / f"{values['name']}.tflite").as_posix() if mediapipe else None,
-            "sha256": sha256(model_bytes),
-            "size_bytes": summary["size_bytes"],
-            "gzip_bytes": summary["gzip_bytes"],
-            "inputs": summary["inputs"],
-            "outputs": summary["outputs"],
-            "validated_model_sha256": sha256(build.model_bytes),
-            "has_tasks_metadata": "TFLITE_METADATA" in shipped.metadata_names,
-        },
-        "quantization": build.report.quantization.mode,
-        "tokenizer": _tokenizer_entry(build, parity),
-        "tokenizer_parity": tokenizer_parity,
-        "task": _kind(build),
-        "labels": None if build.labels is None else {"file": "labels.txt", "count": len(build.labels)},
-        "runtime": {
-            "required": required,
-            "min_runtime_version": min_runtime_version(model_bytes),
-            "op_versions": summary["op_versions"],
-            "ops": summary["ops"],
-        },
-        "recipe_sha256": sha256(build.recipe_bytes),
-        "report_sha256": report_digest(build.report.to_dict()),
-        "validation": validation,
-        "allow_failed_validation": opts.allow_failed_validation,
-        "parity": parity,
-        "server_fallback": fallback,
-    }
+    return Manifest(
+        manifest_version=MANIFEST_VERSION,
+        name=values.name,
+        version=values.version,
+        format=values.format,
+        created_by=f"edgecomp {__version__}",
+        metadata=PackageMetadata(
+            name=values.name,
+            version=values.version,
+            description=values.description,
+            author=values.author,
+            license=values.license,
+        ),
+        model=ModelEntry(
+            file=model_file,
+            asset=(ANDROID_ASSETS / f"{values.name}.tflite").as_posix() if mediapipe else None,
+            sha256=sha256(model_bytes),
+            size_bytes=summary.size_bytes,
+            gzip_bytes=summary.gzip_bytes,
+            inputs=summary.inputs,
+            outputs=summary.outputs,
+            validated_model_sha256=sha256(build.model_bytes),
+            has_tasks_metadata="TFLITE_METADATA" in shipped.metadata_names,
+        ),
+        quantization=build.report.quantization.mode,
+        tokenizer=_tokenizer_entry(build, parity),
+        tokenizer_parity=tokenizer_parity,
+        task=task_spec(build.task).manifest_kind,
+        labels=None if build.labels is None else LabelsEntry(file="labels.txt", count=len(build.labels)),
+        runtime=RuntimeEntry(
+            required=required,
+            min_runtime_version=min_runtime_version(model_bytes),
+            op_versions=summary.op_versions,
+            ops=summary.ops,
+        ),
+        recipe_sha256=sha256(build.recipe_bytes),
+        report_sha256=report_digest(build.report),
+        validation=ValidationStatus.NOT_RUN if validation is None else validation,
+        allow_failed_validation=opts.allow_failed_validation,
+        parity=parity,
+        server_fallback=fallback,
+    )
 
 
-def _tokenizer_entry(build: Build, parity: dict[str, Any] | None) -> dict[str, Any]:
+def _tokenizer_entry(build: Build, parity: AppParity | None) -> ManifestTokenizer:
     """The manifest's tokenizer: kind, vocab, and whether the app must call lowercase() first.
 
     regex: MediaPipe does not lower-case; the packed case variants fix raw queries unless `raw` parity
     is below 100% (then the remaining cases are listed there and the app must lower-case). wordpiece:
     MediaPipe ASCII-lowercases itself, so the app sends the raw query.
     """
-    entry: dict[str, Any] = {**build.report.tokenizer.model_dump(), "vocab_file": "vocab.txt"}
-    kind = entry.get("kind", "regex")
-    raw = (parity or {}).get("raw") or {}
-    if kind == "wordpiece":
-        entry["app_must_lowercase"] = False
+    raw = parity.raw if parity is not None else None
+    if build.report.tokenizer.kind == TokenizerKind.WORDPIECE:
+        lowercase = False
     else:
-        entry["app_must_lowercase"] = not raw or _agreement(raw) < 1.0
-    variants = (parity or {}).get("case_variants")
-    if variants:
-        entry["packed_vocab_lines"] = variants["vocab_lines"]
+        lowercase = raw is None or raw.agreement < 1.0
+    variants = parity.case_variants if parity is not None else None
+    entry = ManifestTokenizer.model_validate(
+        {**build.report.tokenizer.to_json(), "vocab_file": "vocab.txt", "app_must_lowercase": lowercase}
+    )
+    if variants is not None:
+        entry.packed_vocab_lines = variants.vocab_lines
     return entry
 
 
-def report_digest(report: dict[str, Any]) -> str:
+def report_digest(report: Report) -> str:
     """sha256 of what the package depends on: the convert-time report (canonical JSON), model sha included.
 
     The late sections are left out: `package` is rewritten by this very stage, and a validate or profile
@@ -139,16 +162,14 @@ def report_digest(report: dict[str, Any]) -> str:
     digest would go stale for no reason. The validation the package relied on is copied into the manifest
     itself (`validation`), and `model_sha256` ties the digest to the exact model bytes.
     """
-    from toolchain.report.model import LATE_SECTIONS
-
-    body = {k: v for k, v in report.items() if k not in LATE_SECTIONS}
+    body = {k: v for k, v in report.to_json().items() if k not in LATE_SECTIONS}
     return sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode())
 
 
 def _write_bundle(
     final: Path,
     build: Build,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     model_bytes: bytes,
     metadata_json: str | None,
     vocab: Path,
@@ -157,9 +178,7 @@ def _write_bundle(
 
     `vocab` is the file packed in the model (a regex vocab with case variants) or the build's vocab.txt.
     """
-    from toolchain.package.manifest import deterministic_zip, dumps, file_entries, readme
-
-    fmt, name = manifest["format"], manifest["name"]
+    fmt, name = manifest.format, manifest.name
     with staged_dir(final) as stage:
         if fmt != "android-assets":
             (stage / f"{name}.tflite").write_bytes(model_bytes)
@@ -174,16 +193,15 @@ def _write_bundle(
         shutil.copyfile(vocab, stage / "vocab.txt")
         (stage / "README.md").write_text(readme(manifest), encoding="utf-8")
         stage.chmod(0o755)  # a bundle is meant to be shared, whatever the umask
-        manifest["files"] = file_entries(stage)
-        (stage / MANIFEST_FILE).write_text(dumps(manifest), encoding="utf-8")
+        manifest.files = file_entries(stage)
+        (stage / MANIFEST_FILE).write_text(manifest.dumps(), encoding="utf-8")
         return deterministic_zip(stage, final.name)
 
 
-def _agreement(feed: dict[str, Any]) -> float:
-    """Top-1 agreement (classifier) or the share of identical vectors (embedder)."""
-    if "agreement" in feed:
-        return float(feed["agreement"])
-    return round(feed["identical"] / max(1, feed["queries"]), 6)
+def _parity_summary(parity: AppParity | None) -> dict[str, float] | None:
+    """The report's `package.parity`: the app runtime's agreement per feed (top-1, top-k, or the share of
+    identical vectors)."""
+    return None if parity is None else {name: feed.agreement for name, feed in parity.feeds().items()}
 
 
 def _label_ids(build: Build, queries: QuerySet) -> np.ndarray | None:
@@ -192,39 +210,36 @@ def _label_ids(build: Build, queries: QuerySet) -> np.ndarray | None:
 
 def run_package(
     build: Build,
-    values: dict[str, Any],
-    validation: Any,
-    splits: dict[str, Path | None],
+    values: PackageValues,
+    validation: ManifestValidation | None,
+    splits: PackageSplits,
     opts: PackageOptions,
     tmp: Path,
     progress: Progress,
 ) -> PackageResult:
-    parity_split = splits["test"] or splits["val"]
+    parity_split = splits.test or splits.val
     assert parity_split is not None
     queries = _queries(build, parity_split)
     scores = toolchain_scores(build, queries.texts, progress, parity_split.name)
     model_bytes, metadata_json, parity, timings = build.model_bytes, None, None, {}
     tok_parity = None
-    if values["format"] != "edge" and tokenizer_kind(build) == "wordpiece":
-        from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
-
+    if values.format != PackageFormat.EDGE and tokenizer_kind(build) == "wordpiece":
         tok_parity = tokenizer_section(
             build, queries.texts, _label_ids(build, queries), str(parity_split), progress
         )
-        mismatch_gate(tok_parity, values["max_tokenizer_mismatch"])
-    if values["format"] != "edge":
+        mismatch_gate(tok_parity, values.max_tokenizer_mismatch)
+    if values.format != PackageFormat.EDGE:
         model_bytes, metadata_json, parity, timings = mediapipe_model(
             build, values, tmp, queries.texts, scores, opts, progress
         )
-        parity["split"] = str(parity_split)
-    fb_split = splits["val"] or parity_split
+        parity.split = str(parity_split)
+    fb_split = splits.val or parity_split
     fb_queries = queries if fb_split == parity_split else _queries(build, fb_split)
-    if build.labels is None:
-        fallback: dict[str, Any] = {"threshold": None, "note": "embedding model: no classification threshold"}
-    elif build.task == "retrieval":
-        fallback = {"threshold": None, "note": "retrieval model: the app lists the top 10, no threshold"}
+    no_fallback = task_spec(build.task).no_fallback
+    if no_fallback is not None or build.labels is None:
+        fallback = FallbackSection(threshold=None, note=no_fallback or "the build has no labels")
     elif fb_queries.labels is None:
-        fallback = {"threshold": None, "note": f"{fb_split.name} has no labels"}
+        fallback = FallbackSection(threshold=None, note=f"{fb_split.name} has no labels")
     else:
         fb_scores = (
             scores
@@ -232,39 +247,42 @@ def run_package(
             else toolchain_scores(build, fb_queries.texts, progress, fb_split.name)
         )
         fallback = server_fallback(
-            fb_scores, fb_queries.label_ids(build.labels), values["min_confidence_accuracy"], str(fb_split)
-        ).as_dict()
+            fb_scores, fb_queries.label_ids(build.labels), values.min_confidence_accuracy, str(fb_split)
+        ).section()
     model_file = (
-        (ANDROID_ASSETS / f"{values['name']}.tflite").as_posix()
-        if values["format"] == "android-assets"
-        else f"{values['name']}.tflite"
+        (ANDROID_ASSETS / f"{values.name}.tflite").as_posix()
+        if values.format == PackageFormat.ANDROID_ASSETS
+        else f"{values.name}.tflite"
     )
     manifest = _manifest(
         build, values, model_bytes, model_file, validation, parity, fallback, opts, tok_parity
     )
-    final = (opts.out_dir / f"{values['name']}-{values['version']}").resolve()
+    final = (opts.out_dir / f"{values.name}-{values.version}").resolve()
     packed = tmp / "packed" / "vocab.txt"  # package/mediapipe.py wrote it for a regex model
-    vocab = packed if values["format"] != "edge" and packed.is_file() else build.vocab_path
+    vocab = packed if values.format != PackageFormat.EDGE and packed.is_file() else build.vocab_path
     zip_bytes = _write_bundle(final, build, manifest, model_bytes, metadata_json, vocab)
     zip_path = final.with_name(final.name + ".zip")
     write_bytes(zip_path, zip_bytes)
     zip_path.chmod(0o644)
     build.record(
         "package",
-        {
-            "format": values["format"],
-            "bundle": str(final),
-            "zip": str(zip_path),
-            "model_sha256": manifest["model"]["sha256"],
-            "validation": validation if isinstance(validation, str) else validation["status"],
-            "parity": None
-            if parity is None
-            else {k: _agreement(parity[k]) for k in PARITY_FEEDS if k in parity},
-            "tokenizer_parity": None
+        PackageSection(
+            format=values.format,
+            bundle=str(final),
+            zip=str(zip_path),
+            model_sha256=sha256(model_bytes),
+            validation=ValidationStatus.NOT_RUN if validation is None else validation.status,
+            parity=_parity_summary(parity),
+            tokenizer_parity=None
             if tok_parity is None
-            else {k: tok_parity[k] for k in ("differing", "differing_share", "by_cause", "effect")},
-            "server_fallback": fallback,
-            "timings": timings,
-        },
+            else TokenizerParitySummary(
+                differing=tok_parity.differing,
+                differing_share=tok_parity.differing_share,
+                by_cause=tok_parity.by_cause,
+                effect=tok_parity.effect,
+            ),
+            server_fallback=fallback,
+            timings=timings,
+        ),
     )
     return PackageResult(final, zip_path, manifest)

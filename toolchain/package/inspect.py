@@ -9,7 +9,8 @@ from typing import Any
 from converters.metadata_reader import EmbeddedMetadata, read_metadata
 from converters.tflite_model import parse_tflite
 from toolchain.base.errors import InputFileError
-from toolchain.package.manifest import MANIFEST_FILE, read_manifest, sha256, verify
+from toolchain.package.manifest import MANIFEST_FILE, sha256, verify
+from toolchain.package.manifest_model import Manifest, ModelSummary, read_manifest
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,10 @@ class Check:
 class Inspection:
     path: Path
     sha256: str
-    summary: dict[str, Any]
+    summary: ModelSummary  # with its custom_ops
     metadata: EmbeddedMetadata | None
     manifest_path: Path | None
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -37,7 +38,7 @@ class Inspection:
         return {
             "path": str(self.path),
             "sha256": self.sha256,
-            **self.summary,
+            **self.summary.to_json(),
             "metadata": None if self.metadata is None else self.metadata.as_dict(),
             "manifest": None if self.manifest_path is None else str(self.manifest_path),
             "checks": [c.__dict__ for c in self.checks],
@@ -55,28 +56,29 @@ def find_manifest(model_path: Path, levels: int = 6) -> Path | None:
 
 
 def _manifest_checks(
-    manifest: dict[str, Any], path: Path, data: bytes, meta: EmbeddedMetadata | None, n_out: int
+    manifest: Manifest, path: Path, data: bytes, meta: EmbeddedMetadata | None, n_out: int
 ) -> list[Check]:
     problems = verify(manifest, path, data)
     checks = [Check("sha256", not problems, "; ".join(problems) or "matches the manifest")]
-    want_labels = (manifest.get("labels") or {}).get("count")
+    want_labels = manifest.labels.count if manifest.labels is not None else None
     if want_labels is not None:
         checks.append(
             Check("output size", n_out == want_labels, f"{n_out} scores, manifest {want_labels} labels")
         )
-    if manifest.get("model", {}).get("has_tasks_metadata"):
+    if manifest.model.has_tasks_metadata:
         if meta is None:
             return [*checks, Check("metadata", False, "manifest says MediaPipe metadata, the model has none")]
         got = (meta.name, meta.version)
-        want = ((manifest.get("metadata") or {}).get("name"), (manifest.get("metadata") or {}).get("version"))
+        want = (manifest.metadata.name, manifest.metadata.version)
         checks.append(Check("name/version", got == want, f"model {got}, manifest {want}"))
         if want_labels is not None:
             n = len(meta.labels or [])
             checks.append(Check("labels", n == want_labels, f"{n} packed labels, manifest {want_labels}"))
-        tok = manifest.get("tokenizer", {})
+        tok = manifest.tokenizer
         delim = meta.tokenizer.delim_regex if meta.tokenizer else None
-        checks.append(Check("tokenizer", delim == tok.get("delimiter"), f"delimiter {delim!r}"))
-        want_vocab = tok.get("packed_vocab_lines", tok.get("vocab_size"))  # case variants add lines
+        checks.append(Check("tokenizer", delim == tok.delimiter, f"delimiter {delim!r}"))
+        # case variants add lines to a regex vocab
+        want_vocab = tok.packed_vocab_lines if tok.packed_vocab_lines is not None else tok.vocab_size
         if want_vocab is not None:
             checks.append(Check("vocab", meta.vocab_size == want_vocab, f"{meta.vocab_size} packed tokens"))
     return checks
@@ -90,8 +92,7 @@ def inspect_model(path: Path, manifest_path: Path | None = None) -> Inspection:
     data = path.read_bytes()
     model = parse_tflite(data, origin=str(path))
     meta = read_metadata(data, origin=str(path))
-    summary = model.summary()
-    summary["custom_ops"] = model.custom_ops()
+    summary = ModelSummary.model_validate({**model.summary(), "custom_ops": model.custom_ops()})
     if manifest_path is not None and not Path(manifest_path).is_file():
         raise InputFileError(f"manifest not found: {manifest_path}", hint="pass the bundle's manifest.json")
     manifest_path = Path(manifest_path) if manifest_path else find_manifest(path)

@@ -1,15 +1,27 @@
-"""The package manifest (what an app team received), its README with the Kotlin snippet, and the zip."""
+"""The package manifest's files (what an app team received), its README with the Kotlin snippet, the zip.
+
+The manifest itself is the typed `Manifest` (toolchain/package/manifest_model.py); everything here reads
+its attributes.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from toolchain.base.errors import InputFileError
+from toolchain.base.types import ManifestKind, PackageFormat
+from toolchain.package.manifest_model import (
+    AppParity,
+    FileEntry,
+    Manifest,
+    ManifestValidation,
+    TokenizerParitySection,
+)
+from toolchain.package.parity import RankFeed, Top1Feed, VectorParity
+from toolchain.report.stages import FallbackSection
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
@@ -17,46 +29,17 @@ ANDROID_ASSETS = Path("android/app/src/main/assets")
 TASKS_TEXT = "com.google.mediapipe:tasks-text:0.10.21"
 
 
-MANIFEST_SECTIONS = ("model", "labels", "metadata", "tokenizer")  # objects when present (inspect reads them)
-MAX_MANIFEST_BYTES = 16 << 20
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    """A received manifest.json as a dict; anything else (corrupt, not UTF-8, not an object, a section of
-    the wrong type, huge) is an InputFileError naming the file."""
-    path = Path(path)
-    hint = "pass the manifest.json that came with the bundle (edgecomp package writes it)"
-    try:
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise InputFileError(
-                f"{path} is not a manifest: larger than {MAX_MANIFEST_BYTES >> 20} MiB", hint
-            )
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, RecursionError, ValueError) as err:
-        raise InputFileError(f"{path} is not valid JSON ({err.__class__.__name__})", hint=hint) from None
-    if not isinstance(data, dict):
-        raise InputFileError(f"{path} is not a manifest: a JSON {type(data).__name__}, no object", hint=hint)
-    for key in MANIFEST_SECTIONS:
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise InputFileError(f"{path} is not a manifest: {key} is not an object", hint=hint)
-    return data
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_entries(root: Path) -> dict[str, dict[str, Any]]:
+def file_entries(root: Path) -> dict[str, FileEntry]:
     """sha256 and size of every file under `root` except the manifest, by relative path."""
     out = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_FILE):
         data = path.read_bytes()
-        out[path.relative_to(root).as_posix()] = {"sha256": sha256(data), "size_bytes": len(data)}
+        out[path.relative_to(root).as_posix()] = FileEntry(sha256=sha256(data), size_bytes=len(data))
     return out
-
-
-def dumps(manifest: dict[str, Any]) -> str:
-    return json.dumps(manifest, indent=2, default=str) + "\n"
 
 
 def deterministic_zip(root: Path, prefix: str) -> bytes:
@@ -82,13 +65,13 @@ def _query_expr(lowercase: bool) -> tuple[str, str]:
 
 
 def kotlin_snippet(
-    asset: str, fallback: dict[str, Any], tie_margin: float = 1e-6, lowercase: bool = True
+    asset: str, fallback: FallbackSection, tie_margin: float = 1e-6, lowercase: bool = True
 ) -> str:
     arg, note = _query_expr(lowercase)
-    if fallback.get("threshold") is not None:
-        cut = f"{fallback['threshold']:g}f"
-    elif fallback.get("best_threshold") is not None:
-        cut = f"{fallback['best_threshold']:g}f /* target not reached: see the README */"
+    if fallback.threshold is not None:
+        cut = f"{fallback.threshold:g}f"
+    elif fallback.best_threshold is not None:
+        cut = f"{fallback.best_threshold:g}f /* target not reached: see the README */"
     else:
         cut = "0f /* no labelled split: choose a threshold */"
     return f"""```kotlin
@@ -116,128 +99,149 @@ fun intentOf(query: String): String? {{
 ```"""
 
 
-def _tie_margin(manifest: dict[str, Any]) -> float:
+def _tie_margin(manifest: Manifest) -> float:
     """Half an int8 output step: scores closer than that were an exact int8 tie before the tie-break."""
-    step = ((manifest.get("parity") or {}).get("tie_break") or {}).get("int8_step")
+    tie_break = manifest.parity.tie_break if manifest.parity is not None else None
+    step = tie_break.int8_step if tie_break is not None else None
     return step / 2 if step else 1e-6
 
 
-def _parity_lines(manifest: dict[str, Any]) -> list[str]:
-    parity = manifest.get("parity") or {}
-    low, raw = parity.get("lowercased"), parity.get("raw")
-    if not low:
-        return []
-    if manifest.get("task") == "embedder":
-        return [
-            f"- parity in the app runtime: {parity['runtime']} TextEmbedder vs the toolchain on the "
-            f"{low['queries']} queries of `{Path(parity['split']).name}`, lower-cased: {low['identical']} "
-            f"identical vectors, max difference {low['max_abs_diff']:g}, min cosine {low['min_cosine']:g}.",
-            f"- If the app forgets `query.lowercase()`: {raw['identical']} of {raw['queries']} vectors stay "
-            f"identical (min cosine {raw['min_cosine']:g}).",
-        ]
-    if manifest.get("task") == "retrieval":
-        return [
-            f"- parity in the app runtime: {parity['runtime']} TextClassifier (max_results {low['k']}) vs "
-            f"the toolchain (ai_edge_litert) on the {low['queries']} queries of "
-            f"`{Path(parity['split']).name}`, lower-cased: {low['identical_top_k']} identical "
-            f"top-{low['k']} id lists, in order; max score difference {low['max_abs_score_diff']:g}. Raw "
-            f"(mixed-case) queries: {raw['agreement']:.2%}.",
-        ]
-    ties = low["tie_disagreements"]
+def _vector_lines(parity: AppParity, low: VectorParity, raw: VectorParity) -> list[str]:
+    return [
+        f"- parity in the app runtime: {parity.runtime} TextEmbedder vs the toolchain on the "
+        f"{low.queries} queries of `{Path(parity.split or '').name}`, lower-cased: {low.identical} "
+        f"identical vectors, max difference {low.max_abs_diff:g}, min cosine {low.min_cosine:g}.",
+        f"- If the app forgets `query.lowercase()`: {raw.identical} of {raw.queries} vectors stay "
+        f"identical (min cosine {raw.min_cosine:g}).",
+    ]
+
+
+def _rank_lines(parity: AppParity, low: RankFeed, raw: RankFeed) -> list[str]:
+    return [
+        f"- parity in the app runtime: {parity.runtime} TextClassifier (max_results {low.k}) vs "
+        f"the toolchain (ai_edge_litert) on the {low.queries} queries of "
+        f"`{Path(parity.split or '').name}`, lower-cased: {low.identical_top_k} identical "
+        f"top-{low.k} id lists, in order; max score difference {low.max_abs_score_diff:g}. Raw "
+        f"(mixed-case) queries: {raw.agreement:.2%}.",
+    ]
+
+
+def _top1_lines(manifest: Manifest, parity: AppParity, low: Top1Feed, raw: Top1Feed | None) -> list[str]:
+    ties = low.tie_disagreements
     tie_note = f", {ties} of them on exact int8 score ties despite the tie-break" if ties else ""
     lines = [
-        f"- parity in the app runtime: {parity['runtime']} TextClassifier vs the toolchain (ai_edge_litert) "
-        f"on the {low['queries']} queries of `{Path(parity['split']).name}`, lower-cased: top-1 agreement "
-        f"{low['agreement']:.2%} ({low['disagreements_count']} disagreements{tie_note}); "
-        f"{low['agreement_up_to_ties']:.2%} up to ties; max score difference {low['max_abs_score_diff']:g}.",
+        f"- parity in the app runtime: {parity.runtime} TextClassifier vs the toolchain (ai_edge_litert) "
+        f"on the {low.queries} queries of `{Path(parity.split or '').name}`, lower-cased: top-1 agreement "
+        f"{low.agreement:.2%} ({low.disagreements_count} disagreements{tie_note}); "
+        f"{low.agreement_up_to_ties:.2%} up to ties; max score difference {low.max_abs_score_diff:g}.",
     ]
-    before = parity.get("raw_without_case_variants")
-    if raw and before:
+    before = parity.raw_without_case_variants
+    if raw is not None and before is not None:
         lines.append(
-            f"- Raw (mixed-case) queries: {raw['agreement']:.2%} top-1 agreement with the case variants "
-            f"packed in the vocab ({before['agreement']:.2%} without them)"
+            f"- Raw (mixed-case) queries: {raw.agreement:.2%} top-1 agreement with the case variants "
+            f"packed in the vocab ({before.agreement:.2%} without them)"
             + (
                 "; the app must still call `query.lowercase()` for the rest (see `parity.raw`)."
-                if raw["agreement"] < 1.0
+                if raw.agreement < 1.0
                 else "; no `lowercase()` needed."
             )
         )
-    elif raw and manifest.get("tokenizer", {}).get("kind") == "wordpiece":
+    elif raw is not None and manifest.is_wordpiece:
         lines.append(
-            f"- Raw queries (MediaPipe lower-cases ASCII itself): top-1 agreement {raw['agreement']:.2%}."
+            f"- Raw queries (MediaPipe lower-cases ASCII itself): top-1 agreement {raw.agreement:.2%}."
         )
-    elif raw:
+    elif raw is not None:
         lines.append(
-            f"- If the app forgets `query.lowercase()`: agreement drops to {raw['agreement']:.2%} "
-            f"({raw['disagreements_count']} of {raw['queries']} queries change intent)."
+            f"- If the app forgets `query.lowercase()`: agreement drops to {raw.agreement:.2%} "
+            f"({raw.disagreements_count} of {raw.queries} queries change intent)."
         )
     return lines
 
 
-def _tokenizer_lines(manifest: dict[str, Any]) -> list[str]:
-    tok = manifest.get("tokenizer_parity")
-    if not tok:
+def _parity_lines(manifest: Manifest) -> list[str]:
+    """The README's parity lines; each feed's record says what was compared (vectors, top-k, top-1)."""
+    parity = manifest.parity
+    if parity is None:
         return []
-    effect = ", ".join(f"{k} {v:g}" for k, v in tok["effect"].items())
-    return [f"- tokenizer parity (training vs device WordPiece): {tok['summary']}; effect: {effect}."]
+    low, raw = parity.lowercased, parity.raw
+    if isinstance(low, VectorParity) and isinstance(raw, VectorParity):
+        return _vector_lines(parity, low, raw)
+    if isinstance(low, RankFeed) and isinstance(raw, RankFeed):
+        return _rank_lines(parity, low, raw)
+    if isinstance(low, Top1Feed) and (raw is None or isinstance(raw, Top1Feed)):
+        return _top1_lines(manifest, parity, low, raw)
+    return []
 
 
-def readme(manifest: dict[str, Any]) -> str:
-    """The bundle's README: what it is, how to load it, what was checked."""
-    name, version, fmt = manifest["name"], manifest["version"], manifest["format"]
-    model = manifest["model"]
-    fallback = manifest.get("server_fallback") or {}
-    lines = [
-        f"# {name} {version}",
-        "",
-        manifest["metadata"]["description"],
-        "",
-        f"- model: `{model['file']}`, {model['size_bytes']:,} bytes (gzip {model['gzip_bytes']:,}), "
-        f"sha256 `{model['sha256'][:16]}…`; {manifest['quantization']} quantization",
-        f"- input: {model['inputs'][0]['dtype']} token ids {model['inputs'][0]['shape']}; "
-        f"output: {model['outputs'][0]['dtype']} {_output_words(manifest)}",
-        f"- runtime: {manifest['runtime']['required']}",
-        f"- validation: {_validation_line(manifest['validation'])}",
-    ]
-    lines += _parity_lines(manifest) + _tokenizer_lines(manifest)
-    if fallback.get("note"):
-        lines.append(f"- server fallback: {fallback['note']}")
-    if fallback.get("threshold") is not None:
+def _tokenizer_lines(tok: TokenizerParitySection | None) -> list[str]:
+    if tok is None:
+        return []
+    effect = ", ".join(f"{k} {v:g}" for k, v in tok.effect.to_json().items())
+    return [f"- tokenizer parity (training vs device WordPiece): {tok.summary}; effect: {effect}."]
+
+
+def _fallback_lines(fallback: FallbackSection) -> list[str]:
+    lines = [f"- server fallback: {fallback.note}"] if fallback.note else []
+    if fallback.threshold is not None:
         lines.append(
-            f"- server fallback: answer on device when the top score >= {fallback['threshold']:g} "
-            f"({fallback['coverage']:.1%} of `{Path(fallback['split']).name}` queries, "
-            f"{fallback['accuracy_above']:.2%} "
+            f"- server fallback: answer on device when the top score >= {fallback.threshold:g} "
+            f"({fallback.coverage:.1%} of `{Path(fallback.split or '').name}` queries, "
+            f"{fallback.accuracy_above:.2%} "
             f"accurate); send the rest to the server."
         )
-    if fmt in ("mediapipe", "android-assets"):
-        lines += [
-            "",
-            "## Android",
-            "",
-            f"Copy `android/` into your project (or just `{model['asset']}`).",
-            "",
-        ]
-        asset = Path(model["asset"]).name
-        lowercase = bool(manifest.get("tokenizer", {}).get("app_must_lowercase", True))
-        task = manifest.get("task")
-        if task == "embedder":
-            lines.append(embedder_snippet(asset, lowercase))
-        elif task == "retrieval":
-            lines.append(retrieval_snippet(asset, lowercase))
-        else:
-            lines.append(kotlin_snippet(asset, fallback, _tie_margin(manifest), lowercase))
+    return lines
+
+
+def _android_lines(manifest: Manifest) -> list[str]:
+    model = manifest.model
+    lines = ["", "## Android", "", f"Copy `android/` into your project (or just `{model.asset}`).", ""]
+    asset = Path(model.asset or model.file).name
+    lowercase = manifest.tokenizer.app_must_lowercase
+    return [*lines, SNIPPETS[manifest.task](manifest, asset, lowercase)]
+
+
+# The Kotlin an app team pastes, by the manifest's task (toolchain/tasks.py `manifest_kind`).
+SNIPPETS: dict[ManifestKind, Callable[[Manifest, str, bool], str]] = {
+    ManifestKind.CLASSIFIER: lambda m, asset, lower: kotlin_snippet(
+        asset, m.server_fallback, _tie_margin(m), lower
+    ),
+    ManifestKind.EMBEDDER: lambda m, asset, lower: embedder_snippet(asset, lower),
+    ManifestKind.RETRIEVAL: lambda m, asset, lower: retrieval_snippet(asset, lower),
+}
+
+
+def readme(manifest: Manifest) -> str:
+    """The bundle's README: what it is, how to load it, what was checked."""
+    model = manifest.model
+    lines = [
+        f"# {manifest.name} {manifest.version}",
+        "",
+        manifest.metadata.description,
+        "",
+        f"- model: `{model.file}`, {model.size_bytes:,} bytes (gzip {model.gzip_bytes:,}), "
+        f"sha256 `{model.sha256[:16]}…`; {manifest.quantization} quantization",
+        f"- input: {model.inputs[0].dtype} token ids {model.inputs[0].shape}; "
+        f"output: {model.outputs[0].dtype} {_output_words(manifest)}",
+        f"- runtime: {manifest.runtime.required}",
+        f"- validation: {_validation_line(manifest.validation)}",
+    ]
+    lines += _parity_lines(manifest) + _tokenizer_lines(manifest.tokenizer_parity)
+    lines += _fallback_lines(manifest.server_fallback)
+    if manifest.format in (PackageFormat.MEDIAPIPE, PackageFormat.ANDROID_ASSETS):
+        lines += _android_lines(manifest)
     else:
         lines += ["", "## Python (ai-edge-litert / tflite-runtime)", "", _edge_snippet(manifest)]
-    lines += ["", f"Check what you received: `edgecomp inspect {model['file']}` (verifies the sha256).", ""]
+    lines += ["", f"Check what you received: `edgecomp inspect {model.file}` (verifies the sha256).", ""]
     return "\n".join(lines)
 
 
-def _output_words(manifest: dict[str, Any]) -> str:
-    if manifest.get("task") == "retrieval":
-        return f"scores over {manifest['labels']['count']} product ids (the app takes the top 10)"
-    if manifest.get("labels"):
-        return f"scores over {manifest['labels']['count']} labels"
-    return f"embedding of {manifest['model']['outputs'][0]['shape'][-1]} floats"
+def _output_words(manifest: Manifest) -> str:
+    labels = manifest.labels
+    if manifest.task == ManifestKind.RETRIEVAL and labels is not None:
+        return f"scores over {labels.count} product ids (the app takes the top 10)"
+    if labels is not None:
+        return f"scores over {labels.count} labels"
+    return f"embedding of {manifest.model.outputs[0].shape[-1]} floats"
 
 
 def embedder_snippet(asset: str, lowercase: bool = True) -> str:
@@ -278,18 +282,18 @@ fun productsFor(query: String): List<String> {{
 ```"""
 
 
-def _validation_line(validation: Any) -> str:
-    if not isinstance(validation, dict):
+def _validation_line(validation: ManifestValidation | str) -> str:
+    if not isinstance(validation, ManifestValidation):
         return str(validation)
     devices = ", ".join(
-        f"{d} {'passed' if v['passed'] else 'FAILED'}" for d, v in sorted(validation["devices"].items())
+        f"{d} {'passed' if v.passed else 'FAILED'}" for d, v in sorted(validation.devices.items())
     )
-    extra = " (packaged with --allow-failed-validation)" if validation.get("override") else ""
-    return f"{validation['status']}: {devices}{extra}"
+    extra = " (packaged with --allow-failed-validation)" if validation.override else ""
+    return f"{validation.status}: {devices}{extra}"
 
 
-def _edge_snippet(manifest: dict[str, Any]) -> str:
-    model = manifest["model"]["file"]
+def _edge_snippet(manifest: Manifest) -> str:
+    model = manifest.model.file
     return f"""```python
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter  # or tflite_runtime.interpreter
@@ -297,23 +301,19 @@ from ai_edge_litert.interpreter import Interpreter  # or tflite_runtime.interpre
 interp = Interpreter(model_path="{model}")
 interp.allocate_tensors()
 inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-interp.set_tensor(inp["index"], ids)  # int32 [1, {manifest["tokenizer"]["seq_len"]}]: vocab.txt, lower-cased
+interp.set_tensor(inp["index"], ids)  # int32 [1, {manifest.tokenizer.seq_len}]: vocab.txt, lower-cased
 interp.invoke()
 scale, zero = out["quantization"]
 scores = (interp.get_tensor(out["index"]).astype(np.float32) - zero) * (scale or 1.0)
 ```"""
 
 
-def verify(manifest: dict[str, Any], model_path: Path, model_data: bytes) -> list[str]:
+def verify(manifest: Manifest, model_path: Path, model_data: bytes) -> list[str]:
     """Problems with a received model against its manifest (empty list: it matches)."""
-    want = manifest.get("model", {})
+    want = manifest.model
     digest = sha256(model_data)
-    if want.get("sha256") != digest:
-        return [
-            f"sha256 mismatch: manifest {str(want.get('sha256'))[:16]}…, {model_path.name} {digest[:16]}…"
-        ]
-    if want.get("size_bytes") != len(model_data):
-        return [
-            f"size mismatch: manifest {want.get('size_bytes')} bytes, {model_path.name} {len(model_data)}"
-        ]
+    if want.sha256 != digest:
+        return [f"sha256 mismatch: manifest {want.sha256[:16]}…, {model_path.name} {digest[:16]}…"]
+    if want.size_bytes != len(model_data):
+        return [f"size mismatch: manifest {want.size_bytes} bytes, {model_path.name} {len(model_data)}"]
     return []

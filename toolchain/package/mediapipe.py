@@ -25,11 +25,23 @@ from typing import Any
 
 import numpy as np
 
+from converters.metadata import ModelInfo, timed_session
+from converters.tflite_edit import dequantized_outputs, output_int8_step, tie_break_eps
+from converters.tflite_inputs import bert_input_names, int32_inputs
+from devices.hostrun import HostRunner
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
 from toolchain.build import Build, text_feeds
-from toolchain.data import DELIM_REGEX
+from toolchain.data import DELIM_REGEX, load_queries, load_vocab
+from toolchain.package.manifest_model import (
+    AppParity,
+    BertInputNames,
+    CaseVariants,
+    KernelReference,
+    TieBreak,
+)
 from toolchain.package.parity import (
+    FeedParity,
     Parity,
     RankParity,
     VectorParity,
@@ -37,7 +49,10 @@ from toolchain.package.parity import (
     compare_top_k,
     compare_vectors,
 )
-from toolchain.package.types import PackageOptions
+from toolchain.package.types import PackageOptions, PackageValues
+from toolchain.package.vocab import case_variants, write_packed_vocab
+from toolchain.tasks import task_spec
+from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
 
 AnyParity = Parity | RankParity | VectorParity
 TOKENIZER_HINT = (
@@ -52,7 +67,7 @@ MEDIAPIPE_KINDS = ("regex", "wordpiece")
 
 def tokenizer_kind(build: Build) -> str:
     """regex | wordpiece; anything else cannot be packaged for MediaPipe (DataError)."""
-    kind = str(build.report.tokenizer.model_dump().get("kind", "regex"))
+    kind = build.report.tokenizer.kind
     if kind not in MEDIAPIPE_KINDS:
         raise DataError(
             f"MediaPipe packaging supports the regex and wordpiece tokenizers; this build uses {kind!r}",
@@ -67,7 +82,6 @@ def is_classifier(build: Build) -> bool:
 
 def top_k(build: Build) -> int | None:
     """The ranks parity compares beyond top-1 (a retrieval model's top 10, toolchain/tasks.py), else None."""
-    from toolchain.tasks import task_spec
 
     k = task_spec(build.task).parity_top_k
     return k if k is not None and k > 1 else None
@@ -75,7 +89,6 @@ def top_k(build: Build) -> int | None:
 
 def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, imported lazily
     """MediaPipe's BERT tokenizer on the build's vocab.txt, at the model's static input length."""
-    from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
 
     shape = build.tflite.tensors[build.tflite.inputs[0]].shape
     return MediaPipeBertTokenizer.from_vocab_file(build.vocab_path, int(shape[-1]) if shape else None)
@@ -84,16 +97,15 @@ def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, im
 def model_scores(
     build: Build, ids: np.ndarray, progress: Progress, what: str, xnnpack: bool = True
 ) -> np.ndarray:
-    """The build's .tflite in the host runner on given ids (mask = ids != 0, segment ids 0)."""
-    from devices.hostrun import HostRunner
+    """The build's .tflite in the host runner (its runtime child) on given ids (mask = ids != 0, segment
+    ids 0)."""
 
-    runner = HostRunner(build.model_bytes, xnnpack=xnnpack)
-    return runner.scores(text_feeds(build.tflite, ids), progress, what)
+    with HostRunner(build.model_bytes, xnnpack=xnnpack, name=f"{build.dir.name}/model.tflite") as runner:
+        return runner.scores(text_feeds(build.tflite, ids), progress, what)
 
 
 def _seen_texts(build: Build) -> list[str]:
     """Queries of the train and val splits: the cased forms a vocab variant should cover."""
-    from toolchain.data import load_queries
 
     texts: list[str] = []
     for split in ("train", "val"):
@@ -128,63 +140,60 @@ def _gate(parity: AnyParity, build: Build) -> None:
         vector_gate(parity, build)
 
 
-def _as_dict(parity: AnyParity, limit: int = 20) -> dict[str, Any]:
-    return parity.as_dict() if isinstance(parity, VectorParity) else parity.as_dict(limit)
+def _record(parity: AnyParity, limit: int = 20) -> FeedParity:
+    """What the manifest keeps of one feed (the first `limit` disagreements)."""
+    return parity if isinstance(parity, VectorParity) else parity.record(limit)
 
 
 def mediapipe_model(
     build: Build,
-    values: dict[str, Any],
+    values: PackageValues,
     tmp: Path,
     texts: list[str],
     scores: np.ndarray,
     opts: PackageOptions,
     progress: Progress,
-) -> tuple[bytes, str, dict[str, Any], dict[str, float]]:
+) -> tuple[bytes, str, AppParity, dict[str, float]]:
     """Model with float outputs + Tasks metadata, and its parity with the toolchain in MediaPipe's task."""
-    from converters.metadata import ModelInfo, timed_session
-    from converters.tflite_edit import dequantized_outputs
 
     kind = tokenizer_kind(build)
     source, retyped = build.model_bytes, []
     if kind == "wordpiece":
-        from converters.tflite_inputs import int32_inputs
-
         source, retyped = int32_inputs(source)
     float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))
     (tmp / "float_out.tflite").write_bytes(float_out)
-    info = ModelInfo(
-        values["name"], values["version"], values["description"], values["author"], values["license"]
-    )
+    info = ModelInfo(values.name, values.version, values.description, values.author, values.license)
     model_path = tmp / "model.tflite"
     session, setup_s = timed_session(progress, opts.timeout_s)
     t0 = time.perf_counter()
     with session:
         if kind == "regex":
-            metadata_json, parity, runs = _regex(build, session, tmp, info, texts, scores, progress)
+            metadata_json, parts, runs = _regex(build, session, tmp, info, texts, scores, progress)
         else:
-            metadata_json, parity, runs = _bert(build, session, tmp, info, texts, progress)
+            metadata_json, parts, runs = _bert(build, session, tmp, info, texts, progress)
     run_s = time.perf_counter() - t0
-    parity = {"runtime": f"MediaPipe {session.version}", "dequantized_outputs": changed, **parity}
     if retyped:
-        parity["int32_inputs"] = retyped
+        parts["int32_inputs"] = retyped
     out = build.tflite.tensors[build.tflite.outputs[0]]
     step = output_step(build)
     if changed and step and is_classifier(build):
-        from converters.tflite_edit import tie_break_eps
-
         n = int(out.shape[-1])
         eps = tie_break_eps(step, n)
-        parity["tie_break"] = {
-            "eps": eps,
-            "max_score_change": eps * (n - 1),
-            "int8_step": step,
-            "rule": "among equal int8 scores the lower label index ranks first",
-        }
+        parts["tie_break"] = TieBreak(
+            eps=eps,
+            max_score_change=eps * (n - 1),
+            int8_step=step,
+            rule="among equal int8 scores the lower label index ranks first",
+        )
     task = "TextClassifier" if is_classifier(build) else "TextEmbedder"
     k = top_k(build)
     task += f" with max_results {k}, the top {k} ids compared" if k else ""
-    parity["task"] = f"{task} (same C++ task as Android tasks-text)"
+    parity = AppParity(
+        runtime=f"MediaPipe {session.version}",
+        dequantized_outputs=changed,
+        **parts,
+        task=f"{task} (same C++ task as Android tasks-text)",
+    )
     timings = {
         "mediapipe_env_s": setup_s,
         "mediapipe_ms_per_query": round(run_s * 1e3 / max(1, runs * len(texts)), 3),
@@ -193,18 +202,18 @@ def mediapipe_model(
 
 
 def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
-    """Regex tokenizer: lower-cased parity (gated), raw parity without and with the case variants."""
-    from toolchain.package.vocab import case_variants, write_packed_vocab
+    """Regex tokenizer: lower-cased parity (gated), raw parity without and with the case variants.
+
+    Returns the metadata JSON, the `AppParity` fields it measured, and the MediaPipe runs per query."""
 
     kind = "regex" if is_classifier(build) else "embedder"
-    delim = str(build.report.tokenizer.model_dump().get("delimiter", DELIM_REGEX))
+    delim = build.report.tokenizer.delimiter or DELIM_REGEX
     plain = tmp / "plain"
     plain.mkdir()
     session.write_metadata(
         tmp / "float_out.tflite", plain / "model.tflite", kind, build.vocab_path, build.labels, info, delim
     )
     before = _run(session, build, plain / "model.tflite", texts, progress, "(raw queries, plain vocab)")
-    from toolchain.data import load_vocab
 
     vocab = load_vocab(build.vocab_path)  # 'token id' lines, exactly what the plain model packs
     extra = case_variants(vocab, _seen_texts(build))
@@ -219,24 +228,24 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
     raw = _run(session, build, model, texts, progress, "(raw queries)")
     low = _compare(build, "lowercased", texts, scores, lowered)
     _gate(low, build)
-    parity = {
-        "lowercased": _as_dict(low),
-        "raw": _as_dict(_compare(build, "raw", texts, scores, raw), 10),
-        "raw_without_case_variants": _as_dict(
+    parts = {
+        "lowercased": _record(low),
+        "raw": _record(_compare(build, "raw", texts, scores, raw), 10),
+        "raw_without_case_variants": _record(
             _compare(build, "raw_without_case_variants", texts, scores, before), 10
         ),
-        "case_variants": {
-            "packed": len(extra),
-            "vocab_lines": lines,
-            "forms": "Capitalized and UPPER of every word, cased forms seen in the train/val splits",
-        },
+        "case_variants": CaseVariants(
+            packed=len(extra),
+            vocab_lines=lines,
+            forms="Capitalized and UPPER of every word, cased forms seen in the train/val splits",
+        ),
     }
-    return metadata_json, parity, 3
+    return metadata_json, parts, 3
 
 
 def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
-    """WordPiece: MediaPipe on raw and on lower-cased queries vs the model fed device-tokenized ids."""
-    from converters.tflite_inputs import bert_input_names
+    """WordPiece: MediaPipe on raw and on lower-cased queries vs the model fed device-tokenized ids (the
+    metadata JSON, the `AppParity` fields measured, the MediaPipe runs per query)."""
 
     float_out = tmp / "float_out.tflite"
     names = bert_input_names(float_out.read_bytes())
@@ -246,7 +255,10 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
         float_out, model, kind, build.vocab_path, build.labels, info, input_names=names
     )
     device = device_tokenizer(build)
-    parity: dict[str, Any] = {"input_names": dict(zip(("ids", "mask", "segment_ids"), names, strict=True))}
+    ids_name, mask_name, segment_name = names
+    parts: dict[str, Any] = {
+        "input_names": BertInputNames(ids=ids_name, mask=mask_name, segment_ids=segment_name)
+    }
     results: dict[str, dict[str, AnyParity]] = {"xnnpack": {}, "builtin": {}}
     for feed, feed_texts in (("lowercased", [t.lower() for t in texts]), ("raw", texts)):
         ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
@@ -260,14 +272,16 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
     other = "builtin" if chosen == "xnnpack" else "xnnpack"
     for feed, result in results[chosen].items():
         _gate(result, build)
-        parity[feed] = _as_dict(result)
-    parity["reference"] = {
-        "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
-        "kernels": chosen,
-        "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
-        f"vs_{other}_kernels": {f: _as_dict(r, 5) for f, r in results[other].items()},
-    }
-    return metadata_json, parity, 2
+        parts[feed] = _record(result)
+    parts["reference"] = KernelReference.model_validate(
+        {
+            "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
+            "kernels": chosen,
+            "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
+            f"vs_{other}_kernels": {f: _record(r, 5) for f, r in results[other].items()},
+        }
+    )
+    return metadata_json, parts, 2
 
 
 def _max_diff(result: AnyParity) -> float:
@@ -276,7 +290,6 @@ def _max_diff(result: AnyParity) -> float:
 
 def output_step(build: Build) -> float | None:
     """The int8 step of the model's output (its own scale, or the int8 tensor a final DEQUANTIZE reads)."""
-    from converters.tflite_edit import output_int8_step
 
     return output_int8_step(build.model_bytes)
 

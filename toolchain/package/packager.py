@@ -20,32 +20,38 @@ from typing import Any
 
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.types import PackageFormat, ValidationStatus
 from toolchain.build import Build, load_build
 from toolchain.package.bundle import run_package
-from toolchain.package.types import FORMATS, PackageOptions, PackageResult
+from toolchain.package.manifest_model import DeviceStatus, ManifestValidation
+from toolchain.package.types import FORMATS, PackageOptions, PackageResult, PackageSplits, PackageValues
+from toolchain.recipe.compose import apply_overrides
 
 
-def validation_status(build: Build) -> dict[str, Any] | str:
-    """The build's `validation` section (toolchain/device_stages.py) reduced to what the manifest records."""
-    if build.report.validation is None:
-        return "not run"
-    section = build.report.validation.model_dump(mode="json")
+def validation_status(build: Build) -> ManifestValidation | None:
+    """The build's `validation` section (toolchain/device_stages.py) reduced to what the manifest records
+    (None: validate was not run)."""
+    section = build.report.validation
+    if section is None:
+        return None
     devices = {
-        name: {
-            "passed": bool(dev.get("passed")),
-            "runtime": dev.get("runtime"),
-            "arch": dev.get("arch"),
-            "failures": [
-                f"{c['name']}: {c['detail']}" for c in dev.get("checks", []) if c["status"] == "fail"
-            ],
-        }
-        for name, dev in sorted(section.get("devices", {}).items())
+        name: DeviceStatus(
+            passed=dev.passed,
+            runtime=dev.runtime,
+            arch=dev.arch,
+            failures=dev.failures,
+        )
+        for name, dev in sorted(section.devices.items())
     }
-    passed = bool(section.get("passed")) and all(d["passed"] for d in devices.values())
-    return {"status": "passed" if passed else "failed", "devices": devices}
+    passed = section.passed and all(d.passed for d in devices.values())
+    return ManifestValidation(
+        status=ValidationStatus.PASSED if passed else ValidationStatus.FAILED, devices=devices
+    )
 
 
-def check_packageable(build: Build, allow_failed_validation: bool) -> tuple[dict[str, Any] | str, list[str]]:
+def check_packageable(
+    build: Build, allow_failed_validation: bool
+) -> tuple[ManifestValidation | None, list[str]]:
     """Refuse Flex/custom ops, a label count that is not the output size, and failed validation."""
     flex = [op for op in build.tflite.custom_ops() if op.startswith("Flex")]
     if flex:
@@ -68,22 +74,20 @@ def check_packageable(build: Build, allow_failed_validation: bool) -> tuple[dict
         )
     status = validation_status(build)
     warnings = []
-    if status == "not run":
+    if status is None:
         warnings.append(
             "validation not run: the manifest says so (run `edgecomp validate BUILD --device ...`)"
         )
-    elif status["status"] == "failed":
+    elif status.status == ValidationStatus.FAILED:
         failed = [
-            f"{d}: {'; '.join(v['failures'][:2]) or 'failed'}"
-            for d, v in status["devices"].items()
-            if not v["passed"]
+            f"{d}: {'; '.join(v.failures[:2]) or 'failed'}" for d, v in status.devices.items() if not v.passed
         ]
         if not allow_failed_validation:
             raise GateFailed(
                 f"validation failed on {'; '.join(failed)}",
                 hint="fix the build, or pass --allow-failed-validation (recorded in the manifest)",
             )
-        status["override"] = True
+        status.override = True
         warnings.append(f"packaging a build whose validation failed ({'; '.join(failed)})")
     return status, warnings
 
@@ -105,9 +109,9 @@ def default_description(
     return f"{name}: classifies a search query into one of {len(labels)} intents ({shown})."
 
 
-def unset_fields_notice(values: dict[str, Any]) -> str | None:
+def unset_fields_notice(values: PackageValues) -> str | None:
     """One line naming the metadata fields that stay empty (edgecomp never fills in an author or licence)."""
-    unset = [k for k in ("author", "license") if not values[k]]
+    unset = [k for k, v in (("author", values.author), ("license", values.license)) if not v]
     if not unset:
         return None
     keys, flags = " / ".join(f"package.{k}" for k in unset), " / ".join(f"--{k}" for k in unset)
@@ -132,33 +136,38 @@ def _recipe_value(spec: Any, key: str) -> str | None:
     return None if legacy else value
 
 
-def _resolved(build: Build, opts: PackageOptions) -> dict[str, Any]:
+def _resolved(build: Build, opts: PackageOptions) -> PackageValues:
     spec = build.recipe.package
     name = opts.name or spec.name or build.recipe.name
     out = build.tflite.tensors[build.tflite.outputs[0]]
-    values = {
-        "format": opts.format or spec.format,
-        "name": name,
-        "version": opts.version or spec.version,
-        "description": opts.description
+    fmt = opts.format or spec.format
+    if fmt not in FORMATS:
+        raise DataError(f"unknown package format {fmt!r}", hint=f"one of: {', '.join(FORMATS)}")
+    values = PackageValues(
+        format=PackageFormat(fmt),
+        name=name,
+        version=opts.version or spec.version,
+        description=opts.description
         or _recipe_value(spec, "description")
         or default_description(
             name, build.labels, int(out.shape[-1]) if out.shape else 0, build.recipe.source.task
         ),
-        "author": opts.author or _recipe_value(spec, "author"),
-        "license": opts.license or _recipe_value(spec, "license"),
-        "min_confidence_accuracy": opts.min_confidence_accuracy or spec.min_confidence_accuracy,
-        "max_tokenizer_mismatch": spec.max_tokenizer_mismatch
+        author=opts.author or _recipe_value(spec, "author"),
+        license=opts.license or _recipe_value(spec, "license"),
+        min_confidence_accuracy=opts.min_confidence_accuracy or spec.min_confidence_accuracy,
+        max_tokenizer_mismatch=spec.max_tokenizer_mismatch
         if opts.max_tokenizer_mismatch is None
         else opts.max_tokenizer_mismatch,
-    }
-    if values["format"] not in FORMATS:
-        raise DataError(f"unknown package format {values['format']!r}", hint=f"one of: {', '.join(FORMATS)}")
+    )
     # Check flag values with the recipe's own rules (a name/version must be a safe file name).
-    from toolchain.recipe.compose import apply_overrides
 
-    keys = ("name", "version", "min_confidence_accuracy", "max_tokenizer_mismatch")
-    apply_overrides(build.recipe, {f"package.{k}": values[k] for k in keys}, origin="package flags")
+    checked = {
+        "package.name": values.name,
+        "package.version": values.version,
+        "package.min_confidence_accuracy": values.min_confidence_accuracy,
+        "package.max_tokenizer_mismatch": values.max_tokenizer_mismatch,
+    }
+    apply_overrides(build.recipe, checked, origin="package flags")
     return values
 
 
@@ -173,8 +182,8 @@ def package(
     values = _resolved(build, opts)
     validation, warnings = check_packageable(build, opts.allow_failed_validation)
     notice = unset_fields_notice(values)
-    splits = {s: _split_path(build, s) for s in ("val", "test")}
-    if splits["test"] is None and splits["val"] is None:
+    splits = PackageSplits(val=_split_path(build, "val"), test=_split_path(build, "test"))
+    if splits.test is None and splits.val is None:
         raise DataError("the build's recipe has no test or val split", hint="add data.test to the recipe")
     with tempfile.TemporaryDirectory(prefix="edgecomp-package-") as tmp:
         result = run_package(build, values, validation, splits, opts, Path(tmp), progress)

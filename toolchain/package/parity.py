@@ -1,18 +1,26 @@
-"""App-runtime parity (MediaPipe TextClassifier vs the toolchain) and the server-fallback threshold."""
+"""App-runtime parity (MediaPipe TextClassifier vs the toolchain) and the server-fallback threshold.
+
+`Parity` and `RankParity` are the working results (the gates read them, `one_step_flips` is filled in by
+the gate); what the manifest keeps of one feed is a record: `Top1Feed`, `RankFeed` or `VectorParity` (the
+`FeedParity` union, told apart by its keys when a received manifest is read back).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Discriminator, Tag
 
 from toolchain.base.errors import DataError
+from toolchain.base.record import Record
+from toolchain.report.stages import FallbackSection
 
 
-@dataclass(frozen=True)
-class Disagreement:
+class Disagreement(Record):
     query: str
     toolchain: str
     mediapipe: str
@@ -20,6 +28,22 @@ class Disagreement:
     mediapipe_score: float
     tie: bool  # MediaPipe's first category has the same score as the toolchain's top-1
     toolchain_gap: float = 0.0  # toolchain's top score minus its score for MediaPipe's label
+
+
+class Top1Feed(Record):
+    """One feed's top-1 parity as the manifest holds it (`Parity.record`)."""
+
+    feed: str
+    queries: int
+    agree: int
+    agreement: float
+    agreement_up_to_ties: float
+    disagreements_count: int
+    tie_disagreements: int
+    one_step_flips: int = 0  # not in manifests written before the one-step allowance
+    top1_ties: int
+    max_abs_score_diff: float
+    disagreements: list[Disagreement]  # the first `limit` of them
 
 
 @dataclass
@@ -44,20 +68,20 @@ class Parity:
         real = sum(not d.tie for d in self.disagreements)
         return (self.queries - real) / self.queries if self.queries else 1.0
 
-    def as_dict(self, limit: int = 20) -> dict:
-        return {
-            "feed": self.feed,
-            "queries": self.queries,
-            "agree": self.agree,
-            "agreement": round(self.agreement, 6),
-            "agreement_up_to_ties": round(self.agreement_up_to_ties, 6),
-            "disagreements_count": len(self.disagreements),
-            "tie_disagreements": sum(d.tie for d in self.disagreements),
-            "one_step_flips": self.one_step_flips,
-            "top1_ties": self.ties,
-            "max_abs_score_diff": round(self.max_abs_score_diff, 6),
-            "disagreements": [asdict(d) for d in self.disagreements[:limit]],
-        }
+    def record(self, limit: int = 20) -> Top1Feed:
+        return Top1Feed(
+            feed=self.feed,
+            queries=self.queries,
+            agree=self.agree,
+            agreement=round(self.agreement, 6),
+            agreement_up_to_ties=round(self.agreement_up_to_ties, 6),
+            disagreements_count=len(self.disagreements),
+            tie_disagreements=sum(d.tie for d in self.disagreements),
+            one_step_flips=self.one_step_flips,
+            top1_ties=self.ties,
+            max_abs_score_diff=round(self.max_abs_score_diff, 6),
+            disagreements=self.disagreements[:limit],
+        )
 
 
 def mediapipe_score_matrix(results: list[list[tuple[int, float]]], n_labels: int) -> np.ndarray:
@@ -125,8 +149,9 @@ class ServerFallback:
     best_accuracy: float | None = None
     note: str = ""
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def section(self) -> FallbackSection:
+        """The manifest's and the report's `server_fallback` (every field set, so every key is written)."""
+        return FallbackSection(**asdict(self))
 
 
 def server_fallback(scores: np.ndarray, y_true: np.ndarray, target: float, split: str) -> ServerFallback:
@@ -168,8 +193,7 @@ def server_fallback(scores: np.ndarray, y_true: np.ndarray, target: float, split
     )
 
 
-@dataclass(frozen=True)
-class VectorParity:
+class VectorParity(Record):
     """Embedding models: MediaPipe TextEmbedder vectors vs the toolchain's, query by query."""
 
     feed: str
@@ -179,8 +203,10 @@ class VectorParity:
     min_cosine: float
     worst_query: str | None
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def agreement(self) -> float:
+        """The share of identical vectors (the report's `package.parity` number for an embedder)."""
+        return round(self.identical / max(1, self.queries), 6)
 
 
 def compare_vectors(feed: str, texts: Sequence[str], reference: np.ndarray, got: np.ndarray) -> VectorParity:
@@ -191,21 +217,34 @@ def compare_vectors(feed: str, texts: Sequence[str], reference: np.ndarray, got:
     cos = np.where(norms > 0, (reference * got).sum(1) / np.maximum(norms, 1e-12), 1.0)
     worst = int(diff.argmax()) if len(texts) else None
     return VectorParity(
-        feed,
-        len(texts),
-        int(np.sum(diff == 0)),
-        round(float(diff.max()), 6) if len(texts) else 0.0,
-        round(float(cos.min()), 6) if len(texts) else 1.0,
-        texts[worst] if worst is not None else None,
+        feed=feed,
+        queries=len(texts),
+        identical=int(np.sum(diff == 0)),
+        max_abs_diff=round(float(diff.max()), 6) if len(texts) else 0.0,
+        min_cosine=round(float(cos.min()), 6) if len(texts) else 1.0,
+        worst_query=texts[worst] if worst is not None else None,
     )
 
 
-@dataclass(frozen=True)
-class RankDisagreement:
+class RankDisagreement(Record):
     query: str
     toolchain: list[str]  # the toolchain's top k ids, best first
     mediapipe: list[str]  # MediaPipe's first k categories
     toolchain_gap: float  # the smallest score gap between neighbours in the toolchain's top k+1
+
+
+class RankFeed(Record):
+    """One feed's top-k parity as the manifest holds it (`RankParity.record`)."""
+
+    feed: str
+    queries: int
+    k: int
+    identical_top_k: int
+    agreement: float
+    same_set_top_k: int
+    max_abs_score_diff: float
+    disagreements_count: int
+    disagreements: list[RankDisagreement]  # the first `limit` of them
 
 
 @dataclass
@@ -228,18 +267,33 @@ class RankParity:
     def agreement(self) -> float:
         return self.identical / self.queries if self.queries else 1.0
 
-    def as_dict(self, limit: int = 20) -> dict:
-        return {
-            "feed": self.feed,
-            "queries": self.queries,
-            "k": self.k,
-            "identical_top_k": self.identical,
-            "agreement": round(self.agreement, 6),
-            "same_set_top_k": self.same_set,
-            "max_abs_score_diff": round(self.max_abs_score_diff, 6),
-            "disagreements_count": len(self.disagreements),
-            "disagreements": [asdict(d) for d in self.disagreements[:limit]],
-        }
+    def record(self, limit: int = 20) -> RankFeed:
+        return RankFeed(
+            feed=self.feed,
+            queries=self.queries,
+            k=self.k,
+            identical_top_k=self.identical,
+            agreement=round(self.agreement, 6),
+            same_set_top_k=self.same_set,
+            max_abs_score_diff=round(self.max_abs_score_diff, 6),
+            disagreements_count=len(self.disagreements),
+            disagreements=self.disagreements[:limit],
+        )
+
+
+def _feed_shape(value: Any) -> str:
+    """Which record one feed's parity is: by type, or by its keys in a manifest read back."""
+    if isinstance(value, dict):
+        return "rank" if "k" in value else "vector" if "min_cosine" in value else "top1"
+    return "rank" if isinstance(value, RankFeed) else "vector" if isinstance(value, VectorParity) else "top1"
+
+
+FeedParity = Annotated[
+    Annotated[Top1Feed, Tag("top1")]
+    | Annotated[RankFeed, Tag("rank")]
+    | Annotated[VectorParity, Tag("vector")],
+    Discriminator(_feed_shape),
+]
 
 
 def compare_top_k(
@@ -269,10 +323,12 @@ def compare_top_k(
             ranked = toolchain_scores[i, top[i]]
             out.append(
                 RankDisagreement(
-                    texts[i],
-                    [labels[j] for j in mine],
-                    [labels[j] for j in theirs],
-                    round(float(np.min(ranked[:-1] - ranked[1:])), 6) if len(ranked) > 1 else 0.0,
+                    query=texts[i],
+                    toolchain=[labels[j] for j in mine],
+                    mediapipe=[labels[j] for j in theirs],
+                    toolchain_gap=round(float(np.min(ranked[:-1] - ranked[1:])), 6)
+                    if len(ranked) > 1
+                    else 0.0,
                 )
             )
     return RankParity(feed, len(texts), k, identical, same, diff, out)

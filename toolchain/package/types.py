@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-FORMATS = ("mediapipe", "android-assets", "edge")
+from toolchain.base.types import PackageFormat
+from toolchain.package.manifest_model import Manifest
+
+FORMATS = PackageFormat.values()
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,34 @@ class PackageOptions:
     timeout_s: float = 300.0
 
 
+@dataclass(frozen=True)
+class PackageValues:
+    """What a package is made with: the flags resolved against the build's recipe (packager.py)."""
+
+    format: PackageFormat
+    name: str
+    version: str
+    description: str
+    author: str | None  # None: left out of the metadata (edgecomp never fills one in)
+    license: str | None
+    min_confidence_accuracy: float
+    max_tokenizer_mismatch: float | None  # None: no gate
+
+
+@dataclass(frozen=True)
+class PackageSplits:
+    """The recipe's labelled splits package uses: parity on test (else val), the fallback threshold on val
+    (else the parity split)."""
+
+    val: Path | None
+    test: Path | None
+
+
 @dataclass
 class PackageResult:
     bundle_dir: Path
     zip_path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # not a problem, something to know (e.g. unset metadata)
     seconds: float = 0.0

@@ -22,14 +22,66 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
+from pydantic import ValidationError
+
+from toolchain.base.atomic import staged_dir
 from toolchain.base.errors import DataError, InputFileError
-from toolchain.data import build_vocab, split_words
+from toolchain.base.record import Record
+from toolchain.data import Tokenizer, build_vocab, split_words
+from toolchain.project.labelled import read_labelled
+from toolchain.project.split import SPLITS, split_queries
 
 PROJECT_FILE = "project.json"
 PROJECT_FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class SplitCounts(Record):
+    train: int
+    val: int
+    test: int
+
+
+class LabelSplitCounts(SplitCounts):
+    """One label's queries per split, its phrasing groups, and how they were grouped."""
+
+    groups: int
+    grouping: Literal["near", "exact"]  # one-word variants grouped together, or exact phrasings only
+
+
+class Shares(Record):
+    val: float
+    test: float
+
+
+class Leaks(Record):
+    """test/val phrasings also in train: the same skeleton, or one word apart."""
+
+    exact: int
+    near: int
+
+
+class ProjectSummary(Record):
+    """project.json (what `edgecomp train` reads) and what `edgecomp data` prints."""
+
+    format: Literal[1]
+    name: str
+    source: str
+    seed: int
+    queries: int
+    dropped_duplicates: int
+    labels: list[str]
+    shares: Shares
+    splits: SplitCounts
+    per_label: dict[str, LabelSplitCounts]
+    groups: int
+    leaks: Leaks
+    vocab_size: int
+    seq_len: int
+    truncated_queries: int
+    dir: str | None = None  # where it was written (printed, not in project.json)
 
 
 @dataclass(frozen=True)
@@ -66,9 +118,9 @@ def choose_seq_len(texts: list[str]) -> int:
     return min(64, max(16, 8 * math.ceil((p99 + 1) / 8)))
 
 
-def _ordered(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+def _ordered(indices: list[int], texts: list[str], seed: int) -> list[int]:
     """A seeded order that does not depend on the input's order (sha256 of seed and text)."""
-    return sorted(rows, key=lambda r: hashlib.sha256(f"{seed}\0{r['text']}".encode()).hexdigest())
+    return sorted(indices, key=lambda i: hashlib.sha256(f"{seed}\0{texts[i]}".encode()).hexdigest())
 
 
 def _jsonl(rows: list[dict[str, str]]) -> str:
@@ -77,12 +129,8 @@ def _jsonl(rows: list[dict[str, str]]) -> str:
 
 def prepare_data(
     source: Path, out: Path, name: str | None = None, options: DataOptions | None = None
-) -> dict:
+) -> ProjectSummary:
     """Check, split and write a project folder (module docstring); returns the summary (project.json)."""
-    from toolchain.base.atomic import staged_dir
-    from toolchain.data import Tokenizer
-    from toolchain.project.labelled import read_labelled
-    from toolchain.project.split import SPLITS, split_queries
 
     opts = options or DataOptions()
     name = project_name(out, name)
@@ -95,46 +143,46 @@ def prepare_data(
     texts = [q.text for q in queries.queries]
     labels = [q.label for q in queries.queries]
     split = split_queries(texts, labels, opts.val_share, opts.test_share, opts.seed)
-    rows = {
-        s: _ordered([{"text": texts[i], "intent": labels[i]} for i in split.indices[s]], opts.seed)
-        for s in SPLITS
-    }
-    train_texts = [r["text"] for r in rows["train"]]
+    order = {s: _ordered(split.indices[s], texts, opts.seed) for s in SPLITS}
+    rows = {s: [{"text": texts[i], "intent": labels[i]} for i in order[s]] for s in SPLITS}
+    train_texts = [texts[i] for i in order["train"]]
     seq_len = opts.seq_len or choose_seq_len(train_texts)
     tokenizer = Tokenizer(build_vocab(train_texts, opts.max_vocab, opts.min_count), seq_len)
     truncated = sum(len(split_words(t)) > seq_len - 1 for t in texts)
-    summary: dict[str, Any] = {
-        "format": PROJECT_FORMAT,
-        "name": name,
-        "source": str(Path(source).resolve()),
-        "seed": opts.seed,
-        "queries": len(texts),
-        "dropped_duplicates": queries.dropped_duplicates,
-        "labels": queries.labels,
-        "shares": {"val": opts.val_share, "test": opts.test_share},
-        "splits": {s: len(rows[s]) for s in SPLITS},
-        "per_label": {
-            lab: {**info.counts, "groups": info.groups, "grouping": info.grouping}
+    summary = ProjectSummary(
+        format=PROJECT_FORMAT,
+        name=name,
+        source=str(Path(source).resolve()),
+        seed=opts.seed,
+        queries=len(texts),
+        dropped_duplicates=queries.dropped_duplicates,
+        labels=queries.labels,
+        shares=Shares(val=opts.val_share, test=opts.test_share),
+        splits=SplitCounts(**{s: len(rows[s]) for s in SPLITS}),
+        per_label={
+            lab: LabelSplitCounts(**info.counts, groups=info.groups, grouping=info.grouping)
             for lab, info in split.labels.items()
         },
-        "groups": sum(info.groups for info in split.labels.values()),
-        "leaks": split.leaks,
-        "vocab_size": tokenizer.vocab_size,
-        "seq_len": seq_len,
-        "truncated_queries": truncated,
-    }
+        groups=sum(info.groups for info in split.labels.values()),
+        leaks=Leaks(**split.leaks),
+        vocab_size=tokenizer.vocab_size,
+        seq_len=seq_len,
+        truncated_queries=truncated,
+    )
     with staged_dir(out) as stage:
         (stage / "data").mkdir()
         for s in SPLITS:
             (stage / "data" / f"{s}.jsonl").write_text(_jsonl(rows[s]), encoding="utf-8")
         (stage / "labels.txt").write_text("\n".join(queries.labels) + "\n", encoding="utf-8")
         tokenizer.save_vocab(stage / "vocab.txt")
-        (stage / PROJECT_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return {**summary, "dir": str(Path(out).resolve())}
+        (stage / PROJECT_FILE).write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
+    summary.dir = str(Path(out).resolve())
+    return summary
 
 
-def load_project(path: Path) -> dict[str, Any]:
-    """project.json of a folder `edgecomp data` wrote: one-line errors when it is not one."""
+def load_project(path: Path) -> ProjectSummary:
+    """project.json of a folder `edgecomp data` wrote: one-line errors (naming the first bad key) when it is
+    not one."""
     file = Path(path) / PROJECT_FILE
     if not file.is_file():
         raise InputFileError(
@@ -143,11 +191,13 @@ def load_project(path: Path) -> dict[str, Any]:
         )
     try:
         info = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise DataError(f"{file}: not valid JSON", hint="rerun edgecomp data to rewrite it") from None
-    if not isinstance(info, dict) or info.get("format") != PROJECT_FORMAT:
+    if not isinstance(info, dict):
         raise DataError(f"{file}: not a project file of format {PROJECT_FORMAT}", hint="rerun edgecomp data")
-    for key, kind in (("name", str), ("seq_len", int), ("seed", int)):
-        if not isinstance(info.get(key), kind):
-            raise DataError(f"{file}: '{key}' missing or not {kind.__name__}", hint="rerun edgecomp data")
-    return info
+    try:
+        return ProjectSummary.model_validate(info)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DataError(f"{file}: '{where}' {first['msg'].lower()}", hint="rerun edgecomp data") from None

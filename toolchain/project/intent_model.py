@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.base.progress import Progress
+from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.tfenv import keras
+from toolchain.steps.training import progress_callback
 
 MIN_DELTA = 1e-3  # a val loss must drop by this much to count as better (1e-4 steps near 0 go on for ever)
 
@@ -41,7 +43,6 @@ def keras_name(name: str) -> str:
 
 def build_intent_model(vocab_size: int, n_labels: int, name: str, spec: IntentModelSpec | None = None) -> Any:
     """The Keras model, named `name` (see the module docstring)."""
-    from toolchain.base.tfenv import keras
 
     s = spec or IntentModelSpec()
     k = keras()
@@ -52,7 +53,6 @@ def build_intent_model(vocab_size: int, n_labels: int, name: str, spec: IntentMo
 
 def query_tower(vocab_size: int, spec: IntentModelSpec) -> tuple[Any, Any]:
     """(input_ids, hidden vector): the query encoder shared by the intent and the retrieval models."""
-    from toolchain.base.tfenv import keras
 
     s, k = spec, keras()
     inp = k.Input((s.seq_len,), dtype="int32", name="input_ids")
@@ -89,9 +89,6 @@ def fit_intent_model(
     has not improved for that many epochs and keep the best epoch's weights (val accuracy saturates on a
     small val split: 100% from epoch 3 says nothing about epoch 8, the loss still does). `from_logits`: the
     model outputs raw scores (the retrieval model), not a softmax."""
-    from toolchain.base.progress import SilentProgress
-    from toolchain.base.tfenv import keras
-    from toolchain.steps.training import progress_callback
 
     k = keras()
     model.compile(

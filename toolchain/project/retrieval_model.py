@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from toolchain.base.tfenv import keras
 from toolchain.project.intent_model import IntentModelSpec, keras_name, query_tower
 
 ITEM_LAYER = "items"
@@ -35,7 +36,6 @@ class RetrievalModelSpec:
 def build_retrieval_model(
     vocab_size: int, n_items: int, name: str, spec: RetrievalModelSpec | None = None
 ) -> Any:
-    from toolchain.base.tfenv import keras
 
     s, k = spec or RetrievalModelSpec(), keras()
     inp, x = query_tower(vocab_size, s.tower)

@@ -20,12 +20,18 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from toolchain import data as d
+from toolchain.base.atomic import write_bytes, write_text
 from toolchain.base.progress import Progress
-from toolchain.project.intent_model import IntentModelSpec
+from toolchain.base.record import Record
+from toolchain.base.tfenv import seed_everything
+from toolchain.evaluation.metrics import classification_metrics
+from toolchain.project.folder import load_project
+from toolchain.project.intent_model import IntentModelSpec, build_intent_model, fit_intent_model
+from toolchain.recipe.compose import load_recipe
 
 RECIPE_FILE = "recipe.yaml"
 TRAIN_FILE = "train.json"
@@ -42,6 +48,33 @@ class TrainOptions:
     filters: int = 128
     hidden: int = 128
     build_dir: Path = field(default_factory=lambda: Path("build"))  # where `edgecomp convert` writes
+
+
+class SplitScores(Record):
+    """The trained model on one of the project's splits (train.json: the test split)."""
+
+    queries: int
+    accuracy: float
+    macro_f1: float
+    recall: dict[str, float]  # per label
+
+
+class TrainSummary(Record):
+    """train.json (and what `edgecomp train` prints)."""
+
+    name: str
+    model_name: str
+    parameters: int
+    seed: int
+    epochs_run: int
+    best_epoch: int  # 1-based: the epoch whose weights were kept
+    val_accuracy: list[float]  # per epoch
+    val_loss: list[float]
+    test: SplitScores
+    gates: dict[str, float]  # the recipe's evaluation gates (module docstring)
+    model: str
+    recipe: str
+    build_dir: str
 
 
 def default_gates(n_test: int, test_accuracy: float) -> dict[str, float]:
@@ -94,30 +127,22 @@ def recipe_text(
 
 def train_project(
     project: Path, options: TrainOptions | None = None, progress: Progress | None = None
-) -> dict:
+) -> TrainSummary:
     """Train, save PROJECT/model.keras, recipe.yaml and train.json; returns the summary (train.json)."""
     import json
-
-    from toolchain import data as d
-    from toolchain.base.atomic import write_bytes, write_text
-    from toolchain.base.tfenv import seed_everything
-    from toolchain.evaluation.metrics import classification_metrics
-    from toolchain.project.folder import load_project
-    from toolchain.project.intent_model import build_intent_model, fit_intent_model
-    from toolchain.recipe.compose import load_recipe
 
     opts = options or TrainOptions()
     project = Path(project)
     info = load_project(project)
-    seed = info["seed"] if opts.seed is None else opts.seed
+    seed = info.seed if opts.seed is None else opts.seed
     labels = d.load_labels(project / "labels.txt")
-    tok = d.Tokenizer(d.load_vocab(project / "vocab.txt"), info["seq_len"])
+    tok = d.Tokenizer(d.load_vocab(project / "vocab.txt"), info.seq_len)
     splits = {s: d.load_queries(project / "data" / f"{s}.jsonl") for s in ("train", "val", "test")}
     arrays = {s: (tok.encode_batch(q.texts), q.label_ids(labels)) for s, q in splits.items()}
 
     seed_everything(seed)
     spec = IntentModelSpec(tok.seq_len, opts.embed_dim, opts.filters, hidden=opts.hidden)
-    model = build_intent_model(tok.vocab_size, len(labels), info["name"], spec)
+    model = build_intent_model(tok.vocab_size, len(labels), info.name, spec)
     fit = fit_intent_model(
         model,
         arrays["train"],
@@ -127,7 +152,7 @@ def train_project(
         learning_rate=opts.learning_rate,
         patience=opts.patience,
         progress=progress,
-        description=f"train {info['name']} (up to {opts.epochs} epochs, early stop on val)",
+        description=f"train {info.name} (up to {opts.epochs} epochs, early stop on val)",
     )
     probs = model.predict(arrays["test"][0], batch_size=512, verbose=0)
     metrics = classification_metrics(arrays["test"][1], probs.argmax(1), labels)
@@ -140,23 +165,25 @@ def train_project(
         tmp.unlink(missing_ok=True)
     out_dir = os.path.relpath(Path(opts.build_dir).resolve(), project.resolve())
     n_train, n_test = len(splits["train"]), len(splits["test"])
-    text = recipe_text(info["name"], seed, n_train, (n_test, metrics.accuracy), out_dir, str(project))
+    text = recipe_text(info.name, seed, n_train, (n_test, metrics.accuracy), out_dir, str(project))
     write_text(project / RECIPE_FILE, text)
     recipe = load_recipe(project / RECIPE_FILE)  # the file must be one convert takes
-    summary: dict[str, Any] = {
-        "name": info["name"],
-        "model_name": model.name,
-        "parameters": int(model.count_params()),
-        "seed": seed,
-        "epochs_run": fit.epochs_run,
-        "best_epoch": fit.best_epoch,
-        "val_accuracy": fit.val_accuracy,
-        "val_loss": fit.val_loss,
-        "test": {"queries": n_test, **metrics.as_dict()},
-        "gates": recipe.evaluation.model_dump(exclude_none=True),
-        "model": str((project / "model.keras").resolve()),
-        "recipe": str((project / RECIPE_FILE).resolve()),
-        "build_dir": str(recipe.build_dir),
-    }
-    write_text(project / TRAIN_FILE, json.dumps(summary, indent=2) + "\n")
+    summary = TrainSummary(
+        name=info.name,
+        model_name=model.name,
+        parameters=int(model.count_params()),
+        seed=seed,
+        epochs_run=fit.epochs_run,
+        best_epoch=fit.best_epoch,
+        val_accuracy=fit.val_accuracy,
+        val_loss=fit.val_loss,
+        test=SplitScores(
+            queries=n_test, accuracy=metrics.accuracy, macro_f1=metrics.macro_f1, recall=metrics.recall
+        ),
+        gates=recipe.evaluation.model_dump(exclude_none=True),
+        model=str((project / "model.keras").resolve()),
+        recipe=str((project / RECIPE_FILE).resolve()),
+        build_dir=str(recipe.build_dir),
+    )
+    write_text(project / TRAIN_FILE, json.dumps(summary.to_json(), indent=2) + "\n")
     return summary

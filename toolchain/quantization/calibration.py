@@ -28,9 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from converters.ranges import DEGENERATE, Range, is_huge
+from converters.calibrated import activation_ranges
+from converters.ranges import DEGENERATE, HUGE, Range, is_huge, mask_safe_ranges
+from devices.activations import percentile_ranges
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
+from toolchain.report.quantization import Convergence, ConvergenceStep, IgnoredTensors
 
 CONVERGED = 0.05  # median relative range change at the last step
 MAX_FACTOR = 4.0  # ... and few tensors moved by more than this many times that:
@@ -73,26 +76,27 @@ def range_convergence(
     items: Sequence[Any],
     fractions: Sequence[float] = (0.25, 0.5, 1.0),
     threshold: float = CONVERGED,
-) -> dict[str, Any]:
+) -> Convergence:
     """Calibrate on prefixes of `items` (fractions of it) and report the range changes step by step.
 
     `calibrate_fn(items)` returns a calibrated model (converters.keras_tflite.calibrate_keras or
-    calibrate_saved_model with the model bound). The answer is the report's `range_convergence`.
+    calibrate_saved_model with the model bound). The answer is the report's `calibration_convergence`.
     """
-    from converters.calibrated import activation_ranges
 
     sizes = _sizes(len(items), fractions)
-    steps: list[dict[str, Any]] = []
+    steps: list[ConvergenceStep] = []
     previous: dict[str, Range] | None = None
     skipped = {"huge": 0, "degenerate": 0}
     for n in sizes:
         ranges = activation_ranges(calibrate_fn(items[:n]))
-        step: dict[str, Any] = {"queries": n, "tensors": len(ranges)}
+        step = ConvergenceStep(queries=n, tensors=len(ranges))
         if previous is not None:
             changes, skipped = range_changes(previous, ranges)
             values = np.array(list(changes.values()) or [0.0])
             worst = max(changes, key=changes.__getitem__) if values.max() > 0 else None
-            step.update(
+            step = ConvergenceStep(
+                queries=n,
+                tensors=len(ranges),
                 compared=len(changes),
                 median_change=round(float(np.median(values)), 6),
                 max_change=round(float(values.max()), 6),
@@ -101,35 +105,37 @@ def range_convergence(
             )
         steps.append(step)
         previous = ranges
+    ignored = IgnoredTensors(
+        huge=skipped["huge"],
+        degenerate=skipped["degenerate"],
+        note="tensors holding a mask constant (|x| > 1e6: huge) or with a zero-width range are not compared",
+    )
     last = steps[-1]
-    converged = last["median_change"] < threshold and last["over_limit"] <= OUTLIER_SHARE * last["compared"]
-    return {
-        "steps": steps,
-        "threshold": threshold,
-        "converged": converged,
-        "ignored": {
-            **skipped,
-            "note": "tensors holding a mask constant (|x| > 1e6: huge) or with a zero-width range "
-            "are not compared",
-        },
-        "summary": _sentence(steps, converged, skipped, MAX_FACTOR * threshold),
-    }
+    assert last.median_change is not None and last.over_limit is not None and last.compared is not None
+    converged = last.median_change < threshold and last.over_limit <= OUTLIER_SHARE * last.compared
+    return Convergence(
+        steps=steps,
+        threshold=threshold,
+        converged=converged,
+        ignored=ignored,
+        summary=_sentence(steps, converged, ignored, MAX_FACTOR * threshold),
+    )
 
 
-def _sentence(steps: list[dict[str, Any]], converged: bool, skipped: dict[str, int], limit: float) -> str:
+def _sentence(steps: list[ConvergenceStep], converged: bool, ignored: IgnoredTensors, limit: float) -> str:
     a, b = steps[-2], steps[-1]
     verdict = "converged" if converged else "not converged"
     text = (
-        f"Activation ranges {verdict}: from {a['queries']} to {b['queries']} calibration queries the median "
-        f"tensor range moved {b['median_change']:.1%} (largest {b['max_change']:.1%}"
-        + (f", {b['max_tensor']}" if b["max_tensor"] else "")
+        f"Activation ranges {verdict}: from {a.queries} to {b.queries} calibration queries the median "
+        f"tensor range moved {b.median_change:.1%} (largest {b.max_change:.1%}"
+        + (f", {b.max_tensor}" if b.max_tensor else "")
         + ")"
     )
-    if b["over_limit"]:
-        text += f"; {b['over_limit']} of {b['compared']} tensors moved more than {limit:.0%}"
-    if skipped["huge"] or skipped["degenerate"]:
+    if b.over_limit:
+        text += f"; {b.over_limit} of {b.compared} tensors moved more than {limit:.0%}"
+    if ignored.huge or ignored.degenerate:
         text += (
-            f"; {skipped['huge']} tensor(s) holding mask constants (|x| > 1e6) and {skipped['degenerate']} "
+            f"; {ignored.huge} tensor(s) holding mask constants (|x| > 1e6) and {ignored.degenerate} "
             "with a zero-width range were not compared"
         )
     if not converged:
@@ -149,9 +155,6 @@ def refined_ranges(
     fed by input name); with `percentiles` (e.g. (0.001, 99.999)) every other activation gets its
     percentile range over the same rows.
     """
-    from converters.calibrated import activation_ranges
-    from converters.ranges import HUGE, mask_safe_ranges
-    from devices.activations import percentile_ranges
 
     minmax = activation_ranges(calibrated)
     huge = [name for name, r in minmax.items() if is_huge(r)]

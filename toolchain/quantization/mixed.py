@@ -13,142 +13,187 @@ with a set of nodes left in float, run on real queries against the source model'
    gate still holds. The result is the smallest float set found, not a proven optimum.
 
 The search aims halfway between the gate and a perfect score, so that queries it never saw (the test
-split) still meet the gate. Without gates in the recipe it uses DEFAULT_GATES and says so.
+split) still meet the gate. Without gates in the recipe it aims at the task's defaults
+(toolchain/tasks.py `mixed_default_gates`) and says so (`targets.source: default`). What a candidate is
+scored on is the task's (`TASK_METRICS`): top-1 agreement for a classifier, the cosine for an embedder,
+the top-10 overlap with the float model for a retrieval model.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from converters.calibrated import choosable_nodes, quantize
+from converters.tflite_model import parse_tflite
+from devices.host_runtime import HostRuntime
+from devices.hostrun import HostRunner
+from devices.opcost import model_costs
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.types import MixedReason, Task
+from toolchain.evaluation.retrieval import K, ranks, top_k_overlap
+from toolchain.quantization.speed import choose_by_speed
+from toolchain.report.quantization import KeptOp, MixedMetrics, MixedSection, MixedTargets, SpeedRow
+from toolchain.tasks import MIXED_GATES, task_spec
 
 SENSITIVITY_QUERIES = 128
 SEARCH_QUERIES = 500
 OP_OVERHEAD = 0.005  # cost of one more float op (its QUANTIZE/DEQUANTIZE), as a share of all MACs
 NEGLIGIBLE = 1e-6
-DEFAULT_GATES = {
-    "classification": {"min_agreement": 0.98, "max_accuracy_drop": 1.0},
-    "embedding": {"min_cosine": 0.99},
-}
 
 
-@dataclass(frozen=True)
-class Targets:
-    """What a candidate must reach on the search queries (halfway between the gate and perfect)."""
+def targets_from_gates(gates: Any, task: Task, has_labels: bool) -> MixedTargets:
+    """What a candidate must reach on the search queries: halfway between each gate and a perfect score
+    (a `min_` gate g aims at (1 + g) / 2, a `max_` gate at g / 2). The gates are the recipe's, or the task's
+    defaults (toolchain/tasks.py) when it sets none; label-based gates need labelled search queries."""
+    g = {k: getattr(gates, k, None) for k in MIXED_GATES}
+    g = {k: v for k, v in g.items() if v is not None and k in task_spec(task).gates}
+    source = "recipe"
+    if not g:
+        g, source = dict(task_spec(task).mixed_default_gates), "default"
+    if not has_labels:
+        g = {k: v for k, v in g.items() if k not in LABEL_GATES}
+    aims = {k: (1 + v) / 2 if k.startswith("min_") else v / 2 for k, v in g.items()}
+    return MixedTargets(**aims, source=source)
 
-    min_agreement: float | None = None
-    max_accuracy_drop: float | None = None
-    min_cosine: float | None = None
-    source: str = "recipe"
 
-    @classmethod
-    def from_gates(cls, gates: Any, task: str, has_labels: bool) -> Targets:
-        g = {k: getattr(gates, k) for k in ("min_agreement", "max_accuracy_drop", "min_cosine")}
-        source = "recipe"
-        if all(v is None for v in g.values()):
-            g, source = dict(DEFAULT_GATES.get(task, DEFAULT_GATES["embedding"])), "default"
-        if not has_labels:
-            g["max_accuracy_drop"] = None
-        return cls(
-            min_agreement=None if g.get("min_agreement") is None else (1 + g["min_agreement"]) / 2,
-            max_accuracy_drop=None if g.get("max_accuracy_drop") is None else g["max_accuracy_drop"] / 2,
-            min_cosine=None if g.get("min_cosine") is None else (1 + g["min_cosine"]) / 2,
-            source=source,
-        )
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+LABEL_GATES = ("max_accuracy_drop", "max_recall_drop")  # measured against the labels of the search queries
 
 
 @dataclass
 class SearchData:
     feeds: dict[str, np.ndarray]  # by .tflite input name, rows = queries
     reference: np.ndarray  # the source model's outputs on the same rows
-    labels: np.ndarray | None = None  # label ids (classification with a labelled split)
+    labels: np.ndarray | None = None  # label ids (classification, retrieval) of a labelled split
     split: str = ""
 
 
 @dataclass
 class MixedPlan:
     float_nodes: list[str]
-    records: list[dict] = field(default_factory=list)
-    speed: list[dict] = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)
-    full_int8_metrics: dict = field(default_factory=dict)
-    targets: dict = field(default_factory=dict)
+    records: list[KeptOp] = field(default_factory=list)
+    speed: list[SpeedRow] = field(default_factory=list)
+    metrics: MixedMetrics | None = None
+    full_int8_metrics: MixedMetrics | None = None
+    targets: MixedTargets | None = None
     evaluations: int = 0
     seconds: float = 0.0
     split: str = ""
 
-    def to_dict(self) -> dict:
-        return {
-            "float_nodes": len(self.float_nodes),
-            "search_split": self.split,
-            "targets": self.targets,
-            "full_int8": self.full_int8_metrics,
-            "chosen": self.metrics,
-            "kept_out_of_int8": self.records,
-            "speed_by_op_type": self.speed,
-            "candidates_evaluated": self.evaluations,
-            "search_seconds": round(self.seconds, 1),
-        }
+    def section(self) -> MixedSection:
+        return MixedSection(
+            float_nodes=len(self.float_nodes),
+            search_split=self.split,
+            targets=self.targets,
+            full_int8=self.full_int8_metrics,
+            chosen=self.metrics,
+            kept_out_of_int8=self.records,
+            speed_by_op_type=self.speed,
+            candidates_evaluated=self.evaluations,
+            search_seconds=round(self.seconds, 1),
+            plan="searched",
+        )
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
-class Evaluator:
-    """Quantize with a float set, run on the search queries, score against the source (cached)."""
+def _top1(got: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
+    """Classifiers: top-1 agreement with the float model, and the accuracy drop (points) with labels."""
+    out = {"agreement": round(float(np.mean(got.argmax(1) == ref.argmax(1))), 6)}
+    if labels is not None:
+        acc = lambda p: float(np.mean(p.argmax(1) == labels)) * 100  # noqa: E731
+        out["accuracy_drop_points"] = round(acc(ref) - acc(got), 4)
+    return out
 
-    def __init__(self, calibrated: bytes, data: SearchData, task: str, targets: Targets) -> None:
+
+def _top10(got: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
+    """Retrieval: the top-10 overlap with the float model, and the recall@10 drop (points) with labels."""
+    out = {"top10_overlap": top_k_overlap(ref, got)}
+    if labels is not None:
+        hit = labels >= 0  # a query whose item item_prune dropped can no longer hit
+        recall = lambda p: float(np.mean(ranks(p[hit], labels[hit]) < K)) * 100 if hit.any() else 0.0  # noqa: E731
+        out["recall_drop_points"] = round(recall(ref) - recall(got), 4)
+    return out
+
+
+# What the search scores a candidate on besides the cosine, per task (the gates' metrics).
+def _vectors(got: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
+    """Embeddings: the cosine is the whole story."""
+    return {}
+
+
+TASK_METRICS = {Task.CLASSIFICATION: _top1, Task.RETRIEVAL: _top10, Task.EMBEDDING: _vectors}
+
+
+class Evaluator:
+    """Quantize with a float set, run on the search queries, score against the source (cached).
+
+    Every candidate runs in one runtime child for the whole search (`host`, devices/host_runtime.HostRuntime,
+    started on the first candidate, ended by close() or the `with` block): the search queries are written
+    to it once, each candidate is a load, one invoke per query and a free, and a candidate that crashes
+    LiteRT fails the search with a clean error naming it instead of ending edgecomp."""
+
+    def __init__(self, calibrated: bytes, data: SearchData, task: Task, targets: MixedTargets) -> None:
         self.calibrated, self.data, self.task, self.targets = calibrated, data, task, targets
         self.count = 0
-        self._cache: dict[frozenset[str], dict] = {}
+        self._cache: dict[frozenset[str], MixedMetrics] = {}
+        self.host = HostRuntime()
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.host.close()
 
     def model(self, float_nodes: set[str]) -> bytes:
-        from converters.calibrated import quantize
 
         return quantize(self.calibrated, sorted(float_nodes))
 
     def outputs(self, float_nodes: set[str], rows: int | None = None) -> np.ndarray:
-        from devices.hostrun import HostRunner
-
         self.count += 1
         feeds = {k: v[:rows] for k, v in self.data.feeds.items()}
-        return HostRunner(self.model(float_nodes), threads=1).scores(feeds)
+        name = (
+            f"the mixed-precision candidate with {len(float_nodes)} float ops"
+            if float_nodes
+            else "the full-int8 candidate of the mixed-precision search"
+        )
+        with HostRunner(self.model(float_nodes), threads=1, name=name, host=self.host) as runner:
+            return runner.scores(feeds)
 
-    def metrics(self, float_nodes: set[str]) -> dict:
+    def metrics(self, float_nodes: set[str]) -> MixedMetrics:
         key = frozenset(float_nodes)
         if key not in self._cache:
             got, ref = self.outputs(float_nodes), self.data.reference
-            m = {"mean_cosine": round(float(_cos(got, ref).mean()), 6)}
-            if self.task == "classification":
-                m["agreement"] = round(float(np.mean(got.argmax(1) == ref.argmax(1))), 6)
-                if self.data.labels is not None:
-                    acc = lambda p: float(np.mean(p.argmax(1) == self.data.labels)) * 100  # noqa: E731
-                    m["accuracy_drop_points"] = round(acc(ref) - acc(got), 4)
-            self._cache[key] = m
+            self._cache[key] = MixedMetrics(
+                mean_cosine=round(float(_cos(got, ref).mean()), 6),
+                **TASK_METRICS[self.task](got, ref, self.data.labels),
+            )
         return self._cache[key]
 
-    def ok(self, m: Mapping[str, float]) -> bool:
+    def ok(self, m: MixedMetrics) -> bool:
+        """Every target the candidate's metrics measure is met."""
         t = self.targets
-        return not (
-            (t.min_cosine is not None and m["mean_cosine"] < t.min_cosine)
-            or (t.min_agreement is not None and m.get("agreement", 1.0) < t.min_agreement)
-            or (t.max_accuracy_drop is not None and m.get("accuracy_drop_points", 0.0) > t.max_accuracy_drop)
+        misses = (
+            (t.min_cosine, m.mean_cosine, lambda aim, got: got < aim),
+            (t.min_agreement, m.agreement, lambda aim, got: got < aim),
+            (t.max_accuracy_drop, m.accuracy_drop_points, lambda aim, got: got > aim),
+            (t.min_top10_overlap, m.top10_overlap, lambda aim, got: got < aim),
+            (t.max_recall_drop, m.recall_drop_points, lambda aim, got: got > aim),
         )
+        return not any(aim is not None and got is not None and miss(aim, got) for aim, got, miss in misses)
 
 
 def _macs(calibrated: bytes) -> dict[int, int]:
-    from converters.tflite_model import parse_tflite
-    from devices.opcost import model_costs
 
     return {c.index: c.macs for c in model_costs(parse_tflite(calibrated))}
 
@@ -181,7 +226,7 @@ def _repair(ev: Evaluator, start: set[str], order: list[str], progress: Progress
                 m = ev.metrics(start | set(order))
                 raise GateFailed(
                     f"mixed precision cannot meet the gate on {ev.data.split}: even with all {len(order)} "
-                    f"sensitive ops in float the result is {m} (targets {ev.targets.to_dict()})",
+                    f"sensitive ops in float the result is {m.to_json()} (targets {ev.targets.to_json()})",
                     hint="the float model itself may miss the gate: check it with --quantize float32, or "
                     "loosen evaluation gates; dynamic keeps activations in float",
                 )
@@ -200,17 +245,19 @@ def search(
     calibrated: bytes,
     data: SearchData,
     gates: Any,
-    task: str,
+    task: Task,
     progress: Progress | None = None,
 ) -> MixedPlan:
     """Choose the float nodes of a mixed-precision model (see the module docstring)."""
-    from converters.calibrated import choosable_nodes
-    from toolchain.quantization.speed import choose_by_speed
+    targets = targets_from_gates(gates, task, data.labels is not None)
+    with Evaluator(calibrated, data, task, targets) as ev:  # one runtime child for every candidate
+        return _search(ev, progress or SilentProgress())
 
-    progress = progress or SilentProgress()
+
+def _search(ev: Evaluator, progress: Progress) -> MixedPlan:
+
+    calibrated, data, targets = ev.calibrated, ev.data, ev.targets
     t0 = time.perf_counter()
-    targets = Targets.from_gates(gates, task, data.labels is not None)
-    ev = Evaluator(calibrated, data, task, targets)
     nodes = choosable_nodes(calibrated)
     macs = _macs(calibrated)
     total = max(1, sum(macs.get(n.index, 0) for n in nodes))
@@ -220,7 +267,7 @@ def search(
         if not macs.get(n.index):
             groups.setdefault(n.op, []).append(n.name)
     with progress.task("mixed: speed of int8 vs float kernels", None):
-        start, speed = choose_by_speed(ev.model, groups, set(), data.feeds)
+        start, speed = choose_by_speed(ev.model, groups, set(), data.feeds, ev.host)
     damage = sensitivity(ev, [n for n in nodes if n.name not in start], progress)
     by_name = {n.name: n for n in nodes}
 
@@ -232,7 +279,7 @@ def search(
     )
     chosen = _repair(ev, start, order, progress)
     repaired = chosen - start
-    if_int8: dict[str, dict] = {}
+    if_int8: dict[str, MixedMetrics] = {}
     for name in sorted(repaired, key=lambda nm: -macs.get(by_name[nm].index, 0)):  # largest back first
         trial = chosen - {name}
         m = ev.metrics(trial)
@@ -244,19 +291,24 @@ def search(
     records = []
     for name in sorted(chosen, key=lambda nm: by_name[nm].index):
         n = by_name[name]
-        rec: dict[str, Any] = {"node": name, "op": n.op, "macs": int(macs.get(n.index, 0))}
+        rec = KeptOp(node=name, op=n.op, macs=int(macs.get(n.index, 0)), reason=MixedReason.SPEED)
         if name in if_int8:
-            rec.update(reason="error", damage_alone=round(damage.get(name, 0.0), 6), if_int8=if_int8[name])
-        else:
-            rec["reason"] = "speed"
+            rec = KeptOp(
+                node=name,
+                op=n.op,
+                macs=int(macs.get(n.index, 0)),
+                reason=MixedReason.ERROR,
+                damage_alone=round(damage.get(name, 0.0), 6),
+                if_int8=if_int8[name],
+            )
         records.append(rec)
     return MixedPlan(
         float_nodes=sorted(chosen),
         records=records,
-        speed=[c.to_dict() for c in speed],
+        speed=[c.row() for c in speed],
         metrics=final,
         full_int8_metrics=full,
-        targets={**targets.to_dict()},
+        targets=targets,
         evaluations=ev.count,
         seconds=time.perf_counter() - t0,
         split=data.split,
@@ -265,8 +317,6 @@ def search(
 
 def int8_mac_share(model: Any) -> float:
     """Share of the model's multiply-accumulates done by ops with int8 inputs (bytes or TFLiteModel)."""
-    from converters.tflite_model import parse_tflite
-    from devices.opcost import model_costs
 
     info = parse_tflite(model) if isinstance(model, bytes) else model
     costs = model_costs(info)
@@ -279,12 +329,11 @@ def int8_mac_share(model: Any) -> float:
     return round(int8 / total, 4) if total else 0.0
 
 
-def worst_ops(calibrated: bytes, data: SearchData, task: str, n: int = 3) -> list[tuple[str, str, float]]:
+def worst_ops(calibrated: bytes, data: SearchData, task: Task, n: int = 3) -> list[tuple[str, str, float]]:
     """The n ops that damage the output most when quantized alone: (op type, node, 1 - cosine)."""
-    from converters.calibrated import choosable_nodes
 
     nodes = choosable_nodes(calibrated)
-    ev = Evaluator(calibrated, data, task, Targets())
-    damage = sensitivity(ev, nodes, SilentProgress())
+    with Evaluator(calibrated, data, task, MixedTargets(source="none")) as ev:
+        damage = sensitivity(ev, nodes, SilentProgress())
     ranked = sorted(nodes, key=lambda x: -damage[x.name])[:n]
     return [(x.op, x.name, round(damage[x.name], 4)) for x in ranked]

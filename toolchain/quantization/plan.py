@@ -2,28 +2,40 @@
 
 Given the calibrated float model, either replays the saved plan (`quantization.mixed.float_nodes`, no
 search: the same bytes) or searches one (toolchain/quantization/mixed.py) on the search queries. Returns
-the model and
-the quantization report entries; `float_nodes` goes into the saved recipe.
+a `MixedBuild`: the model, the report's `quantization.mixed` section and its int8 MAC share, and the float
+nodes, which go into the saved recipe (the pipeline writes them there, so a rebuild replays the plan).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
+from converters.calibrated import choosable_nodes, quantize
 from toolchain.base.errors import RecipeError
 from toolchain.base.progress import Progress
+from toolchain.base.types import Task
+from toolchain.quantization.calibration import range_convergence
 from toolchain.quantization.mixed import SearchData, int8_mac_share, search
 from toolchain.recipe.schema import Recipe
+from toolchain.report.quantization import Convergence, MixedSection
+
+
+@dataclass(frozen=True)
+class MixedBuild:
+    """A mixed-precision model and what the report and the saved recipe record of it."""
+
+    tflite: bytes
+    section: MixedSection
+    int8_mac_share: float
+    float_nodes: list[str]  # the plan, for the saved recipe
 
 
 def calibrate_with_convergence(
     calibrate: Callable[[list], bytes], items: list, progress: Progress
-) -> tuple[bytes, dict[str, Any]]:
+) -> tuple[bytes, Convergence]:
     """The calibrated model on all `items`, plus how the activation ranges moved as the sample grew
     (a quarter, half, all of the stratified draw: toolchain/quantization/calibration.py)."""
-    from toolchain.quantization.calibration import range_convergence
-
     made: dict[int, bytes] = {}
 
     def keep(sample: list) -> bytes:
@@ -38,12 +50,10 @@ def calibrate_with_convergence(
 def build_mixed(
     calibrated: bytes,
     recipe: Recipe,
-    task: str,
+    task: Task,
     search_data: Callable[[], SearchData],
     progress: Progress,
-) -> tuple[bytes, dict[str, Any]]:
-    from converters.calibrated import choosable_nodes, quantize
-
+) -> MixedBuild:
     plan = recipe.quantization.mixed
     if plan is not None:
         known = {n.name for n in choosable_nodes(calibrated)}
@@ -56,14 +66,8 @@ def build_mixed(
                 "to search again",
             )
         tflite = quantize(calibrated, plan.float_nodes)
-        info: dict[str, Any] = {
-            "mixed": {"float_nodes": len(plan.float_nodes), "plan": "replayed from the recipe (no search)"}
-        }
-        floats = list(plan.float_nodes)
-    else:
-        result = search(calibrated, search_data(), recipe.evaluation, task, progress)
-        tflite = quantize(calibrated, result.float_nodes)
-        info = {"mixed": {**result.to_dict(), "plan": "searched"}}
-        floats = result.float_nodes
-    info.update(full_integer=False, int8_mac_share=int8_mac_share(tflite), mixed_float_nodes=floats)
-    return tflite, info
+        section = MixedSection(float_nodes=len(plan.float_nodes), plan="replayed from the recipe (no search)")
+        return MixedBuild(tflite, section, int8_mac_share(tflite), list(plan.float_nodes))
+    result = search(calibrated, search_data(), recipe.evaluation, task, progress)
+    tflite = quantize(calibrated, result.float_nodes)
+    return MixedBuild(tflite, result.section(), int8_mac_share(tflite), list(result.float_nodes))

@@ -7,15 +7,26 @@ full int8 0.29-0.48 ms, the same model with those ops in float 0.06-0.09 ms). So
 by speed, per op type, from whole-model invokes of the two plans timed in alternation (the median of many
 short rounds, so that another job on the machine slows both alike). The choice is a measurement, not a
 guess, and it is recorded: the saved recipe rebuilds the same bytes without timing anything again.
+
+The timing loop runs inside the toolchain's runtime child (devices/hostrun.time_rounds: an
+abort in LiteRT fails the build with a clean error instead of ending edgecomp), next to the interpreters:
+the child returns the per-round means and only the medians and ratios are taken here, so no protocol round
+trip is ever timed. Both plans are loaded, warmed by one query and left with its inputs set, exactly as
+the in-process loop was; the mixed search passes its own child, so the speed table starts nothing new.
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from devices.host_runtime import HostRuntime
+from devices.hostrun import HostRunner, time_rounds
+from toolchain.base.types import Precision
+from toolchain.report.quantization import SpeedRow
 
 ROUNDS = 15
 INVOKES = 20
@@ -28,37 +39,38 @@ class SpeedChoice:
     count: int
     int8_us: float
     float_us: float
-    precision: str  # float | int8
+    precision: Precision
 
-    def to_dict(self) -> dict:
-        return {
-            "op": self.op,
-            "count": self.count,
-            "int8_us": round(self.int8_us, 2),
-            "float_us": round(self.float_us, 2),
-            "precision": self.precision,
-        }
-
-
-def _interpreter(model: bytes, feeds: Mapping[str, np.ndarray]):
-    from devices.hostrun import HostRunner
-
-    runner = HostRunner(model, threads=1)
-    runner.run({k: np.asarray(v)[:1] for k, v in feeds.items()})  # sets the inputs, warms the kernels
-    return runner.interpreter
+    def row(self) -> SpeedRow:
+        """The report's `quantization.mixed.speed_by_op_type` row."""
+        return SpeedRow(
+            op=self.op,
+            count=self.count,
+            int8_us=round(self.int8_us, 2),
+            float_us=round(self.float_us, 2),
+            precision=self.precision,
+        )
 
 
-def paired_rounds(models: Sequence[bytes], feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Mean whole-invoke time (µs) per round (rows) of each model (columns), rounds alternating, 1 thread."""
-    its = [_interpreter(m, feeds) for m in models]
-    samples: list[list[float]] = [[] for _ in its]
-    for _ in range(ROUNDS):
-        for i, it in enumerate(its):
-            t0 = time.perf_counter()
-            for _ in range(INVOKES):
-                it.invoke()
-            samples[i].append((time.perf_counter() - t0) / INVOKES * 1e6)
-    return np.array(samples).T
+def paired_rounds(
+    models: Sequence[bytes],
+    feeds: Mapping[str, np.ndarray],
+    host: HostRuntime | None = None,
+    names: Sequence[str] = (),
+) -> np.ndarray:
+    """Mean whole-invoke time (µs) per round (rows) of each model (columns), rounds alternating, 1 thread,
+    timed in the runtime child (`host`, or one of its own); `names` say what the models are in errors."""
+    first = {k: np.asarray(v)[:1] for k, v in feeds.items()}
+    names = list(names) or [f"speed-table model {i + 1} of {len(models)}" for i in range(len(models))]
+    with contextlib.ExitStack() as stack:
+        host = host or stack.enter_context(HostRuntime())
+        runners = [
+            stack.enter_context(HostRunner(m, threads=1, name=name, host=host))
+            for m, name in zip(models, names, strict=True)
+        ]
+        for runner in runners:
+            runner.run(first)  # sets the inputs, warms the kernels
+        return time_rounds(runners, ROUNDS, INVOKES)
 
 
 def choose_by_speed(
@@ -66,21 +78,25 @@ def choose_by_speed(
     groups: Mapping[str, list[str]],
     base_float: set[str],
     feeds: Mapping[str, np.ndarray],
+    host: HostRuntime | None = None,
 ) -> tuple[set[str], list[SpeedChoice]]:
     """Float nodes after deciding each op type in `groups` ({op type: node names}) by speed.
 
     Starts from every group in float (usually the fastest plan), then tries each type back in int8 and
-    keeps it there if that is not slower; `base_float` nodes stay float throughout.
+    keeps it there if that is not slower; `base_float` nodes stay float throughout. `host`: the runtime
+    child to time in (default: one started for this table).
     """
     float_nodes = set(base_float) | {n for names in groups.values() for n in names}
     choices = []
     for op, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         trial = float_nodes - set(names)
-        rounds = paired_rounds([quantize(float_nodes), quantize(trial)], feeds)
+        plans = [f"the mixed candidate with {op} in float", f"the mixed candidate with {op} in int8"]
+        rounds = paired_rounds([quantize(float_nodes), quantize(trial)], feeds, host, plans)
         as_float, as_int8 = (float(v) for v in np.median(rounds, axis=0))
         # decided on the median of per-round ratios: a load spike slows both plans of a round alike
         keep_int8 = float(np.median(rounds[:, 1] / rounds[:, 0])) <= 1 + MIN_GAIN
         if keep_int8:
             float_nodes = trial
-        choices.append(SpeedChoice(op, len(names), as_int8, as_float, "int8" if keep_int8 else "float"))
+        precision = Precision.INT8 if keep_int8 else Precision.FLOAT
+        choices.append(SpeedChoice(op, len(names), as_int8, as_float, precision))
     return float_nodes, choices

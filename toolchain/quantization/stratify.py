@@ -18,10 +18,11 @@ whatever the file starts with (often a single intent).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+
+from toolchain.report.quantization import CalibrationDraw, LabelSpread, LengthBucket
 
 LENGTH_QUANTILES = (0.25, 0.5, 0.75)
 
@@ -31,7 +32,7 @@ class Draw:
     """Indices into the pool (interleaved order) and what was drawn, for the report."""
 
     indices: list[int]
-    report: dict[str, Any] = field(default_factory=dict)
+    report: CalibrationDraw
 
 
 def length_buckets(lengths: Sequence[int]) -> np.ndarray:
@@ -82,26 +83,30 @@ def stratified_draw(labels: Sequence[str] | None, lengths: Sequence[int], n: int
 
 def _report(
     labels: Sequence[str] | None, lengths: Sequence[int], buckets: np.ndarray, drawn: list[int], total: int
-) -> dict[str, Any]:
-    by = ["label", "length"] if labels is not None else ["length"]
-    report: dict[str, Any] = {"method": "stratified", "by": by, "drawn": len(drawn), "available": total}
+) -> CalibrationDraw:
+    spread = None
     if labels is not None:
         per = {lab: 0 for lab in sorted(set(labels))}
         for i in drawn:
             per[labels[i]] += 1
-        report["labels"] = {
-            "count": len(per),
-            "per_label_min": min(per.values()),
-            "per_label_max": max(per.values()),
-        }
+        spread = LabelSpread(count=len(per), per_label_min=min(per.values()), per_label_max=max(per.values()))
     words = np.asarray(lengths, dtype=np.int64)
     taken = np.bincount(buckets[drawn], minlength=int(buckets.max()) + 1) if total else np.zeros(0)
-    report["length_buckets"] = [
-        {
-            "words": [int(words[buckets == b].min()), int(words[buckets == b].max())],
-            "available": int((buckets == b).sum()),
-            "drawn": int(taken[b]),
-        }
+    length_buckets = [
+        LengthBucket(
+            words=(int(words[buckets == b].min()), int(words[buckets == b].max())),
+            available=int((buckets == b).sum()),
+            drawn=int(taken[b]),
+        )
         for b in range(len(taken))
     ]
+    report = CalibrationDraw(
+        method="stratified",
+        by=["label", "length"] if labels is not None else ["length"],
+        drawn=len(drawn),
+        available=total,
+        length_buckets=length_buckets,
+    )
+    if spread is not None:
+        report.labels = spread
     return report

@@ -10,6 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from converters.tflite_model import builtin_op_names
+from toolchain.base.types import PackageFormat, QuantMode, SourceFormat, StepKind, Task
 from toolchain.recipe.space import SearchSpec
 from toolchain.recipe.steps import Step, Strict, check_step_order
 from toolchain.tasks import check_task_gates
@@ -17,9 +19,6 @@ from toolchain.tasks import check_task_gates
 RECIPE_VERSION = 1
 MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
 MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
-# weight_only: dynamic's int8 weights (per-channel), dequantized once at load, float math in every runtime
-QuantMode = Literal["float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed"]
-QUANT_MODES: tuple[str, ...] = ("float32", "float16", "dynamic", "weight_only", "int8", "int16x8", "mixed")
 
 
 class SourceSpec(Strict):
@@ -27,11 +26,11 @@ class SourceSpec(Strict):
         description="Keras .keras/.h5 file, SavedModel directory, or .onnx file; a .tflite or a teacher "
         "scores .jsonl only as the teacher of a first distill step"
     )
-    format: Literal["auto", "keras", "savedmodel", "onnx", "tflite", "scores"] = "auto"
+    format: SourceFormat | Literal["auto"] = "auto"
     input_shapes: dict[str, list[int]] = Field(
         default_factory=dict, description="fixed shapes for dynamic inputs, e.g. {input_ids: [1, 32]}"
     )
-    task: Literal["auto", "classification", "embedding", "retrieval"] = Field(
+    task: Task | Literal["auto"] = Field(
         "auto",
         description="ONNX models: logits over labels, or a query embedding vector; auto: classification "
         "when labels are found (labels.txt, config.json id2label), embedding otherwise; retrieval (Keras): "
@@ -82,7 +81,7 @@ class MixedSpec(Strict):
 
 
 class QuantizationSpec(Strict):
-    mode: QuantMode = "int8"
+    mode: QuantMode = QuantMode.INT8
     mixed: MixedSpec | None = Field(
         None, description="mode mixed only: a fixed precision plan (the saved recipe of a mixed build has it)"
     )
@@ -99,7 +98,6 @@ class QuantizationSpec(Strict):
         """A misspelled op used to be ignored while the report said full_integer: false."""
         if not ops:
             return ops
-        from converters.tflite_model import builtin_op_names
 
         valid = builtin_op_names()
         unknown = [op for op in ops if op.upper() not in valid]
@@ -159,7 +157,7 @@ class PackageSpec(Strict):
     description: str | None = Field(None, description="default: derived from the model (name, task, labels)")
     author: str | None = Field(None, description="unset: left out of the model metadata (no default author)")
     license: str | None = Field(None, description="unset: left out of the model metadata, e.g. Apache-2.0")
-    format: Literal["mediapipe", "android-assets", "edge"] = "mediapipe"
+    format: PackageFormat = PackageFormat.MEDIAPIPE
     min_confidence_accuracy: float = Field(
         0.98, gt=0.0, le=1.0, description="server fallback: on-device accuracy wanted above the threshold"
     )
@@ -191,7 +189,7 @@ class Recipe(Strict):
     def _steps_fit_together(self) -> Recipe:
         check_step_order(self.steps, self.quantization.mode)
         check_task_gates(self.source.task, self.evaluation.model_dump(exclude_none=True))
-        if self.source.task != "retrieval" and any(s.kind == "item_prune" for s in self.steps):
+        if self.source.task != Task.RETRIEVAL and any(s.kind == StepKind.ITEM_PRUNE for s in self.steps):
             raise ValueError(
                 "item_prune drops catalog items of a retrieval model; set source.task: retrieval"
             )

@@ -1,4 +1,4 @@
-"""Typed configs of the compression steps a recipe chains (re-exported by toolchain.recipe.schema)."""
+"""Typed configs of the compression steps a recipe chains (toolchain/recipe/schema.py uses them)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from toolchain.base.types import StepKind
 
 
 class Strict(BaseModel):
@@ -26,7 +28,7 @@ class FinetuneOptions(Strict):
 class PruneStep(FinetuneOptions):
     """Magnitude pruning with a tfmot schedule, fine-tuned on the train split."""
 
-    kind: Literal["prune"] = "prune"
+    kind: Literal[StepKind.PRUNE] = StepKind.PRUNE
     schedule: Literal["polynomial", "constant"] = "polynomial"
     target_sparsity: float = Field(0.8, gt=0.0, lt=1.0)
     initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
@@ -145,7 +147,7 @@ class DistillStep(FinetuneOptions):
     word-level model on a regex vocab built from the training and unlabelled queries (`student_vocab`).
     """
 
-    kind: Literal["distill"] = "distill"
+    kind: Literal[StepKind.DISTILL] = StepKind.DISTILL
     teacher: Path | None = Field(
         None, description="a teacher of any format (.onnx / HF folder, .tflite, .keras) with its tokenizer"
     )
@@ -209,7 +211,7 @@ class DistillStep(FinetuneOptions):
 class LowRankStep(FinetuneOptions):
     """Replace Dense kernels / the embedding table W (m x n) by U_r V_r from the SVD."""
 
-    kind: Literal["lowrank"] = "lowrank"
+    kind: Literal[StepKind.LOWRANK] = StepKind.LOWRANK
     layers: list[str] = Field(
         default_factory=list, description="layers to factorize (default: Dense but the classifier, Embedding)"
     )
@@ -235,7 +237,7 @@ class LowRankStep(FinetuneOptions):
 class QATStep(FinetuneOptions):
     """Quantization-aware fine-tuning (tfmot); pruning-preserving when the model is sparse."""
 
-    kind: Literal["qat"] = "qat"
+    kind: Literal[StepKind.QAT] = StepKind.QAT
     preserve_sparsity: bool | None = Field(
         None, description="PQAT scheme; default: on when the model's weights are >= 30% zeros"
     )
@@ -245,7 +247,7 @@ class QATStep(FinetuneOptions):
 class VocabPruneStep(Strict):
     """Drop rare words from the vocabulary and the embedding table (the tokenizer is rewritten)."""
 
-    kind: Literal["vocab_prune"] = "vocab_prune"
+    kind: Literal[StepKind.VOCAB_PRUNE] = StepKind.VOCAB_PRUNE
     max_size: int | None = Field(None, ge=4, description="keep at most this many tokens (incl. 3 specials)")
     min_count: int = Field(1, ge=1, description="keep words seen at least this often in the corpus")
     coverage: float | None = Field(
@@ -258,7 +260,7 @@ class ItemPruneStep(Strict):
     """Retrieval models: drop the catalog items clicked fewer than `min_clicks` times in the train split from
     the item table (the model's last Dense layer) and from labels.txt (steps/item_prune.py)."""
 
-    kind: Literal["item_prune"] = "item_prune"
+    kind: Literal[StepKind.ITEM_PRUNE] = StepKind.ITEM_PRUNE
     min_clicks: int = Field(1, ge=1, description="keep items with at least this many train queries")
 
 
@@ -266,15 +268,15 @@ Step = Annotated[
     PruneStep | DistillStep | LowRankStep | QATStep | VocabPruneStep | ItemPruneStep,
     Field(discriminator="kind"),
 ]
-STEP_CLASSES: dict[str, type[BaseModel]] = {
-    "prune": PruneStep,
-    "distill": DistillStep,
-    "lowrank": LowRankStep,
-    "qat": QATStep,
-    "vocab_prune": VocabPruneStep,
-    "item_prune": ItemPruneStep,
+STEP_CLASSES: dict[StepKind, type[BaseModel]] = {
+    StepKind.PRUNE: PruneStep,
+    StepKind.DISTILL: DistillStep,
+    StepKind.LOWRANK: LowRankStep,
+    StepKind.QAT: QATStep,
+    StepKind.VOCAB_PRUNE: VocabPruneStep,
+    StepKind.ITEM_PRUNE: ItemPruneStep,
 }
-STEP_KINDS: tuple[str, ...] = tuple(STEP_CLASSES)
+STEP_KINDS: tuple[str, ...] = StepKind.values()
 STEP_PATH_FIELDS: tuple[str, ...] = ("student_path", "unlabelled", "corpus", "teacher", "teacher_scores")
 
 

@@ -1,9 +1,11 @@
-"""report.json as a typed model: named top-level sections, permissive inside.
+"""report.json as a typed model, all the way down.
 
 Each stage owns one section: convert writes everything up to `timings_s`; validate, profile and package
-add theirs through `Build.record` (toolchain/build.py). The top level is closed (an unknown section is a
-bug, not data) while the sections keep `extra="allow"`: their nested dicts grow with the stages that fill
-them, and a reader that only wants `passed` should not break when a metric is added.
+add theirs through `Build.record` (toolchain/build.py). Every section and everything nested in one is a
+`Record` with declared fields (toolchain/base/record.py): a reader uses attributes, and the only place
+that reads report data by key is pydantic's own (de)serialisation here. The section types live beside
+this module (evaluation.py, quantization.py, steps.py, stages.py; validation is devices/validate.py's
+`ValidationReport`).
 
 `model_sha256` (added at convert) is the sha256 of model.tflite and `files` the sha256 of the build's
 labels.txt, vocab.txt and tokenizer.json: every later stage checks them, so a report can never describe a
@@ -15,117 +17,140 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from devices.validate import ValidationReport
 from toolchain.base.errors import InputFileError
+from toolchain.base.record import Record
+from toolchain.base.types import CostMost, SourceFormat, Task, TokenizerKind
+from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.quantization import QuantizationSection
+from toolchain.report.stages import PackageSection, ProfileSection
+from toolchain.report.steps import AnyStepReport, TeacherInfo
 
 LATE_SECTIONS = ("validation", "profile", "package")
 OPTIONAL_SECTIONS = ("model_sha256", "files", "float_model", "rejected")  # left out of report.json when None
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class SourceSection(Section):
+class SourceSection(Record):
     path: str
-    format: str
+    format: SourceFormat
     sha256: str
     parameters: int | None  # None: a distill teacher given as a scores file
+    model_file: str | None = None  # ONNX: the .onnx inside a folder source
+    opset: int | None = None
+    onnx_ops: dict[str, int] | None = None
+    input_shapes: dict[str, list[int]] | None = None
+    teacher: TeacherInfo | None = None  # a foreign teacher distilled into the build's student
+    fp32_tflite_is: str | None = None  # what the fp32 baseline is when it is not the source itself
     fp32_tflite_bytes: int
     fp32_tflite_gzip_bytes: int
 
 
-class TokenizerSection(Section):
-    kind: str = "regex"
+class TokenizerSection(Record):
+    """The build's tokenizer (toolchain/tokenizers/*: `describe()`)."""
+
+    kind: TokenizerKind = TokenizerKind.REGEX
     seq_len: int
+    implementation: str | None = None
+    delimiter: str | None = None
+    lowercase: bool | None = None
+    strip_accents: bool | None = None
+    vocab_size: int | None = None
+    special_tokens: dict[str, int] | None = None
+    source: str | None = None
+    files: list[str] | None = None
+    note: str | None = None
 
 
-class QuantizationSection(Section):
-    mode: str
+class IOQuantization(Record):
+    scale: float
+    zero_point: int
 
 
-class ModelSection(Section):
+class IOSpec(Record):
+    name: str
+    dtype: str
+    shape: list[int]
+    quantization: IOQuantization | None = None
+
+
+class ModelSection(Record):
     size_bytes: int
     gzip_bytes: int
+    parameters: int
+    weight_bytes: int
     ops: dict[str, int]
-    inputs: list[dict[str, Any]]
-    outputs: list[dict[str, Any]]
+    op_versions: dict[str, int]
+    inputs: list[IOSpec]
+    outputs: list[IOSpec]
 
 
-class EvaluationSection(Section):
-    """Classifiers with a labelled split: `vs_source_float` (the .tflite vs the source: accuracy drop,
-    agreement vs source), `vs_final_float` (vs the post-step float: agreement vs post-step float) and
-    `by_stage` (source -> after steps -> after quantization); ONNX: `onnx_reference`."""
+class Ratios(Record):
+    size: float
+    gzip: float
 
 
-class RejectedSection(Section):
+class FloatModelSection(Record):
+    """float.tflite / float.keras: the post-step float model a build with steps saved."""
+
+    tflite: str
+    keras: str
+    after_steps: list[str]
+    note: str | None = None
+
+
+class RejectedSection(Record):
     """Only in `<build>.rejected/report.json`: the convert gate this candidate missed and why."""
 
     gate: str  # evaluation.<gate> / --<gate>
     metric: str
     measured: float
     limit: float
-    cost_most: str  # steps | quantization
+    cost_most: CostMost
+    message: str
+    hint: str
+    int8_worst_ops: list[tuple[str, str, float]] | None = None  # (op, node, 1 - cosine) quantized alone
 
 
-class ValidationSection(Section):
-    passed: bool
-    devices: dict[str, dict[str, Any]]
-
-
-class ProfileSection(Section):
-    target: dict[str, Any]  # runtime, version, threads, device, arch
-    methods: list[dict[str, Any]]
-
-
-class PackageSection(Section):
-    format: str
-    bundle: str
-    zip: str
-    model_sha256: str
-
-
-class Report(BaseModel):
+class Report(Record):
     """The whole report.json, in the order it is written (a late section goes last)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     edgecomp_version: str
     name: str
-    task: str = "classification"
+    task: Task = Task.CLASSIFICATION
     model_sha256: str | None = None  # None only in reports written before edgecomp recorded it
     files: dict[str, str] | None = None  # labels.txt / vocab.txt / tokenizer.json -> sha256 (None: older)
     source: SourceSection
     tokenizer: TokenizerSection
     labels: list[str]
-    steps: list[dict[str, Any]]
+    steps: list[AnyStepReport]
     quantization: QuantizationSection
     model: ModelSection
-    ratios_vs_fp32: dict[str, float]
+    ratios_vs_fp32: Ratios
     evaluation: EvaluationSection
     warnings: list[str]
     timings_s: dict[str, float]
-    float_model: dict[str, Any] | None = None  # float.tflite / float.keras: the post-step float (step builds)
+    float_model: FloatModelSection | None = None  # post-step float (builds with steps)
     rejected: RejectedSection | None = None  # a candidate that missed a convert gate (`<build>.rejected/`)
-    validation: ValidationSection | None = None
+    validation: ValidationReport | None = None
     profile: ProfileSection | None = None
     package: PackageSection | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        return {
-            k: v for k, v in data.items() if v is not None or k not in (*LATE_SECTIONS, *OPTIONAL_SECTIONS)
-        }
+    def to_json(self) -> dict[str, Any]:
+        """report.json: every section as its stage wrote it; an optional or late section that is None is
+        left out (a build without steps has no `float_model`, a passing one no `rejected`)."""
+        omitted = (*LATE_SECTIONS, *OPTIONAL_SECTIONS)
+        return {k: v for k, v in super().to_json().items() if v is not None or k not in omitted}
 
     def dumps(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+        return json.dumps(self.to_json(), indent=2, default=str) + "\n"
 
-    def with_section(self, name: str, data: Any) -> Report:
+    def with_section(self, name: str, section: Record) -> Report:
         """A copy with one late section replaced (checked against its model)."""
         if name not in LATE_SECTIONS:
             raise ValueError(f"unknown report section {name!r}; late sections: {', '.join(LATE_SECTIONS)}")
-        return Report.model_validate({**self.to_dict(), name: data})
+        return Report.model_validate({**self.to_json(), name: section.to_json()})
 
 
 def parse_report(text: str, origin: str) -> Report:

@@ -10,7 +10,6 @@ checkout on the shared path, not edgecomp installed. Ray is imported here only.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -21,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from toolchain.base.child import child_env
 from toolchain.base.errors import EdgecompError, pending_interrupt
+from toolchain.search.trial import TrialResult
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding toolchain/, converters/, devices/
 PROBE_TIMEOUT_S = 5.0
@@ -38,12 +39,11 @@ class TrialJob:
 @dataclass(frozen=True)
 class TrialOutcome:
     number: int
-    result: dict[str, Any] | None  # None: the trial failed
+    result: TrialResult | None  # None: the trial failed
     error: str | None = None
 
 
 def worker_command(request: Path) -> tuple[list[str], dict[str, str]]:
-    from toolchain.base.child import child_env
 
     env = child_env(os.environ)  # the native-loader variables edgecomp started with
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
@@ -54,7 +54,7 @@ def worker_command(request: Path) -> tuple[list[str], dict[str, str]]:
 def outcome(job: TrialJob, code: int, stderr: str) -> TrialOutcome:
     result_path = job.request.parent / "result.json"
     if code == 0 and result_path.is_file():
-        return TrialOutcome(job.number, json.loads(result_path.read_text()))
+        return TrialOutcome(job.number, TrialResult.model_validate_json(result_path.read_text()))
     why = f"killed by signal {-code}" if code < 0 else f"exit {code}"
     last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
     return TrialOutcome(job.number, None, f"{why}: {last}" if last else why)

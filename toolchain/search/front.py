@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from toolchain.search.study import OBJECTIVES, TrialRecord
+from toolchain.search.study import TrialRecord
+from toolchain.search.trial import OBJECTIVES
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -13,7 +14,8 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 def objectives(r: TrialRecord, keys: Sequence[str] = OBJECTIVES) -> list[float]:
-    return [float(r.metrics[k]) for k in keys]
+    assert r.metrics is not None
+    return [r.metrics.objective(k) for k in keys]
 
 
 def pareto_front(records: Sequence[TrialRecord], keys: Sequence[str] = OBJECTIVES) -> list[TrialRecord]:
@@ -25,7 +27,7 @@ def pareto_front(records: Sequence[TrialRecord], keys: Sequence[str] = OBJECTIVE
 def choose(front: Sequence[TrialRecord]) -> TrialRecord | None:
     """The smallest download on the front that passed device validation (when validated); ties go to the
     smaller accuracy drop, then the faster model."""
-    ok = [r for r in front if r.validation is None or r.validation["passed"]]
+    ok = [r for r in front if r.validation is None or r.validation.passed]
     if not ok:
         return None
     return min(ok, key=lambda r: (objectives(r), r.number))

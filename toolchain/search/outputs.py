@@ -24,13 +24,14 @@ def validation_text(r: TrialRecord) -> str | None:
     """passed / failed on the device (front members), None when not validated."""
     if r.validation is None:
         return None
-    return "passed" if r.validation["passed"] else "failed: " + "; ".join(r.validation["failures"])
+    return "passed" if r.validation.passed else "failed: " + "; ".join(r.validation.failures)
 
 
 def row(r: TrialRecord) -> dict[str, Any]:
     base = {"number": r.number, "state": r.state, "feasible": r.feasible, "error": r.error,
             "preset": r.preset, "device_validation": validation_text(r)}  # fmt: skip
-    return {k: base.get(k, r.params.get(k, r.metrics.get(k))) for k in COLUMNS}
+    measured = r.metrics.to_json() if r.metrics is not None else {}
+    return {k: base.get(k, r.params.get(k, measured.get(k))) for k in COLUMNS}
 
 
 def write_tables(out: Path, records: list[TrialRecord], front: list[TrialRecord]) -> None:
@@ -41,7 +42,12 @@ def write_tables(out: Path, records: list[TrialRecord], front: list[TrialRecord]
     write_text(out / "trials.csv", buf.getvalue())
     on_front = {r.number for r in front}
     trials = [
-        {**row(r), "params": r.params, "pareto": r.number in on_front, "validation": r.validation}
+        {
+            **row(r),
+            "params": r.params,
+            "pareto": r.number in on_front,
+            "validation": None if r.validation is None else r.validation.to_json(),
+        }
         for r in records
     ]
     write_text(out / "trials.json", json.dumps({"trials": trials}, indent=1) + "\n")
@@ -51,11 +57,12 @@ def write_tables(out: Path, records: list[TrialRecord], front: list[TrialRecord]
     ]
     for r in front:
         m = r.metrics
+        assert m is not None  # the front holds complete trials
         lines.append(
-            f"| {r.number} | {params_text(r.params)} | {m['size_bytes'] / 1024:.1f}"
-            f" | {m['gzip_bytes'] / 1024:.1f} | {m['val_accuracy']:.4f} | {m['accuracy_drop_points']:.2f}"
-            f" | {m['val_agreement']:.4f}"
-            f" | {m['latency_ms']:.3f} | {validation_text(r) or 'not validated'} |"
+            f"| {r.number} | {params_text(r.params)} | {m.size_bytes / 1024:.1f}"
+            f" | {m.gzip_bytes / 1024:.1f} | {m.val_accuracy:.4f} | {m.accuracy_drop_points:.2f}"
+            f" | {m.val_agreement:.4f}"
+            f" | {m.latency_ms:.3f} | {validation_text(r) or 'not validated'} |"
         )
     write_text(out / "pareto.md", "\n".join(lines) + "\n")
 
@@ -92,14 +99,19 @@ def write_plot(
     except ImportError:
         return None
     done = [r for r in records if r.state == "complete"]
+
+    def value(r: TrialRecord, name: str) -> float:
+        assert r.metrics is not None  # complete trials
+        return r.metrics.objective(name)
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     panels = (("size_bytes", 1 / 1024, "model.tflite size (KB)", limits.max_size_kb),
               ("latency_ms", 1.0, "host latency (ms)", limits.max_latency_ms))  # fmt: skip
-    ys_all = [r.metrics["accuracy_drop_points"] for r in done] or [0.0]
+    ys_all = [value(r, "accuracy_drop_points") for r in done] or [0.0]
     y_lo, y_hi = min(*ys_all, 0.0), max(*ys_all, limits.max_accuracy_drop or 0.0)
     y_pad = (y_hi - y_lo) * 0.08 or 0.5
     for ax, (key, scale, label, limit) in zip(axes, panels, strict=True):
-        xs_all = [r.metrics[key] * scale for r in done] or [1.0]
+        xs_all = [value(r, key) * scale for r in done] or [1.0]
         x_view = max(xs_all) * 1.15 if limit is None else min(max(xs_all) * 1.15, limit * 1.15)
         x_view = max(x_view, max(xs_all) * 1.05)  # every trial stays in view
         ax.set_xlim(0, x_view)
@@ -113,13 +125,11 @@ def write_plot(
         if limits.max_accuracy_drop is not None:
             ax.axhline(limits.max_accuracy_drop, color="tab:green", lw=1, ls="--")
         for group, style in ((done, {"c": "0.6", "s": 18}), (front, {"c": "tab:red", "s": 36})):
-            xs = [r.metrics[key] * scale for r in group]
-            ys = [r.metrics["accuracy_drop_points"] for r in group]
+            xs = [value(r, key) * scale for r in group]
+            ys = [value(r, "accuracy_drop_points") for r in group]
             ax.scatter(xs, ys, label="Pareto front" if group is front else "trials", zorder=3, **style)
         for r in front:
-            ax.annotate(
-                str(r.number), (r.metrics[key] * scale, r.metrics["accuracy_drop_points"]), fontsize=7
-            )
+            ax.annotate(str(r.number), (value(r, key) * scale, value(r, "accuracy_drop_points")), fontsize=7)
         ax.set_xlabel(label)
         ax.set_ylabel("val accuracy drop vs source (points)")
         ax.legend(fontsize=7)

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.profiles.schema import get_profile
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed
+from toolchain.device_stages import validate_target
 from toolchain.recipe.schema import Recipe
 from toolchain.search.front import choose, pareto_front
 from toolchain.search.outputs import write_plot, write_tables
@@ -19,6 +21,7 @@ from toolchain.search.study import (
     trial_build_dir,
     trial_recipe,
 )
+from toolchain.search.trial import TrialValidation
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,6 @@ def search_config(
 ) -> SearchConfig:
     """The device profile's budgets and the flags merged (the tighter limit wins); seed defaults to the
     recipe's."""
-    from devices.profiles.schema import get_profile
 
     profile = get_profile(device)
     b = profile.budgets
@@ -77,15 +79,18 @@ def validate_front(
     """Each front member's build through `edgecomp validate` on the search's device (its runtime, emulated
     when the device's arch is not this host's), on the val split the trial was measured on; the result is
     kept in `record.validation`, and `choose` skips members that fail."""
-    from devices.profiles.schema import get_profile
-    from toolchain.device_stages import validate_target
 
     profile = get_profile(config.device)
     for r in front:
         report = validate_target(trial_build_dir(config, r.number), [profile], write_report=False)
-        device = report.devices[0]
-        r.validation = {"device": device.device, "runtime": device.runtime, "passed": report.passed,
-                        "failures": device.failures, "seconds": round(device.seconds, 1)}  # fmt: skip
+        device = report.devices[profile.name]
+        r.validation = TrialValidation(
+            device=device.device,
+            runtime=device.runtime,
+            passed=report.passed,
+            failures=device.failures,
+            seconds=round(device.seconds, 1),
+        )
         on_done(r)
 
 
@@ -115,20 +120,21 @@ def search(
             f"every trial failed ({first})", hint=f"see {out / 'trials.csv'} and the trials/ folder"
         )
     if best is None and front:
-        first, failed = front[0], front[0].validation or {}
+        first = front[0]
+        failures = first.validation.failures if first.validation is not None else []
         where = trial_build_dir(config, first.number)
         raise GateFailed(
             f"no Pareto-front model passes validation on {config.device}: trial {first.number}: "
-            f"{'; '.join(failed.get('failures', []))[:200]}",
+            f"{'; '.join(failures)[:200]}",
             hint=f"run `edgecomp validate {where} --device {config.device}` for the details",
         )
     if best is None:
         closest = min(complete, key=lambda r: max(r.violations))
         m = closest.metrics
+        assert m is not None
         raise GateFailed(
             f"no trial meets the constraints {_limits_text(config.limits)}; closest: trial {closest.number}"
-            f" ({m['size_bytes'] / 1024:.1f} KB, drop {m['accuracy_drop_points']:.2f} pt,"
-            f" {m['latency_ms']:.3f} ms)",
+            f" ({m.size_bytes / 1024:.1f} KB, drop {m.accuracy_drop_points:.2f} pt, {m.latency_ms:.3f} ms)",
             hint=f"loosen --max-size-kb, --max-accuracy-drop or --max-latency-ms, or widen `search:` ({out})",
         )
     path = out / "best.recipe.yaml"

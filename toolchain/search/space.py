@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolchain.base.errors import RecipeError
+from toolchain.recipe.presets import PRESETS, preset_plan
 from toolchain.recipe.space import SearchSpec
 
 NONE = "none"  # the categorical value meaning "no such step in this trial"
@@ -65,8 +66,6 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], spec: SearchSpec)
         steps.insert(0, {"kind": "vocab_prune", "min_count": int(params["vocab_min_count"])})
     student = params.get("student", NONE)
     if student != NONE:
-        from toolchain.recipe.presets import preset_plan
-
         at = 1 if steps and steps[0]["kind"] == "vocab_prune" else 0  # the student learns the pruned vocab
         steps.insert(at, dict(preset_plan(student)["steps"][0]))
     elif "student_width" in params:
@@ -102,7 +101,6 @@ def preset_params(space: dict[str, Any], spec: SearchSpec, base: dict[str, Any])
     A preset is left out when this space cannot express it: a mode or step not searched, a range that
     excludes its value, other epochs or settings, or a student when the recipe distills already.
     """
-    from toolchain.recipe.presets import PRESETS
 
     out: dict[str, dict[str, Any]] = {}
     for name, plan_of in PRESETS.items():

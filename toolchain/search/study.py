@@ -28,12 +28,15 @@ from typing import Any
 import yaml
 
 from toolchain.base.errors import RecipeError
+from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.schema import Recipe
 from toolchain.recipe.space import SearchSpec
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.space import NONE, apply_params, preset_params, search_choices
+from toolchain.search.trial import OBJECTIVES, TrialMetrics, TrialValidation
+from toolchain.sources.detect import source_format
+from toolchain.tokenizers.sources import is_wordpiece_vocab
 
-OBJECTIVES = ("gzip_bytes", "accuracy_drop_points", "latency_ms")
 STUDY_NAME = "edgecomp-search"
 
 
@@ -49,12 +52,12 @@ class Limits:
         pairs = [("size_kb", self.max_size_kb), ("accuracy_drop", self.max_accuracy_drop)]
         return [n for n, lim in [*pairs, ("latency_ms", self.max_latency_ms)] if lim is not None]
 
-    def violations(self, m: dict[str, Any]) -> list[float]:
+    def violations(self, m: TrialMetrics) -> list[float]:
         """One value per constraint; <= 0 satisfied (Optuna's convention)."""
         pairs = [
-            (m["size_bytes"] / 1024.0, self.max_size_kb),
-            (m["accuracy_drop_points"], self.max_accuracy_drop),
-            (m["latency_ms"], self.max_latency_ms),
+            (m.size_bytes / 1024.0, self.max_size_kb),
+            (m.accuracy_drop_points, self.max_accuracy_drop),
+            (m.latency_ms, self.max_latency_ms),
         ]
         return [round(v - lim, 6) for v, lim in pairs if lim is not None]
 
@@ -85,11 +88,11 @@ class TrialRecord:
     number: int
     state: str  # complete | failed | stopped (hopeless after a step: no quantization, no latency)
     params: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: TrialMetrics | None = None  # complete trials
     violations: list[float] = field(default_factory=list)
     error: str | None = None  # why it failed, or why it was stopped
     preset: str | None = None  # the shipped preset this trial rebuilds (seed_presets)
-    validation: dict[str, Any] | None = None  # front members: the device validation (run.py)
+    validation: TrialValidation | None = None  # front members: the device validation (run.py)
 
     @property
     def feasible(self) -> bool:
@@ -103,9 +106,6 @@ def base_dict(recipe: Recipe) -> dict[str, Any]:
 
 def word_level_keras(recipe: Recipe) -> bool:
     """A Keras source with MediaPipe's word-level regex vocab: the builds vocab_prune can shrink."""
-    from toolchain.pipeline import source_format
-    from toolchain.tokenizers.sources import is_wordpiece_vocab
-
     vocab = recipe.data.vocab
     keras = source_format(recipe) in ("keras", "savedmodel")
     return keras and recipe.data.tokenizer is None and vocab is not None and not is_wordpiece_vocab(vocab)
@@ -142,7 +142,6 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
 
 def trial_recipe(config: SearchConfig, params: dict[str, Any], number: int | None) -> Recipe:
     """The recipe of a trial (number given: its own output dir) or the final one (None: the base's name)."""
-    from toolchain.recipe.compose import recipe_from_dict
 
     data = apply_params(base_dict(config.recipe), params, config.spec)
     if number is not None:
@@ -186,9 +185,10 @@ def _study(config: SearchConfig) -> Any:
 def _record(t: Any) -> TrialRecord:
     state = {"COMPLETE": "complete", "PRUNED": "stopped"}.get(t.state.name, "failed")
     params = t.user_attrs.get("params", dict(t.params))
+    metrics = t.user_attrs.get("metrics")
     return TrialRecord(
-        t.number, state, params, t.user_attrs.get("metrics", {}), t.user_attrs.get("violations", []),
-        t.user_attrs.get("error"), t.user_attrs.get("preset"),
+        t.number, state, params, None if metrics is None else TrialMetrics.model_validate(metrics),
+        t.user_attrs.get("violations", []), t.user_attrs.get("error"), t.user_attrs.get("preset"),
     )  # fmt: skip
 
 
@@ -240,18 +240,19 @@ def _tell(study: Any, config: SearchConfig, trial: Any, params: dict, out: Trial
         trial.set_user_attr("error", out.error)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return TrialRecord(trial.number, "failed", params, error=out.error, preset=preset)
-    if "stopped" in out.result:
-        why = out.result["stopped"]
+    metrics = out.result.metrics
+    if metrics is None:  # stopped as hopeless after a step
+        why = out.result.stopped or "stopped"
         trial.set_user_attr("error", why)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return TrialRecord(trial.number, "stopped", params, error=why, preset=preset)
-    violations = config.limits.violations(out.result)
-    trial.set_user_attr("metrics", out.result)
+    violations = config.limits.violations(metrics)
+    trial.set_user_attr("metrics", metrics.to_json())
     trial.set_user_attr("violations", violations)
     for name, value in zip(config.limits.names(), violations, strict=True):
         trial.set_constraint(name, value)  # read by the sampler (Optuna 5: Trial.set_constraint)
-    study.tell(trial, [float(out.result[k]) for k in OBJECTIVES])
-    return TrialRecord(trial.number, "complete", params, out.result, violations, preset=preset)
+    study.tell(trial, [metrics.objective(k) for k in OBJECTIVES])
+    return TrialRecord(trial.number, "complete", params, metrics, violations, preset=preset)
 
 
 def run_study(

@@ -27,17 +27,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from converters.tflite_model import parse_tflite
+from devices.hostrun import synthetic_feeds
+from devices.profiles.schema import get_profile
+from devices.runner import RuntimeWorker
+from devices.runtimes import host_timing_env
+from toolchain.base.atomic import write_text
+from toolchain.pipeline import build
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.report.steps import StepReport
+from toolchain.search.trial import TrialMetrics, TrialResult
+
 LATENCY_WARMUP = 8  # untimed invokes (one per synthetic query) before the timed ones
 LATENCY_RUNS = 50
 
 
 def device_latency(model: Path, device: str) -> tuple[float, str]:
     """Median ms per query in the device profile's runtime on this host, and what measured it."""
-    from converters.tflite_model import parse_tflite
-    from devices.hostrun import synthetic_feeds
-    from devices.profiles.schema import get_profile
-    from devices.runner import RuntimeWorker
-    from devices.runtimes import host_timing_env
 
     profile = get_profile(device)
     feeds = synthetic_feeds(parse_tflite(model.read_bytes()), LATENCY_WARMUP)
@@ -56,59 +62,57 @@ class Hopeless(Exception):
 def stop_hopeless(limit: float | None) -> Any:
     """A pipeline.StepHook raising Hopeless once a step's float val accuracy drop exceeds `limit` points."""
 
-    def hook(step: dict[str, Any], source_accuracy: float | None) -> None:
-        after = step.get("float_test_accuracy")
+    def hook(step: StepReport, source_accuracy: float | None) -> None:
+        after = step.float_test_accuracy
         if limit is None or after is None or source_accuracy is None:
             return
         drop = (source_accuracy - after) * 100.0
         if drop > limit:
             raise Hopeless(
-                f"stopped after step {step['index']} ({step['kind']}): float val accuracy drop "
+                f"stopped after step {step.index} ({step.kind}): float val accuracy drop "
                 f"{drop:.2f} pt > {limit:g} pt"
             )
 
     return hook
 
 
-def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None) -> dict[str, Any]:
+def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None) -> TrialResult:
     """Build the trial recipe (val evaluated as the report's split) and return its measured objectives."""
     import yaml
-
-    from toolchain.pipeline import build
-    from toolchain.recipe.compose import recipe_from_dict
 
     data = yaml.safe_load(recipe_yaml)
     data["data"]["test"] = data["data"]["val"]  # choose on val: the report's evaluation split is val here
     data["evaluation"] = {}  # the search applies the constraints itself; no candidate is rejected
     try:
-        result = build(recipe_from_dict(data, origin="search trial"), on_step=stop_hopeless(stop_above_drop))
+        built = build(recipe_from_dict(data, origin="search trial"), on_step=stop_hopeless(stop_above_drop))
     except Hopeless as err:
-        return {"stopped": str(err)}
-    report = result.report
-    cmp = report["evaluation"]["vs_source_float"]
-    return {
-        "model_sha256": report["model_sha256"],
-        "size_bytes": int(report["model"]["size_bytes"]),
-        "gzip_bytes": int(report["model"]["gzip_bytes"]),
-        "val_accuracy": float(cmp["converted"]["accuracy"]),
-        "source_val_accuracy": float(cmp["reference"]["accuracy"]),
-        "accuracy_drop_points": float(cmp["accuracy_drop_points"]),
-        "val_agreement": float(cmp["top1_agreement"]),
-        **dict(
-            zip(("latency_ms", "latency_runtime"), device_latency(result.model_path, device), strict=True)
-        ),
-        "build_dir": str(result.build_dir),
-    }
+        return TrialResult(stopped=str(err))
+    report = built.report
+    cmp = report.evaluation.vs_source_float
+    assert cmp is not None and report.model_sha256 is not None  # a search builds word-level classifiers
+    latency, runtime = device_latency(built.model_path, device)
+    metrics = TrialMetrics(
+        model_sha256=report.model_sha256,
+        size_bytes=report.model.size_bytes,
+        gzip_bytes=report.model.gzip_bytes,
+        val_accuracy=cmp.converted.accuracy,
+        source_val_accuracy=cmp.reference.accuracy,
+        accuracy_drop_points=cmp.accuracy_drop_points,
+        val_agreement=cmp.top1_agreement,
+        latency_ms=latency,
+        latency_runtime=runtime,
+        build_dir=str(built.dir),
+    )
+    return TrialResult(metrics=metrics)
 
 
 def main(argv: list[str]) -> int:
     request_path = Path(argv[0])
     request = json.loads(request_path.read_text())
     (request_path.parent / "worker.pid").write_text(str(os.getpid()))
-    from toolchain.base.atomic import write_text
 
     result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
-    write_text(request_path.parent / "result.json", json.dumps(result, indent=1))
+    write_text(request_path.parent / "result.json", json.dumps(result.to_json(), indent=1))
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import Any, Union
 import numpy as np
 
 from toolchain.base.errors import DataError, InputFileError
-from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name
+from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name, check_vocab_fits
 from toolchain.tokenizers.interface import INPUT_IDS
 
 Rows = Union[np.ndarray, dict[str, np.ndarray]]  # noqa: UP007 - a runtime alias
@@ -54,12 +54,16 @@ def ids_input(model: Any) -> Any:
     return model.inputs[0]
 
 
+def fixed_length(model: Any) -> int | None:
+    """Tokens per query of the ids input, or None when that axis is dynamic."""
+    shape = tuple(ids_input(model).shape)
+    return int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
+
+
 def check_ids_input(model: Any, vocab_size: int, path: Path) -> None:
     """The Embedding that reads the ids input must hold every id the tokenizer makes: a short table is a
     DataError naming both sizes, not a TF graph error at the first predict. (A float ids input is refused
     by the binding, toolchain/tokenizers/binding.py.)"""
-    from toolchain.tokenizers.binding import check_vocab_fits
-
     tensor = ids_input(model)
     rows = next((int(layer.input_dim) for layer in model.layers if _reads(layer, tensor, "Embedding")), None)
     check_vocab_fits(vocab_size, rows, path.name)

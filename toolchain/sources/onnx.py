@@ -1,8 +1,9 @@
 """The ONNX source backend: onnxsim + onnx2tf to a float SavedModel, TFLite, checked against onnxruntime.
 
-It answers the orchestration's questions (toolchain/pipeline.py) for an ONNX source; the report, gates
-and build directory are assembled there, as for Keras. No compression steps: they need a Keras model.
-The source is a .onnx file or a Hugging Face-style folder (model.onnx + tokenizer.json/vocab.txt +
+It answers the orchestration's questions (toolchain/pipeline.py) for an ONNX source; the source was
+loaded (and the model opened, as an ONNX teacher is) by toolchain/sources/loaded.py, and the report, gates
+and build directory are assembled in the pipeline, as for Keras. No compression steps: they need a Keras
+model. The source is a .onnx file or a Hugging Face-style folder (model.onnx + tokenizer.json/vocab.txt +
 config.json). The tokenizer is whatever the user has (toolchain/tokenizers/sources.py), and its outputs
 are bound to the model's inputs by name (toolchain/tokenizers/binding.py) for calibration, onnxruntime and
 the .tflite alike.
@@ -21,22 +22,35 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.base.errors import ConversionError, DataError, StepError
+from converters import onnx_tflite as ox
+from converters.keras_tflite import calibrate_saved_model, saved_model_to_tflite
+from converters.onnx_prepare import prepare_for_int8
+from converters.tflite_model import parse_tflite
+from devices.hostrun import HostRunner
+from toolchain.base.errors import ConversionError, DataError
 from toolchain.base.progress import Progress
-from toolchain.data import QuerySet, sibling_file
-from toolchain.recipe.schema import Recipe
-from toolchain.tokenizers.binding import (
-    ModelInput,
-    bind_inputs,
-    canonical_name,
-    check_vocab_fits,
-    tflite_inputs,
+from toolchain.base.types import QuantMode, Task
+from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
+from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
+from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.quantization import GraphPreparation, QuantizationSection
+from toolchain.sources.backend import (
+    Conversion,
+    Evaluation,
+    Reference,
+    StepHook,
+    StepsResult,
+    int8_diagnosis,
+    search_data,
 )
-from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS, TextTokenizer
+from toolchain.sources.loaded import LoadedSource
+from toolchain.sources.onnx_model import OnnxModel
+from toolchain.tokenizers.binding import bind_inputs, canonical_name, tflite_inputs
+from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
 
 EMBEDDING_QUERIES = 200
 RANDOM_ROWS = 64
-LOGITS_HINT = "logits"
+EVAL_SPLITS = ("test", "calibration", "train")  # the onnxruntime check's queries: the first given
 
 
 def random_ids(vocab_size: int, seq_len: int, rows: int, seed: int) -> dict[str, np.ndarray]:
@@ -51,144 +65,60 @@ def random_ids(vocab_size: int, seq_len: int, rows: int, seed: int) -> dict[str,
 class OnnxBackend:
     """An ONNX source (classifier or embedding model, by `source.task` or inferred)."""
 
-    source_format = "onnx"
     strict_int8 = False  # transformers keep float ops on purpose (quantization.float_fallback_ops)
 
-    def __init__(self, recipe: Recipe) -> None:
-        from converters import onnx_tflite as ox
-        from converters.keras_tflite import NEEDS_CALIBRATION
-        from toolchain.tokenizers import sources
+    def __init__(self, source: LoadedSource) -> None:
+        self.source = source
+        self.model: OnnxModel = source.model
 
-        if recipe.steps:
-            raise StepError(
-                "compression steps need a Keras model; an ONNX source is converted as it is",
-                hint="drop `steps` (quantization still applies), start them with `- kind: distill` to "
-                "train a Keras student from this model, or export the model to Keras",
-            )
-        self.recipe, src, spec = recipe, recipe.source.path, recipe.data
-        self.model_path = sources.folder_model(src)
-        self.info = ox.inspect_onnx(self.model_path)
-        self.onnx_inputs = tuple(ModelInput(i.name, i.dtype) for i in self.info.inputs)
-        self.shapes = ox.fixed_shapes(self.info, recipe.source.input_shapes, spec.seq_len)
-        ids_input = next(
-            (i for i in self.info.inputs if canonical_name(i.name) == INPUT_IDS), self.info.inputs[0]
-        )
-        self.seq_len = int(self.shapes[ids_input.name][-1])
-        self.tokenizer: TextTokenizer | None = sources.find_tokenizer(
-            spec.tokenizer, spec.vocab, src, self.seq_len
-        )
-        if self.tokenizer is not None:
-            rows = ox.embedding_rows(self.model_path, ids_input.name)
-            check_vocab_fits(self.tokenizer.vocab_size, rows, self.model_path.name)
-        self.warnings: list[str] = []
-        needs_queries = recipe.quantization.mode in NEEDS_CALIBRATION
-        if self.tokenizer is None:
-            if needs_queries:
-                raise DataError(
-                    f"{recipe.quantization.mode} calibrates on real queries, and {src} has no tokenizer "
-                    "(no tokenizer.json or vocab.txt given or beside the model)",
-                    hint="pass --tokenizer tokenizer.json or --vocab vocab.txt (and --calibration queries); "
-                    "float32/float16/dynamic convert without one",
-                )
-            self.warnings.append(
+    def run_steps(self, progress: Progress, on_step: StepHook | None = None) -> StepsResult:
+        """No steps: the model is converted as loaded; the warnings say what the check will run on."""
+        source, warnings = self.source, []
+        if source.tokenizer is None:
+            warnings.append(
                 "no tokenizer: the onnxruntime check ran on seeded random token ids, not on real queries; "
                 "the build cannot tokenize text (pass --tokenizer or --vocab)"
             )
-        self.labels, self.task = self._labels_and_task(src)
-        self.classify = self.task == "classification"
-        self.eval_path = spec.test or spec.calibration or spec.train
-        self.eval_q: QuerySet | None = None
-        self.texts: list[str] = []
-        if self.eval_path is not None and self.tokenizer is not None:
-            from toolchain import data as d
+        elif source.first_split(*EVAL_SPLITS) is None:
+            warnings.append("no query split (data.test): the onnxruntime check ran on seeded random ids")
+        return StepsResult(self.model, source.tokenizer, source.labels, warnings=warnings)
 
-            self.eval_q = d.load_queries(
-                self.eval_path, spec.text_field, spec.label_field if self.classify else None
-            )
-            self.texts = self.eval_q.texts if self.classify else self.eval_q.texts[:EMBEDDING_QUERIES]
-        elif self.tokenizer is not None and needs_queries:
-            raise DataError("no queries to calibrate on", hint="set data.calibration (or data.train)")
-        elif self.tokenizer is not None:
-            self.warnings.append("no query split (data.test): the onnxruntime check ran on seeded random ids")
+    def _calibration(self) -> list[dict[str, np.ndarray]]:
+        """The source's calibration sample, one row of named input arrays per query."""
+        assert self.source.tokenizer is not None and self.source.calibration is not None
+        texts = self.source.calibration.texts
+        bound = bind_inputs(self.source.tokenizer.encode_batch(texts), self.model.inputs)
+        return [{k: v[i] for k, v in bound.items()} for i in range(len(texts))]
 
-    def _labels_and_task(self, src: Path) -> tuple[list[str], str]:
-        from toolchain import data as d
-        from toolchain.tokenizers import sources
+    def reference(self) -> Reference:
+        """The ONNX model's outputs on texts in onnxruntime: what quantization must preserve."""
+        tokenizer, model = self.source.tokenizer, self.model
+        assert tokenizer is not None
+        return lambda texts: model.reference().run(bind_inputs(tokenizer.encode_batch(texts), model.inputs))
 
-        task, spec = self.recipe.source.task, self.recipe.data
-        if task == "embedding":
-            return [], task
-        beside = sibling_file(None, src, "labels.txt")
-        if spec.labels is not None or beside.is_file():
-            return d.load_labels(sibling_file(spec.labels, src, "labels.txt")), "classification"
-        found = sources.config_labels(src)
-        if found:
-            return found, "classification"
-        if task == "classification":
-            d.load_labels(beside)  # raises: labels file not found, with the hint
-        if any(LOGITS_HINT in o for o in self.info.outputs):
-            raise DataError(
-                f"{self.model_path.name} outputs {', '.join(self.info.outputs)} but no labels were found "
-                "(labels.txt, --labels, config.json id2label)",
-                hint="pass --labels labels.txt for a classifier, or --task embedding for an embedding model",
-            )
-        return [], "embedding"
-
-    def run_steps(self, progress: Progress, on_step: Any = None) -> tuple[list[dict], list[str]]:
-        return [], list(self.warnings)
-
-    def _calibration(self) -> tuple[list[dict[str, np.ndarray]], dict[str, Any], list[str]]:
-        from toolchain import data as d
-
-        spec, q = self.recipe.data, self.recipe.quantization
-        assert self.tokenizer is not None
-        path = spec.calibration or spec.train or self.eval_path
-        assert path is not None
-        usable = d.split_words if self.tokenizer.kind == "regex" else str.strip
-        sample = d.representative_sample(  # labels, when the file has them, only stratify the draw
-            d.load_queries(path, spec.text_field, spec.label_field),
-            q.calibration_samples,
-            q.min_calibration_samples,
-            self.recipe.seed,
-            usable,
-        )
-        texts = sample.texts
-        bound = bind_inputs(self.tokenizer.encode_batch(texts), self.onnx_inputs)
-        rows = [{k: v[i] for k, v in bound.items()} for i in range(len(texts))]
-        info = {
-            "calibration_queries": len(texts),
-            "calibration_source": str(path),
-            "calibration_draw": sample.drawn,
-        }
-        return rows, info, sample.warnings
-
-    def convert(self, progress: Progress) -> tuple[bytes, dict, list[str]]:
-        from converters import onnx_tflite as ox
-        from converters.keras_tflite import NEEDS_CALIBRATION, saved_model_to_tflite
-        from converters.tflite_model import parse_tflite
-
-        recipe, info = self.recipe, self.info
-        q = recipe.quantization
-        calibration, quant, warnings = None, {"mode": q.mode, "onnx_opset": info.opset}, []
-        if q.mode in NEEDS_CALIBRATION:
-            calibration, cal_info, warnings = self._calibration()
-            quant.update(cal_info)
+    def convert(self, steps: StepsResult, progress: Progress) -> Conversion:
+        source, model = self.source, self.model
+        q = source.recipe.quantization
+        calibration, quant = None, {"mode": q.mode, "onnx_opset": model.info.opset}
+        plan = None
+        if source.calibration is not None:
+            calibration = self._calibration()
+            quant.update(source.calibration.report())
+        calibrated = None
         work = Path(tempfile.mkdtemp(prefix="edgecomp-onnx-"))
         try:
             with progress.task("onnxsim + onnx2tf (float SavedModel)", None):
-                graph = ox.simplify(self.model_path, self.shapes, work / "simplified.onnx")
+                graph = ox.simplify(model.path, model.shapes, work / "simplified.onnx")
                 if calibration:
-                    from converters.onnx_prepare import prepare_for_int8
-
-                    graph, quant["graph_preparation"] = prepare_for_int8(
-                        graph, work / "prepared.onnx", calibration
-                    )
-                saved = ox.onnx_to_saved_model(graph, work / "saved_model", [i.name for i in info.inputs])
+                    graph, prepared = prepare_for_int8(graph, work / "prepared.onnx", calibration)
+                    quant["graph_preparation"] = GraphPreparation.model_validate(prepared)
+                inputs = [i.name for i in model.info.inputs]
+                saved = ox.onnx_to_saved_model(graph, work / "saved_model", inputs)
             counted = calibration if calibration and q.mode != "mixed" else None  # mixed: its own tasks
             with progress.task(f"convert ({q.mode})", len(counted) if counted else None) as advance:
                 try:
-                    if q.mode == "mixed":
-                        tflite = self._mixed(saved, calibration or [], progress, quant)
+                    if q.mode == QuantMode.MIXED:
+                        tflite, plan = self._mixed(steps, saved, calibration or [], progress, quant)
                     else:
                         tflite = saved_model_to_tflite(
                             saved,
@@ -197,143 +127,113 @@ class OnnxBackend:
                             progress=lambda i, n: advance(1),
                             float_ops=q.float_fallback_ops,
                         )
-                        self._keep_calibration(saved, calibration)
-                    self._fp32 = tflite if q.mode == "float32" else saved_model_to_tflite(saved, "float32")
+                        calibrated = self._calibrated(saved, calibration)
+                    float32 = QuantMode.FLOAT32
+                    fp32 = tflite if q.mode == float32 else saved_model_to_tflite(saved, float32)
                 except ConversionError as err:
                     raise ox.explain_conversion_error(err) from None
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ox.refuse_flex(parse_tflite(tflite).custom_ops())
-        return tflite, quant, warnings
+        return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan)
 
-    def _mixed(self, saved: Path, calibration: list, progress: Progress, quant: dict) -> bytes:
-        from converters.keras_tflite import calibrate_saved_model
-        from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
-
+    def _mixed(
+        self, steps: StepsResult, saved: Path, calibration: list, progress: Progress, quant: dict
+    ) -> tuple[bytes, list[str]]:
+        """The mixed-precision model and its plan; `quant` gets the convergence and the search."""
         calibrated, convergence = calibrate_with_convergence(
             lambda items: calibrate_saved_model(saved, items), calibration, progress
         )
         quant["calibration_convergence"] = convergence
-        tflite, info = build_mixed(
-            calibrated, self.recipe, self.task, lambda: self._search_data(calibrated), progress
+        source, reference = self.source, self.reference()
+        mixed = build_mixed(
+            calibrated,
+            source.recipe,
+            source.task,
+            lambda: search_data(source, steps, reference, calibrated),
+            progress,
         )
-        quant.update(info)
-        return tflite
+        quant.update(mixed=mixed.section, full_integer=False, int8_mac_share=mixed.int8_mac_share)
+        return mixed.tflite, mixed.float_nodes
 
-    def _keep_calibration(self, saved: Path, calibration: list | None) -> None:
-        """int8 with gates: keep a calibrated model to name the worst ops if a gate fails."""
-        g = self.recipe.evaluation
+    def _calibrated(self, saved: Path, calibration: list | None) -> bytes | None:
+        """int8 with gates: a calibrated model to name the worst ops if a gate fails (the SavedModel is
+        gone after convert)."""
+        g = self.source.recipe.evaluation
         gated = any(
             v is not None for v in (g.min_agreement, g.max_accuracy_drop, g.min_cosine, g.max_abs_error)
         )
-        if self.recipe.quantization.mode == "int8" and calibration and gated:
-            from converters.keras_tflite import calibrate_saved_model
+        if self.source.recipe.quantization.mode == QuantMode.INT8 and calibration and gated:
+            return calibrate_saved_model(saved, calibration)
+        return None
 
-            self._calibrated = calibrate_saved_model(saved, calibration)
-
-    def _search_data(self, calibrated: bytes):
-        """Queries the mixed search scores candidates on: the val split, else the calibration queries."""
-        from converters import onnx_tflite as ox
-        from converters.tflite_model import parse_tflite
-        from toolchain import data as d
-        from toolchain.quantization.mixed import SEARCH_QUERIES, SearchData
-
-        spec = self.recipe.data
-        assert self.tokenizer is not None
-        path = spec.val or spec.calibration or spec.train or self.eval_path
-        assert path is not None
-        label_field = spec.label_field if self.classify and path == spec.val else None
-        try:
-            queries = d.load_queries(path, spec.text_field, label_field)
-        except DataError:
-            queries = d.load_queries(path, spec.text_field, None)
-        texts = queries.texts[:SEARCH_QUERIES]
-        encoded = self.tokenizer.encode_batch(texts)
-        ref = ox.OnnxReference(self.model_path, self.info.inputs).run(bind_inputs(encoded, self.onnx_inputs))
-        y = None
-        if self.classify and queries.labels is not None:
-            y = queries.label_ids(self.labels)[: len(texts)]
-        feeds = bind_inputs(encoded, tflite_inputs(parse_tflite(calibrated)))
-        return SearchData(feeds, ref, y, f"{path} ({len(texts)} queries)")
-
-    def int8_diagnosis(self) -> list[tuple[str, str, float]]:
+    def int8_diagnosis(self, steps: StepsResult, conversion: Conversion) -> list[tuple[str, str, float]]:
         """The ops that damage the output most when quantized alone (for a failed int8 gate)."""
-        from toolchain.quantization.mixed import worst_ops
-
-        calibrated = getattr(self, "_calibrated", None)
-        if calibrated is None:
+        if conversion.calibrated is None:
             return []
-        return worst_ops(calibrated, self._search_data(calibrated), self.task)
+        return int8_diagnosis(self.source, steps, self.reference(), conversion.calibrated)
 
-    def fp32(self) -> bytes:
-        return self._fp32
+    def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
+        return conversion.fp32, None  # no steps: the float conversion is the post-step float model
 
-    def float_model(self, fp32: bytes) -> bytes | None:
-        return fp32  # no steps: the float conversion is the post-step float model
-
-    def float_keras(self) -> Any:
-        return None  # no steps on ONNX: there is no post-step Keras model
-
-    def source_section(self, fp32: bytes) -> dict[str, Any]:
-        from converters.tflite_model import parse_tflite
-
+    def source_section(self, conversion: Conversion) -> dict[str, Any]:
         return {
-            "model_file": str(self.model_path),
-            "opset": self.info.opset,
-            "onnx_ops": self.info.ops,
-            "input_shapes": self.shapes,
-            "parameters": parse_tflite(fp32).parameter_count,
+            "model_file": str(self.model.path),
+            "opset": self.model.info.opset,
+            "onnx_ops": self.model.info.ops,
+            "input_shapes": self.model.shapes,
+            "parameters": parse_tflite(conversion.fp32).parameter_count,
         }
 
-    def tokenizer_section(self) -> dict[str, Any]:
-        if self.tokenizer is not None:
-            return self.tokenizer.describe()
-        return {"kind": "none", "seq_len": self.seq_len, "note": "no tokenizer given: parity on random ids"}
-
-    def _reference_inputs(self) -> tuple[dict[str, np.ndarray], str]:
-        from converters import onnx_tflite as ox
-
-        if self.texts and self.tokenizer is not None:
-            return self.tokenizer.encode_batch(self.texts), str(self.eval_path)
-        ids_name = next((i.name for i in self.onnx_inputs if canonical_name(i.name) == INPUT_IDS), None)
-        rows = self.tokenizer.vocab_size if self.tokenizer is not None else None
-        rows = rows or (ox.embedding_rows(self.model_path, ids_name) if ids_name else None)
+    def _reference_inputs(self) -> tuple[dict[str, np.ndarray], str, list[str]]:
+        """The check's queries (the first of EVAL_SPLITS; an embedding model: the first 200) as tokenizer
+        outputs, where they come from, and the texts; seeded random ids without a tokenizer or queries."""
+        source, model = self.source, self.model
+        name = source.first_split(*EVAL_SPLITS)
+        if name is not None and source.tokenizer is not None:
+            split = source.splits[name]
+            texts = split.texts if source.task == Task.CLASSIFICATION else split.texts[:EMBEDDING_QUERIES]
+            return source.tokenizer.encode_batch(texts), str(split.source), list(texts)
+        rows = source.tokenizer.vocab_size if source.tokenizer is not None else None
+        ids_name = next((i.name for i in model.inputs if canonical_name(i.name) == INPUT_IDS), None)
+        rows = rows or (ox.embedding_rows(model.path, ids_name) if ids_name else None)
         if rows is None:
             raise DataError(
-                f"cannot tell the vocabulary size of {self.model_path.name} (no embedding table found)",
+                f"cannot tell the vocabulary size of {model.path.name} (no embedding table found)",
                 hint="pass --tokenizer tokenizer.json or --vocab vocab.txt",
             )
-        how = f"random token ids (seed {self.recipe.seed}, {RANDOM_ROWS} rows, ids < {rows})"
-        return random_ids(rows, self.seq_len, RANDOM_ROWS, self.recipe.seed), how
+        seed = source.recipe.seed
+        how = f"random token ids (seed {seed}, {RANDOM_ROWS} rows, ids < {rows})"
+        return random_ids(rows, model.seq_len, RANDOM_ROWS, seed), how, []
 
-    def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]:
-        from converters import onnx_tflite as ox
-        from converters.tflite_model import parse_tflite
-        from devices.hostrun import HostRunner
-        from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
-
-        encoded, split = self._reference_inputs()
-        ref = ox.OnnxReference(self.model_path, self.info.inputs).run(bind_inputs(encoded, self.onnx_inputs))
+    def evaluate(self, steps: StepsResult, conversion: Conversion, progress: Progress) -> Evaluation:
+        source, model, tflite = self.source, self.model, conversion.tflite
+        encoded, split, texts = self._reference_inputs()
+        ref = model.reference().run(bind_inputs(encoded, model.inputs))
         tfl_feeds = bind_inputs(encoded, tflite_inputs(parse_tflite(tflite)))
-        got = HostRunner(tflite).scores(tfl_feeds, progress, "evaluate .tflite")
+        with HostRunner(tflite, name=f"model.tflite of build {source.recipe.name}") as runner:
+            got = runner.scores(tfl_feeds, progress, "evaluate .tflite")
         if ref.shape != got.shape:
             raise ConversionError(
                 f"output shape {got.shape[1:]} differs from onnxruntime's {ref.shape[1:]}",
                 hint="check --input-shape",
             )
-        if self.classify and ref.shape[1] != len(self.labels):
+        classify, labels = source.task == Task.CLASSIFICATION, source.labels
+        if classify and ref.shape[1] != len(labels):
             raise DataError(
-                f"labels file has {len(self.labels)} labels but the model outputs {ref.shape[1]} values",
+                f"labels file has {len(labels)} labels but the model outputs {ref.shape[1]} values",
                 hint="for an embedding model set source.task: embedding (--task embedding)",
             )
-        evaluation: dict[str, Any] = {
-            "split": split,
-            "runtime": "onnxruntime vs ai_edge_litert, 1 thread",
-            "onnx_reference": reference_check(ref, got),
-        }
-        if self.classify and self.eval_q is not None and self.eval_q.labels is not None:
-            y = self.eval_q.label_ids(self.labels)
-            evaluation["vs_source_float"] = compare(ref, got, y, self.labels)
-            evaluation["vs_final_float"] = evaluation["vs_source_float"]
-            evaluation["by_stage"] = stage_metrics(ref, None, got, y, self.labels)  # no steps on ONNX
-        return evaluation, list(self.texts)
+        evaluation = EvaluationSection(
+            split=split,
+            runtime="onnxruntime vs ai_edge_litert, 1 thread",
+            onnx_reference=reference_check(ref, got),
+        )
+        name = source.first_split(*EVAL_SPLITS)
+        queries = source.splits[name] if name is not None and texts else None
+        if classify and queries is not None and queries.labels is not None:
+            y = queries.label_ids(labels)
+            evaluation.vs_source_float = compare(ref, got, y, labels)
+            evaluation.vs_final_float = evaluation.vs_source_float  # no steps: the source is the final
+            evaluation.by_stage = stage_metrics(ref, None, got, y, labels)  # no steps on ONNX
+        return Evaluation(evaluation, texts)

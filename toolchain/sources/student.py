@@ -2,15 +2,16 @@
 
 When the source is an ONNX model (or Hugging Face folder), a .tflite, or a teacher scores .jsonl, and the
 recipe's steps start with `distill`, the build is the student's: the first step trains a student (a family
-from toolchain/steps/student.py) on the teacher's scores, and from then on everything is the Keras path
-(toolchain/sources/keras.py): later steps (prune, qat, ...), quantization, evaluation and the build
-directory. The differences, all here:
+from toolchain/steps/student.py) on the teacher's scores, and from then on everything is the Keras path:
+the steps (toolchain/sources/keras_steps.py), quantization, evaluation (toolchain/sources/keras.py) and
+the build directory. This backend composes those; what differs is here or in the loading
+(toolchain/sources/loaded.py):
 
 - the teacher scores texts with its own tokenizer (toolchain/steps/teachers.py: a WordPiece
-tokenizer.json beside
-  the ONNX model, say); the student gets a word-level regex vocab built from the training and unlabelled
-  queries (`distill.student_vocab`), so the packaged model needs no WordPiece on the phone;
-- labels come from data.labels, labels.txt beside the teacher, or its config.json id2label;
+  tokenizer.json beside the ONNX model, say); the student gets a word-level regex vocab built from the
+  training and unlabelled queries (`distill.student_vocab`), so the packaged model needs no WordPiece on
+  the phone;
+- labels come from data.labels, labels.txt beside the teacher, or its config.json id2label (the one rule);
 - the reference of the evaluation (`vs_source_float`) is the teacher itself on the test split: agreement
   with the teacher is the headline (`evaluation.teacher`), accuracy against the labels beside it;
 - the size baseline (`source.fp32_tflite_bytes`) is the float32 student after distillation: the teacher
@@ -24,30 +25,23 @@ from typing import Any
 
 import numpy as np
 
-from toolchain.base.errors import DataError
+from converters.keras_tflite import keras_to_tflite
 from toolchain.base.progress import Progress
-from toolchain.data import Tokenizer, sibling_file
-from toolchain.recipe.schema import Recipe
-from toolchain.recipe.steps import StudentVocab
-from toolchain.sources.keras import Inputs, KerasBackend
+from toolchain.base.types import QuantMode
+from toolchain.report.evaluation import TeacherAgreement
+from toolchain.report.steps import TeacherInfo
+from toolchain.sources.backend import Conversion, Evaluation, StepHook, StepsResult
+from toolchain.sources.keras import (
+    convert_keras,
+    evaluate_keras,
+    keras_int8_diagnosis,
+    post_step_float,
+)
+from toolchain.sources.keras_steps import KerasData, clone, run_keras_steps
+from toolchain.sources.loaded import LoadedSource
 from toolchain.steps.student import softmax
+from toolchain.steps.teachers import step_teacher, teacher_logits
 from toolchain.tokenizers.binding import ModelInput
-
-DEFAULT_SEQ_LEN = 32
-
-
-def _labels(recipe: Recipe) -> list[str]:
-    from toolchain import data as d
-    from toolchain.tokenizers import sources
-
-    src = recipe.source.path
-    beside = sibling_file(recipe.data.labels, src, "labels.txt")
-    if recipe.data.labels is None and not beside.is_file():
-        found = sources.config_labels(src) if src.is_dir() or src.suffix == ".onnx" else None
-        if found:
-            return found
-    return d.load_labels(beside)  # raises: labels file not found, with the hint
-
 
 CONFIDENT_MARGIN = 0.2  # the teacher's top-1 minus top-2 probability
 
@@ -68,115 +62,75 @@ def confident_agreement(teacher_probs: np.ndarray, student_scores: np.ndarray) -
     }
 
 
-class StudentBackend(KerasBackend):
-    """Source = a foreign teacher; the chain's model is a word-level student from the first distill step."""
+class StudentBackend:
+    """Source = a foreign teacher (`source.teacher`); the chain's model is the student the first distill
+    step trains on the build's tokenizer (`source.tokenizer`)."""
 
-    student_vocab_step = 0
+    strict_int8 = True  # the student is a Keras model: an int8 build has no float kernels left
 
-    def __init__(self, recipe: Recipe) -> None:
-        from toolchain import data as d
-        from toolchain.base.tfenv import seed_everything
-        from toolchain.steps.teachers import step_teacher
+    def __init__(self, source: LoadedSource) -> None:
+        assert source.teacher is not None
+        self.source = source
+        self.teacher = source.teacher
 
-        seed_everything(recipe.seed)
-        self.recipe, spec, step = recipe, recipe.data, recipe.steps[0]
-        labels = _labels(recipe)
-        teacher = step_teacher(recipe, step, labels, default=recipe.source.path)
-        assert teacher is not None
-        self.teacher = teacher
-        self.source_format = self.teacher.kind
-        splits = {}
-        for name in ("train", "val", "test", "calibration"):
-            path = getattr(spec, name)
-            if path is not None:
-                splits[name] = d.load_queries(path, spec.text_field, spec.label_field)
-                if len(splits[name]) == 0:
-                    raise DataError(f"{name} file {path} is empty", hint="give it one query per line")
-        if "train" not in splits:
-            raise DataError("distilling a student needs training queries", hint="set data.train (--train)")
-        corpus = list(splits["train"].texts)
-        if step.unlabelled is not None:
-            corpus += d.load_queries(step.unlabelled, spec.text_field, None).texts
-        self.inputs = self._student_inputs(step, corpus, labels)
-        self.source_labels = list(labels)
-        for name, qs in splits.items():
-            self.inputs.splits[name] = qs
-            self.inputs.ids[name] = self.inputs.encode(qs.texts)
-            if qs.labels is not None:
-                self.inputs.y[name] = qs.label_ids(labels)
-        self.final_model = self.student_float = None
-        self.source_scores = None
+    def _data(self) -> KerasData:
+        """The splits as the student takes them: word ids, or every output of the teacher's tokenizer."""
+        tok, source = self.source.tokenizer, self.source
+        assert tok is not None
+        if source.recipe.steps[0].student_tokenizer == "teacher":
+            model_in = tuple(ModelInput(n, "int32") for n in tok.encode_batch(["a"]))
+            return KerasData.make(tok, model_in, source.splits, source.labels)
+        words = tok.words  # type: ignore[attr-defined]  # a RegexTokenizer: the student's word vocab
+        return KerasData.make(words, (ModelInput("input_ids", "int32"),), source.splits, source.labels)
 
-    def _student_inputs(self, step: Any, corpus: list[str], labels: list[str]) -> Inputs:
-        """The student's tokenizer: a word-level vocab built from `corpus`, or the teacher's own."""
-        from toolchain import data as d
-
-        teacher_tok = self.teacher.tokenizer
-        if step.student_tokenizer == "teacher":
-            if teacher_tok is None:
-                raise DataError(
-                    f"distill: student_tokenizer teacher, but the {self.teacher.kind} teacher has none",
-                    hint="give the teacher's tokenizer.json (data.tokenizer) or use student_tokenizer: word",
-                )
-            names = tuple(teacher_tok.encode_batch(["a"]))
-            model_in = tuple(ModelInput(n, "int32") for n in names)
-            return Inputs(None, self.teacher.kind, teacher_tok, labels, model_in)
-        vocab_spec = step.student_vocab or StudentVocab()
-        spec = self.recipe.data
-        seq_len = vocab_spec.seq_len or (
-            teacher_tok.seq_len if teacher_tok else spec.seq_len or DEFAULT_SEQ_LEN
-        )
-        words = Tokenizer(d.build_vocab(corpus, vocab_spec.max_size, vocab_spec.min_count), seq_len)
-        return Inputs(None, self.teacher.kind, words, labels, (ModelInput("input_ids", "int32"),))
-
-    def run_steps(self, progress: Progress, on_step: Any = None) -> tuple[list[dict], list[str]]:
+    def run_steps(self, progress: Progress, on_step: StepHook | None = None) -> StepsResult:
         """The teacher on the test split first (the reference of the evaluation), then the steps."""
-        from toolchain.steps.teachers import teacher_logits
+        source, teacher, data = self.source, self.teacher, self._data()
+        scores = None
+        if "test" in data.y:
+            scores = softmax(teacher_logits(teacher, source.splits["test"].texts, progress, "test"))
 
-        if "test" in self.inputs.y:
-            test = self.inputs.splits["test"].texts
-            self.source_scores = softmax(teacher_logits(self.teacher, test, progress, "test"))
-        return super().run_steps(progress, on_step)
+        def teacher_for(index: int, step: Any, labels: list[str]) -> Any:
+            return teacher if index == 0 else step_teacher(source.recipe, step, labels)
 
-    def _start_model(self) -> Any:
-        return None  # the distill step builds the student
+        return run_keras_steps(source, data, None, teacher_for, progress, on_step, scores, 0)
 
-    def _teacher(self, index: int, step: Any) -> Any:
-        return self.teacher if index == 0 else super()._teacher(index, step)
+    def convert(self, steps: StepsResult, progress: Progress) -> Conversion:
+        """The student converted; the size baseline is the float32 student right after distillation."""
+        tflite, quantization, plan = convert_keras(self.source, steps, progress)
+        recipe = self.source.recipe
+        if recipe.quantization.mode == QuantMode.FLOAT32 and len(recipe.steps) == 1:
+            fp32 = tflite
+        else:
+            fp32 = keras_to_tflite(steps.first_step_model, QuantMode.FLOAT32)
+        return Conversion(tflite, fp32, quantization, mixed_float_nodes=plan)
 
-    def _after_step(self, index: int, model: Any) -> None:
-        if index == 0:
-            self.student_float = model
-
-    def fp32(self) -> bytes:
-        """The float32 student right after distillation (the size baseline of the report)."""
-        from converters.keras_tflite import keras_to_tflite
-
-        if self.recipe.quantization.mode == "float32" and len(self.recipe.steps) == 1:
-            return self._tflite
-        return keras_to_tflite(self.student_float, "float32")
-
-    def float_model(self, fp32: bytes) -> bytes | None:
+    def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
         """The float student after every step: fp32 itself when distillation was the only step."""
-        return fp32 if len(self.recipe.steps) == 1 else super().float_model(fp32)
+        if len(self.source.recipe.steps) == 1:
+            return conversion.fp32, clone(steps.post_step_float)
+        return post_step_float(self.source, steps, conversion)
 
-    def source_section(self, fp32: bytes) -> dict[str, Any]:
+    def source_section(self, conversion: Conversion) -> dict[str, Any]:
         return {
             "parameters": self.teacher.parameters,
-            "teacher": self.teacher.describe(),
+            "teacher": TeacherInfo.model_validate(self.teacher.describe()),
             "fp32_tflite_is": "the float32 student after distillation (the teacher is not converted)",
         }
 
-    def evaluate(self, tflite: bytes, progress: Progress) -> tuple[dict, list[str]]:
-        evaluation, texts = super().evaluate(tflite, progress)
-        cmp = evaluation.get("vs_source_float")
-        if cmp is not None:
-            evaluation["teacher"] = {
-                "agreement_with_teacher": cmp["top1_agreement"],
-                "teacher_accuracy": cmp["reference"]["accuracy"],
-                "student_accuracy": cmp["converted"]["accuracy"],
-                "accuracy_drop_points": cmp["accuracy_drop_points"],
-                "teacher": f"{self.teacher.kind} {Path(self.teacher.path).name}",
-                **confident_agreement(self.source_scores, self.test_scores),
-            }
-        return evaluation, texts
+    def evaluate(self, steps: StepsResult, conversion: Conversion, progress: Progress) -> Evaluation:
+        evaluation, student_scores = evaluate_keras(self.source, steps, conversion.tflite, progress)
+        cmp = evaluation.section.vs_source_float
+        if cmp is not None and student_scores is not None and steps.source_scores is not None:
+            evaluation.section.teacher = TeacherAgreement(
+                agreement_with_teacher=cmp.top1_agreement,
+                teacher_accuracy=cmp.reference.accuracy,
+                student_accuracy=cmp.converted.accuracy,
+                accuracy_drop_points=cmp.accuracy_drop_points,
+                teacher=f"{self.teacher.kind} {Path(self.teacher.path).name}",
+                **confident_agreement(steps.source_scores, student_scores),
+            )
+        return evaluation
+
+    def int8_diagnosis(self, steps: StepsResult, conversion: Conversion) -> list[tuple[str, str, float]]:
+        return keras_int8_diagnosis(self.source, steps)

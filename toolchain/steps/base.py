@@ -9,6 +9,14 @@ import numpy as np
 
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
+from toolchain.report.steps import (
+    AnyStepReport,
+    DistillReport,
+    LowRankReport,
+    PruneReport,
+    QATReport,
+    VocabPruneReport,
+)
 from toolchain.sources.keras_inputs import Rows
 
 
@@ -58,28 +66,22 @@ class StepResult:
     labels: list[str] | None = None
 
 
-def step_summary(step: dict[str, Any]) -> str:
+def step_summary(step: AnyStepReport) -> str:
     """One line per step for tables: what the step did, then params and accuracy (pipeline-added keys)."""
-    kind = step.get("kind", "?")
-    if kind == "prune":
-        what = f"{step['achieved_sparsity']:.1%} sparse (target {step['target_sparsity']:.0%})"
-    elif kind == "distill":
-        what = f"student {step['student_parameters']:,} params ({step['parameter_ratio']}x fewer)"
-    elif kind == "lowrank":
-        ranks = ", ".join(f"{n} r{v['rank']}" for n, v in step["layers"].items() if v["rank"])
-        what = f"-{step['factorized_reduction']:.0%} factorized params ({ranks})"
-    elif kind == "qat":
-        what = f"{step['scheme'].split(' ')[0]}, float: {', '.join(step['float_during_qat']) or 'none'}"
-    elif kind == "vocab_prune":
-        what = f"vocab {step['vocab_before']} -> {step['vocab_after']}"
-    elif kind == "item_prune":
-        what = (
-            f"items {step['items_before']} -> {step['items_after']} (min {step['min_clicks']} train clicks)"
-        )
+    if isinstance(step, PruneReport):
+        what = f"{step.achieved_sparsity:.1%} sparse (target {step.target_sparsity:.0%})"
+    elif isinstance(step, DistillReport):
+        what = f"student {step.student_parameters:,} params ({step.parameter_ratio}x fewer)"
+    elif isinstance(step, LowRankReport):
+        ranks = ", ".join(f"{n} r{v.rank}" for n, v in step.layers.items() if v.rank)
+        what = f"-{step.factorized_reduction:.0%} factorized params ({ranks})"
+    elif isinstance(step, QATReport):
+        what = f"{step.scheme.split(' ')[0]}, float: {', '.join(step.float_during_qat) or 'none'}"
+    elif isinstance(step, VocabPruneReport):
+        what = f"vocab {step.vocab_before} -> {step.vocab_after}"
     else:
-        what = kind
-    params = step.get("parameters")
-    acc = step.get("float_test_accuracy")
+        what = f"items {step.items_before} -> {step.items_after} (min {step.min_clicks} train clicks)"
+    params, acc = step.parameters, step.float_test_accuracy
     tail = f"; {params:,} params (~{params * 4 / 1024:.0f} KB fp32)" if params else ""
     tail += f"; float acc {acc:.2%}" if acc is not None else ""
     return what + tail

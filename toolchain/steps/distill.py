@@ -22,8 +22,10 @@ import numpy as np
 from converters.parameters import count_parameters
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
+from toolchain.data import load_queries
 from toolchain.recipe.steps import DistillStep
 from toolchain.sources.keras_inputs import rows
+from toolchain.steps.augment import augment_queries
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.student import (
     build_student,
@@ -33,6 +35,7 @@ from toolchain.steps.student import (
     predict_logits,
     softmax,
 )
+from toolchain.steps.teachers import teacher_logits
 from toolchain.steps.training import progress_callback
 
 
@@ -71,7 +74,6 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
     """Labelled train split + optional unlabelled queries + optional augmented copies, with the teacher's
     logits computed once. Unlabelled and augmented rows get soft targets, and the teacher's top label as a
     hard label where it is confident."""
-    from toolchain.data import load_queries
 
     x, y = ctx.train_arrays()
     n_lab = rows(x)
@@ -87,8 +89,6 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         n_unlab = len(queries.texts)
     n_aug = 0
     if cfg.augment is not None:
-        from toolchain.steps.augment import augment_queries
-
         if not texts:
             raise StepError("distill: augmentation needs the training query texts", hint="drop augment")
         a = cfg.augment
@@ -97,8 +97,6 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         texts += extra
         n_aug = len(extra)
     if ctx.teacher is not None:
-        from toolchain.steps.teachers import teacher_logits
-
         what = "train" + " + unlabelled" * bool(n_unlab) + " + augmented" * bool(n_aug)
         outs = [teacher_logits(ctx.teacher, texts, ctx.progress, what)]
     else:
@@ -215,7 +213,6 @@ def _teacher_val(cfg: DistillStep, teacher: Any, ctx: StepContext) -> np.ndarray
     if ctx.teacher is not None:
         if ctx.val_texts is None:
             return None
-        from toolchain.steps.teachers import teacher_logits
 
         return teacher_logits(ctx.teacher, ctx.val_texts, ctx.progress, "val").argmax(1)
     return predict_logits(teacher, val[0])[0].argmax(1)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from toolchain.base.errors import StepError
+from toolchain.base.tfenv import keras
 from toolchain.recipe.steps import ItemPruneStep
 from toolchain.steps.base import StepContext, StepResult
 
@@ -23,7 +24,6 @@ MIN_ITEMS = 10  # a top-10 list needs ten items
 
 
 def run(cfg: ItemPruneStep, model: Any, ctx: StepContext) -> StepResult:
-    from toolchain.base.tfenv import keras
 
     _, y = ctx.train_arrays()
     head = model.layers[-1]

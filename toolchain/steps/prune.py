@@ -11,6 +11,7 @@ import numpy as np
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras
 from toolchain.recipe.steps import PruneStep
+from toolchain.report.steps import LayerSparsity
 from toolchain.sources.keras_inputs import rows
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.training import compile_for_finetune, fit, outputs_probabilities
@@ -97,7 +98,7 @@ def prunable_weight_names(layer: Any) -> list[str]:
     return list(registry._weight_names(layer))  # noqa: SLF001 - tfmot keeps this table private
 
 
-def layer_sparsity(model: Any, layer_names: list[str]) -> dict[str, dict[str, float | int]]:
+def layer_sparsity(model: Any, layer_names: list[str]) -> dict[str, LayerSparsity]:
     """Fraction of exact zeros in each named layer's prunable weights."""
     out = {}
     for name in layer_names:
@@ -106,7 +107,7 @@ def layer_sparsity(model: Any, layer_names: list[str]) -> dict[str, dict[str, fl
         arrays = [w.numpy() for w in layer.weights if w.name.split("/")[-1].split(":")[0] in wanted]
         total = sum(a.size for a in arrays)
         zeros = sum(int(np.count_nonzero(a == 0)) for a in arrays)
-        out[name] = {"sparsity": round(zeros / total, 4) if total else 0.0, "weights": total}
+        out[name] = LayerSparsity(sparsity=round(zeros / total, 4) if total else 0.0, weights=total)
     return out
 
 
@@ -155,8 +156,8 @@ def run(cfg: PruneStep, model: Any, ctx: StepContext) -> StepResult:
     )
     stripped = sparsity.strip_pruning(wrapped)
     per_layer = layer_sparsity(stripped, pruned_names)
-    total_w = sum(v["weights"] for v in per_layer.values())
-    overall = sum(v["sparsity"] * v["weights"] for v in per_layer.values()) / max(1, total_w)
+    total_w = sum(v.weights for v in per_layer.values())
+    overall = sum(v.sparsity * v.weights for v in per_layer.values()) / max(1, total_w)
     report = {
         "schedule": cfg.schedule,
         "target_sparsity": cfg.target_sparsity,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from toolchain.base.errors import RecipeError
+from toolchain.steps import distill, item_prune, lowrank, prune, qat, vocab
 from toolchain.steps.base import StepContext, StepResult
 
 StepRunner = Callable[[Any, Any, StepContext], StepResult]
@@ -18,7 +19,6 @@ StepRunner = Callable[[Any, Any, StepContext], StepResult]
 
 def step_runner(kind: str) -> StepRunner:
     """Look up a step implementation by its recipe `kind`."""
-    from toolchain.steps import distill, item_prune, lowrank, prune, qat, vocab
 
     runners: dict[str, StepRunner] = {
         "prune": prune.run,

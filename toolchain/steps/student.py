@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.keras_tflite import load_keras_model
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
 from toolchain.recipe.steps import StudentSpec, parse_student_layer
@@ -63,7 +64,6 @@ def load_student(path: Path, seq_len: int, n_labels: int, trust_model_code: bool
 
     Loaded under the same trust rule as the source (converters/keras_tflite.py `load_keras_model`).
     """
-    from converters.keras_tflite import load_keras_model
 
     model = load_keras_model(path, trust_model_code)
     shape = tuple(model.inputs[0].shape)

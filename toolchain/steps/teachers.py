@@ -4,15 +4,19 @@ A teacher turns query texts into logits (one row per query, one column per label
 - `onnx`: an .onnx file or a Hugging Face folder, run in onnxruntime (one thread) in batches of 256 where
   the batch axis is dynamic (the BERT fixture's 5,984 train queries: 1.1 s, vs 2.0 s one query per call,
   identical logits; all 7,480 queries of the example: 1.8 s);
-- `tflite`: a .tflite run by devices/hostrun.HostRunner (one query per invoke, dequantized);
+- `tflite`: a .tflite run by devices/hostrun.HostRunner (one query per invoke, dequantized), in a runtime
+  child started per scored query set (0.13 s), so a teacher that aborts LiteRT is a clean error;
 - `keras`: a Keras model file with the tokenizer it was trained with;
 - `scores`: a JSONL of precomputed scores, `{"text": ..., "logits": [...]}` or `{"text": ..., "probs": [...]}`
   per line, for teachers that live on a server. Probabilities become log-probabilities (the softmax of a
   log-probability vector is the vector itself, so soft targets are unchanged).
 
-Model teachers tokenize with their own tokenizer (tokenizer.json / vocab.txt given in the recipe or beside
-the model, toolchain/tokenizers/sources.py; outputs bound to the model's inputs by name), so the student
-may use another one. Scores are computed once per query set and cached under the edgecomp cache dir
+The kind comes from the path by the recipe source's rule (toolchain/sources/detect.py), and an ONNX teacher
+is opened exactly as an ONNX source is (toolchain/sources/onnx_model.py: fixed shapes, ids input, query
+length, tokenizer). Model teachers tokenize with their own tokenizer (tokenizer.json / vocab.txt given in
+the recipe or beside the model, toolchain/tokenizers/sources.py; outputs bound to the model's inputs by
+name) at their own query length (data.seq_len only fixes a dynamic one), so the student may use another.
+Scores are computed once per query set and cached under the edgecomp cache dir
 (`<cache>/teacher-scores/<sha256>.npy`), keyed by the teacher's file bytes, its tokenizer (files and
 settings, and the ids it makes of these texts) and the texts: a changed model, tokenizer file or query set
 is a new entry, never a stale hit.
@@ -31,10 +35,23 @@ from typing import Any
 
 import numpy as np
 
-from converters.parameters import count_parameters
+from converters.keras_tflite import load_keras_model
+from converters.parameters import count_parameters, onnx_parameters
+from converters.tflite_model import parse_tflite
+from devices.hostrun import HostRunner
+from toolchain.base.atomic import write_bytes
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.progress import Progress
+from toolchain.base.types import SourceFormat
+from toolchain.base.venvs import cache_dir
+from toolchain.data import jsonl_rows
+from toolchain.sources.detect import path_format
+from toolchain.sources.keras_inputs import encode_for, fixed_length, model_inputs
+from toolchain.sources.onnx_model import TokenizerFiles, open_onnx
+from toolchain.steps.student import predict_logits
+from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 from toolchain.tokenizers.interface import TextTokenizer
+from toolchain.tokenizers.sources import find_tokenizer, query_length
 
 Advance = Callable[[int], None]
 TEACHER_KINDS = ("onnx", "tflite", "keras", "scores")
@@ -49,29 +66,24 @@ def _sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
-def teacher_kind(path: Path) -> str:
-    """onnx | tflite | keras | scores, from the path; anything else is a one-line error."""
-    from toolchain.tokenizers.sources import FOLDER_MODEL
-
-    if path.is_dir():
-        if (path / FOLDER_MODEL).is_file() and not (path / "saved_model.pb").is_file():
-            return "onnx"
-        return "keras"
-    suffix = path.suffix.lower()
-    kinds = {".onnx": "onnx", ".tflite": "tflite", ".jsonl": "scores", ".keras": "keras", ".h5": "keras"}
-    if suffix not in kinds:
+def teacher_kind(path: Path) -> SourceFormat:
+    """onnx | tflite | keras | scores: the format rule of the recipe source (toolchain/sources/detect.py; a
+    SavedModel teacher loads as Keras); anything else is a one-line error."""
+    try:
+        fmt = path_format(path)
+    except InputFileError:
         raise InputFileError(
             f"cannot tell what kind of teacher {path} is",
             hint="a teacher is .onnx (or a folder with model.onnx), .tflite, .keras/.h5, or a scores .jsonl",
-        )
-    return kinds[suffix]
+        ) from None
+    return SourceFormat.KERAS if fmt == SourceFormat.SAVEDMODEL else fmt
 
 
 @dataclass
 class Teacher:
     """A model file with its tokenizer and a scoring function, or a scores file (`tokenizer` None)."""
 
-    kind: str
+    kind: SourceFormat  # onnx | tflite | keras | scores
     path: Path
     tokenizer: TextTokenizer | None
     score: Callable[[Sequence[str], Advance], np.ndarray]
@@ -110,7 +122,7 @@ def _bytes(path: Path) -> int:
 
 def teacher_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, what: str) -> np.ndarray:
     """Logits of `texts`: from the cache when this teacher has scored exactly these texts before."""
-    if teacher.kind == "scores":  # already scores: a lookup, nothing to cache
+    if teacher.kind == SourceFormat.SCORES:  # already scores: a lookup, nothing to cache
         return teacher.score(texts, lambda n: None)
     logits = _cached_logits(teacher, texts, progress, what)
     if logits.ndim != 2 or logits.shape[1] != teacher.n_labels:
@@ -123,9 +135,6 @@ def teacher_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, w
 
 
 def _cached_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, what: str) -> np.ndarray:
-    from toolchain.base.atomic import write_bytes
-    from toolchain.base.venvs import cache_dir
-
     h = hashlib.sha256(teacher.fingerprint().encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
@@ -150,69 +159,45 @@ def _cached_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, w
     return logits
 
 
-def _onnx_teacher(
-    path: Path, tokenizer_files: tuple[Path | None, Path | None], shapes: dict, seq_len: int | None
-):
-    from converters import onnx_tflite as ox
-    from toolchain.tokenizers import sources
-    from toolchain.tokenizers.binding import ModelInput, bind_inputs, canonical_name
-    from toolchain.tokenizers.interface import INPUT_IDS
-
-    model = sources.folder_model(path)
-    info = ox.inspect_onnx(model)
-    fixed = ox.fixed_shapes(info, shapes, seq_len)
-    ids = next((i for i in info.inputs if canonical_name(i.name) == INPUT_IDS), info.inputs[0])
-    tokenizer = _need_tokenizer(
-        sources.find_tokenizer(*tokenizer_files, path, int(fixed[ids.name][-1])), path
-    )
-    inputs = tuple(ModelInput(i.name, i.dtype) for i in info.inputs)
-    reference = ox.OnnxReference(model, info.inputs)
+def _onnx_teacher(path: Path, files: TokenizerFiles, shapes: dict, seq_len: int | None):
+    model, found = open_onnx(path, shapes, seq_len, files, strict=False)  # as an ONNX source is opened
+    tokenizer, reference = _need_tokenizer(found, path), model.reference()
 
     def score(texts: Sequence[str], advance: Advance) -> np.ndarray:
-        return reference.run_batched(bind_inputs(tokenizer.encode_batch(list(texts)), inputs), 256, advance)
+        encoded = bind_inputs(tokenizer.encode_batch(list(texts)), model.inputs)
+        return reference.run_batched(encoded, 256, advance)
 
-    return tokenizer, score, _onnx_parameters(model)
+    return tokenizer, score, _onnx_parameters(model.path)
 
 
 def _onnx_parameters(model: Path) -> int:
     """Weights in the graph's initializers (converters/parameters.py), without loading external data."""
     import onnx
 
-    from converters.parameters import onnx_parameters
-
     return onnx_parameters(onnx.load(str(model), load_external_data=False).graph.initializer)
 
 
-def _tflite_teacher(path: Path, tokenizer_files: tuple[Path | None, Path | None]):
-    from converters.tflite_model import parse_tflite
-    from devices.hostrun import HostRunner
-    from toolchain.tokenizers import sources
-    from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
-
+def _tflite_teacher(path: Path, files: TokenizerFiles, seq_len: int | None):
     content = path.read_bytes()
     info = parse_tflite(content)
-    seq_len = int(info.tensors[info.inputs[0]].shape[-1])
-    tokenizer = _need_tokenizer(sources.find_tokenizer(*tokenizer_files, path, seq_len), path)
-    runner, inputs = HostRunner(content), tflite_inputs(info)
+    length = query_length(int(info.tensors[info.inputs[0]].shape[-1]), seq_len, strict=False)
+    tokenizer = _need_tokenizer(find_tokenizer(*files, path, length), path)
+    inputs = tflite_inputs(info)
 
     def score(texts: Sequence[str], advance: Advance) -> np.ndarray:
         feeds = bind_inputs(tokenizer.encode_batch(list(texts)), inputs)
-        out = runner.scores(feeds, _AdvanceSink(advance))
+        with HostRunner(path, name=f"the distillation teacher {path.name}") as runner:  # a child per call
+            out = runner.scores(feeds, _AdvanceSink(advance))
         probs = bool(np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=2e-2))
         return np.log(np.clip(out, 1e-6, 1.0)) if probs else out
 
     return tokenizer, score, info.parameter_count
 
 
-def _keras_teacher(path: Path, tokenizer_files: tuple[Path | None, Path | None], trust: bool):
-    from converters.keras_tflite import load_keras_model
-    from toolchain.sources.keras_inputs import encode_for, ids_input, model_inputs
-    from toolchain.steps.student import predict_logits
-    from toolchain.tokenizers import sources
-
+def _keras_teacher(path: Path, files: TokenizerFiles, seq_len: int | None, trust: bool):
     model = load_keras_model(path, trust)
-    seq_len = int(ids_input(model).shape[1])
-    tokenizer = _need_tokenizer(sources.find_tokenizer(*tokenizer_files, path, seq_len), path)
+    length = query_length(fixed_length(model), seq_len, strict=False)
+    tokenizer = _need_tokenizer(find_tokenizer(*files, path, length), path)
     inputs = model_inputs(model)
 
     def score(texts: Sequence[str], advance: Advance) -> np.ndarray:
@@ -248,8 +233,6 @@ def _need_tokenizer(tokenizer: TextTokenizer | None, path: Path) -> TextTokenize
 
 def load_scores(path: Path, n_labels: int) -> Callable[[Sequence[str], Advance], np.ndarray]:
     """A scores JSONL as a lookup text -> logits; missing texts and wrong widths are one-line errors."""
-    from toolchain.data import jsonl_rows
-
     if not path.is_file():
         raise InputFileError(f"teacher scores file not found: {path}", hint="check distill.teacher_scores")
     table: dict[str, np.ndarray] = {}
@@ -285,7 +268,7 @@ def load_scores(path: Path, n_labels: int) -> Callable[[Sequence[str], Advance],
 def load_teacher(
     path: Path,
     n_labels: int,
-    tokenizer_files: tuple[Path | None, Path | None] = (None, None),
+    tokenizer_files: TokenizerFiles = (None, None),
     input_shapes: dict[str, list[int]] | None = None,
     seq_len: int | None = None,
     trust_model_code: bool = False,
@@ -295,14 +278,14 @@ def load_teacher(
         raise InputFileError(f"teacher not found: {path}", hint="check the distill teacher path")
     kind = teacher_kind(path)
     tokenizer, params = None, None
-    if kind == "scores":
+    if kind == SourceFormat.SCORES:
         score = load_scores(path, n_labels)
-    elif kind == "onnx":
+    elif kind == SourceFormat.ONNX:
         tokenizer, score, params = _onnx_teacher(path, tokenizer_files, input_shapes or {}, seq_len)
-    elif kind == "tflite":
-        tokenizer, score, params = _tflite_teacher(path, tokenizer_files)
+    elif kind == SourceFormat.TFLITE:
+        tokenizer, score, params = _tflite_teacher(path, tokenizer_files, seq_len)
     else:
-        tokenizer, score, params = _keras_teacher(path, tokenizer_files, trust_model_code)
+        tokenizer, score, params = _keras_teacher(path, tokenizer_files, seq_len, trust_model_code)
     return Teacher(kind, path, tokenizer, score, n_labels, params, _sha256_path(path))
 
 

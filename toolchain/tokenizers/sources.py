@@ -5,6 +5,9 @@
   continuation pieces) -> `wordpiece`, lower-casing from tokenizer_config.json beside it when present
   (`do_lower_case`, `strip_accents`), else BERT-uncased defaults; a 'token id' vocab -> `regex`, unchanged.
 - Neither given: tokenizer.json, then vocab.txt, next to the model or inside its folder.
+- The query length (`query_length`), decided before the tokenizer is made: the model's own fixed length;
+  data.seq_len fixes a dynamic one (without it: a DataError); for the recipe's source a data.seq_len that
+  differs from the model's fixed length is a DataError, while a distillation teacher keeps its own length.
 - A Hugging Face-style folder (`edgecomp convert query-embedder/`): model.onnx + tokenizer files +
   config.json; labels from labels.txt, else config.json's id2label (transformers' placeholder names
   LABEL_0, LABEL_1, ... mean "no labels" and are ignored).
@@ -19,8 +22,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from toolchain import data as d
 from toolchain.base.errors import DataError, InputFileError
+from toolchain.base.types import TokenizerKind
 from toolchain.tokenizers.interface import TextTokenizer
+from toolchain.tokenizers.regex import RegexTokenizer
+from toolchain.tokenizers.wordpiece import WordPieceTokenizer, bert_json_from_vocab
 
 TOKENIZER_JSON, VOCAB_TXT, CONFIG_JSON, TOKENIZER_CONFIG = (
     "tokenizer.json",
@@ -78,7 +85,6 @@ def lowercase_options(folder: Path) -> tuple[bool, bool | None]:
 
 
 def wordpiece_from_files(tokenizer_json: Path | None, vocab: Path | None, seq_len: int) -> TextTokenizer:
-    from toolchain.tokenizers.wordpiece import WordPieceTokenizer, bert_json_from_vocab
 
     if tokenizer_json is not None:
         if not tokenizer_json.is_file():
@@ -91,8 +97,6 @@ def wordpiece_from_files(tokenizer_json: Path | None, vocab: Path | None, seq_le
 
 def vocab_tokenizer(vocab: Path, seq_len: int) -> TextTokenizer:
     """A vocab.txt of either kind: BERT WordPiece, or MediaPipe's 'token id' regex vocab."""
-    from toolchain import data as d
-    from toolchain.tokenizers.regex import RegexTokenizer
 
     if not vocab.is_file():
         raise InputFileError(
@@ -101,6 +105,19 @@ def vocab_tokenizer(vocab: Path, seq_len: int) -> TextTokenizer:
     if is_wordpiece_vocab(vocab):
         return wordpiece_from_files(None, vocab, seq_len)
     return RegexTokenizer(d.Tokenizer(d.load_vocab(vocab), seq_len))
+
+
+def query_length(model_len: int | None, seq_len: int | None, strict: bool = True) -> int:
+    """Tokens per query by the one rule above (`model_len` None: the model's length is dynamic)."""
+    if strict and model_len is not None and seq_len is not None and seq_len != model_len:
+        raise DataError(
+            f"wrong input length: the model takes {model_len} tokens, the recipe says {seq_len}",
+            hint=f"set data.seq_len to {model_len} or leave it unset",
+        )
+    length = model_len or seq_len
+    if length is None:
+        raise DataError("the model's input length is dynamic", hint="set data.seq_len (e.g. --seq-len 32)")
+    return length
 
 
 def find_tokenizer(
@@ -136,26 +153,18 @@ def config_labels(source: Path) -> list[str] | None:
     return ordered
 
 
-def load_saved(build_dir: Path, section: dict[str, Any]) -> TextTokenizer | None:
-    """The tokenizer a build recorded (report `tokenizer` section + the files `save` wrote)."""
-    kind, seq_len = section.get("kind", "regex"), int(section["seq_len"])
-    if kind == "none":
+def load_saved(build_dir: Path, kind: TokenizerKind, seq_len: int) -> TextTokenizer | None:
+    """The tokenizer a build recorded (report `tokenizer` kind and seq_len + the files `save` wrote)."""
+    if kind == TokenizerKind.NONE:
         return None
-    wanted = {"regex": VOCAB_TXT, "wordpiece": TOKENIZER_JSON}.get(kind)
-    if wanted is None:
-        raise InputFileError(
-            f"{build_dir}: unknown tokenizer kind {kind!r} in report.json",
-            hint="kinds: regex, wordpiece, none",
-        )
+    wanted = {TokenizerKind.REGEX: VOCAB_TXT, TokenizerKind.WORDPIECE: TOKENIZER_JSON}[kind]
     path = Path(build_dir) / wanted
     if not path.is_file():
         raise InputFileError(
             f"{build_dir} is not a complete build: {wanted} is missing (its {kind} tokenizer)",
             hint="run `edgecomp convert --recipe ...` to make the build",
         )
-    if kind == "wordpiece":
+    if kind == TokenizerKind.WORDPIECE:
         return wordpiece_from_files(path, None, seq_len)
-    from toolchain import data as d
-    from toolchain.tokenizers.regex import RegexTokenizer
 
     return RegexTokenizer(d.Tokenizer(d.load_vocab(path), seq_len))

@@ -1,0 +1,149 @@
+"""The closed sets of names edgecomp uses, as str-Enums in one leaf module (imports nothing of ours).
+
+Each member IS its string (`QuantMode.INT8 == "int8"`, `f"{QuantMode.INT8}"` is `int8`, json.dumps writes
+`"int8"`), so report.json, recipe.yaml and the CLI keep their spelling while the code compares members,
+not literals. Recipe fields, report sections, CLI choices and the device layer take their values from here;
+a typo is an AttributeError at import, not a branch that silently never matches.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class StrEnum(str, Enum):
+    """A str-Enum whose str() and format() are the value (Python 3.10's Enum shows `Cls.NAME`)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return str(self.value).__format__(spec)
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        return tuple(str(m.value) for m in cls)
+
+
+class Task(StrEnum):
+    """What a model's output means (toolchain/tasks.py holds each task's behaviour as data)."""
+
+    CLASSIFICATION = "classification"  # one score per label
+    EMBEDDING = "embedding"  # a vector per query
+    RETRIEVAL = "retrieval"  # one score per catalog item (labels = item ids)
+
+
+AUTO = "auto"  # a recipe's source.task / source.format before resolution: never in a report
+
+
+class SourceFormat(StrEnum):
+    KERAS = "keras"
+    SAVEDMODEL = "savedmodel"
+    ONNX = "onnx"
+    TFLITE = "tflite"  # only as a distillation teacher
+    SCORES = "scores"  # a teacher scores .jsonl: only as a distillation teacher
+
+
+class QuantMode(StrEnum):
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    DYNAMIC = "dynamic"  # int8 weights, float activations
+    WEIGHT_ONLY = "weight_only"  # int8 weights dequantized at load: float math in every runtime
+    INT8 = "int8"  # full integer, calibrated
+    INT16X8 = "int16x8"
+    MIXED = "mixed"  # int8 with the ops a search chose kept in float
+
+
+CALIBRATED_MODES = frozenset({QuantMode.INT8, QuantMode.INT16X8, QuantMode.MIXED})  # need real queries
+
+
+class TokenizerKind(StrEnum):
+    REGEX = "regex"  # word-level: MediaPipe's regex tokenizer
+    WORDPIECE = "wordpiece"  # BERT: MediaPipe's BertTokenizer
+    NONE = "none"  # an ONNX float build made without a tokenizer
+
+
+class StepKind(StrEnum):
+    PRUNE = "prune"
+    DISTILL = "distill"
+    LOWRANK = "lowrank"
+    QAT = "qat"
+    VOCAB_PRUNE = "vocab_prune"
+    ITEM_PRUNE = "item_prune"
+
+
+class Stage(StrEnum):
+    """The stages a build's quality is measured at."""
+
+    SOURCE = "source"
+    AFTER_STEPS = "after steps"
+    AFTER_QUANTIZATION = "after quantization"
+
+
+class CostMost(StrEnum):
+    """The stage a missed gate blames."""
+
+    STEPS = "steps"
+    QUANTIZATION = "quantization"
+
+
+class CheckStatus(StrEnum):
+    """One validate check of one device."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    INFO = "info"
+
+
+class ValidationStatus(StrEnum):
+    """A build's validation as the package manifest records it."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_RUN = "not run"
+
+
+class ProfileMethod(StrEnum):
+    AUTO = "auto"
+    LITERT = "litert"  # LiteRT's C-API profiler
+    SLICE = "slice"  # single-op slices fed real tensors
+    BOTH = "both"
+
+
+class ProfileMode(StrEnum):
+    DEPLOYED = "deployed"  # XNNPACK, as shipped
+    PER_NODE = "per-node"  # builtin kernels, 1:1 TFLite nodes
+
+
+class ParityGate(StrEnum):
+    """What a device's outputs are gated on against the host run (per task: toolchain/tasks.py)."""
+
+    TOP1 = "top1"  # top-1 agreement (classifiers, retrieval: the app shows the best score first)
+    COSINE = "cosine"  # mean cosine of the output vectors (embedding models: argmax means nothing)
+
+
+class PackageFormat(StrEnum):
+    MEDIAPIPE = "mediapipe"
+    ANDROID_ASSETS = "android-assets"
+    EDGE = "edge"
+
+
+class MixedReason(StrEnum):
+    """Why the mixed search kept an op in float."""
+
+    SPEED = "speed"  # its float kernel is faster here and it carries no MACs
+    ERROR = "error"  # int8 would miss the gate
+
+
+class Precision(StrEnum):
+    FLOAT = "float"
+    INT8 = "int8"
+
+
+class ManifestKind(StrEnum):
+    """The package manifest's `task`: which MediaPipe task (and README snippet) the app team gets."""
+
+    CLASSIFIER = "classifier"  # TextClassifier, top-1 label
+    EMBEDDER = "embedder"  # TextEmbedder, a vector
+    RETRIEVAL = "retrieval"  # TextClassifier over product ids, read as a top-10 list

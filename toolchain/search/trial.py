@@ -1,0 +1,48 @@
+"""What a trial reports: its measured objectives, or why it stopped, and its device validation.
+
+A trial runs in its own process (toolchain/search/worker.py), which writes a `TrialResult` as result.json;
+the study reads it back through the same record (toolchain/search/execute.py), so the two sides share one
+schema instead of agreeing on dict keys.
+"""
+
+from __future__ import annotations
+
+from toolchain.base.record import Record
+
+OBJECTIVES = ("gzip_bytes", "accuracy_drop_points", "latency_ms")  # all minimised
+
+
+class TrialMetrics(Record):
+    """What a complete trial measured: size, quality on val against the source, latency on the device."""
+
+    model_sha256: str
+    size_bytes: int
+    gzip_bytes: int
+    val_accuracy: float
+    source_val_accuracy: float
+    accuracy_drop_points: float
+    val_agreement: float
+    latency_ms: float
+    latency_runtime: str
+    build_dir: str
+
+    def objective(self, name: str) -> float:
+        """One of OBJECTIVES by name (the Pareto front and Optuna read them as a list)."""
+        return float(getattr(self, name))
+
+
+class TrialResult(Record):
+    """result.json of a trial process: metrics, or why it stopped early (hopeless after a step)."""
+
+    metrics: TrialMetrics | None = None
+    stopped: str | None = None
+
+
+class TrialValidation(Record):
+    """A Pareto-front member validated on the search's device (run.py `validate_front`)."""
+
+    device: str
+    runtime: str
+    passed: bool
+    failures: list[str]
+    seconds: float
