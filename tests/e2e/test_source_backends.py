@@ -27,7 +27,7 @@ from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.schema import Recipe
 from toolchain.sources.backend import Conversion, Evaluation, StepsResult
 
-DATA = Path(__file__).resolve().parents[1] / "examples" / "shopping_intent" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
 STUDENT = {"embed_dim": 8, "layers": ["conv1d:16:3", "max_pool", "dense:32"]}
 
 
@@ -89,7 +89,7 @@ def _student(tiny_project, out: Path) -> Case:
     return Case(recipe, "StudentBackend", "scores", "classification", 4, "regex", 12, True)
 
 
-@pytest.fixture(params=["keras", pytest.param("onnx", marks=pytest.mark.slow), "student"])
+@pytest.fixture(params=[pytest.param(p, marks=pytest.mark.slow) for p in ("keras", "onnx", "student")])
 def case(request, tiny_project, tmp_path) -> Case:
     if request.param == "keras":
         return _keras(tiny_project, tmp_path)
@@ -161,6 +161,7 @@ def _folder_recipe(folder: Path, **data) -> Recipe:
     )
 
 
+@pytest.mark.slow  # onnx_models: trained by the fixture script on a cold cache
 def test_labels_from_config_id2label_and_logits_without_labels(onnx_models, tmp_path) -> None:
     from toolchain.sources.loaded import load_source
 
@@ -175,12 +176,12 @@ def test_labels_from_config_id2label_and_logits_without_labels(onnx_models, tmp_
     assert "--task embedding" in err.value.hint
 
 
-def test_seq_len_must_match_a_fixed_length(tiny_project) -> None:
+def test_seq_len_must_match_a_fixed_length(tiny_untrained) -> None:
     from toolchain.sources.loaded import load_source
     from toolchain.tokenizers.sources import query_length
 
     recipe = recipe_from_dict(
-        tiny_project.recipe_dict(data={**tiny_project.recipe_dict()["data"], "seq_len": 8})
+        tiny_untrained.recipe_dict(data={**tiny_untrained.recipe_dict()["data"], "seq_len": 8})
     )
     with pytest.raises(DataError, match="the model takes 16 tokens, the recipe says 8"):
         load_source(recipe)
@@ -190,16 +191,16 @@ def test_seq_len_must_match_a_fixed_length(tiny_project) -> None:
         query_length(None, None)
 
 
-def test_every_named_split_is_loaded_and_checked(tiny_project, tmp_path) -> None:
+def test_every_named_split_is_loaded_and_checked(tiny_untrained, tmp_path) -> None:
     from toolchain.sources.loaded import load_source
 
     empty = write_jsonl(tmp_path / "empty.jsonl", [])
-    data = {**tiny_project.recipe_dict()["data"], "calibration": str(empty)}
+    data = {**tiny_untrained.recipe_dict()["data"], "calibration": str(empty)}
     with pytest.raises(DataError, match="calibration file .* is empty"):
-        load_source(recipe_from_dict(tiny_project.recipe_dict(data=data)))
-    data = {k: v for k, v in tiny_project.recipe_dict()["data"].items() if k != "train"}
+        load_source(recipe_from_dict(tiny_untrained.recipe_dict(data=data)))
+    data = {k: v for k, v in tiny_untrained.recipe_dict()["data"].items() if k != "train"}
     with pytest.raises(DataError, match="int8 needs calibration queries"):
-        load_source(recipe_from_dict(tiny_project.recipe_dict(data=data)))
+        load_source(recipe_from_dict(tiny_untrained.recipe_dict(data=data)))
 
 
 def test_one_format_rule_for_sources_and_teachers(tmp_path) -> None:
@@ -224,14 +225,14 @@ def test_one_format_rule_for_sources_and_teachers(tmp_path) -> None:
         path_format(tmp_path)
 
 
-def test_keras_data_retokenizes_after_a_vocab_rewrite(tiny_project) -> None:
+def test_keras_data_retokenizes_after_a_vocab_rewrite(tiny_data) -> None:
     from toolchain import data as d
     from toolchain.sources.keras_steps import KerasData
     from toolchain.tokenizers.binding import ModelInput
 
-    splits = {"test": d.load_queries(tiny_project.test)}
-    labels = tiny_project.labels.read_text("utf-8").split()
-    words = d.Tokenizer(d.load_vocab(tiny_project.vocab), 16)
+    splits = {"test": d.load_queries(tiny_data.test)}
+    labels = tiny_data.labels.read_text("utf-8").split()
+    words = d.Tokenizer(d.load_vocab(tiny_data.vocab), 16)
     data = KerasData.make(words, (ModelInput("input_ids", "int32"),), splits, labels)
     smaller = d.Tokenizer({tok: i for i, tok in enumerate(d.SPECIAL_TOKENS)}, 16)
     again = data.with_tokenizer(smaller)
@@ -239,12 +240,13 @@ def test_keras_data_retokenizes_after_a_vocab_rewrite(tiny_project) -> None:
     assert set(np.unique(again.ids["test"])) <= {0, 1, 2}  # every word unknown in the new vocab
 
 
-def test_build_returns_the_build_load_build_reads(tiny_project, tmp_path) -> None:
-    """`pipeline.build` hands back the Build it wrote: what `load_build` reads from the directory."""
+@pytest.mark.slow
+def test_build_returns_the_build_load_build_reads(tiny_int8) -> None:
+    """`pipeline.build` hands back the Build it wrote: what `load_build` reads from the directory (the
+    shared tiny int8 build is what `build` returned for the tiny recipe; conftest)."""
     from toolchain.build import load_build
-    from toolchain.pipeline import build
 
-    built = build(recipe_from_dict(tiny_project.recipe_dict(name="b", output={"dir": str(tmp_path)})))
+    built = tiny_int8
     read = load_build(built.dir)
     assert built.dir == read.dir and built.model_bytes == read.model_bytes
     assert built.report == read.report and built.recipe.to_yaml() == read.recipe.to_yaml()

@@ -33,6 +33,7 @@ from devices.host_runtime import HostRuntime, HostRuntimeFailed
 from devices.hostrun import HostRunner
 from toolchain.cli.main import app
 
+pytestmark = pytest.mark.slow  # the aborting model is calibrated and quantized here (a TFLite conversion)
 LITERT = f"ai_edge_litert {version('ai-edge-litert')}"
 KERNELS = {True: "XNNPACK", False: "builtin kernels"}
 PLAIN_CHILD = """
@@ -136,10 +137,9 @@ def test_the_host_runner_turns_the_abort_into_one_clean_line_and_reaps_its_child
 
 
 @pytest.fixture(scope="module")
-def good_int8(tiny_project, tmp_path_factory) -> Path:
-    from tests.support.builds import tiny_build
-
-    return tiny_build(tiny_project, tmp_path_factory.mktemp("good"), "good").model_path
+def good_int8(tiny_int8) -> Path:
+    """The shared tiny int8 build's model (conftest), read-only."""
+    return tiny_int8.model_path
 
 
 def _in_process(model: Path, ids: np.ndarray, xnnpack: bool) -> np.ndarray:

@@ -28,11 +28,19 @@ EMULATED: list[str] = []  # device profiles the current test started a QEMU runt
 TIMED: list[str] = []  # choices the current test made by measuring speed (the mixed-precision search)
 
 
-def _recorded(fn: Callable[..., Any], what: str, into: list[str] = CALLS) -> Callable[..., Any]:
+def _recorded(
+    fn: Callable[..., Any], what: str, into: list[str] = CALLS, made: bool = False
+) -> Callable[..., Any]:
+    """`fn` recording `what` in `into` when called (`made`: only when it returned, i.e. made its result)."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not made:
+            into.append(what)
+            return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
         into.append(what)
-        return fn(*args, **kwargs)
+        return result
 
     wrapper.__heavy__ = what  # type: ignore[attr-defined]
     return wrapper
@@ -55,11 +63,13 @@ def _tflite_converters(module: ModuleType) -> None:
             _wrap_method(value, "convert", f"TFLite {value.__name__}.convert")
 
 
-def _module_function(name: str, what: str, into: list[str] = CALLS) -> Callable[[ModuleType], None]:
+def _module_function(
+    name: str, what: str, into: list[str] = CALLS, made: bool = False
+) -> Callable[[ModuleType], None]:
     def patch(module: ModuleType) -> None:
         fn = getattr(module, name)
         if not hasattr(fn, "__heavy__"):
-            setattr(module, name, _recorded(fn, what, into))
+            setattr(module, name, _recorded(fn, what, into, made))
 
     return patch
 
@@ -72,7 +82,7 @@ def _qemu_runtimes(module: ModuleType) -> None:
     @functools.wraps(fn)
     def made(profile: Any, *args: Any, **kwargs: Any) -> Any:
         env = fn(profile, *args, **kwargs)
-        EMULATED.append(profile.name)
+        EMULATED.append(profile.name)  # once made: the missing-QEMU error is not an emulated run
         return env
 
     made.__heavy__ = "QEMU runtime"  # type: ignore[attr-defined]
@@ -86,7 +96,7 @@ PATCHES: dict[str, Callable[[ModuleType], None]] = {
     "tests.fixtures.common": _module_function("train_epochs", "torch training (fixture models)"),
     "devices.runtimes": _qemu_runtimes,
     "toolchain.quantization.speed": _module_function(
-        "choose_by_speed", "mixed-precision speed choice", TIMED
+        "choose_by_speed", "mixed-precision speed choice", TIMED, made=True
     ),
 }
 

@@ -89,6 +89,7 @@ def test_a_retrieval_candidate_is_scored_on_its_top10_list():
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the mixed search times int8 against float
 def test_a_retrieval_build_with_mode_mixed_searches_its_retrieval_gates(tmp_path):
     """End to end on the CI-size product-retrieval example (the mixed search on its item table)."""
     import json
@@ -96,7 +97,7 @@ def test_a_retrieval_build_with_mode_mixed_searches_its_retrieval_gates(tmp_path
     import yaml
     from typer.testing import CliRunner
 
-    from tests.test_product_retrieval import EXAMPLE, _script
+    from tests.examples.test_product_retrieval import EXAMPLE, _script
     from toolchain.cli.main import app
 
     root = tmp_path / "retrieval"
