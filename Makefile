@@ -55,11 +55,11 @@ system-deps:
 				apt-get install -y -qq --no-install-recommends $$missing; }; \
 	fi
 
-# Two workers (pytest-xdist) for the project's 2 cores; test files that share an expensive session build
-# run in the same worker (tests/support/parallel.py). Then, alone, the `serial` tests (their builds time
-# int8 against float). `.venv/bin/pytest -q` runs every test in one process.
+# Two workers (pytest-xdist) for the project's 2 cores, a test file in one worker; the expensive shared
+# builds are made once per run (tests/support/parallel.py). Then, alone, the `serial` tests (their builds
+# time int8 against float). `.venv/bin/pytest -q` runs every test in one process.
 test: install system-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not serial"; parallel=$$?; \
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial"; parallel=$$?; \
 	$(BIN)/python -m pytest -q -m serial; serial=$$?; \
 	test $$parallel = 0 && test $$serial = 0
 

@@ -14,13 +14,14 @@ Models and data are built in code at toy size (tests/fixtures/): every test runs
   (tests/support/heavy.py records these), fails unless it is marked slow; one that starts an emulated ARM
   runtime fails unless it is marked qemu. So `make test-fast` (`-m "not slow and not qemu"`) neither
   trains, converts nor emulates.
-- `make test` runs two pytest-xdist workers; tests/support/parallel.py keeps the files that share an
-  expensive session build in one worker. Then, alone, the tests marked `serial`: a build whose result
+- `make test` runs two pytest-xdist workers, a test file in one worker; the expensive shared builds are made
+  once per run (tests/support/parallel.py). Then, alone, the tests marked `serial`: a build whose result
   depends on measured speed (the mixed-precision search); a test that measures without it fails.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -46,9 +47,7 @@ SLOW_FIXTURES = frozenset(
 _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    parallel.mark_groups(config, items)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         used = sorted(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
         if used and item.get_closest_marker("slow") is None:
@@ -135,7 +134,7 @@ def tiny_float32(_tiny_builds):
 @pytest.fixture(scope="session")
 def example_build(tmp_path_factory):
     """The Build of the shipped example's recipe (what `make demo` converts), shared read-only."""
-    made = sb.example_build(tmp_path_factory.mktemp("example-build"))
+    made = parallel.made_once(tmp_path_factory, "example-build", sb.example_build, sb.read_example_build)
     shared.freeze("example_build", made.dir)
     return made
 
@@ -158,7 +157,8 @@ def onnx_models() -> Path:
 @pytest.fixture(scope="session")
 def onnx_float_builds(onnx_models, tmp_path_factory) -> sb.OnnxFloatBuilds:
     """float32 builds of intent_encoder.onnx (from an external-data copy) and embedder.onnx."""
-    made = sb.onnx_float_builds(onnx_models, tmp_path_factory.mktemp("onnx-float-builds"))
+    make = functools.partial(sb.onnx_float_builds, onnx_models)
+    made = parallel.made_once(tmp_path_factory, "onnx-float-builds", make, sb.read_onnx_float_builds)
     shared.freeze("onnx_float_builds", made.ext, made.clf, made.emb)
     return made
 
@@ -187,7 +187,8 @@ def bert_models() -> BertModels:
 def bert_int8_classifier(bert_models, tmp_path_factory) -> Path:
     """The BERT classifier in int8 with float fallback ops, through the CLI (session_builds.py); the build
     dir, shared read-only by test_package_bert_onnx and test_wordpiece_models."""
-    out = sb.bert_int8_classifier(bert_models.classifier, tmp_path_factory.mktemp("bert-int8"))
+    make = functools.partial(sb.bert_int8_classifier, bert_models.classifier)
+    out = parallel.made_once(tmp_path_factory, "bert-int8", make, lambda root: root / "int8")
     shared.freeze("bert_int8_classifier", out)
     return out
 

@@ -1,8 +1,12 @@
-"""`pytest -n 2 --dist loadgroup` (pytest-xdist): which tests must run in the same worker.
+"""`pytest -n 2 --dist loadfile` (pytest-xdist): session builds made once per run, not once per worker.
 
-A worker is its own session, so a session build is made once per worker that uses it. Test files that
-share an expensive session build (SHARED_ACROSS_FILES: 6-25 s each) are put in one group, and every other
-file is a group of its own (its module fixtures are made once); the groups are spread over the workers.
+A worker is its own session, so a session fixture runs in every worker that uses it. For the expensive
+builds shared across files (onnx_float_builds ~25 s, bert_int8_classifier ~17 s, example_build ~6 s),
+`made_once` makes the build in a folder all the workers of the run see (the parent of each worker's
+basetemp), under a file lock: the first worker builds it, the others wait and read it. Without xdist it is
+just the session's own temp folder. Each test file stays in one worker (loadfile), so module fixtures are
+made once. (xdist's loadgroup would keep chosen files together, but with pytest 9.2 its group marks are
+lost: pytest's nodeid is no longer the `_nodeid` attribute xdist 3.8 rewrites.)
 
 Tests marked `serial` are left out of the parallel run (`make test` runs them after it, in one process):
 their builds depend on a speed measurement (the mixed-precision search times int8 against float per op
@@ -14,41 +18,31 @@ every-runtime-family test fails; a product issue, reported, not hidden here).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-SHARED_ACROSS_FILES = frozenset({"onnx_float_builds", "bert_int8_classifier", "example_build"})
+from toolchain.base.atomic import locked
+
+T = TypeVar("T")
 
 
-def groups(items: Iterable[pytest.Item]) -> dict[str, str]:
-    """nodeid -> group name: a test file, or the first of the files that share an expensive build."""
-    parent: dict[str, str] = {}
-
-    def find(f: str) -> str:
-        while parent.setdefault(f, f) != f:
-            f = parent[f]
-        return f
-
-    by_fixture: dict[str, str] = {}
-    files = {}
-    for item in items:
-        f = files[item.nodeid] = item.nodeid.split("::")[0]
-        find(f)
-        for name in SHARED_ACROSS_FILES & set(getattr(item, "fixturenames", ())):
-            first = by_fixture.setdefault(name, f)
-            a, b = sorted((find(first), find(f)))
-            parent[b] = a
-    return {nodeid: find(f) for nodeid, f in files.items()}
-
-
-def mark_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Add xdist_group marks under --dist loadgroup (in a worker, xdist keeps it as option.loadgroup and
-    sets dist to "no"; it reads the marks after this hook, to send each group to one worker)."""
-    if not (
-        getattr(config.option, "loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup"
-    ):
-        return
-    group = groups(items)
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group[item.nodeid]))
+def made_once(
+    factory: pytest.TempPathFactory, name: str, make: Callable[[Path], T], read: Callable[[Path], T]
+) -> T:
+    """`make(folder)` once per run; a worker that finds it made returns `read(folder)`."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return make(factory.mktemp(name))
+    root = factory.getbasetemp().parent / name
+    with locked(root.parent / f".{name}.lock"):
+        if (root / ".made").is_file():
+            return read(root)
+        shutil.rmtree(root, ignore_errors=True)  # what a worker that failed here left
+        root.mkdir()
+        made = make(root)
+        (root / ".made").write_text("")
+        return made

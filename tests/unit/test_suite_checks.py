@@ -53,3 +53,25 @@ def test_a_changed_shared_build_is_named(tmp_path, monkeypatch):
     (build / "report.json").write_text('{"validation": {}}')
     (build / "extra.txt").write_text("x")
     assert shared.changes("probe") == [str(build / "extra.txt"), str(build / "report.json")]
+
+
+def test_a_build_made_once_per_run_is_read_by_the_other_workers(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tests.support.parallel import made_once
+
+    made: list[str] = []
+
+    def make(root):
+        made.append(str(root))
+        (root / "model").write_text("built")
+        return "made"
+
+    def worker(name):
+        return SimpleNamespace(getbasetemp=lambda: tmp_path / name)  # xdist: popen-gw<n> under one run dir
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    assert made_once(worker("popen-gw0"), "b", make, lambda root: "read") == "made"
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    assert made_once(worker("popen-gw1"), "b", make, lambda root: (root / "model").read_text()) == "built"
+    assert made == [str(tmp_path / "b")]
