@@ -55,17 +55,23 @@ system-deps:
 				apt-get install -y -qq --no-install-recommends $$missing; }; \
 	fi
 
+# Two workers (pytest-xdist) for the project's 2 cores, a test file in one worker; the expensive shared
+# builds are made once per run (tests/support/parallel.py). Then, alone, the `serial` tests (their builds
+# time int8 against float). `.venv/bin/pytest -q` runs every test in one process.
 test: install system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial"; parallel=$$?; \
+	$(BIN)/python -m pytest -q -m serial; serial=$$?; \
+	test $$parallel = 0 && test $$serial = 0
 
+# No training, no conversion, no emulated ARM (tests/conftest.py fails a test that does any without its marker).
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not qemu"
 
 # The readers of untrusted input, fuzzed long (the normal test run fuzzes each for a few seconds).
 FUZZ_EXAMPLES ?= 200000
 fuzz: install
 	EDGECOMP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) EDGECOMP_FUZZ_DEADLINE_MS=2000 \
-		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz_readers.py
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/hostile/test_fuzz_readers.py
 
 # Every benchmarks/bench_*.py, side by side tables; exits non-zero if any acceptance check fails.
 bench: install example retrieval-example

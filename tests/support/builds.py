@@ -32,14 +32,6 @@ def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> Build:
     return build(recipe_from_dict(tiny_project.recipe_dict(name=name, output={"dir": str(out)}, **recipe)))
 
 
-def tiny_builds(tiny_project: Any, out: Path, prefix: str) -> dict[str, Path]:
-    """An int8 and a float32 build of the tiny project in `out`, as {mode: build dir} (`prefix`-<mode>)."""
-    return {
-        mode: tiny_build(tiny_project, out, f"{prefix}-{mode}", quantization={"mode": mode}).dir
-        for mode in ("int8", "float32")
-    }
-
-
 def example_recipe(out: Path) -> Recipe:
     """The shipped example's recipe writing into `out` (its teacher trained first when it is missing)."""
     from toolchain.recipe.compose import apply_overrides, load_recipe
