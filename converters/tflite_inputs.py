@@ -9,6 +9,15 @@ token_type_ids. `int32_inputs` retypes such inputs in the flatbuffer (no TensorF
   int64 tensor it was converted with.
 Token ids, masks and segment ids are far below 2**31, so both forms compute the same numbers: the outputs
 are bit-identical before and after (tests/test_tflite_inputs.py runs both models on real tokenized queries).
+
+Two-input exports (input_ids, attention_mask: DistilBERT, or a BERT/MiniLM exported without
+token_type_ids) get a third input from `add_segment_input`, because MediaPipe's BERT path wants three
+(text_model_utils.cc: three int32 inputs make a BERT model; bert_preprocessor_calculator.cc finds `ids`,
+`mask`, `segment_ids` by metadata name and needs them at input indices {0, 1, 2}; text_preprocessing_graph.cc
+wants every input 2-D, batch 1, one length, shape signatures all present or all absent). The added tensor
+copies the ids input (type, shape, shape signature), is named `token_type_ids`, is appended to the inputs
+and the serving signature, and no op reads it: the segment ids MediaPipe writes there (zeros) cannot change
+an output (tests/e2e/test_package_two_input.py feeds it random values in LiteRT: identical outputs).
 """
 
 from __future__ import annotations
@@ -51,23 +60,62 @@ def _role(name: str) -> str | None:
     return None
 
 
-def bert_input_names(data: bytes) -> tuple[str, str, str]:
-    """The TFLite tensor names of the (ids, mask, segment ids) inputs; InputFileError when not BERT-shaped."""
-    schema, model = _load(data)
-    sg = model.subgraphs[0]
+def _roles(sg) -> tuple[list[str], dict[str, str]]:  # noqa: ANN001 - a schema SubGraphT
+    """The input names of a subgraph and, by role, the first input of each role."""
     names = [_name(sg.tensors[i]) for i in sg.inputs]
     found: dict[str, str] = {}
     for name in names:
         role = _role(name)
         if role is not None and role not in found:
             found[role] = name
+    return names, found
+
+
+def bert_input_names(data: bytes) -> tuple[str, str, str]:
+    """The TFLite tensor names of the (ids, mask, segment ids) inputs; InputFileError when not BERT-shaped."""
+    _, model = _load(data)
+    names, found = _roles(model.subgraphs[0])
     if len(names) != 3 or len(found) != 3:
         raise InputFileError(
-            f"MediaPipe's BERT tasks need exactly 3 inputs named like input_ids, attention_mask and "
+            f"MediaPipe's BERT tasks need inputs named like input_ids, attention_mask and (optionally) "
             f"token_type_ids; this model has {len(names)}: {', '.join(names)}",
-            hint="export the model with token_type_ids (a model without it cannot carry BERT metadata)",
+            hint="export the model with input_ids and attention_mask (+ token_type_ids) inputs",
         )
     return found["ids"], found["mask"], found["segment"]
+
+
+def add_segment_input(data: bytes, name: str = "token_type_ids") -> tuple[bytes, str | None]:
+    """A two-input (ids, mask) model + an unused third input `name` like the ids (see the module doc).
+
+    Returns the new bytes and the added tensor's name; any other model comes back unchanged with None.
+    """
+    schema, model = _load(data)
+    sg = model.subgraphs[0]
+    names, found = _roles(sg)
+    if len(names) != 2 or set(found) != {"ids", "mask"}:
+        return data, None
+    ids = sg.tensors[sg.inputs[names.index(found["ids"])]]
+    segment = schema.TensorT()
+    segment.shape = None if ids.shape is None else np.array(ids.shape, dtype=np.int32)
+    segment.shapeSignature = None if ids.shapeSignature is None else np.array(ids.shapeSignature)
+    segment.type, segment.name, segment.buffer = ids.type, name.encode(), 0
+    sg.tensors.append(segment)
+    idx = len(sg.tensors) - 1
+    sg.inputs = np.array([*sg.inputs, idx], dtype=np.int32)
+    for sig in model.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            entry = schema.TensorMapT()
+            entry.name, entry.tensorIndex = name.encode(), idx
+            sig.inputs = [*(sig.inputs or []), entry]
+    return _pack(model, len(data)), name
+
+
+def _pack(model, size: int) -> bytes:  # noqa: ANN001 - a schema ModelT
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def _opcode(schema, model, builtin: int) -> int:
@@ -137,8 +185,4 @@ def int32_inputs(data: bytes) -> tuple[bytes, list[str]]:
         sg.operators = [cast, *sg.operators]  # executed first: every consumer runs after it
     if not changed:
         return data, []
-    import flatbuffers
-
-    builder = flatbuffers.Builder(len(data) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), changed
+    return _pack(model, len(data)), changed

@@ -102,5 +102,5 @@ def test_bert_input_names_by_role_and_refusal(bert, tmp_path: Path) -> None:
         return tf.cast(input_ids, tf.float32)
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([one.get_concrete_function()], one)
-    with pytest.raises(InputFileError, match="exactly 3 inputs"):
+    with pytest.raises(InputFileError, match="need inputs named like input_ids, attention_mask"):
         bert_input_names(conv.convert())

@@ -17,7 +17,7 @@ from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
 from toolchain.base.types import PackageFormat, TokenizerKind, ValidationStatus
 from toolchain.build import Build, text_feeds
-from toolchain.data import QuerySet, load_queries
+from toolchain.data import QuerySet, load_queries, representative_sample
 from toolchain.package.manifest import (
     ANDROID_ASSETS,
     MANIFEST_FILE,
@@ -52,6 +52,21 @@ from toolchain.tasks import task_spec
 def _queries(build: Build, path: Path) -> QuerySet:
     data = build.recipe.data
     return load_queries(path, data.text_field, data.label_field if build.labels is not None else None)
+
+
+def _parity_queries(build: Build, path: Path, drawn: bool) -> tuple[QuerySet, str | None]:
+    """The parity queries and, when drawn, how. `drawn`: an embedder's calibration (or train) split
+    stands in for a test split and, as for calibration, `quantization.calibration_samples` of its queries
+    are drawn (stratified by length, the recipe's seed), so a large query log stays quick."""
+    queries = _queries(build, path)
+    if not drawn:
+        return queries, None
+    n = build.recipe.quantization.calibration_samples
+    sample = representative_sample(queries, n, 1, build.recipe.seed, usable=str.strip)
+    what = (
+        f"{len(sample.texts)} of {len(queries)} queries, drawn like calibration (the build has no test split)"
+    )
+    return QuerySet(sample.texts, None, queries.source), what
 
 
 def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: str) -> np.ndarray:
@@ -217,9 +232,9 @@ def run_package(
     tmp: Path,
     progress: Progress,
 ) -> PackageResult:
-    parity_split = splits.test or splits.val
+    parity_split = splits.test or splits.val or splits.queries
     assert parity_split is not None
-    queries = _queries(build, parity_split)
+    queries, drawn = _parity_queries(build, parity_split, drawn=splits.queries is not None)
     scores = toolchain_scores(build, queries.texts, progress, parity_split.name)
     model_bytes, metadata_json, parity, timings = build.model_bytes, None, None, {}
     tok_parity = None
@@ -232,7 +247,7 @@ def run_package(
         model_bytes, metadata_json, parity, timings = mediapipe_model(
             build, values, tmp, queries.texts, scores, opts, progress
         )
-        parity.split = str(parity_split)
+        parity.split, parity.split_draw = str(parity_split), drawn
     fb_split = splits.val or parity_split
     fb_queries = queries if fb_split == parity_split else _queries(build, fb_split)
     no_fallback = task_spec(build.task).no_fallback

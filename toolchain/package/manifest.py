@@ -107,9 +107,10 @@ def _tie_margin(manifest: Manifest) -> float:
 
 
 def _vector_lines(parity: AppParity, low: VectorParity, raw: VectorParity) -> list[str]:
+    drawn = f" ({parity.split_draw})" if parity.split_draw else ""
     return [
         f"- parity in the app runtime: {parity.runtime} TextEmbedder vs the toolchain on the "
-        f"{low.queries} queries of `{Path(parity.split or '').name}`, lower-cased: {low.identical} "
+        f"{low.queries} queries of `{Path(parity.split or '').name}`{drawn}, lower-cased: {low.identical} "
         f"identical vectors, max difference {low.max_abs_diff:g}, min cosine {low.min_cosine:g}.",
         f"- If the app forgets `query.lowercase()`: {raw.identical} of {raw.queries} vectors stay "
         f"identical (min cosine {raw.min_cosine:g}).",
@@ -222,6 +223,7 @@ def readme(manifest: Manifest) -> str:
         f"sha256 `{model.sha256[:16]}…`; {manifest.quantization} quantization",
         f"- input: {model.inputs[0].dtype} token ids {model.inputs[0].shape}; "
         f"output: {model.outputs[0].dtype} {_output_words(manifest)}",
+        *_added_input_lines(manifest),
         f"- runtime: {manifest.runtime.required}",
         f"- validation: {_validation_line(manifest.validation)}",
     ]
@@ -233,6 +235,15 @@ def readme(manifest: Manifest) -> str:
         lines += ["", "## Python (ai-edge-litert / tflite-runtime)", "", _edge_snippet(manifest)]
     lines += ["", f"Check what you received: `edgecomp inspect {model.file}` (verifies the sha256).", ""]
     return "\n".join(lines)
+
+
+def _added_input_lines(manifest: Manifest) -> list[str]:
+    added = manifest.parity.added_inputs if manifest.parity is not None else None
+    return [
+        f"- `{a.name}`: an input added for MediaPipe's BERT path (it feeds {a.role}); the model was exported "
+        "without it and no op reads it, so it cannot change an output"
+        for a in added or []
+    ]
 
 
 def _output_words(manifest: Manifest) -> str:

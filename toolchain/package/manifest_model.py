@@ -153,6 +153,17 @@ class BertInputNames(Record):
     segment_ids: str
 
 
+class AddedInput(Record):
+    """An input the packaged model has and the build's model has not (converters/tflite_inputs.py)."""
+
+    name: str
+    role: str  # the MediaPipe metadata name it is bound to
+    dtype: str
+    shape: list[int]
+    consumers: int  # ops that read it: 0, so its values cannot change an output
+    why: str
+
+
 class KernelReference(Record):
     """WordPiece: the host kernel set MediaPipe reproduced (the gated reference) and the other's parity."""
 
@@ -175,9 +186,11 @@ class AppParity(Record):
     case_variants: CaseVariants | None = None  # regex
     reference: KernelReference | None = None  # wordpiece
     int32_inputs: list[str] | None = None  # wordpiece: inputs retyped from int64
+    added_inputs: list[AddedInput] | None = None  # wordpiece: a two-input export's unused segment ids
     tie_break: TieBreak | None = None  # classifiers with dequantized int8 outputs
     task: str
     split: str | None = None  # set by bundle.py
+    split_draw: str | None = None  # an embedder without a test split: which of its queries were compared
 
     def feeds(self) -> dict[str, FeedParity]:
         """The measured feeds by name (lowercased, raw, raw_without_case_variants)."""

@@ -5,9 +5,12 @@ on every query of the split (top-1 for classifiers, vectors within one output st
 - regex (word-level): the regex tokenizer + a vocab that also carries case variants (package/vocab.py),
   so raw mixed-case queries work without app code; raw-query parity is measured with and without them.
 - wordpiece (BERT): int64 inputs retyped to int32 (converters/tflite_inputs.py), BERT metadata (`ids`,
-  `mask`, `segment_ids` bound by tensor name, vocab.txt packed). MediaPipe tokenizes with its own C++
-  BertTokenizer, so the reference is the build's model fed the ids of its exact Python reproduction
-  (toolchain/tokenizers/mediapipe_bert.py): a difference is then a packaging bug, never tokenizer skew.
+  `mask`, `segment_ids` bound by tensor name, vocab.txt packed). A two-input export (no token_type_ids)
+  gets a third int32 input that no op reads (MediaPipe's BERT path feeds three); the parity below runs
+  the build's own two-input model as the reference, so it proves the outputs unchanged. MediaPipe
+  tokenizes with its own C++ BertTokenizer, so the reference is the build's model fed the ids of its exact
+  Python reproduction (toolchain/tokenizers/mediapipe_bert.py): a difference is then a packaging bug,
+  never tokenizer skew.
   The skew itself (train-side vs device ids) is measured and gated apart (package/tokenizer.py).
   Kernels: MediaPipe 0.10.21's CPU task runs some ops in XNNPACK and some in TFLite's builtin kernels,
   and which depends on the model. Measured: on the onnx2tf int8 BERT fixture (float fallback ops) it
@@ -27,13 +30,15 @@ import numpy as np
 
 from converters.metadata import ModelInfo, timed_session
 from converters.tflite_edit import dequantized_outputs, output_int8_step, tie_break_eps
-from converters.tflite_inputs import bert_input_names, int32_inputs
+from converters.tflite_inputs import add_segment_input, bert_input_names, int32_inputs
+from converters.tflite_model import parse_tflite
 from devices.hostrun import HostRunner
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
 from toolchain.build import Build, text_feeds
 from toolchain.data import DELIM_REGEX, load_queries, load_vocab
 from toolchain.package.manifest_model import (
+    AddedInput,
     AppParity,
     BertInputNames,
     CaseVariants,
@@ -157,9 +162,10 @@ def mediapipe_model(
     """Model with float outputs + Tasks metadata, and its parity with the toolchain in MediaPipe's task."""
 
     kind = tokenizer_kind(build)
-    source, retyped = build.model_bytes, []
+    source, retyped, added = build.model_bytes, [], None
     if kind == "wordpiece":
         source, retyped = int32_inputs(source)
+        source, added = add_segment_input(source)
     float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))
     (tmp / "float_out.tflite").write_bytes(float_out)
     info = ModelInfo(values.name, values.version, values.description, values.author, values.license)
@@ -174,6 +180,8 @@ def mediapipe_model(
     run_s = time.perf_counter() - t0
     if retyped:
         parts["int32_inputs"] = retyped
+    if added:
+        parts["added_inputs"] = [_added(source, added)]
     out = build.tflite.tensors[build.tflite.outputs[0]]
     step = output_step(build)
     if changed and step and is_classifier(build):
@@ -282,6 +290,23 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
         }
     )
     return metadata_json, parts, 2
+
+
+def _added(model: bytes, name: str) -> AddedInput:
+    """The manifest's record of the segment-ids input given to a two-input export."""
+    info = parse_tflite(model)
+    idx = next(i for i in info.inputs if info.tensors[i].name == name)
+    consumers = sum(idx in op.inputs for op in info.ops)
+    tensor = info.tensors[idx]
+    return AddedInput(
+        name=name,
+        role="segment_ids",
+        dtype=tensor.dtype,
+        shape=[int(d) for d in tensor.shape],
+        consumers=consumers,
+        why="the model was exported without token_type_ids and MediaPipe's BERT tasks feed three inputs; "
+        "no op reads this one, so the segment ids MediaPipe writes there cannot change an output",
+    )
 
 
 def _max_diff(result: AnyParity) -> float:

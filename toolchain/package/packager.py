@@ -97,6 +97,28 @@ def _split_path(build: Build, split: str) -> Path | None:
     return build.split_path(split) if getattr(build.recipe.data, split) is not None else None
 
 
+def package_splits(build: Build) -> PackageSplits:
+    """The recipe's splits package reads. A classifier needs a labelled one (test or val: top-1 parity and
+    the fallback threshold); an embedder, any queries: test, val, else its calibration or train split."""
+    splits = PackageSplits(val=_split_path(build, "val"), test=_split_path(build, "test"))
+    if splits.test is not None or splits.val is not None:
+        return splits
+    if build.labels is not None:
+        raise DataError(
+            "the build's recipe has no test or val split (a classifier's parity and fallback threshold "
+            "need labelled queries)",
+            hint="re-convert with --test data/test.jsonl (or --val)",
+        )
+    queries = _split_path(build, "calibration") or _split_path(build, "train")
+    if queries is None:
+        raise DataError(
+            "the build's recipe has no query split (data.test, val, calibration or train) for the "
+            "MediaPipe parity check",
+            hint="re-convert with --test or --calibration naming a jsonl/csv of queries",
+        )
+    return PackageSplits(val=None, test=None, queries=queries)
+
+
 def default_description(
     name: str, labels: list[str] | None, output_size: int, task: str = "classification"
 ) -> str:
@@ -182,9 +204,7 @@ def package(
     values = _resolved(build, opts)
     validation, warnings = check_packageable(build, opts.allow_failed_validation)
     notice = unset_fields_notice(values)
-    splits = PackageSplits(val=_split_path(build, "val"), test=_split_path(build, "test"))
-    if splits.test is None and splits.val is None:
-        raise DataError("the build's recipe has no test or val split", hint="add data.test to the recipe")
+    splits = package_splits(build)
     with tempfile.TemporaryDirectory(prefix="edgecomp-package-") as tmp:
         result = run_package(build, values, validation, splits, opts, Path(tmp), progress)
     result.warnings[:0] = warnings

@@ -47,11 +47,12 @@ class PackageValues:
 
 @dataclass(frozen=True)
 class PackageSplits:
-    """The recipe's labelled splits package uses: parity on test (else val), the fallback threshold on val
-    (else the parity split)."""
+    """The recipe's splits package uses: parity on test (else val, else `queries`), the fallback threshold
+    on val (else the parity split)."""
 
     val: Path | None
     test: Path | None
+    queries: Path | None = None  # an embedder without test/val: its calibration (else train) queries
 
 
 @dataclass
