@@ -42,7 +42,7 @@ heavy.install()
 # Session fixtures that train or convert (or load what a fixture script trained): their users are slow.
 SLOW_FIXTURES = frozenset(
     {"tiny_project", "tiny_int8", "tiny_float32", "example_build", "onnx_models", "onnx_float_builds"}
-    | {"bert_models", "bert_int8_classifier", "keras_bert"}
+    | {"bert_models", "bert_int8_classifier", "keras_bert", "two_input_models"}
 )
 _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
 
@@ -179,6 +179,17 @@ def bert_models() -> BertModels:
     from tests.fixtures.make_bert_models import ensure_models
 
     root = _cached(ensure_models)
+    facts = json.loads((root / "fixture.json").read_text(encoding="utf-8"))
+    return BertModels(root, root / "classifier", root / "embedder", facts)
+
+
+@pytest.fixture(scope="session")
+def two_input_models(bert_models) -> BertModels:
+    """DistilBERT folders with two inputs (no token_type_ids) on the same WordPiece tokenizer:
+    tests/fixtures/make_two_input_models.py, built once per cache key (about 20 s)."""
+    from tests.fixtures.make_two_input_models import ensure_models
+
+    root = _cached(ensure_models, bert_models.root)
     facts = json.loads((root / "fixture.json").read_text(encoding="utf-8"))
     return BertModels(root, root / "classifier", root / "embedder", facts)
 

@@ -167,3 +167,38 @@ def test_embedder_gives_unit_vectors_that_group_by_intent(bert_models):
     same = np.equal.outer(intents, intents) & ~np.eye(len(texts), dtype=bool)
     assert cos[same].mean() > cos[~np.equal.outer(intents, intents)].mean() + 0.2
     assert bert_models.facts["max_abs_error"]["embedder"] < 1e-4
+
+
+@pytest.mark.slow
+def test_two_input_folders_are_distilbert_exports(two_input_models):
+    """make_two_input_models.py: DistilBERT's two int64 inputs (no token_type_ids), its config and
+    tokenizer class, accurate in onnxruntime; the embedder gives unit vectors."""
+    import onnx
+    import onnxruntime as ort
+
+    texts, intents = _test_split()
+    outputs = {}
+    for name, arch, output in (
+        ("classifier", "DistilBertForSequenceClassification", "logits"),
+        ("embedder", "DistilBertModel", "sentence_embedding"),
+    ):
+        folder = getattr(two_input_models, name)
+        model = onnx.load(str(folder / "model.onnx"))
+        inputs = [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input]
+        assert inputs == [("input_ids", onnx.TensorProto.INT64), ("attention_mask", onnx.TensorProto.INT64)]
+        assert [o.name for o in model.graph.output] == [output]
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        assert config["model_type"] == "distilbert" and config["architectures"] == [arch]
+        tok_config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        assert tok_config["tokenizer_class"].startswith("DistilBertTokenizer")
+        feeds = _encode(folder, texts)
+        del feeds["token_type_ids"]
+        sess = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        outputs[name] = sess.run(None, feeds)[0]
+    labels = (two_input_models.classifier / "labels.txt").read_text(encoding="utf-8").split()
+    accuracy = float(
+        (outputs["classifier"].argmax(-1) == np.array([labels.index(i) for i in intents])).mean()
+    )
+    assert accuracy > MIN_TEST_ACCURACY  # measured 0.916
+    assert accuracy == pytest.approx(two_input_models.facts["test_accuracy_onnxruntime"], abs=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(outputs["embedder"], axis=1), 1.0, atol=1e-5)
