@@ -42,7 +42,12 @@ def package(
     timeout: float = typer.Option(300.0, "--timeout", min=1.0, help="Seconds per MediaPipe request."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
-    """Package a validated build: MediaPipe metadata, parity in MediaPipe's TextClassifier, bundle + zip."""
+    """Package a validated build: MediaPipe metadata, parity in MediaPipe's TextClassifier, bundle + zip.
+
+    Parity runs on the test split (else val; an embedder without either: its calibration queries).
+
+    A BERT export without token_type_ids gets an unused third input for MediaPipe's BERT path.
+    """
     # the packager (MediaPipe metadata, parity) and its tables load when the command runs (--help: instant)
     from toolchain.cli import render
     from toolchain.cli.package_view import summary_table
