@@ -4,7 +4,8 @@ mediapipe / android-assets: the int8 model gets float score outputs (one exact D
 Tasks metadata (regex tokenizer + vocab with case variants, or BERT: WordPiece vocab, int32 ids / mask /
 segment_ids), labels, general info; MediaPipe's own TextClassifier must reproduce the toolchain's top-1 on
 every query of the test split (package/mediapipe.py). An embedding build (source.task: embedding, no
-labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's. A retrieval build
+labels.txt): TextEmbedder metadata, and its vectors must equal the toolchain's (on the test split, else
+val, else a calibration-like draw of its calibration or train queries). A retrieval build
 (labels = product ids): the classifier path, and MediaPipe with max_results 10 must list the toolchain's
 top-10 ids in order on every query. A WordPiece build also gets a train-vs-device tokenizer parity
 report, gated by package.max_tokenizer_mismatch (package/tokenizer.py).
