@@ -247,7 +247,9 @@ def run_package(
         model_bytes, metadata_json, parity, timings = mediapipe_model(
             build, values, tmp, queries.texts, scores, opts, progress
         )
-        parity.split, parity.split_draw = str(parity_split), drawn
+        parity.split = str(parity_split)
+        if drawn is not None:  # set only then: other manifests keep their keys
+            parity.split_draw = drawn
     fb_split = splits.val or parity_split
     fb_queries = queries if fb_split == parity_split else _queries(build, fb_split)
     no_fallback = task_spec(build.task).no_fallback
