@@ -29,9 +29,10 @@ class ProfilerError(EdgecompError):
 def run_child(python: Path, script: str, op: str, request: dict[str, Any], what: str) -> dict[str, Any]:
     """One `op` call to a fresh child `script` in the runtime's `python`; failures become ProfilerErrors.
 
-    A child killed by a signal is started once more: a measurement is a fresh process anyway, and LiteRT's
-    C-API profiler was seen to segfault about once in twenty runs of the same model on a loaded machine
-    (never twice in a row). A second crash is the model's or the runtime's, and is reported."""
+    A child killed by a signal is started once more (a measurement is a fresh process anyway); a second
+    crash is reported. The crashes that led to this retry were edgecomp's own: the C-API child wrote a
+    dynamic-length model's rows past its [1, 1] input buffer (fixed: profiler_child.fit_inputs); none is
+    known since, and a retried crash still fails on the second attempt rather than hiding."""
     for attempt in range(CRASH_ATTEMPTS):
         try:
             return _call(python, script, op, request, what)

@@ -38,6 +38,7 @@ REQUIRED = [
     "LiteRtGetCompiledModelInputTensorLayout",
     "LiteRtGetCompiledModelOutputTensorLayouts",
     "LiteRtCreateManagedTensorBufferFromRequirements",
+    "LiteRtGetTensorBufferSize",
     "LiteRtLockTensorBuffer",
     "LiteRtUnlockTensorBuffer",
     "LiteRtRunCompiledModel",
@@ -118,14 +119,50 @@ class CompiledModel:
         self._ok(
             lib.LiteRtGetModelSignature(self.model, C.c_size_t(0), C.byref(self.sig)), "read the signature"
         )
-        self.inputs, self.input_names = self._buffers(True)
-        self.outputs, _ = self._buffers(False)
-        self._in = (P * len(self.inputs))(*self.inputs)
-        self._out = (P * len(self.outputs))(*self.outputs)
+        self._make_buffers(resized=False)
         self.profiler = P()
         self._ok(lib.LiteRtCompiledModelGetProfiler(self.cm, C.byref(self.profiler)), "get the profiler")
         if not self.profiler:
             raise ApiError("interface", "LiteRtCompiledModelGetProfiler returned no profiler")
+
+    def _make_buffers(self, resized: bool) -> None:
+        self.inputs, self.input_names = self._buffers(True)
+        self.outputs, _ = self._buffers(False, resized)
+        self._in = (P * len(self.inputs))(*self.inputs)
+        self._out = (P * len(self.outputs))(*self.outputs)
+
+    def buffer_bytes(self, buf: P) -> int:
+        size = C.c_size_t()
+        self._ok(self.lib.LiteRtGetTensorBufferSize(buf, C.byref(size)), "read a buffer size")
+        return size.value
+
+    def fit_inputs(self, rows: list[np.ndarray]) -> None:
+        """Resize inputs whose buffer does not hold one query row (a dynamic-length model compiles at its
+        placeholder shape, e.g. [1, 1]): writing the row anyway overran the heap and crashed the process
+        now and then. Refused as an "input" failure when LiteRT cannot resize."""
+        resized = False
+        for i, row in enumerate(rows):
+            if self.buffer_bytes(self.inputs[i]) == row.nbytes:
+                continue
+            dims = (C.c_int * row.ndim)(*row.shape)
+            resize = getattr(self.lib, "LiteRtCompiledModelResizeInputTensor", None)
+            st = (
+                -1
+                if resize is None
+                else resize(self.cm, C.c_size_t(0), C.c_size_t(i), dims, C.c_size_t(row.ndim))
+            )
+            if st != 0:
+                raise ApiError(
+                    "input",
+                    f"model input {self.input_names[i]!r} holds {self.buffer_bytes(self.inputs[i])} bytes "
+                    f"and LiteRT could not resize it to the queries' shape {list(row.shape)} (status {st})",
+                )
+            resized = True
+        if resized:
+            self._make_buffers(resized=True)
+            for i, row in enumerate(rows):
+                if self.buffer_bytes(self.inputs[i]) < row.nbytes:
+                    raise ApiError("input", f"model input {self.input_names[i]!r} is smaller than one query")
 
     def _ok(self, status: int, what: str, kind: str = "interface") -> None:
         if status != 0:
@@ -142,7 +179,7 @@ class CompiledModel:
         )
         self._ok(self.lib.LiteRtAddOpaqueOptions(opts, handle), f"add {identifier} options")
 
-    def _buffers(self, is_input: bool) -> tuple[list[P], list[str]]:
+    def _buffers(self, is_input: bool, resized: bool = False) -> tuple[list[P], list[str]]:
         lib, side = self.lib, "Input" if is_input else "Output"
         n = C.c_size_t()
         getattr(lib, f"LiteRtGetNumSignature{side}s")(self.sig, C.byref(n))
@@ -150,7 +187,7 @@ class CompiledModel:
         if not is_input:
             self._ok(
                 lib.LiteRtGetCompiledModelOutputTensorLayouts(
-                    self.cm, C.c_size_t(0), C.c_size_t(n.value), layouts, C.c_bool(False)
+                    self.cm, C.c_size_t(0), C.c_size_t(n.value), layouts, C.c_bool(resized)
                 ),
                 "read output layouts",
             )
@@ -188,6 +225,10 @@ class CompiledModel:
         addr = P()
         self._ok(self.lib.LiteRtLockTensorBuffer(self.inputs[i], C.byref(addr), 1), "lock an input")
         raw = np.ascontiguousarray(arr).tobytes()
+        size = self.buffer_bytes(self.inputs[i])
+        if len(raw) > size:  # never write past the buffer (fit_inputs sizes it first)
+            self.lib.LiteRtUnlockTensorBuffer(self.inputs[i])
+            raise ApiError("input", f"an input row of {len(raw)} bytes does not fit its {size}-byte buffer")
         C.memmove(addr, raw, len(raw))
         self.lib.LiteRtUnlockTensorBuffer(self.inputs[i])
 
@@ -286,6 +327,7 @@ def profile(req: dict) -> dict:
             raise ApiError("input", f"no data for model input {name!r} (have {', '.join(data.files)})")
         feeds.append(data[name])
     n_rows = len(feeds[0]) if feeds else 1
+    m.fit_inputs([arr[0][None] for arr in feeds])
 
     def feed(r: int) -> None:
         for i, arr in enumerate(feeds):

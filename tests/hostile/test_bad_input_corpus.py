@@ -279,3 +279,52 @@ def test_dynamic_length_build_profiles(ctx):
         assert CliRunner().invoke(app, args).exit_code == 0
     result = CliRunner().invoke(app, ["profile", str(build), "--json"])
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output[-2000:]
+
+
+FIT_SCRIPT = """
+import ctypes as C, sys
+import numpy as np
+import profiler_child as pc
+lib = pc.load_library(None)
+env = C.c_void_p()
+assert lib.LiteRtCreateEnvironment(0, None, C.byref(env)) == 0
+m = pc.CompiledModel(lib, env, open(sys.argv[1], "rb").read(), "deployed", 1)
+before = m.buffer_bytes(m.inputs[0])
+m.fit_inputs([np.zeros((1, 16), np.int32)])
+after = m.buffer_bytes(m.inputs[0])
+try:
+    m.write_input(0, np.zeros((1, 17), np.int32))
+    refused = False
+except pc.ApiError:
+    refused = True
+print(before, after, refused)
+"""
+
+
+def test_the_profiler_sizes_a_dynamic_length_input_before_writing_it(ctx, tmp_path):
+    """A dynamic-length model compiles at its placeholder shape ([1, 1]: a 4-byte input buffer). The C-API
+    profiler child wrote each 16-token row into it anyway, past the buffer: the heap overrun crashed the child
+    now and then (twice in a row once, on a loaded machine). It now resizes the input to the rows' shape and
+    refuses a row that does not fit."""
+    import os
+    import subprocess
+
+    from devices.profiling.children import HERE
+    from devices.profiling.profiler import resolve_target, runtime_python
+    from toolchain.base.child import WIRE_DIR
+
+    build = ctx.tmp / "d"
+    if not build.exists():
+        args = ["convert", str(ctx.models["dynamic"]), *ctx.data, "--seq-len", "16", "--out", str(build)]
+        assert CliRunner().invoke(app, args).exit_code == 0
+    python = runtime_python(resolve_target(None))
+    script = tmp_path / "fit.py"
+    script.write_text(FIT_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = f"{HERE}:{WIRE_DIR}"
+    out = subprocess.run(
+        [str(python), str(script), str(build / "model.tflite")], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after, refused = out.stdout.split()[-3:]
+    assert (int(before), int(after), refused) == (4, 64, "True")
