@@ -220,9 +220,10 @@ class Build:
             if merge is not None:
                 data = merge(getattr(current, section), data)
             report = current.with_section(section, data)
+            text, page = markdown(report), html(report, self.model_bytes)  # rendered before any write
             write_text(self.dir / REPORT_FILE, report.dumps())
-            write_text(self.dir / "report.md", markdown(report))
-            write_text(self.dir / "report.html", html(report, self.model_bytes))
+            write_text(self.dir / "report.md", text)
+            write_text(self.dir / "report.html", page)
         return report
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.support.browser import assert_report_page
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
@@ -119,6 +120,10 @@ def test_validate_then_package_with_top10_parity_in_mediapipe(example, converted
     assert manifest["server_fallback"]["threshold"] is None
     readme = (tmp_path / "product_retrieval-1.0.0" / "README.md").read_text()
     assert ".setMaxResults(10)" in readme and f"{queries} identical top-10 id lists" in readme
+    page = assert_report_page(build, {"quality", "size", "build", "validation", "package"})
+    assert "Recall by stage" in page.facts["text"] and "intents" not in page.facts["sections"]
+    card = (tmp_path / "product_retrieval-1.0.0" / "model_card.md").read_text()
+    assert "| stage | recall@1 | recall@10 | MRR |" in card and "No confidence threshold" in card
 
 
 def test_a_recall_gate_rejects_with_its_numbers(example, converted):

@@ -56,7 +56,7 @@ th:first-child,td:first-child{text-align:left}th{color:var(--mute);font-weight:6
 td.t{text-align:left;max-width:420px;overflow-wrap:anywhere}.pass{color:var(--good);font-weight:600}
 .fail{color:var(--bad);font-weight:600}.info{color:var(--mute)}.rejected{border:2px solid var(--bad);
 background:#fdf1f0}.rejected h2{color:var(--bad)}code{font-size:12px;background:#f2f4f7;padding:1px 4px;
-border-radius:3px;overflow-wrap:anywhere}.side{display:flex;flex-wrap:wrap;gap:18px}.side>div{flex:1 1 460px}
+border-radius:3px;overflow-wrap:anywhere}.side{display:flex;flex-wrap:wrap;gap:18px}.side>div{flex:1 1 400px}
 svg.chart{max-width:100%;height:auto;display:block;margin:4px 0 8px}svg .lbl{font-size:12px;fill:var(--fg);
 text-anchor:end}svg .val,svg .key{font-size:11px;fill:var(--mute)}svg .axis{stroke:#98a2b3}
 .bar-a{fill:var(--a)}.bar-b{fill:var(--b)}.bar-bad{fill:var(--bad)}.bar-good{fill:var(--good)}
@@ -174,11 +174,9 @@ def _quality(ev: EvaluationSection, report: Report) -> Section | None:
         title = "Accuracy by stage"
         stages = _classifier_stages(ev, c)
         names = [_stage_name(s.stage, report, ev) for s in stages]
-        chart = [
-            Bar(f"{n} · accuracy", s.accuracy, pct(s.accuracy)) for n, s in zip(names, stages, strict=True)
-        ]
-        chart += [Bar(f"{n} · agreement", s.agreement_vs_source, pct(s.agreement_vs_source), "b")
-                  for n, s in zip(names, stages, strict=True)]  # fmt: skip
+        chart = [Bar(f"{s.stage} · accuracy", s.accuracy, pct(s.accuracy)) for s in stages]
+        chart += [Bar(f"{s.stage} · agreement", s.agreement_vs_source, pct(s.agreement_vs_source), "b")
+                  for s in stages]  # fmt: skip
         rows = [
             [n, f"{s.accuracy:.4f}", f"{s.macro_f1:.4f}", pct(s.agreement_vs_source),
              pct(s.agreement_vs_post_step_float) if s.agreement_vs_post_step_float is not None else "",

@@ -163,7 +163,7 @@ def profile_section(prof: ProfileSection | None) -> Section | None:
     left = "".join(_method_bars(m) for m in prof.methods)
     body = (
         f"<p class=sub>{escape(t.runtime)} {escape(t.version)}, {t.threads} thread(s), "
-        f"{'XNNPACK' if t.xnnpack else 'builtin kernels'}, {escape(t.device)} ({escape(t.arch)}"
+        f"{escape(t.device)} ({escape(t.arch)}"
         f"{', emulated' if t.emulated else ''})</p>"
         f"<div class=side><div>{left}</div><div>{_error_bars(prof.quant_error)}</div></div>{_joined(prof)}"
     )
