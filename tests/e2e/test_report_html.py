@@ -92,3 +92,20 @@ def test_the_browser_check_sees_console_errors_exceptions_and_fetches(tmp_path):
     assert any("boom" in e for e in loaded.errors)
     assert any("missing is not defined" in e for e in loaded.errors)
     assert loaded.requests == ["http://127.0.0.1:9/x.png"] and loaded.facts["sections"] == ["s"]
+
+
+def test_hostile_label_names_are_text_not_markup(example_build, tmp_path):
+    """A label is user data (labels.txt): in report.html it is escaped text, never an element."""
+    from toolchain.report.html import html
+    from toolchain.report.model import Report
+
+    hostile = '<img src=x onerror="console.error(1)"><script>console.error(2)</script>'
+    data = example_build.report.to_json()
+    for comparison in (data["evaluation"]["vs_source_float"], data["evaluation"]["vs_final_float"]):
+        for key in ("recall_change", "support"):
+            comparison[key][hostile] = comparison[key].pop("product_search_brand")
+    page = tmp_path / "report.html"
+    page.write_text(html(Report.model_validate(data), example_build.model_bytes))
+    loaded = load(page)
+    assert loaded.errors == [] and loaded.requests == [] and loaded.facts["scripts"] == 0
+    assert "&lt;script&gt;console.error(2)&lt;/script&gt;" in page.read_text()  # shown as the text it is
