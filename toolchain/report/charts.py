@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-LABEL_W = 230  # px for the row labels
+LABEL_W = 250  # px for the row labels
 BAR_W = 300  # px for the longest bar
 VALUE_W = 130  # px for the printed value
 ROW_H = 20
-NARROW = (150, 190, 70)  # label, bar, value widths of a chart in a half-width column
+NARROW = (170, 170, 70)  # label, bar, value widths of a chart in a half-width column
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class Bar:
     tone: str = "a"  # CSS class suffix: a (accent), b (second series), bad, good, muted
 
 
-def _label(text: str, limit: int = 34) -> str:
+def _label(text: str, limit: int = LABEL_W // 8) -> str:
+    """At most `limit` characters (about 8 px each at the labels' 12 px), cut with an ellipsis."""
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
@@ -45,7 +46,7 @@ def bars(
         y = 3 + i * ROW_H
         length = max(0.0, min(1.0, r.value / top)) * bar_w
         out += [
-            f'<text x="{label_w - 6}" y="{y + 14}" class="lbl">{_label(r.label, label_w // 7)}<title>'
+            f'<text x="{label_w - 6}" y="{y + 14}" class="lbl">{_label(r.label, label_w // 8)}<title>'
             f"{escape(r.label)}</title></text>",
             f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{ROW_H - 6}" '
             f'class="bar-{r.tone}"/>',

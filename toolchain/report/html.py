@@ -53,7 +53,7 @@ border-radius:8px;padding:8px 12px;min-width:130px}.card b{display:block;font-si
 .card span{color:var(--mute);font-size:12px}table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
 th,td{border-bottom:1px solid var(--line);padding:4px 10px;text-align:right;vertical-align:top}
 th:first-child,td:first-child{text-align:left}th{color:var(--mute);font-weight:600}
-td.t{text-align:left;max-width:420px;overflow-wrap:anywhere}.pass{color:var(--good);font-weight:600}
+td.t,th.t{text-align:left;max-width:420px;overflow-wrap:anywhere}.pass{color:var(--good);font-weight:600}
 .fail{color:var(--bad);font-weight:600}.info{color:var(--mute)}.rejected{border:2px solid var(--bad);
 background:#fdf1f0}.rejected h2{color:var(--bad)}code{font-size:12px;background:#f2f4f7;padding:1px 4px;
 border-radius:3px;overflow-wrap:anywhere}.side{display:flex;flex-wrap:wrap;gap:18px}.side>div{flex:1 1 400px}

@@ -38,13 +38,20 @@ def pct(v: float | None) -> str:
     return "" if v is None else f"{v:.2%}"
 
 
-def table(head: list[str], rows: list[list[str]], raw: frozenset[int] = frozenset()) -> str:
-    """A table of escaped text; the columns in `raw` hold HTML made here (a status span)."""
-    out = ["<table><thead><tr>", *(f"<th>{escape(h)}</th>" for h in head), "</tr></thead><tbody>"]
+def table(
+    head: list[str],
+    rows: list[list[str]],
+    raw: frozenset[int] = frozenset(),
+    text: frozenset[int] = frozenset({0}),
+) -> str:
+    """A table of escaped text; the columns in `raw` hold HTML made here (a status span), the columns in
+    `text` are left-aligned words (the rest are numbers)."""
+    heads = (f"<th{' class=t' if i in text else ''}>{escape(h)}</th>" for i, h in enumerate(head))
+    out = ["<table><thead><tr>", *heads, "</tr></thead><tbody>"]
     for row in rows:
         cells = (c if i in raw else escape(c) for i, c in enumerate(row))
         out.append(
-            "<tr>" + "".join(f"<td{' class=t' if i == 0 else ''}>{c}</td>" for i, c in enumerate(cells))
+            "<tr>" + "".join(f"<td{' class=t' if i in text else ''}>{c}</td>" for i, c in enumerate(cells))
         )
     out.append("</tbody></table>")
     return "".join(out)
@@ -90,7 +97,8 @@ def validation_section(val: ValidationReport | None) -> Section | None:
     if ref.min_runtime_version:
         host += f"; needs a runtime from {escape(ref.min_runtime_version)}"
     body = (
-        f"<p>{_status(val.passed)} on {len(rows)} device(s). {host}</p>{table(head, rows, frozenset({1}))}"
+        f"<p>{_status(val.passed)} on {len(rows)} device(s). {host}</p>"
+        f"{table(head, rows, raw=frozenset({1}), text=frozenset({0, 3, 10}))}"
         "<p class=sub>latency is measured on this machine (emulated devices: the host's own run of the "
         "device's runtime), not on a phone</p>"
     )
@@ -177,14 +185,15 @@ def profile_section(prof: ProfileSection | None) -> Section | None:
         rows = [[f"#{f.index} {f.op}", f.node, str(f.reason or ""),
                  ", ".join(f"{k} {v:.2f} µs" for k, v in f.time_us.items() if v is not None)]
                 for f in prof.mixed_float_ops]  # fmt: skip
-        body += "<h3>ops the mixed plan kept in float</h3>" + table(["op", "node", "reason", "time"], rows)
+        body += "<h3>ops the mixed plan kept in float</h3>" + table(
+            ["op", "node", "reason", "time"], rows, text=frozenset({0, 1, 2, 3})
+        )
     if prof.sweep:
         rows = [[str(s.length), "" if s.median_us is None else f"{s.median_us:.2f}",
                  "" if s.p90_us is None else f"{s.p90_us:.2f}", s.error or ""]
                 for s in prof.sweep]  # fmt: skip
-        body += "<h3>latency by sequence length</h3>" + table(
-            ["tokens", "median µs", "p90 µs", "error"], rows
-        )
+        head = ["tokens", "median µs", "p90 µs", "error"]
+        body += "<h3>latency by sequence length</h3>" + table(head, rows, text=frozenset({3}))
     return Section("profile", "Per-op latency and quantization error", body)
 
 
