@@ -55,7 +55,10 @@ def test_the_classifier_report_gains_each_stage_and_the_bundle_a_model_card(exam
     assert f"| after quantization | {final.accuracy:.4f} |" in card
     assert "| x86-host | pass | litert" in card and "product_search_brand: -" in card
     manifest = json.loads((result.bundle_dir / "manifest.json").read_text())
-    assert "model_card.md" in manifest["files"]
+    assert (
+        "model_card.md" in manifest["files"]
+        and "`model_card.md`" in (result.bundle_dir / "README.md").read_text()
+    )
 
 
 def test_the_embedding_report_renders_its_onnx_closeness(onnx_float_builds):
