@@ -7,7 +7,7 @@ EXAMPLE := examples/shopping_intent
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: install system-deps demo test test-fast fuzz bench lint example retrieval-example clean
+.PHONY: install system-deps test-deps demo test test-fast fuzz bench lint example retrieval-example clean
 
 install: $(STAMP)
 
@@ -42,8 +42,12 @@ demo: install system-deps example
 	$(BIN)/edgecomp package build/shopping_intent
 
 # Debian packages for emulated ARM devices (edgecomp devices setup): quick no-op when already installed.
+# The tests add a headless browser: report.html is loaded in it (tests/support/browser.py).
 SYSTEM_DEPS := qemu-user-static mmdebstrap zstd
+TEST_DEPS := chromium-headless-shell
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+test-deps: SYSTEM_DEPS += $(TEST_DEPS)
+test-deps: system-deps
 system-deps:
 	@missing=$$(for p in $(SYSTEM_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q 'install ok installed' || echo $$p; done); \
@@ -58,7 +62,7 @@ system-deps:
 # Two workers (pytest-xdist) for the project's 2 cores, a test file in one worker; the expensive shared
 # builds are made once per run (tests/support/parallel.py). Then, alone, the `serial` tests (their builds
 # time int8 against float). `.venv/bin/pytest -q` runs every test in one process.
-test: install system-deps
+test: install test-deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial"; parallel=$$?; \
 	$(BIN)/python -m pytest -q -m serial; serial=$$?; \
 	test $$parallel = 0 && test $$serial = 0

@@ -22,7 +22,7 @@ one reader with one policy:
   `rejected`) is read only when asked (`allow_rejected`: validate, profile); package never ships it.
 `record(section, data)` (a typed section) is the one writer after convert: read-modify-write of
 report.json under an fcntl lock on `.report.lock` in the build dir (two stages at once both land), written
-atomically, with report.md re-rendered from the same data.
+atomically, with report.md and report.html re-rendered from the same data.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from toolchain.base.record import Record
 from toolchain.data import load_labels, load_queries
 from toolchain.recipe.compose import load_recipe
 from toolchain.recipe.schema import Recipe
+from toolchain.report.html import html
 from toolchain.report.markdown import markdown
 from toolchain.report.model import Report, parse_report
 from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
@@ -219,8 +220,10 @@ class Build:
             if merge is not None:
                 data = merge(getattr(current, section), data)
             report = current.with_section(section, data)
+            text, page = markdown(report), html(report, self.model_bytes)  # rendered before any write
             write_text(self.dir / REPORT_FILE, report.dumps())
-            write_text(self.dir / "report.md", markdown(report))
+            write_text(self.dir / "report.md", text)
+            write_text(self.dir / "report.html", page)
         return report
 
 
@@ -349,4 +352,5 @@ def write_build(
         report = report.model_copy(update={"files": file_hashes(stage)})
         (stage / REPORT_FILE).write_text(report.dumps(), encoding="utf-8")
         (stage / "report.md").write_text(markdown(report), encoding="utf-8")
+        (stage / "report.html").write_text(html(report, tflite), encoding="utf-8")
     return final.resolve(), report

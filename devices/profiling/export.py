@@ -15,6 +15,7 @@ from devices.profiling.quant_error import OpQuantError
 from devices.profiling.stats import MethodResult, OpRow
 from toolchain.base.atomic import write_bytes, write_text
 from toolchain.base.errors import EdgecompError
+from toolchain.base.types import OverlayMetric
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def write_csv(result: ProfileResult, path: Path) -> None:
 
 
 def write_png(result: ProfileResult, path: Path, top: int = 25) -> None:
-    """Horizontal bars of per-op time for each method (needs matplotlib)."""
+    """Horizontal bars of per-op time for each method (needs matplotlib); a TFLite node's label carries
+    its quantization error (SNR dB) when it was measured, so time and error read side by side."""
     try:
         import matplotlib
 
@@ -100,19 +102,21 @@ def write_png(result: ProfileResult, path: Path, top: int = 25) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise EdgecompError("--png needs matplotlib", hint="pip install matplotlib") from None
+    snr = {e.index: e.snr_db for e in result.quant_error if e.snr_db is not None}
     n = len(result.methods)
     fig, axes = plt.subplots(
         1, n, figsize=(7 * n, 0.3 * min(top, max(len(m.ops) for m in result.methods)) + 1.5), squeeze=False
     )
     for ax, m in zip(axes[0], result.methods, strict=True):
         ops = sorted(m.ops, key=lambda o: o.time_us, reverse=True)[:top][::-1]
-        labels = [f"#{o.index} {o.name[:32]}" for o in ops]
+        labels = [f"#{o.index} {o.name[:32]}{_snr_note(o, snr)}" for o in ops]
         ax.barh(
             labels,
             [o.time_us for o in ops],
             color=["#bbbbbb" if o.below_resolution else "#3b6ea8" for o in ops],
         )
-        ax.set_xlabel("time per query (µs, median; grey: below timer resolution, mean)")
+        db_note = "; dB: the op's int8 output SNR vs float" if snr and _snr_note(ops[-1], snr) else ""
+        ax.set_xlabel(f"time per query (µs, median; grey: below timer resolution, mean){db_note}")
         invoke = "below resolution" if m.invoke_us is None else f"{m.invoke_us:.1f} µs"
         ax.set_title(f"{m.method} ({m.mode}): sum {m.sum_us:.1f} µs, invoke {invoke}", fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
@@ -123,17 +127,29 @@ def write_png(result: ProfileResult, path: Path, top: int = 25) -> None:
     write_bytes(path, buf.getvalue())
 
 
-def model_explorer_node_data(result: ProfileResult, metric: str = "time_us") -> dict:
+def _snr_note(op: OpRow, snr: dict[int, float]) -> str:
+    return f" · {snr[op.index]:.1f} dB" if op.kind == "node" and op.index in snr else ""
+
+
+def model_explorer_node_data(result: ProfileResult, metric: OverlayMetric = OverlayMetric.TIME) -> dict:
     """GraphNodeData JSON for Model Explorer's overlay, keyed by each node's output tensor name.
 
     Load it in Model Explorer next to the .tflite ("Add per-node data"); no server is needed to write it.
-    Uses the first node-indexed method (per-node or slicing); `metric` may also be 'snr_db'.
+    Uses the first node-indexed method (per-node or slicing); with `OverlayMetric.SNR` each node is its
+    int8 output's SNR vs the float model (low = red): the quantization error overlay. No measured error
+    is an EdgecompError (a float model, or profile without a float reference or with --no-quant-error).
     """
 
     info = read_tflite(Path(result.model))
     values: dict[int, float] = {}
-    if metric == "snr_db":
+    if metric == OverlayMetric.SNR:
         values = {e.index: e.snr_db for e in result.quant_error if e.snr_db is not None}
+        if not values:
+            raise EdgecompError(
+                "no per-op quantization error to overlay: the model is float, or no float reference "
+                "was found (or --no-quant-error was given)",
+                hint="profile an int8 build dir, or pass --float-reference model_float.tflite",
+            )
     else:
         method = next((m for m in result.methods if all(o.kind == "node" for o in m.ops)), None)
         if method is not None:
@@ -142,9 +158,11 @@ def model_explorer_node_data(result: ProfileResult, metric: str = "time_us") -> 
     for op in info.ops:
         if op.index in values and op.outputs:
             results[info.tensors[op.outputs[0]].name] = {"value": round(float(values[op.index]), 4)}
-    low, high = ("#f5f5f5", "#c0392b") if metric != "snr_db" else ("#c0392b", "#f5f5f5")
+    low, high = ("#f5f5f5", "#c0392b") if metric != OverlayMetric.SNR else ("#c0392b", "#f5f5f5")
     return {"results": results, "gradient": [{"stop": 0, "bgColor": low}, {"stop": 1, "bgColor": high}]}
 
 
-def write_model_explorer(result: ProfileResult, path: Path, metric: str = "time_us") -> None:
+def write_model_explorer(
+    result: ProfileResult, path: Path, metric: OverlayMetric = OverlayMetric.TIME
+) -> None:
     write_text(path, json.dumps(model_explorer_node_data(result, metric), indent=1) + "\n")

@@ -18,6 +18,7 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
+from tests.support.browser import assert_report_page
 from tests.support.builds import copy_build, tiny_build
 from toolchain.cli.main import app
 
@@ -84,6 +85,11 @@ def test_a_missed_gate_writes_the_candidate_beside_the_good_build(tiny_project, 
         assert (rejected / name).is_file(), name
     md = (rejected / "report.md").read_text()
     assert "**REJECTED: gate min_agreement failed" in md and "after steps (vocab_prune), float" in md
+    page = assert_report_page(rejected, {"rejected", "quality", "intents", "size", "build"})
+    assert (
+        "REJECTED candidate" in page.facts["text"]
+        and "after steps (vocab_prune), float" in page.facts["text"]
+    )
     (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     err = " ".join(line.split())
     assert err.startswith("error: gate min_agreement failed: agreement vs source ")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.browser import assert_report_page
 from tests.support.builds import copy_build, edit_recipe
 from toolchain.cli.main import app
 
@@ -69,6 +70,11 @@ def test_bert_classifier_package_cli(builds, tmp_path: Path) -> None:
     assert tok["queries"] == 748 and tok["differing"] == 0 and tok["differing_share"] == 0.0
     assert tok["effect"]["train_ids_accuracy"] == tok["effect"]["device_ids_accuracy"] > 0.85
     assert m["tokenizer"]["kind"] == "wordpiece" and m["tokenizer"]["app_must_lowercase"] is False
+    page = assert_report_page(builds["classifier"], {"package"})  # WordPiece: the tokenizer parity block
+    assert "0 queries (0.00%) get other ids on the device than in training" in page.facts["text"]
+    assert "model_card.md" in m["files"]
+    card = tmp_path / f"{m['name']}-{m['version']}" / "model_card.md"
+    assert f"- device vs training tokenizer: {tok['summary']}" in card.read_text()
 
 
 def test_bert_embedder_package_cli(builds, tmp_path: Path) -> None:

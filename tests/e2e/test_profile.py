@@ -221,11 +221,29 @@ def test_build_dir_with_quantization_error(tiny_project, tiny_int8, tmp_path):
     )  # the shared int8 build, as convert writes it here
     result = CliRunner().invoke(
         app,
-        ["profile", str(build_dir), "--runs", "30", "--processes", "1", "--seq-lens", "16,32", "--json"],
+        [
+            "profile",
+            str(build_dir),
+            "--runs",
+            "30",
+            "--processes",
+            "1",
+            "--seq-lens",
+            "16,32",
+            "--json",
+            "--model-explorer",
+            str(tmp_path / "snr.json"),
+            "--overlay",
+            "snr",
+        ],  # fmt: skip
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert "real queries" in data["input_source"]
+    overlay = json.loads((tmp_path / "snr.json").read_text())["results"]  # the quantization error overlay
+    assert sorted(v["value"] for v in overlay.values()) == sorted(
+        round(e["snr_db"], 4) for e in data["quant_error"] if e["snr_db"] is not None
+    )
     errors = {e["op"]: e for e in data["quant_error"]}
     assert "FULLY_CONNECTED" in errors and all(
         e["snr_db"] is None or e["snr_db"] > 5 for e in errors.values()

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from converters.tflite_sizes import size_by_kind
+from tests.support.browser import assert_report_page
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
@@ -119,6 +121,13 @@ def test_validate_then_package_with_top10_parity_in_mediapipe(example, converted
     assert manifest["server_fallback"]["threshold"] is None
     readme = (tmp_path / "product_retrieval-1.0.0" / "README.md").read_text()
     assert ".setMaxResults(10)" in readme and f"{queries} identical top-10 id lists" in readme
+    page = assert_report_page(build, {"quality", "size", "build", "validation", "package"})
+    sizes = size_by_kind((build / "model.tflite").read_bytes())  # weight_only: int8 weights + DEQUANTIZE
+    assert sizes.kinds["dense"] >= PRODUCTS * 32 and sizes.kinds["embedding"] > 0  # through the DEQUANTIZE
+    assert sizes.kinds["other constants"] < 0.01 * sizes.total
+    assert "Recall by stage" in page.facts["text"] and "intents" not in page.facts["sections"]
+    card = (tmp_path / "product_retrieval-1.0.0" / "model_card.md").read_text()
+    assert "| stage | recall@1 | recall@10 | MRR |" in card and "No confidence threshold" in card
 
 
 def test_a_recall_gate_rejects_with_its_numbers(example, converted):

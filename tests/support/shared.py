@@ -6,10 +6,10 @@ and left it changed (validate, profile and package write into a build: such a te
 tests/support/builds.py `copy_build`).
 
 Under a test's own name: the recipe fields convert does not read (name, output dir, package, search) only
-change recipe.yaml, report.json's `name` and report.md's title; the model, the float model, vocab, labels
-and every other report value are the same bytes (measured on the tiny project: tests/e2e/
+change recipe.yaml, report.json's `name`, report.md's title and report.html's; the model, the float model,
+vocab, labels and every other report value are the same bytes (measured on the tiny project: tests/e2e/
 test_shared_builds.py checks it on every run). So `shared_as` copies the shared build to where the test's
-recipe would build and rewrites those three files the way convert writes them, after checking that the
+recipe would build and rewrites those four files the way convert writes them, after checking that the
 recipe differs from the shared build's in nothing else.
 """
 
@@ -90,4 +90,9 @@ def shared_as(shared: Build, recipe: Recipe) -> Path:
     if md[0] != f"# {old}":
         raise AssertionError(f"report.md of {shared.dir} does not start with the title '# {old}'")
     (dst / "report.md").write_text(f"# {recipe.name}\n{md[1]}", encoding="utf-8")
+    from toolchain.build import read_report  # as the other toolchain imports here: when a test runs
+    from toolchain.report.html import html
+
+    model = (dst / "model.tflite").read_bytes()
+    (dst / "report.html").write_text(html(read_report(dst), model), encoding="utf-8")
     return dst

@@ -116,6 +116,13 @@ class ProfileMode(StrEnum):
     PER_NODE = "per-node"  # builtin kernels, 1:1 TFLite nodes
 
 
+class OverlayMetric(StrEnum):
+    """What `profile --model-explorer` colours each node by (devices/profiling/export.py)."""
+
+    TIME = "time"  # per-op latency, µs
+    SNR = "snr"  # per-op quantization error: SNR of the int8 output vs the float model's, dB
+
+
 class ParityGate(StrEnum):
     """What a device's outputs are gated on against the host run (per task: toolchain/tasks.py)."""
 

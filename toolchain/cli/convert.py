@@ -156,7 +156,7 @@ def convert(
     except BuildRejected as rejected:  # the candidate's report is printed, then the one error line, exit 1
         _show(rejected.report, as_json, f"wrote the rejected candidate to {rejected.rejected_dir}/")
         raise
-    _show(built.report, as_json, f"wrote {built.dir}/ (model.tflite, recipe.yaml, report.json)")
+    _show(built.report, as_json, f"wrote {built.dir}/ (model.tflite, recipe.yaml, report.json, report.html)")
 
 
 def _show(report: Report, as_json: bool, wrote: str) -> None:

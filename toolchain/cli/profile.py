@@ -11,6 +11,7 @@ from rich.table import Table
 
 from toolchain.base.atomic import check_output_file
 from toolchain.base.errors import EdgecompError
+from toolchain.base.types import OverlayMetric
 
 if TYPE_CHECKING:  # the profiler and the report model load when a command runs: --help stays instant
     from devices.profiling.export import MergedRow
@@ -51,7 +52,12 @@ def profile(
     csv_path: Path | None = typer.Option(None, "--csv", help="Write one row per op to this CSV."),
     png_path: Path | None = typer.Option(None, "--png", help="Write a bar chart of per-op time."),
     explorer_path: Path | None = typer.Option(
-        None, "--model-explorer", help="Write Model Explorer node data (per-op time) JSON."
+        None, "--model-explorer", help="Write Model Explorer node data JSON (see --overlay)."
+    ),
+    overlay: OverlayMetric = typer.Option(
+        OverlayMetric.TIME,
+        "--overlay",
+        help="What --model-explorer colours each op by: time (latency) or snr (quantization error, dB).",
     ),
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
@@ -79,6 +85,8 @@ def profile(
         quant_error=not no_quant_error,
         trust_model_code=trust_model_code,
     )
+    if overlay == OverlayMetric.SNR and no_quant_error:
+        raise EdgecompError("--overlay snr needs the quantization error", hint="drop --no-quant-error")
     for option, out in (("--csv", csv_path), ("--png", png_path), ("--model-explorer", explorer_path)):
         if out is not None:
             check_output_file(out, option)  # before minutes of profiling, not after
@@ -90,7 +98,7 @@ def profile(
     if png_path:
         profile_export.write_png(result, png_path)
     if explorer_path:
-        profile_export.write_model_explorer(result, explorer_path)
+        profile_export.write_model_explorer(result, explorer_path, overlay)
     if as_json:
         render.print_json(result.to_dict())
         return

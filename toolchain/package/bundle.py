@@ -41,6 +41,7 @@ from toolchain.package.manifest_model import (
     TokenizerParitySection,
 )
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
+from toolchain.package.model_card import CARD_FILE, model_card
 from toolchain.package.parity import server_fallback
 from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
 from toolchain.package.types import PackageOptions, PackageResult, PackageSplits, PackageValues
@@ -207,6 +208,7 @@ def _write_bundle(
             shutil.copyfile(build.dir / "labels.txt", stage / "labels.txt")
         shutil.copyfile(vocab, stage / "vocab.txt")
         (stage / "README.md").write_text(readme(manifest), encoding="utf-8")
+        (stage / CARD_FILE).write_text(model_card(build, manifest), encoding="utf-8")
         stage.chmod(0o755)  # a bundle is meant to be shared, whatever the umask
         manifest.files = file_entries(stage)
         (stage / MANIFEST_FILE).write_text(manifest.dumps(), encoding="utf-8")

@@ -233,7 +233,8 @@ def readme(manifest: Manifest) -> str:
         lines += _android_lines(manifest)
     else:
         lines += ["", "## Python (ai-edge-litert / tflite-runtime)", "", _edge_snippet(manifest)]
-    lines += ["", f"Check what you received: `edgecomp inspect {model.file}` (verifies the sha256).", ""]
+    lines += ["", f"Check what you received: `edgecomp inspect {model.file}` (verifies the sha256)."]
+    lines += ["`model_card.md`: where the model came from, metrics by stage, devices, limitations.", ""]
     return "\n".join(lines)
 
 

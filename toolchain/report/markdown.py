@@ -1,4 +1,5 @@
-"""report.md: a short human-readable rendering of every section report.json holds.
+"""report.md: a short human-readable rendering of every section report.json holds (report.html draws it:
+toolchain/report/html.py).
 
 Rendering only; the report is written by toolchain/build.py (`write_build` at convert, `Build.record`
 for validate, profile and package), which re-renders this file from the same typed Report each time.
