@@ -11,6 +11,8 @@ from rich.table import Table
 
 from toolchain.base.atomic import check_output_file
 from toolchain.base.errors import EdgecompError
+from toolchain.base.types import ProfileMethod, ProfileMode
+from toolchain.cli.options import DEVICE_HELP
 
 if TYPE_CHECKING:  # the profiler and the report model load when a command runs: --help stays instant
     from devices.profiling.export import MergedRow
@@ -22,11 +24,13 @@ if TYPE_CHECKING:  # the profiler and the report model load when a command runs:
 def profile(
     source: Path = typer.Argument(..., help="Build dir (build/<name>) or a .tflite file."),
     device: str | None = typer.Option(
-        None, "--device", "-d", help="Device profile: its runtime and threads."
+        None, "--device", "-d", help=f"{DEVICE_HELP} One device; default: x86-host's runtime (litert 2.3.0)."
     ),
-    method: str = typer.Option("auto", "--method", help="litert (C-API profiler), slice, both, auto."),
-    mode: str = typer.Option(
-        "deployed", "--mode", help="deployed (XNNPACK, as shipped) or per-node (builtin)."
+    method: ProfileMethod = typer.Option(
+        ProfileMethod.AUTO, "--method", help="litert (C-API profiler), slice (single-op models), both, auto."
+    ),
+    mode: ProfileMode = typer.Option(
+        ProfileMode.DEPLOYED, "--mode", help="deployed (XNNPACK, as shipped) or per-node (builtin kernels)."
     ),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Threads (default: the device's, else 1)."
@@ -69,8 +73,8 @@ def profile(
             f"bad --seq-lens {seq_lens!r}", hint="comma-separated token counts from 1 to 65536, e.g. 8,16,32"
         ) from None
     options = ProfileOptions(
-        method,
-        mode,
+        str(method.value),
+        str(mode.value),
         runs,
         warmup,
         processes,
@@ -94,8 +98,7 @@ def profile(
     if as_json:
         render.print_json(result.to_dict())
         return
-    for line in result.notes:
-        render.stderr.print(f"[dim]note:[/dim] {line}", highlight=False)
+    render.note(result.notes)
     for table in tables(result, top):
         render.stdout.print(table)
     for m in result.methods:

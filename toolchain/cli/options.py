@@ -1,0 +1,16 @@
+"""Options several commands share, with one meaning and one help text each.
+
+`--device NAME` picks a device profile (`edgecomp devices list`: the shipped ones, $EDGECOMP_PROFILES, or
+validate's --profiles-dir): its runtime and version, threads, XNNPACK setting and budgets. Where it runs is
+the same rule in every command: correctness is checked in the device's own CPU (validate, and search's
+check of its Pareto front: emulated with QEMU when the device is not x86_64); time is measured on this
+machine's CPU with the device's runtime and threads (profile, search's latency), because emulated time is
+10-400x off and not proportional.
+"""
+
+from __future__ import annotations
+
+DEVICE_HELP = (
+    "Device profile (edgecomp devices list): its runtime, threads and budgets; parity runs in its "
+    "(emulated) CPU, timing on this machine's CPU."
+)
