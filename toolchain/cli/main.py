@@ -36,7 +36,18 @@ from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
 
 PIPE_CLOSED_EXIT = 1  # stdout's reader left early (`| head`): quiet, and the code rich and typer use for it
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+# A path the user gave that cannot be written: their input, exit 2 (not a bug in edgecomp)
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EDQUOT,
+    errno.ENAMETOOLONG,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ELOOP,
+}
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
