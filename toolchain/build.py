@@ -28,6 +28,7 @@ atomically, with report.md re-rendered from the same data.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ from toolchain.report.model import Report, parse_report
 from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 from toolchain.tokenizers.interface import TextTokenizer
 from toolchain.tokenizers.sources import load_saved
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "model.tflite",
@@ -221,6 +224,7 @@ class Build:
             report = current.with_section(section, data)
             write_text(self.dir / REPORT_FILE, report.dumps())
             write_text(self.dir / "report.md", markdown(report))
+        log.debug("recorded the %s section in %s", section, self.dir / REPORT_FILE)
         return report
 
 

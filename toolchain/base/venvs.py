@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from toolchain.base.atomic import locked, staged_dir
 from toolchain.base.errors import EdgecompError, InputFileError
 from toolchain.base.notices import announce, first_use_notice
+
+log = logging.getLogger(__name__)
 
 MARKER = "edgecomp-env.json"
 
@@ -29,9 +32,11 @@ class EnvSetupError(EdgecompError):
 
 
 def cache_dir() -> Path:
-    """Root of edgecomp's caches: $EDGECOMP_CACHE, else ~/.cache/edgecomp."""
-    default = os.path.join(os.path.expanduser("~"), ".cache", "edgecomp")
-    root = Path(os.environ.get("EDGECOMP_CACHE") or default)
+    """Root of edgecomp's caches: $EDGECOMP_CACHE, else $XDG_CACHE_HOME/edgecomp, else ~/.cache/edgecomp."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if not xdg or not os.path.isabs(xdg):  # the XDG spec: a relative value is invalid and ignored
+        xdg = os.path.join(os.path.expanduser("~"), ".cache")
+    root = Path(os.environ.get("EDGECOMP_CACHE") or os.path.join(xdg, "edgecomp"))
     existing = root
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -39,7 +44,7 @@ def cache_dir() -> Path:
         where = "is a file" if existing == root else f"is under a file ({existing})"
         raise InputFileError(
             f"the cache path {root} {where}, not a folder",
-            hint="point EDGECOMP_CACHE at a folder (or unset it for ~/.cache/edgecomp)",
+            hint="point EDGECOMP_CACHE (or XDG_CACHE_HOME) at a folder, or unset it",
         )
     return root
 
@@ -95,12 +100,14 @@ def ensure_venv(spec: VenvSpec, root: Path | None = None) -> Venv:
     root = (root or cache_dir() / "envs").resolve()
     final = root / f"{spec.name}-{spec.key}"
     if _ready(final, spec):
+        log.debug("isolated environment %s: reusing %s", spec.name, final)
         return Venv(final, spec)
     announce(first_use_notice(spec.name, spec.requirements, final, spec.name))
     with locked(root / f".{spec.name}.lock"):
         if _ready(final, spec):
             return Venv(final, spec)
         with staged_dir(final, guard=False) as stage:
+            log.debug("isolated environment %s: installing %s", spec.name, " ".join(spec.requirements))
             _run([spec._base_python(), "-m", "venv", str(stage)], f"creating venv {spec.name}")
             py = str(stage / "bin" / "python")
             _run(

@@ -31,6 +31,7 @@ from toolchain.base.errors import (
     pending_interrupt,
 )
 from toolchain.base.notices import notice_sink
+from toolchain.cli import cache as cache_cmd
 from toolchain.cli import convert, data, devices, profile, search, train, validate, verbosity
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
@@ -106,8 +107,11 @@ def usage_error_line(err: typer.TyperException) -> str:
     """Typer's own errors (a bad option, a value out of range, a missing argument) in edgecomp's form."""
     message = one_line(err.format_message()).rstrip(".").replace("Value error, ", "")
     message = message[:1].lower() + message[1:]
-    ctx = getattr(err, "ctx", None)
-    command = ["edgecomp", *(ctx.command_path.split()[1:] if ctx is not None else [])]
+    ctx, names = getattr(err, "ctx", None), []
+    while ctx is not None and ctx.parent is not None:  # the root's name is how edgecomp was started
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    command = ["edgecomp", *names]
     return f"error: {message} (hint: see '{' '.join(command)} --help')"
 
 
@@ -221,6 +225,7 @@ app.command("profile")(profile.profile)
 app.command("package")(package_cmd.package)
 app.command("inspect")(inspect_cmd.inspect)
 app.command("search")(search.search)
+app.add_typer(cache_cmd.app, name="cache")
 verbosity.add_to(app)
 
 if __name__ == "__main__":  # pragma: no cover
