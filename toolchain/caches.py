@@ -201,6 +201,7 @@ def remove(entries: Iterable[CacheEntry]) -> int:
                 file.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 path.rmdir()  # only if now empty
+            log.debug("removed the %s files of %s (%d bytes)", WHOLE[entry.kind], path, entry.bytes)
             freed += entry.bytes
             continue
         doomed = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.deleting")

@@ -33,6 +33,7 @@ from toolchain.base.errors import (
 from toolchain.base.notices import notice_sink
 from toolchain.cli import cache as cache_cmd
 from toolchain.cli import convert, data, devices, profile, search, train, validate, verbosity
+from toolchain.cli import doctor as doctor_cmd
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
 
@@ -226,6 +227,7 @@ app.command("package")(package_cmd.package)
 app.command("inspect")(inspect_cmd.inspect)
 app.command("search")(search.search)
 app.add_typer(cache_cmd.app, name="cache")
+app.command("doctor")(doctor_cmd.doctor)
 verbosity.add_to(app)
 
 if __name__ == "__main__":  # pragma: no cover
