@@ -9,7 +9,7 @@ EXAMPLE := examples/shopping_intent
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: install install-core system-deps demo test test-fast fuzz bench lint example retrieval-example clean
+.PHONY: locks install install-core system-deps demo test test-fast fuzz bench lint example retrieval-example clean
 
 # The core install (what convert/validate/profile/package use: no torch, transformers or ray) is what
 # `make demo` needs; `make install` adds the dev tools, the test fixtures' builders and the search extras.
@@ -90,6 +90,10 @@ bench: install example retrieval-example
 	@status=0; for b in $(sort $(wildcard benchmarks/bench_*.py)); do \
 		echo "== $$b"; $(BIN)/python $$b || status=1; done; \
 	$(BIN)/python benchmarks/update_readme.py; exit $$status
+
+# The hash locks of the isolated environments (toolchain/base/locks/), for this Python: after a pin changes.
+locks: install-core
+	$(BIN)/python -m toolchain.envlocks
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devices.profiles.schema import DeviceProfile
@@ -62,6 +62,7 @@ class RuntimeEnv:
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     emulated: bool = False
+    lock_sha256: str | None = None  # the hash lock the venv was installed from (toolchain/base/venvs.py)
 
     def command(self, script: str | Path, *args: str) -> list[str]:
         return [*self.argv, str(script), *args]
@@ -105,7 +106,8 @@ def _venv_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
     with progress.task(f"{profile.name}: venv {profile.runtime_label}", 1) as advance:
         venv = ensure_venv(runtime_venv_spec(profile.runtime, profile.runtime_version))
         advance(1)
-    return _runtime_env(profile, venv.path, (str(venv.python),), dict(_COMMON_ENV))
+    env = _runtime_env(profile, venv.path, (str(venv.python),), dict(_COMMON_ENV))
+    return replace(env, lock_sha256=venv.lock_sha256)
 
 
 def _qemu_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
