@@ -104,3 +104,17 @@ def test_notes_and_progress_follow_the_level(capsys, verbose, quiet, shown):
     assert "warning: a warning stays" in err
     assert ("debug: devices.runner: started a child" in err) == bool(verbose)
     assert logs.level_for(verbose, quiet) == {(0, False): 20, (1, False): 10, (0, True): 30}[(verbose, quiet)]
+
+
+@pytest.mark.parametrize(
+    ("words", "cword", "expected"),
+    [
+        ("edgecomp validate b -d android", "4", ["android-arm64-litert", "android-arm64-lowend"]),
+        ("edgecomp profile b --mode ", "4", ["deployed", "per-node"]),
+        ("edgecomp ca", "1", ["cache"]),
+    ],
+)
+def test_completion_offers_devices_choices_and_commands(words, cword, expected):
+    env = {"_EDGECOMP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}
+    result = CliRunner().invoke(app, [], env=env, prog_name="edgecomp")
+    assert result.exit_code == 0 and result.stdout.split() == expected, result.output

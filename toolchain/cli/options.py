@@ -14,3 +14,14 @@ DEVICE_HELP = (
     "Device profile (edgecomp devices list): its runtime, threads and budgets; parity runs in its "
     "(emulated) CPU, timing on this machine's CPU."
 )
+
+
+def complete_device(incomplete: str) -> list[str]:
+    """Shell completion of --device: the profile names (shipped and $EDGECOMP_PROFILES)."""
+    from devices.profiles.schema import load_profiles  # at completion time only: --help stays instant
+
+    try:
+        names = list(load_profiles())
+    except Exception:  # a broken profile must not break the user's shell: no suggestions then
+        return []
+    return [n for n in names if n.startswith(incomplete)]

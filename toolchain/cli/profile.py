@@ -12,7 +12,7 @@ from rich.table import Table
 from toolchain.base.atomic import check_output_file
 from toolchain.base.errors import EdgecompError
 from toolchain.base.types import ProfileMethod, ProfileMode
-from toolchain.cli.options import DEVICE_HELP
+from toolchain.cli.options import DEVICE_HELP, complete_device
 
 if TYPE_CHECKING:  # the profiler and the report model load when a command runs: --help stays instant
     from devices.profiling.export import MergedRow
@@ -24,7 +24,11 @@ if TYPE_CHECKING:  # the profiler and the report model load when a command runs:
 def profile(
     source: Path = typer.Argument(..., help="Build dir (build/<name>) or a .tflite file."),
     device: str | None = typer.Option(
-        None, "--device", "-d", help=f"{DEVICE_HELP} One device; default: x86-host's runtime (litert 2.3.0)."
+        None,
+        "--device",
+        "-d",
+        help=f"{DEVICE_HELP} One device; default: x86-host's runtime (litert 2.3.0).",
+        autocompletion=complete_device,
     ),
     method: ProfileMethod = typer.Option(
         ProfileMethod.AUTO, "--method", help="litert (C-API profiler), slice (single-op models), both, auto."

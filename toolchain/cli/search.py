@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from toolchain.base.errors import EdgecompError
-from toolchain.cli.options import DEVICE_HELP
+from toolchain.cli.options import DEVICE_HELP, complete_device
 
 
 def search(
@@ -20,7 +20,9 @@ def search(
     recipe: Path | None = typer.Option(
         None, "--recipe", "-r", help="Base recipe YAML (its `search:` = space)."
     ),
-    device: str = typer.Option(..., "--device", "-d", help=f"{DEVICE_HELP} One device."),
+    device: str = typer.Option(
+        ..., "--device", "-d", help=f"{DEVICE_HELP} One device.", autocompletion=complete_device
+    ),
     trials: int = typer.Option(
         ..., "--trials", "-n", min=1, help="Finished trials wanted (a rerun resumes)."
     ),
