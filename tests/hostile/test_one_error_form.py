@@ -102,3 +102,9 @@ def test_an_unwritable_png_path_is_an_input_error(tmp_path, target, wanted):
     # checked before the model is even read: the model path does not need to exist
     _one_error_line(_run("profile", tmp_path / "m.tflite", "--png", path), 2, wanted)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # the write probe left nothing
+
+
+@pytest.mark.parametrize("args", [[], ["cache"], ["devices"]], ids=["edgecomp", "cache", "devices"])
+def test_a_group_alone_shows_its_help_and_no_error_line(args):
+    result = _run(*args)
+    assert result.exit_code == 0 and "Usage" in result.stdout and "error" not in result.stderr

@@ -126,6 +126,8 @@ class _ErrorMappingGroup(TyperGroup):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)  # typer.Exit(n): returns n
         except typer.TyperException as err:  # click's UsageError, BadParameter, NoSuchOption ...
+            if not err.format_message().strip():  # `edgecomp` or `edgecomp cache` alone: the help was shown
+                sys.exit(0)
             typer.echo(usage_error_line(err), err=True)
             sys.exit(err.exit_code)
         except typer.Abort:
