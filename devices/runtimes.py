@@ -16,6 +16,7 @@ for the host runs that must survive a runtime crash (devices/host_runtime.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,8 @@ from devices.sysroot import (
 )
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.venvs import MARKER, EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
+
+log = logging.getLogger(__name__)
 
 RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
 _SELF_TEST = "import numpy, {module}.interpreter as i; print(numpy.__version__)"
@@ -169,6 +172,7 @@ def provision(profile: DeviceProfile, progress: Progress | None = None, check: b
     """
     progress = progress or SilentProgress()
     env = _qemu_env(profile, progress) if profile.emulated else _venv_env(profile, progress)
+    log.debug("%s: %s %s in %s (%s)", profile.name, env.runtime, env.version, env.root, " ".join(env.argv))
     if check:
         with progress.task(f"{profile.name}: self-test (import {env.module})", 1) as advance:
             self_test(env)
