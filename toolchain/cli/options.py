@@ -10,6 +10,7 @@ machine's CPU with the device's runtime and threads (profile, search's latency),
 
 from __future__ import annotations
 
+PROFILES_DIR_HELP = "Extra directory of profile YAMLs (also: $EDGECOMP_PROFILES)."
 DEVICE_HELP = (
     "Device profile (edgecomp devices list): its runtime, threads and budgets; parity runs in its "
     "(emulated) CPU, timing on this machine's CPU."

@@ -12,7 +12,7 @@ from rich.table import Table
 from toolchain.base.atomic import check_output_file
 from toolchain.base.errors import EdgecompError
 from toolchain.base.types import ProfileMethod, ProfileMode
-from toolchain.cli.options import DEVICE_HELP, complete_device
+from toolchain.cli.options import DEVICE_HELP, PROFILES_DIR_HELP, complete_device
 
 if TYPE_CHECKING:  # the profiler and the report model load when a command runs: --help stays instant
     from devices.profiling.export import MergedRow
@@ -30,6 +30,7 @@ def profile(
         help=f"{DEVICE_HELP} One device; default: x86-host's runtime (litert 2.3.0).",
         autocompletion=complete_device,
     ),
+    profiles_dir: list[Path] | None = typer.Option(None, "--profiles-dir", help=PROFILES_DIR_HELP),
     method: ProfileMethod = typer.Option(
         ProfileMethod.AUTO, "--method", help="litert (C-API profiler), slice (single-op models), both, auto."
     ),
@@ -64,6 +65,7 @@ def profile(
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
     # loaded when the command runs, so `edgecomp --help` stays instant
+    from devices.profiles.schema import get_profile
     from devices.profiling.profiler import ProfileOptions
     from toolchain.cli import render
     from toolchain.device_stages import profile_target
@@ -90,7 +92,8 @@ def profile(
     for option, out in (("--csv", csv_path), ("--png", png_path), ("--model-explorer", explorer_path)):
         if out is not None:
             check_output_file(out, option)  # before minutes of profiling, not after
-    result = profile_target(source, options, device, threads, render.RichProgress())
+    target = get_profile(device, profiles_dir or []) if device is not None else None
+    result = profile_target(source, options, target, threads, render.RichProgress())
     from devices.profiling import export as profile_export  # loaded when the command runs (--help)
 
     if csv_path:
