@@ -2,12 +2,24 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+HASH    := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
+CORE    := $(VENV)/.installed-core-$(HASH)
+STAMP   := $(VENV)/.installed-$(HASH)
 EXAMPLE := examples/shopping_intent
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: install system-deps test-deps demo test test-fast fuzz bench lint example retrieval-example clean
+.PHONY: locks install install-core system-deps test-deps demo test test-fast fuzz bench lint example retrieval-example clean
+
+# The core install (what convert/validate/profile/package use: no torch, transformers or ray) is what
+# `make demo` needs; `make install` adds the dev tools, the test fixtures' builders and the search extras.
+install-core: $(CORE)
+
+$(CORE): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@rm -f $(VENV)/.installed-core-* && touch $@
 
 install: $(STAMP)
 
@@ -15,10 +27,10 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,onnx-fixtures,search]'
-	@rm -f $(VENV)/.installed-* && touch $@
+	@rm -f $(VENV)/.installed-* && touch $(CORE) $@
 
 # The float teacher is trained once (about a minute) and reused.
-$(EXAMPLE)/model.keras: $(STAMP) $(EXAMPLE)/data/train.jsonl
+$(EXAMPLE)/model.keras: $(CORE) $(EXAMPLE)/data/train.jsonl
 	$(BIN)/python $(EXAMPLE)/train_teacher.py
 
 example: $(EXAMPLE)/model.keras
@@ -26,7 +38,7 @@ example: $(EXAMPLE)/model.keras
 # The product-retrieval example (issue 17): 3,000 generated products and ~24k queries (0.5 s), then the
 # two-tower model (about a minute); generated, not committed.
 RETRIEVAL := examples/product_retrieval
-$(RETRIEVAL)/data/train.jsonl: $(STAMP) $(RETRIEVAL)/generate_data.py
+$(RETRIEVAL)/data/train.jsonl: $(CORE) $(RETRIEVAL)/generate_data.py
 	$(BIN)/python $(RETRIEVAL)/generate_data.py
 
 $(RETRIEVAL)/model.keras: $(RETRIEVAL)/data/train.jsonl $(RETRIEVAL)/train.py
@@ -36,7 +48,7 @@ retrieval-example: $(RETRIEVAL)/model.keras
 
 # The main job end to end: prune + int8-convert the example, validate it on the host and on an emulated
 # Cortex-A76 phone runtime, and package it for Android (MediaPipe TextClassifier parity included).
-demo: install system-deps example
+demo: install-core system-deps example
 	$(BIN)/edgecomp convert $(EXAMPLE)/model.keras --recipe $(EXAMPLE)/recipe.yaml
 	$(BIN)/edgecomp validate build/shopping_intent --device x86-host --device android-arm64-litert
 	$(BIN)/edgecomp package build/shopping_intent
@@ -82,6 +94,10 @@ bench: install example retrieval-example
 	@status=0; for b in $(sort $(wildcard benchmarks/bench_*.py)); do \
 		echo "== $$b"; $(BIN)/python $$b || status=1; done; \
 	$(BIN)/python benchmarks/update_readme.py; exit $$status
+
+# The hash locks of the isolated environments (toolchain/base/locks/), for this Python: after a pin changes.
+locks: install-core
+	$(BIN)/python -m toolchain.envlocks
 
 lint: install
 	$(BIN)/ruff check .

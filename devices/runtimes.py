@@ -16,9 +16,10 @@ for the host runs that must survive a runtime crash (devices/host_runtime.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devices.profiles.schema import DeviceProfile
@@ -33,6 +34,8 @@ from devices.sysroot import (
 )
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.venvs import MARKER, EnvSetupError, cache_dir, ensure_venv, runtime_venv_spec
+
+log = logging.getLogger(__name__)
 
 RUNTIME_MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
 _SELF_TEST = "import numpy, {module}.interpreter as i; print(numpy.__version__)"
@@ -62,6 +65,7 @@ class RuntimeEnv:
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     emulated: bool = False
+    lock_sha256: str | None = None  # the hash lock the venv was installed from (toolchain/base/venvs.py)
 
     def command(self, script: str | Path, *args: str) -> list[str]:
         return [*self.argv, str(script), *args]
@@ -105,7 +109,8 @@ def _venv_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
     with progress.task(f"{profile.name}: venv {profile.runtime_label}", 1) as advance:
         venv = ensure_venv(runtime_venv_spec(profile.runtime, profile.runtime_version))
         advance(1)
-    return _runtime_env(profile, venv.path, (str(venv.python),), dict(_COMMON_ENV))
+    env = _runtime_env(profile, venv.path, (str(venv.python),), dict(_COMMON_ENV))
+    return replace(env, lock_sha256=venv.lock_sha256)
 
 
 def _qemu_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
@@ -167,6 +172,7 @@ def provision(profile: DeviceProfile, progress: Progress | None = None, check: b
     """
     progress = progress or SilentProgress()
     env = _qemu_env(profile, progress) if profile.emulated else _venv_env(profile, progress)
+    log.debug("%s: %s %s in %s (%s)", profile.name, env.runtime, env.version, env.root, " ".join(env.argv))
     if check:
         with progress.task(f"{profile.name}: self-test (import {env.module})", 1) as advance:
             self_test(env)

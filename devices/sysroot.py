@@ -1,5 +1,7 @@
 """ARM sysroots for QEMU user mode: Debian's arm64/armhf Python plus the runtime's ARM wheels.
 
+log = logging.getLogger(__name__)
+
 Built without emulation: `mmdebstrap --variant=extract` unpacks Debian packages (python3.11, libstdc++6,
 and for armv7 Debian's numpy, since PyPI has no armv7 numpy wheel), then the host's pip downloads the
 runtime's ARM wheels into <sysroot>/opt/rt. A base sysroot is shared by every profile with the same
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -23,6 +26,8 @@ from pathlib import Path
 from toolchain.base.atomic import locked, staged_dir
 from toolchain.base.notices import announce, first_use_notice
 from toolchain.base.venvs import EnvSetupError, cache_dir
+
+log = logging.getLogger(__name__)
 
 MARKER = "edgecomp-sysroot.json"
 SUITE = "bookworm"
@@ -182,6 +187,7 @@ def ensure_sysroot(spec: SysrootSpec, advance=lambda n=1: None) -> Path:
     root = sysroots_dir()
     final = root / spec.name
     if _ready(final, spec.key):
+        log.debug("sysroot %s: reusing %s", spec.name, final)
         advance(2)
         return final
     debian = f"Debian {SUITE} {spec.info.debian} {' '.join(spec.info.packages)}"

@@ -78,6 +78,7 @@ class DeviceReport(Record):
     cpu: str
     runtime: str
     emulated: bool
+    runtime_lock_sha256: str | None = None  # sha256 of the hash lock its runtime venv was installed from
     checks: list[Check] = Field(default_factory=list)
     metrics: DeviceMetrics = Field(default_factory=DeviceMetrics)
     seconds: float = 0.0
@@ -218,6 +219,7 @@ def validate_device(
         except EnvSetupError as err:
             rep.add("runtime", FAIL, str(err))
             return _done(rep, t0)
+        rep.runtime_lock_sha256 = env.lock_sha256
         advance(1)
         try:
             with RuntimeWorker(env, profile.timeout_s, profile.memory_limit_mb, runner_script) as worker:

@@ -28,6 +28,7 @@ atomically, with report.md and report.html re-rendered from the same data.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,8 @@ from toolchain.report.model import Report, parse_report
 from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 from toolchain.tokenizers.interface import TextTokenizer
 from toolchain.tokenizers.sources import load_saved
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "model.tflite",
@@ -224,6 +227,7 @@ class Build:
             write_text(self.dir / REPORT_FILE, report.dumps())
             write_text(self.dir / "report.md", text)
             write_text(self.dir / "report.html", page)
+        log.debug("recorded the %s section in %s", section, self.dir / REPORT_FILE)
         return report
 
 

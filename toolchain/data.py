@@ -22,6 +22,7 @@ import numpy as np
 
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import DataError, InputFileError
+from toolchain.base.text import read_utf8
 from toolchain.quantization.stratify import stratified_draw
 from toolchain.report.quantization import CalibrationDraw
 
@@ -106,16 +107,7 @@ def build_vocab(texts: Iterable[str], max_size: int = 8000, min_count: int = 1) 
 
 def read_text(path: Path, what: str) -> str:
     """A UTF-8 text file, or one DataError naming the line and byte where it is not UTF-8."""
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise DataError(
-            f"{path}:{line}: the {what} file is not UTF-8 "
-            f"(byte 0x{data[err.start]:02x} at offset {err.start})",
-            hint="re-save it as UTF-8",
-        ) from None
+    return read_utf8(path, what)
 
 
 def load_vocab(path: Path) -> dict[str, int]:

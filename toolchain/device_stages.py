@@ -130,7 +130,7 @@ def profile_section(result: ProfileResult) -> ProfileSection:
 def profile_target(
     source: Path,
     options: ProfileOptions | None = None,
-    device: str | None = None,
+    device: str | DeviceProfile | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
 ) -> ProfileResult:

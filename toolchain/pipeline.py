@@ -17,6 +17,7 @@ made (the marker says edgecomp made it) and announces it (toolchain/base/notices
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ from toolchain.sources.keras import KerasBackend
 from toolchain.sources.loaded import LoadedSource, load_source
 from toolchain.sources.onnx import OnnxBackend
 from toolchain.sources.student import StudentBackend
+
+log = logging.getLogger(__name__)
 
 
 def sha256_file(path: Path) -> str:
@@ -152,6 +155,7 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
 
     def lap(name: str) -> None:
         timings[name] = time.perf_counter() - t0 - sum(timings.values())
+        log.debug("%s: %.1f s", name, timings[name])
 
     source = load_source(recipe)
     backend = source_backend(source)

@@ -106,8 +106,18 @@ def profile_dirs(extra: Iterable[Path] = ()) -> list[Path]:
 def load_profile_file(path: Path) -> DeviceProfile:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ProfileError(f"cannot read profile {path}: {err}", hint="fix the YAML") from None
+    except OSError as err:
+        raise ProfileError(f"cannot read profile {path}: {err.strerror}", hint="check the file") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"profile {path} is not UTF-8 text", hint="re-save it as UTF-8") from None
+    except (yaml.YAMLError, RecursionError) as err:  # one line: the problem and where, not the parser's dump
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or err.__class__.__name__
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ProfileError(
+            f"profile {path} is not valid YAML{at}: {problem}",
+            hint="fix the YAML; devices/profiles/x86-host.yaml is an example",
+        ) from None
     if not isinstance(data, dict):
         raise ProfileError(f"profile {path} is not a mapping", hint="see devices/profiles/x86-host.yaml")
     if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:

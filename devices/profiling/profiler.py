@@ -22,7 +22,7 @@ from converters.keras_tflite import keras_to_tflite, load_keras_model
 from converters.tflite_model import TFLiteModel, read_tflite
 from devices import opcost
 from devices.hostrun import match_feeds, synthetic_feeds
-from devices.profiles.schema import get_profile
+from devices.profiles.schema import DeviceProfile, get_profile
 from devices.profiling import quant_error, slicer
 from devices.profiling.children import ProfilerError, run_child
 from devices.profiling.quant_error import OpQuantError
@@ -61,12 +61,13 @@ class Target:
         return base
 
 
-def resolve_target(device: str | None, threads: int | None = None) -> Target:
-    """The runtime/version/threads to profile with: a device profile's, or the host default."""
+def resolve_target(device: str | DeviceProfile | None, threads: int | None = None) -> Target:
+    """The runtime/version/threads to profile with: a device profile's (by name, or the profile itself when
+    it came from another folder: --profiles-dir), or the host default."""
     if device is None:
         return Target(*HOST_RUNTIME, threads or 1)
 
-    p = get_profile(device)
+    p = device if isinstance(device, DeviceProfile) else get_profile(device)
     return Target(p.runtime, p.runtime_version, threads or p.threads, p.xnnpack, p.name, p.arch)
 
 
@@ -232,7 +233,7 @@ def sweep(
 def profile_model(
     model_path: Path,
     options: ProfileOptions | None = None,
-    device: str | None = None,
+    device: str | DeviceProfile | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
     *,

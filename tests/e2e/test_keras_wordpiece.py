@@ -48,7 +48,7 @@ def _recipe(tmp: Path, src: Path, steps: str, quant: str) -> Path:
 
 
 def test_float32_matches_keras(keras_bert, tmp_path):
-    report = _convert(keras_bert, tmp_path / "b", "-q", "float32")
+    report = _convert(keras_bert, tmp_path / "b", "-Q", "float32")
     assert report["tokenizer"]["kind"] == "wordpiece"
     vs = report["evaluation"]["vs_source_float"]
     assert vs["top1_agreement"] == 1.0
@@ -110,7 +110,7 @@ def test_multi_output_model_is_one_line_error(keras_bert, tmp_path):
     (tmp_path / "labels.txt").write_text((keras_bert / "labels.txt").read_text())
     code, output = _cli(
         "convert", str(tmp_path / "two.keras"), "--tokenizer", str(keras_bert / "tokenizer.json"),
-        "-q", "float32", "--out", str(tmp_path / "b"),
+        "-Q", "float32", "--out", str(tmp_path / "b"),
     )  # fmt: skip
     assert code == 2
     assert "2 outputs" in output and "Traceback" not in output
@@ -171,7 +171,7 @@ def test_non_functional_savedmodel_is_one_line_error(keras_bert, tmp_path, kind)
     (path / "labels.txt").write_text((keras_bert / "labels.txt").read_text())
     code, output = _cli(
         "convert", str(path), "--trust-model-code", "--tokenizer", str(keras_bert / "tokenizer.json"),
-        "-q", "float32", "--out", str(tmp_path / "b"),
+        "-Q", "float32", "--out", str(tmp_path / "b"),
     )  # fmt: skip
     assert code == 2
     assert "not a functional Keras model with static inputs" in output

@@ -45,11 +45,11 @@ def bert_builds(bert_models, bert_int8_classifier, tmp_path_factory) -> dict[str
     folder = root / "intent-bert"
     shutil.copytree(clf, folder)
     (folder / "labels.txt").unlink()
-    _convert(folder, root / "fp32", "--test", test, "--calibration", cal, "-q", "float32")
+    _convert(folder, root / "fp32", "--test", test, "--calibration", cal, "-Q", "float32")
     model = root / "intent-bert.onnx"
     shutil.copy(clf / "model.onnx", model)  # alone: the tokenizer and labels come from flags
     common = ("--labels", str(clf / "labels.txt"), "--test", test, "--calibration", cal)
-    _convert(model, root / "dynamic", "--vocab", str(clf / "vocab.txt"), *common, "-q", "dynamic")
+    _convert(model, root / "dynamic", "--vocab", str(clf / "vocab.txt"), *common, "-Q", "dynamic")
     # a copy of the shared int8 build: validate, profile and package record their sections in the build
     return {
         "fp32": root / "fp32",
@@ -112,7 +112,7 @@ def test_folder_forms(bert_models, bert_builds, tmp_path):
     assert clf["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
     assert clf["evaluation"]["onnx_reference"]["top1_agreement"] == 1.0
     test = str(DATA / "test.jsonl")
-    emb = _convert(bert_models.embedder, tmp_path / "emb", "--test", test, "-q", "float32")
+    emb = _convert(bert_models.embedder, tmp_path / "emb", "--test", test, "-Q", "float32")
     ref = emb["evaluation"]["onnx_reference"]
     assert emb["task"] == "embedding" and ref["queries"] == 200 and ref["min_cosine"] >= 0.9999
     b = load_build(tmp_path / "emb")
@@ -124,7 +124,7 @@ def test_no_tokenizer_float_works_and_int8_is_refused(bert_models, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(bert_models.embedder / "model.onnx", bare / "embedder.onnx")
-    report = _convert(bare / "embedder.onnx", tmp_path / "b", "--task", "embedding", "-q", "float32")
+    report = _convert(bare / "embedder.onnx", tmp_path / "b", "--task", "embedding", "-Q", "float32")
     ref = report["evaluation"]["onnx_reference"]
     assert report["tokenizer"]["kind"] == "none" and ref["min_cosine"] >= 0.9999
     assert "random token ids" in report["evaluation"]["split"]
@@ -132,7 +132,7 @@ def test_no_tokenizer_float_works_and_int8_is_refused(bert_models, tmp_path):
     b = load_build(tmp_path / "b")
     assert b.tokenizer is None and "no tokenizer" in b.eval_set("test").source
     result = CliRunner().invoke(
-        app, ["convert", str(bare / "embedder.onnx"), "--seq-len", "32", "-q", "int8"]
+        app, ["convert", str(bare / "embedder.onnx"), "--seq-len", "32", "-Q", "int8"]
     )
     assert result.exit_code != 0
     assert "int8 calibrates on real queries" in result.output and "--tokenizer" in result.output

@@ -145,7 +145,7 @@ def test_a_recall_gate_rejects_with_its_numbers(example, converted):
 def test_full_int8_build_packages_with_the_tie_break_and_the_same_top10(example, tmp_path):
     """int8 scores tie often over hundreds of items; the packaged tie-break orders them as the toolchain."""
     out = example / "build" / "int8"
-    args = ["convert", "--recipe", str(example / "recipe.yaml"), "-o", str(out), "-q", "int8", "--json"]
+    args = ["convert", "--recipe", str(example / "recipe.yaml"), "-o", str(out), "-Q", "int8", "--json"]
     args += ["--min-top10-overlap", "0.8"]  # full int8 keeps less of the top 10 (bench_retrieval.py)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -116,7 +116,7 @@ def ctx(tiny_project, tiny_float32, onnx_models, tmp_path_factory) -> Ctx:
 CASES = [
     Case(
         "float-input-where-ids-expected",
-        lambda c: ["convert", str(c.models["float"]), *c.data, "-q", "float32", "--out", str(c.tmp / "f")],
+        lambda c: ["convert", str(c.models["float"]), *c.data, "-Q", "float32", "--out", str(c.tmp / "f")],
         2,
         "takes float32, but edgecomp feeds it token ids",
     ),
@@ -139,7 +139,7 @@ CASES = [
             str(EXAMPLE_DATA / "test.jsonl"),
             "--seq-len",
             "32",
-            "-q",
+            "-Q",
             "float32",
             "--out",
             str(c.tmp / "bv"),
@@ -153,7 +153,7 @@ CASES = [
             "convert",
             str(c.models["short_table"]),
             *c.data,
-            "-q",
+            "-Q",
             "float32",
             "--out",
             str(c.tmp / "st"),

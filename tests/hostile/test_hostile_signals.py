@@ -23,7 +23,7 @@ def test_signal_during_int8_convert(tiny_project, tmp_path, sig, code):
     tmp.mkdir()
     t = tiny_project
     args = ["convert", str(t.model), "--vocab", str(t.vocab), "--labels", str(t.labels)]
-    args += ["--train", str(t.train), "--test", str(t.test), "-q", "int8"]
+    args += ["--train", str(t.train), "--test", str(t.test), "-Q", "int8"]
     args += ["--calibration-samples", "400", "--out", str(out)]
 
     def busy() -> bool:
@@ -65,7 +65,7 @@ def test_signal_during_onnx_convert_kills_the_onnx2tf_child(onnx_models, tmp_pat
     data = ROOT / "examples" / "shopping_intent" / "data"
     args = ["convert", str(onnx_models / "intent_encoder.onnx"), "--test", str(data / "test.jsonl")]
     args += ["--calibration", str(data / "train.jsonl"), "--seq-len", "32"]
-    args += ["-q", "float32", "--out", str(out)]
+    args += ["-Q", "float32", "--out", str(out)]
     assert_interrupted_cleanly(interrupt_when(args, tmp, lambda: ready(tmp), sig), code, sig, tmp)
     assert not out.exists()
 

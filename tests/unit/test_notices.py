@@ -67,7 +67,9 @@ def test_a_missing_environment_is_announced_before_anything_is_installed(monkeyp
     assert "ai-edge-litert==2.3.0 (~190 MB)" in events[0]
     assert events[1:] == [
         "run: creating venv litert-2.3.0",
-        f"run: pip install {' '.join(spec.requirements)}",
+        f"run: pip install -r {spec.lock.name}"
+        if spec.lock
+        else f"run: pip install {' '.join(spec.requirements)}",
     ]
 
 

@@ -84,14 +84,37 @@ def check_writable(path: Path, option: str = "--out") -> None:
             f"cannot write {option} {path}: {existing} is not writable (read-only or no permission)",
             hint="choose a writable path",
         )
+    _check_names(path, existing, option)
+    try:  # os.access says yes to root everywhere, and to pseudo-filesystems (/proc): try for real
+        with tempfile.TemporaryFile(dir=existing):  # unnamed where the OS allows: nothing left behind
+            pass
+    except OSError as err:
+        raise OutputDirError(
+            f"cannot write {option} {path}: {existing}: {err.strerror or err}", hint="choose a writable path"
+        ) from None
+
+
+def _check_names(path: Path, existing: Path, option: str) -> None:
+    """Each part still to be made must fit the filesystem's name limit (typically 255 bytes)."""
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return
+    for part in path.relative_to(existing).parts:
+        if len(os.fsencode(part)) > limit - 16:  # room for the temp file's prefix and suffix
+            raise OutputDirError(
+                f"cannot write {option}: the name {part[:40]}... is {len(os.fsencode(part))} bytes, "
+                f"over this filesystem's limit",
+                hint="choose a shorter name",
+            )
 
 
 def check_output_file(path: Path, option: str) -> None:
     """An output file (--csv, --png): not a folder, and writable where it goes."""
     path = Path(path)
+    check_writable(path, option)  # first: it refuses a name too long to even look up
     if path.is_dir():
         raise OutputDirError(f"{option} {path} is a folder; pass a file name", hint=f"e.g. {path / 'out'}")
-    check_writable(path, option)
 
 
 def check_output_dir(final: Path) -> None:

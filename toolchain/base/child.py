@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import selectors
 import shutil
@@ -25,6 +26,8 @@ from typing import Any
 
 from toolchain.base import STARTUP_ENV
 from toolchain.base.errors import EdgecompError
+
+log = logging.getLogger(__name__)
 
 WIRE_DIR = Path(__file__).resolve().parent / "wire"
 PROTOCOL = 1
@@ -213,6 +216,7 @@ class ChildSession:
                         f"{self.name} could not start: {err}", hint=f"command: {self.argv[0]}"
                     ) from None
             _LIVE.add(self.proc.pid)
+            log.debug("started %s (pid %d): %s", self.name, self.proc.pid, " ".join(map(str, self.argv)))
             assert self.proc.stdin is not None
             os.set_blocking(self.proc.stdin.fileno(), False)
             reply = self._reply(0, self.hello_timeout, "starting")

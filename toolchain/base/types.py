@@ -72,6 +72,13 @@ class StepKind(StrEnum):
     ITEM_PRUNE = "item_prune"
 
 
+class PruneSchedule(StrEnum):
+    """The tfmot schedule of a prune step."""
+
+    POLYNOMIAL = "polynomial"
+    CONSTANT = "constant"
+
+
 class Stage(StrEnum):
     """The stages a build's quality is measured at."""
 

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from toolchain.base.errors import BuildRejected, RecipeError
-from toolchain.base.types import QuantMode
+from toolchain.base.types import PruneSchedule, QuantMode, StrEnum, Task
+from toolchain.recipe.presets import PRESETS
+
+Preset = StrEnum("Preset", [(name, name) for name in PRESETS])  # type: ignore[misc]  # --preset's choices
 
 if TYPE_CHECKING:  # the report model costs ~0.25 s to import: `edgecomp --help` stays instant
     from toolchain.report.model import Report
@@ -21,17 +24,17 @@ def convert(
         "(overrides the recipe's); with a first distill step also a .tflite or a teacher scores .jsonl",
     ),
     recipe: Path | None = typer.Option(None, "--recipe", "-r", help="Recipe YAML; flags below override it."),
-    preset: str | None = typer.Option(
+    preset: Preset | None = typer.Option(
         None,
         "--preset",
-        help="Named compression plan (e.g. int8, prune80-int8, distill-prune-int8): replaces the recipe's "
-        "steps and quantization mode; other flags still override it.",
+        help="Named compression plan: replaces the recipe's steps and quantization mode; other flags still "
+        "override it.",
     ),
-    quantize: str | None = typer.Option(
-        None, "--quantize", "-q", help=f"One of: {', '.join(QuantMode.values())}."
+    quantize: QuantMode | None = typer.Option(
+        None, "--quantize", "-Q", help="Quantization mode (-q is --quiet)."
     ),
-    prune: str | None = typer.Option(
-        None, "--prune", help="Add/modify a prune step: polynomial or constant."
+    prune: PruneSchedule | None = typer.Option(
+        None, "--prune", help="Add/modify a prune step: its schedule."
     ),
     target_sparsity: float | None = typer.Option(
         None, "--target-sparsity", min=0.0, max=0.99, help="Pruning target, e.g. 0.8."
@@ -65,7 +68,7 @@ def convert(
     labels: Path | None = typer.Option(
         None, "--labels", help="Labels file (default: labels.txt by the model)."
     ),
-    task: str | None = typer.Option(
+    task: Task | None = typer.Option(
         None,
         "--task",
         help="classification or embedding (ONNX; default: from the labels found), or retrieval "
@@ -117,7 +120,7 @@ def convert(
     from toolchain.recipe.compose import compose_recipe
 
     overrides = {
-        "quantization.mode": quantize,
+        "quantization.mode": _v(quantize),
         "quantization.calibration_samples": calibration_samples,
         "data.calibration": _s(calibration),
         "data.train": _s(train),
@@ -128,7 +131,7 @@ def convert(
         "data.labels": _s(labels),
         "data.seq_len": seq_len,
         "source.input_shapes": parse_input_shapes(input_shape),
-        "source.task": task,
+        "source.task": _v(task),
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "evaluation.min_agreement": min_agreement,
@@ -144,13 +147,13 @@ def convert(
     prune_flags = None
     if any(v is not None for v in (prune, target_sparsity, prune_epochs)) or prune_exclude:
         prune_flags = {
-            "schedule": prune,
+            "schedule": _v(prune),
             "target_sparsity": target_sparsity,
             "epochs": prune_epochs,
             "exclude": prune_exclude or None,
         }
     distill_flags = {"unlabelled": str(unlabelled)} if unlabelled is not None else None
-    spec = compose_recipe(recipe, source, overrides, prune_flags, preset=preset, distill=distill_flags)
+    spec = compose_recipe(recipe, source, overrides, prune_flags, preset=_v(preset), distill=distill_flags)
     try:
         built = build(spec, progress=render.RichProgress())
     except BuildRejected as rejected:  # the candidate's report is printed, then the one error line, exit 1
@@ -197,3 +200,8 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]] | None:
 
 def _s(p: Path | None) -> str | None:
     return str(p) if p is not None else None
+
+
+def _v(choice: StrEnum | None) -> str | None:
+    """A choice as the plain string the recipe layer takes (a recipe file spells it the same)."""
+    return None if choice is None else str(choice.value)

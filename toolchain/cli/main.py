@@ -31,12 +31,25 @@ from toolchain.base.errors import (
     pending_interrupt,
 )
 from toolchain.base.notices import notice_sink
-from toolchain.cli import convert, data, devices, profile, search, train, validate
+from toolchain.cli import cache as cache_cmd
+from toolchain.cli import convert, data, devices, profile, search, train, validate, verbosity
+from toolchain.cli import doctor as doctor_cmd
 from toolchain.cli import inspect as inspect_cmd
 from toolchain.cli import package as package_cmd
 
 PIPE_CLOSED_EXIT = 1  # stdout's reader left early (`| head`): quiet, and the code rich and typer use for it
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+# A path the user gave that cannot be written: their input, exit 2 (not a bug in edgecomp)
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EDQUOT,
+    errno.ENAMETOOLONG,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ELOOP,
+}
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -80,14 +93,47 @@ def _note(line: str) -> None:
     render.note([line])
 
 
+def one_line(text: str) -> str:
+    """An error message as one line: a message with line breaks (a YAML parser's, a library's) is joined."""
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def _fail(line: str, code: int) -> typer.Exit:
-    typer.echo(line, err=True)
+    typer.echo(one_line(line), err=True)
     sys.stderr.flush()
     return typer.Exit(code)
 
 
+def usage_error_line(err: typer.TyperException) -> str:
+    """Typer's own errors (a bad option, a value out of range, a missing argument) in edgecomp's form."""
+    message = one_line(err.format_message()).rstrip(".").replace("Value error, ", "")
+    message = message[:1].lower() + message[1:]
+    ctx, names = getattr(err, "ctx", None), []
+    while ctx is not None and ctx.parent is not None:  # the root's name is how edgecomp was started
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    command = ["edgecomp", *names]
+    return f"error: {message} (hint: see '{' '.join(command)} --help')"
+
+
 class _ErrorMappingGroup(TyperGroup):
     """One error path: one line on stderr and the documented exit code (EDGECOMP_DEBUG=1: traceback)."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Typer's usage errors (exit 2) as one `error: ... (hint: ...)` line instead of a framed box."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)  # typer.Exit(n): returns n
+        except typer.TyperException as err:  # click's UsageError, BadParameter, NoSuchOption ...
+            if not err.format_message().strip():  # `edgecomp` or `edgecomp cache` alone: the help was shown
+                sys.exit(0)
+            typer.echo(usage_error_line(err), err=True)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: typer.Context):
         debug = os.environ.get("EDGECOMP_DEBUG") == "1"
@@ -150,7 +196,7 @@ def _unexpected(err: BaseException) -> str:
 app = typer.Typer(
     cls=_ErrorMappingGroup,
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="edgecomp: convert, compress, validate and package search models for on-device inference.",
     pretty_exceptions_enable=False,
 )
@@ -167,6 +213,8 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    verbose: int = verbosity.verbose_option(),
+    quiet: bool = verbosity.quiet_option(),
 ) -> None:
     """Compression toolchain for on-device search models (TFLite / LiteRT)."""
 
@@ -180,6 +228,9 @@ app.command("profile")(profile.profile)
 app.command("package")(package_cmd.package)
 app.command("inspect")(inspect_cmd.inspect)
 app.command("search")(search.search)
+app.add_typer(cache_cmd.app, name="cache")
+app.command("doctor")(doctor_cmd.doctor)
+verbosity.add_to(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import typer
 
-from toolchain.base.types import ManifestKind
+from toolchain.base.types import ManifestKind, PackageFormat
 
 
 def package(
     build: Path = typer.Argument(..., help="Build directory (build/<name>) made by `edgecomp convert`."),
-    fmt: str | None = typer.Option(
-        None, "--format", "-f", help="mediapipe | android-assets | edge (default: recipe package.format)."
+    fmt: PackageFormat | None = typer.Option(
+        None, "--format", "-f", help="What to build (default: the recipe's package.format)."
     ),
     out: Path = typer.Option(Path("dist"), "--out", "-o", help="Where dist/<name>-<version>/ goes."),
     name: str | None = typer.Option(None, "--name", help="Package name (default: recipe name)."),
@@ -55,7 +55,7 @@ def package(
     from toolchain.package.types import PackageOptions
 
     opts = PackageOptions(
-        format=fmt,
+        format=None if fmt is None else str(fmt.value),
         name=name,
         version=version,
         description=description,

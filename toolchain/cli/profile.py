@@ -11,7 +11,8 @@ from rich.table import Table
 
 from toolchain.base.atomic import check_output_file
 from toolchain.base.errors import EdgecompError
-from toolchain.base.types import OverlayMetric
+from toolchain.base.types import OverlayMetric, ProfileMethod, ProfileMode
+from toolchain.cli.options import DEVICE_HELP, PROFILES_DIR_HELP, complete_device
 
 if TYPE_CHECKING:  # the profiler and the report model load when a command runs: --help stays instant
     from devices.profiling.export import MergedRow
@@ -23,11 +24,18 @@ if TYPE_CHECKING:  # the profiler and the report model load when a command runs:
 def profile(
     source: Path = typer.Argument(..., help="Build dir (build/<name>) or a .tflite file."),
     device: str | None = typer.Option(
-        None, "--device", "-d", help="Device profile: its runtime and threads."
+        None,
+        "--device",
+        "-d",
+        help=f"{DEVICE_HELP} One device; default: x86-host's runtime (litert 2.3.0).",
+        autocompletion=complete_device,
     ),
-    method: str = typer.Option("auto", "--method", help="litert (C-API profiler), slice, both, auto."),
-    mode: str = typer.Option(
-        "deployed", "--mode", help="deployed (XNNPACK, as shipped) or per-node (builtin)."
+    profiles_dir: list[Path] | None = typer.Option(None, "--profiles-dir", help=PROFILES_DIR_HELP),
+    method: ProfileMethod = typer.Option(
+        ProfileMethod.AUTO, "--method", help="litert (C-API profiler), slice (single-op models), both, auto."
+    ),
+    mode: ProfileMode = typer.Option(
+        ProfileMode.DEPLOYED, "--mode", help="deployed (XNNPACK, as shipped) or per-node (builtin kernels)."
     ),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Threads (default: the device's, else 1)."
@@ -62,6 +70,7 @@ def profile(
 ) -> None:
     """Show where an on-device query spends its time, op by op (like benchmark_model op profiling)."""
     # loaded when the command runs, so `edgecomp --help` stays instant
+    from devices.profiles.schema import get_profile
     from devices.profiling.profiler import ProfileOptions
     from toolchain.cli import render
     from toolchain.device_stages import profile_target
@@ -75,8 +84,8 @@ def profile(
             f"bad --seq-lens {seq_lens!r}", hint="comma-separated token counts from 1 to 65536, e.g. 8,16,32"
         ) from None
     options = ProfileOptions(
-        method,
-        mode,
+        str(method.value),
+        str(mode.value),
         runs,
         warmup,
         processes,
@@ -90,7 +99,8 @@ def profile(
     for option, out in (("--csv", csv_path), ("--png", png_path), ("--model-explorer", explorer_path)):
         if out is not None:
             check_output_file(out, option)  # before minutes of profiling, not after
-    result = profile_target(source, options, device, threads, render.RichProgress())
+    target = get_profile(device, profiles_dir or []) if device is not None else None
+    result = profile_target(source, options, target, threads, render.RichProgress())
     from devices.profiling import export as profile_export  # loaded when the command runs (--help)
 
     if csv_path:
@@ -102,8 +112,7 @@ def profile(
     if as_json:
         render.print_json(result.to_dict())
         return
-    for line in result.notes:
-        render.stderr.print(f"[dim]note:[/dim] {line}", highlight=False)
+    render.note(result.notes)
     for table in tables(result, top):
         render.stdout.print(table)
     for m in result.methods:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +21,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+from toolchain.base import logs
+
+log = logging.getLogger(__name__)
 
 PIPE_WIDTH = 10_000  # columns a table may use when stdout is not a terminal: wider than any row
 
@@ -57,7 +63,8 @@ class RichProgress:
     """Implements toolchain.base.progress.Progress with rich bars on stderr (hidden when not a terminal)."""
 
     def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = stderr.is_terminal if enabled is None else enabled
+        self.shown = logs.chatty()  # --quiet: no bars and no "… stage" lines
+        self.enabled = (stderr.is_terminal if enabled is None else enabled) and self.shown
         # A private copy of the terminal: native code may silence fd 2 while a bar is live.
         self.console = stderr
         if self.enabled:
@@ -66,7 +73,8 @@ class RichProgress:
     @contextlib.contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
         if not self.enabled:
-            stderr.print(f"[dim]… {description}[/dim]", highlight=False)
+            if self.shown:
+                stderr.print(f"[dim]… {description}[/dim]", highlight=False)
             yield lambda n=1: None
             return
         cols = [
@@ -90,10 +98,32 @@ def print_json(data: Any) -> None:
 
 def warn(lines: list[str]) -> None:
     for line in lines:
-        stderr.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+        log.warning(line)
 
 
 def note(lines: list[str]) -> None:
     """Something to know that is not a problem (an unset metadata field, a first-time download)."""
     for line in lines:
-        stderr.print(f"[cyan]note:[/cyan] {line}", highlight=False)
+        log.info(line)
+
+
+def progress_console() -> Console:
+    """stderr for live progress (the search's trials view); a silent console under --quiet."""
+    return stderr if logs.chatty() else Console(stderr=True, quiet=True)
+
+
+class StderrHandler(logging.Handler):
+    """edgecomp's log lines on stderr, one line each: `note:` (INFO), `warning:`, `debug: <module>:`."""
+
+    _PREFIX = {logging.INFO: "[cyan]note:[/cyan]", logging.WARNING: "[yellow]warning:[/yellow]"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(record.getMessage().split("\n"))
+            if record.levelno < logging.INFO:
+                stderr.print(f"debug: {record.name}: {text}", style="dim", highlight=False, markup=False)
+                return
+            prefix = self._PREFIX.get(record.levelno, "[yellow]warning:[/yellow]")
+            stderr.print(f"{prefix} {escape(text)}", highlight=False)
+        except Exception:  # logging's contract: a failing handler must not break the program
+            self.handleError(record)

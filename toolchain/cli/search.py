@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from toolchain.base.errors import EdgecompError
+from toolchain.cli.options import DEVICE_HELP, PROFILES_DIR_HELP, complete_device
 
 
 def search(
@@ -19,7 +20,10 @@ def search(
     recipe: Path | None = typer.Option(
         None, "--recipe", "-r", help="Base recipe YAML (its `search:` = space)."
     ),
-    device: str = typer.Option(..., "--device", "-d", help="Device profile: threads for latency, budgets."),
+    device: str = typer.Option(
+        ..., "--device", "-d", help=f"{DEVICE_HELP} One device.", autocompletion=complete_device
+    ),
+    profiles_dir: list[Path] | None = typer.Option(None, "--profiles-dir", help=PROFILES_DIR_HELP),
     trials: int = typer.Option(
         ..., "--trials", "-n", min=1, help="Finished trials wanted (a rerun resumes)."
     ),
@@ -62,9 +66,18 @@ def search(
         ) from None
     base = compose_recipe(recipe, source, {})
     config = search_config(
-        base, device, trials, max_size_kb, max_accuracy_drop, max_latency_ms, workers, ray_address, seed
+        base,
+        device,
+        trials,
+        max_size_kb,
+        max_accuracy_drop,
+        max_latency_ms,
+        workers,
+        ray_address,
+        seed,
+        tuple(profiles_dir or ()),
     )
-    with TrialsView(render.stderr, trials) as view:
+    with TrialsView(render.progress_console(), trials) as view:
         result = run_search(config, view.add, view.start, validate, view.validated)
     if as_json:
         render.print_json(_as_json(result))

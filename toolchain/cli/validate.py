@@ -10,6 +10,7 @@ from rich.table import Table
 
 from toolchain.base.errors import GateFailed
 from toolchain.base.types import CheckStatus
+from toolchain.cli.options import DEVICE_HELP, PROFILES_DIR_HELP, complete_device
 
 if TYPE_CHECKING:  # devices.validate pulls numpy and pydantic models: `edgecomp --help` stays instant
     from devices.validate import DeviceReport, ValidationReport
@@ -18,11 +19,9 @@ if TYPE_CHECKING:  # devices.validate pulls numpy and pydantic models: `edgecomp
 def validate(
     build: Path = typer.Argument(..., help="Build directory (build/<name>) or a .tflite file."),
     device: list[str] = typer.Option(
-        ..., "--device", "-d", help="Device profile name (repeatable), or 'all'."
+        ..., "--device", "-d", help=f"{DEVICE_HELP} Repeatable, or 'all'.", autocompletion=complete_device
     ),
-    profiles_dir: list[Path] | None = typer.Option(
-        None, "--profiles-dir", help="Extra directory of profile YAMLs (also: $EDGECOMP_PROFILES)."
-    ),
+    profiles_dir: list[Path] | None = typer.Option(None, "--profiles-dir", help=PROFILES_DIR_HELP),
     max_accuracy_diff: float = typer.Option(
         0.5, "--max-accuracy-diff", min=0.0, help="Gate: |device - host| accuracy, in points."
     ),

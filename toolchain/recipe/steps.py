@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from toolchain.base.types import StepKind
+from toolchain.base.types import PruneSchedule, StepKind
 
 
 class Strict(BaseModel):
@@ -29,7 +29,7 @@ class PruneStep(FinetuneOptions):
     """Magnitude pruning with a tfmot schedule, fine-tuned on the train split."""
 
     kind: Literal[StepKind.PRUNE] = StepKind.PRUNE
-    schedule: Literal["polynomial", "constant"] = "polynomial"
+    schedule: PruneSchedule = PruneSchedule.POLYNOMIAL
     target_sparsity: float = Field(0.8, gt=0.0, lt=1.0)
     initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
     epochs: int = Field(4, ge=1)

@@ -49,11 +49,12 @@ def search_config(
     workers: int = 1,
     ray_address: str | None = None,
     seed: int | None = None,
+    profiles_dirs: tuple[Path, ...] = (),
 ) -> SearchConfig:
     """The device profile's budgets and the flags merged (the tighter limit wins); seed defaults to the
     recipe's."""
 
-    profile = get_profile(device)
+    profile = get_profile(device, profiles_dirs)
     b = profile.budgets
     limits = Limits(
         _tighter(max_size_kb, b.model_size_kb),
@@ -70,6 +71,7 @@ def search_config(
         workers=workers,
         ray_address=ray_address,
         seed=recipe.seed if seed is None else seed,
+        profiles_dirs=tuple(profiles_dirs),
     )
 
 
@@ -80,7 +82,7 @@ def validate_front(
     when the device's arch is not this host's), on the val split the trial was measured on; the result is
     kept in `record.validation`, and `choose` skips members that fail."""
 
-    profile = get_profile(config.device)
+    profile = get_profile(config.device, config.profiles_dirs)
     for r in front:
         report = validate_target(trial_build_dir(config, r.number), [profile], write_report=False)
         device = report.devices[profile.name]

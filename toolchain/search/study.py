@@ -73,6 +73,7 @@ class SearchConfig:
     workers: int = 1
     ray_address: str | None = None
     seed: int = 0
+    profiles_dirs: tuple[Path, ...] = ()  # where --device's profile was found besides the shipped ones
 
     @property
     def out_dir(self) -> Path:

@@ -24,6 +24,7 @@ from typing import Any
 
 from toolchain import data as d
 from toolchain.base.errors import DataError, InputFileError
+from toolchain.base.text import read_utf8
 from toolchain.base.types import TokenizerKind
 from toolchain.tokenizers.interface import TextTokenizer
 from toolchain.tokenizers.regex import RegexTokenizer
@@ -60,14 +61,14 @@ def folder_model(source: Path) -> Path:
 
 def is_wordpiece_vocab(path: Path) -> bool:
     """A BERT vocab: one token per line, [CLS], [SEP], [PAD] present, and `##` continuation pieces."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_utf8(path, "vocab").splitlines()
     tokens = {ln.rstrip("\r") for ln in lines}
     return {"[CLS]", "[SEP]", "[PAD]"} <= tokens and any(t.startswith("##") for t in tokens)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_utf8(path, "JSON", InputFileError))
     except json.JSONDecodeError as err:
         raise InputFileError(f"{path} is not valid JSON: {err.msg} (line {err.lineno})") from None
     if not isinstance(data, dict):
@@ -89,7 +90,8 @@ def wordpiece_from_files(tokenizer_json: Path | None, vocab: Path | None, seq_le
     if tokenizer_json is not None:
         if not tokenizer_json.is_file():
             raise InputFileError(f"tokenizer file not found: {tokenizer_json}", hint="check --tokenizer")
-        return WordPieceTokenizer(tokenizer_json.read_text(encoding="utf-8"), seq_len, str(tokenizer_json))
+        text = read_utf8(tokenizer_json, "tokenizer")
+        return WordPieceTokenizer(text, seq_len, str(tokenizer_json))
     assert vocab is not None
     lower, strip = lowercase_options(vocab.parent)
     return WordPieceTokenizer(bert_json_from_vocab(vocab, lower, strip), seq_len, str(vocab))

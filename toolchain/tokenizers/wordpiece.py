@@ -24,6 +24,7 @@ import numpy as np
 
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import DataError, InputFileError
+from toolchain.base.text import read_utf8
 from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
 
 TOKENIZER_FILE, VOCAB_FILE = "tokenizer.json", "vocab.txt"
@@ -36,6 +37,7 @@ def bert_json_from_vocab(vocab: Path, lowercase: bool = True, strip_accents: boo
 
     if not vocab.is_file():
         raise InputFileError(f"vocab file not found: {vocab}", hint="pass --vocab or --tokenizer")
+    read_utf8(vocab, "vocab")  # the Rust reader's error for a non-UTF-8 byte names neither line nor byte
     tok = BertWordPieceTokenizer(str(vocab), lowercase=lowercase, strip_accents=strip_accents)
     return tok._tokenizer.to_str()  # the public object wraps the one Tokenizer it builds
 
