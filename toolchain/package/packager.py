@@ -181,6 +181,7 @@ def _resolved(build: Build, opts: PackageOptions) -> PackageValues:
         max_tokenizer_mismatch=spec.max_tokenizer_mismatch
         if opts.max_tokenizer_mismatch is None
         else opts.max_tokenizer_mismatch,
+        max_tokenizer_accuracy_drop=spec.max_tokenizer_accuracy_drop,
     )
     # Check flag values with the recipe's own rules (a name/version must be a safe file name).
 
