@@ -128,3 +128,25 @@ def test_refusals_name_the_problem(spm_fixture, tmp_path):
     shutil.copyfile(spm_fixture / "tokenizer" / "tokenizer.json", tmp_path / "ok.json")
     tok = tokenizer_from_json(tmp_path / "ok.json", SEQ)
     assert tok.describe()["note"] == "no SentencePiece .model file beside tokenizer.json"
+
+
+def test_device_ids_after_the_remap_are_the_models_ids_of_the_lowercased_query(spm_fixture):
+    """MediaPipe's path in Python (ASCII lower-case, raw .model ids, [CLS]/[SEP] -> <unk>, 0-padding),
+    remapped as the packaged graph does: exactly tokenizer.json's ids of the ASCII-lower-cased query;
+    without the remap nearly every id is off (the fairseq offset), which is what packaging must catch."""
+    from toolchain.package.spm import DeviceSpm, Remap, ascii_lower
+
+    folder = spm_fixture / "tokenizer"
+    tok = tokenizer_from_json(folder / "tokenizer.json", SEQ)
+    remap = Remap(tok, folder / SPM_FILE)
+    assert remap.shift == 1 and remap.table[0] == 3 and remap.table[1] == 0 and remap.table[2] == 2
+    texts = _texts(spm_fixture)
+    got = remap.model_ids(texts)
+    want = tok.encode_batch([ascii_lower(t) for t in texts])
+    assert np.array_equal(got["input_ids"], want["input_ids"])
+    assert np.array_equal(got["attention_mask"], want["attention_mask"])
+    raw, mask = DeviceSpm(folder / SPM_FILE, SEQ).batch(texts)
+    assert np.array_equal(mask, want["attention_mask"]) and set(raw[:, 0]) == {0}  # [CLS] is <unk> (0)
+    real = mask.astype(bool)
+    assert (raw[real] != want["input_ids"][real]).mean() > 0.9
+    assert ascii_lower("Größe NIKE Кроссовки") == "größe nike Кроссовки"

@@ -173,7 +173,7 @@ def mediapipe_model(
     if kind != "regex":
         source, retyped = int32_inputs(source)
         source, added = add_segment_input(source)  # a two-input export (XLM-R's too): MediaPipe feeds 3
-    remap = Remap(build) if kind == "sentencepiece" else None
+    remap = Remap.of(build) if kind == "sentencepiece" else None
     if remap is not None:
         source = remap.edit(source, bert_input_names(source))
     float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))

@@ -99,9 +99,8 @@ def spm_tokenizer(build: Build) -> SentencePieceTokenizer:
 class Remap:
     """The table and special ids `converters.tflite_spm.remap_ids` puts in the graph."""
 
-    def __init__(self, build: Build) -> None:
-        tok = spm_tokenizer(build)
-        self.device = DeviceSpm(build.dir / SPM_MODEL, tok.seq_len)
+    def __init__(self, tok: SentencePieceTokenizer, model_file: Path) -> None:
+        self.device = DeviceSpm(model_file, tok.seq_len)
         sp, self.tok = self.device.sp, tok
         table, missing = np.zeros(sp.get_piece_size(), np.int32), []
         for i in range(sp.get_piece_size()):
@@ -115,13 +114,15 @@ class Remap:
         if missing:
             raise DataError(
                 f"{len(missing)} pieces of sentencepiece.model are not in tokenizer.json (e.g. "
-                f"{missing[0]!r}):"
-                " "
-                "they are not the same tokenizer, the device's ids would be wrong",
+                f"{missing[0]!r}): they are not the same tokenizer, the device's ids would be wrong",
                 hint=f"convert with the tokenizer files the model was trained with, or: {EDGE_HINT}",
             )
         self.table = table
         self.shift = int(np.median(table[3:] - np.arange(3, len(table)))) if len(table) > 3 else 0
+
+    @classmethod
+    def of(cls, build: Build) -> Remap:
+        return cls(spm_tokenizer(build), build.dir / SPM_MODEL)
 
     def model_ids(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """What the packaged graph feeds the model for `texts` (MediaPipe's ids after the remap)."""
@@ -157,7 +158,7 @@ def tokenization_cost(
     build: Build, texts: list[str], label_ids: np.ndarray | None, split: str, progress: Progress
 ) -> TokenizerParitySection:
     """Training ids (tokenizer.json on the raw query) vs the device's (after the remap), by cause."""
-    remap = Remap(build)
+    remap = Remap.of(build)
     tok = remap.tok
     train = tok.encode_batch(texts)
     device = remap.model_ids(texts)
