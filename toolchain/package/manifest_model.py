@@ -230,7 +230,8 @@ class Manifest(Record):
 
     @property
     def is_wordpiece(self) -> bool:
-        return self.tokenizer.kind == TokenizerKind.WORDPIECE
+        """A BERT-path tokenizer (WordPiece or SentencePiece): MediaPipe lower-cases ASCII itself."""
+        return self.tokenizer.kind in (TokenizerKind.WORDPIECE, TokenizerKind.SENTENCEPIECE)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, default=str) + "\n"
