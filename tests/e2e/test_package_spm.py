@@ -82,6 +82,8 @@ def test_package_mediapipe_spm(spm_build, tmp_path: Path) -> None:
     assert example["train_tokens"] != example["device_tokens"] and example["device_tokens"][0] == "<s>"
     bundle = tmp_path / "dist" / "xlmr-1.0.0"
     assert {"sentencepiece.model", "tokenizer.json", "vocab.txt"} <= {p.name for p in bundle.iterdir()}
+    code, stdout, stderr = _cli("inspect", str(bundle / "xlmr.tflite"))  # the manifest check passes
+    assert code == 0 and "packed sentencepiece.model matches" in stdout, stdout + stderr
     report = json.loads((build / "report.json").read_text())
     assert report["package"]["tokenizer_parity"]["by_cause"]["case"] == tok["by_cause"]["case"]
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.common import default_root
 from tests.fixtures.make_xlmr_model import SPM_FILE, ensure_xlmr_tokenizer
+from toolchain.base.atomic import locked
 from toolchain.base.errors import DataError
 from toolchain.base.types import TokenizerKind
 from toolchain.tokenizers.sentencepiece import SentencePieceTokenizer
@@ -26,7 +28,8 @@ SEQ = 32
 
 @pytest.fixture(scope="module")
 def spm_fixture() -> Path:
-    return ensure_xlmr_tokenizer()
+    with locked(default_root() / ".fixtures.lock"):  # test workers wait for the first one's build
+        return ensure_xlmr_tokenizer()
 
 
 def _texts(root: Path) -> list[str]:
