@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from converters.metadata import ModelInfo, timed_session
 from converters.tflite_inputs import int32_inputs
-from tests.support.builds import copy_build
+from tests.support.builds import copy_build, edit_report
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
 from toolchain.build import load_build
@@ -133,3 +133,18 @@ def test_edge_bundle_carries_the_exact_tokenizer(spm_build, tmp_path: Path) -> N
     assert (bundle / "tokenizer.json").read_bytes() == (build / "tokenizer.json").read_bytes()
     assert (bundle / "sentencepiece.model").read_bytes() == (build / "sentencepiece.model").read_bytes()
     assert json.loads(stdout)["tokenizer"]["kind"] == "sentencepiece"
+
+
+def test_without_the_model_file_mediapipe_packaging_is_refused(spm_build, tmp_path: Path) -> None:
+    """No SentencePiece .model: MediaPipe cannot tokenize; the refusal names the file and offers edge."""
+    build = copy_build(spm_build, tmp_path)
+    (build / "sentencepiece.model").unlink()
+
+    def drop(report: dict) -> None:
+        del report["files"]["sentencepiece.model"]
+        report["tokenizer"]["files"].remove("sentencepiece.model")
+
+    edit_report(build, drop)
+    code, _, stderr = _cli("package", str(build), "--out", str(tmp_path / "dist"))
+    assert code == 2 and "needs the SentencePiece .model file" in stderr and "--format edge" in stderr, stderr
+    assert not (tmp_path / "dist").exists()
