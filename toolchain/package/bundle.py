@@ -252,7 +252,7 @@ def run_package(
         labels = _label_ids(build, queries)
         tok_parity = tokenization_cost(build, queries.texts, labels, str(parity_split), progress)
         mismatch_gate(tok_parity, values.max_tokenizer_mismatch)
-        accuracy_gate(tok_parity, values.max_tokenizer_accuracy_drop)
+        accuracy_gate(tok_parity, values.max_tokenizer_accuracy_drop, values.min_tokenizer_cosine)
     if values.format != PackageFormat.EDGE:
         model_bytes, metadata_json, parity, timings = mediapipe_model(
             build, values, tmp, queries.texts, scores, opts, progress

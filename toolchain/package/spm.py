@@ -46,6 +46,7 @@ EDGE_HINT = (
     "tokenize with the model's own tokenizer"
 )
 DEFAULT_MAX_ACCURACY_DROP = 1.0  # points, when the recipe sets no package.max_tokenizer_accuracy_drop
+DEFAULT_MIN_COSINE = 0.99  # mean, embedders, when the recipe sets no package.min_tokenizer_cosine
 CAUSES = ("case", "unknown_pieces", "normalization")
 
 
@@ -228,9 +229,21 @@ def _effect(train_out: np.ndarray, device_out: np.ndarray, label_ids: np.ndarray
     )
 
 
-def accuracy_gate(section: TokenizerParitySection, limit: float | None) -> None:
-    """GateFailed when the device's ids cost more than `limit` points of accuracy (default 1.0)."""
+def accuracy_gate(
+    section: TokenizerParitySection, limit: float | None, min_cosine: float | None = None
+) -> None:
+    """GateFailed when the device's ids cost more than `limit` points of accuracy (default 1.0), or an
+    embedder's vectors on them fall below `min_cosine` mean cosine (default 0.99)."""
     limit = DEFAULT_MAX_ACCURACY_DROP if limit is None else limit
+    min_cosine = DEFAULT_MIN_COSINE if min_cosine is None else min_cosine
+    mean = section.effect.mean_cosine_train_vs_device_ids
+    if mean is not None and mean < min_cosine:
+        raise GateFailed(
+            f"MediaPipe's SentencePiece ids move the vectors to mean cosine {mean:g} (min "
+            f"{section.effect.min_cosine_train_vs_device_ids:g}) of the training ids' on {section.split} "
+            f"(< package.min_tokenizer_cosine {min_cosine:g})",
+            hint=f"train on lower-cased queries too, lower package.min_tokenizer_cosine, or: {EDGE_HINT}",
+        )
     delta = section.effect.accuracy_delta
     if delta is None or -delta * 100 <= limit + 1e-9:
         return

@@ -175,6 +175,13 @@ class PackageSpec(Strict):
         description="sentencepiece builds: the accuracy points MediaPipe's ids (ASCII lower-casing) may cost "
         "on the test split (None: 1.0)",
     )
+    min_tokenizer_cosine: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="sentencepiece embedders: the least mean cosine between the vectors of training-side and "
+        "MediaPipe's ids (None: 0.99)",
+    )
 
 
 class Recipe(Strict):
