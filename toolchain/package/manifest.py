@@ -185,7 +185,8 @@ def _tokenizer_lines(tok: TokenizerParitySection | None) -> list[str]:
     if tok is None:
         return []
     effect = ", ".join(f"{k} {v:g}" for k, v in tok.effect.to_json().items())
-    return [f"- tokenizer parity (training vs device ids): {tok.summary}; effect: {effect}."]
+    what = "SentencePiece ids" if "SentencePiece" in tok.device_side else "WordPiece"
+    return [f"- tokenizer parity (training vs device {what}): {tok.summary}; effect: {effect}."]
 
 
 def _fallback_lines(fallback: FallbackSection) -> list[str]:

@@ -290,7 +290,8 @@ def _bert(build, session, tmp, info, texts, progress, remap=None) -> tuple[str, 
         else:
             ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
         got = _run(session, build, model, feed_texts, progress, f"({feed} queries)")
-        parts["vs_training_ids"] = got if remap is not None else None
+        if remap is not None:  # the raw feed (last) is what the app sends: compared with training ids
+            parts["vs_training_ids"] = got
         for kernels in results:
             what = f"toolchain ({kernels} kernels) on device-tokenized {feed} queries"
             ref = model_scores(build, ids, progress, what, xnnpack=kernels == "xnnpack")

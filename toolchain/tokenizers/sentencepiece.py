@@ -140,7 +140,11 @@ class SentencePieceTokenizer:
         by_id = self.id_to_piece()
         special = {by_id[i]: i for i in (self.bos_id, self.pad_id, self.eos_id, self.unk_id) if i in by_id}
         files = [TOKENIZER_FILE, VOCAB_FILE] + ([SPM_FILE] if self.spm_model is not None else [])
-        note = None if self.spm_model is not None else "no SentencePiece .model file beside tokenizer.json"
+        note = (
+            {}
+            if self.spm_model is not None
+            else {"note": "no SentencePiece .model file beside tokenizer.json"}
+        )
         return {
             "kind": self.kind,
             "implementation": f"huggingface tokenizers ({self.model_type}, {self.pre_tokenizer})",
@@ -151,7 +155,7 @@ class SentencePieceTokenizer:
             "special_tokens": special,
             "source": self.origin,
             "files": files,
-            "note": note,
+            **note,
         }
 
     def vocab_lines(self) -> list[str]:
