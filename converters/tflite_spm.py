@@ -13,9 +13,8 @@ int32 ops (no delegate needed, a few microseconds):
     ids'   = mapped * mask * (1 - first) * (1 - last) + eos * last + pad * (1 - mask) + bos * first
 
 where `first` is the constant one-hot of position 0 ([CLS]'s). Every reader of the ids input then reads
-ids'. `add_input` gives a two-input export (input_ids, attention_mask: XLM-R's) the third int32 input
-MediaPipe's BERT path requires, read by nothing. (A minimal version of what issue 24's two-input
-packaging does in converters/tflite_inputs.py: merge into that one when both exist.)
+ids'. A two-input export (XLM-R's: input_ids, attention_mask) first gets MediaPipe's third input from
+converters/tflite_inputs.py `add_segment_input`.
 """
 
 from __future__ import annotations
@@ -179,12 +178,3 @@ def remap_reference(
     return (mapped * mask * (1 - first) * (1 - last) + eos * last + pad * (1 - mask) + bos * first).astype(
         np.int32
     )
-
-
-def add_input(data: bytes, name: str, like: str) -> bytes:
-    """The model with one more int32 input `name`, shaped like input `like`, read by no op."""
-    g = _Graph(data)
-    shape = [int(x) for x in g.sg.tensors[g.index(like)].shape]
-    idx = g.tensor(name, shape)
-    g.sg.inputs = np.array([*list(g.sg.inputs), idx], dtype=np.int32)
-    return g.pack(len(data))

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from converters.metadata import ModelInfo, timed_session
-from converters.tflite_inputs import int32_inputs
+from converters.tflite_inputs import add_segment_input, bert_input_names, int32_inputs
 from tests.support.builds import copy_build, edit_report
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
@@ -72,7 +72,7 @@ def test_package_mediapipe_spm(spm_build, tmp_path: Path) -> None:
     for feed in ("raw", "lowercased"):  # MediaPipe vs the model on MediaPipe's (remapped) ids
         assert parity[feed]["queries"] == 261 and parity[feed]["agreement"] >= 0.99, parity[feed]
     assert parity["vs_training_ids"]["agreement"] >= 0.98  # lower-casing included, end to end
-    assert parity["input_names"]["segment_ids"] == "segment_ids"  # the unused third input MediaPipe feeds
+    assert parity["added_inputs"][0]["consumers"] == 0  # the unused third input MediaPipe feeds
     tok = m["tokenizer_parity"]
     assert tok["by_cause"]["case"] > 50 and tok["by_cause"]["normalization"] == 0
     assert tok["differing"] == sum(tok["by_cause"].values()) and "remapped" in tok["device_side"]
@@ -99,12 +99,12 @@ def test_naive_package_reads_every_row_off_and_is_refused(spm_build, tmp_path: P
     build = load_build(spm_build)
     texts = _test_texts(build)
     remap = Remap.of(build)
-    naive = remap.edit(int32_inputs(build.model_bytes)[0], None, remap=False)
+    naive, _ = add_segment_input(int32_inputs(build.model_bytes)[0])  # all but the remap
     (tmp_path / "in.tflite").write_bytes(naive)
     session, _ = timed_session()
     info = ModelInfo("naive", "1", "naive", None, None)
     with session:
-        names = ("serving_default_input_ids:0", "serving_default_attention_mask:0", "segment_ids")
+        names = bert_input_names(naive)
         session.write_metadata(
             tmp_path / "in.tflite", tmp_path / "m.tflite", "bert_spm", build.dir / "sentencepiece.model",
             build.labels, info, input_names=names,

@@ -12,11 +12,9 @@ on every query of the split (top-1 for classifiers, vectors within one output st
   Python reproduction (toolchain/tokenizers/mediapipe_bert.py): a difference is then a packaging bug,
   never tokenizer skew.
   The skew itself (train-side vs device ids) is measured and gated apart (package/tokenizer.py).
-- sentencepiece (XLM-R style): the same BERT path with SentencePiece metadata (the .model packed); the
-  graph gets the id remap (package/spm.py, converters/tflite_spm.py) and, for a two-input export, the
-  unused segment input. Reference: the build's model on MediaPipe's ids as remapped (package/spm.py
-  `DeviceSpm`); `vs_training_ids` adds MediaPipe against the toolchain on the training-side ids (what
-  lower-casing costs end to end). Lower-casing and tokenizer skew are measured apart (package/spm.py).
+- sentencepiece (XLM-R): the BERT path with SentencePiece metadata and the id remap in the graph (package/
+  spm.py); reference: the model on MediaPipe's remapped ids; `vs_training_ids`: MediaPipe vs the toolchain
+  on training-side ids (lower-casing's cost end to end, also measured by cause in package/spm.py).
   Kernels: MediaPipe 0.10.21's CPU task runs some ops in XNNPACK and some in TFLite's builtin kernels,
   and which depends on the model. Measured: on the onnx2tf int8 BERT fixture (float fallback ops) it
   reproduced ai_edge_litert's XNNPACK scores (0/748 top-1 flips; builtin kernels: 2 flips on near-ties,
@@ -192,10 +190,9 @@ def mediapipe_model(
         parts["int32_inputs"] = retyped
     if added:
         parts["added_inputs"] = [_added(source, added)]
-    if remap is not None and "vs_training_ids" in parts:  # MediaPipe vs the toolchain on training ids
-        parts["vs_training_ids"] = _record(
-            _compare(build, "vs_training_ids", texts, scores, parts["vs_training_ids"])
-        )
+    got = parts.pop("got", None)  # MediaPipe on the raw queries (bert path)
+    if remap is not None:  # vs the toolchain on the training tokenizer's ids
+        parts["vs_training_ids"] = _record(_compare(build, "vs_training_ids", texts, scores, got))
     out = build.tflite.tensors[build.tflite.outputs[0]]
     step = output_step(build)
     if changed and step and is_classifier(build):
@@ -290,8 +287,7 @@ def _bert(build, session, tmp, info, texts, progress, remap=None) -> tuple[str, 
         else:
             ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
         got = _run(session, build, model, feed_texts, progress, f"({feed} queries)")
-        if remap is not None:  # the raw feed (last) is what the app sends: compared with training ids
-            parts["vs_training_ids"] = got
+        parts["got"] = got  # the raw feed's (last) MediaPipe results, for vs_training_ids
         for kernels in results:
             what = f"toolchain ({kernels} kernels) on device-tokenized {feed} queries"
             ref = model_scores(build, ids, progress, what, xnnpack=kernels == "xnnpack")
@@ -304,7 +300,8 @@ def _bert(build, session, tmp, info, texts, progress, remap=None) -> tuple[str, 
         parts[feed] = _record(result)
     parts["reference"] = KernelReference.model_validate(
         {
-            "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
+            "model": "the build's model on ids from "
+            + ("package/spm.py (remapped)" if remap else "toolchain/tokenizers/mediapipe_bert.py"),
             "kernels": chosen,
             "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
             f"vs_{other}_kernels": {f: _record(r, 5) for f, r in results[other].items()},

@@ -30,9 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.tflite_inputs import ROLE_NAMES, bert_input_names
-from converters.tflite_model import parse_tflite
-from converters.tflite_spm import add_input, remap_ids, remap_reference
+from converters.tflite_spm import remap_ids, remap_reference
 from devices.hostrun import HostRunner
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
@@ -129,16 +127,9 @@ class Remap:
         ids = remap_reference(raw, mask, self.table, t.bos_id, t.eos_id, t.pad_id)
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(mask)}
 
-    def edit(self, model: bytes, names: tuple[str, str, str] | None, remap: bool = True) -> bytes:
-        """int32 model bytes -> MediaPipe's three inputs (a segment input added when missing) + the remap."""
-        if names is None:  # two inputs (XLM-R's export): add the segment ids MediaPipe feeds, unused
-            parsed = parse_tflite(model)
-            inputs = [parsed.tensors[i].name for i in parsed.inputs]
-            ids = next(n for n in inputs if any(k in n for k in ROLE_NAMES["ids"]) and "type" not in n)
-            model = add_input(model, "segment_ids", ids)
-            names = bert_input_names(model)
-        if not remap:
-            return model
+    def edit(self, model: bytes, names: tuple[str, str, str]) -> bytes:
+        """The model (int32 inputs, three: converters.tflite_inputs.add_segment_input) with the remap in
+        front of its ids input (`names`: ids, mask, segment ids tensor names)."""
         t = self.tok
         return remap_ids(model, names[0], names[1], self.table, t.bos_id, t.eos_id, t.pad_id)
 
