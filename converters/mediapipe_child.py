@@ -2,7 +2,8 @@
 
 It speaks the one child protocol (edgecomp_wire, put on PYTHONPATH by the host; converters/metadata.py is
 the other side); the hello carries mediapipe's version. Ops:
-  write_metadata {"model_in", "model_out", "kind": "regex"|"embedder"|"bert"|"bert_embedder", "vocab",
+  write_metadata {"model_in", "model_out", "kind": "regex"|"embedder"|"bert"|"bert_embedder" (+"_spm":
+                  SentencePiece tokenizer metadata, "vocab" the .model file), "vocab",
                   "labels", "delim", "input_names": [ids, mask, segment] (bert kinds: TFLite tensor names),
                   "info": {name, version, description, author, license}} -> {"metadata_json": str}
   classify {"model", "texts": [...], "max_results": k | null} -> {"results": [[[index, score], ...], ...]}
@@ -42,6 +43,11 @@ def _write_metadata(req: dict) -> dict:
     with open(req["model_in"], "rb") as f:
         buf = bytearray(f.read())
     kind = req["kind"]
+    if kind.endswith("_spm"):
+        tokenizer = metadata_writer.SentencePieceTokenizer(req["vocab"])
+        kind = kind.removesuffix("_spm")
+    elif kind.startswith("bert"):
+        tokenizer = metadata_writer.BertTokenizer(req["vocab"])
     if kind == "regex":
         tok = metadata_writer.RegexTokenizer(req["delim"], req["vocab"])
         labels = metadata_writer.Labels().add(req["labels"])
@@ -53,15 +59,14 @@ def _write_metadata(req: dict) -> dict:
         writer.add_feature_output(name="embedding", description="Text embedding vector.")
     elif kind == "bert":
         # metadata names ids / mask / segment_ids, bound to the inputs by tensor name; vocab packed
-        tok = metadata_writer.BertTokenizer(req["vocab"])
         labels = metadata_writer.Labels().add(req["labels"])
         writer = text_classifier.MetadataWriter.create_for_bert_model(
-            buf, tok, labels, *req["input_names"]
+            buf, tokenizer, labels, *req["input_names"]
         ).writer
     elif kind == "bert_embedder":
         # No BERT TextEmbedder writer exists: TextEmbedder reads the same BERT input metadata.
         writer = metadata_writer.MetadataWriter.create(buf)
-        writer.add_bert_text_input(metadata_writer.BertTokenizer(req["vocab"]), *req["input_names"])
+        writer.add_bert_text_input(tokenizer, *req["input_names"])
         writer.add_feature_output(name="embedding", description="Text embedding vector.")
     else:
         raise ValueError(f"unknown metadata kind {kind!r}")

@@ -23,8 +23,9 @@ from toolchain.base.venvs import Venv, VenvSpec, cache_dir, ensure_venv
 MEDIAPIPE_VERSION = "0.10.21"
 CHILD_SCRIPT = Path(__file__).with_name("mediapipe_child.py")
 # regex classifier, regex-tokenized embedder, BERT (WordPiece, 3 int32 inputs) classifier and embedder
-METADATA_KINDS = ("regex", "embedder", "bert", "bert_embedder")
-BERT_KINDS = ("bert", "bert_embedder")
+# (+ _spm: the same BERT inputs with MediaPipe's SentencePiece tokenizer, `vocab` the .model file)
+METADATA_KINDS = ("regex", "embedder", "bert", "bert_embedder", "bert_spm", "bert_embedder_spm")
+BERT_KINDS = ("bert", "bert_embedder", "bert_spm", "bert_embedder_spm")
 
 
 class MediaPipeError(EdgecompError):

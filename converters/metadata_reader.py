@@ -62,8 +62,8 @@ class EmbeddedMetadata:
     @property
     def vocab_size(self) -> int | None:
         vocab = self.tokenizer.vocab_file if self.tokenizer else None
-        if vocab is None or vocab not in self.files:
-            return None
+        if vocab is None or vocab not in self.files or self.tokenizer.kind == "sentencepiece":
+            return None  # a SentencePiece .model is a binary proto, not one token per line
         return sum(1 for ln in self.files[vocab].decode("utf-8", "replace").splitlines() if ln.strip())
 
     def as_dict(self) -> dict:
@@ -126,7 +126,7 @@ def _tokenizer(units: list[Table]) -> TokenizerInfo | None:
         if kind == "bert":  # BertTokenizerOptions: vocab_file
             files = _tables(opts, 0)
             return TokenizerInfo("bert", None, _str(files[0], 0) if files else None)
-        files = _tables(opts, 1)  # SentencePieceTokenizerOptions: model file, vocab_file
+        files = _tables(opts, 0)  # SentencePieceTokenizerOptions: sentencePiece_model (files), vocab_file
         return TokenizerInfo("sentencepiece", None, _str(files[0], 0) if files else None)
     return None
 

@@ -42,7 +42,7 @@ heavy.install()
 # Session fixtures that train or convert (or load what a fixture script trained): their users are slow.
 SLOW_FIXTURES = frozenset(
     {"tiny_project", "tiny_int8", "tiny_float32", "example_build", "onnx_models", "onnx_float_builds"}
-    | {"bert_models", "bert_int8_classifier", "keras_bert", "two_input_models"}
+    | {"bert_models", "bert_int8_classifier", "keras_bert", "two_input_models", "xlmr_model"}
 )
 _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
 
@@ -202,6 +202,15 @@ def bert_int8_classifier(bert_models, tmp_path_factory) -> Path:
     out = parallel.made_once(tmp_path_factory, "bert-int8", make, lambda root: root / "int8")
     shared.freeze("bert_int8_classifier", out)
     return out
+
+
+@pytest.fixture(scope="session")
+def xlmr_model() -> Path:
+    """The multilingual XLM-R classifier (tests/fixtures/make_xlmr_model.py, about 30 s once): data/,
+    classifier/ (model.onnx + tokenizer.json + sentencepiece.bpe.model + labels), transformers/."""
+    from tests.fixtures.make_xlmr_model import ensure_xlmr_model
+
+    return _cached(ensure_xlmr_model)
 
 
 @pytest.fixture(scope="session")

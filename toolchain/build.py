@@ -5,7 +5,8 @@ the split, labels.txt assumed present, report.json re-parsed, the model fed on i
 one reader with one policy:
 - model.tflite, recipe.yaml and report.json must exist (InputFileError naming the missing file); the
   tokenizer's files for the kind the report records (regex: vocab.txt; wordpiece: tokenizer.json, with
-  vocab.txt beside it for packaging; none: an ONNX float build made without a tokenizer);
+  vocab.txt beside it for packaging; sentencepiece: tokenizer.json, vocab.txt and sentencepiece.model;
+  none: an ONNX float build made without a tokenizer);
   labels.txt for a classifier (an embedding build, `source.task: embedding`, has none);
 - model.tflite must still hash to the report's `model_sha256`, and labels.txt, vocab.txt,
   tokenizer.json and the post-step float model (float.tflite, float.keras) to the report's `files`
@@ -61,9 +62,17 @@ MODEL_FILE, RECIPE_FILE, REPORT_FILE, VOCAB_FILE, LABELS_FILE = (
     "labels.txt",
 )
 TOKENIZER_JSON = "tokenizer.json"
+SPM_MODEL = "sentencepiece.model"  # a sentencepiece build's .model file (the device tokenizer's)
 FLOAT_FILE = "float.tflite"  # the post-step float model as float32 TFLite, when the build saved it
 FLOAT_KERAS = "float.keras"  # the post-step float Keras model (builds with steps)
-HASHED_FILES = (LABELS_FILE, VOCAB_FILE, TOKENIZER_JSON, FLOAT_FILE, FLOAT_KERAS)  # the report's `files`
+HASHED_FILES = (
+    LABELS_FILE,
+    VOCAB_FILE,
+    TOKENIZER_JSON,
+    SPM_MODEL,
+    FLOAT_FILE,
+    FLOAT_KERAS,
+)  # the report's `files`
 REJECTED_SUFFIX = ".rejected"  # build/<name>.rejected/: a candidate that missed a convert gate
 LOCK_FILE = ".report.lock"
 SYNTHETIC_ROWS = 256
@@ -121,7 +130,7 @@ class Build:
 
     @property
     def tokenizer_kind(self) -> str:
-        """regex, wordpiece, or none (`build.tokenizer.kind` when there is a tokenizer)."""
+        """regex, wordpiece, sentencepiece, or none (`build.tokenizer.kind` when there is a tokenizer)."""
         return self.tokenizer.kind if self.tokenizer is not None else "none"
 
     @property

@@ -84,7 +84,10 @@ def test_wordpiece_refusals(tmp_path, bert_vocab):
 
     bpe = tmp_path / "bpe.json"
     Tokenizer(models.BPE()).save(str(bpe))
-    with pytest.raises(DataError, match="is a BPE tokenizer; edgecomp supports WordPiece"):
+    with pytest.raises(DataError, match="has no pad token"):  # BPE is read as SentencePiece-style now
+        sources.find_tokenizer(bpe, None, tmp_path / "m.onnx", 8)
+    Tokenizer(models.WordLevel({"a": 0}, unk_token="a")).save(str(bpe))
+    with pytest.raises(DataError, match="is a WordLevel tokenizer, not WordPiece"):
         sources.find_tokenizer(bpe, None, tmp_path / "m.onnx", 8)
 
 

@@ -60,6 +60,7 @@ CALIBRATED_MODES = frozenset({QuantMode.INT8, QuantMode.INT16X8, QuantMode.MIXED
 class TokenizerKind(StrEnum):
     REGEX = "regex"  # word-level: MediaPipe's regex tokenizer
     WORDPIECE = "wordpiece"  # BERT: MediaPipe's BertTokenizer
+    SENTENCEPIECE = "sentencepiece"  # Unigram/BPE tokenizer.json (XLM-R): MediaPipe's SentencePiece tokenizer
     NONE = "none"  # an ONNX float build made without a tokenizer
 
 

@@ -68,7 +68,9 @@ def tables(result: Inspection) -> list[Table]:
         tok = meta.tokenizer
         info.add_row(
             "tokenizer",
-            f"{tok.kind} delimiter {tok.delim_regex!r}, {tok.vocab_file} ({meta.vocab_size} tokens)"
+            f"{tok.kind}, {tok.vocab_file} ({len(meta.files.get(tok.vocab_file or '', b''))} bytes)"
+            if tok and tok.kind == "sentencepiece"
+            else f"{tok.kind} delimiter {tok.delim_regex!r}, {tok.vocab_file} ({meta.vocab_size} tokens)"
             if tok
             else "none",
         )

@@ -15,6 +15,8 @@ def _parity_row(parity: AppParity) -> str:
     """One line per kind of feed: identical vectors, identical top-k lists, or top-1 agreement."""
     low, raw = parity.lowercased, parity.raw
     raw_note = f"; raw (no lowercase()) {raw.agreement:.2%}" if raw is not None else ""
+    if parity.vs_training_ids is not None:  # sentencepiece: MediaPipe vs the training tokenizer's ids
+        raw_note += f"; vs training-side ids (case kept) {parity.vs_training_ids.agreement:.2%}"
     if isinstance(low, VectorParity):
         return (
             f"{low.identical}/{low.queries} identical vectors (lower-cased), max diff "

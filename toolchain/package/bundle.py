@@ -43,6 +43,7 @@ from toolchain.package.manifest_model import (
 from toolchain.package.mediapipe import mediapipe_model, tokenizer_kind
 from toolchain.package.model_card import CARD_FILE, model_card
 from toolchain.package.parity import server_fallback
+from toolchain.package.spm import accuracy_gate, tokenization_cost
 from toolchain.package.tokenizer import mismatch_gate, tokenizer_section
 from toolchain.package.types import PackageOptions, PackageResult, PackageSplits, PackageValues
 from toolchain.report.model import LATE_SECTIONS, Report
@@ -157,7 +158,7 @@ def _tokenizer_entry(build: Build, parity: AppParity | None) -> ManifestTokenize
     MediaPipe ASCII-lowercases itself, so the app sends the raw query.
     """
     raw = parity.raw if parity is not None else None
-    if build.report.tokenizer.kind == TokenizerKind.WORDPIECE:
+    if build.report.tokenizer.kind in (TokenizerKind.WORDPIECE, TokenizerKind.SENTENCEPIECE):
         lowercase = False
     else:
         lowercase = raw is None or raw.agreement < 1.0
@@ -207,6 +208,10 @@ def _write_bundle(
         if build.labels is not None:
             shutil.copyfile(build.dir / "labels.txt", stage / "labels.txt")
         shutil.copyfile(vocab, stage / "vocab.txt")
+        if manifest.tokenizer.kind == TokenizerKind.SENTENCEPIECE:  # the exact tokenizer, for the app
+            for name in manifest.tokenizer.files or []:
+                if name != "vocab.txt":
+                    shutil.copyfile(build.dir / name, stage / name)
         (stage / "README.md").write_text(readme(manifest), encoding="utf-8")
         (stage / CARD_FILE).write_text(model_card(build, manifest), encoding="utf-8")
         stage.chmod(0o755)  # a bundle is meant to be shared, whatever the umask
@@ -245,6 +250,11 @@ def run_package(
             build, queries.texts, _label_ids(build, queries), str(parity_split), progress
         )
         mismatch_gate(tok_parity, values.max_tokenizer_mismatch)
+    elif values.format != PackageFormat.EDGE and tokenizer_kind(build) == "sentencepiece":
+        labels = _label_ids(build, queries)
+        tok_parity = tokenization_cost(build, queries.texts, labels, str(parity_split), progress)
+        mismatch_gate(tok_parity, values.max_tokenizer_mismatch)
+        accuracy_gate(tok_parity, values.max_tokenizer_accuracy_drop, values.min_tokenizer_cosine)
     if values.format != PackageFormat.EDGE:
         model_bytes, metadata_json, parity, timings = mediapipe_model(
             build, values, tmp, queries.texts, scores, opts, progress

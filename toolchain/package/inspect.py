@@ -79,7 +79,20 @@ def _manifest_checks(
         checks.append(Check("tokenizer", delim == tok.delimiter, f"delimiter {delim!r}"))
         # case variants add lines to a regex vocab
         want_vocab = tok.packed_vocab_lines if tok.packed_vocab_lines is not None else tok.vocab_size
-        if want_vocab is not None:
+        packed = meta.tokenizer.vocab_file if meta.tokenizer else None
+        if tok.kind == "sentencepiece":  # the packed .model must be the bundle's sentencepiece.model
+            entry = (manifest.files or {}).get("sentencepiece.model")
+            got = sha256(meta.files[packed]) if packed in meta.files else None
+            same = entry is not None and got == entry.sha256
+            checks.append(
+                Check(
+                    "vocab",
+                    same,
+                    f"packed {packed} {'matches' if same else 'differs from'} "
+                    "the bundle's sentencepiece.model",
+                )
+            )
+        elif want_vocab is not None:
             checks.append(Check("vocab", meta.vocab_size == want_vocab, f"{meta.vocab_size} packed tokens"))
     return checks
 

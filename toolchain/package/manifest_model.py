@@ -24,7 +24,7 @@ from toolchain.report.model import TokenizerSection
 from toolchain.report.stages import FallbackSection, TokenizerEffect
 
 MAX_MANIFEST_BYTES = 16 << 20
-PARITY_FEEDS = ("lowercased", "raw", "raw_without_case_variants")
+PARITY_FEEDS = ("lowercased", "raw", "raw_without_case_variants", "vs_training_ids")
 
 
 class DeviceStatus(Record):
@@ -183,6 +183,7 @@ class AppParity(Record):
     lowercased: FeedParity
     raw: FeedParity | None = None
     raw_without_case_variants: FeedParity | None = None  # regex: the plain vocab
+    vs_training_ids: FeedParity | None = None  # sentencepiece: MediaPipe vs the toolchain on training ids
     case_variants: CaseVariants | None = None  # regex
     reference: KernelReference | None = None  # wordpiece
     int32_inputs: list[str] | None = None  # wordpiece: inputs retyped from int64
@@ -229,7 +230,8 @@ class Manifest(Record):
 
     @property
     def is_wordpiece(self) -> bool:
-        return self.tokenizer.kind == TokenizerKind.WORDPIECE
+        """A BERT-path tokenizer (WordPiece or SentencePiece): MediaPipe lower-cases ASCII itself."""
+        return self.tokenizer.kind in (TokenizerKind.WORDPIECE, TokenizerKind.SENTENCEPIECE)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, default=str) + "\n"

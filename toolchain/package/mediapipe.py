@@ -12,6 +12,9 @@ on every query of the split (top-1 for classifiers, vectors within one output st
   Python reproduction (toolchain/tokenizers/mediapipe_bert.py): a difference is then a packaging bug,
   never tokenizer skew.
   The skew itself (train-side vs device ids) is measured and gated apart (package/tokenizer.py).
+- sentencepiece (XLM-R): the BERT path with SentencePiece metadata and the id remap in the graph (package/
+  spm.py); reference: the model on MediaPipe's remapped ids; `vs_training_ids`: MediaPipe vs the toolchain
+  on training-side ids (lower-casing's cost end to end, also measured by cause in package/spm.py).
   Kernels: MediaPipe 0.10.21's CPU task runs some ops in XNNPACK and some in TFLite's builtin kernels,
   and which depends on the model. Measured: on the onnx2tf int8 BERT fixture (float fallback ops) it
   reproduced ai_edge_litert's XNNPACK scores (0/748 top-1 flips; builtin kernels: 2 flips on near-ties,
@@ -35,7 +38,7 @@ from converters.tflite_model import parse_tflite
 from devices.hostrun import HostRunner
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
-from toolchain.build import Build, text_feeds
+from toolchain.build import SPM_MODEL, Build, text_feeds
 from toolchain.data import DELIM_REGEX, load_queries, load_vocab
 from toolchain.package.manifest_model import (
     AddedInput,
@@ -54,6 +57,7 @@ from toolchain.package.parity import (
     compare_top_k,
     compare_vectors,
 )
+from toolchain.package.spm import Remap
 from toolchain.package.types import PackageOptions, PackageValues
 from toolchain.package.vocab import case_variants, write_packed_vocab
 from toolchain.tasks import task_spec
@@ -67,15 +71,16 @@ RANK_HINT = (
     "a dynamic-range model ranks near-ties differently in each runtime: convert with quantization.mode "
     "weight_only (or int8); otherwise the on-device tokenizer differs: check vocab.txt and the delimiter"
 )
-MEDIAPIPE_KINDS = ("regex", "wordpiece")
+MEDIAPIPE_KINDS = ("regex", "wordpiece", "sentencepiece")
 
 
 def tokenizer_kind(build: Build) -> str:
-    """regex | wordpiece; anything else cannot be packaged for MediaPipe (DataError)."""
+    """regex | wordpiece | sentencepiece; anything else cannot be packaged for MediaPipe (DataError)."""
     kind = build.report.tokenizer.kind
     if kind not in MEDIAPIPE_KINDS:
         raise DataError(
-            f"MediaPipe packaging supports the regex and wordpiece tokenizers; this build uses {kind!r}",
+            f"MediaPipe packaging supports the regex, wordpiece and sentencepiece tokenizers; this build "
+            f"uses {kind!r}",
             hint="package it with --format edge",
         )
     return kind
@@ -100,10 +105,10 @@ def device_tokenizer(build: Build):  # noqa: ANN201 - MediaPipeBertTokenizer, im
 
 
 def model_scores(
-    build: Build, ids: np.ndarray, progress: Progress, what: str, xnnpack: bool = True
+    build: Build, ids: np.ndarray | dict[str, np.ndarray], progress: Progress, what: str, xnnpack: bool = True
 ) -> np.ndarray:
-    """The build's .tflite in the host runner (its runtime child) on given ids (mask = ids != 0, segment
-    ids 0)."""
+    """The build's .tflite in the host runner (its runtime child) on given ids (a bare array: mask = ids != 0,
+    segment ids 0) or tokenizer outputs by canonical name."""
 
     with HostRunner(build.model_bytes, xnnpack=xnnpack, name=f"{build.dir.name}/model.tflite") as runner:
         return runner.scores(text_feeds(build.tflite, ids), progress, what)
@@ -163,9 +168,12 @@ def mediapipe_model(
 
     kind = tokenizer_kind(build)
     source, retyped, added = build.model_bytes, [], None
-    if kind == "wordpiece":
+    if kind != "regex":
         source, retyped = int32_inputs(source)
-        source, added = add_segment_input(source)
+        source, added = add_segment_input(source)  # a two-input export (XLM-R's too): MediaPipe feeds 3
+    remap = Remap.of(build) if kind == "sentencepiece" else None
+    if remap is not None:
+        source = remap.edit(source, bert_input_names(source))
     float_out, changed = dequantized_outputs(source, tie_break=is_classifier(build))
     (tmp / "float_out.tflite").write_bytes(float_out)
     info = ModelInfo(values.name, values.version, values.description, values.author, values.license)
@@ -176,12 +184,15 @@ def mediapipe_model(
         if kind == "regex":
             metadata_json, parts, runs = _regex(build, session, tmp, info, texts, scores, progress)
         else:
-            metadata_json, parts, runs = _bert(build, session, tmp, info, texts, progress)
+            metadata_json, parts, runs = _bert(build, session, tmp, info, texts, progress, remap)
     run_s = time.perf_counter() - t0
     if retyped:
         parts["int32_inputs"] = retyped
     if added:
         parts["added_inputs"] = [_added(source, added)]
+    got = parts.pop("got", None)  # MediaPipe on the raw queries (bert path)
+    if remap is not None:  # vs the toolchain on the training tokenizer's ids
+        parts["vs_training_ids"] = _record(_compare(build, "vs_training_ids", texts, scores, got))
     out = build.tflite.tensors[build.tflite.outputs[0]]
     step = output_step(build)
     if changed and step and is_classifier(build):
@@ -251,26 +262,32 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
     return metadata_json, parts, 3
 
 
-def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
-    """WordPiece: MediaPipe on raw and on lower-cased queries vs the model fed device-tokenized ids (the
-    metadata JSON, the `AppParity` fields measured, the MediaPipe runs per query)."""
+def _bert(build, session, tmp, info, texts, progress, remap=None) -> tuple[str, dict[str, Any], int]:  # noqa: ANN001
+    """WordPiece or SentencePiece (`remap`): MediaPipe on raw and on lower-cased queries vs the model fed
+    device-tokenized ids (the metadata JSON, the `AppParity` fields measured, the MediaPipe runs per
+    query)."""
 
     float_out = tmp / "float_out.tflite"
     names = bert_input_names(float_out.read_bytes())
-    kind = "bert" if is_classifier(build) else "bert_embedder"
+    kind = ("bert" if is_classifier(build) else "bert_embedder") + ("_spm" if remap is not None else "")
+    vocab = build.vocab_path if remap is None else build.dir / SPM_MODEL
     model = tmp / "model.tflite"
     metadata_json = session.write_metadata(
-        float_out, model, kind, build.vocab_path, build.labels, info, input_names=names
+        float_out, model, kind, vocab, build.labels, info, input_names=names
     )
-    device = device_tokenizer(build)
+    device = device_tokenizer(build) if remap is None else None
     ids_name, mask_name, segment_name = names
     parts: dict[str, Any] = {
         "input_names": BertInputNames(ids=ids_name, mask=mask_name, segment_ids=segment_name)
     }
     results: dict[str, dict[str, AnyParity]] = {"xnnpack": {}, "builtin": {}}
     for feed, feed_texts in (("lowercased", [t.lower() for t in texts]), ("raw", texts)):
-        ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
+        if remap is not None:
+            ids = remap.model_ids(feed_texts)
+        else:
+            ids = np.stack([device.encode(t)["input_ids"] for t in feed_texts]) if texts else np.zeros((0, 1))
         got = _run(session, build, model, feed_texts, progress, f"({feed} queries)")
+        parts["got"] = got  # the raw feed's (last) MediaPipe results, for vs_training_ids
         for kernels in results:
             what = f"toolchain ({kernels} kernels) on device-tokenized {feed} queries"
             ref = model_scores(build, ids, progress, what, xnnpack=kernels == "xnnpack")
@@ -283,7 +300,8 @@ def _bert(build, session, tmp, info, texts, progress) -> tuple[str, dict[str, An
         parts[feed] = _record(result)
     parts["reference"] = KernelReference.model_validate(
         {
-            "model": "the build's model on ids from toolchain/tokenizers/mediapipe_bert.py",
+            "model": "the build's model on ids from "
+            + ("package/spm.py (remapped)" if remap else "toolchain/tokenizers/mediapipe_bert.py"),
             "kernels": chosen,
             "why": "the host TFLite kernel set (XNNPACK or builtin) whose scores MediaPipe reproduced best",
             f"vs_{other}_kernels": {f: _record(r, 5) for f, r in results[other].items()},

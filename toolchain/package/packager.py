@@ -181,6 +181,8 @@ def _resolved(build: Build, opts: PackageOptions) -> PackageValues:
         max_tokenizer_mismatch=spec.max_tokenizer_mismatch
         if opts.max_tokenizer_mismatch is None
         else opts.max_tokenizer_mismatch,
+        max_tokenizer_accuracy_drop=spec.max_tokenizer_accuracy_drop,
+        min_tokenizer_cosine=spec.min_tokenizer_cosine,
     )
     # Check flag values with the recipe's own rules (a name/version must be a safe file name).
 

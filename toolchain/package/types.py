@@ -43,6 +43,8 @@ class PackageValues:
     license: str | None
     min_confidence_accuracy: float
     max_tokenizer_mismatch: float | None  # None: no gate
+    max_tokenizer_accuracy_drop: float | None = None  # sentencepiece, points; None: package/spm.py's default
+    min_tokenizer_cosine: float | None = None  # sentencepiece embedders, mean; None: package/spm.py's default
 
 
 @dataclass(frozen=True)

@@ -165,8 +165,22 @@ class PackageSpec(Strict):
         None,
         ge=0.0,
         le=1.0,
-        description="wordpiece builds: the largest share of test queries whose device ids may differ "
-        "from training (None: recorded, not gated)",
+        description="wordpiece and sentencepiece builds: the largest share of test queries whose device ids "
+        "may differ from training (None: recorded, not gated)",
+    )
+    max_tokenizer_accuracy_drop: float | None = Field(
+        None,
+        ge=0.0,
+        le=100.0,
+        description="sentencepiece builds: the accuracy points MediaPipe's ids (ASCII lower-casing) may cost "
+        "on the test split (None: 1.0)",
+    )
+    min_tokenizer_cosine: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="sentencepiece embedders: the least mean cosine between the vectors of training-side and "
+        "MediaPipe's ids (None: 0.99)",
     )
 
 

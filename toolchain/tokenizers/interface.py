@@ -23,7 +23,7 @@ CANONICAL_INPUTS = (INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS)
 
 @runtime_checkable
 class TextTokenizer(Protocol):
-    """What every tokenizer kind (regex, wordpiece) offers a build."""
+    """What every tokenizer kind (regex, wordpiece, sentencepiece) offers a build."""
 
     kind: str
     seq_len: int

@@ -1,6 +1,8 @@
 """Reading what the user has: a tokenizer.json, a vocab.txt of either kind, a Hugging Face model folder.
 
-- `--tokenizer tokenizer.json` (data.tokenizer): a Hugging Face WordPiece tokenizer -> `wordpiece`.
+- `--tokenizer tokenizer.json` (data.tokenizer): a Hugging Face WordPiece tokenizer -> `wordpiece`; a
+  Unigram or BPE one (SentencePiece as transformers represents it, XLM-R style) -> `sentencepiece`, with
+  the .model file beside it (sentencepiece.bpe.model, spiece.model, ...) kept for the device.
 - `--vocab vocab.txt` (data.vocab): a BERT vocab (one token per line with [CLS], [SEP], [PAD] and `##`
   continuation pieces) -> `wordpiece`, lower-casing from tokenizer_config.json beside it when present
   (`do_lower_case`, `strip_accents`), else BERT-uncased defaults; a 'token id' vocab -> `regex`, unchanged.
@@ -28,6 +30,7 @@ from toolchain.base.text import read_utf8
 from toolchain.base.types import TokenizerKind
 from toolchain.tokenizers.interface import TextTokenizer
 from toolchain.tokenizers.regex import RegexTokenizer
+from toolchain.tokenizers.sentencepiece import MODEL_TYPES, SPM_FILE, SentencePieceTokenizer, spm_beside
 from toolchain.tokenizers.wordpiece import WordPieceTokenizer, bert_json_from_vocab
 
 TOKENIZER_JSON, VOCAB_TXT, CONFIG_JSON, TOKENIZER_CONFIG = (
@@ -85,13 +88,24 @@ def lowercase_options(folder: Path) -> tuple[bool, bool | None]:
     return bool(cfg.get("do_lower_case", True)), cfg.get("strip_accents")
 
 
+def tokenizer_from_json(path: Path, seq_len: int, spm_model: Path | None = None) -> TextTokenizer:
+    """A tokenizer.json by its model type: WordPiece -> `wordpiece`, Unigram/BPE -> `sentencepiece`."""
+    if not path.is_file():
+        raise InputFileError(f"tokenizer file not found: {path}", hint="check --tokenizer")
+    text = read_utf8(path, "tokenizer")
+    try:
+        model_type = (json.loads(text).get("model") or {}).get("type")
+    except (json.JSONDecodeError, AttributeError):
+        model_type = None  # WordPieceTokenizer names the problem
+    if model_type in MODEL_TYPES:
+        return SentencePieceTokenizer(text, seq_len, str(path), spm_model or spm_beside(path), path.parent)
+    return WordPieceTokenizer(text, seq_len, str(path))
+
+
 def wordpiece_from_files(tokenizer_json: Path | None, vocab: Path | None, seq_len: int) -> TextTokenizer:
 
     if tokenizer_json is not None:
-        if not tokenizer_json.is_file():
-            raise InputFileError(f"tokenizer file not found: {tokenizer_json}", hint="check --tokenizer")
-        text = read_utf8(tokenizer_json, "tokenizer")
-        return WordPieceTokenizer(text, seq_len, str(tokenizer_json))
+        return tokenizer_from_json(tokenizer_json, seq_len)
     assert vocab is not None
     lower, strip = lowercase_options(vocab.parent)
     return WordPieceTokenizer(bert_json_from_vocab(vocab, lower, strip), seq_len, str(vocab))
@@ -159,13 +173,16 @@ def load_saved(build_dir: Path, kind: TokenizerKind, seq_len: int) -> TextTokeni
     """The tokenizer a build recorded (report `tokenizer` kind and seq_len + the files `save` wrote)."""
     if kind == TokenizerKind.NONE:
         return None
-    wanted = {TokenizerKind.REGEX: VOCAB_TXT, TokenizerKind.WORDPIECE: TOKENIZER_JSON}[kind]
+    wanted = VOCAB_TXT if kind == TokenizerKind.REGEX else TOKENIZER_JSON
     path = Path(build_dir) / wanted
     if not path.is_file():
         raise InputFileError(
             f"{build_dir} is not a complete build: {wanted} is missing (its {kind} tokenizer)",
             hint="run `edgecomp convert --recipe ...` to make the build",
         )
+    if kind == TokenizerKind.SENTENCEPIECE:
+        spm = Path(build_dir) / SPM_FILE
+        return tokenizer_from_json(path, seq_len, spm if spm.is_file() else None)
     if kind == TokenizerKind.WORDPIECE:
         return wordpiece_from_files(path, None, seq_len)
 

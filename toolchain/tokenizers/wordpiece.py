@@ -78,9 +78,9 @@ class WordPieceTokenizer:
         model_type = (spec.get("model") or {}).get("type")
         if model_type != "WordPiece":
             raise DataError(
-                f"{origin} is a {model_type} tokenizer; edgecomp supports WordPiece (BERT-class) and the "
-                "regex word tokenizer",
-                hint="SentencePiece/BPE tokenizers are not supported yet",
+                f"{origin} is a {model_type} tokenizer, not WordPiece",
+                hint="SentencePiece (Unigram/BPE) tokenizer.json files are read by toolchain/tokenizers/"
+                "sentencepiece.py (tokenizers.sources.tokenizer_from_json picks the kind)",
             )
         self.json, self.origin, self.seq_len = tokenizer_json, origin, seq_len
         self.vocab: dict[str, int] = tok.get_vocab(with_added_tokens=True)
