@@ -6,9 +6,11 @@ with the versions of the `onnx-fixtures` extra, and the export runs there as a c
 (converters/hf_export_child.py) over the one child protocol (toolchain/base/child.py): edgecomp's own
 process never imports torch and never unpickles a weights file.
 
-Measured on this project's machine (2 cores, 2026-12-06): provisioning took 58 s and 1171 MB (torch's
-CPU wheel and the rest come from the local package mirrors, so there is nothing for pip's cache to
-reuse); starting the child (torch + transformers import) takes a few seconds; exporting a 2-layer
+Measured on this project's machine (2 cores, 2026-12-06): provisioning took 58 s (without onnx) and
+1278 MB installed (with onnx, which torch.onnx.export needs); torch's CPU wheel and the rest come from the
+package mirrors configured for pip as local files, which pip does not cache (~/.cache/pip stayed empty),
+so there is no wheel cache to reuse: the env is made once per machine (keyed by the pins) under the
+edgecomp cache dir, and every build and test reuses it. Starting the child (torch + transformers import) takes a few seconds; exporting a 2-layer
 hidden-64 BERT about 2 s.
 """
 
