@@ -10,8 +10,8 @@ Measured on this project's machine (2 cores, 2026-12-06): provisioning took 58 s
 1278 MB installed (with onnx, which torch.onnx.export needs); torch's CPU wheel and the rest come from the
 package mirrors configured for pip as local files, which pip does not cache (~/.cache/pip stayed empty),
 so there is no wheel cache to reuse: the env is made once per machine (keyed by the pins) under the
-edgecomp cache dir, and every build and test reuses it. Starting the child (torch + transformers import) takes a few seconds; exporting a 2-layer
-hidden-64 BERT about 2 s.
+edgecomp cache dir, and every build and test reuses it. Starting the child (torch + transformers import)
+takes a few seconds; exporting a 2-layer hidden-64 BERT about 2 s.
 """
 
 from __future__ import annotations
