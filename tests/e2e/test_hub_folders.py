@@ -81,7 +81,11 @@ def test_second_build_reuses_the_export_and_torch_outputs(hub_folders, tmp_path)
     from toolchain.recipe.compose import recipe_from_dict
     from toolchain.sources.loaded import load_source
 
-    spec = {"source": {"path": str(hub_folders.distilbert)}, "data": {"test": str(DATA / "test.jsonl")}}
+    spec = {
+        "source": {"path": str(hub_folders.distilbert)},
+        "data": {"test": str(DATA / "test.jsonl")},
+        "quantization": {"mode": "float32"},
+    }
     first = load_source(recipe_from_dict(spec)).hub
     again = load_source(recipe_from_dict(spec)).hub
     assert first is not None and again is not None

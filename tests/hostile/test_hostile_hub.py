@@ -153,3 +153,16 @@ def test_empty_folder_names_what_a_model_folder_holds(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputFileError, match="holds no model"):
         read_folder(tmp_path / "empty")
+
+
+def test_onnx_file_flag_names_what_the_folder_has(tmp_path):
+    folder = tmp_path / "hub"
+    (folder / "onnx").mkdir(parents=True)
+    for name in ("model.onnx", "model_O4.onnx"):
+        (folder / "onnx" / name).write_bytes(b"not read")
+    result, out = _convert(folder, tmp_path, "--onnx-file", "onnx/model_quantized.onnx")
+    assert result.exit_code == 2, result.output
+    line = _one_line(result)
+    assert "no such .onnx" in line and "onnx/model.onnx, onnx/model_O4.onnx" in line and not out.exists()
+    result, _ = _convert(tmp_path / "hub" / "onnx" / "model.onnx", tmp_path, "--onnx-file", "x.onnx")
+    assert result.exit_code == 2 and "is not a folder" in _one_line(result)

@@ -28,7 +28,7 @@ import numpy as np
 
 from converters import hf_export as hf
 from converters import onnx_tflite as ox
-from toolchain.base.atomic import staged_dir, write_bytes
+from toolchain.base.atomic import locked, staged_dir, write_bytes
 from toolchain.base.errors import ConversionError
 from toolchain.base.notices import announce
 from toolchain.base.types import FolderKind
@@ -144,24 +144,11 @@ def _export(
     feeds, split = _parity_inputs(info, tokenizer, texts, seq_len, folder)
     ids_key = _ids_key(feeds)
     torch_path = entry / f"torch-{ids_key}.npy"
-    cached_export = facts_path.is_file() and onnx_path.is_file()
-    cached_torch = cached_export and torch_path.is_file()
-    if not cached_torch:
-        env = hf.ensure_hf_env()
-        announce(f"exporting {folder.name}/ ({info.architecture}) to ONNX with PyTorch in {env.path.name}")
-        with hf.TorchExporter(env) as exporter:
-            if not cached_export:
-                started = time.perf_counter()
-                with staged_dir(entry, guard=False) as stage:
-                    facts = exporter.export(req, stage / EXPORTED)
-                    facts.update(versions=exporter.versions, seconds=round(time.perf_counter() - started, 2))
-                    (stage / "export.json").write_text(json.dumps(facts, indent=2))
-            else:
-                exporter.export(req, None)  # the module only: the .onnx is cached
-            want = exporter.run(feeds)
-        buf = io.BytesIO()
-        np.save(buf, want, allow_pickle=False)
-        write_bytes(torch_path, buf.getvalue())
+    with locked(entry.parent / f".{entry.name}.lock"):  # one exporter per entry (test workers, builds)
+        cached_export = facts_path.is_file() and onnx_path.is_file()
+        cached_torch = cached_export and torch_path.is_file()
+        if not cached_torch:
+            _run_torch(folder, info, req, entry, feeds, cached_export, torch_path)
     want = np.load(torch_path, allow_pickle=False)
     facts = json.loads(facts_path.read_text())
     parity = _parity(info, onnx_path, feeds, want, split, cached_torch)
@@ -182,6 +169,33 @@ def _export(
             hint="report the model's architecture to edgecomp's developers; meanwhile export it yourself",
         )
     return PreparedFolder(onnx_path, seq_len, section)
+
+
+def _run_torch(
+    folder: Path,
+    info: HubFolderInfo,
+    req: hf.ExportRequest,
+    entry: Path,
+    feeds: dict[str, np.ndarray],
+    cached_export: bool,
+    torch_path: Path,
+) -> None:
+    """Export into `entry` (unless cached) and save PyTorch's outputs on `feeds`, in one child."""
+    env = hf.ensure_hf_env()
+    announce(f"exporting {folder.name}/ ({info.architecture}) to ONNX with PyTorch in {env.path.name}")
+    with hf.TorchExporter(env) as exporter:
+        if not cached_export:
+            started = time.perf_counter()
+            with staged_dir(entry, guard=False) as stage:
+                facts = exporter.export(req, stage / EXPORTED)
+                facts.update(versions=exporter.versions, seconds=round(time.perf_counter() - started, 2))
+                (stage / "export.json").write_text(json.dumps(facts, indent=2))
+        else:
+            exporter.export(req, None)  # the module only: the .onnx is cached
+        want = exporter.run(feeds)
+    buf = io.BytesIO()
+    np.save(buf, want, allow_pickle=False)
+    write_bytes(torch_path, buf.getvalue())
 
 
 def _parity_inputs(

@@ -76,7 +76,8 @@ def teacher_kind(path: Path) -> SourceFormat:
     except InputFileError:
         raise InputFileError(
             f"cannot tell what kind of teacher {path} is",
-            hint="a teacher is .onnx (or a folder with model.onnx), .tflite, .keras/.h5, or a scores .jsonl",
+            hint="a teacher is .onnx (or a model folder: model.onnx, transformers / sentence-transformers "
+            "weights, onnx/), .tflite, .keras/.h5, or a scores .jsonl",
         ) from None
     return SourceFormat.KERAS if fmt == SourceFormat.SAVEDMODEL else fmt
 
