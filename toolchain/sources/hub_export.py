@@ -85,8 +85,9 @@ def prepare_folder(
                 )
         section = HubExportSection(folder=info, exported=False, onnx_file=str(path), seq_len=length or 0)
         return PreparedFolder(path, length, section)
-    length = seq_len or info.seq_len
-    length = query_length(None, length)  # raises the "set --seq-len" error when there is none
+    length = query_length(None, seq_len or info.seq_len)  # no length at all: the "set --seq-len" error
+    if seq_len is None:
+        announce(f"exporting at {length} tokens per query ({info.seq_len_from}); set --seq-len for another")
     tokenizer = find_tokenizer(*tokenizer_files, folder, length)
     return _export(folder, info, length, tokenizer, texts)
 

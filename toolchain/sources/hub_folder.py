@@ -312,7 +312,9 @@ def inspect_folder(folder: Path) -> HubFolderInfo:
     if info.onnx_file is not None:
         update["inputs"], outputs = onnx_io(folder / info.onnx_file)
         update["output"] = outputs[0] if outputs else None
-    if info.seq_len is None:
+    if (
+        info.seq_len is None and info.kind != FolderKind.ONNX
+    ):  # a model.onnx folder needs --seq-len, as before
         update["seq_len"], update["seq_len_from"] = folder_seq_len(folder)
     return info.model_copy(update={**update, "notes": notes})
 
