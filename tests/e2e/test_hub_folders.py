@@ -17,7 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from toolchain.cli.main import app
+from toolchain.recipe.compose import recipe_from_dict
 from toolchain.report.model import Report
+from toolchain.sources.loaded import load_source
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
@@ -30,16 +32,11 @@ def _convert(folder: Path, out: Path, *flags: str) -> tuple[Report, str]:
     return Report.model_validate_json((out / "report.json").read_text()), result.output
 
 
-@pytest.mark.parametrize(
-    "name, inputs", [("bert", ["input_ids", "attention_mask", "token_type_ids"]), ("distilbert", None)]
-)
-def test_transformers_classifier_folder_converts(hub_folders, tmp_path, name, inputs):
-    folder = getattr(hub_folders, name)
-    report, output = _convert(folder, tmp_path / name, "--quantize", "dynamic")
+def test_two_input_distilbert_folder_converts(hub_folders, tmp_path):
+    report, output = _convert(hub_folders.distilbert, tmp_path / "distilbert", "--quantize", "dynamic")
     hub = report.hub
     assert hub is not None and hub.exported and hub.folder.kind == "transformers"
-    assert hub.folder.inputs == (inputs or ["input_ids", "attention_mask"])
-    assert len(report.model.inputs) == len(hub.folder.inputs)
+    assert hub.folder.inputs == ["input_ids", "attention_mask"] and len(report.model.inputs) == 2
     parity = hub.parity
     assert parity is not None and parity.metric == "max_abs_error" and parity.passed
     assert parity.value < 1e-4 and parity.queries == 748 and "test.jsonl" in parity.split
@@ -48,8 +45,26 @@ def test_transformers_classifier_folder_converts(hub_folders, tmp_path, name, in
     assert report.labels[0] == "product_search_category"  # from config.json id2label
     compared = report.evaluation.vs_source_float
     assert compared is not None
-    assert compared.reference.accuracy == pytest.approx(hub_folders.facts[f"{name}_test_accuracy"], abs=2e-3)
+    assert compared.reference.accuracy == pytest.approx(
+        hub_folders.facts["distilbert_test_accuracy"], abs=2e-3
+    )
     assert report.evaluation.onnx_reference.top1_agreement >= 0.98
+
+
+def test_three_input_bert_folder_exports_within_the_limit(hub_folders):
+    """The BERT folder's export and parity (its ONNX converts like tests/e2e/test_wordpiece_models.py's
+    BERT; the same graph from the Hub layout converts in test_hub_layouts.py)."""
+    loaded = _load(hub_folders.bert)
+    hub = loaded.hub
+    assert hub is not None and hub.folder.inputs == ["input_ids", "attention_mask", "token_type_ids"]
+    assert [i.name for i in loaded.model.inputs] == hub.folder.inputs
+    assert hub.parity is not None and hub.parity.value < 1e-4 and hub.parity.queries == 748
+    assert loaded.labels == hub.folder.labels and len(loaded.labels) == 22
+
+
+def _load(folder: Path):
+    spec = {"source": {"path": str(folder)}, "data": {"test": str(DATA / "test.jsonl")}}
+    return load_source(recipe_from_dict({**spec, "quantization": {"mode": "float32"}}))
 
 
 def test_sentence_transformers_folder_converts(hub_folders, tmp_path):
@@ -67,7 +82,7 @@ def test_sentence_transformers_folder_converts(hub_folders, tmp_path):
     assert report.task == "embedding" and report.labels == []
     ref = report.evaluation.onnx_reference
     assert ref.mean_cosine >= 0.999 and ref.min_cosine >= 0.99
-    import onnxruntime as ort  # the exported graph itself normalises (Normalize from modules.json)
+    import onnxruntime as ort  # reason: the exported graph itself normalises (Normalize, modules.json)
 
     sess = ort.InferenceSession(hub.onnx_file, providers=["CPUExecutionProvider"])
     ids = np.array([[2, 40, 50, 3] + [0] * 28], dtype=np.int64)
@@ -78,16 +93,8 @@ def test_sentence_transformers_folder_converts(hub_folders, tmp_path):
 
 def test_second_build_reuses_the_export_and_torch_outputs(hub_folders, tmp_path):
     """The same folder and queries again: nothing starts PyTorch (the section says so)."""
-    from toolchain.recipe.compose import recipe_from_dict
-    from toolchain.sources.loaded import load_source
-
-    spec = {
-        "source": {"path": str(hub_folders.distilbert)},
-        "data": {"test": str(DATA / "test.jsonl")},
-        "quantization": {"mode": "float32"},
-    }
-    first = load_source(recipe_from_dict(spec)).hub
-    again = load_source(recipe_from_dict(spec)).hub
+    first = _load(hub_folders.distilbert).hub
+    again = _load(hub_folders.distilbert).hub
     assert first is not None and again is not None
     assert again.export_from_cache and again.parity is not None and again.parity.torch_from_cache
     assert again.parity.value == first.parity.value  # type: ignore[union-attr]
