@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from toolchain.base.errors import UntrustedModelError
+from toolchain.base.errors import DataError, UntrustedModelError
 from toolchain.cli.main import app
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.report.model import Report
@@ -79,3 +79,10 @@ def test_folder_teacher_distils_into_an_int8_student(hub_folders, tmp_path):
     assert report.hub.parity is not None and report.hub.parity.passed
     teacher = report.evaluation.teacher
     assert teacher is not None and teacher.agreement_with_teacher >= 0.8
+
+
+def test_an_embedder_folder_cannot_teach_a_classifier(hub_folders):
+    from toolchain.steps.teachers import load_teacher
+
+    with pytest.raises(DataError, match="sentence-transformers encoder .* a classifier student"):
+        load_teacher(hub_folders.sentence, 22)

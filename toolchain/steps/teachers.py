@@ -46,8 +46,10 @@ from toolchain.base.progress import Progress
 from toolchain.base.types import SourceFormat
 from toolchain.base.venvs import cache_dir
 from toolchain.data import jsonl_rows
+from toolchain.report.hub import HubFolderInfo
 from toolchain.sources.detect import path_format
 from toolchain.sources.hub_export import ParityTexts, prepare_folder
+from toolchain.sources.hub_folder import read_folder
 from toolchain.sources.keras_inputs import encode_for, fixed_length, model_inputs
 from toolchain.sources.onnx_model import TokenizerFiles, open_onnx
 from toolchain.steps.student import predict_logits
@@ -228,6 +230,17 @@ class _AdvanceSink:
         return contextlib.nullcontext(self.advance)
 
 
+def _refuse_encoder(info: HubFolderInfo, path: Path) -> None:
+    """An encoder folder's export is a sentence embedding: it has no logits to teach a classifier."""
+    if info.head == "encoder":
+        raise DataError(
+            f"the teacher {path.name} is a {info.kind} encoder (a sentence embedding): "
+            "distillation trains a classifier student on a teacher's logits",
+            hint="give a *ForSequenceClassification folder (or its ONNX) as the teacher, or convert the "
+            "embedder itself",
+        )
+
+
 def _need_tokenizer(tokenizer: TextTokenizer | None, path: Path) -> TextTokenizer:
     if tokenizer is None:
         raise DataError(
@@ -290,6 +303,7 @@ def load_teacher(
         score = load_scores(path, n_labels)
     elif kind == SourceFormat.ONNX:
         if path.is_dir():
+            _refuse_encoder(read_folder(path, None, trust_model_code), path)
             hub = prepare_folder(path, None, seq_len, trust_model_code, tokenizer_files, parity)
         tokenizer, score, params = _onnx_teacher(path, tokenizer_files, input_shapes or {}, seq_len, hub)
     elif kind == SourceFormat.TFLITE:
