@@ -17,6 +17,7 @@ from toolchain.cli.main import app
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.report.model import Report
 from toolchain.sources.loaded import load_source
+from toolchain.steps.teachers import load_teacher
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
@@ -82,7 +83,13 @@ def test_folder_teacher_distils_into_an_int8_student(hub_folders, tmp_path):
 
 
 def test_an_embedder_folder_cannot_teach_a_classifier(hub_folders):
-    from toolchain.steps.teachers import load_teacher
-
     with pytest.raises(DataError, match="sentence-transformers encoder .* a classifier student"):
         load_teacher(hub_folders.sentence, 22)
+
+
+def test_hub_onnx_folder_teaches_with_its_own_tokenizer(hub_folders):
+    teacher = load_teacher(hub_folders.hub_onnx, 22)
+    assert teacher.hub is not None and teacher.hub.folder.onnx_file == "onnx/model.onnx"
+    assert teacher.tokenizer is not None and teacher.tokenizer.kind == "wordpiece"
+    logits = teacher.score(["red running shoes", "where is my order"], lambda n: None)
+    assert logits.shape == (2, 22)
