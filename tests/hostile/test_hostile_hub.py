@@ -166,3 +166,13 @@ def test_onnx_file_flag_names_what_the_folder_has(tmp_path):
     assert "no such .onnx" in line and "onnx/model.onnx, onnx/model_O4.onnx" in line and not out.exists()
     result, _ = _convert(tmp_path / "hub" / "onnx" / "model.onnx", tmp_path, "--onnx-file", "x.onnx")
     assert result.exit_code == 2 and "is not a folder" in _one_line(result)
+
+
+def test_a_folder_without_weights_says_what_a_model_folder_holds(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(BERT_CONFIG))
+    (folder / "tokenizer.json").write_text("{}")
+    result, out = _convert(folder, tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "holds no model" in _one_line(result) and "model.safetensors" in result.output

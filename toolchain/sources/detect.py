@@ -14,7 +14,7 @@ from pathlib import Path
 from converters.keras_tflite import detect_format
 from toolchain.base.types import AUTO, SourceFormat
 from toolchain.recipe.schema import Recipe
-from toolchain.sources.hub_folder import is_model_folder
+from toolchain.sources.hub_folder import is_model_folder, read_folder
 from toolchain.tokenizers.sources import FOLDER_MODEL
 
 FOREIGN_SUFFIXES = {".tflite": SourceFormat.TFLITE, ".jsonl": SourceFormat.SCORES}
@@ -26,6 +26,8 @@ def path_format(path: Path) -> SourceFormat:
         return SourceFormat.ONNX
     if is_model_folder(path):  # a Hugging Face folder: exported to ONNX first (sources/hub_export.py)
         return SourceFormat.ONNX
+    if path.is_dir() and (path / "config.json").is_file() and not (path / "saved_model.pb").is_file():
+        read_folder(path)  # a Hugging Face folder without weights: its error names what is missing
     return FOREIGN_SUFFIXES.get(path.suffix.lower()) or SourceFormat(detect_format(path))
 
 
