@@ -41,6 +41,9 @@ def test_two_input_distilbert_folder_converts(hub_folders, tmp_path):
     assert parity is not None and parity.metric == "max_abs_error" and parity.passed
     assert parity.value < 1e-4 and parity.queries == 748 and "test.jsonl" in parity.split
     assert "ONNX vs PyTorch: max_abs_error" in output
+    assert "transformers folder (DistilBertForSequenceClassification): exported at 32 tokens" in (
+        (tmp_path / "distilbert" / "report.md").read_text()
+    )
     assert report.task == "classification" and len(report.labels) == 22
     assert report.labels[0] == "product_search_category"  # from config.json id2label
     compared = report.evaluation.vs_source_float
