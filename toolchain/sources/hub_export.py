@@ -34,7 +34,7 @@ from toolchain.base.notices import announce
 from toolchain.base.types import FolderKind
 from toolchain.base.venvs import cache_dir
 from toolchain.report.hub import HubExportSection, HubFolderInfo, TorchParity
-from toolchain.sources.hub_folder import folder_seq_len, read_folder
+from toolchain.sources.hub_folder import PREFERRED_ONNX, folder_seq_len, read_folder
 from toolchain.tokenizers.binding import ModelInput, bind_inputs
 from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS, TextTokenizer
 from toolchain.tokenizers.sources import find_tokenizer, query_length
@@ -68,6 +68,8 @@ def prepare_folder(
     texts: ParityTexts,
 ) -> PreparedFolder | None:
     """What the module docstring says; None for a plain ONNX folder (the route as before)."""
+    if onnx_file is None and (folder / PREFERRED_ONNX).is_file():
+        return None  # a model.onnx folder: the ONNX route exactly as before
     info = read_folder(folder, onnx_file, trust_model_code)
     if info.kind == FolderKind.ONNX:
         return None
