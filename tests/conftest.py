@@ -183,6 +183,37 @@ def bert_models() -> BertModels:
     return BertModels(root, root / "classifier", root / "embedder", facts)
 
 
+@dataclass(frozen=True)
+class HubFolders:
+    """Hugging Face folders as users bring them (tests/fixtures/make_hub_folders.py)."""
+
+    root: Path
+    bert: Path  # BertForSequenceClassification, model.safetensors, three inputs
+    distilbert: Path  # DistilBertForSequenceClassification, two inputs
+    sentence: Path  # sentence-transformers: BertModel + mean Pooling + Normalize
+    pickle: Path  # the BERT classifier as pytorch_model.bin
+    hub_onnx: Path  # onnx/model.onnx + onnx/model_quantized.onnx, tokenizer files at the top
+    facts: dict
+
+
+@pytest.fixture(scope="session")
+def hub_folders() -> HubFolders:
+    """Built once per cache key by tests/fixtures/make_hub_folders.py (about a minute); their ONNX
+    exports are cached in the edgecomp cache dir by content, so every test after the first reuses them."""
+    from tests.fixtures.make_hub_folders import ensure_hub_folders
+
+    root = _cached(ensure_hub_folders)
+    facts = json.loads((root / "fixture.json").read_text(encoding="utf-8"))
+    names = (
+        "bert-classifier",
+        "distilbert-classifier",
+        "sentence-embedder",
+        "bert-classifier-bin",
+        "hub-onnx",
+    )
+    return HubFolders(root, *(root / n for n in names), facts)
+
+
 @pytest.fixture(scope="session")
 def two_input_models(bert_models) -> BertModels:
     """DistilBERT folders with two inputs (no token_type_ids) on the same WordPiece tokenizer:

@@ -188,6 +188,7 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
             fp32_tflite_bytes=len(fp32),
             fp32_tflite_gzip_bytes=gzip_size(fp32),
         ),
+        hub=source.hub,
         tokenizer=tokenizer_section(steps.tokenizer, source.seq_len),
         labels=steps.labels,
         steps=steps.reports,

@@ -44,6 +44,15 @@ class SourceFormat(StrEnum):
     SCORES = "scores"  # a teacher scores .jsonl: only as a distillation teacher
 
 
+class FolderKind(StrEnum):
+    """What a model folder holds (toolchain/sources/hub_folder.py)."""
+
+    ONNX = "onnx"  # model.onnx at the top (+ tokenizer files, config.json)
+    TRANSFORMERS = "transformers"  # config.json + model.safetensors (or pytorch_model.bin)
+    SENTENCE_TRANSFORMERS = "sentence-transformers"  # the above + modules.json (pooling, normalize)
+    HUB_ONNX = "hub-onnx"  # the Hub's layout: onnx/model.onnx (+ variants), tokenizer files at the top
+
+
 class QuantMode(StrEnum):
     FLOAT32 = "float32"
     FLOAT16 = "float16"

@@ -20,8 +20,10 @@ if TYPE_CHECKING:  # the report model costs ~0.25 s to import: `edgecomp --help`
 def convert(
     source: Path | None = typer.Argument(
         None,
-        help="Keras .keras/.h5, SavedModel dir, .onnx, or a Hugging Face-style folder with model.onnx "
-        "(overrides the recipe's); with a first distill step also a .tflite or a teacher scores .jsonl",
+        help="Keras .keras/.h5, SavedModel dir, .onnx, or a Hugging Face folder: model.onnx inside, "
+        "transformers or sentence-transformers weights (exported to ONNX in an isolated PyTorch env), or "
+        "the Hub's onnx/ layout (overrides the recipe's); with a first distill step also a .tflite or a "
+        "teacher scores .jsonl",
     ),
     recipe: Path | None = typer.Option(None, "--recipe", "-r", help="Recipe YAML; flags below override it."),
     preset: Preset | None = typer.Option(
@@ -77,6 +79,12 @@ def convert(
     input_shape: list[str] | None = typer.Option(
         None, "--input-shape", help="Fix a dynamic ONNX input, e.g. input_ids=1x32 (repeatable)."
     ),
+    onnx_file: Path | None = typer.Option(
+        None,
+        "--onnx-file",
+        help="A Hugging Face folder: convert this ONNX file in it as it is, e.g. onnx/model_quantized.onnx "
+        "(default: export the weights, else onnx/model.onnx).",
+    ),
     seq_len: int | None = typer.Option(
         None, "--seq-len", min=2, max=1 << 16, help="Tokens per query (default: the model's)."
     ),
@@ -110,7 +118,8 @@ def convert(
         False,
         "--trust-model-code",
         help="Load .h5/SavedModel sources and students although a Lambda layer in them would run its "
-        "Python code; only for models from authors you trust (.keras loads safely without it).",
+        "Python code, and a Hugging Face folder's pickled pytorch_model.bin; only for models from authors "
+        "you trust (.keras and safetensors load safely without it; custom model code is never run).",
     ),
 ) -> None:
     """Compress and convert a model to TFLite, evaluate it, and write build/<name>/."""
@@ -132,6 +141,7 @@ def convert(
         "data.seq_len": seq_len,
         "source.input_shapes": parse_input_shapes(input_shape),
         "source.task": _v(task),
+        "source.onnx_file": _s(onnx_file),
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "evaluation.min_agreement": min_agreement,

@@ -39,6 +39,7 @@ def build_table(report: Report) -> Table:
     ratios = report.ratios_vs_fp32
     t.add_row("size", _kb(src.fp32_tflite_bytes), _kb(m.size_bytes), f"{ratios.size}x")
     t.add_row("size (gzip)", _kb(src.fp32_tflite_gzip_bytes), _kb(m.gzip_bytes), f"{ratios.gzip}x")
+    _hub_rows(t, report)
     params = f"{src.parameters:,}" if src.parameters is not None else "?"
     t.add_row("parameters (teacher)" if taught else "parameters", params, f"{m.parameters:,}", "")
     c = ev.vs_source_float
@@ -56,6 +57,21 @@ def build_table(report: Report) -> Table:
         t.add_row(f"step {step.index}: {step.kind}", "", step_summary(step), "")
     t.add_row("ops", "", ", ".join(f"{k}x{v}" for k, v in m.ops.items()), "")
     return t
+
+
+def _hub_rows(t: Table, report: Report) -> None:
+    """A Hugging Face folder: what it was and the exported ONNX's parity with PyTorch."""
+    hub = report.hub
+    if hub is None:
+        return
+    what = hub.folder.architecture or hub.folder.kind
+    how = f"exported at {hub.seq_len} tokens" if hub.exported else f"{hub.onnx_file} as it is"
+    t.add_row(f"source: {hub.folder.kind} folder", "", f"{what}, {how}", "")
+    p = hub.parity
+    if p is not None:
+        shown = f"{p.value:.2e}" if p.metric == "max_abs_error" else f"{p.value:.6f}"
+        limit = f"< {p.limit:g}" if p.metric == "max_abs_error" else f">= {p.limit:g}"
+        t.add_row(f"ONNX vs PyTorch: {p.metric}", "", shown, f"{limit}, n={p.queries}")
 
 
 def _retrieval_rows(t: Table, ev: EvaluationSection) -> None:

@@ -1,4 +1,5 @@
-"""`edgecomp inspect MODEL.tflite`: metadata, labels, tokenizer, ops, sizes, and the manifest check."""
+"""`edgecomp inspect MODEL.tflite`: metadata, labels, tokenizer, ops, sizes, and the manifest check.
+`edgecomp inspect DIR`: what a model folder holds (toolchain/sources/hub_folder.py), before converting."""
 
 from __future__ import annotations
 
@@ -12,18 +13,34 @@ from toolchain.base.errors import GateFailed
 
 if TYPE_CHECKING:  # the package module loads when the command runs: --help stays instant
     from toolchain.package.inspect import Inspection
+    from toolchain.report.hub import HubFolderInfo
 
 
 def inspect(
-    model: Path = typer.Argument(..., help="The .tflite to inspect (e.g. from a dist/ bundle)."),
+    model: Path = typer.Argument(
+        ...,
+        help="The .tflite to inspect (e.g. from a dist/ bundle), or a model folder (transformers, "
+        "sentence-transformers, the Hub's onnx/ layout, model.onnx) to see what convert would take.",
+    ),
     manifest: Path | None = typer.Option(
         None, "--manifest", help="manifest.json to check against (default: found beside the model)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
-    """Show what a model carries and verify it against its manifest (exit 1 on a mismatch)."""
+    """Show what a model carries and verify it against its manifest (exit 1 on a mismatch); for a model
+    folder, what convert would find in it."""
     # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
+
+    if model.is_dir() and not (model / "saved_model.pb").is_file():
+        from toolchain.sources.hub_folder import inspect_folder  # reason: loaded when the command runs
+
+        found = inspect_folder(model)
+        if as_json:
+            render.print_json(found.to_json())
+        else:
+            render.stdout.print(folder_table(found))
+        return
     from toolchain.package.inspect import inspect_model  # loaded when the command runs (--help)
 
     result = inspect_model(model, manifest)
@@ -83,3 +100,33 @@ def tables(result: Inspection) -> list[Table]:
             checks.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]MISMATCH[/red]", c.detail)
         out.append(checks)
     return out
+
+
+def folder_table(info: HubFolderInfo) -> Table:
+    """What a model folder holds, one row per fact (plain rows when piped: names are never cut)."""
+    t = Table(title=f"{info.path}: {info.kind} folder", show_header=False)
+    t.add_column("", style="bold")
+    t.add_column("")
+    rows = [
+        ("architecture", " / ".join(x for x in (info.architecture, info.model_type) if x) or "-"),
+        ("head", info.head or "-"),
+        ("inputs", ", ".join(info.inputs) or "-"),
+        ("output", info.output or "-"),
+        ("tokenizer", f"{info.tokenizer} ({info.tokenizer_file})" if info.tokenizer_file else info.tokenizer),
+        ("pooling", f"{info.pooling}{', normalized' if info.normalize else ''}" if info.pooling else "-"),
+        (
+            "labels",
+            f"{len(info.labels)}: {', '.join(info.labels[:5])}{', …' * (len(info.labels) > 5)}"
+            if info.labels
+            else "none",
+        ),
+        ("weights", f"{', '.join(info.weights)} ({info.weights_format})" if info.weights else "none"),
+        ("onnx files", ", ".join(info.onnx_files) or "none"),
+        ("converts", info.onnx_file or ("exported to ONNX by edgecomp" if info.weights else "-")),
+        ("query length", f"{info.seq_len} ({info.seq_len_from})" if info.seq_len else "not set (--seq-len)"),
+    ]
+    for name, value in rows:
+        t.add_row(name, value)
+    for note in info.notes:
+        t.add_row("note", note)
+    return t

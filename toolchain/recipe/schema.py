@@ -39,8 +39,14 @@ class SourceSpec(Strict):
     )
     trust_model_code: bool = Field(
         False,
-        description=".h5/SavedModel sources and distill students: load even though a Lambda layer in them "
-        "would run its Python code (--trust-model-code); .keras loads in Keras' safe mode either way",
+        description=".h5/SavedModel sources and distill students, and a Hugging Face folder's pickled "
+        "pytorch_model.bin: load even though they can run Python code stored in them (--trust-model-code); "
+        ".keras loads in Keras' safe mode and safetensors are plain data either way",
+    )
+    onnx_file: str | None = Field(  # a str, not a Path: it stays relative to the folder in recipe.yaml
+        None,
+        description="a Hugging Face folder source: the ONNX file in it to convert as it is, relative to the "
+        "folder (e.g. onnx/model_quantized.onnx); default: exported from the weights, else onnx/model.onnx",
     )
 
     @field_validator("input_shapes")

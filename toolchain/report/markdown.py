@@ -19,6 +19,7 @@ from toolchain.evaluation.metrics import (
 )
 from toolchain.evaluation.retrieval import retrieval_markdown
 from toolchain.report.evaluation import EvaluationSection, StageMetrics
+from toolchain.report.hub import HubExportSection
 from toolchain.report.model import RejectedSection, Report
 from toolchain.report.quantization import QuantizationSection
 from toolchain.report.stages import PackageSection, ProfileSection
@@ -39,6 +40,7 @@ def markdown(report: Report) -> str:
     lines = [f"# {report.name}", "", *_rejected(report.rejected)]
     lines += [
         f"- source: `{src.path}` ({src.format}, {_params(src.parameters)} params)",
+        *_hub(report.hub),
         *_quantization(report.quantization),
         f"- size: {_kb(m.size_bytes)} (gzip {_kb(m.gzip_bytes)}); fp32 {_kb(src.fp32_tflite_bytes)}"
         f" -> {ratios.size}x smaller, gzip {ratios.gzip}x",
@@ -64,6 +66,19 @@ def markdown(report: Report) -> str:
     lines += _profile(report.profile)
     lines += _package(report.package)
     return "\n".join(lines) + "\n"
+
+
+def _hub(hub: HubExportSection | None) -> list[str]:
+    """A Hugging Face folder: its kind, how it became ONNX and the check against PyTorch."""
+    if hub is None:
+        return []
+    f = hub.folder
+    how = f"exported at {hub.seq_len} tokens in {hub.environment}" if hub.exported else "converted as it is"
+    line = f"- {f.kind} folder ({f.architecture or f.onnx_file}): {how}"
+    p = hub.parity
+    if p is not None:
+        line += f"; ONNX vs PyTorch {p.metric} {p.value:.3g} (limit {p.limit:g}, {p.queries} queries)"
+    return [line]
 
 
 def _rejected(rejected: RejectedSection | None) -> list[str]:

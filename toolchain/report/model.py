@@ -24,12 +24,19 @@ from toolchain.base.errors import InputFileError
 from toolchain.base.record import Record
 from toolchain.base.types import CostMost, SourceFormat, Task, TokenizerKind
 from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.hub import HubExportSection
 from toolchain.report.quantization import QuantizationSection
 from toolchain.report.stages import PackageSection, ProfileSection
 from toolchain.report.steps import AnyStepReport, TeacherInfo
 
 LATE_SECTIONS = ("validation", "profile", "package")
-OPTIONAL_SECTIONS = ("model_sha256", "files", "float_model", "rejected")  # left out of report.json when None
+OPTIONAL_SECTIONS = (
+    "model_sha256",
+    "files",
+    "hub",
+    "float_model",
+    "rejected",
+)  # left out of report.json when None
 
 
 class SourceSection(Record):
@@ -122,6 +129,7 @@ class Report(Record):
     model_sha256: str | None = None  # None only in reports written before edgecomp recorded it
     files: dict[str, str] | None = None  # labels.txt / vocab.txt / tokenizer.json -> sha256 (None: older)
     source: SourceSection
+    hub: HubExportSection | None = None  # a Hugging Face folder source or teacher: its ONNX export
     tokenizer: TokenizerSection
     labels: list[str]
     steps: list[AnyStepReport]

@@ -11,8 +11,10 @@
 - labels, one rule: data.labels > labels.txt beside the model > config.json id2label (transformers'
   LABEL_n placeholders ignored). None found is an error, except for an ONNX model under task auto whose
   outputs are not named like logits: that one is an embedding model (no labels).
-- task: retrieval when the recipe says so (Keras only); embedding when it says so (ONNX) or by the rule
-  above; else classification. The saved recipe records the resolved task.
+- task: retrieval when the recipe says so (Keras only); embedding when it says so (ONNX), for an encoder
+  folder (sentence-transformers, a bare encoder: its export is a sentence embedding) or by the rule above;
+  else classification. The saved recipe records the resolved task. A Hugging Face folder is exported to
+  ONNX first (sources/hub_export.py).
 - tokenizer and seq_len: the model's query length (tokenizers/sources.query_length: its own fixed length,
   which data.seq_len must match, or data.seq_len for a dynamic one), then find_tokenizer once (data.tokenizer
   > data.vocab > tokenizer.json > vocab.txt beside the model). Keras needs one; an ONNX float conversion
@@ -46,8 +48,10 @@ from toolchain.base.types import (
 )
 from toolchain.recipe.schema import Recipe
 from toolchain.recipe.steps import StudentVocab
+from toolchain.report.hub import HubExportSection
 from toolchain.report.quantization import CalibrationDraw
 from toolchain.sources.detect import source_format
+from toolchain.sources.hub_export import ParityTexts, prepare_folder
 from toolchain.sources.keras_inputs import check_ids_input, check_model, fixed_length
 from toolchain.sources.onnx_model import open_onnx
 from toolchain.steps.teachers import Teacher, step_teacher
@@ -94,6 +98,7 @@ class LoadedSource:
     calibration: Calibration | None  # None: the quantization mode does not calibrate
     seq_len: int
     teacher: Teacher | None = None  # the foreign teacher a student is distilled from
+    hub: HubExportSection | None = None  # a Hugging Face folder source or teacher: how it became ONNX
 
     def first_split(self, *names: str) -> str | None:
         """The first of `names` the recipe gives."""
@@ -161,11 +166,31 @@ def _keras(recipe: Recipe, fmt: SourceFormat) -> LoadedSource:
     return _with_data(recipe, fmt, task, model, tokenizer, labels, seq_len)
 
 
+def parity_texts(splits: dict[str, d.QuerySet]) -> ParityTexts:
+    """The queries a Hugging Face folder's export is checked on: the first of test, calibration, train."""
+    name = next((n for n in ("test", "calibration", "train") if n in splits), None)
+    return (list(splits[name].texts), str(splits[name].source)) if name is not None else None
+
+
 def _onnx(recipe: Recipe) -> LoadedSource:
     src, spec = recipe.source.path, recipe.data
-    model, tokenizer = open_onnx(src, recipe.source.input_shapes, spec.seq_len, (spec.tokenizer, spec.vocab))
+    splits = load_splits(recipe)
+    files = (spec.tokenizer, spec.vocab)
+    onnx_file = Path(recipe.source.onnx_file) if recipe.source.onnx_file else None
+    hub = prepare_folder(src, onnx_file, spec.seq_len, recipe.source.trust_model_code,
+                         files, parity_texts(splits)) if src.is_dir() else None  # fmt: skip
+    if hub is None and recipe.source.onnx_file is not None:
+        raise RecipeError(
+            f"--onnx-file picks an ONNX file inside a model folder; {src} is not a folder",
+            hint="pass the folder as the source, or drop --onnx-file",
+        )
+    seq_len = hub.seq_len if hub is not None else spec.seq_len
+    model, tokenizer = open_onnx(
+        src, recipe.source.input_shapes, seq_len, files, model_file=hub.onnx if hub is not None else None
+    )
     labels, task = [], Task.EMBEDDING
-    if recipe.source.task != Task.EMBEDDING:
+    encoder = hub is not None and hub.section.folder.head == "encoder"  # its export is a sentence embedding
+    if recipe.source.task != Task.EMBEDDING and not (encoder and recipe.source.task != Task.CLASSIFICATION):
         labels = find_labels(recipe) or []
         if not labels and recipe.source.task == Task.CLASSIFICATION:
             _missing_labels(recipe)
@@ -176,15 +201,28 @@ def _onnx(recipe: Recipe) -> LoadedSource:
                 hint="pass --labels labels.txt for a classifier, or --task embedding for an embedding model",
             )
         task = Task.CLASSIFICATION if labels else Task.EMBEDDING
-    return _with_data(recipe, SourceFormat.ONNX, task, model, tokenizer, labels, model.seq_len)
+    calibration = draw_calibration(recipe, splits, tokenizer)
+    section = hub.section if hub is not None else None
+    return LoadedSource(
+        recipe,
+        SourceFormat.ONNX,
+        task,
+        model,
+        tokenizer,
+        labels,
+        splits,
+        calibration,
+        model.seq_len,
+        hub=section,
+    )
 
 
 def _student(recipe: Recipe) -> LoadedSource:
     seed_everything(recipe.seed)
     labels = find_labels(recipe) or _missing_labels(recipe)
-    teacher = step_teacher(recipe, recipe.steps[0], labels, default=recipe.source.path)
-    assert teacher is not None
     splits = load_splits(recipe)
+    teacher = step_teacher(recipe, recipe.steps[0], labels, recipe.source.path, parity_texts(splits))
+    assert teacher is not None
     if "train" not in splits:
         raise DataError("distilling a student needs training queries", hint="set data.train (--train)")
     tokenizer = _student_tokenizer(recipe, teacher, splits["train"].texts)
@@ -199,6 +237,7 @@ def _student(recipe: Recipe) -> LoadedSource:
         calibration=draw_calibration(recipe, splits, tokenizer),
         seq_len=tokenizer.seq_len,
         teacher=teacher,
+        hub=teacher.hub,
     )
 
 

@@ -44,11 +44,14 @@ def open_onnx(
     seq_len: int | None,
     tokenizer_files: TokenizerFiles,
     strict: bool = True,
+    model_file: Path | None = None,
 ) -> tuple[OnnxModel, TextTokenizer | None]:
     """The opened model and its tokenizer (None: none given or beside it; the caller decides).
 
-    `strict`: the recipe's source, whose fixed query length data.seq_len must match (a teacher: False)."""
-    path = folder_model(source)
+    `strict`: the recipe's source, whose fixed query length data.seq_len must match (a teacher: False).
+    `model_file`: the .onnx a Hugging Face folder became (sources/hub_export.py); tokenizer files are still
+    the folder's."""
+    path = model_file or folder_model(source)
     info = ox.inspect_onnx(path)
     shapes = ox.fixed_shapes(info, input_shapes or {}, seq_len)
     ids = next((i for i in info.inputs if canonical_name(i.name) == INPUT_IDS), info.inputs[0])

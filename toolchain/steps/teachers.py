@@ -1,9 +1,10 @@
 """Distillation teachers of any format, each scoring texts with its OWN tokenizer, and a score cache.
 
 A teacher turns query texts into logits (one row per query, one column per label):
-- `onnx`: an .onnx file or a Hugging Face folder, run in onnxruntime (one thread) in batches of 256 where
-  the batch axis is dynamic (the BERT fixture's 5,984 train queries: 1.1 s, vs 2.0 s one query per call,
-  identical logits; all 7,480 queries of the example: 1.8 s);
+- `onnx`: an .onnx file or a model folder (model.onnx inside; or a transformers / sentence-transformers
+  folder or the Hub's onnx/ layout, exported to ONNX first as a folder source is), run in onnxruntime
+  (one thread) in batches of 256 where the batch axis is dynamic (the BERT fixture's 5,984 train queries:
+  1.1 s, vs 2.0 s one query per call, identical logits; all 7,480 queries of the example: 1.8 s);
 - `tflite`: a .tflite run by devices/hostrun.HostRunner (one query per invoke, dequantized), in a runtime
   child started per scored query set (0.13 s), so a teacher that aborts LiteRT is a clean error;
 - `keras`: a Keras model file with the tokenizer it was trained with;
@@ -45,7 +46,10 @@ from toolchain.base.progress import Progress
 from toolchain.base.types import SourceFormat
 from toolchain.base.venvs import cache_dir
 from toolchain.data import jsonl_rows
+from toolchain.report.hub import HubFolderInfo
 from toolchain.sources.detect import path_format
+from toolchain.sources.hub_export import ParityTexts, prepare_folder
+from toolchain.sources.hub_folder import read_folder
 from toolchain.sources.keras_inputs import encode_for, fixed_length, model_inputs
 from toolchain.sources.onnx_model import TokenizerFiles, open_onnx
 from toolchain.steps.student import predict_logits
@@ -74,7 +78,8 @@ def teacher_kind(path: Path) -> SourceFormat:
     except InputFileError:
         raise InputFileError(
             f"cannot tell what kind of teacher {path} is",
-            hint="a teacher is .onnx (or a folder with model.onnx), .tflite, .keras/.h5, or a scores .jsonl",
+            hint="a teacher is .onnx (or a model folder: model.onnx, transformers / sentence-transformers "
+            "weights, onnx/), .tflite, .keras/.h5, or a scores .jsonl",
         ) from None
     return SourceFormat.KERAS if fmt == SourceFormat.SAVEDMODEL else fmt
 
@@ -91,6 +96,7 @@ class Teacher:
     parameters: int | None = None
     sha256: str = ""
     stats: dict[str, int] = field(default_factory=lambda: {"scored": 0, "cached": 0})
+    hub: Any = None  # report.hub.HubExportSection: a Hugging Face folder teacher's export
 
     def fingerprint(self) -> str:
         """Teacher bytes + tokenizer settings (the cache key adds the texts and their ids)."""
@@ -159,8 +165,10 @@ def _cached_logits(teacher: Teacher, texts: Sequence[str], progress: Progress, w
     return logits
 
 
-def _onnx_teacher(path: Path, files: TokenizerFiles, shapes: dict, seq_len: int | None):
-    model, found = open_onnx(path, shapes, seq_len, files, strict=False)  # as an ONNX source is opened
+def _onnx_teacher(path: Path, files: TokenizerFiles, shapes: dict, seq_len: int | None, hub: Any):
+    onnx_file = hub.onnx if hub is not None else None  # a Hugging Face folder: its export
+    seq_len = hub.seq_len if hub is not None and hub.seq_len else seq_len
+    model, found = open_onnx(path, shapes, seq_len, files, strict=False, model_file=onnx_file)
     tokenizer, reference = _need_tokenizer(found, path), model.reference()
 
     def score(texts: Sequence[str], advance: Advance) -> np.ndarray:
@@ -222,6 +230,17 @@ class _AdvanceSink:
         return contextlib.nullcontext(self.advance)
 
 
+def _refuse_encoder(info: HubFolderInfo, path: Path) -> None:
+    """An encoder folder's export is a sentence embedding: it has no logits to teach a classifier."""
+    if info.head == "encoder":
+        raise DataError(
+            f"the teacher {path.name} is a {info.kind} encoder (a sentence embedding): "
+            "distillation trains a classifier student on a teacher's logits",
+            hint="give a *ForSequenceClassification folder (or its ONNX) as the teacher, or convert the "
+            "embedder itself",
+        )
+
+
 def _need_tokenizer(tokenizer: TextTokenizer | None, path: Path) -> TextTokenizer:
     if tokenizer is None:
         raise DataError(
@@ -272,24 +291,33 @@ def load_teacher(
     input_shapes: dict[str, list[int]] | None = None,
     seq_len: int | None = None,
     trust_model_code: bool = False,
+    parity: ParityTexts = None,
 ) -> Teacher:
-    """The teacher at `path` (kind from the path) with its own tokenizer, ready to score texts."""
+    """The teacher at `path` (kind from the path) with its own tokenizer, ready to score texts; a Hugging
+    Face folder is exported to ONNX first (toolchain/sources/hub_export.py, checked on `parity`)."""
     if not path.exists():
         raise InputFileError(f"teacher not found: {path}", hint="check the distill teacher path")
     kind = teacher_kind(path)
-    tokenizer, params = None, None
+    tokenizer, params, hub = None, None, None
     if kind == SourceFormat.SCORES:
         score = load_scores(path, n_labels)
     elif kind == SourceFormat.ONNX:
-        tokenizer, score, params = _onnx_teacher(path, tokenizer_files, input_shapes or {}, seq_len)
+        if path.is_dir():
+            _refuse_encoder(read_folder(path, None, trust_model_code), path)
+            hub = prepare_folder(path, None, seq_len, trust_model_code, tokenizer_files, parity)
+        tokenizer, score, params = _onnx_teacher(path, tokenizer_files, input_shapes or {}, seq_len, hub)
     elif kind == SourceFormat.TFLITE:
         tokenizer, score, params = _tflite_teacher(path, tokenizer_files, seq_len)
     else:
         tokenizer, score, params = _keras_teacher(path, tokenizer_files, seq_len, trust_model_code)
-    return Teacher(kind, path, tokenizer, score, n_labels, params, _sha256_path(path))
+    teacher = Teacher(kind, path, tokenizer, score, n_labels, params, _sha256_path(path))
+    teacher.hub = hub.section if hub is not None else None
+    return teacher
 
 
-def step_teacher(recipe: Any, step: Any, labels: list[str], default: Path | None = None) -> Teacher | None:
+def step_teacher(
+    recipe: Any, step: Any, labels: list[str], default: Path | None = None, parity: ParityTexts = None
+) -> Teacher | None:
     """The teacher of a distill step: its `teacher_scores` or `teacher`, else `default` (a foreign recipe
     source), else None (the chain's Keras model teaches). Tokenizer files: data.tokenizer / data.vocab
     when the teacher is the recipe source, else the ones beside the teacher."""
@@ -307,4 +335,5 @@ def step_teacher(recipe: Any, step: Any, labels: list[str], default: Path | None
         recipe.source.input_shapes if own else {},
         spec.seq_len,
         recipe.source.trust_model_code,
+        parity,
     )

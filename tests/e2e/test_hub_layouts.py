@@ -1,0 +1,95 @@
+"""Issue 24: the Hub's onnx/ layout (notice and --onnx-file), a pickled pytorch_model.bin with
+--trust-model-code, and a Hugging Face folder as a distillation teacher (an int8 student out).
+
+Folders from tests/fixtures/make_hub_folders.py; the pickle's refusal (with a live payload) is in
+tests/hostile/test_hostile_hub.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolchain.base.errors import DataError, UntrustedModelError
+from toolchain.cli.main import app
+from toolchain.recipe.compose import recipe_from_dict
+from toolchain.report.model import Report
+from toolchain.sources.loaded import load_source
+from toolchain.steps.teachers import load_teacher
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
+
+
+def test_hub_onnx_layout_is_found_with_a_notice(hub_folders, tmp_path):
+    out = tmp_path / "hub"
+    args = ["convert", str(hub_folders.hub_onnx), "--test", str(DATA / "test.jsonl"), "--out", str(out), "-q"]
+    args.append("float32")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "converting onnx/model.onnx (also onnx/model_quantized.onnx; pick one with --onnx-file)" in (
+        result.output
+    )
+    report = Report.model_validate_json((out / "report.json").read_text())
+    assert report.source.model_file == str(hub_folders.hub_onnx / "onnx" / "model.onnx")
+    assert report.hub is not None and report.hub.folder.kind == "hub-onnx" and not report.hub.exported
+    assert report.tokenizer.kind == "wordpiece"  # the tokenizer files at the folder's top
+    compared = report.evaluation.vs_source_float
+    assert compared is not None and compared.top1_agreement >= 0.999
+    assert compared.reference.accuracy == pytest.approx(hub_folders.facts["bert_test_accuracy"], abs=2e-3)
+
+
+def test_onnx_file_flag_picks_another(hub_folders):
+    spec = {
+        "source": {"path": str(hub_folders.hub_onnx), "onnx_file": "onnx/model_quantized.onnx"},
+        "data": {"test": str(DATA / "test.jsonl")},
+        "quantization": {"mode": "float32"},
+    }
+    loaded = load_source(recipe_from_dict(spec))  # opened as it is: no notice, no export
+    assert loaded.model.path == hub_folders.hub_onnx / "onnx" / "model_quantized.onnx"
+    assert loaded.hub is not None and loaded.hub.onnx_file.endswith("model_quantized.onnx")
+
+
+def test_pickle_folder_exports_only_with_the_flag(hub_folders):
+    spec = {
+        "source": {"path": str(hub_folders.pickle)},
+        "data": {"test": str(DATA / "test.jsonl")},
+        "quantization": {"mode": "float32"},
+    }
+    with pytest.raises(UntrustedModelError, match="pytorch_model.bin is a pickle"):
+        load_source(recipe_from_dict(spec))
+    spec["source"]["trust_model_code"] = True
+    hub = load_source(recipe_from_dict(spec)).hub
+    assert hub is not None and hub.folder.weights_format == "pickle"
+    assert hub.parity is not None and hub.parity.passed and hub.parity.value < 1e-4
+
+
+def test_folder_teacher_distils_into_an_int8_student(hub_folders, tmp_path):
+    out = tmp_path / "student"
+    args = ["convert", str(hub_folders.distilbert), "--preset", "distill-int8", "--out", str(out)]
+    for split in ("train", "val", "test"):
+        args += [f"--{split}", str(DATA / f"{split}.jsonl")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = Report.model_validate_json((out / "report.json").read_text())
+    assert report.steps[0].kind == "distill" and report.quantization.mode == "int8"
+    assert report.source.teacher is not None and report.source.teacher.kind == "onnx"
+    assert report.hub is not None and report.hub.folder.architecture == "DistilBertForSequenceClassification"
+    assert report.hub.parity is not None and report.hub.parity.passed
+    teacher = report.evaluation.teacher
+    assert teacher is not None and teacher.agreement_with_teacher >= 0.8
+
+
+def test_an_embedder_folder_cannot_teach_a_classifier(hub_folders):
+    with pytest.raises(DataError, match="sentence-transformers encoder .* a classifier student"):
+        load_teacher(hub_folders.sentence, 22)
+
+
+def test_hub_onnx_folder_teaches_with_its_own_tokenizer(hub_folders):
+    teacher = load_teacher(hub_folders.hub_onnx, 22)
+    assert teacher.hub is not None and teacher.hub.folder.onnx_file == "onnx/model.onnx"
+    assert teacher.tokenizer is not None and teacher.tokenizer.kind == "wordpiece"
+    logits = teacher.score(["red running shoes", "where is my order"], lambda n: None)
+    assert logits.shape == (2, 22)
