@@ -142,4 +142,5 @@ class EvaluationSection(Record):
     by_stage: ByStage | None = None
     retrieval: RetrievalEvaluation | None = None
     onnx_reference: ReferenceCheck | None = None
+    float_reference: ReferenceCheck | None = None  # the float32 TFLite vs onnxruntime (quantized builds)
     teacher: TeacherAgreement | None = None

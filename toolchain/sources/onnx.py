@@ -32,7 +32,7 @@ from toolchain.base.progress import Progress
 from toolchain.base.types import QuantMode, Task
 from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
 from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
-from toolchain.report.evaluation import EvaluationSection
+from toolchain.report.evaluation import EvaluationSection, ReferenceCheck
 from toolchain.report.quantization import GraphPreparation, QuantizationSection
 from toolchain.sources.backend import (
     Conversion,
@@ -229,6 +229,10 @@ class OnnxBackend:
             runtime="onnxruntime vs ai_edge_litert, 1 thread",
             onnx_reference=reference_check(ref, got),
         )
+        if conversion.fp32 is not tflite:  # quantized: the float conversion alone is checked too
+            with HostRunner(conversion.fp32, name=f"float TFLite of build {source.recipe.name}") as runner:
+                evaluation.float_reference = reference_check(ref, runner.scores(tfl_feeds, progress, "float"))
+        refuse_wrong_float(evaluation.float_reference or evaluation.onnx_reference, classify, model.seq_len)
         name = source.first_split(*EVAL_SPLITS)
         queries = source.splits[name] if name is not None and texts else None
         if classify and queries is not None and queries.labels is not None:
@@ -237,3 +241,28 @@ class OnnxBackend:
             evaluation.vs_final_float = evaluation.vs_source_float  # no steps: the source is the final
             evaluation.by_stage = stage_metrics(ref, None, got, y, labels)  # no steps on ONNX
         return Evaluation(evaluation, texts)
+
+
+# The float32 TFLite must compute what onnxruntime computes (float rounding only: max abs ~1e-5 on the
+# fixtures, top-1 agreement 100%). Far below this is a wrong conversion, not a precision effect: an untrained
+# hidden-32 BERT exported at 32 tokens came out of onnx2tf agreeing with onnxruntime on 3.7% of queries
+# (max abs 0.048; at 24 tokens exact), and without a user gate the wrong model was written.
+FLOAT_MIN_AGREEMENT = 0.99
+FLOAT_MIN_COSINE = 0.999
+FLOAT_TIE_ERROR = 1e-3
+
+
+def refuse_wrong_float(check: ReferenceCheck, classify: bool, seq_len: int | None) -> None:
+    """ConversionError when the float conversion does not reproduce onnxruntime (see above)."""
+    if check.mean_cosine >= FLOAT_MIN_COSINE and (
+        not classify or check.top1_agreement >= FLOAT_MIN_AGREEMENT
+    ):
+        return
+    what = f"top-1 agreement {check.top1_agreement:.1%}, " if classify else ""
+    raise ConversionError(
+        f"the float32 TFLite does not compute what onnxruntime computes ({what}mean cosine "
+        f"{check.mean_cosine:.4f}, max abs error {check.max_abs_error:.3g} on {check.queries} queries): "
+        "a conversion fault, not quantization",
+        hint=f"convert at another --seq-len than {seq_len} (onnx2tf can mistake the sequence axis for the "
+        "hidden one when both have the same size), or report the model",
+    )
