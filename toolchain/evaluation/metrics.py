@@ -1,6 +1,6 @@
 """Metrics for the report: accuracy, macro-F1, agreement, recall change; closeness to a float reference.
 
-One vocabulary, used by the table, report.json, report.md and the gates (docs/guides/report.md:
+One vocabulary, used by the table, report.json, report.md and the gates (docs/guides/report.md):
 the **source** is the float model given to convert (for a distilled student: the teacher); the
 **post-step float** is the float Keras model after the compression steps (the source itself when there are
 none); the **converted** model is the .tflite. "agreement vs source" and "agreement vs post-step float" are
