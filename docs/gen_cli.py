@@ -72,7 +72,8 @@ def _section(path: str, command: Any, ctx: Any) -> list[str]:
         if record is None or getattr(param, "hidden", False):
             continue
         opts, text = record  # required ones say [required] themselves
-        rows.append(f"| `{_cell(opts)}` | {_cell(text)} |")
+        # a pipe inside a code span is not a cell border for Python-Markdown: choices keep theirs
+        rows.append(f"| `{' '.join(opts.split())}` | {_cell(text)} |")
     if rows:
         lines += ["| argument / option | help |", "|---|---|", *rows, ""]
     return lines
