@@ -24,14 +24,16 @@ errors that name the key and the valid choices, and paths are relative to the re
 example is in [A Keras model](../guides/keras.md#the-recipe); the steps are explained in
 [compression steps](../guides/compression.md).
 
-**For editors**: the JSON schema is [recipe.schema.json](recipe.schema.json). With the YAML language server
-(VS Code's YAML extension, and others), put this first line in a recipe:
+**For editors**: the JSON schema is [recipe.schema.json](recipe.schema.json) (also in the checkout at
+`docs/reference/recipe.schema.json`). With the YAML language server (VS Code's YAML extension, and
+others), a first line naming it, relative to the recipe file, gives completion, hovers and errors as you
+type; for `examples/shopping_intent/recipe.yaml`:
 
 ```yaml
-# yaml-language-server: $schema=https://raw.githubusercontent.com/OWNER/edgecomp/main/docs/reference/recipe.schema.json
+# yaml-language-server: $schema=../../docs/reference/recipe.schema.json
 ```
 
-or point `yaml.schemas` at the file in your checkout.
+or map `*.recipe.yaml` / `recipe.yaml` to the file with the editor's `yaml.schemas` setting.
 """
 
 REPORT_INTRO = """\
