@@ -9,10 +9,10 @@ EXAMPLE := examples/shopping_intent
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: locks install install-core system-deps test-deps demo test test-fast fuzz bench lint example retrieval-example clean
+.PHONY: locks install install-core system-deps test-deps demo test test-fast fuzz bench lint docs example retrieval-example clean
 
 # The core install (what convert/validate/profile/package use: no torch, transformers or ray) is what
-# `make demo` needs; `make install` adds the dev tools, the test fixtures' builders and the search extras.
+# `make demo` needs; `make install` adds the dev tools, the test fixtures' builders, the search and docs extras.
 install-core: $(CORE)
 
 $(CORE): pyproject.toml
@@ -26,7 +26,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx-fixtures,search]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx-fixtures,search,docs]'
 	@rm -f $(VENV)/.installed-* && touch $(CORE) $@
 
 # The float teacher is trained once (about a minute) and reused.
@@ -93,15 +93,22 @@ fuzz: install
 bench: install example retrieval-example
 	@status=0; for b in $(sort $(wildcard benchmarks/bench_*.py)); do \
 		echo "== $$b"; $(BIN)/python $$b || status=1; done; \
-	$(BIN)/python benchmarks/update_readme.py; exit $$status
+	$(BIN)/python benchmarks/update_docs.py; exit $$status
 
 # The hash locks of the isolated environments (toolchain/base/locks/), for this Python: after a pin changes.
 locks: install-core
 	$(BIN)/python -m toolchain.envlocks
+
+# The docs site: the generated references (CLI from the Typer app, recipe and report.json from their pydantic
+# models), then mkdocs with --strict (a broken link or anchor fails) into site/.
+docs: install
+	$(BIN)/python docs/gen_cli.py
+	$(BIN)/python docs/gen_schemas.py
+	$(BIN)/mkdocs build --strict --site-dir site
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf build dist .pytest_cache
+	rm -rf build dist site .pytest_cache

@@ -8,7 +8,7 @@ In edgecomp's own process that ended the command with no message. So every host 
 .tflite teacher) happens in a `HostRuntime`: one persistent child Python, sys.executable itself (the same
 ai_edge_litert 2.1.0 and numpy; devices/runtimes.toolchain_env), running devices/runner_child.py over the
 one child protocol (devices/runner.py RuntimeWorker). A crash, a hang (HOST_TIMEOUT_S per call) or a
-memory blow-up (HOST_MEMORY_LIMIT_MB) is a HostRuntimeFailed (exit 3, as the README's errors table says)
+memory blow-up (HOST_MEMORY_LIMIT_MB) is a HostRuntimeFailed (exit 3, as docs/reference/errors.md says)
 naming the runtime, the model and what it was doing, with a hint; the dead child is reaped, and the next
 call on the same HostRuntime starts a new one. A model the runtime refuses (load, allocate, a kernel
 error in invoke) is a HostRuntimeFailed too, and the child lives on.

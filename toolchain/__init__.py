@@ -2,4 +2,4 @@
 
 import toolchain.base  # noqa: F401  (first: snapshots the startup environment for child processes)
 
-__version__ = "0.1.0"
+__version__ = "0.9.0"  # = pyproject.toml [project] version (tests/unit/test_docs.py checks it)

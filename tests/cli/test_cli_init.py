@@ -66,8 +66,8 @@ def test_from_a_query_file_to_a_packaged_model_with_five_commands(tmp_path, monk
     assert [s["kind"] for s in report["steps"]] == ["distill", "prune", "qat"]
     assert report["quantization"]["mode"] == "int8" and report["quantization"]["int8_mac_share"] == 1.0
     result = report["evaluation"]["vs_source_float"]
-    print(  # the README's "Measured on the test's travel-assistant file" numbers (run with -s)
-        f"\nREADME numbers: {summary['groups']} groups, baseline {trained['parameters']:,} params, "
+    print(  # docs/guides/own-data.md's "Measured on the test's travel-assistant file" (run with -s)
+        f"\ndocs numbers: {summary['groups']} groups, baseline {trained['parameters']:,} params, "
         f"{trained['test']['accuracy']:.1%} on {trained['test'].get('queries')} test queries, epochs run "
         f"{trained['epochs_run']} (best {trained['best_epoch']}); distill-prune-int8 drop "
         f"{result['accuracy_drop_points']:+.2f} pt, agreement {result['top1_agreement']:.1%}, "

@@ -186,7 +186,7 @@ def test_the_hint_follows_the_stage_that_cost_most():
 
 
 @pytest.mark.slow
-def test_one_metric_vocabulary_in_table_report_and_readme(pruned):
+def test_one_metric_vocabulary_in_table_report_and_docs(pruned):
     from toolchain.build import read_report
     from toolchain.cli.convert_table import build_table, stage_table
 
@@ -197,7 +197,7 @@ def test_one_metric_vocabulary_in_table_report_and_readme(pruned):
     console.print(stage_table(typed))
     table = console.file.getvalue()
     md = (pruned / "report.md").read_text()
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "report.md").read_text()  # the docs
     for name in NAMES:
         assert name in table and name in md and name in readme, name
     assert "top-1 agreement" not in table and "top-1 agreement" not in md  # the unlabelled old name

@@ -39,7 +39,7 @@ def written_manifest(model: bytes, n_labels: int = 22) -> dict[str, Any]:
         "name": "tiny-app",
         "version": "1.0.0",
         "format": "mediapipe",
-        "created_by": "edgecomp 0.1.0",
+        "created_by": "edgecomp 0.9.0",
         "metadata": {
             "name": "tiny-app",
             "version": "1.0.0",

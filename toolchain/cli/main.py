@@ -1,4 +1,4 @@
-"""Entry point: the Typer app and the one error path (exit codes in README's Errors table).
+"""Entry point: the Typer app and the one error path (exit codes: docs/reference/errors.md).
 
 Every failure leaves as one `error:` line on stderr. An EdgecompError carries its own exit code; SIGINT and
 SIGTERM become `Interrupted` in the main thread (exit 130/143) so staging dirs and temp dirs unwind through

@@ -1,7 +1,7 @@
 """Metrics for the report: accuracy, macro-F1, agreement, recall change; closeness to a float reference.
 
-One vocabulary, used by the table, report.json, report.md and the gates (README "Recipes and the convert
-step"): the **source** is the float model given to convert (for a distilled student: the teacher); the
+One vocabulary, used by the table, report.json, report.md and the gates (docs/guides/report.md):
+the **source** is the float model given to convert (for a distilled student: the teacher); the
 **post-step float** is the float Keras model after the compression steps (the source itself when there are
 none); the **converted** model is the .tflite. "agreement vs source" and "agreement vs post-step float" are
 top-1 agreement of the converted model with each; "accuracy drop (points)" is the source's test accuracy
@@ -127,7 +127,7 @@ def stage_metrics(
     )
 
 
-# The metric names, identical in the table, report.md, the gate messages and the README.
+# The metric names, identical in the table, report.md, the gate messages and the docs (docs/guides/report.md).
 AGREEMENT_VS_SOURCE = "agreement vs source"
 AGREEMENT_VS_POST_STEP = "agreement vs post-step float"
 ACCURACY_DROP = "accuracy drop (points)"

@@ -12,7 +12,7 @@ What this cannot fix (the app still gets the `lowercase()` note):
 - non-ASCII capitals whose Python lower-case is ASCII (U+212A KELVIN SIGN -> 'k', U+0130 'İ' -> 'i' + a
   combining dot): in training they became ASCII word characters, on the device they are delimiters.
 Measured in package: raw-query parity in MediaPipe before/after is recorded as `raw_without_case_variants`
-and `raw` (see the README).
+and `raw` (see docs/guides/packaging.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Paste benchmarks/results/*.md into the README's <!-- BENCH:name --> slots (after `make bench`)."""
+"""Paste benchmarks/results/*.md into docs/benchmarks.md's <!-- BENCH:name --> slots (after `make bench`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    page = ROOT / "docs" / "benchmarks.md"
+    text = page.read_text()
     for name in ("convert", "compress", "onnx", "transformer", "distill", "profile", "search", "retrieval"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():
@@ -20,7 +20,7 @@ def main() -> int:
         end = rf"<!-- /BENCH:{name} -->" if f"<!-- /BENCH:{name} -->" in text else r"(?=\n\n## )"
         pattern = re.compile(rf"<!-- BENCH:{name} -->.*?{end}", re.S)
         text = pattern.sub(lambda _m, b=block: b, text, count=1)
-    readme.write_text(text)
+    page.write_text(text)
     return 0
 
 
