@@ -186,12 +186,13 @@ def compose_recipe(
         else:
             existing.update({k: v for k, v in prune.items() if v is not None})
         recipe = recipe_from_dict(data, origin="flags")
-    if distill:  # flags for the first distill step (--unlabelled)
+    if distill:  # flags for the first distill step (--unlabelled, --student-tokenizer)
         data = recipe.model_dump(mode="python")
         step = next((s for s in data["steps"] if s["kind"] == "distill"), None)
         if step is None:
             raise RecipeError(
-                "--unlabelled is for a distill step, and the recipe has none", hint=DISTILL_HINT
+                f"--{next(iter(distill)).replace('_', '-')} is for a distill step, and the recipe has none",
+                hint=DISTILL_HINT,
             )
         step.update(distill)
         recipe = recipe_from_dict(data, origin="flags")
