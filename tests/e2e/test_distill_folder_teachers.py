@@ -4,7 +4,7 @@ MediaPipe with parity 100%, checked in MediaPipe itself (its isolated env, the T
 - the DistilBERT transformers folder (two inputs, exported to ONNX in the isolated PyTorch env) and the
   Hub's onnx/ layout (a BERT with three inputs): `--preset distill-int8`, a word-level student on a regex
   vocab of its own, packaged with MediaPipe's regex tokenizer;
-- the multilingual XLM-R transformers folder (SentencePiece Unigram, five languages, Cyrillic):
+- the multilingual XLM-R transformers folder (SentencePiece Unigram; English, German, French, Russian):
   `--student-tokenizer teacher`, the student reads the teacher's own SentencePiece ids and is packaged with
   MediaPipe's SentencePiece tokenizer and the in-graph id remap the teacher itself would get. A word-level
   student of this teacher is not the route: MediaPipe's regex tokenizer splits on RE2 `\\w`, ASCII only,

@@ -160,8 +160,8 @@ class DistillStep(FinetuneOptions):
     student_tokenizer: Literal["word", "teacher"] = Field(
         "word",
         description="foreign teachers: the student's tokenizer: word (a regex vocab of its own, no WordPiece "
-        "on the phone) or teacher (the teacher's own WordPiece: the student sees the same pieces; packaged "
-        "with MediaPipe's BERT tokenizer)",
+        "on the phone) or teacher (the teacher's own WordPiece or SentencePiece: the student sees the same "
+        "pieces; packaged with MediaPipe's BERT or SentencePiece tokenizer; for multilingual teachers)",
     )
     student: StudentSpec | None = Field(None, description="architecture of a new student")
     student_path: Path | None = Field(None, description="or a Keras student model file to train")
