@@ -125,6 +125,11 @@ class StudentVocab(Strict):
     max_size: int = Field(1000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
     min_count: int = Field(1, ge=1, description="keep words seen at least this often")
     seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
+    words: Literal["ascii", "unicode"] = Field(
+        "ascii",
+        description="what a word is: ascii (MediaPipe's default `[^\\w']+`, RE2's \\w is ASCII) or unicode "
+        "(letters, digits and marks of any script, `[^\\pL\\pN\\pM_']+`: for multilingual queries)",
+    )
 
 
 class AugmentSpec(Strict):
