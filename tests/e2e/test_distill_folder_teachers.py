@@ -7,7 +7,7 @@ MediaPipe with parity 100%, checked in MediaPipe itself (its isolated env, the T
 - the multilingual XLM-R transformers folder (SentencePiece Unigram; English, German, French, Russian):
   `--student-tokenizer teacher`, the student reads the teacher's own SentencePiece ids and is packaged with
   MediaPipe's SentencePiece tokenizer and the in-graph id remap the teacher itself would get; or a
-  word-level student with `student_vocab.words: unicode`. MediaPipe's default delimiter `[^\\w']+` is
+  word-level student with `--student-words unicode`. MediaPipe's default delimiter `[^\\w']+` is
   ASCII in RE2, so Cyrillic and accented words become delimiters (78.93% instead of 96%).
 
 The folders are the session fixtures `hub_folders` and `xlmr_model`; their ONNX exports are cached by
@@ -20,12 +20,10 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from toolchain.cli.main import app
 from toolchain.data import UNICODE_DELIM_REGEX
-from toolchain.recipe.presets import STUDENT
 from toolchain.report.model import Report
 
 pytestmark = pytest.mark.slow
@@ -125,23 +123,13 @@ def test_multilingual_folder_teacher_student_on_its_sentencepiece(xlmr_model, tm
 
 
 def test_multilingual_word_student_with_unicode_words(xlmr_model, tmp_path):
-    """`student_vocab.words: unicode`: a word-level student whose words are letters, digits and marks of any
-    script (`[^\\pL\\pN\\pM_']+`, written into MediaPipe's regex tokenizer metadata; RE2 honours it).
-    Measured: 96.17% (teacher 96.55%), 25 KB int8, parity 261/261; with ASCII words 78.93%."""
-    recipe = {
-        "name": "unicode-student",
-        "seed": 0,
-        "source": {"path": str(xlmr_model / "transformers")},
-        "data": {s: str(xlmr_model / "data" / f"{s}.jsonl") for s in ("train", "val", "test")},
-        "steps": [{"kind": "distill", "student_vocab": {"words": "unicode"}, "student": STUDENT}],
-        "quantization": {"mode": "int8"},
-        "output": {"dir": str(tmp_path)},
-    }
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe), "utf-8")
-    result = CliRunner().invoke(app, ["convert", "--recipe", str(tmp_path / "recipe.yaml")])
-    assert result.exit_code == 0, result.output[-2000:]
-    build = tmp_path / "unicode-student"
-    report = Report.model_validate_json((build / "report.json").read_text("utf-8"))
+    """`--student-words unicode` (`student_vocab.words`): a word-level student whose words are letters,
+    digits and marks of any script (`[^\\pL\\pN\\pM_']+`, written into MediaPipe's regex tokenizer
+    metadata; RE2 honours it). Measured: 96.17% (teacher 96.55%), 25 KB int8, parity 261/261; with ASCII
+    words 78.93%."""
+    build = tmp_path / "student"
+    flags = ("--student-words", "unicode")
+    report = _convert(xlmr_model / "transformers", xlmr_model / "data", build, *flags)
     _assert_int8_student(report, "sentencepiece")
     assert report.tokenizer.kind == "regex" and report.tokenizer.delimiter == UNICODE_DELIM_REGEX
     words = [line.rsplit(" ", 1)[0] for line in (build / "vocab.txt").read_text("utf-8").splitlines()]

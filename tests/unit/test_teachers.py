@@ -148,3 +148,13 @@ def test_student_tokenizer_flag_sets_the_distill_step(tiny_untrained):
         compose_recipe(None, tiny_untrained.model, {}, distill=flags)
     recipe = compose_recipe(None, tiny_untrained.model, {}, preset="distill-int8", distill=flags)
     assert recipe.steps[0].student_tokenizer == "teacher"
+
+
+def test_student_words_flag_merges_into_the_student_vocab(tiny_untrained):
+    from toolchain.recipe.compose import compose_recipe
+
+    flags = {"student_vocab": {"words": "unicode"}}
+    with pytest.raises(RecipeError, match="--student-words is for a distill step"):
+        compose_recipe(None, tiny_untrained.model, {}, distill=flags)
+    recipe = compose_recipe(None, tiny_untrained.model, {}, preset="distill-int8", distill=flags)
+    assert recipe.steps[0].student_vocab is not None and recipe.steps[0].student_vocab.words == "unicode"
