@@ -331,7 +331,8 @@ def load_build(path: Path, *, allow_rejected: bool = False) -> Build:
         labels = load_labels(build_dir / LABELS_FILE)
     model_bytes = (build_dir / MODEL_FILE).read_bytes()
     tflite = parse_tflite(model_bytes, origin=str(build_dir / MODEL_FILE))
-    tokenizer = load_saved(build_dir, report.tokenizer.kind, report.tokenizer.seq_len)
+    tok = report.tokenizer
+    tokenizer = load_saved(build_dir, tok.kind, tok.seq_len, tok.delimiter)
     return Build(build_dir.resolve(), recipe, report, tokenizer, labels, model_bytes, tflite)
 
 

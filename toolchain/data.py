@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,14 +28,29 @@ from toolchain.quantization.stratify import stratified_draw
 from toolchain.report.quantization import CalibrationDraw
 
 DELIM_REGEX = r"[^\w']+"
+# Words in any script (RE2 in UTF-8 mode, as MediaPipe compiles it): letters, digits and combining marks.
+# RE2's `\w` is ASCII only, so DELIM_REGEX turns Cyrillic, Greek or accented words into delimiters.
+UNICODE_DELIM_REGEX = r"[^\pL\pN\pM_']+"
 PAD, START, UNKNOWN = "<PAD>", "<START>", "<UNKNOWN>"
 SPECIAL_TOKENS = (PAD, START, UNKNOWN)
 _DELIM = re.compile(DELIM_REGEX, re.ASCII)
 
 
-def split_words(text: str) -> list[str]:
+def raw_split(text: str, delimiter: str = DELIM_REGEX) -> list[str]:
+    """Split (case kept) like the on-device regex tokenizer with `delimiter`; empty pieces dropped."""
+    if delimiter == UNICODE_DELIM_REGEX:  # Python's re has no \p classes: the Unicode categories directly
+        kept = "".join(c if c in "_'" or unicodedata.category(c)[0] in "LNM" else " " for c in text)
+        return kept.split()
+    if delimiter != DELIM_REGEX:
+        raise DataError(
+            f"unknown word delimiter {delimiter!r}", hint=f"use {DELIM_REGEX} or {UNICODE_DELIM_REGEX}"
+        )
+    return [t for t in _DELIM.split(text) if t]
+
+
+def split_words(text: str, delimiter: str = DELIM_REGEX) -> list[str]:
     """Lower-case and split exactly like the on-device regex tokenizer (empty pieces dropped)."""
-    return [t for t in _DELIM.split(text.lower()) if t]
+    return raw_split(text.lower(), delimiter)
 
 
 MAX_SEQ_LEN = 1 << 16  # tokens per query: far above any on-device text model, far below a bad alloc
@@ -46,6 +62,7 @@ class Tokenizer:
 
     vocab: dict[str, int]
     seq_len: int
+    delimiter: str = DELIM_REGEX  # or UNICODE_DELIM_REGEX (words in any script)
 
     def __post_init__(self) -> None:
         for i, tok in enumerate(SPECIAL_TOKENS):
@@ -70,7 +87,7 @@ class Tokenizer:
         """The report's `tokenizer` section: what a phone needs to reproduce the ids."""
         return {
             "kind": "regex",
-            "delimiter": DELIM_REGEX,
+            "delimiter": self.delimiter,
             "lowercase": True,
             "seq_len": self.seq_len,
             "vocab_size": self.vocab_size,
@@ -80,7 +97,7 @@ class Tokenizer:
         ids = np.zeros(self.seq_len, dtype=np.int32)  # <PAD> is 0
         ids[0] = self.vocab[START]
         unk = self.vocab[UNKNOWN]
-        for i, word in enumerate(split_words(text)[: self.seq_len - 1], start=1):
+        for i, word in enumerate(split_words(text, self.delimiter)[: self.seq_len - 1], start=1):
             ids[i] = self.vocab.get(word, unk)
         return ids
 
@@ -95,9 +112,11 @@ class Tokenizer:
         write_text(path, "\n".join(lines) + "\n")
 
 
-def build_vocab(texts: Iterable[str], max_size: int = 8000, min_count: int = 1) -> dict[str, int]:
+def build_vocab(
+    texts: Iterable[str], max_size: int = 8000, min_count: int = 1, delimiter: str = DELIM_REGEX
+) -> dict[str, int]:
     """Special tokens first, then words by descending frequency (ties alphabetical): deterministic."""
-    counts = Counter(w for t in texts for w in split_words(t))
+    counts = Counter(w for t in texts for w in split_words(t, delimiter))
     words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
     for w in words[: max(0, max_size - len(SPECIAL_TOKENS))]:

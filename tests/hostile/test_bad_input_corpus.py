@@ -106,7 +106,7 @@ def ctx(tiny_project, tiny_float32, onnx_models, tmp_path_factory) -> Ctx:
         "onnx_labels": onnx_models / "labels.txt",
         "big_vocab": _vocab_past_the_table(onnx_models, tmp / "big_vocab.txt"),
     }
-    (tmp / "ok").mkdir()  # the shared float32 build's model (conftest): the bytes `convert -q float32` writes
+    (tmp / "ok").mkdir()  # the shared float32 build's model (conftest): the bytes `convert -Q float32` writes
     models["tflite"] = Path(shutil.copy(tiny_float32.model_path, tmp / "ok" / "model.tflite"))
     a_file = tmp / "a_file"
     a_file.write_text("not a folder\n")

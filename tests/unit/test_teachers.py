@@ -138,3 +138,23 @@ def test_unlabelled_flag_needs_a_distill_step(tiny_untrained):
     assert "distill-student-int8" in err.value.hint
     recipe = compose_recipe(None, tiny_untrained.model, {}, preset="distill-student-int8", distill=flags)
     assert recipe.steps[0].unlabelled == tiny_untrained.train
+
+
+def test_student_tokenizer_flag_sets_the_distill_step(tiny_untrained):
+    from toolchain.recipe.compose import compose_recipe
+
+    flags = {"student_tokenizer": "teacher"}
+    with pytest.raises(RecipeError, match="--student-tokenizer is for a distill step"):
+        compose_recipe(None, tiny_untrained.model, {}, distill=flags)
+    recipe = compose_recipe(None, tiny_untrained.model, {}, preset="distill-int8", distill=flags)
+    assert recipe.steps[0].student_tokenizer == "teacher"
+
+
+def test_student_words_flag_merges_into_the_student_vocab(tiny_untrained):
+    from toolchain.recipe.compose import compose_recipe
+
+    flags = {"student_vocab": {"words": "unicode"}}
+    with pytest.raises(RecipeError, match="--student-words is for a distill step"):
+        compose_recipe(None, tiny_untrained.model, {}, distill=flags)
+    recipe = compose_recipe(None, tiny_untrained.model, {}, preset="distill-int8", distill=flags)
+    assert recipe.steps[0].student_vocab is not None and recipe.steps[0].student_vocab.words == "unicode"

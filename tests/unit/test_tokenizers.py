@@ -129,3 +129,17 @@ def test_folder_labels_from_config(tmp_path):
     assert sources.config_labels(tmp_path / "model.onnx") == ["a", "b", "k"]
     (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "LABEL_0", "1": "LABEL_1"}}))
     assert sources.config_labels(tmp_path) is None  # transformers' placeholders: no labels
+
+
+def test_unicode_words_keep_every_script():
+    """UNICODE_DELIM_REGEX (RE2 `[^\\pL\\pN\\pM_']+`): letters, digits and combining marks of any script are
+    word characters; the default ASCII delimiter drops Cyrillic and splits accented words."""
+    text = "Доставляете в Казахстан? cafe\u0301 crème brûlée, नमस्ते O'Neil_2"
+    assert d.split_words(text, d.UNICODE_DELIM_REGEX) == [
+        "доставляете", "в", "казахстан", "cafe\u0301", "crème", "brûlée", "नमस्ते", "o'neil_2",
+    ]  # fmt: skip
+    assert d.split_words(text) == ["cafe", "cr", "me", "br", "l", "e", "o'neil_2"]
+    tok = d.Tokenizer(d.build_vocab([text], delimiter=d.UNICODE_DELIM_REGEX), 8, d.UNICODE_DELIM_REGEX)
+    assert tok.describe()["delimiter"] == d.UNICODE_DELIM_REGEX and 2 not in tok.encode(text)[1:]
+    with pytest.raises(d.DataError, match="unknown word delimiter"):
+        d.split_words(text, r"\s+")

@@ -12,6 +12,8 @@ from toolchain.base.types import PruneSchedule, QuantMode, StrEnum, Task
 from toolchain.recipe.presets import PRESETS
 
 Preset = StrEnum("Preset", [(name, name) for name in PRESETS])  # type: ignore[misc]  # --preset's choices
+StudentTokenizer = StrEnum("StudentTokenizer", [("word", "word"), ("teacher", "teacher")])  # type: ignore[misc]
+StudentWords = StrEnum("StudentWords", [("ascii", "ascii"), ("unicode", "unicode")])  # type: ignore[misc]
 
 if TYPE_CHECKING:  # the report model costs ~0.25 s to import: `edgecomp --help` stays instant
     from toolchain.report.model import Report
@@ -56,6 +58,19 @@ def convert(
     test: Path | None = typer.Option(None, "--test", help="Labelled test split for the report."),
     unlabelled: Path | None = typer.Option(
         None, "--unlabelled", help="Unlabelled queries (jsonl) the distill step's teacher scores too."
+    ),
+    student_tokenizer: StudentTokenizer | None = typer.Option(
+        None,
+        "--student-tokenizer",
+        help="Distill from a foreign teacher: word (a regex vocab of the student's own; default) or teacher "
+        "(the teacher's WordPiece/SentencePiece: packaged with MediaPipe's BERT path; for multilingual "
+        "teachers, where the regex tokenizer's ASCII \\w splits non-English words).",
+    ),
+    student_words: StudentWords | None = typer.Option(
+        None,
+        "--student-words",
+        help="A word-level student's words: ascii (MediaPipe's default delimiter) or unicode (letters, "
+        "digits and marks of any script: for multilingual queries; still MediaPipe's regex tokenizer).",
     ),
     vocab: Path | None = typer.Option(
         None,
@@ -162,7 +177,10 @@ def convert(
             "epochs": prune_epochs,
             "exclude": prune_exclude or None,
         }
-    distill_flags = {"unlabelled": str(unlabelled)} if unlabelled is not None else None
+    distill_flags: dict = {"unlabelled": _s(unlabelled), "student_tokenizer": _v(student_tokenizer)}
+    if student_words is not None:
+        distill_flags["student_vocab"] = {"words": _v(student_words)}
+    distill_flags = {k: v for k, v in distill_flags.items() if v is not None} or None
     spec = compose_recipe(recipe, source, overrides, prune_flags, preset=_v(preset), distill=distill_flags)
     try:
         built = build(spec, progress=render.RichProgress())

@@ -235,7 +235,7 @@ def _regex(build, session, tmp, info, texts, scores, progress) -> tuple[str, dic
     before = _run(session, build, plain / "model.tflite", texts, progress, "(raw queries, plain vocab)")
 
     vocab = load_vocab(build.vocab_path)  # 'token id' lines, exactly what the plain model packs
-    extra = case_variants(vocab, _seen_texts(build))
+    extra = case_variants(vocab, _seen_texts(build), delim)
     (tmp / "packed").mkdir()
     packed = tmp / "packed" / "vocab.txt"  # the name MediaPipe's writer records for the packed file
     lines = write_packed_vocab(packed, vocab, extra)

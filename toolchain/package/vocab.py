@@ -17,22 +17,21 @@ and `raw` (see docs/guides/packaging.md).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from toolchain.base.atomic import write_text
-from toolchain.data import DELIM_REGEX, SPECIAL_TOKENS
-
-_SPLIT = re.compile(DELIM_REGEX, re.ASCII)  # RE2's \w is ASCII, like Python's re.ASCII
+from toolchain.data import DELIM_REGEX, SPECIAL_TOKENS, raw_split
 
 
-def raw_words(text: str) -> list[str]:
+def raw_words(text: str, delimiter: str = DELIM_REGEX) -> list[str]:
     """The pieces MediaPipe's RegexTokenizer looks up: split on the delimiter, case kept."""
-    return [w for w in _SPLIT.split(text) if w]
+    return raw_split(text, delimiter)
 
 
-def case_variants(vocab: dict[str, int], texts: Iterable[str] = ()) -> dict[str, int]:
+def case_variants(
+    vocab: dict[str, int], texts: Iterable[str] = (), delimiter: str = DELIM_REGEX
+) -> dict[str, int]:
     """Extra `token -> id` entries: Capitalized, UPPER and seen cased forms of each vocab word."""
     extra: dict[str, int] = {}
 
@@ -46,7 +45,7 @@ def case_variants(vocab: dict[str, int], texts: Iterable[str] = ()) -> dict[str,
         add(word[:1].upper() + word[1:], word)
         add(word.upper(), word)
     for text in texts:
-        for form in raw_words(text):
+        for form in raw_words(text, delimiter):
             word = form.lower()
             if word in vocab and word not in SPECIAL_TOKENS:
                 add(form, word)

@@ -14,6 +14,11 @@ from toolchain.recipe.presets import preset_plan
 from toolchain.recipe.schema import Recipe
 from toolchain.recipe.steps import STEP_CLASSES, STEP_KINDS, STEP_PATH_FIELDS
 
+DISTILL_FLAGS = {
+    "unlabelled": "--unlabelled",
+    "student_tokenizer": "--student-tokenizer",
+    "student_vocab": "--student-words",
+}
 DISTILL_HINT = "add --preset distill-student-int8 (or distill-int8), or a distill step to the recipe"
 
 
@@ -186,13 +191,15 @@ def compose_recipe(
         else:
             existing.update({k: v for k, v in prune.items() if v is not None})
         recipe = recipe_from_dict(data, origin="flags")
-    if distill:  # flags for the first distill step (--unlabelled)
+    if distill:  # flags for the first distill step (--unlabelled, --student-tokenizer, --student-words)
         data = recipe.model_dump(mode="python")
         step = next((s for s in data["steps"] if s["kind"] == "distill"), None)
         if step is None:
             raise RecipeError(
-                "--unlabelled is for a distill step, and the recipe has none", hint=DISTILL_HINT
+                f"{DISTILL_FLAGS[next(iter(distill))]} is for a distill step, and the recipe has none",
+                hint=DISTILL_HINT,
             )
-        step.update(distill)
+        for key, value in distill.items():  # a dict flag (student_vocab) merges into the recipe's
+            step[key] = {**(step.get(key) or {}), **value} if isinstance(value, dict) else value
         recipe = recipe_from_dict(data, origin="flags")
     return recipe

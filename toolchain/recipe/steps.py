@@ -125,6 +125,11 @@ class StudentVocab(Strict):
     max_size: int = Field(1000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
     min_count: int = Field(1, ge=1, description="keep words seen at least this often")
     seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
+    words: Literal["ascii", "unicode"] = Field(
+        "ascii",
+        description="what a word is: ascii (MediaPipe's default `[^\\w']+`, RE2's \\w is ASCII) or unicode "
+        "(letters, digits and marks of any script, `[^\\pL\\pN\\pM_']+`: for multilingual queries)",
+    )
 
 
 class AugmentSpec(Strict):
@@ -160,8 +165,8 @@ class DistillStep(FinetuneOptions):
     student_tokenizer: Literal["word", "teacher"] = Field(
         "word",
         description="foreign teachers: the student's tokenizer: word (a regex vocab of its own, no WordPiece "
-        "on the phone) or teacher (the teacher's own WordPiece: the student sees the same pieces; packaged "
-        "with MediaPipe's BERT tokenizer)",
+        "on the phone) or teacher (the teacher's own WordPiece or SentencePiece: the student sees the same "
+        "pieces; packaged with MediaPipe's BERT or SentencePiece tokenizer; for multilingual teachers)",
     )
     student: StudentSpec | None = Field(None, description="architecture of a new student")
     student_path: Path | None = Field(None, description="or a Keras student model file to train")

@@ -258,7 +258,9 @@ def _student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> Te
     vocab = step.student_vocab or StudentVocab()
     teacher_len = teacher.tokenizer.seq_len if teacher.tokenizer else None
     seq_len = vocab.seq_len or teacher_len or spec.seq_len or DEFAULT_STUDENT_SEQ_LEN
-    return RegexTokenizer(d.Tokenizer(d.build_vocab(corpus, vocab.max_size, vocab.min_count), seq_len))
+    delim = d.UNICODE_DELIM_REGEX if vocab.words == "unicode" else d.DELIM_REGEX
+    words = d.build_vocab(corpus, vocab.max_size, vocab.min_count, delim)
+    return RegexTokenizer(d.Tokenizer(words, seq_len, delim))
 
 
 def _with_data(

@@ -20,7 +20,7 @@ from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.graph import LayerPlan, layer_spec, rewrite
 
 
-def corpus_counts(cfg: VocabPruneStep, ctx: StepContext, vocab: dict[str, int]) -> Counter:
+def corpus_counts(cfg: VocabPruneStep, ctx: StepContext, vocab: dict[str, int], delim: str) -> Counter:
     """In-vocabulary word counts over the corpus (the train split unless `corpus` is given)."""
     if cfg.corpus is not None:
         texts = load_queries(cfg.corpus, label_field=None).texts
@@ -30,7 +30,7 @@ def corpus_counts(cfg: VocabPruneStep, ctx: StepContext, vocab: dict[str, int]) 
         raise DataError(
             "vocab_prune: no corpus to count words in", hint="set data.train or the step's corpus"
         )
-    return Counter(w for t in texts for w in split_words(t) if w in vocab and w not in SPECIAL_TOKENS)
+    return Counter(w for t in texts for w in split_words(t, delim) if w in vocab and w not in SPECIAL_TOKENS)
 
 
 def choose_words(cfg: VocabPruneStep, counts: Counter) -> list[str]:
@@ -81,7 +81,7 @@ def run(cfg: VocabPruneStep, model: Any, ctx: StepContext) -> StepResult:
             f"vocab_prune rewrites a word-level (regex) vocab, not a {getattr(tok, 'kind', '?')} tokenizer",
             hint="drop the vocab_prune step for a WordPiece model",
         )
-    counts = corpus_counts(cfg, ctx, tok.vocab)
+    counts = corpus_counts(cfg, ctx, tok.vocab, tok.delimiter)
     words = choose_words(cfg, counts)
     new_vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
     for w in words:
@@ -118,4 +118,4 @@ def run(cfg: VocabPruneStep, model: Any, ctx: StepContext) -> StepResult:
     warnings = []
     if len(new_vocab) == tok.vocab_size:
         warnings.append("vocab_prune: every word passed the rule; the vocabulary is unchanged")
-    return StepResult(new_model, report, warnings, tokenizer=Tokenizer(new_vocab, tok.seq_len))
+    return StepResult(new_model, report, warnings, tokenizer=Tokenizer(new_vocab, tok.seq_len, tok.delimiter))

@@ -169,7 +169,9 @@ def config_labels(source: Path) -> list[str] | None:
     return ordered
 
 
-def load_saved(build_dir: Path, kind: TokenizerKind, seq_len: int) -> TextTokenizer | None:
+def load_saved(
+    build_dir: Path, kind: TokenizerKind, seq_len: int, delimiter: str | None = None
+) -> TextTokenizer | None:
     """The tokenizer a build recorded (report `tokenizer` kind and seq_len + the files `save` wrote)."""
     if kind == TokenizerKind.NONE:
         return None
@@ -186,4 +188,4 @@ def load_saved(build_dir: Path, kind: TokenizerKind, seq_len: int) -> TextTokeni
     if kind == TokenizerKind.WORDPIECE:
         return wordpiece_from_files(path, None, seq_len)
 
-    return RegexTokenizer(d.Tokenizer(d.load_vocab(path), seq_len))
+    return RegexTokenizer(d.Tokenizer(d.load_vocab(path), seq_len, delimiter or d.DELIM_REGEX))
