@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from toolchain.base.errors import OutputDirError
+from toolchain.base.errors import OutputDirError, pending_interrupt
 
 MARKER_FILE = ".edgecomp-build"
 MARKER_FORMAT = 1
@@ -41,11 +41,21 @@ def write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are ordinary files
+        _raise_if_interrupted()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _raise_if_interrupted() -> None:
+    """Nothing is committed after SIGINT/SIGTERM, even when the signal's exception was swallowed on the way:
+    Python drops an exception raised in an at-fork hook (logging's _releaseLock after starting a child), and
+    a build then went on to write with exit 0 (tests/hostile/test_hostile_signals.py)."""
+    interrupted = pending_interrupt()
+    if interrupted is not None:
+        raise interrupted
 
 
 def write_text(path: Path, text: str) -> None:
@@ -238,6 +248,7 @@ def staged_dir(final: Path, *, guard: bool = True) -> Iterator[Path]:
         try:
             os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700
             yield stage
+            _raise_if_interrupted()
             if guard:
                 marker = {"format": MARKER_FORMAT, "tool": "edgecomp"}
                 (stage / MARKER_FILE).write_text(json.dumps(marker) + "\n", encoding="utf-8")

@@ -139,7 +139,10 @@ class _ErrorMappingGroup(TyperGroup):
         debug = os.environ.get("EDGECOMP_DEBUG") == "1"
         try:
             with _signals_raise(), notice_sink(_note):
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
+                if pending_interrupt():  # the signal's exception was swallowed (see base/atomic.py)
+                    raise _interrupted_exit()
+                return result
         except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help: typer's own exits
             raise
         except (Interrupted, KeyboardInterrupt) as err:
