@@ -131,7 +131,12 @@ class RayExecutor:
             with open(log, "wb") as err:
                 proc = sp.Popen(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, start_new_session=True)
                 try:
-                    code = proc.wait()
+                    while True:  # in slices: ray.cancel's KeyboardInterrupt lands between two, not after
+                        try:  # the trial (a bare wait blocked it until the CANCEL_WAIT_S timeout)
+                            code = proc.wait(timeout=WAIT_SLICE_S)
+                            break
+                        except sp.TimeoutExpired:
+                            continue
                 except (
                     BaseException
                 ):  # ray.cancel (KeyboardInterrupt in the task): the trial's group goes too
