@@ -38,6 +38,7 @@ from converters.tflite_model import parse_tflite
 from devices.hostrun import HostRunner
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress
+from toolchain.base.types import QuantMode
 from toolchain.build import SPM_MODEL, Build, text_feeds
 from toolchain.data import DELIM_REGEX, load_queries, load_vocab
 from toolchain.package.manifest_model import (
@@ -338,13 +339,12 @@ def output_step(build: Build) -> float | None:
 
 
 def vector_gate(parity: VectorParity, build: Build, min_cosine: float = 0.999) -> None:
-    """Every vector at cosine >= 0.999, and within one output step when the output is int8.
+    """Every vector at cosine >= 0.999, and within one output step when the graph is int8 throughout.
 
-    A float output computed in float ops (the L2 normalisation of an int8 BERT embedder) has no step:
-    MediaPipe's kernels and the host's round differently there (measured max 0.0022, cosine 0.99998 on
-    the BERT fixture embedder), so cosine is the criterion.
-    """
-    step = output_step(build)
+    Float ops have no step: a float output (the L2 norm of an int8 BERT embedder: max 0.0022, cosine 0.99998)
+    and a mixed graph's float ops before its int8 output (6 steps, min cosine 0.99945 on a sentence embedder)
+    round differently in MediaPipe's kernels and the host's, so cosine is the criterion there."""
+    step = None if build.report.quantization.mode == QuantMode.MIXED else output_step(build)
     if (step is not None and parity.max_abs_diff > step * 1.001) or parity.min_cosine < min_cosine:
         bound = (
             f"one output step is {step:g}" if step is not None else f"float output; cosine >= {min_cosine}"
