@@ -175,11 +175,19 @@ def test_packaging_is_deterministic(int8_build, packaged, tmp_path):
     assert again.zip_path.read_bytes() == packaged.zip_path.read_bytes()
 
 
-def test_parity_gate_catches_a_tokenizer_mismatch(int8_build, tiny_project, tmp_path):
+def test_parity_gate_catches_a_tokenizer_mismatch(int8_build, tiny_project, tmp_path, monkeypatch):
     """A wrong delimiter in the metadata (whitespace only) makes MediaPipe see 'track,my,package' as one
-    unknown word while the toolchain splits it: the gate must refuse and name a query."""
+    unknown word while the toolchain splits it: the gate must refuse and name a query. (The build's own
+    delimiter is read from its report and must be one edgecomp knows; the fault is put in the metadata.)"""
+    from converters.metadata import MediaPipeSession
+
+    write = MediaPipeSession.write_metadata
+
+    def wrong_delimiter(self, *args):  # noqa: ANN001, ANN202
+        return write(self, *args[:-1], r"\s+")
+
+    monkeypatch.setattr(MediaPipeSession, "write_metadata", wrong_delimiter)
     build = copy_build(int8_build, tmp_path)
-    edit_report(build, lambda report: report["tokenizer"].update(delimiter=r"\s+"))
     rows = [json.loads(ln) for ln in tiny_project.test.read_text().splitlines()]
     commas = tmp_path / "commas.jsonl"
     commas.write_text("".join(json.dumps({**r, "text": r["text"].replace(" ", ",")}) + "\n" for r in rows))
