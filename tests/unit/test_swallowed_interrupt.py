@@ -38,3 +38,21 @@ def test_without_a_signal_both_commit(tmp_path):
     assert (tmp_path / "build" / "model.tflite").read_bytes() == b"x" and (
         tmp_path / "f.txt"
     ).read_text() == "y"
+
+
+def test_a_signal_belongs_to_its_command(monkeypatch, tmp_path):
+    """The CLI forgets the signal when its command ends: a later library call in the same process (a test
+    worker, an app embedding edgecomp) must not find it pending and refuse to write."""
+    from typer.testing import CliRunner
+
+    import devices.profiles.schema
+    from toolchain.base.errors import pending_interrupt
+    from toolchain.cli.main import app
+
+    def signalled(*_args, **_kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(devices.profiles.schema, "load_profiles", signalled)
+    assert CliRunner().invoke(app, ["devices", "list"]).exit_code == 143
+    assert pending_interrupt() is None
+    write_text(tmp_path / "after.txt", "ok")

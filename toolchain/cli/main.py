@@ -136,6 +136,12 @@ class _ErrorMappingGroup(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: typer.Context):
+        try:
+            return self._invoke(ctx)
+        finally:
+            clear_interrupts()  # a signal belongs to this command: the next call in this process starts clean
+
+    def _invoke(self, ctx: typer.Context):
         debug = os.environ.get("EDGECOMP_DEBUG") == "1"
         try:
             with _signals_raise(), notice_sink(_note):
