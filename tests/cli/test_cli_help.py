@@ -66,7 +66,8 @@ def test_shell_completion_is_on():
     import subprocess
     import sys
 
-    command = f"{shlex.quote(sys.executable)} -m toolchain.cli.main --show-completion"
+    # `; exit $?`: a lone command is exec'ed by bash -c, and the parent shell would be make's sh again
+    command = f"{shlex.quote(sys.executable)} -m toolchain.cli.main --show-completion; exit $?"
     script = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
     assert script.returncode == 0 and "complete -o default -F" in script.stdout, script.stderr[-1000:]
 
