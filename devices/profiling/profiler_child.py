@@ -130,6 +130,7 @@ class CompiledModel:
         self.outputs, _ = self._buffers(False, resized)
         self._in = (P * len(self.inputs))(*self.inputs)
         self._out = (P * len(self.outputs))(*self.outputs)
+        self.input_bytes = [self.buffer_bytes(b) for b in self.inputs]  # read once, not on every write
 
     def buffer_bytes(self, buf: P) -> int:
         size = C.c_size_t()
@@ -140,30 +141,31 @@ class CompiledModel:
         """Resize inputs whose buffer does not hold one query row (a dynamic-length model compiles at its
         placeholder shape, e.g. [1, 1]): writing the row anyway overran the heap and crashed the process
         now and then. Refused as an "input" failure when LiteRT cannot resize."""
+        resize = getattr(self.lib, "LiteRtCompiledModelResizeInputTensor", None)
         resized = False
         for i, row in enumerate(rows):
-            if self.buffer_bytes(self.inputs[i]) == row.nbytes:
+            have = self.input_bytes[i]
+            if have == row.nbytes:
                 continue
             dims = (C.c_int * row.ndim)(*row.shape)
-            resize = getattr(self.lib, "LiteRtCompiledModelResizeInputTensor", None)
             st = (
                 -1
                 if resize is None
                 else resize(self.cm, C.c_size_t(0), C.c_size_t(i), dims, C.c_size_t(row.ndim))
             )
-            if st != 0 and self.buffer_bytes(self.inputs[i]) >= row.nbytes:
-                continue  # a static input whose buffer is padded past the row: the row fits as it is
-            if st != 0:
+            if st == 0:
+                resized = True
+            # otherwise a static input whose buffer is padded past the row: the row fits as it is
+            elif have < row.nbytes:
                 raise ApiError(
                     "input",
-                    f"model input {self.input_names[i]!r} holds {self.buffer_bytes(self.inputs[i])} bytes "
-                    f"and LiteRT could not resize it to the queries' shape {list(row.shape)} (status {st})",
+                    f"model input {self.input_names[i]!r} holds {have} bytes and LiteRT could not resize it "
+                    f"to the queries' shape {list(row.shape)} (status {st})",
                 )
-            resized = True
         if resized:
             self._make_buffers(resized=True)
             for i, row in enumerate(rows):
-                if self.buffer_bytes(self.inputs[i]) < row.nbytes:
+                if self.input_bytes[i] < row.nbytes:
                     raise ApiError("input", f"model input {self.input_names[i]!r} is smaller than one query")
 
     def _ok(self, status: int, what: str, kind: str = "interface") -> None:
@@ -227,7 +229,7 @@ class CompiledModel:
         addr = P()
         self._ok(self.lib.LiteRtLockTensorBuffer(self.inputs[i], C.byref(addr), 1), "lock an input")
         raw = np.ascontiguousarray(arr).tobytes()
-        size = self.buffer_bytes(self.inputs[i])
+        size = self.input_bytes[i]
         if len(raw) > size:  # never write past the buffer (fit_inputs sizes it first)
             self.lib.LiteRtUnlockTensorBuffer(self.inputs[i])
             raise ApiError("input", f"an input row of {len(raw)} bytes does not fit its {size}-byte buffer")

@@ -102,9 +102,7 @@ def _row(
         round(p90, 3),
         round(mean, 3),
         round(estimate, 3),
-        bool(
-            round(estimate, 3) < round(res, 3)
-        ),  # as reported (the verdict must hold for the printed numbers)
+        bool(round(estimate, 3) < round(res, 3)),  # judged on the numbers as reported
         [round(float(np.median(p)) - offset, 3) for p in per_process],
     )
 
