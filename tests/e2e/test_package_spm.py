@@ -25,7 +25,8 @@ from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
 from toolchain.build import load_build
 from toolchain.cli.main import app
-from toolchain.package.mediapipe import _compare, model_scores, parity_gate
+from toolchain.package.gates import parity_gate
+from toolchain.package.mediapipe import _compare, model_scores
 from toolchain.package.spm import Remap
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from toolchain.evaluation.retrieval import (
     top_k,
     top_k_overlap,
 )
-from toolchain.package.mediapipe import rank_gate
+from toolchain.package.gates import rank_gate
 from toolchain.package.parity import compare_top_k
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.schema import EvaluationSpec

@@ -10,7 +10,7 @@ import pytest
 
 from toolchain.base.errors import GateFailed
 from toolchain.base.types import QuantMode
-from toolchain.package import mediapipe
+from toolchain.package import gates
 from toolchain.package.parity import VectorParity
 
 SIX_STEPS = VectorParity(
@@ -23,14 +23,14 @@ def _build(mode: QuantMode) -> SimpleNamespace:
 
 
 def test_a_mixed_graph_is_judged_by_cosine(monkeypatch):
-    monkeypatch.setattr(mediapipe, "output_step", lambda build: 0.0032)
-    mediapipe.vector_gate(SIX_STEPS, _build(QuantMode.MIXED))  # passes: cosine 0.99945 >= 0.999
+    monkeypatch.setattr(gates, "output_step", lambda build: 0.0032)
+    gates.vector_gate(SIX_STEPS, _build(QuantMode.MIXED))  # passes: cosine 0.99945 >= 0.999
     low = SIX_STEPS.model_copy(update={"min_cosine": 0.99})
     with pytest.raises(GateFailed, match="min cosine 0.99"):
-        mediapipe.vector_gate(low, _build(QuantMode.MIXED))
+        gates.vector_gate(low, _build(QuantMode.MIXED))
 
 
 def test_an_int8_graph_still_needs_one_output_step(monkeypatch):
-    monkeypatch.setattr(mediapipe, "output_step", lambda build: 0.0032)
+    monkeypatch.setattr(gates, "output_step", lambda build: 0.0032)
     with pytest.raises(GateFailed, match="one output step is 0.0032"):
-        mediapipe.vector_gate(SIX_STEPS, _build(QuantMode.INT8))
+        gates.vector_gate(SIX_STEPS, _build(QuantMode.INT8))

@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from toolchain.base.errors import DataError
+from toolchain.tokenizers.hf_json import TOKENIZER_FILE, VOCAB_FILE, TokenizerJsonIds, parse_tokenizer_json
 
-from toolchain.base.atomic import write_text
-from toolchain.base.errors import DataError, InputFileError
-from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
-
-TOKENIZER_FILE, VOCAB_FILE, SPM_FILE = "tokenizer.json", "vocab.txt", "sentencepiece.model"
+SPM_FILE = "sentencepiece.model"
 SPM_NAMES = ("sentencepiece.bpe.model", "spiece.model", "sentencepiece.model", "tokenizer.model")
 MODEL_TYPES = ("Unigram", "BPE")
 PAD_NAMES = ("<pad>", "[PAD]", "<PAD>")
@@ -62,10 +58,12 @@ def _pad_token(folder: Path, vocab: dict[str, int]) -> str | None:
     return next((p for p in PAD_NAMES if p in vocab), None)
 
 
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(TokenizerJsonIds):
     """A `TextTokenizer` over a Hugging Face Unigram/BPE tokenizer.json, fixed to `seq_len` tokens."""
 
     kind = "sentencepiece"
+    unused_piece = "<unused_{}>"
+    segment_ids_from_tokenizer = False
 
     def __init__(
         self,
@@ -75,15 +73,9 @@ class SentencePieceTokenizer:
         spm_model: Path | None = None,
         folder: Path | None = None,
     ) -> None:
-        from tokenizers import Tokenizer
-
         if seq_len < 3:
             raise DataError(f"seq_len must be at least 3 for <s> ... </s>, got {seq_len}")
-        try:
-            spec = json.loads(tokenizer_json)
-            tok = Tokenizer.from_str(tokenizer_json)
-        except Exception as err:  # tokenizers raises a bare Exception on a malformed file
-            raise InputFileError(f"{origin} is not a Hugging Face tokenizer.json: {err}") from None
+        spec, tok = parse_tokenizer_json(tokenizer_json, origin)
         self.model_type = str((spec.get("model") or {}).get("type"))
         if self.model_type not in MODEL_TYPES:
             raise DataError(f"{origin} is a {self.model_type} tokenizer, not SentencePiece (Unigram or BPE)")
@@ -113,28 +105,10 @@ class SentencePieceTokenizer:
         if self.unk_id is None and (spec.get("model") or {}).get("unk_token") in self.vocab:
             self.unk_id = self.vocab[spec["model"]["unk_token"]]
 
-    @property
-    def vocab_size(self) -> int:
-        return max(self.vocab.values()) + 1
-
-    def encode_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        if not texts:
-            empty = np.zeros((0, self.seq_len), np.int32)
-            return {INPUT_IDS: empty, ATTENTION_MASK: empty.copy(), TOKEN_TYPE_IDS: empty.copy()}
-        enc = self.tok.encode_batch(list(texts))
-        return {
-            INPUT_IDS: np.array([e.ids for e in enc], np.int32),
-            ATTENTION_MASK: np.array([e.attention_mask for e in enc], np.int32),
-            TOKEN_TYPE_IDS: np.zeros((len(enc), self.seq_len), np.int32),
-        }
-
     def encode_unpadded(self, text: str) -> list[int]:
         """The ids of one text with its specials, truncated to seq_len, without padding."""
         e = self.tok.encode(text)
         return list(e.ids[: sum(e.attention_mask)])
-
-    def id_to_piece(self) -> dict[int, str]:
-        return {i: t for t, i in self.vocab.items()}
 
     def describe(self) -> dict[str, object]:
         by_id = self.id_to_piece()
@@ -158,14 +132,9 @@ class SentencePieceTokenizer:
             **note,
         }
 
-    def vocab_lines(self) -> list[str]:
-        by_id = self.id_to_piece()
-        return [by_id.get(i, f"<unused_{i}>") for i in range(self.vocab_size)]
-
     def save(self, build_dir: Path) -> list[str]:
-        write_text(Path(build_dir) / TOKENIZER_FILE, self.json)
-        write_text(Path(build_dir) / VOCAB_FILE, "\n".join(self.vocab_lines()) + "\n")
+        files = self.save_json_and_vocab(build_dir)
         if self.spm_model is None:
-            return [TOKENIZER_FILE, VOCAB_FILE]
+            return files
         shutil.copyfile(self.spm_model, Path(build_dir) / SPM_FILE)
-        return [TOKENIZER_FILE, VOCAB_FILE, SPM_FILE]
+        return [*files, SPM_FILE]

@@ -15,19 +15,13 @@ vocab.txt (one token per line in id order: what MediaPipe's BertTokenizer metada
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from toolchain.base.atomic import write_text
 from toolchain.base.errors import DataError, InputFileError
 from toolchain.base.text import read_utf8
-from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
+from toolchain.tokenizers.hf_json import TOKENIZER_FILE, VOCAB_FILE, TokenizerJsonIds, parse_tokenizer_json
 
-TOKENIZER_FILE, VOCAB_FILE = "tokenizer.json", "vocab.txt"
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
@@ -60,21 +54,15 @@ def _lowercase(normalizer: dict[str, Any] | None) -> tuple[bool, bool]:
     return kind == "Lowercase", kind == "StripAccents"
 
 
-class WordPieceTokenizer:
+class WordPieceTokenizer(TokenizerJsonIds):
     """A `TextTokenizer` over a Hugging Face WordPiece tokenizer.json, fixed to `seq_len` tokens."""
 
     kind = "wordpiece"
 
     def __init__(self, tokenizer_json: str, seq_len: int, origin: str = "tokenizer.json") -> None:
-        from tokenizers import Tokenizer
-
         if seq_len < 3:
             raise DataError(f"seq_len must be at least 3 for [CLS] ... [SEP], got {seq_len}")
-        try:
-            spec = json.loads(tokenizer_json)
-            tok = Tokenizer.from_str(tokenizer_json)
-        except Exception as err:  # tokenizers raises a bare Exception on a malformed file
-            raise InputFileError(f"{origin} is not a Hugging Face tokenizer.json: {err}") from None
+        spec, tok = parse_tokenizer_json(tokenizer_json, origin)
         model_type = (spec.get("model") or {}).get("type")
         if model_type != "WordPiece":
             raise DataError(
@@ -108,21 +96,6 @@ class WordPieceTokenizer:
                 hint="export the tokenizer with its post_processor (tokenizer.save in transformers)",
             )
 
-    @property
-    def vocab_size(self) -> int:
-        return max(self.vocab.values()) + 1
-
-    def encode_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        if not texts:
-            empty = np.zeros((0, self.seq_len), np.int32)
-            return {INPUT_IDS: empty, ATTENTION_MASK: empty.copy(), TOKEN_TYPE_IDS: empty.copy()}
-        enc = self.tok.encode_batch(list(texts))
-        return {
-            INPUT_IDS: np.array([e.ids for e in enc], np.int32),
-            ATTENTION_MASK: np.array([e.attention_mask for e in enc], np.int32),
-            TOKEN_TYPE_IDS: np.array([e.type_ids for e in enc], np.int32),
-        }
-
     def describe(self) -> dict[str, object]:
         return {
             "kind": self.kind,
@@ -136,12 +109,5 @@ class WordPieceTokenizer:
             "files": [TOKENIZER_FILE, VOCAB_FILE],
         }
 
-    def vocab_lines(self) -> list[str]:
-        """vocab.txt as BERT writes it: token of id i on line i (MediaPipe's BertTokenizer reads this)."""
-        by_id = {i: t for t, i in self.vocab.items()}
-        return [by_id.get(i, f"[unused_{i}]") for i in range(self.vocab_size)]
-
     def save(self, build_dir: Path) -> list[str]:
-        write_text(Path(build_dir) / TOKENIZER_FILE, self.json)
-        write_text(Path(build_dir) / VOCAB_FILE, "\n".join(self.vocab_lines()) + "\n")
-        return [TOKENIZER_FILE, VOCAB_FILE]
+        return self.save_json_and_vocab(build_dir)
