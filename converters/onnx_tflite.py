@@ -38,6 +38,13 @@ TEXT_INPUTS = (
     "input_mask",
     "input_type_ids",
 )
+# onnxruntime's own integer quantization (quantize_dynamic / quantize_static in QOperator form, the Hub's
+# onnx/model_quantized.onnx): integer matmuls that onnx2tf turns into int TF ops with no TFLite builtin
+# (BatchMatMulV2 on int8 needs Flex). QuantizeLinear/DequantizeLinear pairs (QDQ) are not in this list.
+ORT_QUANTIZED_OPS = frozenset(
+    {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+    | {"QAttention", "QGemm", "QEmbedLayerNormalization", "DynamicQuantizeLSTM"}
+)
 _ONNX_TO_NP = {1: "float32", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
 
 
@@ -107,6 +114,7 @@ def inspect_onnx(path: Path) -> OnnxInfo:
             d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in ttype.shape.dim
         )
         inputs.append(OnnxInput(inp.name, _ONNX_TO_NP.get(ttype.elem_type, str(ttype.elem_type)), dims))
+    refuse_ort_quantized(path, [n.op_type for n in model.graph.node])
     supported = _onnx2tf_ops()
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx") or node.op_type not in supported:
@@ -117,6 +125,27 @@ def inspect_onnx(path: Path) -> OnnxInfo:
             )
     ops = dict(sorted(Counter(n.op_type for n in model.graph.node).items()))
     return OnnxInfo(path, opset, tuple(inputs), tuple(o.name for o in model.graph.output), ops)
+
+
+def refuse_ort_quantized(path: Path, op_types: list[str]) -> None:
+    """A model onnxruntime already quantized is refused before onnx2tf runs (it would fail minutes later
+    on a Flex op), naming the float export beside it as the fix."""
+    found = sorted({op for op in op_types if op in ORT_QUANTIZED_OPS or op.startswith("QLinear")})
+    if not found:
+        return
+    floats = [p for p in (path.parent / "model.onnx",) if p.is_file() and p != path]
+    where = f"{path.parent.name}/{path.name}" if path.parent.name == "onnx" else path.name
+    fix = (
+        f"convert the float {path.parent.name}/model.onnx (--onnx-file {path.parent.name}/model.onnx"
+        + (", the default for a Hub folder)" if path.parent.name == "onnx" else ")")
+        if floats
+        else "convert the model's float ONNX export (--onnx-file picks it in a folder)"
+    )
+    raise ConversionError(
+        f"{where} is already quantized by onnxruntime ({', '.join(found)}): its integer ops have no TFLite "
+        "builtin kernels (they would need Select-TF/Flex, which phones and the LiteRT pip runtime lack)",
+        hint=f"{fix} and let edgecomp quantize it (--quantize dynamic, mixed or int8)",
+    )
 
 
 def fixed_shapes(info: OnnxInfo, given: dict[str, list[int]], seq_len: int | None) -> dict[str, list[int]]:

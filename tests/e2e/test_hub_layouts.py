@@ -8,12 +8,13 @@ tests/hostile/test_hostile_hub.py.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from toolchain.base.errors import DataError, UntrustedModelError
+from toolchain.base.errors import ConversionError, DataError, UntrustedModelError
 from toolchain.cli.main import app
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.report.model import Report
@@ -42,15 +43,22 @@ def test_hub_onnx_layout_is_found_with_a_notice(hub_folders, tmp_path):
     assert compared.reference.accuracy == pytest.approx(hub_folders.facts["bert_test_accuracy"], abs=2e-3)
 
 
-def test_onnx_file_flag_picks_another(hub_folders):
+def test_onnx_file_flag_picks_another(hub_folders, tmp_path):
+    folder = tmp_path / "hub-onnx"
+    shutil.copytree(hub_folders.hub_onnx, folder)
+    shutil.copyfile(folder / "onnx" / "model.onnx", folder / "onnx" / "model_O1.onnx")  # an optimum variant
     spec = {
-        "source": {"path": str(hub_folders.hub_onnx), "onnx_file": "onnx/model_quantized.onnx"},
+        "source": {"path": str(folder), "onnx_file": "onnx/model_O1.onnx"},
         "data": {"test": str(DATA / "test.jsonl")},
         "quantization": {"mode": "float32"},
     }
     loaded = load_source(recipe_from_dict(spec))  # opened as it is: no notice, no export
-    assert loaded.model.path == hub_folders.hub_onnx / "onnx" / "model_quantized.onnx"
-    assert loaded.hub is not None and loaded.hub.onnx_file.endswith("model_quantized.onnx")
+    assert loaded.model.path == folder / "onnx" / "model_O1.onnx"
+    assert loaded.hub is not None and loaded.hub.onnx_file.endswith("model_O1.onnx")
+    spec["source"]["onnx_file"] = "onnx/model_quantized.onnx"  # onnxruntime's int8: refused before onnx2tf
+    with pytest.raises(ConversionError, match="already quantized by onnxruntime") as err:
+        load_source(recipe_from_dict(spec))
+    assert "--onnx-file onnx/model.onnx" in (err.value.hint or "")
 
 
 def test_pickle_folder_exports_only_with_the_flag(hub_folders):

@@ -14,6 +14,7 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -176,3 +177,56 @@ def test_a_folder_without_weights_says_what_a_model_folder_holds(tmp_path):
     result, out = _convert(folder, tmp_path)
     assert result.exit_code == 2, result.output
     assert "holds no model" in _one_line(result) and "model.safetensors" in result.output
+
+
+def _ort_quantized_graph():  # noqa: ANN202 - onnx.ModelProto
+    """A tiny graph in the form onnxruntime's quantize_dynamic writes a MatMul (DynamicQuantizeLinear ->
+    MatMulInteger on int8 weights -> Cast -> Mul by the scales), made by hand: importing
+    onnxruntime.quantization takes seconds."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((10, 8)).astype(np.float32), "emb"),
+        numpy_helper.from_array(rng.integers(-127, 128, (8, 4)).astype(np.int8), "w_q"),
+        numpy_helper.from_array(np.array(0, np.int8), "w_zero"),
+        numpy_helper.from_array(np.array(0.01, np.float32), "w_scale"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["emb", "input_ids"], ["h"]),
+        helper.make_node("DynamicQuantizeLinear", ["h"], ["h_q", "h_scale", "h_zero"]),
+        helper.make_node("MatMulInteger", ["h_q", "w_q", "h_zero", "w_zero"], ["m_int"]),
+        helper.make_node("Cast", ["m_int"], ["m_cast"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["h_scale", "w_scale"], ["scale"]),
+        helper.make_node("Mul", ["m_cast", "scale"], ["m"]),
+        helper.make_node("ReduceMean", ["m"], ["logits"], axes=[1], keepdims=0),
+    ]
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, 8])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph(nodes, "tiny", [ids], [logits], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_an_onnxruntime_quantized_model_is_refused_naming_the_float_one(tmp_path):
+    """The Hub's onnx/model_quantized.onnx (onnxruntime quantize_dynamic: DynamicQuantizeLinear,
+    MatMulInteger) would fail in onnx2tf minutes later on an integer BatchMatMulV2 that needs Flex
+    (measured on the hub-onnx fixture: 2.5 minutes, then an error naming BatchMatMulV2): refused before
+    onnx2tf, naming model.onnx."""
+    import onnx
+
+    folder = tmp_path / "hub"
+    (folder / "onnx").mkdir(parents=True)
+    (folder / "onnx" / "model.onnx").write_bytes(b"the float export: not read")
+    onnx.save(_ort_quantized_graph(), folder / "onnx" / "model_quantized.onnx")
+    for source, flags in (
+        (folder, ("--onnx-file", "onnx/model_quantized.onnx")),
+        (folder / "onnx" / "model_quantized.onnx", ()),
+    ):
+        result, out = _convert(source, tmp_path, *flags)
+        assert result.exit_code == 3, result.output
+        line = _one_line(result)
+        assert (
+            "onnx/model_quantized.onnx is already quantized by onnxruntime "
+            "(DynamicQuantizeLinear, MatMulInteger)" in line
+        ), line
+        assert "convert the float onnx/model.onnx (--onnx-file onnx/model.onnx" in line and not out.exists()
