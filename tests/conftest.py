@@ -43,6 +43,7 @@ heavy.install()
 SLOW_FIXTURES = frozenset(
     {"tiny_project", "tiny_int8", "tiny_float32", "example_build", "onnx_models", "onnx_float_builds"}
     | {"bert_models", "bert_int8_classifier", "keras_bert", "two_input_models", "xlmr_model"}
+    | {"xlmr_embedder"}
 )
 _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
 
@@ -242,6 +243,15 @@ def xlmr_model() -> Path:
     from tests.fixtures.make_xlmr_model import ensure_xlmr_model
 
     return _cached(ensure_xlmr_model)
+
+
+@pytest.fixture(scope="session")
+def xlmr_embedder(xlmr_model) -> Path:
+    """The XLM-R fixture's encoder as a mean-pooled, normalised embedder (tests/fixtures/
+    make_xlmr_embedder.py, a few seconds once): embedder/ (model.onnx + the XLM-R tokenizer files)."""
+    from tests.fixtures.make_xlmr_embedder import ensure_xlmr_embedder
+
+    return _cached(ensure_xlmr_embedder) / "embedder"
 
 
 @pytest.fixture(scope="session")

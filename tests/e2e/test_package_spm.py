@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from converters.metadata import ModelInfo, timed_session
 from converters.tflite_inputs import add_segment_input, bert_input_names, int32_inputs
-from tests.support.builds import copy_build, edit_report
+from tests.support.builds import copy_build, edit_recipe, edit_report
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import SilentProgress
 from toolchain.build import load_build
@@ -149,3 +149,49 @@ def test_without_the_model_file_mediapipe_packaging_is_refused(spm_build, tmp_pa
     code, _, stderr = _cli("package", str(build), "--out", str(tmp_path / "dist"))
     assert code == 2 and "needs the SentencePiece .model file" in stderr and "--format edge" in stderr, stderr
     assert not (tmp_path / "dist").exists()
+
+
+def test_sentencepiece_embedder_packages_for_text_embedder(xlmr_embedder, xlmr_model, tmp_path) -> None:
+    """The same encoder as a mean-pooled, normalised sentence embedder (make_xlmr_embedder.py): converted
+    (dynamic int8, two inputs), packaged for MediaPipe's TextEmbedder with the in-graph id remap, vectors
+    checked in MediaPipe itself against the model on MediaPipe's remapped ids, lower-casing's cost measured
+    as the cosine between the vectors of both id sets and gated (package.min_tokenizer_cosine).
+
+    Measured (this machine): MediaPipe min cosine 1.0 (max difference 3.6e-5) on 261 queries, raw and
+    lower-cased; 102 of 261 queries get other ids (all `case`), vectors at mean cosine 0.994, min 0.499,
+    of the training ids'."""
+    data = xlmr_model / "data"
+    code, stdout, stderr = _cli(
+        "convert", str(xlmr_embedder), "--task", "embedding", "--seq-len", "32", "--quantize", "dynamic",
+        "--test", str(data / "test.jsonl"), "--calibration", str(data / "train.jsonl"),
+        "--out", str(tmp_path / "emb"), "--json",
+    )  # fmt: skip
+    assert code == 0, stderr[-2000:]
+    report = json.loads(stdout)
+    assert report["task"] == "embedding" and report["tokenizer"]["kind"] == "sentencepiece"
+    assert report["source"]["input_shapes"] == {"input_ids": [1, 32], "attention_mask": [1, 32]}
+    assert report["evaluation"]["onnx_reference"]["min_cosine"] >= 0.999
+    build = tmp_path / "emb"
+
+    gated = copy_build(build, tmp_path / "gated")  # the tokenizer gate runs before MediaPipe: cheap
+    edit_recipe(gated, lambda recipe: recipe.setdefault("package", {}).update(min_tokenizer_cosine=0.999))
+    code, _, stderr = _cli("package", str(gated), "--out", str(tmp_path / "gated-dist"))
+    assert code == 1 and "move the vectors to mean cosine" in stderr and "--format edge" in stderr, stderr
+
+    code, stdout, stderr = _cli("package", str(build), "--out", str(tmp_path / "dist"), "--json")
+    assert code == 0, stderr[-2000:]
+    m = json.loads(stdout)
+    assert m["task"] == "embedder" and m["parity"]["task"].startswith("TextEmbedder"), m["task"]
+    parity = m["parity"]
+    for feed in ("raw", "lowercased"):  # MediaPipe vs the model on MediaPipe's (remapped) ids
+        assert parity[feed]["queries"] == 261 and parity[feed]["min_cosine"] >= 0.99, parity[feed]
+    assert parity["added_inputs"][0]["consumers"] == 0  # the unused third input MediaPipe feeds
+    end_to_end = parity["vs_training_ids"]  # lower-casing included: recorded, not gated here
+    assert end_to_end["queries"] == 261 and 0 < end_to_end["min_cosine"] < 1, end_to_end
+    tok = m["tokenizer_parity"]
+    assert tok["by_cause"]["case"] > 50 and tok["by_cause"]["normalization"] == 0, tok["by_cause"]
+    effect = tok["effect"]
+    assert 0.99 <= effect["mean_cosine_train_vs_device_ids"] < 1 and effect.get("accuracy_delta") is None
+    assert effect["min_cosine_train_vs_device_ids"] < effect["mean_cosine_train_vs_device_ids"]
+    bundle = tmp_path / "dist" / f"{m['name']}-1.0.0"
+    assert {"sentencepiece.model", "tokenizer.json", "vocab.txt"} <= {p.name for p in bundle.iterdir()}
