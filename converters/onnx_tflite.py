@@ -133,14 +133,15 @@ def refuse_ort_quantized(path: Path, op_types: list[str]) -> None:
     found = sorted({op for op in op_types if op in ORT_QUANTIZED_OPS or op.startswith("QLinear")})
     if not found:
         return
-    floats = [p for p in (path.parent / "model.onnx",) if p.is_file() and p != path]
     where = f"{path.parent.name}/{path.name}" if path.parent.name == "onnx" else path.name
-    fix = (
-        f"convert the float {path.parent.name}/model.onnx (--onnx-file {path.parent.name}/model.onnx"
-        + (", the default for a Hub folder)" if path.parent.name == "onnx" else ")")
-        if floats
-        else "convert the model's float ONNX export (--onnx-file picks it in a folder)"
-    )
+    float_file = path.parent / "model.onnx"
+    if float_file.is_file() and float_file != path:
+        rel = f"onnx/{float_file.name}" if path.parent.name == "onnx" else float_file.name
+        fix = f"convert the float {rel} (--onnx-file {rel}" + (
+            ", the default for a Hub folder)" if path.parent.name == "onnx" else ")"
+        )
+    else:
+        fix = "convert the model's float ONNX export (--onnx-file picks it in a folder)"
     raise ConversionError(
         f"{where} is already quantized by onnxruntime ({', '.join(found)}): its integer ops have no TFLite "
         "builtin kernels (they would need Select-TF/Flex, which phones and the LiteRT pip runtime lack)",
