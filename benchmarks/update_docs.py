@@ -12,7 +12,7 @@ def main() -> int:
     page = ROOT / "docs" / "benchmarks.md"
     text = page.read_text()
     names = ("convert", "compress", "onnx", "transformer", "distill", "profile", "search", "retrieval")
-    for name in (*names, "acceptance_hub"):
+    for name in (*names, "acceptance_hub", "acceptance_multilingual"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():
             continue

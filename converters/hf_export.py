@@ -42,6 +42,7 @@ HF_EXPORT_REQUIREMENTS = (
 )
 CHILD_SCRIPT = Path(__file__).with_name("hf_export_child.py")
 HEADS = ("classifier", "encoder")
+ADAPT_TIMEOUT_S = 4 * 3600.0  # a lower-case fine-tune of a real-size encoder on CPU takes long
 POOLINGS = ("mean", "cls", "max")
 
 
@@ -79,6 +80,21 @@ class ExportRequest:
     weights: str  # safetensors | pickle (only with --trust-model-code; the caller checks)
 
 
+@dataclass(frozen=True)
+class LowercaseAdapt:
+    """The lower-case fine-tune run before the export (converters/hf_export_child.py `_adapt`)."""
+
+    arrays: Path  # .npz: train_cased/<input>, train_lower/<input>, optional eval_cased/, eval_lower/
+    out: Path  # .npz written: the logits before/after on the eval rows
+    epochs: int = 3
+    lr: float = 5e-4
+    temperature: float = 2.0
+    seed: int = 0
+
+    def args(self) -> dict[str, Any]:
+        return {**{k: v for k, v in self.__dict__.items()}, "arrays": str(self.arrays), "out": str(self.out)}
+
+
 class TorchExporter:
     """One child in the PyTorch env: `export` once, then `run` on queries for the parity check."""
 
@@ -110,8 +126,11 @@ class TorchExporter:
         except ChildError as err:
             raise ConversionError(err.message, hint=f"check the environment {self.env.path}") from None
 
-    def export(self, req: ExportRequest, out: Path | None) -> dict[str, Any]:
-        """Write the ONNX file to `out` (None: only load the model for `run`); returns the child's facts."""
+    def export(
+        self, req: ExportRequest, out: Path | None, adapt: LowercaseAdapt | None = None
+    ) -> dict[str, Any]:
+        """Write the ONNX file to `out` (None: only load the model for `run`), after the lower-case
+        fine-tune when `adapt` is given; returns the child's facts."""
         args = {
             "folder": str(req.folder),
             "head": req.head,
@@ -122,10 +141,13 @@ class TorchExporter:
             "seq_len": req.seq_len,
             "weights": req.weights,
         }
+        if adapt is not None:
+            args["adapt"] = adapt.args()
+        timeout = self.timeout_s if adapt is None else max(self.timeout_s, ADAPT_TIMEOUT_S)
         if out is None:
-            return self._call_guard(self._session.call, "load", args, self.timeout_s, "loading the model")
+            return self._call_guard(self._session.call, "load", args, timeout, "loading the model")
         args["out"] = str(out)
-        return self._call_guard(self._session.call, "export", args, self.timeout_s, "exporting to ONNX")
+        return self._call_guard(self._session.call, "export", args, timeout, "exporting to ONNX")
 
     def run(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """The wrapped PyTorch module's output on `arrays` (inputs by name)."""

@@ -11,6 +11,12 @@ is the other side). The hello carries torch's and transformers' versions. Ops:
       exporter, opset 17, dynamic batch and sequence axes).
   load {same as export, without "out"} -> {"parameters", "architecture"}: the wrapped module only, for
       `run` when the .onnx came from the cache.
+  export and load may carry "adapt": {"arrays", "epochs", "lr", "temperature", "seed", "out"}: before the
+      export, a classifier is fine-tuned so that each training query ASCII-lower-cased gets the original
+      model's output distribution on the query as it is (KL at the temperature, the query as it is too;
+      AdamW, batches of 32, seeded, deterministic; no labels). `arrays` holds the inputs by name under
+      `train_cased/`, `train_lower/` and (optional) `eval_cased/`, `eval_lower/`; `out` gets the logits
+      before and after on the eval rows. The facts gain {"adapted": {"rows", "seconds"}}.
   run {"arrays": npz in, "out": npz out} -> {"rows"}: the same wrapped module in PyTorch on the given
       inputs (int64, by name), one output array "y".
 Any failure is an `ok: false` reply; the parent decides what it means.
@@ -75,10 +81,69 @@ def _wrap(model, req: dict):
 def _prepare(req: dict) -> dict:
     model = _load(req)
     _STATE["module"], _STATE["inputs"] = _wrap(model, req), req["inputs"]
-    return {
+    facts = {
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "architecture": type(model).__name__,
     }
+    if req.get("adapt"):
+        facts["adapted"] = _adapt(req["adapt"])
+    return facts
+
+
+def _adapt(req: dict) -> dict:
+    """The lower-case fine-tune of the module docstring; replaces the module in _STATE."""
+    import copy
+    import time
+
+    import numpy as np
+    import torch
+
+    started = time.perf_counter()
+    arrays = wire.load_arrays(req["arrays"])
+
+    def feeds(prefix: str) -> list | None:
+        if f"{prefix}/{_STATE['inputs'][0]}" not in arrays:
+            return None
+        return [
+            torch.from_numpy(np.asarray(arrays[f"{prefix}/{n}"], dtype=np.int64)) for n in _STATE["inputs"]
+        ]
+
+    def logits(module, rows: list) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([module(*(r[i : i + 256] for r in rows)) for i in range(0, len(rows[0]), 256)])
+
+    teacher, temp = _STATE["module"], float(req["temperature"])
+    cased, lower = feeds("train_cased"), feeds("train_lower")
+    evals = {k: feeds(f"eval_{k}") for k in ("cased", "lower")}
+    torch.manual_seed(int(req["seed"]))
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        target = torch.softmax(logits(teacher, cased) / temp, -1)
+        saved = {f"before_{k}": logits(teacher, v).numpy() for k, v in evals.items() if v is not None}
+        student = copy.deepcopy(teacher).train()
+        opt = torch.optim.AdamW(student.parameters(), lr=float(req["lr"]))
+        gen = torch.Generator().manual_seed(int(req["seed"]))
+        for _ in range(int(req["epochs"])):
+            for idx in torch.randperm(len(target), generator=gen).split(32):
+                opt.zero_grad()
+                loss = sum(
+                    torch.nn.functional.kl_div(
+                        torch.log_softmax(student(*(r[idx] for r in rows)) / temp, -1),
+                        target[idx],
+                        reduction="batchmean",
+                    )
+                    for rows in (cased, lower)
+                )
+                (loss * temp * temp).backward()
+                opt.step()
+        student.eval()
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    _STATE["module"] = student
+    saved.update({f"after_{k}": logits(student, v).numpy() for k, v in evals.items() if v is not None})
+    wire.save_arrays(req["out"], saved)
+    return {"rows": len(target), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _example(name: str, seq_len: int):

@@ -230,3 +230,15 @@ def test_an_onnxruntime_quantized_model_is_refused_naming_the_float_one(tmp_path
             "(DynamicQuantizeLinear, MatMulInteger)" in line
         ), line
         assert "convert the float onnx/model.onnx (--onnx-file onnx/model.onnx" in line and not out.exists()
+
+
+def test_adapt_lowercase_takes_only_a_folder_classifier(tmp_path):
+    """--adapt-lowercase fine-tunes PyTorch weights: an .onnx file has none, refused before anything runs."""
+    import onnx
+
+    onnx.save(_ort_quantized_graph(), tmp_path / "model.onnx")
+    result, out = _convert(tmp_path / "model.onnx", tmp_path, "--adapt-lowercase")
+    assert result.exit_code == 2, result.output
+    line = _one_line(result)
+    assert "source.adapt_lowercase fine-tunes a Hugging Face folder's classifier" in line, line
+    assert "drop --adapt-lowercase" in line and not out.exists()

@@ -97,8 +97,16 @@ def convert(
     onnx_file: Path | None = typer.Option(
         None,
         "--onnx-file",
-        help="A Hugging Face folder: convert this ONNX file in it as it is, e.g. onnx/model_quantized.onnx "
+        help="A Hugging Face folder: convert this ONNX file in it as it is, e.g. onnx/model_O1.onnx "
         "(default: export the weights, else onnx/model.onnx).",
+    ),
+    adapt_lowercase: bool = typer.Option(
+        False,
+        "--adapt-lowercase",
+        help="A Hugging Face folder classifier: before export, fine-tune it briefly so that lower-cased "
+        "queries get its predictions on the queries as they are (MediaPipe's SentencePiece path lower-cases "
+        "all text). Changes the model; report hub.adaptation says by how much. Needs --train (or "
+        "--calibration) queries.",
     ),
     seq_len: int | None = typer.Option(
         None, "--seq-len", min=2, max=1 << 16, help="Tokens per query (default: the model's)."
@@ -157,6 +165,7 @@ def convert(
         "source.input_shapes": parse_input_shapes(input_shape),
         "source.task": _v(task),
         "source.onnx_file": _s(onnx_file),
+        "source.adapt_lowercase": True if adapt_lowercase else None,
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "evaluation.min_agreement": min_agreement,

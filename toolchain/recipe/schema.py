@@ -46,7 +46,16 @@ class SourceSpec(Strict):
     onnx_file: str | None = Field(  # a str, not a Path: it stays relative to the folder in recipe.yaml
         None,
         description="a Hugging Face folder source: the ONNX file in it to convert as it is, relative to the "
-        "folder (e.g. onnx/model_quantized.onnx); default: exported from the weights, else onnx/model.onnx",
+        "folder (e.g. onnx/model_O1.onnx; an onnxruntime-quantized model_quantized.onnx is refused); "
+        "default: exported from the weights, else onnx/model.onnx",
+    )
+    adapt_lowercase: bool = Field(
+        False,
+        description="a Hugging Face folder classifier: before export, fine-tune it (a few epochs on the "
+        "train split, else calibration; no labels) so that each query ASCII-lower-cased gets the original "
+        "model's output on the query as it is: MediaPipe's SentencePiece path lower-cases all text. The "
+        "model changes; report hub.adaptation gives accuracy and cased-vs-lower-cased agreement before and "
+        "after on the test split (--adapt-lowercase)",
     )
 
     @field_validator("input_shapes")

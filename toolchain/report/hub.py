@@ -51,6 +51,33 @@ class TorchParity(Record):
     torch_from_cache: bool = False
 
 
+class CaseAgreement(Record):
+    """A classifier on one split's queries as they are and ASCII-lower-cased (MediaPipe's SentencePiece
+    path lower-cases every query)."""
+
+    queries: int
+    accuracy_cased: float | None = None  # None: the split has no labels
+    accuracy_lowercased: float | None = None
+    agreement: float  # top-1, cased vs lower-cased
+
+
+class LowercaseAdaptation(Record):
+    """`source.adapt_lowercase`: the model was CHANGED before export, fine-tuned so that a lower-cased
+    query gets the original model's prediction on the query as it is (distilled from its own outputs, no
+    labels); the build, its evaluation and its package are the adapted model's."""
+
+    method: str
+    train_split: str
+    train_queries: int
+    epochs: int
+    lr: float
+    temperature: float
+    seconds: float
+    eval_split: str | None = None
+    before: CaseAgreement | None = None  # the folder's model
+    after: CaseAgreement | None = None  # the adapted model that is exported
+
+
 class HubExportSection(Record):
     """The folder, the export (environment, versions, the ONNX file) and its parity with PyTorch."""
 
@@ -62,3 +89,4 @@ class HubExportSection(Record):
     versions: dict[str, str] | None = None
     export_from_cache: bool = False
     parity: TorchParity | None = None
+    adaptation: LowercaseAdaptation | None = None  # the model was changed before export (opt-in)

@@ -51,6 +51,7 @@ from toolchain.recipe.steps import StudentVocab
 from toolchain.report.hub import HubExportSection
 from toolchain.report.quantization import CalibrationDraw
 from toolchain.sources.detect import source_format
+from toolchain.sources.hub_adapt import AdaptTexts
 from toolchain.sources.hub_export import ParityTexts, prepare_folder
 from toolchain.sources.keras_inputs import check_ids_input, check_model, fixed_length
 from toolchain.sources.onnx_model import open_onnx
@@ -127,6 +128,11 @@ def _refuse(recipe: Recipe, fmt: SourceFormat) -> None:
             f"source.task retrieval takes a Keras model (one score per catalog item); {src.name} is {fmt}",
             hint="convert the retrieval model from Keras (.keras / SavedModel), or drop --task retrieval",
         )
+    if recipe.source.adapt_lowercase and (fmt != SourceFormat.ONNX or not src.is_dir()):
+        raise RecipeError(
+            f"source.adapt_lowercase fine-tunes a Hugging Face folder's classifier; {src.name} is {fmt}",
+            hint="pass the transformers folder (config.json + model.safetensors), or drop --adapt-lowercase",
+        )
     if fmt in STUDENT_FORMATS and _distills_first(recipe):
         return
     if fmt in (SourceFormat.TFLITE, SourceFormat.SCORES):
@@ -172,13 +178,32 @@ def parity_texts(splits: dict[str, d.QuerySet]) -> ParityTexts:
     return (list(splits[name].texts), str(splits[name].source)) if name is not None else None
 
 
+def adapt_texts(splits: dict[str, d.QuerySet]) -> AdaptTexts:
+    """`source.adapt_lowercase`: fine-tune on train (else calibration), measure on test (else val)."""
+    train = next((n for n in ("train", "calibration") if n in splits), None)
+    if train is None:
+        raise RecipeError(
+            "source.adapt_lowercase fine-tunes on training queries and none were given",
+            hint="pass --train (or --calibration) queries",
+        )
+    ev = next((n for n in ("test", "val") if n in splits), None)
+    return AdaptTexts(
+        train=list(splits[train].texts),
+        train_split=str(splits[train].source),
+        eval=None if ev is None else list(splits[ev].texts),
+        eval_labels=None if ev is None else splits[ev].labels,
+        eval_split=None if ev is None else str(splits[ev].source),
+    )
+
+
 def _onnx(recipe: Recipe) -> LoadedSource:
     src, spec = recipe.source.path, recipe.data
     splits = load_splits(recipe)
     files = (spec.tokenizer, spec.vocab)
     onnx_file = Path(recipe.source.onnx_file) if recipe.source.onnx_file else None
+    adapt = adapt_texts(splits) if recipe.source.adapt_lowercase else None
     hub = prepare_folder(src, onnx_file, spec.seq_len, recipe.source.trust_model_code,
-                         files, parity_texts(splits)) if src.is_dir() else None  # fmt: skip
+                         files, parity_texts(splits), adapt) if src.is_dir() else None  # fmt: skip
     if hub is None and recipe.source.onnx_file is not None:
         raise RecipeError(
             f"--onnx-file picks an ONNX file inside a model folder; {src} is not a folder",
