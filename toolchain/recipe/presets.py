@@ -87,6 +87,28 @@ def distill_prune_int8() -> Plan:
     )
 
 
+# `student: auto` tries these from small to large (ordered by parameters when it runs) and keeps the
+# smallest int8 student that meets the gates: word-level CNNs (the students above) and BiGRUs, wider ones
+# on a 4,000-word vocab, and a CNN on the teacher's own tokenizer whose embedding starts from the
+# teacher's. Parameters with the shopping example's 1,000-word vocab and 22 intents, in order: 9.5k,
+# 11k, 21k, 27k, 147k, 311k; the teacher-cnn's depends on the teacher's vocab (2,922 x 32 + 12k = 106k
+# on the BERT fixture; 30,522 x 32 on a bert-base vocab).
+AUTO_LADDER: list[dict[str, Any]] = [
+    {"family": "word-cnn", "width": 8, "hidden": 32},
+    {"family": "word-bigru", "width": 8, "hidden": 16},
+    {"family": "word-cnn", "width": 16, "hidden": 64},
+    {"family": "word-bigru", "width": 16, "hidden": 32},
+    {"family": "teacher-cnn", "width": 32, "hidden": 128},
+    {"family": "word-cnn", "width": 32, "hidden": 128, "vocab": 4000},
+    {"family": "word-cnn", "width": 64, "hidden": 256, "vocab": 4000},
+]
+
+
+def distill_auto() -> Plan:
+    """Try students from small to large; keep the smallest int8 one that meets the gates."""
+    return _plan("int8", {"kind": "distill", "student": "auto", "epochs": 20, "alpha": 0.9})
+
+
 PRESETS: dict[str, Callable[[], Plan]] = {
     "float16": float16,
     "dynamic": dynamic,
@@ -98,6 +120,7 @@ PRESETS: dict[str, Callable[[], Plan]] = {
     "distill-int8": distill_int8,
     "distill-prune-int8": distill_prune_int8,
     "distill-student-int8": distill_student_int8,
+    "distill-auto": distill_auto,
 }
 
 

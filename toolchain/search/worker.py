@@ -36,6 +36,7 @@ from toolchain.base.atomic import write_text
 from toolchain.pipeline import build
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.report.steps import StepReport
+from toolchain.search.auto_trial import measure_student
 from toolchain.search.trial import TrialMetrics, TrialResult
 
 LATENCY_WARMUP = 8  # untimed invokes (one per synthetic query) before the timed ones
@@ -111,7 +112,13 @@ def main(argv: list[str]) -> int:
     request = json.loads(request_path.read_text())
     (request_path.parent / "worker.pid").write_text(str(os.getpid()))
 
-    result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
+    auto = request.get("auto")
+    if auto is not None:  # a distill-auto candidate: predictions for the parent's gates, no latency
+        result = measure_student(
+            request["recipe_yaml"], request_path.parent, auto["after_epochs"], auto["min_agreement"]
+        )
+    else:
+        result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
     write_text(request_path.parent / "result.json", json.dumps(result.to_json(), indent=1))
     return 0
 
