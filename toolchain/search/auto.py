@@ -42,6 +42,7 @@ from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.tfenv import keras
+from toolchain.base.types import SourceFormat
 from toolchain.build import Build
 from toolchain.data import load_queries
 from toolchain.evaluation.student_gates import (
@@ -63,6 +64,7 @@ from toolchain.report.distill_auto import (
 )
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
+from toolchain.sources.detect import source_format
 from toolchain.sources.loaded import find_labels, parity_texts, student_tokenizer
 from toolchain.steps.student import build_student
 from toolchain.steps.teachers import Teacher, step_teacher
@@ -208,7 +210,9 @@ def _result(i: int, cand: Candidate, t: Any) -> CandidateResult:
     if t is None:
         verdict = "skipped" if cand.skipped else "not tried"
         reasons = [cand.skipped] if cand.skipped else ["a smaller student met the gates first"]
-        return CandidateResult(trial=None, int8_bytes=None, verdict=verdict, reasons=reasons, **base)
+        return CandidateResult(
+            trial=None, int8_bytes=None, quality=None, verdict=verdict, reasons=reasons, **base
+        )
     a = t.user_attrs
     state = t.state.name
     verdict = {"PRUNED": "stopped", "FAIL": "failed"}.get(state, "passed" if a.get("passed") else "rejected")
@@ -231,8 +235,24 @@ def run_candidates(
     if not labels:
         raise RecipeError("distill-auto needs the teacher's labels", hint="pass --labels labels.txt")
     splits = {"test": load_queries(recipe.data.val, recipe.data.text_field, None)}
-    teacher = step_teacher(recipe, recipe.steps[0], labels, recipe.source.path, parity_texts(splits))
-    assert teacher is not None, "student auto needs a foreign teacher"
+    parity = parity_texts(splits)  # a Hugging Face folder teacher's export is checked on these
+    step0 = recipe.steps[0]
+    is_keras = (
+        step0.teacher is None
+        and step0.teacher_scores is None
+        and source_format(recipe)
+        in (
+            SourceFormat.KERAS,
+            SourceFormat.SAVEDMODEL,
+        )
+    )
+    teacher = None if is_keras else step_teacher(recipe, recipe.steps[0], labels, recipe.source.path, parity)
+    if teacher is None:
+        raise RecipeError(
+            "student auto chooses a student for a foreign teacher (an ONNX model, a Hugging Face folder, "
+            "a scores file or a .tflite as the source, or distill.teacher); this one is the Keras source",
+            hint="name a student (--preset distill-student-int8), or `edgecomp search` the Keras chain",
+        )
     with progress.task("distill-auto: counting the candidates' parameters", None):
         cands = ladder(recipe, teacher, labels)
     spec, gates_from = effective_gates(recipe.evaluation)
@@ -303,6 +323,12 @@ def build_auto(
     """`edgecomp convert` of a recipe whose student is `auto` (any other recipe: `build` itself)."""
     progress = progress or SilentProgress()
     if not is_auto(recipe):
+        if workers != 1 or ray_address is not None:
+            raise RecipeError(
+                "--workers and --ray-address build the candidate students of distill-auto; this recipe "
+                "names its student",
+                hint="add --preset distill-auto (or distill.student: auto), or drop those flags",
+            )
         return build(recipe, progress)
     cands, section = run_candidates(recipe, progress, workers, ray_address)
     if section.chosen is None:
