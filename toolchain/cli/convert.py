@@ -202,16 +202,16 @@ def _show(report: Report, as_json: bool, wrote: str) -> None:
     """A build's (or a rejected candidate's) report: --json, else the tables; warnings on stderr."""
     # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
-    from toolchain.cli.convert_table import build_table, stage_table
+    from toolchain.cli.convert_table import auto_table, build_table, stage_table
 
     render.warn(report.warnings)
     if as_json:
         render.print_json(report.to_json())
         return
     render.stdout.print(build_table(report))
-    stages = stage_table(report)
-    if stages is not None:
-        render.stdout.print(stages)
+    for extra in (stage_table(report), auto_table(report)):
+        if extra is not None:
+            render.stdout.print(extra)
     render.stdout.print(wrote)
 
 
