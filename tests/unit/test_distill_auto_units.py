@@ -104,3 +104,23 @@ def test_the_teacher_table_keeps_its_shape_where_it_can_and_is_projected_where_n
     # the projection keeps the directions that tell tokens apart most: its columns are uncorrelated
     cov = np.cov(narrow.T)
     assert np.allclose(cov - np.diag(np.diag(cov)), 0, atol=1e-3)
+
+
+def test_a_candidate_left_running_by_an_interrupted_run_runs_again_and_another_recipe_is_refused(tmp_path):
+    """The journal of an interrupted run: its running trial is failed and forgotten (its candidate is not
+    done), a finished one stays done; a journal of another recipe is refused, not mixed."""
+    import optuna
+
+    from toolchain.search.auto import done_candidates, open_study
+
+    study = open_study(tmp_path, "mark-a", 0)
+    dist = {"candidate": optuna.distributions.CategoricalDistribution((0, 1, 2))}
+    for i in (0, 1):
+        study.enqueue_trial({"candidate": i})
+    finished, running = study.ask(dist), study.ask(dist)
+    study.tell(finished, 14336.0)
+    assert int(running.params["candidate"]) == 1
+    resumed = open_study(tmp_path, "mark-a", 0)  # the next run of the same command
+    assert sorted(done_candidates(resumed)) == [0]
+    with pytest.raises(RecipeError, match="holds a distill-auto run of another recipe"):
+        open_study(tmp_path, "mark-b", 0)

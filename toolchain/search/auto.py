@@ -123,7 +123,7 @@ def fingerprint(recipe: Recipe, cands: list[Candidate], gates: list[str]) -> str
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _study(out: Path, mark: str, seed: int) -> Any:
+def open_study(out: Path, mark: str, seed: int) -> Any:
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -153,7 +153,7 @@ def _study(out: Path, mark: str, seed: int) -> Any:
     return study
 
 
-def _done(study: Any) -> dict[int, Any]:
+def done_candidates(study: Any) -> dict[int, Any]:
     """Candidate index -> its finished trial (an interrupted one does not count)."""
     done = {}
     for t in study.get_trials(deepcopy=False):
@@ -268,12 +268,12 @@ def run_candidates(
         raise EdgecompError(
             "distill-auto needs Optuna, which is not installed", hint="pip install 'edgecomp[search]'"
         ) from None
-    study = _study(out, fingerprint(recipe, cands, texts), recipe.seed)
+    study = open_study(out, fingerprint(recipe, cands, texts), recipe.seed)
     runnable = [i for i, c in enumerate(cands) if c.skipped is None]
     executor = None
     try:
         while True:
-            done = _done(study)
+            done = done_candidates(study)
             if any(t.user_attrs.get("passed") for t in done.values()):
                 break
             todo = [i for i in runnable if i not in done]
@@ -298,7 +298,7 @@ def run_candidates(
     finally:
         if executor is not None:
             executor.close()
-    done = _done(study)
+    done = done_candidates(study)
     results = [_result(i, c, done.get(i)) for i, c in enumerate(cands)]
     passed = [i for i, r in enumerate(results) if r.verdict == "passed"]
     section = DistillAutoSection(
