@@ -12,6 +12,7 @@ student, with the same numbers and the same model bytes (the candidates only: no
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
     q = kept["quality"]
     assert q["agreement"] >= 0.6 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
     assert q["worst_intent"] in report["labels"] and q["worst_intent_recall"] <= q["accuracy"]
-    assert kept["int8_bytes"] == report["model"]["size_bytes"]  # the trial's model is the build's
+    trials = recipe.parent / "auto.distill-auto" / "trials"
+    trial_model = trials / f"trial-{kept['trial']:03d}" / "model.tflite"
+    assert hashlib.sha256(trial_model.read_bytes()).hexdigest() == report["model_sha256"]  # the same bytes
     # the build is the kept student's, evaluated on test; its recipe names it (replays without a search)
     assert report["steps"][0]["student"] == {"embed_dim": 8, "layers": ["conv1d:32:3", "max_pool"]}
     build = recipe.parent / "auto"
