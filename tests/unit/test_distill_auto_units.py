@@ -124,3 +124,34 @@ def test_a_candidate_left_running_by_an_interrupted_run_runs_again_and_another_r
     assert sorted(done_candidates(resumed)) == [0]
     with pytest.raises(RecipeError, match="holds a distill-auto run of another recipe"):
         open_study(tmp_path, "mark-b", 0)
+
+
+def test_the_teacher_embedding_table_is_read_from_the_onnx_initializers(tmp_path):
+    """The [vocab, hidden] initializer named like word_embeddings (cut where padded past the tokenizer's
+    vocab); none of that shape is a one-line error, as is a teacher that is not ONNX."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from toolchain.base.errors import DataError
+    from toolchain.base.types import SourceFormat
+    from toolchain.steps.teachers import Teacher, teacher_embedding
+
+    table = np.arange(16 * 4, dtype=np.float32).reshape(16, 4)  # 13 tokens, padded to 16 rows
+    inits = [
+        numpy_helper.from_array(np.ones((13, 2), np.float32), "a.other"),
+        numpy_helper.from_array(table, "bert.embeddings.word_embeddings.weight"),
+    ]
+    node = helper.make_node("Gather", ["bert.embeddings.word_embeddings.weight", "ids"], ["out"])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 4])], inits,
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph), str(tmp_path / "t.onnx"))
+    teacher = Teacher(SourceFormat.ONNX, tmp_path / "t.onnx", None, lambda t, a: None, 2)
+    teacher.onnx_file = tmp_path / "t.onnx"
+    assert np.array_equal(teacher_embedding(teacher, 13), table[:13])
+    with pytest.raises(DataError, match=r"has no \[400, hidden\] embedding table"):
+        teacher_embedding(teacher, 400)
+    teacher.onnx_file = None
+    with pytest.raises(DataError, match="needs an ONNX teacher's embedding table"):
+        teacher_embedding(teacher, 13)

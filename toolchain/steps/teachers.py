@@ -345,7 +345,8 @@ def step_teacher(
 
 def teacher_embedding(teacher: Teacher, vocab_size: int) -> np.ndarray:
     """An ONNX teacher's input-token embedding table [vocab_size, hidden] (read from its initializers:
-    the 2-D one with a row per token of its tokenizer, preferring a name with `word_embeddings`)."""
+    the 2-D one with a row per token of its tokenizer, preferring a name with `word_embeddings` and an
+    exact row count)."""
     import onnx
     from onnx import numpy_helper
 
@@ -356,12 +357,14 @@ def teacher_embedding(teacher: Teacher, vocab_size: int) -> np.ndarray:
             hint="drop student.embedding_init, or distil from the ONNX model (or Hugging Face folder)",
         )
     graph = onnx.load(str(teacher.onnx_file)).graph  # external data included: the table may live there
-    tables = [t for t in graph.initializer if len(t.dims) == 2 and t.dims[0] == vocab_size]
-    tables.sort(key=lambda t: ("word_embeddings" not in t.name, t.name))
+    # a row per token; a table padded past the tokenizer's vocab (to a multiple of 8, say) is cut to it
+    rows = range(vocab_size, vocab_size + 129)
+    tables = [t for t in graph.initializer if len(t.dims) == 2 and t.dims[0] in rows]
+    tables.sort(key=lambda t: ("word_embeddings" not in t.name, t.dims[0] != vocab_size, t.name))
     if not tables:
         raise DataError(
             f"the teacher {teacher.path.name} has no [{vocab_size}, hidden] embedding table (one row per "
             "token of its tokenizer)",
             hint="drop student.embedding_init: the student's embedding starts at random",
         )
-    return numpy_helper.to_array(tables[0]).astype(np.float32)
+    return numpy_helper.to_array(tables[0])[:vocab_size].astype(np.float32)
