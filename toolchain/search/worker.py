@@ -5,6 +5,9 @@ process writes `result.json` beside the request (atomically) and exits 0, or exi
 so a crash, an OOM kill or a SIGKILL marks that trial failed and nothing else. Its pid is written to
 `worker.pid` first, so whoever runs it (a local thread or a Ray task) and the tests can see it.
 
+A request with an `auto` block is a distill-auto candidate instead (toolchain/search/auto_trial.py): its
+build, an early stop by val agreement after its first epochs, and its val predictions; no latency.
+
 What is measured, never estimated:
 - size: model.tflite raw and gzipped bytes (the report's numbers);
 - accuracy and agreement on the **val** split: the trial recipe evaluates data.val in place of data.test
