@@ -10,6 +10,13 @@ Per row: size, gzip, test accuracy, top-1 agreement with the teacher (onnxruntim
 benchmarks/results/distill.{json,md}.
 
     python benchmarks/bench_distill.py [--rounds 200] [--invokes 10]
+
+Then (`--auto`: only this) `edgecomp convert --preset distill-auto` on the same teacher (the largest
+classifier fixture here): every student the default ladder tried, smallest first, with its verdict under
+the default gates (accuracy within 1.5 pt of the teacher, agreement >= 95%) and the time; writes
+benchmarks/results/distill_auto.{json,md}.
+
+    python benchmarks/bench_distill.py --auto [--workers 2] [--ray-address ADDRESS]
 """
 
 from __future__ import annotations
@@ -121,6 +128,39 @@ def render(rows: list[dict], args, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def auto(clf: Path, workers: int, ray_address: str | None) -> int:
+    """distill-auto on the teacher with the default ladder and gates; the candidates table and the time."""
+    from toolchain.base.errors import GateFailed
+    from toolchain.cli.render import RichProgress
+    from toolchain.recipe.compose import apply_preset, recipe_from_dict
+    from toolchain.report.distill_auto import DistillAutoSection, candidates_markdown
+    from toolchain.search.auto import build_auto
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = _recipe(clf, Path(tmp), "distill-auto", "int8", [])
+        spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}
+        recipe = apply_preset(recipe_from_dict(spec), "distill-auto")
+        kept = None
+        try:
+            built = build_auto(recipe, RichProgress(), workers, ray_address)
+            kept = f"kept: test accuracy {built.report.evaluation.teacher.student_accuracy:.2%}"
+        except GateFailed as err:
+            kept = f"none kept: {err.message}"
+        found = Path(tmp) / "distill-auto.distill-auto" / "candidates.json"
+        section = DistillAutoSection.model_validate_json(found.read_text())
+    seconds = time.perf_counter() - t0
+    md = candidates_markdown(section).split("\n", 2)[2]  # the table without the page's heading
+    md += f"\nTeacher: the ONNX BERT fixture. {kept}. Total {seconds:.0f} s ({workers} worker(s)).\n"
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "distill_auto.md").write_text(md)
+    (OUT / "distill_auto.json").write_text(
+        json.dumps({"section": section.to_json(), "kept": kept, "seconds": round(seconds, 1)}, indent=2)
+    )
+    print(md)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench_transformer import median_latency
 
@@ -129,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--invokes", type=int, default=10)
+    parser.add_argument("--auto", action="store_true", help="only distill-auto on the teacher")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--ray-address", default=None)
     args = parser.parse_args(argv)
+    if args.auto:
+        return auto(ensure_models() / "classifier", args.workers, args.ray_address)
     t_start = time.perf_counter()
     clf = ensure_models() / "classifier"
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "distill.md").write_text(md)
     (OUT / "distill.json").write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}, indent=2))
     print(md)
-    return 0
+    return auto(clf, args.workers, args.ray_address)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from toolchain.build import Build, rejected_dir, sha256_bytes, write_build
 from toolchain.evaluation.gates import failed_gate, rejection
 from toolchain.quantization.mixed import int8_mac_share
 from toolchain.recipe.schema import MixedSpec, Recipe
+from toolchain.report.distill_auto import DistillAutoSection
 from toolchain.report.model import (
     FloatModelSection,
     ModelSection,
@@ -141,11 +142,17 @@ def _with_plan(recipe: Recipe, float_nodes: list[str] | None) -> Recipe:
     return recipe.model_copy(update={"quantization": recipe.quantization.model_copy(update={"mixed": plan})})
 
 
-def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | None = None) -> Build:
+def build(
+    recipe: Recipe,
+    progress: Progress | None = None,
+    on_step: StepHook | None = None,
+    distill_auto: DistillAutoSection | None = None,
+) -> Build:
     """The whole `edgecomp convert`: nothing is written unless every stage succeeds (see StepHook).
 
     Returns the Build as written (what `load_build` would read back). A candidate that misses a gate
-    raises BuildRejected; a stale `<name>.rejected/` of an earlier run is removed and announced."""
+    raises BuildRejected; a stale `<name>.rejected/` of an earlier run is removed and announced.
+    `distill_auto`: the students `student: auto` tried before choosing this one (toolchain/search/auto.py)."""
     progress = progress or SilentProgress()
     check_output_dir(recipe.build_dir)  # refuse the user's folder before minutes of training, not after
     if any(v is not None for v in recipe.evaluation.model_dump().values()):
@@ -202,6 +209,7 @@ def build(recipe: Recipe, progress: Progress | None = None, on_step: StepHook | 
         timings_s={k: round(v, 2) for k, v in timings.items()},
         float_model=_float_model_section(recipe, float_keras is not None),
         rejected=rejected,
+        distill_auto=distill_auto,
     )
     labels = steps.labels or None
     final = rejected_dir(recipe.build_dir) if rejected else recipe.build_dir

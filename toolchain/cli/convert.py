@@ -136,6 +136,14 @@ def convert(
     min_top10_overlap: float | None = typer.Option(
         None, "--min-top10-overlap", min=0.0, max=1.0, help="Gate (retrieval): top-10 overlap vs source."
     ),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, max=64, help="distill-auto: candidate students built at once."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="distill-auto: build the candidate students as Ray tasks on this cluster (auto, host:port).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of a table."),
     trust_model_code: bool = typer.Option(
         False,
@@ -148,8 +156,8 @@ def convert(
     """Compress and convert a model to TFLite, evaluate it, and write build/<name>/."""
     # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
-    from toolchain.pipeline import build
     from toolchain.recipe.compose import compose_recipe
+    from toolchain.search.auto import build_auto
 
     overrides = {
         "quantization.mode": _v(quantize),
@@ -192,7 +200,7 @@ def convert(
     distill_flags = {k: v for k, v in distill_flags.items() if v is not None} or None
     spec = compose_recipe(recipe, source, overrides, prune_flags, preset=_v(preset), distill=distill_flags)
     try:
-        built = build(spec, progress=render.RichProgress())
+        built = build_auto(spec, render.RichProgress(), workers, ray_address)  # `build` unless student auto
     except BuildRejected as rejected:  # the candidate's report is printed, then the one error line, exit 1
         _show(rejected.report, as_json, f"wrote the rejected candidate to {rejected.rejected_dir}/")
         raise
@@ -203,16 +211,16 @@ def _show(report: Report, as_json: bool, wrote: str) -> None:
     """A build's (or a rejected candidate's) report: --json, else the tables; warnings on stderr."""
     # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
-    from toolchain.cli.convert_table import build_table, stage_table
+    from toolchain.cli.convert_table import auto_table, build_table, stage_table
 
     render.warn(report.warnings)
     if as_json:
         render.print_json(report.to_json())
         return
     render.stdout.print(build_table(report))
-    stages = stage_table(report)
-    if stages is not None:
-        render.stdout.print(stages)
+    for extra in (stage_table(report), auto_table(report)):
+        if extra is not None:
+            render.stdout.print(extra)
     render.stdout.print(wrote)
 
 

@@ -18,6 +18,7 @@ from toolchain.evaluation.metrics import (
     quality_summary,
 )
 from toolchain.evaluation.retrieval import retrieval_summary
+from toolchain.report.distill_auto import CANDIDATE_COLUMNS, candidate_rows
 from toolchain.report.evaluation import EvaluationSection
 from toolchain.report.model import Report
 from toolchain.steps.base import step_summary
@@ -117,4 +118,17 @@ def stage_table(report: Report) -> Table | None:
             "" if post is None else f"{post:.2%}",
             f"{s.accuracy_drop_points:.2f}",
         )
+    return t
+
+
+def auto_table(report: Report) -> Table | None:
+    """The students `student: auto` tried, smallest first (None: the build named its student)."""
+    a = report.distill_auto
+    if a is None:
+        return None
+    t = Table(title=f"students tried (distill-auto, on {a.split})", caption=f"gates: {', '.join(a.gates)}")
+    for col in CANDIDATE_COLUMNS:
+        t.add_column(col)
+    for row in candidate_rows(a):
+        t.add_row(*row)
     return t

@@ -19,7 +19,7 @@ DISTILL_FLAGS = {
     "student_tokenizer": "--student-tokenizer",
     "student_vocab": "--student-words",
 }
-DISTILL_HINT = "add --preset distill-student-int8 (or distill-int8), or a distill step to the recipe"
+DISTILL_HINT = "add --preset distill-auto (or distill-student-int8, distill-int8), or a distill step"
 
 
 def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:

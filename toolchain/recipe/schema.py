@@ -13,12 +13,21 @@ from pydantic import Field, field_validator, model_validator
 from converters.tflite_model import builtin_op_names
 from toolchain.base.types import PackageFormat, QuantMode, SourceFormat, StepKind, Task
 from toolchain.recipe.space import SearchSpec
-from toolchain.recipe.steps import Step, Strict, check_step_order
+from toolchain.recipe.steps import Step, Strict, StudentSpec, check_step_order
 from toolchain.tasks import check_task_gates
 
 RECIPE_VERSION = 1
 MAX_DIM = 1 << 16  # longest sequence / widest dimension a recipe may ask for
 MAX_ELEMENTS = 1 << 24  # elements in one fixed input: 64 MiB of float32, far above any query model
+
+
+def foreign_model_path(path: Path) -> bool:
+    """An ONNX file or a model folder that is not a SavedModel (model.onnx, a Hugging Face folder): a
+    teacher whose distill step gets `student: auto` by default (toolchain/sources/detect.py is the full
+    rule; this is its cheap part, enough to tell a foreign teacher from a Keras model)."""
+    if path.suffix.lower() == ".onnx":
+        return True
+    return path.is_dir() and not (path / "saved_model.pb").is_file()
 
 
 class SourceSpec(Strict):
@@ -217,6 +226,10 @@ class Recipe(Strict):
     @model_validator(mode="after")
     def _steps_fit_together(self) -> Recipe:
         check_step_order(self.steps, self.quantization.mode)
+        for i, step in enumerate(self.steps):
+            if step.kind == StepKind.DISTILL and step.student is None and step.student_path is None:
+                auto = i == 0 and foreign_model_path(self.source.path) and step.teacher_scores is None
+                step.__dict__["student"] = "auto" if auto else StudentSpec()
         check_task_gates(self.source.task, self.evaluation.model_dump(exclude_none=True))
         if self.source.task != Task.RETRIEVAL and any(s.kind == StepKind.ITEM_PRUNE for s in self.steps):
             raise ValueError(

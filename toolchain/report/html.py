@@ -26,6 +26,7 @@ from toolchain.evaluation.metrics import (
     quality_summary,
 )
 from toolchain.report.charts import Bar, bars, diverging, stacked
+from toolchain.report.distill_auto import CANDIDATE_COLUMNS, candidate_rows
 from toolchain.report.evaluation import Comparison, EvaluationSection, StageMetrics
 from toolchain.report.html_stages import (
     Section,
@@ -75,6 +76,7 @@ def html(report: Report, model: bytes | None = None) -> str:
         _per_intent(report.evaluation),
         _size(report, model),
         _steps(report),
+        _distill_auto(report),
         validation_section(report.validation),
         profile_section(report.profile),
         package_section(report.package, report),
@@ -143,6 +145,19 @@ def _rejected(report: Report) -> Section | None:
         rows = [[op, node, f"{damage:.4g}"] for op, node, damage in r.int8_worst_ops]
         body += "<h3>ops that hurt most when quantized alone</h3>" + table(["op", "node", "1 - cosine"], rows)
     return Section("rejected", "REJECTED candidate", body, css="rejected")
+
+
+def _distill_auto(report: Report) -> Section | None:
+    """Every student `student: auto` tried, the kept one marked (the same rows as report.md)."""
+    a = report.distill_auto
+    if a is None:
+        return None
+    body = (
+        f"<p class=sub>on the {escape(a.split)} split, against the teacher; gates ({escape(a.gates_from)}): "
+        f"{escape(', '.join(a.gates))}. {escape(a.order)}; ran on {escape(a.runner)} in {a.seconds:g} s.</p>"
+    )
+    body += table(CANDIDATE_COLUMNS, candidate_rows(a))
+    return Section("distill-auto", "Students tried", body)
 
 
 def _stage_name(stage: Stage, report: Report, ev: EvaluationSection) -> str:

@@ -18,6 +18,7 @@ from toolchain.evaluation.metrics import (
     quality_summary,
 )
 from toolchain.evaluation.retrieval import retrieval_markdown
+from toolchain.report.distill_auto import candidates_markdown
 from toolchain.report.evaluation import EvaluationSection, StageMetrics
 from toolchain.report.hub import HubExportSection
 from toolchain.report.model import RejectedSection, Report
@@ -60,6 +61,8 @@ def markdown(report: Report) -> str:
             f"{', '.join(fm.after_steps)}){'; ' + fm.note if fm.note else ''}"
         )
     lines += _evaluation(report.evaluation, report.steps)
+    if report.distill_auto is not None:
+        lines += ["", *candidates_markdown(report.distill_auto).splitlines(), ""]
     for w in report.warnings:
         lines.append(f"- warning: {w}")
     lines += _validation(report.validation)

@@ -23,6 +23,7 @@ from devices.validate import ValidationReport
 from toolchain.base.errors import InputFileError
 from toolchain.base.record import Record
 from toolchain.base.types import CostMost, SourceFormat, Task, TokenizerKind
+from toolchain.report.distill_auto import DistillAutoSection
 from toolchain.report.evaluation import EvaluationSection
 from toolchain.report.hub import HubExportSection
 from toolchain.report.quantization import QuantizationSection
@@ -36,6 +37,7 @@ OPTIONAL_SECTIONS = (
     "hub",
     "float_model",
     "rejected",
+    "distill_auto",
 )  # left out of report.json when None
 
 
@@ -141,6 +143,7 @@ class Report(Record):
     timings_s: dict[str, float]
     float_model: FloatModelSection | None = None  # post-step float (builds with steps)
     rejected: RejectedSection | None = None  # a candidate that missed a convert gate (`<build>.rejected/`)
+    distill_auto: DistillAutoSection | None = None  # student auto: every student tried, and the one kept
     validation: ValidationReport | None = None
     profile: ProfileSection | None = None
     package: PackageSection | None = None

@@ -70,7 +70,7 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], spec: SearchSpec)
         steps.insert(at, dict(preset_plan(student)["steps"][0]))
     elif "student_width" in params:
         for s in steps:
-            if s["kind"] == "distill" and s.get("student") is not None:
+            if s["kind"] == "distill" and isinstance(s.get("student"), dict):
                 s["student"] = {**s["student"], "embed_dim": int(params["student_width"])}
     if params.get("lowrank"):
         reduction = float(params["lowrank_reduction"])

@@ -31,11 +31,22 @@ class TrialMetrics(Record):
         return float(getattr(self, name))
 
 
+class StudentTrial(Record):
+    """A `student: auto` candidate's trial (toolchain/search/auto_trial.py): the parent reads its val
+    predictions from `predictions` (beside result.json) and judges the gates itself."""
+
+    int8_bytes: int
+    parameters: int
+    build_dir: str
+    predictions: str
+
+
 class TrialResult(Record):
     """result.json of a trial process: metrics, or why it stopped early (hopeless after a step)."""
 
     metrics: TrialMetrics | None = None
     stopped: str | None = None
+    student: StudentTrial | None = None  # a distill-auto candidate instead of a search trial
 
 
 class TrialValidation(Record):

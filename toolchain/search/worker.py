@@ -5,6 +5,9 @@ process writes `result.json` beside the request (atomically) and exits 0, or exi
 so a crash, an OOM kill or a SIGKILL marks that trial failed and nothing else. Its pid is written to
 `worker.pid` first, so whoever runs it (a local thread or a Ray task) and the tests can see it.
 
+A request with an `auto` block is a distill-auto candidate instead (toolchain/search/auto_trial.py): its
+build, an early stop by val agreement after its first epochs, and its val predictions; no latency.
+
 What is measured, never estimated:
 - size: model.tflite raw and gzipped bytes (the report's numbers);
 - accuracy and agreement on the **val** split: the trial recipe evaluates data.val in place of data.test
@@ -36,6 +39,7 @@ from toolchain.base.atomic import write_text
 from toolchain.pipeline import build
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.report.steps import StepReport
+from toolchain.search.auto_trial import measure_student
 from toolchain.search.trial import TrialMetrics, TrialResult
 
 LATENCY_WARMUP = 8  # untimed invokes (one per synthetic query) before the timed ones
@@ -111,7 +115,13 @@ def main(argv: list[str]) -> int:
     request = json.loads(request_path.read_text())
     (request_path.parent / "worker.pid").write_text(str(os.getpid()))
 
-    result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
+    auto = request.get("auto")
+    if auto is not None:  # a distill-auto candidate: predictions for the parent's gates, no latency
+        result = measure_student(
+            request["recipe_yaml"], request_path.parent, auto["after_epochs"], auto["min_agreement"]
+        )
+    else:
+        result = measure(request["recipe_yaml"], request["device"], request.get("stop_above_drop"))
     write_text(request_path.parent / "result.json", json.dumps(result.to_json(), indent=1))
     return 0
 

@@ -250,7 +250,7 @@ def _student(recipe: Recipe) -> LoadedSource:
     assert teacher is not None
     if "train" not in splits:
         raise DataError("distilling a student needs training queries", hint="set data.train (--train)")
-    tokenizer = _student_tokenizer(recipe, teacher, splits["train"].texts)
+    tokenizer = student_tokenizer(recipe, teacher, splits["train"].texts)
     return LoadedSource(
         recipe=recipe,
         format=teacher.kind,
@@ -266,7 +266,7 @@ def _student(recipe: Recipe) -> LoadedSource:
     )
 
 
-def _student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> TextTokenizer:
+def student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> TextTokenizer:
     """The student's tokenizer: a word-level vocab built from the training (+ unlabelled) queries, or the
     teacher's own (`distill.student_tokenizer: teacher`)."""
     step, spec = recipe.steps[0], recipe.data

@@ -23,7 +23,7 @@ from converters.parameters import count_parameters
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
 from toolchain.data import load_queries
-from toolchain.recipe.steps import DistillStep
+from toolchain.recipe.steps import DistillStep, StudentSpec
 from toolchain.sources.keras_inputs import rows
 from toolchain.steps.augment import augment_queries
 from toolchain.steps.base import StepContext, StepResult
@@ -34,9 +34,10 @@ from toolchain.steps.student import (
     logits_model,
     predict_logits,
     softmax,
+    teacher_table,
 )
-from toolchain.steps.teachers import teacher_logits
-from toolchain.steps.training import progress_callback
+from toolchain.steps.teachers import teacher_embedding, teacher_logits
+from toolchain.steps.training import EPOCH_HOOK, progress_callback
 
 
 @dataclass
@@ -132,7 +133,27 @@ def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
         vocab = int(emb[0].input_dim)
     name = teacher.name if hasattr(teacher, "layers") and isinstance(teacher.name, str) else "student"
     names = tuple(ctx.train_x) if isinstance(ctx.train_x, dict) else ("input_ids",)
-    return build_student(cfg.student, vocab, seq_len, n_labels, name=name, input_names=names)
+    spec, table = _spec(cfg), None
+    if spec.embedding_init == "teacher":
+        if ctx.teacher is None or cfg.student_tokenizer != "teacher":
+            raise StepError(
+                "distill: student.embedding_init teacher needs a foreign teacher and the student on its "
+                "tokenizer (the same token ids)",
+                hint="set student_tokenizer: teacher, or drop embedding_init",
+            )
+        table = teacher_table(teacher_embedding(ctx.teacher, vocab), spec.embed_dim, ctx.seed)
+    return build_student(spec, vocab, seq_len, n_labels, name=name, input_names=names, embedding=table)
+
+
+def _spec(cfg: DistillStep) -> StudentSpec:
+    try:
+        return cfg.student_spec
+    except ValueError:
+        raise StepError(
+            "distill: student auto tries several students and keeps the smallest that meets the gates; "
+            "a single build cannot",
+            hint="run `edgecomp convert` (or toolchain.search.auto.build_auto), or name a student",
+        ) from None
 
 
 def _check_matching(cfg: DistillStep, teacher: Any, student: Any) -> None:
@@ -183,7 +204,7 @@ def _distiller(cfg: DistillStep, student: Any) -> Any:
     return Distiller()
 
 
-def _best_val_callback(student: Any, val_x: Any, targets: np.ndarray | None) -> Any:
+def _best_val_callback(student: Any, val_x: Any, targets: np.ndarray | None, select: str = "") -> Any:
     """Keep the student weights of the epoch whose val predictions match `targets` best (the val labels,
     or the teacher's val predictions when selecting by agreement)."""
     k = keras()
@@ -201,6 +222,9 @@ def _best_val_callback(student: Any, val_x: Any, targets: np.ndarray | None) -> 
             self.history.append(round(score, 4))
             if score > self.best:
                 self.best, self.weights = score, student.get_weights()
+            hook = EPOCH_HOOK.get()
+            if hook is not None:
+                hook(epoch + 1, select, score)
 
     return BestVal()
 
@@ -245,7 +269,7 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
     if select == "agreement" and val is not None and teacher_pred is None:
         raise StepError("distill: select_by agreement needs the val query texts", hint="use accuracy")
     val_targets = None if val is None else (teacher_pred if select == "agreement" else val[1])
-    best = _best_val_callback(student, None if val is None else val[0], val_targets)
+    best = _best_val_callback(student, None if val is None else val[0], val_targets, select)
     with ctx.progress.task(f"distill (alpha {cfg.alpha}, T {cfg.temperature})", steps) as advance:
         hist = distiller.fit(ds, epochs=cfg.epochs, verbose=0, callbacks=[best, progress_callback(advance)])
     if best.weights is not None:
@@ -265,7 +289,9 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
     report = {
         "alpha": cfg.alpha,
         "temperature": cfg.temperature,
-        "student": cfg.student.model_dump() if cfg.student else str(cfg.student_path),
+        "student": _spec(cfg).model_dump(exclude_none=True)
+        if cfg.student_path is None
+        else str(cfg.student_path),
         "teacher": ctx.teacher.describe() if ctx.teacher is not None else "the chain's model",
         "teacher_parameters": t_params,
         "student_parameters": s_params,

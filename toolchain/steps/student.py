@@ -20,6 +20,7 @@ def build_student(
     n_labels: int,
     name: str = "student",
     input_names: tuple[str, ...] = ("input_ids",),
+    embedding: np.ndarray | None = None,
 ) -> Any:
     """Embedding(vocab, embed_dim) -> the recipe's layers -> Dense(labels, softmax), teacher-style names.
 
@@ -47,6 +48,9 @@ def build_student(
         if kind == "conv1d":
             size = int(args[1]) if len(args) > 1 else 3
             x = k.layers.Conv1D(int(args[0]), size, padding="same", activation="relu", name=layer)(x)
+        elif kind == "bigru":
+            gru = k.layers.GRU(int(args[0]), return_sequences=True, unroll=True, name=f"{layer}_gru")
+            x = k.layers.Bidirectional(gru, name=layer)(x)
         elif kind == "dense":
             x = k.layers.Dense(int(args[0]), activation="relu", name=layer)(x)
         elif kind == "dropout":
@@ -57,6 +61,22 @@ def build_student(
             x = k.layers.GlobalAveragePooling1D(name="pool")(x)
     out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
     return k.Model(inputs if len(inputs) > 1 else inputs[0], out, name=name)
+
+
+def teacher_table(table: np.ndarray, width: int, seed: int) -> np.ndarray:
+    """The teacher's embedding table [vocab, hidden] as a student's [vocab, width]: itself when the widths
+    match; narrower: its projection on the top `width` principal directions, scaled to the table's spread;
+    wider: the table in the first `hidden` columns, small seeded noise in the rest."""
+    vocab, hidden = table.shape
+    if width == hidden:
+        return table.astype(np.float32)
+    if width > hidden:
+        rest = np.random.default_rng(seed).normal(0.0, 0.02, (vocab, width - hidden))
+        return np.concatenate([table, rest], 1).astype(np.float32)
+    centred = table - table.mean(0, keepdims=True)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    out = centred @ vt[:width].T
+    return (out * (table.std() / max(float(out.std()), 1e-8))).astype(np.float32)
 
 
 def load_student(path: Path, seq_len: int, n_labels: int, trust_model_code: bool = False) -> Any:

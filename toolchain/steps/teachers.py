@@ -97,6 +97,7 @@ class Teacher:
     sha256: str = ""
     stats: dict[str, int] = field(default_factory=lambda: {"scored": 0, "cached": 0})
     hub: Any = None  # report.hub.HubExportSection: a Hugging Face folder teacher's export
+    onnx_file: Path | None = None  # an ONNX teacher's graph (a folder's model.onnx or its export)
 
     def fingerprint(self) -> str:
         """Teacher bytes + tokenizer settings (the cache key adds the texts and their ids)."""
@@ -175,7 +176,7 @@ def _onnx_teacher(path: Path, files: TokenizerFiles, shapes: dict, seq_len: int 
         encoded = bind_inputs(tokenizer.encode_batch(list(texts)), model.inputs)
         return reference.run_batched(encoded, 256, advance)
 
-    return tokenizer, score, _onnx_parameters(model.path)
+    return tokenizer, score, _onnx_parameters(model.path), model.path
 
 
 def _onnx_parameters(model: Path) -> int:
@@ -298,20 +299,23 @@ def load_teacher(
     if not path.exists():
         raise InputFileError(f"teacher not found: {path}", hint="check the distill teacher path")
     kind = teacher_kind(path)
-    tokenizer, params, hub = None, None, None
+    tokenizer, params, hub, onnx_file = None, None, None, None
     if kind == SourceFormat.SCORES:
         score = load_scores(path, n_labels)
     elif kind == SourceFormat.ONNX:
         if path.is_dir():
             _refuse_encoder(read_folder(path, None, trust_model_code), path)
             hub = prepare_folder(path, None, seq_len, trust_model_code, tokenizer_files, parity)
-        tokenizer, score, params = _onnx_teacher(path, tokenizer_files, input_shapes or {}, seq_len, hub)
+        tokenizer, score, params, onnx_file = _onnx_teacher(
+            path, tokenizer_files, input_shapes or {}, seq_len, hub
+        )
     elif kind == SourceFormat.TFLITE:
         tokenizer, score, params = _tflite_teacher(path, tokenizer_files, seq_len)
     else:
         tokenizer, score, params = _keras_teacher(path, tokenizer_files, seq_len, trust_model_code)
     teacher = Teacher(kind, path, tokenizer, score, n_labels, params, _sha256_path(path))
     teacher.hub = hub.section if hub is not None else None
+    teacher.onnx_file = onnx_file
     return teacher
 
 
@@ -337,3 +341,30 @@ def step_teacher(
         recipe.source.trust_model_code,
         parity,
     )
+
+
+def teacher_embedding(teacher: Teacher, vocab_size: int) -> np.ndarray:
+    """An ONNX teacher's input-token embedding table [vocab_size, hidden] (read from its initializers:
+    the 2-D one with a row per token of its tokenizer, preferring a name with `word_embeddings` and an
+    exact row count)."""
+    import onnx
+    from onnx import numpy_helper
+
+    if teacher.onnx_file is None:
+        raise DataError(
+            f"embedding_init teacher needs an ONNX teacher's embedding table; {teacher.path.name} is "
+            f"{teacher.kind}",
+            hint="drop student.embedding_init, or distil from the ONNX model (or Hugging Face folder)",
+        )
+    graph = onnx.load(str(teacher.onnx_file)).graph  # external data included: the table may live there
+    # a row per token; a table padded past the tokenizer's vocab (to a multiple of 8, say) is cut to it
+    rows = range(vocab_size, vocab_size + 129)
+    tables = [t for t in graph.initializer if len(t.dims) == 2 and t.dims[0] in rows]
+    tables.sort(key=lambda t: ("word_embeddings" not in t.name, t.dims[0] != vocab_size, t.name))
+    if not tables:
+        raise DataError(
+            f"the teacher {teacher.path.name} has no [{vocab_size}, hidden] embedding table (one row per "
+            "token of its tokenizer)",
+            hint="drop student.embedding_init: the student's embedding starts at random",
+        )
+    return numpy_helper.to_array(tables[0])[:vocab_size].astype(np.float32)

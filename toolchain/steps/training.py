@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -9,6 +11,11 @@ import numpy as np
 from toolchain.base.progress import Progress
 from toolchain.base.tfenv import keras
 from toolchain.sources.keras_inputs import Rows, rows
+
+# Called after each distillation epoch with (epoch from 1, what the val score is, the score); it may raise
+# to stop a hopeless student. Set by distill-auto's trial process (toolchain/search/auto_trial.py) around
+# its build, a context variable so that convert's signatures stay as they are; unset, nothing is called.
+EPOCH_HOOK: ContextVar[Callable[[int, str, float], None] | None] = ContextVar("epoch_hook", default=None)
 
 
 def outputs_probabilities(model: Any) -> bool:

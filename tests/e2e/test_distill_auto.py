@@ -1,0 +1,134 @@
+"""`student: auto` (`--preset distill-auto`) end to end: real trial processes, real Optuna journal, real
+Ray, on the two-input DistilBERT ONNX fixture (tests/fixtures/make_two_input_models.py) and the shopping
+example's splits.
+
+To stay small, half of the example's val and test queries (374 each: the files are shuffled); all of train
+(a third of it, at 8 epochs, left the 16/64 student at 57% agreement).
+The ladder is given out of order and small: a hopeless 2-wide CNN, the 8/32 word CNN and a 16/64 one.
+Ordered by parameters, the smallest is stopped after its second epoch (val agreement far below the gate),
+the next meets the gate and the largest is never built. The same run on a local Ray head chooses the same
+student, with the same numbers and the same model bytes (the candidates only: no final build there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tests.support.ray_head import ray_head
+from toolchain.cli.main import app
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
+LADDER = [
+    {"family": "word-cnn", "width": 16, "hidden": 64},
+    {"family": "word-cnn", "width": 2, "hidden": 2},
+    {"family": "word-cnn", "width": 8, "hidden": 32},
+]
+SIZES = {"train": 5984, "val": 374, "test": 374}
+
+
+def _recipe(teacher: Path, out: Path) -> Path:
+    splits = {}
+    for name, n in SIZES.items():
+        splits[name] = out / "data" / f"{name}.jsonl"
+        splits[name].parent.mkdir(parents=True, exist_ok=True)
+        lines = (DATA / f"{name}.jsonl").read_text("utf-8").splitlines()[:n]
+        splits[name].write_text("\n".join(lines) + "\n", "utf-8")
+    data = {
+        "name": "auto",
+        "source": {"path": str(teacher)},
+        "data": {**{k: str(v) for k, v in splits.items()}, "seq_len": 32},
+        "steps": [
+            {
+                "kind": "distill",
+                "student": "auto",
+                "epochs": 8,
+                "alpha": 0.9,
+                "auto": {"candidates": LADDER, "hopeless_after_epochs": 2, "hopeless_margin": 0.45},
+            }
+        ],  # fmt: skip
+        "evaluation": {"min_agreement": 0.6},
+        "output": {"dir": str(out)},
+    }
+    path = out / "recipe.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _convert(recipe: Path, *extra: str) -> dict:
+    result = CliRunner().invoke(app, ["convert", "--recipe", str(recipe), "--json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def local(two_input_models, tmp_path_factory) -> tuple[Path, dict]:
+    recipe = _recipe(two_input_models.classifier, tmp_path_factory.mktemp("auto-local"))
+    return recipe, _convert(recipe)
+
+
+def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
+    recipe, report = local
+    auto = report["distill_auto"]
+    cands = auto["candidates"]
+    assert [c["parameters"] for c in cands] == sorted(c["parameters"] for c in cands)
+    assert [(c["width"], c["hidden"]) for c in cands] == [(2, 2), (8, 32), (16, 64)]
+    assert [c["verdict"] for c in cands] == ["stopped", "passed", "not tried"], cands
+    assert cands[0]["reasons"][0].startswith("stopped after epoch 2: val agreement with the teacher ")
+    assert cands[2]["trial"] is None and cands[2]["int8_bytes"] is None
+    kept = cands[1]
+    assert auto["chosen"] == 1 and auto["split"] == "val" and auto["runner"] == "local workers 1"
+    q = kept["quality"]
+    assert q["agreement"] >= 0.6 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
+    assert q["worst_intent"] in report["labels"] and q["worst_intent_recall"] <= q["accuracy"]
+    trials = recipe.parent / "auto.distill-auto" / "trials"
+    trial_model = trials / f"trial-{kept['trial']:03d}" / "model.tflite"
+    assert hashlib.sha256(trial_model.read_bytes()).hexdigest() == report["model_sha256"]  # the same bytes
+    # the build is the kept student's, evaluated on test; its recipe names it (replays without a search)
+    assert report["steps"][0]["student"] == {"embed_dim": 8, "layers": ["conv1d:32:3", "max_pool"]}
+    build = recipe.parent / "auto"
+    saved = yaml.safe_load((build / "recipe.yaml").read_text())
+    assert saved["steps"][0]["student"] == report["steps"][0]["student"] and "auto" not in saved["steps"][0]
+    assert "## Students tried (distill-auto)" in (build / "report.md").read_text()
+    assert "Students tried" in (build / "report.html").read_text()
+    assert (recipe.parent / "auto.distill-auto" / "candidates.md").is_file()
+
+
+def test_rerun_resumes_without_building_a_candidate_again(local):
+    """The journal holds both trials: the ladder is read back, nothing is run (no trial folder added)."""
+    from toolchain.base.progress import SilentProgress
+    from toolchain.recipe.compose import load_recipe
+    from toolchain.search.auto import run_candidates
+
+    recipe, report = local
+    trials = recipe.parent / "auto.distill-auto" / "trials"
+    before = sorted(p.name for p in trials.iterdir())
+    _, again = run_candidates(load_recipe(recipe), SilentProgress())
+    assert sorted(p.name for p in trials.iterdir()) == before == ["run-000", "run-001", "trial-001"]
+    assert [c.to_json() for c in again.candidates] == report["distill_auto"]["candidates"]
+
+
+def test_ray_head_chooses_the_same_student(local, two_input_models, tmp_path, monkeypatch):
+    from toolchain.base.progress import SilentProgress
+    from toolchain.recipe.compose import load_recipe
+    from toolchain.search.auto import run_candidates
+
+    recipe, report = local
+    with ray_head() as (address, auth), monkeypatch.context() as env:
+        for key, value in auth.items():
+            env.setenv(key, value)
+        ray_recipe = load_recipe(_recipe(two_input_models.classifier, tmp_path))
+        _, on_ray = run_candidates(ray_recipe, SilentProgress(), 1, address)
+    assert on_ray.runner == f"ray {address}"
+    assert on_ray.chosen == report["distill_auto"]["chosen"]
+    assert [c.to_json() for c in on_ray.candidates] == report["distill_auto"]["candidates"]
+    kept = f"trials/trial-{on_ray.candidates[on_ray.chosen].trial:03d}/model.tflite"
+    local_model = recipe.parent / "auto.distill-auto" / kept
+    assert (tmp_path / "auto.distill-auto" / kept).read_bytes() == local_model.read_bytes()

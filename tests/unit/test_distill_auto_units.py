@@ -1,0 +1,157 @@
+"""distill-auto's parts that need no training: the gate seam on per-query predictions, `student: auto` in
+the recipe (the default for an ONNX or Hugging Face folder teacher), the candidates' student fields, the
+teacher-embedding projection and a refusal (tests/e2e/test_distill_auto.py runs it end to end)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolchain.base.errors import RecipeError
+from toolchain.evaluation.student_gates import QueryPredictions, quality, student_gates
+from toolchain.recipe.compose import apply_preset, recipe_from_dict
+from toolchain.recipe.schema import EvaluationSpec
+from toolchain.recipe.steps import StudentCandidate, StudentSpec, parse_student_layer
+from toolchain.steps.student import teacher_table
+
+LABELS = ["a", "b", "c"]
+
+
+def _predictions(student: list[int], teacher: list[int], labels: list[int], sure: float = 0.9):
+    probs = np.full((len(teacher), 3), (1.0 - sure) / 2)
+    probs[np.arange(len(teacher)), teacher] = sure
+    return QueryPredictions(np.array(labels), probs, np.array(student), LABELS)
+
+
+def test_the_gates_pass_and_fail_on_per_query_predictions_with_reasons():
+    labels = [0] * 10 + [1] * 10 + [2] * 10
+    good = _predictions(labels, labels, labels)
+    assert student_gates(EvaluationSpec())(good).passed  # defaults: within 1.5 pt, agreement >= 95%
+    bad_student = [0] * 10 + [1] * 10 + [0] * 10  # intent c never predicted
+    verdict = student_gates(EvaluationSpec())(_predictions(bad_student, labels, labels))
+    assert not verdict.passed
+    assert [m.gate for m in verdict.misses] == ["max_accuracy_drop", "min_agreement"]
+    assert verdict.reasons[1] == "agreement with the teacher 66.67% is below 95.00%"
+    q = verdict.quality
+    assert (q.worst_intent, q.worst_intent_recall, q.teacher_recall_of_worst) == ("c", 0.0, 1.0)
+    assert q.accuracy_drop_points == pytest.approx(33.33) and q.teacher_sure_queries == 30
+    # the recipe's gates replace the defaults: only agreement >= 60% here
+    assert student_gates(EvaluationSpec(min_agreement=0.6))(_predictions(bad_student, labels, labels)).passed
+
+
+def test_agreement_where_the_teacher_is_sure():
+    labels = [0, 1, 2, 0]
+    p = _predictions([0, 1, 2, 1], labels, labels)
+    p.teacher_probs[3] = [0.45, 0.4, 0.15]  # the teacher hesitates on the one the student misses
+    q = quality(p)
+    assert (q.agreement, q.agreement_where_teacher_sure, q.teacher_sure_queries) == (0.75, 1.0, 3)
+
+
+def test_student_auto_is_the_default_for_an_onnx_or_folder_teacher(tmp_path):
+    steps = [{"kind": "distill"}]
+    assert recipe_from_dict({"source": {"path": "t.onnx"}, "steps": steps}).steps[0].student == "auto"
+    (tmp_path / "hf").mkdir()
+    assert (
+        recipe_from_dict({"source": {"path": str(tmp_path / "hf")}, "steps": steps}).steps[0].student
+        == "auto"
+    )
+    keras = recipe_from_dict({"source": {"path": "m.keras"}, "steps": steps}).steps[0]
+    assert keras.student == StudentSpec()  # the chain's own Keras model: the default student, as before
+    scores = [{"kind": "distill", "teacher_scores": "s.jsonl"}]
+    assert recipe_from_dict({"source": {"path": "t.onnx"}, "steps": scores}).steps[0].student == StudentSpec()
+    named = [{"kind": "distill", "student": {"embed_dim": 4, "layers": ["max_pool"]}}]
+    assert recipe_from_dict({"source": {"path": "t.onnx"}, "steps": named}).steps[0].student.embed_dim == 4
+    plan = apply_preset(recipe_from_dict({"source": {"path": "t.onnx"}}), "distill-auto")
+    assert plan.steps[0].student == "auto" and plan.quantization.mode == "int8"
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ({"student": {"embed_dim": 4, "layers": ["max_pool"]}, "auto": {}}, "set student: auto or drop auto"),
+        ({"student": "auto", "student_tokenizer": "teacher"}, "chooses the tokenizer per candidate"),
+        ({"student": "auto", "auto": {"candidates": [{"family": "cnn", "width": 8, "hidden": 8}]}}, "family"),
+    ],
+)
+def test_auto_refusals(step, message):
+    with pytest.raises(RecipeError, match=message):
+        recipe_from_dict({"source": {"path": "t.onnx"}, "steps": [{"kind": "distill", **step}]})
+
+
+def test_each_family_is_a_distill_student():
+    word = StudentCandidate(family="word-cnn", width=8, hidden=32, vocab=4000).step_fields()
+    assert word == {
+        "student": {"embed_dim": 8, "layers": ["conv1d:32:3", "max_pool"]},
+        "student_tokenizer": "word",
+        "student_vocab": {"max_size": 4000, "min_count": 1, "seq_len": None, "words": "ascii"},
+    }
+    gru = StudentCandidate(family="word-bigru", width=8, hidden=16).step_fields()
+    assert gru["student"]["layers"] == ["bigru:16", "max_pool"] and "student_vocab" not in gru
+    teacher = StudentCandidate(family="teacher-cnn", width=32, hidden=64).step_fields()
+    assert teacher["student_tokenizer"] == "teacher" and teacher["student"]["embedding_init"] == "teacher"
+    assert parse_student_layer("bigru:16") == ("bigru", [16.0])
+    with pytest.raises(ValueError, match="must come before the pooling layer"):
+        StudentSpec(layers=["max_pool", "bigru:8"])
+
+
+def test_the_teacher_table_keeps_its_shape_where_it_can_and_is_projected_where_not():
+    table = np.random.default_rng(0).normal(size=(50, 16)).astype(np.float32)
+    assert np.array_equal(teacher_table(table, 16, 0), table)
+    wide = teacher_table(table, 24, 0)
+    assert wide.shape == (50, 24) and np.array_equal(wide[:, :16], table)
+    narrow = teacher_table(table, 4, 0)
+    assert narrow.shape == (50, 4) and narrow.std() == pytest.approx(table.std(), rel=1e-3)
+    # the projection keeps the directions that tell tokens apart most: its columns are uncorrelated
+    cov = np.cov(narrow.T)
+    assert np.allclose(cov - np.diag(np.diag(cov)), 0, atol=1e-3)
+
+
+def test_a_candidate_left_running_by_an_interrupted_run_runs_again_and_another_recipe_is_refused(tmp_path):
+    """The journal of an interrupted run: its running trial is failed and forgotten (its candidate is not
+    done), a finished one stays done; a journal of another recipe is refused, not mixed."""
+    import optuna
+
+    from toolchain.search.auto import done_candidates, open_study
+
+    study = open_study(tmp_path, "mark-a", 0)
+    dist = {"candidate": optuna.distributions.CategoricalDistribution((0, 1, 2))}
+    for i in (0, 1):
+        study.enqueue_trial({"candidate": i})
+    finished, running = study.ask(dist), study.ask(dist)
+    study.tell(finished, 14336.0)
+    assert int(running.params["candidate"]) == 1
+    resumed = open_study(tmp_path, "mark-a", 0)  # the next run of the same command
+    assert sorted(done_candidates(resumed)) == [0]
+    with pytest.raises(RecipeError, match="holds a distill-auto run of another recipe"):
+        open_study(tmp_path, "mark-b", 0)
+
+
+def test_the_teacher_embedding_table_is_read_from_the_onnx_initializers(tmp_path):
+    """The [vocab, hidden] initializer named like word_embeddings (cut where padded past the tokenizer's
+    vocab); none of that shape is a one-line error, as is a teacher that is not ONNX."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from toolchain.base.errors import DataError
+    from toolchain.base.types import SourceFormat
+    from toolchain.steps.teachers import Teacher, teacher_embedding
+
+    table = np.arange(16 * 4, dtype=np.float32).reshape(16, 4)  # 13 tokens, padded to 16 rows
+    inits = [
+        numpy_helper.from_array(np.ones((13, 2), np.float32), "a.other"),
+        numpy_helper.from_array(table, "bert.embeddings.word_embeddings.weight"),
+    ]
+    node = helper.make_node("Gather", ["bert.embeddings.word_embeddings.weight", "ids"], ["out"])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 4])], inits,
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph), str(tmp_path / "t.onnx"))
+    teacher = Teacher(SourceFormat.ONNX, tmp_path / "t.onnx", None, lambda t, a: None, 2)
+    teacher.onnx_file = tmp_path / "t.onnx"
+    assert np.array_equal(teacher_embedding(teacher, 13), table[:13])
+    with pytest.raises(DataError, match=r"has no \[400, hidden\] embedding table"):
+        teacher_embedding(teacher, 400)
+    teacher.onnx_file = None
+    with pytest.raises(DataError, match="needs an ONNX teacher's embedding table"):
+        teacher_embedding(teacher, 13)
