@@ -79,6 +79,7 @@ class DeviceReport(Record):
     runtime: str
     emulated: bool
     runtime_lock_sha256: str | None = None  # sha256 of the hash lock its runtime venv was installed from
+    debian_lock_sha256: str | None = None  # an emulated device: sha256 of its sysroot's Debian package lock
     checks: list[Check] = Field(default_factory=list)
     metrics: DeviceMetrics = Field(default_factory=DeviceMetrics)
     seconds: float = 0.0
@@ -220,6 +221,8 @@ def validate_device(
             rep.add("runtime", FAIL, str(err))
             return _done(rep, t0)
         rep.runtime_lock_sha256 = env.lock_sha256
+        if env.debian_lock_sha256 is not None:
+            rep.debian_lock_sha256 = env.debian_lock_sha256
         advance(1)
         try:
             with RuntimeWorker(env, profile.timeout_s, profile.memory_limit_mb, runner_script) as worker:

@@ -134,17 +134,25 @@ def _ready(path: Path, spec: VenvSpec) -> bool:
         return False
 
 
+def pip_error(what: str, out: str) -> EnvSetupError | None:
+    """The error for pip's output when a file does not match its lock's sha256 (None: another failure)."""
+    if "DO NOT MATCH THE HASHES" not in out:  # pip's words for a file that is not the one the lock names
+        return None
+    names = re.findall(r"^\s+(\S+==\S+) from ", out, flags=re.MULTILINE) or ["a package"]
+    return EnvSetupError(
+        f"{what} failed: {', '.join(names)}: the registry's file does not match the lock's sha256",
+        hint="the registry serves another file than when the lock was written: check it, "
+        "or rewrite the locks with `make locks` if the change is expected",
+    )
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         out = proc.stderr or proc.stdout
-        if "DO NOT MATCH THE HASHES" in out:  # pip's words for a file that is not the one the lock names
-            names = re.findall(r"^\s+(\S+==\S+) from ", out, flags=re.MULTILINE) or ["a package"]
-            raise EnvSetupError(
-                f"{what} failed: {', '.join(names)}: the registry's file does not match the lock's sha256",
-                hint="the registry serves another file than when the lock was written: check it, "
-                "or rewrite the locks with `make locks` if the change is expected",
-            )
+        hashes = pip_error(what, out)
+        if hashes is not None:
+            raise hashes
         tail = out.strip().splitlines()[-1:] or ["(no output)"]
         raise EnvSetupError(
             f"{what} failed: {tail[0].strip()[:300]}", hint="check the network to the package registry"
