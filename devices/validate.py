@@ -39,51 +39,65 @@ class Gates(Record):
 
     model_config = ConfigDict(frozen=True)
 
-    max_accuracy_diff: float = 0.5  # points, |device - host|
-    min_agreement: float = 0.98  # top-1 agreement with the host run
-    min_cosine: float = 0.999  # mean cosine with the host run (embedding models)
-    parity: ParityGate = ParityGate.TOP1
+    max_accuracy_diff: float = Field(0.5, description="points, |device - host|")
+    min_agreement: float = Field(0.98, description="top-1 agreement with the host run")
+    min_cosine: float = Field(0.999, description="mean cosine with the host run (embedding models)")
+    parity: ParityGate = Field(ParityGate.TOP1, description="what parity means for the task (top1 or cosine)")
 
 
 class Check(Record):
-    name: str
-    status: CheckStatus
-    detail: str
+    name: str = Field(description="what was checked")
+    status: CheckStatus = Field(description="pass, fail, skip or info (info never fails the device)")
+    detail: str = Field(description="what was found")
 
 
 class DeviceMetrics(Record):
     """What one device run measured (the keys that apply to it are set; the rest stay out of the JSON)."""
 
-    size_kb: float | None = None
-    bit_exact_fraction: float | None = None
-    max_abs_diff: float | None = None
-    max_abs_diff_unit: str | None = None
-    top1_agreement: float | None = None
-    mean_cosine: float | None = None  # embedding models: device vectors vs the host's
-    min_cosine: float | None = None
-    accuracy: float | None = None
-    host_accuracy: float | None = None
-    accuracy_diff_points: float | None = None
-    bit_exact_vs_x86_same_runtime: float | None = None
-    max_abs_diff_vs_x86_same_runtime: float | None = None
-    peak_memory_mb_x86_same_runtime: float | None = None
-    peak_memory_mb: float | None = None
-    latency_ms: float | None = None
+    size_kb: float | None = Field(None, description="model size, KB")
+    bit_exact_fraction: float | None = Field(
+        None, description="fraction of output values identical to the host run"
+    )
+    max_abs_diff: float | None = Field(None, description="largest output difference vs the host run")
+    max_abs_diff_unit: str | None = Field(None, description="its unit (LSB for quantized outputs)")
+    top1_agreement: float | None = Field(None, description="fraction of queries with the host's top-1")
+    mean_cosine: float | None = Field(None, description="embedding models: device vectors vs the host's")
+    min_cosine: float | None = Field(None, description="smallest cosine vs the host's vectors")
+    accuracy: float | None = Field(None, description="accuracy on the device")
+    host_accuracy: float | None = Field(None, description="accuracy of the host run")
+    accuracy_diff_points: float | None = Field(None, description="device minus host accuracy, in points")
+    bit_exact_vs_x86_same_runtime: float | None = Field(
+        None, description="emulated: fraction identical to the same runtime on x86"
+    )
+    max_abs_diff_vs_x86_same_runtime: float | None = Field(
+        None, description="emulated: largest difference from it"
+    )
+    peak_memory_mb_x86_same_runtime: float | None = Field(
+        None, description="emulated: peak memory of the same runtime on x86, MB"
+    )
+    peak_memory_mb: float | None = Field(None, description="peak memory of the device run, MB")
+    latency_ms: float | None = Field(
+        None, description="host-measured median per query, ms (native runs only, never emulated)"
+    )
 
 
 class DeviceReport(Record):
-    device: str
-    description: str
-    arch: str
-    cpu: str
-    runtime: str
-    emulated: bool
-    runtime_lock_sha256: str | None = None  # sha256 of the hash lock its runtime venv was installed from
-    debian_lock_sha256: str | None = None  # an emulated device: sha256 of its sysroot's Debian package lock
-    checks: list[Check] = Field(default_factory=list)
-    metrics: DeviceMetrics = Field(default_factory=DeviceMetrics)
-    seconds: float = 0.0
-    passed: bool = True  # kept equal to "no check failed" by `add`
+    device: str = Field(description="the device profile's name")
+    description: str = Field(description="the profile's description")
+    arch: str = Field(description="the device's architecture")
+    cpu: str = Field(description="the CPU model (emulated: QEMU's -cpu)")
+    runtime: str = Field(description="the device runtime and version")
+    emulated: bool = Field(description="True: run under QEMU")
+    runtime_lock_sha256: str | None = Field(
+        None, description="sha256 of the hash lock its runtime venv was installed from"
+    )
+    debian_lock_sha256: str | None = Field(
+        None, description="an emulated device: sha256 of its sysroot's Debian package lock"
+    )
+    checks: list[Check] = Field(default_factory=list, description="each check with its status")
+    metrics: DeviceMetrics = Field(default_factory=DeviceMetrics, description="what the run measured")
+    seconds: float = Field(0.0, description="wall time of the device run")
+    passed: bool = Field(True, description='kept equal to "no check failed" by `add`')
 
     @property
     def failures(self) -> list[str]:
@@ -314,24 +328,28 @@ def _done(rep: DeviceReport, t0: float) -> DeviceReport:
 class HostSummary(Record):
     """The host reference every device row is compared with."""
 
-    runtime: str | None
-    queries: int
-    eval_split: str
-    host_accuracy: float | None
-    float_accuracy: float | None = None  # the build's float model on the same split (set by the pipeline)
-    min_runtime_version: str | None
-    op_versions: dict[str, int]
-    error: str | None = None  # why there is no host reference
+    runtime: str | None = Field(description="the runtime of the host reference")
+    queries: int = Field(description="queries run")
+    eval_split: str = Field(description="the split they came from")
+    host_accuracy: float | None = Field(description="accuracy of the host run")
+    float_accuracy: float | None = Field(
+        None, description="the build's float model on the same split (set by the pipeline)"
+    )
+    min_runtime_version: str | None = Field(
+        description="the oldest runtime that supports the model's op versions"
+    )
+    op_versions: dict[str, int] = Field(description="builtin op -> version used")
+    error: str | None = Field(None, description="why there is no host reference")
 
 
 class ValidationReport(Record):
     """report.json `validation` as `edgecomp validate` records it: devices by profile name."""
 
-    target: str
-    passed: bool
-    gates: Gates
-    reference: HostSummary
-    devices: dict[str, DeviceReport]
+    target: str = Field(description="the build folder validated")
+    passed: bool = Field(description="True: every device passed")
+    gates: Gates = Field(description="what each device had to reproduce")
+    reference: HostSummary = Field(description="the host run devices are compared with")
+    devices: dict[str, DeviceReport] = Field(description="device profile name -> its report")
 
     @property
     def rows(self) -> list[DeviceReport]:
