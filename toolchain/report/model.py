@@ -4,7 +4,7 @@ Each stage owns one section: convert writes everything up to `timings_s`; valida
 add theirs through `Build.record` (toolchain/build.py). Every section and everything nested in one is a
 `Record` with declared fields (toolchain/base/record.py): a reader uses attributes, and the only place
 that reads report data by key is pydantic's own (de)serialisation here. The section types live beside
-this module (evaluation.py, quantization.py, steps.py, stages.py; validation is devices/validate.py's
+this module (evaluation.py, quantization.py, steps.py, stages.py; validation is devices/device_report.py's
 `ValidationReport`).
 
 `model_sha256` (added at convert) is the sha256 of model.tflite and `files` the sha256 of the build's

@@ -1,4 +1,4 @@
-"""report.json's late sections: `profile` and `package` (validate's section is devices/validate.py's own
+"""report.json's late sections: `profile` and `package` (validate's section is devices/device_report.py's own
 typed `ValidationReport`, recorded as it is).
 
 Each is written by its stage through `Build.record` (toolchain/build.py); a stage run again replaces its
