@@ -166,12 +166,15 @@ def read_debian_lock(path: Path) -> dict[str, tuple[str, str]]:
 
 
 def downloaded_debs(root: Path) -> dict[str, tuple[str, str]]:
-    """The .debs mmdebstrap left in <root>/var/cache/apt/archives, {name: (version, sha256)}; removes them."""
+    """The .debs mmdebstrap left in <root>/var/cache/apt/archives, {name: (version, sha256)}; removes them
+    (and apt's caches beside them: the sysroot is what it was without `--skip=cleanup/apt/cache`)."""
     debs = {}
     for deb in sorted((root / DEBS).glob("*.deb")):
         name, version, _arch = unquote(deb.name[: -len(".deb")]).split("_")  # apt writes `:` as %3a
         debs[name] = (version, _sha256(deb))
         deb.unlink()
+    for cache in (root / DEBS).parent.glob("*.bin"):  # apt's package caches, kept with the .debs
+        cache.unlink()
     return debs
 
 

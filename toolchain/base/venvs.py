@@ -9,8 +9,9 @@ the sha256 of the file the registry serves (written by `python -m toolchain.envl
 `pip install --dry-run --report`). With a lock for this Python and machine the environment is installed
 with `pip install --require-hashes --no-deps -r LOCK`, so it is the same set of files on every machine and
 a changed file on the registry is an error, not a silent difference; its sha256 goes into the environment's
-marker (and from there into validate's report). Without one (another Python version) the top-level pins
-are installed as before, and the marker says `lock: null`.
+marker (and from there into validate's report). Locks exist for CPython 3.10-3.12 (tflite-runtime 2.14.0
+has no 3.12 wheel); without one (another Python, a runtime version edgecomp ships no lock for) the
+top-level pins are installed as before, and the marker says `lock: null`.
 """
 
 from __future__ import annotations
