@@ -13,6 +13,8 @@ from pydantic import Field
 from toolchain.base.record import Record
 from toolchain.base.types import StepKind
 
+STEP_KIND = "the step type: which fields follow"
+
 
 class StepReport(Record):
     """The fields the pipeline adds to every step's own report."""
@@ -30,7 +32,7 @@ class LayerSparsity(Record):
 
 
 class PruneReport(StepReport):
-    kind: Literal[StepKind.PRUNE] = StepKind.PRUNE
+    kind: Literal[StepKind.PRUNE] = Field(StepKind.PRUNE, description=STEP_KIND)
     schedule: str = Field(description="constant or polynomial")
     target_sparsity: float = Field(description="the sparsity asked for")
     achieved_sparsity: float = Field(description="the sparsity measured after the step (prunable layers)")
@@ -71,7 +73,7 @@ class TeacherInfo(Record):
 
 
 class DistillReport(StepReport):
-    kind: Literal[StepKind.DISTILL] = StepKind.DISTILL
+    kind: Literal[StepKind.DISTILL] = Field(StepKind.DISTILL, description=STEP_KIND)
     alpha: float = Field(description="weight of the teacher's soft targets vs the labels")
     temperature: float = Field(description="softmax temperature of the soft targets")
     student: dict[str, Any] | str = Field(description="the StudentSpec, or the student model's path")
@@ -106,7 +108,7 @@ class FactorizedLayer(Record):
 
 
 class LowRankReport(StepReport):
-    kind: Literal[StepKind.LOWRANK] = StepKind.LOWRANK
+    kind: Literal[StepKind.LOWRANK] = Field(StepKind.LOWRANK, description=STEP_KIND)
     rule: str = Field(description="how the ranks were chosen")
     layers: dict[str, FactorizedLayer] = Field(description="layer -> its factorization")
     factorized_params_before: int = Field(description="weights of the factorized layers before")
@@ -123,7 +125,7 @@ class SparsityChange(Record):
 
 
 class QATReport(StepReport):
-    kind: Literal[StepKind.QAT] = StepKind.QAT
+    kind: Literal[StepKind.QAT] = Field(StepKind.QAT, description=STEP_KIND)
     scheme: str = Field(description="the quantization scheme trained for")
     annotated_layers: list[str] = Field(description="layers trained with fake quantization")
     float_during_qat: list[str] = Field(description="layers left float during training")
@@ -144,7 +146,7 @@ class VocabRule(Record):
 
 
 class VocabPruneReport(StepReport):
-    kind: Literal[StepKind.VOCAB_PRUNE] = StepKind.VOCAB_PRUNE
+    kind: Literal[StepKind.VOCAB_PRUNE] = Field(StepKind.VOCAB_PRUNE, description=STEP_KIND)
     vocab_before: int = Field(description="tokens before")
     vocab_after: int = Field(description="tokens after")
     rule: VocabRule = Field(description="what decided which tokens stay")
@@ -159,7 +161,7 @@ class VocabPruneReport(StepReport):
 
 
 class ItemPruneReport(StepReport):
-    kind: Literal[StepKind.ITEM_PRUNE] = StepKind.ITEM_PRUNE
+    kind: Literal[StepKind.ITEM_PRUNE] = Field(StepKind.ITEM_PRUNE, description=STEP_KIND)
     min_clicks: int = Field(description="an item is kept when it has at least this many clicks")
     items_before: int = Field(description="items before")
     items_after: int = Field(description="items after")
