@@ -95,8 +95,9 @@ bench: install example retrieval-example
 		echo "== $$b"; $(BIN)/python $$b || status=1; done; \
 	$(BIN)/python benchmarks/update_docs.py; exit $$status
 
-# The hash locks of the isolated environments (toolchain/base/locks/), for this Python: after a pin changes.
-locks: install-core
+# The locks (toolchain/base/locks/) after a pin changes: the x86 environments for Python 3.10-3.12, the ARM
+# sysroots' wheels, and their Debian packages (mmdebstrap resolves them against the mirror).
+locks: install-core system-deps
 	$(BIN)/python -m toolchain.envlocks
 
 # The docs site: the generated references (CLI from the Typer app, recipe and report.json from their pydantic

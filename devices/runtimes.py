@@ -27,6 +27,7 @@ from devices.sysroot import (
     GUEST_PYTHON,
     WHEEL_DIR,
     SysrootSpec,
+    base_marker,
     ensure_cpu_view,
     ensure_sysroot,
     require_tool,
@@ -65,7 +66,8 @@ class RuntimeEnv:
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     emulated: bool = False
-    lock_sha256: str | None = None  # the hash lock the venv was installed from (toolchain/base/venvs.py)
+    lock_sha256: str | None = None  # the hash lock the venv or the sysroot's wheels were installed from
+    debian_lock_sha256: str | None = None  # a sysroot's Debian package lock (devices/sysroot.py)
 
     def command(self, script: str | Path, *args: str) -> list[str]:
         return [*self.argv, str(script), *args]
@@ -126,7 +128,9 @@ def _qemu_env(profile: DeviceProfile, progress: Progress) -> RuntimeEnv:
         adv(1)
     env = {**_COMMON_ENV, "PYTHONPATH": str(view / WHEEL_DIR)}
     argv = (qemu, "-cpu", profile.cpu, "-L", str(view), str(view / GUEST_PYTHON))
-    return _runtime_env(profile, view, argv, env, emulated=True)
+    marker = base_marker(base)
+    locks = {"lock_sha256": marker.get("lock_sha256"), "debian_lock_sha256": marker.get("debian_lock_sha256")}
+    return replace(_runtime_env(profile, view, argv, env, emulated=True), **locks)
 
 
 _CPU_CACHE: dict[str, set[str]] = {}

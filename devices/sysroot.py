@@ -1,14 +1,25 @@
 """ARM sysroots for QEMU user mode: Debian's arm64/armhf Python plus the runtime's ARM wheels.
 
-log = logging.getLogger(__name__)
-
 Built without emulation: `mmdebstrap --variant=extract` unpacks Debian packages (python3.11, libstdc++6,
 and for armv7 Debian's numpy, since PyPI has no armv7 numpy wheel), then the host's pip downloads the
 runtime's ARM wheels into <sysroot>/opt/rt. A base sysroot is shared by every profile with the same
 (arch, runtime, version); each CPU model gets a hard-linked view with its own /proc/cpuinfo, because
 QEMU's -L redirects the guest's /proc/cpuinfo there (ai-edge-litert 2.3 segfaults on the host's x86 one
 under QEMU 7.2, and XNNPACK picks kernels from it). Everything is built in a staging directory under a
-lock and renamed into place (toolchain.base.atomic.staged_dir), like devices/venvs.py.
+lock and renamed into place (toolchain.base.atomic.staged_dir), like toolchain/base/venvs.py.
+
+Locks (toolchain/base/locks/, written by `python -m toolchain.envlocks`), like the x86 environments':
+- `sysroot-<arch>-<runtime>-<version>-cp311.txt`: every ARM wheel with its sha256, installed with
+  `pip install --require-hashes --no-deps`;
+- `debian-bookworm-<debian arch>.txt`: every Debian package the extraction unpacks, at its exact version
+  with the sha256 of its .deb. mmdebstrap is given each as `name=version` and the downloaded .debs are
+  checked against the lock, so a sysroot is the same files on every machine or an error. The suite is a
+  codename (bookworm), never `stable`. What cannot be pinned: the default mirror keeps only the current
+  point release, so after the next one a pinned version is gone from deb.debian.org; the lock names the
+  archive date to replay from snapshot.debian.org (EDGECOMP_DEBIAN_MIRROR), or `make locks` rewrites it.
+Both digests go into the sysroot's marker and from there into validate's report. Without a lock (a runtime
+version edgecomp ships no lock for) the top-level pins and the suite's current packages are installed, and
+the marker says `lock: null`.
 """
 
 from __future__ import annotations
@@ -22,10 +33,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from toolchain.base.atomic import locked, staged_dir
 from toolchain.base.notices import announce, first_use_notice
-from toolchain.base.venvs import EnvSetupError, cache_dir
+from toolchain.base.venvs import LOCKS_DIR, EnvSetupError, cache_dir, pip_error
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +46,8 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("EDGECOMP_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 GUEST_PYTHON = "usr/bin/python3.11"
 WHEEL_DIR = "opt/rt"
+GUEST_TAG = "cp311"  # bookworm's python3.11: the wheels' Python, whatever Python runs edgecomp
+DEBS = "var/cache/apt/archives"
 
 
 @dataclass(frozen=True)
@@ -108,13 +122,60 @@ class SysrootSpec:
         return _requirements(self.arch, self.runtime, self.version)
 
     @property
+    def lock_name(self) -> str:
+        return f"sysroot-{self.arch}-{self.runtime}-{self.version}"
+
+    @property
+    def wheel_lock(self) -> Path | None:
+        """The committed hash lock of the ARM wheels, if edgecomp ships one for this runtime version."""
+        path = LOCKS_DIR / f"{self.lock_name}-{GUEST_TAG}.txt"
+        return path if path.is_file() else None
+
+    @property
+    def debian_lock(self) -> Path | None:
+        """The committed lock of the Debian packages (versions and .deb sha256) for this architecture."""
+        path = LOCKS_DIR / f"debian-{SUITE}-{self.info.debian}.txt"
+        return path if path.is_file() else None
+
+    @property
     def key(self) -> str:
-        text = json.dumps([SUITE, self.info.packages, self.info.platforms, self.requirements, "v1"])
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        data: list[object] = [SUITE, self.info.packages, self.info.platforms, self.requirements, "v1"]
+        locks = [self.wheel_lock, self.debian_lock]
+        if any(locks):  # without locks the key stays what it was (sysroots made before locks)
+            data.append([_sha256(p) if p else None for p in locks])
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:12]
 
     @property
     def name(self) -> str:
         return f"{self.arch}-{self.runtime}-{self.version}-{self.key}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_debian_lock(path: Path) -> dict[str, tuple[str, str]]:
+    """`name=version sha256=<hex>` lines: {name: (version, sha256)}."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pin, _, digest = line.partition(" sha256=")
+            name, _, version = pin.partition("=")
+            pins[name] = (version, digest.strip())
+    return pins
+
+
+def downloaded_debs(root: Path) -> dict[str, tuple[str, str]]:
+    """The .debs mmdebstrap left in <root>/var/cache/apt/archives, {name: (version, sha256)}; removes them
+    (and apt's caches beside them: the sysroot is what it was without `--skip=cleanup/apt/cache`)."""
+    debs = {}
+    for deb in sorted((root / DEBS).glob("*.deb")):
+        name, version, _arch = unquote(deb.name[: -len(".deb")]).split("_")  # apt writes `:` as %3a
+        debs[name] = (version, _sha256(deb))
+        deb.unlink()
+    for cache in (root / DEBS).parent.glob("*.bin"):  # apt's package caches, kept with the .debs
+        cache.unlink()
+    return debs
 
 
 def sysroots_dir() -> Path:
@@ -141,23 +202,47 @@ def require_tool(tool: str, package: str) -> str:
 def _run(cmd: list[str], what: str, hint: str) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
+        hashes = pip_error(what, proc.stderr or proc.stdout)
+        if hashes is not None:
+            raise hashes
         lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
         tail = " | ".join(lines[-2:]) or "(no output)"
         raise EnvSetupError(f"{what} failed: {tail[:400]}", hint=hint)
     return proc.stdout
 
 
-def _debootstrap(spec: SysrootSpec, stage: Path) -> None:
+def _debootstrap(spec: SysrootSpec, stage: Path) -> dict[str, str]:
+    """Unpack the Debian packages into `stage`, at the lock's versions if there is a lock; their versions."""
     tool = require_tool("mmdebstrap", "mmdebstrap")
-    cmd = [tool, "--quiet", "--variant=extract", f"--arch={spec.info.debian}"]
-    cmd += [f"--include={','.join(spec.info.packages)}", SUITE, str(stage), MIRROR]
-    _run(cmd, f"mmdebstrap {spec.info.debian} sysroot", "check the network to deb.debian.org")
+    lock = spec.debian_lock
+    pins = read_debian_lock(lock) if lock else {}
+    include = [f"{name}={version}" for name, (version, _) in pins.items()] or list(spec.info.packages)
+    cmd = [tool, "--quiet", "--variant=extract", f"--arch={spec.info.debian}", "--skip=cleanup/apt/cache"]
+    cmd += [f"--include={','.join(include)}", SUITE, str(stage), MIRROR]
+    hint = "check the network to the Debian mirror"
+    if lock:
+        hint += (
+            f"; a version pinned in {lock.name} leaves deb.debian.org at the next Debian point release:"
+            " set EDGECOMP_DEBIAN_MIRROR to the snapshot the lock names, or rewrite it with `make locks`"
+        )
+    _run(cmd, f"mmdebstrap {spec.info.debian} sysroot", hint)
+    debs = downloaded_debs(stage)
+    if pins and debs != pins:
+        diff = sorted(set(debs.items()) ^ set(pins.items()))[0][0]
+        got = debs.get(diff, ("not downloaded", ""))
+        raise EnvSetupError(
+            f"Debian package {diff} {got[0]} (sha256 {got[1][:12]}) is not the one {lock.name} pins"
+            f" ({pins.get(diff, ('not in the lock', ''))[0]})",
+            hint=f"the mirror {MIRROR} serves other files than when the lock was written: check it, or"
+            " rewrite the locks with `make locks` if the change is expected",
+        )
     if spec.arch == "armv7":  # --variant=extract runs no maintainer scripts: add the alternatives links
         libdir = stage / "usr/lib/arm-linux-gnueabihf"
         for lib, sub in (("libblas.so.3", "blas"), ("liblapack.so.3", "lapack")):
             target = libdir / sub / lib
             if target.exists() and not (libdir / lib).exists():
                 (libdir / lib).symlink_to(target.relative_to(libdir))
+    return {name: version for name, (version, _) in debs.items()}
 
 
 def _install_wheels(spec: SysrootSpec, stage: Path) -> dict[str, str]:
@@ -166,10 +251,14 @@ def _install_wheels(spec: SysrootSpec, stage: Path) -> dict[str, str]:
     cmd += ["--no-warn-conflicts", "--target", str(target), "--only-binary=:all:"]
     for tag in spec.info.platforms:
         cmd += ["--platform", tag]
-    cmd += ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"]
-    if spec.arch == "armv7":
-        cmd.append("--no-deps")  # numpy comes from Debian's python3-numpy:armhf
-    cmd += list(spec.requirements)
+    cmd += ["--python-version", "3.11", "--implementation", "cp", "--abi", GUEST_TAG]
+    lock = spec.wheel_lock
+    if lock is not None:
+        cmd += ["--require-hashes", "--no-deps", "-r", str(lock)]
+    else:
+        if spec.arch == "armv7":
+            cmd.append("--no-deps")  # numpy comes from Debian's python3-numpy:armhf
+        cmd += list(spec.requirements)
     _run(
         cmd,
         f"pip download of {' '.join(spec.requirements)} for {spec.arch}",
@@ -199,12 +288,15 @@ def ensure_sysroot(spec: SysrootSpec, advance=lambda n=1: None) -> Path:
             advance(2)
             return final
         with staged_dir(final, guard=False) as stage:
-            _debootstrap(spec, stage)
+            debian = _debootstrap(spec, stage)
             advance(1)
             versions = _install_wheels(spec, stage)
             advance(1)
-            meta = {"key": spec.key, "arch": spec.arch, "suite": SUITE, "packages": spec.info.packages}
-            (stage / MARKER).write_text(json.dumps({**meta, "wheels": versions}, indent=1))
+            meta = {"key": spec.key, "arch": spec.arch, "suite": SUITE, "mirror": MIRROR}
+            meta |= {"packages": spec.info.packages, "debian": debian, "wheels": versions}
+            for kind, lock in (("lock", spec.wheel_lock), ("debian_lock", spec.debian_lock)):
+                meta |= {kind: lock.name if lock else None, f"{kind}_sha256": _sha256(lock) if lock else None}
+            (stage / MARKER).write_text(json.dumps(meta, indent=1))
     return final
 
 
@@ -227,10 +319,16 @@ def ensure_cpu_view(base: Path, arch: str, cpu: str) -> Path:
     return final
 
 
-def wheel_versions(sysroot: Path) -> dict[str, str]:
-    """Versions of the wheels installed in a base sysroot (from its marker)."""
+def base_marker(sysroot: Path) -> dict:
+    """The marker of a base sysroot (or of the base of a CPU view): its versions and locks."""
     base = sysroot.with_name(sysroot.name.split("@")[0])
     try:
-        return json.loads((base / MARKER).read_text()).get("wheels", {})
+        data = json.loads((base / MARKER).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
+
+
+def wheel_versions(sysroot: Path) -> dict[str, str]:
+    """Versions of the wheels installed in a base sysroot (from its marker)."""
+    return base_marker(sysroot).get("wheels", {})

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from pydantic import ConfigDict, Field
 
 from converters.tflite_model import TFLiteModel, parse_tflite
+from devices.device_report import DeviceReport, Gates, HostSummary, ValidationReport
 from devices.host_reference import HostReference, HostReferenceFailed, host_reference
 from devices.hostrun import match_feeds
 from devices.opsupport import check_op_versions, min_runtime_version
@@ -25,72 +25,11 @@ from devices.profiles.schema import Budgets, DeviceProfile
 from devices.runner import RuntimeWorker, WorkerFailure
 from devices.runtimes import provision
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.record import Record
 from toolchain.base.types import CheckStatus, ParityGate
 from toolchain.base.venvs import EnvSetupError
 
 PASS, FAIL, SKIP, INFO = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.SKIP, CheckStatus.INFO
 REFUSED_DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64", "INT16": "int16"}
-
-
-class Gates(Record):
-    """What a device must reproduce of the host run (the CLI's --max-accuracy-diff / --min-agreement /
-    --min-cosine; `parity` from the build's task)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_accuracy_diff: float = 0.5  # points, |device - host|
-    min_agreement: float = 0.98  # top-1 agreement with the host run
-    min_cosine: float = 0.999  # mean cosine with the host run (embedding models)
-    parity: ParityGate = ParityGate.TOP1
-
-
-class Check(Record):
-    name: str
-    status: CheckStatus
-    detail: str
-
-
-class DeviceMetrics(Record):
-    """What one device run measured (the keys that apply to it are set; the rest stay out of the JSON)."""
-
-    size_kb: float | None = None
-    bit_exact_fraction: float | None = None
-    max_abs_diff: float | None = None
-    max_abs_diff_unit: str | None = None
-    top1_agreement: float | None = None
-    mean_cosine: float | None = None  # embedding models: device vectors vs the host's
-    min_cosine: float | None = None
-    accuracy: float | None = None
-    host_accuracy: float | None = None
-    accuracy_diff_points: float | None = None
-    bit_exact_vs_x86_same_runtime: float | None = None
-    max_abs_diff_vs_x86_same_runtime: float | None = None
-    peak_memory_mb_x86_same_runtime: float | None = None
-    peak_memory_mb: float | None = None
-    latency_ms: float | None = None
-
-
-class DeviceReport(Record):
-    device: str
-    description: str
-    arch: str
-    cpu: str
-    runtime: str
-    emulated: bool
-    runtime_lock_sha256: str | None = None  # sha256 of the hash lock its runtime venv was installed from
-    checks: list[Check] = Field(default_factory=list)
-    metrics: DeviceMetrics = Field(default_factory=DeviceMetrics)
-    seconds: float = 0.0
-    passed: bool = True  # kept equal to "no check failed" by `add`
-
-    @property
-    def failures(self) -> list[str]:
-        return [f"{c.name}: {c.detail}" for c in self.checks if c.status == FAIL]
-
-    def add(self, name: str, status: CheckStatus, detail: str) -> None:
-        self.checks.append(Check(name=name, status=status, detail=detail))
-        self.passed = all(c.status != FAIL for c in self.checks)
 
 
 def first_refused_op(model: TFLiteModel, profile: DeviceProfile) -> str | None:
@@ -220,6 +159,8 @@ def validate_device(
             rep.add("runtime", FAIL, str(err))
             return _done(rep, t0)
         rep.runtime_lock_sha256 = env.lock_sha256
+        if env.debian_lock_sha256 is not None:
+            rep.debian_lock_sha256 = env.debian_lock_sha256
         advance(1)
         try:
             with RuntimeWorker(env, profile.timeout_s, profile.memory_limit_mb, runner_script) as worker:
@@ -306,47 +247,6 @@ def _same_runtime_on_x86(
 def _done(rep: DeviceReport, t0: float) -> DeviceReport:
     rep.seconds = round(time.perf_counter() - t0, 2)
     return rep
-
-
-class HostSummary(Record):
-    """The host reference every device row is compared with."""
-
-    runtime: str | None
-    queries: int
-    eval_split: str
-    host_accuracy: float | None
-    float_accuracy: float | None = None  # the build's float model on the same split (set by the pipeline)
-    min_runtime_version: str | None
-    op_versions: dict[str, int]
-    error: str | None = None  # why there is no host reference
-
-
-class ValidationReport(Record):
-    """report.json `validation` as `edgecomp validate` records it: devices by profile name."""
-
-    target: str
-    passed: bool
-    gates: Gates
-    reference: HostSummary
-    devices: dict[str, DeviceReport]
-
-    @property
-    def rows(self) -> list[DeviceReport]:
-        """The device reports in the order they were validated."""
-        return list(self.devices.values())
-
-    @classmethod
-    def of(
-        cls, target: str, reference: HostSummary, gates: Gates, devices: list[DeviceReport]
-    ) -> ValidationReport:
-        by_name = {d.device: d for d in devices}
-        return cls(
-            target=target,
-            passed=all(d.passed for d in devices),
-            gates=gates,
-            reference=reference,
-            devices=by_name,
-        )
 
 
 def validate(

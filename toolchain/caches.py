@@ -115,9 +115,14 @@ def _marker(path: Path, name: str) -> dict:
 
 
 def _version(kind: str, path: Path) -> str | None:
+    """What an entry holds; `(locked)` when it was installed from committed locks (toolchain/base/locks/)."""
     if kind == "envs":
-        reqs = _marker(path, ENV_MARKER).get("requirements")
-        return ", ".join(r for r in reqs if not r.startswith("numpy")) if isinstance(reqs, list) else None
+        m = _marker(path, ENV_MARKER)
+        reqs = m.get("requirements")
+        if not isinstance(reqs, list):
+            return None
+        pins = ", ".join(r for r in reqs if not r.startswith("numpy"))
+        return pins + (" (locked)" if m.get("lock") else "")
     if kind == "sysroots":
         m = _marker(path, SYSROOT_MARKER)
         if m.get("base"):  # a CPU variant: its base's version, on that CPU
@@ -125,7 +130,8 @@ def _version(kind: str, path: Path) -> str | None:
         wheels = m.get("wheels") if isinstance(m.get("wheels"), dict) else {}
         runtime = [f"{k}=={v}" for k, v in wheels.items() if k in RUNTIME_WHEELS]
         parts = [m.get("arch"), f"Debian {m['suite']}" if m.get("suite") else None, *runtime]
-        return ", ".join(str(p) for p in parts if p) or None
+        locked = " (locked)" if m.get("lock") or m.get("debian_lock") else ""
+        return (", ".join(str(p) for p in parts if p) + locked) or None
     return None
 
 

@@ -21,7 +21,7 @@ from devices.sysroot import ARCHES
 from toolchain.base.errors import EdgecompError
 from toolchain.base.record import Record
 from toolchain.base.types import StrEnum
-from toolchain.base.venvs import cache_dir
+from toolchain.base.venvs import LOCKS_DIR, cache_dir, python_tag
 from toolchain.caches import list_caches
 
 # the core dependencies pinned in pyproject.toml, looked up without importing them
@@ -80,6 +80,19 @@ def python_checks() -> list[Check]:
             else "emulated devices and the pinned wheels need Linux x86_64",
         ),
     ]
+
+
+def lock_check() -> Check:
+    """Whether the isolated environments install from hash locks on this Python (toolchain/base/locks/)."""
+    tag = python_tag()
+    names = sorted(p.name[: -len(f"-{tag}.txt")] for p in LOCKS_DIR.glob(f"*-{tag}.txt"))
+    return Check(
+        area="system",
+        name="environment locks",
+        status=Status.OK if names else Status.WARN,
+        found=f"{tag}: {', '.join(names)}" if names else f"none for {tag}: the top-level pins are installed",
+        fix=None if names else "use CPython 3.10, 3.11 or 3.12 on x86_64 (or write locks with `make locks`)",
+    )
 
 
 def package_checks() -> list[Check]:
@@ -186,7 +199,7 @@ def device_check(profile: DeviceProfile) -> Check:
 
 def diagnose() -> DoctorReport:
     """Every check, in the order a table shows them."""
-    checks = python_checks() + package_checks() + tool_checks()
+    checks = [*python_checks(), lock_check(), *package_checks(), *tool_checks()]
     try:
         checks += disk_checks(cache_dir())
     except EdgecompError as err:  # EDGECOMP_CACHE names a file: no runtime could be provisioned

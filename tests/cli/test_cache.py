@@ -29,7 +29,7 @@ def cache(tmp_path, monkeypatch) -> Path:
     env = root / "envs" / "litert-2.3.0-a0bcfb7d01a9"
     _file(env / "lib" / "runtime.so", 5000)
     (env / "edgecomp-env.json").write_text(
-        json.dumps({"key": "a0", "requirements": ["ai-edge-litert==2.3.0"]})
+        json.dumps({"key": "a0", "requirements": ["ai-edge-litert==2.3.0"], "lock": "litert.txt"})
     )
     _file(root / "envs" / ".litert-2.3.0.lock", 0)
     _file(root / "envs" / ".mediapipe-0.10.21-73196fa52a23.k2j3.staging" / "half.py", 700)  # a killed setup
@@ -66,7 +66,7 @@ def test_list_shows_every_entry_with_what_version_and_size(cache):
         "teacher-scores",
     }
     env = rows["envs/litert-2.3.0-a0bcfb7d01a9"]
-    assert env["version"] == "ai-edge-litert==2.3.0" and env["bytes"] == 5000 + len(
+    assert env["version"] == "ai-edge-litert==2.3.0 (locked)" and env["bytes"] == 5000 + len(
         (cache / env["name"] / "edgecomp-env.json").read_bytes()
     )
     assert rows["sysroots/aarch64-litert-2.3.0-0abed00ca887"]["version"] == (

@@ -20,6 +20,8 @@ def test_doctor_on_this_machine(tmp_path):
     report = json.loads(result.stdout)
     rows = {c["name"]: c for c in report["checks"]}
     assert report["core_ok"] and rows["python"]["status"] == "ok"
+    locks = rows["environment locks"]  # this machine's Python has the committed hash locks
+    assert locks["status"] == "ok" and "litert-2.3.0, mediapipe-0.10.21" in locks["found"]
     assert all(rows[d]["status"] == "ok" for d in CORE)
     assert rows["x86-host"]["found"].endswith("runs natively; runtime not set up")  # an empty cache
     assert rows["x86-host"]["fix"] == "edgecomp devices setup x86-host (or on first use)"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
 from devices.profiles.schema import get_profile
 from devices.runner import RuntimeWorker, WorkerFailure
 from devices.runtimes import is_provisioned, provision, self_test
+from devices.sysroot import SysrootSpec, base_marker, read_debian_lock
 from toolchain.base.venvs import EnvSetupError
 
 SEGFAULT_RUNNER = """
@@ -143,6 +146,12 @@ def test_arm64_runtime_under_qemu(tmp_path):
     env = provision(prof, check=True)
     assert env.emulated and env.argv[1:3] == ("-cpu", "cortex-a76") and env.argv[3] == "-L"
     assert (env.root / "proc" / "cpuinfo").read_text().count("0xd0b") >= 1  # Cortex-A76 part number
+    spec = SysrootSpec(prof.arch, prof.runtime, prof.runtime_version)  # installed from its two locks
+    assert env.lock_sha256 == hashlib.sha256(spec.wheel_lock.read_bytes()).hexdigest()
+    assert env.debian_lock_sha256 == hashlib.sha256(spec.debian_lock.read_bytes()).hexdigest()
+    base = base_marker(env.root)
+    assert base["debian"] == {name: pin[0] for name, pin in read_debian_lock(spec.debian_lock).items()}
+    assert (base["lock"], base["debian_lock"]) == (spec.wheel_lock.name, spec.debian_lock.name)
     marker = env.root / "edgecomp-sysroot.json"
     before = marker.stat().st_mtime_ns
     again = provision(prof)  # re-running is safe and rebuilds nothing

@@ -94,6 +94,10 @@ def test_the_report_reference_covers_every_section():
         assert f"| `{key}` |" in page, key
     for section in ("EvaluationSection", "QuantizationSection", "ValidationReport", "PackageSection"):
         assert f"## {section}" in page
+    manifest = gen.manifest_markdown(gen.manifest_schema())  # the app team's file
+    assert "| `app_must_lowercase` | boolean | required | True: the app must lower-case" in manifest
+    for text in (page, manifest):  # every key explained: no row with an empty description
+        assert not [ln for ln in text.splitlines() if ln.startswith("| `") and ln.endswith("|  |")]
 
 
 def test_the_generated_references_are_the_committed_ones():

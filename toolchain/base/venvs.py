@@ -9,8 +9,9 @@ the sha256 of the file the registry serves (written by `python -m toolchain.envl
 `pip install --dry-run --report`). With a lock for this Python and machine the environment is installed
 with `pip install --require-hashes --no-deps -r LOCK`, so it is the same set of files on every machine and
 a changed file on the registry is an error, not a silent difference; its sha256 goes into the environment's
-marker (and from there into validate's report). Without one (another Python version) the top-level pins
-are installed as before, and the marker says `lock: null`.
+marker (and from there into validate's report). Locks exist for CPython 3.10-3.12 (tflite-runtime 2.14.0
+has no 3.12 wheel); without one (another Python, a runtime version edgecomp ships no lock for) the
+top-level pins are installed as before, and the marker says `lock: null`.
 """
 
 from __future__ import annotations
@@ -134,17 +135,25 @@ def _ready(path: Path, spec: VenvSpec) -> bool:
         return False
 
 
+def pip_error(what: str, out: str) -> EnvSetupError | None:
+    """The error for pip's output when a file does not match its lock's sha256 (None: another failure)."""
+    if "DO NOT MATCH THE HASHES" not in out:  # pip's words for a file that is not the one the lock names
+        return None
+    names = re.findall(r"^\s+(\S+==\S+) from ", out, flags=re.MULTILINE) or ["a package"]
+    return EnvSetupError(
+        f"{what} failed: {', '.join(names)}: the registry's file does not match the lock's sha256",
+        hint="the registry serves another file than when the lock was written: check it, "
+        "or rewrite the locks with `make locks` if the change is expected",
+    )
+
+
 def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         out = proc.stderr or proc.stdout
-        if "DO NOT MATCH THE HASHES" in out:  # pip's words for a file that is not the one the lock names
-            names = re.findall(r"^\s+(\S+==\S+) from ", out, flags=re.MULTILINE) or ["a package"]
-            raise EnvSetupError(
-                f"{what} failed: {', '.join(names)}: the registry's file does not match the lock's sha256",
-                hint="the registry serves another file than when the lock was written: check it, "
-                "or rewrite the locks with `make locks` if the change is expected",
-            )
+        hashes = pip_error(what, out)
+        if hashes is not None:
+            raise hashes
         tail = out.strip().splitlines()[-1:] or ["(no output)"]
         raise EnvSetupError(
             f"{what} failed: {tail[0].strip()[:300]}", hint="check the network to the package registry"

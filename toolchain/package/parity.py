@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Discriminator, Tag
+from pydantic import Discriminator, Field, Tag
 
 from toolchain.base.errors import DataError
 from toolchain.base.record import Record
@@ -21,29 +21,31 @@ from toolchain.report.stages import FallbackSection
 
 
 class Disagreement(Record):
-    query: str
-    toolchain: str
-    mediapipe: str
-    toolchain_score: float
-    mediapipe_score: float
-    tie: bool  # MediaPipe's first category has the same score as the toolchain's top-1
-    toolchain_gap: float = 0.0  # toolchain's top score minus its score for MediaPipe's label
+    query: str = Field(description="the query text as fed")
+    toolchain: str = Field(description="the toolchain's top-1 label")
+    mediapipe: str = Field(description="MediaPipe's top-1 label")
+    toolchain_score: float = Field(description="the toolchain's score for its label")
+    mediapipe_score: float = Field(description="MediaPipe's score for its label")
+    tie: bool = Field(description="MediaPipe's first category has the same score as the toolchain's top-1")
+    toolchain_gap: float = Field(
+        0.0, description="toolchain's top score minus its score for MediaPipe's label"
+    )
 
 
 class Top1Feed(Record):
     """One feed's top-1 parity as the manifest holds it (`Parity.record`)."""
 
-    feed: str
-    queries: int
-    agree: int
-    agreement: float
-    agreement_up_to_ties: float
-    disagreements_count: int
-    tie_disagreements: int
-    one_step_flips: int = 0  # not in manifests written before the one-step allowance
-    top1_ties: int
-    max_abs_score_diff: float
-    disagreements: list[Disagreement]  # the first `limit` of them
+    feed: str = Field(description="which query strings were fed (lowercased, raw, ...)")
+    queries: int = Field(description="queries compared")
+    agree: int = Field(description="queries with the same top-1 label")
+    agreement: float = Field(description="agree / queries")
+    agreement_up_to_ties: float = Field(description="agreement counting a tie at the top as agreeing")
+    disagreements_count: int = Field(description="queries with another top-1 label")
+    tie_disagreements: int = Field(description="of which ties (equal top scores ordered differently)")
+    one_step_flips: int = Field(0, description="not in manifests written before the one-step allowance")
+    top1_ties: int = Field(description="queries whose top two toolchain scores are equal")
+    max_abs_score_diff: float = Field(description="largest absolute score difference of any label")
+    disagreements: list[Disagreement] = Field(description="the first `limit` of them")
 
 
 @dataclass
@@ -196,12 +198,12 @@ def server_fallback(scores: np.ndarray, y_true: np.ndarray, target: float, split
 class VectorParity(Record):
     """Embedding models: MediaPipe TextEmbedder vectors vs the toolchain's, query by query."""
 
-    feed: str
-    queries: int
-    identical: int
-    max_abs_diff: float
-    min_cosine: float
-    worst_query: str | None
+    feed: str = Field(description="which query strings were fed")
+    queries: int = Field(description="queries compared")
+    identical: int = Field(description="queries whose vectors are identical")
+    max_abs_diff: float = Field(description="largest absolute difference of any vector value")
+    min_cosine: float = Field(description="smallest cosine between the two vectors of a query")
+    worst_query: str | None = Field(description="the query with the largest difference")
 
     @property
     def agreement(self) -> float:
@@ -227,24 +229,26 @@ def compare_vectors(feed: str, texts: Sequence[str], reference: np.ndarray, got:
 
 
 class RankDisagreement(Record):
-    query: str
-    toolchain: list[str]  # the toolchain's top k ids, best first
-    mediapipe: list[str]  # MediaPipe's first k categories
-    toolchain_gap: float  # the smallest score gap between neighbours in the toolchain's top k+1
+    query: str = Field(description="the query text as fed")
+    toolchain: list[str] = Field(description="the toolchain's top k ids, best first")
+    mediapipe: list[str] = Field(description="MediaPipe's first k categories")
+    toolchain_gap: float = Field(
+        description="the smallest score gap between neighbours in the toolchain's top k+1"
+    )
 
 
 class RankFeed(Record):
     """One feed's top-k parity as the manifest holds it (`RankParity.record`)."""
 
-    feed: str
-    queries: int
-    k: int
-    identical_top_k: int
-    agreement: float
-    same_set_top_k: int
-    max_abs_score_diff: float
-    disagreements_count: int
-    disagreements: list[RankDisagreement]  # the first `limit` of them
+    feed: str = Field(description="which query strings were fed")
+    queries: int = Field(description="queries compared")
+    k: int = Field(description="how many items are compared")
+    identical_top_k: int = Field(description="queries whose k items are equal and in the same order")
+    agreement: float = Field(description="identical_top_k / queries")
+    same_set_top_k: int = Field(description="queries whose k items are equal in any order")
+    max_abs_score_diff: float = Field(description="largest absolute score difference")
+    disagreements_count: int = Field(description="queries whose top k differ")
+    disagreements: list[RankDisagreement] = Field(description="the first `limit` of them")
 
 
 @dataclass

@@ -7,53 +7,71 @@ choice is made on; the build's own `evaluation` is on test), against the teacher
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from toolchain.base.record import Record
 
 
 class StudentQuality(Record):
     """A student against its teacher on the same labelled queries (toolchain/evaluation/student_gates.py)."""
 
-    queries: int
-    accuracy: float
-    teacher_accuracy: float
-    accuracy_drop_points: float  # teacher minus student, points
-    agreement: float  # top-1 agreement with the teacher, every query
-    agreement_where_teacher_sure: float | None  # top-1 leads top-2 by >= 0.2 (sources/student.py)
-    teacher_sure_queries: int
-    macro_f1: float
-    teacher_macro_f1: float
-    worst_intent: str | None  # the intent the student recalls least (ties: the first label)
-    worst_intent_recall: float | None
-    teacher_recall_of_worst: float | None  # the teacher's recall of that intent
+    queries: int = Field(description="queries measured")
+    accuracy: float = Field(description="the student's accuracy")
+    teacher_accuracy: float = Field(description="the teacher's accuracy on the same queries")
+    accuracy_drop_points: float = Field(description="teacher minus student, points")
+    agreement: float = Field(description="top-1 agreement with the teacher, every query")
+    agreement_where_teacher_sure: float | None = Field(
+        description="top-1 leads top-2 by >= 0.2 (sources/student.py)"
+    )
+    teacher_sure_queries: int = Field(description="queries where the teacher is sure")
+    macro_f1: float = Field(description="the student's macro-F1")
+    teacher_macro_f1: float = Field(description="the teacher's macro-F1")
+    worst_intent: str | None = Field(
+        description="the intent the student recalls least (ties: the first label)"
+    )
+    worst_intent_recall: float | None = Field(description="the student's recall of its worst intent")
+    teacher_recall_of_worst: float | None = Field(description="the teacher's recall of that intent")
 
 
 class CandidateResult(Record):
     """One student tried: what it is, what it measured, and the verdict of the gates."""
 
-    trial: int | None  # the trial number in study.journal (None: not tried, a smaller one passed)
-    family: str
-    width: int
-    hidden: int
-    vocab: int | None  # a word-level student's vocab cap (None: the recipe's student_vocab)
-    parameters: int  # the Keras student's, counted before training (the order of the ladder)
-    int8_bytes: int | None  # model.tflite of the trial (None: stopped, failed or not tried)
-    quality: StudentQuality | None = None
-    verdict: str  # passed | rejected | stopped | failed | not tried
-    reasons: list[str]  # the gates missed, why it stopped or failed
+    trial: int | None = Field(
+        description="the trial number in study.journal (None: not tried, a smaller one passed)"
+    )
+    family: str = Field(description="student family (word-cnn, word-bigru, teacher-cnn)")
+    width: int = Field(description="the student's width (embedding or units)")
+    hidden: int = Field(description="the student's hidden size")
+    vocab: int | None = Field(
+        description="a word-level student's vocab cap (None: the recipe's student_vocab)"
+    )
+    parameters: int = Field(
+        description="the Keras student's, counted before training (the order of the ladder)"
+    )
+    int8_bytes: int | None = Field(
+        description="model.tflite of the trial (None: stopped, failed or not tried)"
+    )
+    quality: StudentQuality | None = Field(
+        None, description="what the student measured (None: stopped, failed or not tried)"
+    )
+    verdict: str = Field(description="passed | rejected | stopped | failed | not tried")
+    reasons: list[str] = Field(description="the gates missed, why it stopped or failed")
 
 
 class DistillAutoSection(Record):
     """How `student: auto` chose the build's student."""
 
-    split: str  # the split the candidates were measured on (val)
-    gates: list[str]  # the gates each candidate had to meet, as text
-    gates_from: str  # the recipe's evaluation gates, or the defaults for a foreign teacher
-    order: str
-    candidates: list[CandidateResult]
-    chosen: int | None  # index into candidates; None: none met the gates
-    runner: str  # local workers N | ray <address>
-    search_dir: str  # build/<name>.distill-auto: study.journal, trials/, candidates.md
-    seconds: float
+    split: str = Field(description="the split the candidates were measured on (val)")
+    gates: list[str] = Field(description="the gates each candidate had to meet, as text")
+    gates_from: str = Field(
+        description="the recipe's evaluation gates, or the defaults for a foreign teacher"
+    )
+    order: str = Field(description="how the candidates were ordered")
+    candidates: list[CandidateResult] = Field(description="every student in the ladder, in the order tried")
+    chosen: int | None = Field(description="index into candidates; None: none met the gates")
+    runner: str = Field(description="local workers N | ray <address>")
+    search_dir: str = Field(description="build/<name>.distill-auto: study.journal, trials/, candidates.md")
+    seconds: float = Field(description="wall time")
 
 
 def _pct(v: float | None) -> str:

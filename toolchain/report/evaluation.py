@@ -13,6 +13,8 @@ distilled student's source is its teacher), the **post-step float** the float mo
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from toolchain.base.record import Record
 from toolchain.base.types import Stage
 
@@ -20,95 +22,99 @@ from toolchain.base.types import Stage
 class ReferenceCheck(Record):
     """The .tflite against a float reference on the same inputs (ONNX sources: onnxruntime)."""
 
-    queries: int
-    max_abs_error: float
-    worst_abs_query: int  # index into the evaluated queries
-    mean_cosine: float
-    min_cosine: float
-    worst_cosine_query: int
-    top1_agreement: float
+    queries: int = Field(description="inputs compared")
+    max_abs_error: float = Field(description="largest absolute difference of any output value")
+    worst_abs_query: int = Field(description="index into the evaluated queries")
+    mean_cosine: float = Field(description="mean cosine similarity of the output vectors")
+    min_cosine: float = Field(description="smallest cosine similarity of any query")
+    worst_cosine_query: int = Field(description="index of the query with the smallest cosine")
+    top1_agreement: float = Field(description="fraction of queries with the same top-1 class")
 
 
 class Metrics(Record):
-    accuracy: float
-    macro_f1: float
-    recall: dict[str, float]  # per label
+    accuracy: float = Field(description="fraction of test queries classified right")
+    macro_f1: float = Field(description="F1 averaged over labels")
+    recall: dict[str, float] = Field(description="per label")
 
 
 class Comparison(Record):
     """A float reference vs the converted model on the labelled test split."""
 
-    queries: int
-    reference: Metrics
-    converted: Metrics
-    accuracy_drop_points: float  # reference accuracy minus converted, in points
-    top1_agreement: float
-    max_abs_score_diff: float
-    recall_change: dict[str, float]  # converted minus reference recall, per label
-    worst_recall_change: tuple[str, float] | None  # (label, change); None without labels
-    support: dict[str, int]  # test queries per label
+    queries: int = Field(description="labelled test queries")
+    reference: Metrics = Field(description="the float model's metrics")
+    converted: Metrics = Field(description="the .tflite's metrics")
+    accuracy_drop_points: float = Field(description="reference accuracy minus converted, in points")
+    top1_agreement: float = Field(description="fraction of queries where both predict the same class")
+    max_abs_score_diff: float = Field(description="largest absolute difference of any output score")
+    recall_change: dict[str, float] = Field(description="converted minus reference recall, per label")
+    worst_recall_change: tuple[str, float] | None = Field(description="(label, change); None without labels")
+    support: dict[str, int] = Field(description="test queries per label")
 
 
 class StageMetrics(Record):
     """One stage of a classifier build against its source."""
 
-    stage: Stage
-    accuracy: float
-    macro_f1: float
-    agreement_vs_source: float
-    accuracy_drop_points: float
-    agreement_vs_post_step_float: float | None = None  # the converted stage only
+    stage: Stage = Field(description="source, after steps or after quantization (the .tflite)")
+    accuracy: float = Field(description="fraction of test queries right")
+    macro_f1: float = Field(description="F1 averaged over labels")
+    agreement_vs_source: float = Field(description="fraction of queries with the source's top-1 class")
+    accuracy_drop_points: float = Field(description="source accuracy minus this stage's, in points")
+    agreement_vs_post_step_float: float | None = Field(None, description="the converted stage only")
 
 
 class Disagreements(Record):
     """The converted model's disagreements with the source, split by the stage that made them."""
 
-    total: int
-    from_steps: int  # the post-step float already disagreed
-    from_quantization: int  # the post-step float agreed; the .tflite does not
+    total: int = Field(description="queries where the .tflite's top-1 differs from the source's")
+    from_steps: int = Field(description="the post-step float already disagreed")
+    from_quantization: int = Field(description="the post-step float agreed; the .tflite does not")
 
 
 class ByStage(Record):
-    queries: int
-    stages: list[StageMetrics]  # source -> after steps (builds with steps) -> after quantization
-    disagreements_vs_source: Disagreements
+    queries: int = Field(description="labelled test queries")
+    stages: list[StageMetrics] = Field(
+        description="source -> after steps (builds with steps) -> after quantization"
+    )
+    disagreements_vs_source: Disagreements = Field(description="where the disagreements come from")
 
     def stage(self, stage: Stage) -> StageMetrics | None:
         return next((s for s in self.stages if s.stage == stage), None)
 
 
 class RetrievalStage(Record):
-    stage: Stage
-    recall_at_1: float
-    recall_at_10: float
-    mrr: float
-    top10_overlap_vs_source: float
-    top1_agreement_vs_source: float
-    recall_at_10_drop_points: float
-    top10_overlap_vs_post_step_float: float | None = None  # the converted stage only
+    stage: Stage = Field(description="source, after steps or after quantization (the .tflite)")
+    recall_at_1: float = Field(description="fraction of queries whose clicked item ranks first")
+    recall_at_10: float = Field(description="fraction of queries whose clicked item is in the top 10")
+    mrr: float = Field(description="mean reciprocal rank of the clicked item")
+    top10_overlap_vs_source: float = Field(
+        description="mean share of the source's top 10 items this stage also returns"
+    )
+    top1_agreement_vs_source: float = Field(description="fraction of queries with the source's first item")
+    recall_at_10_drop_points: float = Field(description="source recall@10 minus this stage's, in points")
+    top10_overlap_vs_post_step_float: float | None = Field(None, description="the converted stage only")
 
 
 class ItemKernel(Record):
-    dtype: str
-    shape: list[int]
-    scales: int
+    dtype: str = Field(description="element type of the item table in the .tflite")
+    shape: list[int] = Field(description="items x embedding size")
+    scales: int = Field(description="quantization scales (1: per tensor, items: per row)")
 
 
 class TableSize(Record):
     """Bytes of a retrieval model's item table in the .tflite vs the rest of its weights."""
 
-    item_table_bytes: int
-    other_weight_bytes: int
-    item_table_share: float
-    item_kernel: ItemKernel | None
+    item_table_bytes: int = Field(description="bytes of the item embedding table")
+    other_weight_bytes: int = Field(description="bytes of every other weight")
+    item_table_share: float = Field(description="item table bytes / all weight bytes")
+    item_kernel: ItemKernel | None = Field(description="the table's tensor (None: not found as one tensor)")
 
 
 class RetrievalEvaluation(Record):
-    queries: int
-    items: int
-    k: int
-    stages: list[RetrievalStage]
-    size: TableSize | None = None
+    queries: int = Field(description="test queries with a clicked item")
+    items: int = Field(description="items in the catalogue")
+    k: int = Field(description="the cut-off of the overlap metrics")
+    stages: list[RetrievalStage] = Field(description="source -> after steps -> converted")
+    size: TableSize | None = Field(None, description="how much of the model is the item table")
 
     def stage(self, stage: Stage) -> RetrievalStage | None:
         return next((s for s in self.stages if s.stage == stage), None)
@@ -121,26 +127,48 @@ class RetrievalEvaluation(Record):
 class TeacherAgreement(Record):
     """A student of a foreign teacher: the teacher is its source; agreement is the headline."""
 
-    agreement_with_teacher: float
-    teacher_accuracy: float
-    student_accuracy: float
-    accuracy_drop_points: float
-    teacher: str  # "<kind> <file name>"
-    agreement_where_teacher_sure: float | None
-    teacher_sure_queries: int
-    teacher_unsure_queries: int
-    agreement_where_teacher_unsure: float | None
-    teacher_sure_margin: float
+    agreement_with_teacher: float = Field(
+        description="fraction of test queries where the student's top-1 is the teacher's"
+    )
+    teacher_accuracy: float = Field(description="the teacher's accuracy on the labelled test split")
+    student_accuracy: float = Field(description="the converted student's accuracy")
+    accuracy_drop_points: float = Field(description="teacher accuracy minus student accuracy, in points")
+    teacher: str = Field(description='"<kind> <file name>"')
+    agreement_where_teacher_sure: float | None = Field(
+        description="agreement on queries where the teacher's margin is at least `teacher_sure_margin`"
+    )
+    teacher_sure_queries: int = Field(description="queries where the teacher is sure")
+    teacher_unsure_queries: int = Field(description="queries where it is not")
+    agreement_where_teacher_unsure: float | None = Field(description="agreement on the unsure queries")
+    teacher_sure_margin: float = Field(
+        description="top-1 minus top-2 probability above which the teacher counts as sure"
+    )
 
 
 class EvaluationSection(Record):
-    split: str | None = None  # the evaluated split's path, or how the inputs were made (random ids)
-    runtime: str | None = None  # what ran the models
-    skipped: str | None = None  # why nothing was evaluated
-    vs_final_float: Comparison | None = None
-    vs_source_float: Comparison | None = None
-    by_stage: ByStage | None = None
-    retrieval: RetrievalEvaluation | None = None
-    onnx_reference: ReferenceCheck | None = None
-    float_reference: ReferenceCheck | None = None  # the float32 TFLite vs onnxruntime (quantized builds)
-    teacher: TeacherAgreement | None = None
+    split: str | None = Field(
+        None, description="the evaluated split's path, or how the inputs were made (random ids)"
+    )
+    runtime: str | None = Field(None, description="what ran the models")
+    skipped: str | None = Field(None, description="why nothing was evaluated")
+    vs_final_float: Comparison | None = Field(
+        None, description="the .tflite vs the post-step float model (what quantization cost)"
+    )
+    vs_source_float: Comparison | None = Field(
+        None, description="the .tflite vs the source (what the whole build cost)"
+    )
+    by_stage: ByStage | None = Field(
+        None, description="accuracy and agreement at each stage, and which stage made each disagreement"
+    )
+    retrieval: RetrievalEvaluation | None = Field(
+        None, description="retrieval models: recall, MRR and overlap by stage"
+    )
+    onnx_reference: ReferenceCheck | None = Field(
+        None, description="ONNX sources: the .tflite vs onnxruntime on the same inputs"
+    )
+    float_reference: ReferenceCheck | None = Field(
+        None, description="the float32 TFLite vs onnxruntime (quantized builds)"
+    )
+    teacher: TeacherAgreement | None = Field(
+        None, description="a student of a foreign teacher: agreement with the teacher"
+    )

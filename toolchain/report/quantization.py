@@ -15,128 +15,146 @@ from toolchain.base.types import MixedReason, Precision, QuantMode
 
 
 class LabelSpread(Record):
-    count: int
-    per_label_min: int
-    per_label_max: int
+    count: int = Field(description="labels drawn from")
+    per_label_min: int = Field(description="fewest queries of one label")
+    per_label_max: int = Field(description="most queries of one label")
 
 
 class LengthBucket(Record):
-    words: tuple[int, int]  # shortest and longest query of the bucket, in words
-    available: int
-    drawn: int
+    words: tuple[int, int] = Field(description="shortest and longest query of the bucket, in words")
+    available: int = Field(description="queries of this length in the source split")
+    drawn: int = Field(description="queries drawn from it")
 
 
 class CalibrationDraw(Record):
     """How the calibration sample was drawn: stratified by label (when labelled) and query length."""
 
-    method: str
-    by: list[str]
-    drawn: int
-    available: int
-    labels: LabelSpread | None = None
-    length_buckets: list[LengthBucket]
+    method: str = Field(description="how the sample was drawn (stratified, first)")
+    by: list[str] = Field(description="what it was stratified by (label, length)")
+    drawn: int = Field(description="queries in the calibration sample")
+    available: int = Field(description="queries it was drawn from")
+    labels: LabelSpread | None = Field(None, description="how the sample spreads over the labels")
+    length_buckets: list[LengthBucket] = Field(description="how it spreads over query lengths")
 
 
 class ConvergenceStep(Record):
-    queries: int
-    tensors: int
-    compared: int | None = None  # from the second step on
-    median_change: float | None = None
-    max_change: float | None = None
-    max_tensor: str | None = None
-    over_limit: int | None = None
+    queries: int = Field(description="calibration queries used at this step")
+    tensors: int = Field(description="activation tensors calibrated")
+    compared: int | None = Field(None, description="from the second step on")
+    median_change: float | None = Field(
+        None, description="median relative change of a tensor's range since the previous step"
+    )
+    max_change: float | None = Field(None, description="largest relative change")
+    max_tensor: str | None = Field(None, description="the tensor that changed most")
+    over_limit: int | None = Field(None, description="tensors whose range moved more than the threshold")
 
 
 class IgnoredTensors(Record):
-    huge: int
-    degenerate: int
-    note: str
+    huge: int = Field(description="tensors left out because their range is huge (masks, -inf constants)")
+    degenerate: int = Field(description="tensors left out because their range is (almost) zero")
+    note: str = Field(description="why they do not count")
 
 
 class Convergence(Record):
     """Calibration on 1/4, 1/2 and all of the sample: how far the activation ranges still moved."""
 
-    steps: list[ConvergenceStep]
-    threshold: float
-    converged: bool
-    ignored: IgnoredTensors
-    summary: str
+    steps: list[ConvergenceStep] = Field(description="one row per sample size (1/4, 1/2, all)")
+    threshold: float = Field(description="relative range change below which a tensor counts as settled")
+    converged: bool = Field(description="True: no tensor moved more than the threshold at the last step")
+    ignored: IgnoredTensors = Field(description="tensors left out of the comparison")
+    summary: str = Field(description="the verdict in one line")
 
 
 class MaskConstant(Record):
-    tensor: str
-    from_: float | str = Field(alias="from")  # "-inf" when the graph had an infinite constant
-    to: float
+    tensor: str = Field(description="the constant's tensor")
+    from_: float | str = Field(alias="from", description='"-inf" when the graph had an infinite constant')
+    to: float = Field(description="the value it was clipped to")
 
 
 class FloatEffect(Record):
-    queries: int
-    min_cosine: float
-    max_abs_error: float
+    queries: int = Field(description="queries the prepared float graph was compared on")
+    min_cosine: float = Field(description="smallest cosine of its outputs vs the original graph")
+    max_abs_error: float = Field(description="largest absolute output difference")
 
 
 class GraphPreparation(Record):
     """ONNX int8: the attention-mask constant clipped to a calibrated bound, NaN guards dropped."""
 
-    changed: bool
-    note: str | None = None
-    mask_constants: list[MaskConstant] | None = None
-    attention_score_range: tuple[float, float] | None = None
-    nan_guards_removed: int | None = None
-    float_effect: FloatEffect | None = None
+    changed: bool = Field(description="True: the graph was changed before int8 conversion")
+    note: str | None = Field(None, description="why not, or what to know")
+    mask_constants: list[MaskConstant] | None = Field(
+        None, description="attention-mask constants and the value each was clipped to"
+    )
+    attention_score_range: tuple[float, float] | None = Field(
+        None, description="calibrated (min, max) of the attention scores"
+    )
+    nan_guards_removed: int | None = Field(None, description="NaN guards (Where/IsNaN) dropped")
+    float_effect: FloatEffect | None = Field(
+        None, description="what the preparation does to the float outputs (should be nothing)"
+    )
 
 
 class MixedMetrics(Record):
     """A candidate scored on the search queries against the float model (toolchain/tasks.py: per task)."""
 
-    mean_cosine: float
-    agreement: float | None = None  # classification
-    accuracy_drop_points: float | None = None  # classification with labels
-    top10_overlap: float | None = None  # retrieval
-    recall_drop_points: float | None = None  # retrieval with labels (recall@10)
+    mean_cosine: float = Field(description="mean cosine of the candidate's outputs vs the float model")
+    agreement: float | None = Field(None, description="classification")
+    accuracy_drop_points: float | None = Field(None, description="classification with labels")
+    top10_overlap: float | None = Field(None, description="retrieval")
+    recall_drop_points: float | None = Field(None, description="retrieval with labels (recall@10)")
 
 
 class MixedTargets(Record):
     """What the search aims at: halfway between each gate and a perfect score."""
 
-    min_agreement: float | None = None
-    max_accuracy_drop: float | None = None
-    min_cosine: float | None = None
-    min_top10_overlap: float | None = None
-    max_recall_drop: float | None = None
-    source: str  # recipe | default
+    min_agreement: float | None = Field(None, description="classification: top-1 agreement to reach")
+    max_accuracy_drop: float | None = Field(
+        None, description="classification with labels: accuracy drop allowed, in points"
+    )
+    min_cosine: float | None = Field(None, description="mean cosine to reach")
+    min_top10_overlap: float | None = Field(None, description="retrieval: top-10 overlap to reach")
+    max_recall_drop: float | None = Field(
+        None, description="retrieval with labels: recall@10 drop allowed, in points"
+    )
+    source: str = Field(description="recipe | default")
 
 
 class KeptOp(Record):
     """An op the mixed search kept out of int8, and why."""
 
-    node: str
-    op: str
-    macs: int
-    reason: MixedReason
-    damage_alone: float | None = None  # reason error: 1 - cosine when quantized alone
-    if_int8: MixedMetrics | None = None  # reason error: the search metrics with it back in int8
+    node: str = Field(description="the op's node name")
+    op: str = Field(description="its builtin op type")
+    macs: int = Field(description="its multiply-accumulates per query")
+    reason: MixedReason = Field(
+        description="error: int8 would miss the gate; speed: its float kernel is faster, no MACs"
+    )
+    damage_alone: float | None = Field(None, description="reason error: 1 - cosine when quantized alone")
+    if_int8: MixedMetrics | None = Field(
+        None, description="reason error: the search metrics with it back in int8"
+    )
 
 
 class SpeedRow(Record):
-    op: str
-    count: int
-    int8_us: float
-    float_us: float
-    precision: Precision
+    op: str = Field(description="op type")
+    count: int = Field(description="ops of this type in the graph")
+    int8_us: float = Field(description="measured time per invoke in int8, microseconds")
+    float_us: float = Field(description="the same in float")
+    precision: Precision = Field(description="the precision the plan picked for this type")
 
 
 class MixedSection(Record):
-    float_nodes: int
-    search_split: str | None = None
-    targets: MixedTargets | None = None
-    full_int8: MixedMetrics | None = None
-    chosen: MixedMetrics | None = None
-    kept_out_of_int8: list[KeptOp] | None = None
-    speed_by_op_type: list[SpeedRow] | None = None
-    candidates_evaluated: int | None = None
-    search_seconds: float | None = None
-    plan: str  # "searched" | "replayed from the recipe (no search)"
+    float_nodes: int = Field(description="ops kept in float")
+    search_split: str | None = Field(None, description="the queries the search scored candidates on")
+    targets: MixedTargets | None = Field(None, description="what the search aimed at")
+    full_int8: MixedMetrics | None = Field(None, description="the all-int8 candidate's metrics")
+    chosen: MixedMetrics | None = Field(None, description="the chosen plan's metrics")
+    kept_out_of_int8: list[KeptOp] | None = Field(None, description="ops kept in float, and why")
+    speed_by_op_type: list[SpeedRow] | None = Field(
+        None, description="int8 vs float speed per op type on this host"
+    )
+    candidates_evaluated: int | None = Field(None, description="plans scored")
+    search_seconds: float | None = Field(None, description="search time")
+    plan: str = Field(description='"searched" | "replayed from the recipe (no search)"')
 
     @property
     def searched(self) -> bool:
@@ -144,15 +162,25 @@ class MixedSection(Record):
 
 
 class QuantizationSection(Record):
-    mode: QuantMode
-    onnx_opset: int | None = None
-    calibration_queries: int | None = None
-    calibration_source: str | None = None
-    calibration_draw: CalibrationDraw | None = None
-    graph_preparation: GraphPreparation | None = None
-    calibration_convergence: Convergence | None = None
-    mixed: MixedSection | None = None
-    full_integer: bool | None = None  # False: some ops stay float (mixed, float_fallback_ops)
-    int8_mac_share: float | None = None
-    non_int8_weight_ops: list[str] | None = None
-    float_fallback_ops: list[str] | None = None
+    mode: QuantMode = Field(description="the quantization mode")
+    onnx_opset: int | None = Field(None, description="ONNX sources: the opset converted")
+    calibration_queries: int | None = Field(
+        None, description="queries the activation ranges were calibrated on"
+    )
+    calibration_source: str | None = Field(None, description="the file they came from")
+    calibration_draw: CalibrationDraw | None = Field(None, description="how they were drawn")
+    graph_preparation: GraphPreparation | None = Field(
+        None, description="ONNX int8: what was changed in the graph before conversion"
+    )
+    calibration_convergence: Convergence | None = Field(
+        None, description="whether the activation ranges settled on the sample"
+    )
+    mixed: MixedSection | None = Field(None, description="mode mixed: the searched or replayed plan")
+    full_integer: bool | None = Field(
+        None, description="False: some ops stay float (mixed, float_fallback_ops)"
+    )
+    int8_mac_share: float | None = Field(
+        None, description="share of multiply-accumulates that run in int8 (1.0: all)"
+    )
+    non_int8_weight_ops: list[str] | None = Field(None, description="ops whose weights are not int8")
+    float_fallback_ops: list[str] | None = Field(None, description="ops the converter left in float")

@@ -13,150 +13,162 @@ from pydantic import Field
 from toolchain.base.record import Record
 from toolchain.base.types import StepKind
 
+STEP_KIND = "the step type: which fields follow"
+
 
 class StepReport(Record):
     """The fields the pipeline adds to every step's own report."""
 
-    index: int
-    kind: StepKind
-    float_test_accuracy: float | None = None  # None: no labelled test split
-    parameters: int | None = None
-    seconds: float | None = None
+    index: int = Field(description="position of the step in the recipe, from 0")
+    kind: StepKind = Field(description="the step type; says which fields follow")
+    float_test_accuracy: float | None = Field(None, description="None: no labelled test split")
+    parameters: int | None = Field(None, description="weights after the step")
+    seconds: float | None = Field(None, description="time the step took")
 
 
 class LayerSparsity(Record):
-    sparsity: float
-    weights: int
+    sparsity: float = Field(description="fraction of zero weights")
+    weights: int = Field(description="weights in the layer")
 
 
 class PruneReport(StepReport):
-    kind: Literal[StepKind.PRUNE] = StepKind.PRUNE
-    schedule: str
-    target_sparsity: float
-    achieved_sparsity: float
-    begin_step: int
-    end_step: int
-    frequency: int
-    total_steps: int
-    pruning_events: int
-    excluded: list[str]
-    layers: dict[str, LayerSparsity]
-    train_metrics: dict[str, float]
-    sparsity_honesty: str
-    structure: str | None = None  # structured sparsity: "2:4", "block 1x4", ...
-    structured_skipped: list[str] | None = None
-    m_by_n_verified: dict[str, bool] | None = None
+    kind: Literal[StepKind.PRUNE] = Field(StepKind.PRUNE, description=STEP_KIND)
+    schedule: str = Field(description="constant or polynomial")
+    target_sparsity: float = Field(description="the sparsity asked for")
+    achieved_sparsity: float = Field(description="the sparsity measured after the step (prunable layers)")
+    begin_step: int = Field(description="training step pruning started")
+    end_step: int = Field(description="training step it reached the target")
+    frequency: int = Field(description="training steps between pruning events")
+    total_steps: int = Field(description="training steps run")
+    pruning_events: int = Field(description="times weights were pruned")
+    excluded: list[str] = Field(description="layers left dense")
+    layers: dict[str, LayerSparsity] = Field(description="layer -> its sparsity")
+    train_metrics: dict[str, float] = Field(description="the fine-tune's last metrics")
+    sparsity_honesty: str = Field(description="what the sparsity does and does not buy in the .tflite")
+    structure: str | None = Field(None, description='structured sparsity: "2:4", "block 1x4", ...')
+    structured_skipped: list[str] | None = Field(None, description="layers the structure could not apply to")
+    m_by_n_verified: dict[str, bool] | None = Field(
+        None, description="layer -> True when its weights hold the M:N pattern"
+    )
 
 
 class DistillRows(Record):
-    labelled: int
-    unlabelled: int
-    augmented: int
-    pseudo_labelled: int
+    labelled: int = Field(description="rows with their own label")
+    unlabelled: int = Field(description="rows scored by the teacher only")
+    augmented: int = Field(description="rows made by augmentation")
+    pseudo_labelled: int = Field(description="rows labelled by the teacher")
 
 
 class TeacherInfo(Record):
     """A foreign teacher (toolchain/steps/teachers.py `Teacher.describe`)."""
 
-    kind: str
-    path: str
-    sha256: str
-    file_bytes: int
-    parameters: int | None
-    tokenizer: str | None
-    queries_scored: int
-    queries_from_cache: int
+    kind: str = Field(description="the teacher's format (keras, onnx, scores file, ...)")
+    path: str = Field(description="its file")
+    sha256: str = Field(description="its sha256")
+    file_bytes: int = Field(description="its size")
+    parameters: int | None = Field(description="its weights (None: a scores file)")
+    tokenizer: str | None = Field(description="its tokenizer (None: shares the student's)")
+    queries_scored: int = Field(description="queries the teacher scored")
+    queries_from_cache: int = Field(description="of which from the teacher-scores cache")
 
 
 class DistillReport(StepReport):
-    kind: Literal[StepKind.DISTILL] = StepKind.DISTILL
-    alpha: float
-    temperature: float
-    student: dict[str, Any] | str  # the StudentSpec, or the student model's path
-    teacher: TeacherInfo | str  # a foreign teacher, or "the chain's model"
-    teacher_parameters: int | None
-    student_parameters: int
-    parameter_ratio: float | None
-    rows: DistillRows
-    augment: dict[str, Any] | None
-    selected_by: str  # accuracy | agreement
-    matched_layers: dict[str, str]
-    teacher_val_accuracy: float | None
-    student_val_accuracy: float | None
-    student_val_agreement: float | None
-    val_accuracy_per_epoch: list[float] | None = None  # selected_by accuracy
-    val_agreement_per_epoch: list[float] | None = None  # selected_by agreement
-    train_metrics: dict[str, float]
+    kind: Literal[StepKind.DISTILL] = Field(StepKind.DISTILL, description=STEP_KIND)
+    alpha: float = Field(description="weight of the teacher's soft targets vs the labels")
+    temperature: float = Field(description="softmax temperature of the soft targets")
+    student: dict[str, Any] | str = Field(description="the StudentSpec, or the student model's path")
+    teacher: TeacherInfo | str = Field(description='a foreign teacher, or "the chain\'s model"')
+    teacher_parameters: int | None = Field(description="the teacher's weights")
+    student_parameters: int = Field(description="the student's weights")
+    parameter_ratio: float | None = Field(description="teacher / student weights")
+    rows: DistillRows = Field(description="the training rows by origin")
+    augment: dict[str, Any] | None = Field(description="the augmentation settings")
+    selected_by: str = Field(description="accuracy | agreement")
+    matched_layers: dict[str, str] = Field(
+        description="student layer -> teacher layer it was initialised from"
+    )
+    teacher_val_accuracy: float | None = Field(description="the teacher on the val split")
+    student_val_accuracy: float | None = Field(description="the student on the val split")
+    student_val_agreement: float | None = Field(
+        description="fraction of val queries where the student agrees with the teacher"
+    )
+    val_accuracy_per_epoch: list[float] | None = Field(None, description="selected_by accuracy")
+    val_agreement_per_epoch: list[float] | None = Field(None, description="selected_by agreement")
+    train_metrics: dict[str, float] = Field(description="the training's last metrics")
 
 
 class FactorizedLayer(Record):
-    shape: list[int]
-    rank: int | None
-    energy_kept: float | None
-    params_before: int
-    params_after: int
-    saved: int
-    note: str | None = None
+    shape: list[int] = Field(description="the kernel's shape")
+    rank: int | None = Field(description="the rank kept (None: left as it was)")
+    energy_kept: float | None = Field(description="share of singular-value energy kept")
+    params_before: int = Field(description="weights before")
+    params_after: int = Field(description="weights after")
+    saved: int = Field(description="weights saved")
+    note: str | None = Field(None, description="why it was not factorized")
 
 
 class LowRankReport(StepReport):
-    kind: Literal[StepKind.LOWRANK] = StepKind.LOWRANK
-    rule: str
-    layers: dict[str, FactorizedLayer]
-    factorized_params_before: int
-    factorized_params_after: int
-    factorized_reduction: float
-    val_accuracy_after_svd: float | None
-    val_accuracy_after_finetune: float | None
-    train_metrics: dict[str, float]
+    kind: Literal[StepKind.LOWRANK] = Field(StepKind.LOWRANK, description=STEP_KIND)
+    rule: str = Field(description="how the ranks were chosen")
+    layers: dict[str, FactorizedLayer] = Field(description="layer -> its factorization")
+    factorized_params_before: int = Field(description="weights of the factorized layers before")
+    factorized_params_after: int = Field(description="after")
+    factorized_reduction: float = Field(description="before / after")
+    val_accuracy_after_svd: float | None = Field(description="val accuracy right after the factorization")
+    val_accuracy_after_finetune: float | None = Field(description="after the fine-tune")
+    train_metrics: dict[str, float] = Field(description="the fine-tune's last metrics")
 
 
 class SparsityChange(Record):
-    before: float
-    after: float | None
+    before: float = Field(description="sparsity before QAT")
+    after: float | None = Field(description="after (None: not measured)")
 
 
 class QATReport(StepReport):
-    kind: Literal[StepKind.QAT] = StepKind.QAT
-    scheme: str
-    annotated_layers: list[str]
-    float_during_qat: list[str]
-    float_note: str
-    sparsity_before: float
-    sparsity_after: float
-    layer_sparsity: dict[str, SparsityChange]
-    masks_kept_by_callback: list[str]
-    train_metrics: dict[str, float]
+    kind: Literal[StepKind.QAT] = Field(StepKind.QAT, description=STEP_KIND)
+    scheme: str = Field(description="the quantization scheme trained for")
+    annotated_layers: list[str] = Field(description="layers trained with fake quantization")
+    float_during_qat: list[str] = Field(description="layers left float during training")
+    float_note: str = Field(description="why")
+    sparsity_before: float = Field(description="model sparsity before QAT")
+    sparsity_after: float = Field(description="after (kept by the mask callback)")
+    layer_sparsity: dict[str, SparsityChange] = Field(description="layer -> sparsity before and after")
+    masks_kept_by_callback: list[str] = Field(
+        description="layers whose pruning masks were held during training"
+    )
+    train_metrics: dict[str, float] = Field(description="the training's last metrics")
 
 
 class VocabRule(Record):
-    min_count: int
-    max_size: int | None
-    coverage: float | None
+    min_count: int = Field(description="a token is kept when it occurs at least this often")
+    max_size: int | None = Field(description="the vocabulary's size limit")
+    coverage: float | None = Field(description="share of the corpus's tokens to keep")
 
 
 class VocabPruneReport(StepReport):
-    kind: Literal[StepKind.VOCAB_PRUNE] = StepKind.VOCAB_PRUNE
-    vocab_before: int
-    vocab_after: int
-    rule: VocabRule
-    corpus: str
-    embedding_params_before: int
-    embedding_params_after: int
-    corpus_share_now_unknown: float
-    tables: list[str]
-    val_accuracy: dict[str, float]  # before / after, when there is a val split
+    kind: Literal[StepKind.VOCAB_PRUNE] = Field(StepKind.VOCAB_PRUNE, description=STEP_KIND)
+    vocab_before: int = Field(description="tokens before")
+    vocab_after: int = Field(description="tokens after")
+    rule: VocabRule = Field(description="what decided which tokens stay")
+    corpus: str = Field(description="the queries the counts came from")
+    embedding_params_before: int = Field(description="embedding weights before")
+    embedding_params_after: int = Field(description="after")
+    corpus_share_now_unknown: float = Field(
+        description="share of corpus tokens that now map to the unknown token"
+    )
+    tables: list[str] = Field(description="the embedding tables cut")
+    val_accuracy: dict[str, float] = Field(description="before / after, when there is a val split")
 
 
 class ItemPruneReport(StepReport):
-    kind: Literal[StepKind.ITEM_PRUNE] = StepKind.ITEM_PRUNE
-    min_clicks: int
-    items_before: int
-    items_after: int
-    dropped: int
-    train_queries_of_dropped_items: int
-    table_parameters_before: int
-    table_parameters_after: int
+    kind: Literal[StepKind.ITEM_PRUNE] = Field(StepKind.ITEM_PRUNE, description=STEP_KIND)
+    min_clicks: int = Field(description="an item is kept when it has at least this many clicks")
+    items_before: int = Field(description="items before")
+    items_after: int = Field(description="items after")
+    dropped: int = Field(description="items dropped")
+    train_queries_of_dropped_items: int = Field(description="training queries whose item was dropped")
+    table_parameters_before: int = Field(description="item table weights before")
+    table_parameters_after: int = Field(description="after")
 
 
 AnyStepReport = Annotated[
