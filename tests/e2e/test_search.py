@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from tests.support.processes import EXIT_GUARD_S, busy_loop, interrupt_when, processes_with_env, wait_for
 from tests.support.ray_head import ray_head
+from tests.support.scoring_logs import ray_scores_match_local
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
@@ -63,9 +64,10 @@ def _trials(result) -> list[dict]:
     return json.loads(result.stdout)["trials"]
 
 
-def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path, monkeypatch):
+def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, bert_models, tmp_path, monkeypatch):
     """The same seeded search twice: locally, then on a Ray head beside a CPU-bound busy loop. Both choose
-    the same trials (TPE's trial 3 included) and the same front: the sampler reads no wall-clock time."""
+    the same trials (TPE's trial 3 included) and the same front: the sampler reads no wall-clock time.
+    On the same head (its start is most of a Ray test's cost): teacher scores of a log on Ray equal local."""
     from toolchain.pipeline import build
     from toolchain.recipe.compose import load_recipe
 
@@ -80,6 +82,7 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
         busy = _search(ray_recipe, *common, "--ray-address", address, "--no-validate")
         on_ray = _trials(busy)
         _ctrl_c_mid_trial_leaves_no_trial_running(tiny_project, tmp_path / "sig", address)
+        ray_scores_match_local(bert_models.classifier, tmp_path / "scores", address)
     assert [t["state"] for t in local_trials] == ["complete"] * 4
     # the presets this space expresses run first, in PRESETS order; then TPE's trials
     assert [t["preset"] for t in local_trials] == ["float16", "dynamic", "int8", None]

@@ -68,6 +68,23 @@ class TeacherInfo(Record):
     queries_from_cache: int
 
 
+class LogScoring(Record):
+    """An unlabelled log scored by the teacher in shards (toolchain/steps/log_scoring.py)."""
+
+    log: str
+    queries: int
+    shards: int
+    shard_rows: int
+    shards_from_cache: int  # complete shards found (an earlier or interrupted run): not scored again
+    workers: int  # worker processes that scored (0: every shard came from the cache)
+    where: str  # local | ray
+    seconds: float
+    queries_per_second: float | None  # scored queries / wall time (None: nothing scored)
+    peak_rss_mb: float | None  # the largest peak RSS of one scoring worker (and its children)
+    max_rows_held: int  # the most queries one worker held at once (<= shard_rows)
+    cache: str
+
+
 class DistillReport(StepReport):
     kind: Literal[StepKind.DISTILL] = StepKind.DISTILL
     alpha: float
@@ -87,6 +104,7 @@ class DistillReport(StepReport):
     val_accuracy_per_epoch: list[float] | None = None  # selected_by accuracy
     val_agreement_per_epoch: list[float] | None = None  # selected_by agreement
     train_metrics: dict[str, float]
+    unlabelled_scoring: LogScoring | None = None  # a model teacher's scores of distill.unlabelled
 
 
 class FactorizedLayer(Record):
