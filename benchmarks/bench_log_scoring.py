@@ -141,8 +141,9 @@ def markdown(args, rec, rec2, killed: dict, parent_mb: float, checks) -> str:
         f"| uninterrupted | {rec.shards - rec.shards_from_cache} | {rec.shards_from_cache}"
         f" | {rec.seconds:.1f}"
         f" | {rec.queries_per_second or 0:,.0f} | {rec.peak_rss_mb} MB |",
-        f"| resumed after SIGKILL of worker 0 at {killed.get('shards_on_disk')} shards"
-        f" ({killed.get('seconds_to_kill')} s in) | {rec2.shards - rec2.shards_from_cache}"
+        f"| resumed after SIGKILL of worker 0 at {killed.get('shards_on_disk')} shards on disk (the other"
+        f" worker finished its own; that run ended after {killed.get('seconds_to_kill')} s)"
+        f" | {rec2.shards - rec2.shards_from_cache}"
         f" | {rec2.shards_from_cache} | {rec2.seconds:.1f} | {rec2.queries_per_second or 0:,.0f}"
         f" | {rec2.peak_rss_mb} MB |",
         "",

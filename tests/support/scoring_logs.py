@@ -33,6 +33,7 @@ def ray_scores_match_local(teacher_folder: Path, where: Path, address: str) -> N
     head's start being most of the cost): 2 Ray tasks write the same shard bytes as 2 local workers."""
     n = len((teacher_folder / "labels.txt").read_text().split())
     teacher = load_teacher(teacher_folder, n, seq_len=32)
+    where.mkdir(parents=True, exist_ok=True)
     log = write_log(where / "queries.jsonl", 600)
     before = os.environ.get("EDGECOMP_CACHE")
     try:
