@@ -9,7 +9,7 @@ EXAMPLE := examples/shopping_intent
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONHASHSEED := 0
 
-.PHONY: locks install install-core system-deps test-deps demo test test-fast fuzz bench lint docs example retrieval-example clean
+.PHONY: locks install install-core system-deps test-deps demo test test-fast fuzz bench bench-quiet lint docs example retrieval-example clean
 
 # The core install (what convert/validate/profile/package use: no torch, transformers or ray) is what
 # `make demo` needs; `make install` adds the dev tools, the test fixtures' builders, the search and docs extras.
@@ -94,6 +94,10 @@ bench: install example retrieval-example
 	@status=0; for b in $(sort $(wildcard benchmarks/bench_*.py)); do \
 		echo "== $$b"; $(BIN)/python $$b || status=1; done; \
 	$(BIN)/python benchmarks/update_docs.py; exit $$status
+
+# The same, on a machine with nothing else running: the timing checks (benchmarks/quiet_machine.py) decide too.
+bench-quiet:
+	EDGECOMP_BENCH_QUIET=1 $(MAKE) bench
 
 # The locks (toolchain/base/locks/) after a pin changes: the x86 environments for Python 3.10-3.12, the ARM
 # sysroots' wheels, and their Debian packages (mmdebstrap resolves them against the mirror).

@@ -9,7 +9,11 @@ recipe's
    split exactly like the presets (the test split is read here for the report, after the search is over).
 4. Acceptance, on (gzip bytes, test accuracy) against every preset that passed the gate: each preset is
    dominated or equalled by a rebuilt front member (and, reported apart, whether one member does it for all
-   presets at once); rebuilds have the trials' model sha256; 30 trials within 15 minutes.
+   presets at once); rebuilds have the trials' model sha256; 30 trials within 15 minutes (a timing check:
+   it decides only on a machine declared quiet, `EDGECOMP_BENCH_QUIET=1`, benchmarks/quiet_machine.py).
+5. The same search again, into another folder, beside a CPU-bound busy-loop process: it must choose the
+   same trials (params, states, model bytes) and the same front. The sampler steers by deterministic
+   objectives (gzip size, val accuracy drop, the op-cost table's cost), never by the measured latency.
    The search runs the presets its space expresses as its first trials (`seed_presets`); rows say which
    front members are such presets and which the sampler found.
 Writes benchmarks/results/search.{json,md}.
@@ -21,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from quiet_machine import decides, timed_result  # noqa: E402  (beside this script)
+
 from toolchain.report.model import Report  # noqa: E402  (after the path: the bench runs from a checkout)
 
 EXAMPLE = ROOT / "examples" / "shopping_intent"
@@ -75,6 +82,27 @@ def run_search(base, trials: int, workers: int, build_root: Path) -> tuple[list,
     return result.records, time.perf_counter() - t0, config
 
 
+def chosen_trials(records) -> list[dict]:
+    """What the sampler chose and what it got: everything of a trial that must not depend on load."""
+    return [
+        {"number": r.number, "state": r.state, "params": r.params,
+         "sha256": r.metrics.model_sha256 if r.metrics else None,
+         "cost_us": r.metrics.cost_us if r.metrics else None}
+        for r in records
+    ]  # fmt: skip
+
+
+def search_beside_busy_loop(base, trials: int, workers: int, build_root: Path) -> list:
+    """The same search into another folder while a Python busy loop takes a core."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        records, _, _ = run_search(base, trials, workers, build_root)
+    finally:
+        busy.kill()
+        busy.wait()
+    return records
+
+
 def rebuild_front(records, config, build_root: Path) -> dict[int, dict]:
     from toolchain.base.errors import BuildRejected
     from toolchain.pipeline import build
@@ -116,7 +144,7 @@ def coverage(front: dict[int, dict], presets: dict[str, dict]) -> dict[str, list
     }
 
 
-def markdown(presets: dict, front: dict, seconds: float, trials: int, checks: list[tuple[str, bool]]) -> str:
+def markdown(presets: dict, front: dict, seconds: float, trials: int, checks: list[tuple[str, str]]) -> str:
     from toolchain.search.outputs import params_text
 
     lines = [
@@ -139,18 +167,19 @@ def markdown(presets: dict, front: dict, seconds: float, trials: int, checks: li
         )
     lines += [
         "",
-        f"Search time: {seconds / 60:.1f} min on this machine.",
+        f"Search time: {seconds / 60:.1f} min on this machine (the first run).",
         "",
         "| acceptance check | result |",
         "|---|---|",
     ]
-    lines += [f"| {name} | {'PASS' if ok else 'FAIL'} |" for name, ok in checks]
+    lines += [f"| {name} | {result} |" for name, result in checks]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     from toolchain.recipe.compose import load_recipe
     from toolchain.recipe.presets import PRESETS
+    from toolchain.search.front import pareto_front
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)
@@ -161,37 +190,51 @@ def main() -> int:
     base = load_recipe(EXAMPLE / "recipe.yaml")
     presets = build_presets(base, args.presets.split(","), args.build_root)
     records, seconds, config = run_search(base, args.trials, args.workers, args.build_root)
+    again = search_beside_busy_loop(base, args.trials, args.workers, args.build_root / "again")
     front = rebuild_front(records, config, args.build_root)
     gated = {k: p for k, p in presets.items() if p["passed_gate"]}
     winners = [n for n, p in front.items() if p["passed_gate"] and dominates_all(p, gated)]
     covered = coverage(front, gated)
     found = {k: [n for n in v if not front[n].get("preset")] for k, v in covered.items()}
+    same = chosen_trials(records) == chosen_trials(again)
+    same_front = [r.number for r in pareto_front(records)] == [r.number for r in pareto_front(again)]
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    def reported(ok: bool) -> str:  # shown, never deciding the exit code
+        return "met (reported, not required)" if ok else "not met (reported, not required)"
+
     checks = [
         (
             "each preset that passes the gate is dominated or equalled by a front model (gzip, test acc.)",
-            all(covered.values()),
+            verdict(all(covered.values())),
         ),
         (
             "... by a front model the sampler found (not a seeded preset): "
             + ", ".join(f"{k} by #{v[0]}" if v else f"{k}: none" for k, v in found.items()),
-            all(found.values()),
+            reported(all(found.values())),
         ),
-        ("one front model dominates or equals all of them at once", bool(winners)),
+        ("one front model dominates or equals all of them at once", reported(bool(winners))),
         (
             "front models rebuild with the trial's bytes",
-            all(p["sha256"] == p["trial_sha256"] for p in front.values()),
+            verdict(all(p["sha256"] == p["trial_sha256"] for p in front.values())),
         ),
-        (f"{args.trials} trials within 15 minutes on this machine", seconds <= BUDGET_S),
+        (
+            "a second run beside a CPU-bound busy loop chooses the same trials and front",
+            verdict(same and same_front),
+        ),
+        (f"{args.trials} trials within 15 minutes on this machine", timed_result(seconds <= BUDGET_S)),
     ]
     OUT.mkdir(parents=True, exist_ok=True)
     data = {"presets": presets, "front": front, "seconds": seconds, "winners": winners, "covered": covered,
+            "chosen": chosen_trials(records), "chosen_beside_busy_loop": chosen_trials(again),
             "checks": checks}  # fmt: skip
     (OUT / "search.json").write_text(json.dumps(data, indent=1, default=str))
     text = markdown(presets, front, seconds, args.trials, checks)
     (OUT / "search.md").write_text(text)
     print(text)
-    required = [checks[0], *checks[3:]]  # the sampler-found and one-for-all rows are reported, not required
-    return 0 if all(ok for _, ok in required) else 1
+    return 0 if all(result == "PASS" for _, result in checks if decides(result)) else 1
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def main() -> int:
         "profile",
         "search",
         "retrieval",
+        "log_scoring",
     )
     for name in (*names, "acceptance_hub", "acceptance_multilingual"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"

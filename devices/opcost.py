@@ -1,4 +1,10 @@
-"""Work per op from tensor shapes: multiply-accumulates, FLOPs, parameter bytes and activation bytes."""
+"""Work per op from tensor shapes: multiply-accumulates, FLOPs, parameter bytes and activation bytes.
+
+`estimated_us` turns a model's op costs into one deterministic number through a fixed op-cost table
+(throughput per output dtype, bytes moved, a per-op dispatch cost). It predicts no device: it ranks models by
+their work the same way on every machine and under any load, which is what a seeded search needs to steer
+by (toolchain/search/study.py; measured latency there is reported and checked against limits only).
+"""
 
 from __future__ import annotations
 
@@ -129,3 +135,21 @@ def _nbytes(tensor) -> int:
 
 def model_costs(model: TFLiteModel) -> list[OpCost]:
     return [op_cost(model, op) for op in model.ops]
+
+
+# The fixed op-cost table of `estimated_us`: flops per microsecond by the op's output dtype (an int8 kernel
+# does ~4x the work of a float one per cycle on SIMD CPUs), bytes per microsecond, and a dispatch cost per op.
+FLOPS_PER_US = {"FLOAT32": 4000.0, "FLOAT16": 4000.0, "INT8": 16000.0, "UINT8": 16000.0, "INT16": 8000.0}
+BYTES_PER_US = 8000.0
+DISPATCH_US = 0.2
+LOOKUP_OPS = {"GATHER", "EMBEDDING_LOOKUP"}  # read the rows they output, not the whole table
+
+
+def estimated_us(costs: list[OpCost]) -> float:
+    """A load-free cost of one invoke from the op-cost table (deterministic; not a device prediction)."""
+    total = 0.0
+    for c in costs:
+        moved = c.activation_bytes if c.op in LOOKUP_OPS else c.param_bytes + c.activation_bytes
+        rate = FLOPS_PER_US.get(c.output_dtype, FLOPS_PER_US["FLOAT32"])
+        total += DISPATCH_US + c.flops / rate + moved / BYTES_PER_US
+    return round(total, 4)

@@ -226,8 +226,12 @@ def query_rows(path: Path, what: str = "query") -> list[tuple[int, Any]]:
 
 
 def load_queries(path: Path, text_field: str = "text", label_field: str | None = "intent") -> QuerySet:
-    """Load a .jsonl (one object per line) or .csv split; labels are optional (unlabelled query logs)."""
+    """Load a .jsonl (one object per line) or .csv split; labels are optional (unlabelled query logs, which
+    may also be .txt: one query per non-blank line)."""
     path = _require_file(path, "query", "check the data paths in the recipe")
+    if path.suffix.lower() == ".txt" and label_field is None:
+        lines = read_text(path, "query").splitlines()
+        return QuerySet(texts=[t for t in lines if t.strip()], labels=None, source=path)
     rows: list[dict[str, str]] = []
     for n, row in query_rows(path):
         if not isinstance(row, dict):

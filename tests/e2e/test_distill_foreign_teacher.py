@@ -131,6 +131,8 @@ def part(bert_models, work) -> dict:
     report = json.loads((out / "report.json").read_text("utf-8"))
     assert report["steps"][0]["rows"]["labelled"] == cut
     assert report["steps"][0]["rows"]["unlabelled"] == len(rows) - cut
+    scoring = report["steps"][0]["unlabelled_scoring"]  # the log scored in shards by worker processes
+    assert scoring["queries"] == len(rows) - cut and scoring["max_rows_held"] <= scoring["shard_rows"]
     return report
 
 

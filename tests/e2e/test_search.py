@@ -18,8 +18,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.support.processes import EXIT_GUARD_S, interrupt_when, processes_with_env, wait_for
+from tests.support.processes import EXIT_GUARD_S, busy_loop, interrupt_when, processes_with_env, wait_for
 from tests.support.ray_head import ray_head
+from tests.support.scoring_logs import ray_scores_match_local
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
@@ -31,9 +32,18 @@ SPACE = {
     "students": None,
     "qat": False,
     "vocab_min_counts": [1, 2],
-    "startup_trials": 4,  # random (seeded) trials only: TPE would read the measured, run-dependent latency
+    "startup_trials": 2,  # after the 3 seeded presets, TPE chooses trial 3 from the told objectives
 }
-DETERMINISTIC = ("number", "state", "params", "size_bytes", "gzip_bytes", "val_accuracy", "model_sha256")
+DETERMINISTIC = (
+    "number",
+    "state",
+    "params",
+    "size_bytes",
+    "gzip_bytes",
+    "val_accuracy",
+    "cost_us",
+    "model_sha256",
+)
 
 
 def _recipe(tiny_project, out: Path, **extra) -> Path:
@@ -54,7 +64,10 @@ def _trials(result) -> list[dict]:
     return json.loads(result.stdout)["trials"]
 
 
-def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path, monkeypatch):
+def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, bert_models, tmp_path, monkeypatch):
+    """The same seeded search twice: locally, then on a Ray head beside a CPU-bound busy loop. Both choose
+    the same trials (TPE's trial 3 included) and the same front: the sampler reads no wall-clock time.
+    On the same head (its start is most of a Ray test's cost): teacher scores of a log on Ray equal local."""
     from toolchain.pipeline import build
     from toolchain.recipe.compose import load_recipe
 
@@ -62,12 +75,14 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
     local_recipe = _recipe(tiny_project, tmp_path / "local")
     local = _search(local_recipe, *common)
     local_trials = _trials(local)
-    with ray_head() as (address, auth), monkeypatch.context() as env:
+    with ray_head() as (address, auth), monkeypatch.context() as env, busy_loop():
         for key, value in auth.items():
             env.setenv(key, value)
         ray_recipe = _recipe(tiny_project, tmp_path / "ray")
-        on_ray = _trials(_search(ray_recipe, *common, "--ray-address", address, "--no-validate"))
+        busy = _search(ray_recipe, *common, "--ray-address", address, "--no-validate")
+        on_ray = _trials(busy)
         _ctrl_c_mid_trial_leaves_no_trial_running(tiny_project, tmp_path / "sig", address)
+        ray_scores_match_local(bert_models.classifier, tmp_path / "scores", address)
     assert [t["state"] for t in local_trials] == ["complete"] * 4
     # the presets this space expresses run first, in PRESETS order; then TPE's trials
     assert [t["preset"] for t in local_trials] == ["float16", "dynamic", "int8", None]
@@ -80,7 +95,8 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, tmp_path
     assert [{k: t[k] for k in DETERMINISTIC} for t in on_ray] == [  # (validation aside)
         {k: t[k] for k in DETERMINISTIC} for t in local_trials
     ]
-    assert all(t["latency_ms"] > 0 for t in local_trials)
+    assert json.loads(busy.stdout)["pareto"] == json.loads(local.stdout)["pareto"]
+    assert all(t["latency_ms"] > 0 and t["cost_us"] > 0 for t in local_trials)
 
     again = _search(local_recipe, *common)  # same command: resumes, nothing new to run
     assert "resuming: 4 of 4" in again.stderr

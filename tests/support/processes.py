@@ -7,13 +7,14 @@ the test as a hang, never as "too slow".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,14 @@ def assert_interrupted_cleanly(got: tuple[int, str], want: int, sig: signal.Sign
     # SIGKILLed children are reaped by init, not at once: wait (bounded) for them to vanish
     gone = wait_for(lambda: not processes_with_env(str(tmp)), EXIT_GUARD_S)
     assert gone, f"processes left behind: {processes_with_env(str(tmp))}"
+
+
+@contextlib.contextmanager
+def busy_loop() -> Iterator[int]:
+    """A real CPU-bound process (a Python busy loop) beside the test's work; killed by its pid after."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()

@@ -48,7 +48,7 @@ def search(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the trials and the front as JSON."),
 ) -> None:
-    """Search steps x quantization for the Pareto front of size, val accuracy and latency (Optuna, Ray)."""
+    """Search steps x quantization for the Pareto front of size, val accuracy and op cost (Optuna, Ray)."""
     # loaded when the command runs, so `edgecomp --help` stays instant
     from toolchain.cli import render
     from toolchain.cli.search_view import TrialsView, front_table

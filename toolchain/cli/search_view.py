@@ -21,7 +21,7 @@ def _name(r: TrialRecord) -> str:
 
 def _row(r: TrialRecord) -> list[str]:
     if r.state != "complete":
-        return [str(r.number), _name(r) if r.params else "", r.state, "", "", "", r.error or ""]
+        return [str(r.number), _name(r) if r.params else "", r.state, "", "", "", "", r.error or ""]
     m = r.metrics
     assert m is not None  # complete
     return [
@@ -30,6 +30,7 @@ def _row(r: TrialRecord) -> list[str]:
         f"{m.size_bytes / 1024:.1f}",
         f"{m.gzip_bytes / 1024:.1f}",
         f"{m.accuracy_drop_points:.2f}",
+        f"{m.cost_us:.1f}",
         f"{m.latency_ms:.3f}",
         "yes" if r.feasible else "no",
     ]
@@ -38,7 +39,7 @@ def _row(r: TrialRecord) -> list[str]:
 def trials_table(records: list[TrialRecord], title: str, device: str | None = None) -> Table:
     """`device`: add the column of each record's validation on it."""
     table = Table(title=title)
-    for col in ("trial", "params", "raw KB", "gzip KB", "drop pt", "ms", "meets limits"):
+    for col in ("trial", "params", "raw KB", "gzip KB", "drop pt", "cost µs", "ms", "meets limits"):
         table.add_column(col, justify="left" if col in ("params", "meets limits") else "right")
     if device is not None:
         table.add_column(f"validate {device}")
@@ -49,7 +50,7 @@ def trials_table(records: list[TrialRecord], title: str, device: str | None = No
 
 def front_table(front: list[TrialRecord], best: TrialRecord | None) -> Table:
     device = next((r.validation.device for r in front if r.validation is not None), None)
-    title = "Pareto front (feasible trials; gzip size, val accuracy drop, latency)"
+    title = "Pareto front (feasible trials; gzip size, val accuracy drop, op cost)"
     table = trials_table(front, title, device)
     if best is not None:
         table.caption = f"chosen: trial {best.number} (smallest gzip size on the front)"

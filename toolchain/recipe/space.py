@@ -43,7 +43,7 @@ class SearchSpec(Strict):
         None,
         ge=1,
         description="trials sampled at random (seeded) before TPE takes over; default min(10, max(2, N/3)). "
-        "Random trials are the same on every run; TPE's depend on measured latency, which varies run to run",
+        "Both are the same on every run with the same seed: TPE reads deterministic objectives only",
     )
     seed_presets: bool = Field(True, description="run the presets this space expresses as the first trials")
     stop_hopeless: bool = Field(

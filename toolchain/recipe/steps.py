@@ -204,6 +204,16 @@ class AugmentSpec(Strict):
     max_ops: int = Field(2, ge=1, le=4, description="operations per copy (1..max_ops, at random)")
 
 
+class LogScoringSpec(Strict):
+    """How a model teacher scores `unlabelled` (toolchain/steps/log_scoring.py): shards, workers, Ray."""
+
+    shard_rows: int = Field(8192, ge=16, description="queries per shard: what one worker holds at once")
+    workers: int = Field(1, ge=1, le=256, description="scoring worker processes (or Ray tasks)")
+    ray_address: str | None = Field(
+        None, description="score the shards as Ray tasks on this cluster (auto, host:6379); null: locally"
+    )
+
+
 class DistillStep(FinetuneOptions):
     """Train a smaller student on the teacher's soft targets.
 
@@ -241,7 +251,13 @@ class DistillStep(FinetuneOptions):
     temperature: float = Field(4.0, description="softmax temperature T (> 0)")
     epochs: int = Field(12, ge=1)
     learning_rate: float = Field(3e-3, gt=0.0)
-    unlabelled: Path | None = Field(None, description="extra unlabelled queries (jsonl) to distill on")
+    unlabelled: Path | None = Field(
+        None, description="extra unlabelled queries (jsonl, or one query per line) to distill on"
+    )
+    unlabelled_scoring: LogScoringSpec = Field(
+        default_factory=LogScoringSpec,
+        description="a model teacher scores the unlabelled log streamed, in resumable shards (workers, Ray)",
+    )
     pseudo_label_min_confidence: float = Field(
         0.9, ge=0.0, le=1.0, description="unlabelled rows get the teacher's top label as a hard label above"
     )

@@ -72,6 +72,27 @@ class TeacherInfo(Record):
     queries_from_cache: int = Field(description="of which from the teacher-scores cache")
 
 
+class LogScoring(Record):
+    """An unlabelled log scored by the teacher in shards (toolchain/steps/log_scoring.py)."""
+
+    log: str = Field(description="the unlabelled log file")
+    queries: int = Field(description="queries in the log")
+    shards: int = Field(description="shards the log was cut into")
+    shard_rows: int = Field(description="queries per shard")
+    shards_from_cache: int = Field(
+        description="complete shards found (an earlier or interrupted run): not scored again"
+    )
+    workers: int = Field(description="worker processes that scored (0: every shard came from the cache)")
+    where: str = Field(description="local | ray")
+    seconds: float = Field(description="wall time")
+    queries_per_second: float | None = Field(description="scored queries / wall time (None: nothing scored)")
+    peak_rss_mb: float | None = Field(
+        description="the largest peak RSS of one scoring worker (and its children)"
+    )
+    max_rows_held: int = Field(description="the most queries one worker held at once (<= shard_rows)")
+    cache: str = Field(description="the shard cache directory")
+
+
 class DistillReport(StepReport):
     kind: Literal[StepKind.DISTILL] = Field(StepKind.DISTILL, description=STEP_KIND)
     alpha: float = Field(description="weight of the teacher's soft targets vs the labels")
@@ -95,6 +116,9 @@ class DistillReport(StepReport):
     val_accuracy_per_epoch: list[float] | None = Field(None, description="selected_by accuracy")
     val_agreement_per_epoch: list[float] | None = Field(None, description="selected_by agreement")
     train_metrics: dict[str, float] = Field(description="the training's last metrics")
+    unlabelled_scoring: LogScoring | None = Field(
+        None, description="a model teacher's scores of distill.unlabelled"
+    )
 
 
 class FactorizedLayer(Record):

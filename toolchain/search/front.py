@@ -26,7 +26,7 @@ def pareto_front(records: Sequence[TrialRecord], keys: Sequence[str] = OBJECTIVE
 
 def choose(front: Sequence[TrialRecord]) -> TrialRecord | None:
     """The smallest download on the front that passed device validation (when validated); ties go to the
-    smaller accuracy drop, then the faster model."""
+    smaller accuracy drop, then the lower op cost (all deterministic)."""
     ok = [r for r in front if r.validation is None or r.validation.passed]
     if not ok:
         return None

@@ -15,7 +15,7 @@ from toolchain.search.study import Limits, TrialRecord
 COLUMNS = (
     "number", "state", "feasible", "preset", "quant_mode", "vocab_min_count", "prune", "prune_sparsity",
     "lowrank", "lowrank_reduction", "qat", "student", "student_width", "size_bytes", "gzip_bytes",
-    "val_accuracy", "accuracy_drop_points", "val_agreement", "latency_ms", "latency_runtime",
+    "val_accuracy", "accuracy_drop_points", "val_agreement", "cost_us", "latency_ms", "latency_runtime",
     "device_validation", "model_sha256", "error",
 )  # fmt: skip
 
@@ -52,8 +52,9 @@ def write_tables(out: Path, records: list[TrialRecord], front: list[TrialRecord]
     ]
     write_text(out / "trials.json", json.dumps({"trials": trials}, indent=1) + "\n")
     lines = [
-        "| trial | params | raw KB | gzip KB | val acc | drop (pt) | agreement | latency ms | device |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| trial | params | raw KB | gzip KB | val acc | drop (pt) | agreement | cost µs | latency ms"
+        " | device |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in front:
         m = r.metrics
@@ -61,7 +62,7 @@ def write_tables(out: Path, records: list[TrialRecord], front: list[TrialRecord]
         lines.append(
             f"| {r.number} | {params_text(r.params)} | {m.size_bytes / 1024:.1f}"
             f" | {m.gzip_bytes / 1024:.1f} | {m.val_accuracy:.4f} | {m.accuracy_drop_points:.2f}"
-            f" | {m.val_agreement:.4f}"
+            f" | {m.val_agreement:.4f} | {m.cost_us:.2f}"
             f" | {m.latency_ms:.3f} | {validation_text(r) or 'not validated'} |"
         )
     write_text(out / "pareto.md", "\n".join(lines) + "\n")

@@ -1,17 +1,20 @@
 """The Optuna study: ask a batch of trials, run them (execute.py), tell the measured objectives.
 
-Three objectives, all minimized: gzipped size (bytes), val accuracy drop vs the source (points), host
-latency (ms). Constraints (<= 0 is feasible) go to the sampler through `Trial.set_constraint`, so TPE prefers
-feasible regions; the front and the choice use feasible trials only.
+Three objectives, all minimized and all deterministic: gzipped size (bytes), val accuracy drop vs the source
+(points), and the op-cost table's cost of one invoke (devices/opcost.py `estimated_us`, from the model's op
+shapes). Size and accuracy-drop limits go to the sampler as constraints (<= 0 is feasible) through
+`Trial.set_constraint`, so TPE prefers feasible regions. Latency is measured on this host for the report
+and for a latency limit (the flag or the device profile's budget), which filters the front and the choice
+but is never told to the sampler: wall-clock time on a shared machine moves with its load, and a sampler
+that read it chose other trials on a busy machine (issue 25: one 30-trial bench found a model dominating
+distill-prune-int8, its rerun none).
 
 Reproducible: the sampler is seeded and trials are asked in fixed batches of `--workers` and told in trial
-order, so the same seed and batch size give the same params whether trials ran locally or on Ray (trial
-builds are deterministic by the recipe's seed) for the seeded presets and the random startup trials; TPE's
-later choices read the measured objectives, latency included, so two runs agree there only as far as their
-latencies rank trials alike. Resumable: the study lives in an Optuna JournalStorage file
-in build/<name>.search/; rerunning the same command continues it up to N finished trials, and a trial left
-running by an interrupted run is marked failed. A different base recipe, device, limits or seed refuses the
-old journal instead of mixing two searches.
+order, and trial builds are deterministic by the recipe's seed, so the same seed and batch size choose the
+same trials whether they ran locally or on Ray, alone or beside other work. Resumable: the study lives in an
+Optuna JournalStorage file in build/<name>.search/; rerunning the same command continues it up to N finished
+trials, and a trial left running by an interrupted run is marked failed. A different base recipe, device,
+limits, seed or objectives refuses the old journal instead of mixing two searches.
 """
 
 from __future__ import annotations
@@ -53,13 +56,17 @@ class Limits:
         return [n for n, lim in [*pairs, ("latency_ms", self.max_latency_ms)] if lim is not None]
 
     def violations(self, m: TrialMetrics) -> list[float]:
-        """One value per constraint; <= 0 satisfied (Optuna's convention)."""
+        """One value per constraint (latency last); <= 0 satisfied (Optuna's convention)."""
         pairs = [
             (m.size_bytes / 1024.0, self.max_size_kb),
             (m.accuracy_drop_points, self.max_accuracy_drop),
             (m.latency_ms, self.max_latency_ms),
         ]
         return [round(v - lim, 6) for v, lim in pairs if lim is not None]
+
+    def steering(self) -> list[str]:
+        """The constraints the sampler reads: the deterministic ones (latency moves with machine load)."""
+        return [n for n in self.names() if n != "latency_ms"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,7 @@ def word_level_keras(recipe: Recipe) -> bool:
 
 def fingerprint(config: SearchConfig) -> str:
     what = [base_dict(config.recipe), config.device, config.threads, config.limits.__dict__, config.seed]
+    what.append(list(OBJECTIVES))  # a journal told other objectives (latency before issue 25) is refused
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -250,8 +258,10 @@ def _tell(study: Any, config: SearchConfig, trial: Any, params: dict, out: Trial
     violations = config.limits.violations(metrics)
     trial.set_user_attr("metrics", metrics.to_json())
     trial.set_user_attr("violations", violations)
+    steering = config.limits.steering()
     for name, value in zip(config.limits.names(), violations, strict=True):
-        trial.set_constraint(name, value)  # read by the sampler (Optuna 5: Trial.set_constraint)
+        if name in steering:  # read by the sampler (Optuna 5: Trial.set_constraint); latency never
+            trial.set_constraint(name, value)
     study.tell(trial, [metrics.objective(k) for k in OBJECTIVES])
     return TrialRecord(trial.number, "complete", params, metrics, violations, preset=preset)
 

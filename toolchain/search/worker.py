@@ -16,6 +16,8 @@ What is measured, never estimated:
 - a hopeless trial stops early: after each step the post-step float model's val accuracy is compared with
   the source's; a drop above `stop_above_drop` points (the accuracy limit plus a margin: quantization rarely
   wins points back) ends the trial there, with `{"stopped": why}` as its result and no quantization;
+- cost: the op-cost table's estimate of one invoke from the model's op shapes (devices/opcost.py
+  `estimated_us`): deterministic, the objective the sampler reads;
 - latency: median of timed invokes (set inputs, invoke, read the output) of the .tflite on this host in the
   device profile's own runtime and version (its venv, devices.runtimes.host_timing_env), with its thread
   count and XNNPACK setting, batch 1, synthetic token ids, after untimed warm-up invokes (an emulated
@@ -32,6 +34,7 @@ from typing import Any
 
 from converters.tflite_model import parse_tflite
 from devices.hostrun import synthetic_feeds
+from devices.opcost import estimated_us, model_costs
 from devices.profiles.schema import get_profile
 from devices.runner import RuntimeWorker
 from devices.runtimes import host_timing_env
@@ -95,6 +98,7 @@ def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None)
     cmp = report.evaluation.vs_source_float
     assert cmp is not None and report.model_sha256 is not None  # a search builds word-level classifiers
     latency, runtime = device_latency(built.model_path, device)
+    cost = estimated_us(model_costs(parse_tflite(built.model_path.read_bytes())))
     metrics = TrialMetrics(
         model_sha256=report.model_sha256,
         size_bytes=report.model.size_bytes,
@@ -103,6 +107,7 @@ def measure(recipe_yaml: str, device: str, stop_above_drop: float | None = None)
         source_val_accuracy=cmp.reference.accuracy,
         accuracy_drop_points=cmp.accuracy_drop_points,
         val_agreement=cmp.top1_agreement,
+        cost_us=cost,
         latency_ms=latency,
         latency_runtime=runtime,
         build_dir=str(built.dir),

@@ -27,6 +27,7 @@ from toolchain.recipe.steps import DistillStep, StudentSpec
 from toolchain.sources.keras_inputs import rows
 from toolchain.steps.augment import augment_queries
 from toolchain.steps.base import StepContext, StepResult
+from toolchain.steps.log_scoring import score_log
 from toolchain.steps.student import (
     build_student,
     check_layer,
@@ -36,7 +37,7 @@ from toolchain.steps.student import (
     softmax,
     teacher_table,
 )
-from toolchain.steps.teachers import teacher_embedding, teacher_logits
+from toolchain.steps.teachers import Teacher, teacher_embedding, teacher_logits
 from toolchain.steps.training import EPOCH_HOOK, progress_callback
 
 
@@ -53,6 +54,7 @@ class DistillData:
     unlabelled: int
     pseudo_labelled: int
     augmented: int = 0
+    scoring: Any = None  # report.steps.LogScoring: how the teacher scored the unlabelled log
 
 
 def _encode(ctx: StepContext, texts: list[str], what: str, like: Any) -> Any:
@@ -97,7 +99,10 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         x = _concat(x, _encode(ctx, extra, "augmented queries", x))
         texts += extra
         n_aug = len(extra)
-    if ctx.teacher is not None:
+    scoring = None
+    if ctx.teacher is not None and n_unlab and _streams(ctx.teacher, cfg):
+        outs, scoring = _sharded_logits(cfg, ctx.teacher, ctx, texts, n_lab, n_unlab)
+    elif ctx.teacher is not None:
         what = "train" + " + unlabelled" * bool(n_unlab) + " + augmented" * bool(n_aug)
         outs = [teacher_logits(ctx.teacher, texts, ctx.progress, what)]
     else:
@@ -110,7 +115,35 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
     y_all = np.concatenate([y, pseudo[n_lab:]]).astype(np.int32)
     w = np.concatenate([np.ones(n_lab, np.float32), confident[n_lab:].astype(np.float32)])
     pseudo_n = int(confident[n_lab:].sum())
-    return DistillData(x, y_all, w, logits, outs[1:], n_lab, n_unlab, pseudo_n, n_aug)
+    return DistillData(x, y_all, w, logits, outs[1:], n_lab, n_unlab, pseudo_n, n_aug, scoring)
+
+
+def _streams(teacher: Teacher, cfg: DistillStep) -> bool:
+    """A model teacher scores a JSONL or text log in shards (a scores file is a lookup; CSV loads whole)."""
+    assert cfg.unlabelled is not None
+    return teacher.kind != "scores" and cfg.unlabelled.suffix.lower() != ".csv"
+
+
+def _sharded_logits(
+    cfg: DistillStep, teacher: Teacher, ctx: StepContext, texts: list[str], n_lab: int, n_unlab: int
+) -> tuple[list[np.ndarray], Any]:
+    """Train (+ augmented) texts scored as before; the unlabelled log by toolchain/steps/log_scoring.py."""
+    assert cfg.unlabelled is not None
+    spec = cfg.unlabelled_scoring
+    scores, record = score_log(
+        teacher, cfg.unlabelled, ctx.progress, spec.workers, spec.ray_address, spec.shard_rows
+    )
+    if scores.rows != n_unlab:
+        raise StepError(
+            f"distill: {cfg.unlabelled} has {n_unlab} queries as read for the student, "
+            f"{scores.rows} as read for the teacher (a line break inside a query?)",
+            hint="one query per line",
+        )
+    parts = [teacher_logits(teacher, texts[:n_lab], ctx.progress, "train")] if n_lab else []
+    parts.append(scores.to_array())
+    if len(texts) > n_lab + n_unlab:
+        parts.append(teacher_logits(teacher, texts[n_lab + n_unlab :], ctx.progress, "augmented"))
+    return [np.concatenate(parts).astype(np.float32)], record
 
 
 def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
@@ -311,6 +344,8 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
         f"val_{select}_per_epoch": best.history,
         "train_metrics": {k_: round(float(v[-1]), 4) for k_, v in hist.history.items()},
     }
+    if data.scoring is not None:  # only then: other distill reports keep their keys
+        report["unlabelled_scoring"] = data.scoring.to_json()
     warnings = []
     if t_params is not None and s_params >= t_params:
         warnings.append(

@@ -98,6 +98,7 @@ class Teacher:
     stats: dict[str, int] = field(default_factory=lambda: {"scored": 0, "cached": 0})
     hub: Any = None  # report.hub.HubExportSection: a Hugging Face folder teacher's export
     onnx_file: Path | None = None  # an ONNX teacher's graph (a folder's model.onnx or its export)
+    load_args: dict[str, Any] | None = None  # load_teacher arguments: how a scoring worker reloads it
 
     def fingerprint(self) -> str:
         """Teacher bytes + tokenizer settings (the cache key adds the texts and their ids)."""
@@ -316,6 +317,15 @@ def load_teacher(
     teacher = Teacher(kind, path, tokenizer, score, n_labels, params, _sha256_path(path))
     teacher.hub = hub.section if hub is not None else None
     teacher.onnx_file = onnx_file
+    teacher.load_args = {
+        "path": str(path.resolve()),
+        "n_labels": n_labels,
+        "tokenizer": None if tokenizer_files[0] is None else str(Path(tokenizer_files[0]).resolve()),
+        "vocab": None if tokenizer_files[1] is None else str(Path(tokenizer_files[1]).resolve()),
+        "input_shapes": input_shapes or {},
+        "seq_len": seq_len,
+        "trust_model_code": trust_model_code,
+    }
     return teacher
 
 
