@@ -190,6 +190,19 @@ class DistillStep(FinetuneOptions):
         description="early stopping keeps the epoch with the best val accuracy or val agreement with the "
         "teacher; auto: agreement for a foreign teacher, accuracy for the chain's model",
     )
+    class_balance: Literal["auto", "none", "sqrt", "inverse"] = Field(
+        "auto",
+        description="rare intents: weight each training row's loss by its intent's frequency to the power "
+        "-1/2 (sqrt) or -1 (inverse), normalised to a mean of 1; auto: sqrt for a foreign teacher, none for "
+        "the chain's model",
+    )
+    sure_label_weight: float | None = Field(
+        None,
+        ge=0.0,
+        description="weight of an extra hard-label cross-entropy on the teacher's top label, on the rows "
+        "where it is sure (top-1 probability >= pseudo_label_min_confidence), added to the KD loss; "
+        "None (auto): 0.5 for a foreign teacher, 0 for the chain's model",
+    )
 
     @field_validator("temperature")
     @classmethod

@@ -133,6 +133,36 @@ class TeacherAgreement(Record):
     teacher_sure_margin: float
 
 
+class WeakIntent(Record):
+    """An intent whose recall in the .tflite is below `min_recall_ratio` of the source's (the teacher's)."""
+
+    label: str
+    recall: float  # the .tflite's, on the test split
+    reference_recall: float  # the source's (a foreign teacher's) recall for the intent
+    support: int  # test queries of the intent
+    dead: bool  # recall 0: the model never predicts it right
+
+
+class GateCheck(Record):
+    """One convert gate as applied: its limit, the measured value (None: not measured) and the verdict."""
+
+    gate: str  # evaluation.<gate> / --<gate>
+    metric: str
+    limit: float
+    measured: float | None
+    passed: bool | None  # None: the number is absent, the gate does not apply
+
+
+class GateResults(Record):
+    """The gates a build was judged by (a foreign teacher's student): whose they are and how each went."""
+
+    origin: str  # "recipe", or "foreign-teacher defaults" when the recipe set none (tasks.py)
+    checks: list[GateCheck]
+    weak_intents: list[WeakIntent]  # below min_recall_ratio of the reference's recall, worst first
+    dead_intents: int  # of them, with recall 0
+    teacher_sure_queries: int | None = None  # the queries min_agreement_where_sure is measured on
+
+
 class EvaluationSection(Record):
     split: str | None = None  # the evaluated split's path, or how the inputs were made (random ids)
     runtime: str | None = None  # what ran the models
@@ -144,3 +174,4 @@ class EvaluationSection(Record):
     onnx_reference: ReferenceCheck | None = None
     float_reference: ReferenceCheck | None = None  # the float32 TFLite vs onnxruntime (quantized builds)
     teacher: TeacherAgreement | None = None
+    gates: GateResults | None = None  # a foreign teacher's student: the gates applied, met or missed

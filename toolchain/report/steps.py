@@ -68,6 +68,15 @@ class TeacherInfo(Record):
     queries_from_cache: int
 
 
+class RareIntentsReport(Record):
+    """The distill step's rare-intent handling (toolchain/steps/rare_intents.py), when it is on."""
+
+    class_balance: str  # none | sqrt | inverse
+    sure_label_weight: float
+    teacher_sure_rows: int  # training rows where the teacher's top-1 probability >= the threshold
+    row_weight_range: list[float]  # [lowest, highest] class weight of a row (mean 1)
+
+
 class DistillReport(StepReport):
     kind: Literal[StepKind.DISTILL] = StepKind.DISTILL
     alpha: float
@@ -87,6 +96,7 @@ class DistillReport(StepReport):
     val_accuracy_per_epoch: list[float] | None = None  # selected_by accuracy
     val_agreement_per_epoch: list[float] | None = None  # selected_by agreement
     train_metrics: dict[str, float]
+    rare_intents: RareIntentsReport | None = None  # class balance / sure hard labels (foreign teachers)
 
 
 class FactorizedLayer(Record):
