@@ -39,6 +39,7 @@ from toolchain.tasks import CLASSIFIER_GATES, RETRIEVAL_GATES, TEACHER_DEFAULT_G
 AGREEMENT_WHERE_SURE = "agreement with the teacher where it is sure"
 MACRO_F1_DROP = "macro-F1 drop vs source (points)"
 RECALL_RATIO = "lowest per-intent recall as a share of the source's"
+AUTO_PRESET = "distill-auto"  # the preset that searches for a student meeting the gates (issue 25)
 
 # A check: (gate, metric, measured, message for the limit); a `max_` gate misses above its limit, a `min_`
 # gate below it, and a gate the recipe leaves unset does not apply.
@@ -297,10 +298,10 @@ def rejection(
     hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
     if origin == TEACHER_DEFAULTS:
         who = f"the student of preset {preset}" if preset else "this student"
-        hint = (
-            f"{who} misses {DEFAULTS_NOTE}; --preset distill-auto searches for the smallest student that "
-            f"meets them (or give your own gates, e.g. {flag}). {hint[0].upper()}{hint[1:]}"
-        )
+        fix = f"give your own gates, e.g. {flag}"
+        if preset != AUTO_PRESET:
+            fix = f"--preset {AUTO_PRESET} searches for the smallest student that meets them (or {fix})"
+        hint = f"{who} misses {DEFAULTS_NOTE}; {fix}. {hint[0].upper()}{hint[1:]}"
     return RejectedSection(
         gate=miss.gate,
         metric=miss.metric,
