@@ -27,10 +27,12 @@ def test_auto_is_on_for_a_foreign_teacher_and_off_for_the_chains_model():
     assert (step.class_balance, step.sure_label_weight) == ("auto", None)
     assert rare_intents("auto", None, 0.9, y, probs, foreign_teacher=False) is None  # byte-identical path
     rare = rare_intents("auto", None, 0.9, y, probs, foreign_teacher=True)
-    assert rare is not None and (rare.balance, rare.sure_weight) == ("sqrt", 0.5)
-    assert rare.sure.tolist() == [1.0, 0.0, 1.0, 0.0] and rare.teacher_sure_rows == 2
-    assert rare.sure_label.tolist() == [0, 0, 0, 1]
+    assert rare is not None and (rare.balance, rare.sure_weight) == ("sqrt", 0.0)
     assert rare.describe()["row_weight_range"][1] == pytest.approx(3**0.5 * rare.row_weight[0], rel=1e-4)
+    # exactly balanced rows: every class weight would be 1, so nothing changes (the example trains as before)
+    assert rare_intents("auto", None, 0.9, np.array([0, 1, 0, 1]), probs, foreign_teacher=True) is None
     assert rare_intents("none", 0.0, 0.9, y, probs, foreign_teacher=True) is None  # both off: as before
-    on = rare_intents("inverse", None, 0.9, y, probs, foreign_teacher=False)
-    assert on is not None and (on.balance, on.sure_weight) == ("inverse", 0.0)
+    on = rare_intents("none", 0.5, 0.9, np.array([0, 1, 0, 1]), probs, foreign_teacher=False)
+    assert on is not None and (on.balance, on.sure_weight) == ("none", 0.5)
+    assert on.sure.tolist() == [1.0, 0.0, 1.0, 0.0] and on.teacher_sure_rows == 2
+    assert on.sure_label.tolist() == [0, 0, 0, 1] and on.row_weight.tolist() == [1.0] * 4
