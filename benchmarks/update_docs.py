@@ -18,6 +18,7 @@ def main() -> int:
         "transformer",
         "distill",
         "distill_auto",
+        "rare_intents",
         "profile",
         "search",
         "retrieval",

@@ -255,6 +255,15 @@ def xlmr_embedder(xlmr_model) -> Path:
 
 
 @pytest.fixture(scope="session")
+def long_tail_teacher() -> Path:
+    """A small two-input BERT on the long-tail 32-intent data (tests/fixtures/make_long_tail_teacher.py,
+    a few minutes once, then cached): data/, labels.txt, classifier/ (model.onnx + tokenizer + labels)."""
+    from tests.fixtures.make_long_tail_teacher import ensure_teacher
+
+    return _cached(ensure_teacher)
+
+
+@pytest.fixture(scope="session")
 def keras_bert(bert_models) -> Path:
     """A Keras BERT-style classifier (three int inputs) on the WordPiece tokenizer of `bert_models`.
 

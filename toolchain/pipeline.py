@@ -30,9 +30,11 @@ from toolchain.base.notices import announce
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import CostMost, QuantMode, StepKind
 from toolchain.build import Build, rejected_dir, sha256_bytes, write_build
-from toolchain.evaluation.gates import failed_gate, rejection
+from toolchain.evaluation.gates import failed_gates, gate_results, rejection
+from toolchain.evaluation.teacher_gates import TEACHER_DEFAULTS, effective_gates
 from toolchain.quantization.mixed import int8_mac_share
-from toolchain.recipe.schema import MixedSpec, Recipe
+from toolchain.recipe.presets import PRESETS, preset_plan
+from toolchain.recipe.schema import EvaluationSpec, MixedSpec, Recipe
 from toolchain.report.distill_auto import DistillAutoSection
 from toolchain.report.model import (
     FloatModelSection,
@@ -105,14 +107,17 @@ def _rejection(
     steps: StepsResult,
     conversion: Conversion,
     evaluation: Evaluation,
+    gates: tuple[EvaluationSpec, str],
 ) -> RejectedSection | None:
-    """None when every gate passes, else the `rejected` section naming the gate, the value and the stage
-    that cost it; a full-int8 build that quantization cost names the ops that lose most."""
-    miss = failed_gate(recipe.evaluation, evaluation.section, evaluation.texts)
-    if miss is None:
+    """None when every gate passes, else the `rejected` section naming the gate (and the others missed),
+    the value and the stage that cost it; a full-int8 build that quantization cost names the ops that lose
+    most. `gates`: the gates and their origin (gates.effective_gates)."""
+    misses = failed_gates(gates[0], evaluation.section, evaluation.texts)
+    if not misses:
         return None
     kinds = [s.kind for s in recipe.steps]
-    section = rejection(miss, evaluation.section, kinds, str(rejected_dir(recipe.build_dir)))
+    where = str(rejected_dir(recipe.build_dir))
+    section = rejection(misses[0], evaluation.section, kinds, where, misses[1:], gates[1], _preset_of(recipe))
     q = recipe.quantization
     if section.cost_most == CostMost.QUANTIZATION and q.mode == QuantMode.INT8 and not q.float_fallback_ops:
         worst = backend.int8_diagnosis(steps, conversion)
@@ -121,6 +126,19 @@ def _rejection(
             section.message += f"; quantized alone, these ops lose most: {named}"
             section.int8_worst_ops = [tuple(w) for w in worst]
     return section
+
+
+def _preset_of(recipe: Recipe) -> str | None:
+    """The preset whose distillation student the recipe's first step trains (None: another student)."""
+    first = recipe.steps[0] if recipe.steps else None
+    if first is None or first.kind != StepKind.DISTILL or first.student is None:
+        return None
+    student = first.student.model_dump()
+    for name in PRESETS:
+        plan = preset_plan(name)["steps"]
+        if plan and plan[0]["kind"] == StepKind.DISTILL and plan[0].get("student") == student:
+            return name
+    return None
 
 
 def _float_model_section(recipe: Recipe, saved: bool) -> FloatModelSection | None:
@@ -168,6 +186,9 @@ def build(
     backend = source_backend(source)
     if recipe.source.task != source.task:  # the saved recipe records the resolved task
         recipe = recipe.model_copy(update={"source": recipe.source.model_copy(update={"task": source.task})})
+    gates = effective_gates(recipe.evaluation, source.task, source.teacher is not None)
+    if gates[1] == TEACHER_DEFAULTS:  # a foreign teacher's student is gated even when the recipe is not
+        check_output_dir(rejected_dir(recipe.build_dir))
     lap("load")
     steps = backend.run_steps(progress, on_step)
     lap("steps")
@@ -180,7 +201,9 @@ def build(
     lap("convert")
     evaluation = backend.evaluate(steps, conversion, progress)
     lap("evaluate")
-    rejected = _rejection(recipe, backend, steps, conversion, evaluation)
+    rejected = _rejection(recipe, backend, steps, conversion, evaluation, gates)
+    if source.teacher is not None and evaluation.section.vs_source_float is not None:
+        evaluation.section.gates = gate_results(gates[0], evaluation.section, gates[1])
     float_tflite, float_keras = backend.float_model(steps, conversion)
     report = Report(
         edgecomp_version=__version__,

@@ -32,6 +32,7 @@ SHOPPING = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" 
 
 def _convert(folder: Path, data: Path, out: Path, *flags: str) -> Report:
     args = ["convert", str(folder), "--preset", "distill-int8", "--out", str(out), *flags]
+    args += ["--min-agreement", "0.8"]  # the user's gate, instead of the foreign-teacher defaults
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(data / f"{split}.jsonl")]
     result = CliRunner().invoke(app, args)

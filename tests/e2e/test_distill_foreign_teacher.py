@@ -31,6 +31,9 @@ def _recipe(source: Path, out: Path, name: str, steps: list, mode: str = "int8",
         "data": {**{k: str(v) for k, v in SPLITS.items()}, "seq_len": 32, **data},
         "steps": steps,
         "quantization": {"mode": mode},
+        # a gate of the user's: the weak fixture teacher (90.6%, unsure on 10% of the test queries) is
+        # judged by it instead of the foreign-teacher defaults (tests/e2e/test_distill_long_tail.py)
+        "evaluation": {"min_agreement": 0.8},
         "output": {"dir": str(out)},
     }
 
@@ -53,6 +56,7 @@ def _cli_build(bert_models, out: Path, **flags) -> Path:
     from toolchain.cli.main import app
 
     args = ["convert", str(bert_models.classifier), "--preset", "distill-student-int8", "--seq-len", "32"]
+    args += ["--min-agreement", "0.85"]  # the user's gate, instead of the foreign-teacher defaults
     args += [f"--{k}={v}" for k, v in {**SPLITS, **flags}.items()] + ["--out", str(out), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ from toolchain.base.errors import RecipeError
 from toolchain.evaluation.student_gates import QueryPredictions, quality, student_gates
 from toolchain.recipe.compose import apply_preset, recipe_from_dict
 from toolchain.recipe.schema import EvaluationSpec
-from toolchain.recipe.steps import StudentCandidate, StudentSpec, parse_student_layer
+from toolchain.recipe.students import StudentCandidate, StudentSpec, parse_student_layer
 from toolchain.steps.student import teacher_table
 
 LABELS = ["a", "b", "c"]

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from toolchain.base.errors import RecipeError
 from toolchain.recipe.compose import apply_preset, compose_recipe, load_recipe, recipe_from_dict
 from toolchain.recipe.presets import PRESETS
-from toolchain.recipe.steps import StudentSpec
+from toolchain.recipe.students import StudentSpec
 
 SRC = {"source": {"path": "m.keras"}}
 

@@ -144,6 +144,23 @@ def convert(
         "--ray-address",
         help="distill-auto: build the candidate students as Ray tasks on this cluster (auto, host:port).",
     ),
+    min_agreement_where_sure: float | None = typer.Option(
+        None,
+        "--min-agreement-where-sure",
+        min=0.0,
+        max=1.0,
+        help="Gate (foreign teacher): agreement with the teacher where it is sure (0-1), at least.",
+    ),
+    max_macro_f1_drop: float | None = typer.Option(
+        None, "--max-macro-f1-drop", min=0.0, help="Gate: macro-F1 drop (points) vs source, at most."
+    ),
+    min_recall_ratio: float | None = typer.Option(
+        None,
+        "--min-recall-ratio",
+        min=0.0,
+        max=1.0,
+        help="Gate: every intent's recall at least this share of the source's (teacher's) recall for it.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of a table."),
     trust_model_code: bool = typer.Option(
         False,
@@ -182,6 +199,9 @@ def convert(
         "evaluation.min_recall_at_10": min_recall_at_10,
         "evaluation.max_recall_drop": max_recall_drop,
         "evaluation.min_top10_overlap": min_top10_overlap,
+        "evaluation.min_agreement_where_sure": min_agreement_where_sure,
+        "evaluation.max_macro_f1_drop": max_macro_f1_drop,
+        "evaluation.min_recall_ratio": min_recall_ratio,
         "output.dir": _s(out.parent) if out else None,
         "name": out.name if out else None,
         "source.trust_model_code": True if trust_model_code else None,

@@ -24,10 +24,26 @@ from dataclasses import dataclass
 from toolchain.base.types import CostMost, Stage
 from toolchain.evaluation.metrics import ACCURACY_DROP, AGREEMENT_VS_SOURCE
 from toolchain.evaluation.retrieval import OVERLAP_VS_SOURCE, RECALL_AT_10, RECALL_DROP
+from toolchain.evaluation.teacher_gates import (
+    DEFAULTS_NOTE,
+    TEACHER_DEFAULTS,
+    recall_ratio,
+    weak_intents,
+    weak_text,
+)
 from toolchain.recipe.schema import EvaluationSpec
-from toolchain.report.evaluation import EvaluationSection, ReferenceCheck
+from toolchain.report.evaluation import EvaluationSection, GateCheck, GateResults, ReferenceCheck
 from toolchain.report.model import RejectedSection
-from toolchain.tasks import CLASSIFIER_GATES, RETRIEVAL_GATES
+from toolchain.tasks import CLASSIFIER_GATES, RETRIEVAL_GATES, TEACHER_DEFAULT_GATES
+
+AGREEMENT_WHERE_SURE = "agreement with the teacher where it is sure"
+MACRO_F1_DROP = "macro-F1 drop vs source (points)"
+RECALL_RATIO = "lowest per-intent recall as a share of the source's"
+AUTO_PRESET = "distill-auto"  # the preset that searches for a student meeting the gates (issue 25)
+
+# A check: (gate, metric, measured, message for the limit); a `max_` gate misses above its limit, a `min_`
+# gate below it, and a gate the recipe leaves unset does not apply.
+Check = tuple[str, str, float, Callable[[float], str]]
 
 
 @dataclass(frozen=True)
@@ -45,36 +61,96 @@ def failed_gate(
     gates: EvaluationSpec, evaluation: EvaluationSection, texts: Sequence[str] = ()
 ) -> GateMiss | None:
     """The first gate the evaluation misses, or None; `texts` name the worst query of an ONNX check."""
+    misses = failed_gates(gates, evaluation, texts)
+    return misses[0] if misses else None
+
+
+def failed_gates(
+    gates: EvaluationSpec, evaluation: EvaluationSection, texts: Sequence[str] = ()
+) -> list[GateMiss]:
+    """Every gate the evaluation misses, in the order of the checks (empty: the build passes)."""
     if evaluation.onnx_reference is not None:
         miss = _onnx_gates(gates, evaluation.onnx_reference, texts)
         if miss is not None:
-            return miss
+            return [miss]
     if evaluation.retrieval is not None:
-        return _retrieval_gates(gates, evaluation)
+        miss = _retrieval_gates(gates, evaluation)
+        return [miss] if miss is not None else []
+    return [m for m in (_miss(gates, check) for check in classifier_checks(evaluation)) if m is not None]
+
+
+def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
+    """The classifier gates' checks whose number the evaluation has (vs_source_float: for a foreign
+    teacher's student the source is the teacher; where it is sure: evaluation.teacher)."""
     cmp = evaluation.vs_source_float
     if cmp is None:
-        return None
+        return []
+    ref = "the teacher" if evaluation.teacher is not None else "source"
     drop, agree = cmp.accuracy_drop_points, cmp.top1_agreement
-    return _first_miss(
-        gates,
+    f1_drop = round((cmp.reference.macro_f1 - cmp.converted.macro_f1) * 100, 2)
+    checks: list[Check] = [
         ("max_accuracy_drop", ACCURACY_DROP, drop,
-         lambda lim: f"accuracy drop {drop} points vs source (limit {lim})"),
+         lambda lim: f"accuracy drop {drop} points vs {ref} (limit {lim})"),
         ("min_agreement", AGREEMENT_VS_SOURCE, agree,
-         lambda lim: f"agreement vs source {agree:.2%} is below {lim:.2%}"),
+         lambda lim: f"agreement vs {ref} {agree:.2%} is below {lim:.2%}"),
+    ]  # fmt: skip
+    t = evaluation.teacher
+    if t is not None and t.agreement_where_teacher_sure is not None:
+        sure = t.agreement_where_teacher_sure
+        checks.append(
+            ("min_agreement_where_sure", AGREEMENT_WHERE_SURE, sure,
+             lambda lim: f"agreement with the teacher where it is sure ({t.teacher_sure_queries} queries) "
+             f"{sure:.2%} is below {lim:.2%}")
+        )  # fmt: skip
+    checks.append(
+        ("max_macro_f1_drop", MACRO_F1_DROP, f1_drop,
+         lambda lim: f"macro-F1 drop {f1_drop} points vs {ref} (limit {lim})")
     )  # fmt: skip
+    if cmp.support:
+        ratio = recall_ratio(cmp)
+        checks.append(("min_recall_ratio", RECALL_RATIO, ratio, lambda lim: weak_text(cmp, lim, ref)))
+    return checks
 
 
-# A check: (gate, metric, measured, message for the limit); a `max_` gate misses above its limit, a `min_`
-# gate below it, and a gate the recipe leaves unset does not apply.
-Check = tuple[str, str, float, Callable[[float], str]]
+def gate_results(gates: EvaluationSpec, evaluation: EvaluationSection, origin: str) -> GateResults:
+    """The report's `evaluation.gates`: every classifier gate that is set, measured and judged, and the
+    weak intents (at min_recall_ratio, else the foreign-teacher default ratio)."""
+    measured = {gate: (metric, value) for gate, metric, value, _ in classifier_checks(evaluation)}
+    checks = []
+    for gate in CLASSIFIER_GATES:
+        limit = getattr(gates, gate)
+        if limit is None:
+            continue
+        metric, value = measured.get(gate, (gate, None))
+        passed = None if value is None else not _misses(gate, value, limit)
+        checks.append(GateCheck(gate=gate, metric=metric, limit=limit, measured=value, passed=passed))
+    cmp = evaluation.vs_source_float
+    ratio = gates.min_recall_ratio or TEACHER_DEFAULT_GATES["min_recall_ratio"]
+    weak = weak_intents(cmp, ratio) if cmp is not None and cmp.support else []
+    t = evaluation.teacher
+    return GateResults(
+        origin=origin,
+        checks=checks,
+        weak_intents=weak,
+        dead_intents=sum(w.dead for w in weak),
+        teacher_sure_queries=t.teacher_sure_queries if t is not None else None,
+    )
+
+
+def _misses(gate: str, value: float, limit: float) -> bool:
+    return value > limit if gate.startswith("max_") else value < limit
+
+
+def _miss(gates: EvaluationSpec, check: Check) -> GateMiss | None:
+    gate, metric, value, text = check
+    limit = getattr(gates, gate)
+    if limit is not None and _misses(gate, value, limit):
+        return GateMiss(gate, metric, value, limit, text(limit))
+    return None
 
 
 def _first_miss(gates: EvaluationSpec, *checks: Check) -> GateMiss | None:
-    for gate, metric, value, text in checks:
-        limit = getattr(gates, gate)
-        if limit is not None and (value > limit if gate.startswith("max_") else value < limit):
-            return GateMiss(gate, metric, value, limit, text(limit))
-    return None
+    return next((m for m in (_miss(gates, c) for c in checks) if m is not None), None)
 
 
 def _retrieval_gates(gates: EvaluationSpec, evaluation: EvaluationSection) -> GateMiss | None:
@@ -117,12 +193,16 @@ def costliest_stage(miss: GateMiss, evaluation: EvaluationSection) -> CostMost:
     steps = None if by_stage is None else by_stage.stage(Stage.AFTER_STEPS)
     if by_stage is None or steps is None or miss.gate not in CLASSIFIER_GATES:
         return CostMost.QUANTIZATION
+    final = by_stage.stage(Stage.AFTER_QUANTIZATION)
     if miss.gate == "max_accuracy_drop":
-        final = by_stage.stage(Stage.AFTER_QUANTIZATION)
         assert final is not None
         by_steps = steps.accuracy_drop_points
         by_quantization = final.accuracy_drop_points - by_steps
         return CostMost.STEPS if by_steps >= by_quantization else CostMost.QUANTIZATION
+    source = by_stage.stage(Stage.SOURCE)
+    if miss.gate == "max_macro_f1_drop" and final is not None and source is not None:
+        by_steps = source.macro_f1 - steps.macro_f1
+        return CostMost.STEPS if by_steps >= steps.macro_f1 - final.macro_f1 else CostMost.QUANTIZATION
     d = by_stage.disagreements_vs_source
     return CostMost.STEPS if d.from_steps >= d.from_quantization else CostMost.QUANTIZATION
 
@@ -185,13 +265,23 @@ def _retrieval_line(evaluation: EvaluationSection, step_kinds: Sequence[str]) ->
 
 
 def rejection(
-    miss: GateMiss, evaluation: EvaluationSection, step_kinds: Sequence[str], where: str
+    miss: GateMiss,
+    evaluation: EvaluationSection,
+    step_kinds: Sequence[str],
+    where: str,
+    also: Sequence[GateMiss] = (),
+    origin: str = "recipe",
+    preset: str | None = None,
 ) -> RejectedSection:
     """The report's `rejected` section for a missed gate (its message and hint are what the CLI prints);
-    `where` is the `.rejected/` dir the candidate was written to."""
+    `where` is the `.rejected/` dir the candidate was written to; `also`: the other gates it missed;
+    `origin` TEACHER_DEFAULTS when the gates are the foreign-teacher defaults; `preset`: the preset whose
+    student this is (named in the hint, with `distill-auto` to try instead)."""
     cause = costliest_stage(miss, evaluation)
     stages = stage_line(evaluation, step_kinds)
-    message = f"gate {miss.gate} failed: {miss.text}" + (f"; {stages}" if stages else "")
+    message = f"gate {miss.gate} failed: {miss.text}"
+    message += "".join(f"; also {m.gate}: {m.text}" for m in also)
+    message += f"; {stages}" if stages else ""
     flag = "--" + miss.gate.replace("_", "-")
     if cause == CostMost.STEPS:
         hint = (
@@ -206,6 +296,12 @@ def rejection(
             "chosen for this model (or int16x8, dynamic, weight_only)"
         )
     hint += f", or relax {flag}; the rejected candidate's report is in {where}/"
+    if origin == TEACHER_DEFAULTS:
+        who = f"the student of preset {preset}" if preset else "this student"
+        fix = f"give your own gates, e.g. {flag}"
+        if preset != AUTO_PRESET:
+            fix = f"--preset {AUTO_PRESET} searches for the smallest student that meets them (or {fix})"
+        hint = f"{who} misses {DEFAULTS_NOTE}; {fix}. {hint[0].upper()}{hint[1:]}"
     return RejectedSection(
         gate=miss.gate,
         metric=miss.metric,

@@ -13,7 +13,9 @@ from pydantic import Field, field_validator, model_validator
 from converters.tflite_model import builtin_op_names
 from toolchain.base.types import PackageFormat, QuantMode, SourceFormat, StepKind, Task
 from toolchain.recipe.space import SearchSpec
-from toolchain.recipe.steps import Step, Strict, StudentSpec, check_step_order
+from toolchain.recipe.steps import Step, check_step_order
+from toolchain.recipe.strict import Strict
+from toolchain.recipe.students import StudentSpec
 from toolchain.tasks import check_task_gates
 
 RECIPE_VERSION = 1
@@ -164,6 +166,23 @@ class EvaluationSpec(Strict):
     )
     min_top10_overlap: float | None = Field(
         None, ge=0.0, le=1.0, description="retrieval: fail below this mean top-10 overlap with the source"
+    )
+    min_agreement_where_sure: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="foreign teacher: fail below this top-1 agreement with the teacher on the test queries "
+        "where it is sure (its top-1 probability leads the top-2 by >= 0.2)",
+    )
+    max_macro_f1_drop: float | None = Field(
+        None, ge=0.0, description="classifiers: fail if macro-F1 drops more vs source (points, F1 x 100)"
+    )
+    min_recall_ratio: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="classifiers: fail if any intent's recall is below this fraction of the source's "
+        "(a foreign teacher's) recall for that intent; the weak intents are named",
     )
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from toolchain.recipe.steps import Strict
+from toolchain.recipe.strict import Strict
 
 SearchQuantMode = Literal["int8", "mixed", "dynamic", "float16"]
 StudentPreset = Literal["distill-int8", "distill-prune-int8", "distill-student-int8"]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from toolchain.base.types import PruneSchedule, StepKind
-
-
-class Strict(BaseModel):
-    """Base for every recipe section: unknown keys are errors, values are validated on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from toolchain.recipe.strict import Strict
+from toolchain.recipe.students import AutoStudents, StudentSpec, StudentVocab
 
 
 class FinetuneOptions(Strict):
@@ -69,130 +64,6 @@ class PruneStep(FinetuneOptions):
 
 
 # Student layers, written compactly in the recipe: "conv1d:64:3", "dense:64", "dropout:0.2", "max_pool".
-STUDENT_LAYERS: dict[str, str] = {
-    "conv1d": "conv1d:FILTERS[:KERNEL=3]",
-    "dense": "dense:UNITS",
-    "dropout": "dropout:RATE",
-    "bigru": "bigru:UNITS (a bidirectional GRU per token, unrolled over the query)",
-    "max_pool": "max_pool (global max over tokens)",
-    "mean_pool": "mean_pool (global average over tokens)",
-}
-_LAYER_RE = re.compile(r"^([a-z_0-9]+)((?::[0-9.]+)*)$")
-
-
-def parse_student_layer(text: str) -> tuple[str, list[float]]:
-    """'conv1d:64:3' -> ('conv1d', [64, 3]); unknown layer types are a clear error."""
-    match = _LAYER_RE.match(text.strip().lower())
-    valid = ", ".join(STUDENT_LAYERS.values())
-    if not match or match.group(1) not in STUDENT_LAYERS:
-        raise ValueError(f"unknown student layer {text!r}; valid layers: {valid}")
-    kind = match.group(1)
-    args = [float(a) for a in match.group(2).split(":")[1:]]
-    need = {"conv1d": (1, 2), "bigru": (1, 1), "dense": (1, 1), "dropout": (1, 1), "max_pool": (0, 0)}
-    need["mean_pool"] = (0, 0)
-    lo, hi = need[kind]
-    if not lo <= len(args) <= hi:
-        raise ValueError(f"student layer {text!r}: expected {STUDENT_LAYERS[kind]}")
-    if kind == "dropout" and not 0 <= args[0] < 1:
-        raise ValueError(f"student layer {text!r}: dropout rate must be in [0, 1)")
-    if kind in ("conv1d", "bigru", "dense") and any(a < 1 or a != int(a) for a in args):
-        raise ValueError(f"student layer {text!r}: sizes must be positive integers")
-    return kind, args
-
-
-class StudentSpec(Strict):
-    """A student built from layers named in the recipe; the last Dense(labels, softmax) is added."""
-
-    embed_dim: int = Field(16, ge=1)
-    layers: list[str] = Field(
-        default_factory=lambda: ["conv1d:32:3", "max_pool", "dense:32"],
-        description=f"in order after the embedding; one of: {', '.join(STUDENT_LAYERS.values())}",
-    )
-    embedding_init: Literal["teacher"] | None = Field(
-        None,
-        description="teacher: start the embedding from the teacher's input-token embedding table (an ONNX "
-        "teacher's initializer [vocab, hidden]), projected onto its top embed_dim principal directions "
-        "when narrower; a student on the teacher's tokenizer only (student_tokenizer: teacher)",
-    )
-
-    @field_validator("layers")
-    @classmethod
-    def _parse(cls, layers: list[str]) -> list[str]:
-        kinds = [parse_student_layer(t)[0] for t in layers]
-        pools = [i for i, k in enumerate(kinds) if k.endswith("_pool")]
-        if len(pools) != 1:
-            raise ValueError("the student needs exactly one max_pool or mean_pool (tokens -> one vector)")
-        if any(k in ("conv1d", "bigru") for k in kinds[pools[0] :]):
-            raise ValueError("conv1d and bigru layers must come before the pooling layer")
-        return layers
-
-
-StudentFamily = Literal["word-cnn", "word-bigru", "teacher-cnn"]
-
-
-class StudentCandidate(Strict):
-    """One student `student: auto` may try (toolchain/search/auto.py): a family at a width.
-
-    word-cnn: the word-level CNN (embedding -> conv1d:hidden:3 -> max_pool), the students of the distill
-    presets; word-bigru: embedding -> a bidirectional GRU of `hidden` units -> max_pool; teacher-cnn: the
-    CNN on the teacher's own tokenizer, its embedding started from the teacher's (`embedding_init`).
-    """
-
-    family: StudentFamily
-    width: int = Field(ge=1, le=1024, description="embedding width")
-    hidden: int = Field(ge=1, le=4096, description="conv1d filters, or GRU units per direction")
-    vocab: int | None = Field(
-        None, ge=4, description="word-level families: the vocab's max_size (default: student_vocab's)"
-    )
-
-    def step_fields(self, vocab: StudentVocab | None = None) -> dict[str, Any]:
-        """The distill step's student fields for this candidate (`vocab`: the step's student_vocab)."""
-        core = f"bigru:{self.hidden}" if self.family == "word-bigru" else f"conv1d:{self.hidden}:3"
-        student: dict[str, Any] = {"embed_dim": self.width, "layers": [core, "max_pool"]}
-        if self.family == "teacher-cnn":
-            return {"student": {**student, "embedding_init": "teacher"}, "student_tokenizer": "teacher"}
-        fields: dict[str, Any] = {"student": student, "student_tokenizer": "word"}
-        if self.vocab is not None or vocab is not None:
-            words = (vocab or StudentVocab()).model_dump()
-            fields["student_vocab"] = {**words, **({"max_size": self.vocab} if self.vocab else {})}
-        return fields
-
-    @property
-    def label(self) -> str:
-        words = f", {self.vocab} words" if self.vocab else ""
-        return f"{self.family} {self.width}/{self.hidden}{words}"
-
-
-class AutoStudents(Strict):
-    """`student: auto`: the students tried from small to large; the smallest int8 one that meets the gates
-    is kept (toolchain/search/auto.py)."""
-
-    candidates: list[StudentCandidate] | None = Field(
-        None,
-        description="the students tried (ordered by parameters, smallest first); default: the ladder of "
-        "toolchain/recipe/presets.py AUTO_LADDER",
-    )
-    hopeless_after_epochs: int = Field(
-        5, ge=1, description="epochs after which a student far below the agreement gate stops"
-    )
-    hopeless_margin: float = Field(
-        0.25, ge=0.0, le=1.0, description="how far (0-1) below the agreement gate is hopeless at that point"
-    )
-
-
-class StudentVocab(Strict):
-    """The word-level (regex) vocab a student of a foreign teacher gets: built from train + unlabelled."""
-
-    max_size: int = Field(1000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
-    min_count: int = Field(1, ge=1, description="keep words seen at least this often")
-    seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
-    words: Literal["ascii", "unicode"] = Field(
-        "ascii",
-        description="what a word is: ascii (MediaPipe's default `[^\\w']+`, RE2's \\w is ASCII) or unicode "
-        "(letters, digits and marks of any script, `[^\\pL\\pN\\pM_']+`: for multilingual queries)",
-    )
-
-
 class AugmentSpec(Strict):
     """Perturbed copies of the training queries, scored by the teacher (toolchain/steps/augment.py)."""
 
@@ -272,6 +143,19 @@ class DistillStep(FinetuneOptions):
         "auto",
         description="early stopping keeps the epoch with the best val accuracy or val agreement with the "
         "teacher; auto: agreement for a foreign teacher, accuracy for the chain's model",
+    )
+    class_balance: Literal["auto", "none", "sqrt", "inverse"] = Field(
+        "auto",
+        description="rare intents: weight each training row's loss by its intent's frequency to the power "
+        "-1/2 (sqrt) or -1 (inverse), normalised to a mean of 1; auto: sqrt for a foreign teacher, none for "
+        "the chain's model",
+    )
+    sure_label_weight: float | None = Field(
+        None,
+        ge=0.0,
+        description="weight of an extra hard-label cross-entropy on the teacher's top label, on the rows "
+        "where it is sure (top-1 probability >= pseudo_label_min_confidence), added to the KD loss; "
+        "None (auto): 0 (off); 0.5 with class_balance helps a good teacher's rare intents",
     )
 
     @field_validator("temperature")

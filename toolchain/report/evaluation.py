@@ -145,6 +145,42 @@ class TeacherAgreement(Record):
     )
 
 
+class WeakIntent(Record):
+    """An intent whose recall in the .tflite is below `min_recall_ratio` of the source's (the teacher's)."""
+
+    label: str = Field(description="the intent")
+    recall: float = Field(description="the .tflite's, on the test split")
+    reference_recall: float = Field(description="the source's (a foreign teacher's) recall for the intent")
+    support: int = Field(description="test queries of the intent")
+    dead: bool = Field(description="recall 0: the model never predicts it right")
+
+
+class GateCheck(Record):
+    """One convert gate as applied: its limit, the measured value (None: not measured) and the verdict."""
+
+    gate: str = Field(description="evaluation.<gate> / --<gate>")
+    metric: str = Field(description="what is measured")
+    limit: float = Field(description="the gate's limit")
+    measured: float | None = Field(description="the measured value (None: not measured)")
+    passed: bool | None = Field(description="None: the number is absent, the gate does not apply")
+
+
+class GateResults(Record):
+    """The gates a build was judged by (a foreign teacher's student): whose they are and how each went."""
+
+    origin: str = Field(
+        description="'recipe', or 'foreign-teacher defaults' when the recipe set none (tasks.py)"
+    )
+    checks: list[GateCheck] = Field(description="every gate applied, in order")
+    weak_intents: list[WeakIntent] = Field(
+        description="below min_recall_ratio of the reference's recall, worst first"
+    )
+    dead_intents: int = Field(description="of them, with recall 0")
+    teacher_sure_queries: int | None = Field(
+        None, description="the queries min_agreement_where_sure is measured on"
+    )
+
+
 class EvaluationSection(Record):
     split: str | None = Field(
         None, description="the evaluated split's path, or how the inputs were made (random ids)"
@@ -171,4 +207,7 @@ class EvaluationSection(Record):
     )
     teacher: TeacherAgreement | None = Field(
         None, description="a student of a foreign teacher: agreement with the teacher"
+    )
+    gates: GateResults | None = Field(
+        None, description="a foreign teacher's student: the gates applied, met or missed"
     )

@@ -282,16 +282,39 @@ def _per_intent(ev: EvaluationSection) -> Section | None:
         for k in order
         if k in biggest
     ]
+    weak = {w.label: w for w in ev.gates.weak_intents} if ev.gates is not None else {}
     rows = [[k, str(c.support.get(k, 0)), pct(c.reference.recall.get(k, 0.0)),
              pct(c.converted.recall.get(k, 0.0)), f"{change[k]:+.1f}"] for k in order]  # fmt: skip
+    if ev.gates is not None:  # a foreign teacher's student: the weak and dead intents are flagged
+        for row in rows:
+            w = weak.get(row[0])
+            row.append("" if w is None else "DEAD" if w.dead else "weak")
     changed = sum(1 for v in c.recall_change.values() if v)
+    head = ["intent", "n", "recall source", "recall .tflite", "change (pt)"]
+    head += ["gate"] * (ev.gates is not None)
     body = (
         f"<p class=sub>recall per intent, .tflite minus source, in points; n = test queries of the intent. "
         f"{changed} of {len(order)} intents changed; with a small n one query moves recall by 100/n points."
-        f"</p>{diverging(chart, title='recall change per intent')}<details><summary>every intent</summary>"
-        f"{table(['intent', 'n', 'recall source', 'recall .tflite', 'change (pt)'], rows)}</details>"
+        f"</p>{_gates(ev)}{diverging(chart, title='recall change per intent')}"
+        f"<details{' open' * bool(weak)}><summary>every intent</summary>{table(head, rows)}</details>"
     )
     return Section("intents", "Per-intent changes", body)
+
+
+def _gates(ev: EvaluationSection) -> str:
+    """A foreign teacher's student: the gates applied (whose), each met or missed, and the weak intents."""
+    g = ev.gates
+    if g is None:
+        return ""
+    verdict = {True: "met", False: "MISSED", None: "not measured"}
+    rows = [[c.gate, f"{c.limit:g}", "-" if c.measured is None else f"{c.measured:g}", verdict[c.passed]]
+            for c in g.checks]  # fmt: skip
+    weak = ", ".join(f"{w.label} ({pct(w.recall)} vs {pct(w.reference_recall)}, n={w.support})"
+                     for w in g.weak_intents)  # fmt: skip
+    n = len(g.weak_intents)
+    text = f"{n} intents below the recall ratio, {g.dead_intents} dead (recall 0): {weak}" if n else ""
+    checks = table(["gate", "limit", "measured", ""], rows, text=frozenset({0, 3}))
+    return f"<p class=sub>gates ({escape(g.origin)})</p>{checks}<p class=sub>{escape(text)}</p>"
 
 
 def _size(report: Report, model: bytes | None) -> Section | None:

@@ -189,6 +189,7 @@ def _evaluation(ev: EvaluationSection, steps: list[AnyStepReport]) -> list[str]:
                 f"n={t.teacher_sure_queries}): {t.agreement_where_teacher_sure:.2%}; where it is "
                 f"unsure (n={t.teacher_unsure_queries}): {t.agreement_where_teacher_unsure or 0:.2%}"
             )
+    lines += gates_markdown(ev)
     lines += retrieval_markdown(ev, [f"{s.kind}" for s in steps])
     r = ev.onnx_reference
     if r is not None:
@@ -242,4 +243,23 @@ def _package(pkg: PackageSection | None) -> list[str]:
             "- app-runtime parity: "
             + ", ".join(f"{k} {v:.2%}" for k, v in pkg.parity.items() if v is not None)
         )
+    return lines
+
+
+def gates_markdown(ev: EvaluationSection) -> list[str]:
+    """A foreign teacher's student: the gates applied (whose), each met or missed, and the weak intents."""
+    g = ev.gates
+    if g is None:
+        return []
+    verdict = {True: "met", False: "MISSED", None: "not measured"}
+    lines = ["", f"Gates ({g.origin}):", "", "| gate | limit | measured | |", "|---|---:|---:|---|"]
+    for c in g.checks:
+        measured = "-" if c.measured is None else f"{c.measured:g}"
+        lines.append(f"| {c.gate} | {c.limit:g} | {measured} | {verdict[c.passed]} |")
+    if g.weak_intents:
+        lines += ["", f"Intents below the recall ratio ({g.dead_intents} dead, recall 0):", ""]
+        lines += ["| intent | n | recall | teacher's recall |", "|---|---:|---:|---:|"]
+        lines += [
+            f"| {w.label} | {w.support} | {w.recall:.2%} | {w.reference_recall:.2%} |" for w in g.weak_intents
+        ]
     return lines

@@ -93,6 +93,19 @@ class LogScoring(Record):
     cache: str = Field(description="the shard cache directory")
 
 
+class RareIntentsReport(Record):
+    """The distill step's rare-intent handling (toolchain/steps/rare_intents.py), when it is on."""
+
+    class_balance: str = Field(description="none | sqrt | inverse")
+    sure_label_weight: float = Field(
+        description="weight of the extra loss on the teacher's top label where it is sure"
+    )
+    teacher_sure_rows: int = Field(
+        description="training rows where the teacher's top-1 probability >= the threshold"
+    )
+    row_weight_range: list[float] = Field(description="[lowest, highest] class weight of a row (mean 1)")
+
+
 class DistillReport(StepReport):
     kind: Literal[StepKind.DISTILL] = Field(StepKind.DISTILL, description=STEP_KIND)
     alpha: float = Field(description="weight of the teacher's soft targets vs the labels")
@@ -118,6 +131,9 @@ class DistillReport(StepReport):
     train_metrics: dict[str, float] = Field(description="the training's last metrics")
     unlabelled_scoring: LogScoring | None = Field(
         None, description="a model teacher's scores of distill.unlabelled"
+    )
+    rare_intents: RareIntentsReport | None = Field(
+        None, description="class balance / sure hard labels (foreign teachers)"
     )
 
 

@@ -55,7 +55,7 @@ from toolchain.pipeline import build
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.presets import AUTO_LADDER
 from toolchain.recipe.schema import Recipe
-from toolchain.recipe.steps import AutoStudents, StudentCandidate, StudentSpec
+from toolchain.recipe.students import AutoStudents, StudentCandidate, StudentSpec
 from toolchain.report.distill_auto import (
     CandidateResult,
     DistillAutoSection,

@@ -47,7 +47,7 @@ from toolchain.base.types import (
     TokenizerKind,
 )
 from toolchain.recipe.schema import Recipe
-from toolchain.recipe.steps import StudentVocab
+from toolchain.recipe.students import StudentVocab
 from toolchain.report.hub import HubExportSection
 from toolchain.report.quantization import CalibrationDraw
 from toolchain.sources.detect import source_format

@@ -23,11 +23,13 @@ from converters.parameters import count_parameters
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
 from toolchain.data import load_queries
-from toolchain.recipe.steps import DistillStep, StudentSpec
+from toolchain.recipe.steps import DistillStep
+from toolchain.recipe.students import StudentSpec
 from toolchain.sources.keras_inputs import rows
 from toolchain.steps.augment import augment_queries
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.log_scoring import score_log
+from toolchain.steps.rare_intents import RareIntents, rare_intents
 from toolchain.steps.student import (
     build_student,
     check_layer,
@@ -200,11 +202,14 @@ def _check_matching(cfg: DistillStep, teacher: Any, student: Any) -> None:
             )
 
 
-def _distiller(cfg: DistillStep, student: Any) -> Any:
-    """A Keras model whose train_step computes the distillation loss on the student's weights."""
+def _distiller(cfg: DistillStep, student: Any, rare: RareIntents | None = None) -> Any:
+    """A Keras model whose train_step computes the distillation loss on the student's weights; `rare`: the
+    class-balanced and sure-hard-label terms (toolchain/steps/rare_intents.py), whose arrays then follow
+    the teacher logits in the targets."""
     k = keras()
     T = float(cfg.temperature)  # noqa: N806 - the paper's name
     core, to_logits = logits_model(student, list(cfg.match_layers.values()))
+    sure_weight = rare.sure_weight if rare is not None else 0.0
 
     class Distiller(k.Model):
         def __init__(self) -> None:
@@ -215,24 +220,37 @@ def _distiller(cfg: DistillStep, student: Any) -> Any:
             return to_logits(self.core(x, training=training)[0] if cfg.match_layers else self.core(x))
 
         def train_step(self, data):
-            x, (y, w, t_logits, *t_hidden) = data
+            if rare is None:
+                x, (y, w, t_logits, *t_hidden) = data
+            else:
+                x, (y, w, t_logits, rw, t_top, sure, *t_hidden) = data
             t = tf()
+            metrics = {}
             with t.GradientTape() as tape:
                 outs = self.core(x, training=True)
                 outs = outs if isinstance(outs, list) else [outs]
                 s_logits = to_logits(outs[0])
                 ce_rows = k.losses.sparse_categorical_crossentropy(y, s_logits, from_logits=True)
-                ce = t.reduce_sum(ce_rows * w) / t.maximum(t.reduce_sum(w), 1.0)
                 p_t = t.nn.softmax(t_logits / T)
                 log_p_s = t.nn.log_softmax(s_logits / T)
                 log_p_t = t.nn.log_softmax(t_logits / T)
-                kd = t.reduce_mean(t.reduce_sum(p_t * (log_p_t - log_p_s), -1)) * T * T
-                loss = (1.0 - cfg.alpha) * ce + cfg.alpha * kd
+                if rare is None:
+                    ce = t.reduce_sum(ce_rows * w) / t.maximum(t.reduce_sum(w), 1.0)
+                    kd = t.reduce_mean(t.reduce_sum(p_t * (log_p_t - log_p_s), -1)) * T * T
+                    loss = (1.0 - cfg.alpha) * ce + cfg.alpha * kd
+                else:  # each row weighted by its intent's class weight (mean 1 over the data)
+                    ce = t.reduce_sum(ce_rows * w * rw) / t.maximum(t.reduce_sum(w * rw), 1e-6)
+                    kd_rows = t.reduce_sum(p_t * (log_p_t - log_p_s), -1)
+                    kd = t.reduce_sum(kd_rows * rw) / t.reduce_sum(rw) * T * T
+                    hard_rows = k.losses.sparse_categorical_crossentropy(t_top, s_logits, from_logits=True)
+                    hard = t.reduce_sum(hard_rows * sure * rw) / t.maximum(t.reduce_sum(sure * rw), 1e-6)
+                    loss = (1.0 - cfg.alpha) * ce + cfg.alpha * kd + sure_weight * hard
+                    metrics["sure_ce"] = hard
                 for s_h, t_h in zip(outs[1:], t_hidden, strict=True):
                     loss += cfg.match_weight * t.reduce_mean(t.square(s_h - t_h))
             variables = student.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-            return {"loss": loss, "ce": ce, "kd": kd}
+            return {"loss": loss, "ce": ce, "kd": kd, **metrics}
 
     return Distiller()
 
@@ -290,10 +308,20 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
     k = keras()
     n_rows = rows(data.x)
     steps = int(np.ceil(n_rows / cfg.batch_size)) * cfg.epochs
-    distiller = _distiller(cfg, student)
+    rare = rare_intents(
+        cfg.class_balance,
+        cfg.sure_label_weight,
+        cfg.pseudo_label_min_confidence,
+        data.y,
+        softmax(data.teacher_logits),
+        ctx.teacher is not None,
+    )
+    distiller = _distiller(cfg, student, rare)
     lr = k.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps, alpha=0.05)
     distiller.compile(optimizer=k.optimizers.Adam(learning_rate=lr))
     targets = (data.y, data.ce_weight, data.teacher_logits, *data.teacher_hidden)
+    if rare is not None:
+        targets = (*targets[:3], rare.row_weight, rare.sure_label, rare.sure, *data.teacher_hidden)
     ds = tf().data.Dataset.from_tensor_slices((data.x, targets))
     ds = ds.shuffle(n_rows, seed=ctx.seed, reshuffle_each_iteration=True).batch(cfg.batch_size)
     val = ctx.val_arrays()
@@ -346,6 +374,8 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
     }
     if data.scoring is not None:  # only then: other distill reports keep their keys
         report["unlabelled_scoring"] = data.scoring.to_json()
+    if rare is not None:
+        report["rare_intents"] = rare.describe()
     warnings = []
     if t_params is not None and s_params >= t_params:
         warnings.append(

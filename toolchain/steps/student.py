@@ -10,7 +10,7 @@ import numpy as np
 from converters.keras_tflite import load_keras_model
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
-from toolchain.recipe.steps import StudentSpec, parse_student_layer
+from toolchain.recipe.students import StudentSpec, parse_student_layer
 
 
 def build_student(
