@@ -87,6 +87,14 @@ def distill_prune_int8() -> Plan:
     )
 
 
+TRIM = {"kind": "vocab_trim"}
+
+
+def trim_mixed() -> Plan:
+    """WordPiece/SentencePiece models: trim the vocabulary to the queries' pieces, then mixed precision."""
+    return _plan("mixed", dict(TRIM))
+
+
 PRESETS: dict[str, Callable[[], Plan]] = {
     "float16": float16,
     "dynamic": dynamic,
@@ -98,6 +106,7 @@ PRESETS: dict[str, Callable[[], Plan]] = {
     "distill-int8": distill_int8,
     "distill-prune-int8": distill_prune_int8,
     "distill-student-int8": distill_student_int8,
+    "trim-mixed": trim_mixed,
 }
 
 

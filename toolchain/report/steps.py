@@ -148,6 +148,56 @@ class VocabPruneReport(StepReport):
     val_accuracy: dict[str, float]  # before / after, when there is a val split
 
 
+class TrimExample(Record):
+    text: str
+    before: list[str]  # the pieces of the untrimmed tokenizer
+    after: list[str]
+
+
+class TrimHeldout(Record):
+    """Held-out queries (the test split, else val): how many the trimmed vocabulary splits otherwise."""
+
+    split: str
+    queries: int
+    changed: int
+    changed_share: float
+    examples: list[TrimExample]
+
+
+class TrimEffect(Record):
+    """The untrimmed vs the trimmed float model on the held-out queries."""
+
+    runtime: str
+    accuracy_before: float | None = None  # classifiers with labels
+    accuracy_after: float | None = None
+    top1_agreement: float | None = None  # classifiers
+    mean_cosine: float | None = None  # embedders
+    min_cosine: float | None = None
+    max_abs_diff_unchanged: float | None  # on the queries whose tokenization did not change (0: same rows)
+
+
+class VocabTrimReport(StepReport):
+    kind: Literal[StepKind.VOCAB_TRIM] = StepKind.VOCAB_TRIM
+    tokenizer: str  # wordpiece | sentencepiece
+    method: str  # how the ids reach the kept rows: the tokenizer rewritten, or an in-graph remap
+    vocab_before: int
+    vocab_after: int
+    rows_removed_share: float
+    kept_by_reason: dict[str, int]  # special, single_char, corpus
+    corpus: list[str]  # where the kept pieces' queries came from, with counts
+    corpus_queries: int
+    corpus_pieces: int  # distinct pieces the queries use
+    coverage: float
+    min_count: int
+    covered_share: float  # of the queries' piece occurrences
+    table: str  # the embedding table (ONNX initializer or Keras layer)
+    embedding_params_before: int
+    embedding_params_after: int
+    heldout: TrimHeldout | None
+    effect: TrimEffect | None
+    summary: str
+
+
 class ItemPruneReport(StepReport):
     kind: Literal[StepKind.ITEM_PRUNE] = StepKind.ITEM_PRUNE
     min_clicks: int
@@ -160,6 +210,12 @@ class ItemPruneReport(StepReport):
 
 
 AnyStepReport = Annotated[
-    PruneReport | DistillReport | LowRankReport | QATReport | VocabPruneReport | ItemPruneReport,
+    PruneReport
+    | DistillReport
+    | LowRankReport
+    | QATReport
+    | VocabPruneReport
+    | VocabTrimReport
+    | ItemPruneReport,
     Field(discriminator="kind"),
 ]

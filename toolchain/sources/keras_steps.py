@@ -142,6 +142,7 @@ def run_keras_steps(
             trust_model_code=recipe.source.trust_model_code,
             teacher=teacher_for(i, step, labels),
             val_texts=val.texts if val else None,
+            splits=source.splits,
         )
         result = step_runner(step.kind)(step, model, context)
         model = result.model

@@ -4,7 +4,7 @@
 (keras.py, onnx.py, student.py) only do what differs per format. The policy:
 - format: toolchain/sources/detect.py (the same rule tells a distillation teacher's kind). A retrieval
   model must be Keras; a .tflite or a scores .jsonl only teaches a student; an ONNX source runs no steps
-  unless the first one distils it into a student.
+  unless the first one distils it into a student (or they are one vocab_trim, on the graph).
 - model: the Keras model (keras, savedmodel), the opened ONNX graph (sources/onnx_model.py, opened as an
   ONNX teacher is), or None for a foreign teacher's student (`teacher` holds the teacher, loaded by
   toolchain/steps/teachers.py; the first distill step builds the student).
@@ -136,9 +136,9 @@ def _refuse(recipe: Recipe, fmt: SourceFormat) -> None:
             hint="start the steps with `- kind: distill` (a student is trained from it), "
             "or convert the original Keras/ONNX model",
         )
-    if fmt == SourceFormat.ONNX and steps:
+    if fmt == SourceFormat.ONNX and steps and any(s.kind != StepKind.VOCAB_TRIM for s in steps):
         raise StepError(
-            "compression steps need a Keras model; an ONNX source is converted as it is",
+            "compression steps need a Keras model; an ONNX source is converted as it is (vocab_trim aside)",
             hint="drop `steps` (quantization still applies), start them with `- kind: distill` to "
             "train a Keras student from this model, or export the model to Keras",
         )
