@@ -56,6 +56,7 @@ def trim_onnx_source(
     report = VocabTrimReport.model_validate(
         {
             "index": 0,
+            "kind": step.kind,
             **done.report,
             "float_test_accuracy": effect.accuracy_after if effect is not None else None,
             "seconds": round(time.perf_counter() - t0, 2),
