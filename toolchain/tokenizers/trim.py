@@ -79,20 +79,24 @@ def _unpadded(tok: Any, texts: Sequence[str]) -> list[list[int]]:
 
 
 def piece_counts(tok: Any, texts: Sequence[str]) -> Counter[int]:
-    """Occurrences of every piece id in `texts`: training tokenizer + the device's view, untruncated."""
+    """Occurrences of every piece id in `texts`, untruncated: the training tokenizer's, and where the
+    device's view (MediaPipe) uses a piece more often, its count."""
     counts: Counter[int] = Counter()
     whole = tok.tok.from_str(tok.tok.to_str())  # a copy without the build's truncation and padding
     whole.no_truncation()
     whole.no_padding()
     for enc in whole.encode_batch(list(texts)):
         counts.update(enc.ids)
+    seen: Counter[int] = Counter()  # the device's view: a piece only it uses is kept too
     if isinstance(tok, WordPieceTokenizer):
         device = MediaPipeBertTokenizer(tok.vocab_lines(), None)
         for text in texts:
-            counts.update(device.ids(text))
+            seen.update(device.ids(text))
     else:
         for enc in whole.encode_batch([ascii_lower(t) for t in texts]):
-            counts.update(enc.ids)
+            seen.update(enc.ids)
+    for i, n in seen.items():  # occurrences, not both sides added up
+        counts[i] = max(counts[i], n)
     return counts
 
 
