@@ -188,7 +188,8 @@ def refuse_steps(recipe: Recipe, data: KerasData, student_vocab_step: int | None
             raise RecipeError(
                 f"vocab_prune rewrites a word-level (regex) vocab; this build's tokenizer is "
                 f"{data.text_tokenizer.kind}, whose subword vocab must stay as the model was trained",
-                hint="drop the vocab_prune step (prune or lowrank shrink the embedding table instead)",
+                hint="use the vocab_trim step (it cuts a WordPiece vocab to the queries' pieces), or prune / "
+                "lowrank to shrink the embedding table",
             )
         foreign_student = i == student_vocab_step  # its student is built for the inputs given here
         if step.kind == StepKind.DISTILL and len(data.model_in) > 1 and not foreign_student:
