@@ -148,7 +148,7 @@ def run_keras_steps(
         model = result.model
         if step.kind != StepKind.QAT:  # a QAT model holds fake-quant nodes: its float is QAT's input
             post_step_float = model
-        first = model if i == 0 else first
+        first = model if first is None else first  # a trim ahead of a student's distill makes none
         warnings += result.warnings
         if result.labels is not None:  # item_prune (the last step): scores of the kept items only
             index = {name: j for j, name in enumerate(source.labels)}
@@ -157,11 +157,12 @@ def run_keras_steps(
         if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
             data = data.with_tokenizer(result.tokenizer)
         accuracy = None
-        if "test" in data.y:
+        if "test" in data.y and model is not None:
             scores = source_space(predict_keras(model, data.ids["test"]), item_map, len(source.labels))
             accuracy = top1(scores, data.y["test"])
         report = {"index": i, "kind": step.kind, **result.report, "float_test_accuracy": accuracy}
-        report.update(parameters=count_parameters(model), seconds=round(time.perf_counter() - t0, 2))
+        params = count_parameters(model) if model is not None else None
+        report.update(parameters=params, seconds=round(time.perf_counter() - t0, 2))
         reports.append(STEP_REPORT.validate_python(report))
         if on_step is not None:
             on_step(reports[-1], None if source_scores is None else top1(source_scores, data.y["test"]))

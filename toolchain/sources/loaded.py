@@ -116,8 +116,17 @@ def load_source(recipe: Recipe) -> LoadedSource:
     return _keras(recipe, fmt)
 
 
+def distill_index(recipe: Recipe) -> int | None:
+    """The index of the distill step a foreign teacher's student starts with: the first step, or the
+    second after a vocab_trim (the student learns the teacher's trimmed pieces); None otherwise."""
+    kinds = [s.kind for s in recipe.steps[:2]]
+    if kinds[:1] == [StepKind.DISTILL]:
+        return 0
+    return 1 if kinds == [StepKind.VOCAB_TRIM, StepKind.DISTILL] else None
+
+
 def _distills_first(recipe: Recipe) -> bool:
-    return bool(recipe.steps) and recipe.steps[0].kind == StepKind.DISTILL
+    return distill_index(recipe) is not None
 
 
 def _refuse(recipe: Recipe, fmt: SourceFormat) -> None:
@@ -221,7 +230,8 @@ def _student(recipe: Recipe) -> LoadedSource:
     seed_everything(recipe.seed)
     labels = find_labels(recipe) or _missing_labels(recipe)
     splits = load_splits(recipe)
-    teacher = step_teacher(recipe, recipe.steps[0], labels, recipe.source.path, parity_texts(splits))
+    step = recipe.steps[distill_index(recipe) or 0]
+    teacher = step_teacher(recipe, step, labels, recipe.source.path, parity_texts(splits))
     assert teacher is not None
     if "train" not in splits:
         raise DataError("distilling a student needs training queries", hint="set data.train (--train)")
@@ -244,7 +254,14 @@ def _student(recipe: Recipe) -> LoadedSource:
 def _student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> TextTokenizer:
     """The student's tokenizer: a word-level vocab built from the training (+ unlabelled) queries, or the
     teacher's own (`distill.student_tokenizer: teacher`)."""
-    step, spec = recipe.steps[0], recipe.data
+    step, spec = recipe.steps[distill_index(recipe) or 0], recipe.data
+    if step.student_tokenizer != "teacher" and recipe.steps[0].kind == StepKind.VOCAB_TRIM:
+        raise RecipeError(
+            "vocab_trim before distill trims the teacher's pieces for a student on them; this student gets "
+            "a word-level vocab of its own (student_tokenizer: word)",
+            hint="set the distill step's student_tokenizer: teacher, or drop the vocab_trim step "
+            "(student_vocab sizes a word-level vocab)",
+        )
     if step.student_tokenizer == "teacher":
         if teacher.tokenizer is None:
             raise DataError(
