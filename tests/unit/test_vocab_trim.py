@@ -24,6 +24,7 @@ from toolchain.base.errors import RecipeError, StepError
 from toolchain.base.types import QuantMode, StepKind, Task
 from toolchain.recipe.compose import apply_preset, recipe_from_dict
 from toolchain.recipe.steps import VocabTrimStep
+from toolchain.sources.loaded import distill_index
 from toolchain.steps.vocab_trim import trim_onnx
 from toolchain.tokenizers.binding import ModelInput, bind_inputs
 from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
@@ -169,3 +170,11 @@ def test_trim_mixed_preset_and_the_step_order():
         recipe_from_dict({**base, "steps": [{"kind": "prune"}, {"kind": "vocab_trim"}]})
     step = recipe_from_dict({**base, "steps": [{"kind": "vocab_trim", "corpus": "log.jsonl"}]}).steps[0]
     assert step.corpus == [Path("log.jsonl")] and json.loads(step.model_dump_json())["coverage"] == 1.0
+
+
+def test_a_trim_ahead_of_distill_makes_the_student_route():
+    base = {"source": {"path": "teacher.onnx"}, "data": {"train": "train.jsonl"}}
+    trim, distill = {"kind": "vocab_trim"}, {"kind": "distill", "student_tokenizer": "teacher"}
+    assert distill_index(recipe_from_dict({**base, "steps": [trim, distill]})) == 1
+    assert distill_index(recipe_from_dict({**base, "steps": [distill]})) == 0
+    assert distill_index(recipe_from_dict({**base, "steps": [trim]})) is None

@@ -192,6 +192,12 @@ def refuse_steps(recipe: Recipe, data: KerasData, student_vocab_step: int | None
                 hint="use the vocab_trim step (it cuts a WordPiece vocab to the queries' pieces), or prune / "
                 "lowrank to shrink the embedding table",
             )
+        if step.kind == StepKind.VOCAB_TRIM and data.regex:
+            raise RecipeError(
+                "vocab_trim cuts a WordPiece or SentencePiece vocabulary; this build's tokenizer is a "
+                "word-level (regex) vocab",
+                hint="use the vocab_prune step (it drops rare words from a word-level vocab)",
+            )
         foreign_student = i == student_vocab_step  # its student is built for the inputs given here
         if step.kind == StepKind.DISTILL and len(data.model_in) > 1 and not foreign_student:
             raise RecipeError(

@@ -107,7 +107,7 @@ def plan_trim(
     if not isinstance(tok, WordPieceTokenizer | SentencePieceTokenizer):
         raise StepError(
             f"vocab_trim trims a WordPiece or SentencePiece vocabulary, not a {getattr(tok, 'kind', '?')}",
-            hint="a word-level (regex) vocab is trimmed by the vocab_prune step",
+            hint="a word-level (regex) vocab of a Keras model is cut by the vocab_prune step",
         )
     wordpiece = isinstance(tok, WordPieceTokenizer)
     by_id = {i: t for t, i in tok.vocab.items()}
