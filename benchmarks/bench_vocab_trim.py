@@ -79,7 +79,8 @@ def ascii_agreement(build: Path) -> tuple[int, int]:
 
 def run_build(name: str, folder: Path, work: Path) -> dict:
     flags = [f.format(trim_recipe=work / "trim.yaml") for f in BUILDS[name]]
-    args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / name)]
+    build = work / name / "build"
+    args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(build)]
     args += [
         "--train",
         str(DATA / "train.jsonl"),
@@ -94,7 +95,6 @@ def run_build(name: str, folder: Path, work: Path) -> dict:
     if rc != 0 or rep is None:
         row["error"] = (work / f"{name}.convert.log").read_text()[-600:]
         return row
-    build = next(p for p in (work / name).iterdir() if p.is_dir() and not p.name.endswith(".rejected"))
     ev = rep["evaluation"]
     row.update(
         pieces=rep["tokenizer"]["vocab_size"],
@@ -115,7 +115,7 @@ def run_build(name: str, folder: Path, work: Path) -> dict:
             float_after=step["effect"]["accuracy_after"],
         )
     rc, pkg = cli(
-        ["package", str(build), "--format", "mediapipe", "--out", str(work / "dist")],
+        ["package", str(build), "--format", "mediapipe", "--out", str(work / name / "dist")],
         work / f"{name}.package.log",
     )
     row["package_exit"] = rc
