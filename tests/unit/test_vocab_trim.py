@@ -178,3 +178,62 @@ def test_a_trim_ahead_of_distill_makes_the_student_route():
     assert distill_index(recipe_from_dict({**base, "steps": [trim, distill]})) == 1
     assert distill_index(recipe_from_dict({**base, "steps": [distill]})) == 0
     assert distill_index(recipe_from_dict({**base, "steps": [trim]})) is None
+
+
+def _tiny_onnx(path: Path, tied: bool) -> np.ndarray:
+    """ids (int64) -> Cast -> Gather(table) -> ReduceMean: the embedding path a BERT export has; `tied`:
+    the table also feeds a MatMul (an output projection tied to the input embedding)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    nodes = [
+        helper.make_node("Cast", ["ids"], ["ids32"], to=TensorProto.INT32),
+        helper.make_node("Gather", ["table", "ids32"], ["emb"]),
+        helper.make_node("ReduceMean", ["emb"], ["out"], axes=[1], keepdims=0),
+    ]
+    if tied:
+        nodes.append(helper.make_node("MatMul", ["out", "table_t"], ["logits"]))
+        nodes.insert(0, helper.make_node("Transpose", ["table"], ["table_t"]))
+    outputs = [
+        helper.make_tensor_value_info("logits" if tied else "out", TensorProto.FLOAT, [1, 10 if tied else 4])
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3])],
+        outputs,
+        [numpy_helper.from_array(table, "table")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.save(model, str(path))
+    return table
+
+
+def test_onnx_rows_cut_and_remapped_in_the_graph(tmp_path):
+    import onnxruntime as ort
+
+    from converters.onnx_trim import trim_embedding
+
+    table = _tiny_onnx(tmp_path / "m.onnx", tied=False)
+    kept = np.array([0, 1, 4, 7])
+    remap = np.array([0, 1, 1, 1, 2, 1, 1, 3, 1, 1], np.int32)  # a dropped id reads row 1 (the unknown)
+    cut = trim_embedding(tmp_path / "m.onnx", tmp_path / "t.onnx", "ids", kept, remap)
+    assert (cut.rows_before, cut.rows_after, cut.width) == (10, 4, 4)
+    ids = np.array([[0, 4, 9]], np.int64)
+    got = ort.InferenceSession(str(tmp_path / "t.onnx")).run(None, {"ids": ids})[0]
+    np.testing.assert_array_equal(got, table[[0, 4, 1]].mean(0, keepdims=True))
+    trim_embedding(tmp_path / "m.onnx", tmp_path / "w.onnx", "ids", kept)  # a rewritten tokenizer: new ids
+    got = ort.InferenceSession(str(tmp_path / "w.onnx")).run(None, {"ids": np.array([[0, 2, 3]], np.int64)})[
+        0
+    ]
+    np.testing.assert_array_equal(got, table[[0, 4, 7]].mean(0, keepdims=True))
+
+
+def test_a_tied_embedding_table_is_refused(tmp_path):
+    from converters.onnx_trim import trim_embedding
+    from toolchain.base.errors import InputFileError
+
+    _tiny_onnx(tmp_path / "m.onnx", tied=True)
+    with pytest.raises(InputFileError, match="tied weights"):
+        trim_embedding(tmp_path / "m.onnx", tmp_path / "t.onnx", "ids", np.array([0, 1]))
+    assert not (tmp_path / "t.onnx").exists()
