@@ -23,6 +23,7 @@ def main() -> int:
         "search",
         "retrieval",
         "log_scoring",
+        "vocab_trim",
     )
     for name in (*names, "acceptance_hub", "acceptance_multilingual"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"

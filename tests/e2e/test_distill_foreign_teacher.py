@@ -220,7 +220,9 @@ def test_tflite_teacher_then_prune_and_qat(bert_models, work, teacher_dynamic):
 
 def test_student_on_the_teachers_wordpiece_packages_for_mediapipe_bert(bert_models, work, tmp_path):
     """student_tokenizer: teacher: a CNN student on the teacher's own WordPiece ids (input_ids,
-    attention_mask, token_type_ids), int8, packaged with MediaPipe's BERT tokenizer, parity 748/748."""
+    attention_mask, token_type_ids), trimmed first to the pieces the queries use (vocab_trim before
+    distill: the teacher scores with its whole vocabulary, the student's table has the kept rows only),
+    int8, packaged with MediaPipe's BERT tokenizer on the trimmed vocab.txt, parity 748/748."""
     from typer.testing import CliRunner
 
     from toolchain.cli.main import app
@@ -230,9 +232,15 @@ def test_student_on_the_teachers_wordpiece_packages_for_mediapipe_bert(bert_mode
         "student_tokenizer": "teacher",
         "student": {"embed_dim": 4, "layers": DISTILL["student"]["layers"]},
     }
-    res = _build(_recipe(bert_models.classifier, work / "build", "wp-student", [step]))
+    res = _build(
+        _recipe(bert_models.classifier, work / "build", "wp-student", [{"kind": "vocab_trim"}, step])
+    )
     r = res.report.to_json()
     assert r["tokenizer"]["kind"] == "wordpiece" and (res.dir / "tokenizer.json").is_file()
+    trim = r["steps"][0]
+    assert trim["kind"] == "vocab_trim" and trim["vocab_after"] == r["tokenizer"]["vocab_size"]
+    assert trim["vocab_after"] < trim["vocab_before"] == bert_models.facts["vocab_size"]
+    assert len((res.dir / "vocab.txt").read_text("utf-8").splitlines()) == trim["vocab_after"]
     names = sorted(i["name"].removeprefix("serving_default_").rsplit(":", 1)[0] for i in r["model"]["inputs"])
     assert names == ["attention_mask", "input_ids", "token_type_ids"]  # serving_default_<name>:0
     ev = r["evaluation"]["teacher"]

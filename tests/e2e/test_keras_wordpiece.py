@@ -101,6 +101,22 @@ def test_vocab_prune_refused(keras_bert, tmp_path):
     assert "Traceback" not in output
 
 
+def test_vocab_trim(keras_bert, tmp_path):
+    """The token Embedding keeps the kept pieces' rows; the build ships the trimmed tokenizer."""
+    recipe = _recipe(tmp_path, keras_bert, "  - {kind: vocab_trim}", "{mode: float32}")
+    report = _convert(keras_bert, tmp_path / "b", "--recipe", str(recipe))
+    step = report["steps"][0]
+    assert step["kind"] == "vocab_trim" and step["table"] == "token_embedding"
+    assert step["vocab_after"] == report["tokenizer"]["vocab_size"] < step["vocab_before"]
+    assert step["effect"]["max_abs_diff_unchanged"] < 1e-6  # the same rows through the new ids
+    assert (
+        step["float_test_accuracy"] >= report["evaluation"]["vs_source_float"]["reference"]["accuracy"] - 0.01
+    )
+    assert report["evaluation"]["vs_final_float"]["top1_agreement"] == 1.0
+    vocab = (tmp_path / "b" / "vocab.txt").read_text("utf-8").splitlines()
+    assert len(vocab) == step["vocab_after"] and vocab[0] == "[PAD]"
+
+
 def test_multi_output_model_is_one_line_error(keras_bert, tmp_path):
     from tests.fixtures.make_keras_bert import build_model
     from toolchain.base.tfenv import keras

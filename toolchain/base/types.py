@@ -79,6 +79,7 @@ class StepKind(StrEnum):
     LOWRANK = "lowrank"
     QAT = "qat"
     VOCAB_PRUNE = "vocab_prune"
+    VOCAB_TRIM = "vocab_trim"
     ITEM_PRUNE = "item_prune"
 
 

@@ -91,6 +91,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         for key in STEP_PATH_FIELDS:
             if isinstance(step, dict) and isinstance(step.get(key), str):
                 step[key] = str(base / step[key])
+            elif isinstance(step, dict) and isinstance(step.get(key), list):  # vocab_trim's corpus files
+                step[key] = [str(base / v) if isinstance(v, str) else v for v in step[key]]
 
 
 def load_recipe(path: Path) -> Recipe:

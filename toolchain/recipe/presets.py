@@ -110,6 +110,14 @@ def distill_auto() -> Plan:
     return _plan("int8", {"kind": "distill", "student": "auto", "epochs": 20, "alpha": 0.9})
 
 
+TRIM = {"kind": "vocab_trim"}
+
+
+def trim_mixed() -> Plan:
+    """WordPiece/SentencePiece models: trim the vocabulary to the queries' pieces, then mixed precision."""
+    return _plan("mixed", dict(TRIM))
+
+
 PRESETS: dict[str, Callable[[], Plan]] = {
     "float16": float16,
     "dynamic": dynamic,
@@ -122,6 +130,7 @@ PRESETS: dict[str, Callable[[], Plan]] = {
     "distill-prune-int8": distill_prune_int8,
     "distill-student-int8": distill_student_int8,
     "distill-auto": distill_auto,
+    "trim-mixed": trim_mixed,
 }
 
 

@@ -237,6 +237,32 @@ class VocabPruneStep(Strict):
     corpus: Path | None = Field(None, description="queries (jsonl) to count words in (default: train)")
 
 
+class VocabTrimStep(Strict):
+    """WordPiece / SentencePiece models: keep the pieces the queries use, every special token and the
+    single characters; the embedding rows and the tokenizer follow (toolchain/steps/vocab_trim.py)."""
+
+    kind: Literal[StepKind.VOCAB_TRIM] = StepKind.VOCAB_TRIM
+    splits: list[Literal["train", "val", "calibration"]] = Field(
+        default_factory=lambda: ["train", "calibration"],
+        description="the recipe's query splits whose pieces are kept (those the recipe gives)",
+    )
+    corpus: list[Path] = Field(
+        default_factory=list, description="more queries to keep the pieces of, e.g. an unlabelled log (jsonl)"
+    )
+    coverage: float = Field(
+        1.0, gt=0.0, le=1.0, description="keep the fewest pieces covering this share of the piece occurrences"
+    )
+    min_count: int = Field(1, ge=1, description="keep pieces used at least this often")
+    single_chars: bool = Field(
+        True, description="keep every single-character piece (a, ##a, ▁a): unseen words still split"
+    )
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | Path) else value
+
+
 class ItemPruneStep(Strict):
     """Retrieval models: drop the catalog items clicked fewer than `min_clicks` times in the train split from
     the item table (the model's last Dense layer) and from labels.txt (steps/item_prune.py)."""
@@ -246,7 +272,7 @@ class ItemPruneStep(Strict):
 
 
 Step = Annotated[
-    PruneStep | DistillStep | LowRankStep | QATStep | VocabPruneStep | ItemPruneStep,
+    PruneStep | DistillStep | LowRankStep | QATStep | VocabPruneStep | VocabTrimStep | ItemPruneStep,
     Field(discriminator="kind"),
 ]
 STEP_CLASSES: dict[StepKind, type[BaseModel]] = {
@@ -255,6 +281,7 @@ STEP_CLASSES: dict[StepKind, type[BaseModel]] = {
     StepKind.LOWRANK: LowRankStep,
     StepKind.QAT: QATStep,
     StepKind.VOCAB_PRUNE: VocabPruneStep,
+    StepKind.VOCAB_TRIM: VocabTrimStep,
     StepKind.ITEM_PRUNE: ItemPruneStep,
 }
 STEP_KINDS: tuple[str, ...] = StepKind.values()
@@ -265,6 +292,8 @@ def check_step_order(steps: list[Any], quant_mode: str) -> None:
     """QAT must be the last step (later training would undo its fake-quant ranges) and export int8;
     item_prune must be last too (later steps would train on queries whose product it dropped)."""
     kinds = [s.kind for s in steps]
+    if "vocab_trim" in kinds and (kinds.count("vocab_trim") > 1 or kinds[0] != "vocab_trim"):
+        raise ValueError("vocab_trim must be the first step (the steps after it learn the kept pieces)")
     if "item_prune" in kinds and (kinds.count("item_prune") > 1 or kinds[-1] != "item_prune"):
         raise ValueError("item_prune must be the last step (the steps before it train on every item)")
     if "item_prune" in kinds and quant_mode == "mixed":

@@ -38,7 +38,7 @@ from toolchain.report.html_stages import (
     validation_section,
 )
 from toolchain.report.model import Report
-from toolchain.report.steps import PruneReport
+from toolchain.report.steps import PruneReport, VocabTrimReport
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 MAX_INTENT_BARS = 30  # the largest recall changes drawn; the table lists every label
@@ -354,6 +354,7 @@ def _steps(report: Report) -> Section | None:
     for s in report.steps:
         acc = "" if s.float_test_accuracy is None else f", float test accuracy {s.float_test_accuracy:.4f}"
         extra = f", sparsity {s.achieved_sparsity:.1%}" if isinstance(s, PruneReport) else ""
+        extra += f"; {escape(s.summary)}" if isinstance(s, VocabTrimReport) else ""
         items.append(f"step {s.index} <b>{escape(str(s.kind))}</b>{acc}{extra}")
     items += [f"<span class=fail>warning</span>: {escape(w)}" for w in report.warnings]
     ops = ", ".join(f"{k} ×{v}" for k, v in report.model.ops.items())

@@ -24,7 +24,7 @@ from toolchain.report.hub import HubExportSection
 from toolchain.report.model import RejectedSection, Report
 from toolchain.report.quantization import QuantizationSection
 from toolchain.report.stages import PackageSection, ProfileSection
-from toolchain.report.steps import AnyStepReport, PruneReport
+from toolchain.report.steps import AnyStepReport, PruneReport, VocabTrimReport
 
 
 def _params(n: int | None) -> str:
@@ -51,6 +51,7 @@ def markdown(report: Report) -> str:
         lines.append(f"- model.tflite sha256: `{report.model_sha256}`")
     for step in report.steps:
         extra = f", sparsity {step.achieved_sparsity:.1%}" if isinstance(step, PruneReport) else ""
+        extra += f"; {step.summary}" if isinstance(step, VocabTrimReport) else ""
         lines.append(
             f"- step {step.index} {step.kind}: float test accuracy {step.float_test_accuracy}{extra}"
         )

@@ -200,6 +200,60 @@ class VocabPruneReport(StepReport):
     val_accuracy: dict[str, float] = Field(description="before / after, when there is a val split")
 
 
+class TrimExample(Record):
+    text: str = Field(description="the query")
+    before: list[str] = Field(description="the pieces of the untrimmed tokenizer")
+    after: list[str] = Field(description="its pieces after trimming")
+
+
+class TrimHeldout(Record):
+    """Held-out queries (the test split, else val): how many the trimmed vocabulary splits otherwise."""
+
+    split: str = Field(description="the held-out split")
+    queries: int = Field(description="queries in it")
+    changed: int = Field(description="queries whose pieces changed")
+    changed_share: float = Field(description="changed / queries")
+    examples: list[TrimExample] = Field(description="a few changed queries")
+
+
+class TrimEffect(Record):
+    """The untrimmed vs the trimmed float model on the held-out queries."""
+
+    runtime: str = Field(description="what ran the two float models")
+    accuracy_before: float | None = Field(None, description="classifiers with labels")
+    accuracy_after: float | None = Field(None, description="accuracy of the trimmed model")
+    top1_agreement: float | None = Field(None, description="classifiers")
+    mean_cosine: float | None = Field(None, description="embedders")
+    min_cosine: float | None = Field(None, description="smallest cosine (embedders)")
+    max_abs_diff_unchanged: float | None = Field(
+        description="on the queries whose tokenization did not change (0: same rows)"
+    )
+
+
+class VocabTrimReport(StepReport):
+    kind: Literal[StepKind.VOCAB_TRIM] = Field(StepKind.VOCAB_TRIM, description=STEP_KIND)
+    tokenizer: str = Field(description="wordpiece | sentencepiece")
+    method: str = Field(
+        description="how the ids reach the kept rows: the tokenizer rewritten, or an in-graph remap"
+    )
+    vocab_before: int = Field(description="pieces before")
+    vocab_after: int = Field(description="pieces kept")
+    rows_removed_share: float = Field(description="share of embedding rows removed")
+    kept_by_reason: dict[str, int] = Field(description="special, single_char, corpus")
+    corpus: list[str] = Field(description="where the kept pieces' queries came from, with counts")
+    corpus_queries: int = Field(description="queries counted")
+    corpus_pieces: int = Field(description="distinct pieces the queries use")
+    coverage: float = Field(description="the coverage knob: share of piece occurrences to keep")
+    min_count: int = Field(description="the min_count knob: a piece is kept if used at least this often")
+    covered_share: float = Field(description="of the queries' piece occurrences")
+    table: str = Field(description="the embedding table (ONNX initializer or Keras layer)")
+    embedding_params_before: int = Field(description="embedding weights before")
+    embedding_params_after: int = Field(description="embedding weights after")
+    heldout: TrimHeldout | None = Field(description="held-out queries whose tokenization changed")
+    effect: TrimEffect | None = Field(description="the untrimmed vs trimmed float model")
+    summary: str = Field(description="one line for people")
+
+
 class ItemPruneReport(StepReport):
     kind: Literal[StepKind.ITEM_PRUNE] = Field(StepKind.ITEM_PRUNE, description=STEP_KIND)
     min_clicks: int = Field(description="an item is kept when it has at least this many clicks")
@@ -212,6 +266,12 @@ class ItemPruneReport(StepReport):
 
 
 AnyStepReport = Annotated[
-    PruneReport | DistillReport | LowRankReport | QATReport | VocabPruneReport | ItemPruneReport,
+    PruneReport
+    | DistillReport
+    | LowRankReport
+    | QATReport
+    | VocabPruneReport
+    | VocabTrimReport
+    | ItemPruneReport,
     Field(discriminator="kind"),
 ]

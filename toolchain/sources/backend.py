@@ -63,6 +63,7 @@ class Conversion:
     quantization: QuantizationSection
     calibrated: bytes | None = None  # a calibrated float model kept for the int8 diagnosis (ONNX)
     mixed_float_nodes: list[str] | None = None  # mode mixed: the plan, for the saved recipe
+    post_step_fp32: bytes | None = None  # ONNX after vocab_trim: the trimmed float32 (fp32 is the source's)
 
 
 @dataclass(frozen=True)

@@ -142,12 +142,13 @@ def run_keras_steps(
             trust_model_code=recipe.source.trust_model_code,
             teacher=teacher_for(i, step, labels),
             val_texts=val.texts if val else None,
+            splits=source.splits,
         )
         result = step_runner(step.kind)(step, model, context)
         model = result.model
         if step.kind != StepKind.QAT:  # a QAT model holds fake-quant nodes: its float is QAT's input
             post_step_float = model
-        first = model if i == 0 else first
+        first = model if first is None else first  # a trim ahead of a student's distill makes none
         warnings += result.warnings
         if result.labels is not None:  # item_prune (the last step): scores of the kept items only
             index = {name: j for j, name in enumerate(source.labels)}
@@ -156,11 +157,12 @@ def run_keras_steps(
         if result.tokenizer is not None:  # the step rewrote the vocab: re-tokenize every split
             data = data.with_tokenizer(result.tokenizer)
         accuracy = None
-        if "test" in data.y:
+        if "test" in data.y and model is not None:
             scores = source_space(predict_keras(model, data.ids["test"]), item_map, len(source.labels))
             accuracy = top1(scores, data.y["test"])
         report = {"index": i, "kind": step.kind, **result.report, "float_test_accuracy": accuracy}
-        report.update(parameters=count_parameters(model), seconds=round(time.perf_counter() - t0, 2))
+        params = count_parameters(model) if model is not None else None
+        report.update(parameters=params, seconds=round(time.perf_counter() - t0, 2))
         reports.append(STEP_REPORT.validate_python(report))
         if on_step is not None:
             on_step(reports[-1], None if source_scores is None else top1(source_scores, data.y["test"]))
@@ -187,7 +189,14 @@ def refuse_steps(recipe: Recipe, data: KerasData, student_vocab_step: int | None
             raise RecipeError(
                 f"vocab_prune rewrites a word-level (regex) vocab; this build's tokenizer is "
                 f"{data.text_tokenizer.kind}, whose subword vocab must stay as the model was trained",
-                hint="drop the vocab_prune step (prune or lowrank shrink the embedding table instead)",
+                hint="use the vocab_trim step (it cuts a WordPiece vocab to the queries' pieces), or prune / "
+                "lowrank to shrink the embedding table",
+            )
+        if step.kind == StepKind.VOCAB_TRIM and data.regex:
+            raise RecipeError(
+                "vocab_trim cuts a WordPiece or SentencePiece vocabulary; this build's tokenizer is a "
+                "word-level (regex) vocab",
+                hint="use the vocab_prune step (it drops rare words from a word-level vocab)",
             )
         foreign_student = i == student_vocab_step  # its student is built for the inputs given here
         if step.kind == StepKind.DISTILL and len(data.model_in) > 1 and not foreign_student:

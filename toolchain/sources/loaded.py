@@ -4,7 +4,7 @@
 (keras.py, onnx.py, student.py) only do what differs per format. The policy:
 - format: toolchain/sources/detect.py (the same rule tells a distillation teacher's kind). A retrieval
   model must be Keras; a .tflite or a scores .jsonl only teaches a student; an ONNX source runs no steps
-  unless the first one distils it into a student.
+  unless the first one distils it into a student (or they are one vocab_trim, on the graph).
 - model: the Keras model (keras, savedmodel), the opened ONNX graph (sources/onnx_model.py, opened as an
   ONNX teacher is), or None for a foreign teacher's student (`teacher` holds the teacher, loaded by
   toolchain/steps/teachers.py; the first distill step builds the student).
@@ -117,8 +117,17 @@ def load_source(recipe: Recipe) -> LoadedSource:
     return _keras(recipe, fmt)
 
 
+def distill_index(recipe: Recipe) -> int | None:
+    """The index of the distill step a foreign teacher's student starts with: the first step, or the
+    second after a vocab_trim (the student learns the teacher's trimmed pieces); None otherwise."""
+    kinds = [s.kind for s in recipe.steps[:2]]
+    if kinds[:1] == [StepKind.DISTILL]:
+        return 0
+    return 1 if kinds == [StepKind.VOCAB_TRIM, StepKind.DISTILL] else None
+
+
 def _distills_first(recipe: Recipe) -> bool:
-    return bool(recipe.steps) and recipe.steps[0].kind == StepKind.DISTILL
+    return distill_index(recipe) is not None
 
 
 def _refuse(recipe: Recipe, fmt: SourceFormat) -> None:
@@ -142,9 +151,9 @@ def _refuse(recipe: Recipe, fmt: SourceFormat) -> None:
             hint="start the steps with `- kind: distill` (a student is trained from it), "
             "or convert the original Keras/ONNX model",
         )
-    if fmt == SourceFormat.ONNX and steps:
+    if fmt == SourceFormat.ONNX and steps and any(s.kind != StepKind.VOCAB_TRIM for s in steps):
         raise StepError(
-            "compression steps need a Keras model; an ONNX source is converted as it is",
+            "compression steps need a Keras model; an ONNX source is converted as it is (vocab_trim aside)",
             hint="drop `steps` (quantization still applies), start them with `- kind: distill` to "
             "train a Keras student from this model, or export the model to Keras",
         )
@@ -246,7 +255,8 @@ def _student(recipe: Recipe) -> LoadedSource:
     seed_everything(recipe.seed)
     labels = find_labels(recipe) or _missing_labels(recipe)
     splits = load_splits(recipe)
-    teacher = step_teacher(recipe, recipe.steps[0], labels, recipe.source.path, parity_texts(splits))
+    step = recipe.steps[distill_index(recipe) or 0]
+    teacher = step_teacher(recipe, step, labels, recipe.source.path, parity_texts(splits))
     assert teacher is not None
     if "train" not in splits:
         raise DataError("distilling a student needs training queries", hint="set data.train (--train)")
@@ -269,7 +279,14 @@ def _student(recipe: Recipe) -> LoadedSource:
 def student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> TextTokenizer:
     """The student's tokenizer: a word-level vocab built from the training (+ unlabelled) queries, or the
     teacher's own (`distill.student_tokenizer: teacher`)."""
-    step, spec = recipe.steps[0], recipe.data
+    step, spec = recipe.steps[distill_index(recipe) or 0], recipe.data
+    if step.student_tokenizer != "teacher" and recipe.steps[0].kind == StepKind.VOCAB_TRIM:
+        raise RecipeError(
+            "vocab_trim before distill trims the teacher's pieces for a student on them; this student gets "
+            "a word-level vocab of its own (student_tokenizer: word)",
+            hint="set the distill step's student_tokenizer: teacher, or drop the vocab_trim step "
+            "(student_vocab sizes a word-level vocab)",
+        )
     if step.student_tokenizer == "teacher":
         if teacher.tokenizer is None:
             raise DataError(

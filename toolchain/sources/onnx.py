@@ -45,6 +45,7 @@ from toolchain.sources.backend import (
 )
 from toolchain.sources.loaded import LoadedSource
 from toolchain.sources.onnx_model import OnnxModel
+from toolchain.sources.onnx_trim import trim_onnx_source
 from toolchain.tokenizers.binding import bind_inputs, canonical_name, tflite_inputs
 from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
 
@@ -81,28 +82,32 @@ class OnnxBackend:
             )
         elif source.first_split(*EVAL_SPLITS) is None:
             warnings.append("no query split (data.test): the onnxruntime check ran on seeded random ids")
-        return StepsResult(self.model, source.tokenizer, source.labels, warnings=warnings)
+        if not source.recipe.steps:
+            return StepsResult(self.model, source.tokenizer, source.labels, warnings=warnings)
+        model, tokenizer, reports = trim_onnx_source(source, progress, on_step)
+        return StepsResult(model, tokenizer, source.labels, reports, warnings, post_step_float=model)
 
-    def _calibration(self) -> list[dict[str, np.ndarray]]:
+    def _calibration(self, steps: StepsResult) -> list[dict[str, np.ndarray]]:
         """The source's calibration sample, one row of named input arrays per query."""
-        assert self.source.tokenizer is not None and self.source.calibration is not None
+        assert steps.tokenizer is not None and self.source.calibration is not None
         texts = self.source.calibration.texts
-        bound = bind_inputs(self.source.tokenizer.encode_batch(texts), self.model.inputs)
+        bound = bind_inputs(steps.tokenizer.encode_batch(texts), steps.model.inputs)
         return [{k: v[i] for k, v in bound.items()} for i in range(len(texts))]
 
-    def reference(self) -> Reference:
-        """The ONNX model's outputs on texts in onnxruntime: what quantization must preserve."""
-        tokenizer, model = self.source.tokenizer, self.model
+    def reference(self, steps: StepsResult) -> Reference:
+        """The ONNX model's outputs on texts in onnxruntime (after a vocab_trim step: the trimmed model's,
+        on its tokenizer's ids): what quantization must preserve."""
+        tokenizer, model = steps.tokenizer, steps.model
         assert tokenizer is not None
         return lambda texts: model.reference().run(bind_inputs(tokenizer.encode_batch(texts), model.inputs))
 
     def convert(self, steps: StepsResult, progress: Progress) -> Conversion:
-        source, model = self.source, self.model
+        source, model = self.source, steps.model
         q = source.recipe.quantization
         calibration, quant = None, {"mode": q.mode, "onnx_opset": model.info.opset}
         plan = None
         if source.calibration is not None:
-            calibration = self._calibration()
+            calibration = self._calibration(steps)
             quant.update(source.calibration.report())
         calibrated = None
         work = Path(tempfile.mkdtemp(prefix="edgecomp-onnx-"))
@@ -130,12 +135,24 @@ class OnnxBackend:
                         calibrated = self._calibrated(saved, calibration)
                     float32 = QuantMode.FLOAT32
                     fp32 = tflite if q.mode == float32 else saved_model_to_tflite(saved, float32)
+                    if model is not self.model:  # trimmed: the size baseline is the untrimmed source
+                        steps_fp32, fp32 = fp32, self._source_fp32(work)
                 except ConversionError as err:
                     raise ox.explain_conversion_error(err) from None
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ox.refuse_flex(parse_tflite(tflite).custom_ops())
+        if model is not self.model:
+            return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan, steps_fp32)
         return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan)
+
+    def _source_fp32(self, work: Path) -> bytes:
+        """The untrimmed source as float32 TFLite (the size baseline of a trimmed build)."""
+        model = self.model
+        graph = ox.simplify(model.path, model.shapes, work / "source.onnx")
+        names = [i.name for i in model.info.inputs]
+        saved = ox.onnx_to_saved_model(graph, work / "source_saved_model", names)
+        return saved_model_to_tflite(saved, QuantMode.FLOAT32)
 
     def _mixed(
         self, steps: StepsResult, saved: Path, calibration: list, progress: Progress, quant: dict
@@ -145,7 +162,7 @@ class OnnxBackend:
             lambda items: calibrate_saved_model(saved, items), calibration, progress
         )
         quant["calibration_convergence"] = convergence
-        source, reference = self.source, self.reference()
+        source, reference = self.source, self.reference(steps)
         mixed = build_mixed(
             calibrated,
             source.recipe,
@@ -171,10 +188,11 @@ class OnnxBackend:
         """The ops that damage the output most when quantized alone (for a failed int8 gate)."""
         if conversion.calibrated is None:
             return []
-        return int8_diagnosis(self.source, steps, self.reference(), conversion.calibrated)
+        return int8_diagnosis(self.source, steps, self.reference(steps), conversion.calibrated)
 
     def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
-        return conversion.fp32, None  # no steps: the float conversion is the post-step float model
+        """No steps: the float conversion is the post-step float model; trimmed: the trimmed one's."""
+        return conversion.post_step_fp32 or conversion.fp32, None
 
     def source_section(self, conversion: Conversion) -> dict[str, Any]:
         return {
@@ -185,16 +203,16 @@ class OnnxBackend:
             "parameters": parse_tflite(conversion.fp32).parameter_count,
         }
 
-    def _reference_inputs(self) -> tuple[dict[str, np.ndarray], str, list[str]]:
+    def _reference_inputs(self, steps: StepsResult) -> tuple[dict[str, np.ndarray], str, list[str]]:
         """The check's queries (the first of EVAL_SPLITS; an embedding model: the first 200) as tokenizer
         outputs, where they come from, and the texts; seeded random ids without a tokenizer or queries."""
-        source, model = self.source, self.model
+        source, model, tokenizer = self.source, steps.model, steps.tokenizer
         name = source.first_split(*EVAL_SPLITS)
-        if name is not None and source.tokenizer is not None:
+        if name is not None and tokenizer is not None:
             split = source.splits[name]
             texts = split.texts if source.task == Task.CLASSIFICATION else split.texts[:EMBEDDING_QUERIES]
-            return source.tokenizer.encode_batch(texts), str(split.source), list(texts)
-        rows = source.tokenizer.vocab_size if source.tokenizer is not None else None
+            return tokenizer.encode_batch(texts), str(split.source), list(texts)
+        rows = tokenizer.vocab_size if tokenizer is not None else None
         ids_name = next((i.name for i in model.inputs if canonical_name(i.name) == INPUT_IDS), None)
         rows = rows or (ox.embedding_rows(model.path, ids_name) if ids_name else None)
         if rows is None:
@@ -207,8 +225,8 @@ class OnnxBackend:
         return random_ids(rows, model.seq_len, RANDOM_ROWS, seed), how, []
 
     def evaluate(self, steps: StepsResult, conversion: Conversion, progress: Progress) -> Evaluation:
-        source, model, tflite = self.source, self.model, conversion.tflite
-        encoded, split, texts = self._reference_inputs()
+        source, model, tflite = self.source, steps.model, conversion.tflite
+        encoded, split, texts = self._reference_inputs(steps)
         ref = model.reference().run(bind_inputs(encoded, model.inputs))
         tfl_feeds = bind_inputs(encoded, tflite_inputs(parse_tflite(tflite)))
         with HostRunner(tflite, name=f"model.tflite of build {source.recipe.name}") as runner:
@@ -229,18 +247,27 @@ class OnnxBackend:
             runtime="onnxruntime vs ai_edge_litert, 1 thread",
             onnx_reference=reference_check(ref, got),
         )
-        if conversion.fp32 is not tflite:  # quantized: the float conversion alone is checked too
-            with HostRunner(conversion.fp32, name=f"float TFLite of build {source.recipe.name}") as runner:
+        float_tflite = conversion.post_step_fp32 or conversion.fp32
+        if float_tflite is not tflite:  # quantized: the float conversion alone is checked too
+            with HostRunner(float_tflite, name=f"float TFLite of build {source.recipe.name}") as runner:
                 evaluation.float_reference = reference_check(ref, runner.scores(tfl_feeds, progress, "float"))
         refuse_wrong_float(evaluation.float_reference or evaluation.onnx_reference, classify, model.seq_len)
         name = source.first_split(*EVAL_SPLITS)
         queries = source.splits[name] if name is not None and texts else None
         if classify and queries is not None and queries.labels is not None:
             y = queries.label_ids(labels)
-            evaluation.vs_source_float = compare(ref, got, y, labels)
-            evaluation.vs_final_float = evaluation.vs_source_float  # no steps: the source is the final
-            evaluation.by_stage = stage_metrics(ref, None, got, y, labels)  # no steps on ONNX
+            untrimmed = ref if model is self.model else self._source_scores(texts)
+            evaluation.vs_source_float = compare(untrimmed, got, y, labels)
+            evaluation.vs_final_float = compare(ref, got, y, labels)
+            trimmed = None if model is self.model else ref
+            evaluation.by_stage = stage_metrics(untrimmed, trimmed, got, y, labels)
         return Evaluation(evaluation, texts)
+
+    def _source_scores(self, texts: list[str]) -> np.ndarray:
+        """The untrimmed source in onnxruntime on its own tokenizer's ids (a trimmed build's reference)."""
+        tokenizer, model = self.source.tokenizer, self.model
+        assert tokenizer is not None
+        return model.reference().run(bind_inputs(tokenizer.encode_batch(texts), model.inputs))
 
 
 # The float32 TFLite must compute what onnxruntime computes (float rounding only: max abs ~1e-5 on the

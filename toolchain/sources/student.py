@@ -38,7 +38,7 @@ from toolchain.sources.keras import (
     post_step_float,
 )
 from toolchain.sources.keras_steps import KerasData, clone, run_keras_steps
-from toolchain.sources.loaded import LoadedSource
+from toolchain.sources.loaded import LoadedSource, distill_index
 from toolchain.steps.student import softmax
 from toolchain.steps.teachers import step_teacher, teacher_logits
 from toolchain.tokenizers.binding import ModelInput
@@ -72,12 +72,13 @@ class StudentBackend:
         assert source.teacher is not None
         self.source = source
         self.teacher = source.teacher
+        self.distill = distill_index(source.recipe) or 0  # 1 after a vocab_trim of the teacher's pieces
 
     def _data(self) -> KerasData:
         """The splits as the student takes them: word ids, or every output of the teacher's tokenizer."""
         tok, source = self.source.tokenizer, self.source
         assert tok is not None
-        if source.recipe.steps[0].student_tokenizer == "teacher":
+        if source.recipe.steps[self.distill].student_tokenizer == "teacher":
             model_in = tuple(ModelInput(n, "int32") for n in tok.encode_batch(["a"]))
             return KerasData.make(tok, model_in, source.splits, source.labels)
         words = tok.words  # type: ignore[attr-defined]  # a RegexTokenizer: the student's word vocab
@@ -91,15 +92,15 @@ class StudentBackend:
             scores = softmax(teacher_logits(teacher, source.splits["test"].texts, progress, "test"))
 
         def teacher_for(index: int, step: Any, labels: list[str]) -> Any:
-            return teacher if index == 0 else step_teacher(source.recipe, step, labels)
+            return teacher if index == self.distill else step_teacher(source.recipe, step, labels)
 
-        return run_keras_steps(source, data, None, teacher_for, progress, on_step, scores, 0)
+        return run_keras_steps(source, data, None, teacher_for, progress, on_step, scores, self.distill)
 
     def convert(self, steps: StepsResult, progress: Progress) -> Conversion:
         """The student converted; the size baseline is the float32 student right after distillation."""
         tflite, quantization, plan = convert_keras(self.source, steps, progress)
         recipe = self.source.recipe
-        if recipe.quantization.mode == QuantMode.FLOAT32 and len(recipe.steps) == 1:
+        if recipe.quantization.mode == QuantMode.FLOAT32 and len(recipe.steps) == self.distill + 1:
             fp32 = tflite
         else:
             fp32 = keras_to_tflite(steps.first_step_model, QuantMode.FLOAT32)
@@ -107,7 +108,7 @@ class StudentBackend:
 
     def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
         """The float student after every step: fp32 itself when distillation was the only step."""
-        if len(self.source.recipe.steps) == 1:
+        if len(self.source.recipe.steps) == self.distill + 1:
             return conversion.fp32, clone(steps.post_step_float)
         return post_step_float(self.source, steps, conversion)
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress
+from toolchain.data import QuerySet
 from toolchain.report.steps import (
     AnyStepReport,
     DistillReport,
@@ -16,6 +17,7 @@ from toolchain.report.steps import (
     PruneReport,
     QATReport,
     VocabPruneReport,
+    VocabTrimReport,
 )
 from toolchain.sources.keras_inputs import Rows
 
@@ -39,6 +41,7 @@ class StepContext:
     trust_model_code: bool = False  # recipe source.trust_model_code: may a student file run its code
     teacher: Any = None  # toolchain.steps.teachers.Teacher: a foreign distill teacher scoring texts itself
     val_texts: list[str] | None = None
+    splits: dict[str, QuerySet] | None = None  # every split the recipe gives, as texts (+ labels)
 
     def train_arrays(self) -> tuple[Rows, np.ndarray]:
         if self.train_x is None or self.train_y is None:
@@ -79,6 +82,8 @@ def step_summary(step: AnyStepReport) -> str:
         what = f"{step.scheme.split(' ')[0]}, float: {', '.join(step.float_during_qat) or 'none'}"
     elif isinstance(step, VocabPruneReport):
         what = f"vocab {step.vocab_before} -> {step.vocab_after}"
+    elif isinstance(step, VocabTrimReport):
+        what = step.summary
     else:
         what = f"items {step.items_before} -> {step.items_after} (min {step.min_clicks} train clicks)"
     params, acc = step.parameters, step.float_test_accuracy

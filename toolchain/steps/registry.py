@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from toolchain.base.errors import RecipeError
-from toolchain.steps import distill, item_prune, lowrank, prune, qat, vocab
+from toolchain.steps import distill, item_prune, lowrank, prune, qat, vocab, vocab_trim
 from toolchain.steps.base import StepContext, StepResult
 
 StepRunner = Callable[[Any, Any, StepContext], StepResult]
@@ -26,6 +26,7 @@ def step_runner(kind: str) -> StepRunner:
         "lowrank": lowrank.run,
         "qat": qat.run,
         "vocab_prune": vocab.run,
+        "vocab_trim": vocab_trim.run,
         "item_prune": item_prune.run,
     }
     if kind not in runners:

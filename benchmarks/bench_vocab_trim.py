@@ -1,0 +1,226 @@
+"""Vocabulary trimming on a BERT-class classifier with a realistic (30,522-piece) WordPiece vocabulary.
+
+The fixture (tests/fixtures/make_bert30k.py: `tokenizers`' WordPieceTrainer on a large generated corpus,
+a 2-layer hidden-64 BertForSequenceClassification fine-tuned on the shopping example, exported by torch to
+a Hugging Face-style folder) is converted side by side through the CLI, with flags only:
+
+- `untrimmed`: `--quantize dynamic` (the whole table, int8 weights);
+- `trimmed`: the same with a `vocab_trim` step (the example's train + calibration queries' pieces, every
+  special, every single character);
+- `trim-mixed`: `--preset trim-mixed` (vocab trim, then the mixed-precision search).
+
+Each build is packaged for MediaPipe (`edgecomp package --format mediapipe`: metadata with the build's
+vocab.txt, parity in MediaPipe 0.10.21's own TextClassifier in its isolated environment). Per row: pieces,
+share of the embedding rows removed, size and gzip, test accuracy (the .tflite), MediaPipe top-1 parity,
+the queries whose device ids differ from the training tokenizer's, and (trimmed builds) the share of
+held-out queries that now split into other pieces. Then the issue's acceptance: >= 80% of the rows
+removed, test accuracy within 0.3 pt of the untrimmed model, MediaPipe parity unchanged, and the trimmed
+tokenizer and MediaPipe's tokenizer (toolchain/tokenizers/mediapipe_bert.py on the shipped vocab.txt)
+giving the same ids on 100% of the plain-ASCII test queries. Writes benchmarks/results/vocab_trim.{json,md}.
+
+    python benchmarks/bench_vocab_trim.py [--tables-only]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "examples" / "shopping_intent" / "data"
+OUT = ROOT / "benchmarks" / "results"
+SEQ_LEN = 32
+BUILDS = {  # name -> convert flags after the source
+    "untrimmed": ["-Q", "dynamic"],
+    "trimmed": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
+    "trim-mixed": ["--preset", "trim-mixed"],
+}
+
+
+def cli(args: list[str], log: Path) -> tuple[int, dict | None]:
+    """`edgecomp ARGS --json` in a child; (exit code, the JSON it printed)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    t0 = time.monotonic()
+    p = subprocess.run(
+        [sys.executable, "-m", "toolchain.cli.main", *args, "--json"], capture_output=True, text=True, env=env
+    )
+    log.write_text(
+        f"$ edgecomp {' '.join(args)}\n# {time.monotonic() - t0:.0f} s, exit {p.returncode}\n"
+        f"{p.stderr}\n{p.stdout}"
+    )
+    try:
+        return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None
+    except json.JSONDecodeError:
+        return p.returncode, None
+
+
+def ascii_agreement(build: Path) -> tuple[int, int]:
+    """(agreeing, plain-ASCII test queries): the build's tokenizer vs MediaPipe's on its vocab.txt."""
+    from toolchain import data as d
+    from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
+    from toolchain.tokenizers.wordpiece import WordPieceTokenizer
+
+    tok = WordPieceTokenizer((build / "tokenizer.json").read_text("utf-8"), SEQ_LEN)
+    device = MediaPipeBertTokenizer.from_vocab_file(build / "vocab.txt", SEQ_LEN)
+    texts = [t for t in d.load_queries(DATA / "test.jsonl").texts if t.isascii()]
+    enc = tok.encode_batch(texts)
+    same = sum(
+        list(enc["input_ids"][i][: enc["attention_mask"][i].sum()]) == device.ids(t)
+        for i, t in enumerate(texts)
+    )
+    return int(same), len(texts)
+
+
+def run_build(name: str, folder: Path, work: Path) -> dict:
+    flags = [f.format(trim_recipe=work / "trim.yaml") for f in BUILDS[name]]
+    build = work / name / "build"
+    args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(build)]
+    args += [
+        "--train",
+        str(DATA / "train.jsonl"),
+        "--val",
+        str(DATA / "val.jsonl"),
+        "--test",
+        str(DATA / "test.jsonl"),
+    ]
+    t0 = time.monotonic()
+    rc, rep = cli(args + flags, work / f"{name}.convert.log")
+    row: dict = {"build": name, "convert_exit": rc, "convert_s": round(time.monotonic() - t0)}
+    if rc != 0 or rep is None:
+        row["error"] = (work / f"{name}.convert.log").read_text()[-600:]
+        return row
+    ev = rep["evaluation"]
+    row.update(
+        pieces=rep["tokenizer"]["vocab_size"],
+        size=rep["model"]["size_bytes"],
+        gzip=rep["model"]["gzip_bytes"],
+        fp32_size=rep["source"]["fp32_tflite_bytes"],
+        test_accuracy=ev["vs_final_float"]["converted"]["accuracy"],
+        source_accuracy=ev["vs_source_float"]["reference"]["accuracy"],
+        int8_mac_share=rep["quantization"].get("int8_mac_share"),
+    )
+    if rep["steps"]:
+        step = rep["steps"][0]
+        row.update(
+            rows_removed=step["rows_removed_share"],
+            kept_by_reason=step["kept_by_reason"],
+            heldout_changed=step["heldout"]["changed_share"],
+            float_before=step["effect"]["accuracy_before"],
+            float_after=step["effect"]["accuracy_after"],
+        )
+    rc, pkg = cli(
+        ["package", str(build), "--format", "mediapipe", "--out", str(work / name / "dist")],
+        work / f"{name}.package.log",
+    )
+    row["package_exit"] = rc
+    if rc == 0 and pkg is not None:
+        row["mediapipe_agreement"] = pkg["parity"]["lowercased"]["agreement"]
+        row["tokenizer_differing"] = pkg["tokenizer_parity"]["differing"]
+    row["ascii_agree"], row["ascii_queries"] = ascii_agreement(build)
+    return row
+
+
+def acceptance(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
+    base, trim = rows["untrimmed"], rows["trimmed"]
+    if "error" in base or "error" in trim:
+        return [("untrimmed and trimmed builds", False, "a build failed: see the logs")]
+    drop = (base["test_accuracy"] - trim["test_accuracy"]) * 100
+    out = [
+        (">= 80% of the embedding rows removed", trim["rows_removed"] >= 0.8, f"{trim['rows_removed']:.1%}"),
+        ("test accuracy within 0.3 pt of untrimmed", abs(drop) <= 0.3, f"{drop:.2f} pt lower"),
+        (
+            "MediaPipe parity unchanged",
+            trim.get("mediapipe_agreement") == base.get("mediapipe_agreement") is not None,
+            f"{trim.get('mediapipe_agreement')} vs {base.get('mediapipe_agreement')}",
+        ),
+        (
+            "trimmed tokenizer == MediaPipe's on plain-ASCII test queries",
+            trim["ascii_agree"] == trim["ascii_queries"],
+            f"{trim['ascii_agree']}/{trim['ascii_queries']}",
+        ),
+    ]
+    mixed = rows.get("trim-mixed", {})
+    out.append(
+        (
+            "trim-mixed with flags only",
+            "error" not in mixed and mixed.get("package_exit") == 0,
+            mixed.get("error", "")[-120:] or "ok",
+        )
+    )
+    return out
+
+
+def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
+    lines = [
+        f"Fixture: {facts['vocab_size']:,}-piece WordPiece vocabulary (`tokenizers` WordPieceTrainer on "
+        f"{facts['corpus_texts']:,} generated texts), 2-layer hidden-64 BERT classifier, embedding table "
+        f"{facts['embedding_share']:.0%} of its {facts['parameters']:,} weights; trimmed to the example's "
+        "train + calibration queries. Accuracy: the .tflite on the 748 test queries; parity: MediaPipe "
+        "0.10.21 TextClassifier vs the toolchain, top-1.",
+        "",
+        "| build | pieces | rows removed | size | gzip | test accuracy | held-out split otherwise "
+        "| int8 MACs | MediaPipe parity | device ids differ | ASCII tokenizer agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        if "error" in r:
+            lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | |")
+            continue
+        removed = f"{r['rows_removed']:.1%}" if "rows_removed" in r else "-"
+        changed = f"{r['heldout_changed']:.1%}" if "heldout_changed" in r else "-"
+        macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "- (dynamic)"
+        lines.append(
+            f"| {name} | {r['pieces']:,} | {removed} | {r['size'] / 1024:,.0f} KB "
+            f"| {r['gzip'] / 1024:,.0f} KB | "
+            f"{r['test_accuracy']:.2%} | {changed} | {macs} | {r.get('mediapipe_agreement', 'n/a')} | "
+            f"{r.get('tokenizer_differing', 'n/a')} | {r['ascii_agree']}/{r['ascii_queries']} |"
+        )
+    lines += ["", "| acceptance | met | measured |", "|---|---|---|"]
+    lines += [f"| {what} | {'yes' if ok else 'NO'} | {value} |" for what, ok, value in checks]
+    return "\n".join(lines) + "\n"
+
+
+def rewrite() -> int:
+    """The markdown again from results/vocab_trim.json (after a change to the tables, no new builds)."""
+    saved = json.loads((OUT / "vocab_trim.json").read_text())
+    checks = acceptance(saved["rows"])
+    (OUT / "vocab_trim.md").write_text(markdown(saved["rows"], checks, saved["fixture"]))
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--tables-only"]:
+        return rewrite()
+    from tests.fixtures.make_bert30k import ensure_model
+
+    root = ensure_model()
+    facts = json.loads((root / "fixture.json").read_text())
+    rows: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-vocab-trim-") as tmp:
+        work = Path(tmp)
+        folder = root / "classifier"
+        (work / "trim.yaml").write_text(
+            f"name: trimmed\nsource: {{path: {folder}}}\nsteps:\n  - {{kind: vocab_trim}}\n"
+        )
+        for name in BUILDS:
+            print(f"[vocab_trim] {name}", flush=True)
+            rows[name] = run_build(name, folder, work)
+    checks = acceptance(rows)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "vocab_trim.json").write_text(
+        json.dumps({"fixture": facts, "rows": rows, "acceptance": checks}, indent=2)
+    )
+    text = markdown(rows, checks, facts)
+    (OUT / "vocab_trim.md").write_text(text)
+    print(text)
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

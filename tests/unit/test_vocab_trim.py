@@ -1,0 +1,239 @@
+"""vocab_trim's mechanics on tiny models: which pieces stay, WordPiece splitting of unseen words as
+MediaPipe's tokenizer does it, and a trimmed ONNX that computes what the untrimmed one does.
+
+The full acceptance (a 30k-piece WordPiece classifier, >= 80% of the rows removed, accuracy, MediaPipe
+parity in its own environment) is benchmarks/bench_vocab_trim.py; these use the cached BERT (WordPiece)
+and XLM-R (SentencePiece) fixtures and onnxruntime, no conversion.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from converters.onnx_tflite import OnnxReference, inspect_onnx
+from converters.onnx_trim import REMAP_NAME
+from tests.fixtures.common import EXAMPLE
+from tests.fixtures.make_bert_models import SPECIALS, bert_wordpiece
+from toolchain import data as d
+from toolchain.base.errors import RecipeError, StepError
+from toolchain.base.types import QuantMode, StepKind, Task
+from toolchain.recipe.compose import apply_preset, recipe_from_dict
+from toolchain.recipe.steps import VocabTrimStep
+from toolchain.sources.loaded import distill_index
+from toolchain.steps.vocab_trim import trim_onnx
+from toolchain.tokenizers.binding import ModelInput, bind_inputs
+from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
+from toolchain.tokenizers.sentencepiece import SentencePieceTokenizer
+from toolchain.tokenizers.trim import plan_trim, trimmed_wordpiece
+from toolchain.tokenizers.wordpiece import WordPieceTokenizer
+
+SEQ = 16
+CORPUS = ["red running shoes", "track my order", "blue shoes"]
+# Unseen words: some lose their multi-character pieces (shopping -> sh ##op ...), some were never pieces.
+UNSEEN = ["shopping bags", "runner", "trackers ordered", "zebra quiz", "mixed-case RED Shoes!", "x" * 120]
+
+
+def _wordpiece() -> WordPieceTokenizer:
+    pieces = ["red", "run", "##ning", "shoes", "shop", "##ping", "track", "##ers", "my", "order", "##ed",
+              "blue", "bags", "bag", "##s", "runner", "sh", "##op"]  # fmt: skip
+    chars = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("!-,.?")
+    vocab = list(SPECIALS) + pieces + chars + ["##" + c for c in chars]
+    tok = bert_wordpiece({t: i for i, t in enumerate(dict.fromkeys(vocab))})
+    return WordPieceTokenizer(tok.to_str(), SEQ, "tokenizer.json")
+
+
+def _ids(tok: WordPieceTokenizer, texts: list[str]) -> list[list[int]]:
+    enc = tok.encode_batch(texts)
+    return [list(enc["input_ids"][i][: enc["attention_mask"][i].sum()]) for i in range(len(texts))]
+
+
+def test_wordpiece_trim_keeps_specials_chars_and_the_queries_pieces():
+    tok = _wordpiece()
+    plan = plan_trim(tok, CORPUS)
+    new = trimmed_wordpiece(tok, plan)
+    kept = set(new.vocab)
+    assert set(SPECIALS) <= kept and new.vocab["[PAD]"] == 0
+    assert {"a", "z", "##a", "##z", "!"} <= kept  # every single character and ## character
+    assert {"red", "run", "##ning", "shoes", "track", "my", "order", "blue"} <= kept
+    assert not {"shop", "##ping", "bags", "runner", "##ers", "##ed"} & kept  # no query uses them
+    assert plan.reasons["special"] == len(SPECIALS) and plan.covered_share == 1.0
+    assert len(new.vocab) == len(plan.kept) < tok.vocab_size
+    # the queries it was trimmed to split exactly as before (same pieces, new ids)
+    old_pieces = [[tok.vocab_lines()[i] for i in row] for row in _ids(tok, CORPUS)]
+    new_pieces = [[new.vocab_lines()[i] for i in row] for row in _ids(new, CORPUS)]
+    assert old_pieces == new_pieces
+
+
+def test_unseen_words_split_as_mediapipe_splits_them_on_the_trimmed_vocab(tmp_path):
+    new = trimmed_wordpiece(_wordpiece(), plan_trim(_wordpiece(), CORPUS))
+    (tmp_path / "vocab.txt").write_text("\n".join(new.vocab_lines()) + "\n", encoding="utf-8")
+    device = MediaPipeBertTokenizer.from_vocab_file(tmp_path / "vocab.txt", SEQ)
+    assert _ids(new, UNSEEN) == [device.ids(t) for t in UNSEEN]
+    pieces = [device.model_tokens(t) for t in UNSEEN]
+    assert pieces[0][:5] == ["[CLS]", "s", "##h", "##o", "##p"]  # shop was dropped: it splits into chars
+    assert "[UNK]" not in [p for row in pieces[:5] for p in row]  # every letter still has a piece
+    assert pieces[5] == ["[CLS]", "[UNK]", "[SEP]"]  # over 100 bytes: [UNK] on both sides, as before
+
+
+def test_coverage_and_min_count_keep_fewer_pieces():
+    tok = _wordpiece()
+    texts = CORPUS + ["red shoes"] * 5
+    full, half = plan_trim(tok, texts), plan_trim(tok, texts, coverage=0.5)
+    rare = plan_trim(tok, texts, min_count=2)
+    assert len(half.kept) < len(full.kept) and half.covered_share >= 0.5
+    assert len(rare.kept) < len(full.kept)
+    assert plan_trim(tok, texts, single_chars=False).reasons["single_char"] == 0
+
+
+def test_a_word_level_vocab_is_refused_with_the_step_that_fits():
+    regex = d.Tokenizer({"<PAD>": 0, "<START>": 1, "<UNKNOWN>": 2, "shoes": 3}, 8)
+    with pytest.raises(StepError, match="vocab_prune"):
+        plan_trim(regex, CORPUS)
+
+
+def _queries(path: Path) -> d.QuerySet:
+    return d.load_queries(path)
+
+
+def _scores(path: Path, tok, texts: list[str]) -> np.ndarray:
+    info = inspect_onnx(path)
+    return OnnxReference(path, info.inputs).run(bind_inputs(tok.encode_batch(texts), info.inputs))
+
+
+@pytest.mark.slow  # the fixture trains the BERT once per cache key
+def test_trimmed_bert_onnx_gives_the_same_logits_where_the_pieces_did_not_change(bert_models, tmp_path):
+    src = bert_models.classifier / "model.onnx"
+    tok = WordPieceTokenizer((bert_models.classifier / "tokenizer.json").read_text("utf-8"), 32)
+    splits = {
+        "train": _queries(EXAMPLE / "data" / "train.jsonl"),
+        "test": _queries(EXAMPLE / "data" / "test.jsonl"),
+    }
+    labels = d.load_labels(EXAMPLE / "labels.txt")
+    info = inspect_onnx(src)
+    inputs = tuple(ModelInput(i.name, i.dtype) for i in info.inputs)
+    dst = tmp_path / "trimmed.onnx"
+    done = trim_onnx(VocabTrimStep(), src, dst, "input_ids", inputs, tok, splits, labels, Task.CLASSIFICATION)
+    report, new = done.report, done.tokenizer
+    assert report["vocab_after"] == new.vocab_size < report["vocab_before"] == tok.vocab_size
+    held, effect = report["heldout"], report["effect"]
+    assert 0 < held.changed < held.queries == len(splits["test"])
+    assert effect.max_abs_diff_unchanged == 0.0  # the same rows, read through new ids
+    assert abs(effect.accuracy_after - effect.accuracy_before) <= 0.01
+    # checked here too, not only by the step: unchanged queries, identical logits
+    texts = splits["test"].texts
+    changed = {e.text for e in held.examples}
+    old_lines, new_lines = tok.vocab_lines(), new.vocab_lines()
+    same = [t for t, a, b in zip(texts, _ids(tok, texts), _ids(new, texts), strict=True)
+            if [old_lines[i] for i in a] == [new_lines[i] for i in b]][:60]  # fmt: skip
+    assert not changed & set(same)
+    np.testing.assert_array_equal(_scores(src, tok, same), _scores(dst, new, same))
+    # the trimmed vocab.txt is what MediaPipe reads: its ids equal the trimmed tokenizer's on every query
+    device = MediaPipeBertTokenizer(new_lines, 32)
+    assert _ids(new, texts) == [device.ids(t) for t in texts]
+
+
+@pytest.mark.slow  # the fixture trains the XLM-R once per cache key
+def test_sentencepiece_trim_remaps_ids_inside_the_graph(xlmr_model, tmp_path):
+    folder = xlmr_model / "classifier"
+    src = folder / "model.onnx"
+    tok = SentencePieceTokenizer(
+        (folder / "tokenizer.json").read_text("utf-8"), 32, str(folder / "tokenizer.json")
+    )
+    splits = {n: _queries(xlmr_model / "data" / f"{n}.jsonl") for n in ("train", "test")}
+    labels = d.load_labels(folder / "labels.txt")
+    info = inspect_onnx(src)
+    inputs = tuple(ModelInput(i.name, i.dtype) for i in info.inputs)
+    dst = tmp_path / "trimmed.onnx"
+    step = VocabTrimStep(splits=["train"], coverage=0.9)  # drop the rarest pieces: some test ids change
+    done = trim_onnx(step, src, dst, "input_ids", inputs, tok, splits, labels, Task.CLASSIFICATION)
+    report = done.report
+    assert done.tokenizer is tok  # the .model MediaPipe runs stays; the ids are remapped in the graph
+    assert report["method"].startswith("in-graph id remap")
+    names = {i.name for i in onnx.load(str(dst)).graph.initializer}
+    assert REMAP_NAME in names
+    assert report["heldout"].changed > 0 and report["effect"].max_abs_diff_unchanged == 0.0
+    assert all("<unk>" in e.after for e in report["heldout"].examples)
+
+
+def test_trim_mixed_preset_and_the_step_order():
+    base = {"source": {"path": "model.onnx"}, "data": {"train": "train.jsonl"}}
+    recipe = apply_preset(recipe_from_dict(base), "trim-mixed")
+    assert [s.kind for s in recipe.steps] == [
+        StepKind.VOCAB_TRIM
+    ] and recipe.quantization.mode == QuantMode.MIXED
+    with pytest.raises(RecipeError, match="vocab_trim must be the first step"):
+        recipe_from_dict({**base, "steps": [{"kind": "prune"}, {"kind": "vocab_trim"}]})
+    step = recipe_from_dict({**base, "steps": [{"kind": "vocab_trim", "corpus": "log.jsonl"}]}).steps[0]
+    assert step.corpus == [Path("log.jsonl")] and json.loads(step.model_dump_json())["coverage"] == 1.0
+
+
+def test_a_trim_ahead_of_distill_makes_the_student_route():
+    base = {"source": {"path": "teacher.onnx"}, "data": {"train": "train.jsonl"}}
+    trim, distill = {"kind": "vocab_trim"}, {"kind": "distill", "student_tokenizer": "teacher"}
+    assert distill_index(recipe_from_dict({**base, "steps": [trim, distill]})) == 1
+    assert distill_index(recipe_from_dict({**base, "steps": [distill]})) == 0
+    assert distill_index(recipe_from_dict({**base, "steps": [trim]})) is None
+
+
+def _tiny_onnx(path: Path, tied: bool) -> np.ndarray:
+    """ids (int64) -> Cast -> Gather(table) -> ReduceMean: the embedding path a BERT export has; `tied`:
+    the table also feeds a MatMul (an output projection tied to the input embedding)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    nodes = [
+        helper.make_node("Cast", ["ids"], ["ids32"], to=TensorProto.INT32),
+        helper.make_node("Gather", ["table", "ids32"], ["emb"]),
+        helper.make_node("ReduceMean", ["emb"], ["out"], axes=[1], keepdims=0),
+    ]
+    if tied:
+        nodes.append(helper.make_node("MatMul", ["out", "table_t"], ["logits"]))
+        nodes.insert(0, helper.make_node("Transpose", ["table"], ["table_t"]))
+    outputs = [
+        helper.make_tensor_value_info("logits" if tied else "out", TensorProto.FLOAT, [1, 10 if tied else 4])
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 3])],
+        outputs,
+        [numpy_helper.from_array(table, "table")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.save(model, str(path))
+    return table
+
+
+def test_onnx_rows_cut_and_remapped_in_the_graph(tmp_path):
+    import onnxruntime as ort
+
+    from converters.onnx_trim import trim_embedding
+
+    table = _tiny_onnx(tmp_path / "m.onnx", tied=False)
+    kept = np.array([0, 1, 4, 7])
+    remap = np.array([0, 1, 1, 1, 2, 1, 1, 3, 1, 1], np.int32)  # a dropped id reads row 1 (the unknown)
+    cut = trim_embedding(tmp_path / "m.onnx", tmp_path / "t.onnx", "ids", kept, remap)
+    assert (cut.rows_before, cut.rows_after, cut.width) == (10, 4, 4)
+    ids = np.array([[0, 4, 9]], np.int64)
+    got = ort.InferenceSession(str(tmp_path / "t.onnx")).run(None, {"ids": ids})[0]
+    np.testing.assert_array_equal(got, table[[0, 4, 1]].mean(0, keepdims=True))
+    trim_embedding(tmp_path / "m.onnx", tmp_path / "w.onnx", "ids", kept)  # a rewritten tokenizer: new ids
+    got = ort.InferenceSession(str(tmp_path / "w.onnx")).run(None, {"ids": np.array([[0, 2, 3]], np.int64)})[
+        0
+    ]
+    np.testing.assert_array_equal(got, table[[0, 4, 7]].mean(0, keepdims=True))
+
+
+def test_a_tied_embedding_table_is_refused(tmp_path):
+    from converters.onnx_trim import trim_embedding
+    from toolchain.base.errors import InputFileError
+
+    _tiny_onnx(tmp_path / "m.onnx", tied=True)
+    with pytest.raises(InputFileError, match="tied weights"):
+        trim_embedding(tmp_path / "m.onnx", tmp_path / "t.onnx", "ids", np.array([0, 1]))
+    assert not (tmp_path / "t.onnx").exists()

@@ -1,0 +1,175 @@
+"""Which pieces of a WordPiece or SentencePiece vocabulary a trimmed model keeps, and its tokenizer.
+
+Kept, always: every special and added token ([PAD] [UNK] [CLS] [SEP] [MASK]; <s> <pad> </s> <unk>
+<mask>), and every single-character piece (`a`, `##a`; SentencePiece `a`, `▁a`, `▁`), so an unseen word
+still splits into pieces instead of one [UNK]: WordPiece's greedy longest match (Hugging Face's and
+MediaPipe's alike, toolchain/tokenizers/mediapipe_bert.py) finds a piece at every position as long as
+each character has one. Then the pieces the user's queries use (train, calibration, an unlabelled log),
+counted on both sides: the training tokenizer on the query as given, and the device's view (MediaPipe's
+BERT tokenizer; for SentencePiece the ASCII-lower-cased query, as MediaPipe lower-cases it), most frequent
+first; `coverage` keeps the fewest that cover that share of the occurrences, `min_count` drops rarer ones.
+
+The kept pieces keep their order (new id = rank among the kept ids), so [PAD] stays 0.
+- WordPiece: the tokenizer itself is rewritten (tokenizer.json's vocab, added tokens, post-processor and
+  padding ids; vocab.txt follows from it), so the training side and MediaPipe read the same file. A word
+  whose pieces were dropped splits into shorter ones, identically on both sides.
+- SentencePiece: the .model file MediaPipe runs cannot drop pieces without changing how every text is
+  segmented, so the tokenizer stays as it is and `old_to_new` (a dropped piece -> <unk>) goes into the
+  model's graph (converters/onnx_trim.py). Both sides still give the same ids; a dropped piece reads the
+  <unk> row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from toolchain.base.errors import StepError
+from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer, ascii_lower
+from toolchain.tokenizers.sentencepiece import SentencePieceTokenizer
+from toolchain.tokenizers.wordpiece import SPECIALS, WordPieceTokenizer
+
+SPM_SPACE = "▁"
+
+
+@dataclass(frozen=True)
+class TrimPlan:
+    """The kept old ids (ascending: new id i is old id kept[i]) and why each was kept."""
+
+    kept: np.ndarray
+    vocab_before: int
+    reasons: dict[str, int]  # special, single_char, corpus (each piece counted under its first reason)
+    corpus_pieces: int  # distinct pieces the queries use
+    corpus_occurrences: int
+    covered_share: float  # of the queries' piece occurrences, by the kept pieces
+    unk_new: int  # the unknown piece's new id
+
+    def old_to_new(self) -> np.ndarray:
+        """Old id -> new id; a dropped piece -> the unknown piece (SentencePiece's in-graph remap)."""
+        table = np.full(self.vocab_before, self.unk_new, dtype=np.int32)
+        table[self.kept] = np.arange(len(self.kept), dtype=np.int32)
+        return table
+
+
+def _special_ids(tok: Any) -> set[int]:
+    spec = json.loads(tok.json)
+    ids = {int(a["id"]) for a in spec.get("added_tokens") or []}
+    if isinstance(tok, WordPieceTokenizer):
+        ids |= {tok.vocab[t] for t in SPECIALS if t in tok.vocab}
+    else:
+        ids |= {i for i in (tok.bos_id, tok.eos_id, tok.pad_id, tok.unk_id) if i is not None}
+    return ids
+
+
+def _single_char(piece: str, wordpiece: bool) -> bool:
+    if wordpiece:
+        return len(piece) == 1 or (piece.startswith("##") and len(piece) == 3)
+    return len(piece.removeprefix(SPM_SPACE)) <= 1
+
+
+def _unpadded(tok: Any, texts: Sequence[str]) -> list[list[int]]:
+    enc = tok.encode_batch(list(texts))
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    return [list(map(int, ids[i][: int(mask[i].sum())])) for i in range(len(texts))]
+
+
+def piece_counts(tok: Any, texts: Sequence[str]) -> Counter[int]:
+    """Occurrences of every piece id in `texts`, untruncated: the training tokenizer's, and where the
+    device's view (MediaPipe) uses a piece more often, its count."""
+    counts: Counter[int] = Counter()
+    whole = tok.tok.from_str(tok.tok.to_str())  # a copy without the build's truncation and padding
+    whole.no_truncation()
+    whole.no_padding()
+    for enc in whole.encode_batch(list(texts)):
+        counts.update(enc.ids)
+    seen: Counter[int] = Counter()  # the device's view: a piece only it uses is kept too
+    if isinstance(tok, WordPieceTokenizer):
+        device = MediaPipeBertTokenizer(tok.vocab_lines(), None)
+        for text in texts:
+            seen.update(device.ids(text))
+    else:
+        for enc in whole.encode_batch([ascii_lower(t) for t in texts]):
+            seen.update(enc.ids)
+    for i, n in seen.items():  # occurrences, not both sides added up
+        counts[i] = max(counts[i], n)
+    return counts
+
+
+def plan_trim(
+    tok: Any, texts: Sequence[str], coverage: float = 1.0, min_count: int = 1, single_chars: bool = True
+) -> TrimPlan:
+    """The pieces to keep for `texts` (the module doc's rule)."""
+    if not isinstance(tok, WordPieceTokenizer | SentencePieceTokenizer):
+        raise StepError(
+            f"vocab_trim trims a WordPiece or SentencePiece vocabulary, not a {getattr(tok, 'kind', '?')}",
+            hint="a word-level (regex) vocab of a Keras model is cut by the vocab_prune step",
+        )
+    wordpiece = isinstance(tok, WordPieceTokenizer)
+    by_id = {i: t for t, i in tok.vocab.items()}
+    size = tok.vocab_size
+    specials = {i for i in _special_ids(tok) if i < size}
+    chars = {i for i, p in by_id.items() if single_chars and _single_char(p, wordpiece)} - specials
+    counts = piece_counts(tok, texts)
+    total = sum(counts.values())
+    ranked = sorted((i for i, c in counts.items() if c >= min_count), key=lambda i: (-counts[i], i))
+    corpus, running = [], 0
+    for i in ranked:
+        if running >= coverage * total:
+            break
+        corpus.append(i)
+        running += counts[i]
+    corpus_only = set(corpus) - specials - chars
+    kept = np.array(sorted(specials | chars | corpus_only), dtype=np.int64)
+    unk = tok.vocab.get("[UNK]") if wordpiece else tok.unk_id
+    unk_new = int(np.searchsorted(kept, unk)) if unk is not None else 0
+    kept_set = set(kept.tolist())
+    covered = sum(c for i, c in counts.items() if i in kept_set)
+    return TrimPlan(
+        kept=kept,
+        vocab_before=size,
+        reasons={"special": len(specials), "single_char": len(chars), "corpus": len(corpus_only)},
+        corpus_pieces=len(counts),
+        corpus_occurrences=total,
+        covered_share=round(covered / max(total, 1), 6),
+        unk_new=unk_new,
+    )
+
+
+def _fix_ids(node: Any, new: dict[str, int]) -> Any:
+    """Post-processor ids by token: TemplateProcessing's {"ids", "tokens"}, BertProcessing's [tok, id]."""
+    if isinstance(node, dict):
+        out = {k: _fix_ids(v, new) for k, v in node.items()}
+        if isinstance(out.get("ids"), list) and isinstance(out.get("tokens"), list):
+            out["ids"] = [new[t] for t in out["tokens"]]
+        return out
+    if isinstance(node, list):
+        if len(node) == 2 and isinstance(node[0], str) and isinstance(node[1], int) and node[0] in new:
+            return [node[0], new[node[0]]]
+        return [_fix_ids(v, new) for v in node]
+    return node
+
+
+def trimmed_wordpiece(tok: WordPieceTokenizer, plan: TrimPlan) -> WordPieceTokenizer:
+    """The WordPiece tokenizer over the kept pieces, renumbered (tokenizer.json and vocab.txt alike)."""
+    lines = tok.vocab_lines()
+    pieces = [lines[i] for i in plan.kept]
+    new = {p: i for i, p in enumerate(pieces)}
+    spec = json.loads(tok.json)
+    spec["model"]["vocab"] = new
+    for added in spec.get("added_tokens") or []:
+        added["id"] = new[added["content"]]
+    spec["post_processor"] = _fix_ids(spec.get("post_processor"), new)
+    if isinstance(spec.get("padding"), dict) and spec["padding"].get("pad_token") in new:
+        spec["padding"]["pad_id"] = new[spec["padding"]["pad_token"]]
+    return WordPieceTokenizer(json.dumps(spec, ensure_ascii=False), tok.seq_len, f"{tok.origin} (trimmed)")
+
+
+def pieces_of(tok: Any, texts: Sequence[str]) -> list[list[str]]:
+    """Each text's pieces (unpadded, with the specials) as strings: what a tokenization change compares."""
+    by_id = {i: t for t, i in tok.vocab.items()}
+    return [[by_id.get(i, "?") for i in ids] for ids in _unpadded(tok, texts)]
