@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
 from toolchain.recipe import presets  # noqa: E402
 from toolchain.report.model import Report  # noqa: E402  (the bench measures exactly what the presets give users)
 
@@ -166,12 +167,16 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "compress.json").write_text(
         json.dumps(
-            {"rows": rows, "checks": [{"check": c, "measured": m, "pass": ok} for c, m, ok in checks]},
+            {
+                "host_cpu": host_cpu().to_json(),
+                "rows": rows,
+                "checks": [{"check": c, "measured": m, "pass": ok} for c, m, ok in checks],
+            },
             indent=2,
         )
     )
-    (OUT / "compress.md").write_text(md)
-    print(md)
+    (OUT / "compress.md").write_text(bench_header() + md)
+    print(bench_header() + md)
     return 0 if all(ok for _, _, ok in checks) else 1
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
 from toolchain.report.model import Report  # noqa: E402  (after the path: the bench runs from a checkout)
 
 EXAMPLE = ROOT / "examples" / "shopping_intent"
@@ -186,10 +187,12 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     data = {"presets": presets, "front": front, "seconds": seconds, "winners": winners, "covered": covered,
             "checks": checks}  # fmt: skip
-    (OUT / "search.json").write_text(json.dumps(data, indent=1, default=str))
+    (OUT / "search.json").write_text(
+        json.dumps({"host_cpu": host_cpu().to_json(), **data}, indent=1, default=str)
+    )
     text = markdown(presets, front, seconds, args.trials, checks)
-    (OUT / "search.md").write_text(text)
-    print(text)
+    (OUT / "search.md").write_text(bench_header() + text)
+    print(bench_header() + text)
     required = [checks[0], *checks[3:]]  # the sampler-found and one-for-all rows are reported, not required
     return 0 if all(ok for _, ok in required) else 1
 

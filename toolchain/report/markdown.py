@@ -213,6 +213,8 @@ def _profile(prof: ProfileSection | None) -> list[str]:
     if not prof:
         return []
     lines = ["", "## Profile", ""]
+    if prof.target.host_cpu is not None:
+        lines.append(f"- measured on {prof.target.host_cpu.summary}")
     for m in prof.methods:
         invoke = "below resolution" if m.invoke_us is None else f"{m.invoke_us:.2f} µs"
         ratio = "no ratio: ops below resolution" if m.ratio is None else f"ratio {m.ratio:.2f}"

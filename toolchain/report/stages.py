@@ -7,6 +7,7 @@ section (validate merges devices).
 
 from __future__ import annotations
 
+from devices.cpuinfo import HostCpu
 from toolchain.base.record import Record
 from toolchain.base.types import MixedReason, PackageFormat, ProfileMode, ValidationStatus
 
@@ -21,6 +22,7 @@ class ProfileTarget(Record):
     device: str
     arch: str
     emulated: bool
+    host_cpu: HostCpu | None = None  # the CPU the times were measured on (emulated: QEMU ran on it)
 
 
 class OpTiming(Record):
