@@ -1,6 +1,7 @@
 """Write the hash locks of edgecomp's isolated environments: `python -m toolchain.envlocks` (`make locks`).
 
-For each environment (the device runtimes of toolchain/base/venvs.py, MediaPipe of converters/metadata.py)
+For each environment (the device runtimes of toolchain/base/venvs.py, MediaPipe of converters/metadata.py,
+the LiteRT Quantizer of converters/int4.py)
 pip resolves the top-level pins in a throwaway venv of this Python, without installing anything
 (`pip install --dry-run --ignore-installed --report`), and the lock lists every package it would install
 with the sha256 of the exact file (`name==version --hash=sha256:...`). toolchain/base/venvs.py installs
@@ -16,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from converters.int4 import quantizer_spec
 from converters.metadata import mediapipe_spec
 from toolchain.base.errors import EdgecompError
 from toolchain.base.venvs import LOCKS_DIR, RUNTIME_REQUIREMENTS, VenvSpec, python_tag, runtime_venv_spec
@@ -25,7 +27,7 @@ RUNTIME_VERSIONS = {"litert": ("2.3.0",), "tflite-runtime": ("2.14.0",)}  # the 
 
 def specs() -> list[VenvSpec]:
     runtimes = [runtime_venv_spec(r, v) for r in RUNTIME_REQUIREMENTS for v in RUNTIME_VERSIONS.get(r, ())]
-    return [*runtimes, mediapipe_spec()]
+    return [*runtimes, mediapipe_spec(), quantizer_spec()]
 
 
 def resolve(spec: VenvSpec, python: str) -> str:

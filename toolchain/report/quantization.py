@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from toolchain.base.record import Record
-from toolchain.base.types import MixedReason, Precision, QuantMode
+from toolchain.base.types import MixedReason, Precision, QuantMode, WeightWidth
 
 
 class LabelSpread(Record):
@@ -143,6 +143,34 @@ class MixedSection(Record):
         return self.kept_out_of_int8 is not None
 
 
+class Int4Weight(Record):
+    """One weight of an int4 build: its bits and, when measured, the damage it does alone in 4 bits."""
+
+    weight: str
+    op: str
+    params: int
+    width: WeightWidth
+    table: bool  # an embedding table (per row) rather than a dense weight (per output channel)
+    damage_alone: float | None = None  # 1 - mean cosine with only this weight in 4 bits (None: not measured)
+
+
+class Int4Section(Record):
+    """`quantization.mode: int4` (toolchain/quantization/int4.py): which weights went to 4 bits and why."""
+
+    quantizer: str  # ai-edge-quantizer version that quantized the dense weights
+    plan: str  # searched | given (the saved recipe's plan, replayed)
+    devices: dict[str, str | None]  # profile -> why it cannot run int4 kernels (None: it can)
+    int4_allowed: bool
+    targets: MixedTargets | None = None
+    all_int8: MixedMetrics | None = None
+    chosen: MixedMetrics | None = None
+    weights: list[Int4Weight]
+    int4_params_share: float  # share of the planned weights' values stored in 4 bits
+    candidates_evaluated: int = 0
+    search_seconds: float = 0.0
+    search_split: str = ""
+
+
 class QuantizationSection(Record):
     mode: QuantMode
     onnx_opset: int | None = None
@@ -152,6 +180,7 @@ class QuantizationSection(Record):
     graph_preparation: GraphPreparation | None = None
     calibration_convergence: Convergence | None = None
     mixed: MixedSection | None = None
+    int4: Int4Section | None = None
     full_integer: bool | None = None  # False: some ops stay float (mixed, float_fallback_ops)
     int8_mac_share: float | None = None
     non_int8_weight_ops: list[str] | None = None
