@@ -1,5 +1,6 @@
 """Compression steps side by side on the shopping-intent example: PTQ, QAT, PQAT, distillation, low-rank,
-vocabulary pruning, 2:4 sparsity and the full chain distill -> prune 80% -> QAT -> int8.
+vocabulary pruning, 2:4 sparsity, the full chain distill -> prune 80% -> QAT -> int8, and the chain with
+4-bit weights (distill -> prune 80% -> int4, toolchain/quantization/int4.py).
 
 One run builds every variant from the same teacher with the real pipeline (tfmot, TFLite converter,
 ai_edge_litert evaluation on the test split), measures size raw/gzip, parameters, accuracy and the share of
@@ -27,6 +28,7 @@ from toolchain.report.model import Report  # noqa: E402  (the bench measures exa
 DISTILL = presets.distill_int8()["steps"][0]
 PRUNE80 = presets.PRUNE80
 CHAIN = presets.distill_prune_int8()["steps"]
+CHAIN4 = CHAIN[:2]  # distill -> prune 80%, then mode int4 instead of QAT + int8
 
 # name -> (steps, quantization mode)
 VARIANTS: dict[str, tuple[list[dict], str]] = {
@@ -39,6 +41,7 @@ VARIANTS: dict[str, tuple[list[dict], str]] = {
     "low-rank 50% fp32": ([{"kind": "lowrank", "param_reduction": 0.5, "epochs": 2}], "float32"),
     "vocab prune (min 3) fp32": ([{"kind": "vocab_prune", "min_count": 3}], "float32"),
     "chain distill-prune80-QAT int8": (CHAIN, "int8"),
+    "chain distill-prune80 int4": (CHAIN4, "int4"),
 }
 
 
@@ -102,6 +105,8 @@ def checks_from(built: dict[str, dict], by: dict[str, dict]) -> list[tuple[str, 
     keep = student["accuracy"] / teacher
     lr_drop = (teacher - by["low-rank 50% fp32"]["accuracy"]) * 100
     chain_drop = (teacher - chain["accuracy"]) * 100
+    chain4 = by["chain distill-prune80 int4"]
+    chain4_drop = (teacher - chain4["accuracy"]) * 100
     return [
         (
             "distilled student: >= 5x fewer params, keeps >= 97% of teacher accuracy",
@@ -127,6 +132,11 @@ def checks_from(built: dict[str, dict], by: dict[str, dict]) -> list[tuple[str, 
             "chain distill->prune80->QAT->int8: gzip >= 25x smaller than fp32 teacher, accuracy within 2 pt",
             f"{chain['gzip_ratio']}x, {-chain_drop:+.2f} pt",
             chain["gzip_ratio"] >= 25 and chain_drop <= 2.0,
+        ),
+        (
+            "chain distill->prune80->int4: gzip >= 40x smaller than fp32 teacher, accuracy within 2 pt",
+            f"{chain4['gzip_ratio']}x, {-chain4_drop:+.2f} pt",
+            chain4["gzip_ratio"] >= 40 and chain4_drop <= 2.0,
         ),
     ]
 
