@@ -63,6 +63,12 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     saved = yaml.safe_load((four.dir / "recipe.yaml").read_text())["quantization"]["int4"]["weights"]
     assert saved == {k: str(v) for k, v in widths.items()}  # the plan replays from the saved recipe
 
+    from toolchain.base.errors import GateFailed
+    from toolchain.package.packager import package
+
+    with pytest.raises(GateFailed, match=r"in 4 bits \(INT4.*MediaPipe 0\.10\.21.*cannot load"):
+        package(four.dir)  # refused before MediaPipe is started: its runtime cannot load INT4
+
     # validate: the host runtime runs it; tflite-runtime 2.14.0 is named with the op version it lacks
     report = validate_target(four.dir, select_profiles(["x86-host", "x86-tflite214"]), write_report=False)
     assert report.devices["x86-host"].passed
