@@ -1,17 +1,20 @@
-"""4-bit weights where they pay: weight-only int4 / int8 per weight of a float .tflite.
+"""4-bit weights where they pay: int4 / int8 per weight of a float .tflite.
 
 Dense weights (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL with a constant right operand)
-are quantized by the LiteRT Quantizer (`ai-edge-quantizer==0.10.0`, weight-only, symmetric per output
-channel), which hard-pins ai-edge-litert 2.3.0 and so runs in its own environment provisioned from a
-committed hash lock (toolchain/base/locks/ai-edge-quantizer-0.10.0-<python>.txt, 341 MB installed),
-as a child (converters/quantizer_child.py). Embedding tables (GATHER / EMBEDDING_LOOKUP params) are stored
-per row by converters/tflite_int4.py. Every int4 DEQUANTIZE is then written at version 6, so a runtime
-without int4 kernels is named by the op-version probe rather than failing later.
+are quantized by the LiteRT Quantizer (`ai-edge-quantizer==0.10.0`, symmetric per output channel), which
+hard-pins ai-edge-litert 2.3.0 and so runs in its own environment provisioned from a committed hash lock
+(toolchain/base/locks/ai-edge-quantizer-0.10.0-<python>.txt, 341 MB installed), as a child
+(converters/quantizer_child.py). int8 dense weights are weight-only (a DEQUANTIZE that XNNPACK folds
+into float weights once); int4 dense weights (FULLY_CONNECTED, CONV_2D) are dynamic, the op's hybrid
+kernel takes them itself, because XNNPACK does not fold an int4 DEQUANTIZE: weight-only int4 dense
+weights made the example's teacher 2.7x slower than fp32 (55.8 vs 20.7 µs, interleaved, ai_edge_litert
+2.1), hybrid int4 ran at 19.6 (FC) and 22.4 µs (CONV). Embedding tables (GATHER / EMBEDDING_LOOKUP params)
+are stored per row (or per column) by converters/tflite_int4.py, behind a DEQUANTIZE that runs once (no
+measurable cost). Every int4 DEQUANTIZE is written at version 6, so a runtime without int4 kernels is
+named by the op-version probe rather than failing later.
 
 A plan says, per weight tensor, int8 or int4 (tables also int4_columns: one scale per column, fewer bytes
-of scales than one per row); a weight the plan leaves out stays float. The math is float
-in every runtime (weights are dequantized once, when the interpreter is prepared): the model is smaller on
-disk and in the download, its latency is that of the float model.
+of scales than one per row); a weight the plan leaves out stays float.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from toolchain.base.venvs import Venv, VenvSpec, ensure_venv
 QUANTIZER_VERSION = "0.10.0"
 CHILD_SCRIPT = Path(__file__).with_name("quantizer_child.py")
 BITS = {WeightWidth.INT8: 8, WeightWidth.INT4: 4, WeightWidth.INT4_COLUMNS: 4}
+INT4 = WeightWidth.INT4
+DENSE_INT4_OPS = ("FULLY_CONNECTED", "CONV_2D")  # AEQ's dynamic_wi4_afp32 policy
 DENSE_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "BATCH_MATMUL": 1}  # op -> weight
 
 
@@ -67,6 +72,11 @@ class WeightSite:
     scope: str  # the op's output names + ";" (how the LiteRT Quantizer addresses an op)
     params: int
     table: bool  # an embedding table (per row) rather than a dense weight (per output channel)
+
+    @property
+    def int4(self) -> bool:
+        """Whether it can go to 4 bits: every table; dense weights of the ops with hybrid int4 kernels."""
+        return self.table or self.op in DENSE_INT4_OPS
 
 
 def weight_sites(data: bytes) -> list[WeightSite]:
@@ -123,6 +133,11 @@ class Quantizer:
         if unknown:
             raise QuantizerError(f"no quantizable weight named {unknown[0]}", hint="re-plan on this model")
         columns = frozenset(w for w, width in plan.items() if width == WeightWidth.INT4_COLUMNS)
+        no4 = sorted(w for w, v in plan.items() if v == INT4 and not self.sites[w].int4)
+        if no4:
+            raise QuantizerError(
+                f"{no4[0]} ({self.sites[no4[0]].op}) has no 4-bit kernel here", hint="use int8 for it"
+            )
         dense_columns = sorted(w for w in columns if not self.sites[w].table)
         if dense_columns:
             raise QuantizerError(
@@ -135,13 +150,21 @@ class Quantizer:
             work = Path(self._tmp.name)
             src, out = work / "in.tflite", work / "out.tflite"
             src.write_bytes(data)
-            ops = [{"scope": s.scope, "op": s.op, "bits": BITS[plan[s.weight]]} for s in dense]
+            ops = [
+                {
+                    "scope": s.scope,
+                    "op": s.op,
+                    "bits": BITS[plan[s.weight]],
+                    "dynamic": plan[s.weight] == INT4,
+                }
+                for s in dense
+            ]
             try:
                 self._session.call(
-                    "weight_only",
+                    "weights",
                     {"model_in": str(src), "model_out": str(out), "ops": ops},
                     self.timeout_s,
-                    f"weight-only quantization of {len(ops)} weights",
+                    f"quantization of {len(ops)} weights",
                 )
             except ChildError as err:
                 raise QuantizerError(err.message, hint="the LiteRT Quantizer refused this model") from None

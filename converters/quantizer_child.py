@@ -3,12 +3,13 @@
 The LiteRT Quantizer (AEQ) hard-pins ai-edge-litert 2.3.0, so it lives in its own locked environment
 (converters/int4.py provisions it) and this script speaks the one child protocol (edgecomp_wire on
 PYTHONPATH). The hello carries AEQ's version. Ops:
-  weight_only {"model_in", "model_out", "ops": [{"scope": op scope (output names + ";"), "op":
-              "FULLY_CONNECTED"|"CONV_2D"|"DEPTHWISE_CONV_2D"|"BATCH_MATMUL"|"EMBEDDING_LOOKUP",
-              "bits": 4|8}]} -> {"bytes": n}
-      weight-only, symmetric, per output channel (AEQ's CHANNELWISE): the weights are stored int4/int8 and
-      an explicit DEQUANTIZE feeds the float op, so the math stays float in every runtime that runs it.
-      Each op is matched by its exact scope, so ops not listed stay as they were.
+  weights {"model_in", "model_out", "ops": [{"scope": op scope (output names + ";"), "op":
+          "FULLY_CONNECTED"|"CONV_2D"|"DEPTHWISE_CONV_2D"|"BATCH_MATMUL", "bits": 4|8,
+          "dynamic": bool}]} -> {"bytes": n}
+      symmetric, per output channel (AEQ's CHANNELWISE). dynamic false: weight-only, the weights behind an
+      explicit DEQUANTIZE feeding the float op; dynamic true: the op takes the int weights itself and
+      quantizes its activations per call (hybrid kernels). Each op is matched by its exact scope, so ops
+      not listed stay as they were.
 Any failure is an `ok: false` reply; the parent decides what it means.
 """
 
@@ -20,7 +21,7 @@ import re
 import edgecomp_wire as wire
 
 
-def _weight_only(req: dict) -> dict:
+def _weights(req: dict) -> dict:
     from ai_edge_quantizer import qtyping, quantizer
 
     qt = quantizer.Quantizer(req["model_in"])
@@ -33,8 +34,10 @@ def _weight_only(req: dict) -> dict:
             operation_name=qtyping.TFLOperationName(item["op"]),
             op_config=qtyping.OpQuantizationConfig(
                 weight_tensor_config=weights,
-                compute_precision=qtyping.ComputePrecision.FLOAT,
-                explicit_dequantize=True,
+                compute_precision=qtyping.ComputePrecision.INTEGER
+                if item["dynamic"]
+                else qtyping.ComputePrecision.FLOAT,
+                explicit_dequantize=not item["dynamic"],
             ),
         )
     result = qt.quantize()
@@ -44,7 +47,7 @@ def _weight_only(req: dict) -> dict:
     return {"bytes": os.path.getsize(req["model_out"])}
 
 
-HANDLERS = {"weight_only": _weight_only}
+HANDLERS = {"weights": _weights}
 
 
 def main() -> None:

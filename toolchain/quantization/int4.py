@@ -2,8 +2,8 @@
 
 From the float .tflite of the final model, every constant weight of a dense op (per output channel, by the
 LiteRT Quantizer) or an embedding table (per row) is a site that can be stored in 4 or 8 bits
-(converters/int4.py). The math stays float (weight-only), so latency is the float model's and every
-runtime that has the kernels gives the same outputs.
+(converters/int4.py): tables and int8 weights behind a DEQUANTIZE that runs once, int4 dense weights
+(FULLY_CONNECTED, CONV_2D) in the op's hybrid kernel, so latency stays near the float model's.
 
 1. **Devices**: each profile of `quantization.int4.devices` is asked (its own runtime, devices/kernels.py)
    whether it loads DEQUANTIZE v6 (an int4 input). If one cannot, no weight goes to 4 bits: the build is
@@ -100,14 +100,16 @@ class Int4Evaluator:
 
 
 def _greedy(ev: Int4Evaluator, sites: dict[str, int], damage: dict[str, float], progress: Progress) -> Plan:
-    """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes, then each 8 tried at 4."""
-    order = sorted(sites, key=lambda w: -damage[w] / max(sites[w], 1))  # worst per value first
-    plan: Plan = {w: I4 for w in sites}
+    """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes, then each 8 tried at 4.
+    `damage` holds the sites that can go to 4 bits; the others stay in 8."""
+    order = sorted(damage, key=lambda w: -damage[w] / max(sites[w], 1))  # worst per value first
+    base: Plan = {w: I8 for w in sites}
+    plan: Plan = {**base, **{w: I4 for w in order}}
     n = 0
     with progress.task("int4: repair", len(order)) as advance:
         while not ev.ok(ev.metrics(plan)) and n < len(order):
             n = min(len(order), max(1, 2 * n))
-            plan = {w: I8 if w in order[:n] else I4 for w in sites}
+            plan = {**base, **{w: I8 if w in order[:n] else I4 for w in order}}
             advance(1)
     for w in sorted(order[:n], key=lambda w: -sites[w]):  # the largest first: the most bytes back
         trial = {**plan, w: I4}
@@ -167,8 +169,9 @@ def search_int4(
                     )
                 plan = all8
                 if allowed:
-                    with progress.task("int4: sensitivity", len(sites)) as advance:
-                        for w in sites:
+                    able = [w for w, site in quantizer.sites.items() if site.int4]
+                    with progress.task("int4: sensitivity", len(able)) as advance:
+                        for w in able:
                             damage[w] = max(0.0, 1.0 - ev.metrics({**all8, w: I4}).mean_cosine)
                             advance(1)
                     plan = _greedy(ev, sites, damage, progress)
