@@ -3,7 +3,8 @@
 From the float .tflite of the final model, every constant weight of a dense op (per output channel, by the
 LiteRT Quantizer) or an embedding table (per row) is a site that can be stored in 4 or 8 bits
 (converters/int4.py): tables and int8 weights behind a DEQUANTIZE that runs once, int4 dense weights
-(FULLY_CONNECTED, CONV_2D) in the op's hybrid kernel, so latency stays near the float model's.
+(FULLY_CONNECTED, CONV_2D) in the op's hybrid kernel, so latency stays at the float model's (measured on
+the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not speed.
 
 1. **Devices**: each profile of `quantization.int4.devices` is asked (its own runtime, devices/kernels.py)
    whether it loads DEQUANTIZE v6 (an int4 input). If one cannot, no weight goes to 4 bits: the build is
