@@ -8,11 +8,16 @@ any 4-bit weight, so it never picks int4 for a device that cannot run it.
 
 from __future__ import annotations
 
-from devices.opsupport import OpSupportTable
+from pathlib import Path
+
+from converters.tflite_model import TFLiteModel
+from devices.opsupport import OpSupportTable, Prober
 from devices.profiles.schema import DeviceProfile
 from devices.runner import RuntimeWorker, WorkerFailure
 from devices.runtimes import provision
 from toolchain.base.venvs import EnvSetupError
+
+INT4_PROBE = ("DEQUANTIZE", 6)  # TFLite's version for an int4 input (tensorflow/lite/tools/versioning)
 
 
 def missing_kernel(profile: DeviceProfile, op: str, version: int) -> str | None:
@@ -31,3 +36,21 @@ def missing_kernel(profile: DeviceProfile, op: str, version: int) -> str | None:
         return None
     first = err.strip().splitlines()[0] if err.strip() else "no message"
     return f"{op} v{version} is not supported by {profile.runtime_label} ({first})"
+
+
+def int4_weights_issue(
+    model: TFLiteModel, prober: Prober, runtime_key: str, workdir: Path, label: str
+) -> str | None:
+    """Why a runtime cannot run the model's INT4 weights; None when it has none or the runtime has int4
+    kernels. Asked by the same DEQUANTIZE v6 probe, because a hybrid int4 FULLY_CONNECTED / CONV_2D carries no
+    op version of its own that an old runtime would refuse (AEQ writes version 1): tflite-runtime 2.14.0 runs
+    such a CONV_2D to NaN (measured), so validate names it here instead of only failing parity."""
+    int4 = [t.name for t in model.tensors if t.dtype == "INT4"]
+    if not int4:
+        return None
+    table = OpSupportTable(runtime_key)
+    table.ensure([INT4_PROBE], prober, workdir)
+    if table.error(*INT4_PROBE) is None:
+        return None
+    op, version = INT4_PROBE
+    return f"{len(int4)} INT4 weights (e.g. {int4[0]}), but {label} has no int4 kernels ({op} v{version})"

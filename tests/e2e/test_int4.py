@@ -77,6 +77,19 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     versions = next(c for c in board.checks if c.name == "op versions")
     assert "DEQUANTIZE v6 is not supported by tflite-runtime 2.14.0" in versions.detail
 
+    # hybrid int4 dense weights alone carry no op version the board refuses (AEQ writes v1): still named
+    from converters.int4 import Quantizer
+    from toolchain.base.types import WeightWidth
+
+    with Quantizer((four.dir / "float.tflite").read_bytes()) as quantizer:
+        sites = quantizer.sites.values()
+        plan = {s.weight: WeightWidth.INT4 if s.op == "FULLY_CONNECTED" else WeightWidth.INT8 for s in sites}
+        hybrid = tmp_path / "hybrid.tflite"
+        hybrid.write_bytes(quantizer.quantize(plan))
+    bare = validate_target(hybrid, select_profiles(["x86-tflite214"]), limit=8, write_report=False)
+    detail = next(c for c in bare.devices["x86-tflite214"].checks if c.name == "op versions").detail
+    assert "INT4 weights" in detail and "tflite-runtime 2.14.0 has no int4 kernels" in detail
+
     # a build that must run on that board stays in 8 bits, says why, and passes there
     eight = _int4_build(tiny_project, tmp_path / "c", ["x86-tflite214"])
     q8 = eight.report.quantization.int4

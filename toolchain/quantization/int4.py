@@ -33,16 +33,13 @@ import numpy as np
 from converters.int4 import Quantizer
 from devices.host_runtime import HostRuntime
 from devices.hostrun import HostRunner
-from devices.kernels import missing_kernel
+from devices.kernels import INT4_PROBE, missing_kernel
 from devices.profiles.schema import get_profile
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import Task, WeightWidth
 from toolchain.quantization.mixed import TASK_METRICS, SearchData, targets_from_gates
 from toolchain.report.quantization import Int4Section, Int4Weight, MixedMetrics, MixedTargets
-
-INT4_KERNEL = ("DEQUANTIZE", 6)  # an int4 constant dequantized (converters/tflite_int4.py)
-
 
 I4, I8, I4C = WeightWidth.INT4, WeightWidth.INT8, WeightWidth.INT4_COLUMNS
 Plan = dict[str, WeightWidth]
@@ -57,7 +54,7 @@ class Int4Build:
 
 def device_support(devices: Sequence[str]) -> dict[str, str | None]:
     """Per profile: None when its runtime runs int4 weights, else why not."""
-    return {name: missing_kernel(get_profile(name), *INT4_KERNEL) for name in devices}
+    return {name: missing_kernel(get_profile(name), *INT4_PROBE) for name in devices}
 
 
 class Int4Evaluator:
