@@ -97,6 +97,8 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     assert "DEQUANTIZE v6 is not supported by tflite-runtime 2.14.0" in (q8.devices["x86-tflite214"] or "")
     assert {w.width for w in q8.weights} == {"int8"} and q8.int4_params_share == 0.0
     assert "INT4" not in {t.dtype for t in read_tflite(eight.model_path).tensors}
+    assert "x86-tflite214: cannot run int4" in (eight.dir / "report.md").read_text()
+    assert "- int4 (searched, LiteRT Quantizer 0.10.0)" in (four.dir / "report.md").read_text()
     ok = validate_target(eight.dir, select_profiles(["x86-tflite214"]), write_report=False)
     assert ok.devices["x86-tflite214"].passed, ok.devices["x86-tflite214"].failures
     assert four.model_path.stat().st_size < eight.model_path.stat().st_size
