@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -70,18 +69,10 @@ def fixtures() -> list[Fixture]:
 
 
 def host() -> str:
-    """CPU model and the SIMD extensions that matter to LiteRT's kernels (x86: AVX2/AVX-512)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]
-    return f"{model} ({platform.machine()}; {', '.join(isa) or 'no SIMD flags read'}), {os.cpu_count()} cores"
+    """CPU model and the ISA features that matter to LiteRT's kernels (devices/cpuinfo.py)."""
+    from devices.cpuinfo import host_cpu  # reason: after the sys.path line, like the bench's other imports
+
+    return host_cpu().summary
 
 
 def cli(args: list[str], log: Path) -> tuple[int, dict | None, str]:

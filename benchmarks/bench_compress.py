@@ -1,5 +1,6 @@
 """Compression steps side by side on the shopping-intent example: PTQ, QAT, PQAT, distillation, low-rank,
-vocabulary pruning, 2:4 sparsity and the full chain distill -> prune 80% -> QAT -> int8.
+vocabulary pruning, 2:4 sparsity, the full chain distill -> prune 80% -> QAT -> int8, and the chain with
+4-bit weights (distill -> prune 80% -> int4, toolchain/quantization/int4.py).
 
 One run builds every variant from the same teacher with the real pipeline (tfmot, TFLite converter,
 ai_edge_litert evaluation on the test split), measures size raw/gzip, parameters, accuracy and the share of
@@ -20,12 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
 from toolchain.recipe import presets  # noqa: E402
 from toolchain.report.model import Report  # noqa: E402  (the bench measures exactly what the presets give users)
 
 DISTILL = presets.distill_int8()["steps"][0]
 PRUNE80 = presets.PRUNE80
 CHAIN = presets.distill_prune_int8()["steps"]
+CHAIN4 = CHAIN[:2]  # distill -> prune 80%, then mode int4 instead of QAT + int8
 
 # name -> (steps, quantization mode)
 VARIANTS: dict[str, tuple[list[dict], str]] = {
@@ -38,6 +41,7 @@ VARIANTS: dict[str, tuple[list[dict], str]] = {
     "low-rank 50% fp32": ([{"kind": "lowrank", "param_reduction": 0.5, "epochs": 2}], "float32"),
     "vocab prune (min 3) fp32": ([{"kind": "vocab_prune", "min_count": 3}], "float32"),
     "chain distill-prune80-QAT int8": (CHAIN, "int8"),
+    "chain distill-prune80 int4": (CHAIN4, "int4"),
 }
 
 
@@ -101,6 +105,8 @@ def checks_from(built: dict[str, dict], by: dict[str, dict]) -> list[tuple[str, 
     keep = student["accuracy"] / teacher
     lr_drop = (teacher - by["low-rank 50% fp32"]["accuracy"]) * 100
     chain_drop = (teacher - chain["accuracy"]) * 100
+    chain4 = by["chain distill-prune80 int4"]
+    chain4_drop = (teacher - chain4["accuracy"]) * 100
     return [
         (
             "distilled student: >= 5x fewer params, keeps >= 97% of teacher accuracy",
@@ -126,6 +132,11 @@ def checks_from(built: dict[str, dict], by: dict[str, dict]) -> list[tuple[str, 
             "chain distill->prune80->QAT->int8: gzip >= 25x smaller than fp32 teacher, accuracy within 2 pt",
             f"{chain['gzip_ratio']}x, {-chain_drop:+.2f} pt",
             chain["gzip_ratio"] >= 25 and chain_drop <= 2.0,
+        ),
+        (
+            "chain distill->prune80->int4: gzip >= 40x smaller than fp32 teacher, accuracy within 2 pt",
+            f"{chain4['gzip_ratio']}x, {-chain4_drop:+.2f} pt",
+            chain4["gzip_ratio"] >= 40 and chain4_drop <= 2.0,
         ),
     ]
 
@@ -166,12 +177,16 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "compress.json").write_text(
         json.dumps(
-            {"rows": rows, "checks": [{"check": c, "measured": m, "pass": ok} for c, m, ok in checks]},
+            {
+                "host_cpu": host_cpu().to_json(),
+                "rows": rows,
+                "checks": [{"check": c, "measured": m, "pass": ok} for c, m, ok in checks],
+            },
             indent=2,
         )
     )
-    (OUT / "compress.md").write_text(md)
-    print(md)
+    (OUT / "compress.md").write_text(bench_header() + md)
+    print(bench_header() + md)
     return 0 if all(ok for _, _, ok in checks) else 1
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
+
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
 
@@ -108,10 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     md = render(rows, float_acc, checks, test_n=len(test))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "convert.json").write_text(
-        json.dumps({"float_accuracy": float_acc, "rows": rows, "checks": dict(checks)}, indent=2)
+        json.dumps(
+            {
+                "host_cpu": host_cpu().to_json(),
+                "float_accuracy": float_acc,
+                "rows": rows,
+                "checks": dict(checks),
+            },
+            indent=2,
+        )
     )
-    (OUT / "convert.md").write_text(md)
-    print(md)
+    (OUT / "convert.md").write_text(bench_header() + md)
+    print(bench_header() + md)
     return 0 if all(ok for _, ok in checks) else 1
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
+
 DATA = ROOT / "examples" / "shopping_intent" / "data"
 OUT = ROOT / "benchmarks" / "results"
 LATENCY_QUERIES = 64
@@ -189,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t_start
     md = render(rows, args, seconds)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "distill.md").write_text(md)
-    (OUT / "distill.json").write_text(json.dumps({"rows": rows, "seconds": round(seconds, 1)}, indent=2))
-    print(md)
+    (OUT / "distill.md").write_text(bench_header() + md)
+    (OUT / "distill.json").write_text(
+        json.dumps({"host_cpu": host_cpu().to_json(), "rows": rows, "seconds": round(seconds, 1)}, indent=2)
+    )
+    print(bench_header() + md)
     return auto(clf, args.workers, args.ray_address)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
+
 DATA = ROOT / "examples" / "shopping_intent" / "data"
 OUT = ROOT / "benchmarks" / "results"
 
@@ -104,9 +106,11 @@ def main() -> int:
     lines += [f"| {name} | {'PASS' if ok else 'FAIL'} |" for name, ok in checks]
     md = "\n".join(lines) + "\n"
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "onnx.md").write_text(md)
-    (OUT / "onnx.json").write_text(json.dumps({"rows": rows, "checks": dict(checks)}, indent=2))
-    print(md)
+    (OUT / "onnx.md").write_text(bench_header() + md)
+    (OUT / "onnx.json").write_text(
+        json.dumps({"host_cpu": host_cpu().to_json(), "rows": rows, "checks": dict(checks)}, indent=2)
+    )
+    print(bench_header() + md)
     return 0 if all(ok for _, ok in checks) else 1
 
 

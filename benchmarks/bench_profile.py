@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from quiet_machine import decides, timed_result  # noqa: E402  (beside this script)
 
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
+
 EXAMPLE = ROOT / "examples" / "shopping_intent"
 OUT = ROOT / "benchmarks" / "results"
 
@@ -137,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             details[label] = d
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "profile.json").write_text(
-        json.dumps({"checks": checks, "details": details}, indent=1, default=str)
+        json.dumps(
+            {"host_cpu": host_cpu().to_json(), "checks": checks, "details": details}, indent=1, default=str
+        )
     )
     text = markdown(checks, details)
-    (OUT / "profile.md").write_text(text)
-    print(text)
+    (OUT / "profile.md").write_text(bench_header() + text)
+    print(bench_header() + text)
     return 0 if all(c["result"] == "PASS" for c in checks if decides(c["result"])) else 1
 
 

@@ -28,6 +28,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
+
 DATA = ROOT / "examples" / "shopping_intent" / "data"
 OUT = ROOT / "benchmarks" / "results"
 
@@ -174,14 +176,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ranges-"))
     out = {"onnx_bert": onnx_bert(args.samples, work), "keras_bert": keras_bert(args.samples, work)}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ranges.json").write_text(json.dumps(out, indent=1) + "\n")
+    (OUT / "ranges.json").write_text(json.dumps({"host_cpu": host_cpu().to_json(), **out}, indent=1) + "\n")
     text = "\n".join(
         ["## BERT classifier (ONNX, onnx2tf)", "", *_table(out["onnx_bert"]["variants"]), ""]
         + [out["onnx_bert"]["range_convergence"]["summary"], ""]
         + ["## Keras BERT-style classifier", "", *_table(out["keras_bert"]["variants"])]
     )
-    (OUT / "ranges.md").write_text(text + "\n")
-    print(text)
+    (OUT / "ranges.md").write_text(bench_header() + text + "\n")
+    print(bench_header() + text)
 
 
 if __name__ == "__main__":

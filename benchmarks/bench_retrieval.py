@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
+
 EXAMPLE = ROOT / "examples" / "product_retrieval"
 OUT = ROOT / "benchmarks" / "results"
 LOWRANK = {"kind": "lowrank", "layers": ["items"], "rank": 32, "epochs": 2}
@@ -168,9 +170,11 @@ def main() -> int:
         "parity": parity,
         "checks": [{"check": c, "measured": m, "pass": ok} for c, m, ok in checks],
     }
-    (OUT / "retrieval.json").write_text(json.dumps(payload, indent=2, default=str))
-    (OUT / "retrieval.md").write_text(md)
-    print(md)
+    (OUT / "retrieval.json").write_text(
+        json.dumps({"host_cpu": host_cpu().to_json(), **payload}, indent=2, default=str)
+    )
+    (OUT / "retrieval.md").write_text(bench_header() + md)
+    print(bench_header() + md)
     return 0 if all(ok for _, _, ok in checks) else 1
 
 

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from quiet_machine import decides, timed_result  # noqa: E402  (beside this script)
 
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
 from toolchain.report.model import Report  # noqa: E402  (after the path: the bench runs from a checkout)
 
 EXAMPLE = ROOT / "examples" / "shopping_intent"
@@ -230,10 +231,12 @@ def main() -> int:
     data = {"presets": presets, "front": front, "seconds": seconds, "winners": winners, "covered": covered,
             "chosen": chosen_trials(records), "chosen_beside_busy_loop": chosen_trials(again),
             "checks": checks}  # fmt: skip
-    (OUT / "search.json").write_text(json.dumps(data, indent=1, default=str))
+    (OUT / "search.json").write_text(
+        json.dumps({"host_cpu": host_cpu().to_json(), **data}, indent=1, default=str)
+    )
     text = markdown(presets, front, seconds, args.trials, checks)
-    (OUT / "search.md").write_text(text)
-    print(text)
+    (OUT / "search.md").write_text(bench_header() + text)
+    print(bench_header() + text)
     return 0 if all(result == "PASS" for _, result in checks if decides(result)) else 1
 
 

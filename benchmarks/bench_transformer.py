@@ -25,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from devices.cpuinfo import bench_header, host_cpu  # noqa: E402  (after the path line)
+
 DATA = ROOT / "examples" / "shopping_intent" / "data"
 OUT = ROOT / "benchmarks" / "results"
 SEQ_LEN = 32
@@ -160,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     summary, checks = compare(rows)
     md = render(rows, summary, checks, args, seconds)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "transformer.md").write_text(md)
+    (OUT / "transformer.md").write_text(bench_header() + md)
     (OUT / "transformer.json").write_text(
         json.dumps(
             {
+                "host_cpu": host_cpu().to_json(),
                 "rows": rows,
                 "summary": summary,
                 "checks": dict(checks),
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             indent=2,
         )
     )
-    print(md)
+    print(bench_header() + md)
     return 0 if all(ok for _, ok in checks) else 1
 
 

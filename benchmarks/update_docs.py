@@ -14,6 +14,7 @@ def main() -> int:
     names = (
         "convert",
         "compress",
+        "int4",
         "onnx",
         "transformer",
         "distill",

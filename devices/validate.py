@@ -20,6 +20,7 @@ from converters.tflite_model import TFLiteModel, parse_tflite
 from devices.device_report import DeviceReport, Gates, HostSummary, ValidationReport
 from devices.host_reference import HostReference, HostReferenceFailed, host_reference
 from devices.hostrun import match_feeds
+from devices.kernels import int4_weights_issue
 from devices.opsupport import check_op_versions, min_runtime_version
 from devices.profiles.schema import Budgets, DeviceProfile
 from devices.runner import RuntimeWorker, WorkerFailure
@@ -174,6 +175,8 @@ def validate_device(
                 issues = check_op_versions(model, worker, key, worker.tmp)
                 if issues:
                     rep.add("op versions", FAIL, "; ".join(i.describe(profile.runtime_label) for i in issues))
+                elif four := int4_weights_issue(model, worker, key, worker.tmp, profile.runtime_label):
+                    rep.add("op versions", FAIL, four)
                 else:
                     rep.add("op versions", PASS, f"{len(model.opcodes)} builtin ops supported")
                 advance(1)

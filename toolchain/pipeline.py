@@ -34,7 +34,7 @@ from toolchain.evaluation.gates import failed_gates, gate_results, rejection
 from toolchain.evaluation.teacher_gates import TEACHER_DEFAULTS, effective_gates
 from toolchain.quantization.mixed import int8_mac_share
 from toolchain.recipe.presets import PRESETS, preset_plan
-from toolchain.recipe.schema import EvaluationSpec, MixedSpec, Recipe
+from toolchain.recipe.schema import EvaluationSpec, Int4Spec, MixedSpec, Recipe
 from toolchain.report.distill_auto import DistillAutoSection
 from toolchain.report.model import (
     FloatModelSection,
@@ -44,7 +44,7 @@ from toolchain.report.model import (
     Report,
     SourceSection,
 )
-from toolchain.report.quantization import QuantizationSection
+from toolchain.report.quantization import Int4Section, QuantizationSection
 from toolchain.sources.backend import (
     Conversion,
     Evaluation,
@@ -160,6 +160,15 @@ def _with_plan(recipe: Recipe, float_nodes: list[str] | None) -> Recipe:
     return recipe.model_copy(update={"quantization": recipe.quantization.model_copy(update={"mixed": plan})})
 
 
+def _with_int4_plan(recipe: Recipe, section: Int4Section | None) -> Recipe:
+    """The recipe to save: an int4 plan goes in, so it replays (same bytes, no search)."""
+    if section is None:
+        return recipe
+    spec = recipe.quantization.int4 or Int4Spec()
+    spec = spec.model_copy(update={"weights": {w.weight: w.width for w in section.weights}})
+    return recipe.model_copy(update={"quantization": recipe.quantization.model_copy(update={"int4": spec})})
+
+
 def build(
     recipe: Recipe,
     progress: Progress | None = None,
@@ -195,6 +204,7 @@ def build(
     conversion = backend.convert(steps, progress)
     warnings = steps.warnings + (source.calibration.warnings if source.calibration else [])
     recipe = _with_plan(recipe, conversion.mixed_float_nodes)
+    recipe = _with_int4_plan(recipe, conversion.quantization.int4)
     info = parse_tflite(conversion.tflite)
     quant = _quantization(recipe, backend, info, conversion.quantization)
     fp32 = conversion.fp32

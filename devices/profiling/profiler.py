@@ -21,6 +21,7 @@ import numpy as np
 from converters.keras_tflite import keras_to_tflite, load_keras_model
 from converters.tflite_model import TFLiteModel, read_tflite
 from devices import opcost
+from devices.cpuinfo import host_cpu
 from devices.hostrun import match_feeds, synthetic_feeds
 from devices.profiles.schema import DeviceProfile, get_profile
 from devices.profiling import quant_error, slicer
@@ -289,7 +290,7 @@ def profile_model(
             methods.append(profile_slicing(python, target, model, info, inputs, options, work, progress))
         result = ProfileResult(
             str(model),
-            {**asdict(target), "emulated": target.emulated},
+            {**asdict(target), "emulated": target.emulated, "host_cpu": host_cpu().to_json()},
             methods,
             opcost.model_costs(info),
             input_source=input_source or "",

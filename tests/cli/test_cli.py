@@ -115,8 +115,8 @@ def test_unknown_recipe_key(tiny_untrained, tmp_path):
 
 
 def test_bad_flag_value_names_the_choices(tiny_untrained, tmp_path):
-    result, out = _bad(tiny_untrained, tmp_path, tiny_untrained.model, "--quantize", "int4")
-    assert result.exit_code == 2 and "--quantize" in result.stderr and "'int16x8'" in result.stderr
+    result, out = _bad(tiny_untrained, tmp_path, tiny_untrained.model, "--quantize", "int2")
+    assert result.exit_code == 2 and "--quantize" in result.stderr and "'int4'" in result.stderr
 
 
 @pytest.mark.slow

@@ -39,7 +39,10 @@ def test_dash_h_is_help_everywhere_and_every_command_takes_verbose_and_quiet(pat
 @pytest.mark.parametrize(
     ("path", "choices"),
     [
-        (("convert",), ["float32|float16|dynamic|weight_only|int8|int16x8|mixed", "polynomial|constant"]),
+        (
+            ("convert",),
+            ["float32|float16|dynamic|weight_only|int8|int16x8|mixed|int4", "polynomial|constant"],
+        ),
         (("convert",), ["classification|embedding|retrieval", "distill-prune-int8"]),
         (("profile",), ["auto|litert|slice|both", "deployed|per-node"]),
         (("package",), ["mediapipe|android-assets|edge"]),

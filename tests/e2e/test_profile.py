@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devices.cpuinfo import host_cpu
 from devices.profiling import slicer
 from devices.profiling.children import ProfilerError
 from devices.profiling.profiler import ProfileOptions, profile_model
@@ -204,6 +205,7 @@ def test_cli_outputs(add_models, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [m["method"] for m in data["methods"]] == ["litert-profiler", "slicing"]
+    assert data["target"]["host_cpu"] == host_cpu().to_json()  # the CPU and ISA the times come from
     assert all(len(m["invoke_spread"]) == 2 for m in data["methods"])
     assert all(m["ratio"] is None or m["resolved"] for m in data["methods"])
     assert out["csv"].read_text().count("\n") == 1 + 20

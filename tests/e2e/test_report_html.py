@@ -40,6 +40,11 @@ def test_the_classifier_report_gains_each_stage_and_the_bundle_a_model_card(exam
     validate_target(build_dir, select_profiles(["x86-host"]))
     options = ProfileOptions(method="litert", mode="per-node", runs=20, warmup=2, processes=1)
     profile_target(build_dir, options)
+    from devices.cpuinfo import host_cpu  # reason: beside the other imports of this test
+
+    recorded = json.loads((build_dir / "report.json").read_text())["profile"]["target"]["host_cpu"]
+    assert recorded == host_cpu().to_json()  # typed in ProfileTarget, so every speed figure names its host
+    assert f"measured on {host_cpu().summary}" in (build_dir / "report.md").read_text()
     result = package(build_dir, PackageOptions(out_dir=tmp_path / "dist"))
     page = assert_report_page(build_dir, CONVERT_SECTIONS | {"validation", "profile", "package"})
     text = page.facts["text"]

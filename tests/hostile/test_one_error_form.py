@@ -38,7 +38,7 @@ def _one_error_line(result, code: int, *wanted: str) -> str:
     ("args", "wanted"),
     [
         (["convert", "m.keras", "--target-sparsity", "1.5"], ["--target-sparsity", "0.99"]),
-        (["convert", "m.keras", "--quantize", "int4"], ["--quantize", "'int16x8'"]),
+        (["convert", "m.keras", "--quantize", "int2"], ["--quantize", "'int4'"]),
         (["profile", "m.tflite", "--mode", "fast"], ["--mode", "'per-node'"]),
         (["package", "b", "--format", "zip"], ["--format", "'android-assets'"]),
         (["convert", "--bogus"], ["no such option: --bogus"]),

@@ -66,7 +66,7 @@ def test_the_cli_reference_lists_every_command_and_option():
             assert flag in page, flag
         if getattr(param, "help", None):
             assert " ".join(param.help.split())[:40] in page
-    assert "| `-Q, --quantize <float32|float16|dynamic|weight_only|int8|int16x8|mixed>` |" in page
+    assert "| `-Q, --quantize <float32|float16|dynamic|weight_only|int8|int16x8|mixed|int4>` |" in page
 
 
 def test_the_recipe_reference_covers_every_key_and_the_schema_validates_the_example():

@@ -23,7 +23,7 @@ def test_defaults_and_roundtrip(tmp_path):
     "data, message, hint",
     [
         ({**SRC, "quantisation": {}}, "unknown key 'quantisation'", "quantization"),
-        ({**SRC, "quantization": {"mode": "int4"}}, "quantization.mode", "'int16x8'"),
+        ({**SRC, "quantization": {"mode": "int2"}}, "quantization.mode", "'int4'"),
         (
             {**SRC, "quantization": {"modee": "int8"}},
             "unknown key 'quantization.modee'",

@@ -61,6 +61,15 @@ class QuantMode(StrEnum):
     INT8 = "int8"  # full integer, calibrated
     INT16X8 = "int16x8"
     MIXED = "mixed"  # int8 with the ops a search chose kept in float
+    INT4 = "int4"  # weight-only: each weight in 4 or 8 bits as a search chose, float math
+
+
+class WeightWidth(StrEnum):
+    """How mode int4 stores one weight (weight-only: dequantized once, float math)."""
+
+    INT8 = "int8"  # per output channel (dense) or per row (table)
+    INT4 = "int4"  # the same granularity in 4 bits
+    INT4_COLUMNS = "int4_columns"  # an embedding table in 4 bits with one scale per column (fewer scales)
 
 
 CALIBRATED_MODES = frozenset({QuantMode.INT8, QuantMode.INT16X8, QuantMode.MIXED})  # need real queries

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from devices.cpuinfo import HostCpu
 from toolchain.base.atomic import check_output_file
 from toolchain.base.errors import EdgecompError
 from toolchain.base.types import OverlayMetric, ProfileMethod, ProfileMode
@@ -113,10 +114,18 @@ def profile(
         render.print_json(result.to_dict())
         return
     render.note(result.notes)
+    render.stdout.print(host_line(result))
     for table in tables(result, top):
         render.stdout.print(table)
     for m in result.methods:
         render.stdout.print(coverage_line(m))
+
+
+def host_line(result: ProfileResult) -> str:
+    """The CPU the times come from: a latency is a property of its ISA as much as of the model."""
+    cpu = HostCpu.model_validate(result.target["host_cpu"])
+    emulated = " under QEMU (emulated: not a device latency)" if result.target.get("emulated") else ""
+    return f"host CPU: {cpu.summary}{emulated}"
 
 
 def _us(v: float | None, res: float) -> str:

@@ -66,6 +66,14 @@ def check_packageable(
             f"the model uses custom ops: {', '.join(custom)}; MediaPipe/LiteRT do not have their kernels",
             hint="re-convert with builtin ops only",
         )
+    int4 = [t.name for t in build.tflite.tensors if t.dtype == "INT4"]
+    if int4:  # measured: "Tensor ... requires 24576 bytes, but is allocated with 12288 bytes buffer"
+        raise GateFailed(
+            f"the model stores {len(int4)} weights in 4 bits (INT4, e.g. {int4[0]}); MediaPipe 0.10.21, the "
+            "app runtime the bundle is checked in, cannot load packed INT4 tensors",
+            hint="ship model.tflite to LiteRT 2.3 or MediaPipe 1.x (docs/guides/int4.md), or re-convert with "
+            "--quantize int8 or mixed for tasks-text 0.10",
+        )
     out = build.tflite.tensors[build.tflite.outputs[0]]
     n_out = int(out.shape[-1]) if out.shape else 0
     if build.labels is not None and n_out != len(build.labels):

@@ -118,6 +118,11 @@ def trim_mixed() -> Plan:
     return _plan("mixed", dict(TRIM))
 
 
+def trim_int4() -> Plan:
+    """WordPiece/SentencePiece models: trim the vocabulary, then 4-bit weights where the search keeps the gates."""
+    return _plan("int4", dict(TRIM))
+
+
 PRESETS: dict[str, Callable[[], Plan]] = {
     "float16": float16,
     "dynamic": dynamic,
@@ -131,6 +136,7 @@ PRESETS: dict[str, Callable[[], Plan]] = {
     "distill-student-int8": distill_student_int8,
     "distill-auto": distill_auto,
     "trim-mixed": trim_mixed,
+    "trim-int4": trim_int4,
 }
 
 

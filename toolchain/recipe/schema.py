@@ -11,7 +11,7 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from converters.tflite_model import builtin_op_names
-from toolchain.base.types import PackageFormat, QuantMode, SourceFormat, StepKind, Task
+from toolchain.base.types import PackageFormat, QuantMode, SourceFormat, StepKind, Task, WeightWidth
 from toolchain.recipe.space import SearchSpec
 from toolchain.recipe.steps import Step, check_step_order
 from toolchain.recipe.strict import Strict
@@ -106,8 +106,21 @@ class MixedSpec(Strict):
     )
 
 
+class Int4Spec(Strict):
+    """mode int4: the devices the build must run on, and (written by the search) the plan it replays."""
+
+    devices: list[str] = Field(
+        default_factory=lambda: ["x86-host"],
+        description="device profiles the build must run on: int4 is chosen only if all their runtimes run it",
+    )
+    weights: dict[str, WeightWidth] | None = Field(
+        None, description="weight tensor -> int8/int4/int4_columns (the saved recipe of an int4 build has it)"
+    )
+
+
 class QuantizationSpec(Strict):
     mode: QuantMode = QuantMode.INT8
+    int4: Int4Spec | None = Field(None, description="mode int4 only: target devices and the plan")
     mixed: MixedSpec | None = Field(
         None, description="mode mixed only: a fixed precision plan (the saved recipe of a mixed build has it)"
     )
@@ -139,6 +152,8 @@ class QuantizationSpec(Strict):
     def _mixed_only(self) -> QuantizationSpec:
         if self.mixed is not None and self.mode != "mixed":
             raise ValueError(f"quantization.mixed is a plan for mode mixed, not {self.mode}")
+        if self.int4 is not None and self.mode != "int4":
+            raise ValueError(f"quantization.int4 is for mode int4, not {self.mode}")
         if self.float_fallback_ops and self.mode != "int8":
             raise ValueError(
                 f"float_fallback_ops is a hand-made list for mode int8; mode {self.mode} does not take it"

@@ -22,7 +22,7 @@ from toolchain.report.distill_auto import candidates_markdown
 from toolchain.report.evaluation import EvaluationSection, StageMetrics
 from toolchain.report.hub import HubExportSection
 from toolchain.report.model import RejectedSection, Report
-from toolchain.report.quantization import QuantizationSection
+from toolchain.report.quantization import Int4Section, QuantizationSection
 from toolchain.report.stages import PackageSection, ProfileSection
 from toolchain.report.steps import AnyStepReport, PruneReport, VocabTrimReport
 
@@ -91,6 +91,17 @@ def _rejected(rejected: RejectedSection | None) -> list[str]:
     return [f"**REJECTED: {rejected.message}**", "", f"- hint: {rejected.hint}", ""]
 
 
+def _int4(q: Int4Section | None) -> list[str]:
+    """Mode int4: which weights went to 4 bits, and the devices that kept them out when one could not."""
+    if q is None:
+        return []
+    by = ", ".join(f"{w.op} {w.params:,} {w.width}" for w in q.weights)
+    share = f"{q.int4_params_share:.1%} of weights in 4 bits"
+    lines = [f"- int4 ({q.plan}, LiteRT Quantizer {q.quantizer}): {share}: {by}"]
+    lines += [f"  - {d}: cannot run int4 ({why})" for d, why in q.devices.items() if why is not None]
+    return lines
+
+
 def _quantization(q: QuantizationSection) -> list[str]:
     """Mode, graph preparation, int8 share of the MACs and, for mixed, every op kept out of int8."""
     share = f", {q.int8_mac_share:.1%} of MACs in int8" if q.int8_mac_share is not None else ""
@@ -104,6 +115,7 @@ def _quantization(q: QuantizationSection) -> list[str]:
                 f"float outputs min cosine {prep.float_effect.min_cosine:.6f} on {prep.float_effect.queries} "
                 "queries"
             )
+    lines += _int4(q.int4)
     mixed = q.mixed
     if mixed is None:
         return lines
@@ -218,6 +230,8 @@ def _profile(prof: ProfileSection | None) -> list[str]:
     if not prof:
         return []
     lines = ["", "## Profile", ""]
+    if prof.target.host_cpu is not None:
+        lines.append(f"- measured on {prof.target.host_cpu.summary}")
     for m in prof.methods:
         invoke = "below resolution" if m.invoke_us is None else f"{m.invoke_us:.2f} µs"
         ratio = "no ratio: ops below resolution" if m.ratio is None else f"ratio {m.ratio:.2f}"

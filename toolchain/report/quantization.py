@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from toolchain.base.record import Record
-from toolchain.base.types import MixedReason, Precision, QuantMode
+from toolchain.base.types import MixedReason, Precision, QuantMode, WeightWidth
 
 
 class LabelSpread(Record):
@@ -161,6 +161,42 @@ class MixedSection(Record):
         return self.kept_out_of_int8 is not None
 
 
+class Int4Weight(Record):
+    """One weight of an int4 build: its bits and, when measured, the damage it does alone in 4 bits."""
+
+    weight: str = Field(description="the weight tensor")
+    op: str = Field(description="the op that reads it")
+    params: int = Field(description="its values")
+    width: WeightWidth = Field(description="bits stored (4 or 8)")
+    table: bool = Field(
+        description="an embedding table (per row) rather than a dense weight (per output channel)"
+    )
+    damage_alone: float | None = Field(
+        None, description="1 - mean cosine with only this weight in 4 bits (None: not measured)"
+    )
+
+
+class Int4Section(Record):
+    """`quantization.mode: int4` (toolchain/quantization/int4.py): which weights went to 4 bits and why."""
+
+    quantizer: str = Field(description="ai-edge-quantizer version that quantized the dense weights")
+    plan: str = Field(description="searched | given (the saved recipe's plan, replayed)")
+    devices: dict[str, str | None] = Field(
+        description="profile -> why it cannot run int4 kernels (None: it can)"
+    )
+    int4_allowed: bool = Field(
+        description="False: a target device cannot run int4 kernels, so every weight stays 8-bit"
+    )
+    targets: MixedTargets | None = Field(None, description="what the search aimed at")
+    all_int8: MixedMetrics | None = Field(None, description="the build with every weight in 8 bits")
+    chosen: MixedMetrics | None = Field(None, description="the chosen plan")
+    weights: list[Int4Weight] = Field(description="every weight of the plan")
+    int4_params_share: float = Field(description="share of the planned weights' values stored in 4 bits")
+    candidates_evaluated: int = Field(0, description="plans measured by the search")
+    search_seconds: float = Field(0.0, description="search wall time")
+    search_split: str = Field("", description="the split the search measured on")
+
+
 class QuantizationSection(Record):
     mode: QuantMode = Field(description="the quantization mode")
     onnx_opset: int | None = Field(None, description="ONNX sources: the opset converted")
@@ -176,6 +212,7 @@ class QuantizationSection(Record):
         None, description="whether the activation ranges settled on the sample"
     )
     mixed: MixedSection | None = Field(None, description="mode mixed: the searched or replayed plan")
+    int4: Int4Section | None = Field(None, description="mode int4: the weights' widths chosen")
     full_integer: bool | None = Field(
         None, description="False: some ops stay float (mixed, float_fallback_ops)"
     )

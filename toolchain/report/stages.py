@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from devices.cpuinfo import HostCpu
 from toolchain.base.record import Record
 from toolchain.base.types import MixedReason, PackageFormat, ProfileMode, ValidationStatus
 
@@ -23,6 +24,9 @@ class ProfileTarget(Record):
     device: str = Field(description="the device profile whose runtime was used")
     arch: str = Field(description="the architecture the runtime ran on")
     emulated: bool = Field(description="True: under QEMU (the times are then not latencies)")
+    host_cpu: HostCpu | None = Field(
+        None, description="the CPU the times were measured on (emulated: QEMU ran on it)"
+    )
 
 
 class OpTiming(Record):

@@ -22,6 +22,7 @@ from toolchain.base.types import QuantMode, Task
 from toolchain.build import text_feeds
 from toolchain.evaluation.metrics import compare, stage_metrics
 from toolchain.evaluation.retrieval import retrieval_stages, table_bytes
+from toolchain.quantization.int4 import build_int4
 from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
 from toolchain.report.evaluation import EvaluationSection
 from toolchain.report.quantization import QuantizationSection
@@ -112,6 +113,14 @@ def convert_keras(
         f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
         len(calibration) if calibration and q.mode != "mixed" else None,
     ) as advance:
+        if q.mode == QuantMode.INT4:
+            fp = keras_to_tflite(steps.model, QuantMode.FLOAT32)
+            reference = keras_reference(steps)
+            built = build_int4(
+                fp, recipe, source.task, lambda: search_data(source, steps, reference, fp), progress
+            )
+            info.update(int4=built.section, full_integer=False)
+            return built.tflite, QuantizationSection(**info), None
         if q.mode == QuantMode.MIXED:
             calibrated, info["calibration_convergence"] = calibrate_with_convergence(
                 lambda items: calibrate_keras(steps.model, items), calibration or [], progress

@@ -31,6 +31,7 @@ from toolchain.base.errors import ConversionError, DataError
 from toolchain.base.progress import Progress
 from toolchain.base.types import QuantMode, Task
 from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
+from toolchain.quantization.int4 import build_int4
 from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
 from toolchain.report.evaluation import EvaluationSection, ReferenceCheck
 from toolchain.report.quantization import GraphPreparation, QuantizationSection
@@ -124,6 +125,13 @@ class OnnxBackend:
                 try:
                     if q.mode == QuantMode.MIXED:
                         tflite, plan = self._mixed(steps, saved, calibration or [], progress, quant)
+                    elif q.mode == QuantMode.INT4:
+                        fp = saved_model_to_tflite(saved, QuantMode.FLOAT32)
+                        source, reference = self.source, self.reference()
+                        data = lambda: search_data(source, steps, reference, fp)  # noqa: E731
+                        built = build_int4(fp, source.recipe, source.task, data, progress)
+                        quant.update(int4=built.section, full_integer=False)
+                        tflite = built.tflite
                     else:
                         tflite = saved_model_to_tflite(
                             saved,

@@ -1,0 +1,220 @@
+"""`quantization.mode: int4`: each weight in 4 bits where the gate holds and every target device runs it.
+
+From the float .tflite of the final model, every constant weight of a dense op (per output channel, by the
+LiteRT Quantizer) or an embedding table (per row) is a site that can be stored in 4 or 8 bits
+(converters/int4.py): tables and int8 weights behind a DEQUANTIZE that runs once, int4 dense weights
+(FULLY_CONNECTED, CONV_2D) in the op's hybrid kernel, so latency stays at the float model's (measured on
+the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not speed.
+
+1. **Devices**: each profile of `quantization.int4.devices` is asked (its own runtime, devices/kernels.py)
+   whether it loads DEQUANTIZE v6 (an int4 input). If one cannot, no weight goes to 4 bits: the build is
+   int8 weight-only, and the report names the device and the runtime's words.
+2. **Sensitivity**, as the mixed search (toolchain/quantization/mixed.py) measures it: each site alone in
+   4 bits (the rest 8) and its damage, 1 - mean cosine with the float model on the search queries.
+3. **Greedy**: all sites in 4 bits; while the targets fail, the sites with the most damage per byte saved
+   go back to 8 bits in growing prefixes; then each 8-bit site is tried in 4 bits again, largest first.
+4. **Table scales**: each 4-bit embedding table is tried with one scale per column instead of per row
+   (per-row scales and their int64 zero points are 12 bytes a row: 16.5 KB for the example's 1,374-row
+   table, a sixth of its int4 build), and keeps it if the targets still hold.
+
+The targets are the mixed search's (`targets_from_gates`: halfway between the recipe's gates and a perfect
+score, or the task's defaults). A plan replays without a search (`quantization.int4.weights`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from converters.int4 import Quantizer
+from devices.host_runtime import HostRuntime
+from devices.hostrun import HostRunner
+from devices.kernels import INT4_PROBE, missing_kernel
+from devices.profiles.schema import get_profile
+from toolchain.base.errors import GateFailed
+from toolchain.base.progress import Progress, SilentProgress
+from toolchain.base.types import Task, WeightWidth
+from toolchain.quantization.mixed import TASK_METRICS, SearchData, targets_from_gates
+from toolchain.report.quantization import Int4Section, Int4Weight, MixedMetrics, MixedTargets
+
+I4, I8, I4C = WeightWidth.INT4, WeightWidth.INT8, WeightWidth.INT4_COLUMNS
+Plan = dict[str, WeightWidth]
+
+
+@dataclass
+class Int4Build:
+    tflite: bytes
+    plan: Plan
+    section: Int4Section
+
+
+def device_support(devices: Sequence[str]) -> dict[str, str | None]:
+    """Per profile: None when its runtime runs int4 weights, else why not."""
+    return {name: missing_kernel(get_profile(name), *INT4_PROBE) for name in devices}
+
+
+class Int4Evaluator:
+    """Quantize a plan, run it on the search queries in one runtime child, score it against the float
+    model (cached by plan)."""
+
+    def __init__(self, quantizer: Quantizer, data: SearchData, task: Task, targets: MixedTargets) -> None:
+        self.q, self.data, self.task, self.targets = quantizer, data, task, targets
+        self.count = 0
+        self._cache: dict[frozenset[tuple[str, WeightWidth]], MixedMetrics] = {}
+        self.host = HostRuntime()
+
+    def close(self) -> None:
+        self.host.close()
+
+    def metrics(self, plan: Plan) -> MixedMetrics:
+        key = frozenset(plan.items())
+        if key not in self._cache:
+            self.count += 1
+            fours = sum(b != I8 for b in plan.values())
+            name = f"the int4 candidate with {fours} of {len(plan)} weights in 4 bits"
+            with HostRunner(self.q.quantize(plan), threads=1, name=name, host=self.host) as runner:
+                got = runner.scores(self.data.feeds)
+            ref = self.data.reference
+            cos = np.sum(got * ref, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
+            self._cache[key] = MixedMetrics(
+                mean_cosine=round(float(cos.mean()), 6), **TASK_METRICS[self.task](got, ref, self.data.labels)
+            )
+        return self._cache[key]
+
+    def ok(self, m: MixedMetrics) -> bool:
+        t = self.targets
+        misses = (
+            (t.min_cosine, m.mean_cosine, lambda aim, got: got < aim),
+            (t.min_agreement, m.agreement, lambda aim, got: got < aim),
+            (t.max_accuracy_drop, m.accuracy_drop_points, lambda aim, got: got > aim),
+            (t.min_top10_overlap, m.top10_overlap, lambda aim, got: got < aim),
+            (t.max_recall_drop, m.recall_drop_points, lambda aim, got: got > aim),
+        )
+        return not any(aim is not None and got is not None and miss(aim, got) for aim, got, miss in misses)
+
+
+def _greedy(ev: Int4Evaluator, sites: dict[str, int], damage: dict[str, float], progress: Progress) -> Plan:
+    """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes, then each 8 tried at 4.
+    `damage` holds the sites that can go to 4 bits; the others stay in 8."""
+    order = sorted(damage, key=lambda w: -damage[w] / max(sites[w], 1))  # worst per value first
+    base: Plan = {w: I8 for w in sites}
+    plan: Plan = {**base, **{w: I4 for w in order}}
+    n = 0
+    with progress.task("int4: repair", len(order)) as advance:
+        while not ev.ok(ev.metrics(plan)) and n < len(order):
+            n = min(len(order), max(1, 2 * n))
+            plan = {**base, **{w: I8 if w in order[:n] else I4 for w in order}}
+            advance(1)
+    for w in sorted(order[:n], key=lambda w: -sites[w]):  # the largest first: the most bytes back
+        trial = {**plan, w: I4}
+        if ev.ok(ev.metrics(trial)):
+            plan = trial
+    return plan
+
+
+def _columns(ev: Int4Evaluator, plan: Plan, tables: list[str], sites: dict[str, int]) -> Plan:
+    """Each 4-bit table tried with one scale per column (fewer bytes), largest first; kept if it holds."""
+    for w in sorted((t for t in tables if plan[t] == I4), key=lambda t: -sites[t]):
+        trial = {**plan, w: I4C}
+        if ev.ok(ev.metrics(trial)):
+            plan = trial
+    return plan
+
+
+def search_int4(
+    float_tflite: bytes,
+    data: SearchData,
+    task: Task,
+    gates: object,
+    devices: Sequence[str],
+    given: Plan | None = None,
+    progress: Progress | None = None,
+) -> Int4Build:
+    """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan."""
+    progress = progress or SilentProgress()
+    t0 = time.perf_counter()
+    support = device_support(devices)
+    allowed = all(v is None for v in support.values())
+    targets = targets_from_gates(gates, task, data.labels is not None)
+    with Quantizer(float_tflite) as quantizer:
+        sites = {w: s.params for w, s in quantizer.sites.items()}
+        damage: dict[str, float] = {}
+        if given is not None:
+            plan, how = dict(given), "given"
+            if not allowed and any(b != I8 for b in plan.values()):
+                worst = next(v for v in support.values() if v is not None)
+                raise GateFailed(
+                    f"the saved int4 plan has 4-bit weights, but {worst}",
+                    hint="drop quantization.int4.weights to search again, or target other devices",
+                )
+            section_metrics: tuple[MixedMetrics | None, MixedMetrics | None] = (None, None)
+            evaluations = 0
+        else:
+            how = "searched"
+            ev = Int4Evaluator(quantizer, data, task, targets)
+            try:
+                all8: Plan = {w: I8 for w in sites}
+                base = ev.metrics(all8)
+                if not ev.ok(base):
+                    raise GateFailed(
+                        f"even with every weight in 8 bits the result is {base.to_json()}, short of the "
+                        f"targets {targets.to_json()}",
+                        hint="relax the recipe's gates, or use mode float16 / dynamic",
+                    )
+                plan = all8
+                if allowed:
+                    able = [w for w, site in quantizer.sites.items() if site.int4]
+                    with progress.task("int4: sensitivity", len(able)) as advance:
+                        for w in able:
+                            damage[w] = max(0.0, 1.0 - ev.metrics({**all8, w: I4}).mean_cosine)
+                            advance(1)
+                    plan = _greedy(ev, sites, damage, progress)
+                    tables = [w for w, s in quantizer.sites.items() if s.table]
+                    plan = _columns(ev, plan, tables, sites)
+                section_metrics = (base, ev.metrics(plan))
+                evaluations = ev.count
+            finally:
+                ev.close()
+        tflite = quantizer.quantize(plan)
+        version = quantizer.version
+        infos = quantizer.sites
+    total = sum(sites[w] for w in plan) or 1
+    section = Int4Section(
+        quantizer=version,
+        plan=how,
+        devices=support,
+        int4_allowed=allowed,
+        targets=targets if how == "searched" else None,
+        all_int8=section_metrics[0],
+        chosen=section_metrics[1],
+        weights=[
+            Int4Weight(
+                weight=w,
+                op=infos[w].op,
+                params=infos[w].params,
+                width=plan[w],
+                table=infos[w].table,
+                damage_alone=round(damage[w], 6) if w in damage else None,
+            )
+            for w in plan
+        ],
+        int4_params_share=round(sum(sites[w] for w, b in plan.items() if b != I8) / total, 4),
+        candidates_evaluated=evaluations,
+        search_seconds=round(time.perf_counter() - t0, 1),
+        search_split=data.split,
+    )
+    return Int4Build(tflite, plan, section)
+
+
+def build_int4(
+    float_tflite: bytes, recipe: Any, task: Task, data: Callable[[], SearchData], progress: Progress
+) -> Int4Build:
+    """Mode int4 for a backend: the recipe's devices and saved plan, the search queries made on demand."""
+    spec = recipe.quantization.int4
+    devices = spec.devices if spec is not None else ["x86-host"]
+    given = spec.weights if spec is not None else None
+    return search_int4(float_tflite, data(), task, recipe.evaluation, devices, given, progress)
