@@ -2,11 +2,11 @@
 Ray, on the two-input DistilBERT ONNX fixture (tests/fixtures/make_two_input_models.py) and the shopping
 example's splits.
 
-To stay small: half of the example's val and test queries (374 each: the files are shuffled), half of
-train, 6 epochs, an agreement gate of 50%.
+To stay small: half of the example's val and test queries (374 each: the files are shuffled), all of
+train (a third of it at 8 epochs left the 16/64 student at 57% agreement), 6 epochs, an agreement gate of 60%.
 The ladder is given out of order and small: a hopeless 2-wide CNN, the 8/32 word CNN and a 16/64 one.
 Ordered by parameters, the first batch (two workers) holds the two smallest: the 2-wide one is stopped
-after its third epoch (val agreement far below the gate), the 8/32 meets the gate, and the largest is never
+after its second epoch (val agreement far below the gate), the 8/32 meets the gate, and the largest is never
 built. On a local Ray head, the kept student alone (a one-rung ladder: the Ray check costs one trial, not
 the whole ladder again) has the same row and the same model bytes (the candidates only: no final build).
 The trials run with the recipe's gate and the final build is judged by it; the foreign-teacher defaults
@@ -34,7 +34,7 @@ LADDER = [
     {"family": "word-cnn", "width": 2, "hidden": 2},
     {"family": "word-cnn", "width": 8, "hidden": 32},
 ]
-SIZES = {"train": 3000, "val": 374, "test": 374}
+SIZES = {"train": 5984, "val": 374, "test": 374}
 
 
 def _recipe(teacher: Path, out: Path, ladder: list[dict] = LADDER) -> Path:
@@ -54,10 +54,10 @@ def _recipe(teacher: Path, out: Path, ladder: list[dict] = LADDER) -> Path:
                 "student": "auto",
                 "epochs": 6,
                 "alpha": 0.9,
-                "auto": {"candidates": ladder, "hopeless_after_epochs": 3, "hopeless_margin": 0.43},
+                "auto": {"candidates": ladder, "hopeless_after_epochs": 2, "hopeless_margin": 0.45},
             }
         ],  # fmt: skip
-        "evaluation": {"min_agreement": 0.5},
+        "evaluation": {"min_agreement": 0.6},
         "output": {"dir": str(out)},
     }
     path = out / "recipe.yaml"
@@ -84,13 +84,14 @@ def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
     cands = auto["candidates"]
     assert [c["parameters"] for c in cands] == sorted(c["parameters"] for c in cands)
     assert [(c["width"], c["hidden"]) for c in cands] == [(2, 2), (8, 32), (16, 64)]
-    assert [c["verdict"] for c in cands] == ["stopped", "passed", "not tried"], cands
-    assert cands[0]["reasons"][0].startswith("stopped after epoch 3: val agreement with the teacher ")
+    table = (recipe.parent / "auto.distill-auto" / "candidates.md").read_text()
+    assert [c["verdict"] for c in cands] == ["stopped", "passed", "not tried"], table
+    assert cands[0]["reasons"][0].startswith("stopped after epoch 2: val agreement with the teacher ")
     assert cands[2]["trial"] is None and cands[2]["int8_bytes"] is None
     kept = cands[1]
     assert auto["chosen"] == 1 and auto["split"] == "val" and auto["runner"] == "local workers 2"
     q = kept["quality"]
-    assert q["agreement"] >= 0.5 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
+    assert q["agreement"] >= 0.6 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
     assert q["worst_intent"] in report["labels"] and q["worst_intent_recall"] <= q["accuracy"]
     trials = recipe.parent / "auto.distill-auto" / "trials"
     trial_model = trials / f"trial-{kept['trial']:03d}" / "model.tflite"

@@ -116,11 +116,11 @@ def candidate_rows(section: DistillAutoSection) -> list[list[str]]:
                     else ""
                 )
             cells = [
-                f"{_pct(q.accuracy)} (-{q.accuracy_drop_points:g} pt)" + _mark(c, "max_accuracy_drop"),
+                f"{_pct(q.accuracy)} ({-q.accuracy_drop_points:+g} pt)" + _mark(c, "max_accuracy_drop"),
                 f"{_pct(q.agreement_where_teacher_sure)} ({_pct(q.agreement)} all)"
                 + _mark(c, "min_agreement_where_sure")
                 + _mark(c, "min_agreement"),
-                f"{q.macro_f1:.3f} (-{q.macro_f1_drop_points or 0:g} pt)" + _mark(c, "max_macro_f1_drop"),
+                f"{q.macro_f1:.3f} ({-(q.macro_f1_drop_points or 0):+g} pt)" + _mark(c, "max_macro_f1_drop"),
                 worst + _mark(c, "min_recall_ratio"),
                 "" if q.dead_intents is None else str(q.dead_intents),
             ]
