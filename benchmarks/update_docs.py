@@ -24,7 +24,7 @@ def main() -> int:
         "retrieval",
         "log_scoring",
     )
-    for name in (*names, "acceptance_hub", "acceptance_multilingual"):
+    for name in (*names, "acceptance_hub", "acceptance_multilingual", "acceptance_distill_auto"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():
             continue
