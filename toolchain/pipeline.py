@@ -35,6 +35,7 @@ from toolchain.evaluation.teacher_gates import TEACHER_DEFAULTS, effective_gates
 from toolchain.quantization.mixed import int8_mac_share
 from toolchain.recipe.presets import PRESETS, preset_plan
 from toolchain.recipe.schema import EvaluationSpec, MixedSpec, Recipe
+from toolchain.recipe.students import StudentSpec
 from toolchain.report.distill_auto import DistillAutoSection
 from toolchain.report.model import (
     FloatModelSection,
@@ -142,7 +143,9 @@ def _preset_of(recipe: Recipe) -> str | None:
     student = first.student.model_dump()
     for name in PRESETS:
         plan = preset_plan(name)["steps"]
-        if plan and plan[0]["kind"] == StepKind.DISTILL and plan[0].get("student") == student:
+        if not plan or plan[0]["kind"] != StepKind.DISTILL or not isinstance(plan[0].get("student"), dict):
+            continue
+        if StudentSpec.model_validate(plan[0]["student"]).model_dump() == student:  # with its defaults
             return name
     return None
 
