@@ -3,7 +3,8 @@ Ray, on the two-input DistilBERT ONNX fixture (tests/fixtures/make_two_input_mod
 example's splits.
 
 To stay small: half of the example's val and test queries (374 each: the files are shuffled), all of
-train (a third of it at 8 epochs left the 16/64 student at 57% agreement), 6 epochs, an agreement gate of 60%.
+train (a third of it at 8 epochs left the 16/64 student at 57% agreement), 4 epochs (the 8/32 student
+reaches 50.5% agreement) and an agreement gate of 40%.
 The ladder is given out of order and small: a hopeless 2-wide CNN, the 8/32 word CNN and a 16/64 one.
 Ordered by parameters, the first batch (two workers) holds the two smallest: the 2-wide one is stopped
 after its second epoch (val agreement far below the gate), the 8/32 meets the gate, and the largest is never
@@ -52,12 +53,12 @@ def _recipe(teacher: Path, out: Path, ladder: list[dict] = LADDER) -> Path:
             {
                 "kind": "distill",
                 "student": "auto",
-                "epochs": 6,
+                "epochs": 4,
                 "alpha": 0.9,
-                "auto": {"candidates": ladder, "hopeless_after_epochs": 2, "hopeless_margin": 0.45},
+                "auto": {"candidates": ladder, "hopeless_after_epochs": 2, "hopeless_margin": 0.25},
             }
         ],  # fmt: skip
-        "evaluation": {"min_agreement": 0.6},
+        "evaluation": {"min_agreement": 0.4},
         "output": {"dir": str(out)},
     }
     path = out / "recipe.yaml"
@@ -91,7 +92,7 @@ def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
     kept = cands[1]
     assert auto["chosen"] == 1 and auto["split"] == "val" and auto["runner"] == "local workers 2"
     q = kept["quality"]
-    assert q["agreement"] >= 0.6 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
+    assert q["agreement"] >= 0.4 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
     assert q["worst_intent"] in report["labels"] and q["worst_intent_recall"] <= q["accuracy"]
     trials = recipe.parent / "auto.distill-auto" / "trials"
     trial_model = trials / f"trial-{kept['trial']:03d}" / "model.tflite"
