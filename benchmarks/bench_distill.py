@@ -13,7 +13,7 @@ benchmarks/results/distill.{json,md}.
 
 Then (`--auto`: only this) `edgecomp convert --preset distill-auto` on the same teacher (the largest
 classifier fixture here): every student the default ladder tried, smallest first, with its verdict under
-the default gates (accuracy within 1.5 pt of the teacher, agreement >= 95%) and the time; writes
+the default gates (toolchain/tasks.py TEACHER_DEFAULT_GATES) and the time; writes
 benchmarks/results/distill_auto.{json,md}.
 
     python benchmarks/bench_distill.py --auto [--workers 2] [--ray-address ADDRESS]
@@ -144,6 +144,7 @@ def auto(clf: Path, workers: int, ray_address: str | None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         spec = _recipe(clf, Path(tmp), "distill-auto", "int8", [])
+        spec.pop("evaluation")  # no gate of the user's: the foreign-teacher defaults judge the candidates
         spec["data"] = {k: v for k, v in spec["data"].items() if v is not None}
         recipe = apply_preset(recipe_from_dict(spec), "distill-auto")
         kept = None

@@ -30,11 +30,12 @@ from toolchain.base.notices import announce
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import CostMost, QuantMode, StepKind
 from toolchain.build import Build, rejected_dir, sha256_bytes, write_build
-from toolchain.evaluation.gates import failed_gates, gate_results, rejection
+from toolchain.evaluation.gates import AUTO_PRESET, failed_gates, gate_results, rejection
 from toolchain.evaluation.teacher_gates import TEACHER_DEFAULTS, effective_gates
 from toolchain.quantization.mixed import int8_mac_share
 from toolchain.recipe.presets import PRESETS, preset_plan
 from toolchain.recipe.schema import EvaluationSpec, Int4Spec, MixedSpec, Recipe
+from toolchain.recipe.students import StudentSpec
 from toolchain.report.distill_auto import DistillAutoSection
 from toolchain.report.model import (
     FloatModelSection,
@@ -108,16 +109,20 @@ def _rejection(
     conversion: Conversion,
     evaluation: Evaluation,
     gates: tuple[EvaluationSpec, str],
+    preset: str | None = None,
 ) -> RejectedSection | None:
     """None when every gate passes, else the `rejected` section naming the gate (and the others missed),
     the value and the stage that cost it; a full-int8 build that quantization cost names the ops that lose
-    most. `gates`: the gates and their origin (gates.effective_gates)."""
+    most. `gates`: the gates and their origin (gates.effective_gates); `preset`: the student's preset, when
+    known better than `_preset_of` (distill-auto's chosen student is a concrete one)."""
     misses = failed_gates(gates[0], evaluation.section, evaluation.texts)
     if not misses:
         return None
     kinds = [s.kind for s in recipe.steps]
     where = str(rejected_dir(recipe.build_dir))
-    section = rejection(misses[0], evaluation.section, kinds, where, misses[1:], gates[1], _preset_of(recipe))
+    section = rejection(
+        misses[0], evaluation.section, kinds, where, misses[1:], gates[1], preset or _preset_of(recipe)
+    )
     q = recipe.quantization
     if section.cost_most == CostMost.QUANTIZATION and q.mode == QuantMode.INT8 and not q.float_fallback_ops:
         worst = backend.int8_diagnosis(steps, conversion)
@@ -133,10 +138,14 @@ def _preset_of(recipe: Recipe) -> str | None:
     first = recipe.steps[0] if recipe.steps else None
     if first is None or first.kind != StepKind.DISTILL or first.student is None:
         return None
+    if first.student == "auto":
+        return AUTO_PRESET
     student = first.student.model_dump()
     for name in PRESETS:
         plan = preset_plan(name)["steps"]
-        if plan and plan[0]["kind"] == StepKind.DISTILL and plan[0].get("student") == student:
+        if not plan or plan[0]["kind"] != StepKind.DISTILL or not isinstance(plan[0].get("student"), dict):
+            continue
+        if StudentSpec.model_validate(plan[0]["student"]).model_dump() == student:  # with its defaults
             return name
     return None
 
@@ -211,7 +220,8 @@ def build(
     lap("convert")
     evaluation = backend.evaluate(steps, conversion, progress)
     lap("evaluate")
-    rejected = _rejection(recipe, backend, steps, conversion, evaluation, gates)
+    auto = AUTO_PRESET if distill_auto is not None else None
+    rejected = _rejection(recipe, backend, steps, conversion, evaluation, gates, auto)
     if source.teacher is not None and evaluation.section.vs_source_float is not None:
         evaluation.section.gates = gate_results(gates[0], evaluation.section, gates[1])
     float_tflite, float_keras = backend.float_model(steps, conversion)

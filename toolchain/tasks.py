@@ -33,7 +33,7 @@ CLASSIFIER_GATES = (
 )
 # A foreign teacher's student is judged against the teacher when the recipe sets no gate (issue 25): a
 # preset is a fixed guess and the headline numbers hide dead rare intents. "Sure" is the report's
-# (toolchain/sources/student.py CONFIDENT_MARGIN: the teacher's top-1 probability leads its top-2 by 0.2).
+# (toolchain/evaluation/student_gates.py SURE_MARGIN: the teacher's top-1 probability leads its top-2 by 0.2).
 TEACHER_DEFAULT_GATES = {
     "max_accuracy_drop": 1.5,  # points
     "min_agreement_where_sure": 0.95,

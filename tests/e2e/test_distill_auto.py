@@ -2,12 +2,17 @@
 Ray, on the two-input DistilBERT ONNX fixture (tests/fixtures/make_two_input_models.py) and the shopping
 example's splits.
 
-To stay small, half of the example's val and test queries (374 each: the files are shuffled); all of train
-(a third of it, at 8 epochs, left the 16/64 student at 57% agreement).
+To stay small: half of the example's val and test queries (374 each: the files are shuffled), all of
+train (a third of it at 8 epochs left the 16/64 student at 57% agreement), 4 epochs (the 8/32 student
+reaches 50.5% agreement) and an agreement gate of 40%.
 The ladder is given out of order and small: a hopeless 2-wide CNN, the 8/32 word CNN and a 16/64 one.
-Ordered by parameters, the smallest is stopped after its second epoch (val agreement far below the gate),
-the next meets the gate and the largest is never built. The same run on a local Ray head chooses the same
-student, with the same numbers and the same model bytes (the candidates only: no final build there).
+Ordered by parameters, the first batch (two workers) holds the two smallest: the 2-wide one is stopped
+after its second epoch (val agreement far below the gate), the 8/32 meets the gate, and the largest is never
+built. On a local Ray head, the kept student alone (a one-rung ladder: the Ray check costs one trial, not
+the whole ladder again) has the same row and the same model bytes (the candidates only: no final build).
+The trials run with the recipe's gate and the final build is judged by it; the foreign-teacher defaults
+(which this small a student misses) are the gates of tests/unit/test_distill_auto_units.py and the
+acceptance bench (benchmarks/acceptance_distill_auto.py).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ LADDER = [
 SIZES = {"train": 5984, "val": 374, "test": 374}
 
 
-def _recipe(teacher: Path, out: Path) -> Path:
+def _recipe(teacher: Path, out: Path, ladder: list[dict] = LADDER) -> Path:
     splits = {}
     for name, n in SIZES.items():
         splits[name] = out / "data" / f"{name}.jsonl"
@@ -48,12 +53,12 @@ def _recipe(teacher: Path, out: Path) -> Path:
             {
                 "kind": "distill",
                 "student": "auto",
-                "epochs": 8,
+                "epochs": 4,
                 "alpha": 0.9,
-                "auto": {"candidates": LADDER, "hopeless_after_epochs": 2, "hopeless_margin": 0.45},
+                "auto": {"candidates": ladder, "hopeless_after_epochs": 2, "hopeless_margin": 0.25},
             }
         ],  # fmt: skip
-        "evaluation": {"min_agreement": 0.6},
+        "evaluation": {"min_agreement": 0.4},
         "output": {"dir": str(out)},
     }
     path = out / "recipe.yaml"
@@ -71,7 +76,7 @@ def _convert(recipe: Path, *extra: str) -> dict:
 @pytest.fixture(scope="module")
 def local(two_input_models, tmp_path_factory) -> tuple[Path, dict]:
     recipe = _recipe(two_input_models.classifier, tmp_path_factory.mktemp("auto-local"))
-    return recipe, _convert(recipe)
+    return recipe, _convert(recipe, "--workers", "2")
 
 
 def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
@@ -80,13 +85,14 @@ def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
     cands = auto["candidates"]
     assert [c["parameters"] for c in cands] == sorted(c["parameters"] for c in cands)
     assert [(c["width"], c["hidden"]) for c in cands] == [(2, 2), (8, 32), (16, 64)]
-    assert [c["verdict"] for c in cands] == ["stopped", "passed", "not tried"], cands
+    table = (recipe.parent / "auto.distill-auto" / "candidates.md").read_text()
+    assert [c["verdict"] for c in cands] == ["stopped", "passed", "not tried"], table
     assert cands[0]["reasons"][0].startswith("stopped after epoch 2: val agreement with the teacher ")
     assert cands[2]["trial"] is None and cands[2]["int8_bytes"] is None
     kept = cands[1]
-    assert auto["chosen"] == 1 and auto["split"] == "val" and auto["runner"] == "local workers 1"
+    assert auto["chosen"] == 1 and auto["split"] == "val" and auto["runner"] == "local workers 2"
     q = kept["quality"]
-    assert q["agreement"] >= 0.6 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
+    assert q["agreement"] >= 0.4 and q["queries"] == SIZES["val"] and 0 < q["macro_f1"] <= 1
     assert q["worst_intent"] in report["labels"] and q["worst_intent_recall"] <= q["accuracy"]
     trials = recipe.parent / "auto.distill-auto" / "trials"
     trial_model = trials / f"trial-{kept['trial']:03d}" / "model.tflite"
@@ -115,20 +121,27 @@ def test_rerun_resumes_without_building_a_candidate_again(local):
     assert [c.to_json() for c in again.candidates] == report["distill_auto"]["candidates"]
 
 
-def test_ray_head_chooses_the_same_student(local, two_input_models, tmp_path, monkeypatch):
+def test_ray_head_builds_and_judges_the_kept_student_as_local_workers(
+    local, two_input_models, tmp_path, monkeypatch
+):
+    """The kept student alone on a local Ray head (a one-rung ladder, to stay cheap): the same row of the
+    table (size, every gate's number and verdict) and the same model bytes as the local run's."""
     from toolchain.base.progress import SilentProgress
     from toolchain.recipe.compose import load_recipe
     from toolchain.search.auto import run_candidates
 
     recipe, report = local
+    kept = report["distill_auto"]["candidates"][report["distill_auto"]["chosen"]]
+    rung = [c for c in LADDER if (c["width"], c["hidden"]) == (kept["width"], kept["hidden"])]
     with ray_head() as (address, auth), monkeypatch.context() as env:
         for key, value in auth.items():
             env.setenv(key, value)
-        ray_recipe = load_recipe(_recipe(two_input_models.classifier, tmp_path))
+        ray_recipe = load_recipe(_recipe(two_input_models.classifier, tmp_path, rung))
         _, on_ray = run_candidates(ray_recipe, SilentProgress(), 1, address)
-    assert on_ray.runner == f"ray {address}"
-    assert on_ray.chosen == report["distill_auto"]["chosen"]
-    assert [c.to_json() for c in on_ray.candidates] == report["distill_auto"]["candidates"]
-    kept = f"trials/trial-{on_ray.candidates[on_ray.chosen].trial:03d}/model.tflite"
-    local_model = recipe.parent / "auto.distill-auto" / kept
-    assert (tmp_path / "auto.distill-auto" / kept).read_bytes() == local_model.read_bytes()
+    assert on_ray.runner == f"ray {address}" and on_ray.chosen == 0
+    row = on_ray.candidates[0].to_json()
+    assert {**row, "trial": kept["trial"]} == kept
+    local_model = recipe.parent / "auto.distill-auto" / f"trials/trial-{kept['trial']:03d}/model.tflite"
+    assert (
+        tmp_path / "auto.distill-auto" / "trials/trial-000/model.tflite"
+    ).read_bytes() == local_model.read_bytes()

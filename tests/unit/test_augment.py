@@ -38,7 +38,7 @@ def test_unknown_operation_is_an_error():
 
 
 def test_agreement_where_the_teacher_is_sure():
-    from toolchain.sources.student import confident_agreement
+    from toolchain.evaluation.student_gates import confident_agreement
 
     teacher = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.48, 0.52]])
     student = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])

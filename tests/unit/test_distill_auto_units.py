@@ -13,6 +13,7 @@ from toolchain.recipe.compose import apply_preset, recipe_from_dict
 from toolchain.recipe.schema import EvaluationSpec
 from toolchain.recipe.students import StudentCandidate, StudentSpec, parse_student_layer
 from toolchain.steps.student import teacher_table
+from toolchain.tasks import TEACHER_DEFAULT_GATES
 
 LABELS = ["a", "b", "c"]
 
@@ -23,20 +24,38 @@ def _predictions(student: list[int], teacher: list[int], labels: list[int], sure
     return QueryPredictions(np.array(labels), probs, np.array(student), LABELS)
 
 
-def test_the_gates_pass_and_fail_on_per_query_predictions_with_reasons():
+def test_the_gates_are_the_final_builds_foreign_teacher_defaults_with_every_check():
     labels = [0] * 10 + [1] * 10 + [2] * 10
-    good = _predictions(labels, labels, labels)
-    assert student_gates(EvaluationSpec())(good).passed  # defaults: within 1.5 pt, agreement >= 95%
+    good = student_gates(EvaluationSpec())(_predictions(labels, labels, labels))
+    assert good.passed
+    # the same gates as a foreign teacher's build (teacher_gates.effective_gates / TEACHER_DEFAULT_GATES)
+    assert [c.gate for c in good.checks] == list(TEACHER_DEFAULT_GATES)
+    assert all(c.passed for c in good.checks)
     bad_student = [0] * 10 + [1] * 10 + [0] * 10  # intent c never predicted
     verdict = student_gates(EvaluationSpec())(_predictions(bad_student, labels, labels))
     assert not verdict.passed
-    assert [m.gate for m in verdict.misses] == ["max_accuracy_drop", "min_agreement"]
-    assert verdict.reasons[1] == "agreement with the teacher 66.67% is below 95.00%"
+    assert [m.gate for m in verdict.misses] == list(TEACHER_DEFAULT_GATES)
+    assert verdict.reasons[1] == (
+        "min_agreement_where_sure: agreement with the teacher where it is sure (30 queries) 66.67% is below "
+        "95.00%"
+    )
+    assert verdict.reasons[3].startswith("min_recall_ratio: 1 of 3 intents (1 dead) have recall below 50%")
     q = verdict.quality
     assert (q.worst_intent, q.worst_intent_recall, q.teacher_recall_of_worst) == ("c", 0.0, 1.0)
+    assert (q.recall_ratio, q.dead_intents) == (0.0, 1)
     assert q.accuracy_drop_points == pytest.approx(33.33) and q.teacher_sure_queries == 30
     # the recipe's gates replace the defaults: only agreement >= 60% here
-    assert student_gates(EvaluationSpec(min_agreement=0.6))(_predictions(bad_student, labels, labels)).passed
+    mine = student_gates(EvaluationSpec(min_agreement=0.6))(_predictions(bad_student, labels, labels))
+    assert mine.passed and [c.gate for c in mine.checks] == ["min_agreement"]
+
+
+def test_a_rare_intent_at_a_quarter_of_the_teachers_recall_misses_the_recall_gate():
+    labels = [0] * 48 + [1] * 48 + [2] * 4
+    student = [0] * 48 + [1] * 48 + [2, 0, 0, 0]
+    verdict = student_gates(EvaluationSpec(min_recall_ratio=0.5))(_predictions(student, labels, labels))
+    assert [m.gate for m in verdict.misses] == ["min_recall_ratio"]
+    assert verdict.quality.worst_intent == "c" and verdict.quality.recall_ratio == 0.25
+    assert student_gates(EvaluationSpec(min_recall_ratio=0.25))(_predictions(student, labels, labels)).passed
 
 
 def test_agreement_where_the_teacher_is_sure():

@@ -90,6 +90,9 @@ def test_dead_rare_intents_are_rejected_and_named_although_accuracy_passes():
     assert "rare_x" in section.message and "\n" not in section.message
     assert section.hint.startswith("the student of preset distill-student-int8 misses the default gates")
     assert "--preset distill-auto" in section.hint
+    auto = rejection(misses[0], ev, ["distill"], "build/s.rejected", misses[1:], origin, "distill-auto")
+    assert auto.hint.startswith("the student of preset distill-auto misses the default gates")
+    assert "--preset distill-auto searches" not in auto.hint and "give your own gates" in auto.hint
     results = gate_results(gates, ev, origin)
     assert [w.label for w in results.weak_intents] == ["rare_x", "rare_y"] and results.dead_intents == 2
     assert {c.gate: c.passed for c in results.checks} == {
@@ -144,3 +147,13 @@ def test_without_a_teacher_block_the_where_sure_gate_does_not_apply_and_messages
     assert failed_gate(EvaluationSpec(min_agreement_where_sure=0.99), ev) is None
     miss = failed_gate(EvaluationSpec(min_recall_ratio=0.5), ev)
     assert "below 50% of source's" in miss.text
+
+
+def test_the_preset_of_a_student_auto_recipe_is_distill_auto():
+    from toolchain.pipeline import _preset_of
+    from toolchain.recipe.compose import apply_preset, recipe_from_dict
+
+    auto = apply_preset(recipe_from_dict({"source": {"path": "t.onnx"}}), "distill-auto")
+    assert auto.steps[0].student == "auto" and _preset_of(auto) == "distill-auto"
+    tiny = apply_preset(recipe_from_dict({"source": {"path": "t.onnx"}}), "distill-student-int8")
+    assert _preset_of(tiny) == "distill-student-int8"

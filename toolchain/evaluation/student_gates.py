@@ -1,32 +1,48 @@
-"""Gates for a distilled student against its teacher, on per-query predictions: the seam of distill-auto.
+"""Gates for a distilled student against its teacher, on per-query predictions: distill-auto's verdict.
 
-`StudentGates` is the interface: a function from a student's and its teacher's predictions on the same
-labelled queries (`QueryPredictions`) to a `GateVerdict` (pass, and the reasons of every miss).
-toolchain/search/auto.py judges each candidate student with `student_gates(recipe.evaluation)`; the
-default gates for a foreign teacher plug in here (replace `FOREIGN_TEACHER_DEFAULTS` / extend
-`student_gates`), nothing else in distill-auto knows what the gates are.
-
-Today: the recipe's classifier gates measured against the teacher (`max_accuracy_drop`: the teacher's
-accuracy minus the student's, points; `min_agreement`: top-1 agreement with the teacher), with the
-semantics of toolchain/evaluation/gates.py (a `max_` gate misses above its limit, a `min_` gate below;
-each miss a `GateMiss`). A recipe without either gets FOREIGN_TEACHER_DEFAULTS: accuracy within 1.5 points
-of the teacher and agreement >= 95%.
+`student_gates(spec, task)` is a function from a student's and its teacher's predictions on the same
+labelled queries (`QueryPredictions`) to a `GateVerdict` (pass, every miss, every gate's check). It judges
+a candidate exactly as the final build is judged: the gates are toolchain/evaluation/teacher_gates.py
+`effective_gates` (the recipe's, else the task's foreign-teacher defaults, toolchain/tasks.py
+TEACHER_DEFAULT_GATES: accuracy within 1.5 points, agreement >= 95% where the teacher is sure, macro-F1
+within 2 points, no intent below half the teacher's recall), and the checks are toolchain/evaluation/
+gates.py `failed_gates` / `gate_results`, run on an evaluation section made from the predictions (the
+teacher is the source, as in a foreign teacher's build).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from toolchain.evaluation.gates import GateMiss
-from toolchain.evaluation.metrics import classification_metrics
+from toolchain.base.types import Task
+from toolchain.evaluation.gates import GateMiss, failed_gates, gate_results
+from toolchain.evaluation.metrics import compare
+from toolchain.evaluation.teacher_gates import effective_gates, recall_ratio, weak_intents
 from toolchain.recipe.schema import EvaluationSpec
 from toolchain.report.distill_auto import StudentQuality
+from toolchain.report.evaluation import EvaluationSection, GateCheck, TeacherAgreement
 
-FOREIGN_TEACHER_DEFAULTS = EvaluationSpec(max_accuracy_drop=1.5, min_agreement=0.95)
-SURE_MARGIN = 0.2  # the teacher's top-1 minus top-2 probability (toolchain/sources/student.py)
+SURE_MARGIN = 0.2  # the teacher's top-1 minus top-2 probability above which it counts as sure
+
+
+def confident_agreement(teacher_probs: np.ndarray, student_scores: np.ndarray) -> dict[str, Any]:
+    """Agreement on the queries where the teacher is sure (top-1 leads top-2 by SURE_MARGIN), and how
+    many queries it is unsure of: there the teacher's argmax is close to a coin toss that a student with
+    another tokenizer cannot copy, so this separates the student's mistakes from the teacher's doubt."""
+    top = np.sort(teacher_probs, axis=1)
+    sure = (top[:, -1] - top[:, -2]) >= SURE_MARGIN
+    same = teacher_probs.argmax(1) == student_scores.argmax(1)
+    return {
+        "agreement_where_teacher_sure": round(float(same[sure].mean()), 4) if sure.any() else None,
+        "teacher_sure_queries": int(sure.sum()),
+        "teacher_unsure_queries": int((~sure).sum()),
+        "agreement_where_teacher_unsure": round(float(same[~sure].mean()), 4) if (~sure).any() else None,
+        "teacher_sure_margin": SURE_MARGIN,
+    }
 
 
 @dataclass(frozen=True)
@@ -48,74 +64,85 @@ class GateVerdict:
     passed: bool
     misses: list[GateMiss] = field(default_factory=list)
     quality: StudentQuality | None = None
+    checks: list[GateCheck] = field(default_factory=list)  # every gate applied, measured and judged
 
     @property
     def reasons(self) -> list[str]:
-        return [m.text for m in self.misses]
+        return [f"{m.gate}: {m.text}" for m in self.misses]
 
 
 StudentGates = Callable[[QueryPredictions], GateVerdict]
 
 
-def quality(p: QueryPredictions) -> StudentQuality:
-    """Accuracy, agreement (overall and where the teacher is sure), macro-F1 and the worst intent."""
-    names = p.label_names
-    s = classification_metrics(p.labels, p.student, names)
-    t = classification_metrics(p.labels, p.teacher, names)
-    top = np.sort(p.teacher_probs, axis=1)
-    sure = (top[:, -1] - top[:, -2]) >= SURE_MARGIN
-    same = p.student == p.teacher
-    present = [n for i, n in enumerate(names) if np.any(p.labels == i)]
-    worst = min(present, key=lambda n: (s.recall[n], names.index(n))) if present else None
+def evaluation_of(p: QueryPredictions) -> EvaluationSection:
+    """The predictions as a foreign teacher's build evaluates them: the teacher is the source."""
+    student = np.eye(len(p.label_names))[p.student]
+    cmp = compare(p.teacher_probs, student, p.labels, p.label_names)
+    teacher = TeacherAgreement(
+        agreement_with_teacher=cmp.top1_agreement,
+        teacher_accuracy=cmp.reference.accuracy,
+        student_accuracy=cmp.converted.accuracy,
+        accuracy_drop_points=cmp.accuracy_drop_points,
+        teacher="teacher",
+        **confident_agreement(p.teacher_probs, student),
+    )
+    return EvaluationSection(vs_source_float=cmp, teacher=teacher)
+
+
+def quality(p: QueryPredictions, evaluation: EvaluationSection | None = None) -> StudentQuality:
+    """Accuracy, agreement (overall and where the teacher is sure), macro-F1 and the worst intent (the
+    lowest recall as a share of the teacher's, the min_recall_ratio gate's number)."""
+    ev = evaluation or evaluation_of(p)
+    cmp, t = ev.vs_source_float, ev.teacher
+    assert cmp is not None and t is not None
+    ranked = weak_intents(cmp, 2.0)  # every intent the teacher gets right, lowest share of its recall first
+    worst = ranked[0] if ranked else None
     return StudentQuality(
-        queries=int(len(p.labels)),
-        accuracy=s.accuracy,
-        teacher_accuracy=t.accuracy,
-        accuracy_drop_points=round((t.accuracy - s.accuracy) * 100, 2),
-        agreement=round(float(same.mean()), 4),
-        agreement_where_teacher_sure=round(float(same[sure].mean()), 4) if sure.any() else None,
-        teacher_sure_queries=int(sure.sum()),
-        macro_f1=s.macro_f1,
-        teacher_macro_f1=t.macro_f1,
-        worst_intent=worst,
-        worst_intent_recall=None if worst is None else s.recall[worst],
-        teacher_recall_of_worst=None if worst is None else t.recall[worst],
+        queries=cmp.queries,
+        accuracy=cmp.converted.accuracy,
+        teacher_accuracy=cmp.reference.accuracy,
+        accuracy_drop_points=cmp.accuracy_drop_points,
+        agreement=cmp.top1_agreement,
+        agreement_where_teacher_sure=t.agreement_where_teacher_sure,
+        teacher_sure_queries=t.teacher_sure_queries,
+        macro_f1=cmp.converted.macro_f1,
+        teacher_macro_f1=cmp.reference.macro_f1,
+        macro_f1_drop_points=round((cmp.reference.macro_f1 - cmp.converted.macro_f1) * 100, 2),
+        worst_intent=None if worst is None else worst.label,
+        worst_intent_recall=None if worst is None else worst.recall,
+        teacher_recall_of_worst=None if worst is None else worst.reference_recall,
+        recall_ratio=recall_ratio(cmp),
+        dead_intents=sum(w.dead for w in ranked),
     )
 
 
-def effective_gates(spec: EvaluationSpec) -> tuple[EvaluationSpec, str]:
-    """The recipe's classifier gates, or the foreign-teacher defaults when it sets neither."""
-    if spec.max_accuracy_drop is None and spec.min_agreement is None:
-        return FOREIGN_TEACHER_DEFAULTS, "defaults for a foreign teacher"
-    return spec, "the recipe's evaluation gates"
+GATE_TEXTS = {
+    "max_accuracy_drop": "accuracy within {:g} pt of the teacher",
+    "min_agreement": "agreement with the teacher >= {:.0%}",
+    "min_agreement_where_sure": "agreement >= {:.0%} where the teacher is sure",
+    "max_macro_f1_drop": "macro-F1 within {:g} pt of the teacher's",
+    "min_recall_ratio": "no intent's recall below {:.0%} of the teacher's",
+}
 
 
 def gate_texts(spec: EvaluationSpec) -> list[str]:
-    out = []
-    if spec.max_accuracy_drop is not None:
-        out.append(f"accuracy within {spec.max_accuracy_drop:g} pt of the teacher")
-    if spec.min_agreement is not None:
-        out.append(f"agreement with the teacher >= {spec.min_agreement:.0%}")
-    return out
+    """The classifier gates that are set, as text (the candidates table's header)."""
+    return [
+        text.format(getattr(spec, gate))
+        for gate, text in GATE_TEXTS.items()
+        if getattr(spec, gate) is not None
+    ]
 
 
-def student_gates(spec: EvaluationSpec) -> StudentGates:
-    """The gates a candidate student must meet (the recipe's, else the defaults): THE SEAM."""
-    gates, _ = effective_gates(spec)
+def student_gates(spec: EvaluationSpec, task: Task | str = Task.CLASSIFICATION) -> StudentGates:
+    """The gates a candidate student must meet: the final build's (`effective_gates` for a foreign
+    teacher's student), checked by gates.py as the build checks them."""
+    gates, origin = effective_gates(spec, task, foreign_teacher=True)
 
     def judge(p: QueryPredictions) -> GateVerdict:
-        q = quality(p)
-        misses = []
-        drop, agree = q.accuracy_drop_points, q.agreement
-        if gates.max_accuracy_drop is not None and drop > gates.max_accuracy_drop:
-            limit = gates.max_accuracy_drop
-            text = f"accuracy {q.accuracy:.2%} is {drop:g} pt below the teacher's (limit {limit:g})"
-            misses.append(
-                GateMiss("max_accuracy_drop", "accuracy drop vs teacher", drop, gates.max_accuracy_drop, text)
-            )
-        if gates.min_agreement is not None and agree < gates.min_agreement:
-            text = f"agreement with the teacher {agree:.2%} is below {gates.min_agreement:.2%}"
-            misses.append(GateMiss("min_agreement", "agreement vs teacher", agree, gates.min_agreement, text))
-        return GateVerdict(not misses, misses, q)
+        ev = evaluation_of(p)
+        misses = failed_gates(gates, ev)
+        checks = gate_results(gates, ev, origin).checks
+        return GateVerdict(not misses, misses, quality(p, ev), checks)
 
     return judge

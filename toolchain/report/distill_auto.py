@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from toolchain.base.record import Record
+from toolchain.report.evaluation import GateCheck
 
 
 class StudentQuality(Record):
@@ -21,16 +22,25 @@ class StudentQuality(Record):
     accuracy_drop_points: float = Field(description="teacher minus student, points")
     agreement: float = Field(description="top-1 agreement with the teacher, every query")
     agreement_where_teacher_sure: float | None = Field(
-        description="top-1 leads top-2 by >= 0.2 (sources/student.py)"
+        description="where the teacher's top-1 leads its top-2 by >= 0.2 (student_gates.py)"
     )
     teacher_sure_queries: int = Field(description="queries where the teacher is sure")
     macro_f1: float = Field(description="the student's macro-F1")
     teacher_macro_f1: float = Field(description="the teacher's macro-F1")
+    macro_f1_drop_points: float | None = Field(
+        None, description="the teacher's macro-F1 minus the student's, points"
+    )
     worst_intent: str | None = Field(
-        description="the intent the student recalls least (ties: the first label)"
+        description="the intent whose recall is the lowest share of the teacher's (min_recall_ratio's number)"
     )
     worst_intent_recall: float | None = Field(description="the student's recall of its worst intent")
     teacher_recall_of_worst: float | None = Field(description="the teacher's recall of that intent")
+    recall_ratio: float | None = Field(
+        None, description="the worst intent's recall as a share of the teacher's (1.0: no intent lost)"
+    )
+    dead_intents: int | None = Field(
+        None, description="intents the teacher gets right that the student never does"
+    )
 
 
 class CandidateResult(Record):
@@ -56,6 +66,9 @@ class CandidateResult(Record):
     )
     verdict: str = Field(description="passed | rejected | stopped | failed | not tried")
     reasons: list[str] = Field(description="the gates missed, why it stopped or failed")
+    gates: list[GateCheck] = Field(
+        default_factory=list, description="every gate applied to it, measured and judged (gates.py)"
+    )
 
 
 class DistillAutoSection(Record):
@@ -64,7 +77,7 @@ class DistillAutoSection(Record):
     split: str = Field(description="the split the candidates were measured on (val)")
     gates: list[str] = Field(description="the gates each candidate had to meet, as text")
     gates_from: str = Field(
-        description="the recipe's evaluation gates, or the defaults for a foreign teacher"
+        description="'recipe', or 'foreign-teacher defaults' when the recipe set no gate (tasks.py)"
     )
     order: str = Field(description="how the candidates were ordered")
     candidates: list[CandidateResult] = Field(description="every student in the ladder, in the order tried")
@@ -78,37 +91,58 @@ def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:.2%}"
 
 
+def _mark(c: CandidateResult, gate: str) -> str:
+    check = next((g for g in c.gates if g.gate == gate), None)
+    if check is None or check.passed is None:
+        return ""
+    return " ok" if check.passed else " MISS"
+
+
 def candidate_rows(section: DistillAutoSection) -> list[list[str]]:
-    """One row per candidate: family, width/hidden, parameters, int8 KB, accuracy, agreement (where the
-    teacher is sure), macro-F1, worst intent and its recall (the teacher's), verdict; for md and html."""
+    """One row per candidate: family, width/hidden, parameters, int8 KB, then each gate's number and its
+    verdict (ok / MISS): accuracy (drop), agreement where the teacher is sure, macro-F1 (drop), the worst
+    intent's recall vs the teacher's (the share), dead intents; the verdict. For md and html."""
     rows = []
     for i, c in enumerate(section.candidates):
         q = c.quality
-        worst = ""
-        if q is not None and q.worst_intent is not None:
-            worst = (
-                f"{q.worst_intent} {_pct(q.worst_intent_recall)} (teacher {_pct(q.teacher_recall_of_worst)})"
-            )
+        cells = ["", "", "", "", ""]
+        if q is not None:
+            worst = ""
+            if q.worst_intent is not None:
+                worst = (
+                    f"{q.worst_intent} {_pct(q.worst_intent_recall)} vs {_pct(q.teacher_recall_of_worst)}"
+                    f" ({q.recall_ratio:.0%})"
+                    if q.recall_ratio is not None
+                    else ""
+                )
+            cells = [
+                f"{_pct(q.accuracy)} ({-q.accuracy_drop_points:+g} pt)" + _mark(c, "max_accuracy_drop"),
+                f"{_pct(q.agreement_where_teacher_sure)} ({_pct(q.agreement)} all)"
+                + _mark(c, "min_agreement_where_sure")
+                + _mark(c, "min_agreement"),
+                f"{q.macro_f1:.3f} ({-(q.macro_f1_drop_points or 0):+g} pt)" + _mark(c, "max_macro_f1_drop"),
+                worst + _mark(c, "min_recall_ratio"),
+                "" if q.dead_intents is None else str(q.dead_intents),
+            ]
         verdict = c.verdict + (" (kept)" if i == section.chosen else "")
+        why = ": " + "; ".join(c.reasons) if c.reasons and c.verdict not in ("passed", "rejected") else ""
         rows.append(
             [
                 c.family,
                 f"{c.width}/{c.hidden}" + (f", {c.vocab} words" if c.vocab else ""),
                 f"{c.parameters:,}",
                 "" if c.int8_bytes is None else f"{c.int8_bytes / 1024:.1f}",
-                "" if q is None else f"{_pct(q.accuracy)} (teacher {_pct(q.teacher_accuracy)})",
-                "" if q is None else f"{_pct(q.agreement)} ({_pct(q.agreement_where_teacher_sure)})",
-                "" if q is None else f"{q.macro_f1:.3f} (teacher {q.teacher_macro_f1:.3f})",
-                worst,
-                verdict + (": " + "; ".join(c.reasons) if c.reasons and c.verdict != "passed" else ""),
+                *cells,
+                verdict + why,
             ]
         )
     return rows
 
 
 CANDIDATE_COLUMNS = [
-    "family", "width/hidden", "parameters", "int8 KB", "accuracy", "agreement (teacher sure)", "macro-F1",
-    "worst intent: recall", "verdict",
+    "family", "width/hidden", "parameters", "int8 KB", "accuracy (vs teacher)",
+    "agreement where the teacher is sure", "macro-F1 (vs teacher)",
+    "worst intent: recall vs the teacher's (share)", "dead intents", "verdict",
 ]  # fmt: skip
 
 

@@ -8,9 +8,10 @@ that meets the gates kept, with the search machinery.
 - **Each candidate is a trial**: the base recipe with that student, built in its own process
   (toolchain/search/worker.py -> auto_trial.py) by the search's executors: `--workers N` local processes
   or Ray tasks on `--ray-address`. It is measured on the val split; data.test is never read to choose.
-- **The gates** are a function of per-query predictions (toolchain/evaluation/student_gates.py
-  `student_gates`: THE SEAM where the foreign-teacher default gates plug in); the recipe's
-  `evaluation` gates, else accuracy within 1.5 pt of the teacher and agreement >= 95%.
+- **The gates** are the final build's (toolchain/evaluation/teacher_gates.py `effective_gates`: the
+  recipe's `evaluation` gates, else the foreign-teacher defaults of toolchain/tasks.py), checked by
+  toolchain/evaluation/gates.py on each candidate's per-query val predictions
+  (toolchain/evaluation/student_gates.py); the table shows every gate's number and verdict.
 - **Small to large, stop at the first pass**: candidates run in batches of `--workers` in ladder order;
   after a batch with a passing candidate no larger one is tried, and the smallest passing one is kept
   (the same batches locally and on Ray, and builds are deterministic by the seed: the same choice).
@@ -42,15 +43,11 @@ from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.tfenv import keras
-from toolchain.base.types import SourceFormat
+from toolchain.base.types import SourceFormat, Task
 from toolchain.build import Build
 from toolchain.data import load_queries
-from toolchain.evaluation.student_gates import (
-    QueryPredictions,
-    effective_gates,
-    gate_texts,
-    student_gates,
-)
+from toolchain.evaluation.student_gates import QueryPredictions, gate_texts, student_gates
+from toolchain.evaluation.teacher_gates import effective_gates
 from toolchain.pipeline import build
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.presets import AUTO_LADDER
@@ -62,6 +59,7 @@ from toolchain.report.distill_auto import (
     StudentQuality,
     candidates_markdown,
 )
+from toolchain.report.evaluation import GateCheck
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
 from toolchain.sources.detect import source_format
@@ -200,6 +198,7 @@ def _tell(study: Any, trial: Any, out: TrialOutcome, gates: Any, labels: list[st
     trial.set_user_attr("passed", verdict.passed)
     trial.set_user_attr("reasons", verdict.reasons)
     trial.set_user_attr("quality", verdict.quality.to_json())
+    trial.set_user_attr("gates", [c.to_json() for c in verdict.checks])
     trial.set_user_attr("int8_bytes", s.int8_bytes)
     study.tell(trial, float(s.int8_bytes))
 
@@ -217,8 +216,10 @@ def _result(i: int, cand: Candidate, t: Any) -> CandidateResult:
     state = t.state.name
     verdict = {"PRUNED": "stopped", "FAIL": "failed"}.get(state, "passed" if a.get("passed") else "rejected")
     quality = StudentQuality.model_validate(a["quality"]) if "quality" in a else None
+    checks = [GateCheck.model_validate(c) for c in a.get("gates", [])]
     return CandidateResult(trial=t.number, int8_bytes=a.get("int8_bytes"), quality=quality,
-                           verdict=verdict, reasons=list(a.get("reasons", [])), **base)  # fmt: skip
+                           verdict=verdict, reasons=list(a.get("reasons", [])), gates=checks,
+                           **base)  # fmt: skip
 
 
 def run_candidates(
@@ -255,12 +256,14 @@ def run_candidates(
         )
     with progress.task("distill-auto: counting the candidates' parameters", None):
         cands = ladder(recipe, teacher, labels)
-    spec, gates_from = effective_gates(recipe.evaluation)
+    task = Task.CLASSIFICATION  # a distilled student is a classifier
+    spec, gates_from = effective_gates(recipe.evaluation, task, foreign_teacher=True)
     texts = gate_texts(spec)
-    gates = student_gates(recipe.evaluation)  # the seam: the foreign-teacher defaults plug in there
+    gates = student_gates(recipe.evaluation, task)  # the same gates as the final build's
     step = recipe.steps[0]
     margin = (step.auto or AutoStudents()).hopeless_margin
-    min_agreement = None if spec.min_agreement is None else round(spec.min_agreement - margin, 4)
+    agree = spec.min_agreement if spec.min_agreement is not None else spec.min_agreement_where_sure
+    min_agreement = None if agree is None else round(agree - margin, 4)
     out = recipe.output.dir / f"{recipe.name}.distill-auto"
     try:
         import optuna

@@ -3,7 +3,8 @@ an `auto` block): build the student as convert would, stop it early when it is h
 per-query predictions on the val split beside result.json, for the parent to judge with the gates.
 
 - the trial recipe evaluates data.val in place of data.test (data.test is never read to choose; training
-  never reads it, so the chosen student rebuilds to the same bytes) and has no gates of its own;
+  never reads it, so the chosen student rebuilds to the same bytes) and no gate of its own that can fail
+  (`min_agreement: 0`, which replaces the foreign-teacher defaults);
 - hopeless: after `after_epochs` epochs of distillation, a student whose val agreement with the teacher
   (the score early stopping keeps) is below `min_agreement` stops there (toolchain/steps/training.py
   EPOCH_HOOK), with the epoch and the numbers as its reason: no conversion, no evaluation;
@@ -56,7 +57,9 @@ def measure_student(
 ) -> TrialResult:
     data = yaml.safe_load(recipe_yaml)
     data["data"]["test"] = data["data"]["val"]  # choose on val
-    data["evaluation"] = {}  # the parent judges the gates on the predictions
+    # the parent judges the gates on the predictions; a gate that always passes keeps the build's
+    # foreign-teacher defaults (teacher_gates.effective_gates) from rejecting the trial's build
+    data["evaluation"] = {"min_agreement": 0.0}
     recipe = recipe_from_dict(data, origin="distill-auto trial")
     token = EPOCH_HOOK.set(_hook(after_epochs, min_agreement))
     try:

@@ -23,11 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from converters.keras_tflite import keras_to_tflite
 from toolchain.base.progress import Progress
 from toolchain.base.types import QuantMode
+from toolchain.evaluation.student_gates import confident_agreement
 from toolchain.report.evaluation import TeacherAgreement
 from toolchain.report.steps import TeacherInfo
 from toolchain.sources.backend import Conversion, Evaluation, StepHook, StepsResult
@@ -42,24 +41,6 @@ from toolchain.sources.loaded import LoadedSource, distill_index
 from toolchain.steps.student import softmax
 from toolchain.steps.teachers import step_teacher, teacher_logits
 from toolchain.tokenizers.binding import ModelInput
-
-CONFIDENT_MARGIN = 0.2  # the teacher's top-1 minus top-2 probability
-
-
-def confident_agreement(teacher_probs: np.ndarray, student_scores: np.ndarray) -> dict[str, Any]:
-    """Agreement on the queries where the teacher is sure (top-1 leads top-2 by CONFIDENT_MARGIN), and how
-    many queries it is unsure of: there the teacher's argmax is close to a coin toss that a student with
-    another tokenizer cannot copy, so this separates the student's mistakes from the teacher's doubt."""
-    top = np.sort(teacher_probs, axis=1)
-    sure = (top[:, -1] - top[:, -2]) >= CONFIDENT_MARGIN
-    same = teacher_probs.argmax(1) == student_scores.argmax(1)
-    return {
-        "agreement_where_teacher_sure": round(float(same[sure].mean()), 4) if sure.any() else None,
-        "teacher_sure_queries": int(sure.sum()),
-        "teacher_unsure_queries": int((~sure).sum()),
-        "agreement_where_teacher_unsure": round(float(same[~sure].mean()), 4) if (~sure).any() else None,
-        "teacher_sure_margin": CONFIDENT_MARGIN,
-    }
 
 
 class StudentBackend:

@@ -1,0 +1,150 @@
+"""Issue 25's acceptance on the long-tail teacher: `distill-auto` with the default gates, through the CLI.
+
+The teacher is tests/fixtures/make_long_tail_teacher.py (a two-input BERT, 32 intents, 7 under 1% of the
+queries). Steps, each `edgecomp ... --json` in a child process (benchmarks/acceptance_hub.py `cli`):
+
+1. `convert teacher/model.onnx --preset dynamic`: the teacher's dynamic int8 build, the size to beat 20x;
+2. `convert teacher/model.onnx --preset distill-auto --workers W` with no gate given, so the foreign-teacher
+   default gates judge every candidate and the final build (accuracy within 1.5 pt, agreement >= 95% where
+   the teacher is sure, macro-F1 within 2 pt, no intent below half the teacher's recall): every student the
+   ladder tried, with each gate's number and verdict (val split), and the kept one's test numbers;
+3. `package BUILD` (MediaPipe TextClassifier in its isolated environment): parity with the host .tflite.
+
+Writes benchmarks/results/acceptance_distill_auto.{json,md} (docs/benchmarks.md via update_docs.py).
+
+    python -m benchmarks.acceptance_distill_auto [--workers 2] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.acceptance_hub import cli, host  # noqa: E402 - after the path insert
+
+OUT = ROOT / "benchmarks" / "results"
+RATIO = 20  # the student must be at least this many times smaller than the teacher's dynamic int8
+
+
+def run(work: Path, workers: int) -> dict:
+    from tests.fixtures.make_long_tail_teacher import ensure_teacher
+
+    root = ensure_teacher()
+    clf, data = root / "classifier", root / "data"
+    splits = ["--train", str(data / "train.jsonl"), "--val", str(data / "val.jsonl")]
+    splits += ["--test", str(data / "test.jsonl"), "--labels", str(clf / "labels.txt"), "--seq-len", "32"]
+    res: dict = {
+        "host": host(),
+        "workers": workers,
+        "teacher": json.loads((root / "fixture.json").read_text()),
+    }
+    t0 = time.monotonic()
+    args = [
+        "convert",
+        str(clf / "model.onnx"),
+        "--preset",
+        "dynamic",
+        "--tokenizer",
+        str(clf / "tokenizer.json"),
+    ]
+    rc, rep, err = cli([*args, *splits, "--out", str(work / "teacher-dynamic")], work / "teacher.log")
+    if rc != 0 or rep is None:
+        return {**res, "error": f"teacher dynamic: {err}"}
+    res["teacher_dynamic_bytes"] = rep["model"]["size_bytes"]
+    res["teacher_dynamic_seconds"] = round(time.monotonic() - t0, 1)
+    t0 = time.monotonic()
+    build = work / "student"
+    args = ["convert", str(clf / "model.onnx"), "--preset", "distill-auto", "--workers", str(workers)]
+    rc, rep, err = cli([*args, *splits, "--out", str(build)], work / "auto.log")
+    res["auto_seconds"] = round(time.monotonic() - t0, 1)
+    found = work / "student.distill-auto" / "candidates.json"
+    res["candidates"] = json.loads(found.read_text()) if found.is_file() else None
+    if rc != 0 or rep is None:
+        return {**res, "error": f"distill-auto (exit {rc}): {err}"}
+    res["student_bytes"] = rep["model"]["size_bytes"]
+    res["ratio"] = round(res["teacher_dynamic_bytes"] / res["student_bytes"], 1)
+    res["student_step"] = rep["steps"][0].get("student")
+    res["gates"] = rep["evaluation"].get("gates")
+    res["teacher_agreement"] = rep["evaluation"].get("teacher")
+    rc, m, err = cli(["package", str(build), "--out", str(work / "dist")], work / "package.log")
+    if rc != 0 or m is None:
+        return {**res, "error": f"package: {err}"}
+    res["parity"] = m["parity"]["raw"]
+    return res
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{v:.2%}"
+
+
+def markdown(res: dict) -> str:
+    from toolchain.report.distill_auto import DistillAutoSection, candidates_markdown
+
+    t = res["teacher"]
+    lines = [
+        f"Teacher: tests/fixtures/make_long_tail_teacher.py, {t['intents']} intents, "
+        f"{t['test_accuracy_onnxruntime']:.2%} test accuracy; its dynamic int8 build (`--preset dynamic`): "
+        f"{res.get('teacher_dynamic_bytes', 0) / 1024:.1f} KB. Default gates (none given).",
+        "",
+    ]
+    if res.get("candidates"):
+        section = DistillAutoSection.model_validate(res["candidates"])
+        lines.append(candidates_markdown(section).split("\n", 2)[2])
+    if "student_bytes" in res:
+        g = res.get("gates") or {}
+        checks = ", ".join(
+            f"{c['gate']} {c['measured']} ({'pass' if c['passed'] else 'MISS'})" for c in g.get("checks", [])
+        )
+        lines += [
+            "| acceptance | measured | target | |",
+            "|---|---:|---:|---|",
+            f"| kept student int8 size | {res['student_bytes'] / 1024:.1f} KB "
+            f"({res['ratio']}x smaller than the teacher's dynamic int8) | >= {RATIO}x | "
+            f"{'PASS' if res['ratio'] >= RATIO else 'FAIL'} |",
+            f"| default gates on test | {checks} | all pass | "
+            f"{'PASS' if all(c['passed'] for c in g.get('checks', [])) else 'FAIL'} |",
+        ]
+        if "parity" in res:
+            p = res["parity"]
+            lines.append(
+                f"| MediaPipe TextClassifier parity | {_pct(p['agreement'])} of {p['queries']} | 100% | "
+                f"{'PASS' if p['agreement'] == 1.0 else 'FAIL'} |"
+            )
+    if "error" in res:
+        lines.append(f"\n**Not met**: {res['error']}")
+    took = res.get("auto_seconds", 0)
+    lines.append(f"\n{res['host']}; distill-auto on {res['workers']} local worker(s) in {took:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
+    args = parser.parse_args()
+    if args.render:
+        md = markdown(json.loads((OUT / "acceptance_distill_auto.json").read_text()))
+        (OUT / "acceptance_distill_auto.md").write_text(md)
+        print(md)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        res = run(work, args.workers)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "acceptance_distill_auto.json").write_text(json.dumps(res, indent=1) + "\n")
+    md = markdown(res)
+    (OUT / "acceptance_distill_auto.md").write_text(md)
+    print(md)
+    return 0 if "error" not in res else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
