@@ -107,6 +107,16 @@ class MixedTargets(Record):
     source: str  # recipe | default
 
 
+class AimMiss(Record):
+    """A metric the search's aim asked for and no candidate reached, while the gate itself held."""
+
+    metric: str  # a MixedTargets field, e.g. min_cosine
+    gate: float
+    aim: float
+    reached: float
+    missed_by: float  # how far the chosen plan is from the aim (always > 0)
+
+
 class KeptOp(Record):
     """An op the mixed search kept out of int8, and why."""
 
@@ -130,6 +140,8 @@ class MixedSection(Record):
     float_nodes: int
     search_split: str | None = None
     targets: MixedTargets | None = None
+    gates: MixedTargets | None = None  # what the plan must meet; targets (the aim) lie halfway past them
+    aim_missed: list[AimMiss] | None = None  # the aim was out of reach: the best plan meeting the gates
     full_int8: MixedMetrics | None = None
     chosen: MixedMetrics | None = None
     kept_out_of_int8: list[KeptOp] | None = None
