@@ -57,3 +57,28 @@ def test_a_plan_that_meets_the_gate_but_not_the_aim_is_returned_with_its_shortfa
     assert section["gates"] == {"min_cosine": gate, "source": "recipe"}
     assert section["aim_missed"][0]["reached"] == best
     assert np.isclose(section["targets"]["min_cosine"], (1 + gate) / 2)
+
+
+@pytest.mark.slow
+def test_equalized_fc_outputs_keep_the_float_model_and_quantize_to_int8_layers(tiny_search) -> None:
+    from converters.calibrated import quantize
+    from converters.equalize import EQUALIZED_SUFFIX, equalize_outputs, fc_outputs
+    from converters.tflite_model import parse_tflite
+    from devices.activations import channel_ranges
+    from devices.hostrun import HostRunner
+
+    cal, feeds = tiny_search.calibrated, tiny_search.data.feeds
+    names = fc_outputs(cal)
+    ranges = channel_ranges(cal, {k: v[:16] for k, v in feeds.items()}, names)
+    assert set(ranges) == set(names) and len(names) == 2  # hidden and intent Dense layers
+    eq, changed = equalize_outputs(cal, ranges, min_ratio=0.0)
+    assert set(changed) == set(names) and all(s >= 1 for s in changed.values())
+    with HostRunner(cal, threads=1) as a, HostRunner(eq, threads=1) as b:
+        before, after = a.scores(feeds), b.scores(feeds)
+    assert np.abs(before - after).max() < 1e-5  # exact in float: weights / s, then * s
+    info = parse_tflite(quantize(eq, sorted(changed)))  # the equalizing MULs kept float
+    by_out = {info.tensors[op.outputs[0]].name: op for op in info.ops if op.outputs}
+    for name in names:
+        fc, mul = by_out[name + EQUALIZED_SUFFIX], by_out[name]
+        assert fc.op == "FULLY_CONNECTED" and info.tensors[fc.inputs[0]].dtype == "INT8"
+        assert mul.op == "MUL" and info.tensors[mul.outputs[0]].dtype == "FLOAT32"

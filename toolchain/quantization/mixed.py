@@ -66,6 +66,9 @@ class MixedPlan:
     evaluations: int = 0
     seconds: float = 0.0
     split: str = ""
+    calibrated: bytes = b""  # the model the plan quantizes (equalized when `equalized`)
+    equalized: dict[str, float] = field(default_factory=dict)
+    full_int8_unequalized: MixedMetrics | None = None
 
     def section(self) -> MixedSection:
         return MixedSection(
@@ -74,6 +77,8 @@ class MixedPlan:
             targets=self.targets,
             gates=self.gates,
             aim_missed=self.aim_missed or None,
+            equalized=self.equalized or None,
+            full_int8_unequalized=self.full_int8_unequalized,
             full_int8=self.full_int8_metrics,
             chosen=self.metrics,
             kept_out_of_int8=self.records,
@@ -89,9 +94,12 @@ def _macs(calibrated: bytes) -> dict[int, int]:
     return {c.index: c.macs for c in model_costs(parse_tflite(calibrated))}
 
 
-def sensitivity(ev: Evaluator, nodes: Sequence[Any], progress: Progress) -> dict[str, float]:
-    """Damage of each node quantized alone (all other choosable nodes float): 1 - mean cosine vs float."""
-    everything = {n.name for n in nodes}
+def sensitivity(
+    ev: Evaluator, nodes: Sequence[Any], progress: Progress, keep: set[str] | None = None
+) -> dict[str, float]:
+    """Damage of each node quantized alone (all other choosable nodes and `keep` float): 1 - mean cosine
+    vs that all-float candidate."""
+    everything = {n.name for n in nodes} | (keep or set())
     rows = min(SENSITIVITY_QUERIES, len(ev.data.reference))
     base = ev.outputs(everything, rows)
     damage = {}
@@ -163,30 +171,48 @@ def search(
     gates: Any,
     task: Task,
     progress: Progress | None = None,
+    alternative: tuple[bytes, dict[str, float]] | None = None,
 ) -> MixedPlan:
-    """Choose the float nodes of a mixed-precision model (see the module docstring)."""
+    """Choose the float nodes of a mixed-precision model (see the module docstring). `alternative`: the
+    calibrated model with its FC outputs equalized and {output: largest channel scale}
+    (toolchain/quantization/plan.equalized); searched instead when its full-int8 candidate (the
+    equalizing MULs float) scores a higher cosine than the plain one."""
     has_labels = data.labels is not None
     targets = targets_from_gates(gates, task, has_labels)
     limits = gate_targets(gates, task, has_labels)
+    progress = progress or SilentProgress()
     with Evaluator(calibrated, data, task, targets, limits) as ev:  # one runtime child for every candidate
-        return _search(ev, progress or SilentProgress())
+        t0 = time.perf_counter()
+        keep: set[str] = set()
+        plain = ev.metrics(set())
+        if alternative is not None and alternative[1]:
+            ev.use(alternative[0])
+            keep = set(alternative[1])
+            if ev.metrics(keep).mean_cosine <= plain.mean_cosine:
+                ev.use(calibrated)
+                keep = set()
+        plan = _search(ev, progress, keep)
+        plan.seconds = time.perf_counter() - t0
+        if keep:
+            plan.equalized = dict(alternative[1]) if alternative else {}
+            plan.full_int8_unequalized = plain
+        return plan
 
 
-def _search(ev: Evaluator, progress: Progress) -> MixedPlan:
-
+def _search(ev: Evaluator, progress: Progress, keep: set[str]) -> MixedPlan:
+    """The search on `ev`'s calibrated model; the `keep` nodes (equalizing MULs) stay float throughout."""
     calibrated, data, targets = ev.calibrated, ev.data, ev.targets
-    t0 = time.perf_counter()
-    nodes = choosable_nodes(calibrated)
+    nodes = [n for n in choosable_nodes(calibrated) if n.name not in keep]
     macs = _macs(calibrated)
     total = max(1, sum(macs.get(n.index, 0) for n in nodes))
-    full = ev.metrics(set())
+    full = ev.metrics(keep)
     groups: dict[str, list[str]] = {}
     for n in nodes:
         if not macs.get(n.index):
             groups.setdefault(n.op, []).append(n.name)
     with progress.task("mixed: speed of int8 vs float kernels", None):
-        start, speed = choose_by_speed(ev.model, groups, set(), data.feeds, ev.host)
-    damage = sensitivity(ev, [n for n in nodes if n.name not in start], progress)
+        start, speed = choose_by_speed(ev.model, groups, keep, data.feeds, ev.host)
+    damage = sensitivity(ev, [n for n in nodes if n.name not in start], progress, keep)
     by_name = {n.name: n for n in nodes}
 
     def cost(name: str) -> float:
@@ -210,7 +236,7 @@ def _search(ev: Evaluator, progress: Progress) -> MixedPlan:
             if_int8[name] = m
     final = ev.metrics(chosen)
     records = []
-    for name in sorted(chosen, key=lambda nm: by_name[nm].index):
+    for name in sorted(chosen - keep, key=lambda nm: by_name[nm].index):
         n = by_name[name]
         rec = KeptOp(node=name, op=n.op, macs=int(macs.get(n.index, 0)), reason=MixedReason.SPEED)
         if name in if_int8:
@@ -233,8 +259,8 @@ def _search(ev: Evaluator, progress: Progress) -> MixedPlan:
         gates=ev.gates,
         aim_missed=aim_missed,
         evaluations=ev.count,
-        seconds=time.perf_counter() - t0,
         split=data.split,
+        calibrated=calibrated,
     )
 
 

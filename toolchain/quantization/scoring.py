@@ -143,6 +143,10 @@ class Evaluator:
     def close(self) -> None:
         self.host.close()
 
+    def use(self, calibrated: bytes) -> None:
+        """Score candidates of another calibrated model from now on (the cache is for one model)."""
+        self.calibrated, self._cache = calibrated, {}
+
     def model(self, float_nodes: set[str]) -> bytes:
 
         return quantize(self.calibrated, sorted(float_nodes))

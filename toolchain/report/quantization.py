@@ -142,6 +142,9 @@ class MixedSection(Record):
     targets: MixedTargets | None = None
     gates: MixedTargets | None = None  # what the plan must meet; targets (the aim) lie halfway past them
     aim_missed: list[AimMiss] | None = None  # the aim was out of reach: the best plan meeting the gates
+    # FC outputs equalized (converters/equalize.py): {output tensor: largest channel scale}
+    equalized: dict[str, float] | None = None
+    full_int8_unequalized: MixedMetrics | None = None  # full int8 before equalization (kept: it was worse)
     full_int8: MixedMetrics | None = None
     chosen: MixedMetrics | None = None
     kept_out_of_int8: list[KeptOp] | None = None
