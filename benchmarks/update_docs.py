@@ -11,7 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     page = ROOT / "docs" / "benchmarks.md"
     text = page.read_text()
-    names = ("convert", "compress", "onnx", "transformer", "distill", "profile", "search", "retrieval")
+    names = (
+        "convert",
+        "compress",
+        "onnx",
+        "transformer",
+        "distill",
+        "profile",
+        "search",
+        "retrieval",
+        "minilm",
+    )
     for name in (*names, "acceptance_hub"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():
