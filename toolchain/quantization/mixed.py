@@ -21,6 +21,7 @@ the top-10 overlap with the float model for a retrieval model.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class MixedPlan:
             speed_by_op_type=self.speed,
             candidates_evaluated=self.evaluations,
             search_seconds=round(self.seconds, 1),
+            peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             plan="searched",
         )
 
@@ -119,7 +121,7 @@ def _repair(
     if ev.ok(ev.metrics(start), goal):
         return start
     k, last_bad = 1, 0
-    with progress.task("mixed: repairing the worst ops", None):
+    with progress.task(f"mixed: repairing (the first of {len(order)} ranked ops to float)", None):
         while True:
             k = min(k, len(order))
             if k == len(order) or ev.ok(ev.metrics(start | set(order[:k])), goal):

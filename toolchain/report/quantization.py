@@ -151,6 +151,7 @@ class MixedSection(Record):
     speed_by_op_type: list[SpeedRow] | None = None
     candidates_evaluated: int | None = None
     search_seconds: float | None = None
+    peak_memory_mb: int | None = None  # this process's peak resident memory when the search ended
     plan: str  # "searched" | "replayed from the recipe (no search)"
 
     @property
