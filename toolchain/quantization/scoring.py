@@ -72,6 +72,9 @@ def misses(targets: MixedTargets, m: MixedMetrics) -> dict[str, tuple[float, flo
 LABEL_GATES = ("max_accuracy_drop", "max_recall_drop")  # measured against the labels of the search queries
 
 
+MODELS_KEPT = 4  # candidate models kept in memory by the Evaluator
+
+
 @dataclass
 class SearchData:
     feeds: dict[str, np.ndarray]  # by .tflite input name, rows = queries
@@ -132,6 +135,7 @@ class Evaluator:
         self.gates = gates or targets
         self.count = 0
         self._cache: dict[frozenset[str], MixedMetrics] = {}
+        self._models: dict[frozenset[str], bytes] = {}
         self.host = HostRuntime()
 
     def __enter__(self) -> Evaluator:
@@ -145,11 +149,17 @@ class Evaluator:
 
     def use(self, calibrated: bytes) -> None:
         """Score candidates of another calibrated model from now on (the cache is for one model)."""
-        self.calibrated, self._cache = calibrated, {}
+        self.calibrated, self._cache, self._models = calibrated, {}, {}
 
     def model(self, float_nodes: set[str]) -> bytes:
-
-        return quantize(self.calibrated, sorted(float_nodes))
+        """The candidate's bytes; the last MODELS_KEPT are kept (the speed table re-times its current plan
+        against each op type, and a real encoder's quantization takes seconds)."""
+        key = frozenset(float_nodes)
+        if key not in self._models:
+            while len(self._models) >= MODELS_KEPT:
+                self._models.pop(next(iter(self._models)))
+            self._models[key] = quantize(self.calibrated, sorted(float_nodes))
+        return self._models[key]
 
     def outputs(self, float_nodes: set[str], rows: int | None = None) -> np.ndarray:
         self.count += 1
