@@ -9,8 +9,8 @@ with a set of nodes left in float, run on real queries against the source model'
    to the output is measured (1 - mean cosine vs the float model).
 3. **Greedy repair**: starting from the plan of step 1, the most damaging ops per unit of cost (their
    share of the MACs, plus a small per-op overhead) go to float, in growing prefixes, until the gate holds
-   on the search queries; then every float op is tried back in int8, largest first, and stays there if the
-   gate still holds. The result is the smallest float set found, not a proven optimum.
+   on the search queries; then every float op with MACs is tried back in int8, largest first, and stays
+   there if the gate still holds. The result is the smallest float set found, not a proven optimum.
 
 The search aims halfway between the gate and a perfect score, so that queries it never saw (the test
 split) still meet the gate. Without gates in the recipe it aims at the task's defaults
@@ -229,7 +229,10 @@ def _search(ev: Evaluator, progress: Progress, keep: set[str]) -> MixedPlan:
     chosen = _repair(ev, start, order, goal, progress)
     repaired = chosen - start
     if_int8: dict[str, MixedMetrics] = {}
-    for name in sorted(repaired, key=lambda nm: -macs.get(by_name[nm].index, 0)):  # largest back first
+    # largest back first; an op without MACs stays float (it costs no int8 share, and a real encoder has
+    # dozens: each trial is a quantization and a pass over the search queries)
+    with_macs = [nm for nm in repaired if macs.get(by_name[nm].index, 0)]
+    for name in sorted(with_macs, key=lambda nm: -macs.get(by_name[nm].index, 0)):
         trial = chosen - {name}
         m = ev.metrics(trial)
         if ev.ok(m, goal):
@@ -241,14 +244,14 @@ def _search(ev: Evaluator, progress: Progress, keep: set[str]) -> MixedPlan:
     for name in sorted(chosen - keep, key=lambda nm: by_name[nm].index):
         n = by_name[name]
         rec = KeptOp(node=name, op=n.op, macs=int(macs.get(n.index, 0)), reason=MixedReason.SPEED)
-        if name in if_int8:
+        if name in repaired:
             rec = KeptOp(
                 node=name,
                 op=n.op,
                 macs=int(macs.get(n.index, 0)),
                 reason=MixedReason.ERROR,
                 damage_alone=round(damage.get(name, 0.0), 6),
-                if_int8=if_int8[name],
+                if_int8=if_int8.get(name),
             )
         records.append(rec)
     return MixedPlan(
