@@ -38,9 +38,15 @@ def _opcode(schema, model, builtin: int) -> int:
     return len(model.operatorCodes) - 1
 
 
-def _float_buffer(schema, model, values: np.ndarray) -> int:
+def _float_buffer(schema, model, values: np.ndarray, replace: int | None = None) -> int:
+    """A buffer holding `values`: buffer `replace` rewritten in place (the calibrated model does not grow
+    by a copy of every equalized weight), else a new one."""
+    data = np.frombuffer(values.astype(np.float32).tobytes(), dtype=np.uint8)
+    if replace is not None:
+        model.buffers[replace].data = data
+        return replace
     buf = schema.BufferT()
-    buf.data = np.frombuffer(values.astype(np.float32).tobytes(), dtype=np.uint8)
+    buf.data = data
     model.buffers.append(buf)
     return len(model.buffers) - 1
 
@@ -68,6 +74,9 @@ def equalize_outputs(
     for op in sg.operators:
         for i in op.inputs if op.inputs is not None else []:
             uses[int(i)] = uses.get(int(i), 0) + 1
+    owners: dict[int, int] = {}  # buffer -> tensors reading it
+    for t in sg.tensors:
+        owners[t.buffer] = owners.get(t.buffer, 0) + 1
     mul_code = _opcode(schema, model, schema.BuiltinOperator.MUL)
     operators, changed = [], {}
     for op in sg.operators:
@@ -89,11 +98,12 @@ def equalize_outputs(
         if wt.type != schema.TensorType.FLOAT32 or data is None or len(data) == 0:
             continue
         w = np.frombuffer(bytes(data), np.float32).reshape(wt.shape)
-        wt.buffer = _float_buffer(schema, model, w / s[:, None])
+        own = lambda t: t.buffer if owners.get(t.buffer) == 1 else None  # noqa: E731
+        wt.buffer = _float_buffer(schema, model, w / s[:, None], own(wt))
         if len(weights) > 1:
             bt = sg.tensors[weights[1]]
             b = np.frombuffer(bytes(model.buffers[bt.buffer].data), np.float32)
-            bt.buffer = _float_buffer(schema, model, b / s)
+            bt.buffer = _float_buffer(schema, model, b / s, own(bt))
         src = sg.tensors[out]
         eq = schema.TensorT()
         eq.shape = np.array(src.shape, np.int32)
