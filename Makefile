@@ -91,6 +91,7 @@ fuzz: install
 
 # Every benchmarks/bench_*.py, side by side tables; exits non-zero if any acceptance check fails.
 bench: install example retrieval-example
+	$(BIN)/python -m pip install --quiet -e '.[bench]'  # the real-encoder fixture (bench_minilm.py)
 	@status=0; for b in $(sort $(wildcard benchmarks/bench_*.py)); do \
 		echo "== $$b"; $(BIN)/python $$b || status=1; done; \
 	$(BIN)/python benchmarks/update_docs.py; exit $$status

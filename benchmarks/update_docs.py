@@ -25,6 +25,7 @@ def main() -> int:
         "retrieval",
         "log_scoring",
         "vocab_trim",
+        "minilm",
     )
     for name in (
         *names,

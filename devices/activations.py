@@ -127,3 +127,40 @@ def percentile_ranges(
         if found is not None:
             out[name] = found
     return out
+
+
+def channel_ranges(
+    model: bytes, feeds: Mapping[str, np.ndarray], tensors: Iterable[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-channel (last axis) min and max of each named float tensor over all rows of `feeds`.
+
+    Run as `percentile_ranges` is (host ai_edge_litert, builtin kernels, all tensors kept): the ranges that
+    converters/equalize.py divides out of a fully connected layer's output channels.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    with native_output_silenced():
+        it = Interpreter(
+            model_content=model,
+            num_threads=1,
+            experimental_preserve_all_tensors=True,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        it.allocate_tensors()
+    details = {d["name"]: d for d in it.get_tensor_details()}
+    names = [n for n in dict.fromkeys(tensors) if n in details]
+    inputs = it.get_input_details()
+    named = match_feeds([d["name"] for d in inputs], feeds)
+    rows = len(next(iter(named.values()))) if named else 0
+    lo: dict[str, np.ndarray] = {}
+    hi: dict[str, np.ndarray] = {}
+    for i in range(rows):
+        for d in inputs:
+            it.set_tensor(d["index"], np.asarray(named[d["name"]][i])[None, ...].astype(d["dtype"]))
+        it.invoke()
+        for name in names:
+            v = it.get_tensor(details[name]["index"]).astype(np.float32)
+            v = v.reshape(-1, v.shape[-1])
+            lo[name] = np.minimum(lo[name], v.min(0)) if name in lo else v.min(0)
+            hi[name] = np.maximum(hi[name], v.max(0)) if name in hi else v.max(0)
+    return {name: (lo[name], hi[name]) for name in lo}

@@ -161,11 +161,10 @@ def _float_model_section(recipe: Recipe, saved: bool) -> FloatModelSection | Non
     return section
 
 
-def _with_plan(recipe: Recipe, float_nodes: list[str] | None) -> Recipe:
+def _with_plan(recipe: Recipe, plan: MixedSpec | None) -> Recipe:
     """The recipe to save: a mixed-precision plan goes in, so it replays (same bytes, no search)."""
-    if float_nodes is None:
+    if plan is None:
         return recipe
-    plan = MixedSpec(float_nodes=float_nodes)
     return recipe.model_copy(update={"quantization": recipe.quantization.model_copy(update={"mixed": plan})})
 
 
@@ -212,7 +211,7 @@ def build(
     lap("steps")
     conversion = backend.convert(steps, progress)
     warnings = steps.warnings + (source.calibration.warnings if source.calibration else [])
-    recipe = _with_plan(recipe, conversion.mixed_float_nodes)
+    recipe = _with_plan(recipe, conversion.mixed_plan)
     recipe = _with_int4_plan(recipe, conversion.quantization.int4)
     info = parse_tflite(conversion.tflite)
     quant = _quantization(recipe, backend, info, conversion.quantization)

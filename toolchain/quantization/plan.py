@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from converters.calibrated import choosable_nodes, quantize
+from converters.equalize import equalize_outputs, fc_outputs
+from devices.activations import channel_ranges
 from toolchain.base.errors import RecipeError
 from toolchain.base.progress import Progress
 from toolchain.base.types import Task
 from toolchain.quantization.calibration import range_convergence
 from toolchain.quantization.mixed import SearchData, int8_mac_share, search
-from toolchain.recipe.schema import Recipe
+from toolchain.recipe.schema import MixedSpec, Recipe
 from toolchain.report.quantization import Convergence, MixedSection
 
 
@@ -28,7 +30,7 @@ class MixedBuild:
     tflite: bytes
     section: MixedSection
     int8_mac_share: float
-    float_nodes: list[str]  # the plan, for the saved recipe
+    plan: MixedSpec  # for the saved recipe
 
 
 def calibrate_with_convergence(
@@ -47,6 +49,18 @@ def calibrate_with_convergence(
     return made.get(len(items)) or calibrate(items), report
 
 
+EQUALIZE_ROWS = 64  # search queries whose per-channel FC output ranges set the equalization
+
+
+def equalized(calibrated: bytes, data: SearchData, only: list[str] | None = None) -> tuple[bytes, dict]:
+    """The calibrated model with its FC outputs' outlier channels equalized (converters/equalize.py), on
+    the first EQUALIZE_ROWS search queries; `only`: the outputs a saved plan names."""
+    names = fc_outputs(calibrated) if only is None else only
+    feeds = {k: v[:EQUALIZE_ROWS] for k, v in data.feeds.items()}
+    ranges = channel_ranges(calibrated, feeds, names)
+    return equalize_outputs(calibrated, ranges, min_ratio=0.0 if only is not None else 2.0)
+
+
 def build_mixed(
     calibrated: bytes,
     recipe: Recipe,
@@ -56,6 +70,8 @@ def build_mixed(
 ) -> MixedBuild:
     plan = recipe.quantization.mixed
     if plan is not None:
+        if plan.equalized:
+            calibrated, _ = equalized(calibrated, search_data(), plan.equalized)
         known = {n.name for n in choosable_nodes(calibrated)}
         missing = [n for n in plan.float_nodes if n not in known]
         if missing:
@@ -67,7 +83,11 @@ def build_mixed(
             )
         tflite = quantize(calibrated, plan.float_nodes)
         section = MixedSection(float_nodes=len(plan.float_nodes), plan="replayed from the recipe (no search)")
-        return MixedBuild(tflite, section, int8_mac_share(tflite), list(plan.float_nodes))
-    result = search(calibrated, search_data(), recipe.evaluation, task, progress)
-    tflite = quantize(calibrated, result.float_nodes)
-    return MixedBuild(tflite, result.section(), int8_mac_share(tflite), list(result.float_nodes))
+        return MixedBuild(tflite, section, int8_mac_share(tflite), plan)
+    data = search_data()
+    with progress.task("mixed: equalize FC output channels", None):
+        eq, changed = equalized(calibrated, data)
+    result = search(calibrated, data, recipe.evaluation, task, progress, alternative=(eq, changed))
+    tflite = quantize(result.calibrated, result.float_nodes)
+    spec = MixedSpec(float_nodes=result.float_nodes, equalized=sorted(result.equalized))
+    return MixedBuild(tflite, result.section(), int8_mac_share(tflite), spec)

@@ -104,6 +104,11 @@ class MixedSpec(Strict):
     float_nodes: list[str] = Field(
         description="output tensor names of the ops kept in float (the rest is int8)",
     )
+    equalized: list[str] = Field(
+        default_factory=list,
+        description="FULLY_CONNECTED outputs whose channels were equalized before quantizing "
+        "(converters/equalize.py; ranges from the search queries)",
+    )
 
 
 class Int4Spec(Strict):

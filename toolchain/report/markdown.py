@@ -124,9 +124,15 @@ def _quantization(q: QuantizationSection) -> list[str]:
     dump = lambda part: part.to_json() if part is not None else None  # noqa: E731 - as report.json has it
     lines.append(
         f"- mixed: {mixed.float_nodes} ops kept float, {mixed.candidates_evaluated} candidates in "
-        f"{mixed.search_seconds} s on {mixed.search_split}; targets {dump(mixed.targets)}; full int8 "
+        f"{mixed.search_seconds} s on {mixed.search_split} (peak memory {mixed.peak_memory_mb} MB); "
+        f"targets {dump(mixed.targets)}; full int8 "
         f"{dump(mixed.full_int8)} -> chosen {dump(mixed.chosen)}"
     )
+    for miss in mixed.aim_missed or []:
+        lines.append(
+            f"- mixed: aim out of reach: {miss.metric} {miss.reached} meets the gate {miss.gate} but is "
+            f"{miss.missed_by} short of the aim {miss.aim} (the best plan found that meets the gates)"
+        )
     lines += ["", "| op kept out of int8 | reason | MACs | int8 alone: 1-cos | gate metrics if int8 |"]
     lines.append("|---|---|---|---|---|")
     for r in mixed.kept_out_of_int8 or []:

@@ -119,6 +119,16 @@ class MixedTargets(Record):
     source: str = Field(description="recipe | default")
 
 
+class AimMiss(Record):
+    """A metric the search's aim asked for and no candidate reached, while the gate itself held."""
+
+    metric: str = Field(description="a MixedTargets field, e.g. min_cosine")
+    gate: float = Field(description="the gate's limit")
+    aim: float = Field(description="the aim's limit")
+    reached: float = Field(description="what the chosen plan reached")
+    missed_by: float = Field(description="how far the chosen plan is from the aim (always > 0)")
+
+
 class KeptOp(Record):
     """An op the mixed search kept out of int8, and why."""
 
@@ -146,6 +156,19 @@ class MixedSection(Record):
     float_nodes: int = Field(description="ops kept in float")
     search_split: str | None = Field(None, description="the queries the search scored candidates on")
     targets: MixedTargets | None = Field(None, description="what the search aimed at")
+    gates: MixedTargets | None = Field(
+        None, description="what the plan must meet; targets (the aim) lie halfway past them"
+    )
+    aim_missed: list[AimMiss] | None = Field(
+        None, description="the aim was out of reach: the best plan meeting the gates"
+    )
+    equalized: dict[str, float] | None = Field(
+        None,
+        description="FC outputs equalized (converters/equalize.py): {output tensor: largest channel scale}",
+    )
+    full_int8_unequalized: MixedMetrics | None = Field(
+        None, description="full int8 before equalization (kept: it was worse)"
+    )
     full_int8: MixedMetrics | None = Field(None, description="the all-int8 candidate's metrics")
     chosen: MixedMetrics | None = Field(None, description="the chosen plan's metrics")
     kept_out_of_int8: list[KeptOp] | None = Field(None, description="ops kept in float, and why")
@@ -154,7 +177,10 @@ class MixedSection(Record):
     )
     candidates_evaluated: int | None = Field(None, description="plans scored")
     search_seconds: float | None = Field(None, description="search time")
-    plan: str = Field(description='"searched" | "replayed from the recipe (no search)"')
+    peak_memory_mb: int | None = Field(
+        None, description="this process's peak resident memory when the search ended"
+    )
+    plan: str = Field(description="'searched' | 'replayed from the recipe (no search)'")
 
     @property
     def searched(self) -> bool:

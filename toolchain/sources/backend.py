@@ -23,6 +23,7 @@ from converters.tflite_model import parse_tflite
 from toolchain.base.progress import Progress
 from toolchain.base.types import Task, TokenizerKind
 from toolchain.quantization.mixed import SEARCH_QUERIES, SearchData, worst_ops
+from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection
 from toolchain.report.model import TokenizerSection
 from toolchain.report.quantization import QuantizationSection
@@ -62,7 +63,7 @@ class Conversion:
     fp32: bytes  # the source as float32 TFLite (a student: the float32 student after distillation)
     quantization: QuantizationSection
     calibrated: bytes | None = None  # a calibrated float model kept for the int8 diagnosis (ONNX)
-    mixed_float_nodes: list[str] | None = None  # mode mixed: the plan, for the saved recipe
+    mixed_plan: MixedSpec | None = None  # mode mixed: the plan, for the saved recipe
     post_step_fp32: bytes | None = None  # ONNX after vocab_trim: the trimmed float32 (fp32 is the source's)
 
 

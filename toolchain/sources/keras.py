@@ -24,6 +24,7 @@ from toolchain.evaluation.metrics import compare, stage_metrics
 from toolchain.evaluation.retrieval import retrieval_stages, table_bytes
 from toolchain.quantization.int4 import build_int4
 from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
+from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection
 from toolchain.report.quantization import QuantizationSection
 from toolchain.sources.backend import (
@@ -75,7 +76,7 @@ class KerasBackend:
             fp32 = tflite  # the source converted to float32 is its own size baseline
         else:
             fp32 = keras_to_tflite(self.source.model, QuantMode.FLOAT32)
-        return Conversion(tflite, fp32, quantization, mixed_float_nodes=plan)
+        return Conversion(tflite, fp32, quantization, mixed_plan=plan)
 
     def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
         """The fp32 source when there are no steps, else the model after the steps (before a QAT step,
@@ -101,9 +102,9 @@ def keras_reference(steps: StepsResult) -> Reference:
 
 def convert_keras(
     source: LoadedSource, steps: StepsResult, progress: Progress
-) -> tuple[bytes, QuantizationSection, list[str] | None]:
+) -> tuple[bytes, QuantizationSection, MixedSpec | None]:
     """The final model to .tflite in the recipe's mode (calibrated on the source's one sample), the
-    report's `quantization` section, and the float nodes of a mixed plan (for the saved recipe)."""
+    report's `quantization` section, and the mixed plan (for the saved recipe)."""
     q, recipe = source.recipe.quantization, source.recipe
     calibration, info = None, {"mode": q.mode}
     if source.calibration is not None:
@@ -134,7 +135,7 @@ def convert_keras(
                 progress,
             )
             info.update(mixed=mixed.section, full_integer=False, int8_mac_share=mixed.int8_mac_share)
-            return mixed.tflite, QuantizationSection(**info), mixed.float_nodes
+            return mixed.tflite, QuantizationSection(**info), mixed.plan
         tflite = keras_to_tflite(
             steps.model,
             q.mode,

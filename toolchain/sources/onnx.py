@@ -33,6 +33,7 @@ from toolchain.base.types import QuantMode, Task
 from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
 from toolchain.quantization.int4 import build_int4
 from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
+from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection, ReferenceCheck
 from toolchain.report.quantization import GraphPreparation, QuantizationSection
 from toolchain.sources.backend import (
@@ -164,7 +165,7 @@ class OnnxBackend:
 
     def _mixed(
         self, steps: StepsResult, saved: Path, calibration: list, progress: Progress, quant: dict
-    ) -> tuple[bytes, list[str]]:
+    ) -> tuple[bytes, MixedSpec]:
         """The mixed-precision model and its plan; `quant` gets the convergence and the search."""
         calibrated, convergence = calibrate_with_convergence(
             lambda items: calibrate_saved_model(saved, items), calibration, progress
@@ -179,7 +180,7 @@ class OnnxBackend:
             progress,
         )
         quant.update(mixed=mixed.section, full_integer=False, int8_mac_share=mixed.int8_mac_share)
-        return mixed.tflite, mixed.float_nodes
+        return mixed.tflite, mixed.plan
 
     def _calibrated(self, saved: Path, calibration: list | None) -> bytes | None:
         """int8 with gates: a calibrated model to name the worst ops if a gate fails (the SavedModel is

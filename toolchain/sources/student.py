@@ -85,7 +85,7 @@ class StudentBackend:
             fp32 = tflite
         else:
             fp32 = keras_to_tflite(steps.first_step_model, QuantMode.FLOAT32)
-        return Conversion(tflite, fp32, quantization, mixed_float_nodes=plan)
+        return Conversion(tflite, fp32, quantization, mixed_plan=plan)
 
     def float_model(self, steps: StepsResult, conversion: Conversion) -> tuple[bytes | None, Any]:
         """The float student after every step: fp32 itself when distillation was the only step."""
