@@ -119,7 +119,7 @@ def trim_mixed() -> Plan:
 
 
 def trim_int4() -> Plan:
-    """WordPiece/SentencePiece models: trim the vocabulary, then 4-bit weights where the search keeps the gates."""
+    """WordPiece/SentencePiece models: trim the vocabulary, then 4-bit weights where the gates hold."""
     return _plan("int4", dict(TRIM))
 
 
