@@ -22,7 +22,9 @@ removed, test accuracy within 0.3 pt of the untrimmed model, MediaPipe parity un
 tokenizer and MediaPipe's tokenizer (toolchain/tokenizers/mediapipe_bert.py on the shipped vocab.txt)
 giving the same ids on 100% of the plain-ASCII test queries. Writes benchmarks/results/vocab_trim.{json,md}.
 
-    python benchmarks/bench_vocab_trim.py [--tables-only]
+    python benchmarks/bench_vocab_trim.py [--tables-only | --only BUILD ...]
+
+`--only` re-runs just those builds and keeps the other rows of the saved results/vocab_trim.json.
 """
 
 from __future__ import annotations
@@ -240,25 +242,26 @@ def rewrite() -> int:
 def main() -> int:
     if sys.argv[1:] == ["--tables-only"]:
         return rewrite()
+    only = sys.argv[2:] if sys.argv[1:2] == ["--only"] else list(BUILDS)
     from tests.fixtures.make_bert30k import ensure_model
 
     root = ensure_model()
     facts = json.loads((root / "fixture.json").read_text())
-    rows: dict[str, dict] = {}
+    saved = OUT / "vocab_trim.json"
+    rows: dict[str, dict] = json.loads(saved.read_text())["rows"] if only != list(BUILDS) else {}
     with tempfile.TemporaryDirectory(prefix="bench-vocab-trim-") as tmp:
         work = Path(tmp)
         folder = root / "classifier"
         (work / "trim.yaml").write_text(
             f"name: trimmed\nsource: {{path: {folder}}}\nsteps:\n  - {{kind: vocab_trim}}\n"
         )
-        for name in BUILDS:
+        for name in only:
             print(f"[vocab_trim] {name}", flush=True)
             rows[name] = run_build(name, folder, work)
+    rows = {name: rows[name] for name in BUILDS if name in rows}
     checks = acceptance(rows)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "vocab_trim.json").write_text(
-        json.dumps({"fixture": facts, "rows": rows, "acceptance": checks}, indent=2)
-    )
+    saved.write_text(json.dumps({"fixture": facts, "rows": rows, "acceptance": checks}, indent=2))
     text = markdown(rows, checks, facts)
     (OUT / "vocab_trim.md").write_text(text)
     print(text)
