@@ -25,6 +25,7 @@ def main() -> int:
         "retrieval",
         "log_scoring",
         "vocab_trim",
+        "minilm",
     )
     for name in (*names, "acceptance_hub", "acceptance_multilingual"):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
