@@ -78,7 +78,7 @@ def convert(name: str, folder: Path) -> dict:
 def build_dir(name: str) -> Path | None:
     """The build's directory: build/<name>, or the rejected candidate convert left beside it."""
     base = WORK / name / "build"
-    found = [p for p in base.glob("*") if (p / "report.json").is_file()] if base.is_dir() else []
+    found = [p for p in (base, base.with_name("build.rejected")) if (p / "report.json").is_file()]
     return found[0] if found else None
 
 
