@@ -183,6 +183,9 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict, header: str) -> s
             if lat and dyn and fp32
             else f"| {name}{note} | {r['pieces']:,} | {r['size'] / 2**20:.2f} MB | | | | | | | | | |"
         )
+    for name in BUILDS:
+        if name not in rows:
+            lines.append(f"| {name} | not converted in this run | | | | | | | | | | |")
     lines += ["", "| acceptance | met | measured |", "|---|---|---|"]
     lines += [f"| {what} | {'yes' if ok else 'NO'} | {value} |" for what, ok, value in checks]
     return "\n".join(lines) + "\n"
