@@ -7,7 +7,11 @@ a Hugging Face-style folder) is converted side by side through the CLI, with fla
 - `untrimmed`: `--quantize dynamic` (the whole table, int8 weights);
 - `trimmed`: the same with a `vocab_trim` step (the example's train + calibration queries' pieces, every
   special, every single character);
-- `trim-mixed`: `--preset trim-mixed` (vocab trim, then the mixed-precision search).
+- `trim-mixed`: `--preset trim-mixed` (vocab trim, then the mixed-precision search);
+- `trim-int4`: `--preset trim-int4` (vocab trim, then the int4 weight search). MediaPipe 0.10.21 cannot
+  load INT4 tensors, so `package` refuses it up front: its row says so instead of a MediaPipe parity, and
+  its size is compared with the trimmed int8-weight build (`trimmed`) at top-1 agreement with the float
+  model (the untrimmed source and the trimmed float model, in ai-edge-litert).
 
 Each build is packaged for MediaPipe (`edgecomp package --format mediapipe`: metadata with the build's
 vocab.txt, parity in MediaPipe 0.10.21's own TextClassifier in its isolated environment). Per row: pieces,
@@ -18,7 +22,9 @@ removed, test accuracy within 0.3 pt of the untrimmed model, MediaPipe parity un
 tokenizer and MediaPipe's tokenizer (toolchain/tokenizers/mediapipe_bert.py on the shipped vocab.txt)
 giving the same ids on 100% of the plain-ASCII test queries. Writes benchmarks/results/vocab_trim.{json,md}.
 
-    python benchmarks/bench_vocab_trim.py [--tables-only]
+    python benchmarks/bench_vocab_trim.py [--tables-only | --only BUILD ...]
+
+`--only` re-runs just those builds and keeps the other rows of the saved results/vocab_trim.json.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ BUILDS = {  # name -> convert flags after the source
     "untrimmed": ["-Q", "dynamic"],
     "trimmed": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
     "trim-mixed": ["--preset", "trim-mixed"],
+    "trim-int4": ["--preset", "trim-int4"],
 }
 
 
@@ -104,6 +111,9 @@ def run_build(name: str, folder: Path, work: Path) -> dict:
         test_accuracy=ev["vs_final_float"]["converted"]["accuracy"],
         source_accuracy=ev["vs_source_float"]["reference"]["accuracy"],
         int8_mac_share=rep["quantization"].get("int8_mac_share"),
+        agreement_source=ev["vs_source_float"]["top1_agreement"],
+        agreement_final=ev["vs_final_float"]["top1_agreement"],
+        int4_params_share=(rep["quantization"].get("int4") or {}).get("int4_params_share"),
     )
     if rep["steps"]:
         step = rep["steps"][0]
@@ -122,6 +132,11 @@ def run_build(name: str, folder: Path, work: Path) -> dict:
     if rc == 0 and pkg is not None:
         row["mediapipe_agreement"] = pkg["parity"]["lowercased"]["agreement"]
         row["tokenizer_differing"] = pkg["tokenizer_parity"]["differing"]
+    elif rc != 0:
+        err = (work / f"{name}.package.log").read_text().strip().splitlines()
+        row["package_error"] = next(
+            (line for line in err if line.startswith("error:")), err[-1] if err else ""
+        )
     row["ascii_agree"], row["ascii_queries"] = ascii_agreement(build)
     return row
 
@@ -153,7 +168,30 @@ def acceptance(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
             mixed.get("error", "")[-120:] or "ok",
         )
     )
-    return out
+    four = rows.get("trim-int4")
+    if four is None:
+        return out
+    if "error" in four:
+        return [*out, ("trim-int4 with flags only", False, four["error"][-120:])]
+    ratio = four["size"] / trim["size"]
+    agree = min(four["agreement_source"], four["agreement_final"])
+    refused = four.get("package_error", "")
+    return [
+        *out,
+        ("trim-int4 with flags only", True, "ok"),
+        ("trim-int4 <= 0.6x the trimmed int8 build's size", ratio <= 0.6, f"{ratio:.2f}x"),
+        (
+            "trim-int4 agreement with the float model >= 99% (ai-edge-litert)",
+            agree >= 0.99,
+            f"{four['agreement_source']:.2%} vs the untrimmed source, "
+            f"{four['agreement_final']:.2%} vs the trimmed float model",
+        ),
+        (
+            "trim-int4 in MediaPipe 0.10.21",
+            False,
+            f"package refused it up front: {refused[:160]}" if refused else "packaged",
+        ),
+    ]
 
 
 def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
@@ -164,21 +202,28 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
         "train + calibration queries. Accuracy: the .tflite on the 748 test queries; parity: MediaPipe "
         "0.10.21 TextClassifier vs the toolchain, top-1.",
         "",
-        "| build | pieces | rows removed | size | gzip | test accuracy | held-out split otherwise "
-        "| int8 MACs | MediaPipe parity | device ids differ | ASCII tokenizer agreement |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| build | pieces | rows removed | size | gzip | test accuracy "
+        "| agreement vs float (source / trimmed) | held-out split otherwise | int8 MACs | int4 weights "
+        "| MediaPipe parity | device ids differ "
+        "| ASCII tokenizer agreement |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | |")
+            lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | | | |")
             continue
         removed = f"{r['rows_removed']:.1%}" if "rows_removed" in r else "-"
         changed = f"{r['heldout_changed']:.1%}" if "heldout_changed" in r else "-"
-        macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "- (dynamic)"
+        macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "-"
+        four = f"{r['int4_params_share']:.0%}" if r.get("int4_params_share") is not None else "-"
+        agree = (
+            f"{r['agreement_source']:.2%} / {r['agreement_final']:.2%}" if "agreement_source" in r else "n/a"
+        )
+        parity = r.get("mediapipe_agreement", "refused by package" if r.get("package_error") else "n/a")
         lines.append(
             f"| {name} | {r['pieces']:,} | {removed} | {r['size'] / 1024:,.0f} KB "
             f"| {r['gzip'] / 1024:,.0f} KB | "
-            f"{r['test_accuracy']:.2%} | {changed} | {macs} | {r.get('mediapipe_agreement', 'n/a')} | "
+            f"{r['test_accuracy']:.2%} | {agree} | {changed} | {macs} | {four} | {parity} | "
             f"{r.get('tokenizer_differing', 'n/a')} | {r['ascii_agree']}/{r['ascii_queries']} |"
         )
     lines += ["", "| acceptance | met | measured |", "|---|---|---|"]
@@ -197,25 +242,26 @@ def rewrite() -> int:
 def main() -> int:
     if sys.argv[1:] == ["--tables-only"]:
         return rewrite()
+    only = sys.argv[2:] if sys.argv[1:2] == ["--only"] else list(BUILDS)
     from tests.fixtures.make_bert30k import ensure_model
 
     root = ensure_model()
     facts = json.loads((root / "fixture.json").read_text())
-    rows: dict[str, dict] = {}
+    saved = OUT / "vocab_trim.json"
+    rows: dict[str, dict] = json.loads(saved.read_text())["rows"] if only != list(BUILDS) else {}
     with tempfile.TemporaryDirectory(prefix="bench-vocab-trim-") as tmp:
         work = Path(tmp)
         folder = root / "classifier"
         (work / "trim.yaml").write_text(
             f"name: trimmed\nsource: {{path: {folder}}}\nsteps:\n  - {{kind: vocab_trim}}\n"
         )
-        for name in BUILDS:
+        for name in only:
             print(f"[vocab_trim] {name}", flush=True)
             rows[name] = run_build(name, folder, work)
+    rows = {name: rows[name] for name in BUILDS if name in rows}
     checks = acceptance(rows)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "vocab_trim.json").write_text(
-        json.dumps({"fixture": facts, "rows": rows, "acceptance": checks}, indent=2)
-    )
+    saved.write_text(json.dumps({"fixture": facts, "rows": rows, "acceptance": checks}, indent=2))
     text = markdown(rows, checks, facts)
     (OUT / "vocab_trim.md").write_text(text)
     print(text)

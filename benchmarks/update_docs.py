@@ -26,6 +26,7 @@ def main() -> int:
         "log_scoring",
         "vocab_trim",
         "minilm",
+        "minilm_classifier",
     )
     for name in (
         *names,

@@ -172,6 +172,17 @@ def test_trim_mixed_preset_and_the_step_order():
     assert step.corpus == [Path("log.jsonl")] and json.loads(step.model_dump_json())["coverage"] == 1.0
 
 
+def test_trim_int4_preset_composes_on_an_onnx_source():
+    base = {"source": {"path": "model.onnx"}, "data": {"train": "train.jsonl", "test": "test.jsonl"}}
+    recipe = apply_preset(recipe_from_dict(base), "trim-int4")
+    assert [s.kind for s in recipe.steps] == [StepKind.VOCAB_TRIM]
+    assert recipe.quantization.mode == QuantMode.INT4 and recipe.steps[0].coverage == 1.0
+    saved = json.loads(recipe.model_dump_json(exclude_none=True))  # what the build's recipe.yaml holds
+    again = recipe_from_dict(saved)
+    assert [s.kind for s in again.steps] == [StepKind.VOCAB_TRIM]
+    assert again.quantization.mode == QuantMode.INT4
+
+
 def test_a_trim_ahead_of_distill_makes_the_student_route():
     base = {"source": {"path": "teacher.onnx"}, "data": {"train": "train.jsonl"}}
     trim, distill = {"kind": "vocab_trim"}, {"kind": "distill", "student_tokenizer": "teacher"}

@@ -128,7 +128,7 @@ class OnnxBackend:
                         tflite, plan = self._mixed(steps, saved, calibration or [], progress, quant)
                     elif q.mode == QuantMode.INT4:
                         fp = saved_model_to_tflite(saved, QuantMode.FLOAT32)
-                        source, reference = self.source, self.reference()
+                        source, reference = self.source, self.reference(steps)
                         data = lambda: search_data(source, steps, reference, fp)  # noqa: E731
                         built = build_int4(fp, source.recipe, source.task, data, progress)
                         quant.update(int4=built.section, full_integer=False)

@@ -1,0 +1,225 @@
+"""A MiniLM-size classifier (the real all-MiniLM-L6-v2 encoder: 6 layers, hidden 384, 30,522 WordPiece
+pieces; a mean-pooled linear intent head, tests/fixtures/make_minilm_classifier.py) through every route a
+user has, with flags only, side by side on this host:
+
+- `fp32` (`-Q float32`), `dynamic` (`-Q dynamic`), `int8` (`-Q int8`, full integer);
+- `trim-dynamic` (a `vocab_trim` step, then `-Q dynamic`), `trim-mixed` (`--preset trim-mixed`),
+  `trim-int4` (`--preset trim-int4`).
+
+Each build is converted by `edgecomp convert` in a child (its log beside the build). Then, in one
+ai_edge_litert child, every .tflite runs the 748 test queries on its own build's tokenizer (1 thread):
+top-1 agreement with the fp32 build (the untrimmed float model) and accuracy; and latency is measured for
+all of them interleaved (median us per invoke, same runtime, same threads). Acceptance (issue 26): some
+build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
+Writes benchmarks/results/minilm_classifier.{json,md}.
+
+    python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--runs N]
+
+`--only` converts just those builds (several processes may convert different builds at once);
+`--measure-only` skips conversion and measures the builds already under build/bench-minilm/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from devices.cpuinfo import bench_header  # noqa: E402  (after the path line)
+
+DATA = ROOT / "examples" / "shopping_intent" / "data"
+OUT = ROOT / "benchmarks" / "results"
+WORK = ROOT / "build" / "bench-minilm"
+SEQ_LEN = 32
+BUILDS = {  # name -> convert flags after the source
+    "fp32": ["-Q", "float32"],
+    "dynamic": ["-Q", "dynamic"],
+    "int8": ["-Q", "int8"],
+    "trim-dynamic": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
+    "trim-mixed": ["--preset", "trim-mixed"],
+    "trim-int4": ["--preset", "trim-int4"],
+}
+
+
+def convert(name: str, folder: Path) -> dict:
+    """`edgecomp convert` for one build in a child; its wall time, exit code and the tail of a failure."""
+    work = WORK / name
+    work.mkdir(parents=True, exist_ok=True)
+    trim = WORK / "trim.yaml"
+    trim.write_text(f"name: trim-dynamic\nsource: {{path: {folder}}}\nsteps:\n  - {{kind: vocab_trim}}\n")
+    flags = [f.format(trim_recipe=trim) for f in BUILDS[name]]
+    args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / "build")]
+    for split in ("train", "val", "test"):
+        args += [f"--{split}", str(DATA / f"{split}.jsonl")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    t0 = time.monotonic()
+    p = subprocess.run(
+        [sys.executable, "-m", "toolchain.cli.main", *args, *flags, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    seconds = round(time.monotonic() - t0)
+    log = f"$ edgecomp {' '.join(args + flags)}\n# {seconds} s, exit {p.returncode}\n{p.stderr}\n{p.stdout}"
+    (work / "convert.log").write_text(log)
+    row = {"build": name, "convert_exit": p.returncode, "convert_s": seconds}
+    if p.returncode != 0:
+        row["error"] = p.stderr.strip().splitlines()[-1][-300:] if p.stderr.strip() else "no output"
+    (work / "convert.json").write_text(json.dumps(row, indent=2))
+    return row
+
+
+def build_dir(name: str) -> Path | None:
+    """The build's directory: build/<name>, or the rejected candidate convert left beside it."""
+    base = WORK / name / "build"
+    found = [p for p in (base, base.with_name("build.rejected")) if (p / "report.json").is_file()]
+    return found[0] if found else None
+
+
+def measure(names: list[str], runs: int) -> dict[str, dict]:
+    """Agreement with fp32, accuracy and interleaved latency of every build that exists, one runtime."""
+    import numpy as np
+
+    from devices.host_runtime import HostRuntime
+    from devices.hostrun import HostRunner, time_rounds
+    from toolchain.build import load_build
+
+    rows: dict[str, dict] = {}
+    for name in names:
+        row = json.loads((WORK / name / "convert.json").read_text())
+        path = build_dir(name)
+        if path is None:
+            row.setdefault("error", "no build")
+        else:
+            rep = json.loads((path / "report.json").read_text())
+            row.update(
+                dir=str(path),
+                rejected=rep.get("rejected"),
+                pieces=rep["tokenizer"]["vocab_size"],
+                size=rep["model"]["size_bytes"],
+                gzip=rep["model"]["gzip_bytes"],
+                int8_mac_share=rep["quantization"].get("int8_mac_share"),
+                int4_params_share=(rep["quantization"].get("int4") or {}).get("int4_params_share"),
+            )
+        rows[name] = row
+    live = {n: r for n, r in rows.items() if "dir" in r}
+    with HostRuntime() as host:
+        runners, top1 = {}, {}
+        for name, row in live.items():
+            b = load_build(Path(row["dir"]), allow_rejected=True)
+            ev = b.eval_set("test")
+            runners[name] = HostRunner(b.model_path, threads=1, name=name, host=host)
+            top1[name] = runners[name].scores(ev.feeds).argmax(1)
+            row["accuracy"] = float(np.mean(top1[name] == np.asarray(ev.label_ids)))
+        ref = top1.get("fp32")
+        for name, row in live.items():
+            if ref is not None:
+                row["agreement"] = float(np.mean(top1[name] == ref))
+        us = time_rounds(list(runners.values()), runs, 1, vary_rows=True)
+    for i, name in enumerate(runners):
+        rows[name]["latency_us"] = float(np.median(us[:, i]))
+    return rows
+
+
+def acceptance(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
+    fp32, dyn = rows.get("fp32", {}), rows.get("dynamic", {})
+    if "size" not in fp32 or "latency_us" not in dyn:
+        return [("fp32 and dynamic builds measured", False, "missing: see the logs")]
+    out = []
+    for name, r in rows.items():
+        if name in ("fp32", "dynamic") or "latency_us" not in r:
+            continue
+        ratio, agree = r["size"] / fp32["size"], r.get("agreement", 0.0)
+        slower = r["latency_us"] / dyn["latency_us"]
+        ok = ratio <= 0.1 and agree >= 0.99 and slower <= 1.0 and not r.get("rejected")
+        out.append(
+            (
+                f"{name}: <= 1/10 of fp32, agreement >= 99%, latency <= dynamic",
+                ok,
+                f"1/{1 / ratio:.1f} of fp32, agreement {agree:.2%}, {slower:.2f}x dynamic's latency",
+            )
+        )
+    out.append(("some build meets all three", any(ok for _, ok, _ in out), ""))
+    return out
+
+
+def markdown(rows: dict[str, dict], checks: list, facts: dict, header: str) -> str:
+    lines = [
+        header.strip(),
+        "",
+        f"Fixture: {facts['source']}, {facts['layers']} layers, hidden {facts['hidden']}, "
+        f"{facts['vocab_size']:,}-piece WordPiece vocabulary ({facts['embedding_share']:.0%} of its "
+        f"{facts['parameters']:,} weights are the embedding table), frozen, with a mean-pooled linear head "
+        f"trained on the example's train split (test accuracy {facts['test_accuracy_onnxruntime']:.2%} in "
+        "onnxruntime). Agreement: top-1 vs the fp32 build; accuracy on the 748 test queries; latency: median "
+        "us per invoke, ai_edge_litert, 1 thread, all builds interleaved in one runtime child.",
+        "",
+        "| build | pieces | size | vs fp32 | gzip | int8 MACs | int4 weights | agreement vs fp32 | accuracy "
+        "| latency | vs dynamic | convert s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    fp32 = rows.get("fp32", {}).get("size")
+    dyn = rows.get("dynamic", {}).get("latency_us")
+    for name, r in rows.items():
+        if "size" not in r:
+            err = r.get("error", "")[-160:].replace("|", "/")
+            lines.append(f"| {name} | failed: {err} | | | | | | | | | | {r['convert_s']} |")
+            continue
+        macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "-"
+        four = f"{r['int4_params_share']:.0%}" if r.get("int4_params_share") is not None else "-"
+        lat = r.get("latency_us")
+        note = " (rejected)" if r.get("rejected") else ""
+        lines.append(
+            f"| {name}{note} | {r['pieces']:,} | {r['size'] / 2**20:.2f} MB "
+            f"| 1/{fp32 / r['size']:.1f} | {r['gzip'] / 2**20:.2f} MB | {macs} | {four} "
+            f"| {r.get('agreement', float('nan')):.2%} | {r.get('accuracy', float('nan')):.2%} "
+            f"| {lat:,.0f} us | {lat / dyn:.2f}x | {r['convert_s']} |"
+            if lat and dyn and fp32
+            else f"| {name}{note} | {r['pieces']:,} | {r['size'] / 2**20:.2f} MB | | | | | | | | | |"
+        )
+    for name in BUILDS:
+        if name not in rows:
+            lines.append(f"| {name} | not converted in this run | | | | | | | | | | |")
+    lines += ["", "| acceptance | met | measured |", "|---|---|---|"]
+    lines += [f"| {what} | {'yes' if ok else 'NO'} | {value} |" for what, ok, value in checks]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=list(BUILDS), help="convert only these builds")
+    parser.add_argument("--measure-only", action="store_true")
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args(argv)
+    from tests.fixtures.make_minilm_classifier import ensure_model
+
+    root = ensure_model()
+    facts = json.loads((root / "fixture.json").read_text())
+    if not args.measure_only:
+        for name in args.only or BUILDS:
+            print(f"[minilm] convert {name}", flush=True)
+            print(json.dumps(convert(name, root / "classifier")), flush=True)
+        if args.only:
+            return 0
+    header = bench_header()
+    names = [n for n in BUILDS if (WORK / n / "convert.json").is_file()]
+    rows = measure(names, args.runs)
+    checks = acceptance(rows)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "minilm_classifier.json").write_text(
+        json.dumps({"host": header.strip(), "fixture": facts, "rows": rows, "acceptance": checks}, indent=2)
+    )
+    text = markdown(rows, checks, facts, header)
+    (OUT / "minilm_classifier.md").write_text(text)
+    print(text)
+    return 0 if any(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
