@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,17 @@ from tests.support.ray_head import ray_head
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
-DATA = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "examples" / "shopping_intent" / "data"
+RAY_CLIENT = """
+import json, sys
+from pathlib import Path
+from toolchain.base.progress import SilentProgress
+from toolchain.recipe.compose import load_recipe
+from toolchain.search.auto import run_candidates
+_, section = run_candidates(load_recipe(Path(sys.argv[1])), SilentProgress(), 1, sys.argv[2])
+print(json.dumps(section.to_json()))
+"""
 LADDER = [
     {"family": "word-cnn", "width": 16, "hidden": 64},
     {"family": "word-cnn", "width": 2, "hidden": 2},
@@ -121,25 +134,30 @@ def test_rerun_resumes_without_building_a_candidate_again(local):
     assert [c.to_json() for c in again.candidates] == report["distill_auto"]["candidates"]
 
 
-def test_ray_head_builds_and_judges_the_kept_student_as_local_workers(
-    local, two_input_models, tmp_path, monkeypatch
-):
+def test_ray_head_builds_and_judges_the_kept_student_as_local_workers(local, two_input_models, tmp_path):
     """The kept student alone on a local Ray head (a one-rung ladder, to stay cheap): the same row of the
-    table (size, every gate's number and verdict) and the same model bytes as the local run's."""
-    from toolchain.base.progress import SilentProgress
-    from toolchain.recipe.compose import load_recipe
-    from toolchain.search.auto import run_candidates
-
+    table (size, every gate's number and verdict) and the same model bytes as the local run's. The Ray
+    client is a process of its own, as a user's `edgecomp convert --ray-address` is: Ray keeps its first
+    cluster's auth token for the life of a process, so a pytest worker that already met another test's
+    head could not join this one."""
     recipe, report = local
     kept = report["distill_auto"]["candidates"][report["distill_auto"]["chosen"]]
     rung = [c for c in LADDER if (c["width"], c["hidden"]) == (kept["width"], kept["hidden"])]
-    with ray_head() as (address, auth), monkeypatch.context() as env:
-        for key, value in auth.items():
-            env.setenv(key, value)
-        ray_recipe = load_recipe(_recipe(two_input_models.classifier, tmp_path, rung))
-        _, on_ray = run_candidates(ray_recipe, SilentProgress(), 1, address)
-    assert on_ray.runner == f"ray {address}" and on_ray.chosen == 0
-    row = on_ray.candidates[0].to_json()
+    ray_recipe = _recipe(two_input_models.classifier, tmp_path, rung)
+    with ray_head() as (address, auth):
+        env = {
+            **os.environ,
+            **auth,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", RAY_CLIENT, str(ray_recipe), address],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    on_ray = json.loads(done.stdout.strip().splitlines()[-1])
+    assert on_ray["runner"] == f"ray {address}" and on_ray["chosen"] == 0
+    row = on_ray["candidates"][0]
     assert {**row, "trial": kept["trial"]} == kept
     local_model = recipe.parent / "auto.distill-auto" / f"trials/trial-{kept['trial']:03d}/model.tflite"
     assert (

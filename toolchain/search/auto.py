@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from converters.parameters import count_parameters
+from toolchain import pipeline
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
@@ -48,7 +49,6 @@ from toolchain.build import Build
 from toolchain.data import load_queries
 from toolchain.evaluation.student_gates import QueryPredictions, gate_texts, student_gates
 from toolchain.evaluation.teacher_gates import effective_gates
-from toolchain.pipeline import build
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.presets import AUTO_LADDER
 from toolchain.recipe.schema import Recipe
@@ -332,7 +332,7 @@ def build_auto(
                 "names its student",
                 hint="add --preset distill-auto (or distill.student: auto), or drop those flags",
             )
-        return build(recipe, progress)
+        return pipeline.build(recipe, progress)
     cands, section = run_candidates(recipe, progress, workers, ray_address)
     if section.chosen is None:
         tried = [r for r in section.candidates if r.quality is not None]
@@ -347,4 +347,4 @@ def build_auto(
             "unlabelled queries (--unlabelled) or relax the gates",
         )
     final = candidate_recipe(recipe, cands[section.chosen].spec)
-    return build(final, progress, distill_auto=section)
+    return pipeline.build(final, progress, distill_auto=section)
