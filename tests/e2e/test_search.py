@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -20,8 +22,15 @@ from typer.testing import CliRunner
 
 from tests.support.processes import EXIT_GUARD_S, busy_loop, interrupt_when, processes_with_env, wait_for
 from tests.support.ray_head import ray_head
-from tests.support.scoring_logs import ray_scores_match_local
 from toolchain.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+SCORES_ON_RAY = """
+import sys
+from pathlib import Path
+from tests.support.scoring_logs import ray_scores_match_local
+ray_scores_match_local(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+"""
 
 pytestmark = pytest.mark.slow
 SPACE = {
@@ -82,7 +91,13 @@ def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, bert_mod
         busy = _search(ray_recipe, *common, "--ray-address", address, "--no-validate")
         on_ray = _trials(busy)
         _ctrl_c_mid_trial_leaves_no_trial_running(tiny_project, tmp_path / "sig", address)
-        ray_scores_match_local(bert_models.classifier, tmp_path / "scores", address)
+        # a client process of its own: Ray's client state is per process, and this worker met the head above
+        scored = subprocess.run(
+            [sys.executable, "-c", SCORES_ON_RAY, str(bert_models.classifier), str(tmp_path / "sc"), address],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert scored.returncode == 0, scored.stderr[-2000:]
     assert [t["state"] for t in local_trials] == ["complete"] * 4
     # the presets this space expresses run first, in PRESETS order; then TPE's trials
     assert [t["preset"] for t in local_trials] == ["float16", "dynamic", "int8", None]
