@@ -66,6 +66,24 @@ def _tail_size(n: int, fraction: float) -> int:
     return int(min(n, np.floor(fraction * (n - 1)) + 2))
 
 
+def _all_tensors_interpreter(model: bytes):
+    """Host ai_edge_litert, builtin kernels only, every tensor kept, allocated (the range readers run it)."""
+    from ai_edge_litert.interpreter import (  # reason: imported only when ranges are read
+        Interpreter,
+        OpResolverType,
+    )
+
+    with native_output_silenced():
+        it = Interpreter(
+            model_content=model,
+            num_threads=1,
+            experimental_preserve_all_tensors=True,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        it.allocate_tensors()
+    return it
+
+
 def percentile_ranges(
     model: bytes,
     feeds: Mapping[str, np.ndarray],
@@ -79,18 +97,9 @@ def percentile_ranges(
 
     A tensor whose values all lie beyond `limit` is left out of the answer. An unknown name is a DataError.
     """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
     if not 0 <= lower < upper <= 100:
         raise DataError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower} and {upper}")
-    with native_output_silenced():
-        it = Interpreter(
-            model_content=model,
-            num_threads=1,
-            experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        )
-        it.allocate_tensors()
+    it = _all_tensors_interpreter(model)
     details = {d["name"]: d for d in it.get_tensor_details()}
     names = list(dict.fromkeys(tensors))
     missing = [n for n in names if n not in details]
@@ -137,16 +146,7 @@ def channel_ranges(
     Run as `percentile_ranges` is (host ai_edge_litert, builtin kernels, all tensors kept): the ranges that
     converters/equalize.py divides out of a fully connected layer's output channels.
     """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    with native_output_silenced():
-        it = Interpreter(
-            model_content=model,
-            num_threads=1,
-            experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        )
-        it.allocate_tensors()
+    it = _all_tensors_interpreter(model)
     details = {d["name"]: d for d in it.get_tensor_details()}
     names = [n for n in dict.fromkeys(tensors) if n in details]
     inputs = it.get_input_details()
