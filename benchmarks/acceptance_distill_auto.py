@@ -37,6 +37,7 @@ RATIO = 20  # the student must be at least this many times smaller than the teac
 TEACHERS = {  # --teacher: (fixture script, results name)
     "long-tail": ("make_long_tail_teacher", "acceptance_distill_auto"),
     "minilm": ("make_minilm_long_tail", "acceptance_distill_auto_minilm"),
+    "long-tail-30k": ("make_long_tail_30k", "acceptance_distill_auto_30k"),
 }
 
 

@@ -46,7 +46,7 @@ def evaluation(teacher: np.ndarray, student: np.ndarray, sure: float | None = 0.
             teacher_sure_queries=800,
             teacher_unsure_queries=50,
             agreement_where_teacher_unsure=0.5,
-            teacher_sure_margin=0.2,
+            teacher_sure_min_prob=0.95,
         )
     return EvaluationSection(vs_source_float=cmp, teacher=block)
 
