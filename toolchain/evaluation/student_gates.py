@@ -124,7 +124,9 @@ def quality(p: QueryPredictions, evaluation: EvaluationSection | None = None) ->
 GATE_TEXTS = {
     "max_accuracy_drop": "accuracy within {:g} pt of the teacher",
     "min_agreement": "agreement with the teacher >= {:.0%}",
-    "min_agreement_where_sure": "agreement >= {:.0%} where the teacher is sure",
+    # the rule for "sure" is in the text, so a distill-auto journal judged by another rule is not resumed
+    "min_agreement_where_sure": "agreement >= {:.0%} where the teacher is sure (top-1 probability >= "
+    + f"{SURE_MIN_PROB})",
     "max_macro_f1_drop": "macro-F1 within {:g} pt of the teacher's",
     "min_recall_ratio": "no intent's recall below {:.0%} of the teacher's",
 }
