@@ -141,9 +141,15 @@ class TeacherAgreement(Record):
     teacher_sure_queries: int = Field(description="queries where the teacher is sure")
     teacher_unsure_queries: int = Field(description="queries where it is not")
     agreement_where_teacher_unsure: float | None = Field(description="agreement on the unsure queries")
-    teacher_sure_min_prob: float = Field(
+    teacher_sure_min_prob: float | None = Field(
+        None,
         description="the teacher's top-1 probability at or above which it counts as sure "
-        "(toolchain/evaluation/student_gates.py SURE_MIN_PROB)"
+        "(toolchain/tasks.py TEACHER_SURE_MIN_PROB; None in a report written under the margin rule)",
+    )
+    teacher_sure_margin: float | None = Field(
+        None,
+        description="reports written before the probability rule: the teacher counted as sure when its "
+        "top-1 probability led its top-2 by this (read, never written now)",
     )
     teacher_accuracy_where_sure: float | None = Field(
         None,
