@@ -90,7 +90,8 @@ def test_onnx_teacher_word_level_student_int8(student_build, student, teacher_dy
     assert ratio >= 20
     assert ev["teacher_accuracy"] == pytest.approx(bert_models.facts["test_accuracy_onnxruntime"], abs=1e-4)
     assert ev["student_accuracy"] >= ev["teacher_accuracy"] - 0.015
-    assert ev["agreement_with_teacher"] >= 0.88  # measured 0.9024; the issue's 0.97: see the xfail below
+    assert ev["agreement_with_teacher"] >= 0.88  # measured 0.9024: issue 14's 97% overall agreement was
+    # replaced by issue 25's gates (agreement where the teacher is sure, below; distill-auto's tests)
     # where the teacher is sure (top-1 probability >= 0.95: this weak teacher is sure of 84 of 748, right on
     # all of them), the student follows it closely
     assert ev["teacher_sure_queries"] + ev["teacher_unsure_queries"] == 748
@@ -110,18 +111,6 @@ def test_onnx_teacher_word_level_student_int8(student_build, student, teacher_dy
     assert f"agreement with the teacher (onnx classifier): {ev['agreement_with_teacher']:.2%}" in markdown(
         typed
     )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 acceptance not reached: agreement with the BERT teacher is 0.902 for the 14 KB "
-    "word-level student (0.917 with 16 augmented copies per query, 0.913 with a 30k-query log). The "
-    "teacher is unsure (top-1 leads top-2 by < 0.2) on 75 of 748 test queries and students with another "
-    "tokenizer split those near coin-tosses: a 160 KB word-level student reached 0.937, a 109k-parameter "
-    "CNN on the teacher's own WordPiece ids 0.945; 0.97 at >= 20x smaller was not reached by any",
-)
-def test_acceptance_agreement_with_teacher_97(student):
-    assert student["evaluation"]["teacher"]["agreement_with_teacher"] >= 0.97
 
 
 @pytest.fixture(scope="module")
