@@ -50,7 +50,7 @@ TINY_BERT = [  # --ladder tiny-bert: the tiny-bert rungs of AUTO_LADDER alone, a
 ]
 
 
-def ladder_recipe(work: Path) -> list[str]:
+def ladder_recipe(work: Path, source: Path) -> list[str]:
     """--recipe for `--ladder tiny-bert`: distill-auto's plan with only the tiny-bert candidates."""
     import yaml  # reason: only this ladder writes a recipe
 
@@ -62,7 +62,8 @@ def ladder_recipe(work: Path) -> list[str]:
         "auto": {"candidates": TINY_BERT},
     }
     path = work / "tiny-bert.yaml"
-    path.write_text(yaml.safe_dump({"steps": [step], "quantization": {"mode": "int8"}}))
+    recipe = {"source": {"path": str(source)}, "steps": [step], "quantization": {"mode": "int8"}}
+    path.write_text(yaml.safe_dump(recipe))
     return ["--recipe", str(path)]
 
 
@@ -101,7 +102,7 @@ def run(work: Path, workers: int, teacher: str, ladder: str = "default") -> dict
     res["teacher_dynamic_seconds"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     build = work / "student"
-    plan = ["--preset", "distill-auto"] if ladder == "default" else ladder_recipe(work)
+    plan = ["--preset", "distill-auto"] if ladder == "default" else ladder_recipe(work, clf / "model.onnx")
     args = ["convert", str(clf / "model.onnx"), *plan, "--workers", str(workers)]
     rc, rep, err = cli([*args, *splits, "--out", str(build)], work / "auto.log")
     res["auto_seconds"] = round(time.monotonic() - t0, 1)
