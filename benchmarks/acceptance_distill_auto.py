@@ -43,10 +43,11 @@ TEACHERS = {  # --teacher: (fixture script, results name)
 }
 
 
-TINY_BERT = [  # --ladder tiny-bert: the tiny-bert rungs of AUTO_LADDER alone, and a 2-layer teacher-size one
+TINY_BERT = [  # --ladder tiny-bert: tiny-berts alone, narrow to the teacher's own sizes (2 heads each)
+    {"family": "tiny-bert", "width": 8, "hidden": 32, "heads": 2},
+    {"family": "tiny-bert", "width": 16, "hidden": 64, "heads": 2},
     {"family": "tiny-bert", "width": 32, "hidden": 64, "heads": 2},
     {"family": "tiny-bert", "width": "teacher", "hidden": "teacher", "heads": "teacher"},
-    {"family": "tiny-bert", "width": "teacher", "hidden": "teacher", "heads": "teacher", "layers": 2},
 ]
 
 

@@ -5,9 +5,9 @@ One rung, the teacher's own sizes ("teacher"), one block: resolved from the teac
 heads; the student starts from the teacher's word and position tables, embedding LayerNorm and its whole
 first layer (every one of those tensors equal to the ONNX initializer it names); it trains, converts to
 int8 with LayerNorm/softmax arithmetic in float (the candidate's float_fallback_ops) and is judged by the
-gates on its val predictions like any candidate. To stay small: 1,500 train queries, 2 epochs, 374 val
-queries, 100 calibration queries, no final build (run_candidates only), an agreement gate of 60%
-(measured: 89.0%; 1,000 queries at 1 epoch: 50%).
+gates on its val predictions like any candidate. To stay small: 1,000 train queries, 1 epoch, 374 val
+queries, 100 calibration queries, no final build (run_candidates only), an agreement gate of 40% (measured:
+50.0%; 1,500 queries at 2 epochs: 89.0%; the bench's 20 epochs on the long-tail teacher: 98.9% where sure).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from toolchain.search.auto import run_candidates
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "shopping_intent" / "data"
-SIZES = {"train": 1500, "val": 374, "test": 374}
+SIZES = {"train": 1000, "val": 374, "test": 374}
 RUNG = {"family": "tiny-bert", "width": "teacher", "hidden": "teacher", "heads": "teacher"}
 
 
@@ -42,10 +42,10 @@ def _recipe(teacher: Path, out: Path) -> Path:
         "source": {"path": str(teacher)},
         "data": {**{k: str(v) for k, v in splits.items()}, "seq_len": 32},
         "steps": [
-            {"kind": "distill", "student": "auto", "epochs": 2, "alpha": 0.9, "auto": {"candidates": [RUNG]}}
+            {"kind": "distill", "student": "auto", "epochs": 1, "alpha": 0.9, "auto": {"candidates": [RUNG]}}
         ],
         "quantization": {"mode": "int8", "calibration_samples": 100},
-        "evaluation": {"min_agreement": 0.6},
+        "evaluation": {"min_agreement": 0.4},
         "output": {"dir": str(out)},
     }
     path = out / "recipe.yaml"
@@ -62,7 +62,7 @@ def test_tiny_bert_starts_from_the_teacher_converts_to_int8_and_is_judged(two_in
     assert (row.family, row.width, row.hidden, row.heads, row.layers) == ("tiny-bert", 64, 128, 2, 1)
     assert row.verdict == "passed" and section.chosen == 0, row.reasons
     assert [g.gate for g in row.gates] == ["min_agreement"] and row.gates[0].passed
-    assert row.quality is not None and row.quality.agreement >= 0.6 and row.quality.queries == SIZES["val"]
+    assert row.quality is not None and row.quality.agreement >= 0.4 and row.quality.queries == SIZES["val"]
     trial = Path(section.search_dir) / "trials" / f"trial-{row.trial:03d}"
     report = json.loads((trial / "report.json").read_text())
     quant = report["quantization"]
