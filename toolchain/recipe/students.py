@@ -82,6 +82,30 @@ class StudentSpec(Strict):
                 )
         return self
 
+    def parameters(self, vocab: int, seq_len: int, n_labels: int, inputs: tuple[str, ...]) -> int:
+        """The weights steps/student.py `build_student` gives this spec (converters/parameters.py's count:
+        trainable and not), by arithmetic: the ladder of `student: auto` is ordered without TensorFlow."""
+        width = self.embed_dim
+        total = vocab * width + 2 * width * ("token_type_ids" in inputs) + 2 * ("attention_mask" in inputs)
+        if self.encoder_blocks:
+            total += seq_len * width + 2 * width  # position embeddings, embedding LayerNorm
+        for text in self.layers:
+            kind, args = parse_student_layer(text)
+            size = int(args[0]) if args else 0
+            if kind == "conv1d":
+                total += (int(args[1]) if len(args) > 1 else 3) * width * size + size
+                width = size
+            elif kind == "bigru":  # per direction: 3 gates, input + recurrent kernels, 2 biases (reset_after)
+                total += 2 * 3 * size * (width + size + 2)
+                width = 2 * size
+            elif kind == "encoder":  # q, k, v, output; 2 LayerNorms; FFN in and out
+                ffn = int(args[1])
+                total += 4 * (width * width + width) + 4 * width + 2 * width * ffn + ffn + width
+            elif kind == "dense":
+                total += width * size + size
+                width = size
+        return total + width * n_labels + n_labels
+
     @property
     def encoder_blocks(self) -> list[tuple[int, int]]:
         """(heads, feed-forward size) of each encoder layer, in order."""

@@ -38,12 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from converters.parameters import count_parameters
 from toolchain import pipeline
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.tfenv import keras
 from toolchain.base.types import SourceFormat, Task
 from toolchain.build import Build
 from toolchain.data import load_queries
@@ -64,7 +62,6 @@ from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
 from toolchain.sources.detect import source_format
 from toolchain.sources.loaded import find_labels, parity_texts, student_tokenizer
-from toolchain.steps.student import build_student
 from toolchain.steps.teachers import Teacher, step_teacher, teacher_encoder
 
 STUDY_NAME = "edgecomp-distill-auto"
@@ -119,9 +116,7 @@ def ladder(recipe: Recipe, teacher: Teacher, labels: list[str]) -> list[Candidat
         tok = student_tokenizer(trial, teacher, train)
         names = tuple(tok.encode_batch(["a"])) if own else ("input_ids",)
         spec = StudentSpec.model_validate(cand.step_fields()["student"])
-        keras().backend.clear_session()
-        model = build_student(spec, tok.vocab_size, tok.seq_len, len(labels), input_names=names)
-        out.append(Candidate(cand, count_parameters(model)))
+        out.append(Candidate(cand, spec.parameters(tok.vocab_size, tok.seq_len, len(labels), names)))
     return sorted(out, key=lambda c: c.parameters)
 
 
