@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from converters.keras_tflite import load_keras_model
 from toolchain.base.progress import SilentProgress
 from toolchain.recipe.compose import load_recipe
 from toolchain.search.auto import run_candidates
@@ -80,6 +81,16 @@ def test_tiny_bert_starts_from_the_teacher_converts_to_int8_and_is_judged(two_in
     }
     assert all(s["teacher"] in teacher for s in started)
     _starts_equal_to_the_teacher(report["steps"][0]["student"], started, teacher, two_input_models)
+    # and the trial's student did start there: after its epoch, still close to the teacher's tensors
+    # (measured: correlation 0.994 for the token table, 0.945 for the query kernel; from random: ~0)
+    trained = load_keras_model(trial / "float.keras")
+    name = {s["student"]: s["teacher"] for s in started}
+    for layer, weight in (
+        ("embedding", "embedding.embeddings"),
+        ("encoder_attention", "encoder_attention.query.kernel"),
+    ):
+        value = trained.get_layer(layer).get_weights()[0].reshape(-1)
+        assert np.corrcoef(value, teacher[name[weight]].reshape(-1))[0, 1] > 0.8, weight
 
 
 def _starts_equal_to_the_teacher(spec: dict, started: list[dict], teacher: dict, models) -> None:
