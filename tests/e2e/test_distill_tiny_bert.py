@@ -71,6 +71,7 @@ def test_tiny_bert_starts_from_the_teacher_converts_to_int8_and_is_judged(two_in
     assert row.int8_bytes == report["model"]["size_bytes"] == (trial / "model.tflite").stat().st_size
     assert row.int8_bytes < 0.5 * 4 * row.parameters  # int8 weights, not float32
     assert report["steps"][0]["student_parameters"] == row.parameters  # the ladder's arithmetic count
+    assert report["source"]["teacher"]["queries_scored"] == 0  # run_candidates scored them once, beforehand
     # what was started from the teacher: embeddings, embedding LayerNorm, the whole first layer (20 tensors)
     started = report["steps"][0]["from_teacher"]
     assert {s["how"] for s in started} == {"copied"} and len(started) == 4 + 16

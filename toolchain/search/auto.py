@@ -17,6 +17,8 @@ that meets the gates kept, with the search machinery.
   (the same batches locally and on Ray, and builds are deterministic by the seed: the same choice).
 - **Hopeless candidates stop early**: after `auto.hopeless_after_epochs` epochs, a student whose val
   agreement is below the agreement gate minus `auto.hopeless_margin` stops (Optuna's PRUNED).
+- **The teacher scores once**: the train and val queries are scored here into the teacher-score cache,
+  so the trials of a batch read them instead of each scoring them at once.
 - **Resumable**: an Optuna JournalStorage in build/<name>.distill-auto/study.journal; rerunning the same
   command skips the candidates already measured (one left running by an interrupted run is run again);
   another recipe, ladder, gates or seed refuses the old folder.
@@ -62,7 +64,7 @@ from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
 from toolchain.sources.detect import source_format
 from toolchain.sources.loaded import find_labels, parity_texts, student_tokenizer
-from toolchain.steps.teachers import Teacher, step_teacher, teacher_encoder
+from toolchain.steps.teachers import Teacher, step_teacher, teacher_encoder, teacher_logits
 
 STUDY_NAME = "edgecomp-distill-auto"
 
@@ -131,6 +133,18 @@ def teacher_sizes(cand: StudentCandidate, teacher: Teacher) -> tuple[StudentCand
         return cand, f"cannot read the teacher's encoder layers for its {', '.join(asks)}"
     sizes = {"width": enc.hidden, "hidden": enc.layers[0].ffn, "heads": enc.layers[0].heads}
     return cand.model_copy(update={k: sizes[k] for k in asks}), None
+
+
+def warm_scores(recipe: Recipe, teacher: Teacher, progress: Progress) -> None:
+    """The teacher's scores of the train and val queries, computed once here into the score cache
+    (steps/teachers.py) that every trial process reads, instead of by each of the first batch's trials at
+    once (a trial with unlabelled or augmented queries scores another set: left to it)."""
+    step, spec = recipe.steps[0], recipe.data
+    if step.unlabelled is not None or step.augment is not None:
+        return
+    for name, path in (("train", spec.train), ("val", spec.val)):
+        texts = load_queries(path, spec.text_field, spec.label_field).texts  # type: ignore[arg-type]
+        teacher_logits(teacher, texts, progress, name)
 
 
 def fingerprint(recipe: Recipe, cands: list[Candidate], gates: list[str]) -> str:
@@ -276,6 +290,7 @@ def run_candidates(
         )
     with progress.task("distill-auto: counting the candidates' parameters", None):
         cands = ladder(recipe, teacher, labels)
+    warm_scores(recipe, teacher, progress)
     task = Task.CLASSIFICATION  # a distilled student is a classifier
     spec, gates_from = effective_gates(recipe.evaluation, task, foreign_teacher=True)
     texts = gate_texts(spec)
