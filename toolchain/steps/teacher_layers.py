@@ -19,6 +19,10 @@ projected on the word table's top principal directions (steps/student.py `teache
 LayerNorm copied at equal widths; student block i copied from teacher layer i while the width, heads and
 FFN size equal the teacher's. Every tensor set from the teacher is listed (student weight, teacher
 initializer, copied or projected) for the distill step's report.
+Not started from the teacher: a BERT's token-type table (the student's segment embedding), and the
+pooling and head (the student pools the real tokens' mean, as the issue's teachers do). A RoBERTa-style
+teacher counts positions from its padding id + 1; its first seq_len position rows are copied all the same
+(a start that training adjusts). The student's FFN is GELU, as BERT's and DistilBERT's.
 """
 
 from __future__ import annotations
