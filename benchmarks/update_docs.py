@@ -35,6 +35,7 @@ def main() -> int:
         "acceptance_distill_auto",
         "acceptance_distill_auto_minilm",
         "acceptance_distill_auto_30k",
+        "acceptance_distill_auto_tiny_bert",
     ):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():

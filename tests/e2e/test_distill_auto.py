@@ -112,6 +112,7 @@ def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
     assert hashlib.sha256(trial_model.read_bytes()).hexdigest() == report["model_sha256"]  # the same bytes
     # the build is the kept student's, evaluated on test; its recipe names it (replays without a search)
     assert report["steps"][0]["student"] == {"embed_dim": 8, "layers": ["conv1d:32:3", "max_pool"]}
+    assert report["steps"][0]["student_parameters"] == kept["parameters"]  # the ladder's arithmetic count
     build = recipe.parent / "auto"
     saved = yaml.safe_load((build / "recipe.yaml").read_text())
     assert saved["steps"][0]["student"] == report["steps"][0]["student"] and "auto" not in saved["steps"][0]

@@ -118,6 +118,24 @@ def test_each_family_is_a_distill_student():
     assert parse_student_layer("bigru:16") == ("bigru", [16.0])
     with pytest.raises(ValueError, match="must come before the pooling layer"):
         StudentSpec(layers=["max_pool", "bigru:8"])
+    bert = StudentCandidate(family="tiny-bert", width=32, hidden=64, heads=4, layers=2)
+    assert bert.step_fields() == {
+        "student": {
+            "embed_dim": 32,
+            "layers": ["encoder:4:64"] * 2 + ["mean_pool"],
+            "embedding_init": "teacher",
+        },
+        "student_tokenizer": "teacher",
+    }
+    assert "MEAN" in bert.float_fallback_ops() and not StudentCandidate(**WORD).float_fallback_ops()
+    assert StudentSpec(embed_dim=32, layers=["encoder:4:64", "mean_pool"]).encoder_blocks == [(4, 64)]
+    with pytest.raises(ValueError, match="not a multiple of the heads"):
+        StudentSpec(embed_dim=30, layers=["encoder:4:64", "mean_pool"])
+    with pytest.raises(ValueError, match="only tiny-bert takes the teacher's sizes"):
+        StudentCandidate(family="word-cnn", width="teacher", hidden=32)
+
+
+WORD = {"family": "word-cnn", "width": 8, "hidden": 32}
 
 
 def test_the_teacher_table_keeps_its_shape_where_it_can_and_is_projected_where_not():

@@ -95,13 +95,18 @@ def distill_prune_int8() -> Plan:
 # 32 on a bert-base vocab). The `word-bigru` family is not in it: unrolled over the query, each step keeps
 # its own copy of the weights in the .tflite (11,222 parameters -> a 433 KB int8 model, 97 s to convert,
 # measured on the two-input fixture), so its int8 size does not follow its parameters; name it in
-# `auto.candidates` to try it.
+# `auto.candidates` to try it. tiny-bert: one BERT block on the teacher's tokenizer, 16 wide (its embeddings
+# projected from the teacher's) or the teacher's own width, heads and FFN (embeddings, embedding LayerNorm
+# and the first layer copied): 50k and 221k parameters on the long-tail teacher's 2,858 pieces (the 16/64
+# meets its default gates at 77.9 KB, benchmarks/acceptance_distill_auto.py --ladder tiny-bert).
 AUTO_LADDER: list[dict[str, Any]] = [
     {"family": "word-cnn", "width": 8, "hidden": 32},
     {"family": "word-cnn", "width": 16, "hidden": 64},
     {"family": "teacher-cnn", "width": 32, "hidden": 128},
     {"family": "word-cnn", "width": 32, "hidden": 128, "vocab": 4000},
     {"family": "word-cnn", "width": 64, "hidden": 256, "vocab": 4000},
+    {"family": "tiny-bert", "width": 16, "hidden": 64, "heads": 2},
+    {"family": "tiny-bert", "width": "teacher", "hidden": "teacher", "heads": "teacher"},
 ]
 
 

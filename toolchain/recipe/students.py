@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from toolchain.recipe.strict import Strict
 
@@ -14,6 +14,8 @@ STUDENT_LAYERS: dict[str, str] = {
     "dense": "dense:UNITS",
     "dropout": "dropout:RATE",
     "bigru": "bigru:UNITS (a bidirectional GRU per token, unrolled over the query)",
+    "encoder": "encoder:HEADS:FFN (a BERT block: self-attention, GELU feed-forward, post-LayerNorm; "
+    "the student then gets position embeddings and an embedding LayerNorm)",
     "max_pool": "max_pool (global max over tokens)",
     "mean_pool": "mean_pool (global average over tokens)",
 }
@@ -30,13 +32,13 @@ def parse_student_layer(text: str) -> tuple[str, list[float]]:
     kind = match.group(1)
     args = [float(a) for a in match.group(2).split(":")[1:]]
     need = {"conv1d": (1, 2), "bigru": (1, 1), "dense": (1, 1), "dropout": (1, 1), "max_pool": (0, 0)}
-    need["mean_pool"] = (0, 0)
+    need.update(mean_pool=(0, 0), encoder=(2, 2))
     lo, hi = need[kind]
     if not lo <= len(args) <= hi:
         raise ValueError(f"student layer {text!r}: expected {STUDENT_LAYERS[kind]}")
     if kind == "dropout" and not 0 <= args[0] < 1:
         raise ValueError(f"student layer {text!r}: dropout rate must be in [0, 1)")
-    if kind in ("conv1d", "bigru", "dense") and any(a < 1 or a != int(a) for a in args):
+    if kind in ("conv1d", "bigru", "dense", "encoder") and any(a < 1 or a != int(a) for a in args):
         raise ValueError(f"student layer {text!r}: sizes must be positive integers")
     return kind, args
 
@@ -53,7 +55,10 @@ class StudentSpec(Strict):
         None,
         description="teacher: start the embedding from the teacher's input-token embedding table (an ONNX "
         "teacher's initializer [vocab, hidden]), projected onto its top embed_dim principal directions "
-        "when narrower; a student on the teacher's tokenizer only (student_tokenizer: teacher)",
+        "when narrower; a student on the teacher's tokenizer only (student_tokenizer: teacher). A student "
+        "with encoder layers also starts its position embeddings (projected alike), its embedding "
+        "LayerNorm (equal widths) and its first encoder blocks from the teacher's first layers, where "
+        "width, heads and feed-forward size equal the teacher's (toolchain/steps/teacher_layers.py)",
     )
 
     @field_validator("layers")
@@ -63,12 +68,56 @@ class StudentSpec(Strict):
         pools = [i for i, k in enumerate(kinds) if k.endswith("_pool")]
         if len(pools) != 1:
             raise ValueError("the student needs exactly one max_pool or mean_pool (tokens -> one vector)")
-        if any(k in ("conv1d", "bigru") for k in kinds[pools[0] :]):
-            raise ValueError("conv1d and bigru layers must come before the pooling layer")
+        if any(k in ("conv1d", "bigru", "encoder") for k in kinds[pools[0] :]):
+            raise ValueError("conv1d, bigru and encoder layers must come before the pooling layer")
         return layers
 
+    @model_validator(mode="after")
+    def _heads(self) -> StudentSpec:
+        for text in self.layers:
+            kind, args = parse_student_layer(text)
+            if kind == "encoder" and self.embed_dim % int(args[0]):
+                raise ValueError(
+                    f"student layer {text!r}: embed_dim {self.embed_dim} is not a multiple of the heads"
+                )
+        return self
 
-StudentFamily = Literal["word-cnn", "word-bigru", "teacher-cnn"]
+    def parameters(self, vocab: int, seq_len: int, n_labels: int, inputs: tuple[str, ...]) -> int:
+        """The weights steps/student.py `build_student` gives this spec (converters/parameters.py's count:
+        trainable and not), by arithmetic: the ladder of `student: auto` is ordered without TensorFlow."""
+        width = self.embed_dim
+        total = vocab * width + 2 * width * ("token_type_ids" in inputs) + 2 * ("attention_mask" in inputs)
+        if self.encoder_blocks:
+            total += seq_len * width + 2 * width  # position embeddings, embedding LayerNorm
+        for text in self.layers:
+            kind, args = parse_student_layer(text)
+            size = int(args[0]) if args else 0
+            if kind == "conv1d":
+                total += (int(args[1]) if len(args) > 1 else 3) * width * size + size
+                width = size
+            elif kind == "bigru":  # per direction: 3 gates, input + recurrent kernels, 2 biases (reset_after)
+                total += 2 * 3 * size * (width + size + 2)
+                width = 2 * size
+            elif kind == "encoder":  # q, k, v, output; 2 LayerNorms; FFN in and out
+                ffn = int(args[1])
+                total += 4 * (width * width + width) + 4 * width + 2 * width * ffn + ffn + width
+            elif kind == "dense":
+                total += width * size + size
+                width = size
+        return total + width * n_labels + n_labels
+
+    @property
+    def encoder_blocks(self) -> list[tuple[int, int]]:
+        """(heads, feed-forward size) of each encoder layer, in order."""
+        blocks = [parse_student_layer(t) for t in self.layers]
+        return [(int(a[0]), int(a[1])) for k, a in blocks if k == "encoder"]
+
+
+StudentFamily = Literal["word-cnn", "word-bigru", "teacher-cnn", "tiny-bert"]
+TeacherSize = int | Literal["teacher"]
+# tiny-bert in int8: the op types left in float (LayerNorm's mean/variance, the masked softmax, the
+# attention's score and residual arithmetic); the weights (embeddings, dense layers) are int8
+TINY_BERT_FLOAT_OPS = ["SOFTMAX", "MEAN", "SQUARED_DIFFERENCE", "RSQRT", "MUL", "ADD", "SUB", "BATCH_MATMUL"]
 
 
 class StudentCandidate(Strict):
@@ -76,18 +125,40 @@ class StudentCandidate(Strict):
 
     word-cnn: the word-level CNN (embedding -> conv1d:hidden:3 -> max_pool), the students of the distill
     presets; word-bigru: embedding -> a bidirectional GRU of `hidden` units -> max_pool; teacher-cnn: the
-    CNN on the teacher's own tokenizer, its embedding started from the teacher's (`embedding_init`).
+    CNN on the teacher's own tokenizer, its embedding started from the teacher's (`embedding_init`);
+    tiny-bert: `layers` BERT blocks of width `width`, `heads` heads and feed-forward size `hidden` on the
+    teacher's tokenizer, masked mean pooling, started from the teacher's embeddings and its first layers
+    where the shapes allow ("teacher": the teacher's size), int8 with LayerNorm/softmax arithmetic in float.
     """
 
     family: StudentFamily
-    width: int = Field(ge=1, le=1024, description="embedding width")
-    hidden: int = Field(ge=1, le=4096, description="conv1d filters, or GRU units per direction")
+    width: TeacherSize = Field(description="embedding width (tiny-bert: the model width)")
+    hidden: TeacherSize = Field(
+        description="conv1d filters, GRU units per direction, or tiny-bert's FFN size"
+    )
     vocab: int | None = Field(
         None, ge=4, description="word-level families: the vocab's max_size (default: student_vocab's)"
     )
+    layers: int = Field(1, ge=1, le=12, description="tiny-bert: encoder blocks")
+    heads: TeacherSize = Field(2, description="tiny-bert: attention heads")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> StudentCandidate:
+        sizes = {"width": self.width, "hidden": self.hidden, "heads": self.heads}
+        if self.family != "tiny-bert" and "teacher" in sizes.values():
+            raise ValueError(f"{self.family}: only tiny-bert takes the teacher's sizes ('teacher')")
+        for name, v in sizes.items():
+            if v != "teacher" and not 1 <= int(v) <= 4096:
+                raise ValueError(f"{name} {v} is outside 1-4096")
+        return self
 
     def step_fields(self, vocab: StudentVocab | None = None) -> dict[str, Any]:
-        """The distill step's student fields for this candidate (`vocab`: the step's student_vocab)."""
+        """The distill step's student fields for this candidate (`vocab`: the step's student_vocab); a
+        tiny-bert's sizes must be resolved from the teacher first (toolchain/search/auto.py)."""
+        if self.family == "tiny-bert":
+            block = f"encoder:{self.heads}:{self.hidden}"
+            student = {"embed_dim": self.width, "layers": [block] * self.layers + ["mean_pool"]}
+            return {"student": {**student, "embedding_init": "teacher"}, "student_tokenizer": "teacher"}
         core = f"bigru:{self.hidden}" if self.family == "word-bigru" else f"conv1d:{self.hidden}:3"
         student: dict[str, Any] = {"embed_dim": self.width, "layers": [core, "max_pool"]}
         if self.family == "teacher-cnn":
@@ -98,10 +169,17 @@ class StudentCandidate(Strict):
             fields["student_vocab"] = {**words, **({"max_size": self.vocab} if self.vocab else {})}
         return fields
 
+    def float_fallback_ops(self) -> list[str]:
+        """Op types an int8 build of this student keeps in float (none but for tiny-bert)."""
+        return list(TINY_BERT_FLOAT_OPS) if self.family == "tiny-bert" else []
+
     @property
     def label(self) -> str:
         words = f", {self.vocab} words" if self.vocab else ""
-        return f"{self.family} {self.width}/{self.hidden}{words}"
+        blocks = f", {self.layers} layer{'s' * (self.layers > 1)} x {self.heads} heads" * (
+            self.family == "tiny-bert"
+        )
+        return f"{self.family} {self.width}/{self.hidden}{words}{blocks}"
 
 
 class AutoStudents(Strict):

@@ -53,9 +53,11 @@ class CandidateResult(Record):
     trial: int | None = Field(
         description="the trial number in study.journal (None: not tried, a smaller one passed)"
     )
-    family: str = Field(description="student family (word-cnn, word-bigru, teacher-cnn)")
-    width: int = Field(description="the student's width (embedding or units)")
-    hidden: int = Field(description="the student's hidden size")
+    family: str = Field(description="student family (word-cnn, word-bigru, teacher-cnn, tiny-bert)")
+    width: int | str = Field(description="the student's width (embedding or units; tiny-bert: the model's)")
+    hidden: int | str = Field(description="the student's hidden size (tiny-bert: the feed-forward size)")
+    layers: int | None = Field(None, description="tiny-bert: encoder blocks")
+    heads: int | str | None = Field(None, description="tiny-bert: attention heads")
     vocab: int | None = Field(
         description="a word-level student's vocab cap (None: the recipe's student_vocab)"
     )
@@ -133,7 +135,9 @@ def candidate_rows(section: DistillAutoSection) -> list[list[str]]:
         rows.append(
             [
                 c.family,
-                f"{c.width}/{c.hidden}" + (f", {c.vocab} words" if c.vocab else ""),
+                f"{c.width}/{c.hidden}"
+                + (f", {c.vocab} words" if c.vocab else "")
+                + (f", {c.layers} layer(s) x {c.heads} heads" if c.layers else ""),
                 f"{c.parameters:,}",
                 "" if c.int8_bytes is None else f"{c.int8_bytes / 1024:.1f}",
                 *cells,

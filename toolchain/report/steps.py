@@ -106,6 +106,14 @@ class RareIntentsReport(Record):
     row_weight_range: list[float] = Field(description="[lowest, highest] class weight of a row (mean 1)")
 
 
+class TeacherTensor(Record):
+    """A student tensor started from the teacher's (student.embedding_init: teacher)."""
+
+    student: str = Field(description="the student's layer.weight")
+    teacher: str = Field(description="the teacher's ONNX initializer it came from")
+    how: str = Field(description="copied (equal shapes) | projected (onto the student's width)")
+
+
 class DistillReport(StepReport):
     kind: Literal[StepKind.DISTILL] = Field(StepKind.DISTILL, description=STEP_KIND)
     alpha: float = Field(description="weight of the teacher's soft targets vs the labels")
@@ -134,6 +142,9 @@ class DistillReport(StepReport):
     )
     rare_intents: RareIntentsReport | None = Field(
         None, description="class balance / sure hard labels (foreign teachers)"
+    )
+    from_teacher: list[TeacherTensor] | None = Field(
+        None, description="the student tensors started from the teacher's (embedding_init: teacher)"
     )
 
 

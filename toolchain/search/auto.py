@@ -17,6 +17,8 @@ that meets the gates kept, with the search machinery.
   (the same batches locally and on Ray, and builds are deterministic by the seed: the same choice).
 - **Hopeless candidates stop early**: after `auto.hopeless_after_epochs` epochs, a student whose val
   agreement is below the agreement gate minus `auto.hopeless_margin` stops (Optuna's PRUNED).
+- **The teacher scores once**: the train and val queries are scored here into the teacher-score cache,
+  so the trials of a batch read them instead of each scoring them at once.
 - **Resumable**: an Optuna JournalStorage in build/<name>.distill-auto/study.journal; rerunning the same
   command skips the candidates already measured (one left running by an interrupted run is run again);
   another recipe, ladder, gates or seed refuses the old folder.
@@ -38,12 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from converters.parameters import count_parameters
 from toolchain import pipeline
 from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.tfenv import keras
 from toolchain.base.types import SourceFormat, Task
 from toolchain.build import Build
 from toolchain.data import load_queries
@@ -64,8 +64,7 @@ from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
 from toolchain.sources.detect import source_format
 from toolchain.sources.loaded import find_labels, parity_texts, student_tokenizer
-from toolchain.steps.student import build_student
-from toolchain.steps.teachers import Teacher, step_teacher
+from toolchain.steps.teachers import Teacher, step_teacher, teacher_encoder, teacher_logits
 
 STUDY_NAME = "edgecomp-distill-auto"
 
@@ -89,6 +88,9 @@ def candidate_recipe(recipe: Recipe, cand: StudentCandidate, trial_dir: Path | N
     for key in ("auto", "student", "student_tokenizer", "student_vocab"):
         step.pop(key, None)
     data["steps"][0] = {**step, **cand.step_fields(recipe.steps[0].student_vocab)}
+    fallback = cand.float_fallback_ops()
+    if fallback and recipe.quantization.mode == "int8":  # LayerNorm/softmax arithmetic stays float
+        data["quantization"] = {**data.get("quantization", {}), "float_fallback_ops": fallback}
     if trial_dir is not None:
         data["name"], data["output"] = trial_dir.name, {"dir": str(trial_dir.parent)}
     return recipe_from_dict(data, origin=f"distill-auto candidate {cand.label}")
@@ -102,18 +104,47 @@ def ladder(recipe: Recipe, teacher: Teacher, labels: list[str]) -> list[Candidat
     train = load_queries(recipe.data.train, recipe.data.text_field, None).texts  # type: ignore[arg-type]
     out = []
     for cand in specs:
-        if cand.family == "teacher-cnn" and (teacher.tokenizer is None or teacher.onnx_file is None):
+        own = cand.family in ("teacher-cnn", "tiny-bert")  # on the teacher's tokenizer
+        if own and (teacher.tokenizer is None or teacher.onnx_file is None):
             why = f"needs an ONNX teacher with its tokenizer; {teacher.path.name} is {teacher.kind}"
             out.append(Candidate(cand, 0, why))
             continue
+        if cand.family == "tiny-bert":
+            cand, why = teacher_sizes(cand, teacher)
+            if why is not None:
+                out.append(Candidate(cand, 0, why))
+                continue
         trial = candidate_recipe(recipe, cand)
         tok = student_tokenizer(trial, teacher, train)
-        names = tuple(tok.encode_batch(["a"])) if cand.family == "teacher-cnn" else ("input_ids",)
+        names = tuple(tok.encode_batch(["a"])) if own else ("input_ids",)
         spec = StudentSpec.model_validate(cand.step_fields()["student"])
-        keras().backend.clear_session()
-        model = build_student(spec, tok.vocab_size, tok.seq_len, len(labels), input_names=names)
-        out.append(Candidate(cand, count_parameters(model)))
+        out.append(Candidate(cand, spec.parameters(tok.vocab_size, tok.seq_len, len(labels), names)))
     return sorted(out, key=lambda c: c.parameters)
+
+
+def teacher_sizes(cand: StudentCandidate, teacher: Teacher) -> tuple[StudentCandidate, str | None]:
+    """A tiny-bert candidate with its "teacher" sizes read from the teacher's layers (and why not)."""
+    asks = [k for k in ("width", "hidden", "heads") if getattr(cand, k) == "teacher"]
+    if not asks:
+        return cand, None
+    assert teacher.tokenizer is not None
+    enc = teacher_encoder(teacher, teacher.tokenizer.vocab_size)
+    if not enc.layers:
+        return cand, f"cannot read the teacher's encoder layers for its {', '.join(asks)}"
+    sizes = {"width": enc.hidden, "hidden": enc.layers[0].ffn, "heads": enc.layers[0].heads}
+    return cand.model_copy(update={k: sizes[k] for k in asks}), None
+
+
+def warm_scores(recipe: Recipe, teacher: Teacher, progress: Progress) -> None:
+    """The teacher's scores of the train and val queries, computed once here into the score cache
+    (steps/teachers.py) that every trial process reads, instead of by each of the first batch's trials at
+    once (a trial with unlabelled or augmented queries scores another set: left to it)."""
+    step, spec = recipe.steps[0], recipe.data
+    if step.unlabelled is not None or step.augment is not None:
+        return
+    for name, path in (("train", spec.train), ("val", spec.val)):
+        texts = load_queries(path, spec.text_field, spec.label_field).texts  # type: ignore[arg-type]
+        teacher_logits(teacher, texts, progress, name)
 
 
 def fingerprint(recipe: Recipe, cands: list[Candidate], gates: list[str]) -> str:
@@ -204,8 +235,11 @@ def _tell(study: Any, trial: Any, out: TrialOutcome, gates: Any, labels: list[st
 
 
 def _result(i: int, cand: Candidate, t: Any) -> CandidateResult:
-    base = {"family": cand.spec.family, "width": cand.spec.width, "hidden": cand.spec.hidden,
-            "vocab": cand.spec.vocab, "parameters": cand.parameters}  # fmt: skip
+    c = cand.spec
+    base = {"family": c.family, "width": c.width, "hidden": c.hidden, "vocab": c.vocab,
+            "parameters": cand.parameters}  # fmt: skip
+    if c.family == "tiny-bert":
+        base.update(layers=c.layers, heads=c.heads)
     if t is None:
         verdict = "skipped" if cand.skipped else "not tried"
         reasons = [cand.skipped] if cand.skipped else ["a smaller student met the gates first"]
@@ -256,6 +290,7 @@ def run_candidates(
         )
     with progress.task("distill-auto: counting the candidates' parameters", None):
         cands = ladder(recipe, teacher, labels)
+    warm_scores(recipe, teacher, progress)
     task = Task.CLASSIFICATION  # a distilled student is a classifier
     spec, gates_from = effective_gates(recipe.evaluation, task, foreign_teacher=True)
     texts = gate_texts(spec)

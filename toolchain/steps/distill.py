@@ -37,9 +37,9 @@ from toolchain.steps.student import (
     logits_model,
     predict_logits,
     softmax,
-    teacher_table,
 )
-from toolchain.steps.teachers import Teacher, teacher_embedding, teacher_logits
+from toolchain.steps.teacher_layers import init_student
+from toolchain.steps.teachers import Teacher, teacher_encoder, teacher_logits
 from toolchain.steps.training import EPOCH_HOOK, progress_callback
 
 
@@ -148,7 +148,8 @@ def _sharded_logits(
     return [np.concatenate(parts).astype(np.float32)], record
 
 
-def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
+def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> tuple[Any, list[dict[str, str]]]:
+    """The student, and the tensors started from the teacher (`embedding_init: teacher`)."""
     if ctx.teacher is not None and cfg.student_path is not None:
         raise StepError(
             "distill: a foreign teacher trains a student built here on its own word-level vocab; "
@@ -159,7 +160,7 @@ def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
     n_labels = len(ctx.labels)
     keras().utils.set_random_seed(ctx.seed)
     if cfg.student_path is not None:
-        return load_student(cfg.student_path, seq_len, n_labels, ctx.trust_model_code)
+        return load_student(cfg.student_path, seq_len, n_labels, ctx.trust_model_code), []
     vocab = ctx.tokenizer.vocab_size if ctx.tokenizer is not None else None
     if vocab is None:  # fall back to the teacher's embedding table
         emb = [layer for layer in teacher.layers if layer.__class__.__name__ == "Embedding"]
@@ -168,7 +169,8 @@ def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
         vocab = int(emb[0].input_dim)
     name = teacher.name if hasattr(teacher, "layers") and isinstance(teacher.name, str) else "student"
     names = tuple(ctx.train_x) if isinstance(ctx.train_x, dict) else ("input_ids",)
-    spec, table = _spec(cfg), None
+    spec = _spec(cfg)
+    student = build_student(spec, vocab, seq_len, n_labels, name=name, input_names=names)
     if spec.embedding_init == "teacher":
         if ctx.teacher is None or cfg.student_tokenizer != "teacher":
             raise StepError(
@@ -176,8 +178,8 @@ def make_student(cfg: DistillStep, teacher: Any, ctx: StepContext) -> Any:
                 "tokenizer (the same token ids)",
                 hint="set student_tokenizer: teacher, or drop embedding_init",
             )
-        table = teacher_table(teacher_embedding(ctx.teacher, vocab), spec.embed_dim, ctx.seed)
-    return build_student(spec, vocab, seq_len, n_labels, name=name, input_names=names, embedding=table)
+        return student, init_student(student, teacher_encoder(ctx.teacher, vocab), spec, ctx.seed)
+    return student, []
 
 
 def _spec(cfg: DistillStep) -> StudentSpec:
@@ -301,7 +303,7 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
             f"distill: hidden-state matching needs a Keras teacher in the chain, not {ctx.teacher.kind}",
             hint="drop match_layers",
         )
-    student = make_student(cfg, teacher, ctx)
+    student, started = make_student(cfg, teacher, ctx)
     if ctx.teacher is None:
         _check_matching(cfg, teacher, student)
     data = prepare_data(cfg, teacher, ctx)
@@ -376,6 +378,8 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
         report["unlabelled_scoring"] = data.scoring.to_json()
     if rare is not None:
         report["rare_intents"] = rare.describe()
+    if started:  # only then: other distill reports keep their keys
+        report["from_teacher"] = started
     warnings = []
     if t_params is not None and s_params >= t_params:
         warnings.append(

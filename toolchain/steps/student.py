@@ -20,7 +20,6 @@ def build_student(
     n_labels: int,
     name: str = "student",
     input_names: tuple[str, ...] = ("input_ids",),
-    embedding: np.ndarray | None = None,
 ) -> Any:
     """Embedding(vocab, embed_dim) -> the recipe's layers -> Dense(labels, softmax), teacher-style names.
 
@@ -28,6 +27,8 @@ def build_student(
     distill step passes the teacher's, so a shipped student carries the user's model name.
     `input_names`: a student on a BERT tokenizer also takes `attention_mask` (zeroes the padding's
     embeddings) and `token_type_ids` (a segment embedding), as MediaPipe's BERT metadata feeds all three.
+    With `encoder` layers the student is a tiny BERT: position embeddings and a LayerNorm after the token
+    embeddings, BERT blocks, the mean pooling over the real tokens (attention_mask).
     """
     k = keras()
     inputs = [k.Input((seq_len,), dtype="int32", name=n) for n in input_names]
@@ -35,11 +36,15 @@ def build_student(
     x = k.layers.Embedding(vocab_size, spec.embed_dim, name="embedding")(by_name["input_ids"])
     if "token_type_ids" in by_name:
         x = x + k.layers.Embedding(2, spec.embed_dim, name="segment_embedding")(by_name["token_type_ids"])
+    keep = None
     if "attention_mask" in by_name:  # a fixed 0/1 lookup: padding positions contribute nothing
         keep = k.layers.Embedding(
             2, 1, embeddings_initializer=k.initializers.Constant([[0.0], [1.0]]), trainable=False, name="mask"
         )(by_name["attention_mask"])
-        x = x * keep
+        if not spec.encoder_blocks:  # an encoder masks the padding in attention and in its pooling
+            x = x * keep
+    if spec.encoder_blocks:
+        x = _bert_embeddings(x, by_name, spec.embed_dim, seq_len)
     counts: dict[str, int] = {}
     for text in spec.layers:
         kind, args = parse_student_layer(text)
@@ -51,16 +56,50 @@ def build_student(
         elif kind == "bigru":
             gru = k.layers.GRU(int(args[0]), return_sequences=True, unroll=True, name=f"{layer}_gru")
             x = k.layers.Bidirectional(gru, name=layer)(x)
+        elif kind == "encoder":
+            x = _encoder_block(x, by_name.get("attention_mask"), int(args[0]), int(args[1]), layer)
         elif kind == "dense":
             x = k.layers.Dense(int(args[0]), activation="relu", name=layer)(x)
         elif kind == "dropout":
             x = k.layers.Dropout(args[0], name=layer)(x)
         elif kind == "max_pool":
             x = k.layers.GlobalMaxPooling1D(name="pool")(x)
+        elif spec.encoder_blocks and keep is not None:  # masked mean over the real tokens (BERT pooling)
+            t = tf()
+            x = t.math.reduce_sum(x * keep, axis=1) / t.maximum(t.math.reduce_sum(keep, axis=1), 1.0)
         else:
             x = k.layers.GlobalAveragePooling1D(name="pool")(x)
     out = k.layers.Dense(n_labels, activation="softmax", name="intent")(x)
     return k.Model(inputs if len(inputs) > 1 else inputs[0], out, name=name)
+
+
+def _bert_embeddings(x: Any, by_name: dict[str, Any], width: int, seq_len: int) -> Any:
+    """Token (+ segment) embeddings + position embeddings, then a LayerNorm (names: position_embedding,
+    embedding_norm); positions 0..seq_len-1 as a cumulative sum of ones (a stock-layer functional model)."""
+    k, t = keras(), tf()
+    positions = t.math.cumsum(t.ones_like(by_name["input_ids"]), axis=1) - 1
+    x = x + k.layers.Embedding(seq_len, width, name="position_embedding")(positions)
+    return k.layers.LayerNormalization(epsilon=1e-12, name="embedding_norm")(x)
+
+
+def _encoder_block(x: Any, mask: Any, heads: int, ffn: int, name: str) -> Any:
+    """A post-LayerNorm BERT block: self-attention (masked by attention_mask) + residual + LayerNorm,
+    GELU feed-forward + residual + LayerNorm (names: NAME_attention, NAME_attention_norm, NAME_ffn_in,
+    NAME_ffn_out, NAME_ffn_norm)."""
+    k = keras()
+    width = int(x.shape[-1])
+    seq_len = int(x.shape[1])
+    att_mask = None if mask is None else k.layers.Reshape((1, seq_len), name=f"{name}_mask")(mask)
+    att = k.layers.MultiHeadAttention(heads, width // heads, name=f"{name}_attention")(
+        x, x, attention_mask=att_mask
+    )
+    x = k.layers.LayerNormalization(epsilon=1e-12, name=f"{name}_attention_norm")(x + att)
+    # EinsumDense, not Dense: a Dense on [batch, tokens, width] is a tensordot with a reshape computed at
+    # run time, which int8 calibration breaks (RESHAPE: 1024 != 32 elements); einsum reshapes are static
+    dense = k.layers.EinsumDense
+    h = dense("btd,df->btf", (seq_len, ffn), bias_axes="f", activation="gelu", name=f"{name}_ffn_in")(x)
+    h = dense("btf,fd->btd", (seq_len, width), bias_axes="d", name=f"{name}_ffn_out")(h)
+    return k.layers.LayerNormalization(epsilon=1e-12, name=f"{name}_ffn_norm")(x + h)
 
 
 def teacher_table(table: np.ndarray, width: int, seed: int) -> np.ndarray:

@@ -53,6 +53,7 @@ from toolchain.sources.hub_folder import read_folder
 from toolchain.sources.keras_inputs import encode_for, fixed_length, model_inputs
 from toolchain.sources.onnx_model import TokenizerFiles, open_onnx
 from toolchain.steps.student import predict_logits
+from toolchain.steps.teacher_layers import TeacherEncoder, read_encoder
 from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 from toolchain.tokenizers.interface import TextTokenizer
 from toolchain.tokenizers.sources import find_tokenizer, query_length
@@ -357,24 +358,22 @@ def teacher_embedding(teacher: Teacher, vocab_size: int) -> np.ndarray:
     """An ONNX teacher's input-token embedding table [vocab_size, hidden] (read from its initializers:
     the 2-D one with a row per token of its tokenizer, preferring a name with `word_embeddings` and an
     exact row count)."""
-    import onnx
-    from onnx import numpy_helper
+    return teacher_encoder(teacher, vocab_size).word[0]
 
+
+def teacher_encoder(teacher: Teacher, vocab_size: int) -> TeacherEncoder:
+    """An ONNX teacher's embeddings and encoder layers (toolchain/steps/teacher_layers.py)."""
     if teacher.onnx_file is None:
         raise DataError(
             f"embedding_init teacher needs an ONNX teacher's embedding table; {teacher.path.name} is "
             f"{teacher.kind}",
             hint="drop student.embedding_init, or distil from the ONNX model (or Hugging Face folder)",
         )
-    graph = onnx.load(str(teacher.onnx_file)).graph  # external data included: the table may live there
-    # a row per token; a table padded past the tokenizer's vocab (to a multiple of 8, say) is cut to it
-    rows = range(vocab_size, vocab_size + 129)
-    tables = [t for t in graph.initializer if len(t.dims) == 2 and t.dims[0] in rows]
-    tables.sort(key=lambda t: ("word_embeddings" not in t.name, t.dims[0] != vocab_size, t.name))
-    if not tables:
+    encoder = read_encoder(teacher.onnx_file, vocab_size)
+    if encoder is None:
         raise DataError(
             f"the teacher {teacher.path.name} has no [{vocab_size}, hidden] embedding table (one row per "
             "token of its tokenizer)",
             hint="drop student.embedding_init: the student's embedding starts at random",
         )
-    return numpy_helper.to_array(tables[0])[:vocab_size].astype(np.float32)
+    return encoder
