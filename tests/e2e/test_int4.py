@@ -58,6 +58,10 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     widths = {w.weight: w.width for w in q.weights}
     assert "int4" in set(widths.values()) or "int4_columns" in set(widths.values())
     assert {w.table for w in q.weights} == {True, False}  # the embedding table and the dense weights
+    fc = [w for w in q.weights if w.op == "FULLY_CONNECTED"]  # 32 inputs each: blockwise is measured too
+    assert fc and all(set(w.damage_by_width) == {"int4", "int4_block32"} for w in fc)
+    for w in fc:  # each takes a 4-bit width that damaged least alone (or went back to 8 bits)
+        assert w.width == "int8" or w.damage_by_width[w.width] == min(w.damage_by_width.values())
     dtypes = {t.dtype for t in read_tflite(four.model_path).tensors}
     assert "INT4" in dtypes
     saved = yaml.safe_load((four.dir / "recipe.yaml").read_text())["quantization"]["int4"]["weights"]
@@ -86,6 +90,13 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
         plan = {s.weight: WeightWidth.INT4 if s.op == "FULLY_CONNECTED" else WeightWidth.INT8 for s in sites}
         hybrid = tmp_path / "hybrid.tflite"
         hybrid.write_bytes(quantizer.quantize(plan))
+        blocks = {s.weight: WeightWidth.INT4_BLOCK32 for s in sites if s.op == "FULLY_CONNECTED"}
+        blockwise = quantizer.quantize(blocks)  # the rest stays float
+    from ai_edge_litert.interpreter import Interpreter  # reason: the toolchain's runtime, read in-process
+
+    got = {t["name"]: t["quantization_parameters"]["block_size"] for t in Interpreter(
+        model_content=blockwise).get_tensor_details() if t["name"] in blocks}  # fmt: skip
+    assert got == dict.fromkeys(blocks, 32)  # one scale per 32 inputs of each output channel
     bare = validate_target(hybrid, select_profiles(["x86-tflite214"]), limit=8, write_report=False)
     detail = next(c for c in bare.devices["x86-tflite214"].checks if c.name == "op versions").detail
     assert "INT4 weights" in detail and "tflite-runtime 2.14.0 has no int4 kernels" in detail

@@ -20,3 +20,17 @@ def test_rows_are_scaled_to_their_own_largest_value_and_stay_within_plus_minus_s
     assert q[0].tolist() == [4, -7, 2] and q[1].tolist() == [0, 0, 0] and q[2].tolist() == [7, 4, -7]
     q8, s8 = quantize_rows(table, 8)
     assert np.abs(q8).max() == 127 and np.allclose(q8 * s8[:, None], table, atol=s8.max() / 2)
+
+
+def test_blockwise_int4_is_offered_only_to_fully_connected_weights_whose_inputs_fill_whole_blocks() -> None:
+    from converters.int4 import WeightSite
+    from toolchain.base.types import WeightWidth as W
+
+    def site(op: str, inner: int, table: bool = False) -> WeightSite:
+        return WeightSite("w", op, 0, "out;", 64 * inner, table, inner)
+
+    assert site("FULLY_CONNECTED", 64).widths() == (W.INT4, W.INT4_BLOCK32)
+    assert site("FULLY_CONNECTED", 48).widths() == (W.INT4,)  # 48 inputs: no whole 32-blocks
+    assert site("CONV_2D", 64).widths() == (W.INT4,)  # AEQ's blockwise policy has no CONV_2D
+    assert site("BATCH_MATMUL", 64).widths() == ()  # no hybrid int4 kernel: int8 only
+    assert site("GATHER", 64, table=True).widths() == (W.INT4,)  # tables: per row (int4_columns after)

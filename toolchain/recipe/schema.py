@@ -119,7 +119,9 @@ class Int4Spec(Strict):
         description="device profiles the build must run on: int4 is chosen only if all their runtimes run it",
     )
     weights: dict[str, WeightWidth] | None = Field(
-        None, description="weight tensor -> int8/int4/int4_columns (the saved recipe of an int4 build has it)"
+        None,
+        description="weight tensor -> int8/int4/int4_columns/int4_block32 (the saved recipe of an int4 "
+        "build has it)",
     )
 
 
