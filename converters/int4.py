@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from converters.tflite_int4 import TABLE_OPS, quantize_tables, set_int4_versions
+from converters.tflite_int4 import TABLE_OPS, fix_zero_block_scales, quantize_tables, set_int4_versions
 from converters.tflite_model import parse_tflite
 from toolchain.base.child import ChildError, ChildSession
 from toolchain.base.errors import EdgecompError
@@ -195,5 +195,7 @@ class Quantizer:
             except ChildError as err:
                 raise QuantizerError(err.message, hint="the LiteRT Quantizer refused this model") from None
             data = out.read_bytes()
+            if any(plan[s.weight] in BLOCKS for s in dense):
+                data = fix_zero_block_scales(data)
         tables = {w: BITS[width] for w, width in plan.items() if self.sites[w].table}
         return set_int4_versions(quantize_tables(data, tables, columns))
