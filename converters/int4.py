@@ -84,22 +84,16 @@ class WeightSite:
         """Whether it can go to 4 bits: every table; dense weights of the ops with hybrid int4 kernels."""
         return self.table or self.op in DENSE_INT4_OPS
 
-    def widths(self) -> tuple[WeightWidth, ...]:
+    def widths(self, blockwise: bool = True) -> tuple[WeightWidth, ...]:
         """The 4-bit widths it can take: per row for a table; per output channel for a dense weight, and
-        blockwise for a FULLY_CONNECTED weight whose input size is a multiple of the block."""
+        (`blockwise`) blockwise for a FULLY_CONNECTED weight whose input size is a multiple of the block."""
         if self.table:
             return (INT4,)
         if self.op not in DENSE_INT4_OPS:
             return ()
-        blocks = tuple(w for w, n in BLOCKS.items() if self.op in BLOCKWISE_OPS and self.inner % n == 0)
+        able = blockwise and self.op in BLOCKWISE_OPS
+        blocks = tuple(w for w, n in BLOCKS.items() if able and self.inner % n == 0)
         return (INT4, *blocks)
-
-    def scale_bytes(self, width: WeightWidth) -> int:
-        """Bytes of scales a dense weight carries at a 4-bit width: a float32 scale and an int64 zero point
-        per output channel, or a float16 scale per block (AEQ's blockwise scales tensor)."""
-        rows = self.params // max(self.inner, 1)
-        block = BLOCKS.get(width)
-        return rows * (self.inner // block) * 2 if block else rows * 12
 
 
 def weight_sites(data: bytes) -> list[WeightSite]:

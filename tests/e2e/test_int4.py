@@ -27,13 +27,13 @@ BOARD = {
 }
 
 
-def _int4_build(tiny_project, out, devices: list[str]):
+def _int4_build(tiny_project, out, devices: list[str], blockwise: bool = False):
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict
 
     spec = tiny_project.recipe_dict(
         name=f"int4-{devices[0]}",
-        quantization={"mode": "int4", "int4": {"devices": devices}},
+        quantization={"mode": "int4", "int4": {"devices": devices, "blockwise": blockwise}},
         evaluation={"min_agreement": 0.98},
         output={"dir": str(out)},
     )
@@ -51,7 +51,7 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     (boards / "x86-tflite214.yaml").write_text(yaml.safe_dump(BOARD))
     monkeypatch.setenv("EDGECOMP_PROFILES", str(boards))
 
-    four = _int4_build(tiny_project, tmp_path / "b", ["x86-host"])
+    four = _int4_build(tiny_project, tmp_path / "b", ["x86-host"], blockwise=True)
     q = four.report.quantization.int4
     assert q is not None and q.int4_allowed and q.devices == {"x86-host": None} and q.quantizer == "0.10.0"
     assert q.chosen is not None and q.chosen.agreement >= 0.99  # the search's aim: halfway to perfect

@@ -30,6 +30,7 @@ def test_blockwise_int4_is_offered_only_to_fully_connected_weights_whose_inputs_
         return WeightSite("w", op, 0, "out;", 64 * inner, table, inner)
 
     assert site("FULLY_CONNECTED", 64).widths() == (W.INT4, W.INT4_BLOCK32)
+    assert site("FULLY_CONNECTED", 64).widths(blockwise=False) == (W.INT4,)  # quantization.int4.blockwise off
     assert site("FULLY_CONNECTED", 48).widths() == (W.INT4,)  # 48 inputs: no whole 32-blocks
     assert site("CONV_2D", 64).widths() == (W.INT4,)  # AEQ's blockwise policy has no CONV_2D
     assert site("BATCH_MATMUL", 64).widths() == ()  # no hybrid int4 kernel: int8 only

@@ -12,7 +12,8 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
 2. **Sensitivity**, as the mixed search (toolchain/quantization/mixed.py) measures it: each site alone in
    4 bits (the rest 8) and its damage, 1 - mean cosine with the float model on the search queries; a
    FULLY_CONNECTED weight is measured both per output channel and blockwise (one scale per 32 inputs,
-   `int4_block32`) and takes the width that damages less (on a tie, the one with fewer bytes of scales).
+   `int4_block32`) when `quantization.int4.blockwise` is on, and takes the width that damages less (per
+   channel on a tie: blockwise needs XNNPACK's kernel, and MediaPipe 1.2.3 fails to open such a model).
 3. **Greedy**: all sites in 4 bits; while the targets fail, the sites with the most damage per byte saved
    go back to 8 bits in growing prefixes; then each 8-bit site is tried in 4 bits again, largest first.
 4. **Table scales**: each 4-bit embedding table is tried with one scale per column instead of per row
@@ -137,6 +138,7 @@ def search_int4(
     devices: Sequence[str],
     given: Plan | None = None,
     progress: Progress | None = None,
+    blockwise: bool = False,
 ) -> Int4Build:
     """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan."""
     progress = progress or SilentProgress()
@@ -172,16 +174,13 @@ def search_int4(
                     )
                 plan = all8
                 if allowed:
-                    able = [(w, b) for w, site in quantizer.sites.items() for b in site.widths()]
+                    able = [(w, b) for w, s in quantizer.sites.items() for b in s.widths(blockwise=blockwise)]
                     with progress.task("int4: sensitivity", len(able)) as advance:
                         for w, b in able:
                             got = max(0.0, 1.0 - ev.metrics({**all8, w: b}).mean_cosine)
                             by_width.setdefault(w, {})[b] = got
                             advance(1)
-                    four = {  # the least damage; on a tie, the fewer bytes of scales
-                        w: min(d, key=lambda b, w=w, d=d: (d[b], quantizer.sites[w].scale_bytes(b)))
-                        for w, d in by_width.items()
-                    }
+                    four = {w: min(d, key=d.__getitem__) for w, d in by_width.items()}  # per channel on a tie
                     damage = {w: by_width[w][b] for w, b in four.items()}
                     plan = _greedy(ev, sites, damage, four, progress)
                     tables = [w for w, s in quantizer.sites.items() if s.table]
@@ -229,4 +228,5 @@ def build_int4(
     spec = recipe.quantization.int4
     devices = spec.devices if spec is not None else ["x86-host"]
     given = spec.weights if spec is not None else None
-    return search_int4(float_tflite, data(), task, recipe.evaluation, devices, given, progress)
+    blockwise = spec.blockwise if spec is not None else False
+    return search_int4(float_tflite, data(), task, recipe.evaluation, devices, given, progress, blockwise)

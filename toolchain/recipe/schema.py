@@ -123,6 +123,11 @@ class Int4Spec(Strict):
         description="weight tensor -> int8/int4/int4_columns/int4_block32 (the saved recipe of an int4 "
         "build has it)",
     )
+    blockwise: bool = Field(
+        False,
+        description="the search also tries FULLY_CONNECTED weights blockwise (int4_block32): ai-edge-litert "
+        "2.3 runs them (XNNPACK), MediaPipe 1.2.3 fails to open such a model",
+    )
 
 
 class QuantizationSpec(Strict):
