@@ -13,7 +13,13 @@ all of them interleaved (median us per invoke, same runtime, same threads). Acce
 build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
 Writes benchmarks/results/minilm_classifier.{json,md}.
 
-    python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--runs N]
+Besides the searched `trim-int4`, two int4 plans are replayed without a search on `trim-dynamic`'s float
+model (its float.tflite, its tokenizer): every FULLY_CONNECTED weight in 4 bits per output channel
+(`trim-int4-channel`) or blockwise (`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per
+row, other dense weights in 8: what the best int4 build can reach here without waiting for the search (the
+LiteRT Quantizer, no onnx2tf; `--int4-plans` makes them, the measurement includes them when present).
+
+    python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--int4-plans] [--runs N]
 
 `--only` converts just those builds (several processes may convert different builds at once);
 `--measure-only` skips conversion and measures the builds already under build/bench-minilm/.
@@ -22,6 +28,7 @@ Writes benchmarks/results/minilm_classifier.{json,md}.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -75,6 +82,41 @@ def convert(name: str, folder: Path) -> dict:
     return row
 
 
+PLANS = {"trim-int4-channel": "int4", "trim-int4-block32": "int4_block32"}  # name -> FULLY_CONNECTED width
+
+
+def int4_plans() -> None:
+    """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite."""
+    from converters.int4 import Quantizer
+    from toolchain.base.types import WeightWidth
+
+    base = build_dir("trim-dynamic")
+    if base is None or not (base / "float.tflite").is_file():
+        print("[minilm] int4 plans: no trim-dynamic build with a float.tflite", flush=True)
+        return
+    with Quantizer((base / "float.tflite").read_bytes()) as q:
+        for name, width in PLANS.items():
+            t0 = time.monotonic()
+            fc = WeightWidth(width)
+            plan = {
+                w: (fc if fc in s.widths() else WeightWidth.INT4)
+                if s.op == "FULLY_CONNECTED" or s.table
+                else WeightWidth.INT8
+                for w, s in q.sites.items()
+            }
+            work = WORK / name
+            work.mkdir(parents=True, exist_ok=True)
+            (work / "model.tflite").write_bytes(q.quantize(plan))
+            row = {
+                "build": name,
+                "convert_exit": 0,
+                "convert_s": round(time.monotonic() - t0),
+                "base": str(base),
+            }
+            (work / "convert.json").write_text(json.dumps(row, indent=2))
+            print(json.dumps(row), flush=True)
+
+
 def build_dir(name: str) -> Path | None:
     """The build's directory: build/<name>, or the rejected candidate convert left beside it."""
     base = WORK / name / "build"
@@ -93,8 +135,20 @@ def measure(names: list[str], runs: int) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for name in names:
         row = json.loads((WORK / name / "convert.json").read_text())
-        path = build_dir(name)
-        if path is None:
+        path = build_dir(name) if name not in PLANS else Path(row["base"])
+        if name in PLANS:  # a replayed plan: its own model, the trimmed build's tokenizer
+            rep = json.loads((path / "report.json").read_text())
+            model = WORK / name / "model.tflite"
+            row.update(
+                dir=str(path),
+                model=str(model),
+                pieces=rep["tokenizer"]["vocab_size"],
+                size=model.stat().st_size,
+                gzip=len(gzip.compress(model.read_bytes())),
+                int8_mac_share=None,
+                int4_params_share=None,
+            )
+        elif path is None:
             row.setdefault("error", "no build")
         else:
             rep = json.loads((path / "report.json").read_text())
@@ -114,7 +168,7 @@ def measure(names: list[str], runs: int) -> dict[str, dict]:
         for name, row in live.items():
             b = load_build(Path(row["dir"]), allow_rejected=True)
             ev = b.eval_set("test")
-            runners[name] = HostRunner(b.model_path, threads=1, name=name, host=host)
+            runners[name] = HostRunner(Path(row.get("model", b.model_path)), threads=1, name=name, host=host)
             top1[name] = runners[name].scores(ev.feeds).argmax(1)
             row["accuracy"] = float(np.mean(top1[name] == np.asarray(ev.label_ids)))
         ref = top1.get("fp32")
@@ -195,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(BUILDS), help="convert only these builds")
     parser.add_argument("--measure-only", action="store_true")
+    parser.add_argument("--int4-plans", action="store_true", help="make the replayed int4 plans first")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     from tests.fixtures.make_minilm_classifier import ensure_model
@@ -207,8 +262,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(convert(name, root / "classifier")), flush=True)
         if args.only:
             return 0
+    if args.int4_plans:
+        int4_plans()
     header = bench_header()
-    names = [n for n in BUILDS if (WORK / n / "convert.json").is_file()]
+    names = [n for n in [*BUILDS, *PLANS] if (WORK / n / "convert.json").is_file()]
     rows = measure(names, args.runs)
     checks = acceptance(rows)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,9 @@ measurable cost). Every int4 DEQUANTIZE is written at version 6, so a runtime wi
 named by the op-version probe rather than failing later.
 
 A plan says, per weight tensor, int8 or int4 (tables also int4_columns: one scale per column, fewer bytes
-of scales than one per row); a weight the plan leaves out stays float.
+of scales than one per row; FULLY_CONNECTED weights also int4_block32: AEQ's BLOCKWISE_32, one float16
+scale per 32 input values of each output channel, which the hybrid kernel (XNNPACK's blockwise int4 path)
+runs); a weight the plan leaves out stays float.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from converters.tflite_int4 import TABLE_OPS, quantize_tables, set_int4_versions
+from converters.tflite_int4 import TABLE_OPS, fix_zero_block_scales, quantize_tables, set_int4_versions
 from converters.tflite_model import parse_tflite
 from toolchain.base.child import ChildError, ChildSession
 from toolchain.base.errors import EdgecompError
@@ -35,9 +37,12 @@ from toolchain.base.venvs import Venv, VenvSpec, ensure_venv
 
 QUANTIZER_VERSION = "0.10.0"
 CHILD_SCRIPT = Path(__file__).with_name("quantizer_child.py")
-BITS = {WeightWidth.INT8: 8, WeightWidth.INT4: 4, WeightWidth.INT4_COLUMNS: 4}
+BITS = {WeightWidth.INT8: 8, WeightWidth.INT4: 4, WeightWidth.INT4_COLUMNS: 4, WeightWidth.INT4_BLOCK32: 4}
 INT4 = WeightWidth.INT4
+HYBRID = frozenset({WeightWidth.INT4, WeightWidth.INT4_BLOCK32})  # the op's hybrid kernel takes them
+BLOCKS = {WeightWidth.INT4_BLOCK32: 32}  # width -> input values per scale
 DENSE_INT4_OPS = ("FULLY_CONNECTED", "CONV_2D")  # AEQ's dynamic_wi4_afp32 policy
+BLOCKWISE_OPS = ("FULLY_CONNECTED",)  # AEQ's dynamic_wi4_afp32_blockwise policy (its other op is a table)
 DENSE_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "BATCH_MATMUL": 1}  # op -> weight
 
 
@@ -72,11 +77,23 @@ class WeightSite:
     scope: str  # the op's output names + ";" (how the LiteRT Quantizer addresses an op)
     params: int
     table: bool  # an embedding table (per row) rather than a dense weight (per output channel)
+    inner: int = 0  # a dense weight's input size (last dimension): blockwise needs whole blocks
 
     @property
     def int4(self) -> bool:
         """Whether it can go to 4 bits: every table; dense weights of the ops with hybrid int4 kernels."""
         return self.table or self.op in DENSE_INT4_OPS
+
+    def widths(self, blockwise: bool = True) -> tuple[WeightWidth, ...]:
+        """The 4-bit widths it can take: per row for a table; per output channel for a dense weight, and
+        (`blockwise`) blockwise for a FULLY_CONNECTED weight whose input size is a multiple of the block."""
+        if self.table:
+            return (INT4,)
+        if self.op not in DENSE_INT4_OPS:
+            return ()
+        able = blockwise and self.op in BLOCKWISE_OPS
+        blocks = tuple(w for w, n in BLOCKS.items() if able and self.inner % n == 0)
+        return (INT4, *blocks)
 
 
 def weight_sites(data: bytes) -> list[WeightSite]:
@@ -96,7 +113,8 @@ def weight_sites(data: bytes) -> list[WeightSite]:
         params = 1
         for d in t.shape:
             params *= int(d)
-        sites.append(WeightSite(t.name, op.op, op.index, scope, params, op.op in TABLE_OPS))
+        inner = int(t.shape[-1]) if t.shape else 0
+        sites.append(WeightSite(t.name, op.op, op.index, scope, params, op.op in TABLE_OPS, inner))
     return sites
 
 
@@ -133,10 +151,11 @@ class Quantizer:
         if unknown:
             raise QuantizerError(f"no quantizable weight named {unknown[0]}", hint="re-plan on this model")
         columns = frozenset(w for w, width in plan.items() if width == WeightWidth.INT4_COLUMNS)
-        no4 = sorted(w for w, v in plan.items() if v == INT4 and not self.sites[w].int4)
+        no4 = sorted(w for w, v in plan.items() if v in HYBRID and v not in self.sites[w].widths())
         if no4:
             raise QuantizerError(
-                f"{no4[0]} ({self.sites[no4[0]].op}) has no 4-bit kernel here", hint="use int8 for it"
+                f"{no4[0]} ({self.sites[no4[0]].op}) has no {plan[no4[0]]} kernel here",
+                hint="use int8 for it",
             )
         dense_columns = sorted(w for w in columns if not self.sites[w].table)
         if dense_columns:
@@ -155,7 +174,8 @@ class Quantizer:
                     "scope": s.scope,
                     "op": s.op,
                     "bits": BITS[plan[s.weight]],
-                    "dynamic": plan[s.weight] == INT4,
+                    "dynamic": plan[s.weight] in HYBRID,
+                    "block": BLOCKS.get(plan[s.weight], 0),
                 }
                 for s in dense
             ]
@@ -169,5 +189,7 @@ class Quantizer:
             except ChildError as err:
                 raise QuantizerError(err.message, hint="the LiteRT Quantizer refused this model") from None
             data = out.read_bytes()
+            if any(plan[s.weight] in BLOCKS for s in dense):
+                data = fix_zero_block_scales(data)
         tables = {w: BITS[width] for w, width in plan.items() if self.sites[w].table}
         return set_int4_versions(quantize_tables(data, tables, columns))

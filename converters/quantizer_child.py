@@ -5,11 +5,12 @@ The LiteRT Quantizer (AEQ) hard-pins ai-edge-litert 2.3.0, so it lives in its ow
 PYTHONPATH). The hello carries AEQ's version. Ops:
   weights {"model_in", "model_out", "ops": [{"scope": op scope (output names + ";"), "op":
           "FULLY_CONNECTED"|"CONV_2D"|"DEPTHWISE_CONV_2D"|"BATCH_MATMUL", "bits": 4|8,
-          "dynamic": bool}]} -> {"bytes": n}
-      symmetric, per output channel (AEQ's CHANNELWISE). dynamic false: weight-only, the weights behind an
-      explicit DEQUANTIZE feeding the float op; dynamic true: the op takes the int weights itself and
-      quantizes its activations per call (hybrid kernels). Each op is matched by its exact scope, so ops
-      not listed stay as they were.
+          "dynamic": bool, "block": 0|32|64|128|256}]} -> {"bytes": n}
+      symmetric, per output channel (AEQ's CHANNELWISE), or with "block" > 0 one scale per block of that
+      many input values of each output channel (AEQ's BLOCKWISE_<n>; dynamic int4 only). dynamic
+      false: weight-only, the weights behind an explicit DEQUANTIZE feeding the float op; dynamic true:
+      the op takes the int weights itself and quantizes its activations per call (hybrid kernels). Each
+      op is matched by its exact scope, so ops not listed stay as they were.
 Any failure is an `ok: false` reply; the parent decides what it means.
 """
 
@@ -26,8 +27,12 @@ def _weights(req: dict) -> dict:
 
     qt = quantizer.Quantizer(req["model_in"])
     for item in req["ops"]:
+        block = int(item.get("block", 0))
+        granularity = (
+            qtyping.QuantGranularity(f"BLOCKWISE_{block}") if block else qtyping.QuantGranularity.CHANNELWISE
+        )
         weights = qtyping.TensorQuantizationConfig(
-            num_bits=int(item["bits"]), symmetric=True, granularity=qtyping.QuantGranularity.CHANNELWISE
+            num_bits=int(item["bits"]), symmetric=True, granularity=granularity
         )
         qt.update_quantization_recipe(
             regex="^" + re.escape(item["scope"]) + "$",

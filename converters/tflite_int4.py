@@ -174,3 +174,35 @@ def set_int4_versions(data: bytes) -> bytes:
                 op.opcodeIndex = _opcode(model, schema.BuiltinOperator.DEQUANTIZE, INT4_DEQUANTIZE_VERSION)
                 changed = True
     return _save(model, len(data)) if changed else data
+
+
+SMALLEST_NORMAL_FP16 = np.float16(2.0**-14)
+
+
+def fix_zero_block_scales(data: bytes) -> bytes:
+    """A blockwise int4 weight whose block is all zeros (a pruned model) gets a float16 scale of 0 from the
+    LiteRT Quantizer (its 1e-9 floor underflows float16), which XNNPACK refuses ("unsupported scale value
+    (0.000000) ... for INT4 tensor"). Each such block gets the smallest normal float16 scale and its values
+    are set to 0, so it still dequantizes to 0; a model without one is returned unchanged."""
+    schema = _schema()
+    model = _load(data)
+    changed = False
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            q = t.quantization
+            if q is None or q.detailsType != schema.QuantizationDetails.BlockwiseQuantization:
+                continue
+            holder = model.buffers[sg.tensors[q.details.scales].buffer]
+            scales = np.frombuffer(bytes(np.asarray(holder.data, np.uint8)), np.float16).copy()
+            zero = scales == 0
+            if not zero.any() or t.type != schema.TensorType.INT4:
+                continue
+            block = int(q.details.blockSize)
+            packed = np.asarray(model.buffers[t.buffer].data, np.uint8).copy()
+            for i in np.flatnonzero(zero):  # block i covers values i*block .. (i+1)*block - 1, two a byte
+                packed[i * block // 2 : (i + 1) * block // 2] = 0
+            scales[zero] = SMALLEST_NORMAL_FP16
+            holder.data = np.frombuffer(scales.tobytes(), np.uint8)
+            model.buffers[t.buffer].data = packed
+            changed = True
+    return _save(model, len(data)) if changed else data

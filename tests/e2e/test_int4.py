@@ -27,13 +27,13 @@ BOARD = {
 }
 
 
-def _int4_build(tiny_project, out, devices: list[str]):
+def _int4_build(tiny_project, out, devices: list[str], blockwise: bool = False):
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict
 
     spec = tiny_project.recipe_dict(
         name=f"int4-{devices[0]}",
-        quantization={"mode": "int4", "int4": {"devices": devices}},
+        quantization={"mode": "int4", "int4": {"devices": devices, "blockwise": blockwise}},
         evaluation={"min_agreement": 0.98},
         output={"dir": str(out)},
     )
@@ -51,13 +51,17 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     (boards / "x86-tflite214.yaml").write_text(yaml.safe_dump(BOARD))
     monkeypatch.setenv("EDGECOMP_PROFILES", str(boards))
 
-    four = _int4_build(tiny_project, tmp_path / "b", ["x86-host"])
+    four = _int4_build(tiny_project, tmp_path / "b", ["x86-host"], blockwise=True)
     q = four.report.quantization.int4
     assert q is not None and q.int4_allowed and q.devices == {"x86-host": None} and q.quantizer == "0.10.0"
     assert q.chosen is not None and q.chosen.agreement >= 0.99  # the search's aim: halfway to perfect
     widths = {w.weight: w.width for w in q.weights}
     assert "int4" in set(widths.values()) or "int4_columns" in set(widths.values())
     assert {w.table for w in q.weights} == {True, False}  # the embedding table and the dense weights
+    fc = [w for w in q.weights if w.op == "FULLY_CONNECTED"]  # 32 inputs each: blockwise is measured too
+    assert fc and all(set(w.damage_by_width) == {"int4", "int4_block32"} for w in fc)
+    for w in fc:  # each takes a 4-bit width that damaged least alone (or went back to 8 bits)
+        assert w.width == "int8" or w.damage_by_width[w.width] == min(w.damage_by_width.values())
     dtypes = {t.dtype for t in read_tflite(four.model_path).tensors}
     assert "INT4" in dtypes
     saved = yaml.safe_load((four.dir / "recipe.yaml").read_text())["quantization"]["int4"]["weights"]
@@ -70,7 +74,10 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
         package(four.dir)  # refused before MediaPipe is started: its runtime cannot load INT4
 
     # validate: the host runtime runs it; tflite-runtime 2.14.0 is named with the op version it lacks
-    report = validate_target(four.dir, select_profiles(["x86-host", "x86-tflite214"]), write_report=False)
+    # limit=8 (as below): 8 queries show a build runs; the 120 paid for the blockwise checks above
+    report = validate_target(
+        four.dir, select_profiles(["x86-host", "x86-tflite214"]), limit=8, write_report=False
+    )
     assert report.devices["x86-host"].passed
     board = report.devices["x86-tflite214"]
     assert not board.passed
@@ -86,6 +93,13 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
         plan = {s.weight: WeightWidth.INT4 if s.op == "FULLY_CONNECTED" else WeightWidth.INT8 for s in sites}
         hybrid = tmp_path / "hybrid.tflite"
         hybrid.write_bytes(quantizer.quantize(plan))
+        blocks = {s.weight: WeightWidth.INT4_BLOCK32 for s in sites if s.op == "FULLY_CONNECTED"}
+        blockwise = quantizer.quantize(blocks)  # the rest stays float
+    from ai_edge_litert.interpreter import Interpreter  # reason: the toolchain's runtime, read in-process
+
+    got = {t["name"]: t["quantization_parameters"]["block_size"] for t in Interpreter(
+        model_content=blockwise).get_tensor_details() if t["name"] in blocks}  # fmt: skip
+    assert got == dict.fromkeys(blocks, 32)  # one scale per 32 inputs of each output channel
     bare = validate_target(hybrid, select_profiles(["x86-tflite214"]), limit=8, write_report=False)
     detail = next(c for c in bare.devices["x86-tflite214"].checks if c.name == "op versions").detail
     assert "INT4 weights" in detail and "tflite-runtime 2.14.0 has no int4 kernels" in detail
@@ -99,6 +113,6 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     assert "INT4" not in {t.dtype for t in read_tflite(eight.model_path).tensors}
     assert "x86-tflite214: cannot run int4" in (eight.dir / "report.md").read_text()
     assert "- int4 (searched, LiteRT Quantizer 0.10.0)" in (four.dir / "report.md").read_text()
-    ok = validate_target(eight.dir, select_profiles(["x86-tflite214"]), write_report=False)
+    ok = validate_target(eight.dir, select_profiles(["x86-tflite214"]), limit=8, write_report=False)
     assert ok.devices["x86-tflite214"].passed, ok.devices["x86-tflite214"].failures
     assert four.model_path.stat().st_size < eight.model_path.stat().st_size

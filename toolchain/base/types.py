@@ -70,6 +70,7 @@ class WeightWidth(StrEnum):
     INT8 = "int8"  # per output channel (dense) or per row (table)
     INT4 = "int4"  # the same granularity in 4 bits
     INT4_COLUMNS = "int4_columns"  # an embedding table in 4 bits with one scale per column (fewer scales)
+    INT4_BLOCK32 = "int4_block32"  # a dense weight in 4 bits, one scale per 32 input values of each output
 
 
 CALIBRATED_MODES = frozenset({QuantMode.INT8, QuantMode.INT16X8, QuantMode.MIXED})  # need real queries

@@ -10,7 +10,10 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
    whether it loads DEQUANTIZE v6 (an int4 input). If one cannot, no weight goes to 4 bits: the build is
    int8 weight-only, and the report names the device and the runtime's words.
 2. **Sensitivity**, as the mixed search (toolchain/quantization/mixed.py) measures it: each site alone in
-   4 bits (the rest 8) and its damage, 1 - mean cosine with the float model on the search queries.
+   4 bits (the rest 8) and its damage, 1 - mean cosine with the float model on the search queries; a
+   FULLY_CONNECTED weight is measured both per output channel and blockwise (one scale per 32 inputs,
+   `int4_block32`) when `quantization.int4.blockwise` is on, and takes the width that damages less (per
+   channel on a tie: blockwise needs XNNPACK's kernel, and MediaPipe 1.2.3 fails to open such a model).
 3. **Greedy**: all sites in 4 bits; while the targets fail, the sites with the most damage per byte saved
    go back to 8 bits in growing prefixes; then each 8-bit site is tried in 4 bits again, largest first.
 4. **Table scales**: each 4-bit embedding table is tried with one scale per column instead of per row
@@ -97,20 +100,22 @@ class Int4Evaluator:
         return not any(aim is not None and got is not None and miss(aim, got) for aim, got, miss in misses)
 
 
-def _greedy(ev: Int4Evaluator, sites: dict[str, int], damage: dict[str, float], progress: Progress) -> Plan:
+def _greedy(
+    ev: Int4Evaluator, sites: dict[str, int], damage: dict[str, float], four: Plan, progress: Progress
+) -> Plan:
     """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes, then each 8 tried at 4.
-    `damage` holds the sites that can go to 4 bits; the others stay in 8."""
+    `damage` holds the sites that can go to 4 bits, `four` the 4-bit width of each; the others stay in 8."""
     order = sorted(damage, key=lambda w: -damage[w] / max(sites[w], 1))  # worst per value first
     base: Plan = {w: I8 for w in sites}
-    plan: Plan = {**base, **{w: I4 for w in order}}
+    plan: Plan = {**base, **{w: four[w] for w in order}}
     n = 0
     with progress.task("int4: repair", len(order)) as advance:
         while not ev.ok(ev.metrics(plan)) and n < len(order):
             n = min(len(order), max(1, 2 * n))
-            plan = {**base, **{w: I8 if w in order[:n] else I4 for w in order}}
+            plan = {**base, **{w: I8 if w in order[:n] else four[w] for w in order}}
             advance(1)
     for w in sorted(order[:n], key=lambda w: -sites[w]):  # the largest first: the most bytes back
-        trial = {**plan, w: I4}
+        trial = {**plan, w: four[w]}
         if ev.ok(ev.metrics(trial)):
             plan = trial
     return plan
@@ -133,6 +138,7 @@ def search_int4(
     devices: Sequence[str],
     given: Plan | None = None,
     progress: Progress | None = None,
+    blockwise: bool = False,
 ) -> Int4Build:
     """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan."""
     progress = progress or SilentProgress()
@@ -143,6 +149,7 @@ def search_int4(
     with Quantizer(float_tflite) as quantizer:
         sites = {w: s.params for w, s in quantizer.sites.items()}
         damage: dict[str, float] = {}
+        by_width: dict[str, dict[WeightWidth, float]] = {}
         if given is not None:
             plan, how = dict(given), "given"
             if not allowed and any(b != I8 for b in plan.values()):
@@ -167,12 +174,15 @@ def search_int4(
                     )
                 plan = all8
                 if allowed:
-                    able = [w for w, site in quantizer.sites.items() if site.int4]
+                    able = [(w, b) for w, s in quantizer.sites.items() for b in s.widths(blockwise=blockwise)]
                     with progress.task("int4: sensitivity", len(able)) as advance:
-                        for w in able:
-                            damage[w] = max(0.0, 1.0 - ev.metrics({**all8, w: I4}).mean_cosine)
+                        for w, b in able:
+                            got = max(0.0, 1.0 - ev.metrics({**all8, w: b}).mean_cosine)
+                            by_width.setdefault(w, {})[b] = got
                             advance(1)
-                    plan = _greedy(ev, sites, damage, progress)
+                    four = {w: min(d, key=d.__getitem__) for w, d in by_width.items()}  # per channel on a tie
+                    damage = {w: by_width[w][b] for w, b in four.items()}
+                    plan = _greedy(ev, sites, damage, four, progress)
                     tables = [w for w, s in quantizer.sites.items() if s.table]
                     plan = _columns(ev, plan, tables, sites)
                 section_metrics = (base, ev.metrics(plan))
@@ -199,6 +209,7 @@ def search_int4(
                 width=plan[w],
                 table=infos[w].table,
                 damage_alone=round(damage[w], 6) if w in damage else None,
+                damage_by_width={b: round(d, 6) for b, d in by_width.get(w, {}).items()},
             )
             for w in plan
         ],
@@ -217,4 +228,5 @@ def build_int4(
     spec = recipe.quantization.int4
     devices = spec.devices if spec is not None else ["x86-host"]
     given = spec.weights if spec is not None else None
-    return search_int4(float_tflite, data(), task, recipe.evaluation, devices, given, progress)
+    blockwise = spec.blockwise if spec is not None else False
+    return search_int4(float_tflite, data(), task, recipe.evaluation, devices, given, progress, blockwise)

@@ -119,7 +119,14 @@ class Int4Spec(Strict):
         description="device profiles the build must run on: int4 is chosen only if all their runtimes run it",
     )
     weights: dict[str, WeightWidth] | None = Field(
-        None, description="weight tensor -> int8/int4/int4_columns (the saved recipe of an int4 build has it)"
+        None,
+        description="weight tensor -> int8/int4/int4_columns/int4_block32 (the saved recipe of an int4 "
+        "build has it)",
+    )
+    blockwise: bool = Field(
+        False,
+        description="the search also tries FULLY_CONNECTED weights blockwise (int4_block32): ai-edge-litert "
+        "2.3 runs them (XNNPACK), MediaPipe 1.2.3 fails to open such a model",
     )
 
 

@@ -200,6 +200,10 @@ class Int4Weight(Record):
     damage_alone: float | None = Field(
         None, description="1 - mean cosine with only this weight in 4 bits (None: not measured)"
     )
+    damage_by_width: dict[WeightWidth, float] = Field(
+        default_factory=dict,
+        description="the damage alone of each 4-bit width measured (per channel, blockwise): the least won",
+    )
 
 
 class Int4Section(Record):
