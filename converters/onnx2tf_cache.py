@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 
 from toolchain.base.atomic import locked, staged_dir
+from toolchain.base.errors import InputFileError, OutputDirError
 from toolchain.base.venvs import cache_dir
 
 log = logging.getLogger(__name__)
@@ -76,19 +77,33 @@ def saved_model(graph: Path, out_dir: Path, args: dict, convert: Callable[[], Pa
     writes `out_dir`) and then kept. Returns (out_dir, whether it came from the cache)."""
     if not enabled():
         return convert(), False
-    entry = cache_dir() / FOLDER / key(graph, args)
-    with locked(entry.parent / f".{entry.name}.lock"):  # one onnx2tf per graph (test workers, trials)
-        if (entry / MARKER).is_file():
-            shutil.copytree(entry, out_dir, ignore=shutil.ignore_patterns(MARKER))
-            os.utime(entry / MARKER)  # recently used: evicted last
-            log.debug("onnx2tf: %s from the cache (%s)", graph.name, entry.name)
-            return out_dir, True
-        made = convert()
+    with contextlib.ExitStack() as held:
+        try:
+            entry = cache_dir() / FOLDER / key(graph, args)
+            held.enter_context(locked(entry.parent / f".{entry.name}.lock"))  # one onnx2tf per graph
+        except (InputFileError, OSError) as err:  # an unusable cache folder costs the reuse, not the build
+            log.warning("onnx2tf cache unusable (%s): converting without it", getattr(err, "message", err))
+            return convert(), False
+        return _under_lock(graph, out_dir, args, convert, entry)
+
+
+def _under_lock(
+    graph: Path, out_dir: Path, args: dict, convert: Callable[[], Path], entry: Path
+) -> tuple[Path, bool]:
+    if (entry / MARKER).is_file():
+        shutil.copytree(entry, out_dir, ignore=shutil.ignore_patterns(MARKER))
+        os.utime(entry / MARKER)  # recently used: evicted last
+        log.debug("onnx2tf: %s from the cache (%s)", graph.name, entry.name)
+        return out_dir, True
+    made = convert()
+    try:
         with staged_dir(entry, guard=False) as stage:
             shutil.copytree(made, stage, dirs_exist_ok=True)
             info = {"format": FORMAT, "graph": graph.name, "args": args, "versions": _versions()}
             (stage / MARKER).write_text(json.dumps(info, sort_keys=True) + "\n", encoding="utf-8")
-    _evict(entry.parent, keep=entry)
+        _evict(entry.parent, keep=entry)
+    except (OutputDirError, OSError) as err:  # a full disk: the build goes on, the next one converts again
+        log.warning("onnx2tf cache: could not keep %s (%s)", graph.name, getattr(err, "message", err))
     return made, False
 
 

@@ -91,3 +91,16 @@ def test_entries_beyond_the_budget_go_least_recently_used_first(root, tmp_path, 
     cache.saved_model(graphs[2], tmp_path / "d2", {}, Converter(tmp_path / "d2", payload))
     kept = sorted(p.name for p in (root / cache.FOLDER).iterdir() if (p / cache.MARKER).is_file())
     assert kept == sorted([keys[1], cache.key(graphs[2], {})])
+
+
+def test_a_cache_path_that_is_a_file_costs_the_reuse_not_the_build(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    monkeypatch.setenv("EDGECOMP_CACHE", str(blocker))
+    monkeypatch.delenv("EDGECOMP_ONNX2TF_CACHE", raising=False)
+    conv = Converter(tmp_path / "e1")
+    assert cache.saved_model(_graph(tmp_path, b"graph-e"), tmp_path / "e1", {}, conv) == (
+        tmp_path / "e1",
+        False,
+    )
+    assert conv.calls == 1 and blocker.read_text() == "mine"
