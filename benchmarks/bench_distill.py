@@ -128,7 +128,7 @@ def render(rows: list[dict], args, seconds: float) -> str:
         f"Teacher: ONNX BERT fixture (2 layers, hidden 64, seq 32), onnxruntime accuracy "
         f"{rows[0]['accuracy']:.2%}. Latency: median of {args.rounds} alternating rounds x {args.invokes} "
         f'invokes, 1 thread, ai_edge_litert. Total {seconds:.0f} s. "Where the teacher is sure": test '
-        "queries whose teacher top-1 leads top-2 by >= 0.2 probability.",
+        "queries whose teacher top-1 probability is >= 0.95 (tasks.py TEACHER_SURE_MIN_PROB).",
     ]
     return "\n".join(lines) + "\n"
 

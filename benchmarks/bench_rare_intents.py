@@ -117,7 +117,7 @@ def render(rows: list[dict], seconds: float, facts: dict) -> str:
         "inputs), "
         f"{t['teacher_accuracy']:.2%} accuracy and macro-F1 {t['teacher_macro_f1']:.4f} on the "
         f"{facts['queries']['test']} test queries of 32 intents (the 7 rarest have 4-7 test queries each); "
-        f"sure on {t['teacher_sure_queries']} of them (top-1 leads top-2 by >= 0.2). Default gates: accuracy "
+        f"sure on {t['teacher_sure_queries']} of them (top-1 probability >= 0.95). Default gates: accuracy "
         "within 1.5 points, agreement >= 95% where the teacher is sure, macro-F1 within 2 points, no intent "
         f"below half the teacher's recall. Total {seconds:.0f} s.",
     ]

@@ -34,6 +34,7 @@ def main() -> int:
         "acceptance_multilingual",
         "acceptance_distill_auto",
         "acceptance_distill_auto_minilm",
+        "acceptance_distill_auto_30k",
     ):
         result = ROOT / "benchmarks" / "results" / f"{name}.md"
         if not result.is_file():

@@ -40,9 +40,10 @@ def test_unknown_operation_is_an_error():
 def test_agreement_where_the_teacher_is_sure():
     from toolchain.evaluation.student_gates import confident_agreement
 
-    teacher = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.48, 0.52]])
+    teacher = np.array([[0.97, 0.03], [0.55, 0.45], [0.04, 0.96], [0.48, 0.52]])
     student = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
-    got = confident_agreement(teacher, student)
+    got = confident_agreement(teacher, student, labels=np.array([0, 0, 0, 1]))
     assert got["teacher_sure_queries"] == 2 and got["teacher_unsure_queries"] == 2
+    assert got["teacher_sure_min_prob"] == 0.95 and got["teacher_accuracy_where_sure"] == 0.5
     assert got["agreement_where_teacher_sure"] == 0.5  # row 0 agrees, row 2 does not
     assert got["agreement_where_teacher_unsure"] == 0.5  # row 1 differs, row 3 agrees

@@ -18,7 +18,7 @@ from toolchain.tasks import TEACHER_DEFAULT_GATES
 LABELS = ["a", "b", "c"]
 
 
-def _predictions(student: list[int], teacher: list[int], labels: list[int], sure: float = 0.9):
+def _predictions(student: list[int], teacher: list[int], labels: list[int], sure: float = 0.96):
     probs = np.full((len(teacher), 3), (1.0 - sure) / 2)
     probs[np.arange(len(teacher)), teacher] = sure
     return QueryPredictions(np.array(labels), probs, np.array(student), LABELS)
@@ -64,6 +64,13 @@ def test_agreement_where_the_teacher_is_sure():
     p.teacher_probs[3] = [0.45, 0.4, 0.15]  # the teacher hesitates on the one the student misses
     q = quality(p)
     assert (q.agreement, q.agreement_where_teacher_sure, q.teacher_sure_queries) == (0.75, 1.0, 3)
+    assert q.teacher_accuracy_where_sure == 1.0
+    # "sure" is a top-1 probability >= 0.95 (tasks.py TEACHER_SURE_MIN_PROB), not a lead over the top-2: a
+    # 0.9 / 0.05 / 0.05 teacher leads by 0.85 and still is not sure; where it is sure it is right on 2 of 3
+    p = _predictions([0, 1, 2, 1], [0, 1, 1, 0], labels)
+    p.teacher_probs[3] = [0.9, 0.05, 0.05]
+    q = quality(p)
+    assert (q.teacher_sure_queries, q.teacher_accuracy_where_sure) == (3, 0.6667)
 
 
 def test_student_auto_is_the_default_for_an_onnx_or_folder_teacher(tmp_path):

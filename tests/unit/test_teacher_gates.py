@@ -46,7 +46,7 @@ def evaluation(teacher: np.ndarray, student: np.ndarray, sure: float | None = 0.
             teacher_sure_queries=800,
             teacher_unsure_queries=50,
             agreement_where_teacher_unsure=0.5,
-            teacher_sure_margin=0.2,
+            teacher_sure_min_prob=0.95,
         )
     return EvaluationSection(vs_source_float=cmp, teacher=block)
 
@@ -157,3 +157,20 @@ def test_the_preset_of_a_student_auto_recipe_is_distill_auto():
     assert auto.steps[0].student == "auto" and _preset_of(auto) == "distill-auto"
     tiny = apply_preset(recipe_from_dict({"source": {"path": "t.onnx"}}), "distill-student-int8")
     assert _preset_of(tiny) == "distill-student-int8"
+
+
+def test_a_report_written_under_the_margin_rule_still_loads_and_says_its_rule():
+    """report.json files from before the top-1 probability rule carry teacher_sure_margin: they load (a
+    build folder made then can still be packaged), and report.md names the rule they were judged by."""
+    from toolchain.report.markdown import _evaluation  # noqa: PLC2701 (the section alone)
+
+    old = {
+        "agreement_with_teacher": 0.95, "teacher_accuracy": 0.9, "student_accuracy": 0.91,
+        "accuracy_drop_points": -1.0, "teacher": "onnx t.onnx", "agreement_where_teacher_sure": 0.96,
+        "teacher_sure_queries": 700, "teacher_unsure_queries": 48, "agreement_where_teacher_unsure": 0.5,
+        "teacher_sure_margin": 0.2,
+    }  # fmt: skip
+    teacher = TeacherAgreement.model_validate(old)
+    assert teacher.teacher_sure_min_prob is None and teacher.teacher_sure_margin == 0.2
+    lines = _evaluation(EvaluationSection(teacher=teacher), [])
+    assert any("top-1 leads top-2 by >= 0.2, n=700" in line for line in lines), lines

@@ -52,7 +52,9 @@ def build_table(report: Report) -> Table:
             t.add_row(name, "", value, "")
         if ev.teacher is not None and ev.teacher.agreement_where_teacher_sure is not None:
             sure, n = ev.teacher.agreement_where_teacher_sure, ev.teacher.teacher_sure_queries
-            t.add_row("agreement vs source where the teacher is sure", "", f"{sure:.2%}", f"n={n}")
+            right = ev.teacher.teacher_accuracy_where_sure
+            note = f"n={n}" + ("" if right is None else f", teacher right on {right:.2%}")
+            t.add_row("agreement vs source where the teacher is sure", "", f"{sure:.2%}", note)
     _retrieval_rows(t, ev)
     for step in report.steps:
         t.add_row(f"step {step.index}: {step.kind}", "", step_summary(step), "")

@@ -4,10 +4,10 @@
 labelled queries (`QueryPredictions`) to a `GateVerdict` (pass, every miss, every gate's check). It judges
 a candidate exactly as the final build is judged: the gates are toolchain/evaluation/teacher_gates.py
 `effective_gates` (the recipe's, else the task's foreign-teacher defaults, toolchain/tasks.py
-TEACHER_DEFAULT_GATES: accuracy within 1.5 points, agreement >= 95% where the teacher is sure, macro-F1
-within 2 points, no intent below half the teacher's recall), and the checks are toolchain/evaluation/
-gates.py `failed_gates` / `gate_results`, run on an evaluation section made from the predictions (the
-teacher is the source, as in a foreign teacher's build).
+TEACHER_DEFAULT_GATES: accuracy within 1.5 points, agreement >= 95% where the teacher is sure (its top-1
+probability >= TEACHER_SURE_MIN_PROB, 0.95), macro-F1 within 2 points, no intent below half the teacher's
+recall), and the checks are toolchain/evaluation/gates.py `failed_gates` / `gate_results`, run on an
+evaluation section made from the predictions (the teacher is the source, as in a foreign teacher's build).
 """
 
 from __future__ import annotations
@@ -25,23 +25,27 @@ from toolchain.evaluation.teacher_gates import effective_gates, recall_ratio, we
 from toolchain.recipe.schema import EvaluationSpec
 from toolchain.report.distill_auto import StudentQuality
 from toolchain.report.evaluation import EvaluationSection, GateCheck, TeacherAgreement
+from toolchain.tasks import TEACHER_SURE_MIN_PROB as SURE_MIN_PROB
 
-SURE_MARGIN = 0.2  # the teacher's top-1 minus top-2 probability above which it counts as sure
 
-
-def confident_agreement(teacher_probs: np.ndarray, student_scores: np.ndarray) -> dict[str, Any]:
-    """Agreement on the queries where the teacher is sure (top-1 leads top-2 by SURE_MARGIN), and how
-    many queries it is unsure of: there the teacher's argmax is close to a coin toss that a student with
-    another tokenizer cannot copy, so this separates the student's mistakes from the teacher's doubt."""
-    top = np.sort(teacher_probs, axis=1)
-    sure = (top[:, -1] - top[:, -2]) >= SURE_MARGIN
-    same = teacher_probs.argmax(1) == student_scores.argmax(1)
+def confident_agreement(
+    teacher_probs: np.ndarray, student_scores: np.ndarray, labels: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Agreement on the queries where the teacher is sure (its top-1 probability >= SURE_MIN_PROB), how
+    many queries it is unsure of, and (given the labels) the teacher's own accuracy where it is sure: where
+    it is unsure its argmax is close to a coin toss that a student with another tokenizer cannot copy, so
+    this separates the student's mistakes from the teacher's doubt."""
+    sure = teacher_probs.max(1) >= SURE_MIN_PROB
+    teacher = teacher_probs.argmax(1)
+    same = teacher == student_scores.argmax(1)
+    right = None if labels is None or not sure.any() else float((teacher == labels)[sure].mean())
     return {
         "agreement_where_teacher_sure": round(float(same[sure].mean()), 4) if sure.any() else None,
         "teacher_sure_queries": int(sure.sum()),
         "teacher_unsure_queries": int((~sure).sum()),
         "agreement_where_teacher_unsure": round(float(same[~sure].mean()), 4) if (~sure).any() else None,
-        "teacher_sure_margin": SURE_MARGIN,
+        "teacher_sure_min_prob": SURE_MIN_PROB,
+        "teacher_accuracy_where_sure": None if right is None else round(right, 4),
     }
 
 
@@ -84,7 +88,7 @@ def evaluation_of(p: QueryPredictions) -> EvaluationSection:
         student_accuracy=cmp.converted.accuracy,
         accuracy_drop_points=cmp.accuracy_drop_points,
         teacher="teacher",
-        **confident_agreement(p.teacher_probs, student),
+        **confident_agreement(p.teacher_probs, student, p.labels),
     )
     return EvaluationSection(vs_source_float=cmp, teacher=teacher)
 
@@ -105,6 +109,7 @@ def quality(p: QueryPredictions, evaluation: EvaluationSection | None = None) ->
         agreement=cmp.top1_agreement,
         agreement_where_teacher_sure=t.agreement_where_teacher_sure,
         teacher_sure_queries=t.teacher_sure_queries,
+        teacher_accuracy_where_sure=t.teacher_accuracy_where_sure,
         macro_f1=cmp.converted.macro_f1,
         teacher_macro_f1=cmp.reference.macro_f1,
         macro_f1_drop_points=round((cmp.reference.macro_f1 - cmp.converted.macro_f1) * 100, 2),
@@ -119,7 +124,9 @@ def quality(p: QueryPredictions, evaluation: EvaluationSection | None = None) ->
 GATE_TEXTS = {
     "max_accuracy_drop": "accuracy within {:g} pt of the teacher",
     "min_agreement": "agreement with the teacher >= {:.0%}",
-    "min_agreement_where_sure": "agreement >= {:.0%} where the teacher is sure",
+    # the rule for "sure" is in the text, so a distill-auto journal judged by another rule is not resumed
+    "min_agreement_where_sure": "agreement >= {:.0%} where the teacher is sure (top-1 probability >= "
+    + f"{SURE_MIN_PROB})",
     "max_macro_f1_drop": "macro-F1 within {:g} pt of the teacher's",
     "min_recall_ratio": "no intent's recall below {:.0%} of the teacher's",
 }

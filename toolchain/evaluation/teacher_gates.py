@@ -5,11 +5,11 @@ A preset student is a fixed guess: on a user's imbalanced data it can keep the h
 teacher's while rare intents die (recall 0). So a student of a foreign teacher (the recipe source is an ONNX
 / TFLite / scores teacher) is judged, when the recipe sets no gate, by the task's `teacher_default_gates`
 (toolchain/tasks.py TEACHER_DEFAULT_GATES): accuracy within 1.5 points of the teacher, agreement >= 95%
-where the teacher is sure (its top-1 probability leads the top-2 by >= 0.2, the report's
-`teacher_sure_queries`), macro-F1 within 2 points, and no intent whose recall is below half the teacher's
-recall for it (`min_recall_ratio`; an intent the teacher itself never gets right does not count). Any gate
-the user gives replaces all the defaults. The checks themselves are toolchain/evaluation/gates.py's, as for
-every build; here are the per-intent numbers they read.
+where the teacher is sure (its top-1 probability >= 0.95, tasks.py TEACHER_SURE_MIN_PROB; the report's
+`teacher_sure_queries`, with the teacher's own accuracy on them), macro-F1 within 2 points, and no intent
+whose recall is below half the teacher's recall for it (`min_recall_ratio`; an intent the teacher itself
+never gets right does not count). Any gate the user gives replaces all the defaults. The checks themselves
+are toolchain/evaluation/gates.py's, as for every build; here are the per-intent numbers they read.
 """
 
 from __future__ import annotations

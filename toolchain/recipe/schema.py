@@ -192,7 +192,8 @@ class EvaluationSpec(Strict):
         ge=0.0,
         le=1.0,
         description="foreign teacher: fail below this top-1 agreement with the teacher on the test queries "
-        "where it is sure (its top-1 probability leads the top-2 by >= 0.2)",
+        "where it is sure (its top-1 probability >= 0.95; report.json evaluation.teacher gives the "
+        "teacher's own accuracy there)",
     )
     max_macro_f1_drop: float | None = Field(
         None, ge=0.0, description="classifiers: fail if macro-F1 drops more vs source (points, F1 x 100)"

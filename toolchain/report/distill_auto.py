@@ -11,6 +11,7 @@ from pydantic import Field
 
 from toolchain.base.record import Record
 from toolchain.report.evaluation import GateCheck
+from toolchain.tasks import TEACHER_SURE_MIN_PROB
 
 
 class StudentQuality(Record):
@@ -22,9 +23,12 @@ class StudentQuality(Record):
     accuracy_drop_points: float = Field(description="teacher minus student, points")
     agreement: float = Field(description="top-1 agreement with the teacher, every query")
     agreement_where_teacher_sure: float | None = Field(
-        description="where the teacher's top-1 leads its top-2 by >= 0.2 (student_gates.py)"
+        description="where the teacher's top-1 probability is >= 0.95 (student_gates.py SURE_MIN_PROB)"
     )
     teacher_sure_queries: int = Field(description="queries where the teacher is sure")
+    teacher_accuracy_where_sure: float | None = Field(
+        None, description="the teacher's own accuracy on the queries it is sure of"
+    )
     macro_f1: float = Field(description="the student's macro-F1")
     teacher_macro_f1: float = Field(description="the teacher's macro-F1")
     macro_f1_drop_points: float | None = Field(
@@ -146,6 +150,19 @@ CANDIDATE_COLUMNS = [
 ]  # fmt: skip
 
 
+def sure_text(section: DistillAutoSection) -> str:
+    """What "sure" means and how often the teacher is right there (the ceiling of agreement with its right
+    answers), from the first measured candidate (the teacher's numbers are the same for every one)."""
+    q = next((c.quality for c in section.candidates if c.quality is not None), None)
+    if q is None or q.teacher_accuracy_where_sure is None:
+        return ""
+    return (
+        f" The teacher is sure of a query when its top-1 probability is >= {TEACHER_SURE_MIN_PROB}: "
+        f"{q.teacher_sure_queries} of {q.queries} here, and it is right on "
+        f"{q.teacher_accuracy_where_sure:.2%} of them."
+    )
+
+
 def candidates_markdown(section: DistillAutoSection) -> str:
     """The candidates as a markdown section (report.md and candidates.md)."""
     lines = [
@@ -153,7 +170,7 @@ def candidates_markdown(section: DistillAutoSection) -> str:
         "",
         f"On the {section.split} split, against the teacher; gates ({section.gates_from}): "
         f"{', '.join(section.gates)}. Order: {section.order}. Ran on {section.runner} in "
-        f"{section.seconds:g} s ({section.search_dir}).",
+        f"{section.seconds:g} s ({section.search_dir}).{sure_text(section)}",
         "",
         "| " + " | ".join(CANDIDATE_COLUMNS) + " |",
         "|" + "---|" * len(CANDIDATE_COLUMNS),

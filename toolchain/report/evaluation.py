@@ -135,13 +135,26 @@ class TeacherAgreement(Record):
     accuracy_drop_points: float = Field(description="teacher accuracy minus student accuracy, in points")
     teacher: str = Field(description='"<kind> <file name>"')
     agreement_where_teacher_sure: float | None = Field(
-        description="agreement on queries where the teacher's margin is at least `teacher_sure_margin`"
+        description="agreement on the queries where the teacher is sure (top-1 probability >= "
+        "`teacher_sure_min_prob`)"
     )
     teacher_sure_queries: int = Field(description="queries where the teacher is sure")
     teacher_unsure_queries: int = Field(description="queries where it is not")
     agreement_where_teacher_unsure: float | None = Field(description="agreement on the unsure queries")
-    teacher_sure_margin: float = Field(
-        description="top-1 minus top-2 probability above which the teacher counts as sure"
+    teacher_sure_min_prob: float | None = Field(
+        None,
+        description="the teacher's top-1 probability at or above which it counts as sure "
+        "(toolchain/tasks.py TEACHER_SURE_MIN_PROB; None in a report written under the margin rule)",
+    )
+    teacher_sure_margin: float | None = Field(
+        None,
+        description="reports written before the probability rule: the teacher counted as sure when its "
+        "top-1 probability led its top-2 by this (read, never written now)",
+    )
+    teacher_accuracy_where_sure: float | None = Field(
+        None,
+        description="the teacher's own accuracy on the queries it is sure of (the ceiling of a "
+        "student that copies only its right answers there)",
     )
 
 

@@ -203,9 +203,17 @@ def _evaluation(ev: EvaluationSection, steps: list[AnyStepReport]) -> list[str]:
     if t is not None:  # "source" above is the teacher
         lines.append(f"- agreement with the teacher ({t.teacher}): {t.agreement_with_teacher:.2%}")
         if t.agreement_where_teacher_sure is not None:
+            right = t.teacher_accuracy_where_sure
+            rule = (  # a report written under the margin rule says so
+                f"top-1 probability >= {t.teacher_sure_min_prob}"
+                if t.teacher_sure_min_prob is not None
+                else f"top-1 leads top-2 by >= {t.teacher_sure_margin}"
+            )
             lines.append(
-                f"- where the teacher is sure (top-1 leads top-2 by >= {t.teacher_sure_margin}, "
-                f"n={t.teacher_sure_queries}): {t.agreement_where_teacher_sure:.2%}; where it is "
+                f"- where the teacher is sure ({rule}, "
+                f"n={t.teacher_sure_queries}"
+                + ("" if right is None else f", the teacher right on {right:.2%} of them")
+                + f"): {t.agreement_where_teacher_sure:.2%}; where it is "
                 f"unsure (n={t.teacher_unsure_queries}): {t.agreement_where_teacher_unsure or 0:.2%}"
             )
     lines += gates_markdown(ev)

@@ -110,7 +110,7 @@ class StudentBackend:
                 student_accuracy=cmp.converted.accuracy,
                 accuracy_drop_points=cmp.accuracy_drop_points,
                 teacher=f"{self.teacher.kind} {Path(self.teacher.path).name}",
-                **confident_agreement(steps.source_scores, student_scores),
+                **confident_agreement(steps.source_scores, student_scores, steps.data.y.get("test")),
             )
         return evaluation
 
