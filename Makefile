@@ -75,7 +75,7 @@ system-deps:
 # builds are made once per run (tests/support/parallel.py). Then, alone, the `serial` tests (their builds
 # time int8 against float). `.venv/bin/pytest -q` runs every test in one process.
 test: install test-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial"; parallel=$$?; \
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not serial"; parallel=$$?; \
 	$(BIN)/python -m pytest -q -m serial; serial=$$?; \
 	test $$parallel = 0 && test $$serial = 0
 

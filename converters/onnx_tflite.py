@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters import onnx2tf_cache
 from converters.onnx_external import check_external_data
 from toolchain.base.child import ChildError, ChildFailed, ChildSession, ChildTimeout
 from toolchain.base.errors import ConversionError, DataError, InputFileError
@@ -228,8 +229,15 @@ def onnx_to_saved_model(
     pseudo_ops: tuple[str, ...] = PSEUDO_OPS,
     timeout_s: float = 1800,
 ) -> Path:
-    """Run onnx2tf in a child process; return the float SavedModel directory."""
-    args = {"onnx": str(onnx_path), "out": str(out_dir), "pseudo": list(pseudo_ops), "inputs": input_names}
+    """Run onnx2tf in a child process (or take its earlier SavedModel of the same graph from the cache,
+    converters/onnx2tf_cache.py); return the float SavedModel directory."""
+    options = {"pseudo": list(pseudo_ops), "inputs": list(input_names)}
+    convert = lambda: _run_onnx2tf(onnx_path, out_dir, options, timeout_s)  # noqa: E731
+    return onnx2tf_cache.saved_model(onnx_path, out_dir, options, convert)[0]
+
+
+def _run_onnx2tf(onnx_path: Path, out_dir: Path, options: dict, timeout_s: float) -> Path:
+    args = {"onnx": str(onnx_path), "out": str(out_dir), **options}
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     failed = ""
     try:

@@ -33,6 +33,7 @@ from tests.fixtures import session_builds as sb
 from tests.fixtures.common import default_root
 from tests.fixtures.tiny import TinyData, TinyProject, make_tiny_data, train_tiny_model, untrained_tiny_model
 from tests.support import heavy, parallel, shared
+from tests.support.schedule import heaviest_first
 from toolchain.base.atomic import locked
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -49,6 +50,7 @@ _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = heaviest_first(items)  # the workers' queue (make test: --no-loadscope-reorder)
     for item in items:
         used = sorted(SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
         if used and item.get_closest_marker("slow") is None:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from converters.onnx2tf_cache import MARKER as ONNX2TF_MARKER
 from devices.sysroot import MARKER as SYSROOT_MARKER
 from toolchain.base.errors import InputFileError
 from toolchain.base.record import Record
@@ -36,12 +37,14 @@ KINDS: dict[str, str] = {
     "opsupport": "op versions a device runtime accepts (probed once)",
     "teacher-scores": "a distill step's teacher scores (per model and data)",
     "hub-exports": "a Hugging Face model exported to ONNX",
+    "onnx2tf": "an ONNX graph converted to a float SavedModel by onnx2tf (reused by later builds)",
     "fixtures": "the test suite's generated fixture models",
 }
 # toolchain/base/atomic.py staged_dir: `.<name>.<random>.staging` until renamed; `remove` below: .deleting
 LEFTOVERS = (".staging", ".deleting")
 WHOLE = {"opsupport": "*.json", "teacher-scores": "*.npy"}  # many small files: one entry, these files
-MARKERS = {"envs": ENV_MARKER, "sysroots": SYSROOT_MARKER}  # a finished entry has its marker file
+# a finished entry has its marker file
+MARKERS = {"envs": ENV_MARKER, "sysroots": SYSROOT_MARKER, "onnx2tf": ONNX2TF_MARKER}
 RUNTIME_WHEELS = ("ai_edge_litert", "tflite_runtime", "ai-edge-litert", "tflite-runtime")
 
 
@@ -132,6 +135,10 @@ def _version(kind: str, path: Path) -> str | None:
         parts = [m.get("arch"), f"Debian {m['suite']}" if m.get("suite") else None, *runtime]
         locked = " (locked)" if m.get("lock") or m.get("debian_lock") else ""
         return (", ".join(str(p) for p in parts if p) + locked) or None
+    if kind == "onnx2tf":
+        m = _marker(path, ONNX2TF_MARKER)
+        versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
+        return ", ".join(f"{k}=={v}" for k, v in versions.items() if v) or None
     return None
 
 

@@ -59,7 +59,10 @@ def _onnx2tf_writing(tmp: Path) -> bool:
         (signal.SIGTERM, 143, _tf_temp_files),
     ],
 )
-def test_signal_during_onnx_convert_kills_the_onnx2tf_child(onnx_models, tmp_path, sig, code, ready):
+def test_signal_during_onnx_convert_kills_the_onnx2tf_child(
+    onnx_models, tmp_path, monkeypatch, sig, code, ready
+):
+    monkeypatch.setenv("EDGECOMP_ONNX2TF_CACHE", "0")  # onnx2tf runs, not a copy of its earlier SavedModel
     tmp, out = tmp_path / "tmp", tmp_path / "out" / "enc"
     tmp.mkdir()
     data = ROOT / "examples" / "shopping_intent" / "data"

@@ -75,3 +75,19 @@ def test_a_build_made_once_per_run_is_read_by_the_other_workers(tmp_path, monkey
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
     assert made_once(worker("popen-gw1"), "b", make, lambda root: (root / "model").read_text()) == "built"
     assert made == [str(tmp_path / "b")]
+
+
+def test_the_heaviest_files_are_queued_first_and_exist():
+    """`make test`'s workers take the costly files first (tests/support/schedule.py); a listed file that was
+    renamed or removed would silently fall back to the end."""
+    from pathlib import Path  # (this file's other tests need no paths)
+    from types import SimpleNamespace
+
+    from tests.support.schedule import HEAVIEST_FIRST, heaviest_first
+
+    root = Path(__file__).resolve().parents[2]
+    assert all((root / name).is_file() for name in HEAVIEST_FIRST), HEAVIEST_FIRST
+    first, second = HEAVIEST_FIRST[:2]
+    ids = ["tests/unit/test_x.py::a", f"{second}::b", f"{first}::c", f"{second}::a"]
+    ordered = heaviest_first([SimpleNamespace(nodeid=i) for i in ids])
+    assert [i.nodeid for i in ordered] == [f"{first}::c", f"{second}::b", f"{second}::a", ids[0]]
