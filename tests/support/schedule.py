@@ -27,6 +27,7 @@ HEAVIEST_FIRST = (  # measured share of the suite's worker time, 2026-12-06
     "tests/e2e/test_distill_folder_teachers.py",  # 2.9%
     "tests/e2e/test_convert.py",  # 2.4%
     "tests/e2e/test_distill_auto.py",  # 2.3%
+    "tests/e2e/test_distill_tiny_bert.py",  # (new: about 25 s of CPU alone)
     "tests/e2e/test_hub_folders.py",  # 2.0%
     "tests/e2e/test_source_backends.py",  # 2.0%
     "tests/cli/test_cli_init.py",  # 1.9%
