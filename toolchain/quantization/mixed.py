@@ -334,10 +334,21 @@ def int8_mac_share(model: Any) -> float:
 
 
 def worst_ops(calibrated: bytes, data: SearchData, task: Task, n: int = 3) -> list[tuple[str, str, float]]:
-    """The n ops that damage the output most when quantized alone: (op type, node, 1 - cosine)."""
+    """The n ops that damage the output most when quantized alone: (op type, node, 1 - cosine). Op types
+    first (one candidate each), then each op of the worst types, until they hold n ops."""
 
     nodes = choosable_nodes(calibrated)
+    types: dict[str, list[str]] = {}
+    for node in nodes:
+        types.setdefault(node.op, []).append(node.name)
+    everything = {node.name for node in nodes}
     with Evaluator(calibrated, data, task, MixedTargets(source="none")) as ev:
-        damage = sensitivity(ev, {n.name: [n.name] for n in nodes}, SilentProgress())
-    ranked = sorted(nodes, key=lambda x: -damage[x.name])[:n]
+        by_type = sensitivity(ev, types, SilentProgress())
+        picked: list[str] = []
+        for op in sorted(types, key=lambda op: -by_type[op]):
+            if len(picked) >= n:
+                break
+            picked += types[op]
+        damage = sensitivity(ev, {name: [name] for name in picked}, SilentProgress(), everything)
+    ranked = sorted((x for x in nodes if x.name in damage), key=lambda x: -damage[x.name])[:n]
     return [(x.op, x.name, round(damage[x.name], 4)) for x in ranked]
