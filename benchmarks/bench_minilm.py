@@ -64,8 +64,8 @@ def search_lines(mixed: dict | None, summary: list[dict]) -> str:
     return (
         f"\nAutomatic mixed search (`--quantize mixed`, no hand-made plan): {mixed['search_seconds']:.0f} s, "
         f"{mixed['search_candidates']} candidates scored, peak memory {mixed['search_peak_mb']} MB "
-        f"(searching process) and {mixed['search_runtime_peak_mb']} MB (the runtime child that ran "
-        "the candidates). "
+        f"(the searching process's peak so far: here it includes the builds before it) and "
+        f"{mixed['search_runtime_peak_mb']} MB (the runtime child that ran the candidates). "
         f"Chosen: {mixed['float_nodes']} ops float ({mixed['kept_for_error']} for error), "
         f"{mixed['int8_mac_share']:.1%} of MACs in int8, test mean cosine {mixed['mean_cosine']:.4f} "
         f"(worst {mixed['min_cosine']:.4f}), latency {'-' if lat is None else f'{lat:.2f}x'} dynamic's."
