@@ -9,7 +9,9 @@ it. Per row: size, mean and worst cosine vs onnxruntime, share of MACs in int8, 
 (ai_edge_litert, 1 thread, the four models timed in alternating rounds in one runtime child), build and
 search time. The run names the host's CPU and the ISA features that matter, and its peak memory (this
 process and its children).
-Then the issue's acceptance checks for mixed. Writes benchmarks/results/minilm.{json,md}.
+Then the automatic mixed search itself (time, candidates scored, peak memory of the searching process and of
+the runtime child that ran the candidates, what it kept float) and the issue's acceptance checks for mixed.
+Writes benchmarks/results/minilm.{json,md}.
 
     python -m benchmarks.bench_minilm [--rounds 100] [--invokes 5]
 """
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results"
 MODES = ("float32", "dynamic", "int8", "mixed")
+SEARCH_MINUTES = 15  # "minutes, not tens of minutes" on a busy 2-core host
 
 
 def source() -> dict:
@@ -45,6 +48,30 @@ def peak_mb() -> dict[str, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"this_process_mb": round(own), "largest_child_mb": round(children)}
+
+
+def search_lines(mixed: dict | None, summary: list[dict]) -> str:
+    """The automatic search in numbers: what it cost and what it chose."""
+    if mixed is None or mixed.get("search_seconds") is None:
+        return "\nThe mixed search did not finish: see its row.\n"
+    s = next(iter(summary), {})
+    lat = s.get("mixed_vs_dynamic_latency")
+    missed = "; ".join(
+        f"{m['metric']} {m['reached']} meets the gate {m['gate']}, {m['missed_by']:.4f} short of the aim "
+        f"{m['aim']}"
+        for m in mixed.get("aim_missed") or []
+    )
+    return (
+        f"\nAutomatic mixed search (`--quantize mixed`, no hand-made plan): {mixed['search_seconds']:.0f} s, "
+        f"{mixed['search_candidates']} candidates scored, peak memory {mixed['search_peak_mb']} MB "
+        f"(the searching process's peak so far: here it includes the builds before it) and "
+        f"{mixed['search_runtime_peak_mb']} MB (the runtime child that ran the candidates). "
+        f"Chosen: {mixed['float_nodes']} ops float ({mixed['kept_for_error']} for error), "
+        f"{mixed['int8_mac_share']:.1%} of MACs in int8, test mean cosine {mixed['mean_cosine']:.4f} "
+        f"(worst {mixed['min_cosine']:.4f}), latency {'-' if lat is None else f'{lat:.2f}x'} dynamic's."
+        + (f" Aim missed: {missed}." if missed else "")
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,10 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         0, ("plain int8 collapses (mean cosine < 0.9)", plain is not None and plain["mean_cosine"] < 0.9)
     )
     checks = [c for c in checks if "size <= 1.1x plain int8" not in c[0]]
+    mixed = next((r for r in rows if r["mode"] == "mixed" and "error" not in r), None)
+    searched = mixed is not None and mixed["search_seconds"] is not None
+    checks.append(
+        (
+            f"mixed search within {SEARCH_MINUTES} minutes, peak memory reported",
+            searched and mixed["search_seconds"] <= SEARCH_MINUTES * 60 and bool(mixed["search_peak_mb"]),
+        )
+    )
     memory = peak_mb()
     md = (
         f"Host: {host()}. Peak memory: this process {memory['this_process_mb']} MB, largest child "
-        f"{memory['largest_child_mb']} MB.\n\n" + render(rows, summary, checks, args, seconds)
+        f"{memory['largest_child_mb']} MB.\n\n"
+        + render(rows, summary, checks, args, seconds)
+        + search_lines(mixed, summary)
     )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "minilm.md").write_text(md)

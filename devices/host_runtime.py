@@ -116,6 +116,16 @@ class HostRuntime:
         """The child process, None when none runs (tests check that it is reaped)."""
         return self._worker.proc if self._worker is not None else None
 
+    def peak_mb(self) -> int | None:
+        """The running child's peak resident memory so far (Linux VmHWM), None when none runs or unknown."""
+        proc = self.proc
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text() if proc is not None else ""
+        except OSError:
+            return None
+        kb = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
+        return round(kb[0] / 1024) if kb else None
+
     def path(self, stem: str, suffix: str) -> Path:
         """A new file name in the child's work dir (removed with it at close)."""
         self._n += 1

@@ -57,6 +57,9 @@ def test_a_plan_that_meets_the_gate_but_not_the_aim_is_returned_with_its_shortfa
     assert section["gates"] == {"min_cosine": gate, "source": "recipe"}
     assert section["aim_missed"][0]["reached"] == best
     assert np.isclose(section["targets"]["min_cosine"], (1 + gate) / 2)
+    # ranked per op type (FULLY_CONNECTED here), what it cost and how much memory it took, in the report
+    assert "FULLY_CONNECTED" in section["damage_by_op_type"] and section["int8_mac_floor"] == 0.9
+    assert section["search_seconds"] > 0 and section["runtime_peak_memory_mb"] > 0
 
 
 @pytest.mark.slow

@@ -26,9 +26,9 @@ from toolchain.quantization import speed
 PINNED_ROUNDS, PINNED_INVOKES = 3, 5
 
 
-def _pinned(quantize, groups, base_float, feeds, host=None):
+def _pinned(quantize, groups, base_float, feeds, host=None, advance=None):
     measure = getattr(speed.choose_by_speed, "__wrapped__", speed.choose_by_speed)  # not recorded as TIMED
-    _, measured = measure(quantize, groups, base_float, feeds, host)
+    _, measured = measure(quantize, groups, base_float, feeds, host, advance)
     float_nodes = set(base_float) | {n for names in groups.values() for n in names}
     return float_nodes, [dataclasses.replace(c, precision=Precision.FLOAT) for c in measured]
 

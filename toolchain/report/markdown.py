@@ -124,7 +124,8 @@ def _quantization(q: QuantizationSection) -> list[str]:
     dump = lambda part: part.to_json() if part is not None else None  # noqa: E731 - as report.json has it
     lines.append(
         f"- mixed: {mixed.float_nodes} ops kept float, {mixed.candidates_evaluated} candidates in "
-        f"{mixed.search_seconds} s on {mixed.search_split} (peak memory {mixed.peak_memory_mb} MB); "
+        f"{mixed.search_seconds} s on {mixed.search_split} (peak memory {mixed.peak_memory_mb} MB, runtime "
+        f"child {mixed.runtime_peak_memory_mb} MB); "
         f"targets {dump(mixed.targets)}; full int8 "
         f"{dump(mixed.full_int8)} -> chosen {dump(mixed.chosen)}"
     )
@@ -133,11 +134,15 @@ def _quantization(q: QuantizationSection) -> list[str]:
             f"- mixed: aim out of reach: {miss.metric} {miss.reached} meets the gate {miss.gate} but is "
             f"{miss.missed_by} short of the aim {miss.aim} (the best plan found that meets the gates)"
         )
+    if mixed.damage_by_op_type:
+        types = ", ".join(f"{op} {d:g}" for op, d in mixed.damage_by_op_type.items())
+        lines.append(f"- mixed: 1 - cosine with one op type quantized alone: {types}")
     lines += ["", "| op kept out of int8 | reason | MACs | int8 alone: 1-cos | gate metrics if int8 |"]
     lines.append("|---|---|---|---|---|")
     for r in mixed.kept_out_of_int8 or []:
         if r.reason == MixedReason.ERROR:
-            lines.append(f"| {r.op} `{r.node}` | error | {r.macs:,} | {r.damage_alone} | {dump(r.if_int8)} |")
+            alone = r.damage_alone if r.damage_alone is not None else f"{r.type_damage_alone} (its type)"
+            lines.append(f"| {r.op} `{r.node}` | error | {r.macs:,} | {alone} | {dump(r.if_int8)} |")
     lines += [
         "",
         "| op type | count | int8 µs/query | float µs/query | precision (speed) |",

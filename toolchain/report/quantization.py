@@ -139,6 +139,11 @@ class KeptOp(Record):
         description="error: int8 would miss the gate; speed: its float kernel is faster, no MACs"
     )
     damage_alone: float | None = Field(None, description="reason error: 1 - cosine when quantized alone")
+    type_damage_alone: float | None = Field(
+        None,
+        description="reason error: 1 - cosine with every searched op of its type quantized alone (the search "
+        "ranks op types by this per MAC, then tries each op with MACs back in int8)",
+    )
     if_int8: MixedMetrics | None = Field(
         None, description="reason error: the search metrics with it back in int8"
     )
@@ -175,10 +180,23 @@ class MixedSection(Record):
     speed_by_op_type: list[SpeedRow] | None = Field(
         None, description="int8 vs float speed per op type on this host"
     )
+    damage_by_op_type: dict[str, float] | None = Field(
+        None,
+        description="op type -> 1 - mean cosine with the searched ops of that type quantized alone "
+        "(everything else float), on the sensitivity queries",
+    )
+    int8_mac_floor: float | None = Field(
+        None,
+        description="share of MACs the search keeps in int8 before it chases the aim further: a plan that "
+        "meets the aim under it loses to one that meets the gates over it",
+    )
     candidates_evaluated: int | None = Field(None, description="plans scored")
     search_seconds: float | None = Field(None, description="search time")
     peak_memory_mb: int | None = Field(
         None, description="this process's peak resident memory when the search ended"
+    )
+    runtime_peak_memory_mb: int | None = Field(
+        None, description="peak resident memory of the runtime child that ran the candidates (Linux)"
     )
     plan: str = Field(description="'searched' | 'replayed from the recipe (no search)'")
 
