@@ -4,14 +4,16 @@ The teacher is tests/fixtures/make_long_tail_teacher.py (a two-input BERT, 32 in
 queries). Steps, each `edgecomp ... --json` in a child process (benchmarks/acceptance_hub.py `cli`):
 
 1. `convert teacher/model.onnx --preset dynamic`: the teacher's dynamic int8 build, the size to beat 20x;
-2. `convert teacher/model.onnx --preset distill-auto --workers W` with no gate given, so the foreign-teacher
+2. (default ladder) `convert teacher/model.onnx --preset distill-student-int8`: the fixed tiny preset, which
+   the default gates must reject with the weak or dead intents named;
+3. `convert teacher/model.onnx --preset distill-auto --workers W` with no gate given, so the foreign-teacher
    default gates judge every candidate and the final build (accuracy within 1.5 pt, agreement >= 95% where
    the teacher is sure (its top-1 probability >= 0.95), macro-F1 within 2 pt, no intent below half the
    teacher's recall): every student the ladder tried, with each gate's number and verdict (val split), and
    the kept one's test numbers;
-3. `package BUILD` (MediaPipe TextClassifier in its isolated environment): parity with the host .tflite.
+4. `package BUILD` (MediaPipe TextClassifier in its isolated environment): parity with the host .tflite.
 
-`--ladder tiny-bert` runs step 2 with the tiny-bert rungs alone (TINY_BERT, the int8 plan of distill-auto),
+`--ladder tiny-bert` runs step 3 with the tiny-bert rungs alone (TINY_BERT, the int8 plan of distill-auto),
 into acceptance_distill_auto[_minilm]_tiny_bert.{json,md}.
 
 `--teacher minilm` runs the same steps on a real BERT-class teacher instead: the pretrained
@@ -107,6 +109,11 @@ def run(work: Path, workers: int, teacher: str, ladder: str = "default") -> dict
     cmp = rep["evaluation"].get("vs_source_float") or {}
     res["teacher_dynamic_accuracy"] = (cmp.get("converted") or {}).get("accuracy")
     res["teacher_dynamic_seconds"] = round(time.monotonic() - t0, 1)
+    if ladder == "default":  # the fixed tiny preset on the same teacher: rejected by the default gates
+        args = ["convert", str(clf / "model.onnx"), "--preset", "distill-student-int8"]
+        rc, _, err = cli([*args, *splits, "--out", str(work / "preset")], work / "preset.log")
+        line = next((ln for ln in err.splitlines() if ln.startswith("error:")), err.strip()[-400:])
+        res["preset"] = {"exit": rc, "error": line}
     t0 = time.monotonic()
     build = work / "student"
     plan = ["--preset", "distill-auto"] if ladder == "default" else ladder_recipe(work, clf / "model.onnx")
@@ -185,6 +192,14 @@ def markdown(res: dict) -> str:
                 f"(teacher {_pct(st['teacher_accuracy'])}), "
                 f"macro-F1 {st['macro_f1']:.3f} (teacher {st['teacher_macro_f1']:.3f}); worst intent {name}: "
                 f"recall {_pct(rec)} vs the teacher's {_pct(trec)} ({n} queries) | | |"
+            )
+        if "preset" in res:
+            p = res["preset"]
+            named = "intent" in p["error"]  # the weak or dead intents are named in the error line
+            lines.append(
+                f"| the tiny preset (`distill-student-int8`) on the same teacher | exit {p['exit']}: "
+                f"{p['error'].replace('|', '/')} | rejected, intents named | "
+                f"{'PASS' if p['exit'] == 1 and named else 'FAIL'} |"
             )
         ta = res.get("teacher_agreement") or {}
         if ta.get("teacher_sure_min_prob") is not None:
