@@ -69,9 +69,11 @@ def test_prune_mixed_validate_package(keras_bert, tmp_path):
     assert step["achieved_sparsity"] >= 0.45
     assert step["float_test_accuracy"] >= 0.85
     assert report["evaluation"]["vs_final_float"]["top1_agreement"] >= 0.97
-    assert report["quantization"]["int8_mac_share"] >= 0.5  # pruned: 84% measured (matmuls kept float)
-    errors = [r for r in report["quantization"]["mixed"]["kept_out_of_int8"] if r["reason"] == "error"]
-    assert all(r["type_damage_alone"] > 0 for r in errors)  # ranked by its op type's damage
+    assert report["quantization"]["int8_mac_share"] >= 0.5  # measured 100%: only MAC-free ops kept float
+    kept = report["quantization"]["mixed"]["kept_out_of_int8"]
+    assert kept and all(r["reason"] in ("speed", "error") for r in kept)  # float islands, each with its why
+    # (measured: 47 MAC-free ops float for speed, none for error: they alone meet the gate)
+    assert all(r["type_damage_alone"] > 0 for r in kept if r["reason"] == "error")  # ranked by op type
     assert report["quantization"]["mixed"]["full_int8"]["agreement"] < 0.5  # what mixed repaired
     code, output = _cli("validate", str(tmp_path / "b"), "-d", "x86-host", "--json")
     assert code == 0, output
