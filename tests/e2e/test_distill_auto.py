@@ -28,12 +28,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.support.builds import example_splits
 from tests.support.ray_head import ray_head
 from toolchain.cli.main import app
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "examples" / "shopping_intent" / "data"
 RAY_CLIENT = """
 import json, sys
 from pathlib import Path
@@ -52,12 +52,7 @@ SIZES = {"train": 5984, "val": 374, "test": 374}
 
 
 def _recipe(teacher: Path, out: Path, ladder: list[dict] = LADDER) -> Path:
-    splits = {}
-    for name, n in SIZES.items():
-        splits[name] = out / "data" / f"{name}.jsonl"
-        splits[name].parent.mkdir(parents=True, exist_ok=True)
-        lines = (DATA / f"{name}.jsonl").read_text("utf-8").splitlines()[:n]
-        splits[name].write_text("\n".join(lines) + "\n", "utf-8")
+    splits = example_splits(out, SIZES)
     data = {
         "name": "auto",
         "source": {"path": str(teacher)},

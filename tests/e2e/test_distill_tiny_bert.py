@@ -21,24 +21,18 @@ import pytest
 import yaml
 
 from converters.keras_tflite import load_keras_model
+from tests.support.builds import example_splits
 from toolchain.base.progress import SilentProgress
 from toolchain.recipe.compose import load_recipe
 from toolchain.search.auto import run_candidates
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "examples" / "shopping_intent" / "data"
 SIZES = {"train": 1000, "val": 374, "test": 374}
 RUNG = {"family": "tiny-bert", "width": "teacher", "hidden": "teacher", "heads": "teacher"}
 
 
 def _recipe(teacher: Path, out: Path) -> Path:
-    splits = {}
-    for name, n in SIZES.items():
-        splits[name] = out / "data" / f"{name}.jsonl"
-        splits[name].parent.mkdir(parents=True, exist_ok=True)
-        lines = (DATA / f"{name}.jsonl").read_text("utf-8").splitlines()[:n]
-        splits[name].write_text("\n".join(lines) + "\n", "utf-8")
+    splits = example_splits(out, SIZES)
     data = {
         "name": "bert",
         "source": {"path": str(teacher)},

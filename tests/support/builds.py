@@ -24,6 +24,17 @@ if TYPE_CHECKING:
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent"
 
 
+def example_splits(out: Path, sizes: dict[str, int]) -> dict[str, Path]:
+    """The example's splits cut to their first `sizes[name]` lines, written under out/data/."""
+    splits = {}
+    for name, n in sizes.items():
+        splits[name] = out / "data" / f"{name}.jsonl"
+        splits[name].parent.mkdir(parents=True, exist_ok=True)
+        lines = (EXAMPLE / "data" / f"{name}.jsonl").read_text("utf-8").splitlines()[:n]
+        splits[name].write_text("\n".join(lines) + "\n", "utf-8")
+    return splits
+
+
 def tiny_build(tiny_project: Any, out: Path, name: str, **recipe: Any) -> Build:
     """Convert the `tiny_project` fixture into `out`/`name` (its int8 recipe, with `recipe` on top)."""
     from toolchain.pipeline import build
