@@ -224,7 +224,9 @@ def markdown(res: dict) -> str:
         lines.append(f"\n**Not met**: {res['error']}")
     took = res.get("auto_seconds", 0)
     lines.append(f"\n{res['host']}; distill-auto on {res['workers']} local worker(s) in {took:.0f} s.")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    # the run's scratch folder means nothing to a reader (and was a temp dir): name it <work>
+    return text.replace(res["work"], "<work>") if res.get("work") else text
 
 
 def main() -> int:
@@ -247,7 +249,7 @@ def main() -> int:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         res = run(work, args.workers, args.teacher, args.ladder)
-        res["ladder"] = args.ladder
+        res["ladder"], res["work"] = args.ladder, str(work)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     md = markdown(res)
