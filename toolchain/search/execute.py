@@ -2,9 +2,9 @@
 
 Either way a trial is the same child process (`python -m toolchain.search.worker`), so a crash, a kill or an
 out-of-memory in one trial fails that trial only, and the local and Ray runs build identical models. Ray
-schedules the tasks (one CPU each); edgecomp adds no scheduler of its own. The Ray task function is
-defined inside `RayExecutor` so that Ray ships it by value: a cluster worker needs only Python and this
-checkout on the shared path, not edgecomp installed. Ray is imported here only.
+schedules the tasks (one CPU each); edgecomp adds no scheduler of its own. The Ray side (joining the
+cluster, the task that runs a child and kills its group when cancelled) is toolchain/base/ray_cluster.py,
+shared with the teacher-log scoring.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,14 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from toolchain.base import ray_cluster
 from toolchain.base.child import child_env
-from toolchain.base.errors import EdgecompError, pending_interrupt
+from toolchain.base.errors import pending_interrupt
 from toolchain.search.trial import TrialResult
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding toolchain/, converters/, devices/
-PROBE_TIMEOUT_S = 5.0
-WAIT_SLICE_S = 0.5  # ray.wait returns to Python this often, so SIGINT/SIGTERM are handled while trials run
-CANCEL_WAIT_S = 30.0  # a cancelled Ray task kills its trial at once; this only bounds a dead cluster
 
 
 @dataclass(frozen=True)
@@ -103,59 +100,18 @@ class RayExecutor:
     """Trials as Ray tasks on the cluster at `address` (`auto`, `ray://host:10001`, or host:port)."""
 
     def __init__(self, address: str, workers: int) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise EdgecompError(
-                "--ray-address needs Ray, which is not installed", hint="pip install 'edgecomp[search]'"
-            ) from None
-        self._ray = ray
-        _check_reachable(address)
-        try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-        except Exception as err:  # ConnectionError, RuntimeError, ValueError: all mean "no cluster there"
-            raise EdgecompError(
-                f"cannot reach a Ray cluster at {address!r}: {str(err).splitlines()[0][:160]}",
-                hint="start one with `ray start --head` and pass its address (auto, host:6379 or ray://host:10001)",
-            ) from None
+        self._ray = ray_cluster.connect(address, "--ray-address")
         self.slots = workers
         self._pending: list[Any] = []
-
-        def trial_task(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
-            import os as o
-            import signal as sg
-            import subprocess as sp
-            from pathlib import Path as P
-
-            log = P(cmd[-1]).parent / "worker.log"
-            with open(log, "wb") as err:
-                proc = sp.Popen(cmd, env=env, cwd=cwd, stdout=sp.DEVNULL, stderr=err, start_new_session=True)
-                try:
-                    while True:  # in slices: ray.cancel's KeyboardInterrupt lands between two, not after
-                        try:  # the trial (a bare wait blocked it until the CANCEL_WAIT_S timeout)
-                            code = proc.wait(timeout=WAIT_SLICE_S)
-                            break
-                        except sp.TimeoutExpired:
-                            continue
-                except (
-                    BaseException
-                ):  # ray.cancel (KeyboardInterrupt in the task): the trial's group goes too
-                    o.killpg(proc.pid, sg.SIGKILL)
-                    proc.wait()
-                    raise
-            return code, log.read_bytes()[-400:].decode("utf-8", "replace")
-
-        self._task = ray.remote(num_cpus=1, max_retries=0)(trial_task)
+        self._task = ray_cluster.command_task(self._ray)
 
     def run_batch(self, jobs: list[TrialJob]) -> list[TrialOutcome]:
         refs = []
         for job in jobs:
             cmd, env = worker_command(job.request)
-            refs.append(self._task.remote(cmd, env, str(Path.cwd())))
+            refs.append(self._task.remote(cmd, env, str(Path.cwd()), str(job.request.parent / "worker.log")))
         self._pending = refs
-        waiting = list(refs)
-        while waiting:  # ray.get blocks in native code where no Python signal handler runs: Ctrl-C waits
-            _, waiting = self._ray.wait(waiting, num_returns=len(waiting), timeout=WAIT_SLICE_S)
+        ray_cluster.wait_all(self._ray, refs)
         out = []
         for job, ref in zip(jobs, refs, strict=True):
             try:
@@ -173,32 +129,7 @@ class RayExecutor:
         """Ctrl-C or SIGTERM mid-batch: cancel the running tasks (each kills its trial's process group) and
         wait for them to end before leaving the cluster, so no trial keeps building after the search."""
         pending, self._pending = self._pending, []
-        for ref in pending:
-            with contextlib.suppress(Exception):
-                self._ray.cancel(ref)
-        if pending:
-            with contextlib.suppress(Exception):
-                self._ray.wait(pending, num_returns=len(pending), timeout=CANCEL_WAIT_S)
-        self._ray.shutdown()
-
-
-def _check_reachable(address: str) -> None:
-    """host:port and ray://host:port are probed first: Ray itself retries an unreachable GCS for minutes."""
-    if address == "auto":
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise EdgecompError(
-            f"--ray-address {address!r} is not auto, host:port or ray://host:port",
-            hint="e.g. --ray-address auto (the cluster started on this machine) or ray://head:10001",
-        )
-    try:
-        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
-    except OSError as err:
-        raise EdgecompError(
-            f"cannot reach a Ray cluster at {address!r}: {err.strerror or err}",
-            hint="start one with `ray start --head` and pass the address it prints",
-        ) from None
+        ray_cluster.cancel_and_wait(self._ray, pending)
 
 
 def make_executor(workers: int, ray_address: str | None) -> Executor:

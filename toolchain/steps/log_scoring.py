@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from toolchain.base import ray_cluster
 from toolchain.base.child import child_env
-from toolchain.base.errors import DataError, EdgecompError, StepError
+from toolchain.base.errors import DataError, StepError
 from toolchain.base.progress import Progress
 from toolchain.base.venvs import cache_dir
 from toolchain.report.steps import LogScoring
@@ -290,37 +291,13 @@ def _run_local(requests: list[Path], _address: str | None, watch: _Watch) -> lis
 
 
 def _run_ray(requests: list[Path], address: str | None, watch: _Watch) -> list[dict[str, Any]]:
+    ray = ray_cluster.connect(address or "auto", "scoring on Ray")
+    task = ray_cluster.command_task(ray)
+    cwd = str(Path.cwd())
+    refs = [task.remote(*worker_command(req), cwd, str(req.with_suffix(".log"))) for req in requests]
     try:
-        import ray
-    except ImportError:
-        raise EdgecompError(
-            "scoring on Ray needs Ray, which is not installed", hint="pip install 'edgecomp[search]'"
-        ) from None
-    try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    except Exception as err:  # ConnectionError, RuntimeError, ValueError: all mean "no cluster there"
-        raise EdgecompError(
-            f"cannot reach a Ray cluster at {address!r}: {str(err).splitlines()[0][:160]}",
-            hint="start one with `ray start --head` and pass its address (auto or host:6379)",
-        ) from None
-
-    def score_task(cmd: list[str], env: dict[str, str]) -> int:
-        import subprocess as sp
-        from pathlib import Path as P
-
-        with open(P(cmd[-1]).with_suffix(".log"), "wb") as err:
-            return sp.call(cmd, env=env, stdout=sp.DEVNULL, stderr=err)
-
-    task = ray.remote(num_cpus=1, max_retries=0)(score_task)
-    refs = [task.remote(*worker_command(req)) for req in requests]
-    try:
-        waiting = list(refs)
-        while waiting:
-            _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=POLL_S)
-            watch.poll()
-        return [_result(req, ray.get(ref)) for req, ref in zip(requests, refs, strict=True)]
-    finally:
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
-        ray.shutdown()
+        ray_cluster.wait_all(ray, refs, on_slice=watch.poll)
+        watch.poll()
+        return [_result(req, ray.get(ref)[0]) for req, ref in zip(requests, refs, strict=True)]
+    finally:  # Ctrl-C, SIGTERM or a failure: each task kills its worker's group before we leave
+        ray_cluster.cancel_and_wait(ray, refs)  # a finished task's cancel is a no-op
