@@ -27,17 +27,20 @@ gates (under today's rule: the teacher is sure when its top-1 probability is >= 
 seed (student init, shuffling, augmentation), the same seeds for every row; a technique's effect on the
 rare intents is compared, seed by seed, with the seed-to-seed spread of the `none` row.
 
-Each (row, seed) build is saved under benchmarks/results/rare_intents_runs/ and reused, so runs can be
-split (`--seeds 1 --rows none,all` in another process) and resumed; then the tables are rendered from every
-saved build. Writes benchmarks/results/rare_intents.{json,md}.
+Each (row, seed) build is saved under benchmarks/results/rare_intents_runs/, and the tables are rendered
+from every saved build. A run empties that folder first (no build of older code is rendered), unless
+`--resume`: then the builds saved by an earlier run of the same code are kept and not built again, so a
+run can be split (`--resume --seeds 1` in a second process) and resumed. Writes
+benchmarks/results/rare_intents.{json,md}. 27 builds: about an hour on a loaded 2-core machine.
 
-    python benchmarks/bench_rare_intents.py [--seeds 0,1,2] [--rows none,balance,...]
+    python benchmarks/bench_rare_intents.py [--seeds 0,1,2] [--rows none,balance,...] [--resume]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -292,9 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--resume", action="store_true", help="keep the builds saved by an earlier run")
     parser.add_argument("--render-only", action="store_true", help="only the tables of the saved builds")
     args = parser.parse_args(argv)
     teacher = ensure_teacher()
+    if not (args.resume or args.render_only) and RUNS.is_dir():
+        shutil.rmtree(RUNS)  # builds of older code are not rendered beside new ones
     RUNS.mkdir(parents=True, exist_ok=True)
     log_path = RUNS / "unlabelled_log.txt"
     log = make_log(teacher, log_path)
