@@ -104,6 +104,9 @@ def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
     assert q["worst_intent"] in report["labels"] and q["worst_intent_recall"] <= q["accuracy"]
     trials = recipe.parent / "auto.distill-auto" / "trials"
     trial_model = trials / f"trial-{kept['trial']:03d}" / "model.tflite"
+    # a trial build carries the real gates (judged on val), not one that cannot fail
+    trial_recipe = yaml.safe_load((trial_model.parent / "recipe.yaml").read_text())
+    assert trial_recipe["evaluation"] == {"min_agreement": 0.4}, trial_recipe["evaluation"]
     assert hashlib.sha256(trial_model.read_bytes()).hexdigest() == report["model_sha256"]  # the same bytes
     # the build is the kept student's, evaluated on test; its recipe names it (replays without a search)
     assert report["steps"][0]["student"] == {"embed_dim": 8, "layers": ["conv1d:32:3", "max_pool"]}

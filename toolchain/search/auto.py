@@ -45,7 +45,7 @@ from toolchain.base.atomic import write_text
 from toolchain.base.errors import EdgecompError, GateFailed, RecipeError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import SourceFormat, Task
-from toolchain.build import Build
+from toolchain.build import Build, rejected_dir
 from toolchain.data import load_queries
 from toolchain.evaluation.student_gates import QueryPredictions, gate_texts, student_gates
 from toolchain.evaluation.teacher_gates import effective_gates
@@ -194,7 +194,7 @@ def done_candidates(study: Any) -> dict[int, Any]:
 def _job(out: Path, recipe: Recipe, cand: Candidate, trial: Any, min_agreement: float | None) -> TrialJob:
     trial_dir = out.resolve() / "trials" / f"trial-{trial.number:03d}"
     run_dir = trial_dir.parent / f"run-{trial.number:03d}"
-    for stale in (trial_dir, run_dir):
+    for stale in (trial_dir, rejected_dir(trial_dir), run_dir):
         if stale.exists():
             shutil.rmtree(stale)
     run_dir.mkdir(parents=True)

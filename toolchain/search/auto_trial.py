@@ -3,8 +3,10 @@ an `auto` block): build the student as convert would, stop it early when it is h
 per-query predictions on the val split beside result.json, for the parent to judge with the gates.
 
 - the trial recipe evaluates data.val in place of data.test (data.test is never read to choose; training
-  never reads it, so the chosen student rebuilds to the same bytes) and no gate of its own that can fail
-  (`min_agreement: 0`, which replaces the foreign-teacher defaults);
+  never reads it, so the chosen student rebuilds to the same bytes) and carries the real gates (the
+  recipe's `evaluation`, else the foreign-teacher defaults the build applies): a student that misses them
+  is a rejected build (`<trial>.rejected/`), measured all the same, and the parent judges every trial with
+  the same gates on its predictions (toolchain/search/auto.py);
 - hopeless: after `after_epochs` epochs of distillation, a student whose val agreement with the teacher
   (the score early stopping keeps) is below `min_agreement` stops there (toolchain/steps/training.py
   EPOCH_HOOK), with the epoch and the numbers as its reason: no conversion, no evaluation;
@@ -23,8 +25,9 @@ import yaml
 
 from devices.hostrun import HostRunner
 from toolchain.base.atomic import write_bytes
+from toolchain.base.errors import BuildRejected
 from toolchain.base.progress import SilentProgress
-from toolchain.build import text_feeds
+from toolchain.build import load_build, text_feeds
 from toolchain.data import load_queries
 from toolchain.pipeline import build
 from toolchain.recipe.compose import recipe_from_dict
@@ -57,15 +60,14 @@ def measure_student(
 ) -> TrialResult:
     data = yaml.safe_load(recipe_yaml)
     data["data"]["test"] = data["data"]["val"]  # choose on val
-    # the parent judges the gates on the predictions; a gate that always passes keeps the build's
-    # foreign-teacher defaults (teacher_gates.effective_gates) from rejecting the trial's build
-    data["evaluation"] = {"min_agreement": 0.0}
     recipe = recipe_from_dict(data, origin="distill-auto trial")
     token = EPOCH_HOOK.set(_hook(after_epochs, min_agreement))
     try:
         built = build(recipe)
     except Hopeless as err:
         return TrialResult(stopped=str(err))
+    except BuildRejected as rejected:  # missed the real gates: measured all the same, judged by the parent
+        built = load_build(rejected.rejected_dir, allow_rejected=True)
     finally:
         EPOCH_HOOK.reset(token)
     assert built.tokenizer is not None and built.labels is not None  # a classifier student
