@@ -155,8 +155,9 @@ def auto(clf: Path, workers: int, ray_address: str | None) -> int:
             kept = f"none kept: {err.message}"
         found = Path(tmp) / "distill-auto.distill-auto" / "candidates.json"
         section = DistillAutoSection.model_validate_json(found.read_text())
+        md = candidates_markdown(section).split("\n", 2)[2]  # the table without the page's heading
+        md = md.replace(tmp, "<work>")  # a temp dir means nothing to a reader
     seconds = time.perf_counter() - t0
-    md = candidates_markdown(section).split("\n", 2)[2]  # the table without the page's heading
     md += f"\nTeacher: the ONNX BERT fixture. {kept}. Total {seconds:.0f} s ({workers} worker(s)).\n"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "distill_auto.md").write_text(md)
