@@ -43,7 +43,7 @@ BUDGET_S = 15 * 60
 
 
 def build_presets(base, names: list[str], build_root: Path) -> dict[str, dict]:
-    from toolchain.base.errors import BuildRejected
+    from toolchain.base.errors import BuildRejected, EdgecompError
     from toolchain.pipeline import build
     from toolchain.recipe.compose import apply_overrides, apply_preset
 
@@ -56,6 +56,9 @@ def build_presets(base, names: list[str], build_root: Path) -> dict[str, dict]:
             report, passed = build(recipe).report, True
         except BuildRejected as err:
             report, passed = err.report, False
+        except EdgecompError as err:  # e.g. distill-auto (a search of its own), trim-* (subword tokenizers)
+            rows[name] = {"not_applicable": err.message}
+            continue
         rows[name] = _row(report, passed)
     return rows
 
@@ -156,6 +159,11 @@ def markdown(presets: dict, front: dict, seconds: float, trials: int, checks: li
         "|---|---:|---:|---:|---|",
     ]
     for name, p in presets.items():
+        if "not_applicable" in p:
+            lines.append(
+                f"| preset {name} | - | - | - | not built for this source: {p['not_applicable'][:120]} |"
+            )
+            continue
         lines.append(
             f"| preset {name} | {p['gzip'] / 1024:.1f} | {p['size'] / 1024:.1f} | {p['accuracy']:.2%}"
             f" | {p['passed_gate']} |"
@@ -193,7 +201,7 @@ def main() -> int:
     records, seconds, config = run_search(base, args.trials, args.workers, args.build_root)
     again = search_beside_busy_loop(base, args.trials, args.workers, args.build_root / "again")
     front = rebuild_front(records, config, args.build_root)
-    gated = {k: p for k, p in presets.items() if p["passed_gate"]}
+    gated = {k: p for k, p in presets.items() if p.get("passed_gate")}
     winners = [n for n, p in front.items() if p["passed_gate"] and dominates_all(p, gated)]
     covered = coverage(front, gated)
     found = {k: [n for n in v if not front[n].get("preset")] for k, v in covered.items()}
