@@ -128,7 +128,7 @@ def onnx_bert(samples: int, work: Path) -> dict:
         print("onnx bert:", name, results[name], flush=True)
     convergence = range_convergence(lambda items: calibrate_saved_model(saved, items), rows)
     return {
-        "calibration_draw": sample.drawn,
+        "calibration_draw": sample.drawn.to_json(),  # a Record: json.dumps cannot write it as it is
         "calibrate_s": round(calibrate_s, 1),
         "mask_tensors": sorted(n for n, r in minmax.items() if is_huge(r)),
         "variants": results,
