@@ -157,6 +157,8 @@ def _which_gelu(g: _Graph, ops: list[int], x: int) -> tuple[bool, float] | None:
     the converter left outside, e.g. 2 when GELU's 0.5 went into the next layer's weights), else None."""
     shape = tuple(int(s) for s in g.sg.tensors[x].shape)
     n = int(np.prod(shape)) if shape else 1
+    if n <= 0 or any(s <= 0 for s in shape):
+        return None
     values = np.linspace(-10, 10, n, dtype=np.float32).reshape(shape)
     try:
         got = _evaluate(g, ops, x, values).astype(np.float64)

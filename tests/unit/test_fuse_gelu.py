@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import flatbuffers
 import numpy as np
+import pytest
 
 from converters.fuse import fuse_gelu
 from converters.tflite_model import parse_tflite, tflite_schema
 from devices.host_runtime import HostRuntime
 from devices.hostrun import HostRunner
+from toolchain.base.errors import RecipeError
+from toolchain.base.progress import SilentProgress
+from toolchain.base.types import Task
+from toolchain.quantization.plan import build_mixed
+from toolchain.recipe.compose import recipe_from_dict
 
 P, A = 0.3275911, (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
@@ -86,3 +92,14 @@ def test_composed_erf_gelu_becomes_one_gelu_op_with_the_same_outputs() -> None:
     x = {"x": np.linspace(-6, 6, 64, dtype=np.float32).reshape(1, 4, 16)}
     with HostRuntime() as host, HostRunner(before, host=host) as a, HostRunner(after, host=host) as b:
         assert np.abs(a.scores(x) - b.scores(x)).max() < 1e-4
+
+
+def test_a_saved_plan_naming_a_gelu_the_model_lacks_is_a_recipe_error() -> None:
+    recipe = recipe_from_dict(
+        {
+            "source": {"path": "m.onnx"},
+            "quantization": {"mode": "mixed", "mixed": {"float_nodes": [], "fused_gelu": ["no/such/gelu"]}},
+        }
+    )
+    with pytest.raises(RecipeError, match="fused_gelu names 1 GELU"):
+        build_mixed(_erf_gelu_model(), recipe, Task.EMBEDDING, lambda: None, SilentProgress())

@@ -72,7 +72,15 @@ def build_mixed(
     plan = recipe.quantization.mixed
     if plan is not None:
         if plan.fused_gelu:
-            calibrated, _ = fuse_gelu(calibrated, plan.fused_gelu)
+            calibrated, fused = fuse_gelu(calibrated, plan.fused_gelu)
+            if len(fused) != len(set(plan.fused_gelu)):
+                gone = sorted(set(plan.fused_gelu) - set(fused))
+                raise RecipeError(
+                    f"quantization.mixed.fused_gelu names {len(gone)} GELU(s) this model does not "
+                    f"compute, e.g. {gone[0]!r}",
+                    hint="the plan was searched on another model or converter version: delete "
+                    "quantization.mixed to search again",
+                )
         if plan.equalized:
             calibrated, _ = equalized(calibrated, search_data(), plan.equalized)
         known = {n.name for n in choosable_nodes(calibrated)}
