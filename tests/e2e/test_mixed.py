@@ -16,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from converters.tflite_model import parse_tflite
 from tests.support.pinned_speed import pinned_speed
 from toolchain.base.errors import RecipeError
 from toolchain.cli.main import app
@@ -136,6 +137,10 @@ def test_mixed_bert_embedder_keeps_cosine(bert_models, tmp_path) -> None:
     assert report["evaluation"]["onnx_reference"]["mean_cosine"] >= 0.99
     assert report["quantization"]["int8_mac_share"] >= 0.9
     assert report["quantization"]["mixed"]["targets"] == {"min_cosine": 0.995, "source": "default"}
+    # each layer's exported Erf-GELU (onnx2tf: 24 float ops) is one GELU op in the mixed model
+    assert len(report["quantization"]["mixed"]["fused_gelu"]) == 2
+    ops = parse_tflite((tmp_path / "emb" / "model.tflite").read_bytes()).op_counts
+    assert ops["GELU"] == 2 and "EXP" not in ops and "ABS" not in ops
 
 
 @pytest.mark.slow

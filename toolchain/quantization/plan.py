@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from converters.calibrated import choosable_nodes, quantize
 from converters.equalize import equalize_outputs, fc_outputs
+from converters.fuse import fuse_gelu
 from devices.activations import channel_ranges
 from toolchain.base.errors import RecipeError
 from toolchain.base.progress import Progress
@@ -70,6 +71,16 @@ def build_mixed(
 ) -> MixedBuild:
     plan = recipe.quantization.mixed
     if plan is not None:
+        if plan.fused_gelu:
+            calibrated, fused = fuse_gelu(calibrated, plan.fused_gelu)
+            if len(fused) != len(set(plan.fused_gelu)):
+                gone = sorted(set(plan.fused_gelu) - set(fused))
+                raise RecipeError(
+                    f"quantization.mixed.fused_gelu names {len(gone)} GELU(s) this model does not "
+                    f"compute, e.g. {gone[0]!r}",
+                    hint="the plan was searched on another model or converter version: delete "
+                    "quantization.mixed to search again",
+                )
         if plan.equalized:
             calibrated, _ = equalized(calibrated, search_data(), plan.equalized)
         known = {n.name for n in choosable_nodes(calibrated)}
@@ -85,9 +96,11 @@ def build_mixed(
         section = MixedSection(float_nodes=len(plan.float_nodes), plan="replayed from the recipe (no search)")
         return MixedBuild(tflite, section, int8_mac_share(tflite), plan)
     data = search_data()
-    with progress.task("mixed: equalize FC output channels", None):
+    with progress.task("mixed: fuse composed GELUs, equalize FC output channels", None):
+        calibrated, gelus = fuse_gelu(calibrated)
         eq, changed = equalized(calibrated, data)
     result = search(calibrated, data, recipe.evaluation, task, progress, alternative=(eq, changed))
     tflite = quantize(result.calibrated, result.float_nodes)
-    spec = MixedSpec(float_nodes=result.float_nodes, equalized=sorted(result.equalized))
-    return MixedBuild(tflite, result.section(), int8_mac_share(tflite), spec)
+    spec = MixedSpec(float_nodes=result.float_nodes, equalized=sorted(result.equalized), fused_gelu=gelus)
+    section = result.section().model_copy(update={"fused_gelu": gelus or None})
+    return MixedBuild(tflite, section, int8_mac_share(tflite), spec)

@@ -109,6 +109,11 @@ class MixedSpec(Strict):
         description="FULLY_CONNECTED outputs whose channels were equalized before quantizing "
         "(converters/equalize.py; ranges from the search queries)",
     )
+    fused_gelu: list[str] = Field(
+        default_factory=list,
+        description="outputs of composed GELU subgraphs (an exported Erf) fused into one GELU op before "
+        "quantizing (converters/fuse.py)",
+    )
 
 
 class Int4Spec(Strict):

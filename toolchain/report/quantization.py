@@ -171,6 +171,11 @@ class MixedSection(Record):
         None,
         description="FC outputs equalized (converters/equalize.py): {output tensor: largest channel scale}",
     )
+    fused_gelu: list[str] | None = Field(
+        None,
+        description="composed GELU subgraphs fused into one GELU op before the search (converters/fuse.py): "
+        "their output tensors",
+    )
     full_int8_unequalized: MixedMetrics | None = Field(
         None, description="full int8 before equalization (kept: it was worse)"
     )
