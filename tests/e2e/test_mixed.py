@@ -140,8 +140,13 @@ def test_mixed_bert_embedder_keeps_cosine(bert_models, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_full_int8_failing_its_gate_names_the_worst_ops_and_suggests_mixed(onnx_models, tmp_path) -> None:
+    """200 calibration queries, as test_onnx.py's int8 build of this encoder: the same prepared graph, so
+    one onnx2tf conversion serves both files (converters/onnx2tf_cache.py), even on an emptied cache."""
     recipe = tmp_path / "int8.yaml"
-    recipe.write_text("source: {path: x}\nquantization: {mode: int8}\nevaluation: {min_agreement: 0.98}\n")
+    recipe.write_text(
+        "source: {path: x}\nquantization: {mode: int8, calibration_samples: 200}\n"
+        "evaluation: {min_agreement: 0.98}\n"
+    )
     out = tmp_path / "enc"
     code, _, stderr = _cli(
         "convert", str(onnx_models / "intent_encoder.onnx"), "--recipe", str(recipe), "--seq-len", "32",
