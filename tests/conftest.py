@@ -5,10 +5,10 @@ Models and data are built in code at toy size (tests/fixtures/): every test runs
   the trained Keras model (a few seconds of `fit`); `tiny_untrained` is its twin with the model never
   trained, for tests where the CLI refuses before loading it.
 - Builds shared across files, made once per session (tests/fixtures/session_builds.py): `tiny_int8`,
-  `tiny_float32`, `example_build`, `onnx_float_builds`, `bert_int8_classifier`. They are read-only: a
-  test that writes into a build (validate, profile, package, an edited file) works on a copy
-  (tests/support/builds.py `copy_build`, or tests/support/shared.py `shared_as` for its own name); a test
-  that leaves a shared build changed fails.
+  `tiny_float32`, `example_build`, `onnx_float_builds`, `bert_int8_classifier`, `bert_dynamic_classifier`.
+  They are read-only: a test that writes into a build (validate, profile, package, an edited file) works
+  on a copy (tests/support/builds.py `copy_build`, or tests/support/shared.py `shared_as` for its own
+  name); a test that leaves a shared build changed fails.
 - `slow` marks a test that trains or converts a real model. A test that uses a fixture in SLOW_FIXTURES, or
   that calls Keras `fit`, a TFLite converter, onnx2tf or the fixture scripts' torch training itself
   (tests/support/heavy.py records these), fails unless it is marked slow; one that starts an emulated ARM
@@ -43,7 +43,8 @@ heavy.install()
 # Session fixtures that train or convert (or load what a fixture script trained): their users are slow.
 SLOW_FIXTURES = frozenset(
     {"tiny_project", "tiny_int8", "tiny_float32", "example_build", "onnx_models", "onnx_float_builds"}
-    | {"bert_models", "bert_int8_classifier", "keras_bert", "two_input_models", "xlmr_model"}
+    | {"bert_models", "bert_int8_classifier", "bert_dynamic_classifier", "keras_bert", "two_input_models"}
+    | {"xlmr_model"}
     | {"xlmr_embedder"}
 )
 _NOT_MARKED: dict[str, str] = {}  # nodeid -> why it must be marked slow
@@ -235,6 +236,16 @@ def bert_int8_classifier(bert_models, tmp_path_factory) -> Path:
     make = functools.partial(sb.bert_int8_classifier, bert_models.classifier)
     out = parallel.made_once(tmp_path_factory, "bert-int8", make, lambda root: root / "int8")
     shared.freeze("bert_int8_classifier", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bert_dynamic_classifier(bert_models, tmp_path_factory) -> Path:
+    """The BERT classifier in dynamic mode, tokenizer from --vocab (session_builds.py); the build dir,
+    shared read-only by test_wordpiece_models and test_distill_foreign_teacher."""
+    make = functools.partial(sb.bert_dynamic_classifier, bert_models.classifier)
+    out = parallel.made_once(tmp_path_factory, "bert-dynamic", make, lambda root: root / "dynamic")
+    shared.freeze("bert_dynamic_classifier", out)
     return out
 
 

@@ -129,10 +129,14 @@ def test_profile_times_every_op_the_mixed_build_kept_float(classifier) -> None:
 
 @pytest.mark.slow
 def test_mixed_bert_embedder_keeps_cosine(bert_models, tmp_path) -> None:
+    """The search's mechanics on an embedder (a cosine target), on 200 calibration queries: the mask bound,
+    so the prepared graph, is the one 500 give (test_package_bert_onnx's int8 build of this embedder
+    shares its onnx2tf conversion); the three calibrations of the range-convergence check cost less."""
     with pinned_speed():
         code, report, stderr = _bert(
-            bert_models.embedder, tmp_path / "emb", "--task", "embedding", "--quantize", "mixed"
-        )
+            bert_models.embedder, tmp_path / "emb", "--task", "embedding", "--quantize", "mixed",
+            "--calibration-samples", "200",
+        )  # fmt: skip
     assert code == 0, stderr[-2000:]
     assert report["evaluation"]["onnx_reference"]["mean_cosine"] >= 0.99
     assert report["quantization"]["int8_mac_share"] >= 0.9
@@ -145,8 +149,13 @@ def test_mixed_bert_embedder_keeps_cosine(bert_models, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_full_int8_failing_its_gate_names_the_worst_ops_and_suggests_mixed(onnx_models, tmp_path) -> None:
+    """200 calibration queries, as test_onnx.py's int8 build of this encoder: the same prepared graph, so
+    one onnx2tf conversion serves both files (converters/onnx2tf_cache.py), even on an emptied cache."""
     recipe = tmp_path / "int8.yaml"
-    recipe.write_text("source: {path: x}\nquantization: {mode: int8}\nevaluation: {min_agreement: 0.98}\n")
+    recipe.write_text(
+        "source: {path: x}\nquantization: {mode: int8, calibration_samples: 200}\n"
+        "evaluation: {min_agreement: 0.98}\n"
+    )
     out = tmp_path / "enc"
     code, _, stderr = _cli(
         "convert", str(onnx_models / "intent_encoder.onnx"), "--recipe", str(recipe), "--seq-len", "32",

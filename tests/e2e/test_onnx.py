@@ -125,6 +125,8 @@ def _recipe(models: Path, tmp: Path, model: str, **extra):
         "name": extra.pop("name", "onnx"),
         "source": {"path": str(models / model)},
         "data": {"test": str(DATA / "test.jsonl"), "calibration": str(DATA / "train.jsonl"), "seq_len": 32},
+        # 200 calibration queries: test_mixed.py's full-int8 build of intent_encoder.onnx draws the same, so
+        # both int8 builds quantize one prepared graph and a run converts it with onnx2tf once
         "quantization": {"mode": "float32", "calibration_samples": 200},
         "output": {"dir": str(tmp)},
     }

@@ -35,10 +35,12 @@ def _convert(source: Path, out: Path, *flags: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def bert_builds(bert_models, bert_int8_classifier, tmp_path_factory) -> dict[str, Path]:
+def bert_builds(
+    bert_models, bert_int8_classifier, bert_dynamic_classifier, tmp_path_factory
+) -> dict[str, Path]:
     """float32 from the Hugging Face folder (tokenizer.json from the folder, labels from config.json's
     id2label), int8 with selective float fallback (--tokenizer, --labels, recipe; shared with
-    test_package_bert_onnx, conftest), dynamic (--vocab)."""
+    test_package_bert_onnx, conftest), dynamic (--vocab; shared with test_distill_foreign_teacher)."""
     root = tmp_path_factory.mktemp("bert")
     clf = bert_models.classifier
     test, cal = str(DATA / "test.jsonl"), str(DATA / "train.jsonl")
@@ -46,15 +48,11 @@ def bert_builds(bert_models, bert_int8_classifier, tmp_path_factory) -> dict[str
     shutil.copytree(clf, folder)
     (folder / "labels.txt").unlink()
     _convert(folder, root / "fp32", "--test", test, "--calibration", cal, "-Q", "float32")
-    model = root / "intent-bert.onnx"
-    shutil.copy(clf / "model.onnx", model)  # alone: the tokenizer and labels come from flags
-    common = ("--labels", str(clf / "labels.txt"), "--test", test, "--calibration", cal)
-    _convert(model, root / "dynamic", "--vocab", str(clf / "vocab.txt"), *common, "-Q", "dynamic")
-    # a copy of the shared int8 build: validate, profile and package record their sections in the build
+    # copies of the shared builds: validate, profile and package record their sections in the build
     return {
         "fp32": root / "fp32",
         "int8": copy_build(bert_int8_classifier, root),
-        "dynamic": root / "dynamic",
+        "dynamic": copy_build(bert_dynamic_classifier, root),
     }
 
 
