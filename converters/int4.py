@@ -17,6 +17,10 @@ A plan says, per weight tensor, int8 or int4 (tables also int4_columns: one scal
 of scales than one per row; FULLY_CONNECTED weights also int4_block32: AEQ's BLOCKWISE_32, one float16
 scale per 32 input values of each output channel, which the hybrid kernel (XNNPACK's blockwise int4 path)
 runs); a weight the plan leaves out stays float.
+
+Rounding: to nearest (the LiteRT Quantizer's), or, given the input Hessians of the FULLY_CONNECTED layers
+(`hessians`, devices/fc_inputs.py), GPTQ for every 4-bit FULLY_CONNECTED weight (converters/int4_rounding.py):
+same scales, same bytes count, only the 4-bit values change.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from converters.int4_rounding import apply_gptq, float_weights
 from converters.tflite_int4 import TABLE_OPS, fix_zero_block_scales, quantize_tables, set_int4_versions
 from converters.tflite_model import parse_tflite
 from toolchain.base.child import ChildError, ChildSession
@@ -121,9 +128,19 @@ def weight_sites(data: bytes) -> list[WeightSite]:
 class Quantizer:
     """One LiteRT Quantizer child for many plans (a search quantizes the same model many times)."""
 
-    def __init__(self, float_tflite: bytes, env: Venv | None = None, timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        float_tflite: bytes,
+        env: Venv | None = None,
+        timeout_s: float = 600.0,
+        hessians: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """`hessians` (weight name -> input X^T X / rows): GPTQ rounding for those FULLY_CONNECTED weights
+        when the plan puts them in 4 bits; without, every weight is rounded to nearest."""
         self.float_tflite, self.timeout_s = float_tflite, timeout_s
         self.sites = {s.weight: s for s in weight_sites(float_tflite)}
+        self.hessians = dict(hessians or {})
+        self._floats = float_weights(float_tflite, set(self.hessians)) if self.hessians else {}
         self.env = env or ensure_quantizer()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         environ.update(TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="2")
@@ -191,5 +208,8 @@ class Quantizer:
             data = out.read_bytes()
             if any(plan[s.weight] in BLOCKS for s in dense):
                 data = fix_zero_block_scales(data)
+            gptq = {s.weight: self.hessians[s.weight] for s in dense if s.weight in self.hessians}
+            if any(plan[w] in HYBRID for w in gptq):
+                data, _ = apply_gptq(data, self._floats, {w: h for w, h in gptq.items() if plan[w] in HYBRID})
         tables = {w: BITS[width] for w, width in plan.items() if self.sites[w].table}
         return set_int4_versions(quantize_tables(data, tables, columns))
