@@ -82,39 +82,118 @@ def convert(name: str, folder: Path) -> dict:
     return row
 
 
-PLANS = {"trim-int4-channel": "int4", "trim-int4-block32": "int4_block32"}  # name -> FULLY_CONNECTED width
+PLANS = {  # name -> (FULLY_CONNECTED width, rounding)
+    "trim-int4-channel": ("int4", "nearest"),
+    "trim-int4-block32": ("int4_block32", "nearest"),
+    "trim-gptq-channel": ("int4", "gptq"),
+    "trim-gptq-block32": ("int4_block32", "gptq"),
+}
+SEARCHED = "trim-gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
+CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
+REPLAYED = (*PLANS, SEARCHED)
 
 
-def int4_plans() -> None:
-    """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite."""
+def _write_plan(name: str, model: bytes, seconds: float, base: Path, **extra) -> None:
+    work = WORK / name
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "model.tflite").write_bytes(model)
+    row = {"build": name, "convert_exit": 0, "convert_s": round(seconds), "base": str(base), **extra}
+    (work / "convert.json").write_text(json.dumps(row, indent=2))
+    print(json.dumps(row), flush=True)
+
+
+def int4_plans(search: bool, blockwise: bool) -> None:
+    """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
+    the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
+    import numpy as np
+
     from converters.int4 import Quantizer
-    from toolchain.base.types import WeightWidth
+    from converters.tflite_model import parse_tflite
+    from devices.fc_inputs import input_hessians
+    from devices.hostrun import HostRunner
+    from toolchain.base.types import Int4Rounding, Task, WeightWidth
+    from toolchain.build import load_build, text_feeds
+    from toolchain.data import load_queries
+    from toolchain.quantization.int4 import search_int4
+    from toolchain.quantization.scoring import SearchData
 
     base = build_dir("trim-dynamic")
     if base is None or not (base / "float.tflite").is_file():
         print("[minilm] int4 plans: no trim-dynamic build with a float.tflite", flush=True)
         return
-    with Quantizer((base / "float.tflite").read_bytes()) as q:
-        for name, width in PLANS.items():
-            t0 = time.monotonic()
-            fc = WeightWidth(width)
-            plan = {
-                w: (fc if fc in s.widths() else WeightWidth.INT4)
-                if s.op == "FULLY_CONNECTED" or s.table
-                else WeightWidth.INT8
-                for w, s in q.sites.items()
-            }
-            work = WORK / name
-            work.mkdir(parents=True, exist_ok=True)
-            (work / "model.tflite").write_bytes(q.quantize(plan))
-            row = {
-                "build": name,
-                "convert_exit": 0,
-                "convert_s": round(time.monotonic() - t0),
-                "base": str(base),
-            }
-            (work / "convert.json").write_text(json.dumps(row, indent=2))
-            print(json.dumps(row), flush=True)
+    b = load_build(base, allow_rejected=True)
+    fp = (base / "float.tflite").read_bytes()
+    info = parse_tflite(fp)
+    train = load_queries(DATA / "train.jsonl", "text", None).texts
+    texts = list(train[:: max(1, len(train) // CALIBRATION_QUERIES)][:CALIBRATION_QUERIES])
+    encoded = b.tokenizer.encode_batch(texts)
+    calib = (text_feeds(info, encoded), encoded.get("attention_mask"))
+    t0 = time.monotonic()
+    with Quantizer(fp) as q:
+        fc = [w for w, s in q.sites.items() if s.op == "FULLY_CONNECTED" and s.int4]
+    hessians = input_hessians(fp, calib[0], fc, calib[1])
+    hessian_s = time.monotonic() - t0
+    print(
+        f"[minilm] Hessians of {len(hessians)} FULLY_CONNECTED inputs on {len(texts)} queries: "
+        f"{hessian_s:.0f} s",
+        flush=True,
+    )
+    for rounding in ("nearest", "gptq"):
+        with Quantizer(fp, hessians=hessians if rounding == "gptq" else None) as q:
+            for name, (width, how) in PLANS.items():
+                if how != rounding:
+                    continue
+                t0 = time.monotonic()
+                fcw = WeightWidth(width)
+                plan = {
+                    w: (fcw if fcw in s.widths() else WeightWidth.INT4)
+                    if s.op == "FULLY_CONNECTED" or s.table
+                    else WeightWidth.INT8
+                    for w, s in q.sites.items()
+                }
+                model = q.quantize(plan)
+                extra = {"rounding": how, "hessian_s": round(hessian_s)} if how == "gptq" else {}
+                _write_plan(name, model, time.monotonic() - t0, base, **extra)
+    if not search:
+        return
+    rep = json.loads((base / "report.json").read_text())
+    budget = rep["source"]["fp32_tflite_bytes"] // 10
+    val = load_queries(DATA / "val.jsonl", "text", "intent")
+    feeds = text_feeds(info, b.tokenizer.encode_batch(list(val.texts)))
+    with HostRunner(fp, threads=1, name="float") as runner:
+        reference = runner.scores(feeds)
+    data = SearchData(
+        feeds, reference, np.asarray(val.label_ids(b.labels)), f"val ({len(val.texts)} queries)"
+    )
+    t0 = time.monotonic()
+    built = search_int4(
+        fp,
+        data,
+        Task.CLASSIFICATION,
+        b.recipe.evaluation,
+        ["x86-host"],
+        None,
+        None,
+        blockwise,
+        rounding=Int4Rounding.GPTQ,
+        calibration=lambda: calib,
+        max_bytes=budget,
+        hybrid_int8=True,
+    )
+    sec = built.section
+    _write_plan(
+        SEARCHED,
+        built.tflite,
+        time.monotonic() - t0,
+        base,
+        rounding="gptq",
+        max_bytes=budget,
+        budget_limited=sec.budget_limited,
+        chosen=sec.chosen.to_json() if sec.chosen else None,
+        candidates=sec.candidates_evaluated,
+        plan={k: str(v) for k, v in built.plan.items()},
+        widths={str(w): sum(1 for v in built.plan.values() if v == w) for w in set(built.plan.values())},
+    )
 
 
 def build_dir(name: str) -> Path | None:
@@ -135,8 +214,8 @@ def measure(names: list[str], runs: int) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for name in names:
         row = json.loads((WORK / name / "convert.json").read_text())
-        path = build_dir(name) if name not in PLANS else Path(row["base"])
-        if name in PLANS:  # a replayed plan: its own model, the trimmed build's tokenizer
+        path = build_dir(name) if name not in REPLAYED else Path(row["base"])
+        if name in REPLAYED:  # a replayed plan: its own model, the trimmed build's tokenizer
             rep = json.loads((path / "report.json").read_text())
             model = WORK / name / "model.tflite"
             row.update(
@@ -250,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=list(BUILDS), help="convert only these builds")
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--int4-plans", action="store_true", help="make the replayed int4 plans first")
+    parser.add_argument("--search", action="store_true", help="with --int4-plans: also the budget search")
+    parser.add_argument("--blockwise", action="store_true", help="the budget search also tries blockwise")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     from tests.fixtures.make_minilm_classifier import ensure_model
@@ -263,9 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             return 0
     if args.int4_plans:
-        int4_plans()
+        int4_plans(args.search, args.blockwise)
     header = bench_header()
-    names = [n for n in [*BUILDS, *PLANS] if (WORK / n / "convert.json").is_file()]
+    names = [n for n in [*BUILDS, *REPLAYED] if (WORK / n / "convert.json").is_file()]
     rows = measure(names, args.runs)
     checks = acceptance(rows)
     OUT.mkdir(parents=True, exist_ok=True)

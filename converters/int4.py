@@ -44,9 +44,16 @@ from toolchain.base.venvs import Venv, VenvSpec, ensure_venv
 
 QUANTIZER_VERSION = "0.10.0"
 CHILD_SCRIPT = Path(__file__).with_name("quantizer_child.py")
-BITS = {WeightWidth.INT8: 8, WeightWidth.INT4: 4, WeightWidth.INT4_COLUMNS: 4, WeightWidth.INT4_BLOCK32: 4}
+BITS = {
+    WeightWidth.INT8: 8,
+    WeightWidth.INT8_HYBRID: 8,
+    WeightWidth.INT4: 4,
+    WeightWidth.INT4_COLUMNS: 4,
+    WeightWidth.INT4_BLOCK32: 4,
+}
 INT4 = WeightWidth.INT4
-HYBRID = frozenset({WeightWidth.INT4, WeightWidth.INT4_BLOCK32})  # the op's hybrid kernel takes them
+HYBRID = frozenset({WeightWidth.INT4, WeightWidth.INT4_BLOCK32, WeightWidth.INT8_HYBRID})  # the op's kernel
+# takes them (int8_hybrid: as `-Q dynamic` does, dynamic int8's speed; int8: behind a DEQUANTIZE, float math)
 BLOCKS = {WeightWidth.INT4_BLOCK32: 32}  # width -> input values per scale
 DENSE_INT4_OPS = ("FULLY_CONNECTED", "CONV_2D")  # AEQ's dynamic_wi4_afp32 policy
 BLOCKWISE_OPS = ("FULLY_CONNECTED",)  # AEQ's dynamic_wi4_afp32_blockwise policy (its other op is a table)
@@ -90,6 +97,12 @@ class WeightSite:
     def int4(self) -> bool:
         """Whether it can go to 4 bits: every table; dense weights of the ops with hybrid int4 kernels."""
         return self.table or self.op in DENSE_INT4_OPS
+
+    def takes(self, width: WeightWidth) -> bool:
+        """Whether a plan may give it `width` (int8_hybrid: the dense ops with hybrid kernels)."""
+        if width == WeightWidth.INT8_HYBRID:
+            return not self.table and self.op in DENSE_INT4_OPS
+        return width in (WeightWidth.INT8, WeightWidth.INT4_COLUMNS) or width in self.widths()
 
     def widths(self, blockwise: bool = True) -> tuple[WeightWidth, ...]:
         """The 4-bit widths it can take: per row for a table; per output channel for a dense weight, and
@@ -141,6 +154,7 @@ class Quantizer:
         self.sites = {s.weight: s for s in weight_sites(float_tflite)}
         self.hessians = dict(hessians or {})
         self._floats = float_weights(float_tflite, set(self.hessians)) if self.hessians else {}
+        self._rounded: dict[tuple[str, int], np.ndarray] = {}  # GPTQ's values by (weight, block)
         self.env = env or ensure_quantizer()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         environ.update(TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="2")
@@ -168,7 +182,7 @@ class Quantizer:
         if unknown:
             raise QuantizerError(f"no quantizable weight named {unknown[0]}", hint="re-plan on this model")
         columns = frozenset(w for w, width in plan.items() if width == WeightWidth.INT4_COLUMNS)
-        no4 = sorted(w for w, v in plan.items() if v in HYBRID and v not in self.sites[w].widths())
+        no4 = sorted(w for w, v in plan.items() if v in HYBRID and not self.sites[w].takes(v))
         if no4:
             raise QuantizerError(
                 f"{no4[0]} ({self.sites[no4[0]].op}) has no {plan[no4[0]]} kernel here",
@@ -209,7 +223,8 @@ class Quantizer:
             if any(plan[s.weight] in BLOCKS for s in dense):
                 data = fix_zero_block_scales(data)
             gptq = {s.weight: self.hessians[s.weight] for s in dense if s.weight in self.hessians}
-            if any(plan[w] in HYBRID for w in gptq):
-                data, _ = apply_gptq(data, self._floats, {w: h for w, h in gptq.items() if plan[w] in HYBRID})
+            four = {w: h for w, h in gptq.items() if plan[w] in HYBRID and BITS[plan[w]] == 4}
+            if four:
+                data, _ = apply_gptq(data, self._floats, four, self._rounded)
         tables = {w: BITS[width] for w, width in plan.items() if self.sites[w].table}
         return set_int4_versions(quantize_tables(data, tables, columns))

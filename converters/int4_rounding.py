@@ -118,11 +118,16 @@ def float_weights(float_tflite: bytes, names: set[str]) -> dict[str, np.ndarray]
 
 
 def apply_gptq(
-    quantized: bytes, weights: Mapping[str, np.ndarray], hessians: Mapping[str, np.ndarray]
+    quantized: bytes,
+    weights: Mapping[str, np.ndarray],
+    hessians: Mapping[str, np.ndarray],
+    cache: dict[tuple[str, int], np.ndarray] | None = None,
 ) -> tuple[bytes, list[str]]:
     """The quantized model with each INT4 FULLY_CONNECTED weight named in `hessians` re-rounded by GPTQ
     from its float values (`weights`, by name) and the scales the model already holds; and the names done
-    (a name that is not an INT4 tensor of the model is left out: it is in 8 bits in this plan)."""
+    (a name that is not an INT4 tensor of the model is left out: it is in 8 bits in this plan). `cache`
+    keeps each weight's values by (name, block): the quantizer's scales of a weight are always the same,
+    so a search that quantizes many plans rounds each weight once per form."""
     schema = tflite_schema()
     model = load_model(quantized)
     sg = model.subgraphs[0]
@@ -145,7 +150,12 @@ def apply_gptq(
             block, scales = 0, np.asarray(qp.scale, np.float64)
             if int(qp.quantizedDimension) != 0 or scales.size != w.shape[0]:
                 continue  # not per output channel: leave it as the quantizer wrote it
-        q = gptq_round(w, hessians[name], scales, block)
+        key = (name, block)
+        q = cache.get(key) if cache is not None else None
+        if q is None:
+            q = gptq_round(w, hessians[name], scales, block)
+            if cache is not None:
+                cache[key] = q
         model.buffers[t.buffer].data = np.frombuffer(pack_int4(q), np.uint8)
         done.append(name)
     if not done:

@@ -71,6 +71,7 @@ class WeightWidth(StrEnum):
     INT4 = "int4"  # the same granularity in 4 bits
     INT4_COLUMNS = "int4_columns"  # an embedding table in 4 bits with one scale per column (fewer scales)
     INT4_BLOCK32 = "int4_block32"  # a dense weight in 4 bits, one scale per 32 input values of each output
+    INT8_HYBRID = "int8_hybrid"  # a FULLY_CONNECTED / CONV_2D weight in 8 bits in the op's hybrid kernel
 
 
 class Int4Rounding(StrEnum):

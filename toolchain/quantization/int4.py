@@ -26,7 +26,10 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
    to nearest, in every candidate the search measures and in the build: same scales and bytes, a smaller
    change of each layer's output. The Hessians come from the float model's inputs (not re-captured from
    the partly quantized model), so every plan rounds a weight the same way.
-6. **Budget** (`quantization.int4.max_bytes`): the repair in 3 may move weights back to 8 bits only while
+6. **8-bit kernel** (`quantization.int4.hybrid_int8`): an 8-bit FULLY_CONNECTED / CONV_2D weight goes
+   to the op's hybrid kernel (`int8_hybrid`, as `-Q dynamic` stores it: dynamic int8's speed) instead of
+   behind a DEQUANTIZE (float math, the float model's speed). Off by default (the outputs stay as they were).
+7. **Budget** (`quantization.int4.max_bytes`): the repair in 3 may move weights back to 8 bits only while
    the model still fits the budget (the longest prefix of its order that fits, found by bisection on the
    real quantized size); if the targets still miss there, the plan is that one and the report says
    `budget_limited` (the recipe's gates then judge the build). A budget that even all-4-bit misses is an
@@ -45,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.int4 import Quantizer, weight_sites
+from converters.int4 import BITS, Quantizer, weight_sites
 from devices.fc_inputs import input_hessians
 from devices.host_runtime import HostRuntime
 from devices.hostrun import HostRunner
@@ -57,7 +60,7 @@ from toolchain.base.types import Int4Rounding, Task, WeightWidth
 from toolchain.quantization.mixed import TASK_METRICS, SearchData, targets_from_gates
 from toolchain.report.quantization import Int4Section, Int4Weight, MixedMetrics, MixedTargets
 
-I4, I8, I4C = WeightWidth.INT4, WeightWidth.INT8, WeightWidth.INT4_COLUMNS
+I4, I8, I4C, I8H = WeightWidth.INT4, WeightWidth.INT8, WeightWidth.INT4_COLUMNS, WeightWidth.INT8_HYBRID
 Plan = dict[str, WeightWidth]
 Calibration = Callable[[], tuple[dict[str, np.ndarray], np.ndarray | None]]  # feeds, token mask
 
@@ -99,7 +102,7 @@ class Int4Evaluator:
         key = frozenset(plan.items())
         if key not in self._cache:
             self.count += 1
-            fours = sum(b != I8 for b in plan.values())
+            fours = sum(BITS[b] == 4 for b in plan.values())
             name = f"the int4 candidate with {fours} of {len(plan)} weights in 4 bits"
             model = self.q.quantize(plan)
             self._sizes[key] = len(model)
@@ -146,15 +149,17 @@ def _greedy(
     four: Plan,
     progress: Progress,
     max_bytes: int | None = None,
+    eight: Plan | None = None,
 ) -> tuple[Plan, bool]:
     """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes (no longer than the
     budget allows), then each 8 tried at 4. `damage` holds the sites that can go to 4 bits, `four` the
-    4-bit width of each; the others stay in 8. Also: whether the budget stopped the repair short."""
+    4-bit width of each; the others stay in 8 (`eight`: each weight's 8-bit width, int8 by default). Also:
+    whether the budget stopped the repair short."""
     order = sorted(damage, key=lambda w: -damage[w] / max(sites[w], 1))  # worst per value first
-    base: Plan = {w: I8 for w in sites}
+    base: Plan = eight or {w: I8 for w in sites}
 
     def prefix(k: int) -> Plan:
-        return {**base, **{w: I8 if w in order[:k] else four[w] for w in order}}
+        return {**base, **{w: base[w] if w in order[:k] else four[w] for w in order}}
 
     cap = len(order) if max_bytes is None else _budget_cap(ev, prefix, len(order), max_bytes)
     plan, n = prefix(0), 0
@@ -193,6 +198,7 @@ def search_int4(
     rounding: Int4Rounding = Int4Rounding.NEAREST,
     calibration: Calibration | None = None,
     max_bytes: int | None = None,
+    hybrid_int8: bool = False,
 ) -> Int4Build:
     """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan; `calibration`
     (rounding gptq) gives the queries whose layer inputs GPTQ rounds by."""
@@ -210,7 +216,7 @@ def search_int4(
         by_width: dict[str, dict[WeightWidth, float]] = {}
         if given is not None:
             plan, how = dict(given), "given"
-            if not allowed and any(b != I8 for b in plan.values()):
+            if not allowed and any(BITS[b] == 4 for b in plan.values()):
                 worst = next(v for v in support.values() if v is not None)
                 raise GateFailed(
                     f"the saved int4 plan has 4-bit weights, but {worst}",
@@ -222,7 +228,9 @@ def search_int4(
             how = "searched"
             ev = Int4Evaluator(quantizer, data, task, targets)
             try:
-                all8: Plan = {w: I8 for w in sites}
+                all8: Plan = {
+                    w: I8H if hybrid_int8 and s.takes(I8H) else I8 for w, s in quantizer.sites.items()
+                }
                 base = ev.metrics(all8)
                 if not ev.ok(base):
                     raise GateFailed(
@@ -240,7 +248,7 @@ def search_int4(
                             advance(1)
                     four = {w: min(d, key=d.__getitem__) for w, d in by_width.items()}  # per channel on a tie
                     damage = {w: by_width[w][b] for w, b in four.items()}
-                    plan, limited = _greedy(ev, sites, damage, four, progress, max_bytes)
+                    plan, limited = _greedy(ev, sites, damage, four, progress, max_bytes, all8)
                     tables = [w for w, s in quantizer.sites.items() if s.table]
                     plan = _columns(ev, plan, tables, sites)
                 section_metrics = (base, ev.metrics(plan))
@@ -271,7 +279,7 @@ def search_int4(
             )
             for w in plan
         ],
-        int4_params_share=round(sum(sites[w] for w, b in plan.items() if b != I8) / total, 4),
+        int4_params_share=round(sum(sites[w] for w, b in plan.items() if BITS[b] == 4) / total, 4),
         candidates_evaluated=evaluations,
         search_seconds=round(time.perf_counter() - t0, 1),
         search_split=data.split,
@@ -324,4 +332,5 @@ def build_int4(
         rounding=spec.rounding if spec is not None else Int4Rounding.NEAREST,
         calibration=calibration,
         max_bytes=spec.max_bytes if spec is not None else None,
+        hybrid_int8=spec.hybrid_int8 if spec is not None else False,
     )

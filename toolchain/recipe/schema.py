@@ -142,6 +142,11 @@ class Int4Spec(Strict):
         "(column by column, each column's error moved onto the rest by the layer's inputs on the "
         "calibration queries: a smaller change of the layer's output, the same bytes)",
     )
+    hybrid_int8: bool = Field(
+        False,
+        description="8-bit FULLY_CONNECTED / CONV_2D weights go to the op's hybrid kernel (int8_hybrid, "
+        "dynamic int8's speed) instead of behind a DEQUANTIZE (float math)",
+    )
     max_bytes: int | None = Field(
         None,
         ge=1,
