@@ -49,6 +49,7 @@ BUILDS = {  # name -> convert flags after the source
     "dynamic": ["-Q", "dynamic"],
     "int8": ["-Q", "int8"],
     "trim-dynamic": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
+    "trimv-dynamic": ["-Q", "dynamic", "--recipe", "{trimv_recipe}"],  # also the val split's pieces
     "trim-mixed": ["--preset", "trim-mixed"],
     "trim-int4": ["--preset", "trim-int4"],
 }
@@ -58,9 +59,13 @@ def convert(name: str, folder: Path) -> dict:
     """`edgecomp convert` for one build in a child; its wall time, exit code and the tail of a failure."""
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
-    trim = WORK / "trim.yaml"
+    trim, trimv = WORK / "trim.yaml", WORK / "trimv.yaml"
     trim.write_text(f"name: trim-dynamic\nsource: {{path: {folder}}}\nsteps:\n  - {{kind: vocab_trim}}\n")
-    flags = [f.format(trim_recipe=trim) for f in BUILDS[name]]
+    trimv.write_text(
+        f"name: trimv-dynamic\nsource: {{path: {folder}}}\n"
+        "steps:\n  - {kind: vocab_trim, splits: [train, val, calibration]}\n"
+    )
+    flags = [f.format(trim_recipe=trim, trimv_recipe=trimv) for f in BUILDS[name]]
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / "build")]
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(DATA / f"{split}.jsonl")]
@@ -82,15 +87,14 @@ def convert(name: str, folder: Path) -> dict:
     return row
 
 
-PLANS = {  # name -> (FULLY_CONNECTED width, rounding)
-    "trim-int4-channel": ("int4", "nearest"),
-    "trim-int4-block32": ("int4_block32", "nearest"),
-    "trim-gptq-channel": ("int4", "gptq"),
-    "trim-gptq-block32": ("int4_block32", "gptq"),
+PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED width, rounding)
+    "int4-channel": ("int4", "nearest"),
+    "int4-block32": ("int4_block32", "nearest"),
+    "gptq-channel": ("int4", "gptq"),
+    "gptq-block32": ("int4_block32", "gptq"),
 }
-SEARCHED = "trim-gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
+SEARCHED = "gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
 CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
-REPLAYED = (*PLANS, SEARCHED)
 
 
 def _write_plan(name: str, model: bytes, seconds: float, base: Path, **extra) -> None:
@@ -102,7 +106,7 @@ def _write_plan(name: str, model: bytes, seconds: float, base: Path, **extra) ->
     print(json.dumps(row), flush=True)
 
 
-def int4_plans(search: bool, blockwise: bool) -> None:
+def int4_plans(search: bool, blockwise: bool, base_name: str = "trim-dynamic", ratio: float = 0.1) -> None:
     """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
     the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
     import numpy as np
@@ -117,9 +121,10 @@ def int4_plans(search: bool, blockwise: bool) -> None:
     from toolchain.quantization.int4 import search_int4
     from toolchain.quantization.scoring import SearchData
 
-    base = build_dir("trim-dynamic")
+    base = build_dir(base_name)
+    prefix = base_name.removesuffix("-dynamic")
     if base is None or not (base / "float.tflite").is_file():
-        print("[minilm] int4 plans: no trim-dynamic build with a float.tflite", flush=True)
+        print(f"[minilm] int4 plans: no {base_name} build with a float.tflite", flush=True)
         return
     b = load_build(base, allow_rejected=True)
     fp = (base / "float.tflite").read_bytes()
@@ -153,11 +158,11 @@ def int4_plans(search: bool, blockwise: bool) -> None:
                 }
                 model = q.quantize(plan)
                 extra = {"rounding": how, "hessian_s": round(hessian_s)} if how == "gptq" else {}
-                _write_plan(name, model, time.monotonic() - t0, base, **extra)
+                _write_plan(f"{prefix}-{name}", model, time.monotonic() - t0, base, **extra)
     if not search:
         return
     rep = json.loads((base / "report.json").read_text())
-    budget = rep["source"]["fp32_tflite_bytes"] // 10
+    budget = int(rep["source"]["fp32_tflite_bytes"] * ratio)
     val = load_queries(DATA / "val.jsonl", "text", "intent")
     feeds = text_feeds(info, b.tokenizer.encode_batch(list(val.texts)))
     with HostRunner(fp, threads=1, name="float") as runner:
@@ -182,7 +187,7 @@ def int4_plans(search: bool, blockwise: bool) -> None:
     )
     sec = built.section
     _write_plan(
-        SEARCHED,
+        f"{prefix}-{SEARCHED}",
         built.tflite,
         time.monotonic() - t0,
         base,
@@ -214,8 +219,8 @@ def measure(names: list[str], runs: int) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for name in names:
         row = json.loads((WORK / name / "convert.json").read_text())
-        path = build_dir(name) if name not in REPLAYED else Path(row["base"])
-        if name in REPLAYED:  # a replayed plan: its own model, the trimmed build's tokenizer
+        path = build_dir(name) if "base" not in row else Path(row["base"])
+        if "base" in row:  # a replayed plan: its own model, the trimmed build's tokenizer
             rep = json.loads((path / "report.json").read_text())
             model = WORK / name / "model.tflite"
             row.update(
@@ -331,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--int4-plans", action="store_true", help="make the replayed int4 plans first")
     parser.add_argument("--search", action="store_true", help="with --int4-plans: also the budget search")
     parser.add_argument("--blockwise", action="store_true", help="the budget search also tries blockwise")
+    parser.add_argument("--base", default="trim-dynamic", help="the trimmed build the plans start from")
+    parser.add_argument("--budget", type=float, default=0.1, help="the search's budget, a share of fp32")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     from tests.fixtures.make_minilm_classifier import ensure_model
@@ -344,9 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             return 0
     if args.int4_plans:
-        int4_plans(args.search, args.blockwise)
+        int4_plans(args.search, args.blockwise, args.base, args.budget)
     header = bench_header()
-    names = [n for n in [*BUILDS, *REPLAYED] if (WORK / n / "convert.json").is_file()]
+    replayed = sorted(p.parent.name for p in WORK.glob("*/model.tflite"))
+    names = [n for n in [*BUILDS, *replayed] if (WORK / n / "convert.json").is_file()]
     rows = measure(names, args.runs)
     checks = acceptance(rows)
     OUT.mkdir(parents=True, exist_ok=True)

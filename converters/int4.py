@@ -152,9 +152,9 @@ class Quantizer:
         when the plan puts them in 4 bits; without, every weight is rounded to nearest."""
         self.float_tflite, self.timeout_s = float_tflite, timeout_s
         self.sites = {s.weight: s for s in weight_sites(float_tflite)}
-        self.hessians = dict(hessians or {})
-        self._floats = float_weights(float_tflite, set(self.hessians)) if self.hessians else {}
+        self._floats: dict[str, np.ndarray] = {}
         self._rounded: dict[tuple[str, int], np.ndarray] = {}  # GPTQ's values by (weight, block)
+        self.set_hessians(hessians)
         self.env = env or ensure_quantizer()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         environ.update(TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="2")
@@ -163,6 +163,15 @@ class Quantizer:
         )
         self._tmp = tempfile.TemporaryDirectory(prefix="edgecomp-int4-")
         self.version = ""
+
+    def set_hessians(self, hessians: Mapping[str, np.ndarray] | None) -> None:
+        """Round the named FULLY_CONNECTED weights by GPTQ from now on (None or {}: to nearest); one child
+        can quantize plans both ways."""
+        self.hessians = dict(hessians or {})
+        self._rounded.clear()
+        missing = set(self.hessians) - set(self._floats)
+        if missing:
+            self._floats.update(float_weights(self.float_tflite, missing))
 
     def __enter__(self) -> Quantizer:
         try:

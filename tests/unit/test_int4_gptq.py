@@ -104,7 +104,7 @@ def _run(model: bytes, x: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-@pytest.mark.slow  # the LiteRT Quantizer's child (its own environment), twice
+@pytest.mark.slow  # the LiteRT Quantizer's child (its own environment)
 def test_the_quantizer_with_hessians_writes_gptq_values_that_the_runtime_runs_closer_to_float() -> None:
     from converters.int4 import Quantizer
     from converters.int4_rounding import read_int4
@@ -121,9 +121,9 @@ def test_the_quantizer_with_hessians_writes_gptq_values_that_the_runtime_runs_cl
     real = x[:, :-2].reshape(-1, IN).astype(np.float64)
     np.testing.assert_allclose(h["dense/w"], real.T @ real / len(real), rtol=1e-6)
     plans = [{"dense/w": W.INT4}, {"dense/w": W.INT4_BLOCK32}]
-    with Quantizer(model) as q:
+    with Quantizer(model) as q:  # one child, both roundings
         near = [q.quantize(p) for p in [*plans, {"dense/w": W.INT8}]]
-    with Quantizer(model, hessians=h) as q:
+        q.set_hessians(h)
         gptq = [q.quantize(p) for p in [*plans, {"dense/w": W.INT8}]]
         assert q.quantize(plans[0]) == gptq[0]  # the same bytes again
     assert gptq.pop() == near.pop()  # 8 bits: not re-rounded
