@@ -95,6 +95,7 @@ PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED wi
 }
 SEARCHED = "gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
 CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
+SEARCH_QUERIES = 300  # val queries the budget search scores candidates on (each candidate runs them all)
 
 
 def _write_plan(name: str, model: bytes, seconds: float, base: Path, **extra) -> None:
@@ -106,7 +107,13 @@ def _write_plan(name: str, model: bytes, seconds: float, base: Path, **extra) ->
     print(json.dumps(row), flush=True)
 
 
-def int4_plans(search: bool, blockwise: bool, base_name: str = "trim-dynamic", ratio: float = 0.1) -> None:
+def int4_plans(
+    search: bool,
+    blockwise: bool,
+    base_name: str = "trim-dynamic",
+    ratio: float = 0.1,
+    skip_plans: bool = False,
+) -> None:
     """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
     the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
     import numpy as np
@@ -136,14 +143,20 @@ def int4_plans(search: bool, blockwise: bool, base_name: str = "trim-dynamic", r
     t0 = time.monotonic()
     with Quantizer(fp) as q:
         fc = [w for w, s in q.sites.items() if s.op == "FULLY_CONNECTED" and s.int4]
-    hessians = input_hessians(fp, calib[0], fc, calib[1])
+    saved = WORK / "hessians-trim.npz"  # the train queries' pieces are kept by every trim: the same inputs
+    if saved.is_file():
+        with np.load(saved) as z:
+            hessians = {k: z[k] for k in z.files if k in fc}
+    else:
+        hessians = input_hessians(fp, calib[0], fc, calib[1])
+        np.savez(saved, **hessians)
     hessian_s = time.monotonic() - t0
     print(
         f"[minilm] Hessians of {len(hessians)} FULLY_CONNECTED inputs on {len(texts)} queries: "
         f"{hessian_s:.0f} s",
         flush=True,
     )
-    for rounding in ("nearest", "gptq"):
+    for rounding in () if skip_plans else ("nearest", "gptq"):
         with Quantizer(fp, hessians=hessians if rounding == "gptq" else None) as q:
             for name, (width, how) in PLANS.items():
                 if how != rounding:
@@ -164,12 +177,12 @@ def int4_plans(search: bool, blockwise: bool, base_name: str = "trim-dynamic", r
     rep = json.loads((base / "report.json").read_text())
     budget = int(rep["source"]["fp32_tflite_bytes"] * ratio)
     val = load_queries(DATA / "val.jsonl", "text", "intent")
-    feeds = text_feeds(info, b.tokenizer.encode_batch(list(val.texts)))
+    texts = list(val.texts[:SEARCH_QUERIES])
+    feeds = text_feeds(info, b.tokenizer.encode_batch(texts))
     with HostRunner(fp, threads=1, name="float") as runner:
         reference = runner.scores(feeds)
-    data = SearchData(
-        feeds, reference, np.asarray(val.label_ids(b.labels)), f"val ({len(val.texts)} queries)"
-    )
+    labels = np.asarray(val.label_ids(b.labels))[: len(texts)]
+    data = SearchData(feeds, reference, labels, f"val ({len(texts)} queries)")
     t0 = time.monotonic()
     built = search_int4(
         fp,
@@ -184,6 +197,7 @@ def int4_plans(search: bool, blockwise: bool, base_name: str = "trim-dynamic", r
         calibration=lambda: calib,
         max_bytes=budget,
         hybrid_int8=True,
+        hessians=hessians,
     )
     sec = built.section
     _write_plan(

@@ -42,7 +42,7 @@ score, or the task's defaults). A plan replays without a search (`quantization.i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,17 +199,22 @@ def search_int4(
     calibration: Calibration | None = None,
     max_bytes: int | None = None,
     hybrid_int8: bool = False,
+    hessians: Mapping[str, np.ndarray] | None = None,
 ) -> Int4Build:
     """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan; `calibration`
-    (rounding gptq) gives the queries whose layer inputs GPTQ rounds by."""
+    (rounding gptq) gives the queries whose layer inputs GPTQ rounds by, or `hessians` the inputs' Hessians
+    already made (a benchmark replaying plans on one model)."""
     progress = progress or SilentProgress()
     t0 = time.perf_counter()
     support = device_support(devices)
     allowed = all(v is None for v in support.values())
     targets = targets_from_gates(gates, task, data.labels is not None)
-    hessians, gptq_queries = (
-        _hessians(float_tflite, rounding, calibration, progress) if allowed else ({}, None)
-    )
+    gptq_queries = None
+    if hessians is None:
+        made = _hessians(float_tflite, rounding, calibration, progress) if allowed else ({}, None)
+        hessians, gptq_queries = made
+    elif rounding != Int4Rounding.GPTQ:
+        hessians = {}
     with Quantizer(float_tflite, hessians=hessians) as quantizer:
         sites = {w: s.params for w, s in quantizer.sites.items()}
         damage: dict[str, float] = {}
