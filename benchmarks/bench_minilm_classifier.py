@@ -13,13 +13,19 @@ all of them interleaved (median us per invoke, same runtime, same threads). Acce
 build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
 Writes benchmarks/results/minilm_classifier.{json,md}.
 
-Besides the searched `trim-int4`, two int4 plans are replayed without a search on `trim-dynamic`'s float
-model (its float.tflite, its tokenizer): every FULLY_CONNECTED weight in 4 bits per output channel
-(`trim-int4-channel`) or blockwise (`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per
-row, other dense weights in 8: what the best int4 build can reach here without waiting for the search (the
-LiteRT Quantizer, no onnx2tf; `--int4-plans` makes them, the measurement includes them when present).
+Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float
+model (its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
+pieces): every FULLY_CONNECTED weight in 4 bits per output channel (`trim-int4-channel`) or blockwise
+(`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per row, other dense weights in 8;
+the same rounded by GPTQ (`trim-gptq-channel`, `trim-gptq-block32`; the Hessians of the layers' inputs on
+CALIBRATION_QUERIES train queries, captured once and saved beside the builds) and blockwise with the table in
+8 bits (`trim-gptq-block32-t8`). `--search` also runs the int4 search itself on that float model
+(`trim-gptq-budget`: GPTQ, `hybrid_int8`, `max_bytes` = `--budget` x the fp32 size, scored on
+SEARCH_QUERIES val queries; `--blockwise` lets it try blockwise weights too). No onnx2tf: the LiteRT
+Quantizer only (`--int4-plans` makes them; the measurement includes them when present).
 
-    python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--int4-plans] [--runs N]
+    python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--int4-plans [--search]
+        [--blockwise] [--budget 0.1] [--base trim-dynamic]] [--runs N]
 
 `--only` converts just those builds (several processes may convert different builds at once);
 `--measure-only` skips conversion and measures the builds already under build/bench-minilm/.
@@ -87,11 +93,12 @@ def convert(name: str, folder: Path) -> dict:
     return row
 
 
-PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED width, rounding)
-    "int4-channel": ("int4", "nearest"),
-    "int4-block32": ("int4_block32", "nearest"),
-    "gptq-channel": ("int4", "gptq"),
-    "gptq-block32": ("int4_block32", "gptq"),
+PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED width, rounding, table width)
+    "int4-channel": ("int4", "nearest", "int4"),
+    "int4-block32": ("int4_block32", "nearest", "int4"),
+    "gptq-channel": ("int4", "gptq", "int4"),
+    "gptq-block32": ("int4_block32", "gptq", "int4"),
+    "gptq-block32-t8": ("int4_block32", "gptq", "int8"),
 }
 SEARCHED = "gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
 CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
@@ -158,14 +165,16 @@ def int4_plans(
     )
     for rounding in () if skip_plans else ("nearest", "gptq"):
         with Quantizer(fp, hessians=hessians if rounding == "gptq" else None) as q:
-            for name, (width, how) in PLANS.items():
+            for name, (width, how, table) in PLANS.items():
                 if how != rounding:
                     continue
                 t0 = time.monotonic()
                 fcw = WeightWidth(width)
                 plan = {
-                    w: (fcw if fcw in s.widths() else WeightWidth.INT4)
-                    if s.op == "FULLY_CONNECTED" or s.table
+                    w: WeightWidth(table)
+                    if s.table
+                    else (fcw if fcw in s.widths() else WeightWidth.INT4)
+                    if s.op == "FULLY_CONNECTED"
                     else WeightWidth.INT8
                     for w, s in q.sites.items()
                 }
