@@ -120,6 +120,7 @@ def int4_plans(
     base_name: str = "trim-dynamic",
     ratio: float = 0.1,
     skip_plans: bool = False,
+    gain: float = 1.0,
 ) -> None:
     """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
     the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
@@ -207,6 +208,7 @@ def int4_plans(
         max_bytes=budget,
         hybrid_int8=True,
         hessians=hessians,
+        blockwise_gain=gain,
     )
     sec = built.section
     _write_plan(
@@ -221,6 +223,8 @@ def int4_plans(
         candidates=sec.candidates_evaluated,
         plan={k: str(v) for k, v in built.plan.items()},
         widths={str(w): sum(1 for v in built.plan.values() if v == w) for w in set(built.plan.values())},
+        blockwise_gain=gain,
+        damage_by_width={x.weight: {str(k): v for k, v in x.damage_by_width.items()} for x in sec.weights},
     )
 
 
@@ -361,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blockwise", action="store_true", help="the budget search also tries blockwise")
     parser.add_argument("--base", default="trim-dynamic", help="the trimmed build the plans start from")
     parser.add_argument("--budget", type=float, default=0.1, help="the search's budget, a share of fp32")
+    parser.add_argument("--gain", type=float, default=1.0, help="the search's blockwise_gain")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     from tests.fixtures.make_minilm_classifier import ensure_model
@@ -374,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             return 0
     if args.int4_plans:
-        int4_plans(args.search, args.blockwise, args.base, args.budget)
+        int4_plans(args.search, args.blockwise, args.base, args.budget, gain=args.gain)
     header = bench_header()
     replayed = sorted(p.parent.name for p in WORK.glob("*/model.tflite"))
     names = [n for n in [*BUILDS, *replayed] if (WORK / n / "convert.json").is_file()]

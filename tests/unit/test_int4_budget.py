@@ -56,3 +56,13 @@ def test_the_8_bit_width_is_the_one_given_and_a_budget_all_4_bit_misses_is_an_er
     assert plan["a"] == plan["c"] == W.INT8_HYBRID
     with pytest.raises(GateFailed, match="over the budget of 799"):
         _run(799)
+
+
+def test_blockwise_only_when_it_cuts_the_damage_by_more_than_the_gain() -> None:
+    from toolchain.quantization.int4 import _width
+
+    d = {W.INT4: 3e-4, W.INT4_BLOCK32: 1e-4}
+    assert _width(d, 1.0) == W.INT4_BLOCK32  # any cut (the default)
+    assert _width(d, 2.0) == W.INT4_BLOCK32  # a 3x cut beats 2
+    assert _width(d, 4.0) == W.INT4  # not a 4x cut: per channel, the faster kernel
+    assert _width({W.INT4: 1e-4, W.INT4_BLOCK32: 1e-4}, 1.0) == W.INT4  # a tie: per channel

@@ -201,6 +201,7 @@ def search_int4(
     max_bytes: int | None = None,
     hybrid_int8: bool = False,
     hessians: Mapping[str, np.ndarray] | None = None,
+    blockwise_gain: float = 1.0,
 ) -> Int4Build:
     """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan; `calibration`
     (rounding gptq) gives the queries whose layer inputs GPTQ rounds by, or `hessians` the inputs' Hessians
@@ -252,7 +253,7 @@ def search_int4(
                             got = max(0.0, 1.0 - ev.metrics({**all8, w: b}).mean_cosine)
                             by_width.setdefault(w, {})[b] = got
                             advance(1)
-                    four = {w: min(d, key=d.__getitem__) for w, d in by_width.items()}  # per channel on a tie
+                    four = {w: _width(d, blockwise_gain) for w, d in by_width.items()}
                     damage = {w: by_width[w][b] for w, b in four.items()}
                     plan, limited = _greedy(ev, sites, damage, four, progress, max_bytes, all8)
                     tables = [w for w, s in quantizer.sites.items() if s.table]
@@ -297,6 +298,14 @@ def search_int4(
     return Int4Build(tflite, plan, section)
 
 
+def _width(damage: Mapping[WeightWidth, float], gain: float) -> WeightWidth:
+    """The 4-bit width a weight takes: per channel, unless another width cuts its damage alone by more
+    than `gain` times (1: any cut; per channel on a tie). Blockwise kernels run slower than per channel."""
+    first = next(iter(damage))  # per channel: widths() lists it first
+    best = min(damage, key=damage.__getitem__)
+    return best if damage[best] * gain < damage[first] else first
+
+
 def _hessians(
     float_tflite: bytes, rounding: Int4Rounding, calibration: Calibration | None, progress: Progress
 ) -> tuple[dict[str, np.ndarray], int | None]:
@@ -339,4 +348,5 @@ def build_int4(
         calibration=calibration,
         max_bytes=spec.max_bytes if spec is not None else None,
         hybrid_int8=spec.hybrid_int8 if spec is not None else False,
+        blockwise_gain=spec.blockwise_gain if spec is not None else 1.0,
     )

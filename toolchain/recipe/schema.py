@@ -142,6 +142,12 @@ class Int4Spec(Strict):
         "(column by column, each column's error moved onto the rest by the layer's inputs on the "
         "calibration queries: a smaller change of the layer's output, the same bytes)",
     )
+    blockwise_gain: float = Field(
+        1.0,
+        ge=1.0,
+        description="with blockwise: a FULLY_CONNECTED weight goes blockwise only when that cuts its damage "
+        "alone by more than this factor (blockwise kernels run slower than per-channel ones)",
+    )
     hybrid_int8: bool = Field(
         False,
         description="8-bit FULLY_CONNECTED / CONV_2D weights go to the op's hybrid kernel (int8_hybrid, "
