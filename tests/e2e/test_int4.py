@@ -33,7 +33,12 @@ def _int4_build(tiny_project, out, devices: list[str], blockwise: bool = False, 
 
     spec = tiny_project.recipe_dict(
         name=f"int4-{devices[0]}",
-        quantization={"mode": "int4", "int4": {"devices": devices, "blockwise": blockwise, **int4}},
+        quantization={
+            "mode": "int4",
+            "int4": {"devices": devices, "blockwise": blockwise, **int4},
+            "calibration_samples": 50,  # rounding gptq: the queries whose layer inputs it rounds by
+            "min_calibration_samples": 50,
+        },
         evaluation={"min_agreement": 0.98},
         output={"dir": str(out)},
     )
