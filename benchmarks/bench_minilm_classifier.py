@@ -13,13 +13,19 @@ all of them interleaved (median us per invoke, same runtime, same threads). Acce
 build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
 Writes benchmarks/results/minilm_classifier.{json,md}.
 
-Besides the searched `trim-int4`, two int4 plans are replayed without a search on `trim-dynamic`'s float
-model (its float.tflite, its tokenizer): every FULLY_CONNECTED weight in 4 bits per output channel
-(`trim-int4-channel`) or blockwise (`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per
-row, other dense weights in 8: what the best int4 build can reach here without waiting for the search (the
-LiteRT Quantizer, no onnx2tf; `--int4-plans` makes them, the measurement includes them when present).
+Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float
+model (its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
+pieces): every FULLY_CONNECTED weight in 4 bits per output channel (`trim-int4-channel`) or blockwise
+(`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per row, other dense weights in 8;
+the same rounded by GPTQ (`trim-gptq-channel`, `trim-gptq-block32`; the Hessians of the layers' inputs on
+CALIBRATION_QUERIES train queries, captured once and saved beside the builds) and blockwise with the table in
+8 bits (`trim-gptq-block32-t8`). `--search` also runs the int4 search itself on that float model
+(`trim-gptq-budget`: GPTQ, `hybrid_int8`, `max_bytes` = `--budget` x the fp32 size, scored on
+SEARCH_QUERIES val queries; `--blockwise` lets it try blockwise weights too). No onnx2tf: the LiteRT
+Quantizer only (`--int4-plans` makes them; the measurement includes them when present).
 
-    python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--int4-plans] [--runs N]
+    python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--int4-plans [--search]
+        [--blockwise] [--budget 0.1] [--base trim-dynamic]] [--runs N]
 
 `--only` converts just those builds (several processes may convert different builds at once);
 `--measure-only` skips conversion and measures the builds already under build/bench-minilm/.
@@ -49,6 +55,7 @@ BUILDS = {  # name -> convert flags after the source
     "dynamic": ["-Q", "dynamic"],
     "int8": ["-Q", "int8"],
     "trim-dynamic": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
+    "trimv-dynamic": ["-Q", "dynamic", "--recipe", "{trimv_recipe}"],  # also the val split's pieces
     "trim-mixed": ["--preset", "trim-mixed"],
     "trim-int4": ["--preset", "trim-int4"],
 }
@@ -58,9 +65,13 @@ def convert(name: str, folder: Path) -> dict:
     """`edgecomp convert` for one build in a child; its wall time, exit code and the tail of a failure."""
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
-    trim = WORK / "trim.yaml"
+    trim, trimv = WORK / "trim.yaml", WORK / "trimv.yaml"
     trim.write_text(f"name: trim-dynamic\nsource: {{path: {folder}}}\nsteps:\n  - {{kind: vocab_trim}}\n")
-    flags = [f.format(trim_recipe=trim) for f in BUILDS[name]]
+    trimv.write_text(
+        f"name: trimv-dynamic\nsource: {{path: {folder}}}\n"
+        "steps:\n  - {kind: vocab_trim, splits: [train, val, calibration]}\n"
+    )
+    flags = [f.format(trim_recipe=trim, trimv_recipe=trimv) for f in BUILDS[name]]
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / "build")]
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(DATA / f"{split}.jsonl")]
@@ -82,39 +93,139 @@ def convert(name: str, folder: Path) -> dict:
     return row
 
 
-PLANS = {"trim-int4-channel": "int4", "trim-int4-block32": "int4_block32"}  # name -> FULLY_CONNECTED width
+PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED width, rounding, table width)
+    "int4-channel": ("int4", "nearest", "int4"),
+    "int4-block32": ("int4_block32", "nearest", "int4"),
+    "gptq-channel": ("int4", "gptq", "int4"),
+    "gptq-block32": ("int4_block32", "gptq", "int4"),
+    "gptq-block32-t8": ("int4_block32", "gptq", "int8"),
+}
+SEARCHED = "gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
+CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
+SEARCH_QUERIES = 300  # val queries the budget search scores candidates on (each candidate runs them all)
 
 
-def int4_plans() -> None:
-    """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite."""
+def _write_plan(name: str, model: bytes, seconds: float, base: Path, **extra) -> None:
+    work = WORK / name
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "model.tflite").write_bytes(model)
+    row = {"build": name, "convert_exit": 0, "convert_s": round(seconds), "base": str(base), **extra}
+    (work / "convert.json").write_text(json.dumps(row, indent=2))
+    print(json.dumps(row), flush=True)
+
+
+def int4_plans(
+    search: bool,
+    blockwise: bool,
+    base_name: str = "trim-dynamic",
+    ratio: float = 0.1,
+    skip_plans: bool = False,
+    gain: float = 1.0,
+) -> None:
+    """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
+    the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
+    import numpy as np
+
     from converters.int4 import Quantizer
-    from toolchain.base.types import WeightWidth
+    from converters.tflite_model import parse_tflite
+    from devices.fc_inputs import input_hessians
+    from devices.hostrun import HostRunner
+    from toolchain.base.types import Int4Rounding, Task, WeightWidth
+    from toolchain.build import load_build, text_feeds
+    from toolchain.data import load_queries
+    from toolchain.quantization.int4 import search_int4
+    from toolchain.quantization.scoring import SearchData
 
-    base = build_dir("trim-dynamic")
+    base = build_dir(base_name)
+    prefix = base_name.removesuffix("-dynamic")
     if base is None or not (base / "float.tflite").is_file():
-        print("[minilm] int4 plans: no trim-dynamic build with a float.tflite", flush=True)
+        print(f"[minilm] int4 plans: no {base_name} build with a float.tflite", flush=True)
         return
-    with Quantizer((base / "float.tflite").read_bytes()) as q:
-        for name, width in PLANS.items():
-            t0 = time.monotonic()
-            fc = WeightWidth(width)
-            plan = {
-                w: (fc if fc in s.widths() else WeightWidth.INT4)
-                if s.op == "FULLY_CONNECTED" or s.table
-                else WeightWidth.INT8
-                for w, s in q.sites.items()
-            }
-            work = WORK / name
-            work.mkdir(parents=True, exist_ok=True)
-            (work / "model.tflite").write_bytes(q.quantize(plan))
-            row = {
-                "build": name,
-                "convert_exit": 0,
-                "convert_s": round(time.monotonic() - t0),
-                "base": str(base),
-            }
-            (work / "convert.json").write_text(json.dumps(row, indent=2))
-            print(json.dumps(row), flush=True)
+    b = load_build(base, allow_rejected=True)
+    fp = (base / "float.tflite").read_bytes()
+    info = parse_tflite(fp)
+    train = load_queries(DATA / "train.jsonl", "text", None).texts
+    texts = list(train[:: max(1, len(train) // CALIBRATION_QUERIES)][:CALIBRATION_QUERIES])
+    encoded = b.tokenizer.encode_batch(texts)
+    calib = (text_feeds(info, encoded), encoded.get("attention_mask"))
+    t0 = time.monotonic()
+    with Quantizer(fp) as q:
+        fc = [w for w, s in q.sites.items() if s.op == "FULLY_CONNECTED" and s.int4]
+    saved = WORK / "hessians-trim.npz"  # the train queries' pieces are kept by every trim: the same inputs
+    if saved.is_file():
+        with np.load(saved) as z:
+            hessians = {k: z[k] for k in z.files if k in fc}
+    else:
+        hessians = input_hessians(fp, calib[0], fc, calib[1])
+        np.savez(saved, **hessians)
+    hessian_s = time.monotonic() - t0
+    print(
+        f"[minilm] Hessians of {len(hessians)} FULLY_CONNECTED inputs on {len(texts)} queries: "
+        f"{hessian_s:.0f} s",
+        flush=True,
+    )
+    for rounding in () if skip_plans else ("nearest", "gptq"):
+        with Quantizer(fp, hessians=hessians if rounding == "gptq" else None) as q:
+            for name, (width, how, table) in PLANS.items():
+                if how != rounding:
+                    continue
+                t0 = time.monotonic()
+                fcw = WeightWidth(width)
+                plan = {
+                    w: WeightWidth(table)
+                    if s.table
+                    else (fcw if fcw in s.widths() else WeightWidth.INT4)
+                    if s.op == "FULLY_CONNECTED"
+                    else WeightWidth.INT8
+                    for w, s in q.sites.items()
+                }
+                model = q.quantize(plan)
+                extra = {"rounding": how, "hessian_s": round(hessian_s)} if how == "gptq" else {}
+                _write_plan(f"{prefix}-{name}", model, time.monotonic() - t0, base, **extra)
+    if not search:
+        return
+    rep = json.loads((base / "report.json").read_text())
+    budget = int(rep["source"]["fp32_tflite_bytes"] * ratio)
+    val = load_queries(DATA / "val.jsonl", "text", "intent")
+    texts = list(val.texts[:SEARCH_QUERIES])
+    feeds = text_feeds(info, b.tokenizer.encode_batch(texts))
+    with HostRunner(fp, threads=1, name="float") as runner:
+        reference = runner.scores(feeds)
+    labels = np.asarray(val.label_ids(b.labels))[: len(texts)]
+    data = SearchData(feeds, reference, labels, f"val ({len(texts)} queries)")
+    t0 = time.monotonic()
+    built = search_int4(
+        fp,
+        data,
+        Task.CLASSIFICATION,
+        b.recipe.evaluation,
+        ["x86-host"],
+        None,
+        None,
+        blockwise,
+        rounding=Int4Rounding.GPTQ,
+        calibration=lambda: calib,
+        max_bytes=budget,
+        hybrid_int8=True,
+        hessians=hessians,
+        blockwise_gain=gain,
+    )
+    sec = built.section
+    _write_plan(
+        f"{prefix}-{SEARCHED}",
+        built.tflite,
+        time.monotonic() - t0,
+        base,
+        rounding="gptq",
+        max_bytes=budget,
+        budget_limited=sec.budget_limited,
+        chosen=sec.chosen.to_json() if sec.chosen else None,
+        candidates=sec.candidates_evaluated,
+        plan={k: str(v) for k, v in built.plan.items()},
+        widths={str(w): sum(1 for v in built.plan.values() if v == w) for w in set(built.plan.values())},
+        blockwise_gain=gain,
+        damage_by_width={x.weight: {str(k): v for k, v in x.damage_by_width.items()} for x in sec.weights},
+    )
 
 
 def build_dir(name: str) -> Path | None:
@@ -135,8 +246,8 @@ def measure(names: list[str], runs: int) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for name in names:
         row = json.loads((WORK / name / "convert.json").read_text())
-        path = build_dir(name) if name not in PLANS else Path(row["base"])
-        if name in PLANS:  # a replayed plan: its own model, the trimmed build's tokenizer
+        path = build_dir(name) if "base" not in row else Path(row["base"])
+        if "base" in row:  # a replayed plan: its own model, the trimmed build's tokenizer
             rep = json.loads((path / "report.json").read_text())
             model = WORK / name / "model.tflite"
             row.update(
@@ -250,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=list(BUILDS), help="convert only these builds")
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--int4-plans", action="store_true", help="make the replayed int4 plans first")
+    parser.add_argument("--search", action="store_true", help="with --int4-plans: also the budget search")
+    parser.add_argument("--blockwise", action="store_true", help="the budget search also tries blockwise")
+    parser.add_argument("--base", default="trim-dynamic", help="the trimmed build the plans start from")
+    parser.add_argument("--budget", type=float, default=0.1, help="the search's budget, a share of fp32")
+    parser.add_argument("--gain", type=float, default=1.0, help="the search's blockwise_gain")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     from tests.fixtures.make_minilm_classifier import ensure_model
@@ -263,9 +379,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             return 0
     if args.int4_plans:
-        int4_plans()
+        int4_plans(args.search, args.blockwise, args.base, args.budget, gain=args.gain)
     header = bench_header()
-    names = [n for n in [*BUILDS, *PLANS] if (WORK / n / "convert.json").is_file()]
+    replayed = sorted(p.parent.name for p in WORK.glob("*/model.tflite"))
+    names = [n for n in [*BUILDS, *replayed] if (WORK / n / "convert.json").is_file()]
     rows = measure(names, args.runs)
     checks = acceptance(rows)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,10 @@ A plan says, per weight tensor, int8 or int4 (tables also int4_columns: one scal
 of scales than one per row; FULLY_CONNECTED weights also int4_block32: AEQ's BLOCKWISE_32, one float16
 scale per 32 input values of each output channel, which the hybrid kernel (XNNPACK's blockwise int4 path)
 runs); a weight the plan leaves out stays float.
+
+Rounding: to nearest (the LiteRT Quantizer's), or, given the input Hessians of the FULLY_CONNECTED layers
+(`hessians`, devices/fc_inputs.py), GPTQ for every 4-bit FULLY_CONNECTED weight (converters/int4_rounding.py):
+same scales, same bytes count, only the 4-bit values change.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from converters.int4_rounding import apply_gptq, float_weights
 from converters.tflite_int4 import TABLE_OPS, fix_zero_block_scales, quantize_tables, set_int4_versions
 from converters.tflite_model import parse_tflite
 from toolchain.base.child import ChildError, ChildSession
@@ -37,9 +44,16 @@ from toolchain.base.venvs import Venv, VenvSpec, ensure_venv
 
 QUANTIZER_VERSION = "0.10.0"
 CHILD_SCRIPT = Path(__file__).with_name("quantizer_child.py")
-BITS = {WeightWidth.INT8: 8, WeightWidth.INT4: 4, WeightWidth.INT4_COLUMNS: 4, WeightWidth.INT4_BLOCK32: 4}
+BITS = {
+    WeightWidth.INT8: 8,
+    WeightWidth.INT8_HYBRID: 8,
+    WeightWidth.INT4: 4,
+    WeightWidth.INT4_COLUMNS: 4,
+    WeightWidth.INT4_BLOCK32: 4,
+}
 INT4 = WeightWidth.INT4
-HYBRID = frozenset({WeightWidth.INT4, WeightWidth.INT4_BLOCK32})  # the op's hybrid kernel takes them
+HYBRID = frozenset({WeightWidth.INT4, WeightWidth.INT4_BLOCK32, WeightWidth.INT8_HYBRID})  # the op's kernel
+# takes them (int8_hybrid: as `-Q dynamic` does, dynamic int8's speed; int8: behind a DEQUANTIZE, float math)
 BLOCKS = {WeightWidth.INT4_BLOCK32: 32}  # width -> input values per scale
 DENSE_INT4_OPS = ("FULLY_CONNECTED", "CONV_2D")  # AEQ's dynamic_wi4_afp32 policy
 BLOCKWISE_OPS = ("FULLY_CONNECTED",)  # AEQ's dynamic_wi4_afp32_blockwise policy (its other op is a table)
@@ -84,6 +98,12 @@ class WeightSite:
         """Whether it can go to 4 bits: every table; dense weights of the ops with hybrid int4 kernels."""
         return self.table or self.op in DENSE_INT4_OPS
 
+    def takes(self, width: WeightWidth) -> bool:
+        """Whether a plan may give it `width` (int8_hybrid: the dense ops with hybrid kernels)."""
+        if width == WeightWidth.INT8_HYBRID:
+            return not self.table and self.op in DENSE_INT4_OPS
+        return width in (WeightWidth.INT8, WeightWidth.INT4_COLUMNS) or width in self.widths()
+
     def widths(self, blockwise: bool = True) -> tuple[WeightWidth, ...]:
         """The 4-bit widths it can take: per row for a table; per output channel for a dense weight, and
         (`blockwise`) blockwise for a FULLY_CONNECTED weight whose input size is a multiple of the block."""
@@ -121,9 +141,20 @@ def weight_sites(data: bytes) -> list[WeightSite]:
 class Quantizer:
     """One LiteRT Quantizer child for many plans (a search quantizes the same model many times)."""
 
-    def __init__(self, float_tflite: bytes, env: Venv | None = None, timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        float_tflite: bytes,
+        env: Venv | None = None,
+        timeout_s: float = 600.0,
+        hessians: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """`hessians` (weight name -> input X^T X / rows): GPTQ rounding for those FULLY_CONNECTED weights
+        when the plan puts them in 4 bits; without, every weight is rounded to nearest."""
         self.float_tflite, self.timeout_s = float_tflite, timeout_s
         self.sites = {s.weight: s for s in weight_sites(float_tflite)}
+        self._floats: dict[str, np.ndarray] = {}
+        self._rounded: dict[tuple[str, int], np.ndarray] = {}  # GPTQ's values by (weight, block)
+        self.set_hessians(hessians)
         self.env = env or ensure_quantizer()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         environ.update(TF_CPP_MIN_LOG_LEVEL="3", GLOG_minloglevel="2")
@@ -132,6 +163,15 @@ class Quantizer:
         )
         self._tmp = tempfile.TemporaryDirectory(prefix="edgecomp-int4-")
         self.version = ""
+
+    def set_hessians(self, hessians: Mapping[str, np.ndarray] | None) -> None:
+        """Round the named FULLY_CONNECTED weights by GPTQ from now on (None or {}: to nearest); one child
+        can quantize plans both ways."""
+        self.hessians = dict(hessians or {})
+        self._rounded.clear()
+        missing = set(self.hessians) - set(self._floats)
+        if missing:
+            self._floats.update(float_weights(self.float_tflite, missing))
 
     def __enter__(self) -> Quantizer:
         try:
@@ -151,7 +191,7 @@ class Quantizer:
         if unknown:
             raise QuantizerError(f"no quantizable weight named {unknown[0]}", hint="re-plan on this model")
         columns = frozenset(w for w, width in plan.items() if width == WeightWidth.INT4_COLUMNS)
-        no4 = sorted(w for w, v in plan.items() if v in HYBRID and v not in self.sites[w].widths())
+        no4 = sorted(w for w, v in plan.items() if v in HYBRID and not self.sites[w].takes(v))
         if no4:
             raise QuantizerError(
                 f"{no4[0]} ({self.sites[no4[0]].op}) has no {plan[no4[0]]} kernel here",
@@ -191,5 +231,9 @@ class Quantizer:
             data = out.read_bytes()
             if any(plan[s.weight] in BLOCKS for s in dense):
                 data = fix_zero_block_scales(data)
+            gptq = {s.weight: self.hessians[s.weight] for s in dense if s.weight in self.hessians}
+            four = {w: h for w, h in gptq.items() if plan[w] in HYBRID and BITS[plan[w]] == 4}
+            if four:
+                data, _ = apply_gptq(data, self._floats, four, self._rounded)
         tables = {w: BITS[width] for w, width in plan.items() if self.sites[w].table}
         return set_int4_versions(quantize_tables(data, tables, columns))

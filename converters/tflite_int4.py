@@ -53,6 +53,20 @@ def _save(model, size_hint: int) -> bytes:
     return bytes(builder.Output())
 
 
+def tflite_schema():
+    """ai_edge_litert's generated TFLite flatbuffer schema module."""
+    return _schema()
+
+
+def load_model(data: bytes):
+    """The model as the flatbuffer object API's ModelT, every buffer inline (for edits)."""
+    return _load(data)
+
+
+def save_model(model, size_hint: int) -> bytes:
+    return _save(model, size_hint)
+
+
 def _builtin(code) -> int:
     return max(code.builtinCode, code.deprecatedBuiltinCode)
 
@@ -79,6 +93,13 @@ def pack_int4(values: np.ndarray) -> bytes:
         flat = np.concatenate([flat, np.zeros(1, np.int8)])
     low, high = flat[0::2].astype(np.uint8) & 0x0F, flat[1::2].astype(np.uint8) & 0x0F
     return (low | (high << 4)).astype(np.uint8).tobytes()
+
+
+def unpack_int4(raw: bytes, count: int) -> np.ndarray:
+    """The inverse of `pack_int4`: `count` signed 4-bit values as int8."""
+    b = np.frombuffer(raw, np.uint8)
+    both = np.stack([b & 0x0F, b >> 4], axis=1).reshape(-1)[:count].astype(np.int8)
+    return np.where(both > 7, both - 16, both).astype(np.int8)
 
 
 def quantize_rows(table: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,13 +27,18 @@ BOARD = {
 }
 
 
-def _int4_build(tiny_project, out, devices: list[str], blockwise: bool = False):
+def _int4_build(tiny_project, out, devices: list[str], blockwise: bool = False, **int4):
     from toolchain.pipeline import build
     from toolchain.recipe.compose import recipe_from_dict
 
     spec = tiny_project.recipe_dict(
         name=f"int4-{devices[0]}",
-        quantization={"mode": "int4", "int4": {"devices": devices, "blockwise": blockwise}},
+        quantization={
+            "mode": "int4",
+            "int4": {"devices": devices, "blockwise": blockwise, **int4},
+            "calibration_samples": 50,  # rounding gptq: the queries whose layer inputs it rounds by
+            "min_calibration_samples": 50,
+        },
         evaluation={"min_agreement": 0.98},
         output={"dir": str(out)},
     )
@@ -51,9 +56,18 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     (boards / "x86-tflite214.yaml").write_text(yaml.safe_dump(BOARD))
     monkeypatch.setenv("EDGECOMP_PROFILES", str(boards))
 
-    four = _int4_build(tiny_project, tmp_path / "b", ["x86-host"], blockwise=True)
+    # GPTQ rounding (on the calibration queries) and 8-bit dense weights in the hybrid kernel
+    four = _int4_build(
+        tiny_project, tmp_path / "b", ["x86-host"], blockwise=True, rounding="gptq", hybrid_int8=True
+    )
     q = four.report.quantization.int4
     assert q is not None and q.int4_allowed and q.devices == {"x86-host": None} and q.quantizer == "0.10.0"
+    assert q.rounding == "gptq" and q.gptq_queries and four.report.quantization.calibration_queries
+    assert {w.width for w in q.weights if w.op == "FULLY_CONNECTED"} <= {
+        "int4",
+        "int4_block32",
+        "int8_hybrid",
+    }
     assert q.chosen is not None and q.chosen.agreement >= 0.99  # the search's aim: halfway to perfect
     widths = {w.weight: w.width for w in q.weights}
     assert "int4" in set(widths.values()) or "int4_columns" in set(widths.values())
@@ -61,7 +75,7 @@ def test_int4_goes_to_4_bits_where_the_runtime_runs_it_and_validate_names_the_on
     fc = [w for w in q.weights if w.op == "FULLY_CONNECTED"]  # 32 inputs each: blockwise is measured too
     assert fc and all(set(w.damage_by_width) == {"int4", "int4_block32"} for w in fc)
     for w in fc:  # each takes a 4-bit width that damaged least alone (or went back to 8 bits)
-        assert w.width == "int8" or w.damage_by_width[w.width] == min(w.damage_by_width.values())
+        assert w.width == "int8_hybrid" or w.damage_by_width[w.width] == min(w.damage_by_width.values())
     dtypes = {t.dtype for t in read_tflite(four.model_path).tensors}
     assert "INT4" in dtypes
     saved = yaml.safe_load((four.dir / "recipe.yaml").read_text())["quantization"]["int4"]["weights"]

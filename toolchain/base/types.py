@@ -71,6 +71,14 @@ class WeightWidth(StrEnum):
     INT4 = "int4"  # the same granularity in 4 bits
     INT4_COLUMNS = "int4_columns"  # an embedding table in 4 bits with one scale per column (fewer scales)
     INT4_BLOCK32 = "int4_block32"  # a dense weight in 4 bits, one scale per 32 input values of each output
+    INT8_HYBRID = "int8_hybrid"  # a FULLY_CONNECTED / CONV_2D weight in 8 bits in the op's hybrid kernel
+
+
+class Int4Rounding(StrEnum):
+    """How mode int4 rounds a 4-bit FULLY_CONNECTED weight (converters/int4_rounding.py)."""
+
+    NEAREST = "nearest"  # each value alone to the nearest step (the LiteRT Quantizer's)
+    GPTQ = "gptq"  # column by column, each column's error moved onto the rest by the calibration inputs
 
 
 CALIBRATED_MODES = frozenset({QuantMode.INT8, QuantMode.INT16X8, QuantMode.MIXED})  # need real queries

@@ -20,6 +20,22 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
    (per-row scales and their int64 zero points are 12 bytes a row: 16.5 KB for the example's 1,374-row
    table, a sixth of its int4 build), and keeps it if the targets still hold.
 
+5. **Rounding** (`quantization.int4.rounding: gptq`): the inputs of every FULLY_CONNECTED layer are
+   captured from the float model on the recipe's calibration queries (devices/fc_inputs.py, real tokens
+   only) and each 4-bit FULLY_CONNECTED weight is rounded by GPTQ (converters/int4_rounding.py) instead of
+   to nearest, in every candidate the search measures and in the build: same scales and bytes, a smaller
+   change of each layer's output. The Hessians come from the float model's inputs (not re-captured from
+   the partly quantized model), so every plan rounds a weight the same way.
+6. **8-bit kernel** (`quantization.int4.hybrid_int8`): an 8-bit FULLY_CONNECTED / CONV_2D weight goes
+   to the op's hybrid kernel (`int8_hybrid`, as `-Q dynamic` stores it: dynamic int8's speed) instead of
+   behind a DEQUANTIZE (float math, the float model's speed). Off by default (the outputs stay as they were).
+7. **Budget** (`quantization.int4.max_bytes`): the repair in 3 may move weights back to 8 bits only while
+   the model still fits the budget (the longest prefix of its order that fits, found by bisection on the
+   real quantized size); if the targets still miss there, the plan is that one and the report says
+   `budget_limited` (the recipe's gates then judge the build; with a budget the search goes on even when
+   every weight in 8 bits misses the targets). A budget that even all-4-bit misses is an
+   error.
+
 The targets are the mixed search's (`targets_from_gates`: halfway between the recipe's gates and a perfect
 score, or the task's defaults). A plan replays without a search (`quantization.int4.weights`).
 """
@@ -27,25 +43,27 @@ score, or the task's defaults). A plan replays without a search (`quantization.i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from converters.int4 import Quantizer
+from converters.int4 import BITS, Quantizer, weight_sites
+from devices.fc_inputs import input_hessians
 from devices.host_runtime import HostRuntime
 from devices.hostrun import HostRunner
 from devices.kernels import INT4_PROBE, missing_kernel
 from devices.profiles.schema import get_profile
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.types import Task, WeightWidth
+from toolchain.base.types import Int4Rounding, Task, WeightWidth
 from toolchain.quantization.mixed import TASK_METRICS, SearchData, targets_from_gates
 from toolchain.report.quantization import Int4Section, Int4Weight, MixedMetrics, MixedTargets
 
-I4, I8, I4C = WeightWidth.INT4, WeightWidth.INT8, WeightWidth.INT4_COLUMNS
+I4, I8, I4C, I8H = WeightWidth.INT4, WeightWidth.INT8, WeightWidth.INT4_COLUMNS, WeightWidth.INT8_HYBRID
 Plan = dict[str, WeightWidth]
+Calibration = Callable[[], tuple[dict[str, np.ndarray], np.ndarray | None]]  # feeds, token mask
 
 
 @dataclass
@@ -68,18 +86,28 @@ class Int4Evaluator:
         self.q, self.data, self.task, self.targets = quantizer, data, task, targets
         self.count = 0
         self._cache: dict[frozenset[tuple[str, WeightWidth]], MixedMetrics] = {}
+        self._sizes: dict[frozenset[tuple[str, WeightWidth]], int] = {}
         self.host = HostRuntime()
 
     def close(self) -> None:
         self.host.close()
 
+    def size(self, plan: Plan) -> int:
+        """The quantized model's bytes (cached by plan)."""
+        key = frozenset(plan.items())
+        if key not in self._sizes:
+            self._sizes[key] = len(self.q.quantize(plan))
+        return self._sizes[key]
+
     def metrics(self, plan: Plan) -> MixedMetrics:
         key = frozenset(plan.items())
         if key not in self._cache:
             self.count += 1
-            fours = sum(b != I8 for b in plan.values())
+            fours = sum(BITS[b] == 4 for b in plan.values())
             name = f"the int4 candidate with {fours} of {len(plan)} weights in 4 bits"
-            with HostRunner(self.q.quantize(plan), threads=1, name=name, host=self.host) as runner:
+            model = self.q.quantize(plan)
+            self._sizes[key] = len(model)
+            with HostRunner(model, threads=1, name=name, host=self.host) as runner:
                 got = runner.scores(self.data.feeds)
             ref = self.data.reference
             cos = np.sum(got * ref, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
@@ -100,25 +128,53 @@ class Int4Evaluator:
         return not any(aim is not None and got is not None and miss(aim, got) for aim, got, miss in misses)
 
 
+def _budget_cap(ev: Int4Evaluator, prefix: Callable[[int], Plan], n: int, max_bytes: int) -> int:
+    """The longest prefix (of `n`) that the budget allows in 8 bits: the size grows with it, so bisect."""
+    if ev.size(prefix(0)) > max_bytes:
+        raise GateFailed(
+            f"even with every weight that can in 4 bits the model is {ev.size(prefix(0)):,} bytes, over "
+            f"the budget of {max_bytes:,} (quantization.int4.max_bytes)",
+            hint="raise the budget, or trim the vocabulary first (a vocab_trim step)",
+        )
+    lo, hi = 0, n  # prefix(lo) fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if ev.size(prefix(mid)) <= max_bytes else (lo, mid - 1)
+    return lo
+
+
 def _greedy(
-    ev: Int4Evaluator, sites: dict[str, int], damage: dict[str, float], four: Plan, progress: Progress
-) -> Plan:
-    """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes, then each 8 tried at 4.
-    `damage` holds the sites that can go to 4 bits, `four` the 4-bit width of each; the others stay in 8."""
+    ev: Int4Evaluator,
+    sites: dict[str, int],
+    damage: dict[str, float],
+    four: Plan,
+    progress: Progress,
+    max_bytes: int | None = None,
+    eight: Plan | None = None,
+) -> tuple[Plan, bool]:
+    """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes (no longer than the
+    budget allows), then each 8 tried at 4. `damage` holds the sites that can go to 4 bits, `four` the
+    4-bit width of each; the others stay in 8 (`eight`: each weight's 8-bit width, int8 by default). Also:
+    whether the budget stopped the repair short."""
     order = sorted(damage, key=lambda w: -damage[w] / max(sites[w], 1))  # worst per value first
-    base: Plan = {w: I8 for w in sites}
-    plan: Plan = {**base, **{w: four[w] for w in order}}
-    n = 0
+    base: Plan = eight or {w: I8 for w in sites}
+
+    def prefix(k: int) -> Plan:
+        return {**base, **{w: base[w] if w in order[:k] else four[w] for w in order}}
+
+    cap = len(order) if max_bytes is None else _budget_cap(ev, prefix, len(order), max_bytes)
+    plan, n = prefix(0), 0
     with progress.task("int4: repair", len(order)) as advance:
-        while not ev.ok(ev.metrics(plan)) and n < len(order):
-            n = min(len(order), max(1, 2 * n))
-            plan = {**base, **{w: I8 if w in order[:n] else four[w] for w in order}}
+        while not ev.ok(ev.metrics(plan)) and n < cap:
+            n = min(cap, max(1, 2 * n))
+            plan = prefix(n)
             advance(1)
+    limited = cap < len(order) and not ev.ok(ev.metrics(plan))
     for w in sorted(order[:n], key=lambda w: -sites[w]):  # the largest first: the most bytes back
         trial = {**plan, w: four[w]}
         if ev.ok(ev.metrics(trial)):
             plan = trial
-    return plan
+    return plan, limited
 
 
 def _columns(ev: Int4Evaluator, plan: Plan, tables: list[str], sites: dict[str, int]) -> Plan:
@@ -139,40 +195,57 @@ def search_int4(
     given: Plan | None = None,
     progress: Progress | None = None,
     blockwise: bool = False,
+    *,
+    rounding: Int4Rounding = Int4Rounding.NEAREST,
+    calibration: Calibration | None = None,
+    max_bytes: int | None = None,
+    hybrid_int8: bool = False,
+    hessians: Mapping[str, np.ndarray] | None = None,
+    blockwise_gain: float = 1.0,
 ) -> Int4Build:
-    """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan."""
+    """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan; `calibration`
+    (rounding gptq) gives the queries whose layer inputs GPTQ rounds by, or `hessians` the inputs' Hessians
+    already made (a benchmark replaying plans on one model)."""
     progress = progress or SilentProgress()
     t0 = time.perf_counter()
     support = device_support(devices)
     allowed = all(v is None for v in support.values())
     targets = targets_from_gates(gates, task, data.labels is not None)
-    with Quantizer(float_tflite) as quantizer:
+    gptq_queries = None
+    if hessians is None:
+        made = _hessians(float_tflite, rounding, calibration, progress) if allowed else ({}, None)
+        hessians, gptq_queries = made
+    elif rounding != Int4Rounding.GPTQ:
+        hessians = {}
+    with Quantizer(float_tflite, hessians=hessians) as quantizer:
         sites = {w: s.params for w, s in quantizer.sites.items()}
         damage: dict[str, float] = {}
         by_width: dict[str, dict[WeightWidth, float]] = {}
         if given is not None:
             plan, how = dict(given), "given"
-            if not allowed and any(b != I8 for b in plan.values()):
+            if not allowed and any(BITS[b] == 4 for b in plan.values()):
                 worst = next(v for v in support.values() if v is not None)
                 raise GateFailed(
                     f"the saved int4 plan has 4-bit weights, but {worst}",
                     hint="drop quantization.int4.weights to search again, or target other devices",
                 )
             section_metrics: tuple[MixedMetrics | None, MixedMetrics | None] = (None, None)
-            evaluations = 0
+            evaluations, limited = 0, None
         else:
             how = "searched"
             ev = Int4Evaluator(quantizer, data, task, targets)
             try:
-                all8: Plan = {w: I8 for w in sites}
+                all8: Plan = {
+                    w: I8H if hybrid_int8 and s.takes(I8H) else I8 for w, s in quantizer.sites.items()
+                }
                 base = ev.metrics(all8)
-                if not ev.ok(base):
+                if not ev.ok(base) and max_bytes is None:  # with a budget: the best plan that fits
                     raise GateFailed(
                         f"even with every weight in 8 bits the result is {base.to_json()}, short of the "
                         f"targets {targets.to_json()}",
                         hint="relax the recipe's gates, or use mode float16 / dynamic",
                     )
-                plan = all8
+                plan, limited = all8, None
                 if allowed:
                     able = [(w, b) for w, s in quantizer.sites.items() for b in s.widths(blockwise=blockwise)]
                     with progress.task("int4: sensitivity", len(able)) as advance:
@@ -180,9 +253,9 @@ def search_int4(
                             got = max(0.0, 1.0 - ev.metrics({**all8, w: b}).mean_cosine)
                             by_width.setdefault(w, {})[b] = got
                             advance(1)
-                    four = {w: min(d, key=d.__getitem__) for w, d in by_width.items()}  # per channel on a tie
+                    four = {w: _width(d, blockwise_gain) for w, d in by_width.items()}
                     damage = {w: by_width[w][b] for w, b in four.items()}
-                    plan = _greedy(ev, sites, damage, four, progress)
+                    plan, limited = _greedy(ev, sites, damage, four, progress, max_bytes, all8)
                     tables = [w for w, s in quantizer.sites.items() if s.table]
                     plan = _columns(ev, plan, tables, sites)
                 section_metrics = (base, ev.metrics(plan))
@@ -213,20 +286,67 @@ def search_int4(
             )
             for w in plan
         ],
-        int4_params_share=round(sum(sites[w] for w, b in plan.items() if b != I8) / total, 4),
+        int4_params_share=round(sum(sites[w] for w, b in plan.items() if BITS[b] == 4) / total, 4),
         candidates_evaluated=evaluations,
         search_seconds=round(time.perf_counter() - t0, 1),
         search_split=data.split,
+        rounding=rounding,
+        gptq_queries=gptq_queries,
+        max_bytes=max_bytes,
+        budget_limited=limited if max_bytes is not None else None,
     )
     return Int4Build(tflite, plan, section)
 
 
+def _width(damage: Mapping[WeightWidth, float], gain: float) -> WeightWidth:
+    """The 4-bit width a weight takes: per channel, unless another width cuts its damage alone by more
+    than `gain` times (1: any cut; per channel on a tie). Blockwise kernels run slower than per channel."""
+    first = next(iter(damage))  # per channel: widths() lists it first
+    best = min(damage, key=damage.__getitem__)
+    return best if damage[best] * gain < damage[first] else first
+
+
+def _hessians(
+    float_tflite: bytes, rounding: Int4Rounding, calibration: Calibration | None, progress: Progress
+) -> tuple[dict[str, np.ndarray], int | None]:
+    """Rounding gptq: the input Hessian of every FULLY_CONNECTED weight that can go to 4 bits, on the
+    calibration queries, and how many queries; nearest: none."""
+    if rounding != Int4Rounding.GPTQ:
+        return {}, None
+    if calibration is None:
+        raise GateFailed("int4 rounding gptq needs calibration queries", hint="give --calibration or --train")
+    feeds, mask = calibration()
+    fc = [s.weight for s in weight_sites(float_tflite) if s.op == "FULLY_CONNECTED" and s.int4]
+    queries = len(next(iter(feeds.values()))) if feeds else 0
+    return input_hessians(float_tflite, feeds, fc, mask, progress), queries
+
+
 def build_int4(
-    float_tflite: bytes, recipe: Any, task: Task, data: Callable[[], SearchData], progress: Progress
+    float_tflite: bytes,
+    recipe: Any,
+    task: Task,
+    data: Callable[[], SearchData],
+    progress: Progress,
+    calibration: Calibration | None = None,
 ) -> Int4Build:
-    """Mode int4 for a backend: the recipe's devices and saved plan, the search queries made on demand."""
+    """Mode int4 for a backend: the recipe's devices, saved plan, rounding and budget; the search queries
+    (and the calibration queries' feeds, for GPTQ) made on demand."""
     spec = recipe.quantization.int4
     devices = spec.devices if spec is not None else ["x86-host"]
     given = spec.weights if spec is not None else None
     blockwise = spec.blockwise if spec is not None else False
-    return search_int4(float_tflite, data(), task, recipe.evaluation, devices, given, progress, blockwise)
+    return search_int4(
+        float_tflite,
+        data(),
+        task,
+        recipe.evaluation,
+        devices,
+        given,
+        progress,
+        blockwise,
+        rounding=spec.rounding if spec is not None else Int4Rounding.NEAREST,
+        calibration=calibration,
+        max_bytes=spec.max_bytes if spec is not None else None,
+        hybrid_int8=spec.hybrid_int8 if spec is not None else False,
+        blockwise_gain=spec.blockwise_gain if spec is not None else 1.0,
+    )

@@ -11,7 +11,15 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from converters.tflite_model import builtin_op_names
-from toolchain.base.types import PackageFormat, QuantMode, SourceFormat, StepKind, Task, WeightWidth
+from toolchain.base.types import (
+    Int4Rounding,
+    PackageFormat,
+    QuantMode,
+    SourceFormat,
+    StepKind,
+    Task,
+    WeightWidth,
+)
 from toolchain.recipe.space import SearchSpec
 from toolchain.recipe.steps import Step, check_step_order
 from toolchain.recipe.strict import Strict
@@ -132,6 +140,30 @@ class Int4Spec(Strict):
         False,
         description="the search also tries FULLY_CONNECTED weights blockwise (int4_block32): ai-edge-litert "
         "2.3 runs them (XNNPACK), MediaPipe 1.2.3 fails to open such a model",
+    )
+    rounding: Int4Rounding = Field(
+        Int4Rounding.NEAREST,
+        description="how 4-bit FULLY_CONNECTED weights are rounded: nearest (each value alone), or gptq "
+        "(column by column, each column's error moved onto the rest by the layer's inputs on the "
+        "calibration queries: a smaller change of the layer's output, the same bytes)",
+    )
+    blockwise_gain: float = Field(
+        1.0,
+        ge=1.0,
+        description="with blockwise: a FULLY_CONNECTED weight goes blockwise only when that cuts its damage "
+        "alone by more than this factor (blockwise kernels run slower than per-channel ones)",
+    )
+    hybrid_int8: bool = Field(
+        False,
+        description="8-bit FULLY_CONNECTED / CONV_2D weights go to the op's hybrid kernel (int8_hybrid, "
+        "dynamic int8's speed) instead of behind a DEQUANTIZE (float math)",
+    )
+    max_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="a size budget for the .tflite: the search keeps in 8 bits only the most damaging "
+        "weights (per byte) that fit in it, and puts the rest in 4 bits even when the targets then miss "
+        "(the build's gates still decide)",
     )
 
 

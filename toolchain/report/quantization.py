@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from toolchain.base.record import Record
-from toolchain.base.types import MixedReason, Precision, QuantMode, WeightWidth
+from toolchain.base.types import Int4Rounding, MixedReason, Precision, QuantMode, WeightWidth
 
 
 class LabelSpread(Record):
@@ -248,6 +248,14 @@ class Int4Section(Record):
     candidates_evaluated: int = Field(0, description="plans measured by the search")
     search_seconds: float = Field(0.0, description="search wall time")
     search_split: str = Field("", description="the split the search measured on")
+    rounding: Int4Rounding | None = Field(None, description="how 4-bit FULLY_CONNECTED weights were rounded")
+    gptq_queries: int | None = Field(
+        None, description="rounding gptq: calibration queries whose layer inputs made the Hessians"
+    )
+    max_bytes: int | None = Field(None, description="the recipe's size budget (quantization.int4.max_bytes)")
+    budget_limited: bool | None = Field(
+        None, description="True: the budget kept weights in 4 bits that the targets wanted in 8"
+    )
 
 
 class QuantizationSection(Record):

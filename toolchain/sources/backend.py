@@ -30,7 +30,7 @@ from toolchain.report.quantization import QuantizationSection
 from toolchain.report.steps import AnyStepReport, StepReport
 from toolchain.sources.loaded import LoadedSource
 from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
-from toolchain.tokenizers.interface import TextTokenizer
+from toolchain.tokenizers.interface import ATTENTION_MASK, TextTokenizer
 
 # Called after each step with the step's report (its `float_test_accuracy` is the post-step float model on
 # the evaluation split) and the source model's accuracy on that split; it may raise to stop the build (the
@@ -114,6 +114,16 @@ def search_data(
         y = split.label_ids(source.labels)[: len(texts)]
     feeds = bind_inputs(steps.tokenizer.encode_batch(texts), tflite_inputs(parse_tflite(calibrated)))
     return SearchData(feeds, reference(texts), y, f"{split.source} ({len(texts)} queries)")
+
+
+def calibration_feeds(
+    source: LoadedSource, steps: StepsResult, tflite: bytes
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The source's calibration sample as `tflite`'s input feeds, and its token mask (None without one):
+    what GPTQ rounding captures each layer's inputs on (toolchain/quantization/int4.py)."""
+    assert steps.tokenizer is not None and source.calibration is not None  # drawn for rounding gptq
+    encoded = steps.tokenizer.encode_batch(list(source.calibration.texts))
+    return bind_inputs(encoded, tflite_inputs(parse_tflite(tflite))), encoded.get(ATTENTION_MASK)
 
 
 def int8_diagnosis(

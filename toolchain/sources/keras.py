@@ -33,6 +33,7 @@ from toolchain.sources.backend import (
     Reference,
     StepHook,
     StepsResult,
+    calibration_feeds,
     int8_diagnosis,
     search_data,
 )
@@ -112,13 +113,18 @@ def convert_keras(
         info.update(source.calibration.report())
     with progress.task(
         f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
-        len(calibration) if calibration and q.mode != "mixed" else None,
+        len(calibration) if calibration and q.mode not in ("mixed", "int4") else None,
     ) as advance:
         if q.mode == QuantMode.INT4:
             fp = keras_to_tflite(steps.model, QuantMode.FLOAT32)
             reference = keras_reference(steps)
             built = build_int4(
-                fp, recipe, source.task, lambda: search_data(source, steps, reference, fp), progress
+                fp,
+                recipe,
+                source.task,
+                lambda: search_data(source, steps, reference, fp),
+                progress,
+                lambda: calibration_feeds(source, steps, fp),
             )
             info.update(int4=built.section, full_integer=False)
             return built.tflite, QuantizationSection(**info), None

@@ -41,6 +41,8 @@ from toolchain.base.errors import DataError, RecipeError, StepError
 from toolchain.base.tfenv import seed_everything
 from toolchain.base.types import (
     CALIBRATED_MODES,
+    Int4Rounding,
+    QuantMode,
     SourceFormat,
     StepKind,
     Task,
@@ -351,7 +353,8 @@ def draw_calibration(
 ) -> Calibration | None:
     """The calibration sample of a mode that calibrates (None otherwise), drawn once."""
     q = recipe.quantization
-    if q.mode not in CALIBRATED_MODES:
+    gptq = q.mode == QuantMode.INT4 and q.int4 is not None and q.int4.rounding == Int4Rounding.GPTQ
+    if q.mode not in CALIBRATED_MODES and not gptq:
         return None
     if tokenizer is None:
         raise DataError(

@@ -42,6 +42,7 @@ from toolchain.sources.backend import (
     Reference,
     StepHook,
     StepsResult,
+    calibration_feeds,
     int8_diagnosis,
     search_data,
 )
@@ -116,12 +117,12 @@ class OnnxBackend:
         try:
             with progress.task("onnxsim + onnx2tf (float SavedModel)", None):
                 graph = ox.simplify(model.path, model.shapes, work / "simplified.onnx")
-                if calibration:
+                if calibration and q.mode != QuantMode.INT4:  # int4 (gptq): the float graph as it is
                     graph, prepared = prepare_for_int8(graph, work / "prepared.onnx", calibration)
                     quant["graph_preparation"] = GraphPreparation.model_validate(prepared)
                 inputs = [i.name for i in model.info.inputs]
                 saved = ox.onnx_to_saved_model(graph, work / "saved_model", inputs)
-            counted = calibration if calibration and q.mode != "mixed" else None  # mixed: its own tasks
+            counted = calibration if calibration and q.mode not in ("mixed", "int4") else None  # own tasks
             with progress.task(f"convert ({q.mode})", len(counted) if counted else None) as advance:
                 try:
                     if q.mode == QuantMode.MIXED:
@@ -130,7 +131,8 @@ class OnnxBackend:
                         fp = saved_model_to_tflite(saved, QuantMode.FLOAT32)
                         source, reference = self.source, self.reference(steps)
                         data = lambda: search_data(source, steps, reference, fp)  # noqa: E731
-                        built = build_int4(fp, source.recipe, source.task, data, progress)
+                        feeds = lambda: calibration_feeds(source, steps, fp)  # noqa: E731
+                        built = build_int4(fp, source.recipe, source.task, data, progress, feeds)
                         quant.update(int4=built.section, full_integer=False)
                         tflite = built.tflite
                     else:
