@@ -17,25 +17,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from converters.tflite_model import tflite_schema
+from converters.tflite_model import opcode_index, tensor_name, tflite_schema
 
 EQUALIZED_SUFFIX = "/equalized"
 SCALE_SUFFIX = "/channel_scale"
 MIN_RATIO = 2.0  # a layer whose largest channel is under this many times the median channel is left as is
-
-
-def _name(t) -> str:
-    return t.name.decode() if isinstance(t.name, bytes) else str(t.name)
-
-
-def _opcode(schema, model, builtin: int) -> int:
-    for i, oc in enumerate(model.operatorCodes or []):
-        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin and not oc.customCode:
-            return i
-    oc = schema.OperatorCodeT()
-    oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), 1
-    model.operatorCodes = [*(model.operatorCodes or []), oc]
-    return len(model.operatorCodes) - 1
 
 
 def _float_buffer(schema, model, values: np.ndarray, replace: int | None = None) -> int:
@@ -77,7 +63,7 @@ def equalize_outputs(
     owners: dict[int, int] = {}  # buffer -> tensors reading it
     for t in sg.tensors:
         owners[t.buffer] = owners.get(t.buffer, 0) + 1
-    mul_code = _opcode(schema, model, schema.BuiltinOperator.MUL)
+    mul_code = opcode_index(model, schema.BuiltinOperator.MUL)
     operators, changed = [], {}
     for op in sg.operators:
         operators.append(op)
@@ -85,7 +71,7 @@ def equalize_outputs(
         if max(code.builtinCode, code.deprecatedBuiltinCode) != fc or op.outputs is None:
             continue
         out = int(op.outputs[0])
-        name = _name(sg.tensors[out])
+        name = tensor_name(sg.tensors[out])
         if name not in ranges:
             continue
         lo, hi = ranges[name]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from converters.tflite_model import builtin_op_name, tflite_schema
+from converters.tflite_model import builtin_op_name, opcode_index, tensor_name, tflite_schema
 
 TOLERANCE = 2e-5  # max |region(x) - gelu(x)| on [-10, 10] (the Erf approximation's error is ~1e-6 there)
 MIN_OPS = 4  # a shorter region is not a composed GELU worth a rewrite
@@ -53,10 +53,6 @@ def _gelu(x: np.ndarray, approximate: bool) -> np.ndarray:
         return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     erf = np.vectorize(math.erf, otypes=[np.float64])
     return 0.5 * x * (1 + erf(x / math.sqrt(2)))
-
-
-def _name(t) -> str:
-    return t.name.decode() if isinstance(t.name, bytes) else str(t.name)
 
 
 class _Graph:
@@ -205,10 +201,10 @@ def fuse_gelu(model_bytes: bytes, only: Sequence[str] | None = None) -> tuple[by
     g = _Graph(model)
     found = _candidates(g)
     if only is not None:
-        found = [f for f in found if _name(g.sg.tensors[f[1]]) in set(only)]
+        found = [f for f in found if tensor_name(g.sg.tensors[f[1]]) in set(only)]
     if not found:
         return model_bytes, []
-    code = _opcode(schema, model, schema.BuiltinOperator.GELU)
+    code = opcode_index(model, schema.BuiltinOperator.GELU)
     replace: dict[int, list] = {}
     drop: set[int] = set()
     for x, y, island, (approximate, k) in found:
@@ -220,7 +216,7 @@ def fuse_gelu(model_bytes: bytes, only: Sequence[str] | None = None) -> tuple[by
     g.sg.operators = [new for i, op in enumerate(g.ops) if i not in drop for new in replace.get(i, [op])]
     builder = flatbuffers.Builder(len(model_bytes) + 65536)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), [_name(g.sg.tensors[y]) for _, y, _, _ in found]
+    return bytes(builder.Output()), [tensor_name(g.sg.tensors[y]) for _, y, _, _ in found]
 
 
 def _gelu_op(schema, code: int, x: int, y: int, approximate: bool):
@@ -269,14 +265,18 @@ def _gelu_times(schema, model, g: _Graph, gelu, y: int, k: float) -> list:
     src = g.sg.tensors[y]
     mid = schema.TensorT()
     mid.shape, mid.type, mid.buffer = np.array(src.shape, np.int32), src.type, 0
-    mid.name = (_name(src) + "/gelu").encode()
+    mid.name = (tensor_name(src) + "/gelu").encode()
     if src.quantization is not None:
         mid.quantization = schema.QuantizationParametersT()
         mid.quantization.min, mid.quantization.max = src.quantization.min, src.quantization.max
         if k > 0:
             _scale_range(mid, k)
     const = schema.TensorT()
-    const.shape, const.type, const.name = np.array([], np.int32), src.type, (_name(src) + "/gelu_k").encode()
+    const.shape, const.type, const.name = (
+        np.array([], np.int32),
+        src.type,
+        (tensor_name(src) + "/gelu_k").encode(),
+    )
     buf = schema.BufferT()
     buf.data = np.frombuffer(np.float32(k).tobytes(), np.uint8)
     model.buffers.append(buf)
@@ -284,19 +284,9 @@ def _gelu_times(schema, model, g: _Graph, gelu, y: int, k: float) -> list:
     g.sg.tensors += [mid, const]
     gelu.outputs = np.array([len(g.sg.tensors) - 2], np.int32)
     mul = schema.OperatorT()
-    mul.opcodeIndex = _opcode(schema, model, schema.BuiltinOperator.MUL)
+    mul.opcodeIndex = opcode_index(model, schema.BuiltinOperator.MUL)
     mul.inputs = np.array([len(g.sg.tensors) - 2, len(g.sg.tensors) - 1], np.int32)
     mul.outputs = np.array([y], np.int32)
     mul.builtinOptionsType = schema.BuiltinOptions.MulOptions
     mul.builtinOptions = schema.MulOptionsT()
     return [gelu, mul]
-
-
-def _opcode(schema, model, builtin: int) -> int:
-    for i, oc in enumerate(model.operatorCodes or []):
-        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin and not oc.customCode:
-            return i
-    oc = schema.OperatorCodeT()
-    oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), 1
-    model.operatorCodes = [*(model.operatorCodes or []), oc]
-    return len(model.operatorCodes) - 1

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from converters.calibrated import activation_ranges
-from converters.tflite_model import parse_tflite, tflite_schema
+from converters.tflite_model import parse_tflite, tensor_name, tflite_schema
 from toolchain.base.errors import ConversionError
 
 Range = tuple[float, float]
@@ -51,10 +51,6 @@ DEGENERATE = 1e-6  # a range narrower than this carries no information about the
 
 def is_huge(r: Range) -> bool:
     return max(abs(r[0]), abs(r[1])) > HUGE
-
-
-def _name(tensor) -> str:
-    return tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
 
 
 def _has_range(tensor) -> bool:
@@ -130,7 +126,7 @@ def with_activation_ranges(calibrated: bytes, ranges: Mapping[str, Range]) -> by
     found: set[str] = set()
     for sg in model.subgraphs or []:
         for tensor in sg.tensors or []:
-            name = _name(tensor)
+            name = tensor_name(tensor)
             if name not in ranges or not _has_range(tensor):
                 continue
             lo, hi = ranges[name]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from converters.tflite_model import opcode_index, tensor_name
 from toolchain.base.errors import InputFileError
 
 # Hugging Face names first, then TF Hub / Model Maker names (MediaPipe's writer defaults).
@@ -47,10 +48,6 @@ def _load(data: bytes):
     return schema, schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
 
 
-def _name(tensor) -> str:
-    return tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
-
-
 def _role(name: str) -> str | None:
     """ids / mask / segment from a tensor name such as `serving_default_input_ids:0`."""
     low = name.lower()
@@ -62,7 +59,7 @@ def _role(name: str) -> str | None:
 
 def _roles(sg) -> tuple[list[str], dict[str, str]]:  # noqa: ANN001 - a schema SubGraphT
     """The input names of a subgraph and, by role, the first input of each role."""
-    names = [_name(sg.tensors[i]) for i in sg.inputs]
+    names = [tensor_name(sg.tensors[i]) for i in sg.inputs]
     found: dict[str, str] = {}
     for name in names:
         role = _role(name)
@@ -118,16 +115,6 @@ def _pack(model, size: int) -> bytes:  # noqa: ANN001 - a schema ModelT
     return bytes(builder.Output())
 
 
-def _opcode(schema, model, builtin: int) -> int:
-    for i, oc in enumerate(model.operatorCodes or []):
-        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin and oc.version == 1:
-            return i
-    oc = schema.OperatorCodeT()
-    oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), 1
-    model.operatorCodes = [*(model.operatorCodes or []), oc]
-    return len(model.operatorCodes) - 1
-
-
 def _is_cast_to_int32(schema, model, sg, op) -> bool:
     code = model.operatorCodes[op.opcodeIndex]
     if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.CAST:
@@ -152,7 +139,7 @@ def int32_inputs(data: bytes) -> tuple[bytes, list[str]]:
         if tensor.type != schema.TensorType.INT64:
             continue
         tensor.type = schema.TensorType.INT32
-        changed.append(_name(tensor))
+        changed.append(tensor_name(tensor))
         users = _consumers(sg, idx)
         if users and all(_is_cast_to_int32(schema, model, sg, sg.operators[k]) for k in users):
             for k in users:  # drop the casts: their readers read the (now int32) input directly
@@ -167,7 +154,7 @@ def int32_inputs(data: bytes) -> tuple[bytes, list[str]]:
         wide.shape = None if tensor.shape is None else np.array(tensor.shape, dtype=np.int32)
         wide.shapeSignature = None if tensor.shapeSignature is None else np.array(tensor.shapeSignature)
         wide.type = schema.TensorType.INT64
-        wide.name = f"{_name(tensor)}/int64".encode()
+        wide.name = f"{tensor_name(tensor)}/int64".encode()
         wide.buffer = 0
         sg.tensors.append(wide)
         wide_idx = len(sg.tensors) - 1
@@ -175,7 +162,7 @@ def int32_inputs(data: bytes) -> tuple[bytes, list[str]]:
             if op.inputs is not None:
                 op.inputs = np.where(op.inputs == idx, wide_idx, op.inputs).astype(np.int32)
         cast = schema.OperatorT()
-        cast.opcodeIndex = _opcode(schema, model, schema.BuiltinOperator.CAST)
+        cast.opcodeIndex = opcode_index(model, schema.BuiltinOperator.CAST, 1)
         cast.inputs = np.array([idx], dtype=np.int32)
         cast.outputs = np.array([wide_idx], dtype=np.int32)
         cast.builtinOptionsType = schema.BuiltinOptions.CastOptions

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from converters.tflite_model import opcode_index, tensor_name
 from toolchain.base.errors import InputFileError
 
 INT4_DEQUANTIZE_VERSION = 6  # op_version.cc: DEQUANTIZE with an int4 input
@@ -71,21 +72,6 @@ def _builtin(code) -> int:
     return max(code.builtinCode, code.deprecatedBuiltinCode)
 
 
-def _opcode(model, builtin: int, version: int) -> int:
-    schema = _schema()
-    for i, oc in enumerate(model.operatorCodes or []):
-        if _builtin(oc) == builtin and oc.version == version and not oc.customCode:
-            return i
-    oc = schema.OperatorCodeT()
-    oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), version
-    model.operatorCodes = [*(model.operatorCodes or []), oc]
-    return len(model.operatorCodes) - 1
-
-
-def _name(tensor) -> str:
-    return tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
-
-
 def pack_int4(values: np.ndarray) -> bytes:
     """Signed 4-bit values, two per byte, the first in the low nibble (TFLite's packed INT4 layout)."""
     flat = values.astype(np.int8).reshape(-1)
@@ -130,7 +116,7 @@ def quantize_tables(data: bytes, tables: dict[str, int], columns: frozenset[str]
         if slot is None or op.inputs is None or len(op.inputs) <= slot or op.inputs[slot] < 0:
             continue
         tensor = sg.tensors[op.inputs[slot]]
-        name = _name(tensor)
+        name = tensor_name(tensor)
         if name not in tables:
             continue
         if name in done:
@@ -165,7 +151,7 @@ def quantize_tables(data: bytes, tables: dict[str, int], columns: frozenset[str]
         buf.data = np.frombuffer(raw, np.uint8)
         deq = schema.OperatorT()
         version = INT4_DEQUANTIZE_VERSION if bits == 4 else INT8_PER_ROW_DEQUANTIZE_VERSION
-        deq.opcodeIndex = _opcode(model, schema.BuiltinOperator.DEQUANTIZE, version)
+        deq.opcodeIndex = opcode_index(model, schema.BuiltinOperator.DEQUANTIZE, version)
         deq.inputs = np.array([op.inputs[slot]], np.int32)
         deq.outputs = np.array([len(sg.tensors) - 1], np.int32)
         deq.builtinOptionsType = schema.BuiltinOptions.NONE
@@ -192,7 +178,9 @@ def set_int4_versions(data: bytes) -> bytes:
             if _builtin(code) != schema.BuiltinOperator.DEQUANTIZE or code.version >= INT4_DEQUANTIZE_VERSION:
                 continue
             if sg.tensors[op.inputs[0]].type == schema.TensorType.INT4:
-                op.opcodeIndex = _opcode(model, schema.BuiltinOperator.DEQUANTIZE, INT4_DEQUANTIZE_VERSION)
+                op.opcodeIndex = opcode_index(
+                    model, schema.BuiltinOperator.DEQUANTIZE, INT4_DEQUANTIZE_VERSION
+                )
                 changed = True
     return _save(model, len(data)) if changed else data
 

@@ -26,6 +26,24 @@ def tflite_schema():
     return schema
 
 
+def tensor_name(tensor) -> str:
+    """A tensor's name as str (the object API holds bytes)."""
+    return tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+
+
+def opcode_index(model, builtin: int, version: int | None = None) -> int:
+    """Index of the builtin op `builtin` in `model.operatorCodes` (object API), added when missing.
+    `version`: that version exactly (and added with it); None: any version (added as version 1)."""
+    for i, oc in enumerate(model.operatorCodes or []):
+        same = max(oc.builtinCode, oc.deprecatedBuiltinCode) == builtin and not oc.customCode
+        if same and (version is None or oc.version == version):
+            return i
+    oc = tflite_schema().OperatorCodeT()
+    oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = builtin, min(builtin, 127), version or 1
+    model.operatorCodes = [*(model.operatorCodes or []), oc]
+    return len(model.operatorCodes) - 1
+
+
 def builtin_op_names() -> list[str]:
     """Every BuiltinOperator name the schema knows (the valid spellings of an op type)."""
     tflite_schema()

@@ -66,8 +66,9 @@ def _tail_size(n: int, fraction: float) -> int:
     return int(min(n, np.floor(fraction * (n - 1)) + 2))
 
 
-def _all_tensors_interpreter(model: bytes):
-    """Host ai_edge_litert, builtin kernels only, every tensor kept, allocated (the range readers run it)."""
+def all_tensors_interpreter(model: bytes):
+    """Host ai_edge_litert, builtin kernels only, every tensor kept, allocated (the range readers and the
+    FC-input Hessians of devices/fc_inputs.py run it)."""
     from ai_edge_litert.interpreter import (  # reason: imported only when ranges are read
         Interpreter,
         OpResolverType,
@@ -99,7 +100,7 @@ def percentile_ranges(
     """
     if not 0 <= lower < upper <= 100:
         raise DataError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower} and {upper}")
-    it = _all_tensors_interpreter(model)
+    it = all_tensors_interpreter(model)
     details = {d["name"]: d for d in it.get_tensor_details()}
     names = list(dict.fromkeys(tensors))
     missing = [n for n in names if n not in details]
@@ -146,7 +147,7 @@ def channel_ranges(
     Run as `percentile_ranges` is (host ai_edge_litert, builtin kernels, all tensors kept): the ranges that
     converters/equalize.py divides out of a fully connected layer's output channels.
     """
-    it = _all_tensors_interpreter(model)
+    it = all_tensors_interpreter(model)
     details = {d["name"]: d for d in it.get_tensor_details()}
     names = [n for n in dict.fromkeys(tensors) if n in details]
     inputs = it.get_input_details()

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from converters.tflite_model import parse_tflite
+from devices.activations import all_tensors_interpreter
 from devices.hostrun import match_feeds
 from toolchain.base.errors import DataError
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.quiet import native_output_silenced
 
 
 def fc_inputs(model: bytes, weights: Sequence[str]) -> dict[str, str]:
@@ -46,20 +46,8 @@ def input_hessians(
     """weight name -> X^T X / rows (float64, [in, in]) of its FULLY_CONNECTED layer's input over every
     query of `feeds` (by input name); see the module doc for `token_mask`. Weights that are not a
     FULLY_CONNECTED weight of `model` are left out."""
-    from ai_edge_litert.interpreter import (  # reason: the runtime is imported only when Hessians are made
-        Interpreter,
-        OpResolverType,
-    )
-
     inputs_of = fc_inputs(model, weights)
-    with native_output_silenced():
-        it = Interpreter(
-            model_content=model,
-            num_threads=1,
-            experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        )
-        it.allocate_tensors()
+    it = all_tensors_interpreter(model)
     index = {d["name"]: d["index"] for d in it.get_tensor_details()}
     missing = sorted(n for n in inputs_of.values() if n not in index)
     if missing:
