@@ -36,7 +36,7 @@ import numpy as np
 
 from toolchain.base import ray_cluster
 from toolchain.base.child import child_env
-from toolchain.base.errors import DataError, StepError
+from toolchain.base.errors import DataError, StepError, pending_interrupt
 from toolchain.base.progress import Progress
 from toolchain.base.venvs import cache_dir
 from toolchain.report.steps import LogScoring
@@ -298,6 +298,20 @@ def _run_ray(requests: list[Path], address: str | None, watch: _Watch) -> list[d
     try:
         ray_cluster.wait_all(ray, refs, on_slice=watch.poll)
         watch.poll()
-        return [_result(req, ray.get(ref)[0]) for req, ref in zip(requests, refs, strict=True)]
+        return [_result(req, _ray_exit_code(ray, ref)) for req, ref in zip(requests, refs, strict=True)]
     finally:  # Ctrl-C, SIGTERM or a failure: each task kills its worker's group before we leave
         ray_cluster.cancel_and_wait(ray, refs)  # a finished task's cancel is a no-op
+
+
+def _ray_exit_code(ray: Any, ref: Any) -> int:
+    """The scoring child's exit code; a Ray worker that died is a StepError (the rerun resumes)."""
+    try:
+        return ray.get(ref)[0]
+    except Exception as err:  # RayTaskError, WorkerCrashedError, ...; or Ctrl-C wrapped by ray.get
+        interrupted = pending_interrupt()
+        if interrupted is not None:
+            raise interrupted from None
+        raise StepError(
+            f"a teacher scoring task failed on the Ray cluster ({err.__class__.__name__})",
+            hint="rerun the same command: it resumes from the shards already scored",
+        ) from None
