@@ -21,7 +21,7 @@ import numpy as np
 
 from converters.tflite_model import parse_tflite
 from toolchain.base.progress import Progress
-from toolchain.base.types import Task, TokenizerKind
+from toolchain.base.types import QuantMode, Task, TokenizerKind
 from toolchain.quantization.mixed import SEARCH_QUERIES, SearchData, worst_ops
 from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection
@@ -31,6 +31,9 @@ from toolchain.report.steps import AnyStepReport, StepReport
 from toolchain.sources.loaded import LoadedSource
 from toolchain.tokenizers.binding import bind_inputs, tflite_inputs
 from toolchain.tokenizers.interface import ATTENTION_MASK, TextTokenizer
+
+# Quantization modes whose searches show their own progress tasks (the convert bar counts no queries)
+SEARCHED_MODES = (QuantMode.MIXED, QuantMode.INT4)
 
 # Called after each step with the step's report (its `float_test_accuracy` is the post-step float model on
 # the evaluation split) and the source model's accuracy on that split; it may raise to stop the build (the

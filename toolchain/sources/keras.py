@@ -28,6 +28,7 @@ from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection
 from toolchain.report.quantization import QuantizationSection
 from toolchain.sources.backend import (
+    SEARCHED_MODES,
     Conversion,
     Evaluation,
     Reference,
@@ -113,7 +114,7 @@ def convert_keras(
         info.update(source.calibration.report())
     with progress.task(
         f"convert ({q.mode})" + (" + calibrate" if calibration else ""),
-        len(calibration) if calibration and q.mode not in ("mixed", "int4") else None,
+        len(calibration) if calibration and q.mode not in SEARCHED_MODES else None,
     ) as advance:
         if q.mode == QuantMode.INT4:
             fp = keras_to_tflite(steps.model, QuantMode.FLOAT32)

@@ -37,6 +37,7 @@ from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection, ReferenceCheck
 from toolchain.report.quantization import GraphPreparation, QuantizationSection
 from toolchain.sources.backend import (
+    SEARCHED_MODES,
     Conversion,
     Evaluation,
     Reference,
@@ -122,7 +123,7 @@ class OnnxBackend:
                     quant["graph_preparation"] = GraphPreparation.model_validate(prepared)
                 inputs = [i.name for i in model.info.inputs]
                 saved = ox.onnx_to_saved_model(graph, work / "saved_model", inputs)
-            counted = calibration if calibration and q.mode not in ("mixed", "int4") else None  # own tasks
+            counted = calibration if calibration and q.mode not in SEARCHED_MODES else None
             with progress.task(f"convert ({q.mode})", len(counted) if counted else None) as advance:
                 try:
                     if q.mode == QuantMode.MIXED:
