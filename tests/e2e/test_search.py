@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCORES_ON_RAY = """
 import sys
 from pathlib import Path
-from tests.support.scoring_logs import ray_scores_match_local
+from tests.support.scoring_logs import finished_tasks_are_never_cancelled, ray_scores_match_local
 ray_scores_match_local(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+finished_tasks_are_never_cancelled(sys.argv[3])
 """
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,8 @@ def _trials(result) -> list[dict]:
 def test_ray_equals_local_resume_and_best_recipe_rebuilds(tiny_project, bert_models, tmp_path, monkeypatch):
     """The same seeded search twice: locally, then on a Ray head beside a CPU-bound busy loop. Both choose
     the same trials (TPE's trial 2 included) and the same front: the sampler reads no wall-clock time.
-    On the same head (its start is most of a Ray test's cost): teacher scores of a log on Ray equal local."""
+    On the same head (its start is most of a Ray test's cost): teacher scores of a log on Ray equal local,
+    and finished tasks are never cancelled (a cancel meeting a finished task's reply aborts Ray's driver)."""
     from toolchain.pipeline import build
     from toolchain.recipe.compose import load_recipe
 

@@ -45,3 +45,20 @@ def ray_scores_match_local(teacher_folder: Path, where: Path, address: str) -> N
         os.environ.pop("EDGECOMP_CACHE") if before is None else os.environ.update(EDGECOMP_CACHE=before)
     assert rec.where == "ray" and rec.workers == 2 and rec.shards_from_cache == 0 and rec.queries == 600
     np.testing.assert_array_equal(on_ray.to_array(), local.to_array())
+
+
+def finished_tasks_are_never_cancelled(address: str, rounds: int = 300) -> None:
+    """Cancelling finished tasks aborts Ray's driver in 50-160 rounds of this loop (ray-project/ray#54846);
+    `cancel_unfinished`, which every edgecomp caller uses on its way out, must survive all of them."""
+    from toolchain.base import ray_cluster
+
+    ray = ray_cluster.connect(address, "the cancel check")
+    try:
+        echo = ray.remote(num_cpus=1, max_retries=0)(lambda i: i)
+        for _ in range(rounds):
+            refs = [echo.remote(i) for i in range(4)]
+            ray_cluster.wait_all(ray, refs)
+            assert ray.get(refs) == [0, 1, 2, 3]
+            ray_cluster.cancel_unfinished(ray, refs)
+    finally:
+        ray.shutdown()

@@ -7,7 +7,8 @@ run a `python -m toolchain...` child per task. What they share lives here:
 - `command_task`: the Ray task that runs one child command in its own process group and waits for it in
   slices, so `ray.cancel`'s KeyboardInterrupt lands between two slices and kills the child's whole group:
   a cancelled or interrupted run leaves no child working on the cluster;
-- `cancel_and_wait`: cancel the pending tasks, wait (bounded) until each has killed its child, leave.
+- `cancel_and_wait`: cancel the tasks still running (never a finished one), wait (bounded) until each
+  has killed its child, leave the cluster.
 The task function is built inside `command_task` so that Ray pickles it by value: a cluster worker needs
 only Python and this checkout on a shared path, not edgecomp installed. Ray is imported only here.
 """
@@ -101,12 +102,25 @@ def wait_all(ray: Any, refs: list[Any], on_slice: Any = None) -> None:
             on_slice()
 
 
-def cancel_and_wait(ray: Any, refs: list[Any]) -> None:
-    """Cancel the tasks (each kills its child's group), wait until they end, then leave the cluster."""
+def cancel_unfinished(ray: Any, refs: list[Any]) -> None:
+    """Cancel the tasks still running (each kills its child's group) and wait (bounded) until they end.
+
+    A task whose result is already in is never cancelled: in Ray 2.x a cancel that meets a finished task's
+    reply aborts the driver (`Check failed: it != submissible_tasks_.end() Tried to complete task that was
+    not pending`, ray-project/ray#54846). A clean-clone suite run hit it after every scoring task had ended;
+    cancelling 4 finished tasks in a loop hits it within 50-160 rounds here."""
+    if refs:
+        with contextlib.suppress(Exception):
+            _, refs = ray.wait(refs, num_returns=len(refs), timeout=0)
     for ref in refs:
         with contextlib.suppress(Exception):
             ray.cancel(ref)
     if refs:
         with contextlib.suppress(Exception):
             ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)
+
+
+def cancel_and_wait(ray: Any, refs: list[Any]) -> None:
+    """`cancel_unfinished`, then leave the cluster."""
+    cancel_unfinished(ray, refs)
     ray.shutdown()

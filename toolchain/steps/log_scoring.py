@@ -295,12 +295,15 @@ def _run_ray(requests: list[Path], address: str | None, watch: _Watch) -> list[d
     task = ray_cluster.command_task(ray)
     cwd = str(Path.cwd())
     refs = [task.remote(*worker_command(req), cwd, str(req.with_suffix(".log"))) for req in requests]
+    running = refs
     try:
         ray_cluster.wait_all(ray, refs, on_slice=watch.poll)
         watch.poll()
-        return [_result(req, _ray_exit_code(ray, ref)) for req, ref in zip(requests, refs, strict=True)]
-    finally:  # Ctrl-C, SIGTERM or a failure: each task kills its worker's group before we leave
-        ray_cluster.cancel_and_wait(ray, refs)  # a finished task's cancel is a no-op
+        results = [_result(req, _ray_exit_code(ray, ref)) for req, ref in zip(requests, refs, strict=True)]
+        running = []  # every task has ended: nothing to cancel (a cancel racing a reply aborts Ray's driver)
+        return results
+    finally:  # Ctrl-C, SIGTERM or a failure: each task still running kills its worker's group first
+        ray_cluster.cancel_and_wait(ray, running)
 
 
 def _ray_exit_code(ray: Any, ref: Any) -> int:
