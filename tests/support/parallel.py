@@ -9,13 +9,12 @@ made once. (xdist's loadgroup would keep chosen files together, but with pytest 
 lost: pytest's nodeid is no longer the `_nodeid` attribute xdist 3.8 rewrites.)
 
 Tests marked `serial` are left out of the parallel run (`make test` runs them after it, in one process):
-their builds depend on a speed measurement (the mixed-precision search times int8 against float per op
-type), and a worker busy on the other core adds to its noise. Measured on the project's machine, that
-choice is not stable even alone: EXP and MEAN came out int8 in one run and float in the next, and with one
-of the two plans the packaged BERT classifier disagrees with MediaPipe on 1 of 748 queries (a product
-issue, reported, not hidden here). So only the tests of the choice by speed itself are serial; a test of
-what follows the choice (repair, replay, validate, profile, package) pins it (tests/support/
-pinned_speed.py) and runs in a worker.
+their builds depend on a speed measurement (`quantization.mac_free_ops: timed`: the mixed-precision search
+times int8 against float per op type), and a worker busy on the other core adds to its noise. Measured on
+the project's machine, that choice was not stable even alone: EXP and MEAN came out int8 in one run and
+float in the next, and with one of the two plans the packaged BERT classifier disagreed with MediaPipe on
+1 of 748 queries. That is why the product's default is now `float` (MAC-free ops float by rule, nothing
+timed): every other mixed build runs in a worker; only the 2 tests of `timed` itself are serial.
 """
 
 from __future__ import annotations

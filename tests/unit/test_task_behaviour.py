@@ -89,7 +89,7 @@ def test_a_retrieval_candidate_is_scored_on_its_top10_list():
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # the mixed search times int8 against float
+@pytest.mark.serial  # mac_free_ops: timed: the mixed search times int8 against float kernels
 def test_a_retrieval_build_with_mode_mixed_searches_its_retrieval_gates(tmp_path):
     """End to end on the CI-size product-retrieval example (the mixed search on its item table)."""
     import json
@@ -105,7 +105,7 @@ def test_a_retrieval_build_with_mode_mixed_searches_its_retrieval_gates(tmp_path
     args = ["--data", str(root), "--epochs", "4", "--dim", "16", "--embed-dim", "16", "--filters", "32"]
     assert _script("train").main(args) == 0
     recipe = yaml.safe_load((EXAMPLE / "recipe.yaml").read_text())
-    recipe["quantization"] = {"mode": "mixed", "calibration_samples": 200}
+    recipe["quantization"] = {"mode": "mixed", "calibration_samples": 200, "mac_free_ops": "timed"}
     recipe["evaluation"] = {"min_top10_overlap": 0.9}
     recipe["output"]["dir"] = str(tmp_path / "build")
     (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))

@@ -184,6 +184,13 @@ class Precision(StrEnum):
     INT8 = "int8"
 
 
+class MacFreeOps(StrEnum):
+    """How the mixed search sets the precision of op types without multiply-accumulates."""
+
+    FLOAT = "float"  # float, by rule: deterministic (the same bytes under any load)
+    TIMED = "timed"  # each type's int8 and float kernels timed on this host: int8 when clearly faster
+
+
 class ManifestKind(StrEnum):
     """The package manifest's `task`: which MediaPipe task (and README snippet) the app team gets."""
 

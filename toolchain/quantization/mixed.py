@@ -3,8 +3,11 @@
 From one calibrated float model (converters/calibrated.py) every candidate is a re-quantization with a set
 of nodes left in float, run on real queries against the source model's outputs (one runtime child for all):
 
-1. **Speed** (toolchain/quantization/speed.py): ops without multiply-accumulates (elementwise, normalisation,
-   softmax) stay float unless int8 runs clearly faster here, per op type, measured.
+1. **MAC-free ops**: ops without multiply-accumulates (elementwise, normalisation, softmax) stay float, by
+   rule (`quantization.mac_free_ops: float`, the default): int8 would add error and save no MACs, and the
+   same recipe must give the same bytes under any load. With `timed` (toolchain/quantization/speed.py) a
+   type goes int8 where its int8 kernels run clearly faster on this host, measured; the plan then depends
+   on the host and its load, and the saved recipe replays it.
 2. **Sensitivity per op type**: the ops still int8 are grouped by type (FULLY_CONNECTED, BATCH_MATMUL, ...)
    and each group is quantized alone (everything else float); its damage to the output (1 - mean cosine vs
    the float model) is divided by its cost (its share of the MACs, plus a small per-op overhead). On a real
@@ -38,7 +41,7 @@ from devices.opcost import model_costs
 from toolchain.base.errors import GateFailed
 from toolchain.base.notices import announce
 from toolchain.base.progress import Progress, SilentProgress
-from toolchain.base.types import MixedReason, Task
+from toolchain.base.types import MacFreeOps, MixedReason, Task
 from toolchain.quantization.scoring import (
     TASK_METRICS,
     Evaluator,
@@ -80,6 +83,7 @@ class MixedPlan:
     type_damage: dict[str, float] = field(default_factory=dict)  # op type -> 1 - cosine, quantized alone
     int8_mac_share: float | None = None  # of the searched ops' MACs
     runtime_peak_mb: int | None = None  # the runtime child's peak resident memory
+    mac_free_ops: MacFreeOps = MacFreeOps.FLOAT
 
     def section(self) -> MixedSection:
         return MixedSection(
@@ -93,7 +97,8 @@ class MixedPlan:
             full_int8=self.full_int8_metrics,
             chosen=self.metrics,
             kept_out_of_int8=self.records,
-            speed_by_op_type=self.speed,
+            mac_free_ops=self.mac_free_ops,
+            speed_by_op_type=self.speed or None,
             damage_by_op_type=self.type_damage or None,
             int8_mac_floor=MIN_INT8_MAC_SHARE,
             candidates_evaluated=self.evaluations,
@@ -180,11 +185,12 @@ def search(
     task: Task,
     progress: Progress | None = None,
     alternative: tuple[bytes, dict[str, float]] | None = None,
+    mac_free_ops: MacFreeOps = MacFreeOps.FLOAT,
 ) -> MixedPlan:
     """Choose the float nodes of a mixed-precision model (see the module docstring). `alternative`: the
     calibrated model with its FC outputs equalized and {output: largest channel scale}
     (toolchain/quantization/plan.equalized); searched instead when its full-int8 candidate (the
-    equalizing MULs float) scores a higher cosine than the plain one."""
+    equalizing MULs float) scores a higher cosine than the plain one. `mac_free_ops`: step 1's rule."""
     has_labels = data.labels is not None
     targets = targets_from_gates(gates, task, has_labels)
     limits = gate_targets(gates, task, has_labels)
@@ -200,7 +206,7 @@ def search(
                 if ev.metrics(keep).mean_cosine <= plain.mean_cosine:
                     ev.use(calibrated)
                     keep = set()
-        plan = _search(ev, progress, keep)
+        plan = _search(ev, progress, keep, mac_free_ops)
         plan.seconds = time.perf_counter() - t0
         plan.runtime_peak_mb = ev.host.peak_mb()
         if keep:
@@ -209,7 +215,7 @@ def search(
         return plan
 
 
-def _search(ev: Evaluator, progress: Progress, keep: set[str]) -> MixedPlan:
+def _search(ev: Evaluator, progress: Progress, keep: set[str], mac_free_ops: MacFreeOps) -> MixedPlan:
     """The search on `ev`'s calibrated model; the `keep` nodes (equalizing MULs) stay float throughout."""
     calibrated, data, targets = ev.calibrated, ev.data, ev.targets
     nodes = [n for n in choosable_nodes(calibrated) if n.name not in keep]
@@ -222,10 +228,12 @@ def _search(ev: Evaluator, progress: Progress, keep: set[str]) -> MixedPlan:
     for n in nodes:
         if not macs[n.name]:
             groups.setdefault(n.op, []).append(n.name)
-    with progress.task(
-        f"mixed: speed of int8 vs float kernels ({len(groups)} op types)", len(groups)
-    ) as tick:
-        start, speed = choose_by_speed(ev.model, groups, keep, data.feeds, ev.host, tick)
+    start, speed = keep | {n for names in groups.values() for n in names}, []
+    if mac_free_ops == MacFreeOps.TIMED:
+        with progress.task(
+            f"mixed: speed of int8 vs float kernels ({len(groups)} op types)", len(groups)
+        ) as tick:
+            start, speed = choose_by_speed(ev.model, groups, keep, data.feeds, ev.host, tick)
     by_type: dict[str, list[str]] = {}
     for n in nodes:
         if n.name not in start:
@@ -294,6 +302,7 @@ def _search(ev: Evaluator, progress: Progress, keep: set[str]) -> MixedPlan:
         calibrated=calibrated,
         type_damage={op: round(d, 6) for op, d in damage.items()},
         int8_mac_share=round(int8_share(chosen), 4),
+        mac_free_ops=mac_free_ops,
     )
 
 

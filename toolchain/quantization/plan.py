@@ -99,7 +99,9 @@ def build_mixed(
     with progress.task("mixed: fuse composed GELUs, equalize FC output channels", None):
         calibrated, gelus = fuse_gelu(calibrated)
         eq, changed = equalized(calibrated, data)
-    result = search(calibrated, data, recipe.evaluation, task, progress, alternative=(eq, changed))
+    result = search(
+        calibrated, data, recipe.evaluation, task, progress, (eq, changed), recipe.quantization.mac_free_ops
+    )
     tflite = quantize(result.calibrated, result.float_nodes)
     spec = MixedSpec(float_nodes=result.float_nodes, equalized=sorted(result.equalized), fused_gelu=gelus)
     section = result.section().model_copy(update={"fused_gelu": gelus or None})

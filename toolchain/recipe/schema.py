@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from converters.tflite_model import builtin_op_names
 from toolchain.base.types import (
     Int4Rounding,
+    MacFreeOps,
     PackageFormat,
     QuantMode,
     SourceFormat,
@@ -173,6 +174,15 @@ class QuantizationSpec(Strict):
     mixed: MixedSpec | None = Field(
         None, description="mode mixed only: a fixed precision plan (the saved recipe of a mixed build has it)"
     )
+    mac_free_ops: MacFreeOps = Field(
+        MacFreeOps.FLOAT,
+        description="mode mixed: how op types without multiply-accumulates (elementwise, normalisation, "
+        "softmax) get their precision when the search runs. float (default): float, by rule, so the "
+        "same recipe gives the same bytes on any machine under any load; int8 would add error and save no "
+        "MACs, and their float kernels tied or won in the timings measured here. timed: each type's int8 "
+        "and float kernels are timed on this host and int8 kept where it is clearly faster (the plan, "
+        "and so the bytes, can then depend on the machine and its load; the saved recipe replays it)",
+    )
     calibration_samples: int = Field(500, ge=1, description="queries drawn for the representative dataset")
     min_calibration_samples: int = Field(100, ge=1, description="fewer usable queries than this is an error")
     float_fallback_ops: list[str] = Field(
@@ -203,6 +213,8 @@ class QuantizationSpec(Strict):
             raise ValueError(f"quantization.mixed is a plan for mode mixed, not {self.mode}")
         if self.int4 is not None and self.mode != "int4":
             raise ValueError(f"quantization.int4 is for mode int4, not {self.mode}")
+        if self.mac_free_ops != MacFreeOps.FLOAT and self.mode != "mixed":
+            raise ValueError(f"quantization.mac_free_ops is for mode mixed, not {self.mode}")
         if self.float_fallback_ops and self.mode != "int8":
             raise ValueError(
                 f"float_fallback_ops is a hand-made list for mode int8; mode {self.mode} does not take it"

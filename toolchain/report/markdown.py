@@ -143,12 +143,21 @@ def _quantization(q: QuantizationSection) -> list[str]:
         if r.reason == MixedReason.ERROR:
             alone = r.damage_alone if r.damage_alone is not None else f"{r.type_damage_alone} (its type)"
             lines.append(f"| {r.op} `{r.node}` | error | {r.macs:,} | {alone} | {dump(r.if_int8)} |")
+    if not mixed.speed_by_op_type:
+        rule = sum(r.reason == MixedReason.SPEED for r in mixed.kept_out_of_int8 or [])
+        return [
+            *lines,
+            "",
+            f"- mixed: {rule} ops without MACs kept float by rule (`quantization.mac_free_ops: float`; "
+            "`timed` times their int8 and float kernels on this host instead)",
+            "",
+        ]
     lines += [
         "",
         "| op type | count | int8 µs/query | float µs/query | precision (speed) |",
         "|---|---|---|---|---|",
     ]
-    for c in mixed.speed_by_op_type or []:
+    for c in mixed.speed_by_op_type:
         lines.append(f"| {c.op} | {c.count} | {c.int8_us} | {c.float_us} | {c.precision} |")
     return [*lines, ""]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from toolchain.base.record import Record
-from toolchain.base.types import Int4Rounding, MixedReason, Precision, QuantMode, WeightWidth
+from toolchain.base.types import Int4Rounding, MacFreeOps, MixedReason, Precision, QuantMode, WeightWidth
 
 
 class LabelSpread(Record):
@@ -182,8 +182,13 @@ class MixedSection(Record):
     full_int8: MixedMetrics | None = Field(None, description="the all-int8 candidate's metrics")
     chosen: MixedMetrics | None = Field(None, description="the chosen plan's metrics")
     kept_out_of_int8: list[KeptOp] | None = Field(None, description="ops kept in float, and why")
+    mac_free_ops: MacFreeOps | None = Field(
+        None,
+        description="how the op types without MACs got their precision: float (by rule, not timed) or timed "
+        "(speed_by_op_type)",
+    )
     speed_by_op_type: list[SpeedRow] | None = Field(
-        None, description="int8 vs float speed per op type on this host"
+        None, description="mac_free_ops timed: int8 vs float speed per op type on this host"
     )
     damage_by_op_type: dict[str, float] | None = Field(
         None,
