@@ -27,7 +27,7 @@ from toolchain.recipe.compose import load_recipe
 from toolchain.search.auto import run_candidates
 
 pytestmark = pytest.mark.slow
-SIZES = {"train": 1000, "val": 374, "test": 374}
+SIZES = {"train": 500, "val": 374, "test": 374}
 RUNG = {"family": "tiny-bert", "width": "teacher", "hidden": "teacher", "heads": "teacher"}
 
 
@@ -66,6 +66,14 @@ def test_tiny_bert_starts_from_the_teacher_converts_to_int8_and_is_judged(two_in
     assert row.int8_bytes == report["model"]["size_bytes"] == (trial / "model.tflite").stat().st_size
     assert row.int8_bytes < 0.5 * 4 * row.parameters  # int8 weights, not float32
     assert report["steps"][0]["student_parameters"] == row.parameters  # the ladder's arithmetic count
+    # augmentation is on by default for a foreign teacher (the recipe leaves distill.augment unset): the
+    # report says so, and run_candidates scored the copies once, beforehand, with the train and val queries
+    step = report["steps"][0]
+    assert step["augment_origin"] == "foreign-teacher default" and step["augment"]["copies"] == 4
+    assert step["rows"]["labelled"] == SIZES["train"] and step["rows"]["augmented"] > 2 * SIZES["train"]
+    assert f"augmentation (foreign-teacher default): {step['rows']['augmented']:,} rows" in (
+        trial / "report.md"
+    ).read_text("utf-8")
     assert report["source"]["teacher"]["queries_scored"] == 0  # run_candidates scored them once, beforehand
     # what was started from the teacher: embeddings, embedding LayerNorm, the whole first layer (20 tensors)
     started = report["steps"][0]["from_teacher"]

@@ -64,6 +64,7 @@ from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
 from toolchain.sources.detect import source_format
 from toolchain.sources.loaded import find_labels, parity_texts, student_tokenizer
+from toolchain.steps.augment import augmented, resolve_augment
 from toolchain.steps.teachers import Teacher, step_teacher, teacher_encoder, teacher_logits
 
 STUDY_NAME = "edgecomp-distill-auto"
@@ -138,12 +139,17 @@ def teacher_sizes(cand: StudentCandidate, teacher: Teacher) -> tuple[StudentCand
 def warm_scores(recipe: Recipe, teacher: Teacher, progress: Progress) -> None:
     """The teacher's scores of the train and val queries, computed once here into the score cache
     (steps/teachers.py) that every trial process reads, instead of by each of the first batch's trials at
-    once (a trial with unlabelled or augmented queries scores another set: left to it)."""
+    once (a trial with an unlabelled log scores another set: left to it). With augmentation (on by default
+    for a foreign teacher) the train set is the training queries and their perturbed copies, as the distill
+    step makes them (toolchain/steps/augment.py): the same texts, so the trials read them from the cache."""
     step, spec = recipe.steps[0], recipe.data
-    if step.unlabelled is not None or step.augment is not None:
+    if step.unlabelled is not None:
         return
+    aug, _ = resolve_augment(step.augment, teacher)
     for name, path in (("train", spec.train), ("val", spec.val)):
         texts = load_queries(path, spec.text_field, spec.label_field).texts  # type: ignore[arg-type]
+        if name == "train" and aug is not None:
+            texts, name = texts + augmented(aug, texts, recipe.seed), "train + augmented"
         teacher_logits(teacher, texts, progress, name)
 
 
