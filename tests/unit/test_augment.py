@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
+from toolchain.base.errors import RecipeError
 from toolchain.base.types import AugmentOrigin, SourceFormat
 from toolchain.recipe.compose import compose_recipe, recipe_from_dict
 from toolchain.recipe.steps import AugmentSpec, DistillStep
@@ -86,3 +87,5 @@ def test_on_by_default_for_a_foreign_model_teacher_and_an_explicit_off_survives_
     assert recipe_from_dict(recipe).steps[0].augment == "auto"
     flags = compose_recipe(None, model, {}, preset="distill-student-int8", distill={"augment": "off"})
     assert flags.steps[0].augment == "off"
+    with pytest.raises(RecipeError, match="--no-augment is for a distill step"):
+        compose_recipe(None, model, {}, preset="dynamic", distill={"augment": "off"})
