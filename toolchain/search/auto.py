@@ -120,8 +120,12 @@ def ladder(recipe: Recipe, teacher: Teacher, labels: list[str]) -> list[Candidat
         names = tuple(tok.encode_batch(["a"])) if own else ("input_ids",)
         spec = StudentSpec.model_validate(cand.step_fields()["student"])
         n = spec.parameters(tok.vocab_size, tok.seq_len, len(labels), names)
-        same = [c.spec.label for c in out if (c.spec.family, c.spec.width, c.spec.hidden, c.parameters) == (
-            cand.family, cand.width, cand.hidden, n)]  # fmt: skip
+        key = (cand.family, cand.width, cand.hidden, n)  # two word-level rungs differ only in their vocab cap
+        same = [
+            c.spec.label
+            for c in out
+            if not own and (c.spec.family, c.spec.width, c.spec.hidden, c.parameters) == key
+        ]
         why = f"the same student as {same[0]}: the queries have fewer words than its vocab" if same else None
         out.append(Candidate(cand, n, why))
     return sorted(out, key=lambda c: c.parameters)
