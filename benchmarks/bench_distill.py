@@ -64,7 +64,8 @@ def _recipe(clf: Path, out: Path, name: str, mode: str, steps: list) -> dict:
 def variants() -> list[tuple[str, str, list]]:
     from toolchain.recipe.presets import preset_plan
 
-    distill = preset_plan("distill-student-int8")["steps"][0]
+    # augmentation spelt out (a foreign teacher's default is on): only the row that says so augments
+    distill = {**preset_plan("distill-student-int8")["steps"][0], "augment": "off"}
     prune = {"kind": "prune", "target_sparsity": 0.5, "epochs": 2}
     return [
         ("teacher fp32", "float32", []),

@@ -64,6 +64,7 @@ def _recipe(teacher: Path, out: Path, ladder: list[dict] = LADDER) -> Path:
                 "epochs": 4,
                 "alpha": 0.9,
                 "auto": {"candidates": ladder, "hopeless_after_epochs": 2, "hopeless_margin": 0.25},
+                "augment": "off",  # on by default (~2x the rows): tests/e2e/test_distill_tiny_bert.py
             }
         ],  # fmt: skip
         "evaluation": {"min_agreement": 0.4},

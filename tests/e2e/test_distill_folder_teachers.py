@@ -33,6 +33,7 @@ SHOPPING = Path(__file__).resolve().parents[2] / "examples" / "shopping_intent" 
 def _convert(folder: Path, data: Path, out: Path, *flags: str) -> Report:
     args = ["convert", str(folder), "--preset", "distill-int8", "--out", str(out), *flags]
     args += ["--min-agreement", "0.8"]  # the user's gate, instead of the foreign-teacher defaults
+    args += ["--no-augment"]  # on by default (~2x the rows); its test: tests/e2e/test_distill_tiny_bert.py
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(data / f"{split}.jsonl")]
     result = CliRunner().invoke(app, args)

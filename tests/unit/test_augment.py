@@ -1,9 +1,16 @@
 """Query augmentation for distillation (toolchain/steps/augment.py) and the teacher-sure agreement split."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import yaml
 
-from toolchain.steps.augment import augment_queries, perturb
+from toolchain.base.errors import RecipeError
+from toolchain.base.types import AugmentOrigin, SourceFormat
+from toolchain.recipe.compose import compose_recipe, recipe_from_dict
+from toolchain.recipe.steps import AugmentSpec, DistillStep
+from toolchain.steps.augment import augment_queries, perturb, resolve_augment
 
 TEXTS = ["red running shoes under 50", "where is my parcel", "cancel order 12345", "nike", "size help please"]
 
@@ -47,3 +54,38 @@ def test_agreement_where_the_teacher_is_sure():
     assert got["teacher_sure_min_prob"] == 0.95 and got["teacher_accuracy_where_sure"] == 0.5
     assert got["agreement_where_teacher_sure"] == 0.5  # row 0 agrees, row 2 does not
     assert got["agreement_where_teacher_unsure"] == 0.5  # row 1 differs, row 3 agrees
+
+
+def test_on_by_default_for_a_foreign_model_teacher_and_an_explicit_off_survives_the_saved_recipe(tmp_path):
+    """distill.augment unset is "auto": the AugmentSpec defaults for an ONNX/TFLite/Keras teacher, off for a
+    scores file (it cannot score new queries) and the chain's model; null / off / false stay off through
+    the recipe.yaml a build saves (written without nulls), and --no-augment sets it from the CLI."""
+    onnx, scores = SimpleNamespace(kind=SourceFormat.ONNX), SimpleNamespace(kind=SourceFormat.SCORES)
+    assert DistillStep().augment == "auto"
+    assert resolve_augment("auto", onnx) == (AugmentSpec(), AugmentOrigin.TEACHER_DEFAULT)
+    assert AugmentSpec().copies == 4
+    assert resolve_augment("auto", SimpleNamespace(kind=SourceFormat.TFLITE))[1] == "foreign-teacher default"
+    assert resolve_augment("auto", scores) == (None, None)
+    assert resolve_augment("auto", None) == (None, None)  # the chain's own model teaches
+    mine = AugmentSpec(copies=8)
+    assert resolve_augment(mine, None) == (mine, AugmentOrigin.RECIPE)
+    for off in (None, False, "off"):
+        step = DistillStep(augment=off)
+        assert step.augment == "off" and resolve_augment(step.augment, onnx) == (None, None)
+    assert DistillStep(augment=True).augment == AugmentSpec()
+    with pytest.raises(ValueError):
+        DistillStep(augment="sometimes")
+
+    model = tmp_path / "teacher.onnx"
+    model.write_bytes(b"")
+    recipe = {"name": "r", "source": {"path": str(model)}, "steps": [{"kind": "distill", "augment": None}]}
+    saved = recipe_from_dict(recipe).to_yaml()
+    assert "augment: 'off'" in saved or "augment: off" in saved
+    reloaded = recipe_from_dict(yaml.safe_load(saved))
+    assert reloaded.steps[0].augment == "off"
+    del recipe["steps"][0]["augment"]
+    assert recipe_from_dict(recipe).steps[0].augment == "auto"
+    flags = compose_recipe(None, model, {}, preset="distill-student-int8", distill={"augment": "off"})
+    assert flags.steps[0].augment == "off"
+    with pytest.raises(RecipeError, match="--no-augment is for a distill step"):
+        compose_recipe(None, model, {}, preset="dynamic", distill={"augment": "off"})

@@ -199,3 +199,35 @@ def test_the_teacher_embedding_table_is_read_from_the_onnx_initializers(tmp_path
     teacher.onnx_file = None
     with pytest.raises(DataError, match="needs an ONNX teacher's embedding table"):
         teacher_embedding(teacher, 13)
+
+
+def test_a_rung_whose_vocab_the_queries_cannot_fill_is_skipped_as_the_same_student(tmp_path):
+    """The ladder's 2,000-word rungs on queries with fewer words: the student a smaller rung builds
+    already, so it is not trained twice (shown as skipped, naming that rung)."""
+    import json
+
+    from toolchain.search.auto import ladder
+    from toolchain.steps.teachers import load_teacher
+
+    texts = [f"query {w} please" for w in ("red", "blue", "green", "shoes", "order", "refund")]
+    train = tmp_path / "train.jsonl"
+    train.write_text(
+        "".join(json.dumps({"text": t, "label": LABELS[i % 3]}) + "\n" for i, t in enumerate(texts))
+    )
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("".join(json.dumps({"text": t, "logits": [1.0, 0.0, 0.0]}) + "\n" for t in texts))
+    cands = [{**WORD, "vocab": 2000}, WORD, {**WORD, "width": 16}]
+    step = {"kind": "distill", "student": "auto", "auto": {"candidates": cands}}
+    recipe = recipe_from_dict(
+        {"source": {"path": str(scores)}, "data": {"train": str(train)}, "steps": [step]}
+    )
+    got = ladder(recipe, load_teacher(scores, 3), LABELS)
+    assert [(c.spec.label, c.skipped) for c in got] == [
+        ("word-cnn 8/32, 2000 words", None),
+        (
+            "word-cnn 8/32",
+            "the same student as word-cnn 8/32, 2000 words: the queries have fewer words than its vocab",
+        ),
+        ("word-cnn 16/32", None),
+    ]
+    assert got[0].parameters == got[1].parameters < got[2].parameters

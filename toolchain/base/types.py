@@ -101,6 +101,13 @@ class StepKind(StrEnum):
     ITEM_PRUNE = "item_prune"
 
 
+class AugmentOrigin(StrEnum):
+    """Why a distill step's augmentation was on (report.json steps[i].augment_origin)."""
+
+    RECIPE = "recipe"  # the recipe's distill.augment
+    TEACHER_DEFAULT = "foreign-teacher default"  # distill.augment unset, the teacher a foreign model
+
+
 class PruneSchedule(StrEnum):
     """The tfmot schedule of a prune step."""
 

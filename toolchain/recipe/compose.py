@@ -18,6 +18,7 @@ DISTILL_FLAGS = {
     "unlabelled": "--unlabelled",
     "student_tokenizer": "--student-tokenizer",
     "student_vocab": "--student-words",
+    "augment": "--no-augment",
 }
 DISTILL_HINT = "add --preset distill-auto (or distill-student-int8, distill-int8), or a distill step"
 
@@ -193,7 +194,7 @@ def compose_recipe(
         else:
             existing.update({k: v for k, v in prune.items() if v is not None})
         recipe = recipe_from_dict(data, origin="flags")
-    if distill:  # flags for the first distill step (--unlabelled, --student-tokenizer, --student-words)
+    if distill:  # flags for the first distill step (--unlabelled, --student-tokenizer, --student-words, ...)
         data = recipe.model_dump(mode="python")
         step = next((s for s in data["steps"] if s["kind"] == "distill"), None)
         if step is None:

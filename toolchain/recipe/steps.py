@@ -136,8 +136,12 @@ class DistillStep(FinetuneOptions):
         default_factory=dict, description="hidden-state matching: {teacher_layer: student_layer}"
     )
     match_weight: float = Field(0.1, ge=0.0, description="weight of the hidden-state MSE")
-    augment: AugmentSpec | None = Field(
-        None, description="add teacher-scored perturbed copies of the training queries (typos, word drops)"
+    augment: AugmentSpec | Literal["auto", "off"] = Field(
+        "auto",
+        description="add teacher-scored perturbed copies of the training queries (typos, word drops); auto "
+        "(unset): the AugmentSpec defaults (4 copies) when the teacher is a foreign model (ONNX, Hugging "
+        "Face folder, .tflite, .keras file; not a scores file, which cannot score new queries), off for the "
+        "chain's model; off (or null): none",
     )
     select_by: Literal["auto", "accuracy", "agreement"] = Field(
         "auto",
@@ -157,6 +161,14 @@ class DistillStep(FinetuneOptions):
         "where it is sure (top-1 probability >= pseudo_label_min_confidence), added to the KD loss; "
         "None (auto): 0 (off); 0.5 with class_balance helps a good teacher's rare intents",
     )
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_off(cls, value: Any) -> Any:
+        """null / false say off (kept as "off", so a saved recipe, written without nulls, keeps it off)."""
+        if value is None or value is False:
+            return "off"
+        return {} if value is True else value
 
     @field_validator("temperature")
     @classmethod

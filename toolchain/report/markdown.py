@@ -24,7 +24,7 @@ from toolchain.report.hub import HubExportSection
 from toolchain.report.model import RejectedSection, Report
 from toolchain.report.quantization import Int4Section, QuantizationSection
 from toolchain.report.stages import PackageSection, ProfileSection
-from toolchain.report.steps import AnyStepReport, PruneReport, VocabTrimReport
+from toolchain.report.steps import AnyStepReport, DistillReport, PruneReport, VocabTrimReport
 
 
 def _params(n: int | None) -> str:
@@ -52,6 +52,7 @@ def markdown(report: Report) -> str:
     for step in report.steps:
         extra = f", sparsity {step.achieved_sparsity:.1%}" if isinstance(step, PruneReport) else ""
         extra += f"; {step.summary}" if isinstance(step, VocabTrimReport) else ""
+        extra += _augmentation(step) if isinstance(step, DistillReport) else ""
         lines.append(
             f"- step {step.index} {step.kind}: float test accuracy {step.float_test_accuracy}{extra}"
         )
@@ -70,6 +71,14 @@ def markdown(report: Report) -> str:
     lines += _profile(report.profile)
     lines += _package(report.package)
     return "\n".join(lines) + "\n"
+
+
+def _augmentation(step: DistillReport) -> str:
+    """A distill step's augmented rows and why augmentation was on (empty when it was off)."""
+    if step.augment_origin is None or step.augment is None:
+        return ""
+    copies = step.augment.get("copies")
+    return f"; augmentation ({step.augment_origin}): {step.rows.augmented:,} rows, {copies} copies per query"
 
 
 def _hub(hub: HubExportSection | None) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from toolchain.base.record import Record
-from toolchain.base.types import StepKind
+from toolchain.base.types import AugmentOrigin, StepKind
 
 STEP_KIND = "the step type: which fields follow"
 
@@ -124,7 +124,12 @@ class DistillReport(StepReport):
     student_parameters: int = Field(description="the student's weights")
     parameter_ratio: float | None = Field(description="teacher / student weights")
     rows: DistillRows = Field(description="the training rows by origin")
-    augment: dict[str, Any] | None = Field(description="the augmentation settings")
+    augment: dict[str, Any] | None = Field(description="the augmentation settings (None: off)")
+    augment_origin: AugmentOrigin | None = Field(
+        None,
+        description="why augmentation was on: recipe (distill.augment), or foreign-teacher default "
+        "(distill.augment unset and the teacher a foreign model: on by default); None: off",
+    )
     selected_by: str = Field(description="accuracy | agreement")
     matched_layers: dict[str, str] = Field(
         description="student layer -> teacher layer it was initialised from"

@@ -64,6 +64,7 @@ from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
 from toolchain.sources.detect import source_format
 from toolchain.sources.loaded import find_labels, parity_texts, student_tokenizer
+from toolchain.steps.augment import augmented, resolve_augment
 from toolchain.steps.teachers import Teacher, step_teacher, teacher_encoder, teacher_logits
 
 STUDY_NAME = "edgecomp-distill-auto"
@@ -118,7 +119,15 @@ def ladder(recipe: Recipe, teacher: Teacher, labels: list[str]) -> list[Candidat
         tok = student_tokenizer(trial, teacher, train)
         names = tuple(tok.encode_batch(["a"])) if own else ("input_ids",)
         spec = StudentSpec.model_validate(cand.step_fields()["student"])
-        out.append(Candidate(cand, spec.parameters(tok.vocab_size, tok.seq_len, len(labels), names)))
+        n = spec.parameters(tok.vocab_size, tok.seq_len, len(labels), names)
+        key = (cand.family, cand.width, cand.hidden, n)  # two word-level rungs differ only in their vocab cap
+        same = [
+            c.spec.label
+            for c in out
+            if not own and (c.spec.family, c.spec.width, c.spec.hidden, c.parameters) == key
+        ]
+        why = f"the same student as {same[0]}: the queries have fewer words than its vocab" if same else None
+        out.append(Candidate(cand, n, why))
     return sorted(out, key=lambda c: c.parameters)
 
 
@@ -138,12 +147,17 @@ def teacher_sizes(cand: StudentCandidate, teacher: Teacher) -> tuple[StudentCand
 def warm_scores(recipe: Recipe, teacher: Teacher, progress: Progress) -> None:
     """The teacher's scores of the train and val queries, computed once here into the score cache
     (steps/teachers.py) that every trial process reads, instead of by each of the first batch's trials at
-    once (a trial with unlabelled or augmented queries scores another set: left to it)."""
+    once (a trial with an unlabelled log scores another set: left to it). With augmentation (on by default
+    for a foreign teacher) the train set is the training queries and their perturbed copies, as the distill
+    step makes them (toolchain/steps/augment.py): the same texts, so the trials read them from the cache."""
     step, spec = recipe.steps[0], recipe.data
-    if step.unlabelled is not None or step.augment is not None:
+    if step.unlabelled is not None:
         return
+    aug, _ = resolve_augment(step.augment, teacher)
     for name, path in (("train", spec.train), ("val", spec.val)):
         texts = load_queries(path, spec.text_field, spec.label_field).texts  # type: ignore[arg-type]
+        if name == "train" and aug is not None:
+            texts, name = texts + augmented(aug, texts, recipe.seed), "train + augmented"
         teacher_logits(teacher, texts, progress, name)
 
 

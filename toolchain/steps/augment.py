@@ -12,12 +12,23 @@ Operations (each copy applies one or two, chosen at random):
 - `typo`: insert, delete, replace or transpose one letter of a word of three letters or more;
 - `replace`: replace a word with a random word of the corpus;
 - `span`: keep a contiguous span of one to all-but-one words (the n-gram sampling of the paper).
+
+On by default for a foreign model teacher (`distill.augment` unset, "auto": the AugmentSpec defaults, 4
+copies): on the long-tail fixture teacher it lifts the 14.6 KB student's rare intents' mean recall from 74.3%
+to 96.0% and its accuracy from 90.85% to 93.51% over class balance alone (3 seeds,
+benchmarks/bench_rare_intents.py), for about 2.2x the training time. Off for the chain's own model (the
+example's builds stay byte-identical) and for a scores file (it cannot score new queries); `augment: off`
+(or null) turns it off.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
+
+from toolchain.base.types import AugmentOrigin, SourceFormat
+from toolchain.recipe.steps import AugmentSpec
 
 OPS = ("drop", "swap", "typo", "replace", "span")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -86,3 +97,19 @@ def augment_queries(
                 seen.add(joined)
                 out.append(joined)
     return out
+
+
+def resolve_augment(spec: AugmentSpec | str, teacher: Any) -> tuple[AugmentSpec | None, AugmentOrigin | None]:
+    """The augmentation a distill step runs and why: the recipe's; else ("auto") the AugmentSpec defaults
+    when `teacher` (the step's foreign teacher, None for the chain's model) is a model that can score new
+    queries; else none."""
+    if isinstance(spec, AugmentSpec):
+        return spec, AugmentOrigin.RECIPE
+    if spec == "auto" and teacher is not None and teacher.kind != SourceFormat.SCORES:
+        return AugmentSpec(), AugmentOrigin.TEACHER_DEFAULT
+    return None, None
+
+
+def augmented(spec: AugmentSpec, texts: Sequence[str], seed: int) -> list[str]:
+    """The perturbed copies `spec` makes of `texts` (the distill step's and distill-auto's warm-up's)."""
+    return augment_queries(texts, spec.copies, seed, spec.ops, spec.max_ops)

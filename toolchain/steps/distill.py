@@ -22,11 +22,12 @@ import numpy as np
 from converters.parameters import count_parameters
 from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
+from toolchain.base.types import AugmentOrigin
 from toolchain.data import load_queries
-from toolchain.recipe.steps import DistillStep
+from toolchain.recipe.steps import AugmentSpec, DistillStep
 from toolchain.recipe.students import StudentSpec
 from toolchain.sources.keras_inputs import rows
-from toolchain.steps.augment import augment_queries
+from toolchain.steps.augment import augmented, resolve_augment
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.log_scoring import score_log
 from toolchain.steps.rare_intents import RareIntents, rare_intents
@@ -57,6 +58,8 @@ class DistillData:
     pseudo_labelled: int
     augmented: int = 0
     scoring: Any = None  # report.steps.LogScoring: how the teacher scored the unlabelled log
+    augment: AugmentSpec | None = None  # the augmentation that made the `augmented` rows
+    augment_origin: AugmentOrigin | None = None  # why it was on: the recipe's, or the default
 
 
 def _encode(ctx: StepContext, texts: list[str], what: str, like: Any) -> Any:
@@ -84,7 +87,8 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
     n_lab = rows(x)
     hidden = list(cfg.match_layers)
     texts = list(ctx.train_texts or [])
-    if (cfg.unlabelled is not None or cfg.augment is not None) and isinstance(x, dict) and not ctx.teacher:
+    aug, origin = resolve_augment(cfg.augment, ctx.teacher)
+    if (cfg.unlabelled is not None or aug is not None) and isinstance(x, dict) and not ctx.teacher:
         raise StepError("distill: a multi-input teacher is not supported", hint="drop the distill step")
     n_unlab = 0
     if cfg.unlabelled is not None:
@@ -93,11 +97,10 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
         texts += queries.texts
         n_unlab = len(queries.texts)
     n_aug = 0
-    if cfg.augment is not None:
-        if not texts:
-            raise StepError("distill: augmentation needs the training query texts", hint="drop augment")
-        a = cfg.augment
-        extra = augment_queries(texts, a.copies, ctx.seed, a.ops, a.max_ops)
+    if aug is not None and not texts and origin == AugmentOrigin.RECIPE:
+        raise StepError("distill: augmentation needs the training query texts", hint="drop augment")
+    if aug is not None and texts:
+        extra = augmented(aug, texts, ctx.seed)
         x = _concat(x, _encode(ctx, extra, "augmented queries", x))
         texts += extra
         n_aug = len(extra)
@@ -117,7 +120,8 @@ def prepare_data(cfg: DistillStep, teacher: Any, ctx: StepContext) -> DistillDat
     y_all = np.concatenate([y, pseudo[n_lab:]]).astype(np.int32)
     w = np.concatenate([np.ones(n_lab, np.float32), confident[n_lab:].astype(np.float32)])
     pseudo_n = int(confident[n_lab:].sum())
-    return DistillData(x, y_all, w, logits, outs[1:], n_lab, n_unlab, pseudo_n, n_aug, scoring)
+    why = (aug, origin) if n_aug else (None, None)
+    return DistillData(x, y_all, w, logits, outs[1:], n_lab, n_unlab, pseudo_n, n_aug, scoring, *why)
 
 
 def _streams(teacher: Teacher, cfg: DistillStep) -> bool:
@@ -290,7 +294,6 @@ def _teacher_val(cfg: DistillStep, teacher: Any, ctx: StepContext) -> np.ndarray
     if ctx.teacher is not None:
         if ctx.val_texts is None:
             return None
-
         return teacher_logits(ctx.teacher, ctx.val_texts, ctx.progress, "val").argmax(1)
     return predict_logits(teacher, val[0])[0].argmax(1)
 
@@ -365,7 +368,7 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
             "augmented": data.augmented,
             "pseudo_labelled": data.pseudo_labelled,
         },
-        "augment": cfg.augment.model_dump() if cfg.augment else None,
+        "augment": data.augment.model_dump() if data.augment is not None else None,
         "selected_by": select,
         "matched_layers": dict(cfg.match_layers),
         "teacher_val_accuracy": round(teacher_val, 4) if teacher_val is not None else None,
@@ -374,6 +377,8 @@ def run(cfg: DistillStep, model: Any, ctx: StepContext) -> StepResult:
         f"val_{select}_per_epoch": best.history,
         "train_metrics": {k_: round(float(v[-1]), 4) for k_, v in hist.history.items()},
     }
+    if data.augment_origin is not None:  # only then: other distill reports keep their keys
+        report["augment_origin"] = data.augment_origin
     if data.scoring is not None:  # only then: other distill reports keep their keys
         report["unlabelled_scoring"] = data.scoring.to_json()
     if rare is not None:
