@@ -113,11 +113,24 @@ class Tokenizer:
 
 
 def build_vocab(
-    texts: Iterable[str], max_size: int = 8000, min_count: int = 1, delimiter: str = DELIM_REGEX
+    texts: Iterable[str],
+    max_size: int = 8000,
+    min_count: int = 1,
+    delimiter: str = DELIM_REGEX,
+    coverage: float | None = None,
 ) -> dict[str, int]:
-    """Special tokens first, then words by descending frequency (ties alphabetical): deterministic."""
+    """Special tokens first, then words by descending frequency (ties alphabetical): deterministic.
+    `coverage`: only the most frequent words that together make up this share of the word occurrences
+    (still at most max_size tokens)."""
     counts = Counter(w for t in texts for w in split_words(t, delimiter))
     words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    if coverage is not None:
+        need, seen = coverage * sum(counts.values()), 0
+        for n, w in enumerate(words, 1):
+            seen += counts[w]
+            if seen >= need:
+                words = words[:n]
+                break
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
     for w in words[: max(0, max_size - len(SPECIAL_TOKENS))]:
         vocab[w] = len(vocab)

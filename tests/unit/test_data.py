@@ -41,6 +41,11 @@ def test_build_vocab_is_deterministic_and_frequency_ordered():
     assert list(vocab)[3:] == ["a", "b", "c"]
     assert d.build_vocab(list(reversed(texts))) == vocab
     assert "c" not in d.build_vocab(["a a b b c"], min_count=2)
+    # coverage: the most frequent words that make up that share of the 10 words (a 4, b 3, c 2, d 1)
+    words = ["a a a a b b b c c d"]
+    assert list(d.build_vocab(words, coverage=0.7))[3:] == ["a", "b"]
+    assert list(d.build_vocab(words, coverage=0.71))[3:] == ["a", "b", "c"]
+    assert list(d.build_vocab(words, max_size=4, coverage=1.0))[3:] == ["a"]
 
 
 def test_load_queries_jsonl_csv_and_errors(tmp_path):

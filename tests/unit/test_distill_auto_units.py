@@ -109,7 +109,13 @@ def test_each_family_is_a_distill_student():
     assert word == {
         "student": {"embed_dim": 8, "layers": ["conv1d:32:3", "max_pool"]},
         "student_tokenizer": "word",
-        "student_vocab": {"max_size": 4000, "min_count": 1, "seq_len": None, "words": "ascii"},
+        "student_vocab": {
+            "max_size": 4000,
+            "min_count": 1,
+            "coverage": None,
+            "seq_len": None,
+            "words": "ascii",
+        },
     }
     gru = StudentCandidate(family="word-bigru", width=8, hidden=16).step_fields()
     assert gru["student"]["layers"] == ["bigru:16", "max_pool"] and "student_vocab" not in gru
@@ -226,8 +232,17 @@ def test_a_rung_whose_vocab_the_queries_cannot_fill_is_skipped_as_the_same_stude
         ("word-cnn 8/32, 2000 words", None),
         (
             "word-cnn 8/32",
-            "the same student as word-cnn 8/32, 2000 words: the queries have fewer words than its vocab",
+            "the same student as word-cnn 8/32, 2000 words: its vocab is as large on these queries",
         ),
         ("word-cnn 16/32", None),
     ]
     assert got[0].parameters == got[1].parameters < got[2].parameters
+    # a rung sized by coverage: "please" and "query" (6 each) and one more word make up 70% of 18 words
+    cands = [{**WORD, "vocab_coverage": 0.7}, WORD]
+    step = {"kind": "distill", "student": "auto", "auto": {"candidates": cands}}
+    recipe = recipe_from_dict(
+        {"source": {"path": str(scores)}, "data": {"train": str(train)}, "steps": [step]}
+    )
+    small, full = ladder(recipe, load_teacher(scores, 3), LABELS)
+    assert small.spec.label == "word-cnn 8/32, words covering 70.0%" and small.skipped is None
+    assert full.parameters - small.parameters == 5 * 8  # 3 + 3 tokens of 8 wide vs 3 + 8

@@ -117,6 +117,7 @@ StudentFamily = Literal["word-cnn", "word-bigru", "teacher-cnn", "tiny-bert"]
 TeacherSize = int | Literal["teacher"]
 # tiny-bert in int8: the op types left in float (LayerNorm's mean/variance, the masked softmax, the
 # attention's score and residual arithmetic); the weights (embeddings, dense layers) are int8
+VOCAB_COVERAGE_CAP = 8000  # most tokens of a vocab sized by coverage (the example's own max_vocab)
 TINY_BERT_FLOAT_OPS = ["SOFTMAX", "MEAN", "SQUARED_DIFFERENCE", "RSQRT", "MUL", "ADD", "SUB", "BATCH_MATMUL"]
 
 
@@ -138,6 +139,13 @@ class StudentCandidate(Strict):
     )
     vocab: int | None = Field(
         None, ge=4, description="word-level families: the vocab's max_size (default: student_vocab's)"
+    )
+    vocab_coverage: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="word-level families: the words that make up this share of the queries' word "
+        "occurrences (student_vocab.coverage; max_size VOCAB_COVERAGE_CAP unless `vocab` is given)",
     )
     layers: int = Field(1, ge=1, le=12, description="tiny-bert: encoder blocks")
     heads: TeacherSize = Field(2, description="tiny-bert: attention heads")
@@ -164,8 +172,10 @@ class StudentCandidate(Strict):
         if self.family == "teacher-cnn":
             return {"student": {**student, "embedding_init": "teacher"}, "student_tokenizer": "teacher"}
         fields: dict[str, Any] = {"student": student, "student_tokenizer": "word"}
-        if self.vocab is not None or vocab is not None:
+        if self.vocab is not None or self.vocab_coverage is not None or vocab is not None:
             words = (vocab or StudentVocab()).model_dump()
+            if self.vocab_coverage is not None:
+                words.update(coverage=self.vocab_coverage, max_size=self.vocab or VOCAB_COVERAGE_CAP)
             fields["student_vocab"] = {**words, **({"max_size": self.vocab} if self.vocab else {})}
         return fields
 
@@ -176,6 +186,7 @@ class StudentCandidate(Strict):
     @property
     def label(self) -> str:
         words = f", {self.vocab} words" if self.vocab else ""
+        words += f", words covering {self.vocab_coverage:.1%}" if self.vocab_coverage else ""
         blocks = f", {self.layers} layer{'s' * (self.layers > 1)} x {self.heads} heads" * (
             self.family == "tiny-bert"
         )
@@ -204,6 +215,13 @@ class StudentVocab(Strict):
 
     max_size: int = Field(1000, ge=4, description="most tokens kept (incl. <PAD> <START> <UNKNOWN>)")
     min_count: int = Field(1, ge=1, description="keep words seen at least this often")
+    coverage: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="keep only the most frequent words that make up this share of the word occurrences in "
+        "the queries (e.g. 0.99; still at most max_size tokens); None: up to max_size",
+    )
     seq_len: int | None = Field(None, gt=1, le=1 << 16, description="student tokens (default: the teacher's)")
     words: Literal["ascii", "unicode"] = Field(
         "ascii",

@@ -126,7 +126,7 @@ def ladder(recipe: Recipe, teacher: Teacher, labels: list[str]) -> list[Candidat
             for c in out
             if not own and (c.spec.family, c.spec.width, c.spec.hidden, c.parameters) == key
         ]
-        why = f"the same student as {same[0]}: the queries have fewer words than its vocab" if same else None
+        why = f"the same student as {same[0]}: its vocab is as large on these queries" if same else None
         out.append(Candidate(cand, n, why))
     return sorted(out, key=lambda c: c.parameters)
 

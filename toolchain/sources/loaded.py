@@ -303,7 +303,7 @@ def student_tokenizer(recipe: Recipe, teacher: Teacher, train: list[str]) -> Tex
     teacher_len = teacher.tokenizer.seq_len if teacher.tokenizer else None
     seq_len = vocab.seq_len or teacher_len or spec.seq_len or DEFAULT_STUDENT_SEQ_LEN
     delim = d.UNICODE_DELIM_REGEX if vocab.words == "unicode" else d.DELIM_REGEX
-    words = d.build_vocab(corpus, vocab.max_size, vocab.min_count, delim)
+    words = d.build_vocab(corpus, vocab.max_size, vocab.min_count, delim, vocab.coverage)
     return RegexTokenizer(d.Tokenizer(words, seq_len, delim))
 
 
