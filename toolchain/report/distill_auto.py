@@ -61,6 +61,9 @@ class CandidateResult(Record):
     vocab: int | None = Field(
         description="a word-level student's vocab cap (None: the recipe's student_vocab)"
     )
+    vocab_coverage: float | None = Field(
+        None, description="a word-level student's vocab: the words making up this share of the queries' words"
+    )
     parameters: int = Field(
         description="the Keras student's, counted before training (the order of the ladder)"
     )
@@ -137,6 +140,7 @@ def candidate_rows(section: DistillAutoSection) -> list[list[str]]:
                 c.family,
                 f"{c.width}/{c.hidden}"
                 + (f", {c.vocab} words" if c.vocab else "")
+                + (f", words covering {c.vocab_coverage:.1%}" if c.vocab_coverage else "")
                 + (f", {c.layers} layer(s) x {c.heads} heads" if c.layers else ""),
                 f"{c.parameters:,}",
                 "" if c.int8_bytes is None else f"{c.int8_bytes / 1024:.1f}",

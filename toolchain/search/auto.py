@@ -251,7 +251,7 @@ def _tell(study: Any, trial: Any, out: TrialOutcome, gates: Any, labels: list[st
 def _result(i: int, cand: Candidate, t: Any) -> CandidateResult:
     c = cand.spec
     base = {"family": c.family, "width": c.width, "hidden": c.hidden, "vocab": c.vocab,
-            "parameters": cand.parameters}  # fmt: skip
+            "vocab_coverage": c.vocab_coverage, "parameters": cand.parameters}  # fmt: skip
     if c.family == "tiny-bert":
         base.update(layers=c.layers, heads=c.heads)
     if t is None:
