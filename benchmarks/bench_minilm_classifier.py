@@ -99,6 +99,8 @@ PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED wi
     "gptq-channel": ("int4", "gptq", "int4"),
     "gptq-block32": ("int4_block32", "gptq", "int4"),
     "gptq-block32-t8": ("int4_block32", "gptq", "int8"),
+    "gptq-block64": ("int4_block64", "gptq", "int4"),
+    "gptq-block128": ("int4_block128", "gptq", "int4"),
 }
 SEARCHED = "gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
 CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
@@ -121,6 +123,9 @@ def int4_plans(
     ratio: float = 0.1,
     skip_plans: bool = False,
     gain: float = 1.0,
+    blocks: tuple[int, ...] = (32,),
+    max_kernel_cost: float | None = None,
+    suffix: str = "",
 ) -> None:
     """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
     the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
@@ -209,10 +214,12 @@ def int4_plans(
         hybrid_int8=True,
         hessians=hessians,
         blockwise_gain=gain,
+        blocks=blocks,
+        max_kernel_cost=max_kernel_cost,
     )
     sec = built.section
     _write_plan(
-        f"{prefix}-{SEARCHED}",
+        f"{prefix}-{SEARCHED}{suffix}",
         built.tflite,
         time.monotonic() - t0,
         base,
@@ -224,6 +231,10 @@ def int4_plans(
         plan={k: str(v) for k, v in built.plan.items()},
         widths={str(w): sum(1 for v in built.plan.values() if v == w) for w in set(built.plan.values())},
         blockwise_gain=gain,
+        blocks=list(blocks),
+        max_kernel_cost=max_kernel_cost,
+        kernel_cost=sec.kernel_cost,
+        search_s=sec.search_seconds,
         damage_by_width={x.weight: {str(k): v for k, v in x.damage_by_width.items()} for x in sec.weights},
     )
 
@@ -366,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="trim-dynamic", help="the trimmed build the plans start from")
     parser.add_argument("--budget", type=float, default=0.1, help="the search's budget, a share of fp32")
     parser.add_argument("--gain", type=float, default=1.0, help="the search's blockwise_gain")
+    parser.add_argument("--blocks", default="32", help="the search's block sizes, e.g. 128,64")
+    parser.add_argument("--max-kernel-cost", type=float, default=None, help="the search's kernel cap")
+    parser.add_argument("--suffix", default="", help="appended to the searched build's name")
+    parser.add_argument("--skip-plans", action="store_true", help="with --search: only the search")
+    parser.add_argument("--no-measure", action="store_true", help="make the plans, measure nothing")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     from tests.fixtures.make_minilm_classifier import ensure_model
@@ -379,7 +395,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             return 0
     if args.int4_plans:
-        int4_plans(args.search, args.blockwise, args.base, args.budget, gain=args.gain)
+        blocks = tuple(int(b) for b in args.blocks.split(","))
+        int4_plans(
+            args.search,
+            args.blockwise,
+            args.base,
+            args.budget,
+            args.skip_plans,
+            args.gain,
+            blocks,
+            args.max_kernel_cost,
+            args.suffix,
+        )
+    if args.no_measure:
+        return 0
     header = bench_header()
     replayed = sorted(p.parent.name for p in WORK.glob("*/model.tflite"))
     names = [n for n in [*BUILDS, *replayed] if (WORK / n / "convert.json").is_file()]

@@ -158,6 +158,20 @@ class Int4Spec(Strict):
         description="8-bit FULLY_CONNECTED / CONV_2D weights go to the op's hybrid kernel (int8_hybrid, "
         "dynamic int8's speed) instead of behind a DEQUANTIZE (float math)",
     )
+    blocks: list[Literal[32, 64, 128]] = Field(
+        default_factory=lambda: [32],
+        min_length=1,
+        description="with blockwise: the block sizes tried (input values per scale: int4_block32, "
+        "int4_block64, int4_block128); larger blocks have fewer scales and a faster kernel",
+    )
+    max_kernel_cost: float | None = Field(
+        None,
+        gt=0,
+        description="the plan's FULLY_CONNECTED kernel time, from the target runtimes' kernel table, at "
+        "most this many times dynamic int8's (1.0: no slower than -Q dynamic): blockwise weights move to "
+        "per channel, the cheapest extra damage first, until it holds; 8-bit dense weights go to the hybrid "
+        "kernel (as with hybrid_int8)",
+    )
     max_bytes: int | None = Field(
         None,
         ge=1,

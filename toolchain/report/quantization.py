@@ -256,6 +256,14 @@ class Int4Section(Record):
     budget_limited: bool | None = Field(
         None, description="True: the budget kept weights in 4 bits that the targets wanted in 8"
     )
+    max_kernel_cost: float | None = Field(
+        None, description="the recipe's kernel cost cap (quantization.int4.max_kernel_cost)"
+    )
+    kernel_cost: float | None = Field(
+        None,
+        description="the plan's FULLY_CONNECTED kernel time by the runtime's table, over dynamic int8's "
+        "(1.0: as fast; devices/kernels.py FC_KERNEL_COST); None without max_kernel_cost",
+    )
 
 
 class QuantizationSection(Record):
