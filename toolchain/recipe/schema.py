@@ -265,6 +265,17 @@ class EvaluationSpec(Strict):
     )
 
 
+class ConversionSpec(Strict):
+    """How the converted graph is rewritten after conversion (ONNX sources)."""
+
+    fuse_gelu: bool = Field(
+        True,
+        description="ONNX sources: replace each composed GELU (the exported Erf as onnx2tf writes it, about "
+        "24 elementwise ops per layer) by one GELU op in every mode, after proving the two equal "
+        "(converters/fuse.py); false: keep the converter's graph op for op (--no-fuse-gelu)",
+    )
+
+
 class OutputSpec(Strict):
     dir: Path = Path("build")
 
@@ -316,6 +327,7 @@ class Recipe(Strict):
     data: DataSpec = Field(default_factory=DataSpec)
     steps: list[Step] = Field(default_factory=list)
     quantization: QuantizationSpec = Field(default_factory=QuantizationSpec)
+    conversion: ConversionSpec = Field(default_factory=ConversionSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     package: PackageSpec = Field(default_factory=PackageSpec)

@@ -288,5 +288,8 @@ class QuantizationSection(Record):
     int8_mac_share: float | None = Field(
         None, description="share of multiply-accumulates that run in int8 (1.0: all)"
     )
+    fused_gelu: int | None = Field(
+        None, description="ONNX sources: composed GELUs replaced by one GELU op each (conversion.fuse_gelu)"
+    )
     non_int8_weight_ops: list[str] | None = Field(None, description="ops whose weights are not int8")
     float_fallback_ops: list[str] | None = Field(None, description="ops the converter left in float")
