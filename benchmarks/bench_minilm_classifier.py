@@ -179,7 +179,7 @@ def int4_plans(
                 plan = {
                     w: WeightWidth(table)
                     if s.table
-                    else (fcw if fcw in s.widths() else WeightWidth.INT4)
+                    else (fcw if s.takes(fcw) else WeightWidth.INT4)
                     if s.op == "FULLY_CONNECTED"
                     else WeightWidth.INT8
                     for w, s in q.sites.items()
