@@ -15,7 +15,8 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
    `int4_block32`) when `quantization.int4.blockwise` is on, and takes the width that damages less (per
    channel on a tie: blockwise needs XNNPACK's kernel, and MediaPipe 1.2.3 fails to open such a model).
 3. **Greedy**: all sites in 4 bits; while the targets fail, the sites with the most damage per byte saved
-   go back to 8 bits in growing prefixes; then each 8-bit site is tried in 4 bits again, largest first.
+   (beyond the all-8-bit plan's own damage, which every measurement includes) go back to 8 bits in growing
+   prefixes; then each 8-bit site is tried in 4 bits again, largest first.
 4. **Table scales**: each 4-bit embedding table is tried with one scale per column instead of per row
    (per-row scales and their int64 zero points are 12 bytes a row: 16.5 KB for the example's 1,374-row
    table, a sixth of its int4 build), and keeps it if the targets still hold.
@@ -272,7 +273,8 @@ def search_int4(
                     four = {w: _width(d, blockwise_gain) for w, d in by_width.items()}
                     four = {w: b for w, b in capped({**all8, **four}).items() if w in four}
                     damage = {w: by_width[w][b] for w, b in four.items()}
-                    plan, limited = _greedy(ev, sites, damage, four, progress, max_bytes, all8)
+                    extra = _marginal(damage, 1.0 - base.mean_cosine)
+                    plan, limited = _greedy(ev, sites, extra, four, progress, max_bytes, all8)
                     tables = [w for w, s in quantizer.sites.items() if s.table]
                     plan = capped(_columns(ev, plan, tables, sites))
                 section_metrics = (base, ev.metrics(plan))
@@ -315,6 +317,13 @@ def search_int4(
         kernel_cost=round(plan_cost(plan, ops, sites, costs), 3) if costs is not None else None,
     )
     return Int4Build(tflite, plan, section)
+
+
+def _marginal(damage: Mapping[str, float], floor: float) -> dict[str, float]:
+    """Each weight's damage in 4 bits beyond the all-8-bit plan's own (`floor`, which every measurement
+    includes): the repair's order is by it per value, so a small weight whose 4 bits add nothing is not
+    ranked worst only because the 8-bit error is divided by few values."""
+    return {w: max(0.0, d - max(0.0, floor)) for w, d in damage.items()}
 
 
 def _width(damage: Mapping[WeightWidth, float], gain: float) -> WeightWidth:
