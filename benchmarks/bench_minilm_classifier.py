@@ -126,6 +126,8 @@ def int4_plans(
     blocks: tuple[int, ...] = (32,),
     max_kernel_cost: float | None = None,
     suffix: str = "",
+    min_agreement: float | None = None,
+    search_queries: int = SEARCH_QUERIES,
 ) -> None:
     """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
     the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
@@ -192,18 +194,21 @@ def int4_plans(
     rep = json.loads((base / "report.json").read_text())
     budget = int(rep["source"]["fp32_tflite_bytes"] * ratio)
     val = load_queries(DATA / "val.jsonl", "text", "intent")
-    texts = list(val.texts[:SEARCH_QUERIES])
+    texts = list(val.texts[:search_queries])
     feeds = text_feeds(info, b.tokenizer.encode_batch(texts))
     with HostRunner(fp, threads=1, name="float") as runner:
         reference = runner.scores(feeds)
     labels = np.asarray(val.label_ids(b.labels))[: len(texts)]
     data = SearchData(feeds, reference, labels, f"val ({len(texts)} queries)")
+    gates = b.recipe.evaluation  # the trimmed build's gates; `min_agreement` as a recipe would set it
+    if min_agreement is not None:
+        gates = gates.model_copy(update={"min_agreement": min_agreement})
     t0 = time.monotonic()
     built = search_int4(
         fp,
         data,
         Task.CLASSIFICATION,
-        b.recipe.evaluation,
+        gates,
         ["x86-host"],
         None,
         None,
@@ -234,6 +239,9 @@ def int4_plans(
         blocks=list(blocks),
         max_kernel_cost=max_kernel_cost,
         kernel_cost=sec.kernel_cost,
+        min_agreement_gate=min_agreement,
+        search_queries=len(texts),
+        targets=sec.targets.to_json() if sec.targets else None,
         search_s=sec.search_seconds,
         damage_by_width={x.weight: {str(k): v for k, v in x.damage_by_width.items()} for x in sec.weights},
     )
@@ -380,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", default="32", help="the search's block sizes, e.g. 128,64")
     parser.add_argument("--max-kernel-cost", type=float, default=None, help="the search's kernel cap")
     parser.add_argument("--suffix", default="", help="appended to the searched build's name")
+    parser.add_argument("--min-agreement", type=float, default=None, help="the search's agreement gate")
+    parser.add_argument("--search-queries", type=int, default=SEARCH_QUERIES, help="val queries it scores on")
     parser.add_argument("--skip-plans", action="store_true", help="with --search: only the search")
     parser.add_argument("--no-measure", action="store_true", help="make the plans, measure nothing")
     parser.add_argument("--runs", type=int, default=200)
@@ -406,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
             blocks,
             args.max_kernel_cost,
             args.suffix,
+            args.min_agreement,
+            args.search_queries,
         )
     if args.no_measure:
         return 0
