@@ -13,16 +13,19 @@ all of them interleaved (median us per invoke, same runtime, same threads). Acce
 build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
 Writes benchmarks/results/minilm_classifier.{json,md}.
 
-Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float
-model (its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
+Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float model
+(its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
 pieces): every FULLY_CONNECTED weight in 4 bits per output channel (`trim-int4-channel`) or blockwise
-(`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per row, other dense weights in 8;
-the same rounded by GPTQ (`trim-gptq-channel`, `trim-gptq-block32`; the Hessians of the layers' inputs on
-CALIBRATION_QUERIES train queries, captured once and saved beside the builds) and blockwise with the table in
-8 bits (`trim-gptq-block32-t8`). `--search` also runs the int4 search itself on that float model
-(`trim-gptq-budget`: GPTQ, `hybrid_int8`, `max_bytes` = `--budget` x the fp32 size, scored on
-SEARCH_QUERIES val queries; `--blockwise` lets it try blockwise weights too). No onnx2tf: the LiteRT
-Quantizer only (`--int4-plans` makes them; the measurement includes them when present).
+(`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per row, other dense weights in 8; the
+same rounded by GPTQ (`trim-gptq-channel`, `trim-gptq-block32` / `-block64` / `-block128`; the Hessians of
+the layers' inputs on CALIBRATION_QUERIES train queries, captured once and saved beside the builds) and
+blockwise with the table in 8 bits (`trim-gptq-block32-t8`). `--search` also runs the int4 search itself on
+that float model (`trim-gptq-budget`: GPTQ, `hybrid_int8`, `max_bytes` = `--budget` x the fp32 size, scored
+on SEARCH_QUERIES val queries, `--search-queries` to change; `--blockwise` lets it try blockwise weights
+too, `--blocks 128,64,32` which block sizes, `--max-kernel-cost 1.0` caps the plan's FULLY_CONNECTED time by
+the runtime's kernel table, `--min-agreement` sets the agreement gate, `--suffix=-x` names the row). No
+onnx2tf: the LiteRT Quantizer only (`--int4-plans` makes them; the measurement includes them when present;
+`--no-measure` only makes them).
 
     python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--int4-plans [--search]
         [--blockwise] [--budget 0.1] [--base trim-dynamic]] [--runs N]
