@@ -13,16 +13,19 @@ all of them interleaved (median us per invoke, same runtime, same threads). Acce
 build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
 Writes benchmarks/results/minilm_classifier.{json,md}.
 
-Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float
-model (its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
+Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float model
+(its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
 pieces): every FULLY_CONNECTED weight in 4 bits per output channel (`trim-int4-channel`) or blockwise
-(`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per row, other dense weights in 8;
-the same rounded by GPTQ (`trim-gptq-channel`, `trim-gptq-block32`; the Hessians of the layers' inputs on
-CALIBRATION_QUERIES train queries, captured once and saved beside the builds) and blockwise with the table in
-8 bits (`trim-gptq-block32-t8`). `--search` also runs the int4 search itself on that float model
-(`trim-gptq-budget`: GPTQ, `hybrid_int8`, `max_bytes` = `--budget` x the fp32 size, scored on
-SEARCH_QUERIES val queries; `--blockwise` lets it try blockwise weights too). No onnx2tf: the LiteRT
-Quantizer only (`--int4-plans` makes them; the measurement includes them when present).
+(`trim-int4-block32`, one scale per 32 inputs), every table in 4 bits per row, other dense weights in 8; the
+same rounded by GPTQ (`trim-gptq-channel`, `trim-gptq-block32` / `-block64` / `-block128`; the Hessians of
+the layers' inputs on CALIBRATION_QUERIES train queries, captured once and saved beside the builds) and
+blockwise with the table in 8 bits (`trim-gptq-block32-t8`). `--search` also runs the int4 search itself on
+that float model (`trim-gptq-budget`: GPTQ, `hybrid_int8`, `max_bytes` = `--budget` x the fp32 size, scored
+on SEARCH_QUERIES val queries, `--search-queries` to change; `--blockwise` lets it try blockwise weights
+too, `--blocks 128,64,32` which block sizes, `--max-kernel-cost 1.0` caps the plan's FULLY_CONNECTED time by
+the runtime's kernel table, `--min-agreement` sets the agreement gate, `--suffix=-x` names the row). No
+onnx2tf: the LiteRT Quantizer only (`--int4-plans` makes them; the measurement includes them when present;
+`--no-measure` only makes them).
 
     python benchmarks/bench_minilm_classifier.py [--only NAME ...] [--measure-only] [--int4-plans [--search]
         [--blockwise] [--budget 0.1] [--base trim-dynamic]] [--runs N]
@@ -99,6 +102,8 @@ PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED wi
     "gptq-channel": ("int4", "gptq", "int4"),
     "gptq-block32": ("int4_block32", "gptq", "int4"),
     "gptq-block32-t8": ("int4_block32", "gptq", "int8"),
+    "gptq-block64": ("int4_block64", "gptq", "int4"),
+    "gptq-block128": ("int4_block128", "gptq", "int4"),
 }
 SEARCHED = "gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
 CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
@@ -121,6 +126,11 @@ def int4_plans(
     ratio: float = 0.1,
     skip_plans: bool = False,
     gain: float = 1.0,
+    blocks: tuple[int, ...] = (32,),
+    max_kernel_cost: float | None = None,
+    suffix: str = "",
+    min_agreement: float | None = None,
+    search_queries: int = SEARCH_QUERIES,
 ) -> None:
     """The hand int4 plans of the module doc, quantized from trim-dynamic's float.tflite, and (`search`)
     the int4 search with GPTQ rounding, hybrid int8 and a budget of 1/10 of the untrimmed fp32 size."""
@@ -174,7 +184,7 @@ def int4_plans(
                 plan = {
                     w: WeightWidth(table)
                     if s.table
-                    else (fcw if fcw in s.widths() else WeightWidth.INT4)
+                    else (fcw if s.takes(fcw) else WeightWidth.INT4)
                     if s.op == "FULLY_CONNECTED"
                     else WeightWidth.INT8
                     for w, s in q.sites.items()
@@ -187,18 +197,21 @@ def int4_plans(
     rep = json.loads((base / "report.json").read_text())
     budget = int(rep["source"]["fp32_tflite_bytes"] * ratio)
     val = load_queries(DATA / "val.jsonl", "text", "intent")
-    texts = list(val.texts[:SEARCH_QUERIES])
+    texts = list(val.texts[:search_queries])
     feeds = text_feeds(info, b.tokenizer.encode_batch(texts))
     with HostRunner(fp, threads=1, name="float") as runner:
         reference = runner.scores(feeds)
     labels = np.asarray(val.label_ids(b.labels))[: len(texts)]
     data = SearchData(feeds, reference, labels, f"val ({len(texts)} queries)")
+    gates = b.recipe.evaluation  # the trimmed build's gates; `min_agreement` as a recipe would set it
+    if min_agreement is not None:
+        gates = gates.model_copy(update={"min_agreement": min_agreement})
     t0 = time.monotonic()
     built = search_int4(
         fp,
         data,
         Task.CLASSIFICATION,
-        b.recipe.evaluation,
+        gates,
         ["x86-host"],
         None,
         None,
@@ -209,10 +222,12 @@ def int4_plans(
         hybrid_int8=True,
         hessians=hessians,
         blockwise_gain=gain,
+        blocks=blocks,
+        max_kernel_cost=max_kernel_cost,
     )
     sec = built.section
     _write_plan(
-        f"{prefix}-{SEARCHED}",
+        f"{prefix}-{SEARCHED}{suffix}",
         built.tflite,
         time.monotonic() - t0,
         base,
@@ -224,6 +239,13 @@ def int4_plans(
         plan={k: str(v) for k, v in built.plan.items()},
         widths={str(w): sum(1 for v in built.plan.values() if v == w) for w in set(built.plan.values())},
         blockwise_gain=gain,
+        blocks=list(blocks),
+        max_kernel_cost=max_kernel_cost,
+        kernel_cost=sec.kernel_cost,
+        min_agreement_gate=min_agreement,
+        search_queries=len(texts),
+        targets=sec.targets.to_json() if sec.targets else None,
+        search_s=sec.search_seconds,
         damage_by_width={x.weight: {str(k): v for k, v in x.damage_by_width.items()} for x in sec.weights},
     )
 
@@ -366,6 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="trim-dynamic", help="the trimmed build the plans start from")
     parser.add_argument("--budget", type=float, default=0.1, help="the search's budget, a share of fp32")
     parser.add_argument("--gain", type=float, default=1.0, help="the search's blockwise_gain")
+    parser.add_argument("--blocks", default="32", help="the search's block sizes, e.g. 128,64")
+    parser.add_argument("--max-kernel-cost", type=float, default=None, help="the search's kernel cap")
+    parser.add_argument("--suffix", default="", help="appended to the searched build's name")
+    parser.add_argument("--min-agreement", type=float, default=None, help="the search's agreement gate")
+    parser.add_argument("--search-queries", type=int, default=SEARCH_QUERIES, help="val queries it scores on")
+    parser.add_argument("--skip-plans", action="store_true", help="with --search: only the search")
+    parser.add_argument("--no-measure", action="store_true", help="make the plans, measure nothing")
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     from tests.fixtures.make_minilm_classifier import ensure_model
@@ -379,7 +408,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             return 0
     if args.int4_plans:
-        int4_plans(args.search, args.blockwise, args.base, args.budget, gain=args.gain)
+        blocks = tuple(int(b) for b in args.blocks.split(","))
+        int4_plans(
+            args.search,
+            args.blockwise,
+            args.base,
+            args.budget,
+            args.skip_plans,
+            args.gain,
+            blocks,
+            args.max_kernel_cost,
+            args.suffix,
+            args.min_agreement,
+            args.search_queries,
+        )
+    if args.no_measure:
+        return 0
     header = bench_header()
     replayed = sorted(p.parent.name for p in WORK.glob("*/model.tflite"))
     names = [n for n in [*BUILDS, *replayed] if (WORK / n / "convert.json").is_file()]

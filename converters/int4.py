@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +50,19 @@ BITS = {
     WeightWidth.INT4: 4,
     WeightWidth.INT4_COLUMNS: 4,
     WeightWidth.INT4_BLOCK32: 4,
+    WeightWidth.INT4_BLOCK64: 4,
+    WeightWidth.INT4_BLOCK128: 4,
 }
 INT4 = WeightWidth.INT4
-HYBRID = frozenset({WeightWidth.INT4, WeightWidth.INT4_BLOCK32, WeightWidth.INT8_HYBRID})  # the op's kernel
+HYBRID = frozenset(set(BITS) - {WeightWidth.INT8, WeightWidth.INT4_COLUMNS})  # the op's kernel
 # takes them (int8_hybrid: as `-Q dynamic` does, dynamic int8's speed; int8: behind a DEQUANTIZE, float math)
-BLOCKS = {WeightWidth.INT4_BLOCK32: 32}  # width -> input values per scale
+BLOCKS = {  # width -> input values per scale (AEQ's BLOCKWISE_<n>)
+    WeightWidth.INT4_BLOCK128: 128,
+    WeightWidth.INT4_BLOCK64: 64,
+    WeightWidth.INT4_BLOCK32: 32,
+}
+ALL_BLOCKS = tuple(BLOCKS.values())
+DEFAULT_BLOCKS = (32,)  # the block sizes `blockwise` tries unless quantization.int4.blocks says others
 DENSE_INT4_OPS = ("FULLY_CONNECTED", "CONV_2D")  # AEQ's dynamic_wi4_afp32 policy
 BLOCKWISE_OPS = ("FULLY_CONNECTED",)  # AEQ's dynamic_wi4_afp32_blockwise policy (its other op is a table)
 DENSE_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "BATCH_MATMUL": 1}  # op -> weight
@@ -102,18 +110,21 @@ class WeightSite:
         """Whether a plan may give it `width` (int8_hybrid: the dense ops with hybrid kernels)."""
         if width == WeightWidth.INT8_HYBRID:
             return not self.table and self.op in DENSE_INT4_OPS
-        return width in (WeightWidth.INT8, WeightWidth.INT4_COLUMNS) or width in self.widths()
+        return width in (WeightWidth.INT8, WeightWidth.INT4_COLUMNS) or width in self.widths(True, ALL_BLOCKS)
 
-    def widths(self, blockwise: bool = True) -> tuple[WeightWidth, ...]:
+    def widths(
+        self, blockwise: bool = True, blocks: Sequence[int] = DEFAULT_BLOCKS
+    ) -> tuple[WeightWidth, ...]:
         """The 4-bit widths it can take: per row for a table; per output channel for a dense weight, and
-        (`blockwise`) blockwise for a FULLY_CONNECTED weight whose input size is a multiple of the block."""
+        (`blockwise`) blockwise for a FULLY_CONNECTED weight whose input size is a multiple of the block
+        (each of `blocks`, largest first)."""
         if self.table:
             return (INT4,)
         if self.op not in DENSE_INT4_OPS:
             return ()
         able = blockwise and self.op in BLOCKWISE_OPS
-        blocks = tuple(w for w, n in BLOCKS.items() if able and self.inner % n == 0)
-        return (INT4, *blocks)
+        sized = tuple(w for w, n in BLOCKS.items() if able and n in blocks and self.inner % n == 0)
+        return (INT4, *sized)
 
 
 def weight_sites(data: bytes) -> list[WeightSite]:

@@ -66,3 +66,13 @@ def test_blockwise_only_when_it_cuts_the_damage_by_more_than_the_gain() -> None:
     assert _width(d, 2.0) == W.INT4_BLOCK32  # a 3x cut beats 2
     assert _width(d, 4.0) == W.INT4  # not a 4x cut: per channel, the faster kernel
     assert _width({W.INT4: 1e-4, W.INT4_BLOCK32: 1e-4}, 1.0) == W.INT4  # a tie: per channel
+
+
+def test_the_repair_ranks_weights_by_the_damage_they_add_beyond_the_all_8_bit_plan() -> None:
+    from toolchain.quantization.int4 import _marginal
+
+    # every measurement includes the 8-bit plan's own 7e-4: a small weight adding nothing must not rank
+    # worst per value (7e-4 / 100 > 1.2e-3 / 400 before, 0 < 5e-4 / 400 after)
+    extra = _marginal({"small": 7e-4, "large": 1.2e-3}, 7e-4)
+    assert extra == pytest.approx({"small": 0.0, "large": 5e-4})
+    assert _marginal({"a": 1e-4}, -1e-6) == {"a": 1e-4}  # a floor below zero (cosine > 1 by rounding): none

@@ -120,7 +120,7 @@ def test_the_quantizer_with_hessians_writes_gptq_values_that_the_runtime_runs_cl
     assert set(h) == {"dense/w"}
     real = x[:, :-2].reshape(-1, IN).astype(np.float64)
     np.testing.assert_allclose(h["dense/w"], real.T @ real / len(real), rtol=1e-6)
-    plans = [{"dense/w": W.INT4}, {"dense/w": W.INT4_BLOCK32}]
+    plans = [{"dense/w": W.INT4}, {"dense/w": W.INT4_BLOCK32}, {"dense/w": W.INT4_BLOCK64}]
     with Quantizer(model) as q:  # one child, both roundings
         near = [q.quantize(p) for p in [*plans, {"dense/w": W.INT8}]]
         q.set_hessians(h)

@@ -72,6 +72,8 @@ class WeightWidth(StrEnum):
     INT4_COLUMNS = "int4_columns"  # an embedding table in 4 bits with one scale per column (fewer scales)
     INT4_BLOCK32 = "int4_block32"  # a dense weight in 4 bits, one scale per 32 input values of each output
     INT8_HYBRID = "int8_hybrid"  # a FULLY_CONNECTED / CONV_2D weight in 8 bits in the op's hybrid kernel
+    INT4_BLOCK64 = "int4_block64"  # as int4_block32, one scale per 64 inputs (fewer scales, a faster kernel)
+    INT4_BLOCK128 = "int4_block128"  # one scale per 128 inputs: XNNPACK runs it at dynamic int8's speed
 
 
 class Int4Rounding(StrEnum):

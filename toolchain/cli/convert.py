@@ -114,6 +114,12 @@ def convert(
         "all text). Changes the model; report hub.adaptation says by how much. Needs --train (or "
         "--calibration) queries.",
     ),
+    no_fuse_gelu: bool = typer.Option(
+        False,
+        "--no-fuse-gelu",
+        help="ONNX: keep each exported Erf-GELU as the converter wrote it (about 24 elementwise ops per "
+        "layer) instead of one GELU op (recipe: conversion.fuse_gelu: false).",
+    ),
     seq_len: int | None = typer.Option(
         None, "--seq-len", min=2, max=1 << 16, help="Tokens per query (default: the model's)."
     ),
@@ -197,6 +203,7 @@ def convert(
         "source.task": _v(task),
         "source.onnx_file": _s(onnx_file),
         "source.adapt_lowercase": True if adapt_lowercase else None,
+        "conversion.fuse_gelu": False if no_fuse_gelu else None,
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "evaluation.min_agreement": min_agreement,

@@ -15,7 +15,8 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
    `int4_block32`) when `quantization.int4.blockwise` is on, and takes the width that damages less (per
    channel on a tie: blockwise needs XNNPACK's kernel, and MediaPipe 1.2.3 fails to open such a model).
 3. **Greedy**: all sites in 4 bits; while the targets fail, the sites with the most damage per byte saved
-   go back to 8 bits in growing prefixes; then each 8-bit site is tried in 4 bits again, largest first.
+   (beyond the all-8-bit plan's own damage, which every measurement includes) go back to 8 bits in growing
+   prefixes; then each 8-bit site is tried in 4 bits again, largest first.
 4. **Table scales**: each 4-bit embedding table is tried with one scale per column instead of per row
    (per-row scales and their int64 zero points are 12 bytes a row: 16.5 KB for the example's 1,374-row
    table, a sixth of its int4 build), and keeps it if the targets still hold.
@@ -36,6 +37,12 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
    every weight in 8 bits misses the targets). A budget that even all-4-bit misses is an
    error.
 
+8. **Kernel cost** (`quantization.int4.max_kernel_cost`, toolchain/quantization/kernel_cost.py): the
+   plan's FULLY_CONNECTED time by the target runtimes' fixed kernel table (devices/kernels.py; XNNPACK runs
+   per-channel int4 at 0.95x dynamic int8's kernel, blockwise 1.0x / 1.13x / 1.36x for 128 / 64 / 32 inputs
+   per scale, `quantization.int4.blocks`) is held under the cap: blockwise weights move to cheaper forms,
+   the least extra damage per time saved first, before the repair and again at the end.
+
 The targets are the mixed search's (`targets_from_gates`: halfway between the recipe's gates and a perfect
 score, or the task's defaults). A plan replays without a search (`quantization.int4.weights`).
 """
@@ -49,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.int4 import BITS, Quantizer, weight_sites
+from converters.int4 import BITS, DEFAULT_BLOCKS, Quantizer, weight_sites
 from devices.fc_inputs import input_hessians
 from devices.host_runtime import HostRuntime
 from devices.hostrun import HostRunner
@@ -58,6 +65,7 @@ from devices.profiles.schema import get_profile
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import Int4Rounding, Task, WeightWidth
+from toolchain.quantization.kernel_cost import cap_plan, fc_costs, plan_cost
 from toolchain.quantization.mixed import TASK_METRICS, SearchData, targets_from_gates
 from toolchain.report.quantization import Int4Section, Int4Weight, MixedMetrics, MixedTargets
 
@@ -202,6 +210,8 @@ def search_int4(
     hybrid_int8: bool = False,
     hessians: Mapping[str, np.ndarray] | None = None,
     blockwise_gain: float = 1.0,
+    blocks: Sequence[int] = DEFAULT_BLOCKS,
+    max_kernel_cost: float | None = None,
 ) -> Int4Build:
     """The int4 build of `float_tflite` (see the module doc); `given` replays a saved plan; `calibration`
     (rounding gptq) gives the queries whose layer inputs GPTQ rounds by, or `hessians` the inputs' Hessians
@@ -217,8 +227,15 @@ def search_int4(
         hessians, gptq_queries = made
     elif rounding != Int4Rounding.GPTQ:
         hessians = {}
+    costs = fc_costs(devices) if max_kernel_cost is not None else None
+    hybrid_int8 = hybrid_int8 or costs is not None  # float-math 8-bit weights would cost 3.9x
     with Quantizer(float_tflite, hessians=hessians) as quantizer:
         sites = {w: s.params for w, s in quantizer.sites.items()}
+        ops = {w: s.op for w, s in quantizer.sites.items()}
+
+        def capped(p: Plan) -> Plan:
+            return p if costs is None else cap_plan(p, by_width, ops, sites, costs, max_kernel_cost or 0.0)
+
         damage: dict[str, float] = {}
         by_width: dict[str, dict[WeightWidth, float]] = {}
         if given is not None:
@@ -247,17 +264,19 @@ def search_int4(
                     )
                 plan, limited = all8, None
                 if allowed:
-                    able = [(w, b) for w, s in quantizer.sites.items() for b in s.widths(blockwise=blockwise)]
+                    able = [(w, b) for w, s in quantizer.sites.items() for b in s.widths(blockwise, blocks)]
                     with progress.task("int4: sensitivity", len(able)) as advance:
                         for w, b in able:
                             got = max(0.0, 1.0 - ev.metrics({**all8, w: b}).mean_cosine)
                             by_width.setdefault(w, {})[b] = got
                             advance(1)
                     four = {w: _width(d, blockwise_gain) for w, d in by_width.items()}
+                    four = {w: b for w, b in capped({**all8, **four}).items() if w in four}
                     damage = {w: by_width[w][b] for w, b in four.items()}
-                    plan, limited = _greedy(ev, sites, damage, four, progress, max_bytes, all8)
+                    extra = _marginal(damage, 1.0 - base.mean_cosine)
+                    plan, limited = _greedy(ev, sites, extra, four, progress, max_bytes, all8)
                     tables = [w for w, s in quantizer.sites.items() if s.table]
-                    plan = _columns(ev, plan, tables, sites)
+                    plan = capped(_columns(ev, plan, tables, sites))
                 section_metrics = (base, ev.metrics(plan))
                 evaluations = ev.count
             finally:
@@ -294,8 +313,17 @@ def search_int4(
         gptq_queries=gptq_queries,
         max_bytes=max_bytes,
         budget_limited=limited if max_bytes is not None else None,
+        max_kernel_cost=max_kernel_cost,
+        kernel_cost=round(plan_cost(plan, ops, sites, costs), 3) if costs is not None else None,
     )
     return Int4Build(tflite, plan, section)
+
+
+def _marginal(damage: Mapping[str, float], floor: float) -> dict[str, float]:
+    """Each weight's damage in 4 bits beyond the all-8-bit plan's own (`floor`, which every measurement
+    includes): the repair's order is by it per value, so a small weight whose 4 bits add nothing is not
+    ranked worst only because the 8-bit error is divided by few values."""
+    return {w: max(0.0, d - max(0.0, floor)) for w, d in damage.items()}
 
 
 def _width(damage: Mapping[WeightWidth, float], gain: float) -> WeightWidth:
@@ -349,4 +377,6 @@ def build_int4(
         max_bytes=spec.max_bytes if spec is not None else None,
         hybrid_int8=spec.hybrid_int8 if spec is not None else False,
         blockwise_gain=spec.blockwise_gain if spec is not None else 1.0,
+        blocks=spec.blocks if spec is not None else DEFAULT_BLOCKS,
+        max_kernel_cost=spec.max_kernel_cost if spec is not None else None,
     )

@@ -97,7 +97,7 @@ def build_mixed(
         return MixedBuild(tflite, section, int8_mac_share(tflite), plan)
     data = search_data()
     with progress.task("mixed: fuse composed GELUs, equalize FC output channels", None):
-        calibrated, gelus = fuse_gelu(calibrated)
+        calibrated, gelus = fuse_gelu(calibrated) if recipe.conversion.fuse_gelu else (calibrated, [])
         eq, changed = equalized(calibrated, data)
     result = search(
         calibrated, data, recipe.evaluation, task, progress, (eq, changed), recipe.quantization.mac_free_ops

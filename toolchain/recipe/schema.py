@@ -159,6 +159,20 @@ class Int4Spec(Strict):
         description="8-bit FULLY_CONNECTED / CONV_2D weights go to the op's hybrid kernel (int8_hybrid, "
         "dynamic int8's speed) instead of behind a DEQUANTIZE (float math)",
     )
+    blocks: list[Literal[32, 64, 128]] = Field(
+        default_factory=lambda: [32],
+        min_length=1,
+        description="with blockwise: the block sizes tried (input values per scale: int4_block32, "
+        "int4_block64, int4_block128); larger blocks have fewer scales and a faster kernel",
+    )
+    max_kernel_cost: float | None = Field(
+        None,
+        gt=0,
+        description="the plan's FULLY_CONNECTED kernel time, from the target runtimes' kernel table, at "
+        "most this many times dynamic int8's (1.0: no slower than -Q dynamic): blockwise weights move to "
+        "per channel, the cheapest extra damage first, until it holds; 8-bit dense weights go to the hybrid "
+        "kernel (as with hybrid_int8)",
+    )
     max_bytes: int | None = Field(
         None,
         ge=1,
@@ -263,6 +277,17 @@ class EvaluationSpec(Strict):
     )
 
 
+class ConversionSpec(Strict):
+    """How the converted graph is rewritten after conversion (ONNX sources)."""
+
+    fuse_gelu: bool = Field(
+        True,
+        description="ONNX sources: replace each composed GELU (the exported Erf as onnx2tf writes it, about "
+        "24 elementwise ops per layer) by one GELU op in every mode, after proving the two equal "
+        "(converters/fuse.py); false: keep the converter's graph op for op (--no-fuse-gelu)",
+    )
+
+
 class OutputSpec(Strict):
     dir: Path = Path("build")
 
@@ -314,6 +339,7 @@ class Recipe(Strict):
     data: DataSpec = Field(default_factory=DataSpec)
     steps: list[Step] = Field(default_factory=list)
     quantization: QuantizationSpec = Field(default_factory=QuantizationSpec)
+    conversion: ConversionSpec = Field(default_factory=ConversionSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     package: PackageSpec = Field(default_factory=PackageSpec)

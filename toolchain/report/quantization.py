@@ -261,6 +261,14 @@ class Int4Section(Record):
     budget_limited: bool | None = Field(
         None, description="True: the budget kept weights in 4 bits that the targets wanted in 8"
     )
+    max_kernel_cost: float | None = Field(
+        None, description="the recipe's kernel cost cap (quantization.int4.max_kernel_cost)"
+    )
+    kernel_cost: float | None = Field(
+        None,
+        description="the plan's FULLY_CONNECTED kernel time by the runtime's table, over dynamic int8's "
+        "(1.0: as fast; devices/kernels.py FC_KERNEL_COST); None without max_kernel_cost",
+    )
 
 
 class QuantizationSection(Record):
@@ -284,6 +292,9 @@ class QuantizationSection(Record):
     )
     int8_mac_share: float | None = Field(
         None, description="share of multiply-accumulates that run in int8 (1.0: all)"
+    )
+    fused_gelu: int | None = Field(
+        None, description="ONNX sources: composed GELUs replaced by one GELU op each (conversion.fuse_gelu)"
     )
     non_int8_weight_ops: list[str] | None = Field(None, description="ops whose weights are not int8")
     float_fallback_ops: list[str] | None = Field(None, description="ops the converter left in float")

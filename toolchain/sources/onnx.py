@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from converters import onnx_tflite as ox
+from converters.fuse import fuse_gelu
 from converters.keras_tflite import calibrate_saved_model, saved_model_to_tflite
 from converters.onnx_prepare import prepare_for_int8
 from converters.tflite_model import parse_tflite
@@ -113,7 +114,7 @@ class OnnxBackend:
         if source.calibration is not None:
             calibration = self._calibration(steps)
             quant.update(source.calibration.report())
-        calibrated = None
+        calibrated, fuse = None, self._fuse
         work = Path(tempfile.mkdtemp(prefix="edgecomp-onnx-"))
         try:
             with progress.task("onnxsim + onnx2tf (float SavedModel)", None):
@@ -129,7 +130,7 @@ class OnnxBackend:
                     if q.mode == QuantMode.MIXED:
                         tflite, plan = self._mixed(steps, saved, calibration or [], progress, quant)
                     elif q.mode == QuantMode.INT4:
-                        fp = saved_model_to_tflite(saved, QuantMode.FLOAT32)
+                        fp, quant["fused_gelu"] = fuse(saved_model_to_tflite(saved, QuantMode.FLOAT32))
                         source, reference = self.source, self.reference(steps)
                         data = lambda: search_data(source, steps, reference, fp)  # noqa: E731
                         feeds = lambda: calibration_feeds(source, steps, fp)  # noqa: E731
@@ -137,16 +138,18 @@ class OnnxBackend:
                         quant.update(int4=built.section, full_integer=False)
                         tflite = built.tflite
                     else:
-                        tflite = saved_model_to_tflite(
-                            saved,
-                            q.mode,
-                            calibration,
-                            progress=lambda i, n: advance(1),
-                            float_ops=q.float_fallback_ops,
+                        tflite, quant["fused_gelu"] = fuse(
+                            saved_model_to_tflite(
+                                saved,
+                                q.mode,
+                                calibration,
+                                progress=lambda i, n: advance(1),
+                                float_ops=q.float_fallback_ops,
+                            )
                         )
                         calibrated = self._calibrated(saved, calibration)
                     float32 = QuantMode.FLOAT32
-                    fp32 = tflite if q.mode == float32 else saved_model_to_tflite(saved, float32)
+                    fp32 = tflite if q.mode == float32 else fuse(saved_model_to_tflite(saved, float32))[0]
                     if model is not self.model:  # trimmed: the size baseline is the untrimmed source
                         steps_fp32, fp32 = fp32, self._source_fp32(work)
                 except ConversionError as err:
@@ -154,6 +157,8 @@ class OnnxBackend:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         ox.refuse_flex(parse_tflite(tflite).custom_ops())
+        if quant.get("fused_gelu") is None:  # conversion.fuse_gelu: false
+            quant.pop("fused_gelu", None)
         if model is not self.model:
             return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan, steps_fp32)
         return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan)
@@ -164,7 +169,15 @@ class OnnxBackend:
         graph = ox.simplify(model.path, model.shapes, work / "source.onnx")
         names = [i.name for i in model.info.inputs]
         saved = ox.onnx_to_saved_model(graph, work / "source_saved_model", names)
-        return saved_model_to_tflite(saved, QuantMode.FLOAT32)
+        return self._fuse(saved_model_to_tflite(saved, QuantMode.FLOAT32))[0]
+
+    def _fuse(self, tflite: bytes) -> tuple[bytes, int | None]:
+        """The model with its composed GELUs fused (converters/fuse.py) and how many; as it is when the
+        recipe says conversion.fuse_gelu: false (None: not tried)."""
+        if not self.source.recipe.conversion.fuse_gelu:
+            return tflite, None
+        fused, names = fuse_gelu(tflite)
+        return fused, len(names)
 
     def _mixed(
         self, steps: StepsResult, saved: Path, calibration: list, progress: Progress, quant: dict
@@ -183,6 +196,8 @@ class OnnxBackend:
             progress,
         )
         quant.update(mixed=mixed.section, full_integer=False, int8_mac_share=mixed.int8_mac_share)
+        if source.recipe.conversion.fuse_gelu or mixed.plan.fused_gelu:
+            quant["fused_gelu"] = len(mixed.plan.fused_gelu)
         return mixed.tflite, mixed.plan
 
     def _calibrated(self, saved: Path, calibration: list | None) -> bytes | None:
