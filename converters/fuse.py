@@ -266,10 +266,14 @@ def _owned(g: Graph, t: int) -> bool:
 
 
 def _weight_fold(g: Graph, w: int):
-    """How k goes into a FULLY_CONNECTED weight w read by that layer alone: ("data", tensor) for float32
-    or float16 bytes (float16: behind a DEQUANTIZE read by that layer alone), ("scale", tensor) for
-    quantized weights (their scales), None when it cannot."""
+    """How k goes into a FULLY_CONNECTED weight w: ("data", tensor) for float32 or float16 bytes that
+    layer alone reads (float16: behind a DEQUANTIZE), ("scale", tensor) for quantized weights (their
+    scales; a weight other layers share too gets its own tensor on the same bytes), None when it cannot."""
     types = tflite_schema().TensorType
+    t = g.sg.tensors[w]
+    q = t.quantization
+    if t.type in (types.INT8, types.UINT8) and q is not None and q.scale is not None and len(q.scale):
+        return ("scale", w) if g.data(w) is not None else None
     if len(g.consumers.get(w, [])) != 1:
         return None
     p = g.producer.get(w)
@@ -277,15 +281,9 @@ def _weight_fold(g: Graph, w: int):
         src = int(g.ops[p].inputs[0])
         fp16 = g.sg.tensors[src].type == types.FLOAT16 and g.data(src) is not None
         return ("data", src) if fp16 and len(g.consumers.get(src, [])) == 1 and _owned(g, src) else None
-    t = g.sg.tensors[w]
-    if g.data(w) is None:
+    if g.data(w) is None or t.type != types.FLOAT32:
         return None
-    if t.type == types.FLOAT32:
-        return ("data", w) if _owned(g, w) else None
-    q = t.quantization
-    if t.type in (types.INT8, types.UINT8) and q is not None and q.scale is not None and len(q.scale):
-        return ("scale", w)
-    return None
+    return ("data", w) if _owned(g, w) else None
 
 
 def _scale_readers(g: Graph, y: int, k: float) -> bool:
@@ -303,9 +301,9 @@ def _scale_readers(g: Graph, y: int, k: float) -> bool:
         fold = _weight_fold(g, int(op.inputs[1]))
         if fold is None:
             return False
-        folds.append(fold)
+        folds.append((*fold, i))
     writes = {}
-    for how, w in folds:
+    for how, w, _ in folds:
         t = g.sg.tensors[w]
         if how == "data":
             dtype = np.float16 if t.type == tflite_schema().TensorType.FLOAT16 else np.float32
@@ -313,16 +311,34 @@ def _scale_readers(g: Graph, y: int, k: float) -> bool:
             writes[w] = (raw * dtype(k)).astype(dtype)
             if not np.all(np.isfinite(writes[w][np.isfinite(raw)])):
                 return False  # float16 overflow: nothing written, the MUL stays
-    for how, w in folds:
+    for how, w, i in folds:
         t = g.sg.tensors[w]
         if how == "data":
             g.model.buffers[t.buffer].data = np.frombuffer(writes[w].tobytes(), np.uint8)
-        else:
-            t.quantization.scale = (np.asarray(t.quantization.scale, np.float32) * np.float32(k)).astype(
-                np.float32
-            )
+            continue
+        if len(g.consumers[w]) > 1:  # shared (equal weights deduplicated): this layer's own tensor
+            t = _own_tensor(g, w, i, k)
+        t.quantization.scale = (np.asarray(t.quantization.scale, np.float32) * np.float32(k)).astype(
+            np.float32
+        )
     _scale_range(g.sg.tensors[y], k)
     return True
+
+
+def _own_tensor(g: Graph, w: int, reader: int, k: float):
+    """A copy of tensor w (the same buffer, its own quantization) that op `reader` reads instead."""
+    src, copy = g.sg.tensors[w], tflite_schema().TensorT()
+    copy.shape, copy.type, copy.buffer = np.array(src.shape, np.int32), src.type, src.buffer
+    copy.name = f"{tensor_name(src)}/x{k:g}".encode()
+    copy.quantization = tflite_schema().QuantizationParametersT()
+    for field in ("scale", "zeroPoint", "quantizedDimension", "min", "max"):
+        setattr(copy.quantization, field, getattr(src.quantization, field))
+    g.sg.tensors.append(copy)
+    new = len(g.sg.tensors) - 1
+    g.ops[reader].inputs[1] = new
+    g.consumers[w].remove(reader)
+    g.consumers[new] = [reader]
+    return copy
 
 
 def _gelu_times(schema, model, g: Graph, gelu, y: int, k: float) -> list:
