@@ -81,7 +81,17 @@ def _no_activation(op) -> bool:
     return opts is None or not getattr(opts, "fusedActivationFunction", 0)
 
 
-def _region(g: Graph, x: int) -> list[int]:
+def _live_inputs(g: Graph) -> list[list[int] | None]:
+    """Per op: its non-constant inputs if it is an elementwise op without a fused activation, else None."""
+    return [
+        [int(t) for t in g.ops[i].inputs if int(t) >= 0 and g.constant(int(t)) is None]
+        if _elementwise(g, i)
+        else None
+        for i in range(len(g.ops))
+    ]
+
+
+def _region(g: Graph, x: int, live_inputs: list[list[int] | None]) -> list[int]:
     """Ops (graph order) computable from x and constants alone, within WINDOW ops of x's first reader."""
     readers = g.consumers.get(x, [])
     if not readers:
@@ -89,10 +99,7 @@ def _region(g: Graph, x: int) -> list[int]:
     avail, region = {x}, []
     start = min(readers)
     for i in range(start, min(len(g.ops), start + WINDOW)):
-        if not _elementwise(g, i):
-            continue
-        ins = [int(t) for t in g.ops[i].inputs if int(t) >= 0]
-        live = [t for t in ins if g.constant(t) is None]
+        live = live_inputs[i]
         if live and all(t in avail for t in live):
             region.append(i)
             avail.add(int(g.ops[i].outputs[0]))
@@ -176,10 +183,13 @@ def _candidates(g: Graph) -> list[tuple[int, int, list[int], bool]]:
     found, used = [], set()
     schema = tflite_schema()
     activations = (schema.TensorType.FLOAT32, schema.TensorType.INT8)  # float models and full int8
+    live_inputs = _live_inputs(g)
     for x in sorted(g.consumers, key=lambda t: min(g.consumers[t])):
-        if g.sg.tensors[x].type not in activations or g.constant(x) is not None:
+        if g.sg.tensors[x].type not in activations or not any(live_inputs[c] for c in g.consumers[x]):
             continue
-        region = [i for i in _region(g, x) if i not in used]
+        if g.constant(x) is not None:
+            continue
+        region = [i for i in _region(g, x, live_inputs) if i not in used]
         for i in reversed(region):  # the largest island first
             y = int(g.ops[i].outputs[0])
             island = _slice(g, region, y)
