@@ -15,8 +15,10 @@ report says so. Modes that calibrate need real queries tokenized the way the mod
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,26 @@ from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE
 EMBEDDING_QUERIES = 200
 RANDOM_ROWS = 64
 EVAL_SPLITS = ("test", "calibration", "train")  # the onnxruntime check's queries: the first given
+
+
+# fuse_gelu is a pure function of the bytes, and a process often fuses the same model again: the float32
+# twin of every build of one source, each trial of a search, a rebuild (0.2-0.4 s per call on a tiny BERT)
+_FUSED: OrderedDict[str, tuple[bytes, list[str]]] = OrderedDict()
+FUSED_KEEP, FUSED_MAX_BYTES = 8, 16 << 20
+
+
+def _fused(tflite: bytes) -> tuple[bytes, list[str]]:
+    """fuse_gelu(tflite), remembered for the last FUSED_KEEP models of at most FUSED_MAX_BYTES."""
+    key = hashlib.sha256(tflite).hexdigest()
+    if key in _FUSED:
+        _FUSED.move_to_end(key)
+        return _FUSED[key][0], list(_FUSED[key][1])
+    fused, names = fuse_gelu(tflite)
+    if len(tflite) <= FUSED_MAX_BYTES:
+        _FUSED[key] = (fused, list(names))
+        while len(_FUSED) > FUSED_KEEP:
+            _FUSED.popitem(last=False)
+    return fused, names
 
 
 def random_ids(vocab_size: int, seq_len: int, rows: int, seed: int) -> dict[str, np.ndarray]:
@@ -176,7 +198,7 @@ class OnnxBackend:
         recipe says conversion.fuse_gelu: false (None: not tried)."""
         if not self.source.recipe.conversion.fuse_gelu:
             return tflite, None
-        fused, names = fuse_gelu(tflite)
+        fused, names = _fused(tflite)
         return fused, len(names)
 
     def _mixed(
