@@ -81,6 +81,27 @@ def _fused(tflite: bytes) -> tuple[bytes, list[str]]:
     return fused, names
 
 
+_FLOAT32: OrderedDict[str, bytes] = OrderedDict()  # the same for the SavedModel -> float32 conversion
+
+
+def float32_tflite(saved: Path) -> bytes:
+    """saved_model_to_tflite(saved, float32), remembered by the SavedModel's files for the last
+    FUSED_KEEP models of at most FUSED_MAX_BYTES (every quantized build converts its float twin too)."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in saved.rglob("*") if p.is_file()):
+        digest.update(str(f.relative_to(saved)).encode() + b"\0" + f.read_bytes())
+    key = digest.hexdigest()
+    if key in _FLOAT32:
+        _FLOAT32.move_to_end(key)
+        return _FLOAT32[key]
+    tflite = saved_model_to_tflite(saved, QuantMode.FLOAT32)
+    if len(tflite) <= FUSED_MAX_BYTES:
+        _FLOAT32[key] = tflite
+        while len(_FLOAT32) > FUSED_KEEP:
+            _FLOAT32.popitem(last=False)
+    return tflite
+
+
 def random_ids(vocab_size: int, seq_len: int, rows: int, seed: int) -> dict[str, np.ndarray]:
     """Seeded random queries in tokenizer form: ids in [1, vocab_size), a random length, 0-padded."""
     rng = np.random.default_rng(seed)
@@ -152,7 +173,7 @@ class OnnxBackend:
                     if q.mode == QuantMode.MIXED:
                         tflite, plan = self._mixed(steps, saved, calibration or [], progress, quant)
                     elif q.mode == QuantMode.INT4:
-                        fp, quant["fused_gelu"] = fuse(saved_model_to_tflite(saved, QuantMode.FLOAT32))
+                        fp, quant["fused_gelu"] = fuse(float32_tflite(saved))
                         source, reference = self.source, self.reference(steps)
                         data = lambda: search_data(source, steps, reference, fp)  # noqa: E731
                         feeds = lambda: calibration_feeds(source, steps, fp)  # noqa: E731
@@ -161,7 +182,9 @@ class OnnxBackend:
                         tflite = built.tflite
                     else:
                         tflite, quant["fused_gelu"] = fuse(
-                            saved_model_to_tflite(
+                            float32_tflite(saved)
+                            if q.mode == QuantMode.FLOAT32
+                            else saved_model_to_tflite(
                                 saved,
                                 q.mode,
                                 calibration,
@@ -171,7 +194,7 @@ class OnnxBackend:
                         )
                         calibrated = self._calibrated(saved, calibration)
                     float32 = QuantMode.FLOAT32
-                    fp32 = tflite if q.mode == float32 else fuse(saved_model_to_tflite(saved, float32))[0]
+                    fp32 = tflite if q.mode == float32 else fuse(float32_tflite(saved))[0]
                     if model is not self.model:  # trimmed: the size baseline is the untrimmed source
                         steps_fp32, fp32 = fp32, self._source_fp32(work)
                 except ConversionError as err:
@@ -191,7 +214,7 @@ class OnnxBackend:
         graph = ox.simplify(model.path, model.shapes, work / "source.onnx")
         names = [i.name for i in model.info.inputs]
         saved = ox.onnx_to_saved_model(graph, work / "source_saved_model", names)
-        return self._fuse(saved_model_to_tflite(saved, QuantMode.FLOAT32))[0]
+        return self._fuse(float32_tflite(saved))[0]
 
     def _fuse(self, tflite: bytes) -> tuple[bytes, int | None]:
         """The model with its composed GELUs fused (converters/fuse.py) and how many; as it is when the
