@@ -81,7 +81,17 @@ def _no_activation(op) -> bool:
     return opts is None or not getattr(opts, "fusedActivationFunction", 0)
 
 
-def _region(g: Graph, x: int) -> list[int]:
+def _live_inputs(g: Graph) -> list[list[int] | None]:
+    """Per op: its non-constant inputs if it is an elementwise op without a fused activation, else None."""
+    return [
+        [int(t) for t in g.ops[i].inputs if int(t) >= 0 and g.constant(int(t)) is None]
+        if _elementwise(g, i)
+        else None
+        for i in range(len(g.ops))
+    ]
+
+
+def _region(g: Graph, x: int, live_inputs: list[list[int] | None]) -> list[int]:
     """Ops (graph order) computable from x and constants alone, within WINDOW ops of x's first reader."""
     readers = g.consumers.get(x, [])
     if not readers:
@@ -89,10 +99,7 @@ def _region(g: Graph, x: int) -> list[int]:
     avail, region = {x}, []
     start = min(readers)
     for i in range(start, min(len(g.ops), start + WINDOW)):
-        if not _elementwise(g, i):
-            continue
-        ins = [int(t) for t in g.ops[i].inputs if int(t) >= 0]
-        live = [t for t in ins if g.constant(t) is None]
+        live = live_inputs[i]
         if live and all(t in avail for t in live):
             region.append(i)
             avail.add(int(g.ops[i].outputs[0]))
@@ -176,10 +183,13 @@ def _candidates(g: Graph) -> list[tuple[int, int, list[int], bool]]:
     found, used = [], set()
     schema = tflite_schema()
     activations = (schema.TensorType.FLOAT32, schema.TensorType.INT8)  # float models and full int8
+    live_inputs = _live_inputs(g)
     for x in sorted(g.consumers, key=lambda t: min(g.consumers[t])):
-        if g.sg.tensors[x].type not in activations or g.constant(x) is not None:
+        if g.sg.tensors[x].type not in activations or not any(live_inputs[c] for c in g.consumers[x]):
             continue
-        region = [i for i in _region(g, x) if i not in used]
+        if g.constant(x) is not None:
+            continue
+        region = [i for i in _region(g, x, live_inputs) if i not in used]
         for i in reversed(region):  # the largest island first
             y = int(g.ops[i].outputs[0])
             island = _slice(g, region, y)
@@ -266,10 +276,14 @@ def _owned(g: Graph, t: int) -> bool:
 
 
 def _weight_fold(g: Graph, w: int):
-    """How k goes into a FULLY_CONNECTED weight w read by that layer alone: ("data", tensor) for float32
-    or float16 bytes (float16: behind a DEQUANTIZE read by that layer alone), ("scale", tensor) for
-    quantized weights (their scales), None when it cannot."""
+    """How k goes into a FULLY_CONNECTED weight w: ("data", tensor) for float32 or float16 bytes that
+    layer alone reads (float16: behind a DEQUANTIZE), ("scale", tensor) for quantized weights (their
+    scales; a weight other layers share too gets its own tensor on the same bytes), None when it cannot."""
     types = tflite_schema().TensorType
+    t = g.sg.tensors[w]
+    q = t.quantization
+    if t.type in (types.INT8, types.UINT8) and q is not None and q.scale is not None and len(q.scale):
+        return ("scale", w) if g.data(w) is not None else None
     if len(g.consumers.get(w, [])) != 1:
         return None
     p = g.producer.get(w)
@@ -277,15 +291,9 @@ def _weight_fold(g: Graph, w: int):
         src = int(g.ops[p].inputs[0])
         fp16 = g.sg.tensors[src].type == types.FLOAT16 and g.data(src) is not None
         return ("data", src) if fp16 and len(g.consumers.get(src, [])) == 1 and _owned(g, src) else None
-    t = g.sg.tensors[w]
-    if g.data(w) is None:
+    if g.data(w) is None or t.type != types.FLOAT32:
         return None
-    if t.type == types.FLOAT32:
-        return ("data", w) if _owned(g, w) else None
-    q = t.quantization
-    if t.type in (types.INT8, types.UINT8) and q is not None and q.scale is not None and len(q.scale):
-        return ("scale", w)
-    return None
+    return ("data", w) if _owned(g, w) else None
 
 
 def _scale_readers(g: Graph, y: int, k: float) -> bool:
@@ -303,9 +311,9 @@ def _scale_readers(g: Graph, y: int, k: float) -> bool:
         fold = _weight_fold(g, int(op.inputs[1]))
         if fold is None:
             return False
-        folds.append(fold)
+        folds.append((*fold, i))
     writes = {}
-    for how, w in folds:
+    for how, w, _ in folds:
         t = g.sg.tensors[w]
         if how == "data":
             dtype = np.float16 if t.type == tflite_schema().TensorType.FLOAT16 else np.float32
@@ -313,16 +321,34 @@ def _scale_readers(g: Graph, y: int, k: float) -> bool:
             writes[w] = (raw * dtype(k)).astype(dtype)
             if not np.all(np.isfinite(writes[w][np.isfinite(raw)])):
                 return False  # float16 overflow: nothing written, the MUL stays
-    for how, w in folds:
+    for how, w, i in folds:
         t = g.sg.tensors[w]
         if how == "data":
             g.model.buffers[t.buffer].data = np.frombuffer(writes[w].tobytes(), np.uint8)
-        else:
-            t.quantization.scale = (np.asarray(t.quantization.scale, np.float32) * np.float32(k)).astype(
-                np.float32
-            )
+            continue
+        if len(g.consumers[w]) > 1:  # shared (equal weights deduplicated): this layer's own tensor
+            t = _own_tensor(g, w, i, k)
+        t.quantization.scale = (np.asarray(t.quantization.scale, np.float32) * np.float32(k)).astype(
+            np.float32
+        )
     _scale_range(g.sg.tensors[y], k)
     return True
+
+
+def _own_tensor(g: Graph, w: int, reader: int, k: float):
+    """A copy of tensor w (the same buffer, its own quantization) that op `reader` reads instead."""
+    src, copy = g.sg.tensors[w], tflite_schema().TensorT()
+    copy.shape, copy.type, copy.buffer = np.array(src.shape, np.int32), src.type, src.buffer
+    copy.name = f"{tensor_name(src)}/x{k:g}".encode()
+    copy.quantization = tflite_schema().QuantizationParametersT()
+    for field in ("scale", "zeroPoint", "quantizedDimension", "min", "max"):
+        setattr(copy.quantization, field, getattr(src.quantization, field))
+    g.sg.tensors.append(copy)
+    new = len(g.sg.tensors) - 1
+    g.ops[reader].inputs[1] = new
+    g.consumers[w].remove(reader)
+    g.consumers[new] = [reader]
+    return copy
 
 
 def _gelu_times(schema, model, g: Graph, gelu, y: int, k: float) -> list:

@@ -156,6 +156,8 @@ def test_intent_classifier_fp32_matches_onnxruntime(onnx_float_builds):
     report = onnx_float_builds.clf_report.to_json()
     ref = report["evaluation"]["onnx_reference"]
     assert ref["max_abs_error"] < 1e-4 and ref["top1_agreement"] == 1.0
+    ops = report["model"]["ops"]  # its Erf-GELUs fused, and still within 1e-4 of onnxruntime
+    assert report["quantization"]["fused_gelu"] == ops["GELU"] >= 1 and "EXP" not in ops, ops
     # the PyTorch export's int64 ids stay int64 through onnx2tf (the toolchain feeds them as exported)
     assert report["source"]["format"] == "onnx"
     assert {i["name"]: i["dtype"] for i in report["model"]["inputs"]} == {
@@ -201,8 +203,12 @@ def test_embedding_model_cosine(onnx_models, tmp_path, mode, min_cos):
         evaluation={"min_cosine": min_cos},
     )
     result = build(recipe)
-    ref = result.report.to_json()["evaluation"]["onnx_reference"]
+    report = result.report.to_json()
+    ref = report["evaluation"]["onnx_reference"]
     assert ref["queries"] == 200 and ref["mean_cosine"] >= min_cos
+    # each layer's exported Erf-GELU is one GELU op: float16 (constants behind DEQUANTIZE), full int8
+    ops = report["model"]["ops"]
+    assert report["quantization"]["fused_gelu"] == ops["GELU"] >= 1 and "EXP" not in ops, ops
     assert not (result.dir / "labels.txt").exists()  # an embedding build has no labels
 
 

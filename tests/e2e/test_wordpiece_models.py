@@ -62,6 +62,7 @@ def test_float32_matches_onnxruntime_with_the_models_own_tokenizer(bert_builds):
     ev = b.report.evaluation.model_dump()
     ref, cmp = ev["onnx_reference"], ev["vs_source_float"]
     assert ref["max_abs_error"] < 1e-4 and ref["top1_agreement"] == 1.0 and ref["queries"] == 748
+    assert b.report.quantization.fused_gelu == b.report.model.ops["GELU"] == 2  # within 1e-4, fused
     assert cmp["converted"]["accuracy"] == cmp["reference"]["accuracy"] > 0.8
     tok = b.report.tokenizer.model_dump()
     assert tok["kind"] == "wordpiece" and tok["seq_len"] == 32 and tok["lowercase"] is True
@@ -84,6 +85,8 @@ def test_quantized_builds_validate_profile_and_package(bert_builds, tmp_path, na
     report = json.loads((build_dir / "report.json").read_text())
     cmp = report["evaluation"]["vs_source_float"]
     assert cmp["accuracy_drop_points"] <= 1.5, cmp
+    ops = report["model"]["ops"]  # both layers' Erf-GELU chains (24 ops each) are one GELU op each
+    assert report["quantization"]["fused_gelu"] == ops["GELU"] == 2 and "EXP" not in ops and "ABS" not in ops
     if name == "int8":
         assert report["quantization"]["full_integer"] is False and report["model"]["ops"]["FULLY_CONNECTED"]
     else:
@@ -110,9 +113,12 @@ def test_folder_forms(bert_models, bert_builds, tmp_path):
     assert clf["evaluation"]["onnx_reference"]["max_abs_error"] < 1e-4
     assert clf["evaluation"]["onnx_reference"]["top1_agreement"] == 1.0
     test = str(DATA / "test.jsonl")
-    emb = _convert(bert_models.embedder, tmp_path / "emb", "--test", test, "-Q", "float32")
+    emb = _convert(bert_models.embedder, tmp_path / "emb", "--test", test, "-Q", "float32", "--no-fuse-gelu")
     ref = emb["evaluation"]["onnx_reference"]
     assert emb["task"] == "embedding" and ref["queries"] == 200 and ref["min_cosine"] >= 0.9999
+    ops = emb["model"]["ops"]  # --no-fuse-gelu: the converter's graph, each Erf as 24 elementwise ops
+    assert "GELU" not in ops and ops["EXP"] == ops["ABS"] == 2 and "fused_gelu" not in emb["quantization"]
+    assert load_build(tmp_path / "emb").recipe.conversion.fuse_gelu is False
     b = load_build(tmp_path / "emb")
     assert b.labels is None and b.recipe.source.task == "embedding" and b.tokenizer.kind == "wordpiece"
 

@@ -15,8 +15,10 @@ report says so. Modes that calibrate need real queries tokenized the way the mod
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,47 @@ from toolchain.tokenizers.interface import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE
 EMBEDDING_QUERIES = 200
 RANDOM_ROWS = 64
 EVAL_SPLITS = ("test", "calibration", "train")  # the onnxruntime check's queries: the first given
+
+
+# fuse_gelu is a pure function of the bytes, and a process often fuses the same model again: the float32
+# twin of every build of one source, each trial of a search, a rebuild (0.2-0.4 s per call on a tiny BERT)
+_FUSED: OrderedDict[str, tuple[bytes, list[str]]] = OrderedDict()
+FUSED_KEEP, FUSED_MAX_BYTES = 8, 16 << 20
+
+
+def _fused(tflite: bytes) -> tuple[bytes, list[str]]:
+    """fuse_gelu(tflite), remembered for the last FUSED_KEEP models of at most FUSED_MAX_BYTES."""
+    key = hashlib.sha256(tflite).hexdigest()
+    if key in _FUSED:
+        _FUSED.move_to_end(key)
+        return _FUSED[key][0], list(_FUSED[key][1])
+    fused, names = fuse_gelu(tflite)
+    if len(tflite) <= FUSED_MAX_BYTES:
+        _FUSED[key] = (fused, list(names))
+        while len(_FUSED) > FUSED_KEEP:
+            _FUSED.popitem(last=False)
+    return fused, names
+
+
+_FLOAT32: OrderedDict[str, bytes] = OrderedDict()  # the same for the SavedModel -> float32 conversion
+
+
+def float32_tflite(saved: Path) -> bytes:
+    """saved_model_to_tflite(saved, float32), remembered by the SavedModel's files for the last
+    FUSED_KEEP models of at most FUSED_MAX_BYTES (every quantized build converts its float twin too)."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in saved.rglob("*") if p.is_file()):
+        digest.update(str(f.relative_to(saved)).encode() + b"\0" + f.read_bytes())
+    key = digest.hexdigest()
+    if key in _FLOAT32:
+        _FLOAT32.move_to_end(key)
+        return _FLOAT32[key]
+    tflite = saved_model_to_tflite(saved, QuantMode.FLOAT32)
+    if len(tflite) <= FUSED_MAX_BYTES:
+        _FLOAT32[key] = tflite
+        while len(_FLOAT32) > FUSED_KEEP:
+            _FLOAT32.popitem(last=False)
+    return tflite
 
 
 def random_ids(vocab_size: int, seq_len: int, rows: int, seed: int) -> dict[str, np.ndarray]:
@@ -130,7 +173,7 @@ class OnnxBackend:
                     if q.mode == QuantMode.MIXED:
                         tflite, plan = self._mixed(steps, saved, calibration or [], progress, quant)
                     elif q.mode == QuantMode.INT4:
-                        fp, quant["fused_gelu"] = fuse(saved_model_to_tflite(saved, QuantMode.FLOAT32))
+                        fp, quant["fused_gelu"] = fuse(float32_tflite(saved))
                         source, reference = self.source, self.reference(steps)
                         data = lambda: search_data(source, steps, reference, fp)  # noqa: E731
                         feeds = lambda: calibration_feeds(source, steps, fp)  # noqa: E731
@@ -139,7 +182,9 @@ class OnnxBackend:
                         tflite = built.tflite
                     else:
                         tflite, quant["fused_gelu"] = fuse(
-                            saved_model_to_tflite(
+                            float32_tflite(saved)
+                            if q.mode == QuantMode.FLOAT32
+                            else saved_model_to_tflite(
                                 saved,
                                 q.mode,
                                 calibration,
@@ -149,7 +194,7 @@ class OnnxBackend:
                         )
                         calibrated = self._calibrated(saved, calibration)
                     float32 = QuantMode.FLOAT32
-                    fp32 = tflite if q.mode == float32 else fuse(saved_model_to_tflite(saved, float32))[0]
+                    fp32 = tflite if q.mode == float32 else fuse(float32_tflite(saved))[0]
                     if model is not self.model:  # trimmed: the size baseline is the untrimmed source
                         steps_fp32, fp32 = fp32, self._source_fp32(work)
                 except ConversionError as err:
@@ -169,14 +214,14 @@ class OnnxBackend:
         graph = ox.simplify(model.path, model.shapes, work / "source.onnx")
         names = [i.name for i in model.info.inputs]
         saved = ox.onnx_to_saved_model(graph, work / "source_saved_model", names)
-        return self._fuse(saved_model_to_tflite(saved, QuantMode.FLOAT32))[0]
+        return self._fuse(float32_tflite(saved))[0]
 
     def _fuse(self, tflite: bytes) -> tuple[bytes, int | None]:
         """The model with its composed GELUs fused (converters/fuse.py) and how many; as it is when the
         recipe says conversion.fuse_gelu: false (None: not tried)."""
         if not self.source.recipe.conversion.fuse_gelu:
             return tflite, None
-        fused, names = fuse_gelu(tflite)
+        fused, names = _fused(tflite)
         return fused, len(names)
 
     def _mixed(
