@@ -115,9 +115,9 @@ class StudentSpec(Strict):
 
 StudentFamily = Literal["word-cnn", "word-bigru", "teacher-cnn", "tiny-bert"]
 TeacherSize = int | Literal["teacher"]
+VOCAB_COVERAGE_CAP = 8000  # most tokens of a vocab sized by coverage (the example's own max_vocab)
 # tiny-bert in int8: the op types left in float (LayerNorm's mean/variance, the masked softmax, the
 # attention's score and residual arithmetic); the weights (embeddings, dense layers) are int8
-VOCAB_COVERAGE_CAP = 8000  # most tokens of a vocab sized by coverage (the example's own max_vocab)
 TINY_BERT_FLOAT_OPS = ["SOFTMAX", "MEAN", "SQUARED_DIFFERENCE", "RSQRT", "MUL", "ADD", "SUB", "BATCH_MATMUL"]
 
 
