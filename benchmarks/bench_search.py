@@ -168,26 +168,32 @@ def test_correct(build_dir: str) -> list[bool]:
     return [bool(c) for c in scores.argmax(axis=1) == ev.label_ids]
 
 
+def discordant(cand: list[bool], preset: list[bool]) -> tuple[int, int]:
+    """(b, c) on the same test queries: b = preset right and cand wrong, c = cand right and preset wrong."""
+    b = sum(p and not c for c, p in zip(cand, preset, strict=True))
+    return b, sum(c and not p for c, p in zip(cand, preset, strict=True))
+
+
 def not_worse(cand: list[bool], preset: list[bool]) -> tuple[bool, float]:
     """Exact one-sided McNemar test on the same test queries: is cand's accuracy NOT significantly below
-    the preset's (p >= ALPHA)? Only the discordant queries count: b = preset right and cand wrong,
-    c = cand right and preset wrong; under "equally accurate" b ~ Binomial(b + c, 1/2)."""
+    the preset's (p >= ALPHA)? Only the discordant queries count (`discordant`); under "equally
+    accurate" b ~ Binomial(b + c, 1/2)."""
     from math import comb
 
-    b = sum(p and not c for c, p in zip(cand, preset, strict=True))
-    n = b + sum(c and not p for c, p in zip(cand, preset, strict=True))
+    b, c = discordant(cand, preset)
+    n = b + c
     p_value = sum(comb(n, k) for k in range(b, n + 1)) / 2**n if n else 1.0
     return p_value >= ALPHA, p_value
 
 
 def matched_text(name: str, members: list[int], front: dict, presets: dict) -> str:
-    """`int8 by #18 (3 vs 5 discordant, p=0.36)`: the smallest matching member and its McNemar numbers."""
+    """`int8 by #18 (preset-only right 7, front-only right 7, p=0.60)`: the smallest matching member and
+    its McNemar numbers."""
     if not members:
         return f"{name}: none"
     n = min(members, key=lambda m: front[m]["gzip"])
     cand, preset = front[n]["correct"], presets[name]["correct"]
-    b = sum(p and not c for c, p in zip(cand, preset, strict=True))
-    c = sum(c and not p for c, p in zip(cand, preset, strict=True))
+    b, c = discordant(cand, preset)
     return f"{name} by #{n} (preset-only right {b}, front-only right {c}, p={not_worse(cand, preset)[1]:.2f})"
 
 

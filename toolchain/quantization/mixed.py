@@ -51,7 +51,7 @@ from toolchain.quantization.scoring import (
     misses,
     targets_from_gates,
 )
-from toolchain.quantization.speed import choose_by_speed
+from toolchain.quantization.speed import all_float, choose_by_speed
 from toolchain.report.quantization import AimMiss, KeptOp, MixedMetrics, MixedSection, MixedTargets, SpeedRow
 
 __all__ = ["TASK_METRICS", "SearchData", "search", "targets_from_gates", "worst_ops", "int8_mac_share"]
@@ -228,7 +228,7 @@ def _search(ev: Evaluator, progress: Progress, keep: set[str], mac_free_ops: Mac
     for n in nodes:
         if not macs[n.name]:
             groups.setdefault(n.op, []).append(n.name)
-    start, speed = keep | {n for names in groups.values() for n in names}, []
+    start, speed = all_float(groups, keep), []
     if mac_free_ops == MacFreeOps.TIMED:
         with progress.task(
             f"mixed: speed of int8 vs float kernels ({len(groups)} op types)", len(groups)

@@ -77,6 +77,12 @@ def paired_rounds(
         return time_rounds(runners, ROUNDS, invokes)
 
 
+def all_float(groups: Mapping[str, list[str]], base_float: set[str]) -> set[str]:
+    """Every node of every op type in `groups` in float, with the `base_float` nodes: the rule's plan
+    (`quantization.mac_free_ops: float`) and the one `choose_by_speed` starts from."""
+    return set(base_float) | {n for names in groups.values() for n in names}
+
+
 def choose_by_speed(
     quantize: Callable[[set[str]], bytes],
     groups: Mapping[str, list[str]],
@@ -91,7 +97,7 @@ def choose_by_speed(
     keeps it there if that is at least MIN_GAIN faster; `base_float` nodes stay float throughout. `host`:
     the runtime child to time in (default: one started for this table); `advance(1)` after each op type.
     """
-    float_nodes = set(base_float) | {n for names in groups.values() for n in names}
+    float_nodes = all_float(groups, base_float)
     choices = []
     for op, names in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         trial = float_nodes - set(names)

@@ -19,8 +19,9 @@ import hashlib
 import shutil
 import tempfile
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -63,43 +64,47 @@ EVAL_SPLITS = ("test", "calibration", "train")  # the onnxruntime check's querie
 
 # fuse_gelu is a pure function of the bytes, and a process often fuses the same model again: the float32
 # twin of every build of one source, each trial of a search, a rebuild (0.2-0.4 s per call on a tiny BERT)
-_FUSED: OrderedDict[str, tuple[bytes, list[str]]] = OrderedDict()
 FUSED_KEEP, FUSED_MAX_BYTES = 8, 16 << 20
+_FUSED: OrderedDict[str, tuple[bytes, tuple[str, ...]]] = OrderedDict()
+_FLOAT32: OrderedDict[str, bytes] = OrderedDict()  # the same for the SavedModel -> float32 conversion
+T = TypeVar("T")
+
+
+def _remembered(
+    cache: OrderedDict[str, T], key: str, compute: Callable[[], T], nbytes: Callable[[T], int]
+) -> T:
+    """compute(), kept in `cache` under `key` for the last FUSED_KEEP results whose model is at most
+    FUSED_MAX_BYTES (`nbytes` of the result)."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    if nbytes(value) <= FUSED_MAX_BYTES:
+        cache[key] = value
+        while len(cache) > FUSED_KEEP:
+            cache.popitem(last=False)
+    return value
 
 
 def _fused(tflite: bytes) -> tuple[bytes, list[str]]:
-    """fuse_gelu(tflite), remembered for the last FUSED_KEEP models of at most FUSED_MAX_BYTES."""
-    key = hashlib.sha256(tflite).hexdigest()
-    if key in _FUSED:
-        _FUSED.move_to_end(key)
-        return _FUSED[key][0], list(_FUSED[key][1])
-    fused, names = fuse_gelu(tflite)
-    if len(tflite) <= FUSED_MAX_BYTES:
-        _FUSED[key] = (fused, list(names))
-        while len(_FUSED) > FUSED_KEEP:
-            _FUSED.popitem(last=False)
-    return fused, names
+    """fuse_gelu(tflite), remembered by the model's bytes."""
 
+    def fused() -> tuple[bytes, tuple[str, ...]]:
+        model, names = fuse_gelu(tflite)
+        return model, tuple(names)
 
-_FLOAT32: OrderedDict[str, bytes] = OrderedDict()  # the same for the SavedModel -> float32 conversion
+    model, names = _remembered(_FUSED, hashlib.sha256(tflite).hexdigest(), fused, lambda _: len(tflite))
+    return model, list(names)
 
 
 def float32_tflite(saved: Path) -> bytes:
-    """saved_model_to_tflite(saved, float32), remembered by the SavedModel's files for the last
-    FUSED_KEEP models of at most FUSED_MAX_BYTES (every quantized build converts its float twin too)."""
+    """saved_model_to_tflite(saved, float32), remembered by the SavedModel's files (every quantized build
+    converts its float twin too)."""
     digest = hashlib.sha256()
     for f in sorted(p for p in saved.rglob("*") if p.is_file()):
         digest.update(str(f.relative_to(saved)).encode() + b"\0" + f.read_bytes())
-    key = digest.hexdigest()
-    if key in _FLOAT32:
-        _FLOAT32.move_to_end(key)
-        return _FLOAT32[key]
-    tflite = saved_model_to_tflite(saved, QuantMode.FLOAT32)
-    if len(tflite) <= FUSED_MAX_BYTES:
-        _FLOAT32[key] = tflite
-        while len(_FLOAT32) > FUSED_KEEP:
-            _FLOAT32.popitem(last=False)
-    return tflite
+    convert = lambda: saved_model_to_tflite(saved, QuantMode.FLOAT32)  # noqa: E731
+    return _remembered(_FLOAT32, digest.hexdigest(), convert, len)
 
 
 def random_ids(vocab_size: int, seq_len: int, rows: int, seed: int) -> dict[str, np.ndarray]:
