@@ -77,7 +77,9 @@ def ladder_recipe(work: Path, source: Path) -> list[str]:
     return ["--recipe", str(path)]
 
 
-def run(work: Path, workers: int, teacher: str, ladder: str = "default") -> dict:
+def run(
+    work: Path, workers: int, teacher: str, ladder: str = "default", seed_list: tuple[int, ...] = (0,)
+) -> dict:
     import importlib  # reason: the fixture script is chosen by --teacher
 
     script = TEACHERS[teacher][0]
@@ -115,18 +117,54 @@ def run(work: Path, workers: int, teacher: str, ladder: str = "default") -> dict
         rc, _, err = cli([*args, *splits, "--out", str(work / "preset")], work / "preset.log")
         line = next((ln for ln in err.splitlines() if ln.startswith("error:")), err.strip()[-400:])
         res["preset"] = {"exit": rc, "error": line}
+    seeds = {}
+    for seed in seed_list:
+        sub = work if len(seed_list) == 1 else work / f"seed-{seed}"
+        sub.mkdir(parents=True, exist_ok=True)
+        seeds[str(seed)] = student(sub, clf, splits, workers, ladder, seed, res["teacher_dynamic_bytes"])
+    first = seeds[str(seed_list[0])]
+    res = {**res, **first, "seeds": seeds}  # the first seed's numbers stay top-level (the main table)
+    if len(seed_list) > 1:
+        res.pop("error", None)
+        failed = [s for s, r in seeds.items() if not met(r)]
+        if failed:
+            res["error"] = (
+                f"{len(failed)} of {len(seeds)} seeds miss the acceptance (seeds {', '.join(failed)})"
+            )
+    return res
+
+
+def student(
+    work: Path, clf: Path, splits: list[str], workers: int, ladder: str, seed: int, teacher_bytes: int
+) -> dict:
+    """distill-auto with `seed` (every candidate trained with it), the kept student's test numbers, and
+    its MediaPipe package's parity."""
+    res: dict = {"seed": seed}
     t0 = time.monotonic()
     build = work / "student"
     plan = ["--preset", "distill-auto"] if ladder == "default" else ladder_recipe(work, clf / "model.onnx")
-    args = ["convert", str(clf / "model.onnx"), *plan, "--workers", str(workers)]
+    args = ["convert", str(clf / "model.onnx"), *plan, "--workers", str(workers), "--seed", str(seed)]
     rc, rep, err = cli([*args, *splits, "--out", str(build)], work / "auto.log")
     res["auto_seconds"] = round(time.monotonic() - t0, 1)
     found = work / "student.distill-auto" / "candidates.json"
     res["candidates"] = json.loads(found.read_text()) if found.is_file() else None
     if rc != 0 or rep is None:
+        rejected = work / "student.rejected" / "report.json"  # the val-chosen student that missed on test
+        if rejected.is_file():
+            res.update(kept(json.loads(rejected.read_text()), teacher_bytes))
         return {**res, "error": f"distill-auto (exit {rc}): {err}"}
-    res["student_bytes"] = rep["model"]["size_bytes"]
-    res["ratio"] = round(res["teacher_dynamic_bytes"] / res["student_bytes"], 1)
+    res.update(kept(rep, teacher_bytes))
+    rc, m, err = cli(["package", str(build), "--out", str(work / "dist")], work / "package.log")
+    if rc != 0 or m is None:
+        return {**res, "error": f"package: {err}"}
+    res["parity"] = m["parity"]["raw"]
+    return res
+
+
+def kept(rep: dict, teacher_bytes: int) -> dict:
+    """The kept (or rejected) student's size, ratio, gates and test numbers from its report."""
+    res: dict = {"student_bytes": rep["model"]["size_bytes"]}
+    res["ratio"] = round(teacher_bytes / res["student_bytes"], 1)
     res["student_step"] = rep["steps"][0].get("student")
     res["gates"] = rep["evaluation"].get("gates")
     res["teacher_agreement"] = rep["evaluation"].get("teacher")
@@ -141,11 +179,16 @@ def run(work: Path, workers: int, teacher: str, ladder: str = "default") -> dict
             "teacher_macro_f1": cmp["reference"]["macro_f1"],
             "worst_intent": [worst, recall[worst], teacher_recall[worst], cmp["support"].get(worst)],
         }
-    rc, m, err = cli(["package", str(build), "--out", str(work / "dist")], work / "package.log")
-    if rc != 0 or m is None:
-        return {**res, "error": f"package: {err}"}
-    res["parity"] = m["parity"]["raw"]
     return res
+
+
+def met(r: dict) -> bool:
+    """A seed's acceptance: every default gate on test, >= RATIO x, MediaPipe parity 100%."""
+    checks = (r.get("gates") or {}).get("checks", [])
+    parity = (r.get("parity") or {}).get("agreement")
+    return (
+        "error" not in r and r.get("ratio", 0) >= RATIO and all(c["passed"] for c in checks) and parity == 1.0
+    )
 
 
 def _pct(v: float | None) -> str:
@@ -222,6 +265,8 @@ def markdown(res: dict) -> str:
                 f"| MediaPipe TextClassifier parity | {_pct(p['agreement'])} of {p['queries']} | 100% | "
                 f"{'PASS' if p['agreement'] == 1.0 else 'FAIL'} |"
             )
+    if len(res.get("seeds") or {}) > 1:
+        lines += ["", *seeds_table(res["seeds"])]
     if "error" in res:
         lines.append(f"\n**Not met**: {res['error']}")
     took = res.get("auto_seconds", 0)
@@ -231,6 +276,43 @@ def markdown(res: dict) -> str:
     return text.replace(res["work"], "<work>") if res.get("work") else text
 
 
+def seeds_table(seeds: dict) -> list[str]:
+    """One row per seed: the student distill-auto kept on val, its size and its test numbers vs the
+    teacher (the same default gates), and the MediaPipe parity of its package."""
+    rows = [
+        "Every seed (`--seed`: the students' initialisation, shuffling and augmentation), the same ladder, "
+        "gates and splits:",
+        "",
+        "| seed | kept on val | int8 KB | vs teacher dynamic | test accuracy (vs the teacher) | "
+        "macro-F1 (vs the teacher) | worst intent vs the teacher | gates missed on test | MediaPipe parity | "
+        "acceptance |",
+        "|---:|---|---:|---:|---:|---:|---|---|---:|---|",
+    ]
+    for seed, r in seeds.items():
+        st, step = r.get("student_test"), r.get("student_step") or {}
+        if st is None:
+            rows.append(f"| {seed} | {r.get('error', '')[:160].replace('|', '/')} | | | | | | | | FAIL |")
+            continue
+        sec = r.get("candidates") or {}
+        chosen = sec.get("chosen")
+        c = sec["candidates"][chosen] if chosen is not None else {}
+        what = f"{c.get('family', '?')} {c.get('width')}/{c.get('hidden')}" if c else str(step)[:40]
+        drop = (st["teacher_accuracy"] - st["accuracy"]) * 100
+        f1 = (st["teacher_macro_f1"] - st["macro_f1"]) * 100
+        name, rec, trec, n = st["worst_intent"]
+        missed = [g["gate"] for g in (r.get("gates") or {}).get("checks", []) if not g["passed"]]
+        parity = (r.get("parity") or {}).get("agreement")
+        rows.append(
+            f"| {seed} | {what} | {r['student_bytes'] / 1024:.1f} | {r['ratio']}x | {_pct(st['accuracy'])} "
+            f"({-drop:+.2f} pt) | {st['macro_f1']:.3f} ({-f1:+.2f} pt) | {name} {_pct(rec)} vs {_pct(trec)} "
+            f"(n={n}) | {', '.join(missed) or 'none'} | {_pct(parity) or 'not packaged'} | "
+            f"{'PASS' if met(r) else 'FAIL'} |"
+        )
+    n_ok = sum(met(r) for r in seeds.values())
+    rows += ["", f"Met in {n_ok} of {len(seeds)} seeds."]
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -238,6 +320,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument(
         "--ladder", choices=("default", "tiny-bert"), default="default", help="tiny-bert: those rungs alone"
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="run distill-auto once per seed (default: 0)"
     )
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
     args = parser.parse_args()
@@ -250,7 +335,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        res = run(work, args.workers, args.teacher, args.ladder)
+        res = run(work, args.workers, args.teacher, args.ladder, tuple(args.seeds))
         res["ladder"], res["work"] = args.ladder, str(work)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -158,22 +158,27 @@ def test_the_teacher_table_keeps_its_shape_where_it_can_and_is_projected_where_n
 
 def test_a_candidate_left_running_by_an_interrupted_run_runs_again_and_another_recipe_is_refused(tmp_path):
     """The journal of an interrupted run: its running trial is failed and forgotten (its candidate is not
-    done), a finished one stays done; a journal of another recipe is refused, not mixed."""
+    done), a finished one stays done; a journal of another recipe is refused, not mixed, and the refusal
+    names what differs (here the augment default an edgecomp upgrade would change)."""
     import optuna
 
     from toolchain.search.auto import done_candidates, open_study
 
-    study = open_study(tmp_path, "mark-a", 0)
+    mark_a = {"recipe": {"steps": [{"kind": "distill", "augment": "off"}]}, "seed": 0}
+    mark_b = {"recipe": {"steps": [{"kind": "distill", "augment": "auto"}], "conversion": {}}, "seed": 0}
+    study = open_study(tmp_path, mark_a, 0)
     dist = {"candidate": optuna.distributions.CategoricalDistribution((0, 1, 2))}
     for i in (0, 1):
         study.enqueue_trial({"candidate": i})
     finished, running = study.ask(dist), study.ask(dist)
     study.tell(finished, 14336.0)
     assert int(running.params["candidate"]) == 1
-    resumed = open_study(tmp_path, "mark-a", 0)  # the next run of the same command
+    resumed = open_study(tmp_path, mark_a, 0)  # the next run of the same command
     assert sorted(done_candidates(resumed)) == [0]
-    with pytest.raises(RecipeError, match="holds a distill-auto run of another recipe"):
-        open_study(tmp_path, "mark-b", 0)
+    with pytest.raises(RecipeError) as err:
+        open_study(tmp_path, mark_b, 0)
+    assert "holds a distill-auto run that this command cannot resume: it differs in " in err.value.message
+    assert 'recipe.conversion: absent -> {}; recipe.steps[0].augment: "off" -> "auto"' in err.value.message
 
 
 def test_the_teacher_embedding_table_is_read_from_the_onnx_initializers(tmp_path):

@@ -174,3 +174,27 @@ def test_a_report_written_under_the_margin_rule_still_loads_and_says_its_rule():
     assert teacher.teacher_sure_min_prob is None and teacher.teacher_sure_margin == 0.2
     lines = _evaluation(EvaluationSection(teacher=teacher), [])
     assert any("top-1 leads top-2 by >= 0.2, n=700" in line for line in lines), lines
+
+
+def test_a_rejection_on_accuracy_still_names_the_weakest_intents_and_says_none_died():
+    """The recall gate holds (every intent keeps >= 60% of the teacher's recall) but accuracy misses: the
+    one-line error says 0 intents died and names the weakest, so a user reads the per-intent picture from
+    the error alone. Fails if the clause were missing, or if it named an intent the student did not lose."""
+    y = truth()
+    teacher, student = y.copy(), y.copy()
+    student[np.flatnonzero(y == RARE_X)[:2]] = 0  # rare_x 3 of 5 (60% of the teacher's)
+    for head in range(1, 6):  # 15 head queries wrong: accuracy -2.0 pt with rare_x, past the 1.5 limit
+        student[np.flatnonzero(y == head)[:3]] = 0
+    ev = evaluation(teacher, student)
+    gates, origin = effective_gates(EvaluationSpec(), Task.CLASSIFICATION, foreign_teacher=True)
+    misses = failed_gates(gates, ev)
+    assert "min_recall_ratio" not in [m.gate for m in misses] and misses[0].gate == "max_accuracy_drop"
+    section = rejection(
+        misses[0], ev, ["distill"], "build/s.rejected", misses[1:], origin, "distill-student-int8"
+    )
+    assert "0 dead intents; weakest vs the teacher: rare_x 60% (the teacher 100%, n=5), head_01 90%" in (
+        section.message
+    )
+    assert "head_00" not in section.message  # the intent the wrong answers went to lost nothing
+    perfect = rejection(misses[0], evaluation(teacher, teacher), ["distill"], "w", (), origin, None)
+    assert "every intent's recall at least the teacher's (0 dead)" in perfect.message

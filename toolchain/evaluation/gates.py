@@ -30,6 +30,7 @@ from toolchain.evaluation.teacher_gates import (
     recall_ratio,
     weak_intents,
     weak_text,
+    weakest_text,
 )
 from toolchain.recipe.schema import EvaluationSpec
 from toolchain.report.evaluation import EvaluationSection, GateCheck, GateResults, ReferenceCheck
@@ -281,6 +282,10 @@ def rejection(
     stages = stage_line(evaluation, step_kinds)
     message = f"gate {miss.gate} failed: {miss.text}"
     message += "".join(f"; also {m.gate}: {m.text}" for m in also)
+    cmp = evaluation.vs_source_float
+    recall_missed = "min_recall_ratio" in {miss.gate, *(m.gate for m in also)}
+    if evaluation.teacher is not None and cmp is not None and cmp.support and not recall_missed:
+        message += f"; {weakest_text(cmp, 'the teacher')}"  # a student: where it is thin, dead or not
     message += f"; {stages}" if stages else ""
     flag = "--" + miss.gate.replace("_", "-")
     if cause == CostMost.STEPS:

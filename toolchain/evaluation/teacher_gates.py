@@ -67,6 +67,22 @@ def weak_intents(cmp: Comparison, min_ratio: float) -> list[WeakIntent]:
 
 
 MAX_NAMED = 12  # weak intents named in the one-line error (all of them are in the report)
+WEAKEST_NAMED = 3  # intents named when the recall gate holds but another gate missed
+
+
+def weakest_text(cmp: Comparison, ref: str) -> str:
+    """ "no intent lost (0 dead); weakest: shop_baby 62% (the teacher 100%, n=8), ..." for a rejection
+    whose recall gate held: the per-intent picture still says where the student is thin."""
+    ranked = weak_intents(cmp, float("inf"))  # every counted intent, lowest share of the reference first
+    below = [w for w in ranked if w.recall < w.reference_recall]
+    if not below:
+        return f"every intent's recall at least {ref}'s (0 dead)"
+    dead = sum(w.dead for w in below)
+    named = ", ".join(
+        f"{w.label} {w.recall:.0%} ({ref} {w.reference_recall:.0%}, n={w.support})"
+        for w in below[:WEAKEST_NAMED]
+    )
+    return f"{dead} dead intents; weakest vs {ref}: {named}"
 
 
 def weak_text(cmp: Comparison, limit: float, ref: str) -> str:

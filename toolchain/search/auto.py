@@ -29,7 +29,6 @@ that meets the gates kept, with the search machinery.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -60,6 +59,7 @@ from toolchain.report.distill_auto import (
     candidates_markdown,
 )
 from toolchain.report.evaluation import GateCheck
+from toolchain.search import journal_mark
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.study import base_dict
 from toolchain.sources.detect import source_format
@@ -161,12 +161,13 @@ def warm_scores(recipe: Recipe, teacher: Teacher, progress: Progress) -> None:
         teacher_logits(teacher, texts, progress, name)
 
 
-def fingerprint(recipe: Recipe, cands: list[Candidate], gates: list[str]) -> str:
-    what = [base_dict(recipe), [c.spec.model_dump() for c in cands], gates, recipe.seed]
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def fingerprint(recipe: Recipe, cands: list[Candidate], gates: list[str]) -> dict[str, Any]:
+    """What the journal is resumable for (toolchain/search/journal_mark.py)."""
+    return {"recipe": base_dict(recipe), "ladder": [c.spec.model_dump() for c in cands], "gates": gates,
+            "seed": recipe.seed}  # fmt: skip
 
 
-def open_study(out: Path, mark: str, seed: int) -> Any:
+def open_study(out: Path, mark: dict[str, Any], seed: int) -> Any:
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -182,14 +183,7 @@ def open_study(out: Path, mark: str, seed: int) -> Any:
         direction="minimize",  # the int8 size; the ladder's order, not the sampler, picks the trials
         sampler=optuna.samplers.TPESampler(seed=seed),
     )
-    found = study.user_attrs.get("fingerprint")
-    if found is None:
-        study.set_user_attr("fingerprint", mark)
-    elif found != mark:
-        raise RecipeError(
-            f"{out} holds a distill-auto run of another recipe, ladder, gates or seed",
-            hint="rerun the same command to resume it, or remove that folder to start anew",
-        )
+    journal_mark.check(study, mark, out, "distill-auto run")
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         optuna.trial.Trial(study, t._trial_id).set_user_attr("interrupted", True)
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # its candidate runs again

@@ -19,7 +19,6 @@ limits, seed or objectives refuses the old journal instead of mixing two searche
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import warnings
@@ -34,6 +33,7 @@ from toolchain.base.errors import RecipeError
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.recipe.schema import Recipe
 from toolchain.recipe.space import SearchSpec
+from toolchain.search import journal_mark
 from toolchain.search.execute import TrialJob, TrialOutcome, make_executor
 from toolchain.search.space import NONE, apply_params, preset_params, search_choices
 from toolchain.search.trial import OBJECTIVES, TrialMetrics, TrialValidation
@@ -119,10 +119,16 @@ def word_level_keras(recipe: Recipe) -> bool:
     return keras and recipe.data.tokenizer is None and vocab is not None and not is_wordpiece_vocab(vocab)
 
 
+def fingerprint_data(config: SearchConfig) -> dict[str, Any]:
+    """What a journal is resumable for (toolchain/search/journal_mark.py): a journal told other objectives
+    (latency before issue 25) is refused too."""
+    c = config
+    return {"recipe": base_dict(c.recipe), "device": c.device, "threads": c.threads,
+            "limits": c.limits.__dict__, "seed": c.seed, "objectives": list(OBJECTIVES)}  # fmt: skip
+
+
 def fingerprint(config: SearchConfig) -> str:
-    what = [base_dict(config.recipe), config.device, config.threads, config.limits.__dict__, config.seed]
-    what.append(list(OBJECTIVES))  # a journal told other objectives (latency before issue 25) is refused
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return journal_mark.mark(fingerprint_data(config))
 
 
 def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
@@ -179,15 +185,7 @@ def _study(config: SearchConfig) -> Any:
         directions=["minimize"] * 3,
         sampler=sampler,
     )
-    mark = fingerprint(config)
-    found = study.user_attrs.get("fingerprint")
-    if found is None:
-        study.set_user_attr("fingerprint", mark)
-    elif found != mark:
-        raise RecipeError(
-            f"{config.out_dir} holds a search with another recipe, device, limits or seed",
-            hint="rerun the same command to resume it, or remove that folder to start anew",
-        )
+    journal_mark.check(study, fingerprint_data(config), config.out_dir, "search")
     return study
 
 
