@@ -13,6 +13,10 @@ all of them interleaved (median us per invoke, same runtime, same threads). Acce
 build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
 Writes benchmarks/results/minilm_classifier.{json,md}.
 
+`trim-dynamic-sq` is `trim-dynamic` with `--smooth 0.3` (SmoothQuant: outlier activation channels moved
+into the weights before the 8-bit activations, converters/onnx_smooth.py); `--base trim-dynamic-sq`
+replays the int4 plans and the search on its float model (its own Hessians: smoothing divides the inputs).
+
 Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float model
 (its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
 pieces): every FULLY_CONNECTED weight in 4 bits per output channel (`trim-int4-channel`) or blockwise
@@ -59,6 +63,7 @@ BUILDS = {  # name -> convert flags after the source
     "int8": ["-Q", "int8"],
     "trim-dynamic": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
     "trimv-dynamic": ["-Q", "dynamic", "--recipe", "{trimv_recipe}"],  # also the val split's pieces
+    "trim-dynamic-sq": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.3"],  # SmoothQuant
     "trim-mixed": ["--preset", "trim-mixed"],
     "trim-int4": ["--preset", "trim-int4"],
 }
@@ -161,7 +166,8 @@ def int4_plans(
     t0 = time.monotonic()
     with Quantizer(fp) as q:
         fc = [w for w, s in q.sites.items() if s.op == "FULLY_CONNECTED" and s.int4]
-    saved = WORK / "hessians-trim.npz"  # the train queries' pieces are kept by every trim: the same inputs
+    # the train queries' pieces are kept by every trim: the same inputs, but not once smoothing divided them
+    saved = WORK / ("hessians-trim.npz" if "-sq" not in base_name else f"hessians-{base_name}.npz")
     if saved.is_file():
         with np.load(saved) as z:
             hessians = {k: z[k] for k in z.files if k in fc}

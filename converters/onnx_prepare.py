@@ -118,7 +118,9 @@ def remove_nan_guards(model: Any) -> int:
     return removed
 
 
-class _Runner:
+class RowRunner:
+    """An onnxruntime session run one calibration row at a time, with extra tensors as outputs."""
+
     def __init__(self, model: Any, extra_outputs: Sequence[str] = ()) -> None:
         import onnx
         import onnxruntime as ort
@@ -158,7 +160,7 @@ def prepare_for_int8(path: Path, out: Path, feeds: Sequence[dict[str, np.ndarray
     if not masks:
         return path, {"changed": False, "note": "no additive attention-mask constant found"}
     rows = list(feeds)
-    before = _Runner(model, score_tensors).run(rows)
+    before = RowRunner(model, score_tensors).run(rows)
     n_out = len(model.graph.output)
     scores = np.concatenate([r[n_out + i].ravel() for r in before for i in range(len(score_tensors))])
     real = scores[np.isfinite(scores) & (scores > HUGE_NEGATIVE / 2)]
@@ -170,7 +172,7 @@ def prepare_for_int8(path: Path, out: Path, feeds: Sequence[dict[str, np.ndarray
     for name in masks:
         _set_constant(model, name, bound)
     guards = remove_nan_guards(model)
-    after = _Runner(model).run(rows)
+    after = RowRunner(model).run(rows)
     ref = np.stack([r[0].reshape(-1) for r in before]).astype(np.float64)
     got = np.stack([r[0].reshape(-1) for r in after]).astype(np.float64)
     cos = _cosines(ref, got)

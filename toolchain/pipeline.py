@@ -25,7 +25,7 @@ from typing import Any
 from converters.tflite_model import gzip_size, non_int8_weight_ops, parse_tflite
 from toolchain import __version__
 from toolchain.base.atomic import check_output_dir, remove_own_dir
-from toolchain.base.errors import BuildRejected, ConversionError
+from toolchain.base.errors import BuildRejected, ConversionError, RecipeError
 from toolchain.base.notices import announce
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import CostMost, QuantMode, StepKind
@@ -76,10 +76,18 @@ def sha256_file(path: Path) -> str:
 def source_backend(source: LoadedSource) -> SourceBackend:
     """The thin backend for what was loaded: a foreign teacher's student, an ONNX graph, or Keras."""
     if source.teacher is not None:
-        return StudentBackend(source)
-    if source.format == "onnx":
+        backend: SourceBackend = StudentBackend(source)
+    elif source.format == "onnx":
         return OnnxBackend(source)
-    return KerasBackend(source)
+    else:
+        backend = KerasBackend(source)
+    if source.recipe.quantization.smooth is not None:  # before minutes of training, not after
+        raise RecipeError(
+            "quantization.smooth rewrites an ONNX graph's dense layers before quantization; this build "
+            f"converts a Keras model ({'a student' if source.teacher is not None else source.format})",
+            hint="drop quantization.smooth (--smooth): a Keras model or a student trains its own activations",
+        )
+    return backend
 
 
 def _quantization(

@@ -26,3 +26,12 @@ def test_workers_and_ray_address_are_for_distill_auto_only(tiny_untrained, tmp_p
     assert result.exit_code == 2, result.output
     assert "error: --workers and --ray-address build the candidate students of distill-auto" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_smooth_is_refused_for_a_keras_source_before_anything_is_written(tiny_untrained, tmp_path):
+    """quantization.smooth rewrites an ONNX graph; a Keras source (or a student) is refused up front."""
+    result = _convert(tiny_untrained, tmp_path, "-Q", "dynamic", "--smooth", "0.3")
+    assert result.exit_code == 2, result.output
+    assert "error: quantization.smooth rewrites an ONNX graph's dense layers" in result.stderr
+    assert "\n" not in result.stderr.split("error: ", 1)[1].strip()
+    assert not (tmp_path / "b").exists()

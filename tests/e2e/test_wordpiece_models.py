@@ -124,6 +124,22 @@ def test_folder_forms(bert_models, bert_builds, tmp_path):
 
 
 @pytest.mark.slow
+def test_smooth_moves_outliers_into_the_weights_and_keeps_the_float_model(bert_models, tmp_path):
+    """`-Q dynamic --smooth 0.3` on the BERT embedder: one MUL per dense-layer input (2 layers x 4), the
+    float effect measured on the calibration queries (rounding only), the dynamic build still within a
+    cosine of 0.999 of onnxruntime, and the recipe replays it (quantization.smooth)."""
+    test, cal = str(DATA / "test.jsonl"), str(DATA / "train.jsonl")
+    flags = ["--test", test, "--calibration", cal, "-Q", "dynamic", "--smooth", "0.3"]
+    report = _convert(bert_models.embedder, tmp_path / "sq", *flags)
+    sm = report["quantization"]["smoothing"]
+    assert sm["changed"] and sm["alpha"] == 0.3 and sm["inputs_smoothed"] == 8 and sm["dense_layers"] == 12
+    assert sm["float_max_abs_diff"] < 1e-4 and sm["queries"] > 0
+    assert "graph_preparation" not in report["quantization"]  # dynamic: the mask constant is left alone
+    assert report["evaluation"]["onnx_reference"]["mean_cosine"] >= 0.999
+    assert load_build(tmp_path / "sq").recipe.quantization.smooth == 0.3
+
+
+@pytest.mark.slow
 def test_no_tokenizer_float_works_and_int8_is_refused(bert_models, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()

@@ -114,6 +114,15 @@ def convert(
         "all text). Changes the model; report hub.adaptation says by how much. Needs --train (or "
         "--calibration) queries.",
     ),
+    smooth: float | None = typer.Option(
+        None,
+        "--smooth",
+        min=0.0,
+        max=1.0,
+        help="ONNX, modes dynamic/int8/mixed/int4: move outlier activation channels into the weights "
+        "before quantization (SmoothQuant, exact in float) with this strength, e.g. 0.3 (recipe: "
+        "quantization.smooth).",
+    ),
     no_fuse_gelu: bool = typer.Option(
         False,
         "--no-fuse-gelu",
@@ -204,6 +213,7 @@ def convert(
         "source.onnx_file": _s(onnx_file),
         "source.adapt_lowercase": True if adapt_lowercase else None,
         "conversion.fuse_gelu": False if no_fuse_gelu else None,
+        "quantization.smooth": smooth,
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "evaluation.min_agreement": min_agreement,

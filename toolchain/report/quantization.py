@@ -94,6 +94,25 @@ class GraphPreparation(Record):
     )
 
 
+class Smoothing(Record):
+    """quantization.smooth: activation outliers moved into the weights before quantization (SmoothQuant)."""
+
+    changed: bool = Field(description="True: the graph was smoothed")
+    alpha: float = Field(description="the migration strength (quantization.smooth)")
+    note: str | None = Field(None, description="why not")
+    inputs_smoothed: int | None = Field(
+        None, description="dense-layer inputs divided by their channel scales"
+    )
+    dense_layers: int | None = Field(None, description="MatMuls whose weight rows took the scales")
+    worst_peak_ratio: float | None = Field(
+        None, description="largest (max channel peak / median channel peak) of a smoothed input, before"
+    )
+    float_max_abs_diff: float | None = Field(
+        None, description="largest output change in float (onnxruntime) on the calibration queries"
+    )
+    queries: int | None = Field(None, description="calibration queries measured on")
+
+
 class MixedMetrics(Record):
     """A candidate scored on the search queries against the float model (toolchain/tasks.py: per task)."""
 
@@ -281,6 +300,9 @@ class QuantizationSection(Record):
     calibration_draw: CalibrationDraw | None = Field(None, description="how they were drawn")
     graph_preparation: GraphPreparation | None = Field(
         None, description="ONNX int8: what was changed in the graph before conversion"
+    )
+    smoothing: Smoothing | None = Field(
+        None, description="quantization.smooth: activation outliers moved into the weights (ONNX sources)"
     )
     calibration_convergence: Convergence | None = Field(
         None, description="whether the activation ranges settled on the sample"

@@ -354,7 +354,7 @@ def draw_calibration(
     """The calibration sample of a mode that calibrates (None otherwise), drawn once."""
     q = recipe.quantization
     gptq = q.mode == QuantMode.INT4 and q.int4 is not None and q.int4.rounding == Int4Rounding.GPTQ
-    if q.mode not in CALIBRATED_MODES and not gptq:
+    if q.mode not in CALIBRATED_MODES and not gptq and q.smooth is None:  # smoothing measures on it too
         return None
     if tokenizer is None:
         raise DataError(

@@ -29,17 +29,18 @@ from converters import onnx_tflite as ox
 from converters.fuse import fuse_gelu
 from converters.keras_tflite import calibrate_saved_model, saved_model_to_tflite
 from converters.onnx_prepare import prepare_for_int8
+from converters.onnx_smooth import smooth
 from converters.tflite_model import parse_tflite
 from devices.hostrun import HostRunner
 from toolchain.base.errors import ConversionError, DataError
 from toolchain.base.progress import Progress
-from toolchain.base.types import QuantMode, Task
+from toolchain.base.types import CALIBRATED_MODES, QuantMode, Task
 from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
 from toolchain.quantization.int4 import build_int4
 from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
 from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection, ReferenceCheck
-from toolchain.report.quantization import GraphPreparation, QuantizationSection
+from toolchain.report.quantization import GraphPreparation, QuantizationSection, Smoothing
 from toolchain.sources.backend import (
     SEARCHED_MODES,
     Conversion,
@@ -167,12 +168,18 @@ class OnnxBackend:
         try:
             with progress.task("onnxsim + onnx2tf (float SavedModel)", None):
                 graph = ox.simplify(model.path, model.shapes, work / "simplified.onnx")
-                if calibration and q.mode != QuantMode.INT4:  # int4 (gptq): the float graph as it is
+                if calibration and q.mode in CALIBRATED_MODES:  # int4 (gptq), dynamic: the float graph
                     graph, prepared = prepare_for_int8(graph, work / "prepared.onnx", calibration)
                     quant["graph_preparation"] = GraphPreparation.model_validate(prepared)
+                if q.smooth is not None:
+                    graph, smoothed = smooth(
+                        graph, work / "smoothed.onnx", self._smoothing_rows(calibration), q.smooth
+                    )
+                    quant["smoothing"] = Smoothing.model_validate(smoothed)
                 inputs = [i.name for i in model.info.inputs]
                 saved = ox.onnx_to_saved_model(graph, work / "saved_model", inputs)
-            counted = calibration if calibration and q.mode not in SEARCHED_MODES else None
+            calibrates = q.mode in CALIBRATED_MODES and q.mode not in SEARCHED_MODES
+            counted = calibration if calibration and calibrates else None
             with progress.task(f"convert ({q.mode})", len(counted) if counted else None) as advance:
                 try:
                     if q.mode == QuantMode.MIXED:
@@ -212,6 +219,16 @@ class OnnxBackend:
         if model is not self.model:
             return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan, steps_fp32)
         return Conversion(tflite, fp32, QuantizationSection(**quant), calibrated, plan)
+
+    def _smoothing_rows(self, calibration: list | None) -> list[dict[str, np.ndarray]]:
+        """The calibration rows smoothing measures the channel peaks on (it needs real queries)."""
+        if not calibration:
+            raise DataError(
+                "quantization.smooth measures each activation channel's peak on calibration queries, and "
+                "this build has none",
+                hint="pass --train (calibration is drawn from it) or --calibration, with the tokenizer",
+            )
+        return calibration
 
     def _source_fp32(self, work: Path) -> bytes:
         """The untrimmed source as float32 TFLite (the size baseline of a trimmed build)."""
