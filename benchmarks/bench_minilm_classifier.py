@@ -13,9 +13,10 @@ all of them interleaved (median us per invoke, same runtime, same threads). Acce
 build at <= 1/10 of the fp32 size with agreement >= 99% and latency no worse than dynamic int8.
 Writes benchmarks/results/minilm_classifier.{json,md}.
 
-`trim-dynamic-sq` is `trim-dynamic` with `--smooth 0.3` (SmoothQuant: outlier activation channels moved
-into the weights before the 8-bit activations, converters/onnx_smooth.py); `--base trim-dynamic-sq`
-replays the int4 plans and the search on its float model (its own Hessians: smoothing divides the inputs).
+`trim-dynamic-sq` is `trim-dynamic` with `--smooth 0.3` (`-sq15`: 0.15; SmoothQuant: outlier activation
+channels moved into the weights before the 8-bit activations, converters/onnx_smooth.py);
+`--base trim-dynamic-sq` replays the int4 plans and the search on its float model (its own Hessians:
+smoothing divides the inputs).
 
 Besides the searched `trim-int4`, int4 plans are replayed without a search on `trim-dynamic`'s float model
 (its float.tflite, its tokenizer; `--base trimv-dynamic` for the trim that also keeps the val split's
@@ -64,6 +65,7 @@ BUILDS = {  # name -> convert flags after the source
     "trim-dynamic": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
     "trimv-dynamic": ["-Q", "dynamic", "--recipe", "{trimv_recipe}"],  # also the val split's pieces
     "trim-dynamic-sq": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.3"],  # SmoothQuant
+    "trim-dynamic-sq15": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.15"],  # milder
     "trim-mixed": ["--preset", "trim-mixed"],
     "trim-int4": ["--preset", "trim-int4"],
 }
