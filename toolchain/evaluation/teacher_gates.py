@@ -71,8 +71,8 @@ WEAKEST_NAMED = 3  # intents named when the recall gate holds but another gate m
 
 
 def weakest_text(cmp: Comparison, ref: str) -> str:
-    """ "no intent lost (0 dead); weakest: shop_baby 62% (the teacher 100%, n=8), ..." for a rejection
-    whose recall gate held: the per-intent picture still says where the student is thin."""
+    """ "0 dead intents; weakest vs the teacher: shop_baby 62% (the teacher 100%, n=8), ..." for a
+    rejection whose recall gate held: the per-intent picture still says where the student is thin."""
     ranked = weak_intents(cmp, float("inf"))  # every counted intent, lowest share of the reference first
     below = [w for w in ranked if w.recall < w.reference_recall]
     if not below:

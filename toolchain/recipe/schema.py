@@ -205,7 +205,8 @@ class QuantizationSpec(Strict):
         "dense layer's input channel j by max|X_j|^a / max|W_j|^(1-a) on the calibration queries and "
         "multiply its weight row by it (SmoothQuant; exact in float, converters/onnx_smooth.py), so "
         "outlier activation channels of pretrained encoders stop crushing the 8-bit activations; a is "
-        "this value (0.3 measured best on all-MiniLM-L6-v2); null: off (--smooth)",
+        "this value (0.3 measured best on all-MiniLM-L6-v2 with 8-bit weights; with 4-bit weights it cost "
+        "agreement there); null: off (--smooth)",
     )
     calibration_samples: int = Field(500, ge=1, description="queries drawn for the representative dataset")
     min_calibration_samples: int = Field(100, ge=1, description="fewer usable queries than this is an error")
