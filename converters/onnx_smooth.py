@@ -53,15 +53,12 @@ def smoothable(model: Any) -> dict[str, list[Any]]:
     return dict(groups)
 
 
-def channel_peaks(
-    model: Any, inputs: Sequence[str], feeds: Sequence[dict[str, np.ndarray]]
-) -> dict[str, Any]:
-    """max |x| per last-axis channel of each tensor in `inputs`, over the calibration rows."""
-    runner = RowRunner(model, inputs)
-    n_out = len(model.graph.output)
+def channel_peaks(inputs: Sequence[str], rows: Sequence[Sequence[np.ndarray]]) -> dict[str, Any]:
+    """max |x| per last-axis channel of each tensor in `inputs`, over the rows' values of them (one row
+    per calibration query, in the order of `inputs`)."""
     peaks: dict[str, np.ndarray] = {}
-    for row in runner.run(feeds):
-        for name, value in zip(inputs, row[n_out:], strict=True):
+    for row in rows:
+        for name, value in zip(inputs, row, strict=True):
             v = np.abs(np.asarray(value, np.float64)).reshape(-1, value.shape[-1]).max(0)
             peaks[name] = v if name not in peaks else np.maximum(peaks[name], v)
     return peaks
@@ -77,9 +74,9 @@ def smooth(path: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], alpha:
     groups = smoothable(model)
     if not groups:
         return path, {"changed": False, "alpha": alpha, "note": "no MatMul with a constant 2-D weight"}
-    rows = list(feeds)
-    peaks = channel_peaks(model, list(groups), rows)
-    before = RowRunner(model).run(rows)
+    rows, inputs, n_out = list(feeds), list(groups), len(model.graph.output)
+    before = RowRunner(model, inputs).run(rows)  # one pass: the outputs and the dense layers' inputs
+    peaks = channel_peaks(inputs, [r[n_out:] for r in before])
     inits = _weights(model)
     inserted, ratios, dense = [], [], 0
     for k, (name, nodes) in enumerate(sorted(groups.items())):

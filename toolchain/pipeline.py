@@ -75,19 +75,18 @@ def sha256_file(path: Path) -> str:
 
 def source_backend(source: LoadedSource) -> SourceBackend:
     """The thin backend for what was loaded: a foreign teacher's student, an ONNX graph, or Keras."""
-    if source.teacher is not None:
-        backend: SourceBackend = StudentBackend(source)
-    elif source.format == "onnx":
-        return OnnxBackend(source)
-    else:
-        backend = KerasBackend(source)
-    if source.recipe.quantization.smooth is not None:  # before minutes of training, not after
+    keras = source.teacher is not None or source.format != "onnx"
+    if keras and source.recipe.quantization.smooth is not None:  # before minutes of training, not after
         raise RecipeError(
             "quantization.smooth rewrites an ONNX graph's dense layers before quantization; this build "
             f"converts a Keras model ({'a student' if source.teacher is not None else source.format})",
             hint="drop quantization.smooth (--smooth): a Keras model or a student trains its own activations",
         )
-    return backend
+    if source.teacher is not None:
+        return StudentBackend(source)
+    if source.format == "onnx":
+        return OnnxBackend(source)
+    return KerasBackend(source)
 
 
 def _quantization(

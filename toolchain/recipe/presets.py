@@ -98,7 +98,8 @@ def distill_prune_int8() -> Plan:
 # `auto.candidates` to try it. tiny-bert: one BERT block on the teacher's tokenizer, 16 wide (its embeddings
 # projected from the teacher's) or the teacher's own width, heads and FFN (embeddings, embedding LayerNorm
 # and the first layer copied): 50k and 221k parameters on the long-tail teacher's 2,858 pieces (the 16/64
-# meets its default gates at 77.9 KB, benchmarks/acceptance_distill_auto.py --ladder tiny-bert).
+# met its default gates at 77.9 KB without augmentation, the 8/32 at 50.9 KB with it on by default:
+# benchmarks/acceptance_distill_auto.py --ladder tiny-bert).
 # The two rungs on the words that make up 99% of the queries' words (issue 25): a student's vocab of 1,000
 # words (the default) covers 95.5% of the long-tail teacher's training words, 1,800 cover 99%; with
 # augmentation (on by default) a narrow word CNN on the 99% vocab (4/48: 9,404 parameters, 14.6 KB int8)
