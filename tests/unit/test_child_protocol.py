@@ -195,3 +195,39 @@ def test_a_child_gets_the_startup_loader_path_not_what_a_library_set_since(tmp_p
     assert seen["LD_LIBRARY_PATH"] == STARTUP_ENV.get("LD_LIBRARY_PATH")
     assert seen["LD_PRELOAD"] == STARTUP_ENV.get("LD_PRELOAD")
     assert seen["EDGECOMP_TEST_OTHER"] == "kept"
+
+
+_FORK_HOOKS: list[str] = []
+os.register_at_fork(
+    before=lambda: _FORK_HOOKS.append("before"), after_in_parent=lambda: _FORK_HOOKS.append("parent")
+)
+
+
+def test_no_python_runs_in_the_host_between_fork_and_exec(tmp_path):
+    """A clean-clone CI run printed "Exception ignored in: <function _releaseLock>" and a traceback when a
+    SIGTERM came while a child started: a `preexec_fn` made Popen run Python's at-fork hooks, and the signal's
+    exception was raised (and swallowed) inside one. The spawn runs no at-fork hook now, so a signal cannot
+    land in one."""
+    script = tmp_path / "child.py"
+    script.write_text(SERVE)
+    _FORK_HOOKS.clear()
+    with ChildSession([sys.executable, str(script)], name="test child"):
+        assert _FORK_HOOKS == []
+
+
+def _core_limits(pid: int) -> tuple[str, str]:
+    with open(f"/proc/{pid}/limits") as fh:
+        line = next(ln for ln in fh if ln.startswith("Max core file size"))
+    soft, hard = line.split()[4:6]
+    return soft, hard
+
+
+def test_a_child_writes_no_core_file_and_the_host_keeps_its_limit(tmp_path):
+    import resource
+
+    script = tmp_path / "child.py"
+    script.write_text(SERVE)
+    before = resource.getrlimit(resource.RLIMIT_CORE)
+    with ChildSession([sys.executable, str(script)], name="test child") as session:
+        assert _core_limits(session.proc.pid)[0] == "0"
+    assert resource.getrlimit(resource.RLIMIT_CORE) == before
