@@ -14,20 +14,19 @@ import contextlib
 import json
 import logging
 import os
-import resource
 import selectors
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from toolchain.base import STARTUP_ENV
 from toolchain.base.errors import EdgecompError
+from toolchain.base.spawn import no_core_for_children
 
 log = logging.getLogger(__name__)
 
@@ -116,29 +115,6 @@ def _install_handlers() -> None:
 atexit.register(_kill_all)
 
 
-_SPAWN_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _no_core_for_children() -> Iterator[None]:
-    """A child started inside writes no core file when it (or QEMU in it) crashes.
-
-    The soft RLIMIT_CORE is lowered to 0 around the spawn and put back after, and the child inherits it. It
-    is not a `preexec_fn`: with one, Popen runs Python's at-fork hooks in this process (logging's
-    `_releaseLock` among them), and a SIGTERM landing inside a hook became "Exception ignored ... Traceback"
-    on stderr, with the Interrupted swallowed and logging's lock possibly left held. Without a preexec_fn
-    no Python code runs between the fork and the exec. The lock keeps two threads from saving each
-    other's 0 as the value to put back.
-    """
-    with _SPAWN_LOCK:
-        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
-        try:
-            yield
-        finally:
-            resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
-
-
 def _rss_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -220,7 +196,7 @@ class ChildSession:
             (work / "tmp").mkdir()
             with open(work / "stderr.txt", "wb") as stderr:
                 try:
-                    with _no_core_for_children():
+                    with no_core_for_children():
                         self.proc = subprocess.Popen(
                             self.argv,
                             stdin=subprocess.PIPE,
