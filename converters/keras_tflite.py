@@ -106,6 +106,7 @@ def _configure(
     calibration: Sequence[CalibrationItem] | None,
     progress: Progress | None,
     float_inputs: bool,
+    per_channel: bool = True,
 ) -> None:
     tflite = tf().lite
     if mode == "float32":
@@ -124,6 +125,8 @@ def _configure(
         converter.inference_output_type = tf().int8
         if float_inputs:
             converter.inference_input_type = tf().int8
+        if not per_channel:  # one scale per weight tensor: saves a float scale + int64 zero point per channel
+            converter._experimental_disable_per_channel = True  # noqa: SLF001 - TF 2.19's converter flag
     elif mode == "int16x8":
         converter.target_spec.supported_ops = [
             tflite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
@@ -200,11 +203,13 @@ def keras_to_tflite(
     calibration: Sequence[CalibrationItem] | None = None,
     progress: Progress | None = None,
     float_ops: Sequence[str] = (),
+    per_channel: bool = True,
 ) -> bytes:
-    """Convert an in-memory Keras model. Token-id (integer) inputs stay int32 in every mode."""
+    """Convert an in-memory Keras model. Token-id (integer) inputs stay int32 in every mode. `per_channel`
+    False (int8): one weight scale per tensor (quantization.per_channel)."""
     converter = tf().lite.TFLiteConverter.from_keras_model(model)
     float_inputs = all(inp.dtype.is_floating for inp in model.inputs)
-    _configure(converter, mode, calibration, progress, float_inputs)
+    _configure(converter, mode, calibration, progress, float_inputs, per_channel)
     return _weight_only(mode, _run(converter, mode, _check_float_ops(mode, float_ops)))
 
 
@@ -215,6 +220,7 @@ def saved_model_to_tflite(
     progress: Progress | None = None,
     signature: str = "serving_default",
     float_ops: Sequence[str] = (),
+    per_channel: bool = True,
 ) -> bytes:
     """Convert a SavedModel directory (e.g. what onnx2tf writes)."""
     loaded = tf().saved_model.load(str(path))
@@ -225,7 +231,7 @@ def saved_model_to_tflite(
     spec = loaded.signatures[signature].structured_input_signature[1]
     float_inputs = all(s.dtype.is_floating for s in spec.values())
     converter = tf().lite.TFLiteConverter.from_saved_model(str(path), signature_keys=[signature])
-    _configure(converter, mode, calibration, progress, float_inputs)
+    _configure(converter, mode, calibration, progress, float_inputs, per_channel)
     return _weight_only(mode, _run(converter, mode, _check_float_ops(mode, float_ops)))
 
 

@@ -35,3 +35,11 @@ def test_smooth_is_refused_for_a_keras_source_before_anything_is_written(tiny_un
     assert "error: quantization.smooth rewrites an ONNX graph's dense layers" in result.stderr
     assert "\n" not in result.stderr.split("error: ", 1)[1].strip()
     assert not (tmp_path / "b").exists()
+
+
+def test_per_tensor_is_refused_outside_int8_before_anything_is_written(tiny_untrained, tmp_path):
+    result = _convert(tiny_untrained, tmp_path, "-Q", "dynamic", "--per-tensor")
+    assert result.exit_code == 2, result.output
+    assert "quantization.per_channel: false is for mode int8, not dynamic" in result.stderr
+    assert "\n" not in result.stderr.split("error: ", 1)[1].strip()
+    assert not (tmp_path / "b").exists()

@@ -5,7 +5,8 @@ example's splits.
 To stay small: half of the example's val and test queries (374 each: the files are shuffled), all of
 train (a third of it at 8 epochs left the 16/64 student at 57% agreement), 4 epochs (the 8/32 student
 reaches 50.5% agreement) and an agreement gate of 40%.
-The ladder is given out of order and small: a hopeless 2-wide CNN, the 8/32 word CNN and a 16/64 one.
+The ladder is given out of order and small: a hopeless 2-wide CNN, the 8/32 word CNN (with one int8 weight
+scale per tensor: `per_channel: false`) and a 16/64 one.
 Ordered by parameters, the first batch (two workers) holds the two smallest: the 2-wide one is stopped
 after its second epoch (val agreement far below the gate), the 8/32 meets the gate, and the largest is never
 built. On a local Ray head, the kept student alone (a one-rung ladder: the Ray check costs one trial, not
@@ -46,7 +47,7 @@ print(json.dumps(section.to_json()))
 LADDER = [
     {"family": "word-cnn", "width": 16, "hidden": 64},
     {"family": "word-cnn", "width": 2, "hidden": 2},
-    {"family": "word-cnn", "width": 8, "hidden": 32},
+    {"family": "word-cnn", "width": 8, "hidden": 32, "per_channel": False},  # one int8 scale per tensor
 ]
 SIZES = {"train": 5984, "val": 374, "test": 374}
 
@@ -112,6 +113,8 @@ def test_tries_small_to_large_and_keeps_the_first_that_meets_the_gates(local):
     # the build is the kept student's, evaluated on test; its recipe names it (replays without a search)
     assert report["steps"][0]["student"] == {"embed_dim": 8, "layers": ["conv1d:32:3", "max_pool"]}
     assert report["steps"][0]["student_parameters"] == kept["parameters"]  # the ladder's arithmetic count
+    assert kept["per_channel"] is False and report["quantization"]["per_channel"] is False
+    assert "| word-cnn | 8/32, per-tensor |" in table
     build = recipe.parent / "auto"
     saved = yaml.safe_load((build / "recipe.yaml").read_text())
     assert saved["steps"][0]["student"] == report["steps"][0]["student"] and "auto" not in saved["steps"][0]

@@ -123,6 +123,12 @@ def convert(
         "before quantization (SmoothQuant, exact in float) with this strength, e.g. 0.3 (recipe: "
         "quantization.smooth).",
     ),
+    per_tensor: bool = typer.Option(
+        False,
+        "--per-tensor",
+        help="int8: one weight scale per tensor instead of per output channel, 12 bytes fewer per channel "
+        "(worth it for tiny students; recipe: quantization.per_channel: false).",
+    ),
     no_fuse_gelu: bool = typer.Option(
         False,
         "--no-fuse-gelu",
@@ -214,6 +220,7 @@ def convert(
         "source.adapt_lowercase": True if adapt_lowercase else None,
         "conversion.fuse_gelu": False if no_fuse_gelu else None,
         "quantization.smooth": smooth,
+        "quantization.per_channel": False if per_tensor else None,
         "seed": seed,
         "evaluation.max_accuracy_drop": max_accuracy_drop,
         "evaluation.min_agreement": min_agreement,

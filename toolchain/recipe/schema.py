@@ -190,23 +190,24 @@ class QuantizationSpec(Strict):
     )
     mac_free_ops: MacFreeOps = Field(
         MacFreeOps.FLOAT,
-        description="mode mixed: how op types without multiply-accumulates (elementwise, normalisation, "
-        "softmax) get their precision when the search runs. float (default): float, by rule, so the "
-        "same recipe gives the same bytes on any machine under any load; int8 would add error and save no "
-        "MACs, and their float kernels tied or won in the timings measured here. timed: each type's int8 "
-        "and float kernels are timed on this host and int8 kept where it is clearly faster (the plan, "
-        "and so the bytes, can then depend on the machine and its load; the saved recipe replays it)",
+        description="mode mixed: the precision of op types without multiply-accumulates (elementwise, "
+        "normalisation, softmax). float (default): float by rule, so a recipe gives the same bytes on any "
+        "machine under any load (int8 adds error, saves no MACs; their float kernels tied or won here). "
+        "timed: int8 where this host's int8 kernel times clearly faster (bytes may then depend on load)",
     )
     smooth: float | None = Field(
         None,
         gt=0.0,
         le=1.0,
-        description="ONNX sources, modes that quantize activations (dynamic, int8, mixed, int4): divide each "
-        "dense layer's input channel j by max|X_j|^a / max|W_j|^(1-a) on the calibration queries and "
-        "multiply its weight row by it (SmoothQuant; exact in float, converters/onnx_smooth.py), so "
-        "outlier activation channels of pretrained encoders stop crushing the 8-bit activations; a is "
-        "this value (0.3 measured best on all-MiniLM-L6-v2 with 8-bit weights; with 4-bit weights it cost "
-        "agreement there); null: off (--smooth)",
+        description="ONNX sources, modes dynamic/int8/mixed/int4: SmoothQuant (converters/onnx_smooth.py, "
+        "exact in float): divide each dense input channel j by max|X_j|^a / max|W_j|^(1-a) on the "
+        "calibration queries, multiply its weight row by it; a is this value (0.3 best on all-MiniLM-L6-v2 "
+        "with 8-bit weights, costly with 4-bit ones); null: off (--smooth)",
+    )
+    per_channel: bool = Field(
+        True,
+        description="mode int8: false gives one weight scale per tensor, not per channel: 12 bytes fewer per "
+        "output channel of each weight and bias (1.9 of 14.6 KB in a small word CNN)",
     )
     calibration_samples: int = Field(500, ge=1, description="queries drawn for the representative dataset")
     min_calibration_samples: int = Field(100, ge=1, description="fewer usable queries than this is an error")
@@ -243,8 +244,10 @@ class QuantizationSpec(Strict):
                 f"quantization.smooth moves activation outliers into the weights before 8-bit activations; "
                 f"mode {self.mode} keeps activations in float (use dynamic, int8, mixed or int4)"
             )
-        if self.mac_free_ops != MacFreeOps.FLOAT and self.mode != "mixed":
-            raise ValueError(f"quantization.mac_free_ops is for mode mixed, not {self.mode}")
+        for field, mode, off in (("mac_free_ops", "mixed", self.mac_free_ops != MacFreeOps.FLOAT),
+                                 ("per_channel: false", "int8", not self.per_channel)):  # fmt: skip
+            if off and self.mode != mode:
+                raise ValueError(f"quantization.{field} is for mode {mode}, not {self.mode}")
         if self.float_fallback_ops and self.mode != "int8":
             raise ValueError(
                 f"float_fallback_ops is a hand-made list for mode int8; mode {self.mode} does not take it"

@@ -64,6 +64,7 @@ class CandidateResult(Record):
     vocab_coverage: float | None = Field(
         None, description="a word-level student's vocab: the words making up this share of the queries' words"
     )
+    per_channel: bool = Field(True, description="false: int8 weights with one scale per tensor")
     parameters: int = Field(
         description="the Keras student's, counted before training (the order of the ladder)"
     )
@@ -141,7 +142,8 @@ def candidate_rows(section: DistillAutoSection) -> list[list[str]]:
                 f"{c.width}/{c.hidden}"
                 + (f", {c.vocab} words" if c.vocab else "")
                 + (f", words covering {c.vocab_coverage:.1%}" if c.vocab_coverage else "")
-                + (f", {c.layers} layer(s) x {c.heads} heads" if c.layers else ""),
+                + (f", {c.layers} layer(s) x {c.heads} heads" if c.layers else "")
+                + (", per-tensor" if not c.per_channel else ""),
                 f"{c.parameters:,}",
                 "" if c.int8_bytes is None else f"{c.int8_bytes / 1024:.1f}",
                 *cells,

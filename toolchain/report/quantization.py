@@ -315,6 +315,9 @@ class QuantizationSection(Record):
     int8_mac_share: float | None = Field(
         None, description="share of multiply-accumulates that run in int8 (1.0: all)"
     )
+    per_channel: bool | None = Field(
+        None, description="False: int8 weights with one scale per tensor (quantization.per_channel)"
+    )
     fused_gelu: int | None = Field(
         None, description="ONNX sources: composed GELUs replaced by one GELU op each (conversion.fuse_gelu)"
     )

@@ -92,6 +92,8 @@ def candidate_recipe(recipe: Recipe, cand: StudentCandidate, trial_dir: Path | N
     fallback = cand.float_fallback_ops()
     if fallback and recipe.quantization.mode == "int8":  # LayerNorm/softmax arithmetic stays float
         data["quantization"] = {**data.get("quantization", {}), "float_fallback_ops": fallback}
+    if not cand.per_channel and recipe.quantization.mode == "int8":  # one weight scale per tensor
+        data["quantization"] = {**data.get("quantization", {}), "per_channel": False}
     if trial_dir is not None:
         data["name"], data["output"] = trial_dir.name, {"dir": str(trial_dir.parent)}
     return recipe_from_dict(data, origin=f"distill-auto candidate {cand.label}")
@@ -120,11 +122,12 @@ def ladder(recipe: Recipe, teacher: Teacher, labels: list[str]) -> list[Candidat
         names = tuple(tok.encode_batch(["a"])) if own else ("input_ids",)
         spec = StudentSpec.model_validate(cand.step_fields()["student"])
         n = spec.parameters(tok.vocab_size, tok.seq_len, len(labels), names)
-        key = (cand.family, cand.width, cand.hidden, n)  # two word-level rungs differ only in their vocab cap
+        key = (cand.family, cand.width, cand.hidden, cand.per_channel, n)  # rungs differing in vocab cap only
         same = [
             c.spec.label
             for c in out
-            if not own and (c.spec.family, c.spec.width, c.spec.hidden, c.parameters) == key
+            if not own
+            and (c.spec.family, c.spec.width, c.spec.hidden, c.spec.per_channel, c.parameters) == key
         ]
         why = f"the same student as {same[0]}: its vocab is as large on these queries" if same else None
         out.append(Candidate(cand, n, why))
@@ -163,8 +166,8 @@ def warm_scores(recipe: Recipe, teacher: Teacher, progress: Progress) -> None:
 
 def fingerprint(recipe: Recipe, cands: list[Candidate], gates: list[str]) -> dict[str, Any]:
     """What the journal is resumable for (toolchain/search/journal_mark.py)."""
-    return {"recipe": base_dict(recipe), "ladder": [c.spec.model_dump() for c in cands], "gates": gates,
-            "seed": recipe.seed}  # fmt: skip
+    ladder = [c.spec.model_dump(exclude={"per_channel"} if c.spec.per_channel else None) for c in cands]
+    return {"recipe": base_dict(recipe), "ladder": ladder, "gates": gates, "seed": recipe.seed}
 
 
 def open_study(out: Path, mark: dict[str, Any], seed: int) -> Any:
@@ -244,8 +247,8 @@ def _tell(study: Any, trial: Any, out: TrialOutcome, gates: Any, labels: list[st
 
 def _result(i: int, cand: Candidate, t: Any) -> CandidateResult:
     c = cand.spec
-    base = {"family": c.family, "width": c.width, "hidden": c.hidden, "vocab": c.vocab,
-            "vocab_coverage": c.vocab_coverage, "parameters": cand.parameters}  # fmt: skip
+    base = {**c.model_dump(include={"family", "width", "hidden", "vocab", "vocab_coverage", "per_channel"}),
+            "parameters": cand.parameters}  # fmt: skip
     if c.family == "tiny-bert":
         base.update(layers=c.layers, heads=c.heads)
     if t is None:

@@ -149,7 +149,10 @@ def convert_keras(
             calibration,
             progress=lambda i, n: advance(1),
             float_ops=q.float_fallback_ops,
+            per_channel=q.per_channel,
         )
+    if not q.per_channel:
+        info["per_channel"] = False
     return tflite, QuantizationSection(**info), None
 
 

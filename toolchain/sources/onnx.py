@@ -159,6 +159,8 @@ class OnnxBackend:
         source, model = self.source, steps.model
         q = source.recipe.quantization
         calibration, quant = None, {"mode": q.mode, "onnx_opset": model.info.opset}
+        if not q.per_channel:
+            quant["per_channel"] = False
         plan = None
         if source.calibration is not None:
             calibration = self._calibration(steps)
@@ -202,6 +204,7 @@ class OnnxBackend:
                                 calibration,
                                 progress=lambda i, n: advance(1),
                                 float_ops=q.float_fallback_ops,
+                                per_channel=q.per_channel,
                             )
                         )
                         calibrated = self._calibrated(saved, calibration)
