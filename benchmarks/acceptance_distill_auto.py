@@ -297,6 +297,8 @@ def seeds_table(seeds: dict) -> list[str]:
         chosen = sec.get("chosen")
         c = sec["candidates"][chosen] if chosen is not None else {}
         what = f"{c.get('family', '?')} {c.get('width')}/{c.get('hidden')}" if c else str(step)[:40]
+        what += f", {c['vocab_coverage']:.0%} words" if c.get("vocab_coverage") else ""
+        what += ", per-tensor" if c.get("per_channel") is False else ""
         drop = (st["teacher_accuracy"] - st["accuracy"]) * 100
         f1 = (st["teacher_macro_f1"] - st["macro_f1"]) * 100
         name, rec, trec, n = st["worst_intent"]
