@@ -1,5 +1,5 @@
 """quantization.per_channel: false, one int8 weight scale per tensor (issue 25: the smallest students, where
-the per-channel scales and zero points are a tenth of the bytes), and the ladder rung that asks for it."""
+the per-channel scales and zero points are an eighth of the bytes), and the ladder rung that asks for it."""
 
 from __future__ import annotations
 

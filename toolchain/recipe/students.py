@@ -150,7 +150,7 @@ class StudentCandidate(Strict):
     per_channel: bool = Field(
         True,
         description="false: the int8 build's weights get one scale per tensor (quantization.per_channel), "
-        "which saves 12 bytes per output channel of each weight and bias: a tenth of the smallest "
+        "which saves 12 bytes per output channel of each weight and bias: an eighth of the smallest "
         "word-level students",
     )
     layers: int = Field(1, ge=1, le=12, description="tiny-bert: encoder blocks")
