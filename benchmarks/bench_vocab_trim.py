@@ -1,12 +1,14 @@
 """Vocabulary trimming on a BERT-class classifier with a realistic (30,522-piece) WordPiece vocabulary.
 
-The fixture (tests/fixtures/make_bert30k.py: `tokenizers`' WordPieceTrainer on a large generated corpus,
+The fixture (tests/fixtures/make_bert30k.py: WordPiece learned deterministically on a large generated corpus,
 a 2-layer hidden-64 BertForSequenceClassification fine-tuned on the shopping example, exported by torch to
 a Hugging Face-style folder) is converted side by side through the CLI, with flags only:
 
 - `untrimmed`: `--quantize dynamic` (the whole table, int8 weights);
-- `trimmed`: the same with a `vocab_trim` step (the example's train + calibration queries' pieces, every
-  special, every single character);
+- `trimmed`: the same with a `vocab_trim` step (the example's train queries' pieces, every special, every
+  single character), `dropped: auto` as the presets have it: the tokenizer rewritten or the ids remapped
+  to [UNK] in the graph, whichever agrees better with the untrimmed model on val;
+- `trimmed-split`: the same with `dropped: split` (the tokenizer always rewritten), side by side;
 - `trim-mixed`: `--preset trim-mixed` (vocab trim, then the mixed-precision search);
 - `trim-int4`: `--preset trim-int4` (vocab trim, then the int4 weight search). MediaPipe 0.10.21 cannot
   load INT4 tensors, so `package` refuses it up front: its row says so instead of a MediaPipe parity, and
@@ -44,7 +46,8 @@ OUT = ROOT / "benchmarks" / "results"
 SEQ_LEN = 32
 BUILDS = {  # name -> convert flags after the source
     "untrimmed": ["-Q", "dynamic"],
-    "trimmed": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
+    "trimmed": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],  # dropped: auto, as the presets
+    "trimmed-split": ["-Q", "dynamic", "--recipe", "{split_recipe}"],  # dropped: split (always rewrite)
     "trim-mixed": ["--preset", "trim-mixed"],
     "trim-int4": ["--preset", "trim-int4"],
 }
@@ -85,7 +88,8 @@ def ascii_agreement(build: Path) -> tuple[int, int]:
 
 
 def run_build(name: str, folder: Path, work: Path) -> dict:
-    flags = [f.format(trim_recipe=work / "trim.yaml") for f in BUILDS[name]]
+    recipes = {"trim_recipe": work / "trim.yaml", "split_recipe": work / "trim-split.yaml"}
+    flags = [f.format(**recipes) for f in BUILDS[name]]
     build = work / name / "build"
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(build)]
     args += [
@@ -123,12 +127,15 @@ def run_build(name: str, folder: Path, work: Path) -> dict:
             heldout_changed=step["heldout"]["changed_share"],
             float_before=step["effect"]["accuracy_before"],
             float_after=step["effect"]["accuracy_after"],
+            dropped=step.get("dropped", "split"),
+            dropped_choice=(step.get("dropped_choice") or {}).get("scores"),
         )
     rc, pkg = cli(
         ["package", str(build), "--format", "mediapipe", "--out", str(work / name / "dist")],
         work / f"{name}.package.log",
     )
     row["package_exit"] = rc
+    row["bundle"] = sum(f.stat().st_size for f in (work / name / "dist").glob("*/*.tflite"))
     if rc == 0 and pkg is not None:
         row["mediapipe_agreement"] = pkg["parity"]["lowercased"]["agreement"]
         row["tokenizer_differing"] = pkg["tokenizer_parity"]["differing"]
@@ -160,6 +167,15 @@ def acceptance(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
             f"{trim['ascii_agree']}/{trim['ascii_queries']}",
         ),
     ]
+    split = rows.get("trimmed-split", {})
+    if "ascii_agree" in split:  # the rewritten tokenizer (auto may have kept the whole one)
+        out.append(
+            (
+                "rewritten tokenizer (trimmed-split) == MediaPipe's on plain-ASCII test queries",
+                split["ascii_agree"] == split["ascii_queries"],
+                f"{split['ascii_agree']}/{split['ascii_queries']}",
+            )
+        )
     mixed = rows.get("trim-mixed", {})
     out.append(
         (
@@ -215,21 +231,26 @@ def failing(checks: list[tuple[str, bool, str]]) -> list[str]:
 
 def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
     lines = [
-        f"Fixture: {facts['vocab_size']:,}-piece WordPiece vocabulary (`tokenizers` WordPieceTrainer on "
-        f"{facts['corpus_texts']:,} generated texts), 2-layer hidden-64 BERT classifier, embedding table "
-        f"{facts['embedding_share']:.0%} of its {facts['parameters']:,} weights; trimmed to the example's "
-        "train + calibration queries. Accuracy: the .tflite on the 748 test queries; parity: MediaPipe "
-        "0.10.21 TextClassifier vs the toolchain, top-1.",
+        f"Fixture: {facts['vocab_size']:,}-piece WordPiece vocabulary (learned as `tokenizers`' "
+        f"WordPieceTrainer learns it, ties broken by the pieces: vocab.txt sha256 "
+        f"{facts.get('vocab_sha256', '?')[:12]}) on {facts['corpus_texts']:,} generated texts, 2-layer "
+        f"hidden-64 BERT classifier trained from scratch, embedding table {facts['embedding_share']:.0%} of "
+        f"its {facts['parameters']:,} weights; trimmed to the example's train queries. dropped: what a "
+        "dropped piece becomes (split: the tokenizer rewritten, the word split into kept pieces; unk: the "
+        "tokenizer kept whole, the id remapped in the graph to the [UNK] row; `auto`, as the presets, "
+        "measures both on val: top-1 agreement with the untrimmed model in brackets). Accuracy: the "
+        ".tflite on the 748 test queries; bundle: the packaged MediaPipe .tflite, metadata and vocab.txt "
+        "inside; parity: MediaPipe 0.10.21 TextClassifier vs the toolchain, top-1.",
         "",
-        "| build | pieces | rows removed | size | gzip | test accuracy "
+        "| build | pieces | rows removed | dropped | size | gzip | bundle | test accuracy "
         "| agreement vs float (source / trimmed) | held-out split otherwise | int8 MACs | int4 weights "
         "| MediaPipe parity | device ids differ "
         "| ASCII tokenizer agreement |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | | | |")
+            lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | | | | | |")
             continue
         removed = f"{r['rows_removed']:.1%}" if "rows_removed" in r else "-"
         changed = f"{r['heldout_changed']:.1%}" if "heldout_changed" in r else "-"
@@ -239,9 +260,13 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
             f"{r['agreement_source']:.2%} / {r['agreement_final']:.2%}" if "agreement_source" in r else "n/a"
         )
         parity = r.get("mediapipe_agreement", "refused by package" if r.get("package_error") else "n/a")
+        dropped = r.get("dropped", "-")
+        if r.get("dropped_choice"):
+            dropped += " (" + ", ".join(f"{k} {v:.2%}" for k, v in r["dropped_choice"].items()) + ")"
+        bundle = f"{r['bundle'] / 1024:,.0f} KB" if r.get("bundle") else "-"
         lines.append(
-            f"| {name} | {r['pieces']:,} | {removed} | {r['size'] / 1024:,.0f} KB "
-            f"| {r['gzip'] / 1024:,.0f} KB | "
+            f"| {name} | {r['pieces']:,} | {removed} | {dropped} | {r['size'] / 1024:,.0f} KB "
+            f"| {r['gzip'] / 1024:,.0f} KB | {bundle} | "
             f"{r['test_accuracy']:.2%} | {agree} | {changed} | {macs} | {four} | {parity} | "
             f"{r.get('tokenizer_differing', 'n/a')} | {r['ascii_agree']}/{r['ascii_queries']} |"
         )
@@ -271,9 +296,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-vocab-trim-") as tmp:
         work = Path(tmp)
         folder = root / "classifier"
-        (work / "trim.yaml").write_text(
-            f"name: trimmed\nsource: {{path: {folder}}}\nsteps:\n  - {{kind: vocab_trim}}\n"
-        )
+        for recipe, dropped in (("trim.yaml", "auto"), ("trim-split.yaml", "split")):
+            (work / recipe).write_text(
+                f"name: trimmed\nsource: {{path: {folder}}}\n"
+                f"steps:\n  - {{kind: vocab_trim, dropped: {dropped}}}\n"
+            )
         for name in only:
             print(f"[vocab_trim] {name}", flush=True)
             rows[name] = run_build(name, folder, work)

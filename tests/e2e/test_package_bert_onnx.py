@@ -101,3 +101,33 @@ def test_tokenizer_mismatch_gate_exits_1(builds, tmp_path: Path) -> None:
     code, stdout, stderr = _cli(*args, "--max-tokenizer-mismatch", "0.05")
     assert code == 0, stderr[-2000:]
     assert json.loads(stdout)["tokenizer_parity"]["by_cause"]["accent"] == 1
+
+
+def test_a_wordpiece_trim_remapped_in_the_graph_packages_with_the_whole_vocab(
+    bert_models, tmp_path: Path
+) -> None:
+    """vocab_trim `dropped: unk`: the tokenizer stays whole, the ids are remapped in the graph; MediaPipe
+    reads the whole vocab.txt and its TextClassifier agrees with the toolchain on every test query."""
+    recipe = tmp_path / "trim.yaml"
+    recipe.write_text("source: {path: x}\nsteps:\n  - {kind: vocab_trim, splits: [train], dropped: unk}\n")
+    folder = bert_models.classifier
+    code, stdout, stderr = _cli(
+        "convert", str(folder), "--seq-len", "32", "--out", str(tmp_path / "build"), "--json",
+        "-Q", "dynamic", "--recipe", str(recipe), "--train", str(DATA / "train.jsonl"),
+        "--test", str(DATA / "test.jsonl"),
+    )  # fmt: skip
+    assert code == 0, stderr[-2000:]
+    rep = json.loads(stdout)
+    step = rep["steps"][0]
+    whole = len((folder / "vocab.txt").read_text("utf-8").splitlines())
+    assert step["dropped"] == "unk" and step["method"].startswith("in-graph id remap")
+    assert step["vocab_after"] < whole == rep["tokenizer"]["vocab_size"] == step["vocab_before"]
+    assert (tmp_path / "build" / "vocab.txt").read_text("utf-8") == (folder / "vocab.txt").read_text("utf-8")
+    code, stdout, stderr = _cli("package", str(tmp_path / "build"), "--out", str(tmp_path / "dist"), "--json")
+    assert code == 0, stderr[-2000:]
+    m = json.loads(stdout)
+    for feed in ("raw", "lowercased"):
+        assert m["parity"][feed]["queries"] == 748 and m["parity"][feed]["agreement"] == 1.0, m["parity"][
+            feed
+        ]
+    assert m["tokenizer_parity"]["differing"] == 0

@@ -248,3 +248,68 @@ def test_a_tied_embedding_table_is_refused(tmp_path):
     with pytest.raises(InputFileError, match="tied weights"):
         trim_embedding(tmp_path / "m.onnx", tmp_path / "t.onnx", "ids", np.array([0, 1]))
     assert not (tmp_path / "t.onnx").exists()
+
+
+def _bert_trim(bert_models, tmp_path: Path, step: VocabTrimStep):
+    src = bert_models.classifier / "model.onnx"
+    tok = WordPieceTokenizer((bert_models.classifier / "tokenizer.json").read_text("utf-8"), 32)
+    splits = {n: _queries(EXAMPLE / "data" / f"{n}.jsonl") for n in ("train", "val", "test")}
+    inputs = tuple(ModelInput(i.name, i.dtype) for i in inspect_onnx(src).inputs)
+    dst = tmp_path / "trimmed.onnx"
+    labels = d.load_labels(EXAMPLE / "labels.txt")
+    return src, dst, tok, splits, trim_onnx(step, src, dst, "input_ids", inputs, tok, splits, labels,
+                                            Task.CLASSIFICATION)  # fmt: skip
+
+
+@pytest.mark.slow  # the fixture trains the BERT once per cache key
+def test_wordpiece_dropped_unk_keeps_the_tokenizer_and_remaps_in_the_graph(bert_models, tmp_path):
+    step = VocabTrimStep(splits=["train"], dropped="unk")
+    src, dst, tok, splits, done = _bert_trim(bert_models, tmp_path, step)
+    report = done.report
+    assert done.tokenizer is tok and report["dropped"] == "unk" and report["dropped_choice"] is None
+    assert report["method"].startswith("in-graph id remap") and report["vocab_after"] < tok.vocab_size
+    assert REMAP_NAME in {i.name for i in onnx.load(str(dst)).graph.initializer}
+    held = report["heldout"]
+    assert held.changed > 0 and all("[UNK]" in e.after for e in held.examples)
+    assert report["effect"].max_abs_diff_unchanged == 0.0
+    # the trimmed graph on the untouched tokenizer's ids == the untrimmed graph with dropped ids -> [UNK]
+    texts = [e.text for e in held.examples]
+    kept = set(plan_trim(tok, splits["train"].texts).kept.tolist())  # what the step kept (deterministic)
+    enc = tok.encode_batch(texts)
+    unk = np.where(np.isin(enc["input_ids"], list(kept)), enc["input_ids"], tok.vocab["[UNK]"])
+    info = inspect_onnx(src)
+    expect = OnnxReference(src, info.inputs).run(bind_inputs({**enc, "input_ids": unk}, info.inputs))
+    np.testing.assert_allclose(_scores(dst, tok, texts), expect, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow  # the fixture trains the BERT once per cache key
+def test_dropped_auto_measures_both_readings_on_val_and_keeps_the_better(bert_models, tmp_path):
+    _, dst, tok, splits, done = _bert_trim(
+        bert_models, tmp_path, VocabTrimStep(splits=["train"], dropped="auto")
+    )
+    report, choice = done.report, done.report["dropped_choice"]
+    assert choice is not None and choice.split.startswith("val") and choice.queries == len(splits["val"])
+    assert set(choice.scores) == {"split", "unk"} and all(0.5 < v <= 1.0 for v in choice.scores.values())
+    unk_wins = choice.scores["unk"] > choice.scores["split"]
+    assert report["dropped"] == ("unk" if unk_wins else "split")
+    assert f"dropped: auto chose {report['dropped']} (on val:" in report["summary"]
+    assert (done.tokenizer is tok) == unk_wins
+    remapped = REMAP_NAME in {i.name for i in onnx.load(str(dst)).graph.initializer}
+    assert remapped == unk_wins  # the model written is the one chosen, not the last one measured
+    without_val = {k: v for k, v in splits.items() if k != "val"}
+    step = VocabTrimStep(splits=["train"], dropped="auto")
+    info = inspect_onnx(dst)
+    again = trim_onnx(step, bert_models.classifier / "model.onnx", tmp_path / "b.onnx", "input_ids",
+                      tuple(ModelInput(i.name, i.dtype) for i in info.inputs), tok, without_val,
+                      d.load_labels(EXAMPLE / "labels.txt"), Task.CLASSIFICATION)  # fmt: skip
+    assert again.report["dropped"] == "split" and again.report["dropped_choice"] is None
+
+
+def test_dropped_unk_is_refused_on_a_keras_model():
+    from toolchain.base.progress import SilentProgress
+    from toolchain.steps import vocab_trim
+    from toolchain.steps.base import StepContext
+
+    ctx = StepContext(None, None, None, None, [], 0, SilentProgress(), tokenizer=_wordpiece())
+    with pytest.raises(StepError, match="dropped: unk remaps ids inside an ONNX graph"):
+        vocab_trim.run(VocabTrimStep(dropped="unk"), None, ctx)

@@ -128,7 +128,7 @@ def distill_auto() -> Plan:
     return _plan("int8", {"kind": "distill", "student": "auto", "epochs": 20, "alpha": 0.9})
 
 
-TRIM = {"kind": "vocab_trim"}
+TRIM = {"kind": "vocab_trim", "dropped": "auto"}  # rewrite or remap: the better on val
 
 
 def trim_mixed() -> Plan:

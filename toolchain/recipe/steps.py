@@ -268,6 +268,14 @@ class VocabTrimStep(Strict):
     single_chars: bool = Field(
         True, description="keep every single-character piece (a, ##a, ▁a): unseen words still split"
     )
+    dropped: Literal["split", "unk", "auto"] = Field(
+        "split",
+        description="WordPiece: what a dropped piece becomes. split: the tokenizer is rewritten and the "
+        "word splits into kept pieces; unk: the tokenizer stays whole and the ONNX graph remaps a dropped "
+        "piece to the [UNK] row (the bundle keeps the full vocab.txt); auto: whichever agrees better with "
+        "the untrimmed model on the val split (ONNX; split on a tie or without val). SentencePiece is "
+        "always remapped",
+    )
 
     @field_validator("corpus", mode="before")
     @classmethod

@@ -246,6 +246,15 @@ class TrimEffect(Record):
     )
 
 
+class TrimChoice(Record):
+    """dropped: auto: the untrimmed vs each trimmed float model on the val split."""
+
+    split: str = Field(description="the split the choice was measured on")
+    queries: int = Field(description="queries measured")
+    measure: str = Field(description="top-1 agreement (classifiers) or mean cosine (embedders)")
+    scores: dict[str, float] = Field(description="split / unk: the measure with each")
+
+
 class VocabTrimReport(StepReport):
     kind: Literal[StepKind.VOCAB_TRIM] = Field(StepKind.VOCAB_TRIM, description=STEP_KIND)
     tokenizer: str = Field(description="wordpiece | sentencepiece")
@@ -262,6 +271,10 @@ class VocabTrimReport(StepReport):
     coverage: float = Field(description="the coverage knob: share of piece occurrences to keep")
     min_count: int = Field(description="the min_count knob: a piece is kept if used at least this often")
     covered_share: float = Field(description="of the queries' piece occurrences")
+    dropped: str = Field(
+        "split", description="a dropped piece: split into kept pieces, or read as [UNK] (in-graph remap)"
+    )
+    dropped_choice: TrimChoice | None = Field(None, description="how dropped: auto chose (val split)")
     table: str = Field(description="the embedding table (ONNX initializer or Keras layer)")
     embedding_params_before: int = Field(description="embedding weights before")
     embedding_params_after: int = Field(description="embedding weights after")
