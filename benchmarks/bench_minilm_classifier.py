@@ -4,7 +4,9 @@ user has, with flags only, side by side on this host:
 
 - `fp32` (`-Q float32`), `dynamic` (`-Q dynamic`), `int8` (`-Q int8`, full integer);
 - `trim-dynamic` (a `vocab_trim` step, then `-Q dynamic`), `trim-mixed` (`--preset trim-mixed`),
-  `trim-int4` (`--preset trim-int4`).
+  `trim-int4` (`--preset trim-int4`);
+- `trimlog-dynamic`: the trim also keeps the pieces of an unlabelled query log (`corpus:`; LOG_QUERIES
+  queries from the example's generator, another seed: what a shopping app's log gives; `query_log`).
 
 Each build is converted by `edgecomp convert` in a child (its log beside the build). Then, in one
 ai_edge_litert child, every .tflite runs the 748 test queries on its own build's tokenizer (1 thread):
@@ -64,11 +66,29 @@ BUILDS = {  # name -> convert flags after the source
     "int8": ["-Q", "int8"],
     "trim-dynamic": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
     "trimv-dynamic": ["-Q", "dynamic", "--recipe", "{trimv_recipe}"],  # also the val split's pieces
+    "trimlog-dynamic": ["-Q", "dynamic", "--recipe", "{trimlog_recipe}"],  # + an unlabelled query log
     "trim-dynamic-sq": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.3"],  # SmoothQuant
     "trim-dynamic-sq15": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.15"],  # milder
     "trim-mixed": ["--preset", "trim-mixed"],
     "trim-int4": ["--preset", "trim-int4"],
 }
+
+
+LOG_QUERIES, LOG_SEED = 50_000, 4242
+
+
+def query_log() -> Path:
+    """An unlabelled query log, as a shopping app keeps one: LOG_QUERIES queries from the example's own
+    generator (its catalog, templates and typos) with a seed of their own, not the labelled splits."""
+    from tests.fixtures.make_bert30k import shopping_queries
+
+    path = WORK / f"query-log-{LOG_QUERIES}-{LOG_SEED}.jsonl"
+    if not path.is_file():
+        rows = "".join(json.dumps({"text": t}) + "\n" for t in shopping_queries(LOG_QUERIES, LOG_SEED))
+        WORK.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".tmp").write_text(rows, encoding="utf-8")
+        path.with_suffix(".tmp").replace(path)
+    return path
 
 
 def convert(name: str, folder: Path) -> dict:
@@ -81,7 +101,12 @@ def convert(name: str, folder: Path) -> dict:
         f"name: trimv-dynamic\nsource: {{path: {folder}}}\n"
         "steps:\n  - {kind: vocab_trim, splits: [train, val, calibration]}\n"
     )
-    flags = [f.format(trim_recipe=trim, trimv_recipe=trimv) for f in BUILDS[name]]
+    trimlog = WORK / "trimlog.yaml"
+    trimlog.write_text(
+        f"name: trimlog-dynamic\nsource: {{path: {folder}}}\n"
+        f"steps:\n  - {{kind: vocab_trim, corpus: {query_log()}}}\n"
+    )
+    flags = [f.format(trim_recipe=trim, trimv_recipe=trimv, trimlog_recipe=trimlog) for f in BUILDS[name]]
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / "build")]
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(DATA / f"{split}.jsonl")]

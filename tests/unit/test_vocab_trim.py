@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import yaml
 
 from converters.onnx_tflite import OnnxReference, inspect_onnx
 from converters.onnx_trim import REMAP_NAME
@@ -313,3 +314,21 @@ def test_dropped_unk_is_refused_on_a_keras_model():
     ctx = StepContext(None, None, None, None, [], 0, SilentProgress(), tokenizer=_wordpiece())
     with pytest.raises(StepError, match="dropped: unk remaps ids inside an ONNX graph"):
         vocab_trim.run(VocabTrimStep(dropped="unk"), None, ctx)
+
+
+def test_unlabelled_flag_feeds_the_trims_corpus(tmp_path):
+    from toolchain.recipe.compose import compose_recipe
+
+    model, log = tmp_path / "model.onnx", tmp_path / "log.jsonl"
+    recipe = compose_recipe(None, model, {}, preset="trim-int4", distill={"unlabelled": str(log)})
+    assert [s.kind for s in recipe.steps] == [StepKind.VOCAB_TRIM]
+    assert [Path(p).name for p in recipe.steps[0].corpus] == ["log.jsonl"]
+    with pytest.raises(RecipeError, match="--unlabelled is for a distill step"):
+        compose_recipe(None, model, {}, preset="dynamic", distill={"unlabelled": str(log)})
+    both = {"steps": [{"kind": "vocab_trim"}, {"kind": "distill", "student_tokenizer": "teacher"}]}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump({"source": {"path": str(model)}, **both}))
+    recipe = compose_recipe(tmp_path / "r.yaml", None, {}, distill={"unlabelled": str(log)})
+    trim, distill = recipe.steps
+    assert [Path(p).name for p in trim.corpus] == ["log.jsonl"] and Path(
+        distill.unlabelled
+    ).name == "log.jsonl"

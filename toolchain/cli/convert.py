@@ -57,7 +57,10 @@ def convert(
     val: Path | None = typer.Option(None, "--val", help="Labelled validation split."),
     test: Path | None = typer.Option(None, "--test", help="Labelled test split for the report."),
     unlabelled: Path | None = typer.Option(
-        None, "--unlabelled", help="Unlabelled queries (jsonl) the distill step's teacher scores too."
+        None,
+        "--unlabelled",
+        help="Unlabelled queries (jsonl, e.g. a query log): the distill step's teacher scores them too, and "
+        "a vocab_trim step keeps their pieces.",
     ),
     student_tokenizer: StudentTokenizer | None = typer.Option(
         None,

@@ -154,6 +154,21 @@ def apply_preset(recipe: Recipe, name: str) -> Recipe:
     return recipe_from_dict(data, origin=f"preset {name}")
 
 
+def _log_into_trim(recipe: Recipe, distill: dict[str, Any] | None) -> tuple[Recipe, dict[str, Any] | None]:
+    """--unlabelled with a vocab_trim step: the trim keeps the log's pieces too (its `corpus`); the flag
+    still goes to a distill step when there is one."""
+    log = (distill or {}).get("unlabelled")
+    data = recipe.model_dump(mode="python")
+    trim = next((s for s in data["steps"] if s["kind"] == "vocab_trim"), None)
+    if log is None or trim is None:
+        return recipe, distill
+    if Path(log) not in [Path(p) for p in trim.get("corpus") or []]:
+        trim["corpus"] = [*(trim.get("corpus") or []), log]
+    if not any(s["kind"] == "distill" for s in data["steps"]):
+        distill = {k: v for k, v in (distill or {}).items() if k != "unlabelled"} or None
+    return recipe_from_dict(data, origin="flags"), distill
+
+
 def compose_recipe(
     recipe_path: Path | None,
     source: Path | None,
@@ -194,6 +209,7 @@ def compose_recipe(
         else:
             existing.update({k: v for k, v in prune.items() if v is not None})
         recipe = recipe_from_dict(data, origin="flags")
+    recipe, distill = _log_into_trim(recipe, distill)
     if distill:  # flags for the first distill step (--unlabelled, --student-tokenizer, --student-words, ...)
         data = recipe.model_dump(mode="python")
         step = next((s for s in data["steps"] if s["kind"] == "distill"), None)
