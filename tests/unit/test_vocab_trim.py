@@ -251,15 +251,15 @@ def test_a_tied_embedding_table_is_refused(tmp_path):
     assert not (tmp_path / "t.onnx").exists()
 
 
-def _bert_trim(bert_models, tmp_path: Path, step: VocabTrimStep):
-    src = bert_models.classifier / "model.onnx"
-    tok = WordPieceTokenizer((bert_models.classifier / "tokenizer.json").read_text("utf-8"), 32)
+def _bert_trim(bert_models, tmp_path: Path, step: VocabTrimStep, task: Task = Task.CLASSIFICATION):
+    folder = bert_models.classifier if task == Task.CLASSIFICATION else bert_models.embedder
+    src = folder / "model.onnx"
+    tok = WordPieceTokenizer((folder / "tokenizer.json").read_text("utf-8"), 32)
     splits = {n: _queries(EXAMPLE / "data" / f"{n}.jsonl") for n in ("train", "val", "test")}
     inputs = tuple(ModelInput(i.name, i.dtype) for i in inspect_onnx(src).inputs)
     dst = tmp_path / "trimmed.onnx"
     labels = d.load_labels(EXAMPLE / "labels.txt")
-    return src, dst, tok, splits, trim_onnx(step, src, dst, "input_ids", inputs, tok, splits, labels,
-                                            Task.CLASSIFICATION)  # fmt: skip
+    return src, dst, tok, splits, trim_onnx(step, src, dst, "input_ids", inputs, tok, splits, labels, task)
 
 
 @pytest.mark.slow  # the fixture trains the BERT once per cache key
@@ -332,3 +332,13 @@ def test_unlabelled_flag_feeds_the_trims_corpus(tmp_path):
     assert [Path(p).name for p in trim.corpus] == ["log.jsonl"] and Path(
         distill.unlabelled
     ).name == "log.jsonl"
+
+
+@pytest.mark.slow  # the fixture trains the BERT once per cache key
+def test_dropped_auto_on_an_embedder_compares_mean_cosines(bert_models, tmp_path):
+    step = VocabTrimStep(splits=["train"], dropped="auto")
+    *_, done = _bert_trim(bert_models, tmp_path, step, Task.EMBEDDING)
+    choice = done.report["dropped_choice"]
+    assert choice.measure == "mean cosine" and all(0.5 < v <= 1.0 for v in choice.scores.values())
+    assert done.report["dropped"] == ("unk" if choice.scores["unk"] > choice.scores["split"] else "split")
+    assert done.report["effect"].mean_cosine is not None

@@ -97,12 +97,16 @@ def _heldout(tok: Any, plan: TrimPlan, new_tok: Any, split: tuple[str, QuerySet]
     return section, changed
 
 
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+
+
 def _effect(
     runtime: str, a: np.ndarray, b: np.ndarray, y: np.ndarray | None, task: Task, unchanged: np.ndarray
 ) -> TrimEffect:
     same = float(np.abs(a[unchanged] - b[unchanged]).max()) if unchanged.any() else None
     if task == Task.EMBEDDING:
-        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        cos = _cosines(a, b)
         return TrimEffect(
             runtime=runtime,
             mean_cosine=round(float(cos.mean()), 6),
@@ -120,9 +124,9 @@ def _effect(
 
 
 def _agreement(a: np.ndarray, b: np.ndarray, task: Task) -> float:
+    """Mean cosine (embedders) or top-1 agreement (classifiers) of two models' outputs."""
     if task == Task.EMBEDDING:
-        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-        return round(float(cos.mean()), 6)
+        return round(float(_cosines(a, b).mean()), 6)
     return round(float(np.mean(a.argmax(1) == b.argmax(1))), 6)
 
 
