@@ -6,7 +6,10 @@ user has, with flags only, side by side on this host:
 - `trim-dynamic` (a `vocab_trim` step, then `-Q dynamic`), `trim-mixed` (`--preset trim-mixed`),
   `trim-int4` (`--preset trim-int4`);
 - `trimlog-dynamic`: the trim also keeps the pieces of an unlabelled query log (`corpus:`; LOG_QUERIES
-  queries from the example's generator, another seed: what a shopping app's log gives; `query_log`).
+  queries from the example's generator, another seed: what a shopping app's log gives; `query_log`);
+  `trimlog-int4`: that trim, then `quantization.mode: int4` with the search's options in the recipe
+  (GPTQ, blockwise 128/64/32, `max_kernel_cost: 1.0`, `max_bytes` = 1/10 of the fp32 build), through
+  `edgecomp convert` like every other row.
 
 Each build is converted by `edgecomp convert` in a child (its log beside the build). Then, in one
 ai_edge_litert child, every .tflite runs the 748 test queries on its own build's tokenizer (1 thread):
@@ -67,6 +70,7 @@ BUILDS = {  # name -> convert flags after the source
     "trim-dynamic": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],
     "trimv-dynamic": ["-Q", "dynamic", "--recipe", "{trimv_recipe}"],  # also the val split's pieces
     "trimlog-dynamic": ["-Q", "dynamic", "--recipe", "{trimlog_recipe}"],  # + an unlabelled query log
+    "trimlog-int4": ["--recipe", "{trimlog_int4_recipe}"],  # that trim, then the int4 search (recipe)
     "trim-dynamic-sq": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.3"],  # SmoothQuant
     "trim-dynamic-sq15": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.15"],  # milder
     "trim-mixed": ["--preset", "trim-mixed"],
@@ -91,6 +95,14 @@ def query_log() -> Path:
     return path
 
 
+def budget_bytes(folder: Path, ratio: float = 0.1) -> int:
+    """`ratio` of the fp32 .tflite's bytes (the fp32 build's report; else measured from a float32 export)."""
+    rep = WORK / "fp32" / "build" / "report.json"
+    if rep.is_file():
+        return int(json.loads(rep.read_text())["model"]["size_bytes"] * ratio)
+    return int(round(sum(p.stat().st_size for p in folder.glob("*.onnx")) * ratio))
+
+
 def convert(name: str, folder: Path) -> dict:
     """`edgecomp convert` for one build in a child; its wall time, exit code and the tail of a failure."""
     work = WORK / name
@@ -106,7 +118,15 @@ def convert(name: str, folder: Path) -> dict:
         f"name: trimlog-dynamic\nsource: {{path: {folder}}}\n"
         f"steps:\n  - {{kind: vocab_trim, corpus: {query_log()}}}\n"
     )
-    flags = [f.format(trim_recipe=trim, trimv_recipe=trimv, trimlog_recipe=trimlog) for f in BUILDS[name]]
+    trimlog_int4 = WORK / "trimlog-int4.yaml"
+    trimlog_int4.write_text(
+        f"name: trimlog-int4\nsource: {{path: {folder}}}\n"
+        f"steps:\n  - {{kind: vocab_trim, corpus: {query_log()}}}\n"
+        "quantization:\n  mode: int4\n  int4: {rounding: gptq, blockwise: true, blocks: [128, 64, 32], "
+        f"max_kernel_cost: 1.0, max_bytes: {budget_bytes(folder)}}}\n"
+    )
+    recipes = {"trim_recipe": trim, "trimv_recipe": trimv, "trimlog_recipe": trimlog}
+    flags = [f.format(**recipes, trimlog_int4_recipe=trimlog_int4) for f in BUILDS[name]]
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / "build")]
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(DATA / f"{split}.jsonl")]
