@@ -287,6 +287,8 @@ def int4_plans(
         rounding="gptq",
         max_bytes=budget,
         budget_limited=sec.budget_limited,
+        before_trades=sec.before_trades.to_json() if sec.before_trades else None,
+        trades=sec.trades,
         chosen=sec.chosen.to_json() if sec.chosen else None,
         candidates=sec.candidates_evaluated,
         plan={k: str(v) for k, v in built.plan.items()},

@@ -35,7 +35,8 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
    real quantized size); if the targets still miss there, the plan is that one and the report says
    `budget_limited` (the recipe's gates then judge the build; with a budget the search goes on even when
    every weight in 8 bits misses the targets). A budget that even all-4-bit misses is an
-   error.
+   error. A budget-limited plan is then traded within the budget (toolchain/quantization/int4_repair.py):
+   the prefix order ranks weights by their damage alone, which is only a proxy for what they do together.
 
 8. **Kernel cost** (`quantization.int4.max_kernel_cost`, toolchain/quantization/kernel_cost.py): the
    plan's FULLY_CONNECTED time by the target runtimes' fixed kernel table (devices/kernels.py; XNNPACK runs
@@ -65,6 +66,7 @@ from devices.profiles.schema import get_profile
 from toolchain.base.errors import GateFailed
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import Int4Rounding, Task, WeightWidth
+from toolchain.quantization.int4_repair import greedy, trade_in_budget
 from toolchain.quantization.kernel_cost import cap_plan, fc_costs, plan_cost
 from toolchain.quantization.mixed import TASK_METRICS, SearchData, targets_from_gates
 from toolchain.report.quantization import Int4Section, Int4Weight, MixedMetrics, MixedTargets
@@ -136,55 +138,6 @@ class Int4Evaluator:
         return not any(aim is not None and got is not None and miss(aim, got) for aim, got, miss in misses)
 
 
-def _budget_cap(ev: Int4Evaluator, prefix: Callable[[int], Plan], n: int, max_bytes: int) -> int:
-    """The longest prefix (of `n`) that the budget allows in 8 bits: the size grows with it, so bisect."""
-    if ev.size(prefix(0)) > max_bytes:
-        raise GateFailed(
-            f"even with every weight that can in 4 bits the model is {ev.size(prefix(0)):,} bytes, over "
-            f"the budget of {max_bytes:,} (quantization.int4.max_bytes)",
-            hint="raise the budget, or trim the vocabulary first (a vocab_trim step)",
-        )
-    lo, hi = 0, n  # prefix(lo) fits
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if ev.size(prefix(mid)) <= max_bytes else (lo, mid - 1)
-    return lo
-
-
-def _greedy(
-    ev: Int4Evaluator,
-    sites: dict[str, int],
-    damage: dict[str, float],
-    four: Plan,
-    progress: Progress,
-    max_bytes: int | None = None,
-    eight: Plan | None = None,
-) -> tuple[Plan, bool]:
-    """All in 4 bits, then the worst damage per byte back to 8 in growing prefixes (no longer than the
-    budget allows), then each 8 tried at 4. `damage` holds the sites that can go to 4 bits, `four` the
-    4-bit width of each; the others stay in 8 (`eight`: each weight's 8-bit width, int8 by default). Also:
-    whether the budget stopped the repair short."""
-    order = sorted(damage, key=lambda w: -damage[w] / max(sites[w], 1))  # worst per value first
-    base: Plan = eight or {w: I8 for w in sites}
-
-    def prefix(k: int) -> Plan:
-        return {**base, **{w: base[w] if w in order[:k] else four[w] for w in order}}
-
-    cap = len(order) if max_bytes is None else _budget_cap(ev, prefix, len(order), max_bytes)
-    plan, n = prefix(0), 0
-    with progress.task("int4: repair", len(order)) as advance:
-        while not ev.ok(ev.metrics(plan)) and n < cap:
-            n = min(cap, max(1, 2 * n))
-            plan = prefix(n)
-            advance(1)
-    limited = cap < len(order) and not ev.ok(ev.metrics(plan))
-    for w in sorted(order[:n], key=lambda w: -sites[w]):  # the largest first: the most bytes back
-        trial = {**plan, w: four[w]}
-        if ev.ok(ev.metrics(trial)):
-            plan = trial
-    return plan, limited
-
-
 def _columns(ev: Int4Evaluator, plan: Plan, tables: list[str], sites: dict[str, int]) -> Plan:
     """Each 4-bit table tried with one scale per column (fewer bytes), largest first; kept if it holds."""
     for w in sorted((t for t in tables if plan[t] == I4), key=lambda t: -sites[t]):
@@ -238,6 +191,8 @@ def search_int4(
 
         damage: dict[str, float] = {}
         by_width: dict[str, dict[WeightWidth, float]] = {}
+        before: MixedMetrics | None = None
+        trades: list[str] | None = None
         if given is not None:
             plan, how = dict(given), "given"
             if not allowed and any(BITS[b] == 4 for b in plan.values()):
@@ -274,7 +229,13 @@ def search_int4(
                     four = {w: b for w, b in capped({**all8, **four}).items() if w in four}
                     damage = {w: by_width[w][b] for w, b in four.items()}
                     extra = _marginal(damage, 1.0 - base.mean_cosine)
-                    plan, limited = _greedy(ev, sites, extra, four, progress, max_bytes, all8)
+                    plan, limited = greedy(ev, sites, extra, four, progress, max_bytes, all8)
+                    if limited and max_bytes is not None:  # the prefix order is a proxy: trade in budget
+                        before = ev.metrics(plan)
+                        plan, trades = trade_in_budget(
+                            ev, plan, sites, extra, four, all8, max_bytes, progress
+                        )
+                        limited = not ev.ok(ev.metrics(plan))
                     tables = [w for w, s in quantizer.sites.items() if s.table]
                     plan = capped(_columns(ev, plan, tables, sites))
                 section_metrics = (base, ev.metrics(plan))
@@ -313,6 +274,8 @@ def search_int4(
         gptq_queries=gptq_queries,
         max_bytes=max_bytes,
         budget_limited=limited if max_bytes is not None else None,
+        before_trades=before,
+        trades=trades,
         max_kernel_cost=max_kernel_cost,
         kernel_cost=round(plan_cost(plan, ops, sites, costs), 3) if costs is not None else None,
     )

@@ -280,6 +280,14 @@ class Int4Section(Record):
     budget_limited: bool | None = Field(
         None, description="True: the budget kept weights in 4 bits that the targets wanted in 8"
     )
+    before_trades: MixedMetrics | None = Field(
+        None,
+        description="a budget-limited repair: its plan's scores before the trades within the budget "
+        "(toolchain/quantization/int4_repair.py); `chosen` is after them",
+    )
+    trades: list[str] | None = Field(
+        None, description="the trades kept: a weight back to 8 bits <- the weights that went to 4 to pay"
+    )
     max_kernel_cost: float | None = Field(
         None, description="the recipe's kernel cost cap (quantization.int4.max_kernel_cost)"
     )
