@@ -9,7 +9,8 @@ user has, with flags only, side by side on this host:
   queries from the example's generator, another seed: what a shopping app's log gives; `query_log`);
   `trimlog-int4`: that trim, then `quantization.mode: int4` with the search's options in the recipe
   (GPTQ, blockwise 128/64/32, `max_kernel_cost: 1.0`, `max_bytes` = 1/10 of the fp32 build), through
-  `edgecomp convert` like every other row.
+  `edgecomp convert` like every other row; `trimlog-int4-gate` the same with the gate `min_agreement:
+  0.99` (the search then aims at 99.5%, fills the budget and trades within it).
 
 Each build is converted by `edgecomp convert` in a child (its log beside the build). Then, in one
 ai_edge_litert child, every .tflite runs the 748 test queries on its own build's tokenizer (1 thread):
@@ -71,6 +72,7 @@ BUILDS = {  # name -> convert flags after the source
     "trimv-dynamic": ["-Q", "dynamic", "--recipe", "{trimv_recipe}"],  # also the val split's pieces
     "trimlog-dynamic": ["-Q", "dynamic", "--recipe", "{trimlog_recipe}"],  # + an unlabelled query log
     "trimlog-int4": ["--recipe", "{trimlog_int4_recipe}"],  # that trim, then the int4 search (recipe)
+    "trimlog-int4-gate": ["--recipe", "{trimlog_int4_gate_recipe}"],  # + the gate min_agreement: 0.99
     "trim-dynamic-sq": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.3"],  # SmoothQuant
     "trim-dynamic-sq15": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.15"],  # milder
     "trim-mixed": ["--preset", "trim-mixed"],
@@ -125,8 +127,14 @@ def convert(name: str, folder: Path) -> dict:
         "quantization:\n  mode: int4\n  int4: {rounding: gptq, blockwise: true, blocks: [128, 64, 32], "
         f"max_kernel_cost: 1.0, max_bytes: {budget_bytes(folder)}}}\n"
     )
+    gated = WORK / "trimlog-int4-gate.yaml"  # the line as a gate: the search aims halfway to 100% (99.5%)
+    gated.write_text(
+        trimlog_int4.read_text().replace("name: trimlog-int4", "name: trimlog-int4-gate")
+        + "evaluation: {min_agreement: 0.99}\n"
+    )
     recipes = {"trim_recipe": trim, "trimv_recipe": trimv, "trimlog_recipe": trimlog}
-    flags = [f.format(**recipes, trimlog_int4_recipe=trimlog_int4) for f in BUILDS[name]]
+    recipes |= {"trimlog_int4_recipe": trimlog_int4, "trimlog_int4_gate_recipe": gated}
+    flags = [f.format(**recipes) for f in BUILDS[name]]
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / "build")]
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(DATA / f"{split}.jsonl")]
