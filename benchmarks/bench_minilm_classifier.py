@@ -98,7 +98,8 @@ def query_log() -> Path:
 
 
 def budget_bytes(folder: Path, ratio: float = 0.1) -> int:
-    """`ratio` of the fp32 .tflite's bytes (the fp32 build's report; else measured from a float32 export)."""
+    """`ratio` of the fp32 .tflite's bytes (the fp32 build's report; without that build, of the ONNX
+    file's bytes, which hold the same float32 weights)."""
     rep = WORK / "fp32" / "build" / "report.json"
     if rep.is_file():
         return int(json.loads(rep.read_text())["model"]["size_bytes"] * ratio)
