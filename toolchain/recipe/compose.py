@@ -158,10 +158,10 @@ def _log_into_trim(recipe: Recipe, distill: dict[str, Any] | None) -> tuple[Reci
     """--unlabelled with a vocab_trim step: the trim keeps the log's pieces too (its `corpus`); the flag
     still goes to a distill step when there is one."""
     log = (distill or {}).get("unlabelled")
-    data = recipe.model_dump(mode="python")
-    trim = next((s for s in data["steps"] if s["kind"] == "vocab_trim"), None)
-    if log is None or trim is None:
+    if log is None or not any(s.kind == "vocab_trim" for s in recipe.steps):
         return recipe, distill
+    data = recipe.model_dump(mode="python")
+    trim = next(s for s in data["steps"] if s["kind"] == "vocab_trim")
     if Path(log) not in [Path(p) for p in trim.get("corpus") or []]:
         trim["corpus"] = [*(trim.get("corpus") or []), log]
     if not any(s["kind"] == "distill" for s in data["steps"]):

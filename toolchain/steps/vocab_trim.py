@@ -30,6 +30,7 @@ from converters.onnx_trim import trim_embedding, word_table_rows
 from toolchain.base.errors import DataError, StepError
 from toolchain.base.types import Task
 from toolchain.data import QuerySet, load_queries
+from toolchain.quantization.scoring import cosine_rows
 from toolchain.recipe.steps import VocabTrimStep
 from toolchain.report.steps import TrimChoice, TrimEffect, TrimExample, TrimHeldout
 from toolchain.sources.keras_inputs import encode_for, model_inputs
@@ -97,20 +98,15 @@ def _heldout(tok: Any, plan: TrimPlan, new_tok: Any, split: tuple[str, QuerySet]
     return section, changed
 
 
-def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-
-
 def _effect(
     runtime: str, a: np.ndarray, b: np.ndarray, y: np.ndarray | None, task: Task, unchanged: np.ndarray
 ) -> TrimEffect:
     same = float(np.abs(a[unchanged] - b[unchanged]).max()) if unchanged.any() else None
     if task == Task.EMBEDDING:
-        cos = _cosines(a, b)
         return TrimEffect(
             runtime=runtime,
-            mean_cosine=round(float(cos.mean()), 6),
-            min_cosine=round(float(cos.min()), 6),
+            mean_cosine=_agreement(a, b, task),
+            min_cosine=round(float(cosine_rows(a, b).min()), 6),
             max_abs_diff_unchanged=same,
         )
     acc = (lambda s: round(float(np.mean(s.argmax(1) == y)), 6)) if y is not None else (lambda s: None)
@@ -118,7 +114,7 @@ def _effect(
         runtime=runtime,
         accuracy_before=acc(a),
         accuracy_after=acc(b),
-        top1_agreement=round(float(np.mean(a.argmax(1) == b.argmax(1))), 6),
+        top1_agreement=_agreement(a, b, task),
         max_abs_diff_unchanged=same,
     )
 
@@ -126,7 +122,7 @@ def _effect(
 def _agreement(a: np.ndarray, b: np.ndarray, task: Task) -> float:
     """Mean cosine (embedders) or top-1 agreement (classifiers) of two models' outputs."""
     if task == Task.EMBEDDING:
-        return round(float(_cosines(a, b).mean()), 6)
+        return round(float(cosine_rows(a, b).mean()), 6)
     return round(float(np.mean(a.argmax(1) == b.argmax(1))), 6)
 
 
