@@ -116,6 +116,24 @@ def mediapipe(int4, fp32, texts: list[str], litert_top1) -> dict[str, str]:
     return out
 
 
+def packaged(build_dir: Path) -> str:
+    """`edgecomp package --mediapipe 1.2.3` on the int4 build, through the product (its parity gate: MediaPipe
+    1.2.3's top-1 = the toolchain's on every lower-cased test query), into a throwaway folder."""
+    from toolchain.base.errors import EdgecompError
+    from toolchain.package.packager import package
+    from toolchain.package.types import PackageOptions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            m = package(build_dir, PackageOptions(out_dir=Path(tmp), mediapipe=MEDIAPIPE_NEXT)).manifest
+        except EdgecompError as err:
+            return f"refused: {err.message[:160]}"
+    low = m.parity.lowercased if m.parity is not None else None
+    if low is None:
+        return "packaged, no parity recorded"
+    return f"packaged: {m.parity.runtime} top-1 = toolchain's on {low.agreement:.2%} of {low.queries} queries"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
@@ -150,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     with HostRunner(int4.model_path, threads=1, name="int4") as runner:
         litert_top1 = runner.scores({"input_ids": tok.encode_batch(lowered)}).argmax(1)
     mp = mediapipe(int4, built["float32"][0], lowered, litert_top1)
+    shipped = packaged(int4.dir)
     dev = devices(int4.dir, args.limit)
     by = {r["mode"]: r for r in rows}
     checks = [
@@ -160,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
          mp[MEDIAPIPE_NEXT].startswith("runs") and float(mp[MEDIAPIPE_NEXT].split()[-1][:-1]) >= 99.0),
         (f"MediaPipe {MEDIAPIPE_NEXT} gives the int4 model's litert top-1", mp[MEDIAPIPE_NEXT],
          mp[MEDIAPIPE_NEXT].startswith("runs: 100.00%")),
+        (f"`edgecomp package --mediapipe {MEDIAPIPE_NEXT}` ships the int4 build (app-runtime parity)",
+         shipped, shipped.startswith("packaged")),
         ("a profile whose runtime cannot run int4 is named by validate",
          "; ".join(k for k, v in dev.items() if "DEQUANTIZE v6" in v) or "none",
          any("DEQUANTIZE v6 is not supported" in v for v in dev.values())),

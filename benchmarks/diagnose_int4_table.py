@@ -61,16 +61,17 @@ FORMS = {
 
 def with_table(data: bytes, name: str, values: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
     """(the model with table `name` replaced by `values`, the table's float values)."""
-    from converters.tflite_int4 import _load, _name, _save
+    from converters.tflite_int4 import load_model, save_model
+    from converters.tflite_model import tensor_name
 
-    model = _load(data)
+    model = load_model(data)
     for t in model.subgraphs[0].tensors:
-        if _name(t) == name:
+        if tensor_name(t) == name:
             buf = model.buffers[t.buffer]
             table = np.frombuffer(bytes(np.asarray(buf.data, np.uint8)), np.float32).reshape(tuple(t.shape))
             if values is not None:
                 buf.data = np.frombuffer(values.astype(np.float32).tobytes(), np.uint8)
-            return _save(model, len(data)), table
+            return save_model(model, len(data)), table
     raise SystemExit(f"no tensor {name}")
 
 

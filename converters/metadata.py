@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ from toolchain.base.errors import EdgecompError
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.venvs import Venv, VenvSpec, cache_dir, ensure_venv
 
-MEDIAPIPE_VERSION = "0.10.21"
+MEDIAPIPE_VERSION = "0.10.21"  # writes every package's metadata; the default app runtime parity runs in
+# The app runtimes `edgecomp package --mediapipe` proves parity in. 1.2.3 carries LiteRT 2.3 (int4 kernels)
+# but no metadata writer: 0.10.21 writes the metadata, 1.2.3 runs the model (measured: it reads it).
+MEDIAPIPE_RUNTIMES = (MEDIAPIPE_VERSION, "1.2.3")
 CHILD_SCRIPT = Path(__file__).with_name("mediapipe_child.py")
 # regex classifier, regex-tokenized embedder, BERT (WordPiece, 3 int32 inputs) classifier and embedder
 # (+ _spm: the same BERT inputs with MediaPipe's SentencePiece tokenizer, `vocab` the .model file)
@@ -34,24 +38,29 @@ class MediaPipeError(EdgecompError):
     exit_code = 3
 
 
-def mediapipe_spec() -> VenvSpec:
-    return VenvSpec(f"mediapipe-{MEDIAPIPE_VERSION}", (f"mediapipe=={MEDIAPIPE_VERSION}",))
+def mediapipe_spec(version: str = MEDIAPIPE_VERSION) -> VenvSpec:
+    if version not in MEDIAPIPE_RUNTIMES:
+        raise MediaPipeError(
+            f"MediaPipe {version} is not an app runtime edgecomp checks parity in",
+            hint=f"one of: {', '.join(MEDIAPIPE_RUNTIMES)}",
+        )
+    return VenvSpec(f"mediapipe-{version}", (f"mediapipe=={version}",))
 
 
-def mediapipe_env_ready() -> bool:
-    spec = mediapipe_spec()
+def mediapipe_env_ready(version: str = MEDIAPIPE_VERSION) -> bool:
+    spec = mediapipe_spec(version)
     marker = cache_dir() / "envs" / f"{spec.name}-{spec.key}" / "edgecomp-env.json"
     return marker.is_file()
 
 
-def ensure_mediapipe(progress: Progress | None = None) -> Venv:
+def ensure_mediapipe(progress: Progress | None = None, version: str = MEDIAPIPE_VERSION) -> Venv:
     """The cached MediaPipe venv; the first call installs it (about 1 GB, ~40 s from the registry)."""
     progress = progress or SilentProgress()
-    if mediapipe_env_ready():
-        return ensure_venv(mediapipe_spec())
-    desc = f"installing mediapipe=={MEDIAPIPE_VERSION} into its own environment (once)"
+    if mediapipe_env_ready(version):
+        return ensure_venv(mediapipe_spec(version))
+    desc = f"installing mediapipe=={version} into its own environment (once)"
     with progress.task(desc, 1) as advance:
-        env = ensure_venv(mediapipe_spec())
+        env = ensure_venv(mediapipe_spec(version))
         advance(1)
     return env
 
@@ -171,9 +180,54 @@ class MediaPipeSession:
 
 
 def timed_session(
-    progress: Progress | None = None, timeout_s: float = 120.0
+    progress: Progress | None = None, timeout_s: float = 120.0, version: str = MEDIAPIPE_VERSION
 ) -> tuple[MediaPipeSession, float]:
     """Provision the env (with progress) and return an unstarted session plus the setup seconds."""
     t0 = time.perf_counter()
-    env = ensure_mediapipe(progress)
+    env = ensure_mediapipe(progress, version)
     return MediaPipeSession(env, timeout_s), round(time.perf_counter() - t0, 2)
+
+
+class AppSession:
+    """The metadata written by MediaPipe 0.10.21 (the last wheel with the writer), the model run by the app's
+    MediaPipe (`runner`; the same session when the app runs 0.10.21). A context manager, like a session."""
+
+    def __init__(self, writer: MediaPipeSession, runner: MediaPipeSession) -> None:
+        self.writer, self.runner = writer, runner
+        self._stack = ExitStack()
+
+    def __enter__(self) -> AppSession:
+        with ExitStack() as stack:
+            stack.enter_context(self.writer)
+            if self.runner is not self.writer:
+                stack.enter_context(self.runner)
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @property
+    def version(self) -> str:
+        return self.runner.version
+
+    def write_metadata(self, *args: Any, **kwargs: Any) -> str:
+        return self.writer.write_metadata(*args, **kwargs)
+
+    def classify(self, *args: Any, **kwargs: Any) -> list[list[tuple[int, float]]]:
+        return self.runner.classify(*args, **kwargs)
+
+    def embed(self, model: Path, texts: list[str]) -> list[list[float]]:
+        return self.runner.embed(model, texts)
+
+
+def app_session(
+    progress: Progress | None = None, timeout_s: float = 120.0, version: str = MEDIAPIPE_VERSION
+) -> tuple[AppSession, float]:
+    """The writer and the app runtime `version` (both provisioned, with progress), unstarted, and the setup
+    seconds."""
+    writer, seconds = timed_session(progress, timeout_s)
+    if version == MEDIAPIPE_VERSION:
+        return AppSession(writer, writer), seconds
+    runner, more = timed_session(progress, timeout_s, version)
+    return AppSession(writer, runner), round(seconds + more, 2)

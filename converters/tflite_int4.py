@@ -215,3 +215,17 @@ def fix_zero_block_scales(data: bytes) -> bytes:
             model.buffers[t.buffer].data = packed
             changed = True
     return _save(model, len(data)) if changed else data
+
+
+def blockwise_weights(data: bytes) -> list[str]:
+    """The names of the tensors with blockwise scales (`int4_block*`: one float16 scale per block of
+    inputs), which XNNPACK's blockwise kernel runs and MediaPipe 1.2.3 fails to open (measured)."""
+    schema = _schema()
+    model = _load(data)
+    return [
+        tensor_name(t)
+        for sg in model.subgraphs
+        for t in sg.tensors
+        if t.quantization is not None
+        and t.quantization.detailsType == schema.QuantizationDetails.BlockwiseQuantization
+    ]

@@ -1,8 +1,8 @@
 """Write the hash locks of edgecomp's isolated environments: `python -m toolchain.envlocks` (`make locks`).
 
 Three kinds, all in toolchain/base/locks/:
-- the x86 environments (the device runtimes of toolchain/base/venvs.py, MediaPipe of converters/metadata.py,
-  the LiteRT Quantizer of converters/int4.py),
+- the x86 environments (the device runtimes of toolchain/base/venvs.py, the MediaPipes of
+  converters/metadata.py, the LiteRT Quantizer of converters/int4.py),
   one lock per Python version: `<name>-cp<XY>-x86_64.txt`. For the Python running this, pip resolves the
   top-level pins in a throwaway venv of it (`pip install --dry-run --ignore-installed --report`); for the
   other supported Pythons (3.10, 3.12, when they are not installed here) pip resolves for that version
@@ -32,7 +32,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from converters.int4 import quantizer_spec
-from converters.metadata import mediapipe_spec
+from converters.metadata import MEDIAPIPE_RUNTIMES, mediapipe_spec
 from devices.profiles.schema import load_profiles
 from devices.sysroot import ARCHES, GUEST_TAG, MIRROR, SUITE, SysrootSpec, downloaded_debs, require_tool
 from toolchain.base.errors import EdgecompError
@@ -84,7 +84,7 @@ class Target:
 
 def specs() -> list[VenvSpec]:
     runtimes = [runtime_venv_spec(r, v) for r in RUNTIME_REQUIREMENTS for v in RUNTIME_VERSIONS.get(r, ())]
-    return [*runtimes, mediapipe_spec(), quantizer_spec()]
+    return [*runtimes, *(mediapipe_spec(v) for v in MEDIAPIPE_RUNTIMES), quantizer_spec()]
 
 
 def sysroot_specs() -> list[SysrootSpec]:

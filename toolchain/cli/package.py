@@ -40,6 +40,12 @@ def package(
         False, "--allow-failed-validation", help="Package even though validation failed (recorded)."
     ),
     timeout: float = typer.Option(300.0, "--timeout", min=1.0, help="Seconds per MediaPipe request."),
+    mediapipe: str = typer.Option(
+        "0.10.21",
+        "--mediapipe",
+        help="The app's MediaPipe, which parity runs in: 0.10.21 (tasks-text 0.10) or 1.2.3 (MediaPipe 1.x, "
+        "LiteRT 2.3 inside: runs 4-bit weights). The metadata is written by 0.10.21 either way.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Package a validated build: MediaPipe metadata, parity in MediaPipe's TextClassifier, bundle + zip.
@@ -47,6 +53,9 @@ def package(
     Parity runs on the test split (else val; an embedder without either: its calibration queries).
 
     A BERT export without token_type_ids gets an unused third input for MediaPipe's BERT path.
+
+    A build with 4-bit weights (`--quantize int4`) needs `--mediapipe 1.2.3` (or `--format edge`):
+    MediaPipe 0.10.21 cannot load them.
     """
     # the packager (MediaPipe metadata, parity) and its tables load when the command runs (--help: instant)
     from toolchain.cli import render
@@ -66,6 +75,7 @@ def package(
         out_dir=out,
         allow_failed_validation=allow_failed_validation,
         timeout_s=timeout,
+        mediapipe=mediapipe,
     )
     result = run_package(build, opts, render.RichProgress())
     fallback_note = result.manifest.server_fallback.note

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.metadata import MEDIAPIPE_VERSION
 from converters.tflite_model import parse_tflite
 from devices.hostrun import HostRunner
 from devices.opsupport import min_runtime_version
@@ -85,6 +86,24 @@ def toolchain_scores(build: Build, texts: list[str], progress: Progress, what: s
         return runner.scores(feeds, progress, f"toolchain (ai_edge_litert) on {what}")
 
 
+def _required(build: Build, mediapipe: bool, version: str, op_versions: dict[str, int]) -> str:
+    """The manifest's `runtime.required`: the app runtime the bundle was checked in, in words."""
+    task = task_spec(build.task).mediapipe_task
+    if mediapipe and version == MEDIAPIPE_VERSION:
+        return f"MediaPipe Tasks {task}: {TASKS_TEXT} (Android) / mediapipe=={version} (Python)"
+    if mediapipe:
+        return (
+            f"MediaPipe Tasks {task}: mediapipe=={version} (Python, where parity was measured) / a MediaPipe "
+            "1.x tasks-text (Android); not tasks-text 0.10.x"
+        )
+    if op_versions.get("DEQUANTIZE", 0) >= 6:  # 4-bit weights (converters/tflite_int4.py)
+        return (
+            "TFLite interpreter with builtin ops and 4-bit weights (DEQUANTIZE v6): ai-edge-litert >= 2.1 "
+            "(tflite-runtime 2.14 cannot load it; `edgecomp validate` names such a profile)"
+        )
+    return "TFLite interpreter with builtin ops: ai-edge-litert or tflite-runtime"
+
+
 def _manifest(
     build: Build,
     values: PackageValues,
@@ -100,12 +119,7 @@ def _manifest(
     shipped = parse_tflite(model_bytes)
     summary = ModelSummary.model_validate(shipped.summary())
     mediapipe = values.format != PackageFormat.EDGE
-    required = (
-        f"MediaPipe Tasks {task_spec(build.task).mediapipe_task}: "
-        f"{TASKS_TEXT} (Android) / mediapipe==0.10.21 (Python)"
-        if mediapipe
-        else "TFLite interpreter with builtin ops: ai-edge-litert or tflite-runtime"
-    )
+    required = _required(build, mediapipe, opts.mediapipe, summary.op_versions)
     return Manifest(
         manifest_version=MANIFEST_VERSION,
         name=values.name,

@@ -27,6 +27,7 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 ANDROID_ASSETS = Path("android/app/src/main/assets")
 TASKS_TEXT = "com.google.mediapipe:tasks-text:0.10.21"
+GRADLE = f'// build.gradle.kts: implementation("{TASKS_TEXT}")'
 
 
 def sha256(data: bytes) -> str:
@@ -75,7 +76,7 @@ def kotlin_snippet(
     else:
         cut = "0f /* no labelled split: choose a threshold */"
     return f"""```kotlin
-// build.gradle.kts: implementation("{TASKS_TEXT}")
+{GRADLE}
 // the model is app/src/main/assets/{asset} (labels and vocab are inside it)
 import com.google.mediapipe.tasks.core.BaseOptions
 import com.google.mediapipe.tasks.text.textclassifier.TextClassifier
@@ -206,7 +207,15 @@ def _android_lines(manifest: Manifest) -> list[str]:
     lines = ["", "## Android", "", f"Copy `android/` into your project (or just `{model.asset}`).", ""]
     asset = Path(model.asset or model.file).name
     lowercase = manifest.tokenizer.app_must_lowercase
-    return [*lines, SNIPPETS[manifest.task](manifest, asset, lowercase)]
+    snippet = SNIPPETS[manifest.task](manifest, asset, lowercase)
+    runtime = manifest.parity.runtime if manifest.parity is not None else ""
+    if runtime and not runtime.endswith(TASKS_TEXT.rsplit(":", 1)[1]):  # parity ran in MediaPipe 1.x
+        snippet = snippet.replace(
+            GRADLE,
+            "// build.gradle.kts: the MediaPipe 1.x tasks-text your app ships (parity was measured in "
+            f"Python {runtime}; tasks-text 0.10.x cannot load this model)",
+        )
+    return [*lines, snippet]
 
 
 # The Kotlin an app team pastes, by the manifest's task (toolchain/tasks.py `manifest_kind`).
@@ -267,7 +276,7 @@ def _output_words(manifest: Manifest) -> str:
 def embedder_snippet(asset: str, lowercase: bool = True) -> str:
     arg, note = _query_expr(lowercase)
     return f"""```kotlin
-// build.gradle.kts: implementation("{TASKS_TEXT}")
+{GRADLE}
 import com.google.mediapipe.tasks.core.BaseOptions
 import com.google.mediapipe.tasks.text.textembedder.TextEmbedder
 
@@ -283,7 +292,7 @@ val vector = embedder.embed({arg}).embeddingResult().embeddings()[0].floatEmbedd
 def retrieval_snippet(asset: str, lowercase: bool = True) -> str:
     arg, note = _query_expr(lowercase)
     return f"""```kotlin
-// build.gradle.kts: implementation("{TASKS_TEXT}")
+{GRADLE}
 import com.google.mediapipe.tasks.core.BaseOptions
 import com.google.mediapipe.tasks.text.textclassifier.TextClassifier
 

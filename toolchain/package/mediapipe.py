@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from converters.metadata import ModelInfo, timed_session
+from converters.metadata import ModelInfo, app_session
 from converters.tflite_edit import dequantized_outputs, tie_break_eps
 from converters.tflite_inputs import add_segment_input, bert_input_names, int32_inputs
 from converters.tflite_model import parse_tflite
@@ -160,7 +160,7 @@ def mediapipe_model(
     (tmp / "float_out.tflite").write_bytes(float_out)
     info = ModelInfo(values.name, values.version, values.description, values.author, values.license)
     model_path = tmp / "model.tflite"
-    session, setup_s = timed_session(progress, opts.timeout_s)
+    session, setup_s = app_session(progress, opts.timeout_s, opts.mediapipe)
     t0 = time.perf_counter()
     with session:
         if kind == "regex":

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from converters.metadata import MEDIAPIPE_RUNTIMES, MEDIAPIPE_VERSION
+from converters.tflite_int4 import blockwise_weights
 from toolchain.base.errors import DataError, GateFailed
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import PackageFormat, ValidationStatus
@@ -66,14 +68,6 @@ def check_packageable(
             f"the model uses custom ops: {', '.join(custom)}; MediaPipe/LiteRT do not have their kernels",
             hint="re-convert with builtin ops only",
         )
-    int4 = [t.name for t in build.tflite.tensors if t.dtype == "INT4"]
-    if int4:  # measured: "Tensor ... requires 24576 bytes, but is allocated with 12288 bytes buffer"
-        raise GateFailed(
-            f"the model stores {len(int4)} weights in 4 bits (INT4, e.g. {int4[0]}); MediaPipe 0.10.21, the "
-            "app runtime the bundle is checked in, cannot load packed INT4 tensors",
-            hint="ship model.tflite to LiteRT 2.3 or MediaPipe 1.x (docs/guides/int4.md), or re-convert with "
-            "--quantize int8 or mixed for tasks-text 0.10",
-        )
     out = build.tflite.tensors[build.tflite.outputs[0]]
     n_out = int(out.shape[-1]) if out.shape else 0
     if build.labels is not None and n_out != len(build.labels):
@@ -99,6 +93,35 @@ def check_packageable(
         status.override = True
         warnings.append(f"packaging a build whose validation failed ({'; '.join(failed)})")
     return status, warnings
+
+
+def check_app_runtime(build: Build, fmt: PackageFormat, mediapipe: str) -> None:
+    """Refuse a model the app runtime that parity runs in cannot load (measured, docs/guides/int4.md):
+    4-bit weights in MediaPipe 0.10.21, blockwise 4-bit weights in MediaPipe 1.2.3. `edge` bundles run in
+    LiteRT, which loads both (the manifest names the runtime)."""
+    if mediapipe not in MEDIAPIPE_RUNTIMES:
+        raise DataError(
+            f"--mediapipe {mediapipe}: edgecomp checks parity in MediaPipe {' or '.join(MEDIAPIPE_RUNTIMES)}",
+            hint="pass the version your app ships, one of those",
+        )
+    int4 = [t.name for t in build.tflite.tensors if t.dtype == "INT4"]
+    if fmt == PackageFormat.EDGE or not int4:
+        return
+    if mediapipe == MEDIAPIPE_VERSION:  # measured: "Tensor ... requires 24576 bytes, but is allocated with"
+        raise GateFailed(
+            f"the model stores {len(int4)} weights in 4 bits (INT4, e.g. {int4[0]}); MediaPipe "
+            f"{MEDIAPIPE_VERSION}, the app runtime parity runs in by default, cannot load INT4 tensors",
+            hint=f"if the app ships MediaPipe 1.x, pass --mediapipe {MEDIAPIPE_RUNTIMES[-1]}; for tasks-text "
+            "0.10 re-convert with --quantize int8 or mixed; or --format edge for LiteRT 2.x",
+        )
+    blockwise = blockwise_weights(build.model_bytes)
+    if blockwise:  # measured: "Calculator::Open() for node ... text_classifier failed"
+        raise GateFailed(
+            f"the model has {len(blockwise)} blockwise 4-bit weights (e.g. {blockwise[0]}); MediaPipe "
+            f"{mediapipe} fails to open such a model",
+            hint="re-convert with quantization.int4.blockwise: false (per-channel 4 bits runs there), or "
+            "--format edge for LiteRT 2.3",
+        )
 
 
 def _split_path(build: Build, split: str) -> Path | None:
@@ -214,6 +237,7 @@ def package(
     build.check_files()
     values = _resolved(build, opts)
     validation, warnings = check_packageable(build, opts.allow_failed_validation)
+    check_app_runtime(build, values.format, opts.mediapipe)
     notice = unset_fields_notice(values)
     splits = package_splits(build)
     with tempfile.TemporaryDirectory(prefix="edgecomp-package-") as tmp:

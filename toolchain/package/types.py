@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from converters.metadata import MEDIAPIPE_VERSION
 from toolchain.base.types import PackageFormat
 from toolchain.package.manifest_model import Manifest
 
@@ -29,6 +30,7 @@ class PackageOptions:
     out_dir: Path = Path("dist")
     allow_failed_validation: bool = False
     timeout_s: float = 300.0
+    mediapipe: str = MEDIAPIPE_VERSION  # the app's MediaPipe, which parity runs in (MEDIAPIPE_RUNTIMES)
 
 
 @dataclass(frozen=True)
