@@ -66,7 +66,9 @@ def test_an_int4_build_is_refused_for_mediapipe_0_10_and_packaged_with_parity_in
     assert on_disk["parity"]["runtime"] == "MediaPipe 1.2.3"
 
     # edge: LiteRT, no MediaPipe; the manifest says which interpreter loads DEQUANTIZE v6
-    edge = package(int4_build.dir, PackageOptions(format="edge", out_dir=tmp_path / "edge"))
+    edge_opts = PackageOptions(format="edge", out_dir=tmp_path / "edge", mediapipe="1.2.3")
+    edge = package(int4_build.dir, edge_opts)
+    assert "--mediapipe 1.2.3 is ignored with --format edge: no MediaPipe runs" in edge.warnings
     assert "DEQUANTIZE v6" in edge.manifest.runtime.required
     assert "tflite-runtime 2.14 cannot load it" in edge.manifest.runtime.required
 

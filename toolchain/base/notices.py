@@ -9,7 +9,7 @@ network, so the notice never needs a connection and is the same every time:
   litert 2.3.0 venv 191 MB, tflite-runtime 2.14.0 venv 111 MB, mediapipe 0.10.21 venv 990 MB,
   aarch64 sysroot + litert 2.3.0 wheels 210 MB, + tflite-runtime 2.14.0 wheels 145 MB,
   armv7 sysroot + tflite-runtime 2.14.0 wheels 83 MB; hf-export (torch 2.13.0 CPU + transformers 5.23.0)
-  venv 1278 MB (2026-12-06).
+  venv 1278 MB (2026-12-06); mediapipe 1.2.3 venv 654 MB (2026-12-07).
 An environment not in the table is announced without a size.
 """
 
@@ -26,6 +26,7 @@ KNOWN_SIZES_MB: dict[str, int] = {
     "litert-2.3.0": 191,
     "tflite-runtime-2.14.0": 111,
     "mediapipe-0.10.21": 990,
+    "mediapipe-1.2.3": 654,
     "sysroot-aarch64-litert-2.3.0": 210,
     "sysroot-aarch64-tflite-runtime-2.14.0": 145,
     "sysroot-armv7-tflite-runtime-2.14.0": 83,

@@ -238,6 +238,8 @@ def package(
     values = _resolved(build, opts)
     validation, warnings = check_packageable(build, opts.allow_failed_validation)
     check_app_runtime(build, values.format, opts.mediapipe)
+    if values.format == PackageFormat.EDGE and opts.mediapipe != MEDIAPIPE_VERSION:
+        warnings.append(f"--mediapipe {opts.mediapipe} is ignored with --format edge: no MediaPipe runs")
     notice = unset_fields_notice(values)
     splits = package_splits(build)
     with tempfile.TemporaryDirectory(prefix="edgecomp-package-") as tmp:
