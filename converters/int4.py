@@ -164,7 +164,7 @@ class Quantizer:
         self.float_tflite, self.timeout_s = float_tflite, timeout_s
         self.sites = {s.weight: s for s in weight_sites(float_tflite)}
         self._floats: dict[str, np.ndarray] = {}
-        self._rounded: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # GPTQ: (values, scales)
+        self._rounded: dict[tuple[str, int], np.ndarray] = {}  # GPTQ's values by (weight, block)
         self.set_hessians(hessians)
         self.env = env or ensure_quantizer()
         environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}

@@ -15,18 +15,10 @@ inputs correlate, so that the layer's OUTPUT on those inputs changes least:
    e = (w_j - s q_j) / U[j, j], and every later column k gets w_k -= e U[j, k] (done lazily per block of
    BLOCK columns).
 
-4. **Scales** (`clip_scales`): the quantizer writes max|w| / 7 per output channel (float32) or per block of
-   inputs (float16), so one large value sets the grid of its whole row. Each row's scale (each block's) is
-   shrunk to the ratio in 1.0 .. 0.5 (`CLIP_RATIOS`) whose round-to-nearest values change the layer's output
-   on its inputs least (d H d^T for the row's error d; a block by its own diagonal part of H): a few large
-   values clip, the rest get a finer grid. GPTQ then runs with those scales and with the quantizer's, and
-   the weight keeps the one whose output error under H is smaller, so it is never worse than GPTQ alone by
-   that measure. On all-MiniLM-L6-v2's 37 weights the output error fell to 0.41-0.82x (median 0.70x) per
-   channel and 0.71-0.90x (median 0.82x) with 128-input blocks.
-
-Only the 4-bit values and the scales' values change: the model has the same bytes count, tensors and
-kernels as the round-to-nearest build. Values use the whole signed range -8..7 (the nearest build, with
-the scale max|w| / 7, uses -7..7). Deterministic: float64 numpy, no randomness.
+The scales are the ones the quantizer already wrote (per output channel, float32; or per block of 32 inputs,
+float16): GPTQ changes only the 4-bit values, so the model has the same bytes count, tensors and kernels
+as the round-to-nearest build. Values use the whole signed range -8..7 (the nearest build, with the scale
+max|w| / 7, uses -7..7). Deterministic: float64 numpy, no randomness.
 """
 
 from __future__ import annotations
@@ -39,8 +31,6 @@ from converters.tflite_int4 import load_model, pack_int4, save_model, tflite_sch
 from toolchain.base.errors import InputFileError
 
 DAMP = 0.01  # share of the mean Hessian diagonal added to the diagonal
-CLIP_RATIOS = tuple(float(r) for r in np.linspace(1.0, 0.5, 21))  # of the quantizer's scale; 1.0 first
-SMALLEST_NORMAL_FP16 = float(np.float16(2.0**-14))
 BLOCK = 128  # columns per lazy update
 QMIN, QMAX = -8, 7
 
@@ -102,67 +92,6 @@ def gptq_round(w: np.ndarray, hessian: np.ndarray, scales: np.ndarray, block: in
     return q[:, back]
 
 
-def hessian_error(
-    w: np.ndarray, q: np.ndarray, scales: np.ndarray, hessian: np.ndarray, block: int = 0
-) -> float:
-    """sum over rows of d H d^T, d = w - dequantized q: the layer's squared output error on the inputs whose
-    Hessian is `hessian` (times their count)."""
-    d = w.astype(np.float64) - q.astype(np.float64) * _column_scales(scales, w.shape, block)
-    return float(np.sum((d @ np.asarray(hessian, np.float64)) * d))
-
-
-def clip_scales(
-    w: np.ndarray,
-    hessian: np.ndarray,
-    scales: np.ndarray,
-    block: int = 0,
-    ratios: tuple[float, ...] = CLIP_RATIOS,
-) -> np.ndarray:
-    """The scales (shape of `scales`) each shrunk to the ratio whose round-to-nearest values give the least
-    output error under `hessian` (per row; per block with the block's diagonal part of H). A tie keeps the
-    larger scale (the first ratio, 1.0), so an all-zero row or block keeps its own. Blockwise scales are
-    rounded to float16 before they are compared, as the model stores them, and never below its smallest
-    normal value."""
-    out, inner = w.shape
-    w64, h = w.astype(np.float64), np.asarray(hessian, np.float64)
-    parts = [(slice(0, inner), np.asarray(scales, np.float64).reshape(out, 1))] if not block else []
-    if block:
-        base = np.asarray(scales, np.float64).reshape(out, inner // block)
-        parts = [(slice(b * block, (b + 1) * block), base[:, b : b + 1]) for b in range(inner // block)]
-    chosen = []
-    for cols, s0 in parts:
-        wb, hb = w64[:, cols], h[cols, cols]
-        best, least = s0.copy(), None
-        for r in ratios:
-            s = s0 * r
-            if block:
-                s = np.maximum(s.astype(np.float16).astype(np.float64), SMALLEST_NORMAL_FP16)
-            d = wb - np.clip(np.rint(wb / s), QMIN, QMAX) * s
-            err = np.sum((d @ hb) * d, axis=1, keepdims=True)
-            if least is None:
-                least = err
-                continue
-            better = err < least
-            best, least = np.where(better, s, best), np.where(better, err, least)
-        chosen.append(best)
-    return np.concatenate(chosen, axis=1).reshape(np.shape(scales))
-
-
-def gptq_with_scales(
-    w: np.ndarray, hessian: np.ndarray, scales: np.ndarray, block: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """GPTQ's values with the clipped scales or with `scales`, whichever changes the layer's output less
-    under `hessian` (see the module doc, 4): (values, their scales)."""
-    plain = gptq_round(w, hessian, scales, block)
-    clipped = clip_scales(w, hessian, scales, block)
-    if np.array_equal(clipped, np.asarray(scales, np.float64).reshape(np.shape(clipped))):
-        return plain, np.asarray(scales, np.float64)
-    q = gptq_round(w, hessian, clipped, block)
-    if hessian_error(w, q, clipped, hessian, block) < hessian_error(w, plain, scales, hessian, block):
-        return q, clipped
-    return plain, np.asarray(scales, np.float64)
-
-
 def output_error(w: np.ndarray, q: np.ndarray, scales: np.ndarray, x: np.ndarray, block: int = 0) -> float:
     """Mean squared error of the layer's output on inputs `x` [rows, in]: float weight vs dequantized q."""
     deq = q.astype(np.float64) * _column_scales(scales, w.shape, block)
@@ -192,14 +121,13 @@ def apply_gptq(
     quantized: bytes,
     weights: Mapping[str, np.ndarray],
     hessians: Mapping[str, np.ndarray],
-    cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] | None = None,
+    cache: dict[tuple[str, int], np.ndarray] | None = None,
 ) -> tuple[bytes, list[str]]:
     """The quantized model with each INT4 FULLY_CONNECTED weight named in `hessians` re-rounded by GPTQ
     from its float values (`weights`, by name) and the scales the model already holds; and the names done
-    (a name that is not an INT4 tensor of the model is left out: it is in 8 bits in this plan), with the
-    scales chosen as in the module doc (4) written in place of the quantizer's. `cache` keeps each weight's
-    (values, scales) by (name, block): the quantizer's scales of a weight are always the same, so a search
-    that quantizes many plans rounds each weight once per form."""
+    (a name that is not an INT4 tensor of the model is left out: it is in 8 bits in this plan). `cache`
+    keeps each weight's values by (name, block): the quantizer's scales of a weight are always the same,
+    so a search that quantizes many plans rounds each weight once per form."""
     schema = tflite_schema()
     model = load_model(quantized)
     sg = model.subgraphs[0]
@@ -223,17 +151,12 @@ def apply_gptq(
             if int(qp.quantizedDimension) != 0 or scales.size != w.shape[0]:
                 continue  # not per output channel: leave it as the quantizer wrote it
         key = (name, block)
-        got = cache.get(key) if cache is not None else None
-        if got is None:
-            got = gptq_with_scales(w, hessians[name], scales, block)
+        q = cache.get(key) if cache is not None else None
+        if q is None:
+            q = gptq_round(w, hessians[name], scales, block)
             if cache is not None:
-                cache[key] = got
-        q, chosen = got
+                cache[key] = q
         model.buffers[t.buffer].data = np.frombuffer(pack_int4(q), np.uint8)
-        if block:
-            holder.data = np.frombuffer(chosen.astype(np.float16).tobytes(), np.uint8)
-        else:
-            qp.scale = np.asarray(chosen, np.float32)
         done.append(name)
     if not done:
         return quantized, done

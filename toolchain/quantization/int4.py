@@ -24,10 +24,9 @@ the example's teacher: 18.9 vs 19.1 µs; int8 6.3 µs): int4 buys size, not spee
 5. **Rounding** (`quantization.int4.rounding: gptq`): the inputs of every FULLY_CONNECTED layer are
    captured from the float model on the recipe's calibration queries (devices/fc_inputs.py, real tokens
    only) and each 4-bit FULLY_CONNECTED weight is rounded by GPTQ (converters/int4_rounding.py) instead of
-   to nearest, with each row's scale clipped where that changes the layer's output less
-   (converters/int4_rounding.py, 4), in every candidate the search measures and in the build: the same
-   bytes, a smaller change of each layer's output. The Hessians come from the float model's inputs (not
-   re-captured from the partly quantized model), so every plan rounds a weight the same way.
+   to nearest, in every candidate the search measures and in the build: same scales and bytes, a smaller
+   change of each layer's output. The Hessians come from the float model's inputs (not re-captured from
+   the partly quantized model), so every plan rounds a weight the same way.
 6. **8-bit kernel** (`quantization.int4.hybrid_int8`): an 8-bit FULLY_CONNECTED / CONV_2D weight goes
    to the op's hybrid kernel (`int8_hybrid`, as `-Q dynamic` stores it: dynamic int8's speed) instead of
    behind a DEQUANTIZE (float math, the float model's speed). Off by default (the outputs stay as they were).
