@@ -243,7 +243,8 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
         "tokenizer kept whole, the id remapped in the graph to the [UNK] row; `auto`, as the presets, "
         "measures both on val: top-1 agreement with the untrimmed model in brackets). Accuracy: the "
         ".tflite on the 748 test queries; bundle: the packaged MediaPipe .tflite, metadata and vocab.txt "
-        "inside; parity: MediaPipe 0.10.21 TextClassifier vs the toolchain, top-1.",
+        "inside; parity: MediaPipe 0.10.21 TextClassifier vs the toolchain, top-1 (trim-int4: MediaPipe "
+        "1.2.3, `package --mediapipe 1.2.3`; 0.10.21 cannot load INT4).",
         "",
         "| build | pieces | rows removed | dropped | size | gzip | bundle | test accuracy "
         "| agreement vs float (source / trimmed) | held-out split otherwise | int8 MACs | int4 weights "
