@@ -10,7 +10,8 @@ user has, with flags only, side by side on this host:
   `trimlog-int4`: that trim, then `quantization.mode: int4` with the search's options in the recipe
   (GPTQ, blockwise 128/64/32, `max_kernel_cost: 1.0`, `max_bytes` = 1/10 of the fp32 build), through
   `edgecomp convert` like every other row; `trimlog-int4-gate` the same with the gate `min_agreement:
-  0.99` (the search then aims at 99.5%, fills the budget and trades within it).
+  0.99` (the search then aims at 99.5%, fills the budget and trades within it); `trimlog-int4-q748` the
+  same with `quantization.search_queries: 748` (every val query; the default scores 500).
 
 Each build is converted by `edgecomp convert` in a child (its log beside the build). Then, in one
 ai_edge_litert child, every .tflite runs the 748 test queries on its own build's tokenizer (1 thread):
@@ -73,6 +74,7 @@ BUILDS = {  # name -> convert flags after the source
     "trimlog-dynamic": ["-Q", "dynamic", "--recipe", "{trimlog_recipe}"],  # + an unlabelled query log
     "trimlog-int4": ["--recipe", "{trimlog_int4_recipe}"],  # that trim, then the int4 search (recipe)
     "trimlog-int4-gate": ["--recipe", "{trimlog_int4_gate_recipe}"],  # + the gate min_agreement: 0.99
+    "trimlog-int4-q748": ["--recipe", "{trimlog_int4_q748_recipe}"],  # scored on all 748 val queries
     "trim-dynamic-sq": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.3"],  # SmoothQuant
     "trim-dynamic-sq15": ["-Q", "dynamic", "--recipe", "{trim_recipe}", "--smooth", "0.15"],  # milder
     "trim-mixed": ["--preset", "trim-mixed"],
@@ -133,8 +135,14 @@ def convert(name: str, folder: Path) -> dict:
         trimlog_int4.read_text().replace("name: trimlog-int4", "name: trimlog-int4-gate")
         + "evaluation: {min_agreement: 0.99}\n"
     )
+    every = WORK / "trimlog-int4-q748.yaml"  # the search scored on all 748 val queries (search_queries)
+    every.write_text(
+        trimlog_int4.read_text().replace("name: trimlog-int4", "name: trimlog-int4-q748")
+        + "  search_queries: 748\n"
+    )
     recipes = {"trim_recipe": trim, "trimv_recipe": trimv, "trimlog_recipe": trimlog}
     recipes |= {"trimlog_int4_recipe": trimlog_int4, "trimlog_int4_gate_recipe": gated}
+    recipes |= {"trimlog_int4_q748_recipe": every}
     flags = [f.format(**recipes) for f in BUILDS[name]]
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(work / "build")]
     for split in ("train", "val", "test"):

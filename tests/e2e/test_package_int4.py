@@ -27,12 +27,15 @@ def int4_build(tiny_project, tmp_path_factory):
     out = tmp_path_factory.mktemp("package-int4")
     spec = tiny_project.recipe_dict(
         name="tiny-int4",
-        quantization={"mode": "int4", "int4": {"devices": ["x86-host"]}},  # per channel: 1.2.3 opens it
+        # per channel: 1.2.3 opens it; the search scores 40 val queries (quantization.search_queries)
+        quantization={"mode": "int4", "int4": {"devices": ["x86-host"]}, "search_queries": 40},
         evaluation={"min_agreement": 0.98},
         output={"dir": str(out)},
     )
     built = build(recipe_from_dict(spec))
     assert "INT4" in {t.dtype for t in read_tflite(built.model_path).tensors}
+    section = built.report.quantization.int4
+    assert section is not None and section.search_split.endswith("val.jsonl (40 queries)")
     return built
 
 

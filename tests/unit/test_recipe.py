@@ -30,6 +30,7 @@ def test_defaults_and_roundtrip(tmp_path):
             "calibration_samples",
         ),
         ({**SRC, "steps": [{"kind": "prune", "sparsity": 0.5}]}, "unknown key", "target_sparsity"),
+        ({**SRC, "quantization": {"search_queries": 5}}, "quantization.search_queries", "10"),
         ({**SRC, "steps": [{"kind": "shrink"}]}, "unknown step kind", "prune"),
         ({**SRC, "steps": [{"kind": "prune", "target_sparsity": 1.5}]}, "target_sparsity", "less than 1"),
         (

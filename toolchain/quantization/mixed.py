@@ -57,7 +57,6 @@ from toolchain.report.quantization import AimMiss, KeptOp, MixedMetrics, MixedSe
 __all__ = ["TASK_METRICS", "SearchData", "search", "targets_from_gates", "worst_ops", "int8_mac_share"]
 
 SENSITIVITY_QUERIES = 128
-SEARCH_QUERIES = 500
 MIN_INT8_MAC_SHARE = 0.9  # under this, a plan that meets the gates beats one that meets the aim
 BACK_MIN_SHARE = 0.005  # a float op with fewer of the MACs is not tried back in int8 (MiniLM's BATCH_MATMULs)
 OP_OVERHEAD = 0.005  # cost of one more float op (its QUANTIZE/DEQUANTIZE), as a share of all MACs

@@ -22,7 +22,7 @@ import numpy as np
 from converters.tflite_model import parse_tflite
 from toolchain.base.progress import Progress
 from toolchain.base.types import QuantMode, Task, TokenizerKind
-from toolchain.quantization.mixed import SEARCH_QUERIES, SearchData, worst_ops
+from toolchain.quantization.mixed import SearchData, worst_ops
 from toolchain.recipe.schema import MixedSpec
 from toolchain.report.evaluation import EvaluationSection
 from toolchain.report.model import TokenizerSection
@@ -103,15 +103,16 @@ class SourceBackend(Protocol):
 def search_data(
     source: LoadedSource, steps: StepsResult, reference: Reference, calibrated: bytes
 ) -> SearchData:
-    """The mixed search's queries: the val split, else calibration, train or test (the first
-    SEARCH_QUERIES); the float reference's outputs are what quantization must preserve; labels when the
-    split has them and the task has labels (not after item_prune: the outputs are no longer in the
-    labels' order). The search scores candidates by the source's task (toolchain/quantization/mixed.py)."""
+    """The mixed and int4 searches' queries: the val split, else calibration, train or test (the first
+    `quantization.search_queries`, default 500); the float reference's outputs are what quantization must
+    preserve; labels when the split has them and the task has labels (not after item_prune: the outputs
+    are no longer in the labels' order). The search scores candidates by the source's task
+    (toolchain/quantization/mixed.py)."""
     assert steps.tokenizer is not None  # a mode that calibrates has one (load_source)
     name = source.first_split("val", "calibration", "train", "test")
     assert name is not None  # the calibration split at least
     split = source.splits[name]
-    texts = list(split.texts[:SEARCH_QUERIES])
+    texts = list(split.texts[: source.recipe.quantization.search_queries])
     y = None
     if source.task != Task.EMBEDDING and steps.item_map is None and split.labels is not None:
         y = split.label_ids(source.labels)[: len(texts)]
