@@ -84,14 +84,12 @@ def mediapipe(int4, fp32, texts: list[str], litert_top1) -> dict[str, str]:
     import numpy as np
 
     from converters.metadata import MediaPipeSession, ModelInfo, ensure_mediapipe
-    from toolchain.base.venvs import VenvSpec, ensure_venv
     from toolchain.data import DELIM_REGEX
 
     out: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         info = ModelInfo("shopping intent", "1", "bench", None, None)
-        envs = {"0.10.21": ensure_mediapipe(), MEDIAPIPE_NEXT: ensure_venv(
-            VenvSpec(f"mediapipe-{MEDIAPIPE_NEXT}", (f"mediapipe=={MEDIAPIPE_NEXT}",)))}  # fmt: skip
+        envs = {"0.10.21": ensure_mediapipe(), MEDIAPIPE_NEXT: ensure_mediapipe(version=MEDIAPIPE_NEXT)}
         models = {}
         with MediaPipeSession(envs["0.10.21"]) as s:
             for name, b in (("int4", int4), ("float32", fp32)):

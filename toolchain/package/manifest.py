@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from converters.metadata import MEDIAPIPE_VERSION
 from toolchain.base.types import ManifestKind, PackageFormat
 from toolchain.package.manifest_model import (
     AppParity,
@@ -26,7 +27,7 @@ from toolchain.report.stages import FallbackSection
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 ANDROID_ASSETS = Path("android/app/src/main/assets")
-TASKS_TEXT = "com.google.mediapipe:tasks-text:0.10.21"
+TASKS_TEXT = f"com.google.mediapipe:tasks-text:{MEDIAPIPE_VERSION}"
 GRADLE = f'// build.gradle.kts: implementation("{TASKS_TEXT}")'
 
 
@@ -209,7 +210,7 @@ def _android_lines(manifest: Manifest) -> list[str]:
     lowercase = manifest.tokenizer.app_must_lowercase
     snippet = SNIPPETS[manifest.task](manifest, asset, lowercase)
     runtime = manifest.parity.runtime if manifest.parity is not None else ""
-    if runtime and not runtime.endswith(TASKS_TEXT.rsplit(":", 1)[1]):  # parity ran in MediaPipe 1.x
+    if runtime and runtime != f"MediaPipe {MEDIAPIPE_VERSION}":  # parity ran in MediaPipe 1.x
         snippet = snippet.replace(
             GRADLE,
             "// build.gradle.kts: the MediaPipe 1.x tasks-text your app ships (parity was measured in "
