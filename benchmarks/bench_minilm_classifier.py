@@ -13,7 +13,11 @@ user has, with flags only, side by side on this host:
   0.99` (the search then aims at 99.5%, fills the budget and trades within it); `trimlog-int4-q748` the
   same with `quantization.search_queries: 748` (every val query; the default scores 500).
 
-Each build is converted by `edgecomp convert` in a child (its log beside the build). Then, in one
+Each build is converted by `edgecomp convert` in a child (its log beside the build). A whole run (no
+`--only`, no `--measure-only`) then runs the int4 search as a library call on trimlog-dynamic's float model
+(`LIBRARY_SEARCHES`: the `--search` options below, scored on 300, 500 and all 748 val queries;
+`trimlog-gptq-budget-q300` / `-q500` / `-q748`), so that one `make bench-encoders` makes every row of the
+docs' table. Then, in one
 ai_edge_litert child, every .tflite runs the 748 test queries on its own build's tokenizer (1 thread):
 top-1 agreement with the fp32 build (the untrimmed float model) and accuracy; and latency is measured for
 all of them interleaved (median us per invoke, same runtime, same threads). Acceptance (issue 26): some
@@ -177,6 +181,9 @@ PLANS = {  # name after the base's prefix (trim-, trimv-) -> (FULLY_CONNECTED wi
 SEARCHED = "gptq-budget"  # the int4 search: GPTQ, hybrid int8, a budget of 1/10 of fp32
 CALIBRATION_QUERIES = 500  # train queries (every k-th) whose layer inputs GPTQ rounds by
 SEARCH_QUERIES = 300  # val queries the budget search scores candidates on (each candidate runs them all)
+# The library searches a whole run makes (`make bench-encoders`) on trimlog-dynamic's float model, scored on
+# 300, 500 and all 748 val queries: `trimlog-gptq-budget-q300` / `-q500` / `-q748`.
+LIBRARY_SEARCHES = {"-q300": 300, "-q500": 500, "-q748": 748}
 
 
 def _write_plan(name: str, model: bytes, seconds: float, base: Path, **extra) -> None:
@@ -479,6 +486,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(convert(name, root / "classifier")), flush=True)
         if args.only:
             return 0
+        for suffix, queries in LIBRARY_SEARCHES.items():  # the int4 search as a library call, no recipe
+            print(f"[minilm] int4 search on trimlog-dynamic, {queries} val queries", flush=True)
+            int4_plans(
+                True, True, "trimlog-dynamic", 0.1, True, 1.0, (128, 64, 32), 1.0, suffix, None, queries
+            )
     if args.int4_plans:
         blocks = tuple(int(b) for b in args.blocks.split(","))
         int4_plans(
