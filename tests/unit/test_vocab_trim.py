@@ -91,6 +91,48 @@ def test_coverage_and_min_count_keep_fewer_pieces():
     assert plan_trim(tok, texts, single_chars=False).reasons["single_char"] == 0
 
 
+def _multiscript() -> WordPieceTokenizer:
+    """A cased multilingual-like vocab: Latin with accents, Cyrillic, CJK and kana letters, a euro sign."""
+    chars = (
+        [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("éü€!-") + list("дом") + list("靴赤") + ["の"]
+    )
+    pieces = ["red", "shoes", "дом", "##ом", "赤い"]
+    vocab = list(SPECIALS) + pieces + chars + ["##" + c for c in chars]
+    tok = bert_wordpiece({t: i for i, t in enumerate(dict.fromkeys(vocab))})
+    return WordPieceTokenizer(tok.to_str(), SEQ, "tokenizer.json")
+
+
+def test_single_letters_of_scripts_the_queries_do_not_write_in_are_dropped_and_read_unk_on_both_sides(
+    tmp_path,
+):
+    """single_chars: scripts (the default) keeps ASCII, every non-letter (€) and the letters of the scripts
+    in use (é, ü: Latin); Cyrillic, CJK and kana letters go, unless a query writes in them. The trimmed
+    tokenizer and MediaPipe's give the same ids for queries in the dropped scripts: [UNK] where a word has a
+    letter without a piece."""
+    tok = _multiscript()
+    english = ["red shoes", "blue shoes under 50"]
+    plan = plan_trim(tok, english)
+    kept = {tok.vocab_lines()[i] for i in plan.kept}
+    assert {"a", "##z", "é", "##ü", "€", "##€", "!"} <= kept
+    assert not {"д", "##о", "靴", "##赤", "の"} & kept
+    assert plan.scripts == ("LATIN",) and plan.single_chars_dropped == 12
+    assert len(plan_trim(tok, english, single_chars=True).kept) == len(plan.kept) + 12
+    assert plan_trim(tok, english, single_chars=False).reasons["single_char"] == 0
+    russian = plan_trim(tok, english + ["красный дом"])
+    assert russian.scripts == ("CYRILLIC", "LATIN")
+    assert {"д", "##м"} <= {tok.vocab_lines()[i] for i in russian.kept}
+    new = trimmed_wordpiece(tok, plan)
+    (tmp_path / "vocab.txt").write_text("\n".join(new.vocab_lines()) + "\n", encoding="utf-8")
+    device = MediaPipeBertTokenizer.from_vocab_file(tmp_path / "vocab.txt", SEQ)
+    queries = ["red дом", "赤い 靴 shoes", "€ shoes!", "のshoes"]  # (accents: MediaPipe keeps them, not HF)
+    assert _ids(new, queries) == [device.ids(t) for t in queries]
+    pieces = [device.model_tokens(t) for t in queries]
+    assert pieces[0] == ["[CLS]", "red", "[UNK]", "[SEP]"] and pieces[1][-2:] == ["shoes", "[SEP]"]
+    assert "[UNK]" not in pieces[2] and pieces[3] == ["[CLS]", "[UNK]", "[SEP]"]
+    untrimmed = [[tok.vocab_lines()[i] for i in row] for row in _ids(tok, ["café €", "red shoes!"])]
+    assert untrimmed == [[new.vocab_lines()[i] for i in row] for row in _ids(new, ["café €", "red shoes!"])]
+
+
 def test_a_word_level_vocab_is_refused_with_the_step_that_fits():
     regex = d.Tokenizer({"<PAD>": 0, "<START>": 1, "<UNKNOWN>": 2, "shoes": 3}, 8)
     with pytest.raises(StepError, match="vocab_prune"):

@@ -265,8 +265,11 @@ class VocabTrimStep(Strict):
         1.0, gt=0.0, le=1.0, description="keep the fewest pieces covering this share of the piece occurrences"
     )
     min_count: int = Field(1, ge=1, description="keep pieces used at least this often")
-    single_chars: bool = Field(
-        True, description="keep every single-character piece (a, ##a, ▁a): unseen words still split"
+    single_chars: bool | Literal["scripts"] = Field(
+        "scripts",
+        description="the single-character pieces (a, ##a, ▁a) kept so that unseen words still split. "
+        "scripts: every non-letter and ASCII one, and the letters of the scripts the queries write in "
+        "(a letter of another script reads [UNK]); true: all of them; false: none",
     )
     dropped: Literal["split", "unk", "auto"] = Field(
         "split",

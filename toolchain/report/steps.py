@@ -265,6 +265,11 @@ class VocabTrimReport(StepReport):
     vocab_after: int = Field(description="pieces kept")
     rows_removed_share: float = Field(description="share of embedding rows removed")
     kept_by_reason: dict[str, int] = Field(description="special, single_char, corpus")
+    single_chars: str = Field("true", description="the single_chars knob: scripts, true or false")
+    single_char_scripts: list[str] = Field(
+        default_factory=list, description="single_chars: scripts: the scripts whose single letters were kept"
+    )
+    single_chars_dropped: int = Field(0, description="single letters of other scripts dropped")
     corpus: list[str] = Field(description="where the kept pieces' queries came from, with counts")
     corpus_queries: int = Field(description="queries counted")
     corpus_pieces: int = Field(description="distinct pieces the queries use")

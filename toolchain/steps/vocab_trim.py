@@ -205,6 +205,11 @@ def trim(
     n_before, n_after = plan.vocab_before, len(plan.kept)
     removed = round(1 - n_after / n_before, 6)
     summary = f"{tok.kind} vocab {n_before:,} -> {n_after:,} pieces ({removed:.1%} of the rows removed)"
+    if plan.single_chars_dropped:
+        summary += (
+            f"; {plan.single_chars_dropped:,} single letters of scripts the queries do not write in dropped "
+            f"(kept: {', '.join(plan.scripts) or 'ASCII only'})"
+        )
     dropped = "unk" if new_tok is tok else "split"
     if heldout is not None:
         how = "read [UNK] in a piece" if dropped == "unk" else "split otherwise"
@@ -223,6 +228,9 @@ def trim(
         "vocab_after": n_after,
         "rows_removed_share": removed,
         "kept_by_reason": plan.reasons,
+        "single_chars": str(cfg.single_chars).lower(),
+        "single_char_scripts": list(plan.scripts),
+        "single_chars_dropped": plan.single_chars_dropped,
         "corpus": where,
         "corpus_queries": len(texts),
         "corpus_pieces": plan.corpus_pieces,
