@@ -109,6 +109,7 @@ def test_vocab_trim(keras_bert, tmp_path):
     assert step["kind"] == "vocab_trim" and step["table"] == "token_embedding"
     assert step["vocab_after"] == report["tokenizer"]["vocab_size"] < step["vocab_before"]
     assert step["effect"]["max_abs_diff_unchanged"] < 1e-6  # the same rows through the new ids
+    assert step["single_chars"] == "scripts" and step["single_char_scripts"] == ["LATIN"]  # English queries
     assert (
         step["float_test_accuracy"] >= report["evaluation"]["vs_source_float"]["reference"]["accuracy"] - 0.01
     )
