@@ -213,6 +213,12 @@ def test_trim_mixed_preset_and_the_step_order():
         recipe_from_dict({**base, "steps": [{"kind": "prune"}, {"kind": "vocab_trim"}]})
     step = recipe_from_dict({**base, "steps": [{"kind": "vocab_trim", "corpus": "log.jsonl"}]}).steps[0]
     assert step.corpus == [Path("log.jsonl")] and json.loads(step.model_dump_json())["coverage"] == 1.0
+    assert step.single_chars == "scripts"
+    for value in (True, False):
+        one = recipe_from_dict({**base, "steps": [{"kind": "vocab_trim", "single_chars": value}]})
+        assert one.steps[0].single_chars is value
+    with pytest.raises(RecipeError, match="single_chars is scripts, true or false"):
+        recipe_from_dict({**base, "steps": [{"kind": "vocab_trim", "single_chars": "scrpts"}]})
 
 
 def test_trim_int4_preset_composes_on_an_onnx_source():

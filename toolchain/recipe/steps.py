@@ -285,6 +285,13 @@ class VocabTrimStep(Strict):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str | Path) else value
 
+    @field_validator("single_chars", mode="before")
+    @classmethod
+    def _single_chars(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value == "scripts":
+            return value
+        raise ValueError("single_chars is scripts, true or false")
+
 
 class ItemPruneStep(Strict):
     """Retrieval models: drop the catalog items clicked fewer than `min_clicks` times in the train split from
