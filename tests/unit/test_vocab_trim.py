@@ -226,6 +226,7 @@ def test_trim_int4_preset_composes_on_an_onnx_source():
     recipe = apply_preset(recipe_from_dict(base), "trim-int4")
     assert [s.kind for s in recipe.steps] == [StepKind.VOCAB_TRIM]
     assert recipe.quantization.mode == QuantMode.INT4 and recipe.steps[0].coverage == 1.0
+    assert recipe.quantization.int4.rounding == "gptq" and recipe.quantization.int4.max_kernel_cost == 1.0
     saved = json.loads(recipe.model_dump_json(exclude_none=True))  # what the build's recipe.yaml holds
     again = recipe_from_dict(saved)
     assert [s.kind for s in again.steps] == [StepKind.VOCAB_TRIM]
