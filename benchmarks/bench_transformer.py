@@ -188,6 +188,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+# "Faster" beyond the spread of repeated interleaved runs: all-MiniLM-L6-v2's mixed/dynamic ratio measured
+# 1.03, 1.04 and 1.00 in three runs of the same builds (2026-12-07), so a tie can read 0.99.
+FASTER = 0.97
+
+
 def compare(rows: list[dict]) -> tuple[list[dict], list[tuple[str, bool]]]:
     """Per model: mixed vs dynamic (latency) and vs int8 (size); the issue's acceptance checks for mixed."""
     by = {(r["model"], r["mode"]): r for r in rows}
@@ -217,7 +222,12 @@ def compare(rows: list[dict]) -> tuple[list[dict], list[tuple[str, bool]]]:
             checks.append((f"{model} mixed: converts", False))
         share, lat, size = s["mixed_int8_mac_share"], s["mixed_vs_dynamic_latency"], s["mixed_vs_int8_size"]
         checks.append((f"{model} mixed: >= 90% of MACs in int8", share is not None and share >= 0.9))
-        checks.append((f"{model} mixed: faster than dynamic (median latency)", lat is not None and lat < 1.0))
+        checks.append(
+            (
+                f"{model} mixed: faster than dynamic (median latency, by more than {1 - FASTER:.0%})",
+                lat is not None and lat <= FASTER,
+            )
+        )
         checks.append((f"{model} mixed: size <= 1.1x plain int8", size is not None and size <= 1.1))
     return summary, checks
 
