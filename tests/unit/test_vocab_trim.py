@@ -92,7 +92,7 @@ def test_coverage_and_min_count_keep_fewer_pieces():
 
 
 def _multiscript() -> WordPieceTokenizer:
-    """A cased multilingual-like vocab: Latin with accents, Cyrillic, CJK and kana letters, a euro sign."""
+    """A multilingual-like vocab: Latin letters with accents, Cyrillic, CJK and kana letters, a euro sign."""
     chars = (
         [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("éü€!-") + list("дом") + list("靴赤") + ["の"]
     )
@@ -231,6 +231,7 @@ def test_trim_int4_preset_composes_on_an_onnx_source():
     again = recipe_from_dict(saved)
     assert [s.kind for s in again.steps] == [StepKind.VOCAB_TRIM]
     assert again.quantization.mode == QuantMode.INT4
+    assert again.quantization.int4.rounding == "gptq" and again.quantization.int4.max_kernel_cost == 1.0
 
 
 def test_a_trim_ahead_of_distill_makes_the_student_route():

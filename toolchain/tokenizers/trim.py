@@ -7,9 +7,10 @@ MediaPipe's alike, toolchain/tokenizers/mediapipe_bert.py) finds a piece at ever
 each character has one. `single_chars: scripts` (the default) keeps those of every character that is not
 a letter (digits, punctuation, symbols), of every ASCII character, and of the letters of each script the
 queries write in (the first word of a letter's Unicode name: LATIN, CYRILLIC, CJK, HIRAGANA, ...): on
-all-MiniLM-L6-v2's vocabulary, 1,994 of the 5,637 pieces a shopping log keeps are single characters, and
-1,390 of them are letters of scripts an English log never writes (CJK, Arabic, Devanagari, ...), 35% of
-the trimmed table. A letter of a dropped script then reads [UNK] (the word that holds it, in WordPiece).
+all-MiniLM-L6-v2's vocabulary, 1,994 of the 5,637 pieces a shopping log kept were single characters, and
+1,414 of them letters of scripts an English log never writes (CJK, Arabic, Devanagari, ...): 25% of the
+trimmed table. A letter of a dropped script then reads [UNK] (with the WordPiece tokenizer rewritten, the
+whole word that holds it does).
 `true` keeps every single-character piece, `false` none. Then the pieces the user's queries use (train,
 calibration, an unlabelled log),
 counted on both sides: the training tokenizer on the query as given, and the device's view (MediaPipe's
