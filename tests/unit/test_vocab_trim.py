@@ -232,6 +232,11 @@ def test_trim_int4_preset_composes_on_an_onnx_source():
     assert [s.kind for s in again.steps] == [StepKind.VOCAB_TRIM]
     assert again.quantization.mode == QuantMode.INT4
     assert again.quantization.int4.rounding == "gptq" and again.quantization.int4.max_kernel_cost == 1.0
+    # what the recipe's own quantization.int4 sets stays; the preset fills the rest
+    mine = {**base, "quantization": {"mode": "int4", "int4": {"rounding": "nearest", "max_bytes": 5000}}}
+    kept = apply_preset(recipe_from_dict(mine), "trim-int4").quantization.int4
+    assert (kept.rounding, kept.max_bytes, kept.blockwise) == ("nearest", 5000, False)
+    assert kept.max_kernel_cost == 1.0
 
 
 def test_a_trim_ahead_of_distill_makes_the_student_route():

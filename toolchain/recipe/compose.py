@@ -146,11 +146,17 @@ def discover_data(source: Path) -> dict[str, str]:
 
 
 def apply_preset(recipe: Recipe, name: str) -> Recipe:
-    """The recipe with its steps and quantization mode replaced by the preset's (re-validated)."""
+    """The recipe with its steps and quantization mode replaced by the preset's (re-validated); the
+    preset's int4 options (trim-int4) fill what the recipe's `quantization.int4` does not set itself."""
     plan = preset_plan(name)
     data = recipe.model_dump(mode="python")
     data["steps"] = plan["steps"]
-    data["quantization"] = {**data["quantization"], **plan["quantization"]}
+    quant = {**data["quantization"], **{k: v for k, v in plan["quantization"].items() if k != "int4"}}
+    mine = recipe.quantization.int4
+    if "int4" in plan["quantization"]:
+        written = {k: quant["int4"][k] for k in mine.model_fields_set} if mine is not None else {}
+        quant["int4"] = {**(quant["int4"] or {}), **plan["quantization"]["int4"], **written}
+    data["quantization"] = quant
     return recipe_from_dict(data, origin=f"preset {name}")
 
 
