@@ -489,7 +489,14 @@ def main(argv: list[str] | None = None) -> int:
         for suffix, queries in LIBRARY_SEARCHES.items():  # the int4 search as a library call, no recipe
             print(f"[minilm] int4 search on trimlog-dynamic, {queries} val queries", flush=True)
             int4_plans(
-                True, True, "trimlog-dynamic", 0.1, True, 1.0, (128, 64, 32), 1.0, suffix, None, queries
+                search=True,
+                blockwise=True,
+                base_name="trimlog-dynamic",
+                skip_plans=True,
+                blocks=(128, 64, 32),
+                max_kernel_cost=1.0,
+                suffix=suffix,
+                search_queries=queries,
             )
     if args.int4_plans:
         blocks = tuple(int(b) for b in args.blocks.split(","))
