@@ -343,6 +343,7 @@ def measure(names: list[str], runs: int) -> dict[str, dict]:
     from devices.host_runtime import HostRuntime
     from devices.hostrun import HostRunner, time_rounds
     from toolchain.build import load_build
+    from toolchain.evaluation.metrics import flips
 
     rows: dict[str, dict] = {}
     for name in names:
@@ -376,17 +377,24 @@ def measure(names: list[str], runs: int) -> dict[str, dict]:
         rows[name] = row
     live = {n: r for n, r in rows.items() if "dir" in r}
     with HostRuntime() as host:
-        runners, top1 = {}, {}
+        runners, scores = {}, {}
         for name, row in live.items():
             b = load_build(Path(row["dir"]), allow_rejected=True)
             ev = b.eval_set("test")
             runners[name] = HostRunner(Path(row.get("model", b.model_path)), threads=1, name=name, host=host)
-            top1[name] = runners[name].scores(ev.feeds).argmax(1)
-            row["accuracy"] = float(np.mean(top1[name] == np.asarray(ev.label_ids)))
-        ref = top1.get("fp32")
+            scores[name] = runners[name].scores(ev.feeds)
+            row["accuracy"] = float(np.mean(scores[name].argmax(1) == np.asarray(ev.label_ids)))
+        ref = scores.get("fp32")
         for name, row in live.items():
-            if ref is not None:
-                row["agreement"] = float(np.mean(top1[name] == ref))
+            if ref is not None:  # the flips split by how sure fp32 was (the report's evaluation.*.flips)
+                row["agreement"] = float(np.mean(scores[name].argmax(1) == ref.argmax(1)))
+                f = flips(ref, scores[name], [str(i) for i in range(ref.shape[1])])
+                row.update(
+                    flips=f.total,
+                    flips_where_sure=f.where_sure,
+                    agreement_interval=list(f.agreement_interval),
+                    fp32_sure_queries=f.sure_queries,
+                )
         us = time_rounds(list(runners.values()), runs, 1, vary_rows=True)
     for i, name in enumerate(runners):
         rows[name]["latency_us"] = float(np.median(us[:, i]))
@@ -416,6 +424,7 @@ def acceptance(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
 
 
 def markdown(rows: dict[str, dict], checks: list, facts: dict, header: str) -> str:
+    sure = next((r["fp32_sure_queries"] for r in rows.values() if "fp32_sure_queries" in r), "?")
     lines = [
         header.strip(),
         "",
@@ -423,35 +432,41 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict, header: str) -> s
         f"{facts['vocab_size']:,}-piece WordPiece vocabulary ({facts['embedding_share']:.0%} of its "
         f"{facts['parameters']:,} weights are the embedding table), frozen, with a mean-pooled linear head "
         f"trained on the example's train split (test accuracy {facts['test_accuracy_onnxruntime']:.2%} in "
-        "onnxruntime). Agreement: top-1 vs the fp32 build; accuracy on the 748 test queries; latency: median "
-        "us per invoke, ai_edge_litert, 1 thread, all builds interleaved in one runtime child.",
+        "onnxruntime). Agreement: top-1 vs the fp32 build on the 748 test queries, with its 95% (Wilson) "
+        "interval; flips: the queries it changes, and of them those where fp32 is sure (top-1 probability >= "
+        f"0.95: {sure} of the 748 queries; the rest are fp32's own near-ties); latency: median us per "
+        "invoke, ai_edge_litert, 1 thread, all builds interleaved in one runtime child.",
         "",
-        "| build | pieces | size | vs fp32 | gzip | int8 MACs | int4 weights | agreement vs fp32 | accuracy "
-        "| latency | vs dynamic | convert s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| build | pieces | size | vs fp32 | gzip | int8 MACs | int4 weights "
+        "| agreement vs fp32 (95% interval) "
+        "| flips (fp32 sure) | accuracy | latency | vs dynamic | convert s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     fp32 = rows.get("fp32", {}).get("size")
     dyn = rows.get("dynamic", {}).get("latency_us")
     for name, r in rows.items():
         if "size" not in r:
             err = r.get("error", "")[-160:].replace("|", "/")
-            lines.append(f"| {name} | failed: {err} | | | | | | | | | | {r['convert_s']} |")
+            lines.append(f"| {name} | failed: {err} | | | | | | | | | | | {r['convert_s']} |")
             continue
         macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "-"
         four = f"{r['int4_params_share']:.0%}" if r.get("int4_params_share") is not None else "-"
         lat = r.get("latency_us")
         note = " (rejected)" if r.get("rejected") else ""
+        low, high = r.get("agreement_interval") or (float("nan"), float("nan"))
         lines.append(
             f"| {name}{note} | {r['pieces']:,} | {r['size'] / 2**20:.2f} MB "
             f"| 1/{fp32 / r['size']:.1f} | {r['gzip'] / 2**20:.2f} MB | {macs} | {four} "
-            f"| {r.get('agreement', float('nan')):.2%} | {r.get('accuracy', float('nan')):.2%} "
+            f"| {r.get('agreement', float('nan')):.2%} ({low:.1%}-{high:.1%}) "
+            f"| {r.get('flips', '-')} ({r.get('flips_where_sure', '-')}) "
+            f"| {r.get('accuracy', float('nan')):.2%} "
             f"| {lat:,.0f} us | {lat / dyn:.2f}x | {r['convert_s']} |"
             if lat and dyn and fp32
-            else f"| {name}{note} | {r['pieces']:,} | {r['size'] / 2**20:.2f} MB | | | | | | | | | |"
+            else f"| {name}{note} | {r['pieces']:,} | {r['size'] / 2**20:.2f} MB | | | | | | | | | | |"
         )
     for name in BUILDS:
         if name not in rows:
-            lines.append(f"| {name} | not converted in this run | | | | | | | | | | |")
+            lines.append(f"| {name} | not converted in this run | | | | | | | | | | | |")
     lines += ["", "| acceptance | met | measured |", "|---|---|---|"]
     lines += [f"| {what} | {'yes' if ok else 'NO'} | {value} |" for what, ok, value in checks]
     return "\n".join(lines) + "\n"

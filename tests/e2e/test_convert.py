@@ -91,3 +91,15 @@ def test_reader_rejects_non_tflite_and_truncated(tmp_path, builds):
     info = parse_tflite(data)
     assert info.parameter_count > 0 and info.opcodes["FULLY_CONNECTED"] >= 1
     assert np.isclose(info.tensors[info.outputs[0]].scales[0], 1 / 256)
+
+
+def test_the_report_splits_the_flips_by_how_sure_the_source_was(tiny_int8):
+    """A real build's flips: as many as by_stage's disagreements, named by their test query, in report.md."""
+    ev = tiny_int8.report.evaluation
+    f, by = ev.vs_source_float.flips, ev.by_stage.disagreements_vs_source
+    assert f.total == by.total == f.where_sure + f.where_unsure
+    low, high = f.agreement_interval
+    assert low <= ev.vs_source_float.top1_agreement <= high
+    texts = [line for line in (tiny_int8.dir / "report.md").read_text().splitlines() if "runner-up" in line]
+    assert len(texts) == min(f.total, 5) and len(f.most_confident) == len(texts)
+    assert all(x.text and x.source != x.converted for x in f.most_confident)

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from tests.support.builds import copy_build
 from toolchain.build import load_build
 from toolchain.cli.main import app
+from toolchain.data import load_queries
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "shopping_intent" / "data"
@@ -156,3 +157,15 @@ def test_no_tokenizer_float_works_and_int8_is_refused(bert_models, tmp_path):
     )
     assert result.exit_code != 0
     assert "int8 calibrates on real queries" in result.output and "--tokenizer" in result.output
+
+
+@pytest.mark.slow
+def test_the_onnx_int8_report_names_its_flips(bert_builds):
+    """ONNX path: the flips vs the source come with their test queries (logits softmaxed for "sure")."""
+    b = load_build(bert_builds["int8"])
+    cmp, by = b.report.evaluation.vs_source_float, b.report.evaluation.by_stage
+    f = cmp.flips
+    assert f is not None and f.total == by.disagreements_vs_source.total == f.where_sure + f.where_unsure
+    texts = set(load_queries(DATA / "test.jsonl", "text").texts)
+    assert all(x.text in texts and x.source != x.converted for x in f.most_confident)
+    assert 0 < f.sure_queries <= cmp.queries and f.sure_min_prob == 0.95

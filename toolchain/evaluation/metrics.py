@@ -24,10 +24,13 @@ from toolchain.report.evaluation import (
     Comparison,
     Disagreements,
     EvaluationSection,
+    Flip,
+    Flips,
     Metrics,
     ReferenceCheck,
     StageMetrics,
 )
+from toolchain.tasks import TEACHER_SURE_MIN_PROB as SURE_MIN_PROB
 
 
 def reference_check(ref: np.ndarray, got: np.ndarray) -> ReferenceCheck:
@@ -61,10 +64,71 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
     return Metrics(accuracy=round(acc, 4), macro_f1=macro_f1, recall=recall)
 
 
+FLIPS_SHOWN = 5
+
+
+def probabilities(scores: np.ndarray) -> np.ndarray:
+    """Scores as probabilities: rows that already are (non-negative, summing to 1) as they are, else the
+    softmax of the logits."""
+    s = np.asarray(scores, np.float64)
+    if s.min() >= 0 and np.allclose(s.sum(1), 1.0, atol=1e-3):
+        return s
+    e = np.exp(s - s.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion hits / n (it stays inside 0..1 near 100%)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(float(max(0.0, centre - half)), 4), round(float(min(1.0, centre + half)), 4))
+
+
+def flips(
+    reference: np.ndarray, candidate: np.ndarray, labels: Sequence[str], texts: Sequence[str] | None = None
+) -> Flips:
+    """The candidate's top-1 disagreements with the reference, split by whether the reference was sure of
+    the query (top-1 probability >= SURE_MIN_PROB, the teacher gates' rule), the surest few listed."""
+    probs = probabilities(reference)
+    order = np.argsort(-probs, 1)
+    top, cand = order[:, 0], candidate.argmax(1)
+    sure = probs.max(1) >= SURE_MIN_PROB
+    flipped = np.flatnonzero(top != cand)
+    surest = sorted(flipped, key=lambda i: -probs[i, top[i]])[:FLIPS_SHOWN]
+    same = top == cand
+    return Flips(
+        total=int(len(flipped)),
+        sure_min_prob=SURE_MIN_PROB,
+        sure_queries=int(sure.sum()),
+        where_sure=int((~same & sure).sum()),
+        where_unsure=int((~same & ~sure).sum()),
+        agreement_where_sure=round(float(same[sure].mean()), 4) if sure.any() else None,
+        agreement_interval=wilson(int(same.sum()), len(same)),
+        most_confident=[
+            Flip(
+                query=int(i),
+                text=texts[i] if texts is not None and i < len(texts) else None,
+                source=labels[top[i]],
+                source_prob=round(float(probs[i, top[i]]), 4),
+                source_runner_up=labels[order[i, 1]],
+                converted=labels[cand[i]],
+            )
+            for i in surest
+        ],
+    )
+
+
 def compare(
-    reference: np.ndarray, candidate: np.ndarray, y_true: np.ndarray, labels: Sequence[str]
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    y_true: np.ndarray,
+    labels: Sequence[str],
+    texts: Sequence[str] | None = None,
 ) -> Comparison:
-    """Float-vs-converted comparison for the report."""
+    """Float-vs-converted comparison for the report (`texts`: the queries, named in the flips)."""
     ref_pred, cand_pred = reference.argmax(1), candidate.argmax(1)
     ref_m = classification_metrics(y_true, ref_pred, labels)
     cand_m = classification_metrics(y_true, cand_pred, labels)
@@ -79,6 +143,7 @@ def compare(
         recall_change=recall_change,
         worst_recall_change=min(recall_change.items(), key=lambda kv: kv[1]) if recall_change else None,
         support={k: int(np.sum(y_true == i)) for i, k in enumerate(labels)},  # test queries per intent
+        flips=flips(reference, candidate, labels, texts) if len(labels) > 1 else None,
     )
 
 
@@ -151,6 +216,12 @@ def quality_summary(evaluation: EvaluationSection) -> list[tuple[str, str]]:
         (ACCURACY_DROP, f"{src.accuracy_drop_points:.2f}"),
         (AGREEMENT_VS_SOURCE, f"{src.top1_agreement:.2%}"),
     ]
+    f = src.flips
+    if f is not None:
+        low, high = f.agreement_interval
+        rows.append((f"{AGREEMENT_VS_SOURCE}, 95% interval", f"{low:.2%}-{high:.2%} (n={src.queries})"))
+        sure = f"top-1 probability >= {f.sure_min_prob}: {f.sure_queries} queries"
+        rows.append(("disagreements where the source is sure", f"{f.where_sure} of {f.total} ({sure})"))
     if final is not None:
         rows.append((AGREEMENT_VS_POST_STEP, f"{final.top1_agreement:.2%}"))
     worst = worst_recall_text(src)
@@ -171,3 +242,16 @@ def disagreement_text(evaluation: EvaluationSection) -> str | None:
         f"{d.total} of {by_stage.queries} test queries disagree with the source: {d.from_steps} "
         f"already after the steps, {d.from_quantization} from quantization"
     )
+
+
+def flip_lines(evaluation: EvaluationSection) -> list[str]:
+    """The flips vs the source the source was surest of: `"red running shoes" product_search (0.998) ->
+    order_status`, surest first (empty: none, or a report from before the flips)."""
+    c = evaluation.vs_source_float
+    if c is None or c.flips is None:
+        return []
+    return [
+        f"{'query ' + str(x.query) if x.text is None else repr(x.text)}: {x.source} ({x.source_prob:.3f}; "
+        f"runner-up {x.source_runner_up}) -> {x.converted}"
+        for x in c.flips.most_confident
+    ]

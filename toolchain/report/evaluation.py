@@ -37,6 +37,33 @@ class Metrics(Record):
     recall: dict[str, float] = Field(description="per label")
 
 
+class Flip(Record):
+    """One test query whose top-1 class the converted model changed."""
+
+    query: int = Field(description="index into the evaluated split")
+    text: str | None = Field(None, description="the query")
+    source: str = Field(description="the reference's top-1 class")
+    source_prob: float = Field(description="the reference's top-1 probability (softmax of its scores)")
+    source_runner_up: str = Field(description="the reference's second class")
+    converted: str = Field(description="the converted model's top-1 class")
+
+
+class Flips(Record):
+    """The disagreements of a comparison, split by how sure the reference was: a flip where the reference
+    itself was unsure (a near-tie) is a coin toss quantization tipped; one where it was sure is damage."""
+
+    total: int = Field(description="queries whose top-1 class differs")
+    sure_min_prob: float = Field(description="the reference is sure of a query at this top-1 probability")
+    sure_queries: int = Field(description="queries the reference is sure of")
+    where_sure: int = Field(description="disagreements on queries the reference is sure of")
+    where_unsure: int = Field(description="disagreements on queries the reference is unsure of")
+    agreement_where_sure: float | None = Field(description="top-1 agreement where the reference is sure")
+    agreement_interval: tuple[float, float] = Field(
+        description="95% (Wilson) interval of top1_agreement: what another sample of as many queries gives"
+    )
+    most_confident: list[Flip] = Field(description="the flips the reference was surest of, up to 5")
+
+
 class Comparison(Record):
     """A float reference vs the converted model on the labelled test split."""
 
@@ -49,6 +76,9 @@ class Comparison(Record):
     recall_change: dict[str, float] = Field(description="converted minus reference recall, per label")
     worst_recall_change: tuple[str, float] | None = Field(description="(label, change); None without labels")
     support: dict[str, int] = Field(description="test queries per label")
+    flips: Flips | None = Field(
+        None, description="the disagreements, split by how sure the reference was (reports from 2026-12-07)"
+    )
 
 
 class StageMetrics(Record):

@@ -15,6 +15,7 @@ from toolchain.evaluation.metrics import (
     ACCURACY_DROP,
     AGREEMENT_VS_SOURCE,
     disagreement_text,
+    flip_lines,
     quality_summary,
 )
 from toolchain.evaluation.retrieval import retrieval_markdown
@@ -222,6 +223,10 @@ def _evaluation(ev: EvaluationSection, steps: list[AnyStepReport]) -> list[str]:
         lines += [f"- {name}: {value}" for name, value in quality_summary(ev)]
         split = disagreement_text(ev)
         lines += [f"- {split}"] if split else []
+        surest = flip_lines(ev)
+        if surest:
+            lines.append("- the flips the source was surest of (its top-1 probability; runner-up):")
+            lines += [f"  - {x}" for x in surest]
     t = ev.teacher
     if t is not None:  # "source" above is the teacher
         lines.append(f"- agreement with the teacher ({t.teacher}): {t.agreement_with_teacher:.2%}")

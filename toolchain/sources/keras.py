@@ -201,8 +201,8 @@ def evaluate_keras(
         return Evaluation(EvaluationSection(**where, retrieval=section), texts), tfl_scores
     evaluation = EvaluationSection(
         **where,
-        vs_final_float=compare(final_scores, tfl_scores, y, steps.labels),
-        vs_source_float=compare(steps.source_scores, tfl_scores, y, steps.labels),
+        vs_final_float=compare(final_scores, tfl_scores, y, steps.labels, texts),
+        vs_source_float=compare(steps.source_scores, tfl_scores, y, steps.labels, texts),
         by_stage=stage_metrics(steps.source_scores, post_step, tfl_scores, y, steps.labels),
     )
     return Evaluation(evaluation, texts), tfl_scores

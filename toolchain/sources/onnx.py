@@ -354,8 +354,8 @@ class OnnxBackend:
         if classify and queries is not None and queries.labels is not None:
             y = queries.label_ids(labels)
             untrimmed = ref if model is self.model else self._source_scores(texts)
-            evaluation.vs_source_float = compare(untrimmed, got, y, labels)
-            evaluation.vs_final_float = compare(ref, got, y, labels)
+            evaluation.vs_source_float = compare(untrimmed, got, y, labels, texts)
+            evaluation.vs_final_float = compare(ref, got, y, labels, texts)
             trimmed = None if model is self.model else ref
             evaluation.by_stage = stage_metrics(untrimmed, trimmed, got, y, labels)
         return Evaluation(evaluation, texts)
