@@ -79,19 +79,22 @@ def devices(build_dir: Path, limit: int) -> dict[str, str]:
 def mediapipe(int4, fp32, texts: list[str], litert_top1) -> dict[str, str]:
     """Each MediaPipe classifies the lower-cased test queries (its regex tokenizer does not lower-case; the
     packager gates on lower-cased queries too) with the int4 and the float32 model, metadata written by
-    0.10.21 into both: the int4 model's top-1 agreement with the float one there, and with ai_edge_litert
-    running the same int4 model on the same ids."""
+    MEDIAPIPE_VERSION (0.10.21) into both: the int4 model's top-1 agreement with the float one there, and
+    with ai_edge_litert running the same int4 model on the same ids."""
     import numpy as np
 
-    from converters.metadata import MediaPipeSession, ModelInfo, ensure_mediapipe
+    from converters.metadata import MEDIAPIPE_VERSION, MediaPipeSession, ModelInfo, ensure_mediapipe
     from toolchain.data import DELIM_REGEX
 
     out: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         info = ModelInfo("shopping intent", "1", "bench", None, None)
-        envs = {"0.10.21": ensure_mediapipe(), MEDIAPIPE_NEXT: ensure_mediapipe(version=MEDIAPIPE_NEXT)}
+        envs = {
+            MEDIAPIPE_VERSION: ensure_mediapipe(),
+            MEDIAPIPE_NEXT: ensure_mediapipe(version=MEDIAPIPE_NEXT),
+        }
         models = {}
-        with MediaPipeSession(envs["0.10.21"]) as s:
+        with MediaPipeSession(envs[MEDIAPIPE_VERSION]) as s:
             for name, b in (("int4", int4), ("float32", fp32)):
                 models[name] = Path(tmp) / f"{name}.tflite"
                 s.write_metadata(
