@@ -33,7 +33,7 @@ from toolchain.evaluation.teacher_gates import (
     weakest_text,
 )
 from toolchain.recipe.schema import EvaluationSpec
-from toolchain.report.evaluation import EvaluationSection, GateCheck, GateResults, ReferenceCheck
+from toolchain.report.evaluation import Comparison, EvaluationSection, GateCheck, GateResults, ReferenceCheck
 from toolchain.report.model import RejectedSection
 from toolchain.tasks import CLASSIFIER_GATES, RETRIEVAL_GATES, TEACHER_DEFAULT_GATES
 
@@ -93,7 +93,7 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
         ("max_accuracy_drop", ACCURACY_DROP, drop,
          lambda lim: f"accuracy drop {drop} points vs {ref} (limit {lim})"),
         ("min_agreement", AGREEMENT_VS_SOURCE, agree,
-         lambda lim: f"agreement vs {ref} {agree:.2%} is below {lim:.2%}"),
+         lambda lim: f"agreement vs {ref} {agree:.2%} is below {lim:.2%}" + _flips_text(cmp, ref)),
     ]  # fmt: skip
     t = evaluation.teacher
     if t is not None and t.agreement_where_teacher_sure is not None:
@@ -111,6 +111,19 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
         ratio = recall_ratio(cmp)
         checks.append(("min_recall_ratio", RECALL_RATIO, ratio, lambda lim: weak_text(cmp, lim, ref)))
     return checks
+
+
+def _flips_text(cmp: Comparison, ref: str) -> str:
+    """ " (9 flips, 7 of them where source was unsure of the query ...; 95% interval ...)": whether the
+    miss is damage or the reference's own near-ties tipped, and how far another sample could move it."""
+    f = cmp.flips
+    if f is None or not f.total:
+        return ""
+    low, high = f.agreement_interval
+    return (
+        f" ({f.total} flips, {f.where_unsure} of them where {ref} was unsure of the query, its top-1 "
+        f"probability < {f.sure_min_prob}; 95% interval of the agreement {low:.2%}-{high:.2%})"
+    )
 
 
 def gate_results(gates: EvaluationSpec, evaluation: EvaluationSection, origin: str) -> GateResults:
