@@ -27,7 +27,7 @@ ONNX_GATES = ("min_cosine", "max_abs_error")
 CLASSIFIER_GATES = (
     "max_accuracy_drop",
     "min_agreement",
-    "min_agreement_where_sure",  # a foreign teacher's student only (evaluation.teacher)
+    "min_agreement_where_sure",  # vs source (a foreign teacher's student: the teacher) where it is sure
     "max_macro_f1_drop",
     "min_recall_ratio",
 )
@@ -48,7 +48,14 @@ TEACHER_DEFAULT_GATES = {
 # teacher 95.6% / 94.7% sure, right on 98.2% / 98.6% (the whole table: docs/guides/distillation.md).
 TEACHER_SURE_MIN_PROB = 0.95
 RETRIEVAL_GATES = ("min_recall_at_10", "max_recall_drop", "min_top10_overlap")
-MIXED_GATES = ("min_agreement", "max_accuracy_drop", "min_cosine", "min_top10_overlap", "max_recall_drop")
+MIXED_GATES = (
+    "min_agreement",
+    "min_agreement_where_sure",
+    "max_accuracy_drop",
+    "min_cosine",
+    "min_top10_overlap",
+    "max_recall_drop",
+)
 
 
 @dataclass(frozen=True)

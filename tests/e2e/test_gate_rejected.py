@@ -94,7 +94,9 @@ def test_a_missed_gate_writes_the_candidate_beside_the_good_build(tiny_project, 
     err = " ".join(line.split())
     assert err.startswith("error: gate min_agreement failed: agreement vs source ")
     f = ev["vs_source_float"]["flips"]  # whether the miss is damage or the source's own near-ties
-    assert f["total"] == d["total"] and f"({f['total']} flips, {f['where_unsure']} of them where source" in err
+    assert (
+        f["total"] == d["total"] and f"({f['total']} flips, {f['where_unsure']} of them where source" in err
+    )
     assert f"by stage: source accuracy {source['accuracy']:.2%} -> after steps (vocab_prune)" in err
     assert f"{d['from_steps']} already did after the steps" in err
     assert f"disagree with the source: {d['from_steps']} already after the steps" in md

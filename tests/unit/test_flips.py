@@ -59,3 +59,44 @@ def test_no_texts_names_the_query_index():
     got = np.array([logits(1, 8.0), logits(1, 8.0)])
     cmp = compare(ref, got, np.array([0, 1]), LABELS)
     assert flip_lines(EvaluationSection(vs_source_float=cmp))[0].startswith("query 0: product_search")
+
+
+def test_min_agreement_where_sure_gates_any_classifier_on_the_sure_queries_only():
+    from toolchain.evaluation.gates import failed_gates
+    from toolchain.recipe.schema import EvaluationSpec
+
+    # 4 sure queries (one flipped) and 2 near-ties (both flipped): 50% overall, 75% where sure
+    ref = np.array([logits(0, 8.0)] * 4 + [logits(1, 0.1)] * 2)
+    got = np.array([logits(0, 8.0)] * 3 + [logits(2, 8.0)] + [logits(0, 0.1)] * 2)
+    cmp = compare(ref, got, np.zeros(6, int), LABELS)
+    ev = EvaluationSection(vs_source_float=cmp)
+    assert failed_gates(EvaluationSpec(min_agreement_where_sure=0.75), ev) == []
+    (miss,) = failed_gates(EvaluationSpec(min_agreement_where_sure=0.8), ev)
+    assert (miss.gate, miss.measured, miss.metric) == (
+        "min_agreement_where_sure",
+        0.75,
+        "agreement vs source where it is sure",
+    )
+    assert miss.text == (
+        "agreement vs source where it is sure (4 queries, its top-1 probability >= 0.95) 75.00% is below "
+        "80.00% (1 flips there)"
+    )
+    (miss,) = failed_gates(EvaluationSpec(min_agreement=0.6), ev)  # the near-ties count against min_agreement
+    assert miss.gate == "min_agreement" and "(3 flips, 2 of them where source was unsure" in miss.text
+
+
+def test_the_searches_score_and_aim_at_agreement_where_sure():
+    from toolchain.base.types import Task
+    from toolchain.quantization.scoring import TASK_METRICS, misses, targets_from_gates
+    from toolchain.recipe.schema import EvaluationSpec
+    from toolchain.report.quantization import MixedMetrics
+
+    ref = np.array([logits(0, 8.0)] * 4 + [logits(1, 0.1)] * 2)
+    got = np.array([logits(0, 8.0)] * 4 + [logits(0, 0.1)] * 2)  # only the near-ties flip
+    m = TASK_METRICS[Task.CLASSIFICATION](got, ref, None)
+    assert (m["agreement"], m["agreement_where_sure"]) == (pytest.approx(4 / 6, abs=1e-6), 1.0)
+    t = targets_from_gates(EvaluationSpec(min_agreement_where_sure=0.98), Task.CLASSIFICATION, False)
+    assert t.min_agreement_where_sure == pytest.approx(0.99) and t.min_agreement is None
+    assert misses(t, MixedMetrics(mean_cosine=0.9, **m)) == {}
+    worse = MixedMetrics(mean_cosine=0.9, agreement=0.99, agreement_where_sure=0.985)
+    assert misses(t, worse) == {"min_agreement_where_sure": (pytest.approx(0.99), 0.985)}

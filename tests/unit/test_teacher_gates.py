@@ -141,10 +141,16 @@ def test_each_gate_at_its_limit_passes_and_just_past_it_fails():
     assert failed_gate(EvaluationSpec(max_macro_f1_drop=f1_drop - 0.01), ev).gate == "max_macro_f1_drop"
 
 
-def test_without_a_teacher_block_the_where_sure_gate_does_not_apply_and_messages_say_source():
+def test_without_a_teacher_block_the_where_sure_gate_is_vs_source_and_messages_say_source():
     teacher, student = dead_rare_student()
-    ev = evaluation(teacher, student, sure=None)
-    assert failed_gate(EvaluationSpec(min_agreement_where_sure=0.99), ev) is None
+    ev = evaluation(teacher, student, sure=None)  # one-hot source scores: sure of every query
+    f = ev.vs_source_float.flips
+    assert f.sure_queries == ev.vs_source_float.queries and f.where_unsure == 0
+    assert failed_gate(EvaluationSpec(min_agreement_where_sure=f.agreement_where_sure), ev) is None
+    miss = failed_gate(EvaluationSpec(min_agreement_where_sure=0.99), ev)
+    assert miss.metric == "agreement vs source where it is sure" and miss.text.startswith(
+        f"agreement vs source where it is sure ({f.sure_queries} queries"
+    )
     miss = failed_gate(EvaluationSpec(min_recall_ratio=0.5), ev)
     assert "below 50% of source's" in miss.text
 

@@ -179,7 +179,8 @@ def convert(
         "--min-agreement-where-sure",
         min=0.0,
         max=1.0,
-        help="Gate (foreign teacher): agreement with the teacher where it is sure (0-1), at least.",
+        help="Gate: agreement vs source (a foreign teacher's student: the teacher) on the test queries it is "
+        "sure of (top-1 probability >= 0.95), 0-1, at least.",
     ),
     max_macro_f1_drop: float | None = typer.Option(
         None, "--max-macro-f1-drop", min=0.0, help="Gate: macro-F1 drop (points) vs source, at most."

@@ -38,6 +38,7 @@ from toolchain.report.model import RejectedSection
 from toolchain.tasks import CLASSIFIER_GATES, RETRIEVAL_GATES, TEACHER_DEFAULT_GATES
 
 AGREEMENT_WHERE_SURE = "agreement with the teacher where it is sure"
+AGREEMENT_WHERE_SOURCE_SURE = "agreement vs source where it is sure"
 MACRO_F1_DROP = "macro-F1 drop vs source (points)"
 RECALL_RATIO = "lowest per-intent recall as a share of the source's"
 AUTO_PRESET = "distill-auto"  # the preset that searches for a student meeting the gates (issue 25)
@@ -95,13 +96,20 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
         ("min_agreement", AGREEMENT_VS_SOURCE, agree,
          lambda lim: f"agreement vs {ref} {agree:.2%} is below {lim:.2%}" + _flips_text(cmp, ref)),
     ]  # fmt: skip
-    t = evaluation.teacher
+    t, f = evaluation.teacher, cmp.flips
     if t is not None and t.agreement_where_teacher_sure is not None:
         sure = t.agreement_where_teacher_sure
         checks.append(
             ("min_agreement_where_sure", AGREEMENT_WHERE_SURE, sure,
              lambda lim: f"agreement with the teacher where it is sure ({t.teacher_sure_queries} queries) "
              f"{sure:.2%} is below {lim:.2%}")
+        )  # fmt: skip
+    elif t is None and f is not None and f.agreement_where_sure is not None:  # any other classifier
+        where = f.agreement_where_sure
+        checks.append(
+            ("min_agreement_where_sure", AGREEMENT_WHERE_SOURCE_SURE, where,
+             lambda lim: f"agreement vs source where it is sure ({f.sure_queries} queries, its top-1 "
+             f"probability >= {f.sure_min_prob}) {where:.2%} is below {lim:.2%} ({f.where_sure} flips there)")
         )  # fmt: skip
     checks.append(
         ("max_macro_f1_drop", MACRO_F1_DROP, f1_drop,

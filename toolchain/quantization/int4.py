@@ -131,6 +131,7 @@ class Int4Evaluator:
         misses = (
             (t.min_cosine, m.mean_cosine, lambda aim, got: got < aim),
             (t.min_agreement, m.agreement, lambda aim, got: got < aim),
+            (t.min_agreement_where_sure, m.agreement_where_sure, lambda aim, got: got < aim),
             (t.max_accuracy_drop, m.accuracy_drop_points, lambda aim, got: got > aim),
             (t.min_top10_overlap, m.top10_overlap, lambda aim, got: got < aim),
             (t.max_recall_drop, m.recall_drop_points, lambda aim, got: got > aim),

@@ -17,6 +17,7 @@ from converters.calibrated import quantize
 from devices.host_runtime import HostRuntime
 from devices.hostrun import HostRunner
 from toolchain.base.types import Task
+from toolchain.evaluation.metrics import SURE_MIN_PROB, probabilities
 from toolchain.evaluation.retrieval import K, ranks, top_k_overlap
 from toolchain.report.quantization import MixedMetrics, MixedTargets
 from toolchain.tasks import MIXED_GATES, task_spec
@@ -53,6 +54,7 @@ def gate_targets(gates: Any, task: Task, has_labels: bool) -> MixedTargets:
 TARGET_METRICS = {
     "min_cosine": ("mean_cosine", True),
     "min_agreement": ("agreement", True),
+    "min_agreement_where_sure": ("agreement_where_sure", True),
     "max_accuracy_drop": ("accuracy_drop_points", False),
     "min_top10_overlap": ("top10_overlap", True),
     "max_recall_drop": ("recall_drop_points", False),
@@ -87,9 +89,15 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
-def _top1(got: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
-    """Classifiers: top-1 agreement with the float model, and the accuracy drop (points) with labels."""
-    out = {"agreement": round(float(np.mean(got.argmax(1) == ref.argmax(1))), 6)}
+def _top1(got: np.ndarray, ref: np.ndarray, labels: np.ndarray | None) -> dict[str, float | None]:
+    """Classifiers: top-1 agreement with the float model, overall and where it is sure (top-1 probability
+    >= SURE_MIN_PROB, the report's flips), and the accuracy drop (points) with labels."""
+    same = got.argmax(1) == ref.argmax(1)
+    sure = probabilities(ref).max(1) >= SURE_MIN_PROB
+    out = {
+        "agreement": round(float(np.mean(same)), 6),
+        "agreement_where_sure": round(float(np.mean(same[sure])), 6) if sure.any() else None,
+    }
     if labels is not None:
         acc = lambda p: float(np.mean(p.argmax(1) == labels)) * 100  # noqa: E731
         out["accuracy_drop_points"] = round(acc(ref) - acc(got), 4)

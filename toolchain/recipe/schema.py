@@ -211,9 +211,10 @@ class EvaluationSpec(Strict):
         None,
         ge=0.0,
         le=1.0,
-        description="foreign teacher: fail below this top-1 agreement with the teacher on the test queries "
-        "where it is sure (its top-1 probability >= 0.95; report.json evaluation.teacher gives the "
-        "teacher's own accuracy there)",
+        description="classifiers: fail below this top-1 agreement vs source on the test queries where the "
+        "source is sure (its top-1 probability >= 0.95; a foreign teacher's student: the teacher, and "
+        "report.json evaluation.teacher gives its own accuracy there); the mixed and int4 searches aim at it "
+        "too. Flips at the source's own near-ties do not count against it",
     )
     max_macro_f1_drop: float | None = Field(
         None, ge=0.0, description="classifiers: fail if macro-F1 drops more vs source (points, F1 x 100)"

@@ -118,6 +118,10 @@ class MixedMetrics(Record):
 
     mean_cosine: float = Field(description="mean cosine of the candidate's outputs vs the float model")
     agreement: float | None = Field(None, description="classification")
+    agreement_where_sure: float | None = Field(
+        None,
+        description="classification: agreement on the queries the float model is sure of (top-1 >= 0.95)",
+    )
     accuracy_drop_points: float | None = Field(None, description="classification with labels")
     top10_overlap: float | None = Field(None, description="retrieval")
     recall_drop_points: float | None = Field(None, description="retrieval with labels (recall@10)")
@@ -127,6 +131,9 @@ class MixedTargets(Record):
     """What the search aims at: halfway between each gate and a perfect score."""
 
     min_agreement: float | None = Field(None, description="classification: top-1 agreement to reach")
+    min_agreement_where_sure: float | None = Field(
+        None, description="classification: top-1 agreement to reach where the float model is sure"
+    )
     max_accuracy_drop: float | None = Field(
         None, description="classification with labels: accuracy drop allowed, in points"
     )
