@@ -30,7 +30,7 @@ from toolchain.base.notices import announce
 from toolchain.base.progress import Progress, SilentProgress
 from toolchain.base.types import CostMost, QuantMode, StepKind
 from toolchain.build import Build, rejected_dir, sha256_bytes, write_build
-from toolchain.evaluation.gates import AUTO_PRESET, failed_gates, gate_results, rejection
+from toolchain.evaluation.gates import AUTO_PRESET, failed_gates, gate_results, rejection, unjudged
 from toolchain.evaluation.teacher_gates import TEACHER_DEFAULTS, effective_gates
 from toolchain.quantization.mixed import int8_mac_share
 from toolchain.recipe.presets import PRESETS, preset_plan
@@ -122,6 +122,8 @@ def _rejection(
     the value and the stage that cost it; a full-int8 build that quantization cost names the ops that lose
     most. `gates`: the gates and their origin (gates.effective_gates); `preset`: the student's preset, when
     known better than `_preset_of` (distill-auto's chosen student is a concrete one)."""
+    for line in unjudged(gates[0], evaluation.section):
+        announce(line)
     misses = failed_gates(gates[0], evaluation.section, evaluation.texts)
     if not misses:
         return None

@@ -276,3 +276,21 @@ def test_onnx_gates_name_the_worst_query_even_with_braces_in_it():
         "mean cosine vs onnxruntime 0.9700 below 0.99; worst 0.9000 on 'red {shoes}'"
     )
     assert failed_gate(EvaluationSpec(min_cosine=0.97, max_abs_error=0.25), ev) is None
+
+
+@pytest.mark.slow
+def test_a_where_sure_gate_the_source_cannot_be_judged_by_is_announced(tiny_project, tmp_path):
+    """The tiny source is sure (top-1 >= 0.95) of no test query: the gate cannot judge it and says so."""
+    spec = tiny_project.recipe_dict(name="sure", output={"dir": str(tmp_path / "b")})
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(json.loads(json.dumps(spec, default=str))))
+    result = CliRunner().invoke(
+        app, ["convert", "--recipe", str(recipe), "--min-agreement-where-sure", "0.9"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b" / "sure" / "report.json").read_text())
+    assert report["evaluation"]["vs_source_float"]["flips"]["sure_queries"] == 0
+    assert (
+        "gate min_agreement_where_sure not applied: the source is sure (top-1 probability >= 0.95) of none"
+        in (" ".join(result.stderr.split()))
+    )

@@ -121,6 +121,19 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
     return checks
 
 
+def unjudged(gates: EvaluationSpec, evaluation: EvaluationSection) -> list[str]:
+    """Lines for the gates the recipe sets that this evaluation cannot judge (they pass by default): a
+    where-sure gate when the source is sure of no test query."""
+    cmp, t = evaluation.vs_source_float, evaluation.teacher
+    f = cmp.flips if cmp is not None else None
+    if gates.min_agreement_where_sure is None or t is not None or f is None or f.sure_queries:
+        return []
+    return [
+        f"gate min_agreement_where_sure not applied: the source is sure (top-1 probability >= "
+        f"{f.sure_min_prob}) of none of the {cmp.queries} test queries; use min_agreement"
+    ]
+
+
 def _flips_text(cmp: Comparison, ref: str) -> str:
     """ " (9 flips, 7 of them where source was unsure of the query ...; 95% interval ...)": whether the
     miss is damage or the reference's own near-ties tipped, and how far another sample could move it."""
