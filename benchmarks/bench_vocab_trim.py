@@ -6,9 +6,11 @@ a Hugging Face-style folder) is converted side by side through the CLI, with fla
 
 - `untrimmed`: `--quantize dynamic` (the whole table, int8 weights);
 - `trimmed`: the same with a `vocab_trim` step (the example's train queries' pieces, every special, every
-  single character), `dropped: auto` as the presets have it: the tokenizer rewritten or the ids remapped
-  to [UNK] in the graph, whichever agrees better with the untrimmed model on val;
+  single character), `dropped: auto` as the presets have it: the tokenizer rewritten (split) or renumbered
+  with the ids past the kept pieces clamped to [UNK] in the graph (unk-renumber), whichever agrees better
+  with the untrimmed model on val;
 - `trimmed-split`: the same with `dropped: split` (the tokenizer always rewritten), side by side;
+- `trimmed-unk`: the same with `dropped: unk` (the tokenizer untouched, an int32 id remap in the graph);
 - `trim-mixed`: `--preset trim-mixed` (vocab trim, then the mixed-precision search);
 - `trim-int4`: `--preset trim-int4` (vocab trim, then the int4 weight search). MediaPipe 0.10.21 cannot
   load INT4 tensors, so it is packaged with `--mediapipe 1.2.3` (parity in MediaPipe 1.2.3, the metadata
@@ -48,6 +50,7 @@ BUILDS = {  # name -> convert flags after the source
     "untrimmed": ["-Q", "dynamic"],
     "trimmed": ["-Q", "dynamic", "--recipe", "{trim_recipe}"],  # dropped: auto, as the presets
     "trimmed-split": ["-Q", "dynamic", "--recipe", "{split_recipe}"],  # dropped: split (always rewrite)
+    "trimmed-unk": ["-Q", "dynamic", "--recipe", "{unk_recipe}"],  # dropped: unk (the int32 remap)
     "trim-mixed": ["--preset", "trim-mixed"],
     "trim-int4": ["--preset", "trim-int4"],
 }
@@ -88,7 +91,11 @@ def ascii_agreement(build: Path) -> tuple[int, int]:
 
 
 def run_build(name: str, folder: Path, work: Path) -> dict:
-    recipes = {"trim_recipe": work / "trim.yaml", "split_recipe": work / "trim-split.yaml"}
+    recipes = {
+        "trim_recipe": work / "trim.yaml",
+        "split_recipe": work / "trim-split.yaml",
+        "unk_recipe": work / "trim-unk.yaml",
+    }
     flags = [f.format(**recipes) for f in BUILDS[name]]
     build = work / name / "build"
     args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(build)]
@@ -239,9 +246,11 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
         f"{facts.get('vocab_sha256', '?')[:12]}) on {facts['corpus_texts']:,} generated texts, 2-layer "
         f"hidden-64 BERT classifier trained from scratch, embedding table {facts['embedding_share']:.0%} of "
         f"its {facts['parameters']:,} weights; trimmed to the example's train queries. dropped: what a "
-        "dropped piece becomes (split: the tokenizer rewritten, the word split into kept pieces; unk: the "
-        "tokenizer kept whole, the id remapped in the graph to the [UNK] row; `auto`, as the presets, "
-        "measures both on val: top-1 agreement with the untrimmed model in brackets). Accuracy: the "
+        "dropped piece becomes (split: the tokenizer rewritten, the word split into kept pieces; "
+        "unk-renumber: the tokenizer renumbered with every piece, the kept ones first, and an id past them "
+        "clamped in the graph to the [UNK] row; unk: the tokenizer kept whole, the id remapped in the graph "
+        "by an int32 table; `auto`, as the presets, measures split and unk-renumber on val: top-1 "
+        "agreement with the untrimmed model in brackets). Accuracy: the "
         ".tflite on the 748 test queries; bundle: the packaged MediaPipe .tflite, metadata and vocab.txt "
         "inside; parity: MediaPipe 0.10.21 TextClassifier vs the toolchain, top-1 (trim-int4: MediaPipe "
         "1.2.3, `package --mediapipe 1.2.3`; 0.10.21 cannot load INT4).",
@@ -300,7 +309,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-vocab-trim-") as tmp:
         work = Path(tmp)
         folder = root / "classifier"
-        for recipe, dropped in (("trim.yaml", "auto"), ("trim-split.yaml", "split")):
+        for recipe, dropped in (
+            ("trim.yaml", "auto"),
+            ("trim-split.yaml", "split"),
+            ("trim-unk.yaml", "unk"),
+        ):
             (work / recipe).write_text(
                 f"name: trimmed\nsource: {{path: {folder}}}\n"
                 f"steps:\n  - {{kind: vocab_trim, dropped: {dropped}}}\n"

@@ -10,6 +10,11 @@ replaced by `table[kept]`, in the order of `kept`: new id i reads old row kept[i
   new row, a dropped piece -> the unknown piece's row) goes into the graph as an int32 initializer and a
   Gather in front of every embedding Gather: `Gather(table', Gather(remap, ids))`. The ids input keeps
   its range; 4 bytes per old piece instead of `hidden` floats.
+- the tokenizer was renumbered with every piece kept, the kept ones first (WordPiece `dropped:
+  unk-renumber`: every text splits as before, a dropped piece's id is >= the kept count K), so `clamp_row`
+  (the unknown piece's old row) is appended as row K and the ids are clamped to K in front of every
+  embedding Gather: `Gather(table' + [unk row], Min(Cast(ids, int32), K))`. One row and two ops instead
+  of the 4-byte-per-piece remap.
 
 A table read by anything else (a tied output projection, a second Gather on other ids) is refused: its
 rows would be needed beyond the ids the queries use. The result is one self-contained .onnx file.
@@ -27,6 +32,7 @@ from toolchain.base.errors import InputFileError
 
 _PASS_THROUGH = ("Cast", "Unsqueeze", "Reshape", "Squeeze", "Identity")
 REMAP_NAME = "vocab_trim/remap"
+CLAMP_NAME = "vocab_trim/kept_count"
 
 
 @dataclass(frozen=True)
@@ -68,11 +74,17 @@ def word_table_rows(path: Path, ids_input: str) -> tuple[str, int, int]:
 
 
 def trim_embedding(
-    src: Path, dst: Path, ids_input: str, kept: np.ndarray, remap: np.ndarray | None = None
+    src: Path,
+    dst: Path,
+    ids_input: str,
+    kept: np.ndarray,
+    remap: np.ndarray | None = None,
+    clamp_row: int | None = None,
 ) -> TrimmedTable:
-    """Write `src` with its word-embedding rows cut to `kept` (and the id `remap` in front) to `dst`."""
+    """Write `src` with its word-embedding rows cut to `kept` to `dst`: with the id `remap` in front, or
+    (`clamp_row`, an old row) that row appended and the ids clamped to it (the module doc)."""
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
     from onnx.external_data_helper import load_external_data_for_model
 
     model = onnx.load(str(src), load_external_data=False)
@@ -94,10 +106,27 @@ def trim_embedding(
     kept = np.asarray(kept, dtype=np.int64)
     if kept.min() < 0 or kept.max() >= rows:
         raise InputFileError(f"{src.name}: kept ids reach past the {rows}-row table {name}")
-    inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(table[kept]), name))
+    if remap is not None and clamp_row is not None:
+        raise ValueError("an id remap or a clamp, not both")
+    rows_kept = kept if clamp_row is None else np.append(kept, np.int64(clamp_row))
+    if clamp_row is not None and not 0 <= clamp_row < rows:
+        raise InputFileError(f"{src.name}: the clamp row {clamp_row} is past the {rows}-row table {name}")
+    inits[name].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(table[rows_kept]), name))
     for inp in graph.input:  # an old-style export lists initializers as inputs too
         if inp.name == name and inp.type.tensor_type.shape.dim:
-            inp.type.tensor_type.shape.dim[0].dim_value = len(kept)
+            inp.type.tensor_type.shape.dim[0].dim_value = len(rows_kept)
+    if clamp_row is not None:
+        graph.initializer.append(numpy_helper.from_array(np.array(len(kept), np.int32), CLAMP_NAME))
+        for i, gather in enumerate(gathers):
+            as32, out = f"{CLAMP_NAME}/ids32_{i}", f"{CLAMP_NAME}/ids_{i}"
+            cast = helper.make_node(
+                "Cast", [gather.input[1]], [as32], to=TensorProto.INT32, name=f"{as32}_cast"
+            )
+            low = helper.make_node("Min", [as32, CLAMP_NAME], [out], name=f"{CLAMP_NAME}_{i}")
+            gather.input[1] = out
+            at = list(graph.node).index(gather)
+            graph.node.insert(at, low)
+            graph.node.insert(at, cast)
     if remap is not None:
         if len(remap) != rows:
             raise InputFileError(f"{src.name}: the id remap has {len(remap)} entries for {rows} rows")
@@ -109,4 +138,4 @@ def trim_embedding(
             graph.node.insert(list(graph.node).index(gather), node)
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
-    return TrimmedTable(name, rows, len(kept), int(np.prod(table.shape[1:])))
+    return TrimmedTable(name, rows, len(rows_kept), int(np.prod(table.shape[1:])))

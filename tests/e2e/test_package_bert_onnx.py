@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from converters.tflite_model import read_tflite
 from tests.support.browser import assert_report_page
 from tests.support.builds import copy_build, edit_recipe
 from toolchain.cli.main import app
@@ -103,13 +104,17 @@ def test_tokenizer_mismatch_gate_exits_1(builds, tmp_path: Path) -> None:
     assert json.loads(stdout)["tokenizer_parity"]["by_cause"]["accent"] == 1
 
 
-def test_a_wordpiece_trim_remapped_in_the_graph_packages_with_the_whole_vocab(
-    bert_models, tmp_path: Path
+@pytest.mark.parametrize("dropped", ["unk", "unk-renumber"])
+def test_a_wordpiece_trim_read_as_unk_packages_with_the_whole_vocab(
+    bert_models, tmp_path: Path, dropped: str
 ) -> None:
-    """vocab_trim `dropped: unk`: the tokenizer stays whole, the ids are remapped in the graph; MediaPipe
-    reads the whole vocab.txt and its TextClassifier agrees with the toolchain on every test query."""
+    """vocab_trim `dropped: unk`: the tokenizer stays whole, the ids are remapped in the graph; `dropped:
+    unk-renumber`: the tokenizer renumbered (every piece, the kept ones first), the ids clamped in the graph.
+    MediaPipe reads the whole vocab.txt and its TextClassifier agrees with the toolchain on every query."""
     recipe = tmp_path / "trim.yaml"
-    recipe.write_text("source: {path: x}\nsteps:\n  - {kind: vocab_trim, splits: [train], dropped: unk}\n")
+    recipe.write_text(
+        f"source: {{path: x}}\nsteps:\n  - {{kind: vocab_trim, splits: [train], dropped: {dropped}}}\n"
+    )
     folder = bert_models.classifier
     code, stdout, stderr = _cli(
         "convert", str(folder), "--seq-len", "32", "--out", str(tmp_path / "build"), "--json",
@@ -120,9 +125,18 @@ def test_a_wordpiece_trim_remapped_in_the_graph_packages_with_the_whole_vocab(
     rep = json.loads(stdout)
     step = rep["steps"][0]
     whole = len((folder / "vocab.txt").read_text("utf-8").splitlines())
-    assert step["dropped"] == "unk" and step["method"].startswith("in-graph id remap")
-    assert step["vocab_after"] < whole == rep["tokenizer"]["vocab_size"] == step["vocab_before"]
-    assert (tmp_path / "build" / "vocab.txt").read_text("utf-8") == (folder / "vocab.txt").read_text("utf-8")
+    assert step["dropped"] == dropped and step["vocab_after"] < whole == rep["tokenizer"]["vocab_size"]
+    assert step["vocab_before"] == whole
+    shipped, original = ((d / "vocab.txt").read_text("utf-8") for d in (tmp_path / "build", folder))
+    if dropped == "unk":
+        assert step["method"].startswith("in-graph id remap") and shipped == original
+    else:  # the same pieces, the kept ones first; no int32 remap table in the .tflite
+        lines = shipped.splitlines()
+        assert step["method"].startswith("tokenizer renumbered") and lines[0] == "[PAD]"
+        assert sorted(lines) == sorted(original.splitlines())
+    tensors = read_tflite(tmp_path / "build" / "model.tflite").tensors
+    remaps = [t for t in tensors if t.dtype == "INT32" and tuple(t.shape) == (whole,)]
+    assert len(remaps) == (1 if dropped == "unk" else 0)  # the int32 remap, 4 bytes per piece, or none
     code, stdout, stderr = _cli("package", str(tmp_path / "build"), "--out", str(tmp_path / "dist"), "--json")
     assert code == 0, stderr[-2000:]
     m = json.loads(stdout)

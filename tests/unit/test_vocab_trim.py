@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from converters.onnx_tflite import OnnxReference, inspect_onnx
-from converters.onnx_trim import REMAP_NAME
+from converters.onnx_trim import CLAMP_NAME, REMAP_NAME
 from tests.fixtures.common import EXAMPLE
 from tests.fixtures.make_bert_models import SPECIALS, bert_wordpiece
 from toolchain import data as d
@@ -30,7 +30,7 @@ from toolchain.steps.vocab_trim import trim_onnx
 from toolchain.tokenizers.binding import ModelInput, bind_inputs
 from toolchain.tokenizers.mediapipe_bert import MediaPipeBertTokenizer
 from toolchain.tokenizers.sentencepiece import SentencePieceTokenizer
-from toolchain.tokenizers.trim import plan_trim, trimmed_wordpiece
+from toolchain.tokenizers.trim import plan_trim, renumbered_wordpiece, trimmed_wordpiece
 from toolchain.tokenizers.wordpiece import WordPieceTokenizer
 
 SEQ = 16
@@ -338,6 +338,59 @@ def test_wordpiece_dropped_unk_keeps_the_tokenizer_and_remaps_in_the_graph(bert_
     np.testing.assert_allclose(_scores(dst, tok, texts), expect, rtol=0, atol=1e-5)
 
 
+def test_the_renumbered_tokenizer_splits_every_text_as_before_with_the_kept_pieces_first():
+    tok = _wordpiece()
+    plan = plan_trim(tok, CORPUS)
+    new = renumbered_wordpiece(tok, plan)
+    assert new.vocab_size == tok.vocab_size and set(new.vocab) == set(tok.vocab)
+    old_lines, new_lines = tok.vocab_lines(), new.vocab_lines()
+    k = len(plan.kept)
+    assert new_lines[:k] == [old_lines[i] for i in plan.kept] == trimmed_wordpiece(tok, plan).vocab_lines()
+    assert new.vocab["[PAD]"] == 0 and new.vocab["[UNK]"] == plan.unk_new
+    by_old = {i: t for t, i in tok.vocab.items()}
+    for text in CORPUS + UNSEEN:  # the same pieces; a dropped one has an id >= the kept count
+        (old_ids,), (new_ids,) = _ids(tok, [text]), _ids(new, [text])
+        assert [by_old[i] for i in old_ids] == [new_lines[i] for i in new_ids]
+        kept = set(plan.kept.tolist())
+        assert all((i < k) == (o in kept) for o, i in zip(old_ids, new_ids, strict=True))
+    device = MediaPipeBertTokenizer(new.vocab_lines(), SEQ)  # MediaPipe reads the renumbered vocab.txt alike
+    for text in CORPUS + UNSEEN[:4]:
+        assert device.ids(text) == _ids(new, [text.lower()])[0]
+
+
+@pytest.mark.slow  # the fixture trains the BERT once per cache key
+def test_wordpiece_dropped_unk_renumber_clamps_ids_with_no_remap_table(bert_models, tmp_path):
+    step = VocabTrimStep(splits=["train"], dropped="unk-renumber")
+    src, dst, tok, splits, done = _bert_trim(bert_models, tmp_path, step)
+    report, new = done.report, done.tokenizer
+    assert report["dropped"] == "unk-renumber" and report["method"].startswith("tokenizer renumbered")
+    assert new is not tok and new.vocab_size == tok.vocab_size and report["vocab_after"] < tok.vocab_size
+    inits = {i.name: i for i in onnx.load(str(dst)).graph.initializer}
+    assert (
+        REMAP_NAME not in inits
+        and int(onnx.numpy_helper.to_array(inits[CLAMP_NAME])) == report["vocab_after"]
+    )
+    table = next(i for i in inits.values() if len(i.dims) == 2 and i.dims[0] == report["vocab_after"] + 1)
+    assert table.dims[1] > 1  # the kept rows and the [UNK] row they clamp to
+    held = report["heldout"]
+    assert held.changed > 0 and all("[UNK]" in e.after for e in held.examples)
+    assert report["effect"].max_abs_diff_unchanged == 0.0
+    # the trimmed graph on the renumbered ids == the untrimmed graph with dropped ids -> [UNK]
+    texts = [e.text for e in held.examples]
+    kept = set(plan_trim(tok, splits["train"].texts).kept.tolist())
+    enc = tok.encode_batch(texts)
+    unk = np.where(np.isin(enc["input_ids"], list(kept)), enc["input_ids"], tok.vocab["[UNK]"])
+    info = inspect_onnx(src)
+    expect = OnnxReference(src, info.inputs).run(bind_inputs({**enc, "input_ids": unk}, info.inputs))
+    np.testing.assert_allclose(_scores(dst, new, texts), expect, rtol=0, atol=1e-5)
+    remapped = tmp_path / "remapped"  # the same reading as dropped: unk, without its 4 bytes per piece
+    remapped.mkdir()
+    *_, unk_done = _bert_trim(bert_models, remapped, VocabTrimStep(splits=["train"], dropped="unk"))
+    np.testing.assert_allclose(_scores(remapped / "trimmed.onnx", tok, texts), expect, rtol=0, atol=1e-5)
+    saved = (remapped / "trimmed.onnx").stat().st_size - dst.stat().st_size
+    assert saved >= 4 * tok.vocab_size - 4 * table.dims[1] - 1024
+
+
 @pytest.mark.slow  # the fixture trains the BERT once per cache key
 def test_dropped_auto_measures_both_readings_on_val_and_keeps_the_better(bert_models, tmp_path):
     _, dst, tok, splits, done = _bert_trim(
@@ -347,11 +400,11 @@ def test_dropped_auto_measures_both_readings_on_val_and_keeps_the_better(bert_mo
     assert choice is not None and choice.split.startswith("val") and choice.queries == len(splits["val"])
     assert set(choice.scores) == {"split", "unk"} and all(0.5 < v <= 1.0 for v in choice.scores.values())
     unk_wins = choice.scores["unk"] > choice.scores["split"]
-    assert report["dropped"] == ("unk" if unk_wins else "split")
     assert f"dropped: auto chose {report['dropped']} (on val:" in report["summary"]
-    assert (done.tokenizer is tok) == unk_wins
-    remapped = REMAP_NAME in {i.name for i in onnx.load(str(dst)).graph.initializer}
-    assert remapped == unk_wins  # the model written is the one chosen, not the last one measured
+    assert report["dropped"] == ("unk-renumber" if unk_wins else "split")
+    assert done.tokenizer is not tok and (done.tokenizer.vocab_size == tok.vocab_size) == unk_wins
+    inits = {i.name for i in onnx.load(str(dst)).graph.initializer}
+    assert (CLAMP_NAME in inits) == unk_wins and REMAP_NAME not in inits  # the model chosen, not the last
     without_val = {k: v for k, v in splits.items() if k != "val"}
     step = VocabTrimStep(splits=["train"], dropped="auto")
     info = inspect_onnx(dst)
@@ -369,6 +422,8 @@ def test_dropped_unk_is_refused_on_a_keras_model():
     ctx = StepContext(None, None, None, None, [], 0, SilentProgress(), tokenizer=_wordpiece())
     with pytest.raises(StepError, match="dropped: unk remaps ids inside an ONNX graph"):
         vocab_trim.run(VocabTrimStep(dropped="unk"), None, ctx)
+    with pytest.raises(StepError, match="dropped: unk-renumber clamps ids inside an ONNX graph"):
+        vocab_trim.run(VocabTrimStep(dropped="unk-renumber"), None, ctx)
 
 
 def test_unlabelled_flag_feeds_the_trims_corpus(tmp_path):
@@ -395,5 +450,6 @@ def test_dropped_auto_on_an_embedder_compares_mean_cosines(bert_models, tmp_path
     *_, done = _bert_trim(bert_models, tmp_path, step, Task.EMBEDDING)
     choice = done.report["dropped_choice"]
     assert choice.measure == "mean cosine" and all(0.5 < v <= 1.0 for v in choice.scores.values())
-    assert done.report["dropped"] == ("unk" if choice.scores["unk"] > choice.scores["split"] else "split")
+    unk_wins = choice.scores["unk"] > choice.scores["split"]
+    assert done.report["dropped"] == ("unk-renumber" if unk_wins else "split")
     assert done.report["effect"].mean_cosine is not None

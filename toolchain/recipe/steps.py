@@ -271,13 +271,16 @@ class VocabTrimStep(Strict):
         "scripts: every non-letter and ASCII one, and the letters of the scripts the queries write in "
         "(a letter of another script reads [UNK]); true: all of them; false: none",
     )
-    dropped: Literal["split", "unk", "auto"] = Field(
+    dropped: Literal["split", "unk", "unk-renumber", "auto"] = Field(
         "split",
         description="WordPiece: what a dropped piece becomes. split: the tokenizer is rewritten and the "
-        "word splits into kept pieces; unk: the tokenizer stays whole and the ONNX graph remaps a dropped "
-        "piece to the [UNK] row (the bundle keeps the full vocab.txt); auto: whichever agrees better with "
-        "the untrimmed model on the val split (ONNX; split on a tie or without val). SentencePiece is "
-        "always remapped",
+        "word splits into kept pieces; unk-renumber: the piece reads the [UNK] row; the tokenizer keeps "
+        "every piece, renumbered with the kept ones first (every text splits as before), and the ONNX graph "
+        "clamps ids past the kept ones to the [UNK] row (no remap bytes; the bundle keeps the full "
+        "vocab.txt); unk: the same reading with the tokenizer untouched (the original ids, for an app that "
+        "tokenizes with the original vocabulary) and an int32 id remap in the graph, 4 bytes per piece; "
+        "auto: split or unk-renumber, whichever agrees better with the untrimmed model on the val split "
+        "(ONNX; split on a tie or without val). SentencePiece is always remapped",
     )
 
     @field_validator("corpus", mode="before")

@@ -259,7 +259,8 @@ class VocabTrimReport(StepReport):
     kind: Literal[StepKind.VOCAB_TRIM] = Field(StepKind.VOCAB_TRIM, description=STEP_KIND)
     tokenizer: str = Field(description="wordpiece | sentencepiece")
     method: str = Field(
-        description="how the ids reach the kept rows: the tokenizer rewritten, or an in-graph remap"
+        description="how the ids reach the kept rows: the tokenizer rewritten, renumbered (ids clamped in "
+        "the graph), or an in-graph remap"
     )
     vocab_before: int = Field(description="pieces before")
     vocab_after: int = Field(description="pieces kept")
@@ -277,7 +278,9 @@ class VocabTrimReport(StepReport):
     min_count: int = Field(description="the min_count knob: a piece is kept if used at least this often")
     covered_share: float = Field(description="of the queries' piece occurrences")
     dropped: str = Field(
-        "split", description="a dropped piece: split into kept pieces, or read as [UNK] (in-graph remap)"
+        "split",
+        description="a dropped piece: split into kept pieces (split), or read as [UNK] (unk-renumber: the "
+        "tokenizer renumbered, ids clamped; unk: an in-graph remap)",
     )
     dropped_choice: TrimChoice | None = Field(None, description="how dropped: auto chose (val split)")
     table: str = Field(description="the embedding table (ONNX initializer or Keras layer)")

@@ -6,10 +6,12 @@ coverage); here the model follows, for both source kinds:
   rewritten. Before a student exists (a trim step ahead of distill) only the tokenizer is trimmed, and
   the student is built on the kept pieces.
 - ONNX (`trim_onnx`): the word-embedding initializer keeps the kept rows (converters/onnx_trim.py); a
-  WordPiece tokenizer is rewritten (`dropped: split`, the default) or stays whole with the old -> new id
-  remap in the graph, a dropped piece read as [UNK] (`dropped: unk`; `auto` keeps whichever agrees better
-  with the untrimmed model on val); a SentencePiece one (whose .model MediaPipe runs as it is) always
-  stays, with the remap in the graph.
+  WordPiece tokenizer is rewritten (`dropped: split`, the default), or a dropped piece is read as [UNK]:
+  the tokenizer renumbered with every piece, kept ones first, and ids past them clamped to the [UNK] row
+  (`dropped: unk-renumber`), or the tokenizer whole with the old -> new id remap in the graph (`dropped:
+  unk`, 4 bytes per piece, for an app that tokenizes with the original vocabulary); `auto` keeps split or
+  unk-renumber, whichever agrees better with the untrimmed model on val. A SentencePiece one (whose
+  .model MediaPipe runs as it is) always stays, with the remap in the graph.
 The report says how many pieces were kept and why, how many held-out queries (the test split, else val)
 now split into other pieces, and the float model before vs after on them: accuracy and agreement
 (classifiers) or cosine (embedders), and the largest output difference on the queries whose pieces did
@@ -38,12 +40,20 @@ from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.graph import LayerPlan, layer_spec, rewrite
 from toolchain.tokenizers.binding import ModelInput, bind_inputs
 from toolchain.tokenizers.sentencepiece import SentencePieceTokenizer
-from toolchain.tokenizers.trim import TrimPlan, pieces_of, plan_trim, trimmed_wordpiece
+from toolchain.tokenizers.trim import (
+    TrimPlan,
+    pieces_of,
+    plan_trim,
+    renumbered_wordpiece,
+    trimmed_wordpiece,
+)
 
 HELDOUT_SPLITS = ("test", "val")
 EFFECT_QUERIES = 2000  # held-out queries the before/after effect is measured on (the first ones)
 EXAMPLES = 5
 Scorer = Callable[[Any, list[str]], np.ndarray]  # (tokenizer, texts) -> the model's outputs
+Cut = Callable[[TrimPlan, Any, str], tuple[str, int, str]]  # (plan, tokenizer, reading) -> table, width, how
+SPLIT, UNK, UNK_RENUMBER = "split", "unk", "unk-renumber"  # how the trimmed model reads a dropped piece
 
 
 def corpus_texts(cfg: VocabTrimStep, splits: dict[str, QuerySet]) -> tuple[list[str], list[str]]:
@@ -70,10 +80,10 @@ def heldout_split(splits: dict[str, QuerySet]) -> tuple[str, QuerySet] | None:
     return (name, splits[name]) if name is not None else None
 
 
-def _after_pieces(tok: Any, plan: TrimPlan, new_tok: Any, texts: list[str]) -> list[list[str]]:
-    """The pieces the trimmed model reads: a rewritten tokenizer's, or (in-graph remap) a dropped piece
-    read as the unknown piece."""
-    if new_tok is not tok:
+def _after_pieces(tok: Any, plan: TrimPlan, new_tok: Any, texts: list[str], reading: str) -> list[list[str]]:
+    """The pieces the trimmed model reads: a rewritten tokenizer's, or (unk, unk-renumber) the untrimmed
+    tokenizer's with a dropped piece read as the unknown piece."""
+    if reading == SPLIT:
         return pieces_of(new_tok, texts)
     kept = set(plan.kept.tolist())
     unk = {i: t for t, i in tok.vocab.items()}.get(int(plan.kept[plan.unk_new]), "<unk>")
@@ -82,10 +92,12 @@ def _after_pieces(tok: Any, plan: TrimPlan, new_tok: Any, texts: list[str]) -> l
     return [[p if ids[r][j] in kept else unk for j, p in enumerate(row)] for r, row in enumerate(before)]
 
 
-def _heldout(tok: Any, plan: TrimPlan, new_tok: Any, split: tuple[str, QuerySet]) -> tuple[TrimHeldout, list]:
+def _heldout(
+    tok: Any, plan: TrimPlan, new_tok: Any, split: tuple[str, QuerySet], reading: str
+) -> tuple[TrimHeldout, list]:
     name, qs = split
     texts = list(qs.texts)
-    before, after = pieces_of(tok, texts), _after_pieces(tok, plan, new_tok, texts)
+    before, after = pieces_of(tok, texts), _after_pieces(tok, plan, new_tok, texts, reading)
     changed = [i for i in range(len(texts)) if before[i] != after[i]]
     examples = [TrimExample(text=texts[i], before=before[i], after=after[i]) for i in changed[:EXAMPLES]]
     section = TrimHeldout(
@@ -131,38 +143,43 @@ def _reader(
     tok: Any,
     plan: TrimPlan,
     splits: dict[str, QuerySet],
-    cut: Callable[[TrimPlan, Any], tuple[str, int, str]],
+    cut: Cut,
     scores: tuple[str, Scorer, Scorer] | None,
     remap_ok: bool,
     task: Task,
-) -> tuple[Any, TrimChoice | None]:
-    """The tokenizer the trimmed model reads: `tok` itself (a dropped piece remapped to the unknown row in
-    the graph) or the rewritten WordPiece tokenizer (a dropped piece's word splits into kept pieces).
+) -> tuple[Any, str, TrimChoice | None]:
+    """The tokenizer the trimmed model reads and how it reads a dropped piece: `tok` itself (`unk`: the
+    piece remapped to the unknown row in the graph), the renumbered WordPiece tokenizer (`unk-renumber`:
+    its id clamped to the unknown row) or the rewritten one (`split`: the word splits into kept pieces).
 
     A model fine-tuned without pretraining has never trained the rows its queries do not use: read as the
     unknown piece they change little, split into other pieces they can flip a query (measured on the 30k
     fixture: 99.9% vs 98.8% top-1 agreement). A pretrained encoder's rows carry meaning either way. `auto`
     measures both on the val split and keeps the better; a tie keeps the rewrite (the smaller bundle)."""
     if isinstance(tok, SentencePieceTokenizer):
-        return tok, None
+        return tok, UNK, None
     rewritten = trimmed_wordpiece(tok, plan)
-    if cfg.dropped == "split" or not remap_ok:
-        return rewritten, None
-    if cfg.dropped == "unk":
-        return tok, None
+    if cfg.dropped == SPLIT or not remap_ok:
+        return rewritten, SPLIT, None
+    if cfg.dropped == UNK:
+        return tok, UNK, None
+    renumbered = renumbered_wordpiece(tok, plan)
+    if cfg.dropped == UNK_RENUMBER:
+        return renumbered, UNK_RENUMBER, None
     val = splits.get("val")
     if val is None or scores is None:
-        return rewritten, None
+        return rewritten, SPLIT, None
     _, before, after = scores
     texts = list(val.texts[:EFFECT_QUERIES])
     reference = before(tok, texts)
     measured = {}
-    for name, reader in (("split", rewritten), ("unk", tok)):
-        cut(plan, reader)
+    for name, reader, reading in (("split", rewritten, SPLIT), ("unk", renumbered, UNK_RENUMBER)):
+        cut(plan, reader, reading)
         measured[name] = _agreement(reference, after(reader, texts), task)
     measure = "mean cosine" if task == Task.EMBEDDING else "top-1 agreement"
     choice = TrimChoice(split=f"val ({val.source})", queries=len(texts), measure=measure, scores=measured)
-    return (tok if measured["unk"] > measured["split"] else rewritten), choice
+    unk_wins = measured["unk"] > measured["split"]
+    return (renumbered, UNK_RENUMBER, choice) if unk_wins else (rewritten, SPLIT, choice)
 
 
 @dataclass(frozen=True)
@@ -177,23 +194,24 @@ def trim(
     cfg: VocabTrimStep,
     tok: Any,
     splits: dict[str, QuerySet],
-    cut: Callable[[TrimPlan, Any], tuple[str, int, str]],
+    cut: Cut,
     scores: tuple[str, Scorer, Scorer] | None,
     labels: list[str],
     task: Task,
     remap_ok: bool = True,
 ) -> Trimmed:
-    """Plan, cut the model (`cut(plan, new tokenizer)` -> table name, row width, method; the tokenizer
-    given is the model's own for an in-graph remap) and report; `scores`: (runtime, the untrimmed model,
-    the trimmed one) for the effect on the held-out queries; `remap_ok`: the model can take a remap."""
+    """Plan, cut the model (`cut(plan, new tokenizer, reading)` -> table name, row width, method; the
+    tokenizer given is the model's own for an in-graph remap) and report; `scores`: (runtime, the
+    untrimmed model, the trimmed one) for the effect on the held-out queries; `remap_ok`: the model can
+    take a remap or a clamp."""
     texts, where = corpus_texts(cfg, splits)
     plan = plan_trim(tok, texts, cfg.coverage, cfg.min_count, cfg.single_chars)
-    new_tok, choice = _reader(cfg, tok, plan, splits, cut, scores, remap_ok, task)
-    table, width, method = cut(plan, new_tok)
+    new_tok, dropped, choice = _reader(cfg, tok, plan, splits, cut, scores, remap_ok, task)
+    table, width, method = cut(plan, new_tok, dropped)
     split = heldout_split(splits)
     heldout, effect = None, None
     if split is not None:
-        heldout, changed = _heldout(tok, plan, new_tok, split)
+        heldout, changed = _heldout(tok, plan, new_tok, split, dropped)
         if scores is not None:
             runtime, before, after = scores
             qs = split[1]
@@ -210,9 +228,8 @@ def trim(
             f"; {plan.single_chars_dropped:,} single letters of scripts the queries do not write in dropped "
             f"(kept: {', '.join(plan.scripts) or 'ASCII only'})"
         )
-    dropped = "unk" if new_tok is tok else "split"
     if heldout is not None:
-        how = "read [UNK] in a piece" if dropped == "unk" else "split otherwise"
+        how = "split otherwise" if dropped == SPLIT else "read [UNK] in a piece"
         summary += f"; {heldout.changed_share:.1%} of held-out queries {how}"
     if effect is not None and effect.accuracy_after is not None and effect.accuracy_before is not None:
         summary += f"; accuracy {effect.accuracy_before:.2%} -> {effect.accuracy_after:.2%}"
@@ -251,6 +268,10 @@ def trim(
 
 REWRITTEN = "tokenizer rewritten (tokenizer.json + vocab.txt renumbered)"
 REMAPPED = "in-graph id remap (the tokenizer is unchanged; a dropped piece reads the unknown piece's row)"
+RENUMBERED = (
+    "tokenizer renumbered, every piece kept (the kept ones first); an id past them is clamped in the graph "
+    "to the unknown piece's row"
+)
 
 
 def trim_onnx(
@@ -268,11 +289,16 @@ def trim_onnx(
     if tok is None:
         raise DataError("vocab_trim needs the model's tokenizer", hint="pass --tokenizer or --vocab")
 
-    def cut(plan: TrimPlan, new_tok: Any) -> tuple[str, int, str]:
+    def cut(plan: TrimPlan, new_tok: Any, reading: str) -> tuple[str, int, str]:
         name, _, width = word_table_rows(src, ids_input)
-        remap = plan.old_to_new() if new_tok is tok else None
-        trim_embedding(src, dst, ids_input, plan.kept, remap)
-        return name, width, REWRITTEN if remap is None else REMAPPED
+        if reading == UNK:
+            trim_embedding(src, dst, ids_input, plan.kept, remap=plan.old_to_new())
+            return name, width, REMAPPED
+        if reading == UNK_RENUMBER:
+            trim_embedding(src, dst, ids_input, plan.kept, clamp_row=int(plan.kept[plan.unk_new]))
+            return name, width, RENUMBERED
+        trim_embedding(src, dst, ids_input, plan.kept)
+        return name, width, REWRITTEN
 
     def scorer(path: Path) -> Scorer:
         def run(t: Any, texts: list[str]) -> np.ndarray:
@@ -300,9 +326,11 @@ def run(cfg: VocabTrimStep, model: Any, ctx: StepContext) -> StepResult:
     """Keras: the token Embedding layers cut to the kept rows, the WordPiece tokenizer rewritten (a model
     None: a student is built later on the trimmed pieces, so only the tokenizer is cut)."""
     tok = ctx.tokenizer
-    if cfg.dropped == "unk":
+    if cfg.dropped in (UNK, UNK_RENUMBER):
+        how = "remaps" if cfg.dropped == UNK else "clamps"
         raise StepError(
-            "vocab_trim dropped: unk remaps ids inside an ONNX graph; a Keras model's tokenizer is rewritten",
+            f"vocab_trim dropped: {cfg.dropped} {how} ids inside an ONNX graph; a Keras model's tokenizer is "
+            "rewritten",
             hint="use dropped: split (or auto, which is split here), or convert the model from ONNX",
         )
     if isinstance(tok, SentencePieceTokenizer):
@@ -313,7 +341,7 @@ def run(cfg: VocabTrimStep, model: Any, ctx: StepContext) -> StepResult:
         )
     new_model: list[Any] = [None]
 
-    def cut(plan: TrimPlan, new_tok: Any) -> tuple[str, int, str]:
+    def cut(plan: TrimPlan, new_tok: Any, reading: str) -> tuple[str, int, str]:
         if model is None:
             return "(the student's, built on the kept pieces)", 0, REWRITTEN
         tables = _token_tables(model, plan.vocab_before)

@@ -21,6 +21,8 @@ The kept pieces keep their order (new id = rank among the kept ids), so [PAD] st
 - WordPiece: the tokenizer itself is rewritten (tokenizer.json's vocab, added tokens, post-processor and
   padding ids; vocab.txt follows from it), so the training side and MediaPipe read the same file. A word
   whose pieces were dropped splits into shorter ones, identically on both sides.
+- WordPiece with `dropped: unk-renumber`: every piece stays in the tokenizer, renumbered with the kept ones
+  first (`renumbered_wordpiece`), and the graph clamps ids past them to the [UNK] row.
 - SentencePiece: the .model file MediaPipe runs cannot drop pieces without changing how every text is
   segmented, so the tokenizer stays as it is and `old_to_new` (a dropped piece -> <unk>) goes into the
   model's graph (converters/onnx_trim.py). Both sides still give the same ids; a dropped piece reads the
@@ -199,7 +201,23 @@ def _fix_ids(node: Any, new: dict[str, int]) -> Any:
 def trimmed_wordpiece(tok: WordPieceTokenizer, plan: TrimPlan) -> WordPieceTokenizer:
     """The WordPiece tokenizer over the kept pieces, renumbered (tokenizer.json and vocab.txt alike)."""
     lines = tok.vocab_lines()
-    pieces = [lines[i] for i in plan.kept]
+    return _wordpiece_of(tok, [lines[i] for i in plan.kept], "trimmed")
+
+
+def renumbered_wordpiece(tok: WordPieceTokenizer, plan: TrimPlan) -> WordPieceTokenizer:
+    """The WordPiece tokenizer with EVERY piece, renumbered: the kept ones first (new id = rank among the
+    kept, as `trimmed_wordpiece` numbers them), then the dropped ones in their old order (ids >= the kept
+    count). WordPiece splits by the set of pieces, not their ids, so every text splits as before; a model
+    that clamps ids >= the kept count to the [UNK] row (`dropped: unk-renumber`) reads a dropped piece as
+    [UNK] with no remap table. [PAD] (id 0, which MediaPipe pads with) stays 0."""
+    lines = tok.vocab_lines()
+    kept = set(plan.kept.tolist())
+    order = [*plan.kept.tolist(), *(i for i in range(len(lines)) if i not in kept)]
+    return _wordpiece_of(tok, [lines[i] for i in order], "renumbered: the kept pieces first")
+
+
+def _wordpiece_of(tok: WordPieceTokenizer, pieces: list[str], how: str) -> WordPieceTokenizer:
+    """`tok` over `pieces`, numbered in that order (vocab, added tokens, post-processor and padding ids)."""
     new = {p: i for i, p in enumerate(pieces)}
     spec = json.loads(tok.json)
     spec["model"]["vocab"] = new
@@ -208,7 +226,7 @@ def trimmed_wordpiece(tok: WordPieceTokenizer, plan: TrimPlan) -> WordPieceToken
     spec["post_processor"] = _fix_ids(spec.get("post_processor"), new)
     if isinstance(spec.get("padding"), dict) and spec["padding"].get("pad_token") in new:
         spec["padding"]["pad_id"] = new[spec["padding"]["pad_token"]]
-    return WordPieceTokenizer(json.dumps(spec, ensure_ascii=False), tok.seq_len, f"{tok.origin} (trimmed)")
+    return WordPieceTokenizer(json.dumps(spec, ensure_ascii=False), tok.seq_len, f"{tok.origin} ({how})")
 
 
 def pieces_of(tok: Any, texts: Sequence[str]) -> list[list[str]]:
