@@ -67,14 +67,19 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
 FLIPS_SHOWN = 5
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Probabilities of logits along the last axis (numerically stable)."""
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
 def probabilities(scores: np.ndarray) -> np.ndarray:
     """Scores as probabilities: rows that already are (non-negative, summing to 1) as they are, else the
     softmax of the logits."""
     s = np.asarray(scores, np.float64)
     if s.min() >= 0 and np.allclose(s.sum(1), 1.0, atol=1e-3):
         return s
-    e = np.exp(s - s.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
+    return softmax(s)
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:

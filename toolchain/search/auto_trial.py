@@ -29,10 +29,10 @@ from toolchain.base.errors import BuildRejected
 from toolchain.base.progress import SilentProgress
 from toolchain.build import load_build, text_feeds
 from toolchain.data import load_queries
+from toolchain.evaluation.metrics import softmax
 from toolchain.pipeline import build
 from toolchain.recipe.compose import recipe_from_dict
 from toolchain.search.trial import StudentTrial, TrialResult
-from toolchain.steps.student import softmax
 from toolchain.steps.teachers import step_teacher, teacher_logits
 from toolchain.steps.training import EPOCH_HOOK
 

@@ -26,6 +26,7 @@ from typing import Any
 from converters.keras_tflite import keras_to_tflite
 from toolchain.base.progress import Progress
 from toolchain.base.types import QuantMode
+from toolchain.evaluation.metrics import softmax
 from toolchain.evaluation.student_gates import confident_agreement
 from toolchain.report.evaluation import TeacherAgreement
 from toolchain.report.steps import TeacherInfo
@@ -38,7 +39,6 @@ from toolchain.sources.keras import (
 )
 from toolchain.sources.keras_steps import KerasData, clone, run_keras_steps
 from toolchain.sources.loaded import LoadedSource, distill_index
-from toolchain.steps.student import softmax
 from toolchain.steps.teachers import step_teacher, teacher_logits
 from toolchain.tokenizers.binding import ModelInput
 

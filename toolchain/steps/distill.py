@@ -24,6 +24,7 @@ from toolchain.base.errors import StepError
 from toolchain.base.tfenv import keras, tf
 from toolchain.base.types import AugmentOrigin
 from toolchain.data import load_queries
+from toolchain.evaluation.metrics import softmax
 from toolchain.recipe.steps import AugmentSpec, DistillStep
 from toolchain.recipe.students import StudentSpec
 from toolchain.sources.keras_inputs import rows
@@ -37,7 +38,6 @@ from toolchain.steps.student import (
     load_student,
     logits_model,
     predict_logits,
-    softmax,
 )
 from toolchain.steps.teacher_layers import init_student
 from toolchain.steps.teachers import Teacher, teacher_encoder, teacher_logits

@@ -139,12 +139,6 @@ def load_student(path: Path, seq_len: int, n_labels: int, trust_model_code: bool
     return model
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Probabilities of logits along the last axis (numerically stable)."""
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def _softmax_head(model: Any) -> tuple[str, Any]:
     """How the model produces probabilities: ('dense', layer), ('layer', layer) or ('none', None)."""
     layers = getattr(model, "layers", None)
