@@ -25,6 +25,7 @@ def main() -> int:
         "retrieval",
         "log_scoring",
         "vocab_trim",
+        "vocab_trim_spm",
         "minilm",
         "minilm_classifier",
     )

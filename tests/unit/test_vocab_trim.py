@@ -181,7 +181,7 @@ def test_trimmed_bert_onnx_gives_the_same_logits_where_the_pieces_did_not_change
 
 
 @pytest.mark.slow  # the fixture trains the XLM-R once per cache key
-def test_sentencepiece_trim_remaps_ids_inside_the_graph(xlmr_model, tmp_path):
+def test_sentencepiece_trim_read_as_unk_remaps_ids_inside_the_graph(xlmr_model, tmp_path):
     folder = xlmr_model / "classifier"
     src = folder / "model.onnx"
     tok = SentencePieceTokenizer(
@@ -192,7 +192,7 @@ def test_sentencepiece_trim_remaps_ids_inside_the_graph(xlmr_model, tmp_path):
     info = inspect_onnx(src)
     inputs = tuple(ModelInput(i.name, i.dtype) for i in info.inputs)
     dst = tmp_path / "trimmed.onnx"
-    step = VocabTrimStep(splits=["train"], coverage=0.9)  # drop the rarest pieces: some test ids change
+    step = VocabTrimStep(splits=["train"], coverage=0.9, dropped="unk")  # some test ids change
     done = trim_onnx(step, src, dst, "input_ids", inputs, tok, splits, labels, Task.CLASSIFICATION)
     report = done.report
     assert done.tokenizer is tok  # the .model MediaPipe runs stays; the ids are remapped in the graph
@@ -201,6 +201,60 @@ def test_sentencepiece_trim_remaps_ids_inside_the_graph(xlmr_model, tmp_path):
     assert REMAP_NAME in names
     assert report["heldout"].changed > 0 and report["effect"].max_abs_diff_unchanged == 0.0
     assert all("<unk>" in e.after for e in report["heldout"].examples)
+
+
+@pytest.mark.slow  # the fixture trains the XLM-R once per cache key
+def test_sentencepiece_split_cuts_the_model_file_and_the_tokenizer_alike(xlmr_model, tmp_path):
+    """`dropped: split` on a Unigram SentencePiece model: tokenizer.json and the .model MediaPipe runs keep
+    the same pieces; MediaPipe's path (its ids through packaging's table) gives the training ids on every
+    test query; no remap in the graph; the rows of unchanged queries read the same."""
+    import sentencepiece as spm
+
+    from toolchain.package.spm import Remap, ascii_lower
+
+    folder = xlmr_model / "classifier"
+    model_file = folder / "sentencepiece.bpe.model"
+    tok = SentencePieceTokenizer(
+        (folder / "tokenizer.json").read_text("utf-8"), 32, str(folder / "tokenizer.json"), model_file, folder
+    )
+    splits = {n: _queries(xlmr_model / "data" / f"{n}.jsonl") for n in ("train", "val", "test")}
+    labels = d.load_labels(folder / "labels.txt")
+    src = folder / "model.onnx"
+    inputs = tuple(ModelInput(i.name, i.dtype) for i in inspect_onnx(src).inputs)
+    step = VocabTrimStep(splits=["train"], coverage=0.9)  # dropped: split, the default
+    dst = tmp_path / "trimmed.onnx"
+    done = trim_onnx(step, src, dst, "input_ids", inputs, tok, splits, labels, Task.CLASSIFICATION)
+    new, report = done.tokenizer, done.report
+    assert report["dropped"] == "split" and ".model cut" in report["method"]
+    assert REMAP_NAME not in {i.name for i in onnx.load(str(dst)).graph.initializer}
+    assert len(new.vocab) == report["vocab_after"] < report["vocab_before"] == tok.vocab_size
+    specials = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    assert {t: new.vocab[t] for t in specials} == specials and new.unk_id == 3  # XLM-R's pad stays 1
+    sp = spm.SentencePieceProcessor(model_proto=new.spm_bytes())
+    pieces = {sp.id_to_piece(i) for i in range(sp.get_piece_size())}
+    assert (sp.unk_id(), sp.bos_id(), sp.eos_id()) == (0, 1, 2)
+    assert pieces - {"<unk>", "<s>", "</s>"} == set(new.vocab) - {*specials, "<mask>"}
+    assert len(new.spm_bytes()) < len(tok.spm_bytes())
+    new.save(tmp_path / "build")
+    remap = Remap(new, tmp_path / "build" / "sentencepiece.model")  # what `package` puts in the graph
+    assert len(remap.table) == sp.get_piece_size()  # the device table shrinks with the .model
+    texts = [ascii_lower(t) for t in splits["test"].texts]  # MediaPipe lower-cases A-Z
+    device = remap.model_ids(texts)["input_ids"]
+    np.testing.assert_array_equal(device, new.encode_batch(texts)["input_ids"])
+    assert report["heldout"].changed > 0 and report["effect"].max_abs_diff_unchanged == 0.0
+
+    # auto measures split against the remap on val; unk-renumber is WordPiece's
+    auto = trim_onnx(
+        VocabTrimStep(splits=["train"], coverage=0.9, dropped="auto"), src, tmp_path / "auto.onnx",
+        "input_ids", inputs, tok, splits, labels, Task.CLASSIFICATION,
+    ).report  # fmt: skip
+    assert set(auto["dropped_choice"].scores) == {"split", "unk"} and auto["dropped"] in ("split", "unk")
+    with pytest.raises(StepError, match="unk-renumber renumbers a WordPiece tokenizer"):
+        trim_onnx(
+            VocabTrimStep(splits=["train"], dropped="unk-renumber"), src, tmp_path / "x.onnx", "input_ids",
+            inputs, tok, splits, labels, Task.CLASSIFICATION,
+        )  # fmt: skip
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_trim_mixed_preset_and_the_step_order():

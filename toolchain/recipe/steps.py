@@ -273,14 +273,16 @@ class VocabTrimStep(Strict):
     )
     dropped: Literal["split", "unk", "unk-renumber", "auto"] = Field(
         "split",
-        description="WordPiece: what a dropped piece becomes. split: the tokenizer is rewritten and the "
+        description="What a dropped piece becomes. WordPiece: split: the tokenizer is rewritten and the "
         "word splits into kept pieces; unk-renumber: the piece reads the [UNK] row; the tokenizer keeps "
         "every piece, renumbered with the kept ones first (every text splits as before), and the ONNX graph "
         "clamps ids past the kept ones to the [UNK] row (no remap bytes; the bundle keeps the full "
         "vocab.txt); unk: the same reading with the tokenizer untouched (the original ids, for an app that "
         "tokenizes with the original vocabulary) and an int32 id remap in the graph, 4 bytes per piece; "
         "auto: split or unk-renumber, whichever agrees better with the untrimmed model on the val split "
-        "(ONNX; split on a tie or without val). SentencePiece is always remapped",
+        "(ONNX; split on a tie or without val). SentencePiece (ONNX): split cuts tokenizer.json and the "
+        ".model file to the kept pieces (Unigram only; BPE is always unk); unk remaps in the graph; auto "
+        "measures the two; unk-renumber is refused",
     )
 
     @field_validator("corpus", mode="before")

@@ -10,8 +10,9 @@ coverage); here the model follows, for both source kinds:
   the tokenizer renumbered with every piece, kept ones first, and ids past them clamped to the [UNK] row
   (`dropped: unk-renumber`), or the tokenizer whole with the old -> new id remap in the graph (`dropped:
   unk`, 4 bytes per piece, for an app that tokenizes with the original vocabulary); `auto` keeps split or
-  unk-renumber, whichever agrees better with the untrimmed model on val. A SentencePiece one (whose
-  .model MediaPipe runs as it is) always stays, with the remap in the graph.
+  unk-renumber, whichever agrees better with the untrimmed model on val. A SentencePiece Unigram one is
+  cut with its .model (`split`: tokenizer.json and the .model MediaPipe runs keep the kept pieces only) or
+  stays whole with the remap in the graph (`unk`; always for BPE); `auto` measures the two.
 The report says how many pieces were kept and why, how many held-out queries (the test split, else val)
 now split into other pieces, and the float model before vs after on them: accuracy and agreement
 (classifiers) or cosine (embedders), and the largest output difference on the queries whose pieces did
@@ -45,6 +46,7 @@ from toolchain.tokenizers.trim import (
     pieces_of,
     plan_trim,
     renumbered_wordpiece,
+    trimmed_sentencepiece,
     trimmed_wordpiece,
 )
 
@@ -157,7 +159,18 @@ def _reader(
     fixture: 99.9% vs 98.8% top-1 agreement). A pretrained encoder's rows carry meaning either way. `auto`
     measures both on the val split and keeps the better; a tie keeps the rewrite (the smaller bundle)."""
     if isinstance(tok, SentencePieceTokenizer):
-        return tok, UNK, None
+        if cfg.dropped == UNK_RENUMBER:
+            raise StepError(
+                "vocab_trim dropped: unk-renumber renumbers a WordPiece tokenizer; a SentencePiece .model "
+                "keeps its ids",
+                hint="use dropped: split (the .model cut to the kept pieces), unk (an id remap) or auto",
+            )
+        if cfg.dropped == UNK or tok.model_type != "Unigram":  # BPE merges need every piece
+            return tok, UNK, None
+        cut_spm = trimmed_sentencepiece(tok, plan)
+        if cfg.dropped == SPLIT:
+            return cut_spm, SPLIT, None
+        return _measured(tok, plan, splits, cut, scores, task, (cut_spm, SPLIT), (tok, UNK))
     rewritten = trimmed_wordpiece(tok, plan)
     if cfg.dropped == SPLIT or not remap_ok:
         return rewritten, SPLIT, None
@@ -166,20 +179,34 @@ def _reader(
     renumbered = renumbered_wordpiece(tok, plan)
     if cfg.dropped == UNK_RENUMBER:
         return renumbered, UNK_RENUMBER, None
+    return _measured(tok, plan, splits, cut, scores, task, (rewritten, SPLIT), (renumbered, UNK_RENUMBER))
+
+
+def _measured(
+    tok: Any,
+    plan: TrimPlan,
+    splits: dict[str, QuerySet],
+    cut: Cut,
+    scores: tuple[str, Scorer, Scorer] | None,
+    task: Task,
+    split: tuple[Any, str],
+    unk: tuple[Any, str],
+) -> tuple[Any, str, TrimChoice | None]:
+    """`dropped: auto`: the split and the unknown-piece readings measured on val against the untrimmed
+    model, the better kept (the split on a tie: the smaller bundle; without val: the split)."""
     val = splits.get("val")
     if val is None or scores is None:
-        return rewritten, SPLIT, None
+        return (*split, None)
     _, before, after = scores
     texts = list(val.texts[:EFFECT_QUERIES])
     reference = before(tok, texts)
     measured = {}
-    for name, reader, reading in (("split", rewritten, SPLIT), ("unk", renumbered, UNK_RENUMBER)):
+    for name, (reader, reading) in (("split", split), ("unk", unk)):
         cut(plan, reader, reading)
         measured[name] = _agreement(reference, after(reader, texts), task)
     measure = "mean cosine" if task == Task.EMBEDDING else "top-1 agreement"
     choice = TrimChoice(split=f"val ({val.source})", queries=len(texts), measure=measure, scores=measured)
-    unk_wins = measured["unk"] > measured["split"]
-    return (renumbered, UNK_RENUMBER, choice) if unk_wins else (rewritten, SPLIT, choice)
+    return (*unk, choice) if measured["unk"] > measured["split"] else (*split, choice)
 
 
 @dataclass(frozen=True)
@@ -267,6 +294,9 @@ def trim(
 
 
 REWRITTEN = "tokenizer rewritten (tokenizer.json + vocab.txt renumbered)"
+REWRITTEN_SPM = (
+    "tokenizer rewritten (tokenizer.json, vocab.txt and the SentencePiece .model cut to the kept pieces)"
+)
 REMAPPED = "in-graph id remap (the tokenizer is unchanged; a dropped piece reads the unknown piece's row)"
 RENUMBERED = (
     "tokenizer renumbered, every piece kept (the kept ones first); an id past them is clamped in the graph "
@@ -298,7 +328,7 @@ def trim_onnx(
             trim_embedding(src, dst, ids_input, plan.kept, clamp_row=int(plan.kept[plan.unk_new]))
             return name, width, RENUMBERED
         trim_embedding(src, dst, ids_input, plan.kept)
-        return name, width, REWRITTEN
+        return name, width, REWRITTEN_SPM if isinstance(new_tok, SentencePieceTokenizer) else REWRITTEN
 
     def scorer(path: Path) -> Scorer:
         def run(t: Any, texts: list[str]) -> np.ndarray:
@@ -335,8 +365,8 @@ def run(cfg: VocabTrimStep, model: Any, ctx: StepContext) -> StepResult:
         )
     if isinstance(tok, SentencePieceTokenizer):
         raise StepError(
-            "vocab_trim on a Keras model rewrites a WordPiece tokenizer; a SentencePiece model's pieces are "
-            "remapped inside an ONNX graph",
+            "vocab_trim on a Keras model rewrites a WordPiece tokenizer; a SentencePiece model is trimmed "
+            "with its ONNX graph",
             hint="convert the model from ONNX (its .onnx export) to trim a SentencePiece vocabulary",
         )
     new_model: list[Any] = [None]

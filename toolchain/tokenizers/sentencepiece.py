@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from toolchain.base.atomic import write_bytes
 from toolchain.base.errors import DataError
 from toolchain.tokenizers.hf_json import TOKENIZER_FILE, VOCAB_FILE, TokenizerJsonIds, parse_tokenizer_json
 
@@ -70,7 +71,7 @@ class SentencePieceTokenizer(TokenizerJsonIds):
         tokenizer_json: str,
         seq_len: int,
         origin: str = "tokenizer.json",
-        spm_model: Path | None = None,
+        spm_model: Path | bytes | None = None,
         folder: Path | None = None,
     ) -> None:
         if seq_len < 3:
@@ -82,7 +83,8 @@ class SentencePieceTokenizer(TokenizerJsonIds):
         self.json, self.origin, self.seq_len, self.spm_model = tokenizer_json, origin, seq_len, spm_model
         self.vocab: dict[str, int] = tok.get_vocab(with_added_tokens=True)
         self.pre_tokenizer = str((spec.get("pre_tokenizer") or {}).get("type"))
-        pad = _pad_token(folder or Path(origin).parent, self.vocab)
+        self.folder = folder or Path(origin).parent
+        pad = _pad_token(self.folder, self.vocab)
         if pad is None:
             raise DataError(
                 f"{origin} has no pad token (<pad>)",
@@ -132,9 +134,18 @@ class SentencePieceTokenizer(TokenizerJsonIds):
             **note,
         }
 
+    def spm_bytes(self) -> bytes:
+        """The .model file's bytes (a trimmed tokenizer holds its cut .model in memory)."""
+        if self.spm_model is None:
+            raise DataError(f"{self.origin} has no SentencePiece .model file beside it")
+        return self.spm_model if isinstance(self.spm_model, bytes) else Path(self.spm_model).read_bytes()
+
     def save(self, build_dir: Path) -> list[str]:
         files = self.save_json_and_vocab(build_dir)
         if self.spm_model is None:
             return files
-        shutil.copyfile(self.spm_model, Path(build_dir) / SPM_FILE)
+        if isinstance(self.spm_model, bytes):
+            write_bytes(Path(build_dir) / SPM_FILE, self.spm_model)
+        else:
+            shutil.copyfile(self.spm_model, Path(build_dir) / SPM_FILE)
         return [*files, SPM_FILE]

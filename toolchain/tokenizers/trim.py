@@ -23,10 +23,14 @@ The kept pieces keep their order (new id = rank among the kept ids), so [PAD] st
   whose pieces were dropped splits into shorter ones, identically on both sides.
 - WordPiece with `dropped: unk-renumber`: every piece stays in the tokenizer, renumbered with the kept ones
   first (`renumbered_wordpiece`), and the graph clamps ids past them to the [UNK] row.
-- SentencePiece: the .model file MediaPipe runs cannot drop pieces without changing how every text is
-  segmented, so the tokenizer stays as it is and `old_to_new` (a dropped piece -> <unk>) goes into the
-  model's graph (converters/onnx_trim.py). Both sides still give the same ids; a dropped piece reads the
-  <unk> row.
+- SentencePiece Unigram with `dropped: split` (`trimmed_sentencepiece`): tokenizer.json's vocab and the
+  .model file MediaPipe runs are both cut to the kept pieces, their order and scores kept. Unigram
+  segments by the pieces' scores (Viterbi), the same in Hugging Face `tokenizers` and the SentencePiece
+  library, so a word whose pieces were dropped splits into kept ones, identically on both sides; the .model
+  shrinks with the table (about 23 bytes a piece on the 32k fixture) and packaging's raw-id table with it.
+- SentencePiece with `dropped: unk` (and BPE, whose merges cannot lose pieces): the tokenizer stays as it
+  is and `old_to_new` (a dropped piece -> <unk>) goes into the model's graph (converters/onnx_trim.py).
+  Both sides still give the same ids; a dropped piece reads the <unk> row.
 """
 
 from __future__ import annotations
@@ -227,6 +231,55 @@ def _wordpiece_of(tok: WordPieceTokenizer, pieces: list[str], how: str) -> WordP
     if isinstance(spec.get("padding"), dict) and spec["padding"].get("pad_token") in new:
         spec["padding"]["pad_id"] = new[spec["padding"]["pad_token"]]
     return WordPieceTokenizer(json.dumps(spec, ensure_ascii=False), tok.seq_len, f"{tok.origin} ({how})")
+
+
+def trimmed_sentencepiece(tok: SentencePieceTokenizer, plan: TrimPlan) -> SentencePieceTokenizer:
+    """The Unigram tokenizer over the kept pieces: tokenizer.json's vocab (scores kept, renumbered: new id =
+    rank among the kept, as the table's rows), its unk id, added tokens, post-processor and padding ids,
+    and the .model file cut to the same pieces (every non-normal piece of it kept: <unk>, <s>, </s>, byte
+    and user-defined pieces), its special ids renumbered."""
+    if tok.model_type != "Unigram":
+        raise StepError(
+            f"vocab_trim dropped: split cuts a Unigram SentencePiece model; {tok.origin} is {tok.model_type} "
+            "(its merges need every piece)",
+            hint="use dropped: unk (a dropped piece reads <unk> through an id remap in the graph)",
+        )
+    spec = json.loads(tok.json)
+    vocab = spec["model"]["vocab"]
+    kept = [vocab[i] for i in plan.kept]
+    new = {piece: i for i, (piece, _) in enumerate(kept)}
+    spec["model"]["vocab"] = kept
+    if spec["model"].get("unk_id") is not None:
+        spec["model"]["unk_id"] = new[vocab[int(spec["model"]["unk_id"])][0]]
+    for added in spec.get("added_tokens") or []:
+        added["id"] = new[added["content"]]
+    spec["post_processor"] = _fix_ids(spec.get("post_processor"), new)
+    if isinstance(spec.get("padding"), dict) and spec["padding"].get("pad_token") in new:
+        spec["padding"]["pad_id"] = new[spec["padding"]["pad_token"]]
+    model = None if tok.spm_model is None else _cut_spm(tok.spm_bytes(), set(new))
+    return SentencePieceTokenizer(
+        json.dumps(spec, ensure_ascii=False), tok.seq_len, f"{tok.origin} (trimmed)", model, tok.folder
+    )
+
+
+def _cut_spm(data: bytes, kept: set[str]) -> bytes:
+    """A SentencePiece ModelProto with only the `kept` normal pieces (and every other piece), in order."""
+    from sentencepiece import sentencepiece_model_pb2 as pb  # reason: native module, sentencepiece only
+
+    m = pb.ModelProto()
+    m.ParseFromString(data)
+    old = list(m.pieces)
+    normal = pb.ModelProto.SentencePiece.NORMAL
+    keep = [i for i, p in enumerate(old) if p.type != normal or p.piece in kept]
+    position = {o: n for n, o in enumerate(keep)}
+    del m.pieces[:]
+    m.pieces.extend(old[i] for i in keep)
+    spec = m.trainer_spec
+    for field in ("unk_id", "bos_id", "eos_id", "pad_id"):
+        if getattr(spec, field) >= 0:
+            setattr(spec, field, position[getattr(spec, field)])
+    spec.vocab_size = len(keep)
+    return m.SerializeToString()
 
 
 def pieces_of(tok: Any, texts: Sequence[str]) -> list[list[str]]:
