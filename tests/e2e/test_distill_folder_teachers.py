@@ -124,6 +124,38 @@ def test_multilingual_folder_teacher_student_on_its_sentencepiece(xlmr_model, tm
     _assert_parity_100(manifest, 261)
 
 
+def test_multilingual_student_on_the_teachers_trimmed_sentencepiece(xlmr_model, tmp_path):
+    """`[vocab_trim, distill]` with `student_tokenizer: teacher` on the XLM-R teacher: the teacher scores
+    with its whole vocabulary, the student's table has the kept pieces' rows only, and tokenizer.json and
+    the .model MediaPipe runs are cut to the same pieces; packaged, MediaPipe agrees on 261/261. On the
+    32,002-piece fixture (tests/fixtures/make_xlmr30k.py) the same recipe gives a 17,582-parameter student
+    (25 KB int8, bundle 283 KB) where the whole vocabulary gives 515,086 (510 KB, bundle 1,624 KB)."""
+    data = xlmr_model / "data"
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"name: trimmed-student\nseed: 0\nsource: {{path: {xlmr_model / 'transformers'}}}\n"
+        f"data: {{train: {data / 'train.jsonl'}, val: {data / 'val.jsonl'}, test: {data / 'test.jsonl'}, "
+        "seq_len: 32}\nsteps:\n  - {kind: vocab_trim, coverage: 0.95}\n"
+        "  - {kind: distill, student_tokenizer: teacher, augment: false}\n"
+        f"quantization: {{mode: int8}}\nevaluation: {{min_agreement: 0.8}}\noutput: {{dir: {tmp_path}}}\n"
+    )
+    result = CliRunner().invoke(app, ["convert", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output[-2000:]
+    build = tmp_path / "trimmed-student"
+    report = Report.model_validate_json((build / "report.json").read_text("utf-8"))
+    trim = report.to_json()["steps"][0]
+    assert trim["kind"] == "vocab_trim" and ".model cut" in trim["method"]
+    assert report.tokenizer.kind == "sentencepiece" and report.tokenizer.vocab_size == trim["vocab_after"]
+    assert trim["vocab_after"] < 0.6 * trim["vocab_before"]
+    teacher = report.evaluation.teacher
+    assert teacher is not None and teacher.agreement_with_teacher >= 0.85, teacher
+    whole = (xlmr_model / "transformers" / "sentencepiece.bpe.model").stat().st_size
+    assert (build / "sentencepiece.model").stat().st_size < whole
+    manifest = _package(build, tmp_path / "package")
+    assert set(k for k, n in manifest["tokenizer_parity"]["by_cause"].items() if n) <= {"case"}
+    _assert_parity_100(manifest, 261)
+
+
 def test_multilingual_word_student_with_unicode_words(xlmr_model, tmp_path):
     """`--student-words unicode` (`student_vocab.words`): a word-level student whose words are letters,
     digits and marks of any script (`[^\\pL\\pN\\pM_']+`, written into MediaPipe's regex tokenizer

@@ -165,10 +165,10 @@ def _reader(
                 "keeps its ids",
                 hint="use dropped: split (the .model cut to the kept pieces), unk (an id remap) or auto",
             )
-        if cfg.dropped == UNK or tok.model_type != "Unigram":  # BPE merges need every piece
+        if remap_ok and (cfg.dropped == UNK or tok.model_type != "Unigram"):  # BPE: merges need every piece
             return tok, UNK, None
-        cut_spm = trimmed_sentencepiece(tok, plan)
-        if cfg.dropped == SPLIT:
+        cut_spm = trimmed_sentencepiece(tok, plan)  # a Keras model (no remap): Unigram only, else refused
+        if cfg.dropped == SPLIT or not remap_ok:
             return cut_spm, SPLIT, None
         return _measured(tok, plan, splits, cut, scores, task, (cut_spm, SPLIT), (tok, UNK))
     rewritten = trimmed_wordpiece(tok, plan)
@@ -353,8 +353,9 @@ def _token_tables(model: Any, rows: int) -> list[Any]:
 
 
 def run(cfg: VocabTrimStep, model: Any, ctx: StepContext) -> StepResult:
-    """Keras: the token Embedding layers cut to the kept rows, the WordPiece tokenizer rewritten (a model
-    None: a student is built later on the trimmed pieces, so only the tokenizer is cut)."""
+    """Keras: the token Embedding layers cut to the kept rows, the tokenizer rewritten (WordPiece, or a
+    Unigram SentencePiece with its .model; a model None: a student is built later on the trimmed pieces,
+    so only the tokenizer is cut)."""
     tok = ctx.tokenizer
     if cfg.dropped in (UNK, UNK_RENUMBER):
         how = "remaps" if cfg.dropped == UNK else "clamps"
@@ -363,24 +364,19 @@ def run(cfg: VocabTrimStep, model: Any, ctx: StepContext) -> StepResult:
             "rewritten",
             hint="use dropped: split (or auto, which is split here), or convert the model from ONNX",
         )
-    if isinstance(tok, SentencePieceTokenizer):
-        raise StepError(
-            "vocab_trim on a Keras model rewrites a WordPiece tokenizer; a SentencePiece model is trimmed "
-            "with its ONNX graph",
-            hint="convert the model from ONNX (its .onnx export) to trim a SentencePiece vocabulary",
-        )
     new_model: list[Any] = [None]
 
     def cut(plan: TrimPlan, new_tok: Any, reading: str) -> tuple[str, int, str]:
+        method = REWRITTEN_SPM if isinstance(new_tok, SentencePieceTokenizer) else REWRITTEN
         if model is None:
-            return "(the student's, built on the kept pieces)", 0, REWRITTEN
+            return "(the student's, built on the kept pieces)", 0, method
         tables = _token_tables(model, plan.vocab_before)
         plans = {}
         for layer in tables:
             rows = layer.get_weights()[0][plan.kept]
             plans[layer.name] = LayerPlan(None, layer_spec(layer, input_dim=len(plan.kept)), None, [rows])
         new_model[0] = rewrite(model, plans)
-        return ", ".join(t.name for t in tables), int(tables[0].output_dim), REWRITTEN
+        return ", ".join(t.name for t in tables), int(tables[0].output_dim), method
 
     def scorer(which: int) -> Scorer:
         def run_keras(t: Any, texts: list[str]) -> np.ndarray:

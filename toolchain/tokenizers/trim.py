@@ -242,7 +242,8 @@ def trimmed_sentencepiece(tok: SentencePieceTokenizer, plan: TrimPlan) -> Senten
         raise StepError(
             f"vocab_trim dropped: split cuts a Unigram SentencePiece model; {tok.origin} is {tok.model_type} "
             "(its merges need every piece)",
-            hint="use dropped: unk (a dropped piece reads <unk> through an id remap in the graph)",
+            hint="use dropped: unk on an ONNX model (a dropped piece reads <unk> through an id remap in the "
+            "graph), or no vocab_trim step",
         )
     spec = json.loads(tok.json)
     vocab = spec["model"]["vocab"]
