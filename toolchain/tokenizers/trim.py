@@ -247,9 +247,9 @@ def trimmed_sentencepiece(tok: SentencePieceTokenizer, plan: TrimPlan) -> Senten
         )
     spec = json.loads(tok.json)
     vocab = spec["model"]["vocab"]
-    kept = [vocab[i] for i in plan.kept]
-    new = {piece: i for i, (piece, _) in enumerate(kept)}
-    spec["model"]["vocab"] = kept
+    by_id = {i: piece for piece, i in tok.vocab.items()}  # added tokens past the model's vocab included
+    new = {by_id[int(old)]: rank for rank, old in enumerate(plan.kept)}  # ascending: those come last
+    spec["model"]["vocab"] = [vocab[i] for i in plan.kept if i < len(vocab)]
     if spec["model"].get("unk_id") is not None:
         spec["model"]["unk_id"] = new[vocab[int(spec["model"]["unk_id"])][0]]
     for added in spec.get("added_tokens") or []:
