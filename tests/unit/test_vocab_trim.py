@@ -257,6 +257,45 @@ def test_sentencepiece_split_cuts_the_model_file_and_the_tokenizer_alike(xlmr_mo
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_sentencepiece_cut_segments_unseen_scripts_as_the_library_and_keeps_byte_pieces(tmp_path):
+    """The cut tokenizer.json and .model agree (MediaPipe's path: the library on the cut .model, through
+    packaging's table) on texts the trim never saw: other scripts, NFKC forms, unknown characters (the
+    unknown piece's score follows the lowest kept score in both); a byte-fallback piece stays."""
+    from tests.fixtures.common import default_root
+    from tests.fixtures.make_xlmr_model import SPM_FILE, ensure_xlmr_tokenizer
+    from toolchain.base.atomic import locked
+    from toolchain.package.spm import Remap, ascii_lower
+    from toolchain.tokenizers.trim import trimmed_sentencepiece
+
+    with locked(default_root() / ".fixtures.lock"):  # test workers wait for the first one's build
+        root = ensure_xlmr_tokenizer()
+    folder = root / "tokenizer"
+    text = (folder / "tokenizer.json").read_text("utf-8")
+    tok = SentencePieceTokenizer(text, 32, str(folder / "tokenizer.json"), folder / SPM_FILE, folder)
+    train = _queries(root / "data" / "train.jsonl").texts
+    new = trimmed_sentencepiece(tok, plan_trim(tok, train, coverage=0.8))
+    assert new.vocab_size < 0.5 * tok.vocab_size
+    new.save(tmp_path)
+    remap = Remap(new, tmp_path / "sentencepiece.model")
+    unseen = [
+        "你好 кроссовки",
+        "ﬁt Ｎｉｋｅ café",
+        "Größe 42½ über",
+        "zzqx wyvern ☃",
+        "  Nike   SCHUHE  ",
+        "",
+    ]
+    texts = [ascii_lower(t) for t in [*unseen, *_queries(root / "data" / "test.jsonl").texts]]
+    np.testing.assert_array_equal(remap.model_ids(texts)["input_ids"], new.encode_batch(texts)["input_ids"])
+    assert new.unk_id in new.encode_unpadded("☃")  # a character no piece has reads <unk> on both sides
+
+    spec = json.loads(text)  # a byte-fallback vocabulary's <0xNN> pieces are kept like the specials
+    rare = len(spec["model"]["vocab"]) - 2
+    spec["model"]["vocab"][rare][0] = "<0x41>"
+    with_byte = SentencePieceTokenizer(json.dumps(spec), 32, str(folder / "tokenizer.json"), None, folder)
+    assert rare in plan_trim(with_byte, ["red shoes"]).kept.tolist()
+
+
 def test_trim_mixed_preset_and_the_step_order():
     base = {"source": {"path": "model.onnx"}, "data": {"train": "train.jsonl"}}
     recipe = apply_preset(recipe_from_dict(base), "trim-mixed")

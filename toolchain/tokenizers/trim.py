@@ -36,6 +36,7 @@ The kept pieces keep their order (new id = rank among the kept ids), so [PAD] st
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from toolchain.tokenizers.sentencepiece import SentencePieceTokenizer
 from toolchain.tokenizers.wordpiece import SPECIALS, WordPieceTokenizer
 
 SPM_SPACE = "▁"
+BYTE_PIECE = re.compile(r"<0x[0-9A-F]{2}>")  # a SentencePiece byte-fallback piece
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def _special_ids(tok: Any) -> set[int]:
         ids |= {tok.vocab[t] for t in SPECIALS if t in tok.vocab}
     else:
         ids |= {i for i in (tok.bos_id, tok.eos_id, tok.pad_id, tok.unk_id) if i is not None}
+        ids |= {i for p, i in tok.vocab.items() if BYTE_PIECE.fullmatch(p)}  # byte fallback's pieces
     return ids
 
 
@@ -236,8 +239,9 @@ def _wordpiece_of(tok: WordPieceTokenizer, pieces: list[str], how: str) -> WordP
 def trimmed_sentencepiece(tok: SentencePieceTokenizer, plan: TrimPlan) -> SentencePieceTokenizer:
     """The Unigram tokenizer over the kept pieces: tokenizer.json's vocab (scores kept, renumbered: new id =
     rank among the kept, as the table's rows), its unk id, added tokens, post-processor and padding ids,
-    and the .model file cut to the same pieces (every non-normal piece of it kept: <unk>, <s>, </s>, byte
-    and user-defined pieces), its special ids renumbered."""
+    and the .model file cut to the same pieces (and its <unk> and control pieces <s> </s>, which
+    tokenizer.json may hold under other ids; byte-fallback pieces are kept by the plan), its special ids
+    renumbered."""
     if tok.model_type != "Unigram":
         raise StepError(
             f"vocab_trim dropped: split cuts a Unigram SentencePiece model; {tok.origin} is {tok.model_type} "
@@ -264,14 +268,14 @@ def trimmed_sentencepiece(tok: SentencePieceTokenizer, plan: TrimPlan) -> Senten
 
 
 def _cut_spm(data: bytes, kept: set[str]) -> bytes:
-    """A SentencePiece ModelProto with only the `kept` normal pieces (and every other piece), in order."""
+    """A SentencePiece ModelProto with only the `kept` pieces and its <unk> and control pieces, in order."""
     from sentencepiece import sentencepiece_model_pb2 as pb  # reason: native module, sentencepiece only
 
     m = pb.ModelProto()
     m.ParseFromString(data)
     old = list(m.pieces)
-    normal = pb.ModelProto.SentencePiece.NORMAL
-    keep = [i for i, p in enumerate(old) if p.type != normal or p.piece in kept]
+    always = (pb.ModelProto.SentencePiece.UNKNOWN, pb.ModelProto.SentencePiece.CONTROL)
+    keep = [i for i, p in enumerate(old) if p.type in always or p.piece in kept]
     position = {o: n for n, o in enumerate(keep)}
     del m.pieces[:]
     m.pieces.extend(old[i] for i in keep)
