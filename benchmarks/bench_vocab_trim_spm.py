@@ -10,7 +10,9 @@ of English, German, French and Russian, two inputs) is converted side by side th
   whichever agrees better with the untrimmed model on val);
 - `trimmed-split`: `dropped: split` (the .model and tokenizer.json always cut);
 - `trimmed-unk`: `dropped: unk` (the tokenizer and the .model whole, an int32 id remap in the graph: what
-  every SentencePiece trim was before 2026-12-07).
+  every SentencePiece trim was before 2026-12-07);
+- `trim-mixed`, `trim-int4`: `--preset trim-mixed` / `--preset trim-int4`, flags only (the int4 build
+  packaged with `--mediapipe 1.2.3`: MediaPipe 0.10.21 cannot load INT4 tensors).
 
 Each build is packaged for MediaPipe (`edgecomp package`: the SentencePiece metadata with the build's
 .model, packaging's raw-id table and <s>/</s> placement in the graph, parity in MediaPipe 0.10.21's own
@@ -20,7 +22,8 @@ untrimmed float model, MediaPipe parity, and the test queries whose device ids (
 path) differ from the training ids, by cause. Acceptance: >= 80% of the rows removed, test accuracy within
 0.3 pt of the untrimmed build, MediaPipe parity unchanged, no query whose device ids differ for a cause
 other than MediaPipe's lower-casing (the same count as untrimmed), the cut .model and the bundle smaller
-than the remap route's. Writes benchmarks/results/vocab_trim_spm.{json,md}.
+than the remap route's, and both presets packaged with MediaPipe parity 100%. Writes
+benchmarks/results/vocab_trim_spm.{json,md}.
 
     python benchmarks/bench_vocab_trim_spm.py
 """
@@ -39,15 +42,27 @@ from benchmarks.bench_vocab_trim import cli  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 SEQ_LEN = 32
-BUILDS = {"untrimmed": None, "trimmed": "auto", "trimmed-split": "split", "trimmed-unk": "unk"}
+BUILDS = {  # name -> the vocab_trim step's `dropped` (a recipe), or a preset
+    "untrimmed": None,
+    "trimmed": "auto",
+    "trimmed-split": "split",
+    "trimmed-unk": "unk",
+    "trim-mixed": "--preset trim-mixed",
+    "trim-int4": "--preset trim-int4",
+}
 
 
 def run_build(name: str, root: Path, work: Path) -> dict:
     data, folder, build = root / "data", root / "classifier", work / name / "build"
-    args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(build), "-Q", "dynamic"]
+    args = ["convert", str(folder), "--seq-len", str(SEQ_LEN), "--out", str(build)]
     args += ["--train", str(data / "train.jsonl"), "--val", str(data / "val.jsonl")]
     args += ["--test", str(data / "test.jsonl"), "--calibration", str(data / "train.jsonl")]
-    if BUILDS[name] is not None:
+    how = BUILDS[name]
+    if how is not None and how.startswith("--preset"):
+        args += how.split()
+    else:
+        args += ["-Q", "dynamic"]
+    if how is not None and not how.startswith("--preset"):
         recipe = work / f"{name}.yaml"
         recipe.write_text(
             f"name: {name}\nsource: {{path: {folder}}}\n"
@@ -67,6 +82,8 @@ def run_build(name: str, root: Path, work: Path) -> dict:
         spm_bytes=(build / "sentencepiece.model").stat().st_size,
         test_accuracy=ev["converted"]["accuracy"],
         agreement_source=ev["top1_agreement"],
+        int8_mac_share=rep["quantization"].get("int8_mac_share"),
+        int4_params_share=(rep["quantization"].get("int4") or {}).get("int4_params_share"),
     )
     if rep["steps"]:
         step = rep["steps"][0]
@@ -77,13 +94,18 @@ def run_build(name: str, root: Path, work: Path) -> dict:
             heldout_changed=step["heldout"]["changed_share"],
             method=step["method"],
         )
-    rc, pkg = cli(["package", str(build), "--out", str(work / name / "dist")], work / f"{name}.package.log")
+    four = (row["int4_params_share"] or 0) > 0  # MediaPipe 0.10.21 cannot load INT4 tensors
+    flags = ["--mediapipe", "1.2.3"] if four else []
+    rc, pkg = cli(
+        ["package", str(build), "--out", str(work / name / "dist"), *flags], work / f"{name}.package.log"
+    )
     row["package_exit"] = rc
     if rc != 0 or pkg is None:
         row["package_error"] = (work / f"{name}.package.log").read_text()[-400:]
         return row
     row["bundle"] = sum(f.stat().st_size for f in (work / name / "dist").glob("*/*.tflite"))
     row["mediapipe"] = {feed: pkg["parity"][feed]["agreement"] for feed in ("raw", "lowercased")}
+    row["mediapipe_runtime"] = pkg["parity"]["runtime"]
     row["device_ids_differ"] = pkg["tokenizer_parity"]["by_cause"]
     row["test_queries"] = pkg["parity"]["raw"]["queries"]
     return row
@@ -119,6 +141,14 @@ def acceptance(rows: dict[str, dict]) -> list[tuple[str, bool, str]]:
                 f"{split['bundle'] / 1024:,.0f} vs {unk['bundle'] / 1024:,.0f} KB",
             )
         )
+    for preset in ("trim-mixed", "trim-int4"):
+        r = rows.get(preset, {})
+        ok = "bundle" in r and r["mediapipe"] == {"raw": 1.0, "lowercased": 1.0}
+        got = r.get("error", r.get("package_error", ""))[-120:] or (
+            f"{r['size'] / 1024:,.0f} KB, {r['agreement_source']:.2%} agreement, {r['mediapipe_runtime']} "
+            f"parity {r['mediapipe']}"
+        )
+        out.append((f"--preset {preset} with flags only, packaged, MediaPipe parity 100%", ok, got))
     return out
 
 
@@ -133,17 +163,19 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
         "and remaps ids in the graph (int32, 4 bytes per piece); auto measures the two on val (top-1 "
         "agreement with the untrimmed model in brackets). Accuracy: the .tflite on the test queries; "
         "bundle: the packaged MediaPipe .tflite (the .model and packaging's raw-id table inside); parity: "
-        "MediaPipe 0.10.21 TextClassifier vs the toolchain, top-1, raw / lower-cased queries; device ids "
+        "MediaPipe 0.10.21 TextClassifier vs the toolchain (trim-int4: MediaPipe 1.2.3), top-1, raw / "
+        "lower-cased queries; device ids "
         "differ: test queries whose MediaPipe ids differ from the training ids, by cause (case: "
         "MediaPipe lower-cases A-Z).",
         "",
         "| build | pieces | rows removed | dropped | .tflite | .model | bundle | test accuracy "
-        "| agreement vs untrimmed float | held-out split otherwise | MediaPipe parity | device ids differ |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| agreement vs untrimmed float | held-out split otherwise | int8 MACs | int4 weights "
+        "| MediaPipe parity | device ids differ |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in rows.items():
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | | |")
+            lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | | | | |")
             continue
         removed = f"{r['rows_removed']:.1%}" if "rows_removed" in r else "-"
         changed = f"{r['heldout_changed']:.1%}" if "heldout_changed" in r else "-"
@@ -153,11 +185,15 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
         bundle = f"{r['bundle'] / 1024:,.0f} KB" if r.get("bundle") else "refused"
         mp = r.get("mediapipe", {})
         parity = f"{mp['raw']:.2%} / {mp['lowercased']:.2%}" if mp else "-"
+        if mp and r.get("mediapipe_runtime", "").endswith("1.2.3"):
+            parity += " (MediaPipe 1.2.3)"
+        macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "-"
+        four = f"{r['int4_params_share']:.0%}" if r.get("int4_params_share") is not None else "-"
         differ = ", ".join(f"{k} {v}" for k, v in r.get("device_ids_differ", {}).items())
         lines.append(
             f"| {name} | {r['pieces']:,} | {removed} | {dropped} | {r['size'] / 1024:,.0f} KB "
             f"| {r['spm_bytes'] / 1024:,.0f} KB | {bundle} | {r['test_accuracy']:.2%} "
-            f"| {r['agreement_source']:.2%} | {changed} | {parity} | {differ} |"
+            f"| {r['agreement_source']:.2%} | {changed} | {macs} | {four} | {parity} | {differ} |"
         )
     lines += ["", "| acceptance | met | measured |", "|---|---|---|"]
     lines += [f"| {what} | {'yes' if ok else 'NO'} | {value} |" for what, ok, value in checks]
