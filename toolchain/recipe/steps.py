@@ -280,9 +280,9 @@ class VocabTrimStep(Strict):
         "vocab.txt); unk: the same reading with the tokenizer untouched (the original ids, for an app that "
         "tokenizes with the original vocabulary) and an int32 id remap in the graph, 4 bytes per piece; "
         "auto: split or unk-renumber, whichever agrees better with the untrimmed model on the val split "
-        "(ONNX; split on a tie or without val). SentencePiece (ONNX): split cuts tokenizer.json and the "
-        ".model file to the kept pieces (Unigram only; BPE is always unk); unk remaps in the graph; auto "
-        "measures the two; unk-renumber is refused",
+        "(ONNX; split on a tie or without val). SentencePiece: split cuts tokenizer.json and the .model "
+        "file to the kept pieces (Unigram; an ONNX BPE model is always unk); unk remaps in the ONNX graph; "
+        "auto measures the two; unk-renumber is refused",
     )
 
     @field_validator("corpus", mode="before")
