@@ -239,6 +239,19 @@ def failing(checks: list[tuple[str, bool, str]]) -> list[str]:
     return [what for what, ok, _ in checks if not ok and what not in KNOWN_GAPS]
 
 
+def trim_cells(r: dict) -> tuple[str, str, str, str, str]:
+    """A trimmed build's table cells (also bench_vocab_trim_spm's): rows removed, held-out queries split
+    otherwise, dropped (with auto's measured choice), int8 MAC share, int4 weight share."""
+    removed = f"{r['rows_removed']:.1%}" if "rows_removed" in r else "-"
+    changed = f"{r['heldout_changed']:.1%}" if "heldout_changed" in r else "-"
+    dropped = r.get("dropped", "-")
+    if r.get("dropped_choice"):
+        dropped += " (" + ", ".join(f"{k} {v:.2%}" for k, v in r["dropped_choice"].items()) + ")"
+    macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "-"
+    four = f"{r['int4_params_share']:.0%}" if r.get("int4_params_share") is not None else "-"
+    return removed, changed, dropped, macs, four
+
+
 def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
     lines = [
         f"Fixture: {facts['vocab_size']:,}-piece WordPiece vocabulary (learned as `tokenizers`' "
@@ -265,17 +278,11 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
         if "error" in r:
             lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | | | | | |")
             continue
-        removed = f"{r['rows_removed']:.1%}" if "rows_removed" in r else "-"
-        changed = f"{r['heldout_changed']:.1%}" if "heldout_changed" in r else "-"
-        macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "-"
-        four = f"{r['int4_params_share']:.0%}" if r.get("int4_params_share") is not None else "-"
+        removed, changed, dropped, macs, four = trim_cells(r)
         agree = (
             f"{r['agreement_source']:.2%} / {r['agreement_final']:.2%}" if "agreement_source" in r else "n/a"
         )
         parity = r.get("mediapipe_agreement", "refused by package" if r.get("package_error") else "n/a")
-        dropped = r.get("dropped", "-")
-        if r.get("dropped_choice"):
-            dropped += " (" + ", ".join(f"{k} {v:.2%}" for k, v in r["dropped_choice"].items()) + ")"
         bundle = f"{r['bundle'] / 1024:,.0f} KB" if r.get("bundle") else "-"
         lines.append(
             f"| {name} | {r['pieces']:,} | {removed} | {dropped} | {r['size'] / 1024:,.0f} KB "

@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_vocab_trim import cli  # noqa: E402
+from benchmarks.bench_vocab_trim import cli, trim_cells  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 SEQ_LEN = 32
@@ -177,18 +177,12 @@ def markdown(rows: dict[str, dict], checks: list, facts: dict) -> str:
         if "error" in r:
             lines.append(f"| {name} | error: {r['error'][-80:]!r} | | | | | | | | | | | | |")
             continue
-        removed = f"{r['rows_removed']:.1%}" if "rows_removed" in r else "-"
-        changed = f"{r['heldout_changed']:.1%}" if "heldout_changed" in r else "-"
-        dropped = r.get("dropped", "-")
-        if r.get("dropped_choice"):
-            dropped += " (" + ", ".join(f"{k} {v:.2%}" for k, v in r["dropped_choice"].items()) + ")"
+        removed, changed, dropped, macs, four = trim_cells(r)
         bundle = f"{r['bundle'] / 1024:,.0f} KB" if r.get("bundle") else "refused"
         mp = r.get("mediapipe", {})
         parity = f"{mp['raw']:.2%} / {mp['lowercased']:.2%}" if mp else "-"
         if mp and r.get("mediapipe_runtime", "").endswith("1.2.3"):
             parity += " (MediaPipe 1.2.3)"
-        macs = f"{r['int8_mac_share']:.0%}" if r.get("int8_mac_share") is not None else "-"
-        four = f"{r['int4_params_share']:.0%}" if r.get("int4_params_share") is not None else "-"
         differ = ", ".join(f"{k} {v}" for k, v in r.get("device_ids_differ", {}).items())
         lines.append(
             f"| {name} | {r['pieces']:,} | {removed} | {dropped} | {r['size'] / 1024:,.0f} KB "
