@@ -12,7 +12,8 @@ coverage); here the model follows, for both source kinds:
   unk`, 4 bytes per piece, for an app that tokenizes with the original vocabulary); `auto` keeps split or
   unk-renumber, whichever agrees better with the untrimmed model on val. A SentencePiece Unigram one is
   cut with its .model (`split`: tokenizer.json and the .model MediaPipe runs keep the kept pieces only) or
-  stays whole with the remap in the graph (`unk`; always for BPE); `auto` measures the two.
+  stays whole with the remap in the graph (`unk`; always for BPE); `auto` measures the two. Which reading
+  a build gets is toolchain/steps/trim_reading.py.
 The report says how many pieces were kept and why, how many held-out queries (the test split, else val)
 now split into other pieces, and the float model before vs after on them: accuracy and agreement
 (classifiers) or cosine (embedders), and the largest output difference on the queries whose pieces did
@@ -21,7 +22,6 @@ not change (0 when the kept rows are the same rows).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,27 +35,26 @@ from toolchain.base.types import Task
 from toolchain.data import QuerySet, load_queries
 from toolchain.quantization.scoring import cosine_rows
 from toolchain.recipe.steps import VocabTrimStep
-from toolchain.report.steps import TrimChoice, TrimEffect, TrimExample, TrimHeldout
+from toolchain.report.steps import TrimEffect, TrimExample, TrimHeldout
 from toolchain.sources.keras_inputs import encode_for, model_inputs
 from toolchain.steps.base import StepContext, StepResult
 from toolchain.steps.graph import LayerPlan, layer_spec, rewrite
+from toolchain.steps.trim_reading import (
+    EFFECT_QUERIES,
+    SPLIT,
+    UNK,
+    UNK_RENUMBER,
+    Cut,
+    Scorer,
+    agreement,
+    reader,
+)
 from toolchain.tokenizers.binding import ModelInput, bind_inputs
 from toolchain.tokenizers.sentencepiece import SentencePieceTokenizer
-from toolchain.tokenizers.trim import (
-    TrimPlan,
-    pieces_of,
-    plan_trim,
-    renumbered_wordpiece,
-    trimmed_sentencepiece,
-    trimmed_wordpiece,
-)
+from toolchain.tokenizers.trim import TrimPlan, pieces_of, plan_trim
 
 HELDOUT_SPLITS = ("test", "val")
-EFFECT_QUERIES = 2000  # held-out queries the before/after effect is measured on (the first ones)
 EXAMPLES = 5
-Scorer = Callable[[Any, list[str]], np.ndarray]  # (tokenizer, texts) -> the model's outputs
-Cut = Callable[[TrimPlan, Any, str], tuple[str, int, str]]  # (plan, tokenizer, reading) -> table, width, how
-SPLIT, UNK, UNK_RENUMBER = "split", "unk", "unk-renumber"  # how the trimmed model reads a dropped piece
 
 
 def corpus_texts(cfg: VocabTrimStep, splits: dict[str, QuerySet]) -> tuple[list[str], list[str]]:
@@ -119,7 +118,7 @@ def _effect(
     if task == Task.EMBEDDING:
         return TrimEffect(
             runtime=runtime,
-            mean_cosine=_agreement(a, b, task),
+            mean_cosine=agreement(a, b, task),
             min_cosine=round(float(cosine_rows(a, b).min()), 6),
             max_abs_diff_unchanged=same,
         )
@@ -128,85 +127,9 @@ def _effect(
         runtime=runtime,
         accuracy_before=acc(a),
         accuracy_after=acc(b),
-        top1_agreement=_agreement(a, b, task),
+        top1_agreement=agreement(a, b, task),
         max_abs_diff_unchanged=same,
     )
-
-
-def _agreement(a: np.ndarray, b: np.ndarray, task: Task) -> float:
-    """Mean cosine (embedders) or top-1 agreement (classifiers) of two models' outputs."""
-    if task == Task.EMBEDDING:
-        return round(float(cosine_rows(a, b).mean()), 6)
-    return round(float(np.mean(a.argmax(1) == b.argmax(1))), 6)
-
-
-def _reader(
-    cfg: VocabTrimStep,
-    tok: Any,
-    plan: TrimPlan,
-    splits: dict[str, QuerySet],
-    cut: Cut,
-    scores: tuple[str, Scorer, Scorer] | None,
-    remap_ok: bool,
-    task: Task,
-) -> tuple[Any, str, TrimChoice | None]:
-    """The tokenizer the trimmed model reads and how it reads a dropped piece: `tok` itself (`unk`: the
-    piece remapped to the unknown row in the graph), the renumbered WordPiece tokenizer (`unk-renumber`:
-    its id clamped to the unknown row) or the rewritten one (`split`: the word splits into kept pieces).
-
-    A model fine-tuned without pretraining has never trained the rows its queries do not use: read as the
-    unknown piece they change little, split into other pieces they can flip a query (measured on the 30k
-    fixture: 99.9% vs 98.8% top-1 agreement). A pretrained encoder's rows carry meaning either way. `auto`
-    measures both on the val split and keeps the better; a tie keeps the rewrite (the smaller bundle)."""
-    if isinstance(tok, SentencePieceTokenizer):
-        if cfg.dropped == UNK_RENUMBER:
-            raise StepError(
-                "vocab_trim dropped: unk-renumber renumbers a WordPiece tokenizer; a SentencePiece .model "
-                "keeps its ids",
-                hint="use dropped: split (the .model cut to the kept pieces), unk (an id remap) or auto",
-            )
-        if remap_ok and (cfg.dropped == UNK or tok.model_type != "Unigram"):  # BPE: merges need every piece
-            return tok, UNK, None
-        cut_spm = trimmed_sentencepiece(tok, plan)  # a Keras model (no remap): Unigram only, else refused
-        if cfg.dropped == SPLIT or not remap_ok:
-            return cut_spm, SPLIT, None
-        return _measured(tok, plan, splits, cut, scores, task, (cut_spm, SPLIT), (tok, UNK))
-    rewritten = trimmed_wordpiece(tok, plan)
-    if cfg.dropped == SPLIT or not remap_ok:
-        return rewritten, SPLIT, None
-    if cfg.dropped == UNK:
-        return tok, UNK, None
-    renumbered = renumbered_wordpiece(tok, plan)
-    if cfg.dropped == UNK_RENUMBER:
-        return renumbered, UNK_RENUMBER, None
-    return _measured(tok, plan, splits, cut, scores, task, (rewritten, SPLIT), (renumbered, UNK_RENUMBER))
-
-
-def _measured(
-    tok: Any,
-    plan: TrimPlan,
-    splits: dict[str, QuerySet],
-    cut: Cut,
-    scores: tuple[str, Scorer, Scorer] | None,
-    task: Task,
-    split: tuple[Any, str],
-    unk: tuple[Any, str],
-) -> tuple[Any, str, TrimChoice | None]:
-    """`dropped: auto`: the split and the unknown-piece readings measured on val against the untrimmed
-    model, the better kept (the split on a tie: the smaller bundle; without val: the split)."""
-    val = splits.get("val")
-    if val is None or scores is None:
-        return (*split, None)
-    _, before, after = scores
-    texts = list(val.texts[:EFFECT_QUERIES])
-    reference = before(tok, texts)
-    measured = {}
-    for name, (reader, reading) in (("split", split), ("unk", unk)):
-        cut(plan, reader, reading)
-        measured[name] = _agreement(reference, after(reader, texts), task)
-    measure = "mean cosine" if task == Task.EMBEDDING else "top-1 agreement"
-    choice = TrimChoice(split=f"val ({val.source})", queries=len(texts), measure=measure, scores=measured)
-    return (*unk, choice) if measured["unk"] > measured["split"] else (*split, choice)
 
 
 @dataclass(frozen=True)
@@ -233,7 +156,7 @@ def trim(
     take a remap or a clamp."""
     texts, where = corpus_texts(cfg, splits)
     plan = plan_trim(tok, texts, cfg.coverage, cfg.min_count, cfg.single_chars)
-    new_tok, dropped, choice = _reader(cfg, tok, plan, splits, cut, scores, remap_ok, task)
+    new_tok, dropped, choice = reader(cfg, tok, plan, splits, cut, scores, remap_ok, task)
     table, width, method = cut(plan, new_tok, dropped)
     split = heldout_split(splits)
     heldout, effect = None, None
