@@ -239,3 +239,37 @@ def test_external_data_and_steps_refused(onnx_float_builds, tmp_path):
             )
         )
     assert np.isfinite(report["evaluation"]["onnx_reference"]["mean_cosine"])
+
+
+@pytest.mark.slow
+def test_a_query_log_as_the_test_split_is_judged_on_agreement(onnx_models, tmp_path):
+    """An unlabelled --test (an app's query log): agreement vs source with its flips and interval in the
+    report, min_agreement judged on it; a label gate is named as not applied instead of passing silently."""
+    import yaml
+
+    log = tmp_path / "log.jsonl"
+    texts = [json.loads(line)["text"] for line in (DATA / "test.jsonl").open(encoding="utf-8")]
+    log.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    recipe = _recipe(
+        onnx_models,
+        tmp_path,
+        "intent_encoder.onnx",
+        name="log",
+        data={"test": str(log)},
+        quantization={"mode": "dynamic"},
+        evaluation={"min_agreement": 0.9, "max_accuracy_drop": 1.0},
+    )
+    path = tmp_path / "log.yaml"
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True)), encoding="utf-8")
+    result = CliRunner().invoke(app, ["convert", "--recipe", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "gate max_accuracy_drop not applied: the 748 evaluated queries have no labels" in result.stderr
+    ev = json.loads(result.stdout)["evaluation"]
+    assert ev.get("vs_source_float") is None and ev.get("by_stage") is None
+    u = ev["unlabelled"]
+    assert u["queries"] == len(texts) == 748 and 0.9 <= u["top1_agreement"] <= 1.0
+    assert u["top1_agreement"] == round(ev["onnx_reference"]["top1_agreement"], 4)  # no steps: one reference
+    f = u["flips"]
+    assert f["total"] == round((1 - u["top1_agreement"]) * 748) and f["agreement_interval"][0] < 1.0
+    md = (tmp_path / "log" / "report.md").read_text(encoding="utf-8")
+    assert "## Agreement on 748 unlabelled queries" in md and "agreement vs source: " in md

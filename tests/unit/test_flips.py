@@ -100,3 +100,39 @@ def test_the_searches_score_and_aim_at_agreement_where_sure():
     assert misses(t, MixedMetrics(mean_cosine=0.9, **m)) == {}
     worse = MixedMetrics(mean_cosine=0.9, agreement=0.99, agreement_where_sure=0.985)
     assert misses(t, worse) == {"min_agreement_where_sure": (pytest.approx(0.99), 0.985)}
+
+
+def test_an_unlabelled_split_is_judged_on_agreement_and_the_label_gates_are_named():
+    """A query log as --test (no labels): agreement and flips vs source, the agreement gates judged on
+    them, the label gates named as not applied (not passed silently), the stage that cost it."""
+    from toolchain.base.types import CostMost
+    from toolchain.evaluation.gates import costliest_stage, failed_gates, unjudged
+    from toolchain.evaluation.metrics import unlabelled_agreement
+    from toolchain.recipe.schema import EvaluationSpec
+
+    ref = np.array([logits(0, 8.0)] * 4 + [logits(1, 0.1)] * 2)
+    got = np.array([logits(0, 8.0)] * 3 + [logits(2, 8.0)] + [logits(0, 0.1)] * 2)
+    texts = [f"query {i}" for i in range(6)]
+    u = unlabelled_agreement(ref, ref, got, LABELS, texts)  # no steps: post-step float = source
+    assert (u.queries, u.top1_agreement, u.top1_agreement_vs_post_step_float) == (6, 0.5, 0.5)
+    assert (u.flips.total, u.flips.where_sure, u.flips.agreement_where_sure) == (3, 1, 0.75)
+    ev = EvaluationSection(unlabelled=u)
+    assert failed_gates(EvaluationSpec(min_agreement=0.5, max_accuracy_drop=0.0), ev) == []
+    (miss,) = failed_gates(EvaluationSpec(min_agreement=0.6), ev)
+    assert miss.text.startswith("agreement vs source 50.00% on 6 unlabelled queries is below 60.00% (3 flips")
+    assert costliest_stage(miss, ev) == CostMost.QUANTIZATION
+    (where,) = failed_gates(EvaluationSpec(min_agreement_where_sure=0.8), ev)
+    assert (where.gate, where.measured) == ("min_agreement_where_sure", 0.75)
+    lines = unjudged(EvaluationSpec(min_agreement=0.5, max_accuracy_drop=1.0, min_recall_ratio=0.5), ev)
+    assert [line.split(" not applied")[0] for line in lines] == [
+        "gate max_accuracy_drop",
+        "gate min_recall_ratio",
+    ]
+    assert "have no labels" in lines[0]
+    rows = dict(quality_summary(ev))
+    assert rows["agreement vs source"] == "50.00% (6 unlabelled queries)"
+    assert rows["disagreements where the source is sure"].startswith("1 of 3 ")
+    assert flip_lines(ev)[0].startswith("'query 3': product_search")
+    # the steps cost most when the post-step float already disagreed with the source more
+    steps = unlabelled_agreement(ref, got, got, LABELS, texts)
+    assert costliest_stage(miss, EvaluationSection(unlabelled=steps)) == CostMost.STEPS

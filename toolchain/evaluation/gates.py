@@ -3,9 +3,10 @@
 A Keras build and an ONNX build are judged by the same function: accuracy drop and agreement vs source
 (classifiers with a labelled split), max abs error and mean cosine vs onnxruntime (ONNX sources, the
 `onnx_reference` block), recall@10, its drop and top-10 overlap vs source (retrieval, the `retrieval`
-block of toolchain/evaluation/retrieval.py; which gates a task takes is data in toolchain/tasks.py). A
-gate whose
-number is absent from the evaluation does not apply. Every gate is a recipe key under `evaluation:` and a
+block of toolchain/evaluation/retrieval.py; which gates a task takes is data in toolchain/tasks.py). On
+an unlabelled test split (a query log) the agreement gates judge `evaluation.unlabelled` and the label
+gates are named as not applied (`unjudged`). A gate whose number is absent from the evaluation does not
+apply. Every gate is a recipe key under `evaluation:` and a
 `convert` flag of the same name (`--min-agreement`, ...).
 
 A missed gate is not a dead end (issue 15): `rejection` names the gate, the measured value and the limit,
@@ -33,13 +34,21 @@ from toolchain.evaluation.teacher_gates import (
     weakest_text,
 )
 from toolchain.recipe.schema import EvaluationSpec
-from toolchain.report.evaluation import Comparison, EvaluationSection, GateCheck, GateResults, ReferenceCheck
+from toolchain.report.evaluation import (
+    EvaluationSection,
+    Flips,
+    GateCheck,
+    GateResults,
+    ReferenceCheck,
+    UnlabelledAgreement,
+)
 from toolchain.report.model import RejectedSection
 from toolchain.tasks import CLASSIFIER_GATES, RETRIEVAL_GATES, TEACHER_DEFAULT_GATES
 
 AGREEMENT_WHERE_SURE = "agreement with the teacher where it is sure"
 AGREEMENT_WHERE_SOURCE_SURE = "agreement vs source where it is sure"
 MACRO_F1_DROP = "macro-F1 drop vs source (points)"
+LABEL_GATES = ("max_accuracy_drop", "max_macro_f1_drop", "min_recall_ratio")  # need a labelled split
 RECALL_RATIO = "lowest per-intent recall as a share of the source's"
 AUTO_PRESET = "distill-auto"  # the preset that searches for a student meeting the gates (issue 25)
 
@@ -86,7 +95,7 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
     teacher's student the source is the teacher; where it is sure: evaluation.teacher)."""
     cmp = evaluation.vs_source_float
     if cmp is None:
-        return []
+        return _unlabelled_checks(evaluation.unlabelled) if evaluation.unlabelled is not None else []
     ref = "the teacher" if evaluation.teacher is not None else "source"
     drop, agree = cmp.accuracy_drop_points, cmp.top1_agreement
     f1_drop = round((cmp.reference.macro_f1 - cmp.converted.macro_f1) * 100, 2)
@@ -94,7 +103,7 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
         ("max_accuracy_drop", ACCURACY_DROP, drop,
          lambda lim: f"accuracy drop {drop} points vs {ref} (limit {lim})"),
         ("min_agreement", AGREEMENT_VS_SOURCE, agree,
-         lambda lim: f"agreement vs {ref} {agree:.2%} is below {lim:.2%}" + _flips_text(cmp, ref)),
+         lambda lim: f"agreement vs {ref} {agree:.2%} is below {lim:.2%}" + _flips_text(cmp.flips, ref)),
     ]  # fmt: skip
     t, f = evaluation.teacher, cmp.flips
     if t is not None and t.agreement_where_teacher_sure is not None:
@@ -121,9 +130,39 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
     return checks
 
 
+def _unlabelled_checks(u: UnlabelledAgreement) -> list[Check]:
+    """The agreement gates on an unlabelled split (the label gates need labels: `unjudged` names them)."""
+    agree, f = u.top1_agreement, u.flips
+    checks: list[Check] = [
+        ("min_agreement", AGREEMENT_VS_SOURCE, agree,
+         lambda lim: f"agreement vs source {agree:.2%} on {u.queries} unlabelled queries is below {lim:.2%}"
+         + _flips_text(f, "source")),
+    ]  # fmt: skip
+    if f.agreement_where_sure is not None:
+        where = f.agreement_where_sure
+        checks.append(
+            ("min_agreement_where_sure", AGREEMENT_WHERE_SOURCE_SURE, where,
+             lambda lim: f"agreement vs source where it is sure ({f.sure_queries} of {u.queries} unlabelled "
+             f"queries) {where:.2%} is below {lim:.2%} ({f.where_sure} flips there)")
+        )  # fmt: skip
+    return checks
+
+
 def unjudged(gates: EvaluationSpec, evaluation: EvaluationSection) -> list[str]:
     """Lines for the gates the recipe sets that this evaluation cannot judge (they pass by default): a
-    where-sure gate when the source is sure of no test query."""
+    where-sure gate when the source is sure of no test query; the label gates on an unlabelled split."""
+    u = evaluation.unlabelled
+    if u is not None and evaluation.vs_source_float is None:
+        lines = [
+            f"gate {gate} not applied: the {u.queries} evaluated queries have no labels (min_agreement and "
+            "min_agreement_where_sure are judged on them); pass a labelled --test for it"
+            for gate in LABEL_GATES
+            if getattr(gates, gate) is not None
+        ]
+        if gates.min_agreement_where_sure is not None and not u.flips.sure_queries:
+            lines.append(f"gate min_agreement_where_sure not applied: the source is sure of none of the "
+                         f"{u.queries} queries; use min_agreement")  # fmt: skip
+        return lines
     cmp, t = evaluation.vs_source_float, evaluation.teacher
     f = cmp.flips if cmp is not None else None
     if gates.min_agreement_where_sure is None or t is not None or f is None or f.sure_queries:
@@ -134,10 +173,9 @@ def unjudged(gates: EvaluationSpec, evaluation: EvaluationSection) -> list[str]:
     ]
 
 
-def _flips_text(cmp: Comparison, ref: str) -> str:
+def _flips_text(f: Flips | None, ref: str) -> str:
     """ " (9 flips, 7 of them where source was unsure of the query ...; 95% interval ...)": whether the
     miss is damage or the reference's own near-ties tipped, and how far another sample could move it."""
-    f = cmp.flips
     if f is None or not f.total:
         return ""
     low, high = f.agreement_interval
@@ -224,7 +262,10 @@ def costliest_stage(miss: GateMiss, evaluation: EvaluationSection) -> CostMost:
     """The stage that lost most of the missed metric (ONNX gates: quantization)."""
     if miss.gate in RETRIEVAL_GATES:
         return _retrieval_stage(miss, evaluation)
-    by_stage = evaluation.by_stage
+    by_stage, u = evaluation.by_stage, evaluation.unlabelled
+    if by_stage is None and u is not None:  # unlabelled: agreement lost by steps vs quantization
+        by_steps = u.top1_agreement_vs_post_step_float - u.top1_agreement
+        return CostMost.STEPS if by_steps > 1 - u.top1_agreement_vs_post_step_float else CostMost.QUANTIZATION
     steps = None if by_stage is None else by_stage.stage(Stage.AFTER_STEPS)
     if by_stage is None or steps is None or miss.gate not in CLASSIFIER_GATES:
         return CostMost.QUANTIZATION

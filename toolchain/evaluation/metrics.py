@@ -29,6 +29,7 @@ from toolchain.report.evaluation import (
     Metrics,
     ReferenceCheck,
     StageMetrics,
+    UnlabelledAgreement,
 )
 from toolchain.tasks import TEACHER_SURE_MIN_PROB as SURE_MIN_PROB
 
@@ -152,6 +153,23 @@ def compare(
     )
 
 
+def unlabelled_agreement(
+    source: np.ndarray,
+    post_step: np.ndarray,
+    converted: np.ndarray,
+    labels: Sequence[str],
+    texts: Sequence[str],
+) -> UnlabelledAgreement:
+    """The converted model's top-1 against the source's and the post-step float's on unlabelled queries."""
+    cand = converted.argmax(1)
+    return UnlabelledAgreement(
+        queries=int(len(cand)),
+        top1_agreement=round(float(np.mean(source.argmax(1) == cand)), 4),
+        top1_agreement_vs_post_step_float=round(float(np.mean(post_step.argmax(1) == cand)), 4),
+        flips=flips(source, converted, labels, texts),
+    )
+
+
 def stage_metrics(
     source: np.ndarray,
     post_step: np.ndarray | None,
@@ -216,7 +234,7 @@ def quality_summary(evaluation: EvaluationSection) -> list[tuple[str, str]]:
     """(metric name, value) rows of a classifier's evaluation, in the one vocabulary (empty: none)."""
     src, final = evaluation.vs_source_float, evaluation.vs_final_float
     if src is None:
-        return []
+        return _unlabelled_summary(evaluation.unlabelled) if evaluation.unlabelled is not None else []
     rows = [
         (ACCURACY_DROP, f"{src.accuracy_drop_points:.2f}"),
         (AGREEMENT_VS_SOURCE, f"{src.top1_agreement:.2%}"),
@@ -233,6 +251,18 @@ def quality_summary(evaluation: EvaluationSection) -> list[tuple[str, str]]:
     if worst:
         rows.append(("worst recall change", worst))
     return rows
+
+
+def _unlabelled_summary(u: UnlabelledAgreement) -> list[tuple[str, str]]:
+    f = u.flips
+    low, high = f.agreement_interval
+    sure = f"top-1 probability >= {f.sure_min_prob}: {f.sure_queries} queries"
+    return [
+        (AGREEMENT_VS_SOURCE, f"{u.top1_agreement:.2%} ({u.queries} unlabelled queries)"),
+        (f"{AGREEMENT_VS_SOURCE}, 95% interval", f"{low:.2%}-{high:.2%} (n={u.queries})"),
+        ("disagreements where the source is sure", f"{f.where_sure} of {f.total} ({sure})"),
+        (AGREEMENT_VS_POST_STEP, f"{u.top1_agreement_vs_post_step_float:.2%}"),
+    ]
 
 
 def disagreement_text(evaluation: EvaluationSection) -> str | None:
@@ -252,11 +282,12 @@ def disagreement_text(evaluation: EvaluationSection) -> str | None:
 def flip_lines(evaluation: EvaluationSection) -> list[str]:
     """The flips vs the source the source was surest of: `"red running shoes" product_search (0.998) ->
     order_status`, surest first (empty: none, or a report from before the flips)."""
-    c = evaluation.vs_source_float
-    if c is None or c.flips is None:
+    c, u = evaluation.vs_source_float, evaluation.unlabelled
+    f = c.flips if c is not None else u.flips if u is not None else None
+    if f is None:
         return []
     return [
         f"{'query ' + str(x.query) if x.text is None else repr(x.text)}: {x.source} ({x.source_prob:.3f}; "
         f"runner-up {x.source_runner_up}) -> {x.converted}"
-        for x in c.flips.most_confident
+        for x in f.most_confident
     ]

@@ -81,6 +81,18 @@ class Comparison(Record):
     )
 
 
+class UnlabelledAgreement(Record):
+    """A classifier evaluated on queries without labels (a query log as --test): the converted model's
+    top-1 against the float models', which needs no label; accuracy, F1 and recall do."""
+
+    queries: int = Field(description="unlabelled queries evaluated")
+    top1_agreement: float = Field(description="agreement vs source: the share with the same top-1 class")
+    top1_agreement_vs_post_step_float: float = Field(
+        description="the same against the post-step float model (what quantization alone cost)"
+    )
+    flips: Flips = Field(description="the disagreements vs source, split by how sure the source was")
+
+
 class StageMetrics(Record):
     """One stage of a classifier build against its source."""
 
@@ -241,6 +253,11 @@ class EvaluationSection(Record):
     )
     retrieval: RetrievalEvaluation | None = Field(
         None, description="retrieval models: recall, MRR and overlap by stage"
+    )
+    unlabelled: UnlabelledAgreement | None = Field(
+        None,
+        description="ONNX classifiers whose evaluated split has no labels: agreement and flips vs source "
+        "(min_agreement and min_agreement_where_sure judge it; the label gates are not applied)",
     )
     onnx_reference: ReferenceCheck | None = Field(
         None, description="ONNX sources: the .tflite vs onnxruntime on the same inputs"

@@ -227,6 +227,14 @@ def _evaluation(ev: EvaluationSection, steps: list[AnyStepReport]) -> list[str]:
         if surest:
             lines.append("- the flips the source was surest of (its top-1 probability; runner-up):")
             lines += [f"  - {x}" for x in surest]
+    u = ev.unlabelled
+    if c is None and u is not None:  # a query log as the test split: agreement only
+        lines += ["", f"## Agreement on {u.queries} unlabelled queries", ""]
+        lines += [f"- {name}: {value}" for name, value in quality_summary(ev)]
+        surest = flip_lines(ev)
+        if surest:
+            lines.append("- the flips the source was surest of (its top-1 probability; runner-up):")
+            lines += [f"  - {x}" for x in surest]
     t = ev.teacher
     if t is not None:  # "source" above is the teacher
         lines.append(f"- agreement with the teacher ({t.teacher}): {t.agreement_with_teacher:.2%}")

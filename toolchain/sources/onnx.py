@@ -35,7 +35,7 @@ from devices.hostrun import HostRunner
 from toolchain.base.errors import ConversionError, DataError
 from toolchain.base.progress import Progress
 from toolchain.base.types import CALIBRATED_MODES, QuantMode, Task
-from toolchain.evaluation.metrics import compare, reference_check, stage_metrics
+from toolchain.evaluation.metrics import compare, reference_check, stage_metrics, unlabelled_agreement
 from toolchain.quantization.int4 import build_int4
 from toolchain.quantization.plan import build_mixed, calibrate_with_convergence
 from toolchain.recipe.schema import MixedSpec
@@ -351,9 +351,13 @@ class OnnxBackend:
         refuse_wrong_float(evaluation.float_reference or evaluation.onnx_reference, classify, model.seq_len)
         name = source.first_split(*EVAL_SPLITS)
         queries = source.splits[name] if name is not None and texts else None
-        if classify and queries is not None and queries.labels is not None:
-            y = queries.label_ids(labels)
+        if classify and queries is not None:
             untrimmed = ref if model is self.model else self._source_scores(texts)
+            if queries.labels is None:  # a query log as the test split: agreement needs no label
+                if name == "test":
+                    evaluation.unlabelled = unlabelled_agreement(untrimmed, ref, got, labels, texts)
+                return Evaluation(evaluation, texts)
+            y = queries.label_ids(labels)
             evaluation.vs_source_float = compare(untrimmed, got, y, labels, texts)
             evaluation.vs_final_float = compare(ref, got, y, labels, texts)
             trimmed = None if model is self.model else ref
