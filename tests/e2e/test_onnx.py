@@ -273,3 +273,12 @@ def test_a_query_log_as_the_test_split_is_judged_on_agreement(onnx_models, tmp_p
     assert f["total"] == round((1 - u["top1_agreement"]) * 748) and f["agreement_interval"][0] < 1.0
     md = (tmp_path / "log" / "report.md").read_text(encoding="utf-8")
     assert "## Agreement on 748 unlabelled queries" in md and "agreement vs source: " in md
+    from rich.console import Console
+
+    from toolchain.build import load_build
+    from toolchain.cli.convert_table import build_table
+
+    console = Console(record=True, width=300)
+    console.print(build_table(load_build(tmp_path / "log").report))
+    table = console.export_text()
+    assert f"{u['top1_agreement']:.2%} (748 unlabelled queries)" in table and "accuracy" not in table

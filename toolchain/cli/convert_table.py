@@ -55,6 +55,9 @@ def build_table(report: Report) -> Table:
             right = ev.teacher.teacher_accuracy_where_sure
             note = f"n={n}" + ("" if right is None else f", teacher right on {right:.2%}")
             t.add_row("agreement vs source where the teacher is sure", "", f"{sure:.2%}", note)
+    elif ev.unlabelled is not None:  # a query log as the test split: agreement, no accuracy
+        for name, value in quality_summary(ev):
+            t.add_row(name, "", value, "")
     _retrieval_rows(t, ev)
     for step in report.steps:
         t.add_row(f"step {step.index}: {step.kind}", "", step_summary(step), "")
