@@ -351,11 +351,10 @@ class OnnxBackend:
         refuse_wrong_float(evaluation.float_reference or evaluation.onnx_reference, classify, model.seq_len)
         name = source.first_split(*EVAL_SPLITS)
         queries = source.splits[name] if name is not None and texts else None
-        if classify and queries is not None:
+        if classify and queries is not None and (queries.labels is not None or name == "test"):
             untrimmed = ref if model is self.model else self._source_scores(texts)
             if queries.labels is None:  # a query log as the test split: agreement needs no label
-                if name == "test":
-                    evaluation.unlabelled = unlabelled_agreement(untrimmed, ref, got, labels, texts)
+                evaluation.unlabelled = unlabelled_agreement(untrimmed, ref, got, labels, texts)
                 return Evaluation(evaluation, texts)
             y = queries.label_ids(labels)
             evaluation.vs_source_float = compare(untrimmed, got, y, labels, texts)
