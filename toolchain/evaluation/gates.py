@@ -102,8 +102,7 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
     checks: list[Check] = [
         ("max_accuracy_drop", ACCURACY_DROP, drop,
          lambda lim: f"accuracy drop {drop} points vs {ref} (limit {lim})"),
-        ("min_agreement", AGREEMENT_VS_SOURCE, agree,
-         lambda lim: f"agreement vs {ref} {agree:.2%} is below {lim:.2%}" + _flips_text(cmp.flips, ref)),
+        _agreement_check(agree, cmp.flips, ref),
     ]  # fmt: skip
     t, f = evaluation.teacher, cmp.flips
     if t is not None and t.agreement_where_teacher_sure is not None:
@@ -114,12 +113,8 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
              f"{sure:.2%} is below {lim:.2%}")
         )  # fmt: skip
     elif t is None and f is not None and f.agreement_where_sure is not None:  # any other classifier
-        where = f.agreement_where_sure
-        checks.append(
-            ("min_agreement_where_sure", AGREEMENT_WHERE_SOURCE_SURE, where,
-             lambda lim: f"agreement vs source where it is sure ({f.sure_queries} queries, its top-1 "
-             f"probability >= {f.sure_min_prob}) {where:.2%} is below {lim:.2%} ({f.where_sure} flips there)")
-        )  # fmt: skip
+        scope = f"{f.sure_queries} queries, its top-1 probability >= {f.sure_min_prob}"
+        checks.append(_where_sure_check(f, f.agreement_where_sure, scope))
     checks.append(
         ("max_macro_f1_drop", MACRO_F1_DROP, f1_drop,
          lambda lim: f"macro-F1 drop {f1_drop} points vs {ref} (limit {lim})")
@@ -132,20 +127,31 @@ def classifier_checks(evaluation: EvaluationSection) -> list[Check]:
 
 def _unlabelled_checks(u: UnlabelledAgreement) -> list[Check]:
     """The agreement gates on an unlabelled split (the label gates need labels: `unjudged` names them)."""
-    agree, f = u.top1_agreement, u.flips
-    checks: list[Check] = [
-        ("min_agreement", AGREEMENT_VS_SOURCE, agree,
-         lambda lim: f"agreement vs source {agree:.2%} on {u.queries} unlabelled queries is below {lim:.2%}"
-         + _flips_text(f, "source")),
-    ]  # fmt: skip
+    f = u.flips
+    checks = [_agreement_check(u.top1_agreement, f, "source", f" on {u.queries} unlabelled queries")]
     if f.agreement_where_sure is not None:
-        where = f.agreement_where_sure
-        checks.append(
-            ("min_agreement_where_sure", AGREEMENT_WHERE_SOURCE_SURE, where,
-             lambda lim: f"agreement vs source where it is sure ({f.sure_queries} of {u.queries} unlabelled "
-             f"queries) {where:.2%} is below {lim:.2%} ({f.where_sure} flips there)")
-        )  # fmt: skip
+        scope = f"{f.sure_queries} of {u.queries} unlabelled queries"
+        checks.append(_where_sure_check(f, f.agreement_where_sure, scope))
     return checks
+
+
+def _agreement_check(agree: float, f: Flips | None, ref: str, on: str = "") -> Check:
+    """min_agreement vs `ref` (`on`: which queries, when not the labelled test split), with the flips."""
+
+    def text(lim: float) -> str:
+        return f"agreement vs {ref} {agree:.2%}{on} is below {lim:.2%}" + _flips_text(f, ref)
+
+    return ("min_agreement", AGREEMENT_VS_SOURCE, agree, text)
+
+
+def _where_sure_check(f: Flips, where: float, scope: str) -> Check:
+    """min_agreement_where_sure vs source on the queries it is sure of (`scope` says which)."""
+
+    def text(lim: float) -> str:
+        flipped = f"({f.where_sure} flips there)"
+        return f"agreement vs source where it is sure ({scope}) {where:.2%} is below {lim:.2%} {flipped}"
+
+    return ("min_agreement_where_sure", AGREEMENT_WHERE_SOURCE_SURE, where, text)
 
 
 def unjudged(gates: EvaluationSpec, evaluation: EvaluationSection) -> list[str]:

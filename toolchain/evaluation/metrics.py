@@ -239,12 +239,8 @@ def quality_summary(evaluation: EvaluationSection) -> list[tuple[str, str]]:
         (ACCURACY_DROP, f"{src.accuracy_drop_points:.2f}"),
         (AGREEMENT_VS_SOURCE, f"{src.top1_agreement:.2%}"),
     ]
-    f = src.flips
-    if f is not None:
-        low, high = f.agreement_interval
-        rows.append((f"{AGREEMENT_VS_SOURCE}, 95% interval", f"{low:.2%}-{high:.2%} (n={src.queries})"))
-        sure = f"top-1 probability >= {f.sure_min_prob}: {f.sure_queries} queries"
-        rows.append(("disagreements where the source is sure", f"{f.where_sure} of {f.total} ({sure})"))
+    if src.flips is not None:
+        rows += _flip_rows(src.flips, src.queries)
     if final is not None:
         rows.append((AGREEMENT_VS_POST_STEP, f"{final.top1_agreement:.2%}"))
     worst = worst_recall_text(src)
@@ -253,14 +249,20 @@ def quality_summary(evaluation: EvaluationSection) -> list[tuple[str, str]]:
     return rows
 
 
-def _unlabelled_summary(u: UnlabelledAgreement) -> list[tuple[str, str]]:
-    f = u.flips
+def _flip_rows(f: Flips, queries: int) -> list[tuple[str, str]]:
+    """The agreement's 95% interval and the flips where the source is sure."""
     low, high = f.agreement_interval
     sure = f"top-1 probability >= {f.sure_min_prob}: {f.sure_queries} queries"
     return [
-        (AGREEMENT_VS_SOURCE, f"{u.top1_agreement:.2%} ({u.queries} unlabelled queries)"),
-        (f"{AGREEMENT_VS_SOURCE}, 95% interval", f"{low:.2%}-{high:.2%} (n={u.queries})"),
+        (f"{AGREEMENT_VS_SOURCE}, 95% interval", f"{low:.2%}-{high:.2%} (n={queries})"),
         ("disagreements where the source is sure", f"{f.where_sure} of {f.total} ({sure})"),
+    ]
+
+
+def _unlabelled_summary(u: UnlabelledAgreement) -> list[tuple[str, str]]:
+    return [
+        (AGREEMENT_VS_SOURCE, f"{u.top1_agreement:.2%} ({u.queries} unlabelled queries)"),
+        *_flip_rows(u.flips, u.queries),
         (AGREEMENT_VS_POST_STEP, f"{u.top1_agreement_vs_post_step_float:.2%}"),
     ]
 
