@@ -64,6 +64,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,10 +100,16 @@ def query_log() -> Path:
     generator (its catalog, templates and typos) with a seed of their own, not the labelled splits."""
     from tests.fixtures.make_bert30k import shopping_queries
 
-    path = WORK / f"query-log-{LOG_QUERIES}-{LOG_SEED}.jsonl"
+    return texts_file(
+        WORK / f"query-log-{LOG_QUERIES}-{LOG_SEED}.jsonl", lambda: shopping_queries(LOG_QUERIES, LOG_SEED)
+    )
+
+
+def texts_file(path: Path, make: Callable[[], list[str]]) -> Path:
+    """`path`, a .jsonl of {"text": ...} rows, written once (atomically) from `make()` and reused."""
     if not path.is_file():
-        rows = "".join(json.dumps({"text": t}) + "\n" for t in shopping_queries(LOG_QUERIES, LOG_SEED))
-        WORK.mkdir(parents=True, exist_ok=True)
+        rows = "".join(json.dumps({"text": t}) + "\n" for t in make())
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.with_suffix(".tmp").write_text(rows, encoding="utf-8")
         path.with_suffix(".tmp").replace(path)
     return path
@@ -123,8 +130,7 @@ def fresh_queries() -> list[str]:
     log would hold its popular queries."""
     from tests.fixtures.make_bert30k import shopping_queries
 
-    path = WORK / f"fresh-{FRESH_QUERIES}-{FRESH_SEED}.jsonl"
-    if not path.is_file():
+    def draw() -> list[str]:
         seen = set()
         for split in sorted(DATA.glob("*.jsonl")):
             seen |= {json.loads(line)["text"] for line in split.open(encoding="utf-8")}
@@ -134,9 +140,9 @@ def fresh_queries() -> list[str]:
                 fresh.setdefault(text)
             if len(fresh) == FRESH_QUERIES:
                 break
-        WORK.mkdir(parents=True, exist_ok=True)
-        path.with_suffix(".tmp").write_text("".join(json.dumps({"text": t}) + "\n" for t in fresh))
-        path.with_suffix(".tmp").replace(path)
+        return list(fresh)
+
+    path = texts_file(WORK / f"fresh-{FRESH_QUERIES}-{FRESH_SEED}.jsonl", draw)
     return [json.loads(line)["text"] for line in path.open(encoding="utf-8")]
 
 
